@@ -1,0 +1,124 @@
+"""The Device protocol every target implements, runner discovery and target selection.
+
+A runner package (android_runner, ios_runner, ...) registers a discovery function under the
+``benchlab.runners`` entry-point group; this module loads it lazily, so the orchestrator never
+imports a phone protocol library itself and a broken runner cannot stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from benchlab.errors import DeviceError
+from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+
+log = logging.getLogger(__name__)
+
+RUNNER_ENTRY_POINT_GROUP = "benchlab.runners"
+#: Selector prefixes of the target grammar: ``host``, ``all``, ``android:SERIAL``,
+#: ``ios:UDID``, ``tier:TIER`` and ``platform:NAME``.
+SELECTOR_HELP = "host, all, android:SERIAL, ios:UDID, tier:low-end|mid|flagship, platform:NAME"
+
+
+@runtime_checkable
+class Device(Protocol):
+    """A target that can run benchmark jobs (see DESIGN.md, "The Device protocol")."""
+
+    info: DeviceInfo
+
+    def capabilities(self) -> Capabilities:
+        """Return the accelerator kinds and model formats this device can run."""
+        ...
+
+    def conditions(self) -> Conditions:
+        """Return thermal and battery state now."""
+        ...
+
+    def prepare(self, artifacts: Sequence[Path]) -> None:
+        """Make model and runner files present on the device, skipping those already there."""
+        ...
+
+    def run(self, job: Job) -> Measurement:
+        """Run one job; a failure is a Measurement with status and error, not an exception."""
+        ...
+
+
+DiscoverFunction = Callable[[], Iterable[Device]]
+
+
+def _runner_discoverers() -> dict[str, DiscoverFunction]:
+    """Load every registered runner's discovery function, skipping (and logging) broken ones."""
+    found: dict[str, DiscoverFunction] = {}
+    for entry in entry_points(group=RUNNER_ENTRY_POINT_GROUP):
+        try:
+            found[entry.name] = entry.load()
+        except ImportError as exc:
+            log.warning("runner %s is not usable: %s", entry.name, exc)
+    return found
+
+
+def discover_devices(include_host: bool = True) -> list[Device]:
+    """Return the host device and every device the registered runners can see.
+
+    A runner whose discovery fails (no USB permission, daemon down) is logged and skipped so the
+    other runners' devices are still listed.
+    """
+    devices: list[Device] = []
+    if include_host:
+        from benchlab.host_device import HostDevice
+
+        devices.append(HostDevice())
+    for name, discover in _runner_discoverers().items():
+        try:
+            devices.extend(discover())
+        except DeviceError as exc:
+            log.warning("%s devices not listed: %s", name, exc)
+    return devices
+
+
+def matches(info: DeviceInfo, selector: str) -> bool:
+    """Return whether a device is named by one target selector (see SELECTOR_HELP)."""
+    if selector == "all":
+        return True
+    if selector == "host":
+        return info.platform == "host"
+    kind, _, value = selector.partition(":")
+    if kind == "tier":
+        return info.tier == value
+    if kind == "platform":
+        return info.platform == value
+    if kind in ("android", "ios"):
+        return info.platform == kind and (value in ("", "*") or info.id == value)
+    return False
+
+
+def validate_selector(selector: str) -> None:
+    """Raise ValueError naming the grammar when a selector is not well formed."""
+    kind, sep, value = selector.partition(":")
+    if selector in ("host", "all") or (sep and kind in ("android", "ios", "tier", "platform")):
+        if kind == "tier" and value not in ("low-end", "mid", "flagship"):
+            raise ValueError(f"unknown tier {value!r} (allowed: low-end, mid, flagship)")
+        return
+    raise ValueError(f"unknown target {selector!r} (allowed: {SELECTOR_HELP})")
+
+
+def select_devices(devices: Sequence[Device], selectors: Sequence[str]) -> list[Device]:
+    """Return the devices named by any selector, in discovery order.
+
+    Raises DeviceError when a selector names no connected device, listing what is connected.
+    """
+    chosen: list[Device] = []
+    for selector in selectors:
+        hits = [d for d in devices if matches(d.info, selector)]
+        if not hits:
+            connected = ", ".join(f"{d.info.platform}:{d.info.id}" for d in devices) or "none"
+            raise DeviceError(
+                f"no connected device matches target {selector!r} (connected: {connected})",
+                hint="run `benchlab devices` to see what benchlab can reach",
+            )
+        chosen.extend(d for d in hits if d not in chosen)
+    return chosen

@@ -1,0 +1,52 @@
+"""The exception hierarchy and the exit codes the CLI maps them to.
+
+Library code raises these; only ``benchlab.cli`` turns them into a one-line message and an exit
+code (DESIGN: 0 ok, 1 a gate or regression failed, 2 bad input, 3 device or harness failure).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_DEVICE_FAILURE = 3
+
+
+class BenchlabError(Exception):
+    """Base of every error benchlab raises on purpose; ``hint`` tells the user what to do next."""
+
+    exit_code = EXIT_DEVICE_FAILURE
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class SuiteError(BenchlabError):
+    """The suite file, a model or a dataset it names is not usable."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class OptimizeError(BenchlabError):
+    """A variant recipe cannot be applied to a model (raised per variant, recorded as failed)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class DeviceError(BenchlabError):
+    """A device cannot be found, reached or prepared."""
+
+    exit_code = EXIT_DEVICE_FAILURE
+
+
+class RunnerError(BenchlabError):
+    """A native benchmark runner failed in a way that is not a measurement of the model."""
+
+    exit_code = EXIT_DEVICE_FAILURE
+
+
+class StoreError(BenchlabError):
+    """A results directory is missing, unreadable or of an unknown schema version."""
+
+    exit_code = EXIT_BAD_INPUT

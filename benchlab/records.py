@@ -1,0 +1,178 @@
+"""Plain, frozen records passed between the stages (DESIGN: each stage takes and returns plain data).
+
+Nothing here imports a heavy library or a device protocol, so every stage and every runner
+package can share these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+MeasurementStatus = Literal["ok", "failed", "unsupported", "skipped"]
+VariantStatus = Literal["built", "cached", "failed"]
+
+#: Accelerator kinds a suite may name; a device says which of them it can run.
+ACCELERATOR_KINDS = ("cpu", "gpu", "nnapi", "hexagon", "qnn", "coreml")
+#: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
+COREML_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
+
+
+@dataclass(frozen=True)
+class AcceleratorSetting:
+    """One way to run a model on a device: CPU with N threads, a GPU/NPU delegate, Core ML units."""
+
+    name: str
+    kind: str
+    threads: int | None = None
+    xnnpack: bool | None = None
+    cpu_mask: str | None = None
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An optimized (or as-is) model file, with where it came from and how big it is."""
+
+    model: str
+    name: str
+    recipe: str
+    format: str
+    status: VariantStatus
+    parent: str | None = None
+    path: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+    size_compressed_bytes: int | None = None
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+    is_reference: bool = False
+    build_seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What identifies a device and what its results are grouped and compared by."""
+
+    id: str
+    platform: str
+    maker: str | None = None
+    model: str | None = None
+    soc: str | None = None
+    os_version: str | None = None
+    abi: str | None = None
+    tier: str | None = None
+    transport: str | None = None
+    profile: str | None = None
+    state: str = "ready"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Which accelerator kinds and model formats a device can run."""
+
+    kinds: frozenset[str]
+    formats: frozenset[str]
+    max_threads: int | None = None
+
+    def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
+        """Return why this device cannot run the pair, or None when it can."""
+        if variant_format not in self.formats:
+            return f"{variant_format} variants are built, not runnable on this device"
+        if accelerator.kind not in self.kinds:
+            return f"accelerator {accelerator.kind!r} is not available on this device"
+        return None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """Thermal and power state of a device at one moment; fields a device cannot read are None."""
+
+    timestamp: float
+    thermal_status: int | None = None
+    temperatures_c: dict[str, float] = field(default_factory=dict, hash=False)
+    battery_level: int | None = None
+    battery_temperature_c: float | None = None
+    charging: bool | None = None
+    load_average: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """How long and how often to measure one job."""
+
+    warmup: int = 5
+    iterations: int = 50
+    min_seconds: float = 0.0
+    max_seconds: float = 60.0
+    repeats: int = 1
+    cooldown_seconds: float = 0.0
+    timeout_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One variant on one device with one accelerator setting."""
+
+    job_id: str
+    run_id: str
+    suite: str
+    variant: Variant
+    device_id: str
+    accelerator: AcceleratorSetting
+    scenario: Scenario
+    eval_inputs_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely a variant's outputs follow the reference (fp32) variant's on the same inputs."""
+
+    reference_variant: str
+    top1_agreement: float
+    max_abs_error: float
+    mean_abs_error: float
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Everything one job produced: raw timings in microseconds first, statistics come later."""
+
+    job_id: str
+    run_id: str
+    suite: str
+    variant: Variant
+    device: DeviceInfo
+    accelerator: AcceleratorSetting
+    status: MeasurementStatus
+    runner: str
+    runner_version: str | None = None
+    error: str | None = None
+    init_us: float | None = None
+    first_us: float | None = None
+    warmup_us: tuple[float, ...] = ()
+    #: One tuple of per-iteration latencies per repeat of the runner.
+    samples_us: tuple[tuple[float, ...], ...] = ()
+    memory_init_mb: float | None = None
+    peak_memory_mb: float | None = None
+    delegated_nodes: int | None = None
+    total_nodes: int | None = None
+    delegate_applied: str | None = None
+    accuracy_metric: str | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None
+    fidelity: Fidelity | None = None
+    accuracy_note: str | None = None
+    conditions_before: Conditions | None = None
+    conditions_after: Conditions | None = None
+    flags: tuple[str, ...] = ()
+    started_at: str | None = None
+    finished_at: str | None = None
+    outputs_file: str | None = None
+    #: Outputs on the evaluation inputs; kept in memory until the store writes them to a file.
+    outputs: Any = field(default=None, compare=False, repr=False, hash=False)
+
+    @property
+    def all_samples_us(self) -> list[float]:
+        """Every measured iteration across repeats, in the order they ran."""
+        return [sample for repeat in self.samples_us for sample in repeat]
