@@ -14,6 +14,13 @@ VariantStatus = Literal["built", "cached", "failed"]
 
 #: Accelerator kinds a suite may name; a device says which of them it can run.
 ACCELERATOR_KINDS = ("cpu", "gpu", "nnapi", "hexagon", "qnn", "coreml")
+#: Which accelerator kinds can run which variant format.
+FORMAT_ACCELERATORS = {
+    "tflite": frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
+    "mlpackage": frozenset({"coreml"}),
+}
+#: Stands in for "no accelerator of the suite fits this format", so the variant still gets a row.
+NO_ACCELERATOR = "none"
 #: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
 COREML_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
 
@@ -78,7 +85,10 @@ class Capabilities:
     def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
         """Return why this device cannot run the pair, or None when it can."""
         if variant_format not in self.formats:
-            return f"{variant_format} variants are built, not runnable on this device"
+            return f"built, not runnable on this device ({variant_format} is not supported here)"
+        if accelerator.kind == NO_ACCELERATOR:
+            kinds = ", ".join(sorted(FORMAT_ACCELERATORS.get(variant_format, ())))
+            return f"the suite has no accelerator setting for {variant_format} (add one of kind: {kinds})"
         if accelerator.kind not in self.kinds:
             return f"accelerator {accelerator.kind!r} is not available on this device"
         return None

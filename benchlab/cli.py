@@ -1,0 +1,198 @@
+"""The `benchlab` command. Subcommands in the order a user runs them: devices, optimize, run, report.
+
+Only this module turns errors into a one-line message with a hint and an exit code (0 ok, 1 a
+gate failed, 2 bad input, 3 device or harness failure); `--debug` shows the traceback instead.
+Heavy libraries are imported inside the commands that need them, so `benchlab --help` and
+`benchlab devices` start fast and never load TensorFlow or coremltools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_OK, BenchlabError
+
+DEFAULT_RESULTS = Path("results")
+
+
+def _console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    """List every device benchlab can reach, with its profile, tier and state."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchlab.devices import discover_devices
+
+    table = Table(title="devices")
+    for column in ("id", "platform", "maker", "model", "soc", "os", "abi", "tier", "profile", "transport", "state"):
+        table.add_column(column)
+    for device in discover_devices():
+        i = device.info
+        table.add_row(i.id, i.platform, i.maker or "", i.model or "", i.soc or "", i.os_version or "",
+                      i.abi or "", i.tier or "", i.profile or "", i.transport or "", i.state)
+    Console().print(table)
+    return EXIT_OK
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=_console(), transient=False)
+
+
+def _variant_line(variant) -> str:  # type: ignore[no-untyped-def]
+    if variant.status == "failed":
+        return f"[red]✗ {variant.model}/{variant.name}: {variant.error}[/red]"
+    verb = "reused from cache" if variant.status == "cached" else f"built in {variant.build_seconds:.1f} s"
+    return f"✓ {variant.model}/{variant.name} ({variant.format}, {variant.size_bytes / 1024:,.1f} KB) {verb}"
+
+
+def _variant_summary(variants) -> str:  # type: ignore[no-untyped-def]
+    counts = {s: sum(v.status == s for v in variants) for s in ("built", "cached", "failed")}
+    return (f"variants: {counts['built']} built, {counts['cached']} reused from cache (unchanged content hash), "
+            f"{counts['failed']} failed")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Build (or reuse) every variant of the suite and list them."""
+    from benchlab.datasets import load_dataset
+    from benchlab.optimize.build import build_variants
+    from benchlab.suite import load_suite
+
+    suite = load_suite(args.suite)
+    dataset = load_dataset(suite.dataset)
+    with _progress() as progress:
+        task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
+
+        def on_variant(variant) -> None:  # type: ignore[no-untyped-def]
+            progress.console.print(_variant_line(variant))
+            progress.advance(task)
+
+        variants = build_variants(suite, dataset, progress.console.print, on_variant)
+    _print_variants(variants)
+    _console().print(_variant_summary(variants))
+    return EXIT_OK
+
+
+def _print_variants(variants) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="variants")
+    for column in ("model", "variant", "recipe", "format", "status", "size KB", "zipped KB", "sha256", "error"):
+        table.add_column(column, overflow="fold")
+    for v in variants:
+        size = f"{v.size_bytes / 1024:,.1f}" if v.size_bytes is not None else ""
+        zipped = f"{v.size_compressed_bytes / 1024:,.1f}" if v.size_compressed_bytes is not None else ""
+        table.add_row(v.model, v.name, v.recipe, v.format, v.status, size, zipped, (v.sha256 or "")[:12], v.error or "")
+    Console(width=160).print(table)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Optimize, benchmark on the suite's targets, store, print the table and write the report."""
+    from benchlab.pipeline import run_suite
+    from benchlab.report import build_report, print_table
+    from benchlab.suite import load_suite
+
+    suite = load_suite(args.suite)
+    with _progress() as progress:
+        variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
+        jobs_task = progress.add_task("benchmark", total=None)
+
+        def on_variant(variant) -> None:  # type: ignore[no-untyped-def]
+            progress.console.print(_variant_line(variant))
+            progress.advance(variants_task)
+
+        def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
+            detail = f"{m.status}: {m.error}" if m.status != "ok" else f"{len(m.all_samples_us)} iterations"
+            progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name}: {detail}")
+            progress.advance(jobs_task)
+
+        run_dir = run_suite(
+            suite, Path(args.suite), args.results, say=progress.console.print, on_variant=on_variant,
+            on_planned=lambda n: progress.update(jobs_task, total=n), on_measurement=on_measurement,
+        )
+    files, table = build_report(run_dir)
+    print_table(table)
+    console = _console()
+    console.print(_variant_summary([v for v in _stored_variants(run_dir)]))
+    console.print(f"results: {run_dir}\nreport:  {files.html}\nplots:   {files.tradeoff_plot}, {files.latency_plot}")
+    return EXIT_OK
+
+
+def _stored_variants(run_dir: Path):  # type: ignore[no-untyped-def]
+    from benchlab.records import Variant
+    from benchlab.store import read_run_meta
+
+    return [Variant(**v) for v in read_run_meta(run_dir)["variants"]]
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Rebuild the table, plots and HTML report of a finished run from its store alone."""
+    from benchlab.report import build_report, print_table
+
+    files, table = build_report(args.run_dir, args.budget)
+    print_table(table)
+    _console().print(f"report: {files.html}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="benchlab",
+        description="Benchmark optimized models (LiteRT, Core ML) for latency, size and accuracy, "
+                    "on this machine's CPU and on attached phones.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    devices = sub.add_parser("devices", help="list this machine and attached phones")
+    devices.set_defaults(func=cmd_devices)
+
+    optimize = sub.add_parser("optimize", help="build the suite's variants (cached by content hash)")
+    optimize.add_argument("suite", type=Path, help="suite YAML file")
+    optimize.set_defaults(func=cmd_optimize)
+
+    run = sub.add_parser("run", help="optimize, benchmark, store results and write the report")
+    run.add_argument("suite", type=Path, help="suite YAML file")
+    run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="rebuild table, plots and HTML report of a run")
+    report.add_argument("run_dir", type=Path, help="a results/<run_id> directory")
+    report.add_argument("--budget", type=float, default=None, help="accuracy budget in points (default: the suite's)")
+    report.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except BenchlabError as exc:
+        if args.debug:
+            raise
+        hint = f" (hint: {exc.hint})" if exc.hint else ""
+        print(f"benchlab: error: {exc}{hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("benchlab: interrupted; measurements finished so far are kept in the results store",
+              file=sys.stderr)
+        return EXIT_DEVICE_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The host device: this machine's CPU running LiteRT, the embedded default with no phone attached.
+
+Each repeat of a job runs in a fresh worker process (benchlab.host_worker) with a timeout; a
+worker that crashes, hangs or refuses the model is a failed Measurement with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+
+RUNNER = "litert-python"
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _temperatures_c() -> dict[str, float]:
+    temperatures: dict[str, float] = {}
+    for zone in sorted(Path("/sys/class/thermal").glob("thermal_zone*")):
+        try:
+            name = (zone / "type").read_text().strip()
+            temperatures[f"{name}:{zone.name}"] = int((zone / "temp").read_text()) / 1000.0
+        except (OSError, ValueError):
+            continue  # zones without a readable sensor are common in VMs
+    return temperatures
+
+
+def now_iso() -> str:
+    """Return the current UTC time as an ISO 8601 string."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class HostDevice:
+    """This machine's CPU, running .tflite variants with the LiteRT Python interpreter."""
+
+    def __init__(self) -> None:
+        self.info = DeviceInfo(
+            id="host",
+            platform="host",
+            maker=platform.system(),
+            model=platform.node() or "host",
+            soc=_cpu_model(),
+            os_version=platform.platform(),
+            abi=platform.machine(),
+            tier="host",
+            transport="local",
+        )
+
+    def capabilities(self) -> Capabilities:
+        """Return CPU (with or without XNNPACK) for .tflite variants."""
+        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}), max_threads=os.cpu_count())
+
+    def conditions(self) -> Conditions:
+        """Return load average and whatever thermal zones this machine exposes."""
+        return Conditions(timestamp=time.time(), temperatures_c=_temperatures_c(), load_average=os.getloadavg()[0])
+
+    def prepare(self, artifacts: Sequence[Path]) -> None:
+        """Nothing to copy: the host reads artifacts where they are."""
+
+    def run(self, job: Job) -> Measurement:
+        """Run every repeat of the job in a worker process and return one Measurement."""
+        started_at = now_iso()
+        base = Measurement(
+            job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
+            accelerator=job.accelerator, status="ok", runner=RUNNER, runner_version=version("ai-edge-litert"),
+            started_at=started_at, conditions_before=self.conditions(),
+        )
+        repeats: list[dict[str, Any]] = []
+        outputs = None
+        with tempfile.TemporaryDirectory(prefix="benchlab-host-") as workdir:
+            for repeat in range(job.scenario.repeats):
+                outputs_path = Path(workdir) / "outputs.npy" if repeat == 0 else None
+                result = self._run_worker(job, Path(workdir), outputs_path)
+                if result["status"] != "ok":
+                    return replace(base, status="failed", error=result["error"], finished_at=now_iso(),
+                                   conditions_after=self.conditions())
+                repeats.append(result)
+                if outputs_path is not None and outputs_path.exists():
+                    import numpy as np
+
+                    outputs = np.load(outputs_path)
+        first = repeats[0]
+        return replace(
+            base,
+            init_us=first["init_us"],
+            first_us=first["first_us"],
+            warmup_us=tuple(first["warmup_us"]),
+            samples_us=tuple(tuple(r["samples_us"]) for r in repeats),
+            memory_init_mb=round(first["memory_init_mb"], 3),
+            peak_memory_mb=round(max(r["peak_memory_mb"] for r in repeats), 3),
+            outputs=outputs,
+            conditions_after=self.conditions(),
+            finished_at=now_iso(),
+        )
+
+    def _run_worker(self, job: Job, workdir: Path, outputs_path: Path | None) -> dict[str, Any]:
+        """Run one worker process; turn a crash, hang or refusal into {"status": "failed", ...}."""
+        scenario = job.scenario
+        request_path, result_path = workdir / "request.json", workdir / "result.json"
+        result_path.unlink(missing_ok=True)
+        request_path.write_text(json.dumps({
+            "model_path": job.variant.path,
+            "threads": job.accelerator.threads or 1,
+            "xnnpack": job.accelerator.xnnpack is not False,
+            "warmup": scenario.warmup,
+            "iterations": scenario.iterations,
+            "min_seconds": scenario.min_seconds,
+            "max_seconds": scenario.max_seconds,
+            "eval_inputs_path": job.eval_inputs_path if outputs_path else None,
+            "outputs_path": str(outputs_path) if outputs_path else None,
+            "result_path": str(result_path),
+        }))
+        try:
+            finished = subprocess.run(
+                [sys.executable, "-m", "benchlab.host_worker", str(request_path)],
+                capture_output=True, text=True, timeout=scenario.timeout_seconds,
+            )
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "error": f"timed out after {scenario.timeout_seconds:g} s"}
+        if result_path.exists():
+            return json.loads(result_path.read_text())
+        if finished.returncode < 0:
+            name = signal.Signals(-finished.returncode).name
+            return {"status": "failed", "error": f"worker killed by {name}"}
+        last = [line for line in finished.stderr.splitlines() if line.strip()][-1:] or ["no output"]
+        return {"status": "failed", "error": f"worker exited with {finished.returncode}: {last[0][:300]}"}

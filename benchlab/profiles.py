@@ -1,0 +1,437 @@
+"""Device profiles: what benchlab knows about a phone model before it runs anything on it.
+
+One YAML file per phone under ``device_profiles/<platform>/`` (schema 1)::
+
+    schema: 1
+    name: Motorola moto g75 5G          # unique; shown in reports as the device's profile
+    platform: android                   # android | ios
+    tier: mid                           # low-end | mid | flagship
+    models: ["moto g75 5G"]             # as reported by ro.product.model (iOS: ProductType)
+    socs: [SM6475]                      # as in ro.soc.model / ro.board.platform / ro.hardware
+    soc_name: Qualcomm Snapdragon 6 Gen 3
+    year: 2024
+    ram_gb: 8
+    accelerators:                       # the settings worth trying on this phone, same shape as
+      - {kind: cpu, threads: 4}         # a suite's accelerators: kind, name, threads, xnnpack,
+      - {kind: gpu}                     # cpu_mask, options
+      - {kind: nnapi, name: nnapi-dsp, options: {accelerator_name: qti-dsp}}
+    big_cores: f0                       # taskset hex mask, or a list of core ids [4, 5, 6, 7]
+    thermal: {max_status: 1, max_battery_temp_c: 40, cooldown_s: 60, wait_limit_s: 600}
+    notes: free text
+
+A phone matches a profile by model first, then by SoC (see ``match_profile``). A phone no profile
+matches gets ``derived_profile``: tier "unknown" and the generic accelerators of its platform, which
+callers report with a warning so the user can add a profile.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchlab.errors import SuiteError
+from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting
+
+SCHEMA_VERSION = 1
+PLATFORMS = ("android", "ios")
+TIERS = ("low-end", "mid", "flagship")
+#: The tier of a derived profile: the phone is not described by any profile file.
+UNKNOWN_TIER = "unknown"
+#: Accelerator kinds each platform can run.
+PLATFORM_ACCELERATORS = {
+    "android": ("cpu", "gpu", "nnapi", "hexagon", "qnn"),
+    "ios": ("cpu", "gpu", "coreml"),
+}
+PROFILES_DIR_ENV = "BENCHLAB_PROFILES_DIR"
+
+_REQUIRED_FIELDS = ("schema", "name", "platform", "tier", "models", "socs", "accelerators", "thermal")
+_OPTIONAL_FIELDS = ("soc_name", "year", "ram_gb", "big_cores", "notes")
+_THERMAL_FIELDS = ("max_status", "max_battery_temp_c", "cooldown_s", "wait_limit_s")
+_ACCELERATOR_FIELDS = ("kind", "name", "threads", "xnnpack", "cpu_mask", "options")
+_HEX_MASK = re.compile(r"^(?:0x)?(?P<hex>[0-9a-fA-F]+)$")
+
+
+@dataclass(frozen=True)
+class ThermalLimits:
+    """When a phone is cool enough to measure on.
+
+    A job waits while the thermal status is above ``max_status`` (PowerManager THERMAL_STATUS_*:
+    0 none, 1 light, 2 moderate, 3 severe ...) or the battery is hotter than
+    ``max_battery_temp_c``, checking again after ``cooldown_s``, for at most ``wait_limit_s``.
+    """
+
+    max_status: int
+    max_battery_temp_c: float
+    cooldown_s: float
+    wait_limit_s: float
+
+
+#: Limits for a phone without a profile: cautious, so an unknown phone is not measured hot.
+DEFAULT_THERMAL = ThermalLimits(
+    max_status=1, max_battery_temp_c=40.0, cooldown_s=60.0, wait_limit_s=600.0
+)
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One phone model's tier, SoC, accelerators worth trying, big cores and thermal limits.
+
+    ``big_cores`` is a taskset hex mask ("f0") or None when the profile does not fix it (the
+    runner then reads cpufreq). ``source`` is the YAML file, or None for a derived profile.
+    """
+
+    name: str
+    platform: str
+    tier: str
+    models: tuple[str, ...]
+    socs: tuple[str, ...]
+    accelerators: tuple[AcceleratorSetting, ...]
+    thermal: ThermalLimits
+    soc_name: str | None = None
+    year: int | None = None
+    ram_gb: float | None = None
+    big_cores: str | None = None
+    notes: str | None = None
+    source: Path | None = None
+
+    @property
+    def derived(self) -> bool:
+        """True when no profile file describes this phone (see ``derived_profile``)."""
+        return self.source is None
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def default_profiles_dir() -> Path:
+    """Return ``$BENCHLAB_PROFILES_DIR`` if set, else the repository's ``device_profiles/``."""
+    override = os.environ.get(PROFILES_DIR_ENV)
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[1] / "device_profiles"
+
+
+def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
+    """Return every profile in ``directory`` (``*.yaml``/``*.yml``, searched recursively), by path.
+
+    ``directory`` defaults to ``default_profiles_dir()``. Raises SuiteError when the directory is
+    missing, a file is not valid YAML or breaks the schema (the message names the file, the field
+    and the allowed values), or two files use the same profile name.
+    """
+    root = Path(directory) if directory is not None else default_profiles_dir()
+    if not root.is_dir():
+        raise SuiteError(
+            f"device profiles directory {root} does not exist",
+            hint=f"set {PROFILES_DIR_ENV} to the folder that holds the device profile YAML files",
+        )
+    paths = sorted(
+        path for path in root.rglob("*") if path.suffix in (".yaml", ".yml") and path.is_file()
+    )
+    profiles: list[DeviceProfile] = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        profile = load_profile(path)
+        if profile.name in seen:
+            raise SuiteError(
+                f"{path}: profile name {profile.name!r} is already used by {seen[profile.name]}",
+                hint="give every device profile a unique name",
+            )
+        seen[profile.name] = path
+        profiles.append(profile)
+    return profiles
+
+
+def load_profile(path: Path) -> DeviceProfile:
+    """Return the profile in one YAML file; raises SuiteError naming the file and field on error."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read device profile: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
+    return _ProfileReader(path).profile(data)
+
+
+class _ProfileReader:
+    """Validates one profile file's data; every error names the file and the field."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, field: str, message: str) -> SuiteError:
+        return SuiteError(f"{self.path}: field {field!r} {message}")
+
+    def profile(self, data: Any) -> DeviceProfile:
+        if not isinstance(data, dict):
+            raise SuiteError(f"{self.path}: a device profile must be a mapping of fields")
+        allowed = _REQUIRED_FIELDS + _OPTIONAL_FIELDS
+        for key in data:
+            if key not in allowed:
+                raise self.error(str(key), f"is not a profile field (allowed: {', '.join(allowed)})")
+        for key in _REQUIRED_FIELDS:
+            if key not in data:
+                raise self.error(key, "is missing")
+        if data["schema"] != SCHEMA_VERSION:
+            raise self.error("schema", f"is {data['schema']!r} (allowed: {SCHEMA_VERSION})")
+        platform = self.choice("platform", data["platform"], PLATFORMS)
+        models = self.strings("models", data["models"])
+        socs = self.strings("socs", data["socs"])
+        if not models and not socs:
+            raise self.error("models", "and 'socs' are both empty: the profile could never match")
+        return DeviceProfile(
+            name=self.text("name", data["name"]),
+            platform=platform,
+            tier=self.choice("tier", data["tier"], TIERS),
+            models=models,
+            socs=socs,
+            accelerators=self.accelerators(platform, data["accelerators"]),
+            thermal=self.thermal(data["thermal"]),
+            soc_name=self.optional_text("soc_name", data.get("soc_name")),
+            year=self.year(data.get("year")),
+            ram_gb=self.ram(data.get("ram_gb")),
+            big_cores=self.big_cores(data.get("big_cores")),
+            notes=self.optional_text("notes", data.get("notes")),
+            source=self.path,
+        )
+
+    def text(self, field: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(field, f"must be a non-empty string, got {value!r}")
+        return value.strip()
+
+    def optional_text(self, field: str, value: Any) -> str | None:
+        return None if value is None else self.text(field, value)
+
+    def choice(self, field: str, value: Any, allowed: Sequence[str]) -> str:
+        if value not in allowed:
+            raise self.error(field, f"is {value!r} (allowed: {', '.join(allowed)})")
+        return str(value)
+
+    def strings(self, field: str, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(
+            isinstance(item, str) and item.strip() for item in value
+        ):
+            raise self.error(field, f"must be a list of non-empty strings, got {value!r}")
+        return tuple(item.strip() for item in value)
+
+    def year(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not 2000 <= value <= 2100:
+            raise self.error("year", f"must be a year such as 2023, got {value!r}")
+        return value
+
+    def ram(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise self.error("ram_gb", f"must be a positive number of GB, got {value!r}")
+        return float(value)
+
+    def big_cores(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str) and _HEX_MASK.match(value) and int(value, 16) > 0:
+            return format(int(value, 16), "x")
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(core, int) and not isinstance(core, bool) and core >= 0 for core in value)
+        ):
+            return format(sum(1 << core for core in set(value)), "x")
+        raise self.error(
+            "big_cores",
+            f"must be a hex core mask string such as 'f0' (quote masks that are all digits, "
+            f"e.g. '80') or a list of core ids, got {value!r}",
+        )
+
+    def thermal(self, value: Any) -> ThermalLimits:
+        if not isinstance(value, dict):
+            raise self.error("thermal", f"must be a mapping with {', '.join(_THERMAL_FIELDS)}")
+        for key in value:
+            if key not in _THERMAL_FIELDS:
+                raise self.error(
+                    f"thermal.{key}", f"is not a thermal field (allowed: {', '.join(_THERMAL_FIELDS)})"
+                )
+        for key in _THERMAL_FIELDS:
+            if key not in value:
+                raise self.error(f"thermal.{key}", "is missing")
+        max_status = value["max_status"]
+        if isinstance(max_status, bool) or not isinstance(max_status, int) or not 0 <= max_status <= 6:
+            raise self.error("thermal.max_status", f"is {max_status!r} (allowed: an integer 0-6)")
+        numbers = {}
+        for key in ("max_battery_temp_c", "cooldown_s", "wait_limit_s"):
+            number = value[key]
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+                raise self.error(f"thermal.{key}", f"must be a number >= 0, got {number!r}")
+            numbers[key] = float(number)
+        return ThermalLimits(max_status=max_status, **numbers)
+
+    def accelerators(self, platform: str, value: Any) -> tuple[AcceleratorSetting, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.error("accelerators", "must be a non-empty list of {kind: ..., ...} mappings")
+        settings = [self.accelerator(platform, index, item) for index, item in enumerate(value)]
+        names = [setting.name for setting in settings]
+        for name in names:
+            if names.count(name) > 1:
+                raise self.error(
+                    "accelerators", f"has two settings named {name!r}; give one of them a 'name'"
+                )
+        return tuple(settings)
+
+    def accelerator(self, platform: str, index: int, item: Any) -> AcceleratorSetting:
+        field = f"accelerators[{index}]"
+        if not isinstance(item, dict):
+            raise self.error(
+                field, f"must be a mapping such as {{kind: cpu, threads: 4}}, got {item!r}"
+            )
+        for key in item:
+            if key not in _ACCELERATOR_FIELDS:
+                raise self.error(
+                    f"{field}.{key}",
+                    f"is not an accelerator field (allowed: {', '.join(_ACCELERATOR_FIELDS)})",
+                )
+        kind = self.choice(f"{field}.kind", item.get("kind"), PLATFORM_ACCELERATORS[platform])
+        threads = item.get("threads")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64
+        ):
+            raise self.error(f"{field}.threads", f"must be an integer 1-64, got {threads!r}")
+        xnnpack = item.get("xnnpack")
+        if xnnpack is not None and not isinstance(xnnpack, bool):
+            raise self.error(f"{field}.xnnpack", f"must be true or false, got {xnnpack!r}")
+        cpu_mask = item.get("cpu_mask")
+        if cpu_mask is not None and not (isinstance(cpu_mask, str) and _HEX_MASK.match(cpu_mask)):
+            raise self.error(
+                f"{field}.cpu_mask", f"must be a hex core mask such as 'f0', got {cpu_mask!r}"
+            )
+        options = item.get("options", {})
+        if not isinstance(options, dict):
+            raise self.error(f"{field}.options", f"must be a mapping, got {options!r}")
+        if kind == "coreml" and options.get("compute_units") not in COREML_COMPUTE_UNITS:
+            raise self.error(
+                f"{field}.options.compute_units",
+                f"is {options.get('compute_units')!r} (allowed: {', '.join(COREML_COMPUTE_UNITS)})",
+            )
+        name = item.get("name")
+        if name is not None:
+            name = self.text(f"{field}.name", name)
+        return AcceleratorSetting(
+            name=name or _default_accelerator_name(kind, threads, xnnpack, options),
+            kind=kind,
+            threads=threads,
+            xnnpack=xnnpack,
+            cpu_mask=cpu_mask,
+            options=dict(options),
+        )
+
+
+def _default_accelerator_name(
+    kind: str, threads: int | None, xnnpack: bool | None, options: dict[str, Any]
+) -> str:
+    """The name a suite gives the same setting (kind, compute units, t<threads>, noxnnpack)."""
+    parts = [kind]
+    if kind == "coreml":
+        parts.append(str(options["compute_units"]))
+    if threads is not None:
+        parts.append(f"t{threads}")
+    if xnnpack is False:
+        parts.append("noxnnpack")
+    return "-".join(parts)
+
+
+# --- matching ------------------------------------------------------------------------------------
+
+
+def _model_key(model: str) -> str:
+    """Model strings compared case-insensitively with punctuation and spaces folded to "_".
+
+    `adb devices -l` prints ro.product.model with every non-alphanumeric character replaced by
+    "_" ("moto g75 5G" → "moto_g75_5G"), so both spellings must match the same profile.
+    """
+    return re.sub(r"[^0-9a-z]", "_", model.strip().casefold())
+
+
+def _soc_matches(profile_soc: str, device_soc: str) -> bool:
+    """Case-insensitive; a device part with a suffix matches its base part (MT6769V/CZ ~ MT6769)."""
+    wanted, got = profile_soc.strip().casefold(), device_soc.strip().casefold()
+    if got == wanted:
+        return True
+    return got.startswith(wanted) and not got[len(wanted)].isdigit()
+
+
+def match_profile(
+    profiles: Iterable[DeviceProfile],
+    platform: str,
+    model: str | None = None,
+    soc: str | None = None,
+) -> DeviceProfile | None:
+    """Return the profile for a phone of ``platform``, or None when none matches.
+
+    A profile listing ``model`` wins (compared case-insensitively, with spaces and punctuation
+    folded as `adb devices -l` does); failing that, the first profile (in load order) listing
+    ``soc`` — a stand-in for a phone with the same chip, which gives the right tier and
+    accelerators. Never raises.
+    """
+    candidates = [profile for profile in profiles if profile.platform == platform]
+    if model:
+        key = _model_key(model)
+        for profile in candidates:
+            if any(_model_key(known) == key for known in profile.models):
+                return profile
+    if soc:
+        for profile in candidates:
+            if any(_soc_matches(known, soc) for known in profile.socs):
+                return profile
+    return None
+
+
+_DERIVED_ACCELERATORS = {
+    "android": (
+        AcceleratorSetting(name="cpu-t4", kind="cpu", threads=4),
+        AcceleratorSetting(name="gpu", kind="gpu"),
+        AcceleratorSetting(name="nnapi", kind="nnapi"),
+    ),
+    "ios": (
+        AcceleratorSetting(name="cpu-t4", kind="cpu", threads=4),
+        AcceleratorSetting(name="coreml-all", kind="coreml", options={"compute_units": "all"}),
+    ),
+}
+
+
+def derived_profile(
+    platform: str,
+    model: str | None,
+    soc: str | None,
+    ram_gb: float | None = None,
+    big_cores: str | None = None,
+) -> DeviceProfile:
+    """Return a stand-in profile for a phone no profile file describes.
+
+    Its tier is ``UNKNOWN_TIER`` ("unknown": benchlab does not guess a tier from specs), its
+    accelerators are the platform's generic ones (Android: cpu with 4 threads, gpu, nnapi; iOS:
+    cpu, Core ML "all"), its thermal limits ``DEFAULT_THERMAL``. Callers should warn that the
+    phone is unprofiled. Raises SuiteError for an unknown platform.
+    """
+    if platform not in _DERIVED_ACCELERATORS:
+        raise SuiteError(f"platform {platform!r} is not allowed (allowed: {', '.join(PLATFORMS)})")
+    return DeviceProfile(
+        name=f"derived: {model or 'unknown model'} ({soc or 'unknown SoC'})",
+        platform=platform,
+        tier=UNKNOWN_TIER,
+        models=(model,) if model else (),
+        socs=(soc,) if soc else (),
+        accelerators=_DERIVED_ACCELERATORS[platform],
+        thermal=DEFAULT_THERMAL,
+        ram_gb=ram_gb,
+        big_cores=big_cores,
+        notes="No device profile matched this phone; add one under device_profiles/ to set its tier.",
+        source=None,
+    )
+

@@ -1,0 +1,294 @@
+"""Tables, plots and the self-contained HTML report, all built from the store alone.
+
+The recommendation per (model, device, accelerator) is explicit: among variants within the
+accuracy budget (accuracy drop against the reference no larger than the budget; for unlabelled
+data, top-1 agreement with the reference of at least 100 - budget percent), take those whose
+median latency is within 5% of the fastest, and of those the smallest file. The Pareto front is
+the set of variants no other variant beats on both size and median latency.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchlab.errors import StoreError
+from benchlab.store import load_results, load_samples, read_run_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Variants this close to the fastest count as equally fast; the smaller one is then preferred.
+LATENCY_TIE = 1.05
+GROUP = ["model", "device_id", "accelerator"]
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where the report's pieces were written."""
+
+    html: Path
+    latency_plot: Path | None
+    tradeoff_plot: Path | None
+
+
+def within_budget(df: pd.DataFrame, budget_points: float) -> pd.Series:
+    """Return, per row, whether the variant keeps accuracy within the budget of its reference."""
+    import pandas as pd
+
+    by_accuracy = df["accuracy_delta"].astype(float) >= -budget_points
+    by_fidelity = df["fidelity_top1_agreement"].astype(float) * 100.0 >= 100.0 - budget_points
+    labelled = df["accuracy_delta"].notna()
+    has_fidelity = df["fidelity_top1_agreement"].notna()
+    is_reference = df["fidelity_reference"].eq(df["variant"]) | (df["accuracy_delta"].eq(0) & labelled)
+    result = pd.Series(False, index=df.index)
+    result[labelled] = by_accuracy[labelled]
+    result[~labelled & has_fidelity] = by_fidelity[~labelled & has_fidelity]
+    return result | is_reference
+
+
+def annotate(df: pd.DataFrame, budget_points: float) -> pd.DataFrame:
+    """Return a copy with `in_budget`, `pareto` and `pick` columns (see the module docstring)."""
+    out = df.copy()
+    out["in_budget"] = False
+    out["pareto"] = False
+    out["pick"] = False
+    ok = out[(out["status"] == "ok") & out["latency_ms_median"].notna()]
+    out.loc[ok.index, "in_budget"] = within_budget(ok, budget_points)
+    for _, group in ok.groupby(GROUP):
+        size = group["size_bytes"].astype(float)
+        latency = group["latency_ms_median"].astype(float)
+        for index in group.index:
+            dominated = ((size <= size[index]) & (latency <= latency[index])
+                         & ((size < size[index]) | (latency < latency[index]))).any()
+            out.loc[index, "pareto"] = not dominated
+        eligible = group[out.loc[group.index, "in_budget"]]
+        if eligible.empty:
+            continue
+        fast = eligible[eligible["latency_ms_median"] <= eligible["latency_ms_median"].min() * LATENCY_TIE]
+        out.loc[fast["size_bytes"].astype(float).idxmin(), "pick"] = True
+    return out
+
+
+def _kb(value: object) -> str:
+    return "" if value is None or value != value else f"{float(value) / 1024:,.1f}"  # noqa: PLR0124 - NaN check
+
+
+def _num(value: object, digits: int = 2) -> str:
+    return "" if value is None or value != value else f"{float(value):.{digits}f}"  # noqa: PLR0124
+
+
+def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
+    """Return the report table as display strings, one dict per measurement, in a stable order."""
+    rows = []
+    ordered = df.sort_values(["model", "device_id", "accelerator", "format", "size_bytes"], na_position="last")
+    for _, r in ordered.iterrows():
+        ci = ""
+        if r["latency_ms_ci_low"] == r["latency_ms_ci_low"] and r["latency_ms_ci_low"] is not None:
+            ci = f"{r['latency_ms_ci_low']:.3f}–{r['latency_ms_ci_high']:.3f}"
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
+        rows.append({
+            "model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
+            "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}", "size KB": _kb(r["size_bytes"]),
+            "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
+            "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "n": str(int(r["latency_count"])),
+            "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
+            "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(r["fidelity_top1_agreement"] * 100
+                                                                        if r["fidelity_top1_agreement"] == r["fidelity_top1_agreement"]
+                                                                        and r["fidelity_top1_agreement"] is not None else None, 1),
+            "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
+            "status": status,
+        })
+    return rows
+
+
+TERMINAL_COLUMNS = ("model", "variant", "where", "size KB", "zipped KB", "median ms", "95% CI ms", "n",
+                    "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "pick")
+
+
+def not_ok_notes(df: pd.DataFrame) -> list[str]:
+    """Return one line per distinct reason a measurement was not ok, naming the variants it hit."""
+    notes: dict[tuple[str, str], list[str]] = {}
+    for _, r in df[df["status"] != "ok"].iterrows():
+        notes.setdefault((r["status"], r["error"]), []).append(f"{r['variant']}@{r['device_id']}·{r['accelerator']}")
+    return [f"{status}: {error} — {', '.join(dict.fromkeys(where))}" for (status, error), where in notes.items()]
+
+
+def print_table(df: pd.DataFrame) -> None:
+    """Print the results table, then why any measurement was not ok, to the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(170, Console().width))
+    rows = [r for r in table_rows(df) if r["status"] == "ok"]
+    table = Table(title="benchlab results (★ = pick within the accuracy budget)")
+    columns = [c for c in TERMINAL_COLUMNS if c != "model" or df["model"].nunique() > 1]
+    for column in columns:
+        numeric = column.endswith(("KB", "ms", "%", "MB", "pts")) or column == "n"
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns), style="bold green" if row["pick"] == "★" else None)
+    console.print(table)
+    for note in not_ok_notes(df):
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
+
+
+def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | None:
+    """Box plots of every measured iteration per variant, one panel per device; None if no samples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = samples[samples["phase"] == "measured"]
+    if measured.empty:
+        return None
+    devices = sorted(measured["device_id"].unique())
+    fig, axes = plt.subplots(len(devices), 1, figsize=(10, 0.5 + 0.45 * measured.groupby(["variant", "accelerator"]).ngroups * 1 + 1.2),
+                             squeeze=False)
+    for ax, device in zip(axes[:, 0], devices):
+        here = measured[measured["device_id"] == device]
+        labels, data = [], []
+        for (variant, accelerator), group in sorted(here.groupby(["variant", "accelerator"])):
+            labels.append(f"{variant} · {accelerator}")
+            data.append(group["latency_us"].to_numpy() / 1000.0)
+        ax.boxplot(data, vert=False, tick_labels=labels, showfliers=True, flierprops={"markersize": 2})
+        ax.set_xscale("log")  # variants differ by orders of magnitude (int16x8 reference kernels vs XNNPACK)
+        ax.set_xlabel("latency per inference (ms, log scale), every measured iteration")
+        ax.set_title(f"Latency on {device}")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
+    """Size vs median latency per (device, accelerator), accuracy as colour, Pareto front and pick marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = df[(df["status"] == "ok") & df["latency_ms_median"].notna()]
+    if ok.empty:
+        return None
+    panels = list(ok.groupby(GROUP))[:6]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
+    accuracy = ok["accuracy"].astype(float)
+    vmin, vmax = (accuracy.min(), accuracy.max()) if accuracy.notna().any() else (0, 1)
+    scatter = None
+    for ax, ((model, device, accelerator), group) in zip(axes[0], panels):
+        size_kb = group["size_bytes"].astype(float) / 1024
+        colour = group["accuracy"].astype(float)
+        scatter = ax.scatter(size_kb, group["latency_ms_median"], c=colour, cmap="viridis", vmin=vmin,
+                             vmax=vmax if vmax > vmin else vmin + 1, s=60, edgecolors="black", zorder=3)
+        front = group[group["pareto"]].sort_values("size_bytes")
+        ax.plot(front["size_bytes"] / 1024, front["latency_ms_median"], "--", color="grey", label="Pareto front", zorder=2)
+        for _, r in group.iterrows():
+            acc = f" {r['accuracy']:.1f}%" if r["accuracy"] == r["accuracy"] and r["accuracy"] is not None else ""
+            ax.annotate(f"{r['variant']}{acc}", (r["size_bytes"] / 1024, r["latency_ms_median"]),
+                        textcoords="offset points", xytext=(5, 4), fontsize=7)
+        pick = group[group["pick"]]
+        if not pick.empty:
+            ax.scatter(pick["size_bytes"] / 1024, pick["latency_ms_median"], marker="*", s=380, facecolors="none",
+                       edgecolors="red", linewidths=1.6, label="pick (within budget)", zorder=4)
+        ax.set_xlabel("model size (KB)")
+        ax.set_yscale("log")
+        ax.set_ylabel("median latency (ms, log scale)")
+        ax.set_title(f"{model} on {device} · {accelerator}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    if scatter is not None and accuracy.notna().any():
+        fig.colorbar(scatter, ax=axes[0].tolist(), label="accuracy (%)")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _img(path: Path | None, alt: str) -> str:
+    if path is None:
+        return f"<p>No {html.escape(alt)}: nothing was measured.</p>"
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _html_table(rows: list[dict[str, str]], row_class: callable = lambda _r: "") -> str:  # type: ignore[valid-type]
+    if not rows:
+        return "<p>none</p>"
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join(
+        f'<tr class="{row_class(r)}">' + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#222;max-width:1400px}
+table{border-collapse:collapse;font-size:13px;margin:1rem 0}th,td{border:1px solid #ccc;padding:4px 8px}
+th{background:#f0f0f0;text-align:left}td{font-variant-numeric:tabular-nums}tr.pick td{background:#e3f6e3;font-weight:600}
+tr.failed td{color:#a00}tr.unsupported td{color:#777}img{max-width:100%;border:1px solid #ddd;margin:0.5rem 0}
+.note{color:#555;font-size:13px}
+"""
+
+
+def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float) -> str:
+    """Return the self-contained report page (plots embedded as data URIs)."""
+    picks = df[df["pick"]]
+    pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
+                  "ship": r["variant"], "median ms": _num(r["latency_ms_median"], 3),
+                  "size KB": _kb(r["size_bytes"]), "accuracy %": _num(r["accuracy"], 1),
+                  "Δ pts": _num(r["accuracy_delta"], 2)} for _, r in picks.iterrows()]
+    rows = table_rows(df)
+
+    def row_class(row: dict[str, str]) -> str:
+        if row["pick"] == "★":
+            return "pick"
+        return row["status"].split(":")[0] if row["status"] != "ok" else ""
+
+    devices = ", ".join(f"{d['id']} ({d.get('model') or d['platform']}, {d.get('soc') or '?'})" for d in meta["devices"])
+    title = f"benchlab · {meta['suite_name']} · {meta['run_id']}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="note">Devices: {html.escape(devices)}. Started {html.escape(str(meta['started_at']))}, finished
+{html.escape(str(meta.get('finished_at')))}. benchlab {html.escape(meta['harness_version'])}.
+Latency statistics are computed from every measured iteration; the 95% CI is that of the median.</p>
+<h2>What to ship</h2>
+<p class="note">Per device and accelerator: within the accuracy budget ({budget:g} points), the fastest
+variant (ties within {round((LATENCY_TIE - 1) * 100)}% go to the smallest file).</p>
+{_html_table(pick_rows)}
+<h2>Size, speed and accuracy</h2>
+{_img(tradeoff_png, "size vs latency plot")}
+<h2>Latency per variant</h2>
+{_img(latency_png, "latency plot")}
+<h2>All measurements</h2>
+{_html_table(rows, row_class)}
+</body></html>
+"""
+
+
+def build_report(run_dir: Path | str, budget_points: float | None = None) -> tuple[ReportFiles, pd.DataFrame]:
+    """Rebuild plots and report.html of a run from its store; return the files and the annotated table.
+
+    The accuracy budget defaults to the one in the run's suite. Raises StoreError for a bad run dir.
+    """
+    run_dir = Path(run_dir)
+    meta = read_run_meta(run_dir)
+    results = load_results(run_dir)
+    if results.empty:
+        raise StoreError(f"{run_dir} has no measurements yet", hint="run or resume the suite first")
+    budget = budget_points if budget_points is not None else meta["suite"]["accuracy"]["budget_points"]
+    df = annotate(results, budget)
+    latency_png = plot_latency(df, load_samples(run_dir), run_dir / "latency.png")
+    tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
+    page = run_dir / "report.html"
+    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget))
+    (run_dir / "summary.json").write_text(json.dumps(table_rows(df), indent=1))
+    return ReportFiles(page, latency_png, tradeoff_png), df
