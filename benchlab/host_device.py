@@ -24,6 +24,8 @@ from typing import Any
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
 RUNNER = "litert-python"
+#: The module each worker process runs (a test points it at a crashing stand-in).
+WORKER_MODULE = "benchlab.host_worker"
 
 
 def _cpu_model() -> str | None:
@@ -134,7 +136,7 @@ class HostDevice:
         }))
         try:
             finished = subprocess.run(
-                [sys.executable, "-m", "benchlab.host_worker", str(request_path)],
+                [sys.executable, "-m", WORKER_MODULE, str(request_path)],
                 capture_output=True, text=True, timeout=scenario.timeout_seconds,
             )
         except subprocess.TimeoutExpired:

@@ -42,22 +42,25 @@ class LatencySummary:
 
 
 def median_ci_ranks(count: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
-    """Return 0-based ranks (lo, hi) of the sorted samples bounding the median, or None if n is too small."""
+    """Return 0-based ranks (lo, hi) of the sorted samples bounding the median, or None if n is too small.
+
+    The 1-based rank j is the largest with P(B <= j - 1) <= (1 - confidence) / 2 for
+    B ~ Binomial(n, 1/2); the interval is [x(j), x(n - j + 1)].
+    """
     from scipy.stats import binom
 
-    lo = int(binom.ppf((1 - confidence) / 2, count, 0.5))
-    hi = count - lo - 1
-    # binom.ppf may land one rank inside the exact interval; widen until coverage holds.
-    while lo > 0 and binom.cdf(hi, count, 0.5) - binom.cdf(lo - 1, count, 0.5) < confidence:
-        lo, hi = lo - 1, hi + 1
-    if lo < 0 or hi >= count or binom.cdf(hi, count, 0.5) - binom.cdf(lo - 1, count, 0.5) < confidence:
+    tail = (1 - confidence) / 2
+    j = int(binom.ppf(tail, count, 0.5))  # smallest k with P(B <= k) >= tail
+    if binom.cdf(j, count, 0.5) <= tail:  # ppf lands exactly on the tail: that rank still qualifies
+        j += 1
+    if j < 1:
         return None
-    return lo, hi
+    return j - 1, count - j
 
 
 def summarize(samples_us: Sequence[float]) -> LatencySummary | None:
     """Return the summary of per-iteration latencies given in microseconds, or None when empty."""
-    if not samples_us:
+    if len(samples_us) == 0:
         return None
     ms = np.sort(np.asarray(samples_us, dtype=np.float64)) / 1000.0
     ranks = median_ci_ranks(len(ms))

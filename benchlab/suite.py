@@ -86,12 +86,19 @@ class VariantSpec(_Strict):
     name: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, recipe: str) -> str:
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r} (allowed: {', '.join(RECIPES)})")
+        return recipe
+
     @model_validator(mode="after")
-    def _known_recipe(self) -> VariantSpec:
-        recipe = RECIPES.get(self.recipe)
-        if recipe is None:
-            raise ValueError(f"unknown recipe {self.recipe!r} (allowed: {', '.join(RECIPES)})")
-        object.__setattr__(self, "options", check_options(recipe, self.options))
+    def _known_options(self) -> VariantSpec:
+        try:
+            object.__setattr__(self, "options", check_options(RECIPES[self.recipe], self.options))
+        except ValueError as exc:
+            raise ValueError(f"options: {exc}") from None
         return self
 
     @property

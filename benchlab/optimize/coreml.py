@@ -9,6 +9,7 @@ cost more than they save, which is what an app team shipping the model would get
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ def build_coreml(source: SourceModel, recipe: str, options: dict[str, Any], out_
     Raises whatever coremltools raises (the caller records it as a failed variant).
     """
     logging.getLogger("coremltools").setLevel(logging.ERROR)  # version-compat chatter per call
+    os.environ.setdefault("TQDM_DISABLE", "1")  # its per-pass progress bars would tear our own
     import coremltools as ct
     import coremltools.optimize.coreml as cto
 

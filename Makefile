@@ -1,0 +1,33 @@
+# `make demo` and `make test` set everything up on a fresh machine (see README.md).
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# Debian packages the tests use: chromium (the HTML report as a person sees it), adb (the stock
+# client, to check the loopback phone speaks real ADB), libusb (adb-shell's USB transport).
+SYSTEM_PACKAGES := chromium adb libusb-1.0-0
+
+.PHONY: demo test system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "not installed:$$missing (tests that need them are skipped; install with apt-get as root)"; fi; \
+	fi
+
+demo: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/benchlab run suites/quickstart.yaml
+
+test: $(STAMP) system-deps
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

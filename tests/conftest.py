@@ -1,0 +1,122 @@
+"""Shared fixtures: an isolated cache per test session, tiny real models built with TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", action="append", default=[],
+                     help="serial or UDID of a real phone for tests marked `device`")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--device"):
+        return
+    skip = pytest.mark.skip(reason="needs a real phone: pass --device SERIAL_OR_UDID")
+    for item in items:
+        if "device" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point benchlab's cache at a folder shared by this test session only.
+
+    The quickstart model is trained once per session here; a developer's own cache is never
+    touched, and CI starts from nothing as a new user would.
+    """
+    cache = tmp_path_factory.mktemp("benchlab-cache")
+    os.environ["BENCHLAB_CACHE_DIR"] = str(cache)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_keras_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small depthwise-separable Keras model on 28x28x1 inputs, briefly trained on real digits."""
+    import keras
+
+    from benchlab.datasets import mnist_splits
+
+    keras.utils.set_random_seed(1)
+    train_x, train_y, _, _ = mnist_splits()
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(16, 1, activation="relu")(x)
+    x = keras.layers.Flatten()(x)  # a 31k-weight dense head, so weight formats dominate file size
+    outputs = keras.layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(train_x[:1000], train_y[:1000], epochs=1, batch_size=64, verbose=0)
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_path(tmp_path_factory: pytest.TempPathFactory, tiny_keras_path: Path) -> Path:
+    """The tiny model converted to a float32 .tflite."""
+    import keras
+    import tensorflow as tf
+
+    export = tmp_path_factory.mktemp("export") / "saved"
+    keras.models.load_model(tiny_keras_path).export(str(export), verbose=False)
+    path = export.parent / "tiny.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
+    return path
+
+
+@pytest.fixture(scope="session")
+def custom_op_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real .tflite holding a custom op (Betainc) that the stock LiteRT runtime lacks."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)])
+    def betainc(x):  # type: ignore[no-untyped-def]
+        flat = tf.reshape(x, [1, 784])[:, :10]
+        return tf.raw_ops.Betainc(a=flat + 1.0, b=flat + 1.0, x=tf.sigmoid(flat))
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([betainc.get_concrete_function()], betainc)
+    converter.allow_custom_ops = True
+    path = tmp_path_factory.mktemp("models") / "custom_op.tflite"
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """200 held-out real MNIST digits with labels, as a user's npz dataset."""
+    from benchlab.datasets import mnist_splits
+
+    train_x, _, eval_x, eval_y = mnist_splits()
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, inputs=eval_x[:200], labels=eval_y[:200], representative=train_x[:50])
+    return path
+
+
+@pytest.fixture(scope="session")
+def cumsum_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SavedModel whose CUMSUM op has no int16x8 kernel: that recipe must fail, the rest build."""
+    import tensorflow as tf
+
+    class CumsumClassifier(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            rng = np.random.default_rng(3)
+            self.weights = tf.Variable(rng.normal(size=(784, 10)).astype(np.float32) * 0.01)
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)])
+        def __call__(self, x):  # type: ignore[no-untyped-def]
+            running = tf.math.cumsum(tf.reshape(x, [1, 784]), axis=1) / 784.0
+            return tf.nn.softmax(tf.matmul(running, self.weights))
+
+    module = CumsumClassifier()
+    path = tmp_path_factory.mktemp("models") / "cumsum_savedmodel"
+    tf.saved_model.save(module, str(path), signatures=module.__call__)
+    return path

@@ -1,0 +1,94 @@
+"""Suite loading: valid files load; every kind of bad input names file, field and allowed values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchlab.cli import main
+from benchlab.errors import SuiteError
+from benchlab.suite import load_suite
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_suite(tmp_path: Path, **overrides: object) -> Path:
+    suite = {
+        "name": "t",
+        "models": [{"name": "m", "builtin": "quickstart-mnist"}],
+        "dataset": {"builtin": "mnist"},
+        "variants": ["fp32", "full-int8"],
+        **overrides,
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_shipped_quickstart_suite_loads() -> None:
+    suite = load_suite(REPO / "suites" / "quickstart.yaml")
+    assert [v.variant_name for v in suite.variants][:2] == ["fp32", "fp16"]
+    assert "coreml-palettize-4bit" in [v.variant_name for v in suite.variants]
+    assert suite.targets == ["host"]
+    assert [a.name for a in suite.accelerator_settings()] == ["cpu-t1", "cpu-t2", "cpu-t1-noxnnpack"]
+
+
+def test_recipe_defaults_are_filled_in(tmp_path: Path) -> None:
+    suite = load_suite(write_suite(tmp_path))
+    assert suite.variants[1].options == {"int8_io": True, "calibration_samples": 200}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"variants": ["fp32", "int4-magic"]}, "variants[1].recipe: unknown recipe 'int4-magic' (allowed: fp32, fp16"),
+        ({"accelerators": [{"kind": "tpu"}]}, "accelerators[0].kind: unknown accelerator 'tpu' (allowed: cpu, gpu"),
+        ({"targets": ["phone:1"]}, "targets: unknown target 'phone:1' (allowed: host, all, android:SERIAL"),
+        ({"targets": ["tier:cheap"]}, "unknown tier 'cheap' (allowed: low-end, mid, flagship)"),
+        ({"variants": [{"recipe": "coreml-palettize", "options": {"bits": 5}}]}, "bits=5 is not allowed (allowed: 1, 2, 3, 4, 6, 8)"),
+        ({"variants": [{"recipe": "fp16", "options": {"bits": 4}}]}, "unknown option 'bits' for recipe fp16 (allowed: none)"),
+        ({"scenario": {"iterations": 0}}, "scenario.iterations: Input should be greater than or equal to 1"),
+        ({"dataset": {"builtin": "imagenet"}}, "unknown builtin 'imagenet' (allowed: mnist)"),
+    ],
+)
+def test_bad_fields_name_file_field_and_allowed_values(tmp_path: Path, overrides: dict, expected: str) -> None:
+    path = write_suite(tmp_path, **overrides)
+    with pytest.raises(SuiteError) as error:
+        load_suite(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert expected in str(error.value)
+
+
+def test_missing_model_path(tmp_path: Path) -> None:
+    path = write_suite(tmp_path, models=[{"name": "m", "path": "nowhere.keras"}])
+    with pytest.raises(SuiteError, match=r"models\[0\].path: .*nowhere.keras does not exist"):
+        load_suite(path)
+
+
+def test_random_bytes_tflite_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "junk.tflite").write_bytes(bytes(range(256)) * 8)
+    path = write_suite(tmp_path, models=[{"name": "m", "path": "junk.tflite"}], variants=["tflite"])
+    with pytest.raises(SuiteError, match="is not a TFLite flatbuffer"):
+        load_suite(path)
+
+
+def test_coreml_recipe_from_tflite_does_not_fit(tmp_path: Path, tiny_tflite_path: Path) -> None:
+    path = write_suite(tmp_path, models=[{"name": "m", "path": str(tiny_tflite_path)}], variants=["coreml-fp16"])
+    with pytest.raises(SuiteError, match=r"coreml-fp16 cannot be built from model 'm' \(tflite\) \(recipes for tflite: tflite\)"):
+        load_suite(path)
+
+
+def test_cli_bad_suite_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = write_suite(tmp_path, variants=["nope"])
+    results = tmp_path / "results"
+    assert main(["run", str(path), "--results", str(results)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("benchlab: error: ") and "unknown recipe 'nope'" in err[0]
+    assert not results.exists()
+
+
+def test_cli_missing_suite_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["optimize", str(tmp_path / "absent.yaml")]) == 2
+    assert "suite file not found" in capsys.readouterr().err
