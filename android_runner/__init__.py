@@ -1,0 +1,1 @@
+"""benchlab's Android runner: devices over ADB."""
