@@ -1,7 +1,8 @@
 """Plan jobs (variant x device x accelerator) and execute them: one worker thread per device.
 
 Jobs on one device run one at a time (two benchmarks on one phone would measure each other);
-devices run in parallel. Each finished job is scored (accuracy, fidelity) and appended to the store
+devices run in parallel. A device with `thermal_limits` (phones, from their profile) is gated
+before each job (benchlab.gate). Each finished job is scored (accuracy, fidelity) and appended to the store
 at once, so an interrupted run keeps everything measured and `--resume` runs only the rest.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from benchlab.accuracy import fidelity, top_k_accuracy
 from benchlab.devices import Device
 from benchlab.errors import BenchlabError
+from benchlab.gate import STARTED_HOT, ThermalLimits, wait_until_cool
 from benchlab.host_device import now_iso
 from benchlab.records import (
     FORMAT_ACCELERATORS,
@@ -122,10 +124,13 @@ def _run_one(job: Job, device: Device) -> Measurement:
     if refusal is not None:
         return _not_run(job, device, "unsupported", refusal)
     try:
+        limits: ThermalLimits | None = getattr(device, "thermal_limits", None)
+        hot = wait_until_cool(device.conditions, limits)[1] if limits is not None else None
         device.prepare([Path(job.variant.path)] if job.variant.path else [])
-        return device.run(job)
+        measurement = device.run(job)
     except BenchlabError as exc:  # a device that failed mid-job: a failed result, the run goes on
         return _not_run(job, device, "failed", str(exc))
+    return replace(measurement, flags=(*measurement.flags, STARTED_HOT)) if hot else measurement
 
 
 def _device_worker(device: Device, jobs: Sequence[Job], store: RunStore, scorer: _Scorer,

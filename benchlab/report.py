@@ -237,6 +237,20 @@ tr.failed td{color:#a00}tr.unsupported td{color:#777}img{max-width:100%;border:1
 """
 
 
+def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
+    """Return one row per built variant (Core ML included) with its size against its model's reference."""
+    reference = {v["model"]: v["size_bytes"] for v in variants if v["is_reference"] and v["size_bytes"]}
+    rows = []
+    for v in variants:
+        base = reference.get(v["model"])
+        ratio = f"{v['size_bytes'] / base:.2f}×" if base and v["size_bytes"] else ""
+        rows.append({"model": v["model"], "variant": v["name"], "recipe": v["recipe"], "format": v["format"],
+                     "size KB": _kb(v["size_bytes"]), "zipped KB": _kb(v["size_compressed_bytes"]),
+                     "vs reference": ratio, "sha256": (v["sha256"] or "")[:12],
+                     "status": v["status"] if not v["error"] else f"failed: {v['error']}"})
+    return rows
+
+
 def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float) -> str:
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
@@ -244,7 +258,7 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
                   "ship": r["variant"], "median ms": _num(r["latency_ms_median"], 3),
                   "size KB": _kb(r["size_bytes"]), "accuracy %": _num(r["accuracy"], 1),
                   "Δ pts": _num(r["accuracy_delta"], 2)} for _, r in picks.iterrows()]
-    rows = table_rows(df)
+    rows = [{k: v for k, v in row.items() if k != "where"} for row in table_rows(df)]
 
     def row_class(row: dict[str, str]) -> str:
         if row["pick"] == "★":
@@ -268,6 +282,10 @@ variant (ties within {round((LATENCY_TIE - 1) * 100)}% go to the smallest file).
 {_img(tradeoff_png, "size vs latency plot")}
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
+<h2>Variant sizes</h2>
+<p class="note">Every variant built, including those this run could not execute (Core ML needs an
+iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads.</p>
+{_html_table(variant_size_rows(meta["variants"]))}
 <h2>All measurements</h2>
 {_html_table(rows, row_class)}
 </body></html>
