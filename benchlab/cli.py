@@ -17,6 +17,8 @@ from pathlib import Path
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_OK, BenchlabError
 
 DEFAULT_RESULTS = Path("results")
+#: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
+TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
 
 
 def _console():  # type: ignore[no-untyped-def]
@@ -39,7 +41,20 @@ def cmd_devices(args: argparse.Namespace) -> int:
         i = device.info
         table.add_row(i.id, i.platform, i.maker or "", i.model or "", i.soc or "", i.os_version or "",
                       i.abi or "", i.tier or "", i.profile or "", i.transport or "", i.state)
-    Console().print(table)
+    Console(width=max(160, Console().width)).print(table)
+    return EXIT_OK
+
+
+def cmd_tools_fetch(args: argparse.Namespace) -> int:
+    """Download a platform's native runner into benchlab's cache (the only command that downloads)."""
+    from importlib.metadata import entry_points
+
+    from benchlab.errors import SuiteError
+
+    fetchers = {e.name: e for e in entry_points(group=TOOLS_ENTRY_POINT_GROUP)}
+    if args.platform not in fetchers:
+        raise SuiteError(f"no runner tools for {args.platform!r} (allowed: {', '.join(sorted(fetchers)) or 'none'})")
+    fetchers[args.platform].load()(say=lambda msg: _console().print(msg))
     return EXIT_OK
 
 
@@ -159,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     devices = sub.add_parser("devices", help="list this machine and attached phones")
     devices.set_defaults(func=cmd_devices)
+
+    tools = sub.add_parser("tools", help="fetch native runners (benchmark_model for Android)")
+    tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
+    fetch = tools_sub.add_parser("fetch", help="download a platform's runner into benchlab's cache")
+    fetch.add_argument("platform", help="android")
+    fetch.set_defaults(func=cmd_tools_fetch)
 
     optimize = sub.add_parser("optimize", help="build the suite's variants (cached by content hash)")
     optimize.add_argument("suite", type=Path, help="suite YAML file")

@@ -47,7 +47,7 @@ class Device(Protocol):
         ...
 
 
-DiscoverFunction = Callable[[], Iterable[Device]]
+DiscoverFunction = Callable[[Sequence[str]], Iterable[Device]]
 
 
 def _runner_discoverers() -> dict[str, DiscoverFunction]:
@@ -61,8 +61,11 @@ def _runner_discoverers() -> dict[str, DiscoverFunction]:
     return found
 
 
-def discover_devices(include_host: bool = True) -> list[Device]:
+def discover_devices(targets: Sequence[str] = (), include_host: bool = True) -> list[Device]:
     """Return the host device and every device the registered runners can see.
+
+    `targets` are the suite's selectors: a runner may need them to reach devices it cannot
+    enumerate (an Android phone at a TCP address).
 
     A runner whose discovery fails (no USB permission, daemon down) is logged and skipped so the
     other runners' devices are still listed.
@@ -74,7 +77,7 @@ def discover_devices(include_host: bool = True) -> list[Device]:
         devices.append(HostDevice())
     for name, discover in _runner_discoverers().items():
         try:
-            devices.extend(discover())
+            devices.extend(discover(targets))
         except DeviceError as exc:
             log.warning("%s devices not listed: %s", name, exc)
     return devices

@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from benchlab.profiles import ThermalLimits
 from benchlab.records import Conditions
 
 STARTED_HOT = "started-hot"
-
-
-@dataclass(frozen=True)
-class ThermalLimits:
-    """Limits from a device profile's `thermal` section."""
-
-    max_status: int = 1
-    max_battery_temp_c: float = 40.0
-    wait_limit_s: float = 300.0
-    poll_s: float = 10.0
+#: How often a hot device is read again; the profile's cooldown_s caps it.
+POLL_SECONDS = 10.0
 
 
 def too_hot(conditions: Conditions, limits: ThermalLimits) -> str | None:
@@ -50,4 +42,4 @@ def wait_until_cool(read: Callable[[], Conditions], limits: ThermalLimits,
         reason = too_hot(conditions, limits)
         if reason is None or clock() >= deadline:
             return conditions, reason
-        sleep(min(limits.poll_s, max(0.0, deadline - clock())))
+        sleep(min(POLL_SECONDS, limits.cooldown_s, max(0.0, deadline - clock())))

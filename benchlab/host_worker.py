@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from benchlab.tensors import dequantize, quantize
+
 CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
 
 
@@ -27,23 +29,6 @@ def _status_mb(field: str) -> float:
             if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024.0
     raise OSError(f"/proc/self/status has no {field}")
-
-
-def _quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Map float inputs to an integer input tensor's scale and zero point (full-int8 models)."""
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return values.astype(dtype)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(dtype)
-
-
-def _dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    scale, zero_point = detail["quantization"]
-    if np.issubdtype(values.dtype, np.floating) or scale == 0:
-        return values.astype(np.float32)
-    return (values.astype(np.float32) - zero_point) * scale
 
 
 def _timed_invoke(interpreter: Any) -> float:
@@ -88,7 +73,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     # Time the same input every iteration, as benchmark_model does: a real sample, not zeros,
     # so data-dependent kernels behave as in production.
     sample = eval_inputs[0] if eval_inputs is not None else np.random.default_rng(0).random(shape)
-    interpreter.set_tensor(input_detail["index"], _quantize(np.reshape(sample, shape), input_detail))
+    interpreter.set_tensor(input_detail["index"], quantize(np.reshape(sample, shape), input_detail))
     first_us = _timed_invoke(interpreter)
     warmup_us = [_timed_invoke(interpreter) for _ in range(request["warmup"])]
     samples_us: list[float] = []
@@ -104,9 +89,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     if eval_inputs is not None and outputs_path:
         outputs = []
         for inputs in eval_inputs:
-            interpreter.set_tensor(input_detail["index"], _quantize(np.reshape(inputs, shape), input_detail))
+            interpreter.set_tensor(input_detail["index"], quantize(np.reshape(inputs, shape), input_detail))
             interpreter.invoke()
-            outputs.append(_dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[0])
+            outputs.append(dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[0])
         np.save(outputs_path, np.stack(outputs))
     return {
         "status": "ok",

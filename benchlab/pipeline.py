@@ -85,7 +85,7 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path,
     Raises SuiteError (bad models or data) before anything is written, DeviceError when a target
     names no connected device.
     """
-    targets = select_devices(devices if devices is not None else discover_devices(), suite.targets)
+    targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     dataset = load_dataset(suite.dataset)
     from benchlab.optimize.build import build_variants
 

@@ -163,6 +163,10 @@ class Measurement:
     warmup_us: tuple[float, ...] = ()
     #: One tuple of per-iteration latencies per repeat of the runner.
     samples_us: tuple[tuple[float, ...], ...] = ()
+    #: Per repeat, the runner's own statistics (count, avg_us, median_us ...) when the runner does
+    #: not report each iteration (LiteRT's benchmark_model); raw text is in `runner_output`.
+    runner_stats: tuple[dict[str, float | None], ...] = ()
+    runner_output: str | None = None
     memory_init_mb: float | None = None
     peak_memory_mb: float | None = None
     delegated_nodes: int | None = None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
-from benchlab.stats import summarize
+from benchlab.stats import LatencySummary, summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +63,7 @@ def measurement_from_record(record: dict[str, Any]) -> Measurement:
     values["warmup_us"] = tuple(record.get("warmup_us") or ())
     values["samples_us"] = tuple(tuple(r) for r in record.get("samples_us") or ())
     values["flags"] = tuple(record.get("flags") or ())
+    values["runner_stats"] = tuple(record.get("runner_stats") or ())
     return Measurement(**values)
 
 
@@ -170,9 +171,25 @@ def run_directories(path: Path | str) -> list[Path]:
     return runs
 
 
+def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
+    """Return the latency statistics of a measurement and where they come from.
+
+    "samples": computed from every measured iteration. "runner-repeats": the runner reports only
+    per-run statistics (benchmark_model), so each repeat's median (or mean, when the tool prints no
+    median) is one sample; its confidence interval needs 6 or more repeats.
+    """
+    if m.all_samples_us:
+        return summarize(m.all_samples_us), "samples"
+    per_repeat = [s.get("median_us") or s.get("avg_us") for s in m.runner_stats]
+    per_repeat = [v for v in per_repeat if v is not None]
+    if per_repeat:
+        return summarize(per_repeat), "runner-repeats"
+    return None, None
+
+
 def measurement_row(m: Measurement) -> dict[str, Any]:
     """Return the tidy-table row of one measurement: identity, sizes, latency stats, accuracy, conditions."""
-    summary = summarize(m.all_samples_us)
+    summary, source = latency_summary(m)
     before, after = m.conditions_before, m.conditions_after
     return {
         "run_id": m.run_id, "suite": m.suite, "job_id": m.job_id,
@@ -187,6 +204,7 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "size_bytes": m.variant.size_bytes, "size_compressed_bytes": m.variant.size_compressed_bytes,
         "init_ms": m.init_us / 1000.0 if m.init_us is not None else None,
         "first_ms": m.first_us / 1000.0 if m.first_us is not None else None,
+        "latency_source": source,
         "latency_count": summary.count if summary else 0,
         "latency_ms_median": summary.median_ms if summary else None,
         "latency_ms_mean": summary.mean_ms if summary else None,

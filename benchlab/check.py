@@ -1,0 +1,136 @@
+"""Which measurements of a run should not be trusted, and what the suite as a whole leaves out.
+
+Like pyperf's ``check``, this only warns: the numbers stay in the store, and the user decides.
+
+Per measurement (status "ok" only; a failed job already says why):
+  * unstable      coefficient of variation (std / mean of every measured iteration) above 0.1,
+                  pyperf's rule of thumb: the spread is too large for the median to mean much.
+  * few-samples   fewer than 10 measured iterations: no test can tell a change from noise.
+  * thermal-rose / started-hot
+                  the device heated up during the job, or had to start before it cooled down
+                  (flags set by the executor and the thermal gate): the latencies measure the
+                  device's thermal state as much as the model.
+  * delegate-fallback
+                  a GPU / NPU / Core ML setting whose delegate did not take the whole model
+                  (delegate_applied "no" or "partial"): part or all of it ran on the CPU.
+Per suite:
+  * flagship-only every phone targeted is a flagship: most users have slower phones.
+  * pick-is-fp32  the variant the report recommends (report.annotate's pick) is the unquantized
+                  fp32 reference: no optimized variant was both within the accuracy budget and at
+                  least as fast, which usually means a recipe or a delegate is not doing its job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchlab.gate import STARTED_HOT
+from benchlab.records import Measurement
+from benchlab.stats import summarize
+from benchlab.store import RunStore, read_run_meta
+
+#: pyperf warns when the standard deviation is more than 10% of the mean.
+MAX_CV = 0.1
+#: Below this many measured iterations a comparison is "not significant (too few samples)".
+MIN_SAMPLES = 10
+THERMAL_ROSE = "thermal-rose"
+FALLBACK_STATES = ("no", "partial")
+PHONE_PLATFORMS = ("android", "ios")
+UNQUANTIZED_RECIPES = ("fp32", "coreml-fp32")
+
+
+@dataclass(frozen=True)
+class CheckWarning:
+    """One reason not to trust a measurement (or, with no job_id, the suite's coverage)."""
+
+    code: str
+    message: str
+    job_id: str | None = None
+    model: str | None = None
+    variant: str | None = None
+    device_id: str | None = None
+    accelerator: str | None = None
+
+    @property
+    def where(self) -> str:
+        """Return what the warning is about: "model/variant on device · accelerator" or "suite"."""
+        if self.job_id is None:
+            return "suite"
+        return f"{self.model}/{self.variant} on {self.device_id} · {self.accelerator}"
+
+
+def _warning(m: Measurement, code: str, message: str) -> CheckWarning:
+    return CheckWarning(code=code, message=message, job_id=m.job_id, model=m.variant.model, variant=m.variant.name,
+                        device_id=m.device.id, accelerator=m.accelerator.name)
+
+
+def check_measurement(m: Measurement) -> list[CheckWarning]:
+    """Return the reasons not to trust one measurement (none for a measurement that is not ok)."""
+    if m.status != "ok":
+        return []
+    found: list[CheckWarning] = []
+    samples = m.all_samples_us
+    if len(samples) < MIN_SAMPLES:
+        found.append(_warning(m, "few-samples", f"only {len(samples)} measured iterations (at least {MIN_SAMPLES} "
+                                                "are needed to tell a change from noise): raise scenario.iterations"))
+    summary = summarize(samples)
+    if summary is not None and summary.count > 1 and summary.cv > MAX_CV:
+        found.append(_warning(m, "unstable", f"unstable: std dev is {summary.cv:.0%} of the mean (more than "
+                                             f"{MAX_CV:.0%}); other load, frequency scaling or throttling?"))
+    if THERMAL_ROSE in m.flags:
+        before = m.conditions_before.thermal_status if m.conditions_before else None
+        after = m.conditions_after.thermal_status if m.conditions_after else None
+        found.append(_warning(m, THERMAL_ROSE, f"thermal status rose during the job ({before} → {after}): "
+                                               "latencies include throttling; add cooldown_seconds"))
+    if STARTED_HOT in m.flags:
+        found.append(_warning(m, STARTED_HOT, "the device was still hot when the job had to start "
+                                              "(the thermal gate's wait limit passed)"))
+    if m.accelerator.kind != "cpu" and m.delegate_applied in FALLBACK_STATES:
+        nodes = (f" ({m.delegated_nodes} of {m.total_nodes} nodes delegated)"
+                 if m.delegated_nodes is not None and m.total_nodes is not None else "")
+        found.append(_warning(m, "delegate-fallback", f"{m.accelerator.kind} delegate applied: "
+                                                      f"{m.delegate_applied}{nodes}; the rest ran on the CPU"))
+    return found
+
+
+def _suite_warnings(run_dir: Path, meta: dict[str, Any]) -> list[CheckWarning]:
+    found: list[CheckWarning] = []
+    phones = [d for d in meta.get("devices") or [] if d.get("platform") in PHONE_PLATFORMS]
+    if phones and all(d.get("tier") == "flagship" for d in phones):
+        names = ", ".join(d.get("model") or d.get("id") for d in phones)
+        found.append(CheckWarning("flagship-only", f"no low-end device: most users will see slower numbers "
+                                                   f"(only flagship phones targeted: {names})"))
+    found.extend(_pick_warnings(run_dir, meta))
+    return found
+
+
+def _pick_warnings(run_dir: Path, meta: dict[str, Any]) -> list[CheckWarning]:
+    from benchlab.report import annotate
+    from benchlab.store import load_results
+
+    df = load_results(run_dir)
+    if df.empty:
+        return []
+    budget = ((meta.get("suite") or {}).get("accuracy") or {}).get("budget_points", 1.0)
+    annotated = annotate(df, budget)
+    picks = annotated[annotated["pick"] & annotated["recipe"].isin(UNQUANTIZED_RECIPES)]
+    return [
+        CheckWarning("pick-is-fp32", f"the pick is the unquantized {r['variant']} variant: no optimized variant "
+                                     f"is within the {budget:g}-point accuracy budget and as fast; check the "
+                                     "recipes and the accelerator", job_id=r["job_id"], model=r["model"],
+                     variant=r["variant"], device_id=r["device_id"], accelerator=r["accelerator"])
+        for _, r in picks.iterrows()
+    ]
+
+
+def check_run(run_dir: Path | str) -> list[CheckWarning]:
+    """Return every warning about a run: per measurement in stored order, then suite-wide ones.
+
+    Raises StoreError when `run_dir` is not a run or has an unknown schema version.
+    """
+    run_dir = Path(run_dir)
+    meta = read_run_meta(run_dir)
+    found = [w for m in RunStore(run_dir).measurements() for w in check_measurement(m)]
+    return found + _suite_warnings(run_dir, meta)

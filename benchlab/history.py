@@ -1,0 +1,156 @@
+"""Every run under a results root, in the order the runs started, as one tidy table.
+
+A nightly job leaves one directory per night under its results root (``results/<run_id>/``).
+`load_history` reads them all into the same tidy table `benchlab.store.load_results` gives for one
+run (one row per measurement, statistics computed from the raw samples), plus when each run
+started and its position in the history, so a night can be plotted against the nights before it
+and compared with a baseline. `resolve_run` and `latest_before` turn what a user types (a path, a
+run id, ``latest``) into a run directory.
+
+Runs are ordered by the start time in their run.json (run ids sort the same way, and break ties).
+A run that never finished (no ``finished_at``: the job crashed or was interrupted and not resumed)
+is kept in the history, because its measurements are real, but is never chosen as a baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from benchlab.errors import StoreError
+from benchlab.store import RUN_FILE, load_results, read_run_meta, run_directories
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Columns load_history adds to load_results' columns.
+HISTORY_COLUMNS = ("run_order", "run_started_at", "run_finished_at", "suite_name", "harness_version")
+#: How many known run ids an "unknown run" error lists.
+LISTED_RUNS = 8
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run of a results root, as its run.json describes it."""
+
+    run_id: str
+    path: Path
+    suite_name: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    harness_version: str | None
+    order: int
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run completed (an interrupted run has no finish time)."""
+        return self.finished_at is not None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _sort_key(meta: dict[str, Any], path: Path) -> tuple[str, str]:
+    started = _timestamp(meta.get("started_at"))
+    # ISO text of an aware UTC datetime sorts chronologically; a run without one sorts by its id.
+    return (started.isoformat() if started else "", path.name)
+
+
+def list_runs(results_root: Path | str, suite_name: str | None = None) -> list[RunInfo]:
+    """Return the runs under `results_root` (or the run it names), oldest first.
+
+    With `suite_name`, only runs of that suite are listed, and only their run.json is read.
+    Raises StoreError when the root does not exist, holds no run, or a run.json has an unknown
+    schema version.
+    """
+    metas = [(read_run_meta(path), path) for path in run_directories(results_root)]
+    if suite_name is not None:
+        metas = [(meta, path) for meta, path in metas if meta.get("suite_name") == suite_name]
+    metas.sort(key=lambda pair: _sort_key(*pair))
+    return [
+        RunInfo(run_id=meta.get("run_id") or path.name, path=path, suite_name=meta.get("suite_name"),
+                started_at=_timestamp(meta.get("started_at")), finished_at=_timestamp(meta.get("finished_at")),
+                harness_version=meta.get("harness_version"), order=order)
+        for order, (meta, path) in enumerate(metas)
+    ]
+
+
+def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.DataFrame:
+    """Return every measurement of every run under `results_root` as one tidy DataFrame.
+
+    The columns are those of `benchlab.store.load_results` plus `run_order` (0 for the oldest run
+    listed), `run_started_at` and `run_finished_at` (UTC timestamps, NaT when unknown),
+    `suite_name` and `harness_version`. Rows are sorted by run, then in the order each run stored
+    them. With `suite_name`, only that suite's runs are read. Raises StoreError when the root holds
+    no run or a run of an unknown schema version.
+    """
+    import pandas as pd
+
+    frames = []
+    for run in list_runs(results_root, suite_name):
+        frame = load_results(run.path)
+        if frame.empty:
+            continue  # a run that stored nothing yet still counts in run_order
+        frame.insert(0, "run_order", run.order)
+        frame["run_started_at"] = pd.Timestamp(run.started_at) if run.started_at else pd.NaT
+        frame["run_finished_at"] = pd.Timestamp(run.finished_at) if run.finished_at else pd.NaT
+        frame["suite_name"] = run.suite_name
+        frame["harness_version"] = run.harness_version
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_id", *HISTORY_COLUMNS])
+    history = pd.concat(frames, ignore_index=True)
+    for column in ("run_started_at", "run_finished_at"):
+        history[column] = pd.to_datetime(history[column], utc=True)
+    return history
+
+
+def resolve_run(ref: str | Path, results_root: Path | str) -> Path:
+    """Return the run directory `ref` names: a path to a run, or a run id under `results_root`.
+
+    Raises StoreError naming the closest known run ids when neither exists.
+    """
+    as_path = Path(ref)
+    if (as_path / RUN_FILE).is_file():
+        return as_path
+    root = Path(results_root)
+    under_root = root / str(ref)
+    if (under_root / RUN_FILE).is_file():
+        return under_root
+    known = sorted((p.name for p in root.iterdir() if (p / RUN_FILE).is_file()), reverse=True) if root.is_dir() else []
+    if not known:
+        raise StoreError(f"no run {str(ref)!r}: it is not a run directory and {root} holds no runs",
+                         hint="pass a results/<run_id> directory, or --results ROOT")
+    listed = ", ".join(known[:LISTED_RUNS]) + (" ..." if len(known) > LISTED_RUNS else "")
+    raise StoreError(f"no run {str(ref)!r} in {root} (newest runs: {listed})",
+                     hint="pass a run id from that list or a path to a run directory")
+
+
+def latest_before(run_dir: Path | str, results_root: Path | str) -> Path:
+    """Return the newest finished run of the same suite that started before `run_dir`'s run.
+
+    This is what ``--baseline latest`` means. Raises StoreError when there is none, rather than
+    letting a check pass because it had nothing to compare with.
+    """
+    run_dir = Path(run_dir)
+    meta = read_run_meta(run_dir)
+    suite_name = meta.get("suite_name")
+    key = _sort_key(meta, run_dir)
+    earlier = [run for run in list_runs(results_root, suite_name)
+               if run.path.resolve() != run_dir.resolve() and run.finished
+               and (run.started_at.isoformat() if run.started_at else "", run.path.name) < key]
+    if not earlier:
+        raise StoreError(
+            f"no earlier finished run of suite {suite_name!r} in {results_root} to use as the baseline",
+            hint="the first night has nothing to compare with: run the suite once without --baseline, "
+                 "or pass a run id or directory",
+        )
+    return earlier[-1].path

@@ -1,0 +1,64 @@
+"""`benchlab tools fetch android` downloads the prebuilt runners; served here from loopback."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from android_runner.tools import PREBUILTS, runner_binary
+from benchlab.cli import main
+
+
+@pytest.fixture()
+def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on 127.0.0.1 laid out like the prebuilts' folder."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetch_stores_each_abi_with_its_sha256(mirror: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    url, folder = mirror
+    payloads = {abi: f"\x7fELF {abi} runner".encode() * 100 for abi in PREBUILTS}
+    for abi, name in PREBUILTS.items():
+        (folder / name).write_bytes(payloads[abi])
+    monkeypatch.setenv("BENCHLAB_TOOLS_BASE_URL", url)
+    monkeypatch.delenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", raising=False)
+    assert main(["tools", "fetch", "android"]) == 0
+    for abi in PREBUILTS:
+        binary = runner_binary(abi)
+        assert binary.read_bytes() == payloads[abi]
+        assert binary.stat().st_mode & 0o111
+        meta = json.loads((binary.parent / "benchmark_model.json").read_text())
+        assert meta["sha256"] == hashlib.sha256(payloads[abi]).hexdigest()
+        assert meta["url"] == f"{url}/{PREBUILTS[abi]}"
+
+
+def test_a_failed_download_is_one_line_and_exit_3(mirror: tuple[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    url, _ = mirror  # empty folder: every download is a 404
+    monkeypatch.setenv("BENCHLAB_TOOLS_BASE_URL", url)
+    assert main(["tools", "fetch", "android"]) == 3
+    # The loopback server logs its requests to stderr too; benchlab's own part is one line.
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchlab:")]
+    assert len(ours) == 1 and "cannot download" in ours[0] and "404" in ours[0]
+
+
+def test_unknown_platform_exits_2(capsys: pytest.CaptureFixture) -> None:
+    assert main(["tools", "fetch", "symbian"]) == 2
+    assert "allowed: android" in capsys.readouterr().err
