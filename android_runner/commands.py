@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from benchlab.records import AcceleratorSetting, Scenario
 
 #: Where benchlab keeps its files on a phone: /data/local/tmp is writable by the shell user and
 #: executable, unlike /sdcard.
 DEVICE_DIR = "/data/local/tmp/benchlab"
-
-
-@dataclass(frozen=True)
-class InputFile:
-    """A raw input tensor file for `--input_layer_value_files` (one evaluation sample)."""
-
-    name: str
-    shape: Sequence[int]
-    path: str
 
 
 def _bool(value: bool) -> str:
@@ -86,9 +76,13 @@ def benchmark_command(binary: str, model: str, accelerator: AcceleratorSetting, 
     return f"taskset {cpu_mask} {command}" if cpu_mask else command
 
 
+#: The name given to the model's input in --input_layer. The tool maps inputs by order and only
+#: warns when names differ, so a plain name avoids escaping the ':' in exported names ("x:0").
+EVAL_INPUT_NAME = "benchlab_input"
+
+
 def eval_loop_command(binary: str, model: str, accelerator: AcceleratorSetting, workdir: str,
-                      input_name: str, input_shape: Sequence[int], sample_bytes: int, count: int,
-                      cpu_mask: str | None) -> str:
+                      input_shape: Sequence[int], sample_bytes: int, count: int, cpu_mask: str | None) -> str:
     """Return a device-side shell loop running `count` evaluation samples through the model.
 
     Each sample is cut out of `inputs.bin` with dd, run once with the real binary's
@@ -97,9 +91,9 @@ def eval_loop_command(binary: str, model: str, accelerator: AcceleratorSetting, 
     """
     run = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=0", "--warmup_min_secs=0",
-        "--num_runs=1", "--min_secs=0", f"--input_layer={input_name}",
+        "--num_runs=1", "--min_secs=0", f"--input_layer={EVAL_INPUT_NAME}",
         f"--input_layer_shape={','.join(str(d) for d in input_shape)}",
-        f"--input_layer_value_files={input_name.replace(':', '::')}:{workdir}/in.bin",
+        f"--input_layer_value_files={EVAL_INPUT_NAME}:{workdir}/in.bin",
         f"--output_filepath={workdir}/out.bin",
     ]
     command = " ".join(shlex.quote(a) for a in run)

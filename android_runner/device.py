@@ -176,8 +176,7 @@ class AndroidDevice:
             self._shell(f"mkdir -p {shlex.quote(workdir)}")
             self.transport.push(inputs_file, f"{workdir}/inputs.bin", timeout_s=job.scenario.timeout_seconds)
             loop = commands.eval_loop_command(
-                binary, model, job.accelerator, workdir, input_detail["name"], shape,
-                quantized[0].nbytes, len(samples), self.cpu_mask if job.accelerator.kind == "cpu" else None)
+                binary, model, job.accelerator, workdir, shape, quantized[0].nbytes, len(samples), self.cpu_mask if job.accelerator.kind == "cpu" else None)
             result = self._shell(loop, timeout_s=job.scenario.timeout_seconds * 10)
             if result.exit_code != 0 or "BENCHLAB_EVAL_DONE" not in result.output:
                 reason = result.output.strip().splitlines()[-1:] or ["no output"]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from android_runner.device import AndroidDevice
-from android_runner.transport import DirectTransport, ServerTransport, adb_server_running
+from android_runner.transport import DeviceUnauthorized, DirectTransport, ServerTransport, adb_server_running
 from benchlab.errors import DeviceError
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
@@ -65,7 +65,7 @@ def _open(transport_factory, serial: str, transport_name: str, model: str | None
         return AndroidDevice(transport_factory(serial), transport_name)
     except DeviceError as exc:
         text = str(exc)
-        if "refused this machine's key" in text or "unauthorized" in text:
+        if isinstance(exc, DeviceUnauthorized):
             return UnavailableDevice(serial, "unauthorized", unauthorized_reason(serial, model), model)
         return UnavailableDevice(serial, "offline", f"offline: {text}", model)
 

@@ -11,6 +11,7 @@ Every call has a timeout; every library error becomes a DeviceError with a one-l
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Protocol
 from benchlab.errors import DeviceError
 
 EXIT_MARKER = "__BENCHLAB_EXIT="
+AUTH_TIMEOUT_ENV = "BENCHLAB_ADB_AUTH_TIMEOUT_S"
 ADB_SERVER_PORT = 5037
 
 
@@ -90,7 +92,7 @@ def adb_server_running(host: str = "127.0.0.1", port: int = ADB_SERVER_PORT) -> 
 class DirectTransport:
     """ADB over USB or TCP with adb-shell, authenticating with benchlab's key."""
 
-    def __init__(self, serial: str, connect_timeout_s: float = 10.0, auth_timeout_s: float = 30.0) -> None:
+    def __init__(self, serial: str, connect_timeout_s: float = 10.0, auth_timeout_s: float | None = None) -> None:
         from adb_shell import exceptions
         from adb_shell.adb_device import AdbDeviceTcp, AdbDeviceUsb
 
@@ -98,18 +100,25 @@ class DirectTransport:
 
         self.serial = serial
         self._errors = exceptions
+        # How long a person has to accept the "Allow USB debugging?" prompt.
+        auth_timeout_s = auth_timeout_s or float(os.environ.get(AUTH_TIMEOUT_ENV, "30"))
+        asked_user: list[bool] = []  # set when adb-shell falls back to offering our public key
         host, sep, port = serial.rpartition(":")
         try:
             if sep and port.isdigit():
                 self._device = AdbDeviceTcp(host, int(port), default_transport_timeout_s=connect_timeout_s)
             else:
                 self._device = AdbDeviceUsb(serial=serial, default_transport_timeout_s=connect_timeout_s)
-            self._device.connect(rsa_keys=[signer()], auth_timeout_s=auth_timeout_s)
+            self._device.connect(rsa_keys=[signer()], auth_timeout_s=auth_timeout_s,
+                                 auth_callback=lambda _device: asked_user.append(True))
         except exceptions.DeviceAuthError:
             raise DeviceUnauthorized(f"{serial} refused this machine's key",
                                      hint=f"accept the USB debugging prompt on the phone ({serial})") from None
         except (OSError, exceptions.TcpTimeoutException, exceptions.UsbDeviceNotFoundError,
                 exceptions.InvalidResponseError, exceptions.AdbConnectionError) as exc:
+            if asked_user:  # the phone saw our key and nobody accepted it in time
+                raise DeviceUnauthorized(f"{serial} did not accept this machine's key within {auth_timeout_s:g} s",
+                                         hint=f"accept the USB debugging prompt on the phone ({serial})") from None
             busy = "busy" in str(exc).lower() or "access" in str(exc).lower()
             hint = ("an adb server (Android Studio?) holds the phone: benchlab uses it when it runs on "
                     "port 5037, or stop it with `adb kill-server`") if busy else None

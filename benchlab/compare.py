@@ -69,7 +69,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,23 @@ class Thresholds:
         section = (suite or {}).get("regression") or {}
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in section.items() if k in known and v is not None})
+
+    @classmethod
+    def parse_override(cls, text: str) -> tuple[str, float]:
+        """Parse "NAME=VALUE" (e.g. "latency_pct=20"); raise ValueError naming the allowed names."""
+        name, sep, value = text.partition("=")
+        defaults = {f.name: f.default for f in fields(cls)}
+        if not sep or name.strip() not in defaults:
+            allowed = ", ".join(f"{k} (default {v})" for k, v in defaults.items())
+            raise ValueError(f"{text!r} is not NAME=VALUE with NAME one of: {allowed}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{text!r}: {value!r} is not a number") from None
+        if number < 0 or math.isnan(number):
+            raise ValueError(f"{text!r}: a threshold cannot be negative")
+        name = name.strip()
+        return name, int(number) if isinstance(defaults[name], int) else number
 
 
 @dataclass(frozen=True)
@@ -222,8 +239,9 @@ class CompareResult:
     def verdict_text(self) -> str:
         """Return a one-line verdict, e.g. "FAIL: 1 regression, 1 accuracy gate failed (of 6)"."""
         counts = self.counts()
-        failing = [(REGRESSION, "regression"), (FAILED, "failed"), ("accuracy gate failed", "accuracy gate failed")]
-        parts = [f"{counts[key]} {text}" for key, text in failing if counts.get(key)]
+        failing = [(REGRESSION, "regression", "regressions"), (FAILED, "failed", "failed"),
+                   ("accuracy gate failed", "accuracy gate failed", "accuracy gate failed")]
+        parts = [f"{counts[key]} {one if counts[key] == 1 else many}" for key, one, many in failing if counts.get(key)]
         compared = sum(c.latency is not None for c in self.comparisons)
         if parts:
             return f"FAIL: {', '.join(parts)} ({len(self.comparisons)} rows, {compared} latencies compared)"
@@ -502,11 +520,12 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
     return found
 
 
-def compare_runs(baseline_dir: Path | str, candidate_dir: Path | str,
-                 thresholds: Thresholds | None = None) -> CompareResult:
+def compare_runs(baseline_dir: Path | str, candidate_dir: Path | str, thresholds: Thresholds | None = None,
+                 overrides: dict[str, float] | None = None) -> CompareResult:
     """Compare every measurement of the candidate run with the baseline run's.
 
-    Thresholds default to the candidate suite's `regression` section (else `Thresholds()`); the
+    Thresholds default to the candidate suite's `regression` section (else `Thresholds()`), with
+    `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
     accuracy budget is the candidate suite's `accuracy.budget_points`. Raises StoreError when
     either directory is not a run, both are the same run, or no measurement of one matches a
     measurement of the other.
@@ -518,6 +537,8 @@ def compare_runs(baseline_dir: Path | str, candidate_dir: Path | str,
                          hint="pass an earlier run as the baseline")
     base_suite, cand_suite = base_meta.get("suite") or {}, cand_meta.get("suite") or {}
     thresholds = thresholds or Thresholds.from_suite(cand_suite)
+    if overrides:
+        thresholds = replace(thresholds, **overrides)
     budget = (cand_suite.get("accuracy") or {}).get("budget_points")
     base = _by_key(RunStore(baseline_dir).measurements())
     cand = _by_key(RunStore(candidate_dir).measurements())

@@ -56,7 +56,7 @@ def _runner_discoverers() -> dict[str, DiscoverFunction]:
     for entry in entry_points(group=RUNNER_ENTRY_POINT_GROUP):
         try:
             found[entry.name] = entry.load()
-        except ImportError as exc:
+        except (ImportError, AttributeError) as exc:
             log.warning("runner %s is not usable: %s", entry.name, exc)
     return found
 
@@ -76,11 +76,19 @@ def discover_devices(targets: Sequence[str] = (), include_host: bool = True) -> 
 
         devices.append(HostDevice())
     for name, discover in _runner_discoverers().items():
+        if targets and not any(_may_name_platform(t, name) for t in targets):
+            continue  # a host-only suite does not probe USB buses or adb servers
         try:
             devices.extend(discover(targets))
         except DeviceError as exc:
             log.warning("%s devices not listed: %s", name, exc)
     return devices
+
+
+def _may_name_platform(selector: str, platform: str) -> bool:
+    """Return whether a selector could match a device of this runner's platform."""
+    kind, _, value = selector.partition(":")
+    return selector == "all" or kind == "tier" or kind == platform or (kind == "platform" and value == platform)
 
 
 def matches(info: DeviceInfo, selector: str) -> bool:

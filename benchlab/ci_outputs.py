@@ -1,0 +1,216 @@
+"""What a CI system reads from a comparison: JUnit XML, a JSON summary, a Markdown comment.
+
+* JUnit XML: one testcase per compared measurement (classname ``benchlab.<model>.<variant>``, name
+  ``<device> · <accelerator>``). A regression, a new failure or a broken accuracy budget is a
+  ``<failure>`` whose message and text carry the numbers (baseline and candidate medians, change,
+  95% CI, p-value, threshold); rows that could not be compared are ``<skipped>`` with the reason;
+  everything else passes, with its numbers in ``<system-out>``.
+* JSON: the verdict, thresholds, counts per status and every comparison with all its numbers
+  (NaN written as null, so any JSON reader accepts it).
+* Markdown: a pull-request comment: the verdict, the failing rows first with their numbers, then
+  every row in a collapsed table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from benchlab.compare import (
+    FAILED,
+    REGRESSION,
+    SKIPPED_STATUSES,
+    Comparison,
+    CompareResult,
+    MetricChange,
+)
+
+
+def _signed(value: float | None, unit: str, digits: int = 1) -> str:
+    return "?" if value is None else f"{value:+.{digits}f}{unit}"
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "?"
+    if unit == "bytes":
+        return f"{value / 1024:,.1f} KB"
+    if unit == "ms":
+        return f"{value:.4g} ms"
+    if unit == "%":
+        return f"{value:.2f}%"
+    return f"{value:.1f} {unit}"
+
+
+def format_change(m: MetricChange) -> str:
+    """Return the change alone: "+12.3% (95% CI +10.1% to +14.2%, p = 3.2e-05)" or "-0.70 points"."""
+    if m.change is None:
+        return m.reason or m.status
+    unit = "%" if m.change_unit == "%" else " points"
+    text = _signed(m.change, unit, 1 if m.change_unit == "%" else 2)
+    if m.metric == "latency":
+        ci = (f"95% CI {_signed(m.ci_low, '%')} to {_signed(m.ci_high, '%')}" if m.ci_low is not None
+              else "no 95% CI: too few samples")
+        text += f" ({ci}, p = {m.p_value:.2g})"
+    return text
+
+
+def format_metric(m: MetricChange) -> str:
+    """Return one metric on one line, numbers first, e.g.
+    "latency 1.234 ms → 1.386 ms (n 200/200): +12.3% (95% CI ...) — regression, threshold ±5%"."""
+    counts = f" (n {m.n_baseline}/{m.n_candidate})" if m.metric == "latency" else ""
+    threshold = f"±{m.threshold:g}{'%' if m.change_unit == '%' else ' points'}"
+    status = f"{m.status}: {m.reason}" if m.reason and m.change is not None else m.status
+    return (f"{m.metric} {_value(m.baseline, m.unit)} → {_value(m.candidate, m.unit)}{counts}: "
+            f"{format_change(m)} — {status}, threshold {threshold}")
+
+
+def failure_message(c: Comparison) -> str:
+    """Return why a failing row fails, in one line with its numbers; "" for a row that passes."""
+    parts = []
+    if c.status == FAILED:
+        parts.append(f"candidate failed: {c.reason}")
+    if c.status == REGRESSION:
+        parts.extend(f"{m.metric} {format_change(m)} beyond the {m.threshold:g}"
+                     f"{'%' if m.change_unit == '%' else '-point'} threshold"
+                     f" ({_value(m.baseline, m.unit)} → {_value(m.candidate, m.unit)})"
+                     for m in c.metrics if m.status == REGRESSION)
+    if c.accuracy_gate:
+        parts.append(f"accuracy gate: {c.accuracy_gate}")
+    return "; ".join(parts)
+
+
+def details(c: Comparison) -> str:
+    """Return every number of a row, one metric per line, then its notes."""
+    lines = [f"{c.name}: {c.label}"]
+    lines += [f"  {format_metric(m)}" for m in c.metrics]
+    if c.accuracy_gate:
+        lines.append(f"  accuracy gate: {c.accuracy_gate}")
+    lines += [f"  note: {note}" for note in c.notes]
+    return "\n".join(lines)
+
+
+def junit_xml(result: CompareResult) -> str:
+    """Return the comparison as a JUnit XML document (see the module docstring)."""
+    failures = sum(c.failed for c in result.comparisons)
+    skipped = sum(not c.failed and c.status in SKIPPED_STATUSES for c in result.comparisons)
+    counts = {"tests": str(len(result.comparisons)), "failures": str(failures), "errors": "0",
+              "skipped": str(skipped), "time": "0"}
+    root = ET.Element("testsuites", {"name": "benchlab compare", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"benchlab.compare.{result.candidate_run}", **counts})
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("baseline", result.baseline_run), ("candidate", result.candidate_run),
+                        ("verdict", result.verdict_text), ("latency_method", _method(result)),
+                        *((f"threshold.{k}", str(v)) for k, v in asdict(result.thresholds).items()),
+                        ("accuracy_budget_points", str(result.budget_points))):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    for c in result.comparisons:
+        case = ET.SubElement(suite, "testcase", {"classname": f"benchlab.{c.model}.{c.variant}",
+                                                 "name": f"{c.device_id} · {c.accelerator}", "time": "0"})
+        if c.failed:
+            kind = "accuracy-gate" if c.status not in (REGRESSION, FAILED) else c.status
+            failure = ET.SubElement(case, "failure", {"type": kind, "message": failure_message(c)})
+            failure.text = details(c)
+        elif c.status in SKIPPED_STATUSES:
+            ET.SubElement(case, "skipped", {"message": c.label})
+        ET.SubElement(case, "system-out").text = details(c)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _method(result: CompareResult) -> str:
+    return next((c.latency.method for c in result.comparisons if c.latency and c.latency.method), "") or ""
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def summary_dict(result: CompareResult) -> dict[str, Any]:
+    """Return the JSON summary as plain data: verdict, thresholds, counts, every comparison."""
+    return _clean({
+        "baseline": result.baseline_run,
+        "candidate": result.candidate_run,
+        "baseline_dir": result.baseline_dir,
+        "candidate_dir": result.candidate_dir,
+        "verdict": result.verdict,
+        "verdict_text": result.verdict_text,
+        "thresholds": asdict(result.thresholds),
+        "accuracy_budget_points": result.budget_points,
+        "counts": result.counts(),
+        "notes": list(result.notes),
+        "comparisons": [{"name": c.name, "failed": c.failed, "label": c.label, **asdict(c)}
+                        for c in result.comparisons],
+    })
+
+
+def summary_json(result: CompareResult) -> str:
+    """Return the JSON summary as text (strict JSON: no NaN)."""
+    return json.dumps(summary_dict(result), indent=2, allow_nan=False)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _row(c: Comparison) -> str:
+    def change(metric: MetricChange | None) -> str:
+        return "" if metric is None else format_change(metric)
+
+    latency = c.latency
+    medians = f"{_value(latency.baseline, 'ms')} → {_value(latency.candidate, 'ms')}" if latency else ""
+    status = ("❌ " if c.failed else "") + c.label + (f"; accuracy gate: {c.accuracy_gate}" if c.accuracy_gate else "")
+    cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", medians, change(latency),
+             change(c.size), change(c.memory), change(c.accuracy), status]
+    return "| " + " | ".join(_cell(x) for x in cells) + " |"
+
+
+HEADER = ("| model/variant | device · accelerator | median latency | latency change | size | peak memory "
+          "| accuracy | status |\n|---|---|---|---|---|---|---|---|")
+
+
+def summary_markdown(result: CompareResult) -> str:
+    """Return a Markdown pull-request comment: verdict, failing rows with numbers, all rows folded."""
+    icon = "❌" if result.verdict else "✅"
+    t = result.thresholds
+    lines = [
+        f"### {icon} benchlab: {result.verdict_text}",
+        "",
+        f"Baseline `{result.baseline_run}` → candidate `{result.candidate_run}`. A change counts only when "
+        f"significant (Mann-Whitney p < {t.alpha:g} and the 95% CI excludes zero) and beyond its threshold: "
+        f"latency {t.latency_pct:g}%, size {t.size_pct:g}%, peak memory {t.memory_pct:g}%, "
+        f"accuracy {t.accuracy_points:g} points"
+        + (f"; accuracy budget vs fp32: {result.budget_points:g} points." if result.budget_points is not None else "."),
+        "",
+    ]
+    lines += [f"> {note}" for note in result.notes]
+    if result.failures:
+        lines += ["#### Failing", "", HEADER, *(_row(c) for c in result.failures), ""]
+    lines += ["<details><summary>All measurements</summary>", "", HEADER, *(_row(c) for c in result.comparisons),
+              "", "</details>", ""]
+    return "\n".join(lines)
+
+
+def write_outputs(result: CompareResult, junit: Path | None = None, json_path: Path | None = None,
+                  markdown: Path | None = None) -> list[Path]:
+    """Write whichever of the three outputs has a path; return the paths written."""
+    written = []
+    for path, render in ((junit, junit_xml), (json_path, summary_json), (markdown, summary_markdown)):
+        if path is not None:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(result))
+            written.append(path)
+    return written

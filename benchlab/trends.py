@@ -1,0 +1,159 @@
+"""Trend plots over nights, for the HTML report: latency, size and accuracy run after run.
+
+* ``trend_latency.png``: one panel per (model, device, accelerator), up to MAX_PANELS. Per variant,
+  the median latency of every run with its 95% CI (error bars), and the baseline run's median and
+  CI as a dashed line on a shaded band, so a night outside the band stands out.
+* ``trend_size_accuracy.png``: per model, file size of each variant run after run, and its
+  accuracy (the median over the run's devices and accelerators: delegates can change outputs).
+
+The x axis is the run's position in the history (one tick per night), labelled with its start
+time; runs are those of one suite under one results root (benchlab.history).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchlab.history import latest_before, list_runs, load_history
+from benchlab.store import read_run_meta
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_PANELS = 6
+LATENCY_PNG = "trend_latency.png"
+SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
+PANEL = ["model", "device_id", "accelerator"]
+
+
+def _run_labels(history: pd.DataFrame) -> dict[int, str]:
+    labels = {}
+    for order, group in history.groupby("run_order"):
+        started = group["run_started_at"].iloc[0]
+        labels[int(order)] = started.strftime("%m-%d %H:%M") if started == started else str(group["run_id"].iloc[0])
+    return labels
+
+
+def _axis(ax, labels: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
+    ticks = sorted(labels)
+    step = max(1, len(ticks) // 12)  # at most a dozen labels, however long the history
+    ax.set_xticks(ticks[::step], [labels[t] for t in ticks[::step]], rotation=30, ha="right", fontsize=7)
+    ax.set_xlabel("run (start time, UTC)")
+    ax.grid(alpha=0.3)
+
+
+def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | None = None) -> Path | None:
+    """Plot median latency per run with CIs and the baseline's CI band; None if fewer than 2 runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
+    if ok["run_order"].nunique() < 2:
+        return None
+    labels = _run_labels(ok)
+    panels = list(ok.groupby(PANEL))[:MAX_PANELS]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, ((model, device, accelerator), group) in zip(axes[:, 0], panels):
+        for index, (variant, rows) in enumerate(sorted(group.groupby("variant"))):
+            colour = colours[index % len(colours)]
+            rows = rows.sort_values("run_order")
+            median = rows["latency_ms_median"].astype(float)
+            low = (median - rows["latency_ms_ci_low"].astype(float)).clip(lower=0).fillna(0)
+            high = (rows["latency_ms_ci_high"].astype(float) - median).clip(lower=0).fillna(0)
+            ax.errorbar(rows["run_order"], median, yerr=[low, high], marker="o", markersize=3, capsize=2,
+                        color=colour, label=variant)
+            base = rows[rows["run_id"] == baseline_run] if baseline_run else rows.iloc[0:0]
+            if not base.empty:
+                b = base.iloc[0]
+                if b["latency_ms_ci_low"] == b["latency_ms_ci_low"] and b["latency_ms_ci_low"] is not None:
+                    ax.axhspan(b["latency_ms_ci_low"], b["latency_ms_ci_high"], color=colour, alpha=0.15)
+                ax.axhline(b["latency_ms_median"], color=colour, linestyle="--", linewidth=0.8)
+        _axis(ax, labels)
+        ax.set_yscale("log")
+        ax.set_ylabel("median latency (ms, log)")
+        title = f"{model} on {device} · {accelerator}"
+        ax.set_title(title + (f" (band: baseline {baseline_run} 95% CI)" if baseline_run else ""), fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_size_accuracy_trend(history: pd.DataFrame, path: Path) -> Path | None:
+    """Plot each variant's size and accuracy per run, one row per model; None if fewer than 2 runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if history.empty or history["run_order"].nunique() < 2:
+        return None
+    labels = _run_labels(history)
+    models = sorted(history["model"].unique())[:MAX_PANELS]
+    fig, axes = plt.subplots(len(models), 2, figsize=(12, 3.4 * len(models)), squeeze=False)
+    for (size_ax, accuracy_ax), model in zip(axes, models):
+        rows = history[history["model"] == model]
+        per_run = rows.groupby(["variant", "run_order"]).agg(size_bytes=("size_bytes", "max"),
+                                                             accuracy=("accuracy", "median")).reset_index()
+        for variant, series in sorted(per_run.groupby("variant")):
+            series = series.sort_values("run_order")
+            size_ax.plot(series["run_order"], series["size_bytes"].astype(float) / 1024, marker="o", markersize=3,
+                         label=variant)
+            if series["accuracy"].notna().any():
+                accuracy_ax.plot(series["run_order"], series["accuracy"].astype(float), marker="o", markersize=3,
+                                 label=variant)
+        for ax, what in ((size_ax, "size (KB)"), (accuracy_ax, "accuracy (%)")):
+            _axis(ax, labels)
+            ax.set_ylabel(what)
+            ax.set_title(f"{model}: {what.split(' ')[0]} per run", fontsize=9)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_trends(history: pd.DataFrame, out_dir: Path | str, baseline_run: str | None = None) -> list[Path]:
+    """Write the trend plots of a history (benchlab.history.load_history) to `out_dir`.
+
+    Returns the PNG paths written, none when the history holds fewer than two runs.
+    """
+    out_dir = Path(out_dir)
+    written = [plot_latency_trend(history, out_dir / LATENCY_PNG, baseline_run),
+               plot_size_accuracy_trend(history, out_dir / SIZE_ACCURACY_PNG)]
+    return [path for path in written if path is not None]
+
+
+def trend_plots_for_run(run_dir: Path | str, results_root: Path | str | None = None,
+                        baseline: Path | str | None = None) -> Sequence[Path]:
+    """Write trend plots for one run's report: its suite's runs up to it, under `results_root`.
+
+    `results_root` defaults to the run's parent folder and `baseline` to the newest earlier
+    finished run of the suite (``--baseline latest``). Returns the PNG paths written into the run
+    directory: none for the first run of a suite. Raises StoreError for a bad run directory.
+    """
+    from benchlab.errors import StoreError
+
+    run_dir = Path(run_dir)
+    root = Path(results_root) if results_root is not None else run_dir.parent
+    suite_name = read_run_meta(run_dir).get("suite_name")
+    runs = list_runs(root, suite_name)
+    this = next((r for r in runs if r.path.resolve() == run_dir.resolve()), None)
+    if this is None or this.order == 0:
+        return []
+    if baseline is None:
+        try:
+            baseline = latest_before(run_dir, root)
+        except StoreError:
+            baseline = None  # earlier runs exist but none finished: plot them without a band
+    history = load_history(root, suite_name)
+    history = history[history["run_order"] <= this.order]
+    baseline_id = (read_run_meta(Path(baseline)).get("run_id") or Path(baseline).name) if baseline else None
+    return plot_trends(history, run_dir, baseline_id)

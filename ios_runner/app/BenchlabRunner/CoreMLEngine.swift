@@ -1,0 +1,173 @@
+// The engine interface the job executor times, and its Core ML implementation.
+
+import CoreML
+import Foundation
+
+/// A loaded model ready to run: inputs are set outside the timed region, `predict` is timed.
+protocol InferenceEngine: AnyObject {
+    /// Microseconds spent compiling the model on the phone (Core ML mlpackage), else nil.
+    var compileUs: Double? { get }
+    /// Microseconds spent making the model ready to run (see "Result" in protocol.py).
+    var loadUs: Double { get }
+    /// The runtime's own version when it has one apart from the OS (LiteRT), else nil.
+    var runtimeVersion: String? { get }
+    /// The model's input names, in the model's order.
+    var inputNames: [String] { get }
+    /// The model's own input shapes, for feeding synthetic values when a job has no inputs.
+    func inputShapes() throws -> [(name: String, shape: [Int])]
+    /// Puts sample `sample` of every input in place.
+    func setInputs(_ inputs: [InputTensor], sample: Int) throws
+    /// Runs the model once on the inputs in place.
+    func predict() throws
+    /// The outputs of the last prediction as float32, in a stable order.
+    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])]
+    /// Frees the model and anything it left on disk.
+    func close()
+}
+
+/// Runs `body` and returns how long it took in microseconds (monotonic clock).
+func timed(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return microseconds(since: start)
+}
+
+func microseconds(since start: UInt64) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start) / 1000.0
+}
+
+final class CoreMLEngine: InferenceEngine {
+    let compileUs: Double?
+    let loadUs: Double
+    let runtimeVersion: String? = nil
+    let inputNames: [String]
+    private let model: MLModel
+    private let compiledURL: URL
+    private var provider: MLFeatureProvider?
+    private var lastOutput: MLFeatureProvider?
+
+    /// Compiles the .mlpackage on the phone and loads it for `computeUnits`.
+    init(packageURL: URL, computeUnits: String) throws {
+        let units: MLComputeUnits
+        switch computeUnits {
+        case "cpuOnly": units = .cpuOnly
+        case "cpuAndGPU": units = .cpuAndGPU
+        case "cpuAndNeuralEngine": units = .cpuAndNeuralEngine
+        case "all": units = .all
+        default:
+            throw JobFailure.failed(
+                "compute_units \(computeUnits) is not one of cpuOnly, cpuAndGPU, cpuAndNeuralEngine, all")
+        }
+        var compiled: URL?
+        let compileUs: Double
+        do {
+            compileUs = try timed { compiled = try MLModel.compileModel(at: packageURL) }
+        } catch {
+            throw JobFailure.failed("Core ML could not compile the model: \(oneLine(error))")
+        }
+        guard let compiledURL = compiled else {
+            throw JobFailure.failed("Core ML returned no compiled model")
+        }
+        let configuration = MLModelConfiguration()
+        configuration.computeUnits = units
+        var loaded: MLModel?
+        let loadUs: Double
+        do {
+            loadUs = try timed { loaded = try MLModel(contentsOf: compiledURL, configuration: configuration) }
+        } catch {
+            try? FileManager.default.removeItem(at: compiledURL)
+            throw JobFailure.failed("Core ML could not load the model: \(oneLine(error))")
+        }
+        guard let model = loaded else {
+            try? FileManager.default.removeItem(at: compiledURL)
+            throw JobFailure.failed("Core ML returned no model")
+        }
+        self.compileUs = compileUs
+        self.loadUs = loadUs
+        self.compiledURL = compiledURL
+        self.model = model
+        self.inputNames = model.modelDescription.inputDescriptionsByName.keys.sorted()
+    }
+
+    func inputShapes() throws -> [(name: String, shape: [Int])] {
+        let descriptions = model.modelDescription.inputDescriptionsByName
+        return try inputNames.map { name in
+            guard let constraint = descriptions[name]?.multiArrayConstraint else {
+                throw JobFailure.unsupported(
+                    "input \(name) is not a multi-array; the runner feeds multi-arrays only "
+                        + "(convert the model with a TensorType input)")
+            }
+            return (name: name, shape: constraint.shape.map { $0.intValue })
+        }
+    }
+
+    func setInputs(_ inputs: [InputTensor], sample: Int) throws {
+        let descriptions = model.modelDescription.inputDescriptionsByName
+        var features: [String: MLFeatureValue] = [:]
+        for input in inputs {
+            guard let description = descriptions[input.name] else {
+                throw JobFailure.failed("input \(input.name) is not a model input")
+            }
+            guard description.type == .multiArray else {
+                throw JobFailure.unsupported(
+                    "input \(input.name) is not a multi-array; the runner feeds multi-arrays only "
+                        + "(convert the model with a TensorType input)")
+            }
+            let dataType = description.multiArrayConstraint?.dataType ?? .float32
+            let array = try makeMultiArray(input.samples[sample], shape: input.shape, dataType: dataType)
+            features[input.name] = MLFeatureValue(multiArray: array)
+        }
+        provider = try MLDictionaryFeatureProvider(dictionary: features)
+    }
+
+    func predict() throws {
+        guard let provider = provider else {
+            throw JobFailure.failed("predict called before the inputs were set")
+        }
+        lastOutput = try autoreleasepool { try model.prediction(from: provider) }
+    }
+
+    /// Multi-array outputs as float32, by name; class labels and dictionaries are left out.
+    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])] {
+        guard let output = lastOutput else {
+            throw JobFailure.failed("no prediction to read outputs from")
+        }
+        var outputs: [(name: String, shape: [Int], values: [Float])] = []
+        for name in output.featureNames.sorted() {
+            guard let array = output.featureValue(for: name)?.multiArrayValue else { continue }
+            // Converting through MLShapedArray honours the strides Core ML pads outputs with.
+            let shaped = MLShapedArray<Float>(converting: array)
+            outputs.append((name: name, shape: shaped.shape, values: shaped.scalars))
+        }
+        return outputs
+    }
+
+    func close() {
+        lastOutput = nil
+        provider = nil
+        try? FileManager.default.removeItem(at: compiledURL)
+    }
+
+    private func makeMultiArray(_ values: [Float], shape: [Int], dataType: MLMultiArrayDataType) throws
+        -> MLMultiArray
+    {
+        guard shape.reduce(1, *) == values.count else {
+            throw JobFailure.failed("input shape \(shape) does not hold \(values.count) values")
+        }
+        let nsShape = shape.map { NSNumber(value: $0) }
+        if dataType == .float32 {
+            let array = try MLMultiArray(shape: nsShape, dataType: .float32)
+            // A multi-array we create is contiguous in C order, like the input file.
+            _ = values.withUnsafeBytes { bytes in
+                memcpy(array.dataPointer, bytes.baseAddress!, bytes.count)
+            }
+            return array
+        }
+        // float16, double and int32 inputs: converted element by element (not timed).
+        let array = try MLMultiArray(shape: nsShape, dataType: dataType)
+        for (index, value) in values.enumerated() {
+            array[index] = NSNumber(value: value)
+        }
+        return array
+    }
+}

@@ -1,0 +1,293 @@
+// LiteRT (TensorFlow Lite) through its C API, with the Core ML and Metal delegates.
+//
+// The C API is what the TensorFlowLiteSwift pod wraps; calling it directly keeps the app on the
+// prebuilt TensorFlowLiteC, TensorFlowLiteCCoreML and TensorFlowLiteCMetal frameworks alone
+// (one Swift package, see project.yml) and gives TfLiteVersion() for the result. Without that
+// package the app still builds and answers tflite jobs with status "unsupported".
+
+import Foundation
+
+#if canImport(TensorFlowLiteC)
+import TensorFlowLiteC
+import TensorFlowLiteCCoreML
+import TensorFlowLiteCMetal
+
+/// The messages LiteRT reports through the interpreter's error reporter.
+final class LiteRTErrorLog {
+    var messages: [String] = []
+
+    var text: String {
+        messages.isEmpty ? "no message from LiteRT" : messages.joined(separator: "; ")
+    }
+}
+
+final class LiteRTEngine: InferenceEngine {
+    let compileUs: Double? = nil
+    let loadUs: Double
+    let runtimeVersion: String?
+    let inputNames: [String]
+    private let model: OpaquePointer
+    private let options: OpaquePointer
+    private let interpreter: OpaquePointer
+    private let releaseDelegate: () -> Void
+    private let log: LiteRTErrorLog
+
+    /// Loads the model and builds an interpreter with `delegate` ("cpu", "coreml" or "metal").
+    /// `loadUs` covers delegate creation, interpreter creation (where the delegate takes its
+    /// part of the graph) and tensor allocation.
+    init(modelURL: URL, delegate delegateName: String, threads: Int?, precisionLossAllowed: Bool) throws {
+        let log = LiteRTErrorLog()
+        guard let model = TfLiteModelCreateFromFile(modelURL.path) else {
+            throw JobFailure.failed("LiteRT could not read the model \(modelURL.lastPathComponent)")
+        }
+        guard let options = TfLiteInterpreterOptionsCreate() else {
+            TfLiteModelDelete(model)
+            throw JobFailure.failed("LiteRT could not create interpreter options")
+        }
+        TfLiteInterpreterOptionsSetErrorReporter(
+            options,
+            { userData, format, args in
+                // va_list is imported as optional on arm64 and not on x86_64.
+                let optionalArgs: CVaListPointer? = args
+                guard let userData = userData, let format = format, let arguments = optionalArgs else {
+                    return
+                }
+                let size = 2048
+                var buffer = [CChar](repeating: 0, count: size)
+                _ = vsnprintf(&buffer, size, format, arguments)
+                let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                Unmanaged<LiteRTErrorLog>.fromOpaque(userData).takeUnretainedValue().messages.append(message)
+            },
+            Unmanaged.passUnretained(log).toOpaque())
+        if let threads = threads {
+            TfLiteInterpreterOptionsSetNumThreads(options, Int32(threads))
+        }
+
+        let start = DispatchTime.now().uptimeNanoseconds
+        var releaseDelegate: () -> Void = {}
+        switch delegateName {
+        case "cpu":
+            break
+        case "coreml":
+            var coreMLOptions = TfLiteCoreMlDelegateOptions()
+            // Neural Engine phones only (A12 and later): elsewhere the delegate is not created.
+            coreMLOptions.enabled_devices = TfLiteCoreMlDelegateDevicesWithNeuralEngine
+            coreMLOptions.min_nodes_per_partition = 2
+            guard let delegate = TfLiteCoreMlDelegateCreate(&coreMLOptions) else {
+                TfLiteInterpreterOptionsDelete(options)
+                TfLiteModelDelete(model)
+                throw JobFailure.unsupported(
+                    "the LiteRT Core ML delegate needs a Neural Engine (A12 or later); this phone has none")
+            }
+            TfLiteInterpreterOptionsAddDelegate(options, delegate)
+            releaseDelegate = { TfLiteCoreMlDelegateDelete(delegate) }
+        case "metal":
+            var gpuOptions = TFLGpuDelegateOptions()
+            gpuOptions.allow_precision_loss = precisionLossAllowed
+            gpuOptions.wait_type = TFLGpuDelegateWaitTypePassive
+            gpuOptions.enable_quantization = true
+            guard let delegate = TFLGpuDelegateCreate(&gpuOptions) else {
+                TfLiteInterpreterOptionsDelete(options)
+                TfLiteModelDelete(model)
+                throw JobFailure.unsupported("the LiteRT Metal delegate could not be created on this phone")
+            }
+            TfLiteInterpreterOptionsAddDelegate(options, delegate)
+            releaseDelegate = { TFLGpuDelegateDelete(delegate) }
+        default:
+            TfLiteInterpreterOptionsDelete(options)
+            TfLiteModelDelete(model)
+            throw JobFailure.failed("delegate \(delegateName) is not one of cpu, coreml, metal")
+        }
+
+        guard let interpreter = TfLiteInterpreterCreate(model, options) else {
+            releaseDelegate()
+            TfLiteInterpreterOptionsDelete(options)
+            TfLiteModelDelete(model)
+            throw JobFailure.failed("LiteRT could not create the interpreter: \(log.text)")
+        }
+        guard TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk else {
+            TfLiteInterpreterDelete(interpreter)
+            releaseDelegate()
+            TfLiteInterpreterOptionsDelete(options)
+            TfLiteModelDelete(model)
+            throw JobFailure.failed("LiteRT could not allocate tensors: \(log.text)")
+        }
+        let loadUs = microseconds(since: start)
+
+        var names: [String] = []
+        for index in 0..<TfLiteInterpreterGetInputTensorCount(interpreter) {
+            var name = "input\(index)"
+            if let tensor = TfLiteInterpreterGetInputTensor(interpreter, index),
+                let cName = TfLiteTensorName(tensor)
+            {
+                name = String(cString: cName)
+            }
+            names.append(name)
+        }
+
+        self.model = model
+        self.options = options
+        self.interpreter = interpreter
+        self.releaseDelegate = releaseDelegate
+        self.log = log
+        self.loadUs = loadUs
+        self.inputNames = names
+        self.runtimeVersion = String(cString: TfLiteVersion())
+    }
+
+    deinit {
+        close()
+    }
+
+    private var closed = false
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        // The interpreter uses the delegate, the delegate the options: free in that order.
+        TfLiteInterpreterDelete(interpreter)
+        releaseDelegate()
+        TfLiteInterpreterOptionsDelete(options)
+        TfLiteModelDelete(model)
+    }
+
+    func inputShapes() throws -> [(name: String, shape: [Int])] {
+        try inputNames.enumerated().map { index, name in
+            guard let tensor = TfLiteInterpreterGetInputTensor(interpreter, Int32(index)) else {
+                throw JobFailure.failed("LiteRT has no input tensor \(index)")
+            }
+            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
+            return (name: name, shape: shape)
+        }
+    }
+
+    func setInputs(_ inputs: [InputTensor], sample: Int) throws {
+        for input in inputs {
+            guard let index = inputNames.firstIndex(of: input.name),
+                let tensor = TfLiteInterpreterGetInputTensor(interpreter, Int32(index))
+            else {
+                throw JobFailure.failed("input \(input.name) is not a model input")
+            }
+            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
+            guard shape == input.shape else {
+                throw JobFailure.failed(
+                    "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape)")
+            }
+            let values = input.samples[sample]
+            let status: TfLiteStatus
+            switch TfLiteTensorType(tensor) {
+            case kTfLiteFloat32:
+                status = values.withUnsafeBytes {
+                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
+                }
+            case kTfLiteInt8:
+                let params = TfLiteTensorQuantizationParams(tensor)
+                let quantized = try values.map { value -> Int8 in
+                    let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: -128...127)
+                    return Int8(level)
+                }
+                status = quantized.withUnsafeBytes {
+                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
+                }
+            case kTfLiteUInt8:
+                let params = TfLiteTensorQuantizationParams(tensor)
+                let quantized = try values.map { value -> UInt8 in
+                    let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: 0...255)
+                    return UInt8(level)
+                }
+                status = quantized.withUnsafeBytes {
+                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
+                }
+            default:
+                throw JobFailure.unsupported(
+                    "input \(input.name) has LiteRT type \(TfLiteTensorType(tensor).rawValue); "
+                        + "the runner feeds float32, int8 and uint8 inputs")
+            }
+            guard status == kTfLiteOk else {
+                throw JobFailure.failed("LiteRT refused input \(input.name): \(log.text)")
+            }
+        }
+    }
+
+    func predict() throws {
+        guard TfLiteInterpreterInvoke(interpreter) == kTfLiteOk else {
+            throw JobFailure.failed("LiteRT inference failed: \(log.text)")
+        }
+    }
+
+    /// Every output as float32; int8/uint8 outputs dequantized with their scale and zero point.
+    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])] {
+        var outputs: [(name: String, shape: [Int], values: [Float])] = []
+        for index in 0..<TfLiteInterpreterGetOutputTensorCount(interpreter) {
+            guard let tensor = TfLiteInterpreterGetOutputTensor(interpreter, index) else {
+                throw JobFailure.failed("LiteRT has no output tensor \(index)")
+            }
+            var name = "output\(index)"
+            if let cName = TfLiteTensorName(tensor) {
+                name = String(cString: cName)
+            }
+            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
+            let byteSize = TfLiteTensorByteSize(tensor)
+            let params = TfLiteTensorQuantizationParams(tensor)
+            var values: [Float]
+            var status = kTfLiteOk
+            switch TfLiteTensorType(tensor) {
+            case kTfLiteFloat32:
+                values = [Float](repeating: 0, count: byteSize / 4)
+                status = values.withUnsafeMutableBytes {
+                    TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count)
+                }
+            case kTfLiteInt8:
+                var raw = [Int8](repeating: 0, count: byteSize)
+                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
+                values = raw.map { (Float($0) - Float(params.zero_point)) * params.scale }
+            case kTfLiteUInt8:
+                var raw = [UInt8](repeating: 0, count: byteSize)
+                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
+                values = raw.map { (Float($0) - Float(params.zero_point)) * params.scale }
+            case kTfLiteInt32:
+                var raw = [Int32](repeating: 0, count: byteSize / 4)
+                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
+                values = raw.map { Float($0) }
+            case kTfLiteInt64:
+                var raw = [Int64](repeating: 0, count: byteSize / 8)
+                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
+                values = raw.map { Float($0) }
+            default:
+                throw JobFailure.unsupported(
+                    "output \(name) has LiteRT type \(TfLiteTensorType(tensor).rawValue); "
+                        + "the runner reads float32, int8, uint8, int32 and int64 outputs")
+            }
+            guard status == kTfLiteOk else {
+                throw JobFailure.failed("LiteRT could not copy output \(name): \(log.text)")
+            }
+            outputs.append((name: name, shape: shape, values: values))
+        }
+        return outputs
+    }
+}
+
+/// `value` quantized with `scale` and `zeroPoint`, rounded and clamped to `range`.
+private func quantize(_ value: Float, scale: Float, zeroPoint: Int32, in range: ClosedRange<Int>) throws -> Int {
+    guard scale > 0 else {
+        throw JobFailure.unsupported("a quantized input has no scale; cannot feed float values to it")
+    }
+    let scaled = (value / scale).rounded() + Float(zeroPoint)
+    guard scaled.isFinite else { return Int(zeroPoint) }
+    return Int(min(max(scaled, Float(range.lowerBound)), Float(range.upperBound)))
+}
+
+func makeLiteRTEngine(modelURL: URL, job: RunnerJob) throws -> InferenceEngine {
+    try LiteRTEngine(
+        modelURL: modelURL, delegate: job.delegate ?? "cpu", threads: job.threads,
+        precisionLossAllowed: job.gpuPrecisionLossAllowed)
+}
+
+#else
+
+func makeLiteRTEngine(modelURL: URL, job: RunnerJob) throws -> InferenceEngine {
+    throw JobFailure.unsupported(
+        "this runner app was built without LiteRT (add the TensorFlowLiteC package, see README.md)")
+}
+
+#endif

@@ -1,0 +1,206 @@
+// The job, result and status files shared with benchlab.
+//
+// Mirrors ios_runner/protocol.py, whose module docstring is the one definition of these formats
+// and of the folder contract. Keep the CodingKeys here equal to the Python field names:
+// tests/ios/test_protocol.py parses this file and fails when they differ.
+
+import Foundation
+
+/// Version of the job, result and status formats this app reads and writes.
+let protocolSchemaVersion = 1
+
+enum Folder {
+    static let inbox = "inbox"
+    static let running = "running"
+    static let outbox = "outbox"
+    static let done = "done"
+    static let statusFile = "runner_status.json"
+    static let partialSuffix = ".part"
+}
+
+/// A raw little-endian float32 file: `samples` tensors of `shape`, back to back.
+struct TensorFile: Codable, Equatable {
+    var name: String
+    var file: String
+    var shape: [Int]
+    var samples: Int
+
+    enum CodingKeys: String, CodingKey {
+        case name
+        case file
+        case shape
+        case samples
+    }
+
+    var elementsPerSample: Int { shape.reduce(1, *) }
+}
+
+struct RunnerJob: Codable {
+    var schemaVersion: Int
+    var jobId: String
+    var model: String
+    var format: String
+    var computeUnits: String?
+    var delegate: String?
+    var threads: Int?
+    var gpuPrecisionLossAllowed: Bool
+    var warmup: Int
+    var iterations: Int
+    var inputs: [TensorFile]
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case jobId = "job_id"
+        case model
+        case format
+        case computeUnits = "compute_units"
+        case delegate
+        case threads
+        case gpuPrecisionLossAllowed = "gpu_precision_loss_allowed"
+        case warmup
+        case iterations
+        case inputs
+    }
+}
+
+struct RunnerResult: Codable {
+    var schemaVersion: Int
+    var jobId: String
+    var status: String
+    var error: String?
+    var appVersion: String
+    var osVersion: String
+    var osBuild: String?
+    var deviceModel: String
+    var format: String?
+    var computeUnits: String?
+    var delegate: String?
+    var threads: Int?
+    var runtimeVersion: String?
+    var compileUs: Double?
+    var loadUs: Double?
+    var firstPredictionUs: Double?
+    var warmupUs: [Double]
+    var iterationsUs: [Double]
+    var outputs: [TensorFile]
+    var thermalStateBefore: Int
+    var thermalStateAfter: Int
+    var memoryBeforeBytes: Int64?
+    var memoryAfterLoadBytes: Int64?
+    var memoryAfterBytes: Int64?
+    var memoryPeakBytes: Int64?
+    var startedAt: Date
+    var finishedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case jobId = "job_id"
+        case status
+        case error
+        case appVersion = "app_version"
+        case osVersion = "os_version"
+        case osBuild = "os_build"
+        case deviceModel = "device_model"
+        case format
+        case computeUnits = "compute_units"
+        case delegate
+        case threads
+        case runtimeVersion = "runtime_version"
+        case compileUs = "compile_us"
+        case loadUs = "load_us"
+        case firstPredictionUs = "first_prediction_us"
+        case warmupUs = "warmup_us"
+        case iterationsUs = "iterations_us"
+        case outputs
+        case thermalStateBefore = "thermal_state_before"
+        case thermalStateAfter = "thermal_state_after"
+        case memoryBeforeBytes = "memory_before_bytes"
+        case memoryAfterLoadBytes = "memory_after_load_bytes"
+        case memoryAfterBytes = "memory_after_bytes"
+        case memoryPeakBytes = "memory_peak_bytes"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+
+    /// A result with nothing measured yet: status "failed" until the job says otherwise.
+    init(jobId: String, facts: DeviceFacts, startedAt: Date, thermalStateBefore: Int) {
+        self.schemaVersion = protocolSchemaVersion
+        self.jobId = jobId
+        self.status = "failed"
+        self.error = nil
+        self.appVersion = facts.appVersion
+        self.osVersion = facts.osVersion
+        self.osBuild = facts.osBuild
+        self.deviceModel = facts.deviceModel
+        self.format = nil
+        self.computeUnits = nil
+        self.delegate = nil
+        self.threads = nil
+        self.runtimeVersion = nil
+        self.compileUs = nil
+        self.loadUs = nil
+        self.firstPredictionUs = nil
+        self.warmupUs = []
+        self.iterationsUs = []
+        self.outputs = []
+        self.thermalStateBefore = thermalStateBefore
+        self.thermalStateAfter = thermalStateBefore
+        self.memoryBeforeBytes = nil
+        self.memoryAfterLoadBytes = nil
+        self.memoryAfterBytes = nil
+        self.memoryPeakBytes = nil
+        self.startedAt = startedAt
+        self.finishedAt = startedAt
+    }
+}
+
+struct RunnerStatus: Codable {
+    var schemaVersion: Int
+    var appVersion: String
+    var deviceModel: String
+    var osVersion: String
+    var osBuild: String?
+    var state: String
+    var currentJob: String?
+    var jobsDone: Int
+    var thermalState: Int
+    var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+        case appVersion = "app_version"
+        case deviceModel = "device_model"
+        case osVersion = "os_version"
+        case osBuild = "os_build"
+        case state
+        case currentJob = "current_job"
+        case jobsDone = "jobs_done"
+        case thermalState = "thermal_state"
+        case updatedAt = "updated_at"
+    }
+}
+
+/// Reads only the version of a job file, before decoding the rest.
+struct SchemaVersionProbe: Decodable {
+    var schemaVersion: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion = "schema_version"
+    }
+}
+
+enum ProtocolJSON {
+    /// The encoder for every file the app writes (see "Result" in protocol.py).
+    static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

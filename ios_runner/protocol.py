@@ -1,0 +1,633 @@
+"""The files benchlab and the on-device runner app (ios_runner/app) exchange: the one definition.
+
+iOS cannot run a pushed binary, so an iPhone runs models inside a signed app that the lab builds
+once (it needs iOS 16 or later: ``APP_MIN_IOS``). The host talks to it only through files in
+the app's Documents folder, pushed and pulled over usbmux with AFC (house_arrest). This
+docstring is the only place the formats are written down; ``app/BenchlabRunner/Protocol.swift``
+mirrors the models below field for field, and ``tests/ios/test_protocol.py`` fails when the two
+drift apart.
+
+Folder contract (paths relative to the app's Documents folder)
+---------------------------------------------------------------
+
+``inbox/<job_id>.json``
+    A job. The host writes it under another name (``<job_id>.json.part``) and renames it, so
+    the app never reads half a file; the app only looks at names ending in ``.json``, oldest
+    name first (sorted by file name).
+``running/<job_id>.json``
+    The app moves a job here while it runs it. A job still here when the app starts was
+    interrupted (the app crashed or iOS killed it, often for memory): the app then writes a
+    ``failed`` result for it.
+``outbox/<job_id>.json``
+    The result, written last and by rename (``.json.part`` first), so its presence means done.
+``outbox/<job_id>.out<k>.f32``
+    Output ``k`` on the job's inputs, a raw float32 file named in the result's ``outputs``.
+``done/<job_id>.json``
+    Finished jobs; the host may delete them (and the outbox files once pulled).
+``runner_status.json``
+    The app's heartbeat (``RunnerStatus``), rewritten when its state changes and every few
+    seconds while it is in the foreground.
+``models/``, ``inputs/``
+    Suggested places for pushed model files and input files; a job names them by path.
+
+Paths inside a job (``model``, ``inputs[].file``) are relative to Documents and may not start
+with ``/`` or contain ``..``. ``outputs[].file`` in a result is relative to ``outbox/``.
+
+Tensor files
+------------
+Raw little-endian float32, C order, no header: ``samples`` tensors of ``shape`` back to back
+(``4 * samples * prod(shape)`` bytes). ``shape`` is one sample's shape as the model takes it,
+batch dimension included (e.g. ``[1, 224, 224, 3]``). The app converts to the model's input
+type: Core ML multi-arrays of float32/float16/double/int32; LiteRT float32, or int8/uint8
+quantized with the tensor's scale and zero point; outputs come back as float32 (quantized
+outputs dequantized). Core ML outputs that are not multi-arrays (a classifier's label and
+probability dictionary) are left out; output files follow the model's output names in sorted
+order (Core ML) or the model's output order (LiteRT).
+
+Job (``RunnerJob``, schema_version 1)
+-------------------------------------
+``schema_version``: 1; ``job_id``: letters, digits, ``._-`` (it names the files);
+``model``: path of a ``.mlpackage`` (a folder; the app compiles it with
+``MLModel.compileModel(at:)``) or a ``.tflite`` file; ``format``: ``mlpackage`` | ``tflite``;
+``compute_units`` (mlpackage only, required): ``cpuOnly`` | ``cpuAndGPU`` |
+``cpuAndNeuralEngine`` | ``all``; ``delegate`` (tflite only, required): ``cpu`` | ``coreml``
+(the LiteRT Core ML delegate; it refuses phones without a Neural Engine: status
+``unsupported``) | ``metal`` (the GPU delegate); ``threads`` (tflite only, optional: null leaves
+the LiteRT default); ``gpu_precision_loss_allowed`` (metal: let the GPU compute in fp16, as
+Android's benchmark_model does by default); ``warmup`` runs after the first prediction, then
+``iterations`` timed runs; ``inputs``: tensor files (``name``, ``file``, ``shape``,
+``samples``). With no inputs the app feeds deterministic pseudo-random values in [0, 1) of the
+model's own input shapes and writes no outputs. Timed runs use sample 0; after them the app runs
+every sample once, untimed, and writes the outputs.
+
+Result (``RunnerResult``, schema_version 1)
+-------------------------------------------
+Written by Swift's JSONEncoder with ``[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]``
+and ``.iso8601`` dates: two-space indent, ``"key" : value``, whole doubles without ``.0``,
+optional fields that are nil left out, dates like ``2024-01-05T09:12:03Z``.
+
+``schema_version``, ``job_id``, ``status`` (``ok`` | ``failed`` | ``unsupported``), ``error``
+(one line; present unless ok); ``app_version`` ("1.0 (1)": CFBundleShortVersionString and
+CFBundleVersion), ``os_version`` ("17.2.1"), ``os_build`` ("21C66", kern.osversion),
+``device_model`` (utsname machine, "iPhone16,2"); the job's ``format``, ``compute_units``,
+``delegate``, ``threads``; ``runtime_version`` (LiteRT's ``TfLiteVersion()``; absent for Core
+ML, whose version is the OS's); timings in microseconds: ``compile_us`` (mlpackage compile),
+``load_us`` (Core ML: loading the compiled model; LiteRT: interpreter creation with the
+delegate and tensor allocation), ``first_prediction_us``, ``warmup_us`` and ``iterations_us``
+(every run, in order); ``outputs`` (tensor files in ``outbox/``); ``thermal_state_before`` /
+``thermal_state_after`` (``ProcessInfo.thermalState`` raw value: 0 nominal, 1 fair, 2 serious,
+3 critical); ``memory_before_bytes``, ``memory_after_load_bytes``, ``memory_after_bytes``
+(``task_vm_info.phys_footprint``) and ``memory_peak_bytes`` (the process's lifetime footprint
+peak, given only when it rose during this job, so it is this job's peak); ``started_at``,
+``finished_at``.
+
+Status (``RunnerStatus``, schema_version 1)
+-------------------------------------------
+``schema_version``, ``app_version``, ``device_model``, ``os_version``, ``os_build``, ``state``
+(``idle`` | ``running``), ``current_job``, ``jobs_done`` (since launch), ``thermal_state`` (now,
+raw value as in results: the host has no other way to read it), ``updated_at``.
+
+History
+-------
+1 — first version.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from benchlab.errors import RunnerError, SuiteError
+from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
+
+SCHEMA_VERSION = 1
+#: Result and status schema versions this benchlab reads.
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+FORMATS = ("mlpackage", "tflite")
+COMPUTE_UNITS = COREML_COMPUTE_UNITS
+TFLITE_DELEGATES = ("cpu", "coreml", "metal")
+RESULT_STATUSES = ("ok", "failed", "unsupported")
+RUNNER_STATES = ("idle", "running")
+#: ``ProcessInfo.ThermalState`` raw values.
+THERMAL_STATES = {0: "nominal", 1: "fair", 2: "serious", 3: "critical"}
+
+INBOX = "inbox"
+RUNNING = "running"
+OUTBOX = "outbox"
+DONE = "done"
+STATUS_FILE = "runner_status.json"
+PARTIAL_SUFFIX = ".part"
+#: The ``runner`` name measurements from the app carry.
+RUNNER_NAME = "benchlab-ios-app"
+#: The app's deployment target (``app/project.yml``): older iPhones cannot install it.
+APP_MIN_IOS = (16, 0)
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MIB = 1024.0 * 1024.0
+
+
+class ProtocolError(RunnerError):
+    """A file from the runner app is not a result or status this benchlab can read."""
+
+
+def _allowed(values: Sequence[str]) -> str:
+    return ", ".join(values)
+
+
+def _check_choice(field: str, value: Any, allowed: Sequence[str]) -> Any:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{field} {value!r} is not allowed (allowed: {_allowed(allowed)})")
+    return value
+
+
+def _check_relative(field: str, value: str) -> str:
+    path = PurePosixPath(value)
+    if not value or value.startswith("/") or ".." in path.parts or "\\" in value:
+        raise ValueError(
+            f"{field} {value!r} must be a path relative to the app's Documents folder, "
+            "without '..' (e.g. 'models/abc123/model.tflite')"
+        )
+    return value
+
+
+class TensorFile(BaseModel):
+    """A raw float32 file holding ``samples`` tensors of ``shape`` (see "Tensor files")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="model input or output name")
+    file: str = Field(min_length=1, description="path: inputs relative to Documents, outputs to outbox/")
+    shape: tuple[int, ...] = Field(min_length=1, description="one sample's shape, batch included")
+    samples: int = Field(ge=1, description="how many tensors of `shape` the file holds")
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_dims(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if any(dim < 1 for dim in shape):
+            raise ValueError(f"shape {list(shape)} has a dimension below 1")
+        return shape
+
+    @property
+    def byte_size(self) -> int:
+        """The file's size in bytes: 4 per float32 element."""
+        return 4 * self.samples * math.prod(self.shape)
+
+
+class RunnerJob(BaseModel):
+    """One job for the runner app (see "Job" in the module docstring).
+
+    Raises pydantic's ValidationError (a ValueError) naming the field and the allowed values
+    when built with a bad value, e.g. an unknown compute unit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job_id: str
+    model: str
+    format: str
+    compute_units: str | None = None
+    delegate: str | None = None
+    threads: int | None = Field(default=None, ge=1, le=64)
+    gpu_precision_loss_allowed: bool = True
+    warmup: int = Field(default=5, ge=0, le=10_000)
+    iterations: int = Field(default=50, ge=1, le=100_000)
+    inputs: tuple[TensorFile, ...] = ()
+
+    @field_validator("job_id")
+    @classmethod
+    def _job_id(cls, value: str) -> str:
+        if not _JOB_ID.match(value):
+            raise ValueError(
+                f"job_id {value!r} must be 1-128 letters, digits, '.', '_' or '-' "
+                "(it names the job's files), starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _model_path(cls, value: str) -> str:
+        return _check_relative("model", value)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        return _check_choice("format", value, FORMATS)
+
+    @field_validator("compute_units")
+    @classmethod
+    def _compute_units(cls, value: str | None) -> str | None:
+        return _check_choice("compute_units", value, COMPUTE_UNITS)
+
+    @field_validator("delegate")
+    @classmethod
+    def _delegate(cls, value: str | None) -> str | None:
+        return _check_choice("delegate", value, TFLITE_DELEGATES)
+
+    @model_validator(mode="after")
+    def _settings_fit_format(self) -> RunnerJob:
+        suffix = PurePosixPath(self.model).suffix
+        if suffix != f".{self.format}":
+            raise ValueError(f"model {self.model!r} does not end in .{self.format} (format {self.format})")
+        if self.format == "mlpackage":
+            if self.compute_units is None:
+                raise ValueError(
+                    f"an mlpackage job needs compute_units (allowed: {_allowed(COMPUTE_UNITS)})"
+                )
+            if self.delegate is not None or self.threads is not None:
+                raise ValueError("delegate and threads apply to tflite jobs only; Core ML takes compute_units")
+        else:
+            if self.delegate is None:
+                raise ValueError(f"a tflite job needs delegate (allowed: {_allowed(TFLITE_DELEGATES)})")
+            if self.compute_units is not None:
+                raise ValueError("compute_units applies to mlpackage jobs only; LiteRT takes delegate")
+        names = [tensor.name for tensor in self.inputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"input names repeat: {names}")
+        for tensor in self.inputs:
+            _check_relative(f"input {tensor.name!r} file", tensor.file)
+        if len({tensor.samples for tensor in self.inputs}) > 1:
+            raise ValueError("every input file must hold the same number of samples")
+        return self
+
+
+class RunnerResult(BaseModel):
+    """What the app wrote for one job (see "Result" in the module docstring).
+
+    Build it with ``read_result``, which checks the schema version first.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int
+    job_id: str
+    status: str
+    error: str | None = None
+    app_version: str
+    os_version: str
+    os_build: str | None = None
+    device_model: str
+    format: str | None = None
+    compute_units: str | None = None
+    delegate: str | None = None
+    threads: int | None = None
+    runtime_version: str | None = None
+    compile_us: float | None = Field(default=None, ge=0)
+    load_us: float | None = Field(default=None, ge=0)
+    first_prediction_us: float | None = Field(default=None, ge=0)
+    warmup_us: tuple[float, ...] = ()
+    iterations_us: tuple[float, ...] = ()
+    outputs: tuple[TensorFile, ...] = ()
+    thermal_state_before: int = Field(ge=0, le=3)
+    thermal_state_after: int = Field(ge=0, le=3)
+    memory_before_bytes: int | None = Field(default=None, ge=0)
+    memory_after_load_bytes: int | None = Field(default=None, ge=0)
+    memory_after_bytes: int | None = Field(default=None, ge=0)
+    memory_peak_bytes: int | None = Field(default=None, ge=0)
+    started_at: datetime
+    finished_at: datetime
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        return _check_choice("status", value, RESULT_STATUSES)
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str | None) -> str | None:
+        return _check_choice("format", value, FORMATS)
+
+    @field_validator("compute_units")
+    @classmethod
+    def _compute_units(cls, value: str | None) -> str | None:
+        return _check_choice("compute_units", value, COMPUTE_UNITS)
+
+    @field_validator("delegate")
+    @classmethod
+    def _delegate(cls, value: str | None) -> str | None:
+        return _check_choice("delegate", value, TFLITE_DELEGATES)
+
+    @field_validator("warmup_us", "iterations_us")
+    @classmethod
+    def _non_negative(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if any(value < 0 or not math.isfinite(value) for value in values):
+            raise ValueError("latencies must be finite and >= 0 microseconds")
+        return values
+
+    @model_validator(mode="after")
+    def _status_fits(self) -> RunnerResult:
+        if self.status == "ok":
+            if self.error:
+                raise ValueError(f"status ok with an error: {self.error!r}")
+            if not self.iterations_us or self.load_us is None or self.first_prediction_us is None:
+                raise ValueError("status ok needs load_us, first_prediction_us and iterations_us")
+        elif not self.error:
+            raise ValueError(f"status {self.status} needs an error saying why")
+        for output in self.outputs:
+            if "/" in output.file or output.file.startswith("."):
+                raise ValueError(f"output file {output.file!r} must be a file name in outbox/")
+        if self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        return self
+
+
+class RunnerStatus(BaseModel):
+    """The app's heartbeat file (see "Status" in the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int
+    app_version: str
+    device_model: str
+    os_version: str
+    os_build: str | None = None
+    state: str
+    current_job: str | None = None
+    jobs_done: int = Field(ge=0)
+    thermal_state: int = Field(ge=0, le=3)
+    updated_at: datetime
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        return _check_choice("state", value, RUNNER_STATES)
+
+
+def app_supports_ios(version: str) -> bool:
+    """True when the runner app installs on iOS ``version`` ("16.0" or later); False if unparsable."""
+    match = re.match(r"^(\d+)\.(\d+)", version.strip())
+    if match is None:
+        return False
+    return (int(match[1]), int(match[2])) >= APP_MIN_IOS
+
+
+# --- writing jobs --------------------------------------------------------------------------------
+
+
+def job_filename(job_id: str) -> str:
+    """The job's file name in ``inbox/`` (and ``running/``, ``done/``) and its result's in ``outbox/``."""
+    return f"{job_id}.json"
+
+
+def output_filename(job_id: str, index: int) -> str:
+    """The name the app gives output ``index`` of a job in ``outbox/``."""
+    return f"{job_id}.out{index}.f32"
+
+
+def job_json(job: RunnerJob) -> str:
+    """Return the job as the JSON text the app reads (every field written, nulls included)."""
+    return json.dumps(job.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+def write_job(job: RunnerJob, directory: Path) -> Path:
+    """Write ``job`` to ``directory/<job_id>.json`` atomically and return that path.
+
+    ``directory`` is a local folder laid out like the app's ``inbox/`` (the driver pushes the
+    file, again under ``.part`` then renamed). The text goes to ``<job_id>.json.part`` first and
+    is renamed into place. Raises OSError when the folder cannot be written.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / job_filename(job.job_id)
+    partial = target.with_name(target.name + PARTIAL_SUFFIX)
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(job_json(job))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+    return target
+
+
+def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[str, Any]:
+    """Return the job fields that say how to run a ``variant_format`` model with ``accelerator``.
+
+    mlpackage + ``coreml`` → ``compute_units`` from ``options["compute_units"]``; tflite +
+    ``cpu`` → delegate cpu (with ``threads``), ``gpu`` → metal, ``coreml`` → the LiteRT Core ML
+    delegate. Raises SuiteError naming the allowed combinations for anything else.
+    """
+    kind = accelerator.kind
+    if variant_format == "mlpackage" and kind == "coreml":
+        units = accelerator.options.get("compute_units")
+        if units not in COMPUTE_UNITS:
+            raise SuiteError(
+                f"accelerator {accelerator.name!r}: compute_units {units!r} is not allowed "
+                f"(allowed: {_allowed(COMPUTE_UNITS)})"
+            )
+        return {"format": "mlpackage", "compute_units": units}
+    if variant_format == "tflite" and kind in ("cpu", "gpu", "coreml"):
+        delegate = {"cpu": "cpu", "gpu": "metal", "coreml": "coreml"}[kind]
+        settings: dict[str, Any] = {"format": "tflite", "delegate": delegate, "threads": accelerator.threads}
+        if "gpu_precision_loss_allowed" in accelerator.options:
+            settings["gpu_precision_loss_allowed"] = bool(accelerator.options["gpu_precision_loss_allowed"])
+        return settings
+    raise SuiteError(
+        f"accelerator {accelerator.name!r} (kind {kind}) cannot run a {variant_format} model on an "
+        "iPhone (allowed: mlpackage with coreml; tflite with cpu, gpu or coreml)"
+    )
+
+
+# --- reading results -----------------------------------------------------------------------------
+
+
+def _text_of(path_or_text: str | bytes | os.PathLike[str], what: str) -> tuple[str, str]:
+    """Return (text, where) for a path or for JSON text given directly."""
+    if isinstance(path_or_text, bytes):
+        return path_or_text.decode("utf-8"), what
+    if isinstance(path_or_text, str) and path_or_text.lstrip().startswith("{"):
+        return path_or_text, what
+    path = Path(path_or_text)
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"cannot read {what} {path}: {exc}") from exc
+
+
+def _load_versioned(path_or_text: str | bytes | os.PathLike[str], what: str) -> tuple[dict[str, Any], str]:
+    text, where = _text_of(path_or_text, what)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"{where}: not JSON ({exc}); is it a half-written {what}?") from exc
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{where}: a {what} is a JSON object, got {type(data).__name__}")
+    version = data.get("schema_version")
+    if version is None:
+        raise ProtocolError(f"{where}: no schema_version; this is not a benchlab runner {what}")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise ProtocolError(
+            f"{where}: {what} schema_version {version!r} is not supported "
+            f"(this benchlab reads {', '.join(map(str, SUPPORTED_SCHEMA_VERSIONS))})",
+            hint="install the runner app built from this checkout (ios_runner/app/README.md) "
+            "or update benchlab to the version that matches the app",
+        )
+    return data, where
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]) or "(file)"
+        parts.append(f"{location}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def read_result(path_or_text: str | bytes | os.PathLike[str]) -> RunnerResult:
+    """Return the result in a file (a path) or in JSON text (a string starting with ``{``).
+
+    Raises ProtocolError when it cannot be read, is not JSON, has a schema version this benchlab
+    does not read (the message names both versions and how to fix it) or breaks the format
+    (the message names each bad field).
+    """
+    data, where = _load_versioned(path_or_text, "result")
+    try:
+        return RunnerResult.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(f"{where}: not a valid runner result: {_validation_message(exc)}") from exc
+
+
+def read_status(path_or_text: str | bytes | os.PathLike[str]) -> RunnerStatus:
+    """Return the app's heartbeat from ``runner_status.json`` (a path) or its text.
+
+    Raises ProtocolError like ``read_result``.
+    """
+    data, where = _load_versioned(path_or_text, "status")
+    try:
+        return RunnerStatus.model_validate(data)
+    except ValidationError as exc:
+        raise ProtocolError(f"{where}: not a valid runner status: {_validation_message(exc)}") from exc
+
+
+@dataclass(frozen=True)
+class RunnerSamples:
+    """A result in the shape of ``benchlab.records.Measurement`` fields (microseconds, MiB).
+
+    ``init_us`` is ``load_us``: what an app that ships a compiled model pays at start-up;
+    ``compile_us`` (Core ML's on-device compile of an mlpackage) is kept apart. ``samples_us``
+    holds one repeat. ``memory_init_mb`` is the footprint growth while loading;
+    ``peak_memory_mb`` the job's footprint peak when the app could tell it, else None.
+    """
+
+    status: str
+    error: str | None
+    runner: str
+    runner_version: str
+    init_us: float | None
+    compile_us: float | None
+    first_us: float | None
+    warmup_us: tuple[float, ...]
+    samples_us: tuple[tuple[float, ...], ...]
+    memory_init_mb: float | None
+    peak_memory_mb: float | None
+    conditions_before: Conditions
+    conditions_after: Conditions
+    started_at: str
+    finished_at: str
+    outputs: tuple[TensorFile, ...]
+
+
+def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> RunnerSamples:
+    """Return ``result`` as Measurement-ready values.
+
+    With ``job``, checks that the result answers it: same job id, and for an ok result as many
+    warmup runs and iterations as asked. Raises ProtocolError when it does not.
+    """
+    if job is not None:
+        if result.job_id != job.job_id:
+            raise ProtocolError(f"result is for job {result.job_id!r}, expected {job.job_id!r}")
+        if result.status == "ok" and (
+            len(result.iterations_us) != job.iterations or len(result.warmup_us) != job.warmup
+        ):
+            raise ProtocolError(
+                f"job {job.job_id}: the app ran {len(result.warmup_us)} warmup and "
+                f"{len(result.iterations_us)} timed iterations, the job asked for {job.warmup} and "
+                f"{job.iterations}"
+            )
+    memory_init_mb = None
+    if result.memory_after_load_bytes is not None and result.memory_before_bytes is not None:
+        memory_init_mb = max(0, result.memory_after_load_bytes - result.memory_before_bytes) / _MIB
+    peak_memory_mb = None if result.memory_peak_bytes is None else result.memory_peak_bytes / _MIB
+    return RunnerSamples(
+        status=result.status,
+        error=result.error,
+        runner=RUNNER_NAME,
+        runner_version=result.app_version,
+        init_us=result.load_us,
+        compile_us=result.compile_us,
+        first_us=result.first_prediction_us,
+        warmup_us=tuple(result.warmup_us),
+        samples_us=(tuple(result.iterations_us),) if result.iterations_us else (),
+        memory_init_mb=memory_init_mb,
+        peak_memory_mb=peak_memory_mb,
+        conditions_before=Conditions(
+            timestamp=result.started_at.timestamp(), thermal_status=result.thermal_state_before
+        ),
+        conditions_after=Conditions(
+            timestamp=result.finished_at.timestamp(), thermal_status=result.thermal_state_after
+        ),
+        started_at=result.started_at.isoformat(),
+        finished_at=result.finished_at.isoformat(),
+        outputs=tuple(result.outputs),
+    )
+
+
+# --- tensor files --------------------------------------------------------------------------------
+
+
+def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[int] | None = None) -> TensorFile:
+    """Write ``array`` as a raw little-endian float32 file and return its ``TensorFile``.
+
+    The first axis of ``array`` counts samples unless ``sample_shape`` is given (then the array's
+    size must be a whole number of samples). ``file`` in the returned record is ``path`` as
+    given; make it relative to Documents before putting it in a job. Raises ValueError when the
+    size does not divide into samples.
+    """
+    import numpy as np
+
+    values = np.asarray(array, dtype="<f4")
+    if sample_shape is None:
+        if values.ndim < 2:
+            raise ValueError("give sample_shape for an array without a sample axis")
+        sample_shape = values.shape[1:]
+    per_sample = math.prod(sample_shape)
+    if per_sample == 0 or values.size % per_sample:
+        raise ValueError(f"{values.size} values are not a whole number of samples of shape {list(sample_shape)}")
+    Path(path).write_bytes(np.ascontiguousarray(values).tobytes())
+    return TensorFile(name=name, file=str(path), shape=tuple(sample_shape), samples=values.size // per_sample)
+
+
+def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
+    """Return the tensors in a raw float32 file as a numpy array of ``(samples, *shape)``.
+
+    Raises ProtocolError when the file's size does not match ``tensor``.
+    """
+    import numpy as np
+
+    data = Path(path).read_bytes()
+    if len(data) != tensor.byte_size:
+        raise ProtocolError(
+            f"{path}: {len(data)} bytes, expected {tensor.byte_size} for {tensor.samples} x {list(tensor.shape)} float32"
+        )
+    return np.frombuffer(data, dtype="<f4").reshape((tensor.samples, *tensor.shape))
+
+
+def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
+    """Return each output of ``result`` read from the pulled ``outbox`` folder, by output name.
+
+    Raises ProtocolError when a file is missing or has the wrong size.
+    """
+    arrays = {}
+    for tensor in result.outputs:
+        path = Path(outbox) / tensor.file
+        if not path.is_file():
+            raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
+        arrays[tensor.name] = read_tensor_file(path, tensor)
+    return arrays

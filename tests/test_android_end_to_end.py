@@ -1,0 +1,110 @@
+"""A suite on two loopback phones (a low-end and a flagship personality) through benchlab's real
+Android runner: discovery over TCP, auth with benchlab's own key, push, benchmark_model, on-device
+evaluation, dumpsys conditions, profiles and tiers, failures as results, the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+import benchlab
+from benchlab.cli import main
+from tests.loopback_adb import FLAGSHIP, LOW_END, Faults, LoopbackAdbDevice
+
+
+@pytest.fixture()
+def phones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LoopbackAdbDevice, LoopbackAdbDevice]]:
+    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))  # benchlab makes its own key here
+    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
+    monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
+    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
+    runner = tmp_path / "benchmark_model"
+    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
+    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
+    with LoopbackAdbDevice(LOW_END, tmp_path / "low", accept_new_keys=True) as low, \
+            LoopbackAdbDevice(FLAGSHIP, tmp_path / "flag", accept_new_keys=True) as flagship:
+        yield low, flagship
+
+
+def lab_suite(tmp_path: Path, keras_model: Path, digits: Path, serials: list[str]) -> Path:
+    suite = {
+        "name": "lab-loopback",
+        "models": [{"name": "tiny", "path": str(keras_model)}],
+        "dataset": {"npz": str(digits), "limit": 12},
+        "variants": ["fp32", "full-int8"],
+        "targets": [f"android:{s}" for s in serials],
+        "accelerators": [{"kind": "cpu", "threads": 2}, {"kind": "gpu"}],
+        "scenario": {"warmup": 1, "iterations": 5, "min_seconds": 0, "repeats": 2},
+    }
+    path = tmp_path / "lab.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                   digits_npz: Path) -> None:
+    low, flagship = phones
+    suite = lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial])
+    results = tmp_path / "results"
+    assert main(["run", str(suite), "--results", str(results)]) == 0
+    (run_dir,) = results.iterdir()
+    df = benchlab.load_results(run_dir)
+    assert len(df) == 8  # 2 variants x 2 phones x 2 accelerators
+    tiers = dict(zip(df["device_id"], df["tier"]))
+    assert tiers == {low.serial: "low-end", flagship.serial: "flagship"}
+    assert set(df["device_model"]) == {"SM-A055F", "SM-S921U"}
+
+    cpu = df[df["accelerator"] == "cpu-t2"]
+    assert set(cpu["status"]) == {"ok"}
+    assert (cpu["latency_source"] == "runner-repeats").all() and (cpu["latency_count"] == 2).all()
+    assert cpu["accuracy"].notna().all(), "outputs on the phone must come back and be scored"
+    fp32 = cpu[cpu["variant"] == "fp32"].set_index("device_id")
+    assert fp32.loc[low.serial, "accuracy"] == fp32.loc[flagship.serial, "accuracy"]
+    assert (cpu["thermal_status_before"] == 0).all()  # read from the recorded dumpsys thermalservice
+
+    gpu = df[df["accelerator"] == "gpu"].set_index(["device_id", "variant"])
+    low_gpu = gpu.loc[(low.serial, "fp32")]
+    assert low_gpu["status"] == "failed" and "Failed to apply GPU delegate" in low_gpu["error"]
+    flag_gpu = gpu.loc[(flagship.serial, "fp32")]
+    assert flag_gpu["status"] == "ok" and flag_gpu["delegate_applied"] == "partial"
+    assert "delegate-fallback" in flag_gpu["flags"]
+
+    page = (run_dir / "report.html").read_text()
+    assert "SM-A055F" in page and "SM-S921U" in page
+
+    # A second run pushes nothing: the phone already holds the same bytes.
+    pushed = low.host_path("/data/local/tmp/benchlab/benchmark_model")
+    before = pushed.stat().st_mtime_ns
+    assert main(["run", str(suite), "--results", str(results)]) == 0
+    assert pushed.stat().st_mtime_ns == before
+
+
+def test_an_unauthorized_phone_is_a_failed_row_saying_what_to_do(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                                 digits_npz: Path) -> None:
+    low, flagship = phones
+    low.faults.unauthorized = True
+    low.accept_new_keys = False
+    suite = lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial])
+    assert main(["run", str(suite), "--results", str(tmp_path / "results")]) == 0
+    df = benchlab.load_results(next((tmp_path / "results").iterdir()))
+    refused = df[df["device_id"] == low.serial]
+    assert set(refused["status"]) == {"failed"}
+    assert refused["error"].str.startswith(f"unauthorized: accept the USB debugging prompt on the phone ({low.serial})").all()
+    assert set(df[(df["device_id"] == flagship.serial) & (df["accelerator"] == "cpu-t2")]["status"]) == {"ok"}
+
+
+def test_a_crashing_runner_and_a_hang_are_failed_rows(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                      digits_npz: Path) -> None:
+    low, flagship = phones
+    low.faults.crash_benchmark = True
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial]).read_text())
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
+    suite["variants"] = ["fp32"]
+    path = tmp_path / "crash.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    (row,) = benchlab.load_results(next((tmp_path / "results").iterdir())).to_dict("records")
+    assert row["status"] == "failed" and row["error"].startswith("benchmark_model crashed (SIGSEGV)")

@@ -1,0 +1,78 @@
+"""`benchlab check`: which measurements not to trust, and what a suite's coverage leaves out."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchlab.check import check_run
+from tests.test_compare import latencies, measurement, night
+
+PIXEL = {"id": "pixel9pro", "platform": "android", "model": "Pixel 9 Pro", "tier": "flagship"}
+GALAXY_A15 = {"id": "a15", "platform": "android", "model": "Galaxy A15", "tier": "low-end"}
+
+
+def codes(run_dir: Path) -> list[tuple[str, str | None]]:
+    return [(w.code, w.variant) for w in check_run(run_dir)]
+
+
+def test_a_stable_well_sampled_measurement_has_no_warning(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    run = night(tmp_path, "run", 1, measurement(stable, thermal=(0, 0)), devices=[GALAXY_A15, PIXEL])
+    assert check_run(run) == []
+
+
+def test_high_cv_few_samples_thermal_and_fallback_are_flagged(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    noisy = tuple(2000.0 * rng.lognormal(0, 0.4, 100))
+    run = night(
+        tmp_path, "run", 1,
+        measurement(noisy, variant="noisy"),
+        measurement(stable[:6], variant="short"),
+        measurement(stable, variant="warm", flags=("thermal-rose",), thermal=(0, 2)),
+        measurement(stable, variant="hot", flags=("started-hot",)),
+        measurement(stable, variant="gpu", accelerator="gpu", kind="gpu", threads=None, delegate_applied="partial"),
+        measurement(stable, variant="cpu-fallback-is-fine", delegate_applied="no"),  # CPU asked for: no delegate
+        measurement((), variant="broken", status="failed", error="crashed"),  # already says why
+    )
+    assert codes(run) == [("unstable", "noisy"), ("few-samples", "short"), ("thermal-rose", "warm"),
+                          ("started-hot", "hot"), ("delegate-fallback", "gpu")]
+    by_code = {w.code: w for w in check_run(run)}
+    assert by_code["thermal-rose"].message.startswith("thermal status rose during the job (0 → 2)")
+    assert "std dev is" in by_code["unstable"].message
+    assert by_code["few-samples"].message.startswith("only 6 measured iterations")
+    assert by_code["unstable"].where == "mobilenet/noisy on pixel7 · cpu-t4"
+
+
+def test_only_flagship_phones_is_a_suite_warning(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    run = night(tmp_path, "run", 1, measurement(stable, device_id="pixel9pro"), devices=[PIXEL])
+    (warning,) = check_run(run)
+    assert warning.code == "flagship-only" and warning.where == "suite"
+    assert warning.message.startswith("no low-end device: most users will see slower numbers")
+
+
+def test_an_unquantized_fp32_pick_is_flagged(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    run = night(
+        tmp_path, "run", 1,
+        measurement(stable, variant="fp32", recipe="fp32", accuracy=71.0, accuracy_delta=0.0, size_bytes=8_000_000),
+        # Smaller and as fast, but 3 points less accurate: outside the 1-point budget, so fp32 is the pick.
+        measurement(stable, variant="full-int8", accuracy=68.0, accuracy_delta=-3.0, size_bytes=2_000_000),
+    )
+    assert codes(run) == [("pick-is-fp32", "fp32")]
+
+
+def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli_nightly import cmd_check
+
+    night(tmp_path, "run", 1, measurement(tuple(latencies(np.random.default_rng(5), 4))))
+    assert cmd_check(argparse.Namespace(run="run", results=tmp_path)) == 0
+    assert "few-samples" in capsys.readouterr().out

@@ -1,0 +1,314 @@
+"""Baseline vs candidate: regressions only when significant and beyond threshold, noise never flagged.
+
+Synthetic nights are written with the real store (RunStore + Measurement), so these tests exercise
+what `benchlab compare` reads. Helpers here (`measurement`, `write_run`) are shared with
+test_check.py and test_ci_outputs.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchlab.compare import (
+    FAILED,
+    IMPROVED,
+    MISSING,
+    NEW,
+    NOT_COMPARABLE,
+    NOT_SIGNIFICANT,
+    REGRESSION,
+    TOO_FEW_SAMPLES,
+    WITHIN_THRESHOLD,
+    Thresholds,
+    compare_runs,
+    hodges_lehmann,
+    kth_pairwise_difference,
+    latency_change,
+)
+from benchlab.errors import StoreError
+from benchlab.history import latest_before, list_runs, load_history, resolve_run
+from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
+from benchlab.store import RunStore
+
+TRIALS = 200
+SAMPLES = 60
+
+
+def latencies(rng: np.random.Generator, count: int, median_us: float = 2000.0) -> tuple[float, ...]:
+    """Phone-like latencies: log-normal spread of 5% plus a 3% right tail of 1.5-3x hiccups."""
+    values = median_us * rng.lognormal(0.0, 0.05, count)
+    hiccups = rng.random(count) < 0.03
+    values[hiccups] *= rng.uniform(1.5, 3.0, hiccups.sum())
+    return tuple(float(v) for v in values)
+
+
+def measurement(samples_us: tuple[float, ...] | tuple[tuple[float, ...], ...], *, model: str = "mobilenet",
+                variant: str = "fp16", recipe: str | None = None, device_id: str = "pixel7",
+                os_version: str = "14/UQ1A", runner: str = "benchmark_model", runner_version: str = "2.16.1",
+                accelerator: str = "cpu-t4", kind: str = "cpu", threads: int | None = 4, size_bytes: int = 4_000_000,
+                sha256: str = "ab" * 32, peak_memory_mb: float | None = 50.0, accuracy: float | None = 71.0,
+                accuracy_delta: float | None = -0.2, status: str = "ok", error: str | None = None,
+                flags: tuple[str, ...] = (), delegate_applied: str | None = None, tier: str = "mid",
+                platform: str = "android", thermal: tuple[int, int] | None = None,
+                fidelity: Fidelity | None = None) -> Measurement:
+    """A stored-shape Measurement; samples given flat are one repeat."""
+    repeats = samples_us if samples_us and isinstance(samples_us[0], tuple) else (samples_us,) if samples_us else ()
+    recipe = recipe or variant
+    return Measurement(
+        job_id=f"{model}.{variant}.{device_id}.{accelerator}", run_id="?", suite="nightly",
+        variant=Variant(model=model, name=variant, recipe=recipe, format="tflite", status="built",
+                        sha256=sha256, size_bytes=size_bytes, is_reference=recipe == "fp32"),
+        device=DeviceInfo(id=device_id, platform=platform, model="Pixel 7", os_version=os_version, tier=tier),
+        accelerator=AcceleratorSetting(name=accelerator, kind=kind, threads=threads),
+        status=status, error=error, runner=runner, runner_version=runner_version,  # type: ignore[arg-type]
+        samples_us=repeats, peak_memory_mb=peak_memory_mb, accuracy_metric="top1" if accuracy is not None else None,
+        accuracy=accuracy, accuracy_delta=accuracy_delta, flags=flags, delegate_applied=delegate_applied,
+        fidelity=fidelity,
+        conditions_before=Conditions(timestamp=0.0, thermal_status=thermal[0]) if thermal else None,
+        conditions_after=Conditions(timestamp=1.0, thermal_status=thermal[1]) if thermal else None,
+    )
+
+
+def write_run(root: Path, run_id: str, measurements: list[Measurement], *, suite_name: str = "nightly",
+              started_at: str = "2026-11-01T02:00:00+00:00", finished: bool = True,
+              suite: dict | None = None, devices: list[dict] | None = None) -> Path:
+    """Write a run directory the way pipeline.run_suite does: run.json, then one record per job."""
+    store = RunStore(root / run_id)
+    suite_dict = {"name": suite_name, "accuracy": {"top_k": 1, "budget_points": 1.0}, "dataset": {"builtin": "mnist"},
+                  **(suite or {})}
+    store.create({"suite_name": suite_name, "suite": suite_dict, "harness_version": "0.1.0",
+                  "devices": devices if devices is not None else [], "variants": [], "started_at": started_at,
+                  "finished_at": started_at if finished else None})
+    for m in measurements:
+        store.append(replace(m, run_id=run_id))
+    return store.directory
+
+
+def night(root: Path, run_id: str, day: int, *ms: Measurement, **kwargs) -> Path:  # type: ignore[no-untyped-def]
+    return write_run(root, run_id, list(ms), started_at=f"2026-11-{day:02d}T02:00:00+00:00", **kwargs)
+
+
+def outcome(tmp_path: Path, trial: int, base: tuple[float, ...], cand: tuple[float, ...]) -> str:
+    root = tmp_path / f"trial{trial}"
+    b = night(root, "base", 1, measurement(base))
+    c = night(root, "cand", 2, measurement(cand))
+    (comparison,) = compare_runs(b, c).comparisons
+    return comparison.status
+
+
+def test_same_distribution_flags_a_regression_in_at_most_5_percent_of_200_trials(tmp_path: Path) -> None:
+    rng = np.random.default_rng(20261101)
+    statuses = [outcome(tmp_path, t, latencies(rng, SAMPLES), latencies(rng, SAMPLES)) for t in range(TRIALS)]
+    assert statuses.count(REGRESSION) <= 0.05 * TRIALS
+    assert statuses.count(IMPROVED) <= 0.05 * TRIALS  # nor a win out of noise
+    significant = TRIALS - statuses.count(NOT_SIGNIFICANT)
+    assert significant <= 0.10 * TRIALS, "the test's false-positive rate should be near alpha = 5%"
+
+
+def test_a_10_percent_slowdown_is_detected_in_at_least_95_percent_of_200_trials(tmp_path: Path) -> None:
+    rng = np.random.default_rng(20261102)
+    statuses = [outcome(tmp_path, t, latencies(rng, SAMPLES), latencies(rng, SAMPLES, median_us=2200.0))
+                for t in range(TRIALS)]
+    assert statuses.count(REGRESSION) >= 0.95 * TRIALS
+
+
+def test_a_10_percent_speedup_is_improved_never_a_regression() -> None:
+    rng = np.random.default_rng(3)
+    change = latency_change(latencies(rng, 200), latencies(rng, 200, median_us=1800.0))
+    assert change.status == IMPROVED
+    assert change.ci_high < 0 and change.change == pytest.approx(-10, abs=2)
+
+
+def test_a_significant_change_inside_the_threshold_is_not_a_regression() -> None:
+    rng = np.random.default_rng(4)
+    change = latency_change(latencies(rng, 3000), latencies(rng, 3000, median_us=2040.0))  # +2%
+    assert change.p_value < 1e-6 and change.ci_low > 0
+    assert change.status == WITHIN_THRESHOLD
+
+
+def test_few_samples_are_not_significant_even_for_a_large_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 5)))
+    c = night(tmp_path, "cand", 2, measurement(latencies(rng, 200, median_us=3000.0)))  # +50%, 5 baseline samples
+    result = compare_runs(b, c)
+    (comparison,) = result.comparisons
+    assert comparison.status == TOO_FEW_SAMPLES
+    assert comparison.latency is not None and comparison.latency.change > 30  # reported, not silenced
+    assert "5 samples on a side" in comparison.latency.reason
+    assert result.verdict == 0
+
+
+def test_a_short_history_has_no_latest_baseline_and_says_so(tmp_path: Path) -> None:
+    only = night(tmp_path, "first", 1, measurement(latencies(np.random.default_rng(6), 50)))
+    with pytest.raises(StoreError, match="no earlier finished run of suite 'nightly'"):
+        latest_before(only, tmp_path)
+
+
+@pytest.mark.parametrize(("field", "base_value", "cand_value"), [
+    ("os_version", "14/UQ1A", "15/AP3A"),
+    ("runner_version", "2.16.1", "2.17.0"),
+    ("runner", "benchmark_model", "litert-python"),
+    ("recipe", "fp16", "dynamic-int8"),
+])
+def test_measurements_that_differ_in_checked_metadata_are_not_comparable(
+        tmp_path: Path, field: str, base_value: str, cand_value: str) -> None:
+    rng = np.random.default_rng(7)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 100), **{field: base_value}))
+    c = night(tmp_path, "cand", 2, measurement(latencies(rng, 100, median_us=4000.0), **{field: cand_value}))
+    result = compare_runs(b, c)
+    (comparison,) = result.comparisons
+    assert comparison.status == NOT_COMPARABLE
+    assert comparison.label == f"not comparable: {field} differs ({base_value} vs {cand_value})"
+    assert comparison.latency is None and result.verdict == 0  # a 2x change, but not comparable: not compared
+
+
+def test_a_changed_model_is_compared_and_noted(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 100), sha256="aa" * 32))
+    c = night(tmp_path, "cand", 2, measurement(latencies(rng, 100, median_us=2600.0), sha256="bb" * 32))
+    (comparison,) = compare_runs(b, c).comparisons
+    assert comparison.model_changed and comparison.status == REGRESSION
+    assert comparison.notes[0] == "model changed (sha256 aaaaaaaaaaaa → bbbbbbbbbbbb)"
+
+
+def test_size_memory_and_accuracy_are_held_to_their_thresholds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    samples = latencies(rng, 100)
+    b = night(tmp_path, "base", 1, measurement(samples, size_bytes=1_000_000, peak_memory_mb=50.0, accuracy=71.0))
+    c = night(tmp_path, "cand", 2, measurement(samples, size_bytes=1_020_000, peak_memory_mb=53.0, accuracy=70.0))
+    (comparison,) = compare_runs(b, c).comparisons
+    assert comparison.status == REGRESSION and comparison.reason == "size, accuracy"
+    assert comparison.size.change == pytest.approx(2.0) and comparison.size.status == REGRESSION
+    assert comparison.memory.change == pytest.approx(6.0) and comparison.memory.status == WITHIN_THRESHOLD
+    assert comparison.accuracy.change == pytest.approx(-1.0) and comparison.accuracy.change_unit == "points"
+    assert comparison.latency.status == NOT_SIGNIFICANT  # identical samples
+
+
+def test_thresholds_come_from_the_candidate_suite_regression_section(tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 200)))
+    c = night(tmp_path, "cand", 2, measurement(latencies(rng, 200, median_us=2200.0)),
+              suite={"regression": {"latency_pct": 20.0, "min_samples": 20}})
+    result = compare_runs(b, c)
+    assert result.thresholds == Thresholds(latency_pct=20.0, min_samples=20)
+    assert result.comparisons[0].status == WITHIN_THRESHOLD and result.verdict == 0
+
+
+def test_the_accuracy_gate_fails_a_variant_beyond_the_budget_even_without_a_change(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    samples = latencies(rng, 100)
+    b = night(tmp_path, "base", 1, measurement(samples, variant="full-int8", accuracy=69.5, accuracy_delta=-1.5))
+    c = night(tmp_path, "cand", 2, measurement(samples, variant="full-int8", accuracy=69.5, accuracy_delta=-1.5))
+    result = compare_runs(b, c)
+    (comparison,) = result.comparisons
+    assert comparison.status == NOT_SIGNIFICANT and comparison.failed
+    assert comparison.accuracy_gate == "accuracy -1.50 points vs the reference, below the budget of -1 points"
+    assert result.verdict == 1 and "1 accuracy gate failed" in result.verdict_text
+
+
+def test_unlabelled_data_gates_on_top1_agreement(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    weak = Fidelity(reference_variant="fp32", top1_agreement=0.97, max_abs_error=0.3, mean_abs_error=0.01)
+    samples = latencies(rng, 50)
+    b = night(tmp_path, "base", 1, measurement(samples, accuracy=None, accuracy_delta=None))
+    c = night(tmp_path, "cand", 2, measurement(samples, accuracy=None, accuracy_delta=None, fidelity=weak))
+    (comparison,) = compare_runs(b, c).comparisons
+    assert comparison.accuracy is None
+    assert comparison.accuracy_gate.startswith("top-1 agreement with fp32 97.0%, below 99%")
+
+
+def test_a_new_failure_fails_missing_and_new_rows_are_reported(tmp_path: Path) -> None:
+    rng = np.random.default_rng(13)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 50), accelerator="gpu", kind="gpu", threads=None),
+              measurement(latencies(rng, 50)), measurement(latencies(rng, 50), device_id="galaxy-a15"))
+    c = night(tmp_path, "cand", 2,
+              measurement((), accelerator="gpu", kind="gpu", threads=None, status="failed",
+                          error="GPU delegate refused the model: unsupported op RESIZE_BILINEAR"),
+              measurement(latencies(rng, 50)), measurement(latencies(rng, 50), variant="int16x8"))
+    result = compare_runs(b, c)
+    statuses = {(c.variant, c.device_id, c.accelerator): c.status for c in result.comparisons}
+    assert statuses == {("fp16", "pixel7", "gpu"): FAILED, ("fp16", "pixel7", "cpu-t4"): NOT_SIGNIFICANT,
+                        ("int16x8", "pixel7", "cpu-t4"): NEW, ("fp16", "galaxy-a15", "cpu-t4"): MISSING}
+    assert result.verdict == 1 and result.verdict_text.startswith("FAIL: 1 failed")
+
+
+def test_a_run_cannot_be_its_own_baseline_and_unrelated_runs_are_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 20)))
+    other = night(tmp_path, "other", 2, measurement(latencies(rng, 20), model="yamnet"))
+    with pytest.raises(StoreError, match="same run"):
+        compare_runs(b, b)
+    with pytest.raises(StoreError, match="nothing to compare"):
+        compare_runs(b, other)
+
+
+def test_kth_pairwise_difference_matches_brute_force_with_ties() -> None:
+    rng = np.random.default_rng(15)
+    for _ in range(100):
+        x = np.sort(rng.integers(900, 1100, rng.integers(1, 30)).astype(float))  # whole microseconds: ties
+        y = np.sort(rng.integers(900, 1200, rng.integers(1, 30)).astype(float))
+        brute = np.sort(np.subtract.outer(y, x).ravel())
+        for k in (1, len(brute) // 2 + 1, len(brute)):
+            assert kth_pairwise_difference(x, y, k) == brute[k - 1]
+
+
+def test_hodges_lehmann_interval_covers_the_true_shift_about_95_percent() -> None:
+    rng = np.random.default_rng(16)
+    covered = 0
+    for _ in range(300):
+        estimate, low, high = hodges_lehmann(rng.normal(0, 1, 25), rng.normal(0.5, 1, 30))
+        covered += low <= 0.5 <= high
+    assert 0.92 <= covered / 300 <= 0.99
+
+
+def test_history_orders_runs_by_start_time_and_resolves_latest(tmp_path: Path) -> None:
+    rng = np.random.default_rng(17)
+    # Written out of order, with an interrupted night and another suite in the same root.
+    third = night(tmp_path, "20261103-020000-nightly", 3, measurement(latencies(rng, 20)))
+    night(tmp_path, "20261101-020000-nightly", 1, measurement(latencies(rng, 20)))
+    night(tmp_path, "20261102-020000-nightly", 2, measurement(latencies(rng, 20)), finished=False)
+    night(tmp_path, "20261102-030000-lab", 2, measurement(latencies(rng, 20)), suite_name="lab")
+    history = load_history(tmp_path, suite_name="nightly")
+    assert list(history["run_id"]) == ["20261101-020000-nightly", "20261102-020000-nightly", "20261103-020000-nightly"]
+    assert list(history["run_order"]) == [0, 1, 2]
+    assert str(history["run_started_at"].iloc[0]) == "2026-11-01 02:00:00+00:00"
+    assert {"latency_ms_median", "accuracy", "size_bytes"} <= set(history.columns)
+    assert len(load_history(tmp_path)) == 4 and len(list_runs(tmp_path)) == 4
+    # "latest" skips the interrupted night and the other suite.
+    assert latest_before(third, tmp_path).name == "20261101-020000-nightly"
+    assert resolve_run("20261103-020000-nightly", tmp_path) == third
+    with pytest.raises(StoreError, match="no run 'nope' in .* \\(newest runs: 20261103-020000-nightly, "):
+        resolve_run("nope", tmp_path)
+
+
+def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli_nightly import cmd_compare
+
+    rng = np.random.default_rng(18)
+    night(tmp_path, "base", 1, measurement(latencies(rng, 100)))
+    night(tmp_path, "cand", 2, measurement(latencies(rng, 100, median_us=2400.0)))
+    args = argparse.Namespace(baseline="base", candidate="cand", results=tmp_path, junit=tmp_path / "out" / "j.xml",
+                              json=tmp_path / "out" / "s.json", markdown=tmp_path / "out" / "c.md")
+    assert cmd_compare(args) == 1
+    out = capsys.readouterr().out
+    assert "regression" in out and "FAIL: 1 regression" in out
+    assert all((tmp_path / "out" / name).stat().st_size > 0 for name in ("j.xml", "s.json", "c.md"))
+
+
+def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
+    from benchlab.cli_nightly import register
+
+    rng = np.random.default_rng(19)
+    night(tmp_path, "base", 1, measurement(latencies(rng, 100)))
+    night(tmp_path, "cand", 2, measurement(latencies(rng, 100)))
+    parser = argparse.ArgumentParser(prog="benchlab")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["compare", "base", str(tmp_path / "cand"), "--results", str(tmp_path)])
+    assert args.func(args) == 0
+    args = parser.parse_args(["history", str(tmp_path), "--csv", str(tmp_path / "h.csv")])
+    assert args.func(args) == 0 and (tmp_path / "h.csv").read_text().startswith("run_order,")
