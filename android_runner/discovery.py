@@ -13,7 +13,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from android_runner.device import AndroidDevice
-from android_runner.transport import DeviceUnauthorized, DirectTransport, ServerTransport, adb_server_running
+from android_runner.transport import (
+    DeviceUnauthorized,
+    DirectTransport,
+    ServerTransport,
+    adb_server_running,
+    server_port,
+)
 from benchlab.errors import DeviceError
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
@@ -74,7 +80,7 @@ def _via_server() -> list:  # type: ignore[type-arg]
     import adbutils
 
     devices = []
-    for entry in adbutils.AdbClient().list(extended=True):
+    for entry in adbutils.AdbClient(port=server_port()).list(extended=True):
         model = entry.tags.get("model")
         if entry.state == "device":
             devices.append(_open(ServerTransport, entry.serial, "adb-server", model))

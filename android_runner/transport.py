@@ -22,7 +22,13 @@ from benchlab.errors import DeviceError
 
 EXIT_MARKER = "__BENCHLAB_EXIT="
 AUTH_TIMEOUT_ENV = "BENCHLAB_ADB_AUTH_TIMEOUT_S"
-ADB_SERVER_PORT = 5037
+#: The adb server's port, as the stock client and adbutils read it.
+SERVER_PORT_ENV = "ANDROID_ADB_SERVER_PORT"
+
+
+def server_port() -> int:
+    """Return the adb server port: $ANDROID_ADB_SERVER_PORT, else 5037."""
+    return int(os.environ.get(SERVER_PORT_ENV, "5037"))
 
 
 class DeviceUnauthorized(DeviceError):
@@ -80,10 +86,10 @@ def with_exit_code(command: str) -> str:
     return f"{command}; echo {EXIT_MARKER}$?"
 
 
-def adb_server_running(host: str = "127.0.0.1", port: int = ADB_SERVER_PORT) -> bool:
-    """Return whether an adb server answers on host:port."""
+def adb_server_running(host: str = "127.0.0.1") -> bool:
+    """Return whether an adb server answers on host and the configured port."""
     try:
-        with socket.create_connection((host, port), timeout=0.5):
+        with socket.create_connection((host, server_port()), timeout=0.5):
             return True
     except OSError:
         return False
@@ -120,8 +126,8 @@ class DirectTransport:
                 raise DeviceUnauthorized(f"{serial} did not accept this machine's key within {auth_timeout_s:g} s",
                                          hint=f"accept the USB debugging prompt on the phone ({serial})") from None
             busy = "busy" in str(exc).lower() or "access" in str(exc).lower()
-            hint = ("an adb server (Android Studio?) holds the phone: benchlab uses it when it runs on "
-                    "port 5037, or stop it with `adb kill-server`") if busy else None
+            hint = ("an adb server (Android Studio?) holds the phone: benchlab goes through it when it "
+                    "answers on $ANDROID_ADB_SERVER_PORT (5037), or stop it with `adb kill-server`") if busy else None
             raise DeviceDisconnected(f"cannot connect to {serial}: {_reason(exc)}", hint=hint) from None
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
@@ -162,12 +168,12 @@ class DirectTransport:
 class ServerTransport:
     """ADB through a running adb server, with adbutils."""
 
-    def __init__(self, serial: str, host: str = "127.0.0.1", port: int = ADB_SERVER_PORT) -> None:
+    def __init__(self, serial: str, host: str = "127.0.0.1") -> None:
         import adbutils
 
         self.serial = serial
         self._adbutils = adbutils
-        self._device = adbutils.AdbClient(host=host, port=port).device(serial)
+        self._device = adbutils.AdbClient(host=host, port=server_port()).device(serial)
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         """Run a command; the marker gives the exit code on servers and devices without shell v2."""

@@ -4,6 +4,11 @@ evaluation, dumpsys conditions, profiles and tiers, failures as results, the rep
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +16,7 @@ import pytest
 import yaml
 
 import benchlab
+import benchlab.store
 from benchlab.cli import main
 from tests.loopback_adb import FLAGSHIP, LOW_END, Faults, LoopbackAdbDevice
 
@@ -29,6 +35,42 @@ def phones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Lo
         yield low, flagship
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(params=["direct", "adb-server"])
+def transport(request: pytest.FixtureRequest, phones, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Reach the phones with adb-shell directly, or through a private stock adb server."""
+    if request.param == "direct":
+        yield "tcp"
+        return
+    adb = shutil.which("adb")
+    if adb is None:
+        pytest.skip("Debian's adb is not installed (make test installs it)")
+    port = str(free_port())
+    (tmp_path / "adb-home").mkdir()
+    env = {**os.environ, "HOME": str(tmp_path / "adb-home"), "ANDROID_ADB_SERVER_PORT": port}
+    subprocess.run([adb, "start-server"], env=env, check=True, capture_output=True, timeout=30)
+    try:
+        for phone in phones:
+            subprocess.run([adb, "connect", phone.serial], env=env, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            listing = subprocess.run([adb, "devices"], env=env, capture_output=True, text=True, timeout=10).stdout
+            if all(f"{phone.serial}\tdevice" in listing for phone in phones):
+                break
+            time.sleep(0.3)
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", port)
+        monkeypatch.setenv("BENCHLAB_ADB_SERVER", "1")
+        yield "adb-server"
+    finally:
+        subprocess.run([adb, "kill-server"], env=env, capture_output=True, timeout=30)
+
+
 def lab_suite(tmp_path: Path, keras_model: Path, digits: Path, serials: list[str]) -> Path:
     suite = {
         "name": "lab-loopback",
@@ -44,7 +86,7 @@ def lab_suite(tmp_path: Path, keras_model: Path, digits: Path, serials: list[str
     return path
 
 
-def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, tiny_keras_path: Path,
+def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, transport: str, tiny_keras_path: Path,
                                                    digits_npz: Path) -> None:
     low, flagship = phones
     suite = lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial])
@@ -56,6 +98,9 @@ def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, tiny_k
     tiers = dict(zip(df["device_id"], df["tier"]))
     assert tiers == {low.serial: "low-end", flagship.serial: "flagship"}
     assert set(df["device_model"]) == {"SM-A055F", "SM-S921U"}
+    run_devices = {d["id"]: d for d in benchlab.store.read_run_meta(run_dir)["devices"]}
+    assert {d["transport"] for d in run_devices.values()} == {transport}
+    assert run_devices[low.serial]["profile"] == "Samsung Galaxy A05"
 
     cpu = df[df["accelerator"] == "cpu-t2"]
     assert set(cpu["status"]) == {"ok"}
