@@ -129,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.advance(variants_task)
 
         def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
-            detail = f"{m.status}: {m.error}" if m.status != "ok" else f"{len(m.all_samples_us)} iterations"
+            measured = f"{len(m.all_samples_us)} iterations" if m.all_samples_us else f"{len(m.runner_stats)} runner repeats"
+            detail = f"{m.status}: {m.error}" if m.status != "ok" else measured
             progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name}: {detail}")
             progress.advance(jobs_task)
 

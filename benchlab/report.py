@@ -138,28 +138,40 @@ def print_table(df: pd.DataFrame) -> None:
 
 
 def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | None:
-    """Box plots of every measured iteration per variant, one panel per device; None if no samples."""
+    """Latency per variant and accelerator, one panel per device; None if nothing was measured.
+
+    A box shows every measured iteration; a runner that reports only per-run statistics
+    (benchmark_model) is drawn as its median with the 95% CI where there is one.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     measured = samples[samples["phase"] == "measured"]
-    if measured.empty:
+    ok = df[(df["status"] == "ok") & df["latency_ms_median"].notna()]
+    if ok.empty:
         return None
-    devices = sorted(measured["device_id"].unique())
-    fig, axes = plt.subplots(len(devices), 1, figsize=(10, 0.5 + 0.45 * measured.groupby(["variant", "accelerator"]).ngroups * 1 + 1.2),
+    devices = sorted(ok["device_id"].unique())
+    rows_per_device = max(len(ok[ok["device_id"] == d]) for d in devices)
+    fig, axes = plt.subplots(len(devices), 1, figsize=(10, len(devices) * (1.2 + 0.45 * rows_per_device)),
                              squeeze=False)
     for ax, device in zip(axes[:, 0], devices):
-        here = measured[measured["device_id"] == device]
-        labels, data = [], []
-        for (variant, accelerator), group in sorted(here.groupby(["variant", "accelerator"])):
-            labels.append(f"{variant} · {accelerator}")
-            data.append(group["latency_us"].to_numpy() / 1000.0)
-        ax.boxplot(data, vert=False, tick_labels=labels, showfliers=True, flierprops={"markersize": 2})
+        here = ok[ok["device_id"] == device].sort_values(["accelerator", "variant"])
+        for position, (_, row) in enumerate(here.iterrows(), start=1):
+            values = measured[measured["job_id"] == row["job_id"]]["latency_us"].to_numpy() / 1000.0
+            if len(values):
+                ax.boxplot([values], positions=[position], vert=False, widths=0.6, showfliers=True,
+                           flierprops={"markersize": 2})
+            else:
+                low, high = row["latency_ms_ci_low"], row["latency_ms_ci_high"]
+                err = None if low != low or low is None else [[row["latency_ms_median"] - low], [high - row["latency_ms_median"]]]
+                ax.errorbar([row["latency_ms_median"]], [position], xerr=err, fmt="D", color="tab:blue", capsize=4)
+        ax.set_yticks(range(1, len(here) + 1), [f"{r['variant']} · {r['accelerator']}" for _, r in here.iterrows()])
         ax.set_xscale("log")  # variants differ by orders of magnitude (int16x8 reference kernels vs XNNPACK)
-        ax.set_xlabel("latency per inference (ms, log scale), every measured iteration")
-        ax.set_title(f"Latency on {device}")
+        ax.set_xlabel("latency per inference (ms, log scale): boxes = every iteration, ◆ = runner's per-run median")
+        model = here["device_model"].iloc[0] or device
+        ax.set_title(f"Latency on {device} ({model}, tier {here['tier'].iloc[0]})")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -153,3 +153,47 @@ def test_a_crashing_runner_and_a_hang_are_failed_rows(tmp_path: Path, phones, ti
     assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
     (row,) = benchlab.load_results(next((tmp_path / "results").iterdir())).to_dict("records")
     assert row["status"] == "failed" and row["error"].startswith("benchmark_model crashed (SIGSEGV)")
+
+
+def test_a_full_phone_fails_its_jobs_and_the_other_phone_goes_on(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                                 digits_npz: Path) -> None:
+    low, flagship = phones
+    low.faults.disk_full_after_bytes = 1000
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial]).read_text())
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
+    path = tmp_path / "full.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    df = benchlab.load_results(next((tmp_path / "results").iterdir())).set_index("device_id")
+    full = df.loc[[low.serial]]
+    assert set(full["status"]) == {"failed"}
+    assert full["error"].str.contains("No space left on device").all()
+    assert "\n" not in "".join(full["error"])
+    assert set(df.loc[[flagship.serial], "status"]) == {"ok"}
+
+
+def test_the_thermal_gate_waits_for_a_hot_phone(tmp_path: Path, phones, tiny_keras_path: Path, digits_npz: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import benchlab.gate
+    from tests.fixtures_path import fixture_text
+
+    monkeypatch.setattr(benchlab.gate, "POLL_SECONDS", 0.2)
+    low, _ = phones
+    low.set_thermal(fixture_text("android_props/thermalservice_throttled_status2.txt"))
+    timer = threading.Timer(3.0, lambda: low.set_thermal(fixture_text("android_props/thermalservice_qcom_nsp_status0.txt")))
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial]).read_text())
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
+    suite["variants"] = ["fp32"]
+    path = tmp_path / "hot.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    timer.start()
+    started = time.monotonic()
+    try:
+        assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started >= 3.0  # it waited for the phone to cool
+    (row,) = benchlab.load_results(next((tmp_path / "results").iterdir())).to_dict("records")
+    assert row["status"] == "ok" and row["thermal_status_before"] == 0 and "started-hot" not in row["flags"]
