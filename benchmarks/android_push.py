@@ -1,0 +1,110 @@
+"""Push throughput to a phone: benchlab's adb-shell transport vs the stock `adb` client.
+
+Runs against the loopback Android device from the tests (real ADB wire protocol on 127.0.0.1), so
+the figures compare the two clients' protocol handling, not a USB cable. Prints MB/s for a ~25 MB
+.tflite model pushed with each client, and the time of benchlab's prepare() when the phone already
+holds the same bytes (it hashes on the phone and pushes nothing).
+
+Run: `.venv/bin/python benchmarks/android_push.py [--repeats 3]` (needs Debian's `adb` for the
+stock client's column).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the loopback device lives in the test tree
+
+from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
+
+REMOTE = "/data/local/tmp/benchlab/model.tflite"
+
+
+def big_model(path: Path) -> Path:
+    """Write a real ~25 MB float32 .tflite (a 2560x2560 dense layer)."""
+    import tensorflow as tf
+
+    dense = tf.keras.layers.Dense(2560)
+    model = tf.keras.Sequential([tf.keras.Input((2560,)), dense])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    path.write_bytes(converter.convert())
+    return path
+
+
+def timed(action, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with tempfile.TemporaryDirectory(prefix="benchlab-push-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.environ["BENCHLAB_CONFIG_DIR"] = str(tmp / "config")
+        os.environ["BENCHLAB_ADB_KEY"] = str(tmp / "no-sdk-key")
+        model = big_model(tmp / "model.tflite")
+        size_mb = model.stat().st_size / 1e6
+        rows: list[tuple[str, list[float]]] = []
+        with LoopbackAdbDevice(FLAGSHIP, tmp / "phone", accept_new_keys=True) as phone:
+            from android_runner.device import AndroidDevice
+            from android_runner.transport import DirectTransport
+
+            transport = DirectTransport(phone.serial)
+            transport.shell("mkdir -p /data/local/tmp/benchlab", timeout_s=10)
+            rows.append(("benchlab (adb-shell, direct)",
+                         timed(lambda: transport.push(model, REMOTE, timeout_s=120), args.repeats)))
+            adb = shutil.which("adb")
+            if adb:
+                port = str(free_port())
+                (tmp / "home").mkdir()
+                env = {**os.environ, "HOME": str(tmp / "home"), "ANDROID_ADB_SERVER_PORT": port}
+                subprocess.run([adb, "start-server"], env=env, check=True, capture_output=True)
+                try:
+                    subprocess.run([adb, "connect", phone.serial], env=env, capture_output=True, timeout=30)
+                    time.sleep(1.0)
+                    rows.append(("stock adb client (adb push)", timed(
+                        lambda: subprocess.run([adb, "-s", phone.serial, "push", str(model), REMOTE], env=env,
+                                               check=True, capture_output=True), args.repeats)))
+                finally:
+                    subprocess.run([adb, "kill-server"], env=env, capture_output=True)
+            device = AndroidDevice(transport, "tcp")
+            os.environ["BENCHLAB_ANDROID_BENCHMARK_MODEL"] = str(model)  # any file: prepare() pushes it too
+            device.prepare([model])  # first: may push
+            fresh = AndroidDevice(transport, "tcp")  # a new run: knows nothing, must ask the phone
+            rerun = timed(lambda: fresh.prepare([model]), 1)
+            transport.close()
+    print(f"push of a {size_mb:.1f} MB .tflite to the loopback phone, {args.repeats} runs each (median, min-max)")
+    print(f"{'client':32s} {'seconds':>8s} {'MB/s':>8s} {'range s':>14s}")
+    for name, times in rows:
+        median = statistics.median(times)
+        print(f"{name:32s} {median:8.2f} {size_mb / median:8.1f} {min(times):6.2f}-{max(times):.2f}")
+    if len(rows) == 2:
+        print(f"ratio benchlab / stock adb (time): {statistics.median(rows[0][1]) / statistics.median(rows[1][1]):.2f}x")
+    print(f"re-run prepare() with the same bytes on the phone (sha256 on device, no push): {rerun[0]:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
