@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_OK, BenchlabError
+from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_OK, BenchlabError, UsageError
 
 DEFAULT_RESULTS = Path("results")
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
@@ -115,13 +115,15 @@ def _print_variants(variants) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Optimize, benchmark on the suite's targets, store, print the table and write the report."""
-    from benchlab.pipeline import run_suite
+    from benchlab.pipeline import resume_run, run_suite
     from benchlab.report import build_report, print_table
     from benchlab.suite import load_suite
 
-    suite = load_suite(args.suite)
+    if (args.suite is None) == (args.resume is None):
+        raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
+    suite = load_suite(args.suite) if args.suite is not None else None
     with _progress() as progress:
-        variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
+        variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants) if suite else 0)
         jobs_task = progress.add_task("benchmark", total=None)
 
         def on_variant(variant) -> None:  # type: ignore[no-untyped-def]
@@ -134,16 +136,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name}: {detail}")
             progress.advance(jobs_task)
 
-        run_dir = run_suite(
-            suite, Path(args.suite), args.results, say=progress.console.print, on_variant=on_variant,
-            on_planned=lambda n: progress.update(jobs_task, total=n), on_measurement=on_measurement,
-        )
+        on_planned = lambda n: progress.update(jobs_task, total=n)  # noqa: E731
+        if suite is None:
+            run_dir = resume_run(_run_dir(args.resume, args.results), on_planned, on_measurement)
+        else:
+            run_dir = run_suite(suite, Path(args.suite), args.results, say=progress.console.print,
+                                on_variant=on_variant, on_planned=on_planned, on_measurement=on_measurement)
     files, table = build_report(run_dir)
     print_table(table)
     console = _console()
     console.print(_variant_summary([v for v in _stored_variants(run_dir)]))
     console.print(f"results: {run_dir}\nreport:  {files.html}\nplots:   {files.tradeoff_plot}, {files.latency_plot}")
     return EXIT_OK
+
+
+def _run_dir(run: str, results: Path) -> Path:
+    """Resolve a run id (under the results root) or a path to a run directory."""
+    path = Path(run)
+    return path if path.is_dir() else results / run
 
 
 def _stored_variants(run_dir: Path):  # type: ignore[no-untyped-def]
@@ -187,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     optimize.set_defaults(func=cmd_optimize)
 
     run = sub.add_parser("run", help="optimize, benchmark, store results and write the report")
-    run.add_argument("suite", type=Path, help="suite YAML file")
+    run.add_argument("suite", type=Path, nargs="?", help="suite YAML file")
+    run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (run id or directory)")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
     run.set_defaults(func=cmd_run)
 

@@ -50,3 +50,9 @@ class StoreError(BenchlabError):
     """A results directory is missing, unreadable or of an unknown schema version."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class UsageError(BenchlabError):
+    """Command-line arguments that do not go together."""
+
+    exit_code = EXIT_BAD_INPUT

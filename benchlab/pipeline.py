@@ -94,9 +94,38 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path,
     meta = run_meta(suite, suite_path, targets, variants)
     store.create(meta)
     eval_sets = write_eval_sets(store, dataset, variants, suite.accuracy.top_k)
+    _execute_run(store, suite, variants, targets, eval_sets, on_planned, on_measurement)
+    return store.directory
+
+
+def _execute_run(store: RunStore, suite: Suite, variants: Sequence[Variant], targets: Sequence[Device],
+                 eval_sets: dict[str, EvalSet], on_planned: Callable[[int], None],
+                 on_measurement: Callable[[Measurement], None]) -> None:
     jobs = plan_jobs(store.run_id, suite.name, variants, targets, suite.accelerator_settings(),
                      suite.scenario.scenario(), eval_sets)
-    on_planned(len(jobs))
+    remaining = len(jobs) - len(store.completed_job_ids() & {j.job_id for j in jobs})
+    on_planned(remaining)
     execute(jobs, targets, store, eval_sets, on_measurement)
     store.write_meta({**store.read_meta(), "finished_at": now_iso()})
-    return store.directory
+
+
+def resume_run(run_dir: Path, on_planned: Callable[[int], None] = lambda _n: None,
+               on_measurement: Callable[[Measurement], None] = lambda _m: None,
+               devices: Sequence[Device] | None = None) -> Path:
+    """Finish an interrupted run in place: the jobs without a stored measurement run, nothing else.
+
+    The suite, variants and evaluation data are those the run recorded, so the finished run is as
+    if it had never stopped. Raises StoreError for a directory that is not a run.
+    """
+    store = RunStore(run_dir)
+    meta = store.read_meta()
+    suite = Suite.model_validate(meta["suite"])
+    variants = [Variant(**v) for v in meta["variants"]]
+    targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
+    eval_sets = {}
+    for model in dict.fromkeys(v.model for v in variants):
+        inputs = run_dir / "inputs" / f"{model}.npy"
+        labels = run_dir / "inputs" / f"{model}.labels.npy"
+        eval_sets[model] = EvalSet(str(inputs), np.load(labels) if labels.exists() else None, suite.accuracy.top_k)
+    _execute_run(store, suite, variants, targets, eval_sets, on_planned, on_measurement)
+    return run_dir

@@ -83,6 +83,7 @@ class RunStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()  # one writer per device thread
+        self._tail_checked = False
 
     @property
     def run_id(self) -> str:
@@ -117,11 +118,30 @@ class RunStore:
             np.save(self.directory / outputs_file, measurement.outputs)
             measurement = replace(measurement, outputs_file=outputs_file)
         line = json.dumps(measurement_to_record(measurement), default=str)
-        with self._lock, open(self.directory / MEASUREMENTS_FILE, "a") as handle:
+        with self._lock:
+            if not self._tail_checked:
+                self._drop_torn_tail()
+                self._tail_checked = True
+            self._write_line(line)
+        return measurement
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a record a crash left half-written, so the next record starts on its own line."""
+        path = self.directory / MEASUREMENTS_FILE
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            if data.endswith(b"\n"):
+                return
+            log.warning("%s: dropping an incomplete last record (interrupted write)", path)
+            handle.truncate(data.rfind(b"\n") + 1)
+
+    def _write_line(self, line: str) -> None:
+        with open(self.directory / MEASUREMENTS_FILE, "a") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        return measurement
 
     def measurements(self) -> list[Measurement]:
         """Return the stored measurements; a torn last line (crash mid-write) is skipped."""

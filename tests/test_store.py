@@ -95,3 +95,37 @@ def test_a_run_directory_cannot_be_created_twice(tmp_path: Path) -> None:
 def test_not_a_run_directory(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         benchlab.load_results(tmp_path / "missing")
+
+
+def test_resume_runs_only_the_jobs_without_a_measurement(tmp_path: Path, tiny_tflite_path: Path,
+                                                         digits_npz: Path) -> None:
+    """A run interrupted after some jobs (records removed as if the process died) is finished in place."""
+    import yaml
+
+    from benchlab.cli import main
+
+    suite = {"name": "resume", "models": [{"name": "tiny", "path": str(tiny_tflite_path)}],
+             "dataset": {"npz": str(digits_npz)}, "variants": ["tflite"],
+             "accelerators": [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 2},
+                              {"kind": "cpu", "threads": 1, "xnnpack": False}],
+             "scenario": {"warmup": 1, "iterations": 5}}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    (run_dir,) = (tmp_path / "results").iterdir()
+    records = (run_dir / MEASUREMENTS_FILE).read_text().splitlines()
+    kept = records[:1]
+    (run_dir / MEASUREMENTS_FILE).write_text("\n".join(kept) + "\n" + records[1][:40])  # died mid-write
+    assert main(["run", "--resume", run_dir.name, "--results", str(tmp_path / "results")]) == 0
+    store = RunStore(run_dir)
+    finished = store.measurements()
+    assert len(finished) == 3 and len({m.job_id for m in finished}) == 3
+    assert finished[0].job_id == json.loads(kept[0])["job_id"]  # the measured job was kept, not re-run
+    assert json.loads((run_dir / "run.json").read_text())["finished_at"]
+
+
+def test_run_needs_a_suite_or_resume(capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli import main
+
+    assert main(["run"]) == 2
+    assert "give a SUITE to run, or --resume" in capsys.readouterr().err
