@@ -95,9 +95,9 @@ class AndroidDevice:
     def prepare(self, artifacts: Sequence[Path]) -> None:
         """Push the runner and each artifact unless the phone already has the same bytes."""
         binary = runner_binary(self.facts.abi)
-        self._ensure(binary, self._remote(binary, "benchmark_model"), executable=True)
+        self._ensure(binary, self._remote("benchmark_model"), executable=True)
         for artifact in artifacts:
-            self._ensure(artifact, self._remote(artifact, artifact.name))
+            self._ensure(artifact, self._remote(artifact.name))
 
     def run(self, job: Job) -> Measurement:
         """Run each repeat of the job with benchmark_model, then the evaluation set; never raises."""
@@ -108,8 +108,8 @@ class AndroidDevice:
         try:
             binary = runner_binary(self.facts.abi)
             base = replace(base, runner_version=sha256_file(binary), conditions_before=self.conditions())
-            model_remote = self._remote(Path(job.variant.path), Path(job.variant.path).name)
-            binary_remote = self._remote(binary, "benchmark_model")
+            model_remote = self._remote(Path(job.variant.path).name)
+            binary_remote = self._remote("benchmark_model")
             measurement = self._benchmark(job, base, binary_remote, model_remote)
             if measurement.status == "ok" and job.eval_inputs_path:
                 measurement = self._evaluate(job, measurement, binary_remote, model_remote)
@@ -216,7 +216,7 @@ class AndroidDevice:
         return freqs
 
     @staticmethod
-    def _remote(local: Path, name: str) -> str:
+    def _remote(name: str) -> str:
         return f"{commands.DEVICE_DIR}/{name}"
 
     def _ensure(self, local: Path, remote: str, executable: bool = False) -> None:

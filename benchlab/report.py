@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,10 @@ def _kb(value: object) -> str:
     return "" if value is None or value != value else f"{float(value) / 1024:,.1f}"  # noqa: PLR0124 - NaN check
 
 
+def _percent(fraction: object) -> float | None:
+    return None if fraction is None or fraction != fraction else float(fraction) * 100.0  # noqa: PLR0124
+
+
 def _num(value: object, digits: int = 2) -> str:
     return "" if value is None or value != value else f"{float(value):.{digits}f}"  # noqa: PLR0124
 
@@ -97,9 +102,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
             "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
             "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "n": str(int(r["latency_count"])),
             "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
-            "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(r["fidelity_top1_agreement"] * 100
-                                                                        if r["fidelity_top1_agreement"] == r["fidelity_top1_agreement"]
-                                                                        and r["fidelity_top1_agreement"] is not None else None, 1),
+            "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(_percent(r["fidelity_top1_agreement"]), 1),
             "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
             "status": status,
         })
@@ -229,7 +232,7 @@ def _img(path: Path | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{encoded}">'
 
 
-def _html_table(rows: list[dict[str, str]], row_class: callable = lambda _r: "") -> str:  # type: ignore[valid-type]
+def _html_table(rows: list[dict[str, str]], row_class: Callable[[dict[str, str]], str] = lambda _r: "") -> str:
     if not rows:
         return "<p>none</p>"
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
