@@ -164,7 +164,7 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
         for position, (_, row) in enumerate(here.iterrows(), start=1):
             values = measured[measured["job_id"] == row["job_id"]]["latency_us"].to_numpy() / 1000.0
             if len(values):
-                ax.boxplot([values], positions=[position], vert=False, widths=0.6, showfliers=True,
+                ax.boxplot([values], positions=[position], orientation="horizontal", widths=0.6, showfliers=True,
                            flierprops={"markersize": 2})
             else:
                 low, high = row["latency_ms_ci_low"], row["latency_ms_ci_high"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from benchlab.datasets import load_dataset
@@ -27,7 +28,9 @@ def suite_file(tmp_path: Path, model: dict, dataset: Path, variants: list) -> Pa
 
 
 def test_every_recipe_builds_from_keras_and_is_reused_the_second_time(tmp_path: Path, tiny_keras_path: Path,
-                                                                      digits_npz: Path) -> None:
+                                                                      digits_npz: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))  # other tests built some of these
     suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ALL_RECIPES))
     dataset = load_dataset(suite.dataset)
     first = build_variants(suite, dataset)
