@@ -5,7 +5,8 @@ Like pyperf's ``check``, this only warns: the numbers stay in the store, and the
 Per measurement (status "ok" only; a failed job already says why):
   * unstable      coefficient of variation (std / mean of every measured iteration) above 0.1,
                   pyperf's rule of thumb: the spread is too large for the median to mean much.
-  * few-samples   fewer than 10 measured iterations: no test can tell a change from noise.
+  * few-samples   fewer than 10 measured iterations (or, for a runner that reports only per-run
+                  statistics, fewer than 10 repeats): no test can tell a change from noise.
   * thermal-rose / started-hot
                   the device heated up during the job, or had to start before it cooled down
                   (flags set by the executor and the thermal gate): the latencies measure the
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchlab.compare import SAMPLES, latency_samples
 from benchlab.gate import STARTED_HOT
 from benchlab.records import Measurement
 from benchlab.stats import summarize
@@ -71,10 +73,12 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
     if m.status != "ok":
         return []
     found: list[CheckWarning] = []
-    samples = m.all_samples_us
+    samples, kind = latency_samples(m)
     if len(samples) < MIN_SAMPLES:
-        found.append(_warning(m, "few-samples", f"only {len(samples)} measured iterations (at least {MIN_SAMPLES} "
-                                                "are needed to tell a change from noise): raise scenario.iterations"))
+        what, knob = (("measured iterations", "scenario.iterations") if kind == SAMPLES else
+                      ("repeat medians (the runner reports only per-run statistics)", "scenario.repeats"))
+        found.append(_warning(m, "few-samples", f"only {len(samples)} {what}; at least {MIN_SAMPLES} are needed "
+                                                f"to tell a change from noise: raise {knob}"))
     summary = summarize(samples)
     if summary is not None and summary.count > 1 and summary.cv > MAX_CV:
         found.append(_warning(m, "unstable", f"unstable: std dev is {summary.cv:.0%} of the mean (more than "

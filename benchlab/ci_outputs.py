@@ -62,7 +62,8 @@ def format_change(m: MetricChange) -> str:
 def format_metric(m: MetricChange) -> str:
     """Return one metric on one line, numbers first, e.g.
     "latency 1.234 ms → 1.386 ms (n 200/200): +12.3% (95% CI ...) — regression, threshold ±5%"."""
-    counts = f" (n {m.n_baseline}/{m.n_candidate})" if m.metric == "latency" else ""
+    kind = " repeat medians" if m.sample_kind == "repeat medians" else ""
+    counts = f" (n {m.n_baseline}/{m.n_candidate}{kind})" if m.metric == "latency" else ""
     threshold = f"±{m.threshold:g}{'%' if m.change_unit == '%' else ' points'}"
     status = f"{m.status}: {m.reason}" if m.reason and m.change is not None else m.status
     return (f"{m.metric} {_value(m.baseline, m.unit)} → {_value(m.candidate, m.unit)}{counts}: "

@@ -19,9 +19,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from benchlab.errors import EXIT_OK
+
+if TYPE_CHECKING:
+    from benchlab.check import CheckWarning
+    from benchlab.compare import CompareResult
 
 DEFAULT_RESULTS = Path("results")
 #: Files baseline_gate writes into the candidate run's directory.
@@ -40,7 +44,7 @@ def _stderr():  # type: ignore[no-untyped-def]
     return Console(stderr=True, highlight=False)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the history, compare and check subcommands to `benchlab`'s subparsers."""
     history = subparsers.add_parser("history", help="list every run under a results root (the nights so far)")
     history.add_argument("results_dir", nargs="?", type=Path, default=DEFAULT_RESULTS,
@@ -113,7 +117,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_comparison(result: Any) -> None:
+def print_comparison(result: CompareResult) -> None:
     """Print a comparison as a table, then its notes and the verdict line."""
     from rich.markup import escape
     from rich.table import Table
@@ -142,7 +146,7 @@ def print_comparison(result: Any) -> None:
     console.print(f"[{colour}]{escape(result.verdict_text)}[/{colour}]")
 
 
-def print_warnings(warnings: Sequence[Any], title: str) -> None:
+def print_warnings(warnings: Sequence[CheckWarning], title: str) -> None:
     """Print check warnings as a table (or say there are none)."""
     from rich.markup import escape
     from rich.table import Table

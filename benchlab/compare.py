@@ -7,7 +7,8 @@ where the baseline's succeeded, or a candidate variant broke the accuracy budget
 
 Latency: Hodges-Lehmann shift of log latencies
 ----------------------------------------------
-Every measured iteration of both runs is used, never a summary. Latencies are compared on a log
+Every measured iteration of both runs is used, not a summary (when the runner reports them; see
+below). Latencies are compared on a log
 scale, so a change is a ratio ("12% slower") whatever the model's speed, and the right-skewed tail
 of phone latencies (a scheduler hiccup, a thermal step) weighs less.
 
@@ -21,8 +22,12 @@ of phone latencies (a scheduler hiccup, a thermal step) weighs less.
   differences bound the shift. It assumes only that both runs' samples have the same shape up to
   a shift of log latency, not normality. Ties (runners that print whole microseconds) make it
   slightly conservative. The order statistics are found without building the n*m differences
-  (a counting bisection over sorted samples), so 20,000 samples per side cost milliseconds.
+  (a counting bisection over sorted samples), so 20,000 samples per side take a fraction of a second.
 * Test: scipy.stats.mannwhitneyu, two-sided, on the raw samples.
+* Runners that print only per-run statistics (LiteRT's benchmark_model on a phone) give no
+  per-iteration times; then each repeat's median (or mean) is one sample, as in
+  benchlab.store.latency_summary, and the row says "repeat medians". Per-iteration samples are
+  never compared with repeat medians.
 * Decision: with fewer than `min_samples` (10) samples on a side the row is "not significant (too
   few samples)", never a regression and never silence. Otherwise a change is *significant* when
   p < alpha (0.05) AND the confidence interval excludes zero. A significant change beyond the
@@ -61,7 +66,16 @@ is below -budget_points (the suite's `accuracy.budget_points`) fails the gate; f
 its top-1 agreement with the reference must be at least 100 - budget_points percent.
 
 Thresholds come from the candidate run's suite (`regression:` section of the suite file) when it
-has one, else the `Thresholds` defaults.
+has one, else the `Thresholds` defaults; `compare_runs(overrides=...)` (``--threshold``) wins.
+
+Row statuses
+------------
+regression, improved, within threshold, unchanged, not significant, not significant (too few
+samples): compared. failed: the candidate failed where the baseline succeeded (fails the check).
+not comparable: <why>; not measured (the candidate is not ok without newly failing, e.g. both
+unsupported, or there are no latencies); missing in candidate; new in candidate (also when the
+baseline was not ok): reported, never a pass or a failure of their own. Any row may also carry an
+accuracy-gate failure.
 """
 
 from __future__ import annotations
@@ -161,6 +175,8 @@ class MetricChange:
     n_baseline: int | None = None
     n_candidate: int | None = None
     method: str | None = None
+    #: "samples" (every measured iteration) or "repeat medians" (the runner's per-run statistics).
+    sample_kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -313,9 +329,22 @@ def _pct(log_ratio: float | None) -> float | None:
     return None if log_ratio is None else 100.0 * math.expm1(log_ratio)
 
 
+SAMPLES = "samples"
+REPEAT_MEDIANS = "repeat medians"
+
+
+def latency_samples(m: Measurement) -> tuple[list[float], str]:
+    """Return the latencies (µs) to compare and their kind: every measured iteration ("samples"),
+    or, for a runner that reports only per-run statistics, each repeat's median or mean."""
+    if m.all_samples_us:
+        return list(m.all_samples_us), SAMPLES
+    per_repeat = [s.get("median_us") or s.get("avg_us") for s in m.runner_stats]
+    return [float(v) for v in per_repeat if v is not None], REPEAT_MEDIANS
+
+
 def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
-                   thresholds: Thresholds = Thresholds()) -> MetricChange:
-    """Compare two sets of per-iteration latencies (microseconds); see the module docstring.
+                   thresholds: Thresholds = Thresholds(), sample_kind: str = SAMPLES) -> MetricChange:
+    """Compare two sets of latencies (microseconds); see the module docstring.
 
     Returns a MetricChange with medians in ms, the change and its 95% CI in percent, the
     Mann-Whitney U p-value and one of: regression, improved, within threshold, not significant,
@@ -327,7 +356,7 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
     cand = np.asarray(candidate_us, dtype=np.float64)
     n, m = len(base), len(cand)
     common = {"metric": "latency", "unit": "ms", "change_unit": "%", "threshold": thresholds.latency_pct,
-              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD,
+              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": sample_kind,
               "baseline": float(np.median(base)) / 1000.0 if n else None,
               "candidate": float(np.median(cand)) / 1000.0 if m else None}
     if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
@@ -338,8 +367,11 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
     p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
     numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value}
     if min(n, m) < thresholds.min_samples:
+        hint = (" (the runner reports only per-run statistics: raise scenario.repeats)"
+                if sample_kind == REPEAT_MEDIANS else "")
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
-                            reason=f"{min(n, m)} samples on a side, at least {thresholds.min_samples} needed")
+                            reason=f"{min(n, m)} {sample_kind} on a side, at least {thresholds.min_samples} "
+                                   f"needed{hint}")
     excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
     if not (p_value < thresholds.alpha and excludes_zero):
         return MetricChange(**numbers, status=NOT_SIGNIFICANT)
@@ -496,8 +528,13 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     notes = list(_flag_note(cand))
     model_changed = base.variant.sha256 != cand.variant.sha256
     if model_changed:
-        notes.insert(0, f"model changed (sha256 {(base.variant.sha256 or '?')[:12]} → {(cand.variant.sha256 or '?')[:12]})")
-    latency = latency_change(base.all_samples_us, cand.all_samples_us, thresholds)
+        before, after = (base.variant.sha256 or "?")[:12], (cand.variant.sha256 or "?")[:12]
+        notes.insert(0, f"model changed (sha256 {before} → {after})")
+    (base_us, base_kind), (cand_us, cand_kind) = latency_samples(base), latency_samples(cand)
+    if base_kind != cand_kind:
+        return Comparison(**ident, status=NOT_COMPARABLE, accuracy_gate=gate,
+                          reason=f"latency source differs ({base_kind} vs {cand_kind})")
+    latency = latency_change(base_us, cand_us, thresholds, cand_kind)
     size = _relative_change("size", "bytes", base.variant.size_bytes, cand.variant.size_bytes, thresholds.size_pct)
     memory = _relative_change("peak memory", "MB", base.peak_memory_mb, cand.peak_memory_mb, thresholds.memory_pct)
     accuracy = _accuracy_change(base, cand, thresholds.accuracy_points, eval_set_difference)

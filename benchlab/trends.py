@@ -12,17 +12,23 @@ time; runs are those of one suite under one results root (benchlab.history).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchlab.errors import StoreError
 from benchlab.history import latest_before, list_runs, load_history
 from benchlab.store import read_run_meta
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MAX_PANELS = 6
+#: A panel whose slowest median is this many times its fastest gets a log scale.
+LOG_SCALE_SPREAD = 20.0
 LATENCY_PNG = "trend_latency.png"
 SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
 PANEL = ["model", "device_id", "accelerator"]
@@ -50,6 +56,7 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
     if ok["run_order"].nunique() < 2:
@@ -74,8 +81,12 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
                     ax.axhspan(b["latency_ms_ci_low"], b["latency_ms_ci_high"], color=colour, alpha=0.15)
                 ax.axhline(b["latency_ms_median"], color=colour, linestyle="--", linewidth=0.8)
         _axis(ax, labels)
-        ax.set_yscale("log")
-        ax.set_ylabel("median latency (ms, log)")
+        spread = group["latency_ms_median"].max() / max(group["latency_ms_median"].min(), 1e-9)
+        if spread > LOG_SCALE_SPREAD:  # variants orders of magnitude apart (int16x8 reference kernels)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_ylabel("median latency (ms" + (", log)" if spread > LOG_SCALE_SPREAD else ")"))
         title = f"{model} on {device} · {accelerator}"
         ax.set_title(title + (f" (band: baseline {baseline_run} 95% CI)" if baseline_run else ""), fontsize=9)
         ax.legend(fontsize=7, loc="upper left", ncol=2)
@@ -126,6 +137,8 @@ def plot_trends(history: pd.DataFrame, out_dir: Path | str, baseline_run: str | 
     Returns the PNG paths written, none when the history holds fewer than two runs.
     """
     out_dir = Path(out_dir)
+    if history.empty or "status" not in history.columns:
+        return []  # runs that stored no measurement yet
     written = [plot_latency_trend(history, out_dir / LATENCY_PNG, baseline_run),
                plot_size_accuracy_trend(history, out_dir / SIZE_ACCURACY_PNG)]
     return [path for path in written if path is not None]
@@ -137,13 +150,21 @@ def trend_plots_for_run(run_dir: Path | str, results_root: Path | str | None = N
 
     `results_root` defaults to the run's parent folder and `baseline` to the newest earlier
     finished run of the suite (``--baseline latest``). Returns the PNG paths written into the run
-    directory: none for the first run of a suite. Raises StoreError for a bad run directory.
+    directory: none for the first run of a suite. Raises StoreError for a bad run directory; a
+    sibling run that cannot be read (another benchlab version's) costs the trends, logged as a
+    warning, never this run's report.
     """
-    from benchlab.errors import StoreError
-
     run_dir = Path(run_dir)
     root = Path(results_root) if results_root is not None else run_dir.parent
     suite_name = read_run_meta(run_dir).get("suite_name")
+    try:
+        return _trend_plots(run_dir, root, suite_name, baseline)
+    except StoreError as exc:
+        log.warning("no trend plots for %s: %s", run_dir.name, exc)
+        return []
+
+
+def _trend_plots(run_dir: Path, root: Path, suite_name: str | None, baseline: Path | str | None) -> list[Path]:
     runs = list_runs(root, suite_name)
     this = next((r for r in runs if r.path.resolve() == run_dir.resolve()), None)
     if this is None or this.order == 0:

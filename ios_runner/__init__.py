@@ -1,6 +1,23 @@
-"""iPhones over usbmux: the runner app's job/result protocol, device tables and parsers.
+"""iPhones over usbmux: the runner app's job/result protocol, device tables, and the device driver.
 
 ``protocol`` (job and result JSON shared with the on-device app in ``app/``) and
 ``product_types`` (ProductType table, usbmux / ideviceinfo / app log parsers) import no device
-library; the device driver that speaks usbmux through pymobiledevice3 lives beside them.
+library. ``services`` is what the driver needs from a phone, implemented over pymobiledevice3;
+``jobs`` the host side of the app's folder contract; ``device`` the benchlab Device;
+``discovery`` lists iPhones with their state.
+
+`discover` is registered under the `benchlab.runners` entry point; the orchestrator loads it
+lazily and never imports pymobiledevice3 itself.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def discover(targets: Sequence[str] = ()) -> Iterable[Any]:
+    """Return the iPhones benchlab can see, ready or not (see ios_runner.discovery)."""
+    from ios_runner.discovery import discover as find
+
+    return find(targets)

@@ -127,7 +127,7 @@ DONE = "done"
 STATUS_FILE = "runner_status.json"
 PARTIAL_SUFFIX = ".part"
 #: The ``runner`` name measurements from the app carry.
-RUNNER_NAME = "benchlab-ios-app"
+RUNNER_NAME = "benchlab-ios-runner"
 #: The app's deployment target (``app/project.yml``): older iPhones cannot install it.
 APP_MIN_IOS = (16, 0)
 

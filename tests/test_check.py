@@ -45,7 +45,7 @@ def test_high_cv_few_samples_thermal_and_fallback_are_flagged(tmp_path: Path) ->
     by_code = {w.code: w for w in check_run(run)}
     assert by_code["thermal-rose"].message.startswith("thermal status rose during the job (0 → 2)")
     assert "std dev is" in by_code["unstable"].message
-    assert by_code["few-samples"].message.startswith("only 6 measured iterations")
+    assert by_code["few-samples"].message.startswith("only 6 measured iterations; at least 10")
     assert by_code["unstable"].where == "mobilenet/noisy on pixel7 · cpu-t4"
 
 
@@ -76,3 +76,12 @@ def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.Captur
     night(tmp_path, "run", 1, measurement(tuple(latencies(np.random.default_rng(5), 4))))
     assert cmd_check(argparse.Namespace(run="run", results=tmp_path)) == 0
     assert "few-samples" in capsys.readouterr().out
+
+
+def test_a_runner_without_per_iteration_times_needs_enough_repeats(tmp_path: Path) -> None:
+    stats = ({"count": 50, "avg_us": 2100.0, "median_us": 2000.0},) * 3
+    run = night(tmp_path, "run", 1, measurement((), runner_stats=stats))
+    (warning,) = check_run(run)
+    assert warning.code == "few-samples"
+    assert warning.message == ("only 3 repeat medians (the runner reports only per-run statistics); at least 10 "
+                               "are needed to tell a change from noise: raise scenario.repeats")

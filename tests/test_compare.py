@@ -55,7 +55,7 @@ def measurement(samples_us: tuple[float, ...] | tuple[tuple[float, ...], ...], *
                 accuracy_delta: float | None = -0.2, status: str = "ok", error: str | None = None,
                 flags: tuple[str, ...] = (), delegate_applied: str | None = None, tier: str = "mid",
                 platform: str = "android", thermal: tuple[int, int] | None = None,
-                fidelity: Fidelity | None = None) -> Measurement:
+                fidelity: Fidelity | None = None, runner_stats: tuple[dict, ...] = ()) -> Measurement:
     """A stored-shape Measurement; samples given flat are one repeat."""
     repeats = samples_us if samples_us and isinstance(samples_us[0], tuple) else (samples_us,) if samples_us else ()
     recipe = recipe or variant
@@ -68,7 +68,7 @@ def measurement(samples_us: tuple[float, ...] | tuple[tuple[float, ...], ...], *
         status=status, error=error, runner=runner, runner_version=runner_version,  # type: ignore[arg-type]
         samples_us=repeats, peak_memory_mb=peak_memory_mb, accuracy_metric="top1" if accuracy is not None else None,
         accuracy=accuracy, accuracy_delta=accuracy_delta, flags=flags, delegate_applied=delegate_applied,
-        fidelity=fidelity,
+        fidelity=fidelity, runner_stats=runner_stats,
         conditions_before=Conditions(timestamp=0.0, thermal_status=thermal[0]) if thermal else None,
         conditions_after=Conditions(timestamp=1.0, thermal_status=thermal[1]) if thermal else None,
     )
@@ -141,6 +141,33 @@ def test_few_samples_are_not_significant_even_for_a_large_change(tmp_path: Path)
     assert comparison.latency is not None and comparison.latency.change > 30  # reported, not silenced
     assert "5 samples on a side" in comparison.latency.reason
     assert result.verdict == 0
+
+
+def repeat_stats(rng: np.random.Generator, repeats: int, median_us: float) -> tuple[dict, ...]:
+    """What benchmark_model leaves per repeat: statistics only, no per-iteration times."""
+    return tuple({"count": 50, "avg_us": m * 1.02, "median_us": m} for m in latencies(rng, repeats, median_us))
+
+
+def test_runner_repeat_medians_are_compared_when_there_are_enough(tmp_path: Path) -> None:
+    rng = np.random.default_rng(21)
+    b = night(tmp_path, "base", 1, measurement((), runner_stats=repeat_stats(rng, 3, 2000.0)),
+              measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 9000.0)))
+    c = night(tmp_path, "cand", 2, measurement((), runner_stats=repeat_stats(rng, 3, 3000.0)),
+              measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 10800.0)))
+    few, enough = compare_runs(b, c).comparisons
+    assert few.status == TOO_FEW_SAMPLES and few.latency.sample_kind == "repeat medians"
+    assert few.latency.reason == ("3 repeat medians on a side, at least 10 needed (the runner reports only "
+                                  "per-run statistics: raise scenario.repeats)")
+    assert enough.status == REGRESSION and enough.latency.n_candidate == 12
+    assert enough.latency.change == pytest.approx(20, abs=6)
+
+
+def test_per_iteration_samples_are_not_compared_with_repeat_medians(tmp_path: Path) -> None:
+    rng = np.random.default_rng(22)
+    b = night(tmp_path, "base", 1, measurement(latencies(rng, 50)))
+    c = night(tmp_path, "cand", 2, measurement((), runner_stats=repeat_stats(rng, 12, 2000.0)))
+    (comparison,) = compare_runs(b, c).comparisons
+    assert comparison.label == "not comparable: latency source differs (samples vs repeat medians)"
 
 
 def test_a_short_history_has_no_latest_baseline_and_says_so(tmp_path: Path) -> None:
@@ -312,3 +339,52 @@ def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
     assert args.func(args) == 0
     args = parser.parse_args(["history", str(tmp_path), "--csv", str(tmp_path / "h.csv")])
     assert args.func(args) == 0 and (tmp_path / "h.csv").read_text().startswith("run_order,")
+
+
+def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli_nightly import register
+
+    parser = argparse.ArgumentParser(prog="benchlab")
+    register(parser.add_subparsers(dest="command", required=True))
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["compare", "a", "b", "--threshold", "latency=3"])
+    assert exit_info.value.code == 2
+    assert "NAME one of: latency_pct (default 5.0), size_pct" in capsys.readouterr().err
+    args = parser.parse_args(["compare", "a", "b", "--threshold", "min_samples=20", "--threshold", "latency_pct=2.5"])
+    assert dict(args.threshold) == {"min_samples": 20, "latency_pct": 2.5}
+
+
+def test_trend_plots_need_two_runs_and_survive_an_unreadable_sibling(tmp_path: Path) -> None:
+    from benchlab.trends import trend_plots_for_run
+
+    rng = np.random.default_rng(20)
+    first = night(tmp_path, "20261101-nightly", 1, measurement(latencies(rng, 50)))
+    assert trend_plots_for_run(first) == []
+    second = night(tmp_path, "20261102-nightly", 2, measurement(latencies(rng, 50, median_us=2300.0)))
+    assert [p.name for p in trend_plots_for_run(second)] == ["trend_latency.png", "trend_size_accuracy.png"]
+    future = tmp_path / "20261103-from-a-newer-benchlab"
+    future.mkdir()
+    (future / "run.json").write_text('{"schema_version": 99}')
+    assert trend_plots_for_run(second) == []  # logged; the run's own report is still built
+
+
+def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(23)
+    night(tmp_path, "base", 1, measurement(latencies(rng, 50)))
+    night(tmp_path, "cand", 2, measurement(latencies(rng, 50)))
+    script = (
+        "import argparse, sys\n"
+        "from benchlab.cli_nightly import register\n"
+        "parser = argparse.ArgumentParser(prog='benchlab')\n"
+        "register(parser.add_subparsers(dest='command', required=True))\n"
+        f"for argv in (['compare', 'base', 'cand', '--results', {str(tmp_path)!r}], ['history', {str(tmp_path)!r}],\n"
+        f"             ['check', 'cand', '--results', {str(tmp_path)!r}]):\n"
+        "    args = parser.parse_args(argv)\n"
+        "    assert args.func(args) == 0, argv\n"
+        "print('HEAVY=' + ','.join(sorted(m for m in ('tensorflow', 'keras', 'coremltools') if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "HEAVY=\n" in result.stdout, result.stdout + result.stderr

@@ -1,18 +1,25 @@
 """The nightly loop on this machine: real LiteRT runs through `benchlab run`, then compare.
 
-Two ordinary runs of one suite compare clean (exit 0, no regression); a third run measured while
-four busy-loop processes share the benchmark's cores is a regression (exit 1) with a JUnit failure.
+Two ordinary runs of one suite compare clean (exit 0, no regression); a run measured while four
+busy-loop processes share the benchmark's cores is a regression (exit 1, default thresholds) with
+a JUnit failure.
 
 The model is built here rather than taken from conftest's tiny one: an invocation of the tiny model
 takes ~10 µs, far shorter than a scheduler time slice, so most invocations run untouched by other
-processes and contention barely moves the median. This one takes ~1-2 ms on two threads, so
-losing the cores shows in every invocation (about 3-4x here).
+processes and contention barely moves the median. This one takes ~1.5 ms on two threads, so
+losing the cores shows in every invocation (2-4x here).
 
-On a shared 2-core machine two ordinary runs differ by more than the default 5% whenever someone
-else's work starts or stops between them (we saw ±20%); that is a real slowdown of the machine,
-not a false alarm of the statistics (tests/test_compare.py checks those on synthetic samples). So
-the clean comparison uses a 50% latency threshold (`--threshold latency_pct=50`); the contended
-run is judged with the defaults and with that threshold.
+Two ordinary runs are only alike when nothing else competes for the two cores: with another
+process busy on one core, a two-thread benchmark waits on its second thread and the median moves
+by 5-100% between runs. That is a real slowdown of the machine, not a false alarm of the
+statistics (tests/test_compare.py checks those on synthetic samples). So each run is timed
+together with the CPU time the rest of the machine used meanwhile (/proc/stat minus this process
+tree); ordinary runs are repeated, up to MAX_ORDINARY_RUNS, until two in a row were quiet, and the
+clean-comparison test is skipped, saying why, when the machine never was. Even two quiet runs of
+a two-thread benchmark on a two-core VM differ by up to ~7% (the harness shares those cores), so
+the clean comparison allows 25% latency (``--threshold latency_pct=25``, what a nightly on such a
+host would put in its suite's ``regression:`` section); size, memory and accuracy keep their
+defaults, and contention is judged with the default 5%.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,7 +46,11 @@ from benchlab.history import list_runs, load_history
 from benchlab.trends import trend_plots_for_run
 
 BUSY_LOOPS = 4
-QUIET_THRESHOLD = ["latency_pct=50"]
+#: Other processes may use at most this many cores, on average, during a run that counts as quiet.
+QUIET_CORES = 0.25
+MAX_ORDINARY_RUNS = 5
+#: Latency threshold for two ordinary runs of this host (see the module docstring).
+HOST_LATENCY_THRESHOLD = "latency_pct=25"
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +90,50 @@ def busy_cores(count: int) -> Iterator[list[subprocess.Popen]]:
             proc.wait(timeout=10)
 
 
-def run_suite(suite_path: Path, results: Path) -> Path:
+def _machine_busy_seconds() -> float:
+    """CPU seconds all processes have used since boot (user, nice, system, irq, softirq, steal)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    """CPU seconds used by this process and its finished children (the benchmark workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+@dataclass(frozen=True)
+class Night:
+    """One run and how many cores other processes kept busy, on average, while it ran."""
+
+    path: Path
+    foreign_cores: float
+
+    @property
+    def quiet(self) -> bool:
+        return self.foreign_cores < QUIET_CORES
+
+
+def run_suite(suite_path: Path, results: Path) -> Night:
     before = {p.name for p in results.iterdir()} if results.exists() else set()
+    busy, own, wall = _machine_busy_seconds(), _own_seconds(), time.monotonic()
     assert main(["run", str(suite_path), "--results", str(results)]) == 0
+    foreign = ((_machine_busy_seconds() - busy) - (_own_seconds() - own)) / (time.monotonic() - wall)
     (new,) = [p for p in results.iterdir() if p.name not in before]
     time.sleep(1.1)  # run ids have one-second resolution
-    return new
+    return Night(new, max(0.0, foreign))
+
+
+@dataclass(frozen=True)
+class Nights:
+    results: Path
+    ordinary: list[Night]
+    contended: Night
 
 
 @pytest.fixture(scope="module")
-def nights(tmp_path_factory: pytest.TempPathFactory, conv_tflite_path: Path, digits_npz: Path) -> tuple[Path, ...]:
-    """Three runs of one suite: two ordinary ones, then one under CPU contention."""
+def nights(tmp_path_factory: pytest.TempPathFactory, conv_tflite_path: Path, digits_npz: Path) -> Nights:
+    """Ordinary runs of one suite until two in a row were quiet (at most 5), then one under contention."""
     work = tmp_path_factory.mktemp("nightly")
     suite = {
         "name": "nightly-host",
@@ -101,29 +146,33 @@ def nights(tmp_path_factory: pytest.TempPathFactory, conv_tflite_path: Path, dig
     suite_path = work / "nightly.yaml"
     suite_path.write_text(yaml.safe_dump(suite))
     results = work / "results"
-    first = run_suite(suite_path, results)
-    second = run_suite(suite_path, results)
+    ordinary = [run_suite(suite_path, results), run_suite(suite_path, results)]
+    while not (ordinary[-1].quiet and ordinary[-2].quiet) and len(ordinary) < MAX_ORDINARY_RUNS:
+        ordinary.append(run_suite(suite_path, results))
     with busy_cores(BUSY_LOOPS):
         contended = run_suite(suite_path, results)
-    return results, first, second, contended
+    return Nights(results, ordinary, contended)
 
 
-def compare_args(results: Path, baseline: Path, candidate: Path, out: Path, thresholds: list[str]) -> argparse.Namespace:
+def compare_args(results: Path, baseline: Path, candidate: Path, out: Path, *extra: str) -> argparse.Namespace:
+    """Parse a `benchlab compare` command line with the subcommands cli_nightly registers."""
     parser = argparse.ArgumentParser(prog="benchlab")
     register(parser.add_subparsers(dest="command", required=True))
     argv = ["compare", baseline.name, candidate.name, "--results", str(results), "--junit", str(out / "junit.xml"),
-            "--json", str(out / "summary.json"), "--markdown", str(out / "comment.md")]
-    for threshold in thresholds:
-        argv += ["--threshold", threshold]
+            "--json", str(out / "summary.json"), "--markdown", str(out / "comment.md"), *extra]
     return parser.parse_args(argv)
 
 
-def test_two_ordinary_runs_compare_clean(nights: tuple[Path, ...], tmp_path: Path) -> None:
-    results, first, second, _ = nights
-    args = compare_args(results, first, second, tmp_path, QUIET_THRESHOLD)
+def test_two_ordinary_runs_compare_clean(nights: Nights, tmp_path: Path) -> None:
+    first, second = nights.ordinary[-2:]
+    if not (first.quiet and second.quiet):
+        loads = ", ".join(f"{n.foreign_cores:.2f}" for n in nights.ordinary)
+        pytest.skip(f"other processes kept the machine busy during every ordinary run (cores used by them: "
+                    f"{loads}; quiet is < {QUIET_CORES}): two runs are not alike, nothing to check")
+    args = compare_args(nights.results, first.path, second.path, tmp_path, "--threshold", HOST_LATENCY_THRESHOLD)
+    assert args.threshold == [("latency_pct", 25.0)]
     assert cmd_compare(args) == 0
-    result = compare_runs(first, second, overrides={"latency_pct": 50})
-    (row,) = result.comparisons
+    (row,) = compare_runs(first.path, second.path, overrides=dict(args.threshold)).comparisons
     assert row.status != REGRESSION and not row.failed and not row.model_changed
     assert row.latency is not None and row.latency.n_baseline >= 30 and row.latency.n_candidate >= 30
     assert row.size is not None and row.size.change == 0
@@ -132,32 +181,34 @@ def test_two_ordinary_runs_compare_clean(nights: tuple[Path, ...], tmp_path: Pat
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
 
 
-def test_a_run_under_cpu_contention_is_a_regression(nights: tuple[Path, ...], tmp_path: Path) -> None:
-    results, first, _, contended = nights
-    assert cmd_compare(compare_args(results, first, contended, tmp_path, QUIET_THRESHOLD)) == 1
+def test_a_run_under_cpu_contention_is_a_regression(nights: Nights, tmp_path: Path) -> None:
+    first = nights.ordinary[0].path
+    assert cmd_compare(compare_args(nights.results, first, nights.contended.path, tmp_path)) == 1
     failure = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase/failure")
     assert failure is not None and failure.get("type") == "regression"
-    assert "latency +" in failure.get("message") and "beyond the 50% threshold" in failure.get("message")
-    (row,) = compare_runs(first, contended).comparisons  # the default thresholds say the same
-    assert row.status == REGRESSION and row.latency.change > 50 and row.latency.p_value < 0.05
+    message = failure.get("message") or ""
+    assert message.startswith("latency +") and "beyond the 5% threshold" in message and "p = " in message
+    (row,) = compare_runs(first, nights.contended.path).comparisons
+    assert row.status == REGRESSION and row.latency is not None and row.latency.p_value < 0.05
 
 
-def test_the_run_gate_compares_with_the_latest_earlier_night(nights: tuple[Path, ...],
-                                                            capsys: pytest.CaptureFixture) -> None:
-    results, _, _, contended = nights
-    assert baseline_gate(contended, "latest", results) == 1
-    out = capsys.readouterr().out
-    assert "FAIL: 1 regression" in out
+def test_the_run_gate_compares_with_the_latest_earlier_night(nights: Nights, capsys: pytest.CaptureFixture) -> None:
+    contended = nights.contended.path
+    assert baseline_gate(contended, "latest", nights.results) == 1
+    assert "FAIL: 1 regression" in capsys.readouterr().out
     assert all((contended / name).stat().st_size > 0 for name in GATE_FILES.values())
+    junit = ET.parse(contended / GATE_FILES["junit"]).getroot()
+    assert junit.find("testsuite/properties/property[@name='baseline']").get("value") == nights.ordinary[-1].path.name
 
 
-def test_history_and_trend_plots_cover_every_night(nights: tuple[Path, ...]) -> None:
-    results, first, second, contended = nights
-    assert [r.path for r in list_runs(results)] == [first, second, contended]
-    history = load_history(results)
-    assert list(history["run_order"]) == [0, 1, 2] and history["run_started_at"].is_monotonic_increasing
-    assert len(benchlab.load_results(results)) == 3
-    pngs = trend_plots_for_run(contended)
+def test_history_and_trend_plots_cover_every_night(nights: Nights) -> None:
+    paths = [n.path for n in nights.ordinary] + [nights.contended.path]
+    assert [r.path for r in list_runs(nights.results)] == paths
+    history = load_history(nights.results)
+    assert list(history["run_order"]) == list(range(len(paths)))
+    assert history["run_started_at"].is_monotonic_increasing
+    assert len(benchlab.load_results(nights.results)) == len(paths)
+    pngs = trend_plots_for_run(nights.contended.path)
     assert [p.name for p in pngs] == ["trend_latency.png", "trend_size_accuracy.png"]
     assert all(p.stat().st_size > 10_000 for p in pngs)
-    assert trend_plots_for_run(first) == []  # the first night has no trend
+    assert trend_plots_for_run(paths[0]) == []  # the first night has no trend

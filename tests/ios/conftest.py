@@ -27,3 +27,34 @@ def ios_fixture() -> Callable[[str], str]:
         return path.read_text(encoding="utf-8")
 
     return read
+
+
+# --- a fake iPhone (tests/ios/fake_phone.py) -----------------------------------------------------
+
+from collections.abc import Iterator  # noqa: E402
+
+import ios_runner.jobs  # noqa: E402
+from tests.ios.fake_phone import FakePhone, FakeServices  # noqa: E402
+
+
+@pytest.fixture
+def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Poll the fake app's folders often and call a heartbeat stale after 1.5 s (the app beats every 0.5 s)."""
+    monkeypatch.setattr(ios_runner.jobs, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(ios_runner.jobs, "STALE_HEARTBEAT_SECONDS", 1.5)
+
+
+@pytest.fixture
+def make_phone(tmp_path: Path, fast_polling: None) -> Iterator[Callable[..., tuple[FakePhone, FakeServices]]]:
+    """Return a maker of one fake iPhone (FakePhone keyword arguments) and its FakeServices; apps stop at the end."""
+    made: list[FakeServices] = []
+
+    def make(udid: str = "00008120-001A2B3C4D5E6F70", **options: object) -> tuple[FakePhone, FakeServices]:
+        phone = FakePhone(udid=udid, documents=tmp_path / f"phone-{udid}" / "Documents", **options)  # type: ignore[arg-type]
+        services = FakeServices([phone])
+        made.append(services)
+        return phone, services
+
+    yield make
+    for services in made:
+        services.stop_all()
