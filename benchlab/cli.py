@@ -222,8 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchlab: error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("benchlab: interrupted; measurements finished so far are kept in the results store",
-              file=sys.stderr)
+        print("benchlab: interrupted; finished measurements are kept: finish the run with "
+              "`benchlab run --resume RUN_ID` (its id is the newest folder under results/)", file=sys.stderr)
         return EXIT_DEVICE_FAILURE
 
 
