@@ -1,4 +1,5 @@
-"""The `benchlab` command. Subcommands in the order a user runs them: devices, optimize, run, report.
+"""The `benchlab` command. Subcommands in the order a user runs them: devices, optimize, run, report,
+then the nightly ones from benchlab.cli_nightly: history, compare, check.
 
 Only this module turns errors into a one-line message with a hint and an exit code (0 ok, 1 a
 gate failed, 2 bad input, 3 device or harness failure); `--debug` shows the traceback instead.
@@ -147,6 +148,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console()
     console.print(_variant_summary([v for v in _stored_variants(run_dir)]))
     console.print(f"results: {run_dir}\nreport:  {files.html}\nplots:   {files.tradeoff_plot}, {files.latency_plot}")
+    if args.baseline is not None or args.fail_on_regression:
+        from benchlab.cli_nightly import baseline_gate
+
+        verdict = baseline_gate(run_dir, args.baseline or "latest", args.results)
+        if args.fail_on_regression:
+            return verdict
     return EXIT_OK
 
 
@@ -200,12 +207,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("suite", type=Path, nargs="?", help="suite YAML file")
     run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (run id or directory)")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
+    run.add_argument("--baseline", default=None, metavar="latest|RUN_ID|PATH",
+                     help="after the run, compare it with this run (latest: the newest earlier finished run of "
+                          "the suite) and write compare.junit.xml, compare.json, compare.md into the run")
+    run.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 1 when the comparison with --baseline (default: latest) finds a regression, "
+                          "a new failure or a variant beyond the accuracy budget")
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="rebuild table, plots and HTML report of a run")
     report.add_argument("run_dir", type=Path, help="a results/<run_id> directory")
     report.add_argument("--budget", type=float, default=None, help="accuracy budget in points (default: the suite's)")
     report.set_defaults(func=cmd_report)
+
+    from benchlab.cli_nightly import register as register_nightly
+
+    register_nightly(sub)  # history, compare, check
     return parser
 
 

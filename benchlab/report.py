@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,7 @@ class ReportFiles:
     html: Path
     latency_plot: Path | None
     tradeoff_plot: Path | None
+    trend_plots: tuple[Path, ...] = ()
 
 
 def within_budget(df: pd.DataFrame, budget_points: float) -> pd.Series:
@@ -266,7 +267,8 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
     return rows
 
 
-def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float) -> str:
+def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
+                trend_pngs: Sequence[Path] = ()) -> str:
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
@@ -282,6 +284,11 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
 
     devices = ", ".join(f"{d['id']} ({d.get('model') or d['platform']}, {d.get('soc') or '?'})" for d in meta["devices"])
     title = f"benchlab · {meta['suite_name']} · {meta['run_id']}"
+    trends = ""
+    if trend_pngs:  # none for a suite's first run
+        trends = ("<h2>Over time</h2>\n<p class=\"note\">Every run of this suite up to this one: median latency "
+                  "with its 95% CI per run; the shaded band is the baseline's (the previous run's) CI.</p>\n"
+                  + "\n".join(_img(path, "trend plot") for path in trend_pngs))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
@@ -297,6 +304,7 @@ variant (ties within {round((LATENCY_TIE - 1) * 100)}% go to the smallest file).
 {_img(tradeoff_png, "size vs latency plot")}
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
+{trends}
 <h2>Variant sizes</h2>
 <p class="note">Every variant built, including those this run could not execute (Core ML needs an
 iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads.</p>
@@ -322,6 +330,9 @@ def build_report(run_dir: Path | str, budget_points: float | None = None) -> tup
     latency_png = plot_latency(df, load_samples(run_dir), run_dir / "latency.png")
     tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
     page = run_dir / "report.html"
-    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget))
+    from benchlab.trends import trend_plots_for_run
+
+    trend_pngs = tuple(trend_plots_for_run(run_dir))
+    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs))
     (run_dir / "summary.json").write_text(json.dumps(table_rows(df), indent=1))
-    return ReportFiles(page, latency_png, tradeoff_png), df
+    return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df

@@ -176,6 +176,22 @@ class AccuracySpec(_Strict):
     budget_points: float = Field(1.0, ge=0, description="max top-k drop vs fp32, in percentage points")
 
 
+class RegressionSpec(_Strict):
+    """When `benchlab compare` and `benchlab run --baseline` call a change a regression (benchlab.compare).
+
+    A latency change counts only when significant (Mann-Whitney p < alpha and the 95% CI of the
+    change excludes zero) and beyond its threshold; size, peak memory and accuracy are compared
+    with their thresholds directly. Field names and defaults are those of benchlab.compare.Thresholds.
+    """
+
+    latency_pct: float = Field(5.0, ge=0, description="median latency slower by more than this percent (and significant)")
+    size_pct: float = Field(1.0, ge=0, description="variant file larger by more than this percent")
+    memory_pct: float = Field(10.0, ge=0, description="peak memory higher by more than this percent")
+    accuracy_points: float = Field(0.5, ge=0, description="accuracy lower by more than this many percentage points")
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the two-sided Mann-Whitney U test")
+    min_samples: int = Field(10, ge=2, description="fewer samples on a side: 'not significant (too few samples)'")
+
+
 class Suite(_Strict):
     """A whole benchmark suite as loaded from YAML (paths resolved against the file's folder)."""
 
@@ -187,6 +203,7 @@ class Suite(_Strict):
     accelerators: list[AcceleratorSpec] = Field(default_factory=lambda: [AcceleratorSpec()])
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
+    regression: RegressionSpec = Field(default_factory=RegressionSpec)
 
     @field_validator("variants", mode="before")
     @classmethod

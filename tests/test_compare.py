@@ -388,3 +388,17 @@ def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> No
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "HEAVY=\n" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_suite_regression_section_has_the_thresholds_fields_and_defaults() -> None:
+    from dataclasses import asdict
+
+    from benchlab import suite
+
+    if not hasattr(suite, "RegressionSpec"):
+        pytest.skip("benchlab.suite has no `regression:` section yet")
+    assert suite.RegressionSpec().model_dump() == asdict(Thresholds())
+    loaded = suite.Suite.model_validate({"name": "n", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
+                                         "dataset": {"builtin": "mnist"}, "variants": ["fp32"],
+                                         "regression": {"latency_pct": 8}})
+    assert Thresholds.from_suite(loaded.model_dump(mode="json")) == Thresholds(latency_pct=8.0)

@@ -6,8 +6,9 @@ a JUnit failure.
 
 The model is built here rather than taken from conftest's tiny one: an invocation of the tiny model
 takes ~10 µs, far shorter than a scheduler time slice, so most invocations run untouched by other
-processes and contention barely moves the median. This one takes ~1.5 ms on two threads, so
-losing the cores shows in every invocation (2-4x here).
+processes and contention barely moves the median (a 1 ms model moved it by as little as 5%). This
+one takes ~3 ms on two threads, longer than a slice, so losing the cores shows in nearly every
+invocation (3-6x here).
 
 Two ordinary runs are only alike when nothing else competes for the two cores: with another
 process busy on one core, a two-thread benchmark waits on its second thread and the median moves
@@ -15,11 +16,11 @@ by 5-100% between runs. That is a real slowdown of the machine, not a false alar
 statistics (tests/test_compare.py checks those on synthetic samples). So each run is timed
 together with the CPU time the rest of the machine used meanwhile (/proc/stat minus this process
 tree); ordinary runs are repeated, up to MAX_ORDINARY_RUNS, until two in a row were quiet, and the
-clean-comparison test is skipped, saying why, when the machine never was. Even two quiet runs of
-a two-thread benchmark on a two-core VM differ by up to ~7% (the harness shares those cores), so
-the clean comparison allows 25% latency (``--threshold latency_pct=25``, what a nightly on such a
-host would put in its suite's ``regression:`` section); size, memory and accuracy keep their
-defaults, and contention is judged with the default 5%.
+clean-comparison test is skipped, saying why, when the machine never was. Even quiet runs of this
+model differed by up to 3.9% in our trials (most by under 0.5%): too close to the default 5% for a
+test that must not flake, so the clean comparison allows 10% latency (``--threshold
+latency_pct=10``, what a nightly on such a host would put in its suite's ``regression:``
+section). Size, memory and accuracy keep their defaults; contention is judged with the default 5%.
 """
 
 from __future__ import annotations
@@ -47,23 +48,23 @@ from benchlab.trends import trend_plots_for_run
 
 BUSY_LOOPS = 4
 #: Other processes may use at most this many cores, on average, during a run that counts as quiet.
-QUIET_CORES = 0.25
+QUIET_CORES = 0.1
 MAX_ORDINARY_RUNS = 5
-#: Latency threshold for two ordinary runs of this host (see the module docstring).
-HOST_LATENCY_THRESHOLD = "latency_pct=25"
+#: Latency threshold for comparing two quiet runs of this shared VM (see the module docstring).
+HOST_LATENCY_THRESHOLD = "latency_pct=10"
 
 
 @pytest.fixture(scope="module")
 def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three 3x3 convolutions (64-128 channels) on 28x28x1: ~1-2 ms per inference on two threads."""
+    """Three same-padded 3x3 convolutions (64-192 channels) on 28x28x1: ~3 ms per inference on two threads."""
     import keras
     import tensorflow as tf
 
     keras.utils.set_random_seed(2)
     inputs = keras.Input((28, 28, 1))
-    x = keras.layers.Conv2D(64, 3, activation="relu")(inputs)
-    x = keras.layers.Conv2D(128, 3, activation="relu")(x)
-    x = keras.layers.Conv2D(128, 3, activation="relu")(x)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(192, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(192, 3, padding="same", activation="relu")(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
     export = tmp_path_factory.mktemp("conv") / "saved"
@@ -167,10 +168,9 @@ def test_two_ordinary_runs_compare_clean(nights: Nights, tmp_path: Path) -> None
     first, second = nights.ordinary[-2:]
     if not (first.quiet and second.quiet):
         loads = ", ".join(f"{n.foreign_cores:.2f}" for n in nights.ordinary)
-        pytest.skip(f"other processes kept the machine busy during every ordinary run (cores used by them: "
-                    f"{loads}; quiet is < {QUIET_CORES}): two runs are not alike, nothing to check")
+        pytest.skip(f"no two ordinary runs in a row had the machine to themselves (cores other processes used "
+                    f"during each: {loads}; quiet is < {QUIET_CORES}): such runs are not alike, nothing to check")
     args = compare_args(nights.results, first.path, second.path, tmp_path, "--threshold", HOST_LATENCY_THRESHOLD)
-    assert args.threshold == [("latency_pct", 25.0)]
     assert cmd_compare(args) == 0
     (row,) = compare_runs(first.path, second.path, overrides=dict(args.threshold)).comparisons
     assert row.status != REGRESSION and not row.failed and not row.model_changed
