@@ -25,7 +25,7 @@ from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
 from android_runner.transport import AdbTransport
-from benchlab.errors import DeviceError
+from benchlab.errors import DeviceError, DeviceLost
 from benchlab.host_device import now_iso
 from benchlab.profiles import DeviceProfile, derived_profile, load_profiles, match_profile
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
@@ -114,6 +114,8 @@ class AndroidDevice:
             if measurement.status == "ok" and job.eval_inputs_path:
                 measurement = self._evaluate(job, measurement, binary_remote, model_remote)
             return replace(measurement, conditions_after=self.conditions(), finished_at=now_iso())
+        except DeviceLost:
+            raise  # the executor quarantines the phone for the rest of the run
         except DeviceError as exc:
             return replace(base, status="failed", error=str(exc), finished_at=now_iso())
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from benchlab.errors import DeviceError
+from benchlab.errors import DeviceError, DeviceLost
 
 EXIT_MARKER = "__BENCHLAB_EXIT="
 AUTH_TIMEOUT_ENV = "BENCHLAB_ADB_AUTH_TIMEOUT_S"
@@ -35,7 +35,7 @@ class DeviceUnauthorized(DeviceError):
     """The phone has not accepted this machine's key."""
 
 
-class DeviceDisconnected(DeviceError):
+class DeviceDisconnected(DeviceLost):
     """The connection dropped (cable pulled, adbd restarted, Wi-Fi lost)."""
 
 

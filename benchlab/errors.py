@@ -40,6 +40,10 @@ class DeviceError(BenchlabError):
     exit_code = EXIT_DEVICE_FAILURE
 
 
+class DeviceLost(DeviceError):
+    """A device stopped answering mid-run (cable pulled, adbd gone): the rest of its jobs are skipped."""
+
+
 class RunnerError(BenchlabError):
     """A native benchmark runner failed in a way that is not a measurement of the model."""
 

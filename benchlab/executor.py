@@ -19,7 +19,7 @@ import numpy as np
 
 from benchlab.accuracy import fidelity, top_k_accuracy
 from benchlab.devices import Device
-from benchlab.errors import BenchlabError
+from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.gate import STARTED_HOT, ThermalLimits, wait_until_cool
 from benchlab.host_device import now_iso
 from benchlab.records import (
@@ -128,6 +128,8 @@ def _run_one(job: Job, device: Device) -> Measurement:
         hot = wait_until_cool(device.conditions, limits)[1] if limits is not None else None
         device.prepare([Path(job.variant.path)] if job.variant.path else [])
         measurement = device.run(job)
+    except DeviceLost:
+        raise
     except BenchlabError as exc:  # a device that failed mid-job: a failed result, the run goes on
         return _not_run(job, device, "failed", str(exc))
     return replace(measurement, flags=(*measurement.flags, STARTED_HOT)) if hot else measurement
@@ -135,10 +137,19 @@ def _run_one(job: Job, device: Device) -> Measurement:
 
 def _device_worker(device: Device, jobs: Sequence[Job], store: RunStore, scorer: _Scorer,
                    on_measurement: OnMeasurement) -> None:
+    lost: str | None = None  # once a device is gone, its remaining jobs are skipped, not retried
     for index, job in enumerate(jobs):
+        if lost is not None:
+            measurement = _not_run(job, device, "skipped", f"device quarantined for this run: {lost}")
+            on_measurement(store.append(measurement))
+            continue
         if index and job.scenario.cooldown_seconds:
             time.sleep(job.scenario.cooldown_seconds)  # let the SoC cool so jobs do not heat each other
-        measurement = scorer.score(_run_one(job, device))
+        try:
+            measurement = scorer.score(_run_one(job, device))
+        except DeviceLost as exc:
+            lost = str(exc)
+            measurement = _not_run(job, device, "failed", lost)
         measurement = store.append(replace(measurement, flags=_flags(measurement)))
         on_measurement(measurement)
 

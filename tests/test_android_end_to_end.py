@@ -197,3 +197,20 @@ def test_the_thermal_gate_waits_for_a_hot_phone(tmp_path: Path, phones, tiny_ker
     assert time.monotonic() - started >= 3.0  # it waited for the phone to cool
     (row,) = benchlab.load_results(next((tmp_path / "results").iterdir())).to_dict("records")
     assert row["status"] == "ok" and row["thermal_status_before"] == 0 and "started-hot" not in row["flags"]
+
+
+def test_a_phone_that_drops_out_is_quarantined_and_the_other_goes_on(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                                     digits_npz: Path) -> None:
+    low, flagship = phones
+    low.faults.drop_during_shell = "benchmark_model --graph"  # the cable is pulled mid-benchmark
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial]).read_text())
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
+    path = tmp_path / "drop.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    df = benchlab.load_results(next((tmp_path / "results").iterdir()))
+    dropped = df[df["device_id"] == low.serial].sort_values("started_at")
+    assert dropped["status"].tolist() == ["failed", "skipped"]
+    assert "connection lost" in dropped["error"].iloc[0]
+    assert dropped["error"].iloc[1].startswith("device quarantined for this run: ")
+    assert set(df[df["device_id"] == flagship.serial]["status"]) == {"ok"}
