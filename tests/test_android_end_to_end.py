@@ -214,3 +214,19 @@ def test_a_phone_that_drops_out_is_quarantined_and_the_other_goes_on(tmp_path: P
     assert "connection lost" in dropped["error"].iloc[0]
     assert dropped["error"].iloc[1].startswith("device quarantined for this run: ")
     assert set(df[df["device_id"] == flagship.serial]["status"]) == {"ok"}
+
+
+def test_devices_lists_phones_with_profile_tier_and_state(phones, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    low, flagship = phones
+    low.faults.unauthorized = True
+    low.accept_new_keys = False
+    monkeypatch.setenv("BENCHLAB_ANDROID_CONNECT", f"{low.serial},{flagship.serial}")
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    flagship_line = next(line for line in out.splitlines() if flagship.serial in line)
+    for text in ("android", "SM-S921U", "SM8650", "Android 14", "arm64-v8a", "flagship", "ready"):
+        assert text in flagship_line, text
+    low_line = next(line for line in out.splitlines() if low.serial in line)
+    assert "unauthorized" in low_line
