@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
+from benchlab.plotting import pyplot, save
 from benchlab.store import load_results, load_samples, read_run_meta
 
 if TYPE_CHECKING:
@@ -147,10 +148,7 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
     A box shows every measured iteration; a runner that reports only per-run statistics
     (benchmark_model) is drawn as its median with the 95% CI where there is one.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     measured = samples[samples["phase"] == "measured"]
     ok = df[(df["status"] == "ok") & df["latency_ms_median"].notna()]
@@ -178,17 +176,12 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
         ax.set_title(f"Latency on {device} ({model}, tier {here['tier'].iloc[0]})")
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
     """Size vs median latency per (device, accelerator), accuracy as colour, Pareto front and pick marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ok = df[(df["status"] == "ok") & df["latency_ms_median"].notna()]
     if ok.empty:
@@ -221,9 +214,7 @@ def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
         ax.legend(fontsize=7, loc="upper right")
     if scatter is not None and accuracy.notna().any():
         fig.colorbar(scatter, ax=axes[0].tolist(), label="accuracy (%)")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _img(path: Path | None, alt: str) -> str:

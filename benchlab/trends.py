@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
 from benchlab.history import latest_before, list_runs, load_history
+from benchlab.plotting import pyplot, save
 from benchlab.store import read_run_meta
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,7 @@ def _axis(ax, labels: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
 
 def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | None = None) -> Path | None:
     """Plot median latency per run with CIs and the baseline's CI band; None if fewer than 2 runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
@@ -91,17 +89,12 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
         ax.set_title(title + (f" (band: baseline {baseline_run} 95% CI)" if baseline_run else ""), fontsize=9)
         ax.legend(fontsize=7, loc="upper left", ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 def plot_size_accuracy_trend(history: pd.DataFrame, path: Path) -> Path | None:
     """Plot each variant's size and accuracy per run, one row per model; None if fewer than 2 runs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if history.empty or history["run_order"].nunique() < 2:
         return None
@@ -126,9 +119,7 @@ def plot_size_accuracy_trend(history: pd.DataFrame, path: Path) -> Path | None:
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=100)
 
 
 def plot_trends(history: pd.DataFrame, out_dir: Path | str, baseline_run: str | None = None) -> list[Path]:

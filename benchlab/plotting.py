@@ -1,0 +1,23 @@
+"""matplotlib set up for files, not windows: every plot benchlab draws goes through here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def pyplot() -> Any:
+    """Return matplotlib.pyplot on the Agg backend (no display needed; imported only when plotting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, path: Path, dpi: int = 110, **options: Any) -> Path:
+    """Write the figure to `path`, free its memory, and return the path."""
+    fig.savefig(path, dpi=dpi, **options)
+    pyplot().close(fig)
+    return path
