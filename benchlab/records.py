@@ -160,6 +160,8 @@ class Measurement:
     error: str | None = None
     init_us: float | None = None
     first_us: float | None = None
+    #: Core ML: compiling the .mlpackage on the device (MLModel.compileModel), kept apart from init_us.
+    compile_us: float | None = None
     warmup_us: tuple[float, ...] = ()
     #: One tuple of per-iteration latencies per repeat of the runner.
     samples_us: tuple[tuple[float, ...], ...] = ()

@@ -224,6 +224,7 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "size_bytes": m.variant.size_bytes, "size_compressed_bytes": m.variant.size_compressed_bytes,
         "init_ms": m.init_us / 1000.0 if m.init_us is not None else None,
         "first_ms": m.first_us / 1000.0 if m.first_us is not None else None,
+        "compile_ms": m.compile_us / 1000.0 if m.compile_us is not None else None,
         "latency_source": source,
         "latency_count": summary.count if summary else 0,
         "latency_ms_median": summary.median_ms if summary else None,

@@ -1,11 +1,14 @@
-"""Shared helpers for the iPhone runner tests: where recorded device outputs live."""
+"""Shared helpers for the iPhone runner tests: where recorded device outputs live, and fake iPhones."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+import ios_runner.jobs
+from tests.ios.fake_phone import FakePhone, FakeServices
 
 #: /work/main/tests/ios/conftest.py → parents[3] is the folder holding the clone and shared/.
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
@@ -30,11 +33,6 @@ def ios_fixture() -> Callable[[str], str]:
 
 
 # --- a fake iPhone (tests/ios/fake_phone.py) -----------------------------------------------------
-
-from collections.abc import Iterator  # noqa: E402
-
-import ios_runner.jobs  # noqa: E402
-from tests.ios.fake_phone import FakePhone, FakeServices  # noqa: E402
 
 
 @pytest.fixture

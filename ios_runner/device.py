@@ -1,0 +1,419 @@
+"""An iPhone as a benchlab Device: models and jobs go into the runner app's Documents folder, the app
+runs them (Core ML or LiteRT on the phone) and writes results that come back as Measurements.
+
+The phone is reached through a ``PhoneServices`` (``ios_runner.services``). When developer
+services can launch the app (DVT process control: the developer disk image before iOS 17, a
+tunneld tunnel from iOS 17), the driver launches it whenever its heartbeat is stale; otherwise it
+works in **inbox mode**: the jobs wait in the app's inbox and someone must keep the app open in
+the foreground. It says so once in a log warning, and in the error of a job nobody picked up.
+
+Every failure of a job (phone not reachable, app missing or refusing the model, compute units the
+phone lacks, app killed or phone locked mid-job, timeout) is a Measurement with status and a
+one-line reason and hint; only discovery raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchlab.errors import BenchlabError, SuiteError
+from benchlab.host_device import now_iso
+from benchlab.optimize.cache import path_sha256
+from benchlab.profiles import DeviceProfile, derived_profile, load_profiles, match_profile
+from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from ios_runner import jobs
+from ios_runner.jobs import (
+    INPUTS,
+    MODELS,
+    ContainerFiles,
+    WaitOutcome,
+    heartbeat_age,
+    wait_for_result,
+)
+from ios_runner.product_types import lookup
+from ios_runner.protocol import (
+    RUNNER_NAME,
+    RunnerJob,
+    RunnerResult,
+    TensorFile,
+    job_settings,
+    read_tensor_file,
+    result_to_samples,
+)
+from ios_runner.services import (
+    AppInstallFailed,
+    BatteryReading,
+    InstalledApp,
+    LaunchUnavailable,
+    PhoneError,
+    PhoneListing,
+    PhoneServices,
+)
+
+log = logging.getLogger(__name__)
+
+BUNDLE_ID_ENV = "BENCHLAB_IOS_BUNDLE_ID"
+RUNNER_IPA_ENV = "BENCHLAB_IOS_RUNNER_IPA"
+PICKUP_TIMEOUT_ENV = "BENCHLAB_IOS_PICKUP_TIMEOUT_S"
+#: How long a job may wait in the inbox before the app is considered not open (inbox mode).
+DEFAULT_PICKUP_TIMEOUT_S = 60.0
+INSTALL_TIMEOUT_S = 600.0
+LAUNCH_TIMEOUT_S = 60.0
+#: Measurement has this field once benchlab.records carries Core ML's on-device compile time.
+_HAS_COMPILE_US = "compile_us" in {f.name for f in dataclasses.fields(Measurement)}
+
+# Hints for the app's own errors: (text in the error, what to do).
+_APP_ERROR_HINTS = (
+    ("could not compile", "the model may need a newer iOS than this phone's; build the variant with an "
+                          "older minimum deployment target"),
+    ("stopped while this job ran", "iOS ended the app mid-job (often for memory); try a smaller model "
+                                   "or close other apps"),
+    ("built without LiteRT", "rebuild the runner app with the TensorFlowLiteC package (ios_runner/app/README.md)"),
+    ("schema_version", "install the runner app built from this benchlab checkout"),
+)
+
+
+def _with_hint(reason: str, hint: str | None) -> str:
+    """One line: the reason, then what to do."""
+    text = " ".join(reason.split())
+    return f"{text}; {hint}" if hint else text
+
+
+def _error_text(exc: BenchlabError) -> str:
+    return _with_hint(str(exc), exc.hint)
+
+
+def app_error_hint(error: str) -> str | None:
+    """Return what to do about an error the runner app reported, when benchlab knows."""
+    return next((hint for text, hint in _APP_ERROR_HINTS if text in error), None)
+
+
+def runner_version(result: RunnerResult) -> str:
+    """The app's version and the runtime's: LiteRT's own version, or the iOS build for Core ML."""
+    if result.runtime_version:
+        runtime = f"LiteRT {result.runtime_version}"
+    else:
+        runtime = f"Core ML (iOS {result.os_version} {result.os_build or ''})".replace(" )", ")")
+    return f"app {result.app_version}, {runtime}"
+
+
+def _merge(app: Conditions, battery: BatteryReading | None) -> Conditions:
+    """The app's thermal state with the battery read over USB at about the same time."""
+    if battery is None:
+        return app
+    return replace(app, battery_level=battery.level, battery_temperature_c=battery.temperature_c,
+                   charging=battery.charging)
+
+
+def _outputs_array(raw: np.ndarray, tensor: TensorFile) -> np.ndarray:
+    """``(samples, *shape)`` → one row per sample without the batch axis, as the host stores them."""
+    if len(tensor.shape) > 1 and tensor.shape[0] == 1:
+        return raw.reshape((tensor.samples, *tensor.shape[1:]))
+    return raw
+
+
+class IPhoneDevice:
+    """A paired iPhone with the runner app (or its .ipa to install), reached through PhoneServices."""
+
+    def __init__(self, services: PhoneServices, listing: PhoneListing, bundle_id: str,
+                 app: InstalledApp | None, ipa: Path | None = None, ipa_app: InstalledApp | None = None,
+                 profiles: Sequence[DeviceProfile] | None = None) -> None:
+        """``app`` is the installed runner app (None: install ``ipa`` in prepare); ``ipa_app`` the
+        version inside the .ipa (a different installed version is upgraded)."""
+        self.services = services
+        self.udid = listing.udid
+        self.name = listing.device_name or listing.product_type or listing.udid
+        self.bundle_id = bundle_id
+        self.app = app
+        self.ipa = ipa
+        self.ipa_app = ipa_app
+        product = lookup(listing.product_type) if listing.product_type else None
+        self.product = product
+        chip = product.chip if product else None
+        profile = match_profile(profiles if profiles is not None else load_profiles(), "ios",
+                                listing.product_type, chip)
+        if profile is None:
+            profile = derived_profile("ios", listing.product_type, chip)
+            log.warning("%s (%s, %s) has no device profile: tier unknown, generic accelerators; add one "
+                        "under device_profiles/ios/", self.name, listing.product_type, self.udid)
+        self.profile = profile
+        self.thermal_limits = profile.thermal
+        version = listing.product_version or "?"
+        self.info = DeviceInfo(
+            id=self.udid, platform="ios", maker="Apple",
+            model=product.name if product else listing.product_type, soc=chip,
+            os_version=f"iOS {version} ({listing.build_version or 'build ?'})", abi="arm64",
+            tier=profile.tier, transport=services.transport(self.udid), profile=profile.name,
+        )
+        self.pickup_timeout_s = float(os.environ.get(PICKUP_TIMEOUT_ENV, DEFAULT_PICKUP_TIMEOUT_S))
+        self._sha256: dict[str, str] = {}  # local path → sha256 (variants are content-addressed)
+        self._on_phone: set[tuple[str, str]] = set()  # (remote path, sha256) pushed or checked
+        self._inbox_mode: str | None = None  # why the app cannot be launched, once known
+        self._clock_offset_s: float | None = None
+        self._swept = False
+
+    # --- Device protocol -----------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        """Core ML (.mlpackage) and LiteRT (.tflite: cpu, gpu = Metal) as the profile lists them."""
+        kinds = {"cpu", "coreml"} | {a.kind for a in self.profile.accelerators}
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", "mlpackage"}))
+
+    def conditions(self) -> Conditions:
+        """Battery from the diagnostics relay; thermal state from the app's heartbeat while it is fresh."""
+        battery = self._battery()
+        thermal = None
+        try:
+            with self.services.open_container(self.udid, self.bundle_id) as container:
+                status = ContainerFiles(container).status()
+            age = heartbeat_age(status, time.time() + self._clock_offset())
+            if status is not None and age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS:
+                thermal = status.thermal_state
+        except PhoneError as exc:
+            log.debug("%s: no heartbeat read: %s", self.name, exc)
+        return Conditions(timestamp=time.time(), thermal_status=thermal,
+                          battery_level=battery.level if battery else None,
+                          battery_temperature_c=battery.temperature_c if battery else None,
+                          charging=battery.charging if battery else None)
+
+    def prepare(self, artifacts: Sequence[Path]) -> None:
+        """Install the runner app if needed, then push each model unless the phone has the same sha256.
+
+        Raises PhoneError (a DeviceError) with a one-line reason and hint when it cannot.
+        """
+        self._ensure_app()
+        with self.services.open_container(self.udid, self.bundle_id) as container:
+            files = ContainerFiles(container)
+            for artifact in artifacts:
+                self._ensure_model(files, Path(artifact))
+
+    def run(self, job: Job) -> Measurement:
+        """Run the job in the app (one app job per repeat) and return its Measurement; never raises."""
+        base = Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
+                           device=self.info, accelerator=job.accelerator, status="ok", runner=RUNNER_NAME,
+                           started_at=now_iso())
+        refusal = self._refusal(job)
+        if refusal is not None:
+            return replace(base, status="unsupported", error=refusal, finished_at=now_iso())
+        try:
+            settings = job_settings(job.variant.format, job.accelerator)
+            self._ensure_app()
+            before = self._battery()
+            with self.services.open_container(self.udid, self.bundle_id) as container:
+                results, outputs = self._run_repeats(ContainerFiles(container), job, settings)
+            return self._measurement(base, results, outputs, before, self._battery())
+        except BenchlabError as exc:  # SuiteError: a setting iPhones lack; else the phone or the app failed
+            status = "unsupported" if isinstance(exc, SuiteError) else "failed"
+            return replace(base, status=status, error=_error_text(exc), finished_at=now_iso())
+
+    def _run_repeats(self, files: ContainerFiles, job: Job, settings: dict[str, Any]
+                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], np.ndarray | None]:
+        """Push what the job needs, run one app job per repeat (stopping at the first that is not ok),
+        and return each (app job, result) with the first repeat's outputs. Raises PhoneError/ProtocolError."""
+        if not self._swept:
+            self._swept = True
+            if files.sweep():
+                log.info("%s: removed jobs and results left by earlier runs", self.name)
+        model = self._ensure_model(files, Path(job.variant.path or ""))
+        inputs = self._ensure_inputs(files, job.eval_inputs_path)
+        results: list[tuple[RunnerJob, RunnerResult]] = []
+        outputs = None
+        for repeat in range(job.scenario.repeats):
+            runner_job = RunnerJob(job_id=f"{uuid.uuid4().hex[:8]}-r{repeat}-{job.job_id}"[:128], model=model,
+                                   warmup=job.scenario.warmup, iterations=job.scenario.iterations, inputs=inputs,
+                                   **settings)
+            try:
+                result = self._run_in_app(files, runner_job, job)
+                if repeat == 0 and result.status == "ok" and result.outputs:
+                    outputs = self._pull_outputs(files, result)
+            finally:
+                with contextlib.suppress(PhoneError):  # never hide why the job failed
+                    files.cleanup(runner_job.job_id)
+            results.append((runner_job, result))
+            if result.status != "ok":
+                break
+        return results, outputs
+
+    # --- the app ---------------------------------------------------------------------------------
+
+    def _ensure_app(self) -> None:
+        """Install the .ipa when the app is missing or the .ipa holds another version.
+
+        Raises PhoneError (reason and hint) when the app is missing and there is no .ipa, or the
+        install fails (``not signed`` when the phone is not in the .ipa's provisioning profile).
+        """
+        outdated = self.app is not None and self.ipa_app is not None and self.ipa_app.version != self.app.version
+        if self.app is not None and not outdated:
+            return
+        if self.ipa is None:
+            raise PhoneError(f"runner app missing: {self.bundle_id} is not installed on {self.name}",
+                             hint=f"install it (ios_runner/app/README.md) or set {RUNNER_IPA_ENV} to its .ipa")
+        log.info("%s: installing %s", self.name, self.ipa.name)
+        try:
+            self.services.install_app(self.udid, self.ipa, INSTALL_TIMEOUT_S)
+        except AppInstallFailed as exc:
+            if exc.not_signed:
+                raise PhoneError(f"the runner app is not signed for {self.name} ({self.udid}): {exc}",
+                                 hint="add the phone's UDID to the team's devices and export the .ipa again "
+                                      "(ios_runner/app/README.md, steps 5 and 7)") from exc
+            raise
+        self.app = self.services.installed_app(self.udid, self.bundle_id)
+        if self.app is None:
+            raise PhoneError(f"{self.ipa.name} installed, but {self.bundle_id} is not on {self.name}",
+                             hint=f"set {BUNDLE_ID_ENV} to the bundle id the .ipa was built with")
+        self.ipa_app = self.app
+
+    def _clock_offset(self) -> float:
+        """The phone's clock minus this machine's (read once), to age the app's heartbeat."""
+        if self._clock_offset_s is None:
+            self._clock_offset_s = self.services.device_time(self.udid) - time.time()
+        return self._clock_offset_s
+
+    def _app_is_up(self, files: ContainerFiles) -> bool:
+        age = heartbeat_age(files.status(), time.time() + self._clock_offset())
+        return age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS
+
+    def _launch(self) -> None:
+        """Launch the app unless the phone is known to be in inbox mode; switch to it on LaunchUnavailable."""
+        if self._inbox_mode is not None:
+            return
+        try:
+            self.services.launch_app(self.udid, self.bundle_id, LAUNCH_TIMEOUT_S)
+        except LaunchUnavailable as exc:
+            self._inbox_mode = _error_text(exc)
+            log.warning("inbox mode on %s: benchlab cannot launch the runner app (%s); open the benchlab runner "
+                        "app on %s and keep it in the foreground", self.name, self._inbox_mode, self.name)
+
+    def _run_in_app(self, files: ContainerFiles, runner_job: RunnerJob, job: Job) -> RunnerResult:
+        """Submit one app job, launch the app if it is not up, wait for the result and return it.
+
+        Raises PhoneError when no result comes (not picked up, app stopped, timeout).
+        """
+        files.submit(runner_job)
+        if not self._app_is_up(files):
+            self._launch()
+        timeout = job.scenario.timeout_seconds
+        outcome = wait_for_result(files, runner_job.job_id, timeout_s=timeout,
+                                  pickup_timeout_s=min(timeout, self.pickup_timeout_s),
+                                  clock_offset_s=self._clock_offset())
+        if outcome.state == "done":
+            result = files.result(runner_job.job_id)
+            if result is not None:
+                return result
+        raise PhoneError(self._no_result_reason(outcome, timeout))
+
+    def _no_result_reason(self, outcome: WaitOutcome, timeout: float) -> str:
+        waited = f"{outcome.waited_s:.0f} s"
+        if outcome.state == "not-picked-up":
+            if self._inbox_mode is not None:
+                return (f"inbox mode: open the benchlab runner app on {self.name} and keep it in the foreground "
+                        f"(the job waited {waited} in its inbox; benchlab cannot launch the app: {self._inbox_mode})")
+            return (f"the runner app on {self.name} did not pick up the job within {waited} of being launched; "
+                    "unlock the phone and keep the app in the foreground")
+        if outcome.state == "app-stopped":
+            age = f"{outcome.heartbeat_age_s:.0f} s" if outcome.heartbeat_age_s is not None else "long"
+            return (f"the runner app on {self.name} stopped answering mid-job (last heartbeat {age} ago): the phone "
+                    "locked, the app left the foreground, or iOS ended it; keep the phone unlocked "
+                    "(Auto-Lock: Never) with the app in front")
+        return (f"the runner app on {self.name} did not finish the job within {timeout:.0f} s; raise the "
+                "scenario's timeout_seconds for large models, or lower iterations")
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def _sha(self, local: Path) -> str:
+        key = str(local.resolve())
+        if key not in self._sha256:
+            self._sha256[key] = path_sha256(local)
+        return self._sha256[key]
+
+    def _ensure_model(self, files: ContainerFiles, local: Path) -> str:
+        """Return the model's Documents-relative path, pushing it (file or .mlpackage folder) if needed."""
+        if not local.name or not local.exists():
+            raise PhoneError(f"model {local} does not exist on this machine")
+        sha = self._sha(local)
+        remote = f"{MODELS}/{sha[:16]}/{local.name}"
+        if (remote, sha) not in self._on_phone:
+            if files.ensure(local, remote, sha):
+                log.info("%s: pushed %s", self.name, local.name)
+            self._on_phone.add((remote, sha))
+        return remote
+
+    def _ensure_inputs(self, files: ContainerFiles, eval_inputs_path: str | None) -> tuple[TensorFile, ...]:
+        """Push the evaluation inputs as one float32 tensor file (batch 1 per sample); () without any."""
+        if not eval_inputs_path:
+            return ()
+        samples = np.load(eval_inputs_path).astype("<f4")
+        data = np.ascontiguousarray(samples).tobytes()
+        with tempfile.TemporaryDirectory(prefix="benchlab-ios-inputs-") as tmp:
+            local = Path(tmp) / "inputs.f32"
+            local.write_bytes(data)
+            sha = path_sha256(local)
+            remote = f"{INPUTS}/{sha[:16]}.f32"
+            if (remote, sha) not in self._on_phone:
+                files.ensure(local, remote, sha)
+                self._on_phone.add((remote, sha))
+        shape = (1, *samples.shape[1:])
+        return (TensorFile(name="input", file=remote, shape=shape, samples=len(samples)),)
+
+    def _pull_outputs(self, files: ContainerFiles, result: RunnerResult) -> np.ndarray:
+        """The first output on every evaluation sample, as (samples, ...) float32."""
+        tensor = result.outputs[0]
+        with tempfile.TemporaryDirectory(prefix="benchlab-ios-outputs-") as tmp:
+            local = Path(tmp) / tensor.file
+            files.pull_output(tensor.file, local)
+            return _outputs_array(np.array(read_tensor_file(local, tensor)), tensor)
+
+    # --- results -------------------------------------------------------------------------------
+
+    def _refusal(self, job: Job) -> str | None:
+        """Why this phone cannot run the job at all, before anything is pushed; None when it can."""
+        units = job.accelerator.options.get("compute_units")
+        if job.variant.format == "mlpackage" and units == "cpuAndNeuralEngine" and self.product is not None \
+                and not self.product.neural_engine:
+            return (f"compute units cpuAndNeuralEngine: {self.product.name} ({self.product.chip}) has no Neural "
+                    "Engine Core ML can use, so Core ML would fall back to the CPU; measure cpuOnly instead")
+        return None
+
+    def _battery(self) -> BatteryReading | None:
+        try:
+            return self.services.battery(self.udid)
+        except PhoneError as exc:
+            log.debug("%s: battery not read: %s", self.name, exc)
+            return None
+
+    def _measurement(self, base: Measurement, results: list[tuple[RunnerJob, RunnerResult]],
+                     outputs: np.ndarray | None, before: BatteryReading | None,
+                     after: BatteryReading | None) -> Measurement:
+        """One Measurement from the app's result for each repeat: every iteration of each kept."""
+        samples = [result_to_samples(result, runner_job) for runner_job, result in results]
+        first, last = samples[0], samples[-1]
+        runner_output = "\n".join(result.model_dump_json() for _, result in results)
+        measured = replace(
+            base, runner_version=runner_version(results[0][1]), runner_output=runner_output,
+            init_us=first.init_us, first_us=first.first_us, warmup_us=first.warmup_us,
+            samples_us=tuple(repeat for s in samples for repeat in s.samples_us),
+            memory_init_mb=first.memory_init_mb,
+            peak_memory_mb=max((s.peak_memory_mb for s in samples if s.peak_memory_mb is not None), default=None),
+            conditions_before=_merge(first.conditions_before, before),
+            conditions_after=_merge(last.conditions_after, after),
+            outputs=outputs, finished_at=now_iso(),
+        )
+        if _HAS_COMPILE_US:
+            measured = replace(measured, compile_us=first.compile_us)  # type: ignore[call-arg]
+        if last.status != "ok":
+            error = last.error or f"the runner app answered {last.status}"
+            return replace(measured, status=last.status, error=_with_hint(error, app_error_hint(error)),  # type: ignore[arg-type]
+                           outputs=None)
+        return measured

@@ -1,0 +1,728 @@
+"""What the iPhone driver needs from a phone (``PhoneServices``), and that interface over pymobiledevice3.
+
+The driver (``ios_runner.device``) and discovery only talk to a ``PhoneServices``: list phones,
+read lockdown values, pairing and Developer Mode state, the runner app (installed? which
+version? install an .ipa), the app's Documents folder over AFC (house_arrest), launching the app
+through developer services, and the battery. Tests replace it with an in-memory phone
+(``tests/ios/fake_phone.py``); ``Pymobiledevice3Services`` is the real one.
+
+pymobiledevice3 (11.x) is asynchronous. ``Pymobiledevice3Services`` runs one event loop in a
+background thread and submits every call to it with a timeout, so the driver stays synchronous
+(one worker thread per phone, as on Android). Every connection is opened for one call (or, for
+the app's files, for one ``open_container`` block) and closed in ``finally``. Library errors
+become ``PhoneError`` subclasses with a one-line reason; nothing from pymobiledevice3 leaks out.
+
+Configuration (environment):
+
+``BENCHLAB_USBMUXD``
+    Another usbmuxd: ``host:port`` (a usbmuxd shared over TCP, e.g. with socat from the Mac the
+    phones are plugged into) or a unix socket path. Default: the system's usbmuxd.
+``BENCHLAB_IOS_TUNNELD``
+    ``host:port`` of a running ``pymobiledevice3 remote tunneld``. iOS 17 and later reach
+    developer services (launching the app) only through such a tunnel; phones that tunneld
+    serves but usbmux does not list are reached through it too (transport ``rsd``).
+    Default: 127.0.0.1:49151, tried only when launching on iOS 17+.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import posixpath
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
+
+from benchlab.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+USBMUXD_ENV = "BENCHLAB_USBMUXD"
+TUNNELD_ENV = "BENCHLAB_IOS_TUNNELD"
+DEFAULT_TUNNELD = ("127.0.0.1", 49151)
+#: Where house_arrest (VendDocuments) shows the app's Documents folder.
+DOCUMENTS_ROOT = "/Documents"
+#: The default timeout of one call to the phone (a lockdown query, one AFC operation).
+CALL_TIMEOUT_S = 30.0
+#: Seconds allowed per byte pushed or pulled on top of CALL_TIMEOUT_S (a slow 2 MB/s link).
+SECONDS_PER_BYTE = 1 / 2e6
+
+PairingState = Literal["paired", "trust-pending", "locked", "denied"]
+T = TypeVar("T")
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class PhoneError(DeviceError):
+    """A phone could not be reached, or refused a request; the message is one line."""
+
+
+class UsbmuxdUnavailable(PhoneError):
+    """No usbmuxd answers (not installed or not running, or the remote address is wrong)."""
+
+
+class PhoneNotFound(PhoneError):
+    """usbmux does not list the phone (unplugged, or asleep on Wi-Fi)."""
+
+
+class PhoneDisconnected(PhoneError):
+    """The connection dropped during a call (cable pulled, phone rebooted)."""
+
+
+class PhoneTimeout(PhoneError):
+    """The phone did not answer in time."""
+
+
+class PhoneNotPaired(PhoneError):
+    """The phone does not trust this computer."""
+
+
+class PhoneLocked(PhoneError):
+    """The phone must be unlocked first (pairing needs the passcode)."""
+
+
+class DeveloperModeOff(PhoneError):
+    """Developer Mode is off, so development-signed apps do not run and developer services refuse."""
+
+
+class AppNotInstalled(PhoneError):
+    """The runner app (its bundle id) is not installed."""
+
+
+class AppInstallFailed(PhoneError):
+    """Installing the .ipa failed; ``not_signed`` when the phone is not in its provisioning profile."""
+
+    def __init__(self, message: str, hint: str | None = None, not_signed: bool = False) -> None:
+        super().__init__(message, hint)
+        self.not_signed = not_signed
+
+
+class LaunchUnavailable(PhoneError):
+    """Developer services cannot launch apps on this phone now (no tunnel, no developer disk image)."""
+
+
+class ContainerError(PhoneError):
+    """A file operation in the app's Documents folder failed (full disk, missing path ...)."""
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhoneListing:
+    """One phone as listed: ``connection_type`` is usbmux's "USB" / "Network", or "RSD" (tunneld).
+
+    The other fields come from lockdown values readable before pairing; None when unreadable.
+    """
+
+    udid: str
+    connection_type: str
+    product_type: str | None = None
+    product_version: str | None = None
+    build_version: str | None = None
+    device_name: str | None = None
+    device_class: str | None = None
+
+
+@dataclass(frozen=True)
+class InstalledApp:
+    """An installed app's bundle id and versions (CFBundleShortVersionString, CFBundleVersion)."""
+
+    bundle_id: str
+    short_version: str
+    build_version: str
+
+    @property
+    def version(self) -> str:
+        """The version as the app reports it in results: "1.0 (1)"."""
+        return f"{self.short_version} ({self.build_version})"
+
+
+@dataclass(frozen=True)
+class BatteryReading:
+    """Battery state from the IORegistry's power source entry; None where the phone did not say."""
+
+    level: int | None = None
+    temperature_c: float | None = None
+    charging: bool | None = None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def parse_battery(entry: Mapping[str, Any] | None) -> BatteryReading:
+    """Return the battery state in an IORegistry ``IOPMPowerSource`` entry (AppleSmartBattery).
+
+    ``CurrentCapacity`` / ``MaxCapacity`` give the level (recent iOS reports both in percent,
+    older ones in mAh: the ratio is right either way); ``Temperature`` is in hundredths of a
+    degree Celsius; ``IsCharging`` says whether it charges (else ``ExternalConnected`` and not
+    ``FullyCharged``). Missing or odd values give None. Never raises.
+    """
+    entry = entry or {}
+    level = None
+    current, maximum = _number(entry.get("CurrentCapacity")), _number(entry.get("MaxCapacity"))
+    if current is not None and maximum:
+        level = max(0, min(100, round(100.0 * current / maximum)))
+    temperature = _number(entry.get("Temperature"))
+    temperature_c = round(temperature / 100.0, 2) if temperature is not None else None
+    charging: bool | None = None
+    if isinstance(entry.get("IsCharging"), bool):
+        charging = entry["IsCharging"]
+    elif isinstance(entry.get("ExternalConnected"), bool):
+        charging = entry["ExternalConnected"] and not entry.get("FullyCharged", False)
+    return BatteryReading(level=level, temperature_c=temperature_c, charging=charging)
+
+
+def documents_path(path: str) -> str:
+    """Return a Documents-relative path as house_arrest names it ("inbox/a.json" → "/Documents/inbox/a.json").
+
+    Raises ContainerError for an absolute path or one with "..".
+    """
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if path.startswith("/") or ".." in parts:
+        raise ContainerError(f"{path!r} is not a path inside the app's Documents folder")
+    return posixpath.join(DOCUMENTS_ROOT, *parts)
+
+
+# --- the interface -------------------------------------------------------------------------------
+
+
+class AppContainer(Protocol):
+    """The runner app's Documents folder; every path is relative to it ("inbox/job.json").
+
+    Every method raises a PhoneError (ContainerError, PhoneDisconnected, PhoneTimeout) on failure.
+    """
+
+    def exists(self, path: str) -> bool:
+        """Return whether a file or folder exists."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Return a folder's entry names; [] when the folder does not exist."""
+        ...
+
+    def read_bytes(self, path: str) -> bytes:
+        """Return a file's bytes."""
+        ...
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Create or replace a file (its folder must exist)."""
+        ...
+
+    def push_file(self, local: Path, path: str) -> None:
+        """Copy a local file to ``path`` (its folder must exist)."""
+        ...
+
+    def push_folder(self, local: Path, path: str) -> None:
+        """Copy a local folder's contents, recursively, into folder ``path`` (created if missing)."""
+        ...
+
+    def pull_file(self, path: str, local: Path) -> None:
+        """Copy a file to a local path."""
+        ...
+
+    def rename(self, source: str, target: str) -> None:
+        """Rename (move) a file or folder; an existing target file is replaced."""
+        ...
+
+    def remove(self, path: str) -> None:
+        """Remove a file, or a folder with everything in it; nothing happens when it is missing."""
+        ...
+
+    def makedirs(self, path: str) -> None:
+        """Create a folder and its parents; nothing happens when it exists."""
+        ...
+
+
+class PhoneServices(Protocol):
+    """Everything the driver asks of iPhones. Methods raise PhoneError subclasses, never library errors."""
+
+    def list_phones(self) -> list[PhoneListing]:
+        """Return every phone usbmux (and a configured tunneld) lists."""
+        ...
+
+    def transport(self, udid: str) -> str:
+        """Return how the phone is reached: "usbmux", "usbmux-remote" (BENCHLAB_USBMUXD) or "rsd"."""
+        ...
+
+    def lockdown_values(self, udid: str) -> dict[str, Any]:
+        """Return the phone's lockdown values (ProductType, ProductVersion, BuildVersion, DeviceName ...)."""
+        ...
+
+    def device_time(self, udid: str) -> float:
+        """Return the phone's clock, in seconds since the epoch (to judge the app's heartbeat age)."""
+        ...
+
+    def pairing_state(self, udid: str, wait_s: float = 0.0) -> PairingState:
+        """Pair if needed (showing the Trust prompt) and return the state after at most ``wait_s``."""
+        ...
+
+    def developer_mode(self, udid: str) -> bool | None:
+        """Return whether Developer Mode is on; None on iOS before 16, which has none."""
+        ...
+
+    def installed_app(self, udid: str, bundle_id: str) -> InstalledApp | None:
+        """Return the installed app with this bundle id, or None."""
+        ...
+
+    def install_app(self, udid: str, ipa: Path, timeout_s: float) -> None:
+        """Install (or upgrade) an .ipa; raises AppInstallFailed (``not_signed`` when not provisioned)."""
+        ...
+
+    def open_container(self, udid: str, bundle_id: str) -> AbstractContextManager[AppContainer]:
+        """Open the app's Documents folder for a block of file operations; closed on exit."""
+        ...
+
+    def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
+        """Launch (or relaunch) the app in the foreground; raises LaunchUnavailable without developer services."""
+        ...
+
+    def battery(self, udid: str) -> BatteryReading:
+        """Return the battery level, temperature and charging state."""
+        ...
+
+
+# --- pymobiledevice3 -----------------------------------------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _not_signed(message: str) -> bool:
+    lowered = message.lower()
+    return any(word in lowered for word in ("applicationverificationfailed", "provision", "signature", "signer"))
+
+
+def phone_error(exc: BaseException, what: str) -> PhoneError | None:
+    """Return the PhoneError for a pymobiledevice3 (or socket) error raised while doing ``what``.
+
+    Returns the error itself when it already is a PhoneError, and None for anything else (a bug
+    in benchlab, which should surface as a traceback).
+    """
+    from pymobiledevice3 import exceptions as pmd
+
+    if isinstance(exc, PhoneError):
+        return exc
+    reason = f"{what}: {_one_line(exc)}"
+    if isinstance(exc, pmd.ConnectionFailedToUsbmuxdError):
+        return UsbmuxdUnavailable(
+            f"{what}: no usbmuxd answers",
+            hint=f"install and start usbmuxd (Linux: apt-get install usbmuxd), or set {USBMUXD_ENV}=host:port",
+        )
+    if isinstance(exc, (pmd.NoDeviceConnectedError, pmd.DeviceNotFoundError)):
+        return PhoneNotFound(reason, hint="plug the phone in (and unlock it) and run again")
+    if isinstance(exc, (pmd.PasswordRequiredError, pmd.PasscodeRequiredError)):
+        return PhoneLocked(reason, hint="unlock the phone and run again")
+    if isinstance(exc, (pmd.PairingError, pmd.NotPairedError, pmd.NotTrustedError, pmd.FatalPairingError)):
+        return PhoneNotPaired(reason, hint="unlock the phone and tap Trust on the 'Trust This Computer?' prompt")
+    if isinstance(exc, pmd.DeveloperModeIsNotEnabledError):
+        return DeveloperModeOff(reason, hint="turn on Settings > Privacy & Security > Developer Mode")
+    if isinstance(exc, pmd.AppNotInstalledError):
+        return AppNotInstalled(reason)
+    if isinstance(exc, pmd.AppInstallError):
+        return AppInstallFailed(reason, not_signed=_not_signed(str(exc)))
+    if isinstance(exc, pmd.TunneldConnectionError):
+        return LaunchUnavailable(
+            f"{what}: no pymobiledevice3 tunneld answers (iOS 17+ needs a tunnel for developer services)",
+            hint=f"run `sudo pymobiledevice3 remote tunneld` (or set {TUNNELD_ENV}=host:port)",
+        )
+    if isinstance(exc, (pmd.StartServiceError, pmd.InvalidServiceError)):
+        return LaunchUnavailable(
+            reason, hint="mount the developer disk image: `pymobiledevice3 mounter auto-mount`"
+        )
+    if isinstance(exc, (pmd.ConnectionTerminatedError, pmd.MuxException, asyncio.IncompleteReadError,
+                        ConnectionError)):
+        return PhoneDisconnected(reason, hint="check the cable (or Wi-Fi) and that the phone is awake")
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is TimeoutError from Python 3.11
+        return PhoneTimeout(f"{what}: the phone did not answer in time")
+    if isinstance(exc, pmd.AfcException):
+        return ContainerError(reason)
+    if isinstance(exc, (pmd.PyMobileDevice3Exception, OSError)):
+        return PhoneError(reason)
+    return None
+
+
+class _EventLoopThread:
+    """One asyncio loop in a daemon thread; ``run`` submits a coroutine and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="benchlab-pymobiledevice3", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Awaitable[T], timeout_s: float) -> T:
+        """Run ``coroutine`` on the loop; raises TimeoutError after ``timeout_s`` (the call is cancelled)."""
+        future = asyncio.run_coroutine_threadsafe(_with_timeout(coroutine, timeout_s), self.loop)
+        return future.result(timeout_s + 10.0)  # the inner wait_for cancels first; this is a backstop
+
+    def close(self) -> None:
+        """Stop the loop and its thread."""
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5.0)
+
+
+async def _with_timeout(coroutine: Awaitable[T], timeout_s: float) -> T:
+    return await asyncio.wait_for(coroutine, timeout_s)
+
+
+def _address_from_env(name: str) -> tuple[str, int] | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise DeviceError(f"{name}={value!r} is not host:port", hint=f"e.g. {name}=127.0.0.1:49151")
+    return host, int(port)
+
+
+class Pymobiledevice3Services:
+    """``PhoneServices`` over pymobiledevice3 11.x: usbmux (local or remote) and tunneld (RSD)."""
+
+    def __init__(self, usbmux_address: str | None = None, tunneld_address: tuple[str, int] | None = None) -> None:
+        """``usbmux_address`` defaults to $BENCHLAB_USBMUXD, ``tunneld_address`` to $BENCHLAB_IOS_TUNNELD."""
+        self.usbmux_address = usbmux_address or os.environ.get(USBMUXD_ENV, "").strip() or None
+        configured = _address_from_env(TUNNELD_ENV)
+        self.tunneld_configured = tunneld_address is not None or configured is not None
+        self.tunneld_address = tunneld_address or configured or DEFAULT_TUNNELD
+        self._rsd_only: set[str] = set()  # phones reached only through tunneld
+        self._loop = _EventLoopThread()
+
+    def close(self) -> None:
+        """Stop the background event loop."""
+        self._loop.close()
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _run(self, what: str, call: Callable[[], Awaitable[T]], timeout_s: float = CALL_TIMEOUT_S) -> T:
+        """Run ``call()`` on the loop thread, turning library errors into PhoneError."""
+        try:
+            return self._loop.run(call(), timeout_s)
+        except Exception as exc:
+            error = phone_error(exc, what)
+            if error is None:
+                raise
+            raise error from exc
+
+    @contextlib.asynccontextmanager
+    async def _provider(self, udid: str, paired: bool = True) -> AsyncIterator[Any]:
+        """Yield a lockdown service provider for the phone (usbmux lockdown, or RSD through tunneld).
+
+        With ``paired``, raises NotPairedError (→ PhoneNotPaired) when the phone does not trust us.
+        """
+        from pymobiledevice3.exceptions import NoDeviceConnectedError, NotPairedError
+        from pymobiledevice3.lockdown import create_using_usbmux
+        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
+
+        if udid in self._rsd_only:
+            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            if rsd is None:
+                raise NoDeviceConnectedError()
+            try:
+                yield rsd
+            finally:
+                await rsd.close()
+            return
+        lockdown = await create_using_usbmux(serial=udid, autopair=False, usbmux_address=self.usbmux_address)
+        try:
+            if paired and not lockdown.paired:
+                raise NotPairedError()
+            yield lockdown
+        finally:
+            await lockdown.close()
+
+    # --- PhoneServices -------------------------------------------------------------------------
+
+    def list_phones(self) -> list[PhoneListing]:
+        """Return every phone usbmux lists (USB preferred over Wi-Fi), plus tunneld-only phones."""
+        return self._run("list iPhones", self._list_phones)
+
+    async def _list_phones(self) -> list[PhoneListing]:
+        from pymobiledevice3 import usbmux
+        from pymobiledevice3.exceptions import PyMobileDevice3Exception
+        from pymobiledevice3.lockdown import create_using_usbmux
+
+        chosen: dict[str, Any] = {}
+        for device in await usbmux.list_devices(usbmux_address=self.usbmux_address):
+            if device.serial not in chosen or device.is_usb:
+                chosen[device.serial] = device
+        listings = []
+        for serial, device in chosen.items():
+            values: dict[str, Any] = {}
+            try:
+                lockdown = await create_using_usbmux(serial=serial, autopair=False,
+                                                     connection_type=device.connection_type,
+                                                     usbmux_address=self.usbmux_address)
+                try:
+                    values = dict(lockdown.all_values)
+                finally:
+                    await lockdown.close()
+            except (PyMobileDevice3Exception, OSError, asyncio.IncompleteReadError) as exc:
+                log.warning("iPhone %s: lockdown values not readable: %s", serial, _one_line(exc))
+            listings.append(PhoneListing(
+                udid=serial, connection_type=device.connection_type,
+                product_type=values.get("ProductType"), product_version=values.get("ProductVersion"),
+                build_version=values.get("BuildVersion"), device_name=values.get("DeviceName"),
+                device_class=values.get("DeviceClass"),
+            ))
+        if self.tunneld_configured:
+            listings += await self._list_tunneld_only(set(chosen))
+        return listings
+
+    async def _list_tunneld_only(self, known: set[str]) -> list[PhoneListing]:
+        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid, get_tunneld_tunnels
+
+        listings = []
+        for udid in await get_tunneld_tunnels(self.tunneld_address):
+            if udid in known:
+                continue
+            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            if rsd is None:
+                continue
+            try:
+                self._rsd_only.add(udid)
+                listings.append(PhoneListing(
+                    udid=udid, connection_type="RSD", product_type=rsd.product_type,
+                    product_version=rsd.product_version, build_version=rsd.product_build_version,
+                    device_name=rsd.all_values.get("DeviceName"), device_class=rsd.all_values.get("DeviceClass"),
+                ))
+            finally:
+                await rsd.close()
+        return listings
+
+    def transport(self, udid: str) -> str:
+        """Return "rsd" for tunneld-only phones, "usbmux-remote" with a TCP usbmuxd, else "usbmux"."""
+        if udid in self._rsd_only:
+            return "rsd"
+        return "usbmux-remote" if self.usbmux_address and ":" in self.usbmux_address else "usbmux"
+
+    def lockdown_values(self, udid: str) -> dict[str, Any]:
+        """Return every lockdown value the phone gives this (paired) host."""
+
+        async def call() -> dict[str, Any]:
+            async with self._provider(udid) as provider:
+                return dict(await provider.get_value() or {})
+
+        return self._run("read lockdown values", call)
+
+    def device_time(self, udid: str) -> float:
+        """Return the phone's clock (lockdown TimeIntervalSince1970)."""
+
+        async def call() -> float:
+            async with self._provider(udid) as provider:
+                return float(await provider.get_value(key="TimeIntervalSince1970"))
+
+        return self._run("read the phone's clock", call)
+
+    def pairing_state(self, udid: str, wait_s: float = 0.0) -> PairingState:
+        """Validate or create a pairing; an unpaired phone shows the Trust prompt, answered within ``wait_s``."""
+        if udid in self._rsd_only:
+            return "paired"  # a tunnel exists only to a paired phone
+
+        async def call() -> PairingState:
+            from pymobiledevice3.exceptions import (
+                PairingDialogResponsePendingError,
+                PasswordRequiredError,
+                UserDeniedPairingError,
+            )
+            from pymobiledevice3.lockdown import create_using_usbmux
+
+            try:
+                lockdown = await create_using_usbmux(serial=udid, autopair=True, pair_timeout=wait_s,
+                                                     usbmux_address=self.usbmux_address)
+            except PairingDialogResponsePendingError:
+                return "trust-pending"
+            except PasswordRequiredError:
+                return "locked"
+            except UserDeniedPairingError:
+                return "denied"
+            await lockdown.close()
+            return "paired"
+
+        return self._run("pair with the phone", call, CALL_TIMEOUT_S + wait_s)
+
+    def developer_mode(self, udid: str) -> bool | None:
+        """Return the AMFI DeveloperModeStatus value; None before iOS 16 (no Developer Mode there)."""
+
+        async def call() -> bool | None:
+            async with self._provider(udid) as provider:
+                if not provider.has_developer_mode:
+                    return None
+                return await provider.get_developer_mode_status()
+
+        return self._run("read Developer Mode", call)
+
+    def installed_app(self, udid: str, bundle_id: str) -> InstalledApp | None:
+        """Look the bundle id up with installation_proxy."""
+        from pymobiledevice3.services.installation_proxy import InstallationProxyService
+
+        async def call() -> dict[str, Any]:
+            async with self._provider(udid) as provider, InstallationProxyService(lockdown=provider) as proxy:
+                return await proxy.get_apps(application_type="Any", calculate_sizes=False,
+                                            bundle_identifiers=[bundle_id])
+
+        entry = self._run(f"look up app {bundle_id}", call).get(bundle_id)
+        if not entry:
+            return None
+        return InstalledApp(bundle_id=bundle_id, short_version=str(entry.get("CFBundleShortVersionString", "?")),
+                            build_version=str(entry.get("CFBundleVersion", "?")))
+
+    def install_app(self, udid: str, ipa: Path, timeout_s: float) -> None:
+        """Upload and install an .ipa with installation_proxy."""
+        from pymobiledevice3.services.installation_proxy import InstallationProxyService
+
+        async def call() -> None:
+            async with self._provider(udid) as provider, InstallationProxyService(lockdown=provider) as proxy:
+                await proxy.install_from_local(Path(ipa))
+
+        self._run(f"install {Path(ipa).name}", call, timeout_s)
+
+    @contextlib.contextmanager
+    def open_container(self, udid: str, bundle_id: str) -> Iterator[AppContainer]:
+        """Open house_arrest (VendDocuments) for the app: AFC rooted at its container, Documents visible."""
+        from pymobiledevice3.services.house_arrest import HouseArrestService
+
+        stack = contextlib.AsyncExitStack()
+
+        async def enter() -> Any:
+            try:
+                provider = await stack.enter_async_context(self._provider(udid))
+                service = await HouseArrestService.create(provider, bundle_id, documents_only=True)
+                return await stack.enter_async_context(service)
+            except BaseException:
+                await stack.aclose()
+                raise
+
+        afc = self._run(f"open the files of {bundle_id}", enter)
+        try:
+            yield _AfcContainer(self, afc)
+        finally:
+            with contextlib.suppress(PhoneError):
+                self._run("close the app's files", stack.aclose)
+
+    def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
+        """Launch the app with DVT process control: over lockdown before iOS 17 (developer disk
+        image mounted), through a tunneld RSD from iOS 17."""
+        from packaging.version import Version
+        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
+        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
+
+        async def launch_with(provider: Any) -> None:
+            async with DvtProvider(provider) as dvt, ProcessControl(dvt) as control:
+                try:
+                    await control.launch(bundle_id=bundle_id, kill_existing=True)
+                except AssertionError as exc:  # pymobiledevice3 asserts on a zero pid
+                    raise PhoneError(
+                        f"the phone refused to launch {bundle_id}",
+                        hint="trust the app's developer: Settings > General > VPN & Device Management",
+                    ) from exc
+
+        async def call() -> None:
+            async with self._provider(udid) as provider:
+                if udid in self._rsd_only or Version(provider.product_version) < Version("17.0"):
+                    await launch_with(provider)
+                    return
+            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            if rsd is None:
+                raise LaunchUnavailable(
+                    "launch the runner app: tunneld has no tunnel to this iOS 17+ phone",
+                    hint="run `sudo pymobiledevice3 remote tunneld` with the phone plugged in",
+                )
+            try:
+                await launch_with(rsd)
+            finally:
+                await rsd.close()
+
+        self._run(f"launch {bundle_id}", call, timeout_s)
+
+    def battery(self, udid: str) -> BatteryReading:
+        """Read the IOPMPowerSource entry through the diagnostics relay."""
+        from pymobiledevice3.services.diagnostics import DiagnosticsService
+
+        async def call() -> Any:
+            async with self._provider(udid) as provider, DiagnosticsService(lockdown=provider) as diagnostics:
+                return await diagnostics.ioregistry(ioclass="IOPMPowerSource")
+
+        return parse_battery(self._run("read the battery", call))
+
+
+class _AfcContainer:
+    """``AppContainer`` over an open HouseArrestService (an AfcService)."""
+
+    def __init__(self, services: Pymobiledevice3Services, afc: Any) -> None:
+        self._services = services
+        self._afc = afc
+
+    def _run(self, what: str, call: Callable[[], Awaitable[T]], size: int = 0) -> T:
+        return self._services._run(what, call, CALL_TIMEOUT_S + size * SECONDS_PER_BYTE)
+
+    def exists(self, path: str) -> bool:
+        """Stat the path."""
+        return self._run(f"stat {path}", lambda: self._afc.exists(documents_path(path)))
+
+    def listdir(self, path: str) -> list[str]:
+        """List a folder; [] when missing."""
+        from pymobiledevice3.exceptions import AfcFileNotFoundError
+
+        async def call() -> list[str]:
+            try:
+                return list(await self._afc.listdir(documents_path(path)))
+            except AfcFileNotFoundError:
+                return []
+
+        return self._run(f"list {path}", call)
+
+    def read_bytes(self, path: str) -> bytes:
+        """Read a whole (small) file."""
+        return self._run(f"read {path}", lambda: self._afc.get_file_contents(documents_path(path)))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Create or truncate a file and write ``data``."""
+        self._run(f"write {path}", lambda: self._afc.set_file_contents(documents_path(path), data), len(data))
+
+    def push_file(self, local: Path, path: str) -> None:
+        """Upload a file (large files are streamed in chunks by pymobiledevice3)."""
+        size = Path(local).stat().st_size
+        self._run(f"push {Path(local).name}",
+                  lambda: self._afc.push(str(local), documents_path(path), progress_bar=False), size)
+
+    def push_folder(self, local: Path, path: str) -> None:
+        """Create ``path`` and upload every file below ``local`` into it, keeping relative paths."""
+        self.makedirs(path)
+        for item in sorted(Path(local).rglob("*")):
+            relative = item.relative_to(local).as_posix()
+            if item.is_dir():
+                self.makedirs(f"{path}/{relative}")
+            else:
+                self.push_file(item, f"{path}/{relative}")
+
+    def pull_file(self, path: str, local: Path) -> None:
+        """Download a file."""
+        self._run(f"pull {path}", lambda: self._afc.pull(documents_path(path), str(local), progress_bar=False))
+
+    def rename(self, source: str, target: str) -> None:
+        """AFC rename."""
+        self._run(f"rename {source}", lambda: self._afc.rename(documents_path(source), documents_path(target)))
+
+    def remove(self, path: str) -> None:
+        """Remove recursively; missing is fine."""
+
+        async def call() -> None:
+            full = documents_path(path)
+            if await self._afc.exists(full):
+                await self._afc.rm(full, force=False)
+
+        self._run(f"remove {path}", call)
+
+    def makedirs(self, path: str) -> None:
+        """AFC make-dir (creates parents)."""
+        self._run(f"create {path}", lambda: self._afc.makedirs(documents_path(path)))

@@ -1,0 +1,604 @@
+"""A fake iPhone for tests: ``FakeServices`` (a ``PhoneServices``) over in-memory phones whose runner app
+follows the folder contract of ``ios_runner.protocol`` exactly as the Swift app does.
+
+Each ``FakePhone`` keeps the app's Documents folder in a real folder (on ``tmp_path``) and has a
+``FakeRunnerApp``: a thread that, while the app is "open" (launched through developer services,
+or opened by hand in inbox mode), polls ``inbox/`` like ``JobRunner.swift``, moves a job to
+``running/``, runs it, writes the result through ``.part`` + rename in the app's JSON encoding,
+moves the job to ``done/``, and rewrites ``runner_status.json`` as its heartbeat.
+
+What runs, and what does not (this machine is Linux, without Core ML):
+
+* ``.tflite`` jobs run for real with ``ai_edge_litert`` (threads honoured; the Metal delegate is
+  stood in for by the CPU unless ``metal_available`` is False, which gives the app's own
+  ``unsupported`` answer; the Core ML delegate answers ``unsupported`` on a phone without a
+  Neural Engine, as the app does).
+* ``.mlpackage`` jobs are "compiled" by loading the package's spec with coremltools (a broken
+  package fails to compile, as on a phone), and their predictions are computed by the fp32
+  ``.tflite`` of the same model given as ``coreml_reference``, after checking that its input
+  shape is the package's. Core ML's numbers are therefore fp32 LiteRT's, and its latencies are
+  LiteRT's on this CPU. Without a reference, the fake answers ``failed``.
+* Latencies are measured wall times of that computation (``perf_counter_ns``), never constants;
+  memory is this process's resident set (the app reports its own footprint).
+
+Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
+installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
+mode), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
+``stall_next_job_s`` (a job that runs very long while the app stays alive), and a
+phone that stops answering over USB (``disconnected``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchlab.tensors import dequantize, quantize
+from ios_runner.discovery import ipa_app
+from ios_runner.product_types import lookup
+from ios_runner.protocol import (
+    DONE,
+    INBOX,
+    OUTBOX,
+    PARTIAL_SUFFIX,
+    RUNNING,
+    STATUS_FILE,
+    RunnerJob,
+    RunnerResult,
+    RunnerStatus,
+    TensorFile,
+    output_filename,
+    read_tensor_file,
+)
+from ios_runner.services import (
+    AppInstallFailed,
+    BatteryReading,
+    ContainerError,
+    InstalledApp,
+    LaunchUnavailable,
+    PairingState,
+    PhoneDisconnected,
+    PhoneListing,
+    PhoneNotFound,
+    PhoneNotPaired,
+)
+from tests.ios.test_protocol import swift_json
+
+
+def _rss_bytes() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _now() -> datetime:
+    """The app's dates are whole seconds (JSONEncoder's .iso8601)."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class _JobFailure(Exception):
+    """The app's JobFailure: a status ("failed" | "unsupported") and a one-line message."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class FakeRunnerApp:
+    """The runner app's job loop (JobRunner.swift, JobExecutor.swift) on a thread."""
+
+    def __init__(self, phone: FakePhone, poll_s: float = 0.05, heartbeat_s: float = 0.5) -> None:
+        self.phone = phone
+        self.poll_s = poll_s
+        self.heartbeat_s = heartbeat_s
+        self.jobs_done = 0
+        self.launches = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._busy_job: str | None = None
+
+    @property
+    def documents(self) -> Path:
+        return self.phone.documents
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Open the app (launch, or a person tapping its icon): interrupted jobs first, then the loop."""
+        self.stop()
+        self.launches += 1
+        self._stop = threading.Event()
+        for folder in (INBOX, RUNNING, OUTBOX, DONE, "models", "inputs"):
+            (self.documents / folder).mkdir(parents=True, exist_ok=True)
+        for interrupted in sorted((self.documents / RUNNING).glob("*.json")):
+            self._record_interrupted(interrupted)
+        self._write_status()
+        self._thread = threading.Thread(target=self._loop, name=f"fake-app-{self.phone.udid}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """iOS ends the app (or it goes to the background): no more polling, no more heartbeat."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        self._thread = None
+
+    def _loop(self) -> None:
+        last_status = time.monotonic()
+        while not self._stop.is_set():
+            jobs = sorted(p for p in (self.documents / INBOX).glob("*.json"))
+            if jobs:
+                self._start_job(jobs[0])
+                last_status = time.monotonic()
+            elif time.monotonic() - last_status >= self.heartbeat_s:
+                self._write_status()
+                last_status = time.monotonic()
+            self._stop.wait(self.poll_s)
+
+    def _start_job(self, inbox_file: Path) -> None:
+        running = self.documents / RUNNING / inbox_file.name
+        try:
+            inbox_file.replace(running)
+        except OSError:
+            return  # the host may still be renaming it into place
+        self._busy_job = running.stem
+        self._write_status()
+        if self.phone.die_on_next_job:
+            self.phone.die_on_next_job = False
+            self._stop.set()  # iOS ended the app: the job stays in running/, no result, no heartbeat
+            return
+        stop_heartbeat = threading.Event()
+        beat = threading.Thread(target=self._beat_while_busy, args=(stop_heartbeat,), daemon=True)
+        beat.start()
+        try:
+            if self.phone.stall_next_job_s:  # a job that takes very long, the app alive all along
+                stall, self.phone.stall_next_job_s = self.phone.stall_next_job_s, 0.0
+                self._stop.wait(stall)
+            result = self._execute(running)
+        finally:
+            stop_heartbeat.set()
+            beat.join()
+        self._finish(result, running)
+        self._busy_job = None
+        self.jobs_done += 1
+        self._write_status()
+
+    def _beat_while_busy(self, stop: threading.Event) -> None:
+        """The Swift app's timer runs on the main thread while jobs run on a queue."""
+        while not stop.wait(self.heartbeat_s):
+            if self._stop.is_set():
+                return
+            self._write_status()
+
+    # --- files, as Folders in JobExecutor.swift ---------------------------------------------------
+
+    def _write_atomically(self, data: bytes, target: Path) -> None:
+        partial = target.with_name(target.name + PARTIAL_SUFFIX)
+        partial.write_bytes(data)
+        partial.replace(target)
+
+    def _write_status(self) -> None:
+        status = RunnerStatus(
+            schema_version=1, app_version=self.phone.app_version, device_model=self.phone.product_type,
+            os_version=self.phone.product_version, os_build=self.phone.build_version,
+            state="running" if self._busy_job else "idle", current_job=self._busy_job,
+            jobs_done=self.jobs_done, thermal_state=self.phone.thermal_state,
+            updated_at=datetime.now(timezone.utc).replace(microsecond=0) + self.phone.clock_skew,
+        )
+        self._write_atomically(self._encode(status).encode(), self.documents / STATUS_FILE)
+
+    @staticmethod
+    def _encode(model: RunnerResult | RunnerStatus) -> str:
+        """JSONEncoder [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes], nil fields left out."""
+        data = model.model_dump(mode="json", exclude_none=True)
+        for key in ("started_at", "finished_at", "updated_at"):
+            if key in data:
+                data[key] = data[key].replace("+00:00", "Z")
+        return swift_json(data)
+
+    def _finish(self, result: dict[str, Any], running: Path) -> None:
+        result["thermal_state_after"] = self.phone.thermal_state
+        result["finished_at"] = max(_now(), result["started_at"])
+        if result.get("error"):
+            result["error"] = " ".join(str(result["error"]).split())[:2000]
+        model = RunnerResult(**result)
+        self._write_atomically(self._encode(model).encode(), self.documents / OUTBOX / f"{model.job_id}.json")
+        shutil.move(str(running), str(self.documents / DONE / running.name))
+
+    def _record_interrupted(self, running: Path) -> None:
+        result = self._new_result(running.stem)
+        result.update(status="failed", error=(
+            "the runner app stopped while this job ran (it crashed or iOS ended it, often for using too much "
+            "memory); look for a JetsamEvent or crash report in the phone's analytics data"))
+        self._finish(result, running)
+
+    def _new_result(self, job_id: str) -> dict[str, Any]:
+        return {"schema_version": 1, "job_id": job_id, "app_version": self.phone.app_version,
+                "os_version": self.phone.product_version, "os_build": self.phone.build_version,
+                "device_model": self.phone.product_type, "thermal_state_before": self.phone.thermal_state,
+                "thermal_state_after": self.phone.thermal_state, "started_at": _now(), "finished_at": _now()}
+
+    # --- running a job -----------------------------------------------------------------------------
+
+    def _execute(self, running: Path) -> dict[str, Any]:
+        result = self._new_result(running.stem)
+        try:
+            job = RunnerJob.model_validate_json(running.read_text())
+        except ValueError as exc:
+            result.update(status="failed", error=f"the job file breaks schema_version 1: {exc}")
+            return result
+        result.update(format=job.format, compute_units=job.compute_units, delegate=job.delegate,
+                      threads=job.threads)
+        try:
+            self._measure(job, result)
+            result["status"] = "ok"
+        except _JobFailure as failure:
+            result.update(status=failure.status, error=str(failure))
+        return result
+
+    def _measure(self, job: RunnerJob, result: dict[str, Any]) -> None:
+        model = self.documents / job.model
+        if not model.exists():
+            raise _JobFailure("failed", f"model {job.model} is not on the phone")
+        inputs = [read_tensor_file(self.documents / t.file, t) for t in job.inputs]
+        result["memory_before_bytes"] = _rss_bytes()
+        if job.format == "mlpackage":
+            engine = _CoreMLStandIn(model, self.phone.coreml_reference)
+        else:
+            engine = _LiteRTEngine(model, job, self.phone)
+        result.update(compile_us=engine.compile_us, load_us=engine.load_us, runtime_version=engine.runtime_version,
+                      memory_after_load_bytes=_rss_bytes())
+        sample0 = [array[0] for array in inputs] if inputs else None
+        engine.set_inputs(sample0)
+        result["first_prediction_us"] = engine.timed_predict()
+        result["warmup_us"] = [engine.timed_predict() for _ in range(job.warmup)]
+        result["iterations_us"] = [engine.timed_predict() for _ in range(job.iterations)]
+        result["memory_after_bytes"] = _rss_bytes()
+        if not inputs:
+            return
+        collected: list[list[np.ndarray]] = []
+        names: list[str] = []
+        for sample in range(job.inputs[0].samples):
+            engine.set_inputs([array[sample] for array in inputs])
+            engine.predict()
+            outputs = engine.outputs()
+            names = [name for name, _ in outputs]
+            if not collected:
+                collected = [[] for _ in outputs]
+            for index, (_, values) in enumerate(outputs):
+                collected[index].append(values)
+        files = []
+        for index, (name, values) in enumerate(zip(names, collected)):
+            file_name = output_filename(job.job_id, index)
+            stacked = np.stack(values).astype("<f4")
+            (self.documents / OUTBOX / file_name).write_bytes(stacked.tobytes())
+            files.append(TensorFile(name=name, file=file_name, shape=tuple(values[0].shape), samples=len(values)))
+        result["outputs"] = files
+
+
+def _micros(started_ns: int) -> float:
+    return round((time.perf_counter_ns() - started_ns) / 1000.0, 3)
+
+
+class _LiteRTEngine:
+    """LiteRTEngine.swift on this CPU with ai_edge_litert."""
+
+    compile_us = None
+
+    def __init__(self, model: Path, job: RunnerJob, phone: FakePhone) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        if job.delegate == "coreml" and not phone.neural_engine:
+            raise _JobFailure("unsupported", "the LiteRT Core ML delegate needs a Neural Engine (A12 or later); "
+                                             "this phone has none")
+        if job.delegate == "metal" and not phone.metal_available:
+            raise _JobFailure("unsupported", "the LiteRT Metal delegate could not be created on this phone")
+        started = time.perf_counter_ns()
+        try:
+            self.interpreter = Interpreter(model_path=str(model), num_threads=job.threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise _JobFailure("failed", f"LiteRT could not create the interpreter: {exc}") from exc
+        self.load_us = _micros(started)
+        self.runtime_version = importlib.metadata.version("ai-edge-litert")
+        self.input_details = self.interpreter.get_input_details()
+        self.output_details = self.interpreter.get_output_details()
+
+    def set_inputs(self, samples: list[np.ndarray] | None) -> None:
+        for index, detail in enumerate(self.input_details):
+            shape = [int(d) for d in detail["shape"]]
+            if samples is None:  # the app's pseudo-random values in [0, 1)
+                values = np.random.default_rng(index).random(shape).astype(np.float32)
+            else:
+                values = np.reshape(samples[index], shape)
+            self.interpreter.set_tensor(detail["index"], quantize(values, detail))
+
+    def predict(self) -> None:
+        self.interpreter.invoke()
+
+    def timed_predict(self) -> float:
+        started = time.perf_counter_ns()
+        self.interpreter.invoke()
+        return _micros(started)
+
+    def outputs(self) -> list[tuple[str, np.ndarray]]:
+        return [(detail["name"], dequantize(self.interpreter.get_tensor(detail["index"]), detail))
+                for detail in self.output_details]
+
+
+class _CoreMLStandIn(_LiteRTEngine):
+    """CoreMLEngine.swift without Core ML: the spec is loaded for real ("compile"), predictions come from
+    the model's fp32 .tflite (see the module docstring)."""
+
+    def __init__(self, package: Path, reference: Path | None) -> None:
+        import coremltools as ct
+
+        started = time.perf_counter_ns()
+        try:
+            spec = ct.utils.load_spec(str(package))
+        except Exception as exc:  # coremltools raises many types for a broken package, as Core ML does
+            raise _JobFailure("failed", f"Core ML could not compile the model: {exc}") from exc
+        self.compile_us = _micros(started)
+        if reference is None:
+            raise _JobFailure("failed", "this fake iPhone cannot run Core ML predictions (no reference .tflite)")
+        started = time.perf_counter_ns()
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_path=str(reference))
+        self.interpreter.allocate_tensors()
+        self.load_us = _micros(started)
+        self.runtime_version = None  # Core ML's version is the OS's
+        self.input_details = self.interpreter.get_input_details()
+        self.output_details = self.interpreter.get_output_details()
+        package_shape = [int(d) for d in spec.description.input[0].type.multiArrayType.shape]
+        reference_shape = [int(d) for d in self.input_details[0]["shape"]]
+        if package_shape != reference_shape:
+            raise _JobFailure("failed", f"fake phone: the reference .tflite takes {reference_shape}, "
+                                        f"the package {package_shape}")
+        self.output_names = sorted(output.name for output in spec.description.output)
+
+    def outputs(self) -> list[tuple[str, np.ndarray]]:
+        values = [values for _, values in super().outputs()]
+        return list(zip(self.output_names, values))
+
+
+# --- the phone and its services ----------------------------------------------------------------------
+
+
+@dataclass
+class FakePhone:
+    """One iPhone: identity, trust and Developer Mode, the runner app and its Documents folder."""
+
+    udid: str
+    documents: Path
+    product_type: str = "iPhone16,1"
+    product_version: str = "17.2.1"
+    build_version: str = "21C66"
+    name: str = "Lab iPhone"
+    paired: PairingState = "paired"
+    developer_mode: bool | None = True
+    bundle_id: str = "org.benchlab.runner"
+    app_installed: bool = True
+    app_version: str = "1.0 (1)"
+    ipa_signed: bool = True
+    can_launch: bool = True
+    metal_available: bool = True
+    coreml_reference: Path | None = None
+    battery: BatteryReading = field(default_factory=lambda: BatteryReading(level=87, temperature_c=31.5,
+                                                                          charging=True))
+    thermal_state: int = 0
+    clock_skew: timedelta = field(default_factory=timedelta)
+    die_on_next_job: bool = False
+    stall_next_job_s: float = 0.0
+    disconnected: bool = False
+    app: FakeRunnerApp = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.documents.mkdir(parents=True, exist_ok=True)
+        self.app = FakeRunnerApp(self)
+
+    @property
+    def neural_engine(self) -> bool:
+        product = lookup(self.product_type)
+        return bool(product and product.neural_engine)
+
+    def open_app_by_hand(self) -> None:
+        """A person opens the app and leaves it in the foreground (inbox mode)."""
+        self.app.start()
+
+
+class FolderContainer:
+    """``AppContainer`` over a local folder, with AFC's behaviour (a missing parent is an error)."""
+
+    def __init__(self, phone: FakePhone, counters: dict[str, int]) -> None:
+        self.phone = phone
+        self.root = phone.documents
+        self.counters = counters
+
+    def _path(self, path: str) -> Path:
+        if self.phone.disconnected:
+            raise PhoneDisconnected("house_arrest: the connection to the phone dropped")
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ContainerError(f"{path!r} is not a path inside the app's Documents folder")
+        return self.root / path
+
+    def _count(self, what: str) -> None:
+        self.counters[what] = self.counters.get(what, 0) + 1
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).exists()
+
+    def listdir(self, path: str) -> list[str]:
+        folder = self._path(path)
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+    def read_bytes(self, path: str) -> bytes:
+        try:
+            return self._path(path).read_bytes()
+        except OSError as exc:
+            raise ContainerError(f"read {path}: {exc}") from exc
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        target = self._path(path)
+        if not target.parent.is_dir():
+            raise ContainerError(f"write {path}: no such folder")
+        target.write_bytes(data)
+
+    def push_file(self, local: Path, path: str) -> None:
+        target = self._path(path)
+        if not target.parent.is_dir():
+            raise ContainerError(f"push {path}: no such folder")
+        shutil.copyfile(local, target)
+        self._count("files_pushed")
+
+    def push_folder(self, local: Path, path: str) -> None:
+        self.makedirs(path)
+        for item in sorted(Path(local).rglob("*")):
+            relative = item.relative_to(local).as_posix()
+            if item.is_dir():
+                self.makedirs(f"{path}/{relative}")
+            else:
+                self.push_file(item, f"{path}/{relative}")
+
+    def pull_file(self, path: str, local: Path) -> None:
+        try:
+            shutil.copyfile(self._path(path), local)
+        except OSError as exc:
+            raise ContainerError(f"pull {path}: {exc}") from exc
+
+    def rename(self, source: str, target: str) -> None:
+        try:
+            self._path(source).replace(self._path(target))
+        except OSError as exc:
+            raise ContainerError(f"rename {source}: {exc}") from exc
+
+    def remove(self, path: str) -> None:
+        target = self._path(path)
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+    def makedirs(self, path: str) -> None:
+        self._path(path).mkdir(parents=True, exist_ok=True)
+
+
+class FakeServices:
+    """``PhoneServices`` for FakePhones; counts what it was asked (opened containers, launches ...)."""
+
+    def __init__(self, phones: list[FakePhone], transport: str = "usbmux") -> None:
+        self.phones = {phone.udid: phone for phone in phones}
+        self._transport = transport
+        self.counters: dict[str, int] = {}
+        self.open_containers = 0
+
+    def _phone(self, udid: str) -> FakePhone:
+        phone = self.phones.get(udid)
+        if phone is None:
+            raise PhoneNotFound(f"usbmux has no device matching udid {udid}")
+        if phone.disconnected:
+            raise PhoneDisconnected("lockdown: the connection to the phone dropped")
+        return phone
+
+    def _paired(self, udid: str) -> FakePhone:
+        phone = self._phone(udid)
+        if phone.paired != "paired":
+            raise PhoneNotPaired("this computer is not paired with the phone")
+        return phone
+
+    def list_phones(self) -> list[PhoneListing]:
+        return [PhoneListing(udid=p.udid, connection_type="USB", product_type=p.product_type,
+                             product_version=p.product_version, build_version=p.build_version,
+                             device_name=p.name, device_class="iPhone") for p in self.phones.values()]
+
+    def transport(self, udid: str) -> str:
+        return self._transport
+
+    def lockdown_values(self, udid: str) -> dict[str, Any]:
+        phone = self._paired(udid)
+        return {"ProductType": phone.product_type, "ProductVersion": phone.product_version,
+                "BuildVersion": phone.build_version, "DeviceName": phone.name, "UniqueDeviceID": phone.udid}
+
+    def device_time(self, udid: str) -> float:
+        return time.time() + self._paired(udid).clock_skew.total_seconds()
+
+    def pairing_state(self, udid: str, wait_s: float = 0.0) -> PairingState:
+        return self._phone(udid).paired
+
+    def developer_mode(self, udid: str) -> bool | None:
+        return self._paired(udid).developer_mode
+
+    def installed_app(self, udid: str, bundle_id: str) -> InstalledApp | None:
+        phone = self._paired(udid)
+        if not phone.app_installed or bundle_id != phone.bundle_id:
+            return None
+        short, _, build = phone.app_version.partition(" (")
+        return InstalledApp(bundle_id=bundle_id, short_version=short, build_version=build.rstrip(")"))
+
+    def install_app(self, udid: str, ipa: Path, timeout_s: float) -> None:
+        phone = self._paired(udid)
+        self.counters["installs"] = self.counters.get("installs", 0) + 1
+        if not phone.ipa_signed:
+            raise AppInstallFailed("install BenchlabRunner.ipa: ApplicationVerificationFailed: Failed to verify "
+                                   "code signature (A valid provisioning profile for this executable was not "
+                                   "found.)", not_signed=True)
+        app = ipa_app(ipa)
+        if app is None:
+            raise AppInstallFailed(f"install {ipa.name}: not an .ipa")
+        phone.bundle_id, phone.app_version, phone.app_installed = app.bundle_id, app.version, True
+
+    @contextlib.contextmanager
+    def open_container(self, udid: str, bundle_id: str) -> Iterator[FolderContainer]:
+        phone = self._paired(udid)
+        if not phone.app_installed or bundle_id != phone.bundle_id:
+            raise ContainerError(f"open the files of {bundle_id}: No app with bundle ID {bundle_id} is installed.")
+        self.open_containers += 1
+        try:
+            yield FolderContainer(phone, self.counters)
+        finally:
+            self.open_containers -= 1
+
+    def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
+        phone = self._paired(udid)
+        self.counters["launch_attempts"] = self.counters.get("launch_attempts", 0) + 1
+        if not phone.can_launch:
+            raise LaunchUnavailable("launch org.benchlab.runner: no pymobiledevice3 tunneld answers (iOS 17+ needs "
+                                    "a tunnel for developer services)",
+                                    hint="run `sudo pymobiledevice3 remote tunneld`")
+        phone.app.start()
+
+    def battery(self, udid: str) -> BatteryReading:
+        return self._paired(udid).battery
+
+    def stop_all(self) -> None:
+        """Close every fake app (end of a test)."""
+        for phone in self.phones.values():
+            phone.app.stop()
+
+
+def make_ipa(path: Path, bundle_id: str = "org.benchlab.runner", version: str = "1.1", build: str = "7") -> Path:
+    """Write a minimal .ipa (Payload/BenchlabRunner.app/Info.plist) for install tests."""
+    import plistlib
+    import zipfile
+
+    info = {"CFBundleIdentifier": bundle_id, "CFBundleShortVersionString": version, "CFBundleVersion": build}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("Payload/BenchlabRunner.app/Info.plist", plistlib.dumps(info))
+        archive.writestr("Payload/BenchlabRunner.app/BenchlabRunner", b"\xcf\xfa\xed\xfe arm64 stand-in")
+    return path
