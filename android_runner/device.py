@@ -24,7 +24,7 @@ from android_runner.benchmark_model import BenchmarkOutput, parse_output
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
-from android_runner.transport import AdbTransport
+from android_runner.transport import AdbTransport, DeviceTimeout
 from benchlab.errors import DeviceError, DeviceLost
 from benchlab.host_device import now_iso
 from benchlab.profiles import DeviceProfile, derived_profile, load_profiles, match_profile
@@ -127,7 +127,13 @@ class AndroidDevice:
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
         for _ in range(job.scenario.repeats):
-            result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
+            try:
+                result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
+            except DeviceTimeout as exc:
+                # A hung run must not heat the next job. "[b]" keeps pkill from matching its own shell.
+                self._shell("pkill -f '[b]enchlab/benchmark_model'")
+                return replace(base, status="failed", runner_output="\n".join(texts),
+                               error=f"{exc} (benchmark_model killed)")
             texts.append(result.output)
             parsed = parse_output(result.output)
             if result.exit_code != 0 or parsed.status != "ok":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -132,14 +133,20 @@ class DirectTransport:
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         """Run a command through shell v1, recovering its exit code from a marker."""
+        started = time.monotonic()
         try:
             output = self._device.shell(with_exit_code(command), timeout_s=timeout_s, read_timeout_s=timeout_s,
                                         transport_timeout_s=timeout_s)
-        except self._errors.AdbTimeoutError:
+        except (self._errors.AdbTimeoutError, self._errors.TcpTimeoutException):
+            # A silent phone looks the same as a hung command; the caller kills the command and a
+            # phone that is really gone fails its next command with a connection error.
             raise DeviceTimeout(f"{self.serial}: command did not finish within {timeout_s:g} s") from None
-        except (OSError, self._errors.TcpTimeoutException, self._errors.InvalidResponseError,
-                self._errors.AdbConnectionError, self._errors.UsbReadFailedError) as exc:
+        except (OSError, self._errors.InvalidResponseError, self._errors.AdbConnectionError,
+                self._errors.UsbReadFailedError) as exc:
             raise DeviceDisconnected(f"{self.serial}: connection lost during a command: {_reason(exc)}") from None
+        if EXIT_MARKER not in output and time.monotonic() - started >= timeout_s:
+            # adb-shell returns what it has when timeout_s passes, without raising.
+            raise DeviceTimeout(f"{self.serial}: command did not finish within {timeout_s:g} s")
         return split_exit_code(output)
 
     def push(self, local: Path, remote: str, timeout_s: float) -> None:

@@ -230,3 +230,36 @@ def test_devices_lists_phones_with_profile_tier_and_state(phones, monkeypatch: p
         assert text in flagship_line, text
     low_line = next(line for line in out.splitlines() if low.serial in line)
     assert "unauthorized" in low_line
+
+
+def test_a_hanging_benchmark_times_out_and_the_next_job_runs(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                             digits_npz: Path) -> None:
+    low, _ = phones
+    low.faults.hang_shell = "--use_xnnpack=false"  # only the second accelerator's runs hang
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial]).read_text())
+    suite["variants"] = ["fp32"]
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1, "xnnpack": False}, {"kind": "cpu", "threads": 2}]
+    suite["scenario"]["timeout_seconds"] = 3
+    path = tmp_path / "hang.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    df = benchlab.load_results(next((tmp_path / "results").iterdir())).set_index("accelerator")
+    assert df.loc["cpu-t1-noxnnpack", "status"] == "failed"
+    assert "did not finish within 3 s" in df.loc["cpu-t1-noxnnpack", "error"]
+    assert df.loc["cpu-t2", "status"] == "ok"
+
+
+def test_a_cable_pulled_mid_push_fails_the_job_with_the_reason(tmp_path: Path, phones, tiny_keras_path: Path,
+                                                                digits_npz: Path) -> None:
+    low, flagship = phones
+    low.faults.drop_after_push_bytes = 4096
+    suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial]).read_text())
+    suite["variants"] = ["fp32"]
+    suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
+    path = tmp_path / "unplug.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    df = benchlab.load_results(next((tmp_path / "results").iterdir())).set_index("device_id")
+    assert df.loc[low.serial, "status"] == "failed"
+    assert "connection lost while pushing" in df.loc[low.serial, "error"]
+    assert df.loc[flagship.serial, "status"] == "ok"
