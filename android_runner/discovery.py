@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from android_runner.device import AndroidDevice
 from android_runner.transport import (
@@ -20,8 +18,9 @@ from android_runner.transport import (
     adb_server_running,
     server_port,
 )
+from benchlab.devices import UnavailableDevice
 from benchlab.errors import DeviceError
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from benchlab.records import Capabilities, DeviceInfo
 
 log = logging.getLogger(__name__)
 
@@ -29,29 +28,14 @@ CONNECT_ENV = "BENCHLAB_ANDROID_CONNECT"
 USE_SERVER_ENV = "BENCHLAB_ADB_SERVER"  # "0" forces direct connections even when a server runs
 
 
-class UnavailableDevice:
+ANDROID_CAPABILITIES = Capabilities(kinds=frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
+                                    formats=frozenset({"tflite"}))
+
+
+def unavailable(serial: str, state: str, reason: str, model: str | None = None) -> UnavailableDevice:
     """A phone that was seen but cannot run jobs; every job it gets fails with the reason."""
-
-    def __init__(self, serial: str, state: str, reason: str, model: str | None = None) -> None:
-        self.info = DeviceInfo(id=serial, platform="android", model=model, state=state, transport="adb")
-        self.reason = reason
-
-    def capabilities(self) -> Capabilities:
-        """Nothing runs here; the executor asks run() and records the reason."""
-        return Capabilities(kinds=frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}), formats=frozenset({"tflite"}))
-
-    def conditions(self) -> Conditions:
-        """Unknown: the phone cannot be read."""
-        return Conditions(timestamp=time.time())
-
-    def prepare(self, artifacts: Sequence[Path]) -> None:
-        """Nothing can be pushed; run() reports why."""
-
-    def run(self, job: Job) -> Measurement:
-        """Return a failed measurement naming the state and what to do."""
-        return Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
-                           device=self.info, accelerator=job.accelerator, status="failed", runner="none",
-                           error=self.reason)
+    info = DeviceInfo(id=serial, platform="android", model=model, state=state, transport="adb")
+    return UnavailableDevice(info, reason, ANDROID_CAPABILITIES)
 
 
 def unauthorized_reason(serial: str, model: str | None) -> str:
@@ -72,8 +56,8 @@ def _open(transport_factory, serial: str, transport_name: str, model: str | None
     except DeviceError as exc:
         text = str(exc)
         if isinstance(exc, DeviceUnauthorized):
-            return UnavailableDevice(serial, "unauthorized", unauthorized_reason(serial, model), model)
-        return UnavailableDevice(serial, "offline", f"offline: {text}", model)
+            return unavailable(serial, "unauthorized", unauthorized_reason(serial, model), model)
+        return unavailable(serial, "offline", f"offline: {text}", model)
 
 
 def _via_server() -> list:  # type: ignore[type-arg]
@@ -85,10 +69,10 @@ def _via_server() -> list:  # type: ignore[type-arg]
         if entry.state == "device":
             devices.append(_open(ServerTransport, entry.serial, "adb-server", model))
         elif entry.state == "unauthorized":
-            devices.append(UnavailableDevice(entry.serial, "unauthorized",
+            devices.append(unavailable(entry.serial, "unauthorized",
                                              unauthorized_reason(entry.serial, model), model))
         else:
-            devices.append(UnavailableDevice(entry.serial, entry.state, f"{entry.state}: reconnect the phone", model))
+            devices.append(unavailable(entry.serial, entry.state, f"{entry.state}: reconnect the phone", model))
     return devices
 
 

@@ -8,6 +8,7 @@ imports a phone protocol library itself and a broken runner cannot stop the othe
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -45,6 +46,36 @@ class Device(Protocol):
     def run(self, job: Job) -> Measurement:
         """Run one job; a failure is a Measurement with status and error, not an exception."""
         ...
+
+
+class UnavailableDevice:
+    """A device that was seen but cannot run jobs (unauthorized, not paired, offline).
+
+    Runners list it so `benchlab devices` shows its state, and every job it gets becomes a failed
+    measurement carrying the reason and what to do, so a suite naming it still finishes.
+    """
+
+    def __init__(self, info: DeviceInfo, reason: str, capabilities: Capabilities) -> None:
+        self.info = info
+        self.reason = reason
+        self._capabilities = capabilities
+
+    def capabilities(self) -> Capabilities:
+        """What the device could run if it were usable, so each job reaches run() and records why."""
+        return self._capabilities
+
+    def conditions(self) -> Conditions:
+        """Unknown: the device cannot be read."""
+        return Conditions(timestamp=time.time())
+
+    def prepare(self, artifacts: Sequence[Path]) -> None:
+        """Nothing can be copied; run() reports why."""
+
+    def run(self, job: Job) -> Measurement:
+        """Return a failed measurement naming the state and what to do."""
+        return Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
+                           device=self.info, accelerator=job.accelerator, status="failed", runner="none",
+                           error=self.reason)
 
 
 DiscoverFunction = Callable[[Sequence[str]], Iterable[Device]]

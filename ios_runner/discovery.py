@@ -23,15 +23,15 @@ import functools
 import logging
 import os
 import plistlib
-import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlab.devices import UnavailableDevice
 from benchlab.errors import DeviceError
 from benchlab.profiles import DeviceProfile
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from benchlab.records import Capabilities, DeviceInfo
 from ios_runner.device import BUNDLE_ID_ENV, RUNNER_IPA_ENV, IPhoneDevice
 from ios_runner.product_types import lookup
 from ios_runner.protocol import APP_MIN_IOS, app_supports_ios
@@ -87,34 +87,19 @@ def ipa_app(ipa: Path) -> InstalledApp | None:
                         build_version=str(info.get("CFBundleVersion", "?")))
 
 
-class UnavailableIPhone:
+class UnavailableIPhone(UnavailableDevice):
     """An iPhone that was seen but cannot run jobs; every job it gets fails with the reason."""
 
     def __init__(self, listing: PhoneListing, state: str, reason: str, transport: str = "usbmux") -> None:
         product = lookup(listing.product_type) if listing.product_type else None
         version = f"iOS {listing.product_version}" if listing.product_version else None
-        self.info = DeviceInfo(id=listing.udid, platform="ios", maker="Apple",
-                               model=product.name if product else listing.product_type,
-                               soc=product.chip if product else None, os_version=version, state=state,
-                               transport=transport)
-        self.reason = reason
-
-    def capabilities(self) -> Capabilities:
-        """Everything an iPhone could run, so each job reaches run() and records the reason."""
-        return Capabilities(kinds=frozenset({"cpu", "gpu", "coreml"}), formats=frozenset({"tflite", "mlpackage"}))
-
-    def conditions(self) -> Conditions:
-        """Unknown: the phone cannot be read."""
-        return Conditions(timestamp=time.time())
-
-    def prepare(self, artifacts: Sequence[Path]) -> None:
-        """Nothing can be pushed; run() reports why."""
-
-    def run(self, job: Job) -> Measurement:
-        """Return a failed measurement naming the state and what to do."""
-        return Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
-                           device=self.info, accelerator=job.accelerator, status="failed", runner="none",
-                           error=self.reason)
+        info = DeviceInfo(id=listing.udid, platform="ios", maker="Apple",
+                          model=product.name if product else listing.product_type,
+                          soc=product.chip if product else None, os_version=version, state=state,
+                          transport=transport)
+        # Everything an iPhone could run, so each job reaches run() and records the reason.
+        super().__init__(info, reason, Capabilities(kinds=frozenset({"cpu", "gpu", "coreml"}),
+                                                    formats=frozenset({"tflite", "mlpackage"})))
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ import yaml
 import benchlab
 import benchlab.store
 from benchlab.cli import main
-from tests.loopback_adb import FLAGSHIP, LOW_END, Faults, LoopbackAdbDevice
+from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
 
 
 @pytest.fixture()
