@@ -35,7 +35,7 @@ from ios_runner.protocol import (
     read_result,
     read_status,
 )
-from ios_runner.services import AppContainer
+from ios_runner.services import AppContainer, push_folder
 
 MANIFEST_FILE = "benchlab_manifest.json"
 MANIFEST_VERSION = 1
@@ -110,7 +110,7 @@ class ContainerFiles:
         staging = path + PARTIAL_SUFFIX
         self.container.remove(staging)
         if Path(local).is_dir():
-            self.container.push_folder(Path(local), staging)
+            push_folder(self.container, Path(local), staging)
         else:
             self.container.push_file(Path(local), staging)
         self.container.remove(path)

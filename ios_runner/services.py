@@ -220,10 +220,6 @@ class AppContainer(Protocol):
         """Copy a local file to ``path`` (its folder must exist)."""
         ...
 
-    def push_folder(self, local: Path, path: str) -> None:
-        """Copy a local folder's contents, recursively, into folder ``path`` (created if missing)."""
-        ...
-
     def pull_file(self, path: str, local: Path) -> None:
         """Copy a file to a local path."""
         ...
@@ -239,6 +235,18 @@ class AppContainer(Protocol):
     def makedirs(self, path: str) -> None:
         """Create a folder and its parents; nothing happens when it exists."""
         ...
+
+
+def push_folder(container: AppContainer, local: Path, path: str) -> None:
+    """Create ``path`` in the container and upload every file below ``local`` into it, keeping
+    relative paths (an .mlpackage is a folder)."""
+    container.makedirs(path)
+    for item in sorted(Path(local).rglob("*")):
+        relative = item.relative_to(local).as_posix()
+        if item.is_dir():
+            container.makedirs(f"{path}/{relative}")
+        else:
+            container.push_file(item, f"{path}/{relative}")
 
 
 class PhoneServices(Protocol):
@@ -694,16 +702,6 @@ class _AfcContainer:
         size = Path(local).stat().st_size
         self._run(f"push {Path(local).name}",
                   lambda: self._afc.push(str(local), documents_path(path), progress_bar=False), size)
-
-    def push_folder(self, local: Path, path: str) -> None:
-        """Create ``path`` and upload every file below ``local`` into it, keeping relative paths."""
-        self.makedirs(path)
-        for item in sorted(Path(local).rglob("*")):
-            relative = item.relative_to(local).as_posix()
-            if item.is_dir():
-                self.makedirs(f"{path}/{relative}")
-            else:
-                self.push_file(item, f"{path}/{relative}")
 
     def pull_file(self, path: str, local: Path) -> None:
         """Download a file."""

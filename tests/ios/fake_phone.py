@@ -467,15 +467,6 @@ class FolderContainer:
         shutil.copyfile(local, target)
         self._count("files_pushed")
 
-    def push_folder(self, local: Path, path: str) -> None:
-        self.makedirs(path)
-        for item in sorted(Path(local).rglob("*")):
-            relative = item.relative_to(local).as_posix()
-            if item.is_dir():
-                self.makedirs(f"{path}/{relative}")
-            else:
-                self.push_file(item, f"{path}/{relative}")
-
     def pull_file(self, path: str, local: Path) -> None:
         try:
             shutil.copyfile(self._path(path), local)
