@@ -106,6 +106,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
             "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
             "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(_percent(r["fidelity_top1_agreement"]), 1),
             "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
+            "flags": r["flags"] or "",
             "status": status,
         })
     return rows
@@ -116,10 +117,14 @@ TERMINAL_COLUMNS = ("model", "variant", "where", "size KB", "zipped KB", "median
 
 
 def not_ok_notes(df: pd.DataFrame) -> list[str]:
-    """Return one line per distinct reason a measurement was not ok, naming the variants it hit."""
+    """Return one line per distinct reason a measurement was not ok or is flagged, naming the variants."""
     notes: dict[tuple[str, str], list[str]] = {}
-    for _, r in df[df["status"] != "ok"].iterrows():
-        notes.setdefault((r["status"], r["error"]), []).append(f"{r['variant']}@{r['device_id']}·{r['accelerator']}")
+    for _, r in df.iterrows():
+        where = f"{r['variant']}@{r['device_id']}·{r['accelerator']}"
+        if r["status"] != "ok":
+            notes.setdefault((r["status"], r["error"]), []).append(where)
+        for flag in filter(None, (r["flags"] or "").split(",")):
+            notes.setdefault(("flagged", flag), []).append(where)
     return [f"{status}: {error} — {', '.join(dict.fromkeys(where))}" for (status, error), where in notes.items()]
 
 
