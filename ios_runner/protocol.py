@@ -102,9 +102,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchlab.errors import RunnerError, SuiteError
 from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
@@ -149,6 +149,11 @@ def _check_choice(field: str, value: Any, allowed: Sequence[str]) -> Any:
     return value
 
 
+def _one_of(field: str, allowed: Sequence[str]) -> AfterValidator:
+    """A validator naming the field and the allowed values, shared by the job, result and status."""
+    return AfterValidator(lambda value: _check_choice(field, value, allowed))
+
+
 def _check_relative(field: str, value: str) -> str:
     path = PurePosixPath(value)
     if not value or value.startswith("/") or ".." in path.parts or "\\" in value:
@@ -157,6 +162,11 @@ def _check_relative(field: str, value: str) -> str:
             "without '..' (e.g. 'models/abc123/model.tflite')"
         )
     return value
+
+
+Format = Annotated[str, _one_of("format", FORMATS)]
+ComputeUnits = Annotated[str, _one_of("compute_units", COMPUTE_UNITS)]
+Delegate = Annotated[str, _one_of("delegate", TFLITE_DELEGATES)]
 
 
 class TensorFile(BaseModel):
@@ -194,9 +204,9 @@ class RunnerJob(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     job_id: str
     model: str
-    format: str
-    compute_units: str | None = None
-    delegate: str | None = None
+    format: Format
+    compute_units: ComputeUnits | None = None
+    delegate: Delegate | None = None
     threads: int | None = Field(default=None, ge=1, le=64)
     gpu_precision_loss_allowed: bool = True
     warmup: int = Field(default=5, ge=0, le=10_000)
@@ -217,21 +227,6 @@ class RunnerJob(BaseModel):
     @classmethod
     def _model_path(cls, value: str) -> str:
         return _check_relative("model", value)
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: str) -> str:
-        return _check_choice("format", value, FORMATS)
-
-    @field_validator("compute_units")
-    @classmethod
-    def _compute_units(cls, value: str | None) -> str | None:
-        return _check_choice("compute_units", value, COMPUTE_UNITS)
-
-    @field_validator("delegate")
-    @classmethod
-    def _delegate(cls, value: str | None) -> str | None:
-        return _check_choice("delegate", value, TFLITE_DELEGATES)
 
     @model_validator(mode="after")
     def _settings_fit_format(self) -> RunnerJob:
@@ -270,15 +265,15 @@ class RunnerResult(BaseModel):
 
     schema_version: int
     job_id: str
-    status: str
+    status: Annotated[str, _one_of("status", RESULT_STATUSES)]
     error: str | None = None
     app_version: str
     os_version: str
     os_build: str | None = None
     device_model: str
-    format: str | None = None
-    compute_units: str | None = None
-    delegate: str | None = None
+    format: Format | None = None
+    compute_units: ComputeUnits | None = None
+    delegate: Delegate | None = None
     threads: int | None = None
     runtime_version: str | None = None
     compile_us: float | None = Field(default=None, ge=0)
@@ -295,26 +290,6 @@ class RunnerResult(BaseModel):
     memory_peak_bytes: int | None = Field(default=None, ge=0)
     started_at: datetime
     finished_at: datetime
-
-    @field_validator("status")
-    @classmethod
-    def _status(cls, value: str) -> str:
-        return _check_choice("status", value, RESULT_STATUSES)
-
-    @field_validator("format")
-    @classmethod
-    def _format(cls, value: str | None) -> str | None:
-        return _check_choice("format", value, FORMATS)
-
-    @field_validator("compute_units")
-    @classmethod
-    def _compute_units(cls, value: str | None) -> str | None:
-        return _check_choice("compute_units", value, COMPUTE_UNITS)
-
-    @field_validator("delegate")
-    @classmethod
-    def _delegate(cls, value: str | None) -> str | None:
-        return _check_choice("delegate", value, TFLITE_DELEGATES)
 
     @field_validator("warmup_us", "iterations_us")
     @classmethod
@@ -350,16 +325,11 @@ class RunnerStatus(BaseModel):
     device_model: str
     os_version: str
     os_build: str | None = None
-    state: str
+    state: Annotated[str, _one_of("state", RUNNER_STATES)]
     current_job: str | None = None
     jobs_done: int = Field(ge=0)
     thermal_state: int = Field(ge=0, le=3)
     updated_at: datetime
-
-    @field_validator("state")
-    @classmethod
-    def _state(cls, value: str) -> str:
-        return _check_choice("state", value, RUNNER_STATES)
 
 
 def app_supports_ios(version: str) -> bool:

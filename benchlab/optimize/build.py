@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from benchlab.datasets import Dataset
+from benchlab.errors import SuiteError
 from benchlab.optimize.cache import cache_dir, path_sha256, variant_key
 from benchlab.optimize.recipes import RECIPES, Recipe
 from benchlab.optimize.source import SourceModel
@@ -93,6 +94,9 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None) -> Va
             from benchlab.optimize.coreml import build_coreml
 
             build_coreml(source, spec.recipe, spec.options, out_path)
+    except SuiteError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise  # the model itself is unusable: bad input for every recipe, not one failed variant
     except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
         shutil.rmtree(staging, ignore_errors=True)
         message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import json
 import re
 from dataclasses import dataclass
@@ -471,7 +473,7 @@ def test_swift_optionals_match_python_requirements(name: str, swift_structs: dic
         field = model.model_fields[key]
         if name == "RunnerJob":
             # Python writes every job field; a null must land in a Swift optional.
-            python_allows_none = "None" in str(field.annotation)
+            python_allows_none = type(None) in typing.get_args(field.annotation)
             assert prop.optional == python_allows_none, f"{name}.{key}: Swift {prop.type}, Python {field.annotation}"
         else:
             # Swift leaves nil optionals out; Python must then not require the key.
