@@ -26,9 +26,20 @@ from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceTimeout
 from benchlab.errors import DeviceError, DeviceLost
-from benchlab.host_device import now_iso
-from benchlab.profiles import DeviceProfile, derived_profile, load_profiles, match_profile
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from benchlab.profiles import (
+    DeviceProfile,
+    derived_profile,
+    load_profiles,
+    match_profile,
+)
+from benchlab.records import (
+    Capabilities,
+    Conditions,
+    DeviceInfo,
+    Job,
+    Measurement,
+    now_iso,
+)
 from benchlab.tensors import dequantize, quantize
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from benchlab.compare import (
     FAILED,
     REGRESSION,
     SKIPPED_STATUSES,
-    Comparison,
     CompareResult,
+    Comparison,
     MetricChange,
 )
 

@@ -21,7 +21,6 @@ from benchlab.accuracy import fidelity, top_k_accuracy
 from benchlab.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.gate import STARTED_HOT, ThermalLimits, wait_until_cool
-from benchlab.host_device import now_iso
 from benchlab.records import (
     FORMAT_ACCELERATORS,
     NO_ACCELERATOR,
@@ -30,6 +29,7 @@ from benchlab.records import (
     Measurement,
     Scenario,
     Variant,
+    now_iso,
 )
 from benchlab.store import RunStore
 

@@ -16,12 +16,18 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from benchlab.records import (
+    Capabilities,
+    Conditions,
+    DeviceInfo,
+    Job,
+    Measurement,
+    now_iso,
+)
 
 RUNNER = "litert-python"
 #: The module each worker process runs (a test points it at a crashing stand-in).
@@ -47,11 +53,6 @@ def _temperatures_c() -> dict[str, float]:
         except (OSError, ValueError):
             continue  # zones without a readable sensor are common in VMs
     return temperatures
-
-
-def now_iso() -> str:
-    """Return the current UTC time as an ISO 8601 string."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class HostDevice:

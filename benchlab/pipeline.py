@@ -20,8 +20,7 @@ import numpy as np
 from benchlab.datasets import Dataset, load_dataset
 from benchlab.devices import Device, discover_devices, select_devices
 from benchlab.executor import EvalSet, execute, plan_jobs
-from benchlab.host_device import now_iso
-from benchlab.records import Measurement, Variant
+from benchlab.records import Measurement, Variant, now_iso
 from benchlab.store import RunStore
 from benchlab.suite import Suite
 

@@ -7,6 +7,7 @@ package can share these types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 MeasurementStatus = Literal["ok", "failed", "unsupported", "skipped"]
@@ -192,3 +193,8 @@ class Measurement:
     def all_samples_us(self) -> list[float]:
         """Every measured iteration across repeats, in the order they ran."""
         return [sample for repeat in self.samples_us for sample in repeat]
+
+
+def now_iso() -> str:
+    """Return the current UTC time as an ISO 8601 string."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
-from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
+from benchlab.records import (
+    AcceleratorSetting,
+    Conditions,
+    DeviceInfo,
+    Fidelity,
+    Measurement,
+    Variant,
+)
 from benchlab.stats import LatencySummary, summarize
 
 if TYPE_CHECKING:

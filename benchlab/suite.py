@@ -12,12 +12,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from benchlab.devices import validate_selector
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes import RECIPES, check_options
-from benchlab.records import ACCELERATOR_KINDS, COREML_COMPUTE_UNITS, AcceleratorSetting, Scenario
+from benchlab.records import (
+    ACCELERATOR_KINDS,
+    COREML_COMPUTE_UNITS,
+    AcceleratorSetting,
+    Scenario,
+)
 
 BUILTIN_MODELS = ("quickstart-mnist",)
 BUILTIN_DATASETS = ("mnist",)

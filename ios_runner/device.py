@@ -29,10 +29,21 @@ from typing import Any
 import numpy as np
 
 from benchlab.errors import BenchlabError, SuiteError
-from benchlab.host_device import now_iso
 from benchlab.optimize.cache import path_sha256
-from benchlab.profiles import DeviceProfile, derived_profile, load_profiles, match_profile
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
+from benchlab.profiles import (
+    DeviceProfile,
+    derived_profile,
+    load_profiles,
+    match_profile,
+)
+from benchlab.records import (
+    Capabilities,
+    Conditions,
+    DeviceInfo,
+    Job,
+    Measurement,
+    now_iso,
+)
 from ios_runner import jobs
 from ios_runner.jobs import (
     INPUTS,

@@ -486,7 +486,10 @@ class Pymobiledevice3Services:
         return listings
 
     async def _list_tunneld_only(self, known: set[str]) -> list[PhoneListing]:
-        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid, get_tunneld_tunnels
+        from pymobiledevice3.tunneld.api import (
+            get_tunneld_device_by_udid,
+            get_tunneld_tunnels,
+        )
 
         listings = []
         for udid in await get_tunneld_tunnels(self.tunneld_address):
@@ -621,7 +624,9 @@ class Pymobiledevice3Services:
         image mounted), through a tunneld RSD from iOS 17."""
         from packaging.version import Version
         from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
-        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+        from pymobiledevice3.services.dvt.instruments.process_control import (
+            ProcessControl,
+        )
         from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
         async def launch_with(provider: Any) -> None:
