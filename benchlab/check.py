@@ -5,8 +5,10 @@ Like pyperf's ``check``, this only warns: the numbers stay in the store, and the
 Per measurement (status "ok" only; a failed job already says why):
   * unstable      coefficient of variation (std / mean of every measured iteration) above 0.1,
                   pyperf's rule of thumb: the spread is too large for the median to mean much.
-  * few-samples   fewer than 10 measured iterations (or, for a runner that reports only per-run
-                  statistics, fewer than 10 repeats): no test can tell a change from noise.
+  * noisy-repeats the repeat medians (one runner process each) spread by more than 10%: the
+                  process-to-process variation of this device hides changes of that size.
+  * few-repeats   fewer than 6 repeats: the repeat is the unit of replication, and below 6 no 95%
+                  interval of the median exists and no comparison can be significant.
   * thermal-rose / started-hot
                   the device heated up during the job, or had to start before it cooled down
                   (flags set by the executor and the thermal gate): the latencies measure the
@@ -27,16 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlab.compare import SAMPLES, latency_samples
 from benchlab.gate import STARTED_HOT
 from benchlab.records import Measurement
 from benchlab.stats import summarize
-from benchlab.store import RunStore, read_run_meta
+from benchlab.store import RunRecord
 
 #: pyperf warns when the standard deviation is more than 10% of the mean.
 MAX_CV = 0.1
-#: Below this many measured iterations a comparison is "not significant (too few samples)".
-MIN_SAMPLES = 10
+#: Below this many repeats a measurement has no 95% interval (benchlab.stats).
+MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
 PHONE_PLATFORMS = ("android", "ios")
@@ -73,16 +74,17 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
     if m.status != "ok":
         return []
     found: list[CheckWarning] = []
-    samples, kind = latency_samples(m)
-    if len(samples) < MIN_SAMPLES:
-        what, knob = (("measured iterations", "scenario.iterations") if kind == SAMPLES else
-                      ("repeat medians (the runner reports only per-run statistics)", "scenario.repeats"))
-        found.append(_warning(m, "few-samples", f"only {len(samples)} {what}; at least {MIN_SAMPLES} are needed "
-                                                f"to tell a change from noise: raise {knob}"))
-    summary = summarize(samples)
+    summary = summarize(m.samples_us, m.runner_stats)
+    repeats = summary.repeats if summary else 0
+    if repeats < MIN_REPEATS:
+        found.append(_warning(m, "few-repeats", f"only {repeats} repeat(s); at least {MIN_REPEATS} are needed for a "
+                                                "95% interval and to tell a change from noise: raise scenario.repeats"))
     if summary is not None and summary.count > 1 and summary.cv > MAX_CV:
         found.append(_warning(m, "unstable", f"unstable: std dev is {summary.cv:.0%} of the mean (more than "
                                              f"{MAX_CV:.0%}); other load, frequency scaling or throttling?"))
+    if summary is not None and summary.repeat_sd_log is not None and summary.repeat_sd_log > MAX_CV:
+        found.append(_warning(m, "noisy-repeats", f"repeat medians spread by {summary.repeat_sd_log:.0%} (more than "
+                                                  f"{MAX_CV:.0%}): changes smaller than that cannot be seen here"))
     if THERMAL_ROSE in m.flags:
         before = m.conditions_before.thermal_status if m.conditions_before else None
         after = m.conditions_after.thermal_status if m.conditions_after else None
@@ -99,26 +101,26 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
     return found
 
 
-def _suite_warnings(run_dir: Path, meta: dict[str, Any]) -> list[CheckWarning]:
+def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
+    meta = record.meta
     found: list[CheckWarning] = []
     phones = [d for d in meta.get("devices") or [] if d.get("platform") in PHONE_PLATFORMS]
     if phones and all(d.get("tier") == "flagship" for d in phones):
         names = ", ".join(d.get("model") or d.get("id") for d in phones)
         found.append(CheckWarning("flagship-only", f"no low-end device: most users will see slower numbers "
                                                    f"(only flagship phones targeted: {names})"))
-    found.extend(_pick_warnings(run_dir, meta))
+    found.extend(_pick_warnings(record))
     return found
 
 
-def _pick_warnings(run_dir: Path, meta: dict[str, Any]) -> list[CheckWarning]:
-    from benchlab.report import annotate
-    from benchlab.store import load_results
+def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
+    from benchlab.report import annotate, round_values
 
-    df = load_results(run_dir)
+    df = record.results
     if df.empty:
         return []
-    budget = ((meta.get("suite") or {}).get("accuracy") or {}).get("budget_points", 1.0)
-    annotated = annotate(df, budget)
+    budget = ((record.meta.get("suite") or {}).get("accuracy") or {}).get("budget_points", 1.0)
+    annotated = annotate(df, budget, round_values(record.repeat_table))
     picks = annotated[annotated["pick"] & annotated["recipe"].isin(UNQUANTIZED_RECIPES)]
     return [
         CheckWarning("pick-is-fp32", f"the pick is the unquantized {r['variant']} variant: no optimized variant "
@@ -129,12 +131,11 @@ def _pick_warnings(run_dir: Path, meta: dict[str, Any]) -> list[CheckWarning]:
     ]
 
 
-def check_run(run_dir: Path | str) -> list[CheckWarning]:
+def check_run(run: RunRecord | Path | str) -> list[CheckWarning]:
     """Return every warning about a run: per measurement in stored order, then suite-wide ones.
 
-    Raises StoreError when `run_dir` is not a run or has an unknown schema version.
+    Raises StoreError when `run` is not a run or has an unknown schema version.
     """
-    run_dir = Path(run_dir)
-    meta = read_run_meta(run_dir)
-    found = [w for m in RunStore(run_dir).measurements() for w in check_measurement(m)]
-    return found + _suite_warnings(run_dir, meta)
+    record = run if isinstance(run, RunRecord) else RunRecord.load(run)
+    found = [w for m in record.measurements for w in check_measurement(m)]
+    return found + _suite_warnings(record)

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_OK, BenchlabError, UsageError
+from benchlab.errors import EXIT_INTERRUPTED, EXIT_OK, BenchlabError, UsageError
+from benchlab.store import DEFAULT_RESULTS
 
-DEFAULT_RESULTS = Path("results")
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
 
@@ -120,44 +120,99 @@ def _print_variants(variants) -> None:  # type: ignore[no-untyped-def]
     Console(width=160).print(table)
 
 
+class _StopOnSignal:
+    """SIGINT/SIGTERM during `run`: the first stops dispatching (the repeat in flight finishes, the
+    report of what finished is written), the second aborts at once. Before benchmarking starts
+    nothing is measured yet, so the first signal ends the command at once."""
+
+    def __init__(self, stop) -> None:  # type: ignore[no-untyped-def]
+        self.stop = stop
+        self.received = 0
+
+    def __enter__(self) -> _StopOnSignal:
+        import signal
+
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.received += 1
+        if self.received == 1 and self.stop.executing.is_set():
+            self.stop.stop_dispatch.set()
+            print("benchlab: stopping after the repeats in flight (signal again to abort at once)", file=sys.stderr)
+            return
+        self.stop.abort.set()
+        raise KeyboardInterrupt
+
+
+def _resume_command(run_dir: Path, results: Path) -> str:
+    flag = "" if results == DEFAULT_RESULTS else f" --results {results}"
+    return f"benchlab run --resume {run_dir.name}{flag}"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Optimize, benchmark on the suite's targets, store, print the table and write the report."""
-    from benchlab.pipeline import resume_run, run_suite
+    from benchlab.executor import StopControl
+    from benchlab.pipeline import Callbacks, RunInterrupted, resume_run, run_suite
     from benchlab.report import build_report, print_table
     from benchlab.suite import load_suite
 
     if (args.suite is None) == (args.resume is None):
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
     suite = load_suite(args.suite) if args.suite is not None else None
-    with _progress() as progress:
+    stop = StopControl()
+    with _progress() as progress, _StopOnSignal(stop):
         variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants) if suite else 0)
-        jobs_task = progress.add_task("benchmark", total=None)
+        jobs_task = progress.add_task("benchmark (repeats)", total=None)
 
         def on_variant(variant) -> None:  # type: ignore[no-untyped-def]
             progress.console.print(_variant_line(variant))
             progress.advance(variants_task)
 
         def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
-            measured = f"{len(m.all_samples_us)} iterations" if m.all_samples_us else f"{len(m.runner_stats)} runner repeats"
+            measured = f"{len(m.all_samples_us)} iterations" if m.all_samples_us else f"{len(m.runner_stats)} runner run(s)"
             detail = f"{m.status}: {m.error}" if m.status != "ok" else measured
-            progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name}: {detail}")
+            progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name} "
+                                   f"repeat {m.repeat + 1}: {detail}", highlight=False)
             progress.advance(jobs_task)
 
-        on_planned = lambda n: progress.update(jobs_task, total=n)  # noqa: E731
-        if suite is None:
-            run_dir = resume_run(_run_dir(args.resume, args.results), on_planned, on_measurement)
-        else:
-            run_dir = run_suite(suite, Path(args.suite), args.results, say=progress.console.print,
-                                on_variant=on_variant, on_planned=on_planned, on_measurement=on_measurement)
-    files, table = build_report(run_dir)
-    print_table(table)
+        callbacks = Callbacks(say=progress.console.print, on_variant=on_variant,
+                              on_planned=lambda n: progress.update(jobs_task, total=n), on_measurement=on_measurement)
+        try:
+            if suite is None:
+                outcome = resume_run(_run_dir(args.resume, args.results), callbacks, retry_failed=args.retry_failed,
+                                     stop=stop)
+            else:
+                outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop)
+        except RunInterrupted as exc:
+            if exc.run_dir is not None:
+                exc.hint = f"finish it with `{_resume_command(exc.run_dir, args.results)}`"
+            raise
     console = _console()
-    console.print(_variant_summary([v for v in _stored_variants(run_dir)]))
-    console.print(f"results: {run_dir}\nreport:  {files.html}\nplots:   {files.tradeoff_plot}, {files.latency_plot}")
+    if outcome.record.measurements:
+        files, table = build_report(outcome.record)
+        print_table(table)
+        console.print(f"results: {outcome.run_dir}\nreport:  {files.html}\n"
+                      f"plots:   {files.tradeoff_plot}, {files.latency_plot}")
+    console.print(_variant_summary(outcome.record.variants))
+    console.print(outcome.summary(), highlight=False)
+    if outcome.interrupted:
+        console.print(f"[yellow]interrupted: finish the run with `{_resume_command(outcome.run_dir, args.results)}`"
+                      "[/yellow]")
+        return outcome.exit_code
+    if outcome.exit_code != EXIT_OK:
+        console.print("[red]no job measured anything: see the reasons above[/red]")
+        return outcome.exit_code
     if args.baseline is not None or args.fail_on_regression:
         from benchlab.cli_nightly import baseline_gate
 
-        verdict = baseline_gate(run_dir, args.baseline or "latest", args.results)
+        verdict = baseline_gate(outcome.run_dir, args.baseline or "latest", args.results)
         if args.fail_on_regression:
             return verdict
     return EXIT_OK
@@ -167,13 +222,6 @@ def _run_dir(run: str, results: Path) -> Path:
     """Resolve a run id (under the results root) or a path to a run directory."""
     path = Path(run)
     return path if path.is_dir() else results / run
-
-
-def _stored_variants(run_dir: Path):  # type: ignore[no-untyped-def]
-    from benchlab.records import Variant
-    from benchlab.store import read_run_meta
-
-    return [Variant(**v) for v in read_run_meta(run_dir)["variants"]]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -211,7 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="optimize, benchmark, store results and write the report")
     run.add_argument("suite", type=Path, nargs="?", help="suite YAML file")
-    run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (run id or directory)")
+    run.add_argument("--resume", metavar="RUN", help="finish an interrupted run (run id or directory): repeats "
+                                                     "not stored, or that failed for a device or harness reason, run again")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with --resume, also rerun jobs that failed for a reason of the model (custom op, delegate)")
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
     run.add_argument("--baseline", default=None, metavar="latest|RUN_ID|PATH",
                      help="after the run, compare it with this run (latest: the newest earlier finished run of "
@@ -245,9 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchlab: error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("benchlab: interrupted; finished measurements are kept: finish the run with "
-              "`benchlab run --resume RUN_ID` (its id is the newest folder under results/)", file=sys.stderr)
-        return EXIT_DEVICE_FAILURE
+        print("benchlab: interrupted before anything was measured; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

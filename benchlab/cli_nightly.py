@@ -8,6 +8,8 @@ are called); errors are BenchlabError subclasses that `benchlab.cli.main` turns 
     benchlab compare BASELINE CANDIDATE [--results DIR] [--threshold NAME=VALUE ...]
                      [--junit PATH] [--json PATH] [--markdown PATH]
     benchlab check RUN [--results DIR]
+    benchlab calibrate SUITE [--runs N] [--results DIR]
+    benchlab ab RUN BASELINE CANDIDATE [--results DIR]
 
 BASELINE, CANDIDATE and RUN are run directories or run ids under --results. `baseline_gate` is
 what ``benchlab run SUITE --baseline latest|RUN_ID|PATH [--fail-on-regression]`` calls after the
@@ -21,13 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import EXIT_OK
+from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK
+from benchlab.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
     from benchlab.check import CheckWarning
     from benchlab.compare import CompareResult
-
-DEFAULT_RESULTS = Path("results")
 #: Files baseline_gate writes into the candidate run's directory.
 GATE_FILES = {"junit": "compare.junit.xml", "json": "compare.json", "markdown": "compare.md"}
 
@@ -66,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--threshold", type=_threshold, action="append", default=[], metavar="NAME=VALUE",
                          help="override one threshold of the candidate suite's regression section, e.g. "
                               "latency_pct=20 (names: latency_pct, size_pct, memory_pct, accuracy_points, "
-                              "alpha, min_samples); repeatable")
+                              "alpha, min_repeats); repeatable")
     compare.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     compare.add_argument("--json", type=Path, default=None, help="write the JSON summary here")
     compare.add_argument("--markdown", type=Path, default=None, help="write a Markdown summary (PR comment) here")
@@ -76,6 +77,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.add_argument("run", help="a run directory, or a run id under --results")
     check.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where run ids are looked up")
     check.set_defaults(func=cmd_check)
+
+    calibrate = subparsers.add_parser(
+        "calibrate", help="run a suite N times to measure each row's run-to-run noise floor",
+        description="Run SUITE --runs times back to back; the runs stay in the history, and the noise floor "
+                    "of every (model, variant, device, accelerator) is written to noise-floor.json under "
+                    "--results, so compare trusts a nightly from its first night.")
+    calibrate.add_argument("suite", type=Path, help="suite YAML file")
+    calibrate.add_argument("--runs", type=int, default=5, help="how many runs (default 5: 4 run-to-run changes)")
+    calibrate.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root")
+    calibrate.set_defaults(func=cmd_calibrate)
+
+    ab = subparsers.add_parser(
+        "ab", help="compare two models or variants measured interleaved in one run, round by round",
+        description="BASELINE and CANDIDATE are MODEL or MODEL/VARIANT of one run. Each device and accelerator "
+                    "both ran on is compared pairwise by interleaved round (Wilcoxon signed-rank on log "
+                    "latency). Exit 1 when the candidate is significantly slower beyond the latency threshold.")
+    ab.add_argument("run", help="a run directory, or a run id under --results")
+    ab.add_argument("baseline", help="MODEL or MODEL/VARIANT")
+    ab.add_argument("candidate", help="MODEL or MODEL/VARIANT")
+    ab.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where run ids are looked up")
+    ab.set_defaults(func=cmd_ab)
 
 
 def _threshold(text: str) -> tuple[str, float]:
@@ -169,9 +191,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchlab.compare import compare_runs
     from benchlab.history import resolve_run
 
+    from benchlab.noise import floors_for_run
+
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     overrides = dict(getattr(args, "threshold", None) or [])
-    result = compare_runs(resolve_run(args.baseline, root), resolve_run(args.candidate, root), overrides=overrides)
+    candidate = resolve_run(args.candidate, root)
+    result = compare_runs(resolve_run(args.baseline, root), candidate, overrides=overrides,
+                          noise_floors=floors_for_run(candidate, root))
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))
@@ -185,9 +211,114 @@ def cmd_check(args: argparse.Namespace) -> int:
     from benchlab.check import check_run
     from benchlab.history import resolve_run
 
-    run_dir = resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS))
+    from benchlab.noise import floors_for_run
+
+    root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
+    run_dir = resolve_run(args.run, root)
     print_warnings(check_run(run_dir), f"check {run_dir.name}")
+    print_noise_floors(floors_for_run(run_dir, root), f"noise floor per row ({run_dir.name}, from earlier runs "
+                                                      "and calibration)")
     return EXIT_OK
+
+
+def print_noise_floors(floors: dict, title: str) -> None:
+    """Print each row's run-to-run noise floor, grouped by device (or say there is none yet)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchlab.noise import MIN_CHANGES
+
+    console = _stdout()
+    if not floors:
+        console.print(f"{escape(title)}: not known yet (needs {MIN_CHANGES} unchanged run-to-run changes: "
+                      "run `benchlab calibrate SUITE`)")
+        return
+    table = Table(title=escape(title))
+    for column in ("device · accelerator", "model/variant", "noise floor"):
+        table.add_column(column)
+    for (model, variant, device, accelerator), floor in sorted(floors.items(), key=lambda kv: (kv[0][2], kv[0][3])):
+        table.add_row(escape(f"{device} · {accelerator}"), escape(f"{model}/{variant}"), f"±{floor:.1f}%")
+    console.print(table)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Run a suite --runs times and write each row's measured noise floor; exit 0 (or the run's failure)."""
+    from benchlab.history import load_history
+    from benchlab.noise import unchanged_changes, write_calibration
+    from benchlab.pipeline import Callbacks, run_suite
+    from benchlab.suite import load_suite
+    from benchlab.errors import UsageError
+
+    if args.runs < 2:
+        raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
+    suite = load_suite(args.suite)
+    quiet = Callbacks(say=lambda _m: None)
+    run_ids = []
+    for number in range(1, args.runs + 1):
+        outcome = run_suite(suite, args.suite, args.results, quiet)
+        run_ids.append(outcome.record.run_id)
+        _stderr().print(f"calibration run {number}/{args.runs}: {outcome.run_dir} ({outcome.summary()})")
+        if outcome.exit_code != EXIT_OK:
+            return outcome.exit_code
+    history = load_history(args.results, suite.name)
+    changes = unchanged_changes(history[history["run_id"].isin(run_ids)])
+    path = write_calibration(Path(args.results), suite.name, changes)
+    from benchlab.noise import noise_floor_pct
+
+    floors = {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None}
+    print_noise_floors(floors, f"measured noise floor over {args.runs} runs of {suite.name}")
+    _stderr().print(f"noise floors: {path}")
+    return EXIT_OK
+
+
+def _job_selector(text: str) -> tuple[str, str | None]:
+    """Split "MODEL/VARIANT" (the variant is optional)."""
+    model, _, variant = text.partition("/")
+    return model, variant or None
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    """Compare two models or variants of one run round by round; exit 1 on a significant slowdown."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from benchlab.compare import Thresholds
+    from benchlab.errors import UsageError
+    from benchlab.history import resolve_run
+    from benchlab.report import round_values
+    from benchlab.store import RunRecord
+    from benchlab.within_run import paired_change
+
+    record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
+    threshold = Thresholds.from_suite(record.meta.get("suite")).latency_pct
+    rounds = round_values(record.repeat_table)
+    results = record.results
+
+    known = ", ".join(sorted(set(results["model"] + "/" + results["variant"])))
+
+    def jobs(selector: str) -> dict[tuple[str, str], str]:
+        model, variant = _job_selector(selector)
+        rows = results[results["model"] == model]
+        if variant is not None:
+            rows = rows[rows["variant"] == variant]
+        elif rows["variant"].nunique() > 1:
+            raise UsageError(f"{selector!r} has several variants in {record.run_id}: name one as MODEL/VARIANT "
+                             f"(measured: {known})")
+        if rows.empty:
+            raise UsageError(f"{selector!r} names nothing measured in {record.run_id} (measured: {known})")
+        return {(r.device_id, r.accelerator): r.job_id for r in rows.itertuples()}
+
+    base, cand = jobs(args.baseline), jobs(args.candidate)
+    table = Table(title=escape(f"benchlab ab {record.run_id}: {args.baseline} → {args.candidate}"))
+    for column in ("device · accelerator", "rounds", "change [95% CI]", "verdict"):
+        table.add_column(column)
+    verdict = EXIT_OK
+    for where in sorted(set(base) & set(cand)):
+        change = paired_change(rounds.get(base[where], {}), rounds.get(cand[where], {}), threshold)
+        verdict = EXIT_GATE_FAILED if change.verdict == "regression" else verdict
+        table.add_row(escape(" · ".join(where)), str(change.rounds), escape(change.describe()), escape(change.verdict))
+    _stdout().print(table)
+    return verdict
 
 
 def baseline_gate(run_dir: Path | str, baseline: str, results_root: Path | str) -> int:
@@ -207,7 +338,9 @@ def baseline_gate(run_dir: Path | str, baseline: str, results_root: Path | str) 
     run_dir = Path(run_dir)
     baseline_dir = (latest_before(run_dir, results_root) if baseline == "latest"
                     else resolve_run(baseline, results_root))
-    result = compare_runs(baseline_dir, run_dir)
+    from benchlab.noise import floors_for_run
+
+    result = compare_runs(baseline_dir, run_dir, noise_floors=floors_for_run(run_dir, Path(results_root)))
     print_comparison(result)
     print_warnings(check_run(run_dir), f"check {run_dir.name}")
     written = write_outputs(result, run_dir / GATE_FILES["junit"], run_dir / GATE_FILES["json"],

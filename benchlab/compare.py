@@ -5,42 +5,37 @@ judged against a baseline night measurement by measurement, and the verdict is 1
 check failed) when any measurement regressed beyond its threshold, a candidate measurement failed
 where the baseline's succeeded, or a candidate variant broke the accuracy budget; otherwise 0.
 
-Latency: Hodges-Lehmann shift of log latencies
-----------------------------------------------
-Every measured iteration of both runs is used, not a summary (when the runner reports them; see
-below). Latencies are compared on a log
-scale, so a change is a ratio ("12% slower") whatever the model's speed, and the right-skewed tail
-of phone latencies (a scheduler hiccup, a thermal step) weighs less.
+Latency: at the repeat level, against the noise floor
+----------------------------------------------------
+The unit is the repeat (one runner process; benchlab.stats explains why): each measurement
+contributes one latency per repeat (the median of its iterations, or the runner's per-run median
+where it prints no iterations). Latencies are compared on a log scale, so a change is a ratio
+("12% slower") whatever the model's speed.
 
 * Estimate: the Hodges-Lehmann estimator, the median of all n*m pairwise differences
-  log(candidate_j) - log(baseline_i). exp() of it is the typical candidate/baseline ratio; we report
-  it as a change in percent. It is the shift estimator that goes with the rank test below, and
-  unlike the difference of the two medians it uses every pair of samples.
+  log(candidate_j) - log(baseline_i) of repeat latencies; exp() of it is the typical
+  candidate/baseline ratio, reported as a change in percent.
 * 95% confidence interval: distribution-free, from the null distribution of the Mann-Whitney U
   statistic (Lehmann, *Nonparametrics*, 1975, ch. 2; Bauer, JASA 1972): with
   C = floor(n*m/2 - z_0.975 * sqrt(n*m*(n+m+1)/12)), the C-th smallest and C-th largest pairwise
-  differences bound the shift. It assumes only that both runs' samples have the same shape up to
-  a shift of log latency, not normality. Ties (runners that print whole microseconds) make it
-  slightly conservative. The order statistics are found without building the n*m differences
-  (a counting bisection over sorted samples), so 20,000 samples per side take a fraction of a second.
-* Test: scipy.stats.mannwhitneyu, two-sided, on the raw samples.
-* Runners that print only per-run statistics (LiteRT's benchmark_model on a phone) give no
-  per-iteration times; then each repeat's median (or mean) is one sample, as in
-  benchlab.store.latency_summary, and the row says "repeat medians". Per-iteration samples are
-  never compared with repeat medians.
-* Decision: with fewer than `min_samples` (10) samples on a side the row is "not significant (too
-  few samples)", never a regression and never silence. Otherwise a change is *significant* when
-  p < alpha (0.05) AND the confidence interval excludes zero. A significant change beyond the
-  threshold (+5% by default) is a "regression", below minus the threshold "improved", in between
-  "within threshold"; a change that is not significant is "not significant", whatever its size,
-  so noise is never reported as a regression or a win.
-
-Why a threshold on top of the test: the test treats iterations as independent, but iterations of
-one run share a process, a CPU frequency and a thermal state, and two runs of the same model a
-night apart differ by a few percent for reasons that are not the model's. With thousands of
-samples such a difference is "significant"; the threshold says how big a change has to be before
-anyone is woken up. On synthetic samples drawn from one distribution fewer than 5% of comparisons
-flag a regression, and a 10% slowdown is flagged in at least 95% of them (tests/test_compare.py).
+  differences bound the shift.
+* Test: scipy.stats.mannwhitneyu, two-sided, on the repeat latencies (exact for small samples).
+* Noise floor (benchlab.noise): two runs of an unchanged variant on one device differ by more than
+  their repeats suggest (a slow episode of a shared machine, a different boot, another
+  co-tenant). From the history of the results root, the spread of changes between consecutive
+  runs whose variant file did not change gives the row's run-to-run noise floor (95% of unchanged
+  pairs change less); `benchlab calibrate` measures it before the first night.
+* Minimum detectable change: the larger of the noise floor and what the repeats can resolve
+  (benchlab.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
+  counts). Every compared row states it, so "not significant" says how large a change could
+  have been seen.
+* Decision: with fewer than `min_repeats` (5) repeats on a side the row is "not significant (too
+  few repeats)", never a regression and never silence. A change is *significant* when p < alpha
+  AND the interval excludes zero. A significant change beyond max(threshold, noise floor) is a
+  "regression" (or "improved" below minus that); a significant change within the threshold is
+  "within threshold"; one beyond the threshold but within the noise floor, or one that is not
+  significant, is "not significant (within ±x% noise of this device)", so noise is never
+  reported as a regression or a win.
 
 Size, peak memory and accuracy
 ------------------------------
@@ -80,7 +75,6 @@ accuracy-gate failure.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
@@ -91,10 +85,10 @@ import numpy as np
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
 from benchlab.records import Measurement
-from benchlab.store import RunStore, read_run_meta
+from benchlab.stats import hodges_lehmann, log_sd, minimum_detectable_change, repeat_values_us
+from benchlab.store import RunRecord
 
-CONFIDENCE = 0.95
-LATENCY_METHOD = "Hodges-Lehmann shift of log latency; 95% CI from the Mann-Whitney U distribution"
+LATENCY_METHOD = "Hodges-Lehmann shift of per-repeat log latency; 95% CI from the Mann-Whitney U distribution"
 
 # Status of a metric and of a comparison row.
 REGRESSION = "regression"
@@ -102,7 +96,7 @@ IMPROVED = "improved"
 WITHIN_THRESHOLD = "within threshold"
 UNCHANGED = "unchanged"
 NOT_SIGNIFICANT = "not significant"
-TOO_FEW_SAMPLES = "not significant (too few samples)"
+TOO_FEW_SAMPLES = "not significant (too few repeats)"
 NOT_COMPARABLE = "not comparable"
 NOT_MEASURED = "not measured"
 FAILED = "failed"
@@ -124,7 +118,7 @@ class Thresholds:
     memory_pct: float = 10.0
     accuracy_points: float = 0.5
     alpha: float = 0.05
-    min_samples: int = 10
+    min_repeats: int = 5
 
     @classmethod
     def from_suite(cls, suite: dict[str, Any] | None) -> Thresholds:
@@ -175,8 +169,11 @@ class MetricChange:
     n_baseline: int | None = None
     n_candidate: int | None = None
     method: str | None = None
-    #: "samples" (every measured iteration) or "repeat medians" (the runner's per-run statistics).
+    #: What one compared value is ("repeat medians": one per runner process).
     sample_kind: str | None = None
+    #: Run-to-run noise of this row from history (percent), and the minimum detectable change.
+    noise_floor_pct: float | None = None
+    mdc_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -269,86 +266,21 @@ class CompareResult:
 # Statistics
 
 
-def _count_at_most(x: np.ndarray, y: np.ndarray, d: float) -> int:
-    """Return #{(i, j): y[j] - x[i] <= d} for sorted x."""
-    return int((len(x) - np.searchsorted(x, y - d, side="left")).sum())
-
-
-def kth_pairwise_difference(x: np.ndarray, y: np.ndarray, k: int) -> float:
-    """Return the k-th smallest (1-based) of the len(x)*len(y) differences y[j] - x[i].
-
-    `x` and `y` must be sorted. Bisection on the value with an O(m log n) count per step, then
-    snapped to the actual difference, so no n*m array is ever built.
-    """
-    lo, hi = float(y[0] - x[-1]), float(y[-1] - x[0])
-    if _count_at_most(x, y, lo) >= k:
-        return lo
-    # Invariant: count(lo) < k <= count(hi).
-    tolerance = 1e-12 * max(1.0, abs(lo), abs(hi))
-    for _ in range(200):
-        if hi - lo <= tolerance:
-            break
-        mid = (lo + hi) / 2.0
-        if _count_at_most(x, y, mid) >= k:
-            hi = mid
-        else:
-            lo = mid
-    # The answer is the smallest actual difference above lo (differences closer than the
-    # tolerance are one value up to rounding).
-    index = np.searchsorted(x, y - lo, side="left") - 1
-    valid = index >= 0
-    above = y[valid] - x[index[valid]]
-    above = above[above > lo]
-    return float(above.min()) if above.size else hi
-
-
-def hodges_lehmann(baseline: Sequence[float], candidate: Sequence[float],
-                   confidence: float = CONFIDENCE) -> tuple[float, float | None, float | None]:
-    """Return the Hodges-Lehmann shift candidate - baseline and its distribution-free CI.
-
-    The CI bounds are None when the samples are too few for an interval at this confidence.
-    """
-    from scipy.stats import norm
-
-    x = np.sort(np.asarray(baseline, dtype=np.float64))
-    y = np.sort(np.asarray(candidate, dtype=np.float64))
-    n, m = len(x), len(y)
-    total = n * m
-    if total % 2:
-        estimate = kth_pairwise_difference(x, y, (total + 1) // 2)
-    else:
-        estimate = (kth_pairwise_difference(x, y, total // 2) + kth_pairwise_difference(x, y, total // 2 + 1)) / 2
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
-    cut = math.floor(total / 2 - z * math.sqrt(total * (n + m + 1) / 12.0))
-    if cut < 1:
-        return estimate, None, None
-    return estimate, kth_pairwise_difference(x, y, cut), kth_pairwise_difference(x, y, total - cut + 1)
-
-
 def _pct(log_ratio: float | None) -> float | None:
     return None if log_ratio is None else 100.0 * math.expm1(log_ratio)
 
 
-SAMPLES = "samples"
+#: What one compared latency is: one repeat (runner process), its median iteration.
 REPEAT_MEDIANS = "repeat medians"
 
 
-def latency_samples(m: Measurement) -> tuple[list[float], str]:
-    """Return the latencies (µs) to compare and their kind: every measured iteration ("samples"),
-    or, for a runner that reports only per-run statistics, each repeat's median or mean."""
-    if m.all_samples_us:
-        return list(m.all_samples_us), SAMPLES
-    per_repeat = [s.get("median_us") or s.get("avg_us") for s in m.runner_stats]
-    return [float(v) for v in per_repeat if v is not None], REPEAT_MEDIANS
-
-
 def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
-                   thresholds: Thresholds = Thresholds(), sample_kind: str = SAMPLES) -> MetricChange:
-    """Compare two sets of latencies (microseconds); see the module docstring.
+                   thresholds: Thresholds = Thresholds(), noise_floor_pct: float | None = None) -> MetricChange:
+    """Compare two sets of per-repeat latencies (microseconds); see the module docstring.
 
     Returns a MetricChange with medians in ms, the change and its 95% CI in percent, the
-    Mann-Whitney U p-value and one of: regression, improved, within threshold, not significant,
-    not significant (too few samples).
+    Mann-Whitney U p-value, the noise floor and minimum detectable change, and one of:
+    regression, improved, within threshold, not significant, not significant (too few repeats).
     """
     from scipy.stats import mannwhitneyu
 
@@ -356,26 +288,40 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
     cand = np.asarray(candidate_us, dtype=np.float64)
     n, m = len(base), len(cand)
     common = {"metric": "latency", "unit": "ms", "change_unit": "%", "threshold": thresholds.latency_pct,
-              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": sample_kind,
+              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": REPEAT_MEDIANS,
               "baseline": float(np.median(base)) / 1000.0 if n else None,
-              "candidate": float(np.median(cand)) / 1000.0 if m else None}
+              "candidate": float(np.median(cand)) / 1000.0 if m else None, "noise_floor_pct": noise_floor_pct}
     if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
         return MetricChange(**common, change=None, status=NOT_MEASURED,
                             reason="no samples" if not (n and m) else "non-positive latencies")
     estimate, ci_low, ci_high = hodges_lehmann(np.log(base), np.log(cand))
     change, low, high = _pct(estimate), _pct(ci_low), _pct(ci_high)
     p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-    numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value}
-    if min(n, m) < thresholds.min_samples:
-        hint = (" (the runner reports only per-run statistics: raise scenario.repeats)"
-                if sample_kind == REPEAT_MEDIANS else "")
+    sampling = minimum_detectable_change(_pooled_log_sd(base, cand), n, m, alpha=thresholds.alpha)
+    mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
+    numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc}
+    noise = f"within ±{mdc:.1f}% noise of this device" if mdc is not None else "noise of this device unknown"
+    if min(n, m) < thresholds.min_repeats:
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
-                            reason=f"{min(n, m)} {sample_kind} on a side, at least {thresholds.min_samples} "
-                                   f"needed{hint}")
+                            reason=f"{min(n, m)} repeat(s) on a side, at least {thresholds.min_repeats} needed: "
+                                   "raise scenario.repeats")
     excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
     if not (p_value < thresholds.alpha and excludes_zero):
-        return MetricChange(**numbers, status=NOT_SIGNIFICANT)
-    return MetricChange(**numbers, status=_against_threshold(change, thresholds.latency_pct))
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
+    verdict = _against_threshold(change, thresholds.latency_pct)
+    if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT,
+                            reason=f"within ±{noise_floor_pct:.1f}% run-to-run noise of this device")
+    return MetricChange(**numbers, status=verdict)
+
+
+def _pooled_log_sd(base: np.ndarray, cand: np.ndarray) -> float | None:
+    """Return the pooled between-repeat standard deviation of log latency of two runs."""
+    parts = [(len(x) - 1, log_sd(x.tolist())) for x in (base, cand) if len(x) > 1]
+    dof = sum(d for d, _ in parts)
+    if not dof:
+        return None
+    return math.sqrt(sum(d * sd * sd for d, sd in parts if sd is not None) / dof)
 
 
 def _against_threshold(change: float, threshold: float, higher_is_worse: bool = True) -> str:
@@ -452,27 +398,13 @@ def not_comparable_reason(base: Measurement, cand: Measurement) -> str | None:
     return None
 
 
-def _file_digest(paths: Sequence[Path]) -> str | None:
-    digest = hashlib.sha256()
-    found = False
-    for path in paths:
-        if path.is_file():
-            found = True
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest() if found else None
-
-
-def _eval_set_difference(model: str, base_dir: Path, cand_dir: Path, base_suite: dict[str, Any],
-                         cand_suite: dict[str, Any]) -> str | None:
+def _eval_set_difference(model: str, base: RunRecord, cand: RunRecord) -> str | None:
     """Return why accuracies of `model` are not comparable between the runs, or None."""
-    def stored(run_dir: Path) -> str | None:
-        return _file_digest([run_dir / "inputs" / f"{model}.npy", run_dir / "inputs" / f"{model}.labels.npy"])
-
-    base_digest, cand_digest = stored(base_dir), stored(cand_dir)
+    base_digest, cand_digest = base.eval_set_digest(model), cand.eval_set_digest(model)
     if base_digest and cand_digest:
         return None if base_digest == cand_digest else "the evaluation inputs or labels differ"
-    base_spec, cand_spec = base_suite.get("dataset"), cand_suite.get("dataset")
+    base_spec = (base.meta.get("suite") or {}).get("dataset")
+    cand_spec = (cand.meta.get("suite") or {}).get("dataset")
     if base_spec is not None and cand_spec is not None and base_spec != cand_spec:
         return f"dataset differs ({base_spec} vs {cand_spec})"
     return None
@@ -500,7 +432,8 @@ def _flag_note(m: Measurement) -> tuple[str, ...]:
 
 
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: Thresholds,
-                         budget_points: float | None = None, eval_set_difference: str | None = None) -> Comparison:
+                         budget_points: float | None = None, eval_set_difference: str | None = None,
+                         noise_floor_pct: float | None = None) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing)."""
     ref = cand or base
     if ref is None:
@@ -530,11 +463,8 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     if model_changed:
         before, after = (base.variant.sha256 or "?")[:12], (cand.variant.sha256 or "?")[:12]
         notes.insert(0, f"model changed (sha256 {before} → {after})")
-    (base_us, base_kind), (cand_us, cand_kind) = latency_samples(base), latency_samples(cand)
-    if base_kind != cand_kind:
-        return Comparison(**ident, status=NOT_COMPARABLE, accuracy_gate=gate,
-                          reason=f"latency source differs ({base_kind} vs {cand_kind})")
-    latency = latency_change(base_us, cand_us, thresholds, cand_kind)
+    latency = latency_change(repeat_values_us(base.samples_us, base.runner_stats),
+                             repeat_values_us(cand.samples_us, cand.runner_stats), thresholds, noise_floor_pct)
     size = _relative_change("size", "bytes", base.variant.size_bytes, cand.variant.size_bytes, thresholds.size_pct)
     memory = _relative_change("peak memory", "MB", base.peak_memory_mb, cand.peak_memory_mb, thresholds.memory_pct)
     accuracy = _accuracy_change(base, cand, thresholds.accuracy_points, eval_set_difference)
@@ -557,48 +487,47 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
     return found
 
 
-def compare_runs(baseline_dir: Path | str, candidate_dir: Path | str, thresholds: Thresholds | None = None,
-                 overrides: dict[str, float] | None = None) -> CompareResult:
+def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path | str,
+                 thresholds: Thresholds | None = None, overrides: dict[str, float] | None = None,
+                 noise_floors: dict[Key, float] | None = None) -> CompareResult:
     """Compare every measurement of the candidate run with the baseline run's.
 
     Thresholds default to the candidate suite's `regression` section (else `Thresholds()`), with
     `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
-    accuracy budget is the candidate suite's `accuracy.budget_points`. Raises StoreError when
-    either directory is not a run, both are the same run, or no measurement of one matches a
-    measurement of the other.
+    accuracy budget is the candidate suite's `accuracy.budget_points`. `noise_floors` gives each
+    row's run-to-run noise floor in percent (benchlab.noise). Raises StoreError when either is
+    not a run, both are the same run, or no measurement of one matches a measurement of the other.
     """
-    baseline_dir, candidate_dir = Path(baseline_dir), Path(candidate_dir)
-    base_meta, cand_meta = read_run_meta(baseline_dir), read_run_meta(candidate_dir)
-    if baseline_dir.resolve() == candidate_dir.resolve():
-        raise StoreError(f"baseline and candidate are the same run ({baseline_dir})",
+    base_run = baseline if isinstance(baseline, RunRecord) else RunRecord.load(baseline)
+    cand_run = candidate if isinstance(candidate, RunRecord) else RunRecord.load(candidate)
+    if base_run.directory.resolve() == cand_run.directory.resolve():
+        raise StoreError(f"baseline and candidate are the same run ({base_run.directory})",
                          hint="pass an earlier run as the baseline")
-    base_suite, cand_suite = base_meta.get("suite") or {}, cand_meta.get("suite") or {}
+    cand_suite = cand_run.meta.get("suite") or {}
     thresholds = thresholds or Thresholds.from_suite(cand_suite)
     if overrides:
         thresholds = replace(thresholds, **overrides)
     budget = (cand_suite.get("accuracy") or {}).get("budget_points")
-    base = _by_key(RunStore(baseline_dir).measurements())
-    cand = _by_key(RunStore(candidate_dir).measurements())
+    base, cand = _by_key(base_run.measurements), _by_key(cand_run.measurements)
     if not set(base) & set(cand):
         raise StoreError(
-            f"nothing to compare: no measurement of {baseline_dir.name} ({len(base)}) has the model, variant, "
-            f"device and accelerator of one of {candidate_dir.name} ({len(cand)})",
+            f"nothing to compare: no measurement of {base_run.run_id} ({len(base)}) has the model, variant, "
+            f"device and accelerator of one of {cand_run.run_id} ({len(cand)})",
             hint="compare two runs of the same suite on the same devices",
         )
     notes = []
-    if base_meta.get("suite_name") != cand_meta.get("suite_name"):
-        notes.append(f"suites differ ({base_meta.get('suite_name')} vs {cand_meta.get('suite_name')})")
+    if base_run.meta.get("suite_name") != cand_run.meta.get("suite_name"):
+        notes.append(f"suites differ ({base_run.meta.get('suite_name')} vs {cand_run.meta.get('suite_name')})")
     eval_differences: dict[str, str | None] = {}
     comparisons = []
     for key in [*cand, *(k for k in base if k not in cand)]:
         model = key[0]
         if model not in eval_differences:
-            eval_differences[model] = _eval_set_difference(model, baseline_dir, candidate_dir, base_suite, cand_suite)
+            eval_differences[model] = _eval_set_difference(model, base_run, cand_run)
         comparisons.append(compare_measurements(base.get(key), cand.get(key), thresholds, budget,
-                                                eval_differences[model]))
+                                                eval_differences[model], (noise_floors or {}).get(key)))
     return CompareResult(
-        baseline_run=base_meta.get("run_id") or baseline_dir.name,
-        candidate_run=cand_meta.get("run_id") or candidate_dir.name,
-        baseline_dir=baseline_dir, candidate_dir=candidate_dir, thresholds=thresholds, budget_points=budget,
-        comparisons=tuple(comparisons), notes=tuple(notes),
+        baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
+        baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,
+        budget_points=budget, comparisons=tuple(comparisons), notes=tuple(notes),
     )

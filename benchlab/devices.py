@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from benchlab.errors import DeviceError
+from benchlab.profiles import ThermalLimits
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,16 @@ SELECTOR_HELP = "host, all, android:SERIAL, ios:UDID, tier:low-end|mid|flagship,
 
 @runtime_checkable
 class Device(Protocol):
-    """A target that can run benchmark jobs (see DESIGN.md, "The Device protocol")."""
+    """A target that can run benchmark jobs (see DESIGN.md, "The Device protocol").
+
+    `run()` may raise DeviceLost (a subclass of DeviceError) when the device is gone for good:
+    the executor then quarantines it for the rest of the run. Any other DeviceError fails only
+    the repeat in flight.
+    """
 
     info: DeviceInfo
+    #: When the device is cool enough to measure on (from its profile); None: never gated.
+    thermal_limits: ThermalLimits | None
 
     def capabilities(self) -> Capabilities:
         """Return the accelerator kinds and model formats this device can run."""
@@ -44,7 +52,15 @@ class Device(Protocol):
         ...
 
     def run(self, job: Job) -> Measurement:
-        """Run one job; a failure is a Measurement with status and error, not an exception."""
+        """Run one repeat of a job; a failure is a Measurement with status and error, not an exception."""
+        ...
+
+    def abort(self) -> None:
+        """Stop the run in flight at once (a second Ctrl-C); it returns a failed Measurement. Thread-safe."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and services; the device is not used afterwards."""
         ...
 
 
@@ -54,6 +70,8 @@ class UnavailableDevice:
     Runners list it so `benchlab devices` shows its state, and every job it gets becomes a failed
     measurement carrying the reason and what to do, so a suite naming it still finishes.
     """
+
+    thermal_limits = None
 
     def __init__(self, info: DeviceInfo, reason: str, capabilities: Capabilities) -> None:
         self.info = info
@@ -75,7 +93,13 @@ class UnavailableDevice:
         """Return a failed measurement naming the state and what to do."""
         return Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
                            device=self.info, accelerator=job.accelerator, status="failed", runner="none",
-                           error=self.reason)
+                           error=self.reason, failure_cause="device")
+
+    def abort(self) -> None:
+        """Nothing runs here."""
+
+    def close(self) -> None:
+        """Nothing is open."""
 
 
 DiscoverFunction = Callable[[Sequence[str]], Iterable[Device]]
@@ -133,15 +157,14 @@ def matches(info: DeviceInfo, selector: str) -> bool:
         return info.tier == value
     if kind == "platform":
         return info.platform == value
-    if kind in ("android", "ios"):
-        return info.platform == kind and (value in ("", "*") or info.id == value)
-    return False
+    # Any other "PLATFORM:ID" names a runner's platform (android:SERIAL, ios:UDID ...).
+    return info.platform == kind and (value in ("", "*") or info.id == value)
 
 
 def validate_selector(selector: str) -> None:
     """Raise ValueError naming the grammar when a selector is not well formed."""
     kind, sep, value = selector.partition(":")
-    if selector in ("host", "all") or (sep and kind in ("android", "ios", "tier", "platform")):
+    if selector in ("host", "all") or (sep and kind):
         if kind == "tier" and value not in ("low-end", "mid", "flagship"):
             raise ValueError(f"unknown tier {value!r} (allowed: low-end, mid, flagship)")
         return

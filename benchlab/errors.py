@@ -10,6 +10,8 @@ EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DEVICE_FAILURE = 3
+#: A run stopped by SIGINT/SIGTERM, as shells report it (128 + SIGINT): resumable.
+EXIT_INTERRUPTED = 130
 
 
 class BenchlabError(Exception):

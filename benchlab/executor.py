@@ -1,48 +1,82 @@
-"""Plan jobs (variant x device x accelerator) and execute them: one worker thread per device.
+"""Plan jobs (variant x device x accelerator) and dispatch their repeats to devices.
+
+The repeat is the unit of replication (DESIGN.md): one repeat is one fresh runner process, and
+every statistic that claims a confidence rests on per-repeat summaries. So a job is dispatched as
+`scenario.repeats` separate repeats, and on each device the repeats of all its jobs run
+**interleaved**, round by round: round r runs repeat r of every job once, in an order shuffled
+with a seed derived from the run id, device and round. Drift (a thermal step, a co-tenant, the
+governor) then hits every variant alike instead of all repeats of one variant, which is what
+Google Benchmark's random interleaving and Pinpoint's alternating executions do.
 
 Jobs on one device run one at a time (two benchmarks on one phone would measure each other);
-devices run in parallel. A device with `thermal_limits` (phones, from their profile) is gated
-before each job (benchlab.gate). Each finished job is scored (accuracy, fidelity) and appended to the store
-at once, so an interrupted run keeps everything measured and `--resume` runs only the rest.
+devices run in parallel, one thread each. A device with thermal limits is gated before each
+repeat (benchlab.gate). Each finished repeat goes to the sink (the run's store) at once, so an
+interrupted run keeps everything measured and `--resume` runs only the rest.
+
+The executor only dispatches: it neither scores nor reads the store (benchlab.scoring does the
+former after execution; the pipeline tells the executor which repeats are already done).
 """
 
 from __future__ import annotations
 
+import random
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
-import numpy as np
-
-from benchlab.accuracy import fidelity, top_k_accuracy
 from benchlab.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
-from benchlab.gate import STARTED_HOT, ThermalLimits, wait_until_cool
+from benchlab.gate import STARTED_HOT, wait_until_cool
 from benchlab.records import (
     FORMAT_ACCELERATORS,
     NO_ACCELERATOR,
     AcceleratorSetting,
+    FailureCause,
     Job,
     Measurement,
+    MeasurementStatus,
     Scenario,
     Variant,
     now_iso,
 )
-from benchlab.store import RunStore
 
-OnMeasurement = Callable[[Measurement], None]
+#: How quickly an abort (a second Ctrl-C) reaches the devices.
+ABORT_POLL_SECONDS = 0.2
+#: Receives each finished repeat; returns it as stored.
+Sink = Callable[[Measurement], Measurement]
 
 
-@dataclass(frozen=True)
-class EvalSet:
-    """One model's evaluation inputs (stored as .npy for runners) and labels, if known."""
+@dataclass
+class StopControl:
+    """How a run is asked to stop: `stop_dispatch` lets in-flight repeats finish, `abort` does not.
 
-    inputs_path: str
-    labels: np.ndarray | None
-    top_k: int = 1
+    The CLI sets the first on the first SIGINT/SIGTERM and the second on the next one; the
+    pipeline sets `executing` while repeats are dispatched (before that, nothing is measured yet
+    and a stop may end the process at once).
+    """
+
+    stop_dispatch: threading.Event = field(default_factory=threading.Event)
+    abort: threading.Event = field(default_factory=threading.Event)
+    executing: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def stopping(self) -> bool:
+        """Whether no new repeat may start."""
+        return self.stop_dispatch.is_set() or self.abort.is_set()
+
+
+class Executor(Protocol):
+    """Runs planned repeats on devices and hands each finished one to the sink."""
+
+    def execute(self, repeats: Sequence[Job], devices: Sequence[Device], sink: Sink,
+                stop: StopControl | None = None) -> None:
+        """Run `repeats` (already in schedule order per device); return when all ran or a stop was asked."""
+        ...
 
 
 def job_id(variant: Variant, device_id: str, accelerator: AcceleratorSetting) -> str:
@@ -53,125 +87,156 @@ def job_id(variant: Variant, device_id: str, accelerator: AcceleratorSetting) ->
 
 def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Sequence[Device],
               accelerators: Sequence[AcceleratorSetting], scenario: Scenario,
-              eval_sets: dict[str, EvalSet]) -> list[Job]:
-    """Return every (variant, device, accelerator) job; reference variants first on each device,
-    so fidelity can be computed as soon as each optimized variant finishes."""
-    ordered = sorted(variants, key=lambda v: not v.is_reference)
+              eval_inputs: dict[str, str]) -> list[Job]:
+    """Return every (variant, device, accelerator) job, one per pair that fits the variant's format.
+
+    A variant no accelerator of the suite fits still gets one job (on "none"), so its row says why
+    it did not run. `eval_inputs` maps a model name to its stored evaluation inputs (.npy).
+    """
     jobs = []
     for device in devices:
-        for variant in ordered:
+        for variant in variants:
             fitting = [a for a in accelerators if a.kind in FORMAT_ACCELERATORS.get(variant.format, ())]
             for accelerator in fitting or [AcceleratorSetting(name=NO_ACCELERATOR, kind=NO_ACCELERATOR)]:
                 jobs.append(Job(
                     job_id=job_id(variant, device.info.id, accelerator), run_id=run_id, suite=suite,
                     variant=variant, device_id=device.info.id, accelerator=accelerator, scenario=scenario,
-                    eval_inputs_path=eval_sets[variant.model].inputs_path if variant.model in eval_sets else None,
+                    eval_inputs_path=eval_inputs.get(variant.model),
                 ))
-    # Accelerator-major order on each device: all variants of one setting run back to back.
-    return sorted(jobs, key=lambda j: (j.device_id, j.accelerator.name, not j.variant.is_reference))
+    return jobs
 
 
-class _Scorer:
-    """Adds accuracy and fidelity to measurements, remembering each reference's outputs."""
+def interleaved_schedule(jobs: Sequence[Job], seed: str, done: Collection[tuple[str, int]] = (),
+                         dead: Collection[str] = ()) -> list[Job]:
+    """Return the repeats to run, per device round by round, each round in a seeded shuffled order.
 
-    def __init__(self, eval_sets: dict[str, EvalSet]) -> None:
-        self.eval_sets = eval_sets
-        self.references: dict[tuple[str, str, str], Measurement] = {}
-
-    def score(self, m: Measurement) -> Measurement:
-        """Return the measurement with accuracy, accuracy delta and fidelity filled in."""
-        if m.status != "ok" or m.outputs is None:
-            return m
-        eval_set = self.eval_sets.get(m.variant.model)
-        scored = m
-        if eval_set is not None and eval_set.labels is not None:
-            accuracy = round(100.0 * top_k_accuracy(m.outputs, eval_set.labels, eval_set.top_k), 3)
-            scored = replace(m, accuracy_metric=f"top{eval_set.top_k}", accuracy=accuracy)
-        key = (m.variant.model, m.device.id, m.accelerator.name)
-        if m.variant.is_reference:
-            self.references[key] = scored  # the reference is compared with itself: delta 0, agreement 1
-        reference = self.references.get(key)
-        if reference is None or reference.outputs is None:
-            return scored
-        delta = None
-        if scored.accuracy is not None and reference.accuracy is not None:
-            delta = round(scored.accuracy - reference.accuracy, 3)
-        return replace(scored, accuracy_delta=delta,
-                       fidelity=fidelity(m.outputs, reference.outputs, reference.variant.name))
+    Every returned Job is one repeat (`repeat`, `slot` set; its scenario runs once). Only the first
+    repeat evaluates the model on the evaluation inputs: outputs do not change between repeats and
+    evaluation is not timed. Repeats in `done` ((job_id, repeat) pairs) and every repeat of a job
+    in `dead` (one that failed for a reason of the model) are left out, so a resumed run runs the
+    rest in the same order it would have.
+    """
+    schedule: list[Job] = []
+    for device_id in dict.fromkeys(j.device_id for j in jobs):
+        mine = sorted((j for j in jobs if j.device_id == device_id), key=lambda j: j.job_id)
+        rounds = max((j.scenario.repeats for j in mine), default=0)
+        for round_index in range(rounds):
+            order = list(mine)
+            random.Random(f"{seed}/{device_id}/{round_index}").shuffle(order)
+            for slot, job in enumerate(order):
+                if round_index >= job.scenario.repeats or (job.job_id, round_index) in done or job.job_id in dead:
+                    continue
+                schedule.append(replace(
+                    job, repeat=round_index, slot=slot, scenario=replace(job.scenario, repeats=1),
+                    eval_inputs_path=job.eval_inputs_path if round_index == 0 else None,
+                ))
+    return schedule
 
 
-def _not_run(job: Job, device: Device, status: str, error: str) -> Measurement:
+def not_run(job: Job, device: Device, status: MeasurementStatus, error: str,
+            cause: FailureCause | None = None) -> Measurement:
+    """Return the record of a repeat that did not measure, with its reason and cause."""
     return Measurement(
         job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=device.info,
-        accelerator=job.accelerator, status=status, runner="none", error=error,  # type: ignore[arg-type]
-        started_at=now_iso(), finished_at=now_iso(),
+        accelerator=job.accelerator, status=status, runner="none", error=error, failure_cause=cause,
+        repeat=job.repeat, slot=job.slot, started_at=now_iso(), finished_at=now_iso(),
     )
 
 
-def _flags(m: Measurement) -> tuple[str, ...]:
-    flags = list(m.flags)
+def _with_flags(m: Measurement, hot: bool) -> Measurement:
+    flags = list(m.flags) + ([STARTED_HOT] if hot else [])
     before, after = m.conditions_before, m.conditions_after
     if before and after and before.thermal_status is not None and after.thermal_status is not None \
             and after.thermal_status > before.thermal_status:
         flags.append("thermal-rose")
-    return tuple(flags)
+    return replace(m, flags=tuple(dict.fromkeys(flags)))
 
 
-def _run_one(job: Job, device: Device) -> Measurement:
+def _run_repeat(job: Job, device: Device) -> Measurement:
+    """Run one repeat; a failure of the variant, the device or the runner becomes a record."""
     if job.variant.status == "failed":
-        return _not_run(job, device, "failed", f"variant not built: {job.variant.error}")
+        return not_run(job, device, "failed", f"variant not built: {job.variant.error}", "model")
     refusal = device.capabilities().refusal(job.variant.format, job.accelerator)
     if refusal is not None:
-        return _not_run(job, device, "unsupported", refusal)
+        return not_run(job, device, "unsupported", refusal, "model")
+    hot = False
+    if device.thermal_limits is not None:
+        hot = wait_until_cool(device.conditions, device.thermal_limits)[1] is not None
     try:
-        limits: ThermalLimits | None = getattr(device, "thermal_limits", None)
-        hot = wait_until_cool(device.conditions, limits)[1] if limits is not None else None
         device.prepare([Path(job.variant.path)] if job.variant.path else [])
         measurement = device.run(job)
     except DeviceLost:
         raise
-    except BenchlabError as exc:  # a device that failed mid-job: a failed result, the run goes on
-        return _not_run(job, device, "failed", str(exc))
-    return replace(measurement, flags=(*measurement.flags, STARTED_HOT)) if hot else measurement
+    except BenchlabError as exc:  # the device failed mid-job: a failed repeat, the run goes on
+        return not_run(job, device, "failed", str(exc), "device")
+    return _with_flags(replace(measurement, repeat=job.repeat, slot=job.slot), hot)
 
 
-def _device_worker(device: Device, jobs: Sequence[Job], store: RunStore, scorer: _Scorer,
-                   on_measurement: OnMeasurement) -> None:
-    lost: str | None = None  # once a device is gone, its remaining jobs are skipped, not retried
-    for index, job in enumerate(jobs):
-        if lost is not None:
-            measurement = _not_run(job, device, "skipped", f"device quarantined for this run: {lost}")
-            on_measurement(store.append(measurement))
+def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, stop: StopControl) -> None:
+    """Run one device's repeats in order until done or stopped, handing each record to the sink.
+
+    A job whose repeat fails for a reason of the model (or is unsupported) runs no further repeats.
+    A device that is lost is quarantined: the repeat in flight fails and every job with repeats
+    left gets one "skipped" record, both retryable by `--resume`.
+    """
+    dead: set[str] = set()
+    for index, job in enumerate(schedule):
+        if stop.stopping:
+            return
+        if job.job_id in dead:
             continue
         if index and job.scenario.cooldown_seconds:
-            time.sleep(job.scenario.cooldown_seconds)  # let the SoC cool so jobs do not heat each other
+            time.sleep(job.scenario.cooldown_seconds)  # let the SoC cool so repeats do not heat each other
         try:
-            measurement = scorer.score(_run_one(job, device))
+            measurement = _run_repeat(job, device)
         except DeviceLost as exc:
-            lost = str(exc)
-            measurement = _not_run(job, device, "failed", lost)
-        measurement = store.append(replace(measurement, flags=_flags(measurement)))
-        on_measurement(measurement)
+            sink(not_run(job, device, "failed", str(exc), "device"))
+            _quarantine(device, schedule[index + 1:], dead | {job.job_id}, str(exc), sink)
+            return
+        if stop.abort.is_set() and measurement.status != "ok":
+            measurement = replace(measurement, status="interrupted", failure_cause="interrupted",
+                                  error=f"interrupted: {measurement.error}")
+        sink(measurement)
+        if measurement.status in ("failed", "unsupported") and measurement.failure_cause in (None, "model"):
+            dead.add(job.job_id)
 
 
-def execute(jobs: Sequence[Job], devices: Sequence[Device], store: RunStore, eval_sets: dict[str, EvalSet],
-            on_measurement: OnMeasurement = lambda _m: None) -> None:
-    """Run the jobs, one thread per device, appending each measurement to the store as it finishes.
+def _quarantine(device: Device, rest: Sequence[Job], finished: set[str], reason: str, sink: Sink) -> None:
+    """Record one skipped repeat for each job of a lost device that still had repeats to run."""
+    for job in rest:
+        if job.job_id not in finished:
+            finished.add(job.job_id)
+            sink(not_run(job, device, "skipped", f"device quarantined for this run: {reason}", "device"))
 
-    Jobs whose id is already in the store (a resumed run) are skipped; their stored outputs seed
-    the fidelity references.
-    """
-    scorer = _Scorer(eval_sets)
-    done = store.measurements()
-    for m in done:
-        if m.variant.is_reference and m.outputs_file:
-            outputs = np.load(store.directory / m.outputs_file)
-            scorer.references[(m.variant.model, m.device.id, m.accelerator.name)] = replace(m, outputs=outputs)
-    finished = {m.job_id for m in done}
-    by_device = {d.info.id: [j for j in jobs if j.device_id == d.info.id and j.job_id not in finished]
-                 for d in devices}
-    with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="device") as pool:
-        futures = [pool.submit(_device_worker, d, by_device[d.info.id], store, scorer, on_measurement)
-                   for d in devices]
-        for future in futures:
-            future.result()
+
+class LocalExecutor:
+    """The embedded default: one thread per device on this machine."""
+
+    def execute(self, repeats: Sequence[Job], devices: Sequence[Device], sink: Sink,
+                stop: StopControl | None = None) -> None:
+        """Run each device's repeats (in the given order) on its own thread; return when all are done.
+
+        On `stop.abort` every device is asked to abort the repeat in flight.
+        """
+        stop = stop or StopControl()
+        by_device = {d.info.id: [r for r in repeats if r.device_id == d.info.id] for d in devices}
+        finished = threading.Event()
+        watcher = threading.Thread(target=_abort_on_request, args=(stop, finished, devices), daemon=True)
+        watcher.start()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="device") as pool:
+                futures = [pool.submit(run_device_schedule, d, by_device[d.info.id], sink, stop) for d in devices]
+                for future in futures:
+                    future.result()
+        finally:
+            finished.set()
+            watcher.join()
+
+
+def _abort_on_request(stop: StopControl, finished: threading.Event, devices: Sequence[Device]) -> None:
+    """Wait until the run finishes or an abort is asked; on an abort, stop what each device runs."""
+    while not finished.wait(ABORT_POLL_SECONDS):
+        if stop.abort.is_set():
+            for device in devices:
+                device.abort()
+            return

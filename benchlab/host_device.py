@@ -2,6 +2,10 @@
 
 Each repeat of a job runs in a fresh worker process (benchlab.host_worker) with a timeout; a
 worker that crashes, hangs or refuses the model is a failed Measurement with a one-line reason.
+
+Workers run in their own session, so a Ctrl-C at the terminal reaches benchlab (which lets the
+repeat in flight finish) and not the worker; and they ask the kernel to kill them when benchlab
+dies (PR_SET_PDEATHSIG), so no worker outlives a killed run.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -58,7 +63,11 @@ def _temperatures_c() -> dict[str, float]:
 class HostDevice:
     """This machine's CPU, running .tflite variants with the LiteRT Python interpreter."""
 
+    thermal_limits = None  # a host has no thermal status to gate on; load average is recorded
+
     def __init__(self) -> None:
+        self._running: set[subprocess.Popen] = set()
+        self._running_lock = threading.Lock()
         self.info = DeviceInfo(
             id="host",
             platform="host",
@@ -82,6 +91,15 @@ class HostDevice:
     def prepare(self, artifacts: Sequence[Path]) -> None:
         """Nothing to copy: the host reads artifacts where they are."""
 
+    def abort(self) -> None:
+        """Kill the worker in flight; its repeat returns as failed."""
+        with self._running_lock:
+            for process in self._running:
+                process.kill()
+
+    def close(self) -> None:
+        """Nothing stays open between repeats."""
+
     def run(self, job: Job) -> Measurement:
         """Run every repeat of the job in a worker process and return one Measurement."""
         started_at = now_iso()
@@ -98,7 +116,7 @@ class HostDevice:
                 result = self._run_worker(job, Path(workdir), outputs_path)
                 if result["status"] != "ok":
                     return replace(base, status="failed", error=result["error"], finished_at=now_iso(),
-                                   conditions_after=self.conditions())
+                                   failure_cause=result.get("cause"), conditions_after=self.conditions())
                 repeats.append(result)
                 if outputs_path is not None and outputs_path.exists():
                     import numpy as np
@@ -135,17 +153,26 @@ class HostDevice:
             "outputs_path": str(outputs_path) if outputs_path else None,
             "result_path": str(result_path),
         }))
+        process = subprocess.Popen(
+            [sys.executable, "-m", WORKER_MODULE, str(request_path)], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env={**os.environ, "BENCHLAB_PARENT_PID": str(os.getpid())},
+        )
+        with self._running_lock:
+            self._running.add(process)
         try:
-            finished = subprocess.run(
-                [sys.executable, "-m", WORKER_MODULE, str(request_path)],
-                capture_output=True, text=True, timeout=scenario.timeout_seconds,
-            )
+            _, stderr = process.communicate(timeout=scenario.timeout_seconds)
         except subprocess.TimeoutExpired:
-            return {"status": "failed", "error": f"timed out after {scenario.timeout_seconds:g} s"}
+            process.kill()
+            process.communicate()
+            return {"status": "failed", "cause": "harness", "error": f"timed out after {scenario.timeout_seconds:g} s"}
+        finally:
+            with self._running_lock:
+                self._running.discard(process)
         if result_path.exists():
             return json.loads(result_path.read_text())
-        if finished.returncode < 0:
-            name = signal.Signals(-finished.returncode).name
-            return {"status": "failed", "error": f"worker killed by {name}"}
-        last = [line for line in finished.stderr.splitlines() if line.strip()][-1:] or ["no output"]
-        return {"status": "failed", "error": f"worker exited with {finished.returncode}: {last[0][:300]}"}
+        if process.returncode < 0:
+            name = signal.Signals(-process.returncode).name
+            return {"status": "failed", "cause": "harness", "error": f"worker killed by {name}"}
+        last = [line for line in stderr.splitlines() if line.strip()][-1:] or ["no output"]
+        return {"status": "failed", "error": f"worker exited with {process.returncode}: {last[0][:300]}"}

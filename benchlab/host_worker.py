@@ -8,8 +8,11 @@ the evaluation inputs as .npy) where the request says; the parent enforces the t
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -20,6 +23,23 @@ import numpy as np
 from benchlab.tensors import dequantize, quantize
 
 CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
+#: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when benchlab dies, so no worker outlives a killed run.
+
+    Set here rather than in a preexec_fn, which is unsafe in benchlab's threaded parent. A parent
+    that died before the call is caught by comparing the parent pid with the one we were given.
+    """
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return  # not Linux: the parent's timeout still bounds the worker
+    parent = os.environ.get("BENCHLAB_PARENT_PID")
+    if parent is not None and os.getppid() != int(parent):
+        sys.exit(1)
 
 
 def _status_mb(field: str) -> float:
@@ -109,6 +129,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     """Read the request file named in argv, measure, write the result file; exit 0 if measured."""
+    die_with_parent()
     request = json.loads(Path(argv[1]).read_text())
     result = measure(request)
     Path(request["result_path"]).write_text(json.dumps(result))

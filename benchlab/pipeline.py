@@ -1,7 +1,9 @@
 """The whole flow for one suite: load data, build variants, pick devices, plan, execute, store.
 
 Each step is a function of plain data from the modules it names; this module only wires them in
-the order DESIGN.md draws, and is what `benchlab run` calls.
+the order DESIGN.md draws. `run_suite` and `resume_run` are the library's entry points (the CLI
+and a nightly job call them alike): they return a `RunOutcome`, and everything a user gave wrong
+is raised before anything is written.
 """
 
 from __future__ import annotations
@@ -10,25 +12,89 @@ import getpass
 import platform
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from benchlab.datasets import Dataset, load_dataset
 from benchlab.devices import Device, discover_devices, select_devices
-from benchlab.executor import EvalSet, execute, plan_jobs
+from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, SuiteError
+from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
-from benchlab.store import RunStore
+from benchlab.store import RunExists, RunRecord, RunStore
 from benchlab.suite import Suite
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def new_run_id(suite: Suite) -> str:
-    """Return a sortable, readable run id: UTC time plus the suite's name."""
+
+class RunInterrupted(BenchlabError):
+    """The run was asked to stop: what finished is stored, `--resume` runs the rest."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, run_dir: Path | None, message: str, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.run_dir = run_dir
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """What a caller hears while a suite runs (the CLI draws progress from these)."""
+
+    say: Callable[[str], None] = print
+    on_variant: Callable[[Variant], None] | None = None
+    on_planned: Callable[[int], None] = lambda _n: None
+    on_measurement: Callable[[Measurement], None] = lambda _m: None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished (or stopped) run: where it is, its record, and how its jobs ended."""
+
+    run_dir: Path
+    record: RunRecord
+    interrupted: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when at least one job measured (or there were no jobs), 3 when none did, 130 when stopped."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        ok = sum(m.status == "ok" for m in self.record.measurements)
+        return EXIT_OK if ok or not self.record.measurements else EXIT_DEVICE_FAILURE
+
+    def summary(self) -> str:
+        """One line: jobs by outcome, failures counted by cause."""
+        parts = [f"{count} {name}" for name, count in self.counts.items() if count]
+        return "jobs: " + (", ".join(parts) if parts else "none")
+
+
+def outcome_counts(measurements: Sequence[Measurement]) -> dict[str, int]:
+    """Return how many jobs ended how: ok, and each not-ok status by cause (e.g. "failed (model)")."""
+    counts: dict[str, int] = {"ok": 0}
+    for m in measurements:
+        key = m.status if m.status in ("ok", "unsupported") else f"{m.status} ({m.failure_cause or 'model'})"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def new_run_store(results_root: Path, suite: Suite, meta: dict) -> RunStore:
+    """Create a new run's store with a unique, sortable id: UTC time, the suite's name, and a
+    counter when another run took that second (two runs started together on one machine)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{re.sub(r'[^A-Za-z0-9_-]+', '-', suite.name)}"
+    base = f"{stamp}-{re.sub(r'[^A-Za-z0-9_-]+', '-', suite.name)[:60]}"
+    for attempt in range(1, 1000):
+        store = RunStore(results_root / (base if attempt == 1 else f"{base}-{attempt}"))
+        try:
+            store.create(meta)  # mkdir without exist_ok: of two processes, exactly one wins a name
+            return store
+        except RunExists:
+            continue
+    raise BenchlabError(f"no free run id for {base} under {results_root}")
 
 
 def _input_shape(variant: Variant) -> tuple[int, ...] | None:
@@ -41,20 +107,20 @@ def _input_shape(variant: Variant) -> tuple[int, ...] | None:
     return tuple(int(d) for d in detail["shape"][1:])
 
 
-def write_eval_sets(store: RunStore, dataset: Dataset, variants: Sequence[Variant], top_k: int) -> dict[str, EvalSet]:
-    """Store each model's evaluation inputs (shaped for its runnable variants) and labels."""
-    folder = store.directory / "inputs"
-    folder.mkdir(exist_ok=True)
-    eval_sets: dict[str, EvalSet] = {}
+def evaluation_data(dataset: Dataset, variants: Sequence[Variant]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Return each model's evaluation inputs, shaped for its runnable variants, and labels.
+
+    Raises SuiteError when the data does not fit a model (before anything is written).
+    """
+    data = {}
     for model in dict.fromkeys(v.model for v in variants):
         shape = next((s for v in variants if v.model == model and (s := _input_shape(v))), None)
-        fitted = dataset.fitted_to(shape) if shape else dataset
-        inputs_path = folder / f"{model}.npy"
-        np.save(inputs_path, fitted.inputs)
-        if fitted.labels is not None:
-            np.save(folder / f"{model}.labels.npy", fitted.labels)
-        eval_sets[model] = EvalSet(str(inputs_path), fitted.labels, top_k)
-    return eval_sets
+        try:
+            fitted = dataset.fitted_to(shape) if shape else dataset
+        except SuiteError as exc:
+            raise SuiteError(f"model {model!r}: {exc}") from None
+        data[model] = (fitted.inputs, fitted.labels)
+    return data
 
 
 def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants: Sequence[Variant]) -> dict:
@@ -73,58 +139,72 @@ def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants
     }
 
 
-def run_suite(suite: Suite, suite_path: Path, results_root: Path,
-              say: Callable[[str], None] = print,
-              on_variant: Callable[[Variant], None] | None = None,
-              on_planned: Callable[[int], None] = lambda _n: None,
-              on_measurement: Callable[[Measurement], None] = lambda _m: None,
-              devices: Sequence[Device] | None = None) -> Path:
-    """Run a whole suite and return its results directory.
+def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Callbacks = Callbacks(),
+              devices: Sequence[Device] | None = None, stop: StopControl | None = None,
+              executor: Executor | None = None) -> RunOutcome:
+    """Run a whole suite; return its outcome.
 
-    Raises SuiteError (bad models or data) before anything is written, DeviceError when a target
-    names no connected device.
+    Raises SuiteError (bad models or data) and DeviceError (a target names no connected device)
+    before anything is written; RunInterrupted when stopped before execution began.
     """
+    stop = stop or StopControl()
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     dataset = load_dataset(suite.dataset)
     from benchlab.optimize.build import build_variants
 
-    variants = build_variants(suite, dataset, say, on_variant)
-    store = RunStore(results_root / new_run_id(suite))
-    meta = run_meta(suite, suite_path, targets, variants)
-    store.create(meta)
-    eval_sets = write_eval_sets(store, dataset, variants, suite.accuracy.top_k)
-    _execute_run(store, suite, variants, targets, eval_sets, on_planned, on_measurement)
-    return store.directory
+    variants = build_variants(suite, dataset, callbacks.say, callbacks.on_variant)
+    data = evaluation_data(dataset, variants)
+    if stop.stopping:
+        raise RunInterrupted(None, "interrupted before benchmarking: nothing was measured or written")
+    store = new_run_store(results_root, suite, run_meta(suite, suite_path, targets, variants))
+    eval_inputs = {model: store.write_eval_inputs(model, inputs, labels) for model, (inputs, labels) in data.items()}
+    return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
 
 
-def _execute_run(store: RunStore, suite: Suite, variants: Sequence[Variant], targets: Sequence[Device],
-                 eval_sets: dict[str, EvalSet], on_planned: Callable[[int], None],
-                 on_measurement: Callable[[Measurement], None]) -> None:
-    jobs = plan_jobs(store.run_id, suite.name, variants, targets, suite.accelerator_settings(),
-                     suite.scenario.scenario(), eval_sets)
-    remaining = len(jobs) - len(store.completed_job_ids() & {j.job_id for j in jobs})
-    on_planned(remaining)
-    execute(jobs, targets, store, eval_sets, on_measurement)
-    store.write_meta({**store.read_meta(), "finished_at": now_iso()})
+def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
+               retry_failed: bool = False, stop: StopControl | None = None,
+               executor: Executor | None = None) -> RunOutcome:
+    """Finish an interrupted run in place: repeats not stored, or that failed for a reason of the
+    device or harness, run again; failures of the model only with `retry_failed`.
 
-
-def resume_run(run_dir: Path, on_planned: Callable[[int], None] = lambda _n: None,
-               on_measurement: Callable[[Measurement], None] = lambda _m: None,
-               devices: Sequence[Device] | None = None) -> Path:
-    """Finish an interrupted run in place: the jobs without a stored measurement run, nothing else.
-
-    The suite, variants and evaluation data are those the run recorded, so the finished run is as
-    if it had never stopped. Raises StoreError for a directory that is not a run.
+    The suite, variants and evaluation data are those the run recorded. Raises StoreError for a
+    directory that is not a run.
     """
     store = RunStore(run_dir)
     meta = store.read_meta()
     suite = Suite.model_validate(meta["suite"])
     variants = [Variant(**v) for v in meta["variants"]]
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
-    eval_sets = {}
-    for model in dict.fromkeys(v.model for v in variants):
-        inputs = run_dir / "inputs" / f"{model}.npy"
-        labels = run_dir / "inputs" / f"{model}.labels.npy"
-        eval_sets[model] = EvalSet(str(inputs), np.load(labels) if labels.exists() else None, suite.accuracy.top_k)
-    _execute_run(store, suite, variants, targets, eval_sets, on_planned, on_measurement)
-    return run_dir
+    eval_inputs = store.eval_inputs(v.model for v in variants)
+    return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop or StopControl(),
+                    executor or LocalExecutor(), retry_failed)
+
+
+def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets: Sequence[Device],
+             eval_inputs: dict[str, str], callbacks: Callbacks, stop: StopControl, executor: Executor,
+             retry_failed: bool = False) -> RunOutcome:
+    jobs = plan_jobs(store.run_id, suite.name, variants, targets, suite.accelerator_settings(),
+                     suite.scenario.scenario(), eval_inputs)
+    done, dead = store.progress(retry_failed)
+    schedule = interleaved_schedule(jobs, seed=store.run_id, done=done, dead=dead)
+    callbacks.on_planned(len(schedule))
+
+    def sink(m: Measurement) -> Measurement:
+        stored = store.append(m)
+        callbacks.on_measurement(stored)
+        return stored
+
+    stop.executing.set()
+    try:
+        executor.execute(schedule, targets, sink, stop)
+    except KeyboardInterrupt:
+        raise RunInterrupted(store.directory, f"aborted: finished repeats are kept in {store.directory}") from None
+    finally:
+        stop.executing.clear()
+        for device in targets:
+            device.close()
+    if stop.stopping:
+        record = RunRecord.load(store.directory)
+        return RunOutcome(store.directory, record, interrupted=True, counts=outcome_counts(record.measurements))
+    record = store.finish(now_iso())
+    return RunOutcome(store.directory, record, counts=outcome_counts(record.measurements))

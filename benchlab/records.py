@@ -10,7 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-MeasurementStatus = Literal["ok", "failed", "unsupported", "skipped"]
+MeasurementStatus = Literal["ok", "failed", "unsupported", "skipped", "interrupted"]
+#: Why a repeat did not measure. Only "model" failures belong to the model (a custom op, a delegate
+#: that refuses it); the others say nothing about the model, so `--resume` runs them again.
+FailureCause = Literal["model", "device", "harness", "interrupted"]
+#: Failure causes `--resume` retries without being asked (`--retry-failed` adds "model").
+RETRYABLE_CAUSES = frozenset({"device", "harness", "interrupted"})
 VariantStatus = Literal["built", "cached", "failed"]
 
 #: Accelerator kinds a suite may name; a device says which of them it can run.
@@ -133,6 +138,10 @@ class Job:
     accelerator: AcceleratorSetting
     scenario: Scenario
     eval_inputs_path: str | None = None
+    #: Which repeat of the job this is (0-based): one repeat is one fresh runner process.
+    repeat: int = 0
+    #: Position of this repeat in its round of the device's interleaved schedule.
+    slot: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,12 @@ class Measurement:
     runner: str
     runner_version: str | None = None
     error: str | None = None
+    #: Set when status is not ok and the reason is known (see FailureCause); None means "model".
+    failure_cause: FailureCause | None = None
+    #: Which repeat this record holds, and its slot in the round (the store keeps one record per
+    #: repeat; `benchlab.store` combines a job's repeats into one measurement).
+    repeat: int = 0
+    slot: int | None = None
     init_us: float | None = None
     first_us: float | None = None
     #: Core ML: compiling the .mlpackage on the device (MLModel.compileModel), kept apart from init_us.
@@ -188,6 +203,11 @@ class Measurement:
     outputs_file: str | None = None
     #: Outputs on the evaluation inputs; kept in memory until the store writes them to a file.
     outputs: Any = field(default=None, compare=False, repr=False, hash=False)
+
+    @property
+    def retryable(self) -> bool:
+        """Whether `--resume` should run this again: a failure that does not belong to the model."""
+        return self.status in ("failed", "skipped", "interrupted") and self.failure_cause in RETRYABLE_CAUSES
 
     @property
     def all_samples_us(self) -> list[float]:

@@ -2,9 +2,11 @@
 
 The recommendation per (model, device, accelerator) is explicit: among variants within the
 accuracy budget (accuracy drop against the reference no larger than the budget; for unlabelled
-data, top-1 agreement with the reference of at least 100 - budget percent), take those whose
-median latency is within 5% of the fastest, and of those the smallest file. The Pareto front is
-the set of variants no other variant beats on both size and median latency.
+data, top-1 agreement with the reference of at least 100 - budget percent), take the fastest and
+every variant not significantly slower than it (paired by interleaved round, benchlab.within_run),
+and of those the smallest file. A fixed "within 5%" tie would flip from run to run where runs
+differ by more than that; a difference the run cannot resolve is a tie. The Pareto front is the
+set of variants no other variant beats on both size and median latency.
 """
 
 from __future__ import annotations
@@ -19,14 +21,26 @@ from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
 from benchlab.plotting import pyplot, save
-from benchlab.store import load_results, load_samples, read_run_meta
+from benchlab.store import RunRecord
+from benchlab.within_run import paired_change
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Variants this close to the fastest count as equally fast; the smaller one is then preferred.
-LATENCY_TIE = 1.05
 GROUP = ["model", "device_id", "accelerator"]
+#: Per job, its latency in each round (repeat index -> ms); what the pick's ties are judged on.
+RoundValues = dict[str, dict[int, float]]
+
+
+def round_values(repeat_table: pd.DataFrame) -> RoundValues:
+    """Return each job's ok repeats' latency by round, from a run's repeat table."""
+    values: RoundValues = {}
+    if repeat_table.empty:
+        return values
+    ok = repeat_table[(repeat_table["status"] == "ok") & repeat_table["latency_ms"].notna()]
+    for row in ok.itertuples():
+        values.setdefault(row.job_id, {})[int(row.repeat)] = float(row.latency_ms)
+    return values
 
 
 @dataclass(frozen=True)
@@ -54,12 +68,17 @@ def within_budget(df: pd.DataFrame, budget_points: float) -> pd.Series:
     return result | is_reference
 
 
-def annotate(df: pd.DataFrame, budget_points: float) -> pd.DataFrame:
-    """Return a copy with `in_budget`, `pareto` and `pick` columns (see the module docstring)."""
+def annotate(df: pd.DataFrame, budget_points: float, rounds: RoundValues | None = None) -> pd.DataFrame:
+    """Return a copy with `in_budget`, `pareto`, `pick` and `pick_reason` columns (see the module docstring).
+
+    `rounds` gives each job's latency per interleaved round; without it every variant in the
+    budget ties with the fastest (nothing can tell them apart) and the smallest is picked.
+    """
     out = df.copy()
     out["in_budget"] = False
     out["pareto"] = False
     out["pick"] = False
+    out["pick_reason"] = ""
     ok = out[(out["status"] == "ok") & out["latency_ms_median"].notna()]
     out.loc[ok.index, "in_budget"] = within_budget(ok, budget_points)
     for _, group in ok.groupby(GROUP):
@@ -72,9 +91,30 @@ def annotate(df: pd.DataFrame, budget_points: float) -> pd.DataFrame:
         eligible = group[out.loc[group.index, "in_budget"]]
         if eligible.empty:
             continue
-        fast = eligible[eligible["latency_ms_median"] <= eligible["latency_ms_median"].min() * LATENCY_TIE]
-        out.loc[fast["size_bytes"].astype(float).idxmin(), "pick"] = True
+        pick, reason = _pick(eligible, rounds or {})
+        out.loc[pick, "pick"] = True
+        out.loc[pick, "pick_reason"] = reason
     return out
+
+
+def _pick(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[object, str]:
+    """Return the index of the smallest variant among those tied with the fastest, and why it won."""
+    fastest = eligible["latency_ms_median"].astype(float).idxmin()
+    fastest_job = eligible.loc[fastest, "job_id"]
+    ties = {}
+    for index, row in eligible.iterrows():
+        if index == fastest:
+            continue
+        change = paired_change(rounds.get(fastest_job, {}), rounds.get(row["job_id"], {}))
+        if not change.significant:
+            ties[index] = change
+    candidates = [fastest, *ties]
+    pick = min(candidates, key=lambda i: (float(eligible.loc[i, "size_bytes"] or 0), i != fastest))
+    if pick == fastest:
+        return pick, "fastest within the accuracy budget" + (" and smallest of its ties" if ties else "")
+    saved = 100.0 * (1 - float(eligible.loc[pick, "size_bytes"]) / float(eligible.loc[fastest, "size_bytes"]))
+    return pick, (f"not significantly slower than {eligible.loc[fastest, 'variant']} "
+                  f"({ties[pick].describe()}) and {saved:.0f}% smaller")
 
 
 def _kb(value: object) -> str:
@@ -102,7 +142,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
             "model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
             "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}", "size KB": _kb(r["size_bytes"]),
             "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
-            "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "n": str(int(r["latency_count"])),
+            "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "repeats": str(int(r["latency_repeats"])),
             "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
             "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(_percent(r["fidelity_top1_agreement"]), 1),
             "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
@@ -112,7 +152,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-TERMINAL_COLUMNS = ("model", "variant", "where", "size KB", "zipped KB", "median ms", "95% CI ms", "n",
+TERMINAL_COLUMNS = ("model", "variant", "where", "size KB", "zipped KB", "median ms", "95% CI ms", "repeats",
                     "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "pick")
 
 
@@ -138,7 +178,7 @@ def print_table(df: pd.DataFrame) -> None:
     table = Table(title="benchlab results (★ = pick within the accuracy budget)")
     columns = [c for c in TERMINAL_COLUMNS if c != "model" or df["model"].nunique() > 1]
     for column in columns:
-        numeric = column.endswith(("KB", "ms", "%", "MB", "pts")) or column == "n"
+        numeric = column.endswith(("KB", "ms", "%", "MB", "pts")) or column == "repeats"
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for row in rows:
         table.add_row(*(row[c] for c in columns), style="bold green" if row["pick"] == "★" else None)
@@ -291,10 +331,13 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
 <h1>{html.escape(title)}</h1>
 <p class="note">Devices: {html.escape(devices)}. Started {html.escape(str(meta['started_at']))}, finished
 {html.escape(str(meta.get('finished_at')))}. benchlab {html.escape(meta['harness_version'])}.
-Latency statistics are computed from every measured iteration; the 95% CI is that of the median.</p>
+Each repeat is one fresh runner process; a measurement's median is the median of its repeat medians, and
+its 95% CI (from order statistics over repeats) needs at least 6 repeats. Repeats of all jobs ran
+interleaved, round by round in a shuffled order.</p>
 <h2>What to ship</h2>
 <p class="note">Per device and accelerator: within the accuracy budget ({budget:g} points), the fastest
-variant (ties within {round((LATENCY_TIE - 1) * 100)}% go to the smallest file).</p>
+variant; a variant not significantly slower than it (paired by round) is a tie, and ties go to the
+smallest file.</p>
 {_html_table(pick_rows)}
 <h2>Size, speed and accuracy</h2>
 {_img(tradeoff_png, "size vs latency plot")}
@@ -311,19 +354,19 @@ iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads
 """
 
 
-def build_report(run_dir: Path | str, budget_points: float | None = None) -> tuple[ReportFiles, pd.DataFrame]:
-    """Rebuild plots and report.html of a run from its store; return the files and the annotated table.
+def build_report(run: RunRecord | Path | str, budget_points: float | None = None) -> tuple[ReportFiles, pd.DataFrame]:
+    """Rebuild plots and report.html of a run from its record; return the files and the annotated table.
 
     The accuracy budget defaults to the one in the run's suite. Raises StoreError for a bad run dir.
     """
-    run_dir = Path(run_dir)
-    meta = read_run_meta(run_dir)
-    results = load_results(run_dir)
+    record = run if isinstance(run, RunRecord) else RunRecord.load(run)
+    run_dir, meta = record.directory, record.meta
+    results = record.results
     if results.empty:
         raise StoreError(f"{run_dir} has no measurements yet", hint="run or resume the suite first")
     budget = budget_points if budget_points is not None else meta["suite"]["accuracy"]["budget_points"]
-    df = annotate(results, budget)
-    latency_png = plot_latency(df, load_samples(run_dir), run_dir / "latency.png")
+    df = annotate(results, budget, round_values(record.repeat_table))
+    latency_png = plot_latency(df, record.samples, run_dir / "latency.png")
     tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
     page = run_dir / "report.html"
     from benchlab.trends import trend_plots_for_run

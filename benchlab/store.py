@@ -1,29 +1,44 @@
-"""The results store: results/<run_id>/ with run.json and one measurement record per line.
+"""The results store: results/<run_id>/ with run.json and one record per finished repeat.
 
-Layout of a run directory:
-    run.json             schema version, suite as loaded, host, harness version, devices, variants,
-                         start and end
-    measurements.jsonl   one JSON record per finished job, appended and fsync'ed as it finishes, so a
-                         crash or a pulled cable loses at most the job in flight
-    outputs/JOB.npy      a job's outputs on the evaluation inputs (accuracy can be recomputed)
-    inputs/MODEL.npy     the evaluation inputs and labels (inputs/MODEL.labels.npy) used
+This is the only module that knows a run directory's layout:
+    run.json               schema version, suite as loaded, host, harness version, devices, variants,
+                           start and end
+    measurements.jsonl     one JSON record per finished repeat (one runner process), appended and
+                           fsync'ed as it finishes, so a crash or a pulled cable loses at most the
+                           repeat in flight. A repeat run again (`--resume`) is appended again: the
+                           last record of a (job, repeat) wins.
+    outputs/JOB.npy        a job's outputs on the evaluation inputs (scored after execution)
+    inputs/MODEL.npy       the evaluation inputs and labels (inputs/MODEL.labels.npy) used
+    measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
+    samples.parquet        iteration), written when it finishes; readers use them when present
+
+Writing goes through `RunStore`; reading goes through `RunRecord.load()`, which reads run.json
+and the records once and returns one immutable record of the run: its metadata, every repeat as
+stored, one Measurement per job (repeats combined, then scored by benchlab.scoring) and the tidy
+tables. Report, check, compare, history and trends take that record as data.
 
 Schema history (bump SCHEMA_VERSION and migrate in `_migrate` when a record changes shape):
-    1  first version: Measurement records as in benchlab.records, latencies in microseconds,
-       accuracy in percent, accuracy_delta in percentage points.
+    1  first version: one Measurement record per job (all repeats in it), latencies in
+       microseconds, accuracy in percent, accuracy_delta in percentage points.
+    2  one record per repeat: `repeat` and `slot` (its place in the interleaved round) and
+       `failure_cause`; accuracy and fidelity are no longer stored but computed when loading.
+       A version 1 record reads as repeat 0 holding all of its repeats.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import threading
-from dataclasses import asdict, fields
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchlab.errors import StoreError
+from benchlab.errors import EXIT_DEVICE_FAILURE, StoreError
 from benchlab.records import (
     AcceleratorSetting,
     Conditions,
@@ -35,13 +50,31 @@ from benchlab.records import (
 from benchlab.stats import LatencySummary, summarize
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 RUN_FILE = "run.json"
 MEASUREMENTS_FILE = "measurements.jsonl"
+MEASUREMENTS_PARQUET = "measurements.parquet"
+SAMPLES_PARQUET = "samples.parquet"
+INPUTS_DIR = "inputs"
+OUTPUTS_DIR = "outputs"
+#: Where results go when no --results is given.
+DEFAULT_RESULTS = Path("results")
+
+
+class RunExists(StoreError):
+    """A run directory of that name exists already."""
+
+
+class DiskFull(StoreError):
+    """The disk filled while a record was written: what is stored is kept, the run stops."""
+
+    exit_code = EXIT_DEVICE_FAILURE
 
 
 def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
@@ -53,7 +86,10 @@ def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
 
 
 def _conditions(raw: dict[str, Any] | None) -> Conditions | None:
-    return Conditions(**raw) if raw else None
+    if not raw:
+        return None
+    known = {f.name for f in fields(Conditions)}
+    return Conditions(**{k: v for k, v in raw.items() if k in known})
 
 
 def measurement_from_record(record: dict[str, Any]) -> Measurement:
@@ -76,21 +112,41 @@ def measurement_from_record(record: dict[str, Any]) -> Measurement:
 
 def _migrate(record: dict[str, Any]) -> dict[str, Any]:
     found = record.pop("schema_version", None)
-    if found != SCHEMA_VERSION:
+    if found not in READABLE_SCHEMA_VERSIONS:
         raise StoreError(
-            f"measurement record has schema version {found!r}; this benchlab reads version {SCHEMA_VERSION}",
+            f"measurement record has schema version {found!r}; this benchlab reads versions "
+            f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}",
             hint="open it with the benchlab version that wrote it (see run.json harness_version)",
         )
+    if found == 1:  # one record per job: it reads as repeat 0, scored again when loaded
+        for stored_score in ("accuracy_metric", "accuracy", "accuracy_delta", "fidelity"):
+            record.pop(stored_score, None)
     return record
 
 
+def safe_file_name(name: str, limit: int = 120) -> str:
+    """Return `name` as one file-name component: no path separators, no dot-only names, bounded length.
+
+    Names in suites are free text (shown verbatim in tables); only where one becomes a file name
+    is it reduced, so `a/b` can never write outside its folder.
+    """
+    import hashlib
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip(".") or "_"
+    if len(cleaned) > limit:  # keep names unique when cut: the tail becomes a digest
+        cleaned = f"{cleaned[:limit - 13]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+    return cleaned
+
+
 class RunStore:
-    """One run's directory: writes run.json and appends measurements crash-safely."""
+    """Writes one run's directory: run.json, evaluation inputs, repeat records appended crash-safely."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()  # one writer per device thread
         self._tail_checked = False
+        self._appended = 0
 
     @property
     def run_id(self) -> str:
@@ -98,10 +154,22 @@ class RunStore:
         return self.directory.name
 
     def create(self, run_meta: dict[str, Any]) -> None:
-        """Create the directory and write run.json; raise StoreError if the run already exists."""
-        if (self.directory / RUN_FILE).exists():
-            raise StoreError(f"{self.directory} already holds a run", hint="use --resume to finish it")
-        (self.directory / "outputs").mkdir(parents=True, exist_ok=True)
+        """Create the directory and write run.json.
+
+        Raises StoreError when the run already exists or the results folder cannot be written.
+        """
+        try:
+            self.directory.mkdir(parents=True, exist_ok=False)
+            (self.directory / OUTPUTS_DIR).mkdir()
+            (self.directory / INPUTS_DIR).mkdir()
+        except FileExistsError:
+            raise RunExists(f"{self.directory} already exists", hint="use --resume to finish a run") from None
+        except NotADirectoryError:
+            raise StoreError(f"results folder {self.directory.parent} is a file, not a folder",
+                             hint="pass --results FOLDER") from None
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.directory}: {exc.strerror}",
+                             hint="pass --results FOLDER with a folder you can write to") from None
         self.write_meta({"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run_meta})
 
     def write_meta(self, meta: dict[str, Any]) -> None:
@@ -114,22 +182,47 @@ class RunStore:
         """Return run.json; raise StoreError when missing or of an unknown schema version."""
         return read_run_meta(self.directory)
 
+    def write_eval_inputs(self, model: str, inputs: np.ndarray, labels: np.ndarray | None) -> str:
+        """Store a model's evaluation inputs (and labels); return the inputs' path for runners."""
+        import numpy as np
+
+        stem = safe_file_name(model)
+        path = self.directory / INPUTS_DIR / f"{stem}.npy"
+        np.save(path, inputs)
+        if labels is not None:
+            np.save(self.directory / INPUTS_DIR / f"{stem}.labels.npy", labels)
+        return str(path)
+
+    def eval_inputs(self, models: Iterable[str]) -> dict[str, str]:
+        """Return the stored evaluation inputs' path of each model that has them (for a resumed run)."""
+        found = {m: self.directory / INPUTS_DIR / f"{safe_file_name(m)}.npy" for m in models}
+        return {m: str(p) for m, p in found.items() if p.exists()}
+
     def append(self, measurement: Measurement) -> Measurement:
-        """Write the outputs file and append the record, flushed and fsync'ed; return it as stored."""
-        from dataclasses import replace
+        """Write the outputs file and append the record, flushed and fsync'ed; return it as stored.
 
-        if measurement.outputs is not None:
-            import numpy as np
+        Raises DiskFull when the disk fills (the partial record is cut, what was stored is kept).
+        """
+        try:
+            if measurement.outputs is not None:
+                import numpy as np
 
-            outputs_file = f"outputs/{measurement.job_id}.npy"
-            np.save(self.directory / outputs_file, measurement.outputs)
-            measurement = replace(measurement, outputs_file=outputs_file)
-        line = json.dumps(measurement_to_record(measurement), default=str)
-        with self._lock:
-            if not self._tail_checked:
-                self._drop_torn_tail()
-                self._tail_checked = True
-            self._write_line(line)
+                outputs_file = f"{OUTPUTS_DIR}/{safe_file_name(measurement.job_id)}.npy"
+                np.save(self.directory / outputs_file, measurement.outputs)
+                measurement = replace(measurement, outputs_file=outputs_file, outputs=None)
+            line = json.dumps(measurement_to_record(measurement), default=str)
+            with self._lock:
+                if not self._tail_checked:
+                    self._drop_torn_tail()
+                    self._tail_checked = True
+                self._write_line(line)
+                self._appended += 1
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self._drop_torn_tail()
+            raise DiskFull(f"disk full: {self._appended} repeat(s) of this session kept in {self.directory}",
+                           hint=f"free space and resume with `benchlab run --resume {self.directory}`") from None
         return measurement
 
     def _drop_torn_tail(self) -> None:
@@ -150,27 +243,88 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def measurements(self) -> list[Measurement]:
-        """Return the stored measurements; a torn last line (crash mid-write) is skipped."""
-        path = self.directory / MEASUREMENTS_FILE
-        if not path.exists():
-            return []
-        found: list[Measurement] = []
-        lines = path.read_text().splitlines()
-        for number, line in enumerate(lines, start=1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    log.warning("%s: last record is incomplete (interrupted write); ignored", path)
-                    continue
-                raise StoreError(f"{path}:{number}: not a JSON record") from None
-            found.append(measurement_from_record(record))
-        return found
+    def repeat_records(self) -> list[Measurement]:
+        """Return every stored repeat record in the order written; a torn last line is skipped."""
+        return read_repeat_records(self.directory)
 
-    def completed_job_ids(self) -> set[str]:
-        """Return ids of jobs with a stored measurement (what --resume skips)."""
-        return {m.job_id for m in self.measurements()}
+    def progress(self, retry_failed: bool = False) -> tuple[set[tuple[str, int]], set[str]]:
+        """Return what a resumed run must not run again: finished (job_id, repeat) pairs, and jobs
+        that failed for a reason of the model (none of their repeats run again).
+
+        A repeat that failed for a reason of the device or harness (lost, killed, timed out,
+        interrupted, skipped) is not finished. With `retry_failed`, model failures are not either.
+        """
+        latest = {(r.job_id, r.repeat): r for r in self.repeat_records()}
+        done = {key for key, r in latest.items() if r.status == "ok" or (not r.retryable and not retry_failed)}
+        dead = {r.job_id for r in latest.values() if r.status != "ok" and not r.retryable and not retry_failed}
+        return done, dead
+
+    def finish(self, finished_at: str) -> RunRecord:
+        """Mark the run finished, export the tidy tables as Parquet and return the run's record."""
+        self.write_meta({**self.read_meta(), "finished_at": finished_at})
+        record = RunRecord.load(self.directory)
+        record.export_parquet()
+        return record
+
+
+def read_repeat_records(directory: Path) -> list[Measurement]:
+    """Return the repeat records of a run directory; raise StoreError on a corrupt record."""
+    path = directory / MEASUREMENTS_FILE
+    if not path.exists():
+        return []
+    found: list[Measurement] = []
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                log.warning("%s: last record is incomplete (interrupted write); ignored", path)
+                continue
+            raise StoreError(f"{path}:{number}: not a JSON record") from None
+        found.append(measurement_from_record(record))
+    return found
+
+
+def combine_repeats(records: Sequence[Measurement]) -> Measurement:
+    """Return one job's measurement from its repeat records (the last record of a repeat wins).
+
+    With at least one repeat ok, the measurement is ok and holds the ok repeats' samples in
+    repeat order; repeats that failed are named in `error` and flagged. With none ok, it is the
+    first failed repeat's record. Init, first inference, warmup and outputs come from the first
+    ok repeat (the one that evaluated), peak memory is the largest, conditions span the repeats.
+    """
+    latest = sorted({r.repeat: r for r in records}.values(), key=lambda r: r.repeat)
+    ok = [r for r in latest if r.status == "ok"]
+    if not ok:
+        return latest[0]
+    failed = [r for r in latest if r.status != "ok"]
+    first = next((r for r in ok if r.outputs_file), ok[0])
+    peaks = [r.peak_memory_mb for r in ok if r.peak_memory_mb is not None]
+    flags = [f for r in ok for f in r.flags] + (["repeats-failed"] if failed else [])
+    error = "; ".join(f"repeat {r.repeat} {r.status}: {r.error}" for r in failed) or None
+    return replace(
+        ok[0],
+        init_us=first.init_us, first_us=first.first_us, warmup_us=first.warmup_us,
+        compile_us=first.compile_us, memory_init_mb=first.memory_init_mb,
+        outputs_file=first.outputs_file, accuracy_note=first.accuracy_note,
+        samples_us=tuple(s for r in ok for s in r.samples_us),
+        runner_stats=tuple(s for r in ok for s in r.runner_stats),
+        runner_output="\n".join(r.runner_output for r in ok if r.runner_output) or None,
+        peak_memory_mb=max(peaks) if peaks else None,
+        conditions_before=ok[0].conditions_before, conditions_after=ok[-1].conditions_after,
+        flags=tuple(dict.fromkeys(flags)), error=error, repeat=0, slot=None,
+        started_at=min(r.started_at for r in latest if r.started_at) if any(r.started_at for r in latest) else None,
+        finished_at=max(r.finished_at for r in latest if r.finished_at) if any(r.finished_at for r in latest) else None,
+    )
+
+
+def combine_jobs(records: Sequence[Measurement]) -> list[Measurement]:
+    """Return one measurement per job, in the order each job first appears."""
+    by_job: dict[str, list[Measurement]] = {}
+    for record in records:
+        by_job.setdefault(record.job_id, []).append(record)
+    return [combine_repeats(rs) for rs in by_job.values()]
 
 
 def read_run_meta(directory: Path) -> dict[str, Any]:
@@ -180,8 +334,9 @@ def read_run_meta(directory: Path) -> dict[str, Any]:
         raise StoreError(f"{directory} is not a benchlab run (no {RUN_FILE})",
                          hint="pass a results/<run_id> directory")
     meta = json.loads(path.read_text())
-    if meta.get("schema_version") != SCHEMA_VERSION:
-        raise StoreError(f"{path}: schema version {meta.get('schema_version')!r} is not {SCHEMA_VERSION}")
+    if meta.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise StoreError(f"{path}: schema version {meta.get('schema_version')!r} is not one of "
+                         f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
     return meta
 
 
@@ -198,20 +353,123 @@ def run_directories(path: Path | str) -> list[Path]:
     return runs
 
 
-def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
-    """Return the latency statistics of a measurement and where they come from.
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as data: metadata, every stored repeat, one scored measurement per job.
 
-    "samples": computed from every measured iteration. "runner-repeats": the runner reports only
-    per-run statistics (benchmark_model), so each repeat's median (or mean, when the tool prints no
-    median) is one sample; its confidence interval needs 6 or more repeats.
+    Build it with `RunRecord.load(directory)`; every view takes it instead of a directory.
     """
-    if m.all_samples_us:
-        return summarize(m.all_samples_us), "samples"
-    per_repeat = [s.get("median_us") or s.get("avg_us") for s in m.runner_stats]
-    per_repeat = [v for v in per_repeat if v is not None]
-    if per_repeat:
-        return summarize(per_repeat), "runner-repeats"
-    return None, None
+
+    directory: Path
+    meta: dict[str, Any] = field(hash=False)
+    repeats: tuple[Measurement, ...]
+    measurements: tuple[Measurement, ...]
+
+    @classmethod
+    def load(cls, directory: Path | str) -> RunRecord:
+        """Read a run directory once; raise StoreError when it is not a run of a known version."""
+        from benchlab.scoring import score_measurements
+
+        directory = Path(directory)
+        meta = read_run_meta(directory)
+        repeats = tuple(read_repeat_records(directory))
+        loader = _ArrayLoader(directory)
+        accuracy = (meta.get("suite") or {}).get("accuracy") or {}
+        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels,
+                                    top_k=int(accuracy.get("top_k", 1)))
+        return cls(directory, meta, repeats, tuple(scored))
+
+    @property
+    def run_id(self) -> str:
+        """The run id (run.json's, else the directory's name)."""
+        return str(self.meta.get("run_id") or self.directory.name)
+
+    @property
+    def variants(self) -> list[Variant]:
+        """The variants the run recorded, as built."""
+        return [Variant(**v) for v in self.meta.get("variants", [])]
+
+    def eval_set_digest(self, model: str) -> str | None:
+        """Return a digest of a model's stored evaluation inputs and labels, None when not stored."""
+        import hashlib
+
+        stem = safe_file_name(model)
+        paths = [self.directory / INPUTS_DIR / f"{stem}.npy", self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
+        if not paths[0].exists():
+            return None
+        digest = hashlib.sha256()
+        for path in paths:
+            if path.exists():
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        """One row per measurement (repeats combined): identity, size, latency stats, accuracy, conditions."""
+        import pandas as pd
+
+        return pd.DataFrame([measurement_row(m) for m in self.measurements])
+
+    @cached_property
+    def samples(self) -> pd.DataFrame:
+        """One row per timed invocation (see `samples_frame`)."""
+        return samples_frame(self.measurements)
+
+    @cached_property
+    def repeat_table(self) -> pd.DataFrame:
+        """One row per stored repeat: job, repeat, slot, status, cause, latency, start, conditions."""
+        import pandas as pd
+
+        from benchlab.stats import repeat_values_us
+
+        rows = []
+        for r in self.repeats:
+            value = repeat_values_us(r.samples_us, r.runner_stats)
+            before = r.conditions_before
+            rows.append({"run_id": r.run_id, "job_id": r.job_id, "model": r.variant.model, "variant": r.variant.name,
+                         "device_id": r.device.id, "accelerator": r.accelerator.name, "repeat": r.repeat,
+                         "slot": r.slot, "status": r.status, "failure_cause": r.failure_cause, "error": r.error,
+                         "latency_ms": value[0] / 1000.0 if value else None, "started_at": r.started_at,
+                         "thermal_status_before": before.thermal_status if before else None,
+                         "load_average_before": before.load_average if before else None})
+        return pd.DataFrame(rows)
+
+    def export_parquet(self) -> None:
+        """Write measurements.parquet and samples.parquet beside the records."""
+        self.results.to_parquet(self.directory / MEASUREMENTS_PARQUET, index=False)
+        self.samples.to_parquet(self.directory / SAMPLES_PARQUET, index=False)
+
+
+class _ArrayLoader:
+    """Reads the arrays a run stored (outputs, labels) for the scoring stage."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def outputs(self, m: Measurement) -> np.ndarray | None:
+        import numpy as np
+
+        if not m.outputs_file or not (self.directory / m.outputs_file).exists():
+            return None
+        return np.load(self.directory / m.outputs_file)
+
+    def labels(self, model: str) -> np.ndarray | None:
+        import numpy as np
+
+        path = self.directory / INPUTS_DIR / f"{safe_file_name(model)}.labels.npy"
+        return np.load(path) if path.exists() else None
+
+
+def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
+    """Return the latency statistics of a measurement and where its per-repeat values come from.
+
+    "samples": each repeat's median of its measured iterations. "runner-repeats": the runner
+    reports only per-run statistics (benchmark_model), so each repeat's median (or mean) is used.
+    """
+    summary = summarize(m.samples_us, m.runner_stats)
+    if summary is None:
+        return None, None
+    return summary, "samples" if m.all_samples_us else "runner-repeats"
 
 
 def measurement_row(m: Measurement) -> dict[str, Any]:
@@ -227,22 +485,24 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "accelerator": m.accelerator.name, "accelerator_kind": m.accelerator.kind,
         "threads": m.accelerator.threads, "xnnpack": m.accelerator.xnnpack,
         "runner": m.runner, "runner_version": m.runner_version,
-        "status": m.status, "error": m.error, "flags": ",".join(m.flags),
+        "status": m.status, "failure_cause": m.failure_cause, "error": m.error, "flags": ",".join(m.flags),
         "size_bytes": m.variant.size_bytes, "size_compressed_bytes": m.variant.size_compressed_bytes,
         "init_ms": m.init_us / 1000.0 if m.init_us is not None else None,
         "first_ms": m.first_us / 1000.0 if m.first_us is not None else None,
         "compile_ms": m.compile_us / 1000.0 if m.compile_us is not None else None,
         "latency_source": source,
         "latency_count": summary.count if summary else 0,
+        "latency_repeats": summary.repeats if summary else 0,
         "latency_ms_median": summary.median_ms if summary else None,
+        "latency_ms_ci_low": summary.ci_low_ms if summary else None,
+        "latency_ms_ci_high": summary.ci_high_ms if summary else None,
+        "latency_repeat_sd_pct": 100.0 * summary.repeat_sd_log if summary and summary.repeat_sd_log is not None else None,
         "latency_ms_mean": summary.mean_ms if summary else None,
         "latency_ms_std": summary.std_ms if summary else None,
         "latency_ms_min": summary.min_ms if summary else None,
         "latency_ms_p5": summary.p5_ms if summary else None,
         "latency_ms_p90": summary.p90_ms if summary else None,
         "latency_ms_p95": summary.p95_ms if summary else None,
-        "latency_ms_ci_low": summary.ci_low_ms if summary else None,
-        "latency_ms_ci_high": summary.ci_high_ms if summary else None,
         "latency_cv": summary.cv if summary else None,
         "memory_init_mb": m.memory_init_mb, "peak_memory_mb": m.peak_memory_mb,
         "delegated_nodes": m.delegated_nodes, "total_nodes": m.total_nodes,
@@ -261,30 +521,17 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
     }
 
 
-def load_measurements(path: Path | str) -> list[Measurement]:
-    """Return every measurement of the run (or of every run) at `path`."""
-    return [m for run in run_directories(path) for m in RunStore(run).measurements()]
+SAMPLE_COLUMNS = ["run_id", "job_id", "model", "variant", "device_id", "accelerator", "phase", "repeat",
+                  "iteration", "latency_us"]
 
 
-def load_results(path: Path | str) -> pd.DataFrame:
-    """Return a tidy DataFrame, one row per measurement, of the run (or runs) at `path`.
-
-    Latency columns are statistics computed here from the stored raw samples. Raises StoreError
-    when `path` holds no run or a run of an unknown schema version.
-    """
-    import pandas as pd
-
-    rows = [measurement_row(m) for m in load_measurements(path)]
-    return pd.DataFrame(rows)
-
-
-def load_samples(path: Path | str) -> pd.DataFrame:
+def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
     """Return one row per timed invocation: run_id, job_id, model, variant, device_id,
     accelerator, phase ("warmup" or "measured"), repeat, iteration, latency_us."""
     import pandas as pd
 
     rows = []
-    for m in load_measurements(path):
+    for m in measurements:
         ident = {"run_id": m.run_id, "job_id": m.job_id, "model": m.variant.model, "variant": m.variant.name,
                  "device_id": m.device.id, "accelerator": m.accelerator.name}
         for i, value in enumerate(m.warmup_us):
@@ -292,6 +539,37 @@ def load_samples(path: Path | str) -> pd.DataFrame:
         for repeat, samples in enumerate(m.samples_us):
             for i, value in enumerate(samples):
                 rows.append({**ident, "phase": "measured", "repeat": repeat, "iteration": i, "latency_us": value})
-    columns = ["run_id", "job_id", "model", "variant", "device_id", "accelerator", "phase", "repeat",
-               "iteration", "latency_us"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def load_measurements(path: Path | str) -> list[Measurement]:
+    """Return every measurement (repeats combined, scored) of the run, or of every run, at `path`."""
+    return [m for run in run_directories(path) for m in RunRecord.load(run).measurements]
+
+
+def _table(path: Path | str, parquet_name: str, attribute: str) -> pd.DataFrame:
+    import pandas as pd
+
+    frames = []
+    for run in run_directories(path):
+        exported = run / parquet_name
+        frames.append(pd.read_parquet(exported) if exported.exists() else getattr(RunRecord.load(run), attribute))
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_results(path: Path | str) -> pd.DataFrame:
+    """Return a tidy DataFrame, one row per measurement, of the run (or runs) at `path`.
+
+    Latency columns are statistics computed from the stored raw samples (a finished run's
+    measurements.parquet holds them). Rows of several runs keep the fields that make them
+    incomparable (os_version, runner, runner_version, variant_sha256) as columns. Raises
+    StoreError when `path` holds no run or a run of an unknown schema version.
+    """
+    return _table(path, MEASUREMENTS_PARQUET, "results")
+
+
+def load_samples(path: Path | str) -> pd.DataFrame:
+    """Return one row per timed invocation of the run (or runs) at `path` (see `samples_frame`)."""
+    table = _table(path, SAMPLES_PARQUET, "samples")
+    return table if not table.empty else samples_frame(())

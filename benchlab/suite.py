@@ -172,7 +172,7 @@ class ScenarioSpec(_Strict):
     iterations: int = Field(50, ge=1)
     min_seconds: float = Field(0.0, ge=0)
     max_seconds: float = Field(60.0, gt=0)
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(6, ge=1, description="runner processes per job, run interleaved; the unit of every statistic")
     cooldown_seconds: float = Field(0.0, ge=0)
     timeout_seconds: float = Field(300.0, gt=0)
 
@@ -201,7 +201,7 @@ class RegressionSpec(_Strict):
     memory_pct: float = Field(10.0, ge=0, description="peak memory higher by more than this percent")
     accuracy_points: float = Field(0.5, ge=0, description="accuracy lower by more than this many percentage points")
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the two-sided Mann-Whitney U test")
-    min_samples: int = Field(10, ge=2, description="fewer samples on a side: 'not significant (too few samples)'")
+    min_repeats: int = Field(5, ge=2, description="fewer repeats on a side: 'not significant (too few repeats)'")
 
 
 class Suite(_Strict):

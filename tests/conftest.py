@@ -120,3 +120,24 @@ def cumsum_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("models") / "cumsum_savedmodel"
     tf.saved_model.save(module, str(path), signatures=module.__call__)
     return path
+
+
+@pytest.fixture(scope="session")
+def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three same-padded 3x3 convolutions (64-192 channels) on 28x28x1: a few ms per inference, about a
+    thousand times the tiny model's work, for a within-run difference no noise can hide."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(192, 3, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(192, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    export = tmp_path_factory.mktemp("conv") / "saved"
+    model.export(str(export), verbose=False)
+    path = export.parent / "conv.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
+    return path

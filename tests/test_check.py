@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from benchlab.check import check_run
-from tests.test_compare import latencies, measurement, night
+from tests.test_compare import measurement, night, repeats
 
 PIXEL = {"id": "pixel9pro", "platform": "android", "model": "Pixel 9 Pro", "tier": "flagship"}
 GALAXY_A15 = {"id": "a15", "platform": "android", "model": "Galaxy A15", "tier": "low-end"}
@@ -21,37 +21,40 @@ def codes(run_dir: Path) -> list[tuple[str, str | None]]:
 
 def test_a_stable_well_sampled_measurement_has_no_warning(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    stable = repeats(rng, between=0.02)
     run = night(tmp_path, "run", 1, measurement(stable, thermal=(0, 0)), devices=[GALAXY_A15, PIXEL])
     assert check_run(run) == []
 
 
 def test_high_cv_few_samples_thermal_and_fallback_are_flagged(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
-    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
-    noisy = tuple(2000.0 * rng.lognormal(0, 0.4, 100))
+    stable = repeats(rng, between=0.02)
+    noisy = tuple(tuple(2000.0 * rng.lognormal(0, 0.4, 100)) for _ in range(6))
+    spread = tuple((c,) * 20 for c in (1500.0, 2000.0, 2600.0, 1800.0, 2400.0, 2100.0))  # steady inside, not across
     run = night(
         tmp_path, "run", 1,
         measurement(noisy, variant="noisy"),
-        measurement(stable[:6], variant="short"),
+        measurement(stable[:3], variant="short"),
+        measurement(spread, variant="spread"),
         measurement(stable, variant="warm", flags=("thermal-rose",), thermal=(0, 2)),
         measurement(stable, variant="hot", flags=("started-hot",)),
         measurement(stable, variant="gpu", accelerator="gpu", kind="gpu", threads=None, delegate_applied="partial"),
         measurement(stable, variant="cpu-fallback-is-fine", delegate_applied="no"),  # CPU asked for: no delegate
         measurement((), variant="broken", status="failed", error="crashed"),  # already says why
     )
-    assert codes(run) == [("unstable", "noisy"), ("few-samples", "short"), ("thermal-rose", "warm"),
-                          ("started-hot", "hot"), ("delegate-fallback", "gpu")]
-    by_code = {w.code: w for w in check_run(run)}
+    assert codes(run) == [("unstable", "noisy"), ("few-repeats", "short"), ("unstable", "spread"),
+                          ("noisy-repeats", "spread"), ("thermal-rose", "warm"), ("started-hot", "hot"), ("delegate-fallback", "gpu")]
+    by_code = {w.code: w for w in reversed(check_run(run))}  # the first warning of each code
     assert by_code["thermal-rose"].message.startswith("thermal status rose during the job (0 → 2)")
     assert "std dev is" in by_code["unstable"].message
-    assert by_code["few-samples"].message.startswith("only 6 measured iterations; at least 10")
+    assert by_code["few-repeats"].message.startswith("only 3 repeat(s); at least 6 are needed")
+    assert by_code["noisy-repeats"].message.startswith("repeat medians spread by")
     assert by_code["unstable"].where == "mobilenet/noisy on pixel7 · cpu-t4"
 
 
 def test_only_flagship_phones_is_a_suite_warning(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    stable = repeats(rng, between=0.02)
     run = night(tmp_path, "run", 1, measurement(stable, device_id="pixel9pro"), devices=[PIXEL])
     (warning,) = check_run(run)
     assert warning.code == "flagship-only" and warning.where == "suite"
@@ -60,7 +63,7 @@ def test_only_flagship_phones_is_a_suite_warning(tmp_path: Path) -> None:
 
 def test_an_unquantized_fp32_pick_is_flagged(tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
-    stable = tuple(2000.0 * rng.lognormal(0, 0.02, 100))
+    stable = repeats(rng, between=0.02)
     run = night(
         tmp_path, "run", 1,
         measurement(stable, variant="fp32", recipe="fp32", accuracy=71.0, accuracy_delta=0.0, size_bytes=8_000_000),
@@ -73,15 +76,16 @@ def test_an_unquantized_fp32_pick_is_flagged(tmp_path: Path) -> None:
 def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from benchlab.cli_nightly import cmd_check
 
-    night(tmp_path, "run", 1, measurement(tuple(latencies(np.random.default_rng(5), 4))))
+    night(tmp_path, "run", 1, measurement(repeats(np.random.default_rng(5), count=2)))
     assert cmd_check(argparse.Namespace(run="run", results=tmp_path)) == 0
-    assert "few-samples" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "few-repeats" in out and "noise floor per row" in out and "benchlab calibrate" in out
 
 
 def test_a_runner_without_per_iteration_times_needs_enough_repeats(tmp_path: Path) -> None:
     stats = ({"count": 50, "avg_us": 2100.0, "median_us": 2000.0},) * 3
     run = night(tmp_path, "run", 1, measurement((), runner_stats=stats))
     (warning,) = check_run(run)
-    assert warning.code == "few-samples"
-    assert warning.message == ("only 3 repeat medians (the runner reports only per-run statistics); at least 10 "
-                               "are needed to tell a change from noise: raise scenario.repeats")
+    assert warning.code == "few-repeats"
+    assert warning.message == ("only 3 repeat(s); at least 6 are needed for a 95% interval and to tell a change "
+                               "from noise: raise scenario.repeats")

@@ -12,7 +12,7 @@ import pytest
 
 from benchlab.ci_outputs import junit_xml, summary_json, summary_markdown, write_outputs
 from benchlab.compare import CompareResult, compare_runs
-from tests.test_compare import latencies, measurement, night
+from tests.test_compare import measurement, night, repeats
 
 
 @pytest.fixture()
@@ -20,15 +20,15 @@ def result(tmp_path: Path) -> CompareResult:
     """One regression (fp16 30% slower), one unchanged, one not comparable, one accuracy-gate failure."""
     rng = np.random.default_rng(1)
     base = night(tmp_path, "20261101-base", 1,
-                 measurement(latencies(rng, 100), variant="fp16"),
-                 measurement(latencies(rng, 100), variant="fp32", recipe="fp32", accuracy_delta=0.0),
-                 measurement(latencies(rng, 100), device_id="a15", os_version="13"),
-                 measurement(latencies(rng, 100), variant="full-int8", accuracy=69.0, accuracy_delta=-0.4))
+                 measurement(repeats(rng), variant="fp16"),
+                 measurement(repeats(rng), variant="fp32", recipe="fp32", accuracy_delta=0.0),
+                 measurement(repeats(rng), device_id="a15", os_version="13"),
+                 measurement(repeats(rng), variant="full-int8", accuracy=69.0, accuracy_delta=-0.4))
     cand = night(tmp_path, "20261102-cand", 2,
-                 measurement(latencies(rng, 100, median_us=2600.0), variant="fp16"),
-                 measurement(latencies(rng, 100), variant="fp32", recipe="fp32", accuracy_delta=0.0),
-                 measurement(latencies(rng, 100), device_id="a15", os_version="14"),
-                 measurement(latencies(rng, 100), variant="full-int8", accuracy=69.0, accuracy_delta=-2.0))
+                 measurement(repeats(rng, median_us=2600.0), variant="fp16"),
+                 measurement(repeats(rng), variant="fp32", recipe="fp32", accuracy_delta=0.0),
+                 measurement(repeats(rng), device_id="a15", os_version="14"),
+                 measurement(repeats(rng), variant="full-int8", accuracy=69.0, accuracy_delta=-2.0))
     return compare_runs(base, cand)
 
 
@@ -47,7 +47,7 @@ def test_junit_xml_has_one_testcase_per_measurement_and_failures_with_numbers(re
     # change %, CI, p-value, threshold, baseline -> candidate medians
     assert re.search(r"latency \+\d+\.\d% \(95% CI \+\d+\.\d% to \+\d+\.\d%, p = [\d.e-]+\) beyond the 5% "
                      r"threshold \(2\.\d+ ms → 2\.\d+ ms\)", message), message
-    assert "n 100/100" in failure.text
+    assert "n 10/10" in failure.text
 
     gate = cases["benchlab.mobilenet.full-int8::pixel7 · cpu-t4"].find("failure")
     assert gate is not None and gate.get("type") == "accuracy-gate"
@@ -66,8 +66,8 @@ def test_json_summary_is_strict_json_with_every_number(result: CompareResult, tm
     assert data["verdict"] == 1 and data["verdict_text"].startswith("FAIL: 1 regression, 1 accuracy gate failed")
     fp16 = next(c for c in data["comparisons"] if c["name"] == "mobilenet/fp16 on pixel7 · cpu-t4")
     latency = fp16["latency"]
-    assert latency["status"] == "regression" and latency["ci_low"] > 5 and latency["p_value"] < 1e-6
-    assert latency["baseline"] < latency["candidate"] and latency["n_baseline"] == 100
+    assert latency["status"] == "regression" and latency["ci_low"] > 5 and latency["p_value"] < 1e-3
+    assert latency["baseline"] < latency["candidate"] and latency["n_baseline"] == 10
     assert json.loads(summary_json(result))["counts"] == {"regression": 1, "not significant": 2,
                                                           "not comparable": 1, "accuracy gate failed": 1}
 

@@ -22,7 +22,7 @@ def quickstart_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     """Run the shipped quickstart suite (real model, all 10 recipes) with a shorter scenario."""
     work = tmp_path_factory.mktemp("quickstart")
     suite = yaml.safe_load((REPO / "suites" / "quickstart.yaml").read_text())
-    suite["scenario"] = {"warmup": 2, "iterations": 30, "min_seconds": 0, "repeats": 1}
+    suite["scenario"] = {"warmup": 2, "iterations": 15, "min_seconds": 0, "repeats": 2}
     suite["accelerators"] = [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 1, "xnnpack": False}]
     suite_path = work / "quickstart.yaml"
     suite_path.write_text(yaml.safe_dump(suite))
@@ -38,7 +38,8 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     tflite = df[df["format"] == "tflite"]
     assert len(tflite) == 10 and set(tflite["status"]) == {"ok"}
     assert set(tflite["accelerator"]) == {"cpu-t1", "cpu-t1-noxnnpack"}
-    assert (tflite["latency_count"] == 30).all() and (tflite["latency_ms_median"] > 0).all()
+    assert (tflite["latency_repeats"] == 2).all() and (tflite["latency_count"] == 30).all()
+    assert (tflite["latency_ms_median"] > 0).all()
     fp32 = tflite[tflite["variant"] == "fp32"]
     assert (fp32["accuracy"] >= 97.0).all(), "the built-in model must reach 97% top-1 on the held-out digits"
     assert (fp32["accuracy_delta"] == 0).all() and (fp32["fidelity_top1_agreement"] == 1.0).all()
@@ -54,7 +55,8 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     sizes = coreml.set_index("variant")["size_bytes"]
     assert sizes["coreml-palettize-4bit"] < sizes["coreml-int8"] < sizes["coreml-fp16"]
 
-    for name in ("report.html", "latency.png", "tradeoff.png", "run.json", "measurements.jsonl"):
+    for name in ("report.html", "latency.png", "tradeoff.png", "run.json", "measurements.jsonl",
+                 "measurements.parquet", "samples.parquet"):
         assert (run_dir / name).stat().st_size > 0
 
 
@@ -107,7 +109,7 @@ def test_custom_op_model_fails_alone_and_the_rest_of_the_suite_runs(tmp_path: Pa
                    {"name": "tiny", "path": str(tiny_tflite_path)}],
         "dataset": {"npz": str(digits_npz)},
         "variants": ["tflite"],
-        "scenario": {"warmup": 1, "iterations": 5},
+        "scenario": {"warmup": 1, "iterations": 5, "repeats": 2},
     }
     suite_path = tmp_path / "mixed.yaml"
     suite_path.write_text(yaml.safe_dump(suite))

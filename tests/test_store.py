@@ -1,8 +1,10 @@
-"""The results store: crash-safe appends, versioned records, tidy DataFrames of raw samples."""
+"""The results store: crash-safe appends of repeat records, versioned records, one run record,
+tidy DataFrames of raw samples, Parquet export, resume bookkeeping."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +12,8 @@ import pytest
 
 import benchlab
 from benchlab.errors import StoreError
-from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
-from benchlab.store import MEASUREMENTS_FILE, RunStore
+from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
+from benchlab.store import MEASUREMENTS_FILE, RunRecord, RunStore, combine_repeats, safe_file_name
 
 REQUIRED_COLUMNS = (
     "run_id model variant format device_id tier accelerator threads status error size_bytes "
@@ -20,17 +22,17 @@ REQUIRED_COLUMNS = (
 ).split()
 
 
-def measurement(job: str, samples: tuple[tuple[float, ...], ...], status: str = "ok") -> Measurement:
+def measurement(job: str, samples: tuple[tuple[float, ...], ...], status: str = "ok", repeat: int = 0,
+                cause: str | None = None) -> Measurement:
     variant = Variant(model="m", name=job, recipe="fp16", format="tflite", status="built", size_bytes=2048,
                       size_compressed_bytes=1500, sha256="ab" * 32)
     return Measurement(
         job_id=job, run_id="run1", suite="s", variant=variant,
         device=DeviceInfo(id="host", platform="host", tier="host"),
         accelerator=AcceleratorSetting(name="cpu-t2", kind="cpu", threads=2), status=status, runner="litert-python",
-        init_us=1500.0, first_us=900.0, warmup_us=(800.0,), samples_us=samples, peak_memory_mb=40.0,
-        accuracy=97.5, accuracy_delta=-0.3, fidelity=Fidelity("fp32", 0.99, 0.1, 0.01),
+        init_us=1500.0, first_us=900.0, warmup_us=(800.0,), samples_us=samples, peak_memory_mb=40.0 + repeat,
         conditions_before=Conditions(timestamp=1.0, thermal_status=0, load_average=0.5),
-        outputs=np.ones((3, 10), dtype=np.float32),
+        outputs=np.ones((3, 10), dtype=np.float32) if repeat == 0 else None, repeat=repeat, failure_cause=cause,
     )
 
 
@@ -41,19 +43,72 @@ def new_store(tmp_path: Path) -> RunStore:
     return store
 
 
-def test_round_trip_and_tidy_columns(tmp_path: Path) -> None:
+def test_repeat_records_combine_into_one_measurement_with_repeat_level_statistics(tmp_path: Path) -> None:
     store = new_store(tmp_path)
-    samples = tuple(float(v) for v in range(1000, 1010))
-    store.append(measurement("a", (samples, samples)))
-    (back,) = store.measurements()
-    assert back.samples_us == (samples, samples) and back.fidelity.top1_agreement == 0.99
+    medians = [1000.0, 1100.0, 1050.0, 990.0, 1200.0, 1010.0, 1080.0]
+    for repeat, centre in enumerate(medians):
+        store.append(measurement("a", (tuple(centre + d for d in (-5.0, 0.0, 5.0)),), repeat=repeat))
+    (back,) = RunRecord.load(store.directory).measurements
+    assert [r[1] for r in back.samples_us] == medians  # each repeat's iterations, in repeat order
+    assert back.peak_memory_mb == 46.0 and back.init_us == 1500.0  # peak of all repeats, init of the first
     assert (tmp_path / "run1" / back.outputs_file).exists()
     df = benchlab.load_results(tmp_path / "run1")
     assert set(REQUIRED_COLUMNS) <= set(df.columns)
     row = df.iloc[0]
-    assert row["latency_ms_median"] == pytest.approx(1.0045)  # computed from the 20 raw samples
+    assert row["latency_repeats"] == 7 and row["latency_count"] == 21
+    assert row["latency_ms_median"] == pytest.approx(1.05)  # the median of the 7 repeat medians
+    # 7 repeats: the order-statistic 95% interval is [x(1), x(7)] of the repeat medians
+    assert (row["latency_ms_ci_low"], row["latency_ms_ci_high"]) == (pytest.approx(0.99), pytest.approx(1.2))
     assert row["init_ms"] == 1.5 and row["threads"] == 2
-    assert row["latency_ms_ci_low"] <= row["latency_ms_median"] <= row["latency_ms_ci_high"]
+
+
+def test_a_single_repeat_has_no_interval(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.append(measurement("a", (tuple(float(v) for v in range(1000, 1100)),)))
+    row = benchlab.load_results(store.directory).iloc[0]
+    assert row["latency_repeats"] == 1 and row["latency_count"] == 100
+    assert row["latency_ms_ci_low"] is None or row["latency_ms_ci_low"] != row["latency_ms_ci_low"]
+
+
+def test_a_failed_repeat_is_named_and_the_others_kept() -> None:
+    ok = [measurement("a", ((1000.0,),), repeat=r) for r in (0, 2)]
+    failed = measurement("a", (), status="failed", repeat=1, cause="harness")
+    combined = combine_repeats([ok[0], replace(failed, error="worker killed by SIGKILL"), ok[1]])
+    assert combined.status == "ok" and combined.samples_us == ((1000.0,), (1000.0,))
+    assert "repeats-failed" in combined.flags and "repeat 1 failed: worker killed by SIGKILL" in combined.error
+    retried = replace(ok[0], repeat=1)
+    assert "repeats-failed" not in combine_repeats([ok[0], failed, ok[1], retried]).flags  # the last record wins
+
+
+def test_resume_bookkeeping_retries_device_and_harness_failures_only(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.append(measurement("ok", ((1.0,),)))
+    store.append(measurement("custom-op", (), status="failed", cause="model"))
+    store.append(measurement("lost", (), status="failed", cause="device"))
+    store.append(measurement("cut", (), status="interrupted", cause="interrupted"))
+    done, dead = store.progress()
+    assert done == {("ok", 0), ("custom-op", 0)} and dead == {"custom-op"}
+    done, dead = store.progress(retry_failed=True)
+    assert done == {("ok", 0)} and dead == set()
+
+
+def test_a_finished_run_is_exported_as_parquet(tmp_path: Path) -> None:
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0, 1001.0),)))
+    store.finish("later")
+    import pandas as pd
+
+    exported = pd.read_parquet(store.directory / "measurements.parquet")
+    assert list(exported["job_id"]) == ["a"] and exported["latency_ms_median"].iloc[0] == pytest.approx(1.0005)
+    assert len(pd.read_parquet(store.directory / "samples.parquet")) == 3  # 1 warmup + 2 measured
+
+
+def test_names_become_safe_file_names() -> None:
+    assert safe_file_name("../../etc/passwd") == "_.._etc_passwd"  # one component: no separator left
+    assert safe_file_name("..") == "_"
+    assert "/" not in safe_file_name("a/b") and safe_file_name("$model") == "_model"
+    long = safe_file_name("x" * 300)
+    assert len(long) <= 120 and long != safe_file_name("x" * 299)
 
 
 def test_samples_frame_has_one_row_per_iteration(tmp_path: Path) -> None:
@@ -71,8 +126,8 @@ def test_a_torn_last_record_is_skipped_and_earlier_ones_kept(tmp_path: Path) -> 
     store.append(measurement("a", ((1.0,),)))
     with open(store.directory / MEASUREMENTS_FILE, "a") as handle:
         handle.write('{"job_id": "b", "run_id": "ru')  # the process died mid-write
-    assert [m.job_id for m in store.measurements()] == ["a"]
-    assert store.completed_job_ids() == {"a"}
+    assert [m.job_id for m in store.repeat_records()] == ["a"]
+    assert store.progress()[0] == {("a", 0)}
 
 
 def test_unknown_schema_version_is_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -82,13 +137,13 @@ def test_unknown_schema_version_is_refused_with_a_clear_message(tmp_path: Path) 
     record = json.loads(path.read_text())
     record["schema_version"] = 99
     path.write_text(json.dumps(record) + "\n")
-    with pytest.raises(StoreError, match="schema version 99; this benchlab reads version 1"):
-        store.measurements()
+    with pytest.raises(StoreError, match="schema version 99; this benchlab reads versions 1, 2"):
+        store.repeat_records()
 
 
 def test_a_run_directory_cannot_be_created_twice(tmp_path: Path) -> None:
     new_store(tmp_path)
-    with pytest.raises(StoreError, match="already holds a run"):
+    with pytest.raises(StoreError, match="already exists"):
         new_store(tmp_path)
 
 
@@ -108,7 +163,7 @@ def test_resume_runs_only_the_jobs_without_a_measurement(tmp_path: Path, tiny_tf
              "dataset": {"npz": str(digits_npz)}, "variants": ["tflite"],
              "accelerators": [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 2},
                               {"kind": "cpu", "threads": 1, "xnnpack": False}],
-             "scenario": {"warmup": 1, "iterations": 5}}
+             "scenario": {"warmup": 1, "iterations": 5, "repeats": 1}}
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
@@ -117,10 +172,9 @@ def test_resume_runs_only_the_jobs_without_a_measurement(tmp_path: Path, tiny_tf
     kept = records[:1]
     (run_dir / MEASUREMENTS_FILE).write_text("\n".join(kept) + "\n" + records[1][:40])  # died mid-write
     assert main(["run", "--resume", run_dir.name, "--results", str(tmp_path / "results")]) == 0
-    store = RunStore(run_dir)
-    finished = store.measurements()
-    assert len(finished) == 3 and len({m.job_id for m in finished}) == 3
-    assert finished[0].job_id == json.loads(kept[0])["job_id"]  # the measured job was kept, not re-run
+    finished = RunStore(run_dir).repeat_records()
+    assert len(finished) == 3 and len({(m.job_id, m.repeat) for m in finished}) == 3
+    assert (finished[0].job_id, finished[0].repeat) == (json.loads(kept[0])["job_id"], 0)  # kept, not re-run
     assert json.loads((run_dir / "run.json").read_text())["finished_at"]
 
 

@@ -1,0 +1,124 @@
+"""The noise floor: how much an unchanged variant's latency moves from one run to the next.
+
+Repeats inside one run see the process-to-process spread of that run, but not what moves a whole
+run: a slow episode of a shared machine that lasts minutes, another boot, a different co-tenant.
+On this project's 2-core VM, unchanged runs differ by 6-7% (sd) at 1 thread and 27-30% at 2
+threads, far more than one run's repeats suggest. So each (model, variant, device, accelerator)
+gets a noise floor measured where it runs:
+
+* From history: for consecutive runs of a suite in which the row was measured on the same device
+  with the same variant file (sha256), OS build, runner and runner version, the log ratio of
+  their median latencies is one "unchanged" change. With at least MIN_CHANGES of them, the noise
+  floor is z_0.975 times their root mean square (the true change is zero, so the RMS is the sd
+  about it): 95% of unchanged run pairs change less than that.
+* From calibration: `benchlab calibrate SUITE --runs N` runs the suite N times back to back and
+  writes the floors it measured to NOISE_FILE under the results root (the runs stay in the history
+  too), so a nightly is trusted from its first night.
+
+benchlab.compare calls a change a regression only beyond max(threshold, noise floor), and every
+compared row states its minimum detectable change.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchlab.errors import StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Key = tuple[str, str, str, str]
+#: Fewest unchanged run-to-run changes a floor is computed from.
+MIN_CHANGES = 3
+#: z_0.975: the floor covers 95% of unchanged changes.
+Z_95 = 1.959964
+NOISE_FILE = "noise-floor.json"
+KEY_COLUMNS = ["model", "variant", "device_id", "accelerator"]
+#: A row's latency is only comparable across runs when these did not change.
+SAME_SETUP = ["variant_sha256", "os_version", "runner", "runner_version"]
+
+
+def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
+    """Return, per row key, the log latency changes between consecutive runs where nothing changed.
+
+    `history` is benchlab.history.load_history's table (one row per measurement and run).
+    """
+    import numpy as np
+
+    if history.empty:
+        return {}
+    ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
+    found: dict[Key, list[float]] = {}
+    for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
+        rows = rows.sort_values("run_order")
+        setup = rows[SAME_SETUP].astype(str).agg("|".join, axis=1).tolist()
+        latency = rows["latency_ms_median"].astype(float).tolist()
+        changes = [float(np.log(latency[i] / latency[i - 1])) for i in range(1, len(rows))
+                   if setup[i] == setup[i - 1] and latency[i] > 0 and latency[i - 1] > 0]
+        if changes:
+            found[tuple(key)] = changes  # type: ignore[index]
+    return found
+
+
+def noise_floor_pct(changes: Sequence[float]) -> float | None:
+    """Return the noise floor in percent from unchanged log changes, None below MIN_CHANGES."""
+    if len(changes) < MIN_CHANGES:
+        return None
+    rms = math.sqrt(sum(c * c for c in changes) / len(changes))
+    return 100.0 * math.expm1(Z_95 * rms)
+
+
+def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | None = None) -> dict[Key, float]:
+    """Return each row key's noise floor in percent, from history plus calibration changes."""
+    changes = unchanged_changes(history)
+    for key, extra in (calibration or {}).items():
+        changes[key] = [*extra, *changes.get(key, [])]
+    floors = {key: noise_floor_pct(values) for key, values in changes.items()}
+    return {key: floor for key, floor in floors.items() if floor is not None}
+
+
+def write_calibration(results_root: Path, suite_name: str, changes: dict[Key, list[float]]) -> Path:
+    """Write the measured changes and floors of one suite into the results root's NOISE_FILE."""
+    path = results_root / NOISE_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[suite_name] = [{"model": k[0], "variant": k[1], "device_id": k[2], "accelerator": k[3],
+                         "changes_log": v, "noise_floor_pct": noise_floor_pct(v)} for k, v in changes.items()]
+    path.write_text(json.dumps(data, indent=1))
+    return path
+
+
+def read_calibration(results_root: Path, suite_name: str | None) -> dict[Key, list[float]]:
+    """Return the calibration changes of a suite stored under the results root (empty when none)."""
+    path = results_root / NOISE_FILE
+    if suite_name is None or not path.exists():
+        return {}
+    rows: Iterable[dict] = json.loads(path.read_text()).get(suite_name, [])
+    return {(r["model"], r["variant"], r["device_id"], r["accelerator"]): list(r["changes_log"]) for r in rows}
+
+
+def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
+    """Return noise floors for a run's rows from the history of its suite before it, plus calibration.
+
+    The run itself is left out: a real regression in it must not widen its own noise floor.
+    """
+    import pandas as pd
+
+    from benchlab.history import load_history
+    from benchlab.store import read_run_meta
+
+    meta = read_run_meta(run_dir)
+    suite_name = meta.get("suite_name")
+    try:
+        history = load_history(results_root, suite_name)
+    except StoreError:  # no runs under the root: only calibration, if any
+        history = pd.DataFrame()
+    if not history.empty:
+        own = history.loc[history["run_id"] == (meta.get("run_id") or run_dir.name), "run_order"]
+        if not own.empty:
+            history = history[history["run_order"] < int(own.min())]
+    return noise_floors(history, read_calibration(results_root, suite_name))
