@@ -431,7 +431,9 @@ def test_thermal_without_hal_section() -> None:
 
 
 def test_apk_end_line_logged_at_error_level_is_a_summary_not_an_error() -> None:
-    # benchmark_model_jni.cc logs this at ANDROID_LOG_ERROR when a run ends, "Overall" glued on.
+    # Composed from the format in tensorflow/lite/tools/benchmark/android/jni/benchmark_model_jni.cc
+    # (logged at ANDROID_LOG_ERROR when a run ends, "Overall" glued on) and MemoryUsage's
+    # AllStatsToStream (tensorflow/lite/profiling/memory_info.cc); the numbers are not a recording.
     text = "\n".join(
         [
             "05-30 15:16:44.858  3380  3380 I tflite  : Running benchmark for at least 1 iterations",
@@ -439,7 +441,8 @@ def test_apk_end_line_logged_at_error_level_is_a_summary_not_an_error() -> None:
             "05-30 15:16:45.362  3380  3380 I tflite  : Running benchmark for at least 50 iterations",
             "05-30 15:16:46.365  3380  3380 I tflite  : count=2 curr=800(all same)",
             "05-30 15:16:46.366  3380  3380 E tflite  : Average inference timings in us: Warmup: 900, "
-            "Init: 10, Inference: 800Overall max resident set size = 12.5 MB",
+            "Init: 10, Inference: 800Overall max resident set size/physical footprint = 12.5 MB, "
+            "total non-mmapped heap size = 3.1 MB, in-use heap size = 2.2 MB",
         ]
     )
     out = parse_output(text)
