@@ -110,6 +110,12 @@ def benchmark_args(model: str, accelerator: AcceleratorSetting, scenario: Scenar
     return " ".join(flags)
 
 
+def install_command(remote_apk: str) -> str:
+    """Return the command that installs an APK already pushed to ``remote_apk`` on the phone
+    (-r replace, -d allow a downgrade, -g grant its permissions, as LiteRT's README installs it)."""
+    return f"pm install -r -d -g {shlex.quote(remote_apk)}"
+
+
 def start_command(args: str) -> str:
     """Return the ``am start`` command that launches the benchmark Activity with ``args``."""
     return f"am start -S -n {ACTIVITY} --es args {shlex.quote(args)}"

@@ -60,6 +60,8 @@ def test_start_command_quotes_the_args_extra_once_for_the_phones_shell() -> None
     assert apk_runner.READ_LOGCAT == ("logcat -d -v threadtime -s tflite:V tflite_BenchmarkModelActivity:V "
                                       "AndroidRuntime:E libc:F")
     assert apk_runner.FORCE_STOP == "am force-stop org.tensorflow.lite.benchmark"
+    assert apk_runner.install_command("/data/local/tmp/benchlab/b m.apk") == (
+        "pm install -r -d -g '/data/local/tmp/benchlab/b m.apk'")
 
 
 def test_args_with_whitespace_are_refused_since_the_apk_splits_on_it() -> None:
