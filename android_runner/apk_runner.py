@@ -83,9 +83,10 @@ RunEnd = Literal["finished", "failed", "crashed", "timeout"]
 class ApkRun:
     """One run of the benchmark APK: its parsed output, the logcat lines it came from, how it ended.
 
-    ``ended`` is "finished" (the end line was logged), "failed" (an initialisation failure, then
-    silence), "crashed" (the app process died) or "timeout" (none of these within the time allowed;
-    ``output`` then holds what was logged so far, status "failed").
+    ``ended`` is "finished" (the end line was logged, or the summary and then silence), "failed"
+    (an initialisation failure, then silence), "crashed" (the app process died) or "timeout" (none
+    of these within the time allowed; ``output`` then holds what was logged so far, status
+    "failed"). ``logcat`` holds the run's own lines only, to be kept as the runner output.
     """
 
     output: BenchmarkOutput
