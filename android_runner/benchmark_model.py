@@ -8,7 +8,9 @@ What the tool prints, and what each part becomes here:
   at least ..." is the warmup, the one after the second is the measured run;
 - the summary: ``Inference timings in us: Init: .., First inference: .., Warmup (avg): ..,
   Inference (avg): ..`` (TFLite >= 1.14) or the older ``Average inference timings in us:
-  Warmup: .., Init: .., no stats: ..`` (where "no stats" is the inference average);
+  Warmup: .., Init: .., no stats: ..`` (where "no stats" is the inference average). The benchmark
+  APK's JNI listener adds ``Average inference timings in us: Warmup: .., Init: .., Inference: ..``
+  at the end of a run, logged at ERROR level although it is not an error;
 - memory: ``Memory footprint delta from the start of the tool (MB): init=.. overall=..`` is the
   newer label of the number older versions called ``Peak memory footprint (MB): init=..
   overall=..`` (both are max-RSS deltas), so both fill ``mem_init_mb``/``mem_overall_mb``.
@@ -456,7 +458,7 @@ def _parse_block(lines: list[tuple[bool, str]]) -> BenchmarkOutput | None:
         text = line.strip()
         if not text:
             continue
-        if is_error or _FAILURE_LINE.search(text):
+        if (is_error and not _SUMMARY.match(text)) or _FAILURE_LINE.search(text):
             error_lines.append(" ".join(text.split()))
             recognized = True
         if delegates.read(text):

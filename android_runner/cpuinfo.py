@@ -69,6 +69,9 @@ class CpuInfo:
 
     ``processor_name`` is the arm64 kernels' leading ``Processor : ...`` line; ``hardware`` the
     trailing ``Hardware : ...`` line (often names the SoC). Either is None when not printed.
+    Older arm64 kernels list every ``processor : N`` line together and then one set of CPU fields
+    (the core that read the file): those parts go to ``unattributed_parts`` and ``parts`` stays
+    empty, since the text does not say which cores they describe.
     """
 
     processors: int
@@ -76,6 +79,7 @@ class CpuInfo:
     implementers: dict[int, str] = field(default_factory=dict, hash=False)
     processor_name: str | None = None
     hardware: str | None = None
+    unattributed_parts: tuple[str, ...] = ()
 
 
 _CPUINFO_LINE = re.compile(r"^(?P<key>[A-Za-z][A-Za-z0-9 _]*?)\s*:\s*(?P<value>.*?)\s*$")
@@ -91,25 +95,36 @@ def parse_proc_cpuinfo(text: str) -> CpuInfo:
     processors: list[int] = []
     parts: dict[int, str] = {}
     implementers: dict[int, str] = {}
+    listed_parts: list[str] = []
     processor_name = None
     hardware = None
     current: int | None = None
+    collapsed = False  # a processor line directly after another one: fields are not per core
+    fields_since_processor = True
     for line in text.splitlines():
         match = _CPUINFO_LINE.match(line)
         if not match:
             continue
         key, value = match["key"], match["value"]
         if key == "processor" and value.isdigit():
+            collapsed = collapsed or not fields_since_processor
             current = int(value)
             processors.append(current)
+            fields_since_processor = False
         elif key == "Processor":
             processor_name = value
         elif key == "Hardware":
             hardware = value
         elif key == "CPU part" and current is not None:
             parts[current] = value
+            listed_parts.append(value)
+            fields_since_processor = True
         elif key == "CPU implementer" and current is not None:
             implementers[current] = value
+            fields_since_processor = True
+    if collapsed:
+        return CpuInfo(processors=len(processors), processor_name=processor_name, hardware=hardware,
+                       unattributed_parts=tuple(listed_parts))
     return CpuInfo(
         processors=len(processors),
         parts=parts,

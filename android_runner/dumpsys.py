@@ -3,6 +3,13 @@
 Both dumps carry more than their headline numbers: thermalservice lists cached values next to the
 live HAL readings, and vendor battery dumps (Samsung's, for one) append event logs whose
 ``level:74`` lines describe the past. Each parser reads only the section that describes now.
+
+Layouts of `dumpsys thermalservice` read here (recorded cases in tests/android/public/):
+HIDL 1.0 and 2.0 HALs ("ThermalHAL 1.0 / 2.0 connected") and the AIDL HAL ("ThermalHAL AIDL 1
+connected"), all printing ``Temperature{mValue=.., mType=.., mName=.., mStatus=..}`` records;
+records indented with a tab, with spaces, or not indented at all (as some tools re-print the
+dump); a section header followed directly by the next header (no cooling devices), or ending the
+text.
 """
 
 from __future__ import annotations
@@ -10,10 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# android.os.Temperature types whose mValue is not a temperature: BCL_VOLTAGE (volts),
-# BCL_CURRENT (mA) and BCL_PERCENTAGE (battery %). Keeping them out of temperatures_c stops a
-# 4.384 V reading from passing as 4.384 °C.
-_NOT_TEMPERATURE_TYPES = frozenset({6, 7, 8})
+# android.os.Temperature types whose mValue is not known to be a temperature: BCL_VOLTAGE (volts;
+# Pixel 6 reports mV), BCL_CURRENT (mA), BCL_PERCENTAGE (battery %) and UNKNOWN (-1), under which
+# Pixel 6 reports differences and flags (USB2-MINUS-QI -0.82, FLASH_LED_REDUCE 0.0) next to
+# thermistors. Keeping them out of temperatures_c stops a 4.384 V or 11900 mA reading from passing
+# as a temperature; they stay in ``sensors``.
+_NOT_TEMPERATURE_TYPES = frozenset({-1, 6, 7, 8})
 
 _THERMAL_STATUS = re.compile(r"^\s*Thermal Status:\s*(-?\d+)\s*$")
 _TEMPERATURE = re.compile(
@@ -40,8 +49,8 @@ class ThermalState:
     """The thermal service's status and live HAL readings.
 
     ``status`` is PowerManager's THERMAL_STATUS_* (0 none, 1 light, 2 moderate, 3 severe, ...).
-    ``temperatures_c`` holds the sensors that measure temperature; ``sensors`` keeps every HAL
-    reading, including battery-limit sensors in volts/mA/% that are not temperatures.
+    ``temperatures_c`` holds the sensors whose type says they measure temperature; ``sensors``
+    keeps every HAL reading, including battery-limit sensors in volts/mA/% and UNKNOWN-type ones.
     """
 
     status: int | None
@@ -50,14 +59,20 @@ class ThermalState:
     sensors: tuple[TemperatureReading, ...] = ()
 
 
+_RECORD = re.compile(r"^\s*(?:Temperature|CoolingDevice)\{")
+
+
 def _section_lines(text: str, header: str) -> list[str]:
-    """The indented lines that follow the line equal to ``header``, up to the next unindented line."""
+    """The body of the section headed by the line equal to ``header``: the lines after it that are
+    indented or are records (``Temperature{..}``, ``CoolingDevice{..}``), up to the first other
+    line (the next header). Records count even unindented, since some tools re-print the dump
+    without its tabs; an unindented non-record line is always the next header."""
     lines = text.splitlines()
     for index, line in enumerate(lines):
         if line.strip() == header:
             body = []
             for following in lines[index + 1 :]:
-                if not following.strip() or not following[0].isspace():
+                if not following.strip() or not (following[0].isspace() or _RECORD.match(following)):
                     break
                 body.append(following)
             return body

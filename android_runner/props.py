@@ -3,7 +3,8 @@
 getprop prints one property per line as ``[key]: [value]``. A value may be empty and, rarely, may
 span several lines (the closing ``]`` then ends a later line). Text pasted around it — a shell
 prompt, ``(bootloader) key: value`` lines from ``fastboot getvar`` — is not getprop output and is
-skipped rather than guessed at.
+skipped rather than guessed at. Lines may arrive indented (tools that log the output re-print it
+under a margin), so leading whitespace before ``[key]`` is ignored.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def parse_getprop(text: str) -> dict[str, str]:
     pending_lines: list[str] = []
     for raw in text.splitlines():
         line = raw.rstrip("\r")
+        if pending_key is None or _PROP_START.match(line.lstrip()):
+            line = line.lstrip()  # a continuation line keeps its own leading spaces
         if pending_key is not None:
             if _PROP_START.match(line):
                 # A new property began before the old value closed: the old one was cut.

@@ -428,3 +428,29 @@ def test_thermal_without_hal_section() -> None:
     state = parse_thermal("Thermal Status: 1\nCached temperatures:\n\tTemperature{mValue=30.0, mType=2, mName=battery, mStatus=0}\n")
     assert state.status == 1
     assert state.temperatures_c == {} and state.sensors == ()
+
+
+def test_apk_end_line_logged_at_error_level_is_a_summary_not_an_error() -> None:
+    # Composed from the format in tensorflow/lite/tools/benchmark/android/jni/benchmark_model_jni.cc
+    # (logged at ANDROID_LOG_ERROR when a run ends, "Overall" glued on) and MemoryUsage's
+    # AllStatsToStream (tensorflow/lite/profiling/memory_info.cc); the numbers are not a recording.
+    text = "\n".join(
+        [
+            "05-30 15:16:44.858  3380  3380 I tflite  : Running benchmark for at least 1 iterations",
+            "05-30 15:16:45.362  3380  3380 I tflite  : count=1 curr=900",
+            "05-30 15:16:45.362  3380  3380 I tflite  : Running benchmark for at least 50 iterations",
+            "05-30 15:16:46.365  3380  3380 I tflite  : count=2 curr=800(all same)",
+            "05-30 15:16:46.366  3380  3380 E tflite  : Average inference timings in us: Warmup: 900, "
+            "Init: 10, Inference: 800Overall max resident set size/physical footprint = 12.5 MB, "
+            "total non-mmapped heap size = 3.1 MB, in-use heap size = 2.2 MB",
+        ]
+    )
+    out = parse_output(text)
+    assert out.status == "ok" and out.error_lines == ()
+    assert (out.warmup_avg_us, out.init_us, out.avg_us) == (900, 10, 800)
+
+
+def test_proc_cpuinfo_per_core_blocks_are_attributed() -> None:
+    text = "processor\t: 0\nCPU part\t: 0xd05\n\nprocessor\t: 1\nCPU part\t: 0xd0a\n"
+    info = parse_proc_cpuinfo(text)
+    assert info.parts == {0: "0xd05", 1: "0xd0a"} and info.unattributed_parts == ()
