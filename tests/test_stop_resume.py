@@ -1,0 +1,160 @@
+"""Stopping a real `benchlab run` with real signals, and resuming it; runs that share a machine.
+
+Each test starts `benchlab run` as its own process on this machine's CPU, waits (bounded) until it
+has stored some repeats, signals it, and checks what a user would: the exit code, the resume
+command printed, the report of what finished, no worker process or temporary folder left behind,
+and that `--resume` finishes exactly what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+import benchlab
+from benchlab.cli import main
+from benchlab.store import MEASUREMENTS_FILE, RUN_FILE
+
+#: Upper bounds only: a test waits for a state, never asserts how long it took.
+WAIT_SECONDS = 240
+
+
+def write_suite(folder: Path, models: list[dict], digits_npz: Path, repeats: int = 6) -> Path:
+    suite = {"name": "stoppable", "models": models, "dataset": {"npz": str(digits_npz), "limit": 20},
+             "variants": ["tflite"],
+             "accelerators": [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 2}],
+             "scenario": {"warmup": 1, "iterations": 10, "min_seconds": 0.3, "repeats": repeats}}
+    path = folder / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def start_run(suite: Path, results: Path, tmp: Path) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    return subprocess.Popen([sys.executable, "-m", "benchlab.cli", "run", str(suite), "--results", str(results)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def stored_repeats(results: Path) -> list[dict]:
+    runs = [p for p in results.iterdir() if (p / MEASUREMENTS_FILE).exists()] if results.exists() else []
+    if not runs:
+        return []
+    lines = (runs[0] / MEASUREMENTS_FILE).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.endswith("}")]
+
+
+def workers_of(pid: int) -> list[int]:
+    """Host worker processes started by benchlab process `pid` (they carry its pid in their environment)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"BENCHLAB_PARENT_PID={pid}".encode() in environ.split(b"\0"):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture()
+def stoppable(tmp_path: Path, tiny_tflite_path: Path, digits_npz: Path) -> Iterator[tuple[Path, Path, Path]]:
+    suite = write_suite(tmp_path, [{"name": "tiny", "path": str(tiny_tflite_path)}], digits_npz)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    yield suite, tmp_path / "results", scratch
+
+
+@pytest.mark.parametrize("first_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_dispatching_writes_the_report_and_resume_finishes(stoppable, first_signal: int) -> None:
+    suite, results, scratch = stoppable
+    run = start_run(suite, results, scratch)
+    wait_for(lambda: len(stored_repeats(results)) >= 2, "two stored repeats")
+    run.send_signal(first_signal)
+    out, err = run.communicate(timeout=WAIT_SECONDS)
+    assert run.returncode == 130, err
+    (run_dir,) = list(results.iterdir())
+    assert f"benchlab run --resume {run_dir.name} --results {results}" in out + err
+    assert (run_dir / "report.html").stat().st_size > 0  # the report of what finished
+    assert json.loads((run_dir / RUN_FILE).read_text())["finished_at"] is None
+    stopped = stored_repeats(results)
+    assert 2 <= len(stopped) < 12 and all(r["status"] == "ok" for r in stopped)  # in-flight repeats finished
+    assert list(scratch.iterdir()) == []  # temporary folders removed
+
+    assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 0
+    finished = stored_repeats(results)
+    keys = [(r["job_id"], r["repeat"]) for r in finished]
+    assert len(keys) == len(set(keys)) == 12  # 2 jobs x 6 repeats, none twice, none lost
+    assert keys[:len(stopped)] == [(r["job_id"], r["repeat"]) for r in stopped]  # kept, not re-run
+    assert json.loads((run_dir / RUN_FILE).read_text())["finished_at"]
+    assert (benchlab.load_results(run_dir)["latency_repeats"] == 6).all()
+
+
+def test_a_second_signal_aborts_at_once_and_leaves_no_worker(stoppable) -> None:
+    suite, results, scratch = stoppable
+    run = start_run(suite, results, scratch)
+    wait_for(lambda: len(stored_repeats(results)) >= 1 and workers_of(run.pid), "a worker in flight")
+    run.send_signal(signal.SIGINT)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=WAIT_SECONDS)
+    assert run.returncode == 130 and "aborted" in err
+    wait_for(lambda: not workers_of(run.pid), "the aborted worker to be gone")
+    (run_dir,) = list(results.iterdir())
+    assert f"benchlab run --resume {run_dir.name}" in err
+    assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 0
+    ok = [(r["job_id"], r["repeat"]) for r in stored_repeats(results) if r["status"] == "ok"]
+    assert len(ok) == len(set(ok)) == 12
+
+
+def test_workers_die_with_a_killed_benchlab(stoppable) -> None:
+    suite, results, scratch = stoppable
+    run = start_run(suite, results, scratch)
+    wait_for(lambda: workers_of(run.pid), "a worker in flight")
+    workers = workers_of(run.pid)
+    run.kill()
+    run.communicate(timeout=WAIT_SECONDS)
+    wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers to die")
+
+
+def test_a_run_in_which_no_job_measured_exits_3_and_counts_failures_by_cause(
+        tmp_path: Path, custom_op_tflite_path: Path, digits_npz: Path, capsys: pytest.CaptureFixture) -> None:
+    suite = write_suite(tmp_path, [{"name": "custom", "path": str(custom_op_tflite_path)}], digits_npz, repeats=2)
+    assert main(["run", str(suite), "--results", str(tmp_path / "results")]) == 3
+    err = capsys.readouterr().err
+    assert "jobs: 2 failed (model)" in err and "no job measured anything" in err
+    (run_dir,) = list((tmp_path / "results").iterdir())
+    # A model failure is not retried by --resume; --retry-failed runs it again (and it fails again).
+    assert main(["run", "--resume", run_dir.name, "--results", str(tmp_path / "results")]) == 3
+    assert len(stored_repeats(tmp_path / "results")) == 2
+    assert main(["run", "--resume", run_dir.name, "--retry-failed", "--results", str(tmp_path / "results")]) == 3
+    assert len(stored_repeats(tmp_path / "results")) == 4
+
+
+def test_two_runs_started_together_get_their_own_run_folders(tmp_path: Path, tiny_tflite_path: Path,
+                                                            digits_npz: Path) -> None:
+    suite = write_suite(tmp_path, [{"name": "tiny", "path": str(tiny_tflite_path)}], digits_npz, repeats=1)
+    results = tmp_path / "results"
+    runs = [start_run(suite, results, tmp_path) for _ in range(2)]
+    outputs = [run.communicate(timeout=WAIT_SECONDS) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    folders = sorted(p.name for p in results.iterdir())
+    assert len(folders) == 2 and all(len(json.loads((results / f / RUN_FILE).read_text())["variants"]) == 1
+                                     for f in folders)
