@@ -191,3 +191,11 @@ def test_history_changes_command_prints_and_writes_the_change_points(
     assert rows["int8"]["run_id"] == run_ids[6] and rows["int8"]["status"] == "change"
     assert float(rows["int8"]["change_pct"]) == pytest.approx(25.0, abs=5.0)
     assert float(rows["int8"]["before_ms"]) == pytest.approx(3.0, rel=0.05)
+
+
+def test_history_refuses_two_different_results_roots(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_nights(tmp_path / "a", nights=2, step_night=1)
+    assert main(["history", str(tmp_path / "a"), "--results", str(tmp_path / "b"), "--changes"]) == 2
+    assert "two results roots given" in capsys.readouterr().err
+    assert main(["history", str(tmp_path / "a"), "--changes"]) == 0
+    assert "too few runs (2 < 6)" in capsys.readouterr().out
