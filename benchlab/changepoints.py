@@ -20,7 +20,9 @@ The algorithm (`find_changes`):
    over every run, ``jump=1``) with the ``l1`` cost — each segment costs the sum of absolute
    deviations from its own *median* — on y / sigma. The penalty per change point is
    PENALTY_PER_LOG_RUN * log(n) in those noise units (a BIC-like penalty), so a step must stand
-   out of the series' own noise, and a long history does not turn up more false steps.
+   out of the series' own noise, and a long history does not turn up more false steps. PELT with
+   a median cost is pure Python in ruptures: a series of 365 nightly runs took about 1.5 s on this
+   project's shared 2-core VM, 1000 runs about 10 s.
    With 5% noise, 3 * log(n) keeps false changes near 1-3% of flat series from 6 to 100 runs,
    occasional outlier nights included, and finds a 20% step (3.6 sigma) within one run in about
    nine series of ten with 15 runs on each side.
@@ -106,7 +108,7 @@ class SeriesChanges:
 
     @property
     def status(self) -> str:
-        """"too few runs (N < MIN_RUNS)", "no change" or "N change(s)"."""
+        """Return "too few runs (N < MIN_RUNS)", "no change" or "N change(s)"."""
         if not self.enough_runs:
             return f"too few runs ({self.runs} < {MIN_RUNS})"
         if not self.changes:

@@ -72,11 +72,11 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
     if ok["run_order"].nunique() < 2:
         return None
     labels = _run_labels(ok)
-    changes = {(s.model, s.variant, s.device_id, s.accelerator): s.changes for s in find_changes(ok)}
     panels = list(ok.groupby(PANEL))[:MAX_PANELS]
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ((model, device, accelerator), group) in zip(axes[:, 0], panels):
+        changes = {series.variant: series.changes for series in find_changes(group)}  # only plotted panels
         for index, (variant, rows) in enumerate(sorted(group.groupby("variant"))):
             colour = colours[index % len(colours)]
             rows = rows.sort_values("run_order")
@@ -91,7 +91,7 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
                 if b["latency_ms_ci_low"] == b["latency_ms_ci_low"] and b["latency_ms_ci_low"] is not None:
                     ax.axhspan(b["latency_ms_ci_low"], b["latency_ms_ci_high"], color=colour, alpha=0.15)
                 ax.axhline(b["latency_ms_median"], color=colour, linestyle="--", linewidth=0.8)
-            mark_changes(ax, changes.get((model, variant, device, accelerator), ()), colour)
+            mark_changes(ax, changes.get(str(variant), ()), colour)
         _axis(ax, labels)
         spread = group["latency_ms_median"].max() / max(group["latency_ms_median"].min(), 1e-9)
         if spread > LOG_SCALE_SPREAD:  # variants orders of magnitude apart (int16x8 reference kernels)
