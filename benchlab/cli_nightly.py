@@ -4,7 +4,7 @@
 Namespace and returns an exit code, so a test calls it with a plain namespace (as asv's commands
 are called); errors are BenchlabError subclasses that `benchlab.cli.main` turns into one line.
 
-    benchlab history [RESULTS_DIR] [--suite NAME] [--csv PATH]
+    benchlab history [RESULTS_DIR | --results DIR] [--suite NAME] [--changes] [--csv PATH]
     benchlab compare BASELINE CANDIDATE [--results DIR] [--threshold NAME=VALUE ...]
                      [--junit PATH] [--json PATH] [--markdown PATH]
     benchlab check RUN [--results DIR]
@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK
+from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, UsageError
 from benchlab.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
+    from benchlab.changepoints import SeriesChanges
     from benchlab.check import CheckWarning
     from benchlab.compare import CompareResult
 #: Files baseline_gate writes into the candidate run's directory.
@@ -47,12 +48,22 @@ def _stderr():  # type: ignore[no-untyped-def]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the history, compare and check subcommands to `benchlab`'s subparsers."""
-    history = subparsers.add_parser("history", help="list every run under a results root (the nights so far)")
-    history.add_argument("results_dir", nargs="?", type=Path, default=DEFAULT_RESULTS,
-                         help="results root (default: results/)")
+    history = subparsers.add_parser(
+        "history", help="list every run under a results root (the nights so far), or their change points",
+        description="List the runs under a results root, oldest first. With --changes, find the runs where "
+                    "a series' median latency stepped to a new level (one series per model, variant, device "
+                    "and accelerator; PELT on log latency with a penalty scaled by the series' own "
+                    "run-to-run noise, method in benchlab/changepoints.py).")
+    history.add_argument("results_dir", nargs="?", type=Path, default=None,
+                         help="results root (default: results/; or --results)")
+    history.add_argument("--results", type=Path, default=None, help="results root, as for compare and check")
     history.add_argument("--suite", default=None, help="only runs of this suite")
+    history.add_argument("--changes", action="store_true",
+                         help="report change points per series (run, step size, medians before and after) "
+                              "instead of the list of runs")
     history.add_argument("--csv", type=Path, default=None,
-                         help="also write the tidy history (one row per measurement per run) to this CSV file")
+                         help="also write a CSV file: the tidy history (one row per measurement per run), or "
+                              "with --changes the change points (one row per change, or per series without one)")
     history.set_defaults(func=cmd_history)
 
     compare = subparsers.add_parser(
@@ -109,17 +120,36 @@ def _threshold(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _history_root(args: argparse.Namespace) -> Path:
+    positional, option = getattr(args, "results_dir", None), getattr(args, "results", None)
+    if positional is not None and option is not None and Path(positional) != Path(option):
+        raise UsageError(f"two results roots given: {positional} and --results {option}",
+                         hint="give the results root once")
+    return Path(option or positional or DEFAULT_RESULTS)
+
+
 def cmd_history(args: argparse.Namespace) -> int:
-    """List the runs under a results root, oldest first, with how many measurements each holds."""
+    """List the runs under a results root, oldest first, with how many measurements each holds;
+    with ``changes``, print the change points of every series instead (print_changes)."""
     from rich.markup import escape
     from rich.table import Table
 
     from benchlab.history import list_runs, load_history
 
-    root = Path(getattr(args, "results_dir", None) or DEFAULT_RESULTS)
+    root = _history_root(args)
     suite = getattr(args, "suite", None)
     runs = list_runs(root, suite)
     history = load_history(root, suite)
+    csv = getattr(args, "csv", None)
+    if getattr(args, "changes", False):
+        from benchlab.changepoints import changes_frame, find_changes
+
+        results = find_changes(history)
+        print_changes(results, f"change points in {root} ({len(runs)} runs)")
+        if csv is not None:
+            changes_frame(results).to_csv(csv, index=False)
+            _stderr().print(f"change points: {csv} ({len(results)} series)")
+        return EXIT_OK
     table = Table(title=f"runs in {escape(str(root))}")
     for column in ("#", "run id", "suite", "started (UTC)", "finished", "ok / measurements", "devices"):
         table.add_column(column)
@@ -132,11 +162,35 @@ def cmd_history(args: argparse.Namespace) -> int:
                       "yes" if run.finished else "[yellow]no (interrupted?)[/yellow]", f"{ok} / {len(rows)}",
                       escape(devices))
     _stdout().print(table)
-    csv = getattr(args, "csv", None)
     if csv is not None:
         history.to_csv(csv, index=False)
         _stderr().print(f"history: {csv} ({len(history)} rows)")
     return EXIT_OK
+
+
+def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
+    """Print one row per change point, and one per series without one saying why (no change, too few runs)."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(title))
+    for column in ("model/variant", "device · accelerator", "runs", "noise", "changed at run", "median ms",
+                   "step"):
+        table.add_column(column, overflow="fold")
+    for series in results:
+        ident = [f"{series.model}/{series.variant}", f"{series.device_id} · {series.accelerator}", str(series.runs),
+                 f"±{series.noise_pct:.1f}%" if series.noise_pct is not None else ""]
+        if not series.changes:
+            style = None if series.enough_runs else "yellow"
+            table.add_row(*(escape(x) for x in ident), "", "", escape(series.status), style=style)
+        for change in series.changes:
+            cells = [*ident, f"#{change.run_order} {change.run_id}", f"{change.before_ms:.4g} → {change.after_ms:.4g}",
+                     f"{change.change_pct:+.1f}% ({change.runs_before} runs before, {change.runs_after} after)"]
+            table.add_row(*(escape(x) for x in cells), style="bold red" if change.change_pct > 0 else "green")
+    console = _stdout()
+    console.print(table)
+    if not results:
+        console.print("no measured latencies: nothing to look for change points in")
 
 
 def print_comparison(result: CompareResult) -> None:
@@ -247,7 +301,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from benchlab.noise import unchanged_changes, write_calibration
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.suite import load_suite
-    from benchlab.errors import UsageError
 
     if args.runs < 2:
         raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
@@ -283,7 +336,6 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchlab.compare import Thresholds
-    from benchlab.errors import UsageError
     from benchlab.history import resolve_run
     from benchlab.report import round_values
     from benchlab.store import RunRecord

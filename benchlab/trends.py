@@ -2,7 +2,9 @@
 
 * ``trend_latency.png``: one panel per (model, device, accelerator), up to MAX_PANELS. Per variant,
   the median latency of every run with its 95% CI (error bars), and the baseline run's median and
-  CI as a dashed line on a shaded band, so a night outside the band stands out.
+  CI as a dashed line on a shaded band, so a night outside the band stands out. A dotted
+  vertical line in the variant's colour marks each change point of its series (the run its
+  median latency stepped to a new level, benchlab.changepoints), labelled with the step's size.
 * ``trend_size_accuracy.png``: per model, file size of each variant run after run, and its
   accuracy (the median over the run's devices and accelerators: delegates can change outputs).
 
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchlab.changepoints import ChangePoint, find_changes
 from benchlab.errors import StoreError
 from benchlab.history import latest_before, list_runs, load_history
 from benchlab.plotting import pyplot, save
@@ -51,8 +54,17 @@ def _axis(ax, labels: dict[int, str]) -> None:  # type: ignore[no-untyped-def]
     ax.grid(alpha=0.3)
 
 
+def mark_changes(ax, changes: Sequence[ChangePoint], colour: str) -> None:  # type: ignore[no-untyped-def]
+    """Draw each change point as a dotted vertical line at its run, labelled with the step (+20%)."""
+    for change in changes:
+        ax.axvline(change.run_order, color=colour, linestyle=":", linewidth=1.2)
+        # Label at the top of the panel, whatever the y scale: x in data units, y in axes fraction.
+        ax.annotate(f"{change.change_pct:+.0f}%", xy=(change.run_order, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -10), textcoords="offset points", color=colour, fontsize=7)
+
+
 def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | None = None) -> Path | None:
-    """Plot median latency per run with CIs and the baseline's CI band; None if fewer than 2 runs."""
+    """Plot median latency per run with CIs, the baseline's CI band and change points; None if fewer than 2 runs."""
     plt = pyplot()
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
@@ -64,6 +76,7 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ((model, device, accelerator), group) in zip(axes[:, 0], panels):
+        changes = {series.variant: series.changes for series in find_changes(group)}  # only plotted panels
         for index, (variant, rows) in enumerate(sorted(group.groupby("variant"))):
             colour = colours[index % len(colours)]
             rows = rows.sort_values("run_order")
@@ -78,6 +91,7 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
                 if b["latency_ms_ci_low"] == b["latency_ms_ci_low"] and b["latency_ms_ci_low"] is not None:
                     ax.axhspan(b["latency_ms_ci_low"], b["latency_ms_ci_high"], color=colour, alpha=0.15)
                 ax.axhline(b["latency_ms_median"], color=colour, linestyle="--", linewidth=0.8)
+            mark_changes(ax, changes.get(str(variant), ()), colour)
         _axis(ax, labels)
         spread = group["latency_ms_median"].max() / max(group["latency_ms_median"].min(), 1e-9)
         if spread > LOG_SCALE_SPREAD:  # variants orders of magnitude apart (int16x8 reference kernels)
