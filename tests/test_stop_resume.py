@@ -39,9 +39,20 @@ def write_suite(folder: Path, models: list[dict], digits_npz: Path, repeats: int
 
 
 def start_run(suite: Path, results: Path, tmp: Path) -> subprocess.Popen:
+    """Start `benchlab run`; its stderr goes to tmp/../stderr.txt so a test can wait for a message."""
     env = {**os.environ, "TMPDIR": str(tmp)}
-    return subprocess.Popen([sys.executable, "-m", "benchlab.cli", "run", str(suite), "--results", str(results)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stderr = open(tmp.parent / f"stderr-{time.monotonic_ns()}.txt", "w")  # noqa: SIM115 - closed by the caller
+    run = subprocess.Popen([sys.executable, "-m", "benchlab.cli", "run", str(suite), "--results", str(results)],
+                           stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+    run.stderr_path = Path(stderr.name)  # type: ignore[attr-defined]
+    stderr.close()
+    return run
+
+
+def finish(run: subprocess.Popen) -> tuple[str, str]:
+    """Wait (bounded) for a started run; return its stdout and stderr."""
+    out, _ = run.communicate(timeout=WAIT_SECONDS)
+    return out, run.stderr_path.read_text()  # type: ignore[attr-defined]
 
 
 def wait_for(predicate, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +100,7 @@ def test_a_signal_stops_dispatching_writes_the_report_and_resume_finishes(stoppa
     run = start_run(suite, results, scratch)
     wait_for(lambda: len(stored_repeats(results)) >= 2, "two stored repeats")
     run.send_signal(first_signal)
-    out, err = run.communicate(timeout=WAIT_SECONDS)
+    out, err = finish(run)
     assert run.returncode == 130, err
     (run_dir,) = list(results.iterdir())
     assert f"benchlab run --resume {run_dir.name} --results {results}" in out + err
@@ -113,8 +124,10 @@ def test_a_second_signal_aborts_at_once_and_leaves_no_worker(stoppable) -> None:
     run = start_run(suite, results, scratch)
     wait_for(lambda: len(stored_repeats(results)) >= 1 and workers_of(run.pid), "a worker in flight")
     run.send_signal(signal.SIGINT)
+    # Signals do not queue: the second is sent once the first was handled, as a person would.
+    wait_for(lambda: "stopping after the repeats in flight" in run.stderr_path.read_text(), "the first signal")
     run.send_signal(signal.SIGINT)
-    out, err = run.communicate(timeout=WAIT_SECONDS)
+    out, err = finish(run)
     assert run.returncode == 130 and "aborted" in err
     wait_for(lambda: not workers_of(run.pid), "the aborted worker to be gone")
     (run_dir,) = list(results.iterdir())
@@ -130,7 +143,7 @@ def test_workers_die_with_a_killed_benchlab(stoppable) -> None:
     wait_for(lambda: workers_of(run.pid), "a worker in flight")
     workers = workers_of(run.pid)
     run.kill()
-    run.communicate(timeout=WAIT_SECONDS)
+    finish(run)
     wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers to die")
 
 
@@ -153,7 +166,7 @@ def test_two_runs_started_together_get_their_own_run_folders(tmp_path: Path, tin
     suite = write_suite(tmp_path, [{"name": "tiny", "path": str(tiny_tflite_path)}], digits_npz, repeats=1)
     results = tmp_path / "results"
     runs = [start_run(suite, results, tmp_path) for _ in range(2)]
-    outputs = [run.communicate(timeout=WAIT_SECONDS) for run in runs]
+    outputs = [finish(run) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     folders = sorted(p.name for p in results.iterdir())
     assert len(folders) == 2 and all(len(json.loads((results / f / RUN_FILE).read_text())["variants"]) == 1
