@@ -18,7 +18,10 @@ from benchlab.errors import RunnerError, SuiteError
 from benchlab.records import AcceleratorSetting
 from ios_runner.protocol import (
     COMPUTE_UNITS,
+    FORMATS,
     PARTIAL_SUFFIX,
+    TFLITE_DELEGATES,
+    OpPlacement,
     SCHEMA_VERSION,
     ProtocolError,
     RunnerJob,
@@ -443,7 +446,8 @@ def parse_swift_structs(text: str) -> dict[str, SwiftStruct]:
     return structs
 
 
-MIRRORED = {"RunnerJob": RunnerJob, "RunnerResult": RunnerResult, "RunnerStatus": RunnerStatus, "TensorFile": TensorFile}
+MIRRORED = {"RunnerJob": RunnerJob, "RunnerResult": RunnerResult, "RunnerStatus": RunnerStatus, "TensorFile": TensorFile,
+            "OpPlacement": OpPlacement}
 
 
 @pytest.fixture(scope="module")
@@ -490,3 +494,13 @@ def test_job_json_decodes_with_the_swift_keys(swift_structs: dict[str, SwiftStru
     data = json.loads(job_json(make_job()))
     assert set(data) == set(swift_structs["RunnerJob"].coding_keys.values())
     assert set(data["inputs"][0]) == set(swift_structs["TensorFile"].coding_keys.values())
+
+
+@pytest.mark.parametrize(("swift_name", "values"), [("formats", FORMATS), ("computeUnits", COMPUTE_UNITS),
+                                                   ("delegates", TFLITE_DELEGATES)])
+def test_swift_allowed_settings_match_python(swift_name: str, values: tuple[str, ...]) -> None:
+    """The app refuses a bad setting with the same allowed values the host checks against."""
+    text = PROTOCOL_SWIFT.read_text(encoding="utf-8")
+    found = re.search(rf"static let {swift_name} = \[([^\]]*)\]", text)
+    assert found, f"Allowed.{swift_name} not found in Protocol.swift"
+    assert tuple(re.findall(r'"([^"]*)"', found[1])) == values
