@@ -456,8 +456,9 @@ def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[s
     """Return the job fields that say how to run a ``variant_format`` model with ``accelerator``.
 
     mlpackage + ``coreml`` → ``compute_units`` from ``options["compute_units"]``; tflite +
-    ``cpu`` → delegate cpu (with ``threads``), ``gpu`` → metal, ``coreml`` → the LiteRT Core ML
-    delegate. Raises SuiteError naming the allowed combinations for anything else.
+    ``cpu`` → delegate cpu (XNNPACK, with ``threads``), ``gpu`` → metal, ``coreml`` → the LiteRT
+    Core ML delegate. Raises SuiteError naming the allowed combinations for anything else, and
+    for ``cpu`` with ``xnnpack: false`` (the app always runs cpu on XNNPACK).
     """
     kind = accelerator.kind
     if variant_format == "mlpackage" and kind == "coreml":
@@ -468,6 +469,11 @@ def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[s
                 f"(allowed: {_allowed(COMPUTE_UNITS)})"
             )
         return {"format": "mlpackage", "compute_units": units}
+    if variant_format == "tflite" and kind == "cpu" and accelerator.xnnpack is False:
+        raise SuiteError(
+            f"accelerator {accelerator.name!r}: xnnpack false is not available on iPhones (the runner app "
+            "runs cpu jobs on XNNPACK, as Android's benchmark_model does by default)"
+        )
     if variant_format == "tflite" and kind in ("cpu", "gpu", "coreml"):
         delegate = {"cpu": "cpu", "gpu": "metal", "coreml": "coreml"}[kind]
         settings: dict[str, Any] = {"format": "tflite", "delegate": delegate, "threads": accelerator.threads}

@@ -25,7 +25,9 @@ What runs, and what does not (this machine is Linux, without Core ML):
   reference's outputs in declared order first). Scalar outputs have shape ``[]``.
 * The job's ``format`` / ``compute_units`` / ``delegate`` are checked before anything is echoed,
   with the app's message. LiteRT results name the delegate created (``xnnpack`` for ``cpu``) but
-  carry no node counts: ai_edge_litert does not expose the execution plan the app reads.
+  carry no node counts of their own: ai_edge_litert does not expose the execution plan the app
+  reads. Like the thermal state and the battery, what the Core ML delegate takes is the phone's
+  to say: ``coreml_delegate_nodes`` (delegated, total) is reported for ``coreml`` jobs.
 
 Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
@@ -119,6 +121,8 @@ class FakeRunnerApp:
         self.heartbeat_s = heartbeat_s
         self.jobs_done = 0
         self.launches = 0
+        #: Every job the app was given and could read, in order (what a test inspects of the host's jobs).
+        self.jobs_seen: list[RunnerJob] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._busy_job: str | None = None
@@ -255,6 +259,7 @@ class FakeRunnerApp:
         try:
             _check_settings(json.loads(running.read_text()))
             job = RunnerJob.model_validate_json(running.read_text())
+            self.jobs_seen.append(job)
         except _JobFailure as failure:
             result.update(status=failure.status, error=str(failure))
             return result
@@ -282,6 +287,10 @@ class FakeRunnerApp:
             engine = _LiteRTEngine(model, job, self.phone)
         result.update(compile_us=engine.compile_us, load_us=engine.load_us, runtime_version=engine.runtime_version,
                       litert_delegate=engine.litert_delegate, memory_after_load_bytes=_rss_bytes())
+        if engine.node_counts is not None:
+            result.update(delegated_nodes=engine.node_counts[0], total_nodes=engine.node_counts[1])
+        if inputs:
+            inputs = _match_names(job.inputs, inputs, engine.input_names)
         sample0 = [array[0] for array in inputs] if inputs else None
         engine.set_inputs(sample0)
         result["first_prediction_us"] = engine.timed_predict()
@@ -308,6 +317,19 @@ class FakeRunnerApp:
             (self.documents / OUTBOX / file_name).write_bytes(stacked.tobytes())
             files.append(TensorFile(name=name, file=file_name, shape=tuple(values[0].shape), samples=len(values)))
         result["outputs"] = files
+
+
+def _match_names(tensors: tuple[TensorFile, ...], arrays: list[np.ndarray], model_names: list[str]) -> list[np.ndarray]:
+    """JobExecutor.swift's matchNames: one input each may differ in name; otherwise names must match.
+
+    Returns the arrays in the model's input order.
+    """
+    if len(tensors) == 1 and len(model_names) == 1:
+        return arrays
+    given = [tensor.name for tensor in tensors]
+    if sorted(given) != sorted(model_names):
+        raise _JobFailure("failed", f"job inputs {given} do not match the model inputs {model_names}")
+    return [arrays[given.index(name)] for name in model_names]
 
 
 def _check_settings(job: dict[str, Any]) -> None:
@@ -343,9 +365,11 @@ class _LiteRTEngine:
             raise _JobFailure("failed", f"LiteRT could not create the interpreter: {exc}") from exc
         self.load_us = _micros(started)
         self.litert_delegate = {"cpu": "xnnpack", "coreml": "coreml", "metal": "metal"}[job.delegate or "cpu"]
+        self.node_counts = phone.coreml_delegate_nodes if job.delegate == "coreml" else None
         self.runtime_version = importlib.metadata.version("ai-edge-litert")
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
+        self.input_names = [detail["name"] for detail in self.input_details]
 
     def set_inputs(self, samples: list[np.ndarray] | None) -> None:
         for index, detail in enumerate(self.input_details):
@@ -392,6 +416,7 @@ class _CoreMLStandIn(_LiteRTEngine):
         self.load_us = _micros(started)
         self.runtime_version = None  # Core ML's version is the OS's
         self.litert_delegate = None
+        self.node_counts = None
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
         package_shape = [int(d) for d in spec.description.input[0].type.multiArrayType.shape]
@@ -399,6 +424,7 @@ class _CoreMLStandIn(_LiteRTEngine):
         if package_shape != reference_shape:
             raise _JobFailure("failed", f"fake phone: the reference .tflite takes {reference_shape}, "
                                         f"the package {package_shape}")
+        self.input_names = [feature.name for feature in spec.description.input]
         # The package's outputs in declared order stand for the reference's, in its order.
         self.declared_outputs = [output.name for output in spec.description.output]
 
@@ -429,6 +455,7 @@ class FakePhone:
     can_launch: bool = True
     metal_available: bool = True
     coreml_reference: Path | None = None
+    coreml_delegate_nodes: tuple[int, int] | None = None
     battery: BatteryReading = field(default_factory=lambda: BatteryReading(level=87, temperature_c=31.5,
                                                                           charging=True))
     thermal_state: int = 0
