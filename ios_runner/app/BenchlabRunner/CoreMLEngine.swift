@@ -152,10 +152,10 @@ final class CoreMLEngine: InferenceEngine {
         return outputs
     }
 
-    /// Where Core ML plans to run each operation for this job's compute units. The Core ML
-    /// delegate of old and a model whose ops the Neural Engine cannot run both fall back to the
-    /// CPU silently; this is how a result shows it. MLComputePlan.load(contentsOf:configuration:)
-    /// and deviceUsage(for:) are iOS 17.4+; "preferred" is the device Core ML plans to use.
+    /// Where Core ML plans to run each operation for this job's compute units. Core ML runs an
+    /// operation the GPU or the Neural Engine cannot take on the CPU, silently; this is how a
+    /// result shows it. MLComputePlan.load(contentsOf:configuration:) and deviceUsage(for:) are
+    /// iOS 17.4+ (not timed: it runs after loading); "preferred" is the device Core ML plans to use.
     func computePlan() -> (placement: [OpPlacement]?, note: String?) {
         guard #available(iOS 17.4, *) else {
             return (nil, "not available: MLComputePlan needs iOS 17.4 or later")
@@ -163,11 +163,11 @@ final class CoreMLEngine: InferenceEngine {
         let outcome = ComputePlanLoad()
         let done = DispatchSemaphore(value: 0)
         let url = compiledURL
-        let configuration = configuration
+        let units = configuration
         // The job runs on a serial DispatchQueue, not in an async context: wait for the async load.
         Task.detached {
             do {
-                outcome.plan = try await MLComputePlan.load(contentsOf: url, configuration: configuration)
+                outcome.plan = try await MLComputePlan.load(contentsOf: url, configuration: units)
             } catch {
                 outcome.error = error
             }

@@ -69,6 +69,7 @@ final class OutputWriter {
     private let outbox: URL
     private var files: [(name: String, shape: [Int], fileName: String, handle: FileHandle)] = []
     private var samples = 0
+    private var closed = false
 
     init(jobId: String, outbox: URL) {
         self.jobId = jobId
@@ -106,7 +107,10 @@ final class OutputWriter {
         return files.map { TensorFile(name: $0.name, file: $0.fileName, shape: $0.shape, samples: samples) }
     }
 
+    /// Closes the files (once; FileHandle.close() throws, iOS 13+).
     func close() {
+        guard !closed else { return }
+        closed = true
         for file in files {
             try? file.handle.close()
         }
