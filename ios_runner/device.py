@@ -309,7 +309,14 @@ class IPhoneDevice:
         return self._clock_offset_s
 
     def _app_is_up(self, files: ContainerFiles) -> bool:
-        age = heartbeat_age(files.status(), time.time() + self._clock_offset())
+        """Whether the app's heartbeat is fresh. With none to read, look once more a poll later: an
+        app before the fix left a moment without the file at each rewrite, and a needless launch
+        kills the running app (and any job it has started)."""
+        status = files.status()
+        if status is None:
+            time.sleep(jobs.POLL_SECONDS)
+            status = files.status()
+        age = heartbeat_age(status, time.time() + self._clock_offset())
         return age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS
 
     def _launch(self) -> None:

@@ -33,8 +33,8 @@ Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, th
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
 mode), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
 ``stall_next_job_s`` (a job that runs very long while the app stays alive), a phone that
-stops answering over USB (``disconnected``), and ``status_gap``: every read of
-``runner_status.json`` lands in the gap an app before the fix left while rewriting it (the file
+stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
+``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
 deleted, the new one not yet renamed into place).
 """
 
@@ -464,7 +464,7 @@ class FakePhone:
     die_on_next_job: bool = False
     stall_next_job_s: float = 0.0
     disconnected: bool = False
-    status_gap: bool = False
+    status_gap_reads: int = 0
     status_gaps_hit: int = 0
     app: FakeRunnerApp = field(init=False)
 
@@ -509,7 +509,8 @@ class FolderContainer:
 
     def read_bytes(self, path: str) -> bytes:
         target = self._path(path)
-        if path == STATUS_FILE and self.phone.status_gap:
+        if path == STATUS_FILE and self.phone.status_gap_reads > 0:
+            self.phone.status_gap_reads -= 1
             self.phone.status_gaps_hit += 1
             target.unlink(missing_ok=True)  # the old app's delete, before its rename
         try:

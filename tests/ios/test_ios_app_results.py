@@ -57,19 +57,17 @@ def test_a_status_read_in_the_rewrite_gap_is_no_status_yet(make_phone: MakePhone
     with services.open_container(phone.udid, phone.bundle_id) as container:
         files = ContainerFiles(container)
         assert files.status() is not None
-        phone.status_gap = True
+        phone.app.stop()  # no heartbeat rewrites from here on
+        phone.status_gap_reads = 1
         assert files.status() is None  # deleted, the new file not renamed in yet: not an error
         assert not (phone.documents / STATUS_FILE).exists() and phone.status_gaps_hit == 1
-        phone.status_gap = False
-    phone.app.stop()  # a last heartbeat, written by rename
-    phone.app._write_status()
-    with services.open_container(phone.udid, phone.bundle_id) as container:
-        assert ContainerFiles(container).status() is not None
+        phone.app._write_status()  # the rename lands
+        assert files.status() is not None
 
 
 def test_a_healthy_job_is_not_failed_by_heartbeat_reads_in_the_gap(
         make_phone: MakePhone, tiny_tflite_path: Path) -> None:
-    phone, services = make_phone(status_gap=True)
+    phone, services = make_phone(status_gap_reads=1_000_000)  # every read, the whole run
     device = device_for(phone, services)
     device.prepare([tiny_tflite_path])
     m = device.run(make_job(tiny_tflite_path, "tflite", CPU, repeats=2))
@@ -177,3 +175,17 @@ def test_cpu_jobs_record_xnnpack_and_are_not_flagged(make_phone: MakePhone, tiny
     assert m.status == "ok", m.error
     assert json.loads(m.runner_output)["litert_delegate"] == "xnnpack"
     assert m.flags == () and m.conditions_before.low_power_mode is False
+
+
+def test_a_running_app_is_not_relaunched_because_one_heartbeat_read_fell_in_the_gap(
+        make_phone: MakePhone, tiny_tflite_path: Path) -> None:
+    """A relaunch kills the app (DVT launch with kill_existing), and with it a job it may have started."""
+    phone, services = make_phone()
+    device = device_for(phone, services)
+    device.prepare([tiny_tflite_path])
+    assert device.run(make_job(tiny_tflite_path, "tflite", CPU)).status == "ok"
+    assert services.counters["launch_attempts"] == 1
+    phone.status_gap_reads = 1
+    m = device.run(make_job(tiny_tflite_path, "tflite", CPU))
+    assert m.status == "ok", m.error
+    assert phone.status_gaps_hit == 1 and services.counters["launch_attempts"] == 1 and phone.app.launches == 1
