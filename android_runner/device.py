@@ -47,6 +47,12 @@ log = logging.getLogger(__name__)
 RUNNER = "benchmark_model"
 SHELL_TIMEOUT_S = 30.0
 DELEGATE_FALLBACK = "delegate-fallback"
+THERMAL_SCALE = "android-thermal-status"
+#: PowerManager.THERMAL_STATUS_* (developer.android.com/reference/android/os/PowerManager) onto
+#: benchlab.records.THERMAL_LEVELS (Apple's ProcessInfo.ThermalState names): NONE "not under
+#: throttling" -> nominal; LIGHT "light throttling where UX is not impacted" -> fair; MODERATE and
+#: SEVERE (throttling that reduces performance) -> serious; CRITICAL, EMERGENCY, SHUTDOWN -> critical.
+_THERMAL_LEVEL = (0, 1, 2, 2, 3, 3, 3)
 
 
 def _signal_name(exit_code: int) -> str | None:
@@ -99,9 +105,12 @@ class AndroidDevice:
         """Return thermal status, temperatures and battery from dumpsys."""
         thermal = dumpsys.parse_thermal(self._shell("dumpsys thermalservice").output)
         battery = dumpsys.parse_battery(self._shell("dumpsys battery").output)
+        level = _THERMAL_LEVEL[thermal.status] if thermal.status in range(len(_THERMAL_LEVEL)) else None
         return Conditions(timestamp=time.time(), thermal_status=thermal.status,
                           temperatures_c=dict(thermal.temperatures_c), battery_level=battery.level,
-                          battery_temperature_c=battery.temperature_c, charging=battery.charging)
+                          battery_temperature_c=battery.temperature_c, charging=battery.charging,
+                          thermal_scale=THERMAL_SCALE if thermal.status is not None else None,
+                          thermal_level=level)
 
     def prepare(self, artifacts: Sequence[Path]) -> None:
         """Push the runner and each artifact unless the phone already has the same bytes."""

@@ -100,17 +100,31 @@ class Capabilities:
         return None
 
 
+#: The one thermal scale every platform's reading is also given on (``Conditions.thermal_level``):
+#: Apple's ProcessInfo.ThermalState names, since its four steps are the coarsest platform scale.
+THERMAL_LEVELS = ("nominal", "fair", "serious", "critical")
+
+
 @dataclass(frozen=True)
 class Conditions:
     """Thermal and power state of a device at one moment; fields a device cannot read are None."""
 
     timestamp: float
+    #: The platform's own reading, raw: Android PowerManager THERMAL_STATUS_* (0-6), iOS
+    #: ProcessInfo.thermalState (0-3). Device profiles' thermal limits are on this scale.
     thermal_status: int | None = None
     temperatures_c: dict[str, float] = field(default_factory=dict, hash=False)
     battery_level: int | None = None
     battery_temperature_c: float | None = None
     charging: bool | None = None
     load_average: float | None = None
+    #: Which scale `thermal_status` is on: "android-thermal-status" (0-6) or "ios-thermal-state" (0-3).
+    thermal_scale: str | None = None
+    #: `thermal_status` mapped onto THERMAL_LEVELS (0 nominal ... 3 critical), comparable across
+    #: platforms; each runner documents its mapping where it builds Conditions.
+    thermal_level: int | None = None
+    #: iOS Low Power Mode / Android battery saver: the OS lowers performance while it is on.
+    low_power_mode: bool | None = None
 
 
 @dataclass(frozen=True)

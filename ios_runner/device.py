@@ -15,14 +15,13 @@ one-line reason and hint; only discovery raises.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import os
 import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from ios_runner.jobs import (
     heartbeat_age,
     wait_for_result,
 )
+from ios_runner.model_io import ModelFileError, ModelIO, declared_io
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
     RUNNER_NAME,
@@ -60,8 +60,10 @@ from ios_runner.protocol import (
     RunnerResult,
     TensorFile,
     job_settings,
+    primary_output,
     read_tensor_file,
     result_to_samples,
+    status_conditions,
 )
 from ios_runner.services import (
     AppInstallFailed,
@@ -82,8 +84,8 @@ PICKUP_TIMEOUT_ENV = "BENCHLAB_IOS_PICKUP_TIMEOUT_S"
 DEFAULT_PICKUP_TIMEOUT_S = 60.0
 INSTALL_TIMEOUT_S = 600.0
 LAUNCH_TIMEOUT_S = 60.0
-#: Measurement has this field once benchlab.records carries Core ML's on-device compile time.
-_HAS_COMPILE_US = "compile_us" in {f.name for f in dataclasses.fields(Measurement)}
+#: The flag for a job whose delegate (or Core ML compute units) left part of the model on the CPU.
+DELEGATE_FALLBACK = "delegate-fallback"
 
 # Hints for the app's own errors: (text in the error, what to do).
 _APP_ERROR_HINTS = (
@@ -129,10 +131,22 @@ def _merge(app: Conditions, battery: BatteryReading | None) -> Conditions:
 
 
 def _outputs_array(raw: np.ndarray, tensor: TensorFile) -> np.ndarray:
-    """``(samples, *shape)`` → one row per sample without the batch axis, as the host stores them."""
+    """``(samples, *shape)`` → one row per sample without the batch axis, as the host stores them.
+
+    A scalar output (shape ``()``) is one value per sample: ``(samples,)``.
+    """
     if len(tensor.shape) > 1 and tensor.shape[0] == 1:
         return raw.reshape((tensor.samples, *tensor.shape[1:]))
     return raw
+
+
+@dataclass(frozen=True)
+class PulledOutputs:
+    """Every output of a job on the evaluation inputs, by the model's output name, and which one
+    stands for the model (its first declared output, ``primary``)."""
+
+    primary: str
+    by_name: dict[str, np.ndarray]
 
 
 class IPhoneDevice:
@@ -174,6 +188,7 @@ class IPhoneDevice:
         self._inbox_mode: str | None = None  # why the app cannot be launched, once known
         self._clock_offset_s: float | None = None
         self._swept = False
+        self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared input and output names
 
     # --- Device protocol -----------------------------------------------------------------------
 
@@ -184,20 +199,17 @@ class IPhoneDevice:
 
     def conditions(self) -> Conditions:
         """Battery from the diagnostics relay; thermal state from the app's heartbeat while it is fresh."""
-        battery = self._battery()
-        thermal = None
+        now = time.time()
+        app = Conditions(timestamp=now)
         try:
             with self.services.open_container(self.udid, self.bundle_id) as container:
                 status = ContainerFiles(container).status()
-            age = heartbeat_age(status, time.time() + self._clock_offset())
+            age = heartbeat_age(status, now + self._clock_offset())
             if status is not None and age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS:
-                thermal = status.thermal_state
+                app = status_conditions(status, now)
         except PhoneError as exc:
             log.debug("%s: no heartbeat read: %s", self.name, exc)
-        return Conditions(timestamp=time.time(), thermal_status=thermal,
-                          battery_level=battery.level if battery else None,
-                          battery_temperature_c=battery.temperature_c if battery else None,
-                          charging=battery.charging if battery else None)
+        return _merge(app, self._battery())
 
     def prepare(self, artifacts: Sequence[Path]) -> None:
         """Install the runner app if needed, then push each model unless the phone has the same sha256.
@@ -230,15 +242,19 @@ class IPhoneDevice:
             return replace(base, status=status, error=_error_text(exc), finished_at=now_iso())
 
     def _run_repeats(self, files: ContainerFiles, job: Job, settings: dict[str, Any]
-                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], np.ndarray | None]:
+                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], PulledOutputs | None]:
         """Push what the job needs, run one app job per repeat (stopping at the first that is not ok),
-        and return each (app job, result) with the first repeat's outputs. Raises PhoneError/ProtocolError."""
+        and return each (app job, result) with the first repeat's outputs.
+
+        Raises PhoneError/ProtocolError."""
         if not self._swept:
             self._swept = True
             if files.sweep():
                 log.info("%s: removed jobs and results left by earlier runs", self.name)
-        model = self._ensure_model(files, Path(job.variant.path or ""))
-        inputs = self._ensure_inputs(files, job.eval_inputs_path)
+        local = Path(job.variant.path or "")
+        model = self._ensure_model(files, local)
+        io = self._declared_io(local, job.variant.format)
+        inputs = self._ensure_inputs(files, job.eval_inputs_path, io)
         results: list[tuple[RunnerJob, RunnerResult]] = []
         outputs = None
         for repeat in range(job.scenario.repeats):
@@ -248,7 +264,7 @@ class IPhoneDevice:
             try:
                 result = self._run_in_app(files, runner_job, job)
                 if repeat == 0 and result.status == "ok" and result.outputs:
-                    outputs = self._pull_outputs(files, result)
+                    outputs = self._pull_outputs(files, result, io)
             finally:
                 with contextlib.suppress(PhoneError):  # never hide why the job failed
                     files.cleanup(runner_job.job_id)
@@ -293,7 +309,14 @@ class IPhoneDevice:
         return self._clock_offset_s
 
     def _app_is_up(self, files: ContainerFiles) -> bool:
-        age = heartbeat_age(files.status(), time.time() + self._clock_offset())
+        """Whether the app's heartbeat is fresh. With none to read, look once more a poll later: an
+        app before the fix left a moment without the file at each rewrite, and a needless launch
+        kills the running app (and any job it has started)."""
+        status = files.status()
+        if status is None:
+            time.sleep(jobs.POLL_SECONDS)
+            status = files.status()
+        age = heartbeat_age(status, time.time() + self._clock_offset())
         return age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS
 
     def _launch(self) -> None:
@@ -361,8 +384,23 @@ class IPhoneDevice:
             self._on_phone.add((remote, sha))
         return remote
 
-    def _ensure_inputs(self, files: ContainerFiles, eval_inputs_path: str | None) -> tuple[TensorFile, ...]:
-        """Push the evaluation inputs as one float32 tensor file (batch 1 per sample); () without any."""
+    def _declared_io(self, local: Path, model_format: str) -> ModelIO:
+        """The model's input and output names (read once per model file); none when unreadable here,
+        so that the phone, not this machine, says what is wrong with the model."""
+        key = f"{self._sha(local)}:{model_format}"
+        if key not in self._io:
+            try:
+                self._io[key] = declared_io(local, model_format)
+            except ModelFileError as exc:
+                log.warning("%s: input and output names not read (%s); the app's own names are used", local.name, exc)
+                self._io[key] = ModelIO(inputs=(), outputs=())
+        return self._io[key]
+
+    def _ensure_inputs(self, files: ContainerFiles, eval_inputs_path: str | None,
+                       io: ModelIO) -> tuple[TensorFile, ...]:
+        """Push the evaluation inputs as one float32 tensor file (batch 1 per sample), named as the
+        model's first input; () without any. The evaluation set is one array, so a model with
+        several inputs gets the app's own refusal naming them."""
         if not eval_inputs_path:
             return ()
         samples = np.load(eval_inputs_path).astype("<f4")
@@ -376,15 +414,21 @@ class IPhoneDevice:
                 files.ensure(local, remote, sha)
                 self._on_phone.add((remote, sha))
         shape = (1, *samples.shape[1:])
-        return (TensorFile(name="input", file=remote, shape=shape, samples=len(samples)),)
+        name = io.inputs[0] if io.inputs else "input"
+        return (TensorFile(name=name, file=remote, shape=shape, samples=len(samples)),)
 
-    def _pull_outputs(self, files: ContainerFiles, result: RunnerResult) -> np.ndarray:
-        """The first output on every evaluation sample, as (samples, ...) float32."""
-        tensor = result.outputs[0]
+    def _pull_outputs(self, files: ContainerFiles, result: RunnerResult, io: ModelIO) -> PulledOutputs:
+        """Every output on every evaluation sample, as (samples, ...) float32 by name, and the primary one.
+
+        Raises ProtocolError when none of the outputs is one the model declares."""
+        primary = primary_output(result, io.outputs)
+        by_name = {}
         with tempfile.TemporaryDirectory(prefix="benchlab-ios-outputs-") as tmp:
-            local = Path(tmp) / tensor.file
-            files.pull_output(tensor.file, local)
-            return _outputs_array(np.array(read_tensor_file(local, tensor)), tensor)
+            for tensor in result.outputs:
+                local = Path(tmp) / tensor.file
+                files.pull_output(tensor.file, local)
+                by_name[tensor.name] = _outputs_array(np.array(read_tensor_file(local, tensor)), tensor)
+        return PulledOutputs(primary=primary.name, by_name=by_name)
 
     # --- results -------------------------------------------------------------------------------
 
@@ -405,9 +449,16 @@ class IPhoneDevice:
             return None
 
     def _measurement(self, base: Measurement, results: list[tuple[RunnerJob, RunnerResult]],
-                     outputs: np.ndarray | None, before: BatteryReading | None,
+                     outputs: PulledOutputs | None, before: BatteryReading | None,
                      after: BatteryReading | None) -> Measurement:
-        """One Measurement from the app's result for each repeat: every iteration of each kept."""
+        """One Measurement from the app's result for each repeat: every iteration of each kept.
+
+        ``outputs`` holds the primary output (the model's first declared one) as the rest of the
+        pipeline scores a single array; every output's name and shape stays in ``runner_output``.
+        Delegation is the first repeat's (each repeat builds the same graph); a delegate or Core
+        ML compute units that left part of the model on the CPU flag ``delegate-fallback`` (as on
+        Android, not for ``cpu``, where XNNPACK leaving some nodes to LiteRT's kernels is normal).
+        """
         samples = [result_to_samples(result, runner_job) for runner_job, result in results]
         first, last = samples[0], samples[-1]
         runner_output = "\n".join(result.model_dump_json() for _, result in results)
@@ -419,10 +470,12 @@ class IPhoneDevice:
             peak_memory_mb=max((s.peak_memory_mb for s in samples if s.peak_memory_mb is not None), default=None),
             conditions_before=_merge(first.conditions_before, before),
             conditions_after=_merge(last.conditions_after, after),
-            outputs=outputs, finished_at=now_iso(),
+            compile_us=first.compile_us, delegated_nodes=first.delegated_nodes, total_nodes=first.total_nodes,
+            delegate_applied=first.delegate_applied,
+            flags=(DELEGATE_FALLBACK,) if base.accelerator.kind != "cpu" and first.delegate_applied in ("partial", "no")
+            else (),
+            outputs=outputs.by_name[outputs.primary] if outputs is not None else None, finished_at=now_iso(),
         )
-        if _HAS_COMPILE_US:
-            measured = replace(measured, compile_us=first.compile_us)  # type: ignore[call-arg]
         if last.status != "ok":
             error = last.error or f"the runner app answered {last.status}"
             return replace(measured, status=last.status, error=_with_hint(error, app_error_hint(error)),  # type: ignore[arg-type]

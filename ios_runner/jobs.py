@@ -35,7 +35,7 @@ from ios_runner.protocol import (
     read_result,
     read_status,
 )
-from ios_runner.services import AppContainer, push_folder
+from ios_runner.services import AppContainer, ContainerError, push_folder
 
 MANIFEST_FILE = "benchlab_manifest.json"
 MANIFEST_VERSION = 1
@@ -131,13 +131,17 @@ class ContainerFiles:
         self.container.rename(partial, target)
 
     def status(self) -> RunnerStatus | None:
-        """Return the app's heartbeat, or None when the app never wrote one (or it is unreadable)."""
-        if not self.container.exists(STATUS_FILE):
-            return None
+        """Return the app's heartbeat, or None when there is none to read now ("no status yet").
+
+        Read without a separate existence check: apps before the fix deleted the file and then
+        renamed the new one into place every few seconds, so a file that existed a moment ago
+        may be gone (AFC: not found, a ContainerError) or half there (a ProtocolError). Either is
+        "no status yet"; the next poll reads it. A dropped connection still raises PhoneError.
+        """
         try:
             return read_status(self.container.read_bytes(STATUS_FILE))
-        except ProtocolError:
-            return None  # caught mid-rewrite; the next poll reads it
+        except (ContainerError, ProtocolError):
+            return None
 
     def result(self, job_id: str) -> RunnerResult | None:
         """Return the job's result when the app has written it, else None.

@@ -37,12 +37,15 @@ Tensor files
 ------------
 Raw little-endian float32, C order, no header: ``samples`` tensors of ``shape`` back to back
 (``4 * samples * prod(shape)`` bytes). ``shape`` is one sample's shape as the model takes it,
-batch dimension included (e.g. ``[1, 224, 224, 3]``). The app converts to the model's input
+batch dimension included (e.g. ``[1, 224, 224, 3]``); ``[]`` is a scalar (one value per sample).
+The app reads input files one sample at a time and appends outputs one sample at a time, so an
+evaluation set of any size costs the app one sample of memory. The app converts to the model's input
 type: Core ML multi-arrays of float32/float16/double/int32; LiteRT float32, or int8/uint8
 quantized with the tensor's scale and zero point; outputs come back as float32 (quantized
 outputs dequantized). Core ML outputs that are not multi-arrays (a classifier's label and
-probability dictionary) are left out; output files follow the model's output names in sorted
-order (Core ML) or the model's output order (LiteRT).
+probability dictionary) are left out. Outputs are named as the model names them; their order
+is the model's (LiteRT) or by name (Core ML, whose descriptions are unordered), so the host picks
+an output by name, never by position (``primary_output``).
 
 Job (``RunnerJob``, schema_version 1)
 -------------------------------------
@@ -58,7 +61,10 @@ Android's benchmark_model does by default); ``warmup`` runs after the first pred
 ``iterations`` timed runs; ``inputs``: tensor files (``name``, ``file``, ``shape``,
 ``samples``). With no inputs the app feeds deterministic pseudo-random values in [0, 1) of the
 model's own input shapes and writes no outputs. Timed runs use sample 0; after them the app runs
-every sample once, untimed, and writes the outputs.
+every sample once, untimed, and writes the outputs. The app checks ``format``,
+``compute_units`` and ``delegate`` against the allowed values before anything else and answers a
+bad value with a ``failed`` result naming the field and the allowed values (it echoes only
+valid values into the result).
 
 Result (``RunnerResult``, schema_version 1)
 -------------------------------------------
@@ -71,12 +77,20 @@ optional fields that are nil left out, dates like ``2024-01-05T09:12:03Z``.
 CFBundleVersion), ``os_version`` ("17.2.1"), ``os_build`` ("21C66", kern.osversion),
 ``device_model`` (utsname machine, "iPhone16,2"); the job's ``format``, ``compute_units``,
 ``delegate``, ``threads``; ``runtime_version`` (LiteRT's ``TfLiteVersion()``; absent for Core
-ML, whose version is the OS's); timings in microseconds: ``compile_us`` (mlpackage compile),
+ML, whose version is the OS's); ``litert_delegate``: the LiteRT delegate the app created
+(``xnnpack`` for delegate ``cpu``, ``coreml``, ``metal``); ``delegated_nodes`` / ``total_nodes``
+(LiteRT): graph nodes that delegate replaced / nodes in the graph (0 of N: the delegate took
+nothing and LiteRT's own CPU kernels ran it all, e.g. the Core ML delegate given an int8
+model); ``op_placement`` (Core ML, from ``MLComputePlan``): every operation that has a compute
+device, in program order, with its operator name, ``device`` (the preferred one: ``cpu`` |
+``gpu`` | ``neuralEngine``) and ``supported`` devices; ``op_placement_note``: why there is
+none ("not available: ..." before iOS 17.4, or the plan's error); timings in microseconds: ``compile_us`` (mlpackage compile),
 ``load_us`` (Core ML: loading the compiled model; LiteRT: interpreter creation with the
 delegate and tensor allocation), ``first_prediction_us``, ``warmup_us`` and ``iterations_us``
 (every run, in order); ``outputs`` (tensor files in ``outbox/``); ``thermal_state_before`` /
 ``thermal_state_after`` (``ProcessInfo.thermalState`` raw value: 0 nominal, 1 fair, 2 serious,
-3 critical); ``memory_before_bytes``, ``memory_after_load_bytes``, ``memory_after_bytes``
+3 critical); ``low_power_mode_before`` / ``low_power_mode_after``
+(``ProcessInfo.isLowPowerModeEnabled``); ``memory_before_bytes``, ``memory_after_load_bytes``, ``memory_after_bytes``
 (``task_vm_info.phys_footprint``) and ``memory_peak_bytes`` (the process's lifetime footprint
 peak, given only when it rose during this job, so it is this job's peak); ``started_at``,
 ``finished_at``.
@@ -85,11 +99,15 @@ Status (``RunnerStatus``, schema_version 1)
 -------------------------------------------
 ``schema_version``, ``app_version``, ``device_model``, ``os_version``, ``os_build``, ``state``
 (``idle`` | ``running``), ``current_job``, ``jobs_done`` (since launch), ``thermal_state`` (now,
-raw value as in results: the host has no other way to read it), ``updated_at``.
+raw value as in results: the host has no other way to read it), ``low_power_mode``,
+``updated_at``. The app rewrites it with ``rename(2)`` over the old file, so it is never missing
+once written; the host still treats an unreadable status as "no status yet".
 
 History
 -------
-1 — first version.
+1 — first version. Later fields were added as optional ones (an older app leaves them out):
+scalar shapes, ``litert_delegate``, ``delegated_nodes``, ``total_nodes``, ``op_placement``,
+``op_placement_note``, ``low_power_mode_before`` / ``_after``, status ``low_power_mode``.
 """
 
 from __future__ import annotations
@@ -99,7 +117,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -115,7 +133,7 @@ from pydantic import (
 )
 
 from benchlab.errors import RunnerError, SuiteError
-from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
+from benchlab.records import THERMAL_LEVELS, COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
 
 SCHEMA_VERSION = 1
 #: Result and status schema versions this benchlab reads.
@@ -125,8 +143,16 @@ COMPUTE_UNITS = COREML_COMPUTE_UNITS
 TFLITE_DELEGATES = ("cpu", "coreml", "metal")
 RESULT_STATUSES = ("ok", "failed", "unsupported")
 RUNNER_STATES = ("idle", "running")
-#: ``ProcessInfo.ThermalState`` raw values.
-THERMAL_STATES = {0: "nominal", 1: "fair", 2: "serious", 3: "critical"}
+#: ``ProcessInfo.ThermalState`` raw values (developer.apple.com/documentation/foundation/
+#: processinfo/thermalstate-swift.enum). benchlab.records.THERMAL_LEVELS uses the same names, so
+#: an iPhone's thermal level is its raw state.
+THERMAL_STATES = dict(enumerate(THERMAL_LEVELS))
+THERMAL_SCALE = "ios-thermal-state"
+#: What the app records for LiteRT jobs: the delegate it created (``cpu`` runs on XNNPACK).
+LITERT_DELEGATES = ("xnnpack", "coreml", "metal")
+#: ``MLComputeDevice`` cases, as the app names an operation's compute device ("other": a case
+#: newer than the app).
+COMPUTE_DEVICES = ("cpu", "gpu", "neuralEngine", "other")
 
 INBOX = "inbox"
 RUNNING = "running"
@@ -184,7 +210,7 @@ class TensorFile(BaseModel):
 
     name: str = Field(min_length=1, description="model input or output name")
     file: str = Field(min_length=1, description="path: inputs relative to Documents, outputs to outbox/")
-    shape: tuple[int, ...] = Field(min_length=1, description="one sample's shape, batch included")
+    shape: tuple[int, ...] = Field(description="one sample's shape, batch included; () for a scalar")
     samples: int = Field(ge=1, description="how many tensors of `shape` the file holds")
 
     @field_validator("shape")
@@ -263,6 +289,20 @@ class RunnerJob(BaseModel):
         return self
 
 
+class OpPlacement(BaseModel):
+    """Where Core ML plans to run one operation of an ML program (``MLComputePlan.DeviceUsage``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: str = Field(description="the operator name, e.g. ios17.conv")
+    device: Annotated[str, _one_of("device", COMPUTE_DEVICES)]
+    supported: tuple[Annotated[str, _one_of("supported device", COMPUTE_DEVICES)], ...] = ()
+
+
+#: Result fields that echo the job; a failed result may carry a value the app could not run.
+_ECHOED = {"format": FORMATS, "compute_units": COMPUTE_UNITS, "delegate": TFLITE_DELEGATES}
+
+
 class RunnerResult(BaseModel):
     """What the app wrote for one job (see "Result" in the module docstring).
 
@@ -284,6 +324,11 @@ class RunnerResult(BaseModel):
     delegate: Delegate | None = None
     threads: int | None = None
     runtime_version: str | None = None
+    litert_delegate: Annotated[str, _one_of("litert_delegate", LITERT_DELEGATES)] | None = None
+    delegated_nodes: int | None = Field(default=None, ge=0)
+    total_nodes: int | None = Field(default=None, ge=0)
+    op_placement: tuple[OpPlacement, ...] | None = None
+    op_placement_note: str | None = None
     compile_us: float | None = Field(default=None, ge=0)
     load_us: float | None = Field(default=None, ge=0)
     first_prediction_us: float | None = Field(default=None, ge=0)
@@ -292,12 +337,27 @@ class RunnerResult(BaseModel):
     outputs: tuple[TensorFile, ...] = ()
     thermal_state_before: int = Field(ge=0, le=3)
     thermal_state_after: int = Field(ge=0, le=3)
+    low_power_mode_before: bool | None = None
+    low_power_mode_after: bool | None = None
     memory_before_bytes: int | None = Field(default=None, ge=0)
     memory_after_load_bytes: int | None = Field(default=None, ge=0)
     memory_after_bytes: int | None = Field(default=None, ge=0)
     memory_peak_bytes: int | None = Field(default=None, ge=0)
     started_at: datetime
     finished_at: datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_bad_echoes(cls, data: Any) -> Any:
+        """A job the app refused for a bad setting is still a clean failure, not an unreadable result.
+
+        Apps before the fix echoed the job's format / compute_units / delegate before checking
+        them; on a result that is not ok such a value is dropped (the error says what was wrong).
+        """
+        if not isinstance(data, dict) or data.get("status") == "ok":
+            return data
+        bad = {key for key, allowed in _ECHOED.items() if data.get(key) is not None and data[key] not in allowed}
+        return {key: value for key, value in data.items() if key not in bad}
 
     @field_validator("warmup_us", "iterations_us")
     @classmethod
@@ -320,6 +380,12 @@ class RunnerResult(BaseModel):
                 raise ValueError(f"output file {output.file!r} must be a file name in outbox/")
         if self.finished_at < self.started_at:
             raise ValueError("finished_at is before started_at")
+        if self.delegated_nodes is not None and self.total_nodes is not None \
+                and self.delegated_nodes > self.total_nodes:
+            raise ValueError(f"delegated_nodes {self.delegated_nodes} > total_nodes {self.total_nodes}")
+        names = [output.name for output in self.outputs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"output names repeat: {names}")
         return self
 
 
@@ -337,6 +403,7 @@ class RunnerStatus(BaseModel):
     current_job: str | None = None
     jobs_done: int = Field(ge=0)
     thermal_state: int = Field(ge=0, le=3)
+    low_power_mode: bool | None = None
     updated_at: datetime
 
 
@@ -389,8 +456,9 @@ def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[s
     """Return the job fields that say how to run a ``variant_format`` model with ``accelerator``.
 
     mlpackage + ``coreml`` → ``compute_units`` from ``options["compute_units"]``; tflite +
-    ``cpu`` → delegate cpu (with ``threads``), ``gpu`` → metal, ``coreml`` → the LiteRT Core ML
-    delegate. Raises SuiteError naming the allowed combinations for anything else.
+    ``cpu`` → delegate cpu (XNNPACK, with ``threads``), ``gpu`` → metal, ``coreml`` → the LiteRT
+    Core ML delegate. Raises SuiteError naming the allowed combinations for anything else, and
+    for ``cpu`` with ``xnnpack: false`` (the app always runs cpu on XNNPACK).
     """
     kind = accelerator.kind
     if variant_format == "mlpackage" and kind == "coreml":
@@ -401,6 +469,11 @@ def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[s
                 f"(allowed: {_allowed(COMPUTE_UNITS)})"
             )
         return {"format": "mlpackage", "compute_units": units}
+    if variant_format == "tflite" and kind == "cpu" and accelerator.xnnpack is False:
+        raise SuiteError(
+            f"accelerator {accelerator.name!r}: xnnpack false is not available on iPhones (the runner app "
+            "runs cpu jobs on XNNPACK, as Android's benchmark_model does by default)"
+        )
     if variant_format == "tflite" and kind in ("cpu", "gpu", "coreml"):
         delegate = {"cpu": "cpu", "gpu": "metal", "coreml": "coreml"}[kind]
         settings: dict[str, Any] = {"format": "tflite", "delegate": delegate, "threads": accelerator.threads}
@@ -510,6 +583,38 @@ class RunnerSamples:
     started_at: str
     finished_at: str
     outputs: tuple[TensorFile, ...]
+    delegated_nodes: int | None
+    total_nodes: int | None
+    delegate_applied: str | None
+
+
+def delegation(result: RunnerResult) -> tuple[int | None, int | None, str | None]:
+    """Return (delegated, total, applied) for a result: how much of the model left the CPU.
+
+    LiteRT: the nodes the delegate replaced, of all nodes. Core ML with compute units other
+    than cpuOnly: the operations whose preferred device is the GPU or the Neural Engine, of all
+    operations with a device. ``applied`` is "yes" (all), "partial", "no" (none: everything ran
+    on the CPU), or None when the result does not say (cpuOnly, or no plan before iOS 17.4).
+    """
+    delegated, total = result.delegated_nodes, result.total_nodes
+    if result.op_placement is not None and result.compute_units not in (None, "cpuOnly"):
+        total = len(result.op_placement)
+        delegated = sum(1 for op in result.op_placement if op.device != "cpu")
+    if delegated is None or not total:
+        return delegated, total, None
+    applied = "yes" if delegated == total else "partial" if delegated else "no"
+    return delegated, total, applied
+
+
+def _conditions(at: datetime, thermal_state: int, low_power_mode: bool | None) -> Conditions:
+    """The app's thermal state (raw, and as the same-named level) and Low Power Mode at one moment."""
+    return Conditions(timestamp=at.timestamp(), thermal_status=thermal_state, thermal_scale=THERMAL_SCALE,
+                      thermal_level=thermal_state, low_power_mode=low_power_mode)
+
+
+def status_conditions(status: RunnerStatus, now: float) -> Conditions:
+    """Conditions at ``now`` from the app's heartbeat (the host reads the battery itself)."""
+    return replace(_conditions(status.updated_at, status.thermal_state, status.low_power_mode), timestamp=now)
 
 
 def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> RunnerSamples:
@@ -533,6 +638,7 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
     if result.memory_after_load_bytes is not None and result.memory_before_bytes is not None:
         memory_init_mb = max(0, result.memory_after_load_bytes - result.memory_before_bytes) / _MIB
     peak_memory_mb = None if result.memory_peak_bytes is None else result.memory_peak_bytes / _MIB
+    delegated, total, applied = delegation(result)
     return RunnerSamples(
         status=result.status,
         error=result.error,
@@ -545,15 +651,14 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
         samples_us=(tuple(result.iterations_us),) if result.iterations_us else (),
         memory_init_mb=memory_init_mb,
         peak_memory_mb=peak_memory_mb,
-        conditions_before=Conditions(
-            timestamp=result.started_at.timestamp(), thermal_status=result.thermal_state_before
-        ),
-        conditions_after=Conditions(
-            timestamp=result.finished_at.timestamp(), thermal_status=result.thermal_state_after
-        ),
+        conditions_before=_conditions(result.started_at, result.thermal_state_before, result.low_power_mode_before),
+        conditions_after=_conditions(result.finished_at, result.thermal_state_after, result.low_power_mode_after),
         started_at=result.started_at.isoformat(),
         finished_at=result.finished_at.isoformat(),
         outputs=tuple(result.outputs),
+        delegated_nodes=delegated,
+        total_nodes=total,
+        delegate_applied=applied,
     )
 
 
@@ -609,3 +714,22 @@ def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
             raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
         arrays[tensor.name] = read_tensor_file(path, tensor)
     return arrays
+
+
+def primary_output(result: RunnerResult, declared: Sequence[str]) -> TensorFile:
+    """Return the output that stands for the model: its first declared output the app wrote.
+
+    ``declared`` is the model's output names in its own order (``ios_runner.model_io``); the
+    app's order is not the model's for Core ML (by name), so the choice is made by name.
+    Outputs the app leaves out (a Core ML classifier's label dictionary) are passed over.
+    Without declared names (the host could not read them), a single output is the one.
+    Raises ProtocolError when the result has no outputs or none of the declared names.
+    """
+    by_name = {tensor.name: tensor for tensor in result.outputs}
+    if not declared and len(by_name) == 1:
+        return result.outputs[0]
+    chosen = next((by_name[name] for name in declared if name in by_name), None)
+    if chosen is None:
+        raise ProtocolError(f"job {result.job_id}: the app wrote outputs {sorted(by_name)}, none of the model's "
+                            f"declared outputs {list(declared)}")
+    return chosen

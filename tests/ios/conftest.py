@@ -56,3 +56,42 @@ def make_phone(tmp_path: Path, fast_polling: None) -> Iterator[Callable[..., tup
     yield make
     for services in made:
         services.stop_all()
+
+
+# --- small real models with several outputs ---------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def heads_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real .tflite with two outputs: softmax probabilities [1, 3], then a scalar score []."""
+    import tensorflow as tf
+
+    class Heads(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 4], tf.float32, name="features")])
+        def __call__(self, x: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"probs": tf.nn.softmax(x[:, :3] * 2.0), "score": tf.reduce_sum(x * x)}
+
+    heads = Heads()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([heads.__call__.get_concrete_function()], heads)
+    path = tmp_path_factory.mktemp("heads") / "heads.tflite"
+    path.write_bytes(converter.convert())
+    return path
+
+
+@pytest.fixture(scope="session")
+def heads_mlpackage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An .mlpackage declaring input "features" [1, 4] and outputs "zprobs" [1, 3] then "ascore" [],
+    written by coremltools' own package writer; declared first, "zprobs" sorts last by name."""
+    import coremltools as ct
+    from coremltools.proto import FeatureTypes_pb2, Model_pb2
+
+    spec = Model_pb2.Model(specificationVersion=7)
+    for features, name, shape in ((spec.description.input, "features", [1, 4]),
+                                  (spec.description.output, "zprobs", [1, 3]),
+                                  (spec.description.output, "ascore", [])):
+        feature = features.add(name=name)
+        feature.type.multiArrayType.shape.extend(shape)
+        feature.type.multiArrayType.dataType = FeatureTypes_pb2.ArrayFeatureType.FLOAT32
+    path = tmp_path_factory.mktemp("heads") / "heads.mlpackage"
+    ct.utils.save_spec(spec, str(path))
+    return path

@@ -20,18 +20,29 @@ What runs, and what does not (this machine is Linux, without Core ML):
   LiteRT's on this CPU. Without a reference, the fake answers ``failed``.
 * Latencies are measured wall times of that computation (``perf_counter_ns``), never constants;
   memory is this process's resident set (the app reports its own footprint).
+* Outputs are named as the model names them: LiteRT's in the model's order, Core ML's sorted by
+  name as the app writes them (the stand-in pairs the package's declared outputs with the
+  reference's outputs in declared order first). Scalar outputs have shape ``[]``.
+* The job's ``format`` / ``compute_units`` / ``delegate`` are checked before anything is echoed,
+  with the app's message. LiteRT results name the delegate created (``xnnpack`` for ``cpu``) but
+  carry no node counts of their own: ai_edge_litert does not expose the execution plan the app
+  reads. Like the thermal state and the battery, what the Core ML delegate takes is the phone's
+  to say: ``coreml_delegate_nodes`` (delegated, total) is reported for ``coreml`` jobs.
 
 Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
 mode), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
-``stall_next_job_s`` (a job that runs very long while the app stays alive), and a
-phone that stops answering over USB (``disconnected``).
+``stall_next_job_s`` (a job that runs very long while the app stays alive), a phone that
+stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
+``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
+deleted, the new one not yet renamed into place).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import json
 import shutil
 import threading
 import time
@@ -47,12 +58,15 @@ from benchlab.tensors import dequantize, quantize
 from ios_runner.discovery import ipa_app
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
+    COMPUTE_UNITS,
     DONE,
+    FORMATS,
     INBOX,
     OUTBOX,
     PARTIAL_SUFFIX,
     RUNNING,
     STATUS_FILE,
+    TFLITE_DELEGATES,
     RunnerJob,
     RunnerResult,
     RunnerStatus,
@@ -107,6 +121,8 @@ class FakeRunnerApp:
         self.heartbeat_s = heartbeat_s
         self.jobs_done = 0
         self.launches = 0
+        #: Every job the app was given and could read, in order (what a test inspects of the host's jobs).
+        self.jobs_seen: list[RunnerJob] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._busy_job: str | None = None
@@ -199,7 +215,7 @@ class FakeRunnerApp:
             os_version=self.phone.product_version, os_build=self.phone.build_version,
             state="running" if self._busy_job else "idle", current_job=self._busy_job,
             jobs_done=self.jobs_done, thermal_state=self.phone.thermal_state,
-            updated_at=datetime.now(timezone.utc).replace(microsecond=0) + self.phone.clock_skew,
+            low_power_mode=self.phone.low_power_mode, updated_at=datetime.now(timezone.utc).replace(microsecond=0) + self.phone.clock_skew,
         )
         self._write_atomically(self._encode(status).encode(), self.documents / STATUS_FILE)
 
@@ -214,6 +230,7 @@ class FakeRunnerApp:
 
     def _finish(self, result: dict[str, Any], running: Path) -> None:
         result["thermal_state_after"] = self.phone.thermal_state
+        result["low_power_mode_after"] = self.phone.low_power_mode
         result["finished_at"] = max(_now(), result["started_at"])
         if result.get("error"):
             result["error"] = " ".join(str(result["error"]).split())[:2000]
@@ -232,14 +249,20 @@ class FakeRunnerApp:
         return {"schema_version": 1, "job_id": job_id, "app_version": self.phone.app_version,
                 "os_version": self.phone.product_version, "os_build": self.phone.build_version,
                 "device_model": self.phone.product_type, "thermal_state_before": self.phone.thermal_state,
-                "thermal_state_after": self.phone.thermal_state, "started_at": _now(), "finished_at": _now()}
+                "thermal_state_after": self.phone.thermal_state, "low_power_mode_before": self.phone.low_power_mode,
+                "started_at": _now(), "finished_at": _now()}
 
     # --- running a job -----------------------------------------------------------------------------
 
     def _execute(self, running: Path) -> dict[str, Any]:
         result = self._new_result(running.stem)
         try:
+            _check_settings(json.loads(running.read_text()))
             job = RunnerJob.model_validate_json(running.read_text())
+            self.jobs_seen.append(job)
+        except _JobFailure as failure:
+            result.update(status=failure.status, error=str(failure))
+            return result
         except ValueError as exc:
             result.update(status="failed", error=f"the job file breaks schema_version 1: {exc}")
             return result
@@ -263,7 +286,11 @@ class FakeRunnerApp:
         else:
             engine = _LiteRTEngine(model, job, self.phone)
         result.update(compile_us=engine.compile_us, load_us=engine.load_us, runtime_version=engine.runtime_version,
-                      memory_after_load_bytes=_rss_bytes())
+                      litert_delegate=engine.litert_delegate, memory_after_load_bytes=_rss_bytes())
+        if engine.node_counts is not None:
+            result.update(delegated_nodes=engine.node_counts[0], total_nodes=engine.node_counts[1])
+        if inputs:
+            inputs = _match_names(job.inputs, inputs, engine.input_names)
         sample0 = [array[0] for array in inputs] if inputs else None
         engine.set_inputs(sample0)
         result["first_prediction_us"] = engine.timed_predict()
@@ -292,6 +319,27 @@ class FakeRunnerApp:
         result["outputs"] = files
 
 
+def _match_names(tensors: tuple[TensorFile, ...], arrays: list[np.ndarray], model_names: list[str]) -> list[np.ndarray]:
+    """JobExecutor.swift's matchNames: one input each may differ in name; otherwise names must match.
+
+    Returns the arrays in the model's input order.
+    """
+    if len(tensors) == 1 and len(model_names) == 1:
+        return arrays
+    given = [tensor.name for tensor in tensors]
+    if sorted(given) != sorted(model_names):
+        raise _JobFailure("failed", f"job inputs {given} do not match the model inputs {model_names}")
+    return [arrays[given.index(name)] for name in model_names]
+
+
+def _check_settings(job: dict[str, Any]) -> None:
+    """JobExecutor.swift's validateSettings: each setting checked before it is echoed into the result."""
+    for key, allowed in (("format", FORMATS), ("compute_units", COMPUTE_UNITS), ("delegate", TFLITE_DELEGATES)):
+        value = job.get(key)
+        if value is not None and value not in allowed:
+            raise _JobFailure("failed", f"{key} {value} is not one of {', '.join(allowed)}")
+
+
 def _micros(started_ns: int) -> float:
     return round((time.perf_counter_ns() - started_ns) / 1000.0, 3)
 
@@ -316,9 +364,12 @@ class _LiteRTEngine:
         except (ValueError, RuntimeError) as exc:
             raise _JobFailure("failed", f"LiteRT could not create the interpreter: {exc}") from exc
         self.load_us = _micros(started)
+        self.litert_delegate = {"cpu": "xnnpack", "coreml": "coreml", "metal": "metal"}[job.delegate or "cpu"]
+        self.node_counts = phone.coreml_delegate_nodes if job.delegate == "coreml" else None
         self.runtime_version = importlib.metadata.version("ai-edge-litert")
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
+        self.input_names = [detail["name"] for detail in self.input_details]
 
     def set_inputs(self, samples: list[np.ndarray] | None) -> None:
         for index, detail in enumerate(self.input_details):
@@ -364,6 +415,8 @@ class _CoreMLStandIn(_LiteRTEngine):
         self.interpreter.allocate_tensors()
         self.load_us = _micros(started)
         self.runtime_version = None  # Core ML's version is the OS's
+        self.litert_delegate = None
+        self.node_counts = None
         self.input_details = self.interpreter.get_input_details()
         self.output_details = self.interpreter.get_output_details()
         package_shape = [int(d) for d in spec.description.input[0].type.multiArrayType.shape]
@@ -371,11 +424,13 @@ class _CoreMLStandIn(_LiteRTEngine):
         if package_shape != reference_shape:
             raise _JobFailure("failed", f"fake phone: the reference .tflite takes {reference_shape}, "
                                         f"the package {package_shape}")
-        self.output_names = sorted(output.name for output in spec.description.output)
+        self.input_names = [feature.name for feature in spec.description.input]
+        # The package's outputs in declared order stand for the reference's, in its order.
+        self.declared_outputs = [output.name for output in spec.description.output]
 
     def outputs(self) -> list[tuple[str, np.ndarray]]:
         values = [values for _, values in super().outputs()]
-        return list(zip(self.output_names, values))
+        return sorted(zip(self.declared_outputs, values), key=lambda pair: pair[0])  # CoreMLEngine.swift's order
 
 
 # --- the phone and its services ----------------------------------------------------------------------
@@ -400,13 +455,17 @@ class FakePhone:
     can_launch: bool = True
     metal_available: bool = True
     coreml_reference: Path | None = None
+    coreml_delegate_nodes: tuple[int, int] | None = None
     battery: BatteryReading = field(default_factory=lambda: BatteryReading(level=87, temperature_c=31.5,
                                                                           charging=True))
     thermal_state: int = 0
+    low_power_mode: bool = False
     clock_skew: timedelta = field(default_factory=timedelta)
     die_on_next_job: bool = False
     stall_next_job_s: float = 0.0
     disconnected: bool = False
+    status_gap_reads: int = 0
+    status_gaps_hit: int = 0
     app: FakeRunnerApp = field(init=False)
 
     def __post_init__(self) -> None:
@@ -449,8 +508,13 @@ class FolderContainer:
         return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
     def read_bytes(self, path: str) -> bytes:
+        target = self._path(path)
+        if path == STATUS_FILE and self.phone.status_gap_reads > 0:
+            self.phone.status_gap_reads -= 1
+            self.phone.status_gaps_hit += 1
+            target.unlink(missing_ok=True)  # the old app's delete, before its rename
         try:
-            return self._path(path).read_bytes()
+            return target.read_bytes()
         except OSError as exc:
             raise ContainerError(f"read {path}: {exc}") from exc
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -18,7 +19,10 @@ from benchlab.errors import RunnerError, SuiteError
 from benchlab.records import AcceleratorSetting
 from ios_runner.protocol import (
     COMPUTE_UNITS,
+    FORMATS,
     PARTIAL_SUFFIX,
+    TFLITE_DELEGATES,
+    OpPlacement,
     SCHEMA_VERSION,
     ProtocolError,
     RunnerJob,
@@ -29,9 +33,11 @@ from ios_runner.protocol import (
     job_json,
     job_settings,
     outputs_by_name,
+    primary_output,
     read_result,
     read_status,
     result_to_samples,
+    status_conditions,
     write_job,
     write_tensor_file,
 )
@@ -39,7 +45,8 @@ from ios_runner.protocol import (
 DATA = Path(__file__).resolve().parent / "data"
 SWIFT_SOURCES = Path(__file__).resolve().parents[2] / "ios_runner" / "app" / "BenchlabRunner"
 PROTOCOL_SWIFT = SWIFT_SOURCES / "Protocol.swift"
-EXAMPLES = ("result_v1_ok.json", "result_v1_failed.json", "result_v1_unsupported.json")
+EXAMPLES = ("result_v1_ok.json", "result_v1_failed.json", "result_v1_unsupported.json",
+            "result_v1_coreml_placement.json", "result_v1_litert_coreml_int8.json")
 
 
 # --- Swift's JSONEncoder, as the app configures it ------------------------------------------------
@@ -443,7 +450,8 @@ def parse_swift_structs(text: str) -> dict[str, SwiftStruct]:
     return structs
 
 
-MIRRORED = {"RunnerJob": RunnerJob, "RunnerResult": RunnerResult, "RunnerStatus": RunnerStatus, "TensorFile": TensorFile}
+MIRRORED = {"RunnerJob": RunnerJob, "RunnerResult": RunnerResult, "RunnerStatus": RunnerStatus, "TensorFile": TensorFile,
+            "OpPlacement": OpPlacement}
 
 
 @pytest.fixture(scope="module")
@@ -490,3 +498,110 @@ def test_job_json_decodes_with_the_swift_keys(swift_structs: dict[str, SwiftStru
     data = json.loads(job_json(make_job()))
     assert set(data) == set(swift_structs["RunnerJob"].coding_keys.values())
     assert set(data["inputs"][0]) == set(swift_structs["TensorFile"].coding_keys.values())
+
+
+@pytest.mark.parametrize(("swift_name", "values"), [("formats", FORMATS), ("computeUnits", COMPUTE_UNITS),
+                                                   ("delegates", TFLITE_DELEGATES)])
+def test_swift_allowed_settings_match_python(swift_name: str, values: tuple[str, ...]) -> None:
+    """The app refuses a bad setting with the same allowed values the host checks against."""
+    text = PROTOCOL_SWIFT.read_text(encoding="utf-8")
+    found = re.search(rf"static let {swift_name} = \[([^\]]*)\]", text)
+    assert found, f"Allowed.{swift_name} not found in Protocol.swift"
+    assert tuple(re.findall(r'"([^"]*)"', found[1])) == values
+
+
+# --- what a first real run would hit (issue 11) ----------------------------------------------------
+
+
+def test_a_scalar_output_is_readable(tmp_path: Path) -> None:
+    data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
+    data["outputs"].append({"name": "score", "file": "run42-0007.out1.f32", "shape": [], "samples": 8})
+    result = read_result(json.dumps(data))
+    scalar = result.outputs[1]
+    assert scalar.shape == () and scalar.byte_size == 4 * 8
+    (tmp_path / scalar.file).write_bytes(np.arange(8, dtype="<f4").tobytes())
+    (tmp_path / result.outputs[0].file).write_bytes(np.zeros((8, 1, 1000), dtype="<f4").tobytes())
+    arrays = outputs_by_name(tmp_path, result)
+    assert arrays["score"].shape == (8,) and arrays["score"].tolist() == list(range(8))
+
+
+def test_primary_output_is_the_first_declared_one_by_name_not_by_position() -> None:
+    data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
+    # Core ML outputs come back sorted by name: "Identity" before "logits".
+    data["outputs"] = [{"name": "Identity", "file": "run42-0007.out0.f32", "shape": [1, 1], "samples": 8},
+                       {"name": "logits", "file": "run42-0007.out1.f32", "shape": [1, 1000], "samples": 8}]
+    result = read_result(json.dumps(data))
+    assert primary_output(result, ["classLabel", "logits", "Identity"]).name == "logits"  # a label dict is left out
+    with pytest.raises(ProtocolError, match=r"none of the model's declared outputs \['probs'\]"):
+        primary_output(result, ["probs"])
+    with pytest.raises(ProtocolError):
+        primary_output(result, [])  # two outputs and no declared names: no guessing
+    data["outputs"] = data["outputs"][:1]
+    assert primary_output(read_result(json.dumps(data)), []).name == "Identity"
+
+
+def test_repeated_output_names_are_refused() -> None:
+    data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
+    data["outputs"].append(dict(data["outputs"][0], file="run42-0007.out1.f32"))
+    with pytest.raises(ProtocolError, match="output names repeat"):
+        read_result(json.dumps(data))
+
+
+def test_a_failed_result_echoing_a_bad_setting_is_still_a_clean_failure() -> None:
+    """Apps before the fix echoed the job's settings before checking them."""
+    data = json.loads((DATA / "result_v1_failed.json").read_text(encoding="utf-8"))
+    data.update(format="mlpackage", compute_units="neuralEngineOnly", delegate=None,
+                error="compute_units neuralEngineOnly is not one of cpuOnly, cpuAndGPU, cpuAndNeuralEngine, all")
+    result = read_result(json.dumps({k: v for k, v in data.items() if v is not None}))
+    assert result.status == "failed" and result.compute_units is None and result.format == "mlpackage"
+    assert "neuralEngineOnly" in (result.error or "")
+
+
+def test_core_ml_op_placement_gives_delegation_and_conditions() -> None:
+    result = read_result(DATA / "result_v1_coreml_placement.json")
+    assert result.op_placement is not None and len(result.op_placement) == 7
+    assert result.op_placement[1].device == "neuralEngine" and "gpu" in result.op_placement[1].supported
+    samples = result_to_samples(result)
+    assert (samples.delegated_nodes, samples.total_nodes, samples.delegate_applied) == (5, 7, "partial")
+    before, after = samples.conditions_before, samples.conditions_after
+    assert (before.thermal_status, before.thermal_scale, before.thermal_level, before.low_power_mode) == (
+        0, "ios-thermal-state", 0, False)
+    assert (after.thermal_status, after.thermal_level) == (1, 1)
+
+
+def test_cpu_only_core_ml_is_not_a_delegation() -> None:
+    data = json.loads((DATA / "result_v1_coreml_placement.json").read_text(encoding="utf-8"))
+    data["compute_units"] = "cpuOnly"
+    data["op_placement"] = [dict(op, device="cpu") for op in data["op_placement"]]
+    samples = result_to_samples(read_result(json.dumps(data)))
+    assert (samples.delegated_nodes, samples.delegate_applied) == (None, None)
+
+
+def test_the_litert_core_ml_delegate_taking_no_node_is_recorded_as_not_applied() -> None:
+    result = read_result(DATA / "result_v1_litert_coreml_int8.json")
+    assert (result.litert_delegate, result.delegated_nodes, result.total_nodes) == ("coreml", 0, 31)
+    samples = result_to_samples(result)
+    assert samples.delegate_applied == "no"
+    assert samples.conditions_before.low_power_mode is True
+
+
+def test_op_placement_device_names_are_checked() -> None:
+    data = json.loads((DATA / "result_v1_coreml_placement.json").read_text(encoding="utf-8"))
+    data["op_placement"][0]["device"] = "ane"
+    with pytest.raises(ProtocolError, match="device 'ane' is not allowed"):
+        read_result(json.dumps(data))
+
+
+def test_status_conditions_carry_the_raw_state_its_level_and_low_power_mode() -> None:
+    status = RunnerStatus(schema_version=1, app_version="1.1 (2)", device_model="iPhone16,1", os_version="17.5",
+                          state="idle", jobs_done=0, thermal_state=2, low_power_mode=True,
+                          updated_at=datetime(2024, 1, 5, 9, 12, 3, tzinfo=timezone.utc))
+    conditions = status_conditions(status, now=1704445925.0)
+    assert (conditions.timestamp, conditions.thermal_status, conditions.thermal_level) == (1704445925.0, 2, 2)
+    assert conditions.thermal_scale == "ios-thermal-state" and conditions.low_power_mode is True
+
+
+def test_cpu_without_xnnpack_is_refused_on_iphones() -> None:
+    with pytest.raises(SuiteError, match="xnnpack false is not available on iPhones"):
+        job_settings("tflite", AcceleratorSetting(name="cpu-plain", kind="cpu", threads=1, xnnpack=False))
+    assert job_settings("tflite", AcceleratorSetting(name="cpu", kind="cpu", threads=2))["delegate"] == "cpu"

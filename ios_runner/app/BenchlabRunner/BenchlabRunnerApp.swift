@@ -1,15 +1,29 @@
 // The runner app: a status screen over the job loop in JobRunner.
 
 import SwiftUI
+import UIKit
 
 @main
 struct BenchlabRunnerApp: App {
     @StateObject private var runner = JobRunner()
+    @Environment(\.scenePhase) private var scenePhase
 
     var body: some Scene {
         WindowGroup {
             StatusView(runner: runner)
+                .onAppear { keepAwake(scenePhase == .active) }
         }
+        // The screen stays on for as long as the app is in front, not only while a job runs:
+        // the host pushes models and starts the next repeat between jobs, and a phone that
+        // auto-locks then suspends the app (UIApplication.isIdleTimerDisabled, iOS 2+; the
+        // one-argument onChange(of:perform:) is iOS 14+, deprecated but kept for iOS 16).
+        .onChange(of: scenePhase) { phase in
+            keepAwake(phase == .active)
+        }
+    }
+
+    private func keepAwake(_ awake: Bool) {
+        UIApplication.shared.isIdleTimerDisabled = awake
     }
 }
 

@@ -11,6 +11,12 @@ protocol InferenceEngine: AnyObject {
     var loadUs: Double { get }
     /// The runtime's own version when it has one apart from the OS (LiteRT), else nil.
     var runtimeVersion: String? { get }
+    /// The LiteRT delegate created ("xnnpack", "coreml", "metal"); nil for Core ML.
+    var litertDelegate: String? { get }
+    /// LiteRT: graph nodes the delegate replaced, of all nodes; nil when not known (Core ML).
+    var nodeCounts: (delegated: Int, total: Int)? { get }
+    /// Core ML: each operation's planned compute device, or nil and why not; (nil, nil) for LiteRT.
+    func computePlan() -> (placement: [OpPlacement]?, note: String?)
     /// The model's input names, in the model's order.
     var inputNames: [String] { get }
     /// The model's own input shapes, for feeding synthetic values when a job has no inputs.
@@ -40,9 +46,12 @@ final class CoreMLEngine: InferenceEngine {
     let compileUs: Double?
     let loadUs: Double
     let runtimeVersion: String? = nil
+    let litertDelegate: String? = nil
+    let nodeCounts: (delegated: Int, total: Int)? = nil
     let inputNames: [String]
     private let model: MLModel
     private let compiledURL: URL
+    private let configuration: MLModelConfiguration
     private var provider: MLFeatureProvider?
     private var lastOutput: MLFeatureProvider?
 
@@ -85,6 +94,7 @@ final class CoreMLEngine: InferenceEngine {
         self.compileUs = compileUs
         self.loadUs = loadUs
         self.compiledURL = compiledURL
+        self.configuration = configuration
         self.model = model
         self.inputNames = model.modelDescription.inputDescriptionsByName.keys.sorted()
     }
@@ -114,7 +124,7 @@ final class CoreMLEngine: InferenceEngine {
                         + "(convert the model with a TensorType input)")
             }
             let dataType = description.multiArrayConstraint?.dataType ?? .float32
-            let array = try makeMultiArray(input.samples[sample], shape: input.shape, dataType: dataType)
+            let array = try makeMultiArray(input.values(sample: sample), shape: input.shape, dataType: dataType)
             features[input.name] = MLFeatureValue(multiArray: array)
         }
         provider = try MLDictionaryFeatureProvider(dictionary: features)
@@ -140,6 +150,40 @@ final class CoreMLEngine: InferenceEngine {
             outputs.append((name: name, shape: shaped.shape, values: shaped.scalars))
         }
         return outputs
+    }
+
+    /// Where Core ML plans to run each operation for this job's compute units. Core ML runs an
+    /// operation the GPU or the Neural Engine cannot take on the CPU, silently; this is how a
+    /// result shows it. MLComputePlan.load(contentsOf:configuration:) and deviceUsage(for:) are
+    /// iOS 17.4+ (not timed: it runs after loading); "preferred" is the device Core ML plans to use.
+    func computePlan() -> (placement: [OpPlacement]?, note: String?) {
+        guard #available(iOS 17.4, *) else {
+            return (nil, "not available: MLComputePlan needs iOS 17.4 or later")
+        }
+        let outcome = ComputePlanLoad()
+        let done = DispatchSemaphore(value: 0)
+        let url = compiledURL
+        let units = configuration
+        // The job runs on a serial DispatchQueue, not in an async context: wait for the async load.
+        Task.detached {
+            do {
+                outcome.plan = try await MLComputePlan.load(contentsOf: url, configuration: units)
+            } catch {
+                outcome.error = error
+            }
+            done.signal()
+        }
+        done.wait()
+        guard let plan = outcome.plan as? MLComputePlan else {
+            return (nil, "not available: MLComputePlan failed: \(outcome.error.map(oneLine) ?? "no plan")")
+        }
+        guard case let .program(program) = plan.modelStructure else {
+            return (nil, "not available: placement is read for ML programs only; this model is not one")
+        }
+        guard let main = program.functions["main"] else {
+            return (nil, "not available: the ML program has no main function")
+        }
+        return (placements(main.block.operations, plan: plan), nil)
     }
 
     func close() {
@@ -169,5 +213,41 @@ final class CoreMLEngine: InferenceEngine {
             array[index] = NSNumber(value: value)
         }
         return array
+    }
+}
+
+/// What the detached MLComputePlan load hands back to the waiting job thread.
+private final class ComputePlanLoad {
+    /// An MLComputePlan; typed Any because a stored property cannot be limited to iOS 17.4.
+    var plan: Any?
+    var error: Error?
+}
+
+/// Every operation with a device usage (constants have none), nested blocks included, in program order.
+@available(iOS 17.4, *)
+private func placements(_ operations: [MLModelStructure.Program.Operation], plan: MLComputePlan) -> [OpPlacement] {
+    var found: [OpPlacement] = []
+    for operation in operations {
+        if let usage = plan.deviceUsage(for: operation) {
+            found.append(
+                OpPlacement(
+                    op: operation.operatorName, device: deviceName(usage.preferred),
+                    supported: usage.supported.map(deviceName)))
+        }
+        for block in operation.blocks {
+            found += placements(block.operations, plan: plan)
+        }
+    }
+    return found
+}
+
+/// MLComputeDevice (iOS 17+) as protocol.py's COMPUTE_DEVICES name it.
+@available(iOS 17.0, *)
+private func deviceName(_ device: MLComputeDevice) -> String {
+    switch device {
+    case .cpu: return "cpu"
+    case .gpu: return "gpu"
+    case .neuralEngine: return "neuralEngine"
+    @unknown default: return "other"
     }
 }

@@ -53,6 +53,11 @@ func thermalStateRaw() -> Int {
     ProcessInfo.processInfo.thermalState.rawValue
 }
 
+/// ProcessInfo.isLowPowerModeEnabled (iOS 9+): iOS lowers CPU and GPU performance while it is on.
+func lowPowerModeEnabled() -> Bool {
+    ProcessInfo.processInfo.isLowPowerModeEnabled
+}
+
 struct Footprint {
     /// task_vm_info.phys_footprint: the memory iOS counts against the app (what jetsam uses).
     let current: Int64

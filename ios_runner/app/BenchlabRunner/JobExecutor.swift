@@ -43,15 +43,18 @@ struct Folders {
         return target
     }
 
-    /// Writes `data` to `url` through a `.part` file and a rename, so readers never see half of it.
+    /// Writes `data` to `url` through a `.part` file and rename(2), so readers never see half of it
+    /// and never miss it: rename replaces an existing `url` in one step (POSIX), where removing it
+    /// first and then moving the new file in left a gap the host could read in.
     func writeAtomically(_ data: Data, to url: URL) throws {
         let partial = url.appendingPathExtension("part")
-        try? FileManager.default.removeItem(at: partial)
         try data.write(to: partial)
-        if FileManager.default.fileExists(atPath: url.path) {
-            try FileManager.default.removeItem(at: url)
+        guard rename(partial.path, url.path) == 0 else {
+            let code = errno
+            try? FileManager.default.removeItem(at: partial)
+            throw NSError(domain: NSPOSIXErrorDomain, code: Int(code),
+                          userInfo: [NSLocalizedDescriptionKey: "rename to \(url.lastPathComponent) failed: \(String(cString: strerror(code)))"])
         }
-        try FileManager.default.moveItem(at: partial, to: url)
     }
 }
 
@@ -64,13 +67,12 @@ struct JobExecutor {
     func run(jobFile: URL) -> String {
         let jobId = jobFile.deletingPathExtension().lastPathComponent
         var result = RunnerResult(
-            jobId: jobId, facts: facts, startedAt: Date(), thermalStateBefore: thermalStateRaw())
+            jobId: jobId, facts: facts, startedAt: Date(), thermalStateBefore: thermalStateRaw(),
+            lowPowerModeBefore: lowPowerModeEnabled())
         do {
             let job = try readJob(jobFile, expectedId: jobId)
-            result.format = job.format
-            result.computeUnits = job.computeUnits
-            result.delegate = job.delegate
-            result.threads = job.threads
+            try validateSettings(job)
+            echo(job, into: &result)
             try measure(job, into: &result)
             result.status = "ok"
         } catch let failure as JobFailure {
@@ -81,8 +83,32 @@ struct JobExecutor {
             result.error = oneLine(error)
         }
         result.thermalStateAfter = thermalStateRaw()
+        result.lowPowerModeAfter = lowPowerModeEnabled()
         result.finishedAt = Date()
         return finish(result, jobFile: jobFile)
+    }
+
+    /// Each setting against its allowed values (protocol.py), before any is echoed into the result:
+    /// an echoed bad value would make the whole result unreadable on the host.
+    private func validateSettings(_ job: RunnerJob) throws {
+        let checks: [(String, String?, [String])] = [
+            ("format", job.format, Allowed.formats),
+            ("compute_units", job.computeUnits, Allowed.computeUnits),
+            ("delegate", job.delegate, Allowed.delegates),
+        ]
+        for (field, value, allowed) in checks {
+            if let value = value, !allowed.contains(value) {
+                throw JobFailure.failed("\(field) \(value) is not one of \(allowed.joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// The job's settings, copied into its result (only once they are known to be valid).
+    private func echo(_ job: RunnerJob, into result: inout RunnerResult) {
+        result.format = job.format
+        result.computeUnits = job.computeUnits
+        result.delegate = job.delegate
+        result.threads = job.threads
     }
 
     /// Writes a failed result for a job that was running when the app stopped.
@@ -91,12 +117,10 @@ struct JobExecutor {
         let attributes = try? FileManager.default.attributesOfItem(atPath: jobFile.path)
         let startedAt = attributes?[.modificationDate] as? Date ?? Date()
         var result = RunnerResult(
-            jobId: jobId, facts: facts, startedAt: startedAt, thermalStateBefore: thermalStateRaw())
-        if let job = try? readJob(jobFile, expectedId: jobId) {
-            result.format = job.format
-            result.computeUnits = job.computeUnits
-            result.delegate = job.delegate
-            result.threads = job.threads
+            jobId: jobId, facts: facts, startedAt: startedAt, thermalStateBefore: thermalStateRaw(),
+            lowPowerModeBefore: lowPowerModeEnabled())
+        if let job = try? readJob(jobFile, expectedId: jobId), (try? validateSettings(job)) != nil {
+            echo(job, into: &result)
         }
         result.status = "failed"
         result.error =
@@ -175,7 +199,7 @@ struct JobExecutor {
         guard FileManager.default.fileExists(atPath: modelURL.path) else {
             throw JobFailure.failed("model \(job.model) is not on the phone")
         }
-        var inputs = try TensorIO.readInputs(job.inputs, documents: folders.documents)
+        var inputs = try TensorIO.openInputs(job.inputs, documents: folders.documents)
         let before = Footprint.read()
         result.memoryBeforeBytes = before?.current
 
@@ -195,6 +219,12 @@ struct JobExecutor {
         result.compileUs = engine.compileUs
         result.loadUs = engine.loadUs
         result.runtimeVersion = engine.runtimeVersion
+        result.litertDelegate = engine.litertDelegate
+        result.delegatedNodes = engine.nodeCounts?.delegated
+        result.totalNodes = engine.nodeCounts?.total
+        let plan = engine.computePlan()
+        result.opPlacement = plan.placement
+        result.opPlacementNote = plan.note
         result.memoryAfterLoadBytes = Footprint.read()?.current
 
         let writeOutputs = !inputs.isEmpty
@@ -203,7 +233,7 @@ struct JobExecutor {
                 let count = input.shape.reduce(1, *)
                 return InputTensor(
                     name: input.name, shape: input.shape,
-                    samples: [TensorIO.syntheticSample(count: count, seed: UInt64(index))])
+                    values: TensorIO.syntheticSample(count: count, seed: UInt64(index)))
             }
         }
         inputs = try matchNames(inputs, modelNames: engine.inputNames)
@@ -226,31 +256,25 @@ struct JobExecutor {
             result.memoryPeakBytes = after.lifetimePeak
         }
 
-        // Not timed: every sample once, for the outputs benchlab scores accuracy on.
+        // Not timed: every sample once, for the outputs benchlab scores accuracy on. Each sample's
+        // outputs go to their files at once, so memory does not grow with the evaluation set.
         guard writeOutputs else { return }
-        var collected: [(name: String, shape: [Int], samples: [[Float]])] = []
-        for sample in 0..<inputs[0].samples.count {
-            try engine.setInputs(inputs, sample: sample)
-            try engine.predict()
-            let outputs = try engine.readOutputs()
-            if sample == 0 {
-                collected = outputs.map { (name: $0.name, shape: $0.shape, samples: [$0.values]) }
-            } else {
-                guard outputs.count == collected.count else {
-                    throw JobFailure.failed("the model gave a different number of outputs for sample \(sample)")
-                }
-                for (index, output) in outputs.enumerated() {
-                    collected[index].samples.append(output.values)
-                }
+        let writer = OutputWriter(jobId: job.jobId, outbox: folders.outbox)
+        defer { writer.close() }
+        for sample in 0..<inputs[0].samples {
+            try autoreleasepool {
+                try engine.setInputs(inputs, sample: sample)
+                try engine.predict()
+                try writer.append(try engine.readOutputs(), sample: sample)
             }
         }
-        result.outputs = try TensorIO.writeOutputs(collected, jobId: job.jobId, outbox: folders.outbox)
+        result.outputs = try writer.finish()
     }
 
     /// The job's inputs named as the model names them; one input each may differ in name.
     private func matchNames(_ inputs: [InputTensor], modelNames: [String]) throws -> [InputTensor] {
         if inputs.count == 1, modelNames.count == 1 {
-            return [InputTensor(name: modelNames[0], shape: inputs[0].shape, samples: inputs[0].samples)]
+            return [inputs[0].named(modelNames[0])]
         }
         let given = Set(inputs.map { $0.name })
         let missing = modelNames.filter { !given.contains($0) }

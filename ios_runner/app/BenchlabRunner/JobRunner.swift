@@ -1,7 +1,6 @@
 // Watches the inbox and runs jobs one at a time on a serial queue.
 
 import Foundation
-import UIKit
 
 /// State the status screen shows. Used from the main thread only; jobs run on `queue`.
 final class JobRunner: ObservableObject {
@@ -51,8 +50,6 @@ final class JobRunner: ObservableObject {
             return
         }
         busy = true
-        // Keep the screen on (and the app in the foreground) while jobs run.
-        UIApplication.shared.isIdleTimerDisabled = true
         currentJob = runningFile.deletingPathExtension().lastPathComponent
         mode = "running"
         writeStatus()
@@ -71,9 +68,6 @@ final class JobRunner: ObservableObject {
         jobsDone += 1
         lastResult = summary
         mode = "waiting for jobs"
-        if folders.jobFiles(in: folders.inbox).isEmpty {
-            UIApplication.shared.isIdleTimerDisabled = false
-        }
         writeStatus()
     }
 
@@ -89,6 +83,7 @@ final class JobRunner: ObservableObject {
             currentJob: currentJob,
             jobsDone: jobsDone,
             thermalState: thermalStateRaw(),
+            lowPowerMode: lowPowerModeEnabled(),
             updatedAt: lastStatusWrite)
         do {
             let data = try ProtocolJSON.encoder().encode(status)

@@ -1,4 +1,4 @@
-// LiteRT (TensorFlow Lite) through its C API, with the Core ML and Metal delegates.
+// LiteRT (TensorFlow Lite) through its C API, with the XNNPACK, Core ML and Metal delegates.
 //
 // The C API is what the TensorFlowLiteSwift pod wraps; calling it directly keeps the app on the
 // prebuilt TensorFlowLiteC, TensorFlowLiteCCoreML and TensorFlowLiteCMetal frameworks alone
@@ -21,20 +21,91 @@ final class LiteRTErrorLog {
     }
 }
 
+/// Counts the graph nodes a delegate takes. The C API has no call for it, so the real delegate is
+/// wrapped: LiteRT calls the wrapper's Prepare (TfLiteDelegate.Prepare, common.h) while
+/// TfLiteInterpreterCreate applies delegates; the wrapper reads the execution plan
+/// (TfLiteContext.GetExecutionPlan) before and after calling the real delegate's Prepare. Each node
+/// the delegate took left the plan, and one kernel node per partition (a registration whose
+/// builtin_code is kTfLiteBuiltinDelegate) came in (what LiteRT logs as "Replacing N out of M
+/// node(s) with delegate"). The real delegate's own Prepare gets its own pointer, so the kernels
+/// and tensors it creates refer to it, never to the wrapper.
+final class DelegateProbe {
+    let inner: UnsafeMutablePointer<TfLiteDelegate>
+    /// What is handed to TfLiteInterpreterOptionsAddDelegate; freed with the probe.
+    let wrapper: UnsafeMutablePointer<TfLiteDelegate>
+    private(set) var counts: (delegated: Int, total: Int)?
+
+    init(wrapping inner: UnsafeMutablePointer<TfLiteDelegate>) {
+        self.inner = inner
+        wrapper = UnsafeMutablePointer<TfLiteDelegate>.allocate(capacity: 1)
+        wrapper.initialize(to: TfLiteDelegate())
+        wrapper.pointee.flags = inner.pointee.flags
+        wrapper.pointee.Prepare = { context, delegate in
+            guard let context = context, let data = delegate?.pointee.data_ else { return kTfLiteError }
+            return Unmanaged<DelegateProbe>.fromOpaque(data).takeUnretainedValue().prepare(context)
+        }
+        wrapper.pointee.data_ = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        wrapper.deinitialize(count: 1)
+        wrapper.deallocate()
+    }
+
+    private func prepare(_ context: UnsafeMutablePointer<TfLiteContext>) -> TfLiteStatus {
+        guard let innerPrepare = inner.pointee.Prepare else { return kTfLiteError }
+        let before = plan(context)
+        let status = innerPrepare(context, inner)
+        if status == kTfLiteOk, let before = before, let after = plan(context) {
+            let kernels = after.filter { isDelegateKernel(context, node: $0) }.count
+            counts = (delegated: before.count - (after.count - kernels), total: before.count)
+        }
+        return status
+    }
+
+    private func plan(_ context: UnsafeMutablePointer<TfLiteContext>) -> [Int32]? {
+        var array: UnsafeMutablePointer<TfLiteIntArray>?
+        guard context.pointee.GetExecutionPlan?(context, &array) == kTfLiteOk, let array = array else {
+            return nil
+        }
+        // TfLiteIntArray is {int size; int data[];}: Swift does not import the flexible array
+        // member, which starts right after `size`.
+        let data = UnsafeRawPointer(array).advanced(by: MemoryLayout<Int32>.size).assumingMemoryBound(to: Int32.self)
+        return Array(UnsafeBufferPointer(start: data, count: Int(array.pointee.size)))
+    }
+
+    private func isDelegateKernel(_ context: UnsafeMutablePointer<TfLiteContext>, node index: Int32) -> Bool {
+        var node: UnsafeMutablePointer<TfLiteNode>?
+        var registration: UnsafeMutablePointer<TfLiteRegistration>?
+        guard context.pointee.GetNodeAndRegistration?(context, index, &node, &registration) == kTfLiteOk,
+            let registration = registration
+        else { return false }
+        return registration.pointee.builtin_code == Int32(kTfLiteBuiltinDelegate.rawValue)
+    }
+}
+
 final class LiteRTEngine: InferenceEngine {
     let compileUs: Double? = nil
     let loadUs: Double
     let runtimeVersion: String?
+    let litertDelegate: String?
     let inputNames: [String]
     private let model: OpaquePointer
     private let options: OpaquePointer
     private let interpreter: OpaquePointer
+    private let probe: DelegateProbe
     private let releaseDelegate: () -> Void
     private let log: LiteRTErrorLog
 
-    /// Loads the model and builds an interpreter with `delegate` ("cpu", "coreml" or "metal").
-    /// `loadUs` covers delegate creation, interpreter creation (where the delegate takes its
-    /// part of the graph) and tensor allocation.
+    var nodeCounts: (delegated: Int, total: Int)? { probe.counts }
+
+    func computePlan() -> (placement: [OpPlacement]?, note: String?) { (nil, nil) }
+
+    /// Loads the model and builds an interpreter with `delegate`: "cpu" runs on XNNPACK (as
+    /// LiteRT's benchmark_model and Android's runner do by default, so iPhone and Android CPU
+    /// numbers compare), "coreml" the Core ML delegate, "metal" the GPU delegate. `loadUs` covers
+    /// delegate creation, interpreter creation (where the delegate takes its part of the graph)
+    /// and tensor allocation.
     init(modelURL: URL, delegate delegateName: String, threads: Int?, precisionLossAllowed: Bool) throws {
         let log = LiteRTErrorLog()
         guard let model = TfLiteModelCreateFromFile(modelURL.path) else {
@@ -64,40 +135,57 @@ final class LiteRTEngine: InferenceEngine {
         }
 
         let start = DispatchTime.now().uptimeNanoseconds
-        var releaseDelegate: () -> Void = {}
+        let delegate: UnsafeMutablePointer<TfLiteDelegate>
+        let releaseDelegate: () -> Void
+        let createdName: String
         switch delegateName {
         case "cpu":
-            break
+            // xnnpack_delegate.h: TfLiteXNNPackDelegateOptionsDefault / Create / Delete. As in
+            // LiteRT's tflite_with_xnnpack.cc, 0 threads (no thread pool) unless more than one.
+            var xnnpackOptions = TfLiteXNNPackDelegateOptionsDefault()
+            xnnpackOptions.num_threads = Int32((threads ?? 1) > 1 ? threads! : 0)
+            guard let created = TfLiteXNNPackDelegateCreate(&xnnpackOptions) else {
+                TfLiteInterpreterOptionsDelete(options)
+                TfLiteModelDelete(model)
+                throw JobFailure.failed("LiteRT could not create the XNNPACK delegate")
+            }
+            delegate = created
+            releaseDelegate = { TfLiteXNNPackDelegateDelete(created) }
+            createdName = "xnnpack"
         case "coreml":
             var coreMLOptions = TfLiteCoreMlDelegateOptions()
             // Neural Engine phones only (A12 and later): elsewhere the delegate is not created.
             coreMLOptions.enabled_devices = TfLiteCoreMlDelegateDevicesWithNeuralEngine
             coreMLOptions.min_nodes_per_partition = 2
-            guard let delegate = TfLiteCoreMlDelegateCreate(&coreMLOptions) else {
+            guard let created = TfLiteCoreMlDelegateCreate(&coreMLOptions) else {
                 TfLiteInterpreterOptionsDelete(options)
                 TfLiteModelDelete(model)
                 throw JobFailure.unsupported(
                     "the LiteRT Core ML delegate needs a Neural Engine (A12 or later); this phone has none")
             }
-            TfLiteInterpreterOptionsAddDelegate(options, delegate)
-            releaseDelegate = { TfLiteCoreMlDelegateDelete(delegate) }
+            delegate = created
+            releaseDelegate = { TfLiteCoreMlDelegateDelete(created) }
+            createdName = "coreml"
         case "metal":
             var gpuOptions = TFLGpuDelegateOptions()
             gpuOptions.allow_precision_loss = precisionLossAllowed
             gpuOptions.wait_type = TFLGpuDelegateWaitTypePassive
             gpuOptions.enable_quantization = true
-            guard let delegate = TFLGpuDelegateCreate(&gpuOptions) else {
+            guard let created = TFLGpuDelegateCreate(&gpuOptions) else {
                 TfLiteInterpreterOptionsDelete(options)
                 TfLiteModelDelete(model)
                 throw JobFailure.unsupported("the LiteRT Metal delegate could not be created on this phone")
             }
-            TfLiteInterpreterOptionsAddDelegate(options, delegate)
-            releaseDelegate = { TFLGpuDelegateDelete(delegate) }
+            delegate = created
+            releaseDelegate = { TFLGpuDelegateDelete(created) }
+            createdName = "metal"
         default:
             TfLiteInterpreterOptionsDelete(options)
             TfLiteModelDelete(model)
             throw JobFailure.failed("delegate \(delegateName) is not one of cpu, coreml, metal")
         }
+        let probe = DelegateProbe(wrapping: delegate)
+        TfLiteInterpreterOptionsAddDelegate(options, probe.wrapper)
 
         guard let interpreter = TfLiteInterpreterCreate(model, options) else {
             releaseDelegate()
@@ -128,6 +216,8 @@ final class LiteRTEngine: InferenceEngine {
         self.model = model
         self.options = options
         self.interpreter = interpreter
+        self.probe = probe
+        self.litertDelegate = createdName
         self.releaseDelegate = releaseDelegate
         self.log = log
         self.loadUs = loadUs
@@ -144,7 +234,8 @@ final class LiteRTEngine: InferenceEngine {
     func close() {
         guard !closed else { return }
         closed = true
-        // The interpreter uses the delegate, the delegate the options: free in that order.
+        // The interpreter uses the delegate (through the probe's wrapper, freed with the probe
+        // after this), the delegate the options: free in that order.
         TfLiteInterpreterDelete(interpreter)
         releaseDelegate()
         TfLiteInterpreterOptionsDelete(options)
@@ -173,7 +264,7 @@ final class LiteRTEngine: InferenceEngine {
                 throw JobFailure.failed(
                     "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape)")
             }
-            let values = input.samples[sample]
+            let values = input.values(sample: sample)
             let status: TfLiteStatus
             switch TfLiteTensorType(tensor) {
             case kTfLiteFloat32:

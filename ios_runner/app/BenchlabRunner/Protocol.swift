@@ -18,7 +18,14 @@ enum Folder {
     static let partialSuffix = ".part"
 }
 
-/// A raw little-endian float32 file: `samples` tensors of `shape`, back to back.
+/// The values a job's settings may take (FORMATS, COMPUTE_UNITS, TFLITE_DELEGATES in protocol.py).
+enum Allowed {
+    static let formats = ["mlpackage", "tflite"]
+    static let computeUnits = ["cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all"]
+    static let delegates = ["cpu", "coreml", "metal"]
+}
+
+/// A raw little-endian float32 file: `samples` tensors of `shape` (`[]`: a scalar), back to back.
 struct TensorFile: Codable, Equatable {
     var name: String
     var file: String
@@ -63,6 +70,19 @@ struct RunnerJob: Codable {
     }
 }
 
+/// Where Core ML plans to run one ML program operation (MLComputePlan.DeviceUsage, iOS 17.4+).
+struct OpPlacement: Codable {
+    var op: String
+    var device: String
+    var supported: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case op
+        case device
+        case supported
+    }
+}
+
 struct RunnerResult: Codable {
     var schemaVersion: Int
     var jobId: String
@@ -77,6 +97,11 @@ struct RunnerResult: Codable {
     var delegate: String?
     var threads: Int?
     var runtimeVersion: String?
+    var litertDelegate: String?
+    var delegatedNodes: Int?
+    var totalNodes: Int?
+    var opPlacement: [OpPlacement]?
+    var opPlacementNote: String?
     var compileUs: Double?
     var loadUs: Double?
     var firstPredictionUs: Double?
@@ -85,6 +110,8 @@ struct RunnerResult: Codable {
     var outputs: [TensorFile]
     var thermalStateBefore: Int
     var thermalStateAfter: Int
+    var lowPowerModeBefore: Bool?
+    var lowPowerModeAfter: Bool?
     var memoryBeforeBytes: Int64?
     var memoryAfterLoadBytes: Int64?
     var memoryAfterBytes: Int64?
@@ -106,6 +133,11 @@ struct RunnerResult: Codable {
         case delegate
         case threads
         case runtimeVersion = "runtime_version"
+        case litertDelegate = "litert_delegate"
+        case delegatedNodes = "delegated_nodes"
+        case totalNodes = "total_nodes"
+        case opPlacement = "op_placement"
+        case opPlacementNote = "op_placement_note"
         case compileUs = "compile_us"
         case loadUs = "load_us"
         case firstPredictionUs = "first_prediction_us"
@@ -114,6 +146,8 @@ struct RunnerResult: Codable {
         case outputs
         case thermalStateBefore = "thermal_state_before"
         case thermalStateAfter = "thermal_state_after"
+        case lowPowerModeBefore = "low_power_mode_before"
+        case lowPowerModeAfter = "low_power_mode_after"
         case memoryBeforeBytes = "memory_before_bytes"
         case memoryAfterLoadBytes = "memory_after_load_bytes"
         case memoryAfterBytes = "memory_after_bytes"
@@ -123,7 +157,7 @@ struct RunnerResult: Codable {
     }
 
     /// A result with nothing measured yet: status "failed" until the job says otherwise.
-    init(jobId: String, facts: DeviceFacts, startedAt: Date, thermalStateBefore: Int) {
+    init(jobId: String, facts: DeviceFacts, startedAt: Date, thermalStateBefore: Int, lowPowerModeBefore: Bool) {
         self.schemaVersion = protocolSchemaVersion
         self.jobId = jobId
         self.status = "failed"
@@ -137,6 +171,11 @@ struct RunnerResult: Codable {
         self.delegate = nil
         self.threads = nil
         self.runtimeVersion = nil
+        self.litertDelegate = nil
+        self.delegatedNodes = nil
+        self.totalNodes = nil
+        self.opPlacement = nil
+        self.opPlacementNote = nil
         self.compileUs = nil
         self.loadUs = nil
         self.firstPredictionUs = nil
@@ -145,6 +184,8 @@ struct RunnerResult: Codable {
         self.outputs = []
         self.thermalStateBefore = thermalStateBefore
         self.thermalStateAfter = thermalStateBefore
+        self.lowPowerModeBefore = lowPowerModeBefore
+        self.lowPowerModeAfter = lowPowerModeBefore
         self.memoryBeforeBytes = nil
         self.memoryAfterLoadBytes = nil
         self.memoryAfterBytes = nil
@@ -164,6 +205,7 @@ struct RunnerStatus: Codable {
     var currentJob: String?
     var jobsDone: Int
     var thermalState: Int
+    var lowPowerMode: Bool?
     var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
@@ -176,6 +218,7 @@ struct RunnerStatus: Codable {
         case currentJob = "current_job"
         case jobsDone = "jobs_done"
         case thermalState = "thermal_state"
+        case lowPowerMode = "low_power_mode"
         case updatedAt = "updated_at"
     }
 }

@@ -16,11 +16,105 @@ struct JobFailure: Error {
     }
 }
 
-/// One model input: its name, one sample's shape and every sample's values.
+/// One model input: its name, one sample's shape, and its samples, read one at a time.
+///
+/// A file's samples are not copied into memory: `data` maps the file (Data.ReadingOptions
+/// .alwaysMapped), and `values(sample:)` copies out one sample. Mapped file pages are clean, so
+/// iOS can drop them under memory pressure instead of counting them against the app as it does
+/// heap copies; a 1,000-image evaluation set costs one image of heap.
 struct InputTensor {
     let name: String
     let shape: [Int]
-    let samples: [[Float]]
+    /// How many samples `data` holds.
+    let samples: Int
+    private let data: Data
+
+    /// Synthetic input: one sample of `values`.
+    init(name: String, shape: [Int], values: [Float]) {
+        self.init(name: name, shape: shape, samples: 1, data: values.withUnsafeBufferPointer { Data(buffer: $0) })
+    }
+
+    private init(name: String, shape: [Int], samples: Int, data: Data) {
+        self.name = name
+        self.shape = shape
+        self.samples = samples
+        self.data = data
+    }
+
+    /// The file's tensors, mapped; their size was checked against `file`.
+    static func mapped(_ file: TensorFile, data: Data) -> InputTensor {
+        InputTensor(name: file.name, shape: file.shape, samples: file.samples, data: data)
+    }
+
+    /// The same samples under the model's own name for the input.
+    func named(_ modelName: String) -> InputTensor {
+        InputTensor(name: modelName, shape: shape, samples: samples, data: data)
+    }
+
+    /// Sample `sample`'s values (iPhones are little-endian, as the file is: no byte swapping).
+    func values(sample: Int) -> [Float] {
+        let count = shape.reduce(1, *)
+        let start = data.startIndex + sample * count * MemoryLayout<Float>.size
+        var values = [Float](repeating: 0, count: count)
+        _ = values.withUnsafeMutableBytes { target in
+            data.copyBytes(to: target, from: start..<(start + target.count))
+        }
+        return values
+    }
+}
+
+/// Appends each sample's outputs to `outbox/<job_id>.out<k>.f32` as it comes (see "Tensor files").
+final class OutputWriter {
+    private let jobId: String
+    private let outbox: URL
+    private var files: [(name: String, shape: [Int], fileName: String, handle: FileHandle)] = []
+    private var samples = 0
+    private var closed = false
+
+    init(jobId: String, outbox: URL) {
+        self.jobId = jobId
+        self.outbox = outbox
+    }
+
+    /// Writes sample `sample`'s outputs; the first sample fixes the outputs' names and shapes.
+    func append(_ outputs: [(name: String, shape: [Int], values: [Float])], sample: Int) throws {
+        if files.isEmpty {
+            for (index, output) in outputs.enumerated() {
+                let fileName = "\(jobId).out\(index).f32"
+                let url = outbox.appendingPathComponent(fileName)
+                guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                    throw JobFailure.failed("cannot create the output file \(fileName)")
+                }
+                files.append((name: output.name, shape: output.shape, fileName: fileName,
+                              handle: try FileHandle(forWritingTo: url)))
+            }
+        }
+        guard outputs.map({ $0.name }) == files.map({ $0.name }),
+            outputs.map({ $0.shape }) == files.map({ $0.shape })
+        else {
+            throw JobFailure.failed("the model gave different outputs (names or shapes) for sample \(sample)")
+        }
+        for (index, output) in outputs.enumerated() {
+            // FileHandle.write(contentsOf:) is iOS 13.4+.
+            try files[index].handle.write(contentsOf: output.values.withUnsafeBufferPointer { Data(buffer: $0) })
+        }
+        samples += 1
+    }
+
+    /// The records of the files written, once every sample is in.
+    func finish() throws -> [TensorFile] {
+        close()
+        return files.map { TensorFile(name: $0.name, file: $0.fileName, shape: $0.shape, samples: samples) }
+    }
+
+    /// Closes the files (once; FileHandle.close() throws, iOS 13+).
+    func close() {
+        guard !closed else { return }
+        closed = true
+        for file in files {
+            try? file.handle.close()
+        }
+    }
 }
 
 enum TensorIO {
@@ -33,13 +127,13 @@ enum TensorIO {
         return documents.appendingPathComponent(relative)
     }
 
-    /// Reads the job's input files, checking sizes against shapes and sample counts.
-    static func readInputs(_ files: [TensorFile], documents: URL) throws -> [InputTensor] {
+    /// Maps the job's input files, checking sizes against shapes and sample counts.
+    static func openInputs(_ files: [TensorFile], documents: URL) throws -> [InputTensor] {
         try files.map { file in
             let url = try resolve(file.file, in: documents)
             let data: Data
             do {
-                data = try Data(contentsOf: url)
+                data = try Data(contentsOf: url, options: .alwaysMapped)
             } catch {
                 throw JobFailure.failed("cannot read input \(file.name) at \(file.file): \(oneLine(error))")
             }
@@ -50,13 +144,7 @@ enum TensorIO {
                     "input \(file.name): \(data.count) bytes, expected \(expected) for "
                         + "\(file.samples) x \(file.shape) float32")
             }
-            var values = [Float](repeating: 0, count: perSample * file.samples)
-            _ = values.withUnsafeMutableBytes { data.copyBytes(to: $0) }
-            // iPhones are little-endian, as the file is; no byte swapping needed.
-            let samples = (0..<file.samples).map { index in
-                Array(values[(index * perSample)..<((index + 1) * perSample)])
-            }
-            return InputTensor(name: file.name, shape: file.shape, samples: samples)
+            return InputTensor.mapped(file, data: data)
         }
     }
 
@@ -69,23 +157,6 @@ enum TensorIO {
         }
     }
 
-    /// Writes output tensors (every sample, in order) next to the result and returns their records.
-    static func writeOutputs(
-        _ outputs: [(name: String, shape: [Int], samples: [[Float]])], jobId: String, outbox: URL
-    ) throws -> [TensorFile] {
-        try outputs.enumerated().map { index, output in
-            let fileName = "\(jobId).out\(index).f32"
-            var flat: [Float] = []
-            flat.reserveCapacity(output.samples.reduce(0) { $0 + $1.count })
-            for sample in output.samples {
-                flat.append(contentsOf: sample)
-            }
-            let data = flat.withUnsafeBufferPointer { Data(buffer: $0) }
-            try data.write(to: outbox.appendingPathComponent(fileName))
-            return TensorFile(
-                name: output.name, file: fileName, shape: output.shape, samples: output.samples.count)
-        }
-    }
 }
 
 /// An error as one line of text, for the result's `error`.
