@@ -203,8 +203,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(_variant_summary(outcome.record.variants))
     console.print(outcome.summary(), highlight=False)
     if outcome.interrupted:
-        console.print(f"[yellow]interrupted: finish the run with `{_resume_command(outcome.run_dir, args.results)}`"
-                      "[/yellow]")
+        # Plain print: a wrapped command line could not be pasted back.
+        print(f"benchlab: interrupted: finish the run with `{_resume_command(outcome.run_dir, args.results)}`",
+              file=sys.stderr)
         return outcome.exit_code
     if outcome.exit_code != EXIT_OK:
         console.print("[red]no job measured anything: see the reasons above[/red]")
