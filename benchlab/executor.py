@@ -175,9 +175,10 @@ def _run_repeat(job: Job, device: Device) -> Measurement:
 def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, stop: StopControl) -> None:
     """Run one device's repeats in order until done or stopped, handing each record to the sink.
 
-    A job whose repeat fails for a reason of the model (or is unsupported) runs no further repeats.
-    A device that is lost is quarantined: the repeat in flight fails and every job with repeats
-    left gets one "skipped" record, both retryable by `--resume`.
+    A job whose repeat did not measure runs no further repeats in this execution (a model that
+    fails once fails again; a device or harness failure is left for `--resume`, which runs the
+    repeats without an ok record). A device that is lost is quarantined: the repeat in flight fails
+    and every job with repeats left gets one "skipped" record, both retryable by `--resume`.
     """
     dead: set[str] = set()
     for index, job in enumerate(schedule):
@@ -197,7 +198,7 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
             measurement = replace(measurement, status="interrupted", failure_cause="interrupted",
                                   error=f"interrupted: {measurement.error}")
         sink(measurement)
-        if measurement.status in ("failed", "unsupported") and measurement.failure_cause in (None, "model"):
+        if measurement.status != "ok":
             dead.add(job.job_id)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.errors import BenchlabError, SuiteError
+from benchlab.errors import BenchlabError, DeviceLost, SuiteError
 from benchlab.optimize.cache import path_sha256
 from benchlab.profiles import (
     DeviceProfile,
@@ -237,9 +237,17 @@ class IPhoneDevice:
             with self.services.open_container(self.udid, self.bundle_id) as container:
                 results, outputs = self._run_repeats(ContainerFiles(container), job, settings)
             return self._measurement(base, results, outputs, before, self._battery())
+        except DeviceLost:
+            raise  # unplugged or rebooted: the executor quarantines the phone for the rest of the run
         except BenchlabError as exc:  # SuiteError: a setting iPhones lack; else the phone or the app failed
             status = "unsupported" if isinstance(exc, SuiteError) else "failed"
             return replace(base, status=status, error=_error_text(exc), finished_at=now_iso())
+
+    def abort(self) -> None:
+        """Nothing to kill from here: the app finishes its job and the host stops waiting for it."""
+
+    def close(self) -> None:
+        """Nothing per phone stays open (containers are opened per call); the services belong to discovery."""
 
     def _run_repeats(self, files: ContainerFiles, job: Job, settings: dict[str, Any]
                      ) -> tuple[list[tuple[RunnerJob, RunnerResult]], PulledOutputs | None]:

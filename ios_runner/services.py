@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
-from benchlab.errors import DeviceError
+from benchlab.errors import DeviceError, DeviceLost
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ class PhoneNotFound(PhoneError):
     """usbmux does not list the phone (unplugged, or asleep on Wi-Fi)."""
 
 
-class PhoneDisconnected(PhoneError):
-    """The connection dropped during a call (cable pulled, phone rebooted)."""
+class PhoneDisconnected(PhoneError, DeviceLost):
+    """The connection dropped during a call (cable pulled, phone rebooted): the phone is lost for
+    this run, so the executor quarantines it (DeviceLost) instead of failing job after job."""
 
 
 class PhoneTimeout(PhoneError):

@@ -58,7 +58,7 @@ def test_core_ml_rows_on_an_iphone_next_to_litert_rows_on_the_host(tmp_path: Pat
         "accelerators": [{"kind": "cpu", "threads": 1},
                          {"kind": "coreml", "options": {"compute_units": "cpuAndNeuralEngine"}},
                          {"kind": "coreml", "options": {"compute_units": "all"}}],
-        "scenario": {"warmup": 2, "iterations": 8, "min_seconds": 0, "timeout_seconds": 60},
+        "scenario": {"warmup": 2, "iterations": 8, "min_seconds": 0, "repeats": 6, "timeout_seconds": 60},
     }
     path = tmp_path / "iphone.yaml"
     path.write_text(yaml.safe_dump(suite))
@@ -73,7 +73,8 @@ def test_core_ml_rows_on_an_iphone_next_to_litert_rows_on_the_host(tmp_path: Pat
     assert set(coreml["status"]) == {"ok"}, coreml["error"].tolist()
     assert (coreml["runner"] == "benchlab-ios-runner").all()
     assert coreml["runner_version"].str.startswith("app 1.0 (1), Core ML (iOS 17.2.1 21C66)").all()
-    assert (coreml["latency_source"] == "samples").all() and (coreml["latency_count"] == 8).all()
+    assert (coreml["latency_source"] == "samples").all() and (coreml["latency_count"] == 48).all()
+    assert (coreml["latency_repeats"] == 6).all()  # one app job per repeat, interleaved
     assert (coreml["latency_ms_median"] > 0).all() and coreml["latency_ms_ci_low"].notna().all()
     assert coreml["accuracy"].notna().all(), "outputs on the phone come back and are scored"
     assert (coreml["size_bytes"] > 0).all() and coreml["size_compressed_bytes"].notna().all()

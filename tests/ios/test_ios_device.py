@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import logging
 import time
@@ -213,13 +215,22 @@ def test_an_accelerator_an_iphone_has_not_is_unsupported(make_phone: MakePhone, 
     assert m.status == "unsupported" and "cannot run a tflite model on an iPhone" in m.error
 
 
-def test_a_phone_that_drops_off_usb_is_a_failed_row(make_phone: MakePhone, tiny_tflite_path: Path) -> None:
+def test_a_phone_that_drops_off_usb_is_lost_for_the_run(make_phone: MakePhone, tiny_tflite_path: Path) -> None:
+    """An unplugged iPhone raises DeviceLost, so the executor quarantines it (its jobs become retryable rows)."""
+    from benchlab.errors import DeviceLost
+    from benchlab.executor import StopControl, run_device_schedule
+
     phone, services = make_phone()
     device = device_for(phone, services)
     phone.disconnected = True
-    m = device.run(make_job(tiny_tflite_path, "tflite", CPU))
-    assert m.status == "failed" and "connection to the phone dropped" in m.error
+    job = make_job(tiny_tflite_path, "tflite", CPU)
+    with pytest.raises(DeviceLost, match="connection to the phone dropped"):
+        device.run(job)
     assert services.open_containers == 0
+    stored: list = []
+    run_device_schedule(device, [job, replace(job, job_id="other")], stored.append, StopControl())
+    assert [(m.job_id, m.status, m.failure_cause) for m in stored] == [
+        (job.job_id, "failed", "device"), ("other", "skipped", "device")]
 
 
 def test_conditions_battery_always_thermal_only_from_a_fresh_heartbeat(make_phone: MakePhone) -> None:
