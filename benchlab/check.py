@@ -29,6 +29,7 @@ from typing import Any
 
 from benchlab.compare import SAMPLES, latency_samples
 from benchlab.gate import STARTED_HOT
+from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement
 from benchlab.stats import summarize
 from benchlab.store import RunStore, read_run_meta
@@ -40,7 +41,7 @@ MIN_SAMPLES = 10
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
 PHONE_PLATFORMS = ("android", "ios")
-UNQUANTIZED_RECIPES = ("fp32", "coreml-fp32")
+UNQUANTIZED_RECIPES = unquantized_recipes()
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ from typing import Any
 import numpy as np
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
+from benchlab.names import file_name
 from benchlab.records import Measurement
 from benchlab.store import RunStore, read_run_meta
 
@@ -467,7 +468,8 @@ def _eval_set_difference(model: str, base_dir: Path, cand_dir: Path, base_suite:
                          cand_suite: dict[str, Any]) -> str | None:
     """Return why accuracies of `model` are not comparable between the runs, or None."""
     def stored(run_dir: Path) -> str | None:
-        return _file_digest([run_dir / "inputs" / f"{model}.npy", run_dir / "inputs" / f"{model}.labels.npy"])
+        stem = file_name(model)
+        return _file_digest([run_dir / "inputs" / f"{stem}.npy", run_dir / "inputs" / f"{stem}.labels.npy"])
 
     base_digest, cand_digest = stored(base_dir), stored(cand_dir)
     if base_digest and cand_digest:

@@ -8,7 +8,6 @@ at once, so an interrupted run keeps everything measured and `--resume` runs onl
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +20,7 @@ from benchlab.accuracy import fidelity, top_k_accuracy
 from benchlab.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.gate import STARTED_HOT, ThermalLimits, wait_until_cool
+from benchlab.names import file_name
 from benchlab.records import (
     FORMAT_ACCELERATORS,
     NO_ACCELERATOR,
@@ -47,8 +47,7 @@ class EvalSet:
 
 def job_id(variant: Variant, device_id: str, accelerator: AcceleratorSetting) -> str:
     """Return a stable, file-name-safe id: the same job gets the same id in a resumed run."""
-    raw = f"{variant.model}.{variant.name}.{device_id}.{accelerator.name}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
+    return file_name(f"{variant.model}.{variant.name}.{device_id}.{accelerator.name}")
 
 
 def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Sequence[Device],

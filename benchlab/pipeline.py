@@ -20,6 +20,7 @@ import numpy as np
 from benchlab.datasets import Dataset, load_dataset
 from benchlab.devices import Device, discover_devices, select_devices
 from benchlab.executor import EvalSet, execute, plan_jobs
+from benchlab.names import file_name
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.store import RunStore
 from benchlab.suite import Suite
@@ -49,10 +50,10 @@ def write_eval_sets(store: RunStore, dataset: Dataset, variants: Sequence[Varian
     for model in dict.fromkeys(v.model for v in variants):
         shape = next((s for v in variants if v.model == model and (s := _input_shape(v))), None)
         fitted = dataset.fitted_to(shape) if shape else dataset
-        inputs_path = folder / f"{model}.npy"
+        inputs_path = folder / f"{file_name(model)}.npy"
         np.save(inputs_path, fitted.inputs)
         if fitted.labels is not None:
-            np.save(folder / f"{model}.labels.npy", fitted.labels)
+            np.save(folder / f"{file_name(model)}.labels.npy", fitted.labels)
         eval_sets[model] = EvalSet(str(inputs_path), fitted.labels, top_k)
     return eval_sets
 
@@ -123,8 +124,8 @@ def resume_run(run_dir: Path, on_planned: Callable[[int], None] = lambda _n: Non
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     eval_sets = {}
     for model in dict.fromkeys(v.model for v in variants):
-        inputs = run_dir / "inputs" / f"{model}.npy"
-        labels = run_dir / "inputs" / f"{model}.labels.npy"
+        inputs = run_dir / "inputs" / f"{file_name(model)}.npy"
+        labels = run_dir / "inputs" / f"{file_name(model)}.labels.npy"
         eval_sets[model] = EvalSet(str(inputs), np.load(labels) if labels.exists() else None, suite.accuracy.top_k)
     _execute_run(store, suite, variants, targets, eval_sets, on_planned, on_measurement)
     return run_dir

@@ -93,12 +93,3 @@ def test_cli_missing_suite_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["optimize", str(tmp_path / "absent.yaml")]) == 2
     assert "suite file not found" in capsys.readouterr().err
 
-
-def test_a_model_file_that_is_not_a_model_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    (tmp_path / "junk.keras").write_bytes(bytes(range(256)) * 12)
-    path = write_suite(tmp_path, models=[{"name": "m", "path": "junk.keras"}], variants=["fp32", "coreml-fp16"])
-    results = tmp_path / "results"
-    assert main(["run", str(path), "--results", str(results)]) == 2
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchlab:")]
-    assert len(err) == 1 and "model 'm': cannot load" in err[0] and "junk.keras" in err[0]
-    assert not results.exists()
