@@ -199,3 +199,28 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case: str, tmp_path:
         assert expected in lines[0], lines[0]
     assert not results.exists()
     assert not list(cache.glob("variants/*/variant.json"))  # a broken model is never cached as a variant
+
+
+def test_a_name_with_slashes_is_not_bad_input_and_writes_only_inside_the_run(tmp_path: Path, models: dict[str, Path],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    from benchlab.store import load_results
+
+    (tmp_path / "suite").mkdir()
+    suite = _write(tmp_path / "suite", {"name": "../../outside/m", "path": str(models["tflite"])})
+    results = tmp_path / "results"
+    assert main(["run", str(suite), "--results", str(results)]) == 0
+    (run,) = results.iterdir()
+    assert sorted(p.name for p in (run / "inputs").iterdir()) == ["_.._outside_m.labels.npy", "_.._outside_m.npy"]
+    assert [p.name for p in (run / "outputs").iterdir()] == ["_.._outside_m.original.host.cpu.npy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "results", "suite"]
+    assert list(load_results(run)["model"]) == ["../../outside/m"]  # shown verbatim
+
+
+def test_file_names_are_one_safe_component_and_long_names_stay_distinct() -> None:
+    from benchlab.names import MAX_FILE_NAME, file_name
+
+    assert file_name("mnist-dscnn.fp32.host.cpu-t1") == "mnist-dscnn.fp32.host.cpu-t1"  # ordinary ids unchanged
+    assert file_name("..") == "_" and file_name("a b/c") == "a_b_c"
+    first, second = file_name("x" * 300 + "1"), file_name("x" * 300 + "2")
+    assert len(first) == len(second) == MAX_FILE_NAME and first != second
