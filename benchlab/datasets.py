@@ -13,9 +13,11 @@ never something scored silently.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -101,11 +103,13 @@ def mnist_splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return train_x, train_y, eval_x, eval_y
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+@contextmanager
+def _open_npz(path: Path) -> Iterator[Any]:
+    """Yield an open npz archive (arrays read on access); raise SuiteError when it is not one."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+        with np.load(path, allow_pickle=False) as data:  # a plain .npy is an array: TypeError here
+            yield data
+    except (OSError, ValueError, EOFError, TypeError) as exc:
         raise SuiteError(f"dataset.npz: {path} is not a readable npz file: {first_line(exc)}") from None
 
 
@@ -139,7 +143,8 @@ def _labels(origin: str, array_name: str, array: np.ndarray, count: int) -> np.n
 
 
 def _load_npz(path: Path) -> Dataset:
-    data = _read_npz(path)
+    with _open_npz(path) as archive:
+        data = {name: archive[name] for name in archive.files}
     origin = f"dataset.npz: {path}"
     if "inputs" not in data:
         raise SuiteError(f"{origin} has no `inputs` array (found: {', '.join(data) or 'none'})")
@@ -195,11 +200,8 @@ def supplied_data(spec: DatasetSpec) -> frozenset[str]:
     if spec.builtin == "mnist":
         supplied.add("training-data")
     elif spec.npz is not None:
-        try:
-            with np.load(spec.npz, allow_pickle=False) as data:
-                names = set(data.files)
-        except (OSError, ValueError, EOFError, AttributeError) as exc:
-            raise SuiteError(f"dataset.npz: {spec.npz} is not a readable npz file: {first_line(exc)}") from None
+        with _open_npz(spec.npz) as data:
+            names = set(data.files)
         if names.issuperset(NPZ_TRAIN_ARRAYS):
             supplied.add("training-data")
     return frozenset(supplied)

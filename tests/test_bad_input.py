@@ -53,6 +53,12 @@ def _npz(tmp_path: Path, models: dict[str, Path], **arrays: np.ndarray) -> Path:
     return _write(tmp_path, {"name": "m", "path": str(models["tflite"])}, {"npz": "d.npz"})
 
 
+def _npy_named_npz(tmp_path: Path, models: dict[str, Path]) -> Path:
+    with open(tmp_path / "d.npz", "wb") as handle:
+        np.save(handle, GOOD_INPUTS)
+    return _write(tmp_path, {"name": "m", "path": str(models["tflite"])}, {"npz": "d.npz"})
+
+
 def _truncated_tflite(tmp_path: Path, models: dict[str, Path]) -> Path:
     data = models["tflite"].read_bytes()
     return _tflite_model(tmp_path, data[: len(data) // 2])
@@ -138,6 +144,7 @@ CASES = {
     "unknown model suffix": Case(_unknown_model_suffix, ("models[0].path: ", "unknown model file type '.onnx'",
                                                          "allowed: .keras, .h5")),
     "directory that is not an mlpackage": Case(_not_an_mlpackage, ("models[0].path: ", "is not an .mlpackage")),
+    "npz that is a plain npy array": Case(_npy_named_npz, ("dataset.npz: ", "d.npz is not a readable npz file")),
     "npz with 0 samples": Case(
         lambda t, m: _npz(t, m, inputs=np.zeros((0, 28, 28, 1), np.float32)),
         ("dataset.npz: ", "d.npz: inputs: no samples")),

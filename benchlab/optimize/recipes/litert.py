@@ -36,6 +36,10 @@ class LiteRTRecipe(Recipe):
 
     FORMAT = "tflite"
     TOOL = "tensorflow"
+    #: Apply the converter's default optimizations (weight quantization); off only for the reference.
+    OPTIMIZE: ClassVar[bool] = True
+    #: tf dtype names the weights may be stored as (e.g. "float16"); empty: the converter's int8.
+    WEIGHT_TYPES: ClassVar[tuple[str, ...]] = ()
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> None:
         """Convert `source` and write the flatbuffer at `out_path`; raises what the converter raises."""
@@ -46,7 +50,11 @@ class LiteRTRecipe(Recipe):
         out_path.write_bytes(converter.convert())
 
     def configure(self, converter: Any, tf: Any, source: SourceModel, options: Options) -> None:
-        """Set the converter's optimizations; the float32 reference sets none."""
+        """Set the converter's optimizations from OPTIMIZE and WEIGHT_TYPES."""
+        if self.OPTIMIZE:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if self.WEIGHT_TYPES:
+            converter.target_spec.supported_types = [getattr(tf, name) for name in self.WEIGHT_TYPES]
 
 
 class Fp32(LiteRTRecipe):
@@ -54,16 +62,14 @@ class Fp32(LiteRTRecipe):
     DESCRIPTION = "LiteRT float32, no optimization (the reference)"
     QUANTIZES_WEIGHTS = False
     IS_REFERENCE = True
+    OPTIMIZE = False
 
 
 class Fp16(LiteRTRecipe):
     NAME = "fp16"
     DESCRIPTION = "LiteRT float16 weights"
     QUANTIZES_WEIGHTS = True
-
-    def configure(self, converter: Any, tf: Any, source: SourceModel, options: Options) -> None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.target_spec.supported_types = [tf.float16]
+    WEIGHT_TYPES = ("float16",)
 
 
 class DynamicInt8(LiteRTRecipe):
@@ -71,38 +77,43 @@ class DynamicInt8(LiteRTRecipe):
     DESCRIPTION = "LiteRT dynamic-range int8 weights, float activations"
     QUANTIZES_WEIGHTS = True
 
-    def configure(self, converter: Any, tf: Any, source: SourceModel, options: Options) -> None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
+class CalibratedRecipe(LiteRTRecipe):
+    """Integer activations: ranges calibrated on representative samples, then the subclass's integer ops."""
 
-class FullInt8(LiteRTRecipe):
-    NAME = "full-int8"
-    DESCRIPTION = "LiteRT full integer: int8 weights and activations, int8 inputs/outputs, calibrated"
-    OPTIONS = FullInt8Options
+    OPTIONS: ClassVar[type[Options]] = CalibrationOptions
     NEEDS: ClassVar[frozenset[Need]] = frozenset({"calibration-data"})
     QUANTIZES_WEIGHTS = True
 
     def configure(self, converter: Any, tf: Any, source: SourceModel, options: Options) -> None:
-        assert isinstance(options, FullInt8Options)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        assert isinstance(options, CalibrationOptions)
+        super().configure(converter, tf, source, options)
         converter.representative_dataset = _calibration(source, options)
+        self.integer_ops(converter, tf, options)
+
+    def integer_ops(self, converter: Any, tf: Any, options: Options) -> None:
+        """Restrict the converter to the integer kernels of this recipe."""
+        raise NotImplementedError
+
+
+class FullInt8(CalibratedRecipe):
+    NAME = "full-int8"
+    DESCRIPTION = "LiteRT full integer: int8 weights and activations, int8 inputs/outputs, calibrated"
+    OPTIONS = FullInt8Options
+
+    def integer_ops(self, converter: Any, tf: Any, options: Options) -> None:
+        assert isinstance(options, FullInt8Options)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if options.int8_io:
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
 
 
-class Int16x8(LiteRTRecipe):
+class Int16x8(CalibratedRecipe):
     NAME = "int16x8"
     DESCRIPTION = "LiteRT int16 activations with int8 weights, calibrated"
-    OPTIONS = CalibrationOptions
-    NEEDS: ClassVar[frozenset[Need]] = frozenset({"calibration-data"})
-    QUANTIZES_WEIGHTS = True
 
-    def configure(self, converter: Any, tf: Any, source: SourceModel, options: Options) -> None:
-        assert isinstance(options, CalibrationOptions)
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = _calibration(source, options)
+    def integer_ops(self, converter: Any, tf: Any, options: Options) -> None:
         # No fallback to float ops: a model with an op that lacks an int16x8 kernel fails here
         # and is reported as a failed variant instead of a silently mixed-precision one.
         converter.target_spec.supported_ops = [
