@@ -57,19 +57,29 @@ def variant_key(parent_sha256: str, recipe: str, options: dict[str, Any], extra:
 
 
 @contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for building `path` (on `path`.lock) across processes; blocks until free.
+
+    The kernel releases the lock when its holder dies, so a killed build never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f"{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
 def locked_entry(key: str) -> Iterator[Path]:
-    """Hold the exclusive build lock of a cache key; yield the entry's folder (it may not exist).
+    """Hold the build lock of a variant cache key; yield the entry's folder (it may not exist yet).
 
     Blocks while another process builds the same key. Different keys never wait for each other.
     """
-    variants = cache_dir() / "variants"
-    variants.mkdir(parents=True, exist_ok=True)
-    with open(variants / f"{key}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield variants / key
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    folder = cache_dir() / "variants" / key
+    with file_lock(folder):
+        yield folder
 
 
 def trusted_entry(folder: Path) -> dict[str, Any] | None:

@@ -85,8 +85,9 @@ class SourceModel:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
+            # The constructor verifies the flatbuffer. Tensors are not allocated on purpose: a model
+            # with a custom op this runtime lacks is a valid model, and a failed row, not bad input.
             interpreter = Interpreter(model_path=str(self.path))
-            interpreter.allocate_tensors()  # also catches tensors the flatbuffer declares but cannot back
         except (ValueError, RuntimeError) as exc:
             raise self._unusable("not a loadable TFLite model", exc) from None
         return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
