@@ -288,7 +288,7 @@ def _check_model_file(path: Path, kind: str) -> str | None:
     """Return what is wrong with a model path for its kind (decided by suffix / directory), or None."""
     if kind == "tflite":
         if not path.is_file():
-            return "a .tflite model must be a file, this is a directory"
+            return "is a directory; a .tflite model is a file"
         with open(path, "rb") as handle:
             if handle.read(8)[4:8] != TFLITE_IDENTIFIER:
                 return "is not a TFLite flatbuffer (no TFL3 identifier)"

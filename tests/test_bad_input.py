@@ -134,7 +134,7 @@ CASES = {
     "random bytes behind a TFL3 header": Case(_random_after_header,
                                               ("models[0].path: ", "m.tflite: not a loadable TFLite model")),
     "directory named m.tflite": Case(_directory_named_tflite,
-                                     ("models[0].path: ", "m.tflite a .tflite model must be a file")),
+                                     ("models[0].path: ", "m.tflite is a directory; a .tflite model is a file")),
     "directory that is not a SavedModel": Case(_directory_not_savedmodel,
                                                ("models[0].path: ", "exported is a directory but not a SavedModel")),
     ".keras file that is not Keras": Case(_keras_not_keras,
