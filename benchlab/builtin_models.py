@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlab.optimize.cache import cache_dir
+from benchlab.optimize.cache import cache_dir, file_lock
 
 #: Everything that changes the trained weights; its hash names the cached file.
 TRAINING_RECIPE = {
@@ -38,14 +38,14 @@ def quickstart_model_path(progress: Callable[[str], None] = lambda _msg: None) -
     """
     key = hashlib.sha256(json.dumps(TRAINING_RECIPE, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / "builtin" / f"quickstart-mnist-{key}.keras"
-    if path.exists():
-        return path
-    progress("training the built-in quickstart model on 4,000 real MNIST digits (first run only)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = _train()
-    partial = path.with_suffix(".partial.keras")
-    model.save(partial)
-    partial.replace(path)  # atomic: a killed training never leaves a half-written model behind
+    with file_lock(path):  # two runs started together: one trains, the other waits and reuses it
+        if path.exists():
+            return path
+        progress("training the built-in quickstart model on 4,000 real MNIST digits (first run only)")
+        model = _train()
+        partial = path.with_suffix(".partial.keras")
+        model.save(partial)
+        partial.replace(path)  # atomic: a killed training never leaves a half-written model behind
     return path
 
 

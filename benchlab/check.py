@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.gate import STARTED_HOT
+from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement
 from benchlab.stats import summarize
 from benchlab.store import RunRecord
@@ -41,7 +42,7 @@ MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
 PHONE_PLATFORMS = ("android", "ios")
-UNQUANTIZED_RECIPES = ("fp32", "coreml-fp32")
+UNQUANTIZED_RECIPES = unquantized_recipes()
 
 
 @dataclass(frozen=True)

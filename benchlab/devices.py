@@ -21,9 +21,19 @@ from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurem
 log = logging.getLogger(__name__)
 
 RUNNER_ENTRY_POINT_GROUP = "benchlab.runners"
-#: Selector prefixes of the target grammar: ``host``, ``all``, ``android:SERIAL``,
-#: ``ios:UDID``, ``tier:TIER`` and ``platform:NAME``.
-SELECTOR_HELP = "host, all, android:SERIAL, ios:UDID, tier:low-end|mid|flagship, platform:NAME"
+#: Tiers a device profile can give (device_profiles/*/*.yaml).
+TIERS = ("low-end", "mid", "flagship")
+
+
+def runner_platforms() -> list[str]:
+    """Return the platforms registered runners supply (entry-point names; nothing is imported)."""
+    return sorted(e.name for e in entry_points(group=RUNNER_ENTRY_POINT_GROUP))
+
+
+def selector_help() -> str:
+    """Return the target grammar: host, all, PLATFORM:ID for each registered runner, tier:..., platform:NAME."""
+    per_runner = ", ".join(f"{name}:ID" for name in runner_platforms())
+    return f"host, all, {per_runner}, tier:{'|'.join(TIERS)}, platform:NAME"
 
 
 @runtime_checkable
@@ -147,7 +157,7 @@ def _may_name_platform(selector: str, platform: str) -> bool:
 
 
 def matches(info: DeviceInfo, selector: str) -> bool:
-    """Return whether a device is named by one target selector (see SELECTOR_HELP)."""
+    """Return whether a device is named by one target selector (see selector_help())."""
     if selector == "all":
         return True
     if selector == "host":
@@ -164,11 +174,11 @@ def matches(info: DeviceInfo, selector: str) -> bool:
 def validate_selector(selector: str) -> None:
     """Raise ValueError naming the grammar when a selector is not well formed."""
     kind, sep, value = selector.partition(":")
-    if selector in ("host", "all") or (sep and kind):
-        if kind == "tier" and value not in ("low-end", "mid", "flagship"):
-            raise ValueError(f"unknown tier {value!r} (allowed: low-end, mid, flagship)")
+    if selector in ("host", "all") or (sep and kind in ("tier", "platform", *runner_platforms())):
+        if kind == "tier" and value not in TIERS:
+            raise ValueError(f"unknown tier {value!r} (allowed: {', '.join(TIERS)})")
         return
-    raise ValueError(f"unknown target {selector!r} (allowed: {SELECTOR_HELP})")
+    raise ValueError(f"unknown target {selector!r} (allowed: {selector_help()})")
 
 
 def select_devices(devices: Sequence[Device], selectors: Sequence[str]) -> list[Device]:

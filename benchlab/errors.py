@@ -62,3 +62,9 @@ class UsageError(BenchlabError):
     """Command-line arguments that do not go together."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """Return the first line of an exception's message (its type name when empty), cut at `limit`."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

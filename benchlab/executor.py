@@ -20,7 +20,6 @@ former after execution; the pipeline tells the executor which repeats are alread
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -32,6 +31,7 @@ from typing import Protocol
 from benchlab.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.gate import STARTED_HOT, wait_until_cool
+from benchlab.names import file_name
 from benchlab.records import (
     FORMAT_ACCELERATORS,
     NO_ACCELERATOR,
@@ -81,8 +81,7 @@ class Executor(Protocol):
 
 def job_id(variant: Variant, device_id: str, accelerator: AcceleratorSetting) -> str:
     """Return a stable, file-name-safe id: the same job gets the same id in a resumed run."""
-    raw = f"{variant.model}.{variant.name}.{device_id}.{accelerator.name}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", raw)
+    return file_name(f"{variant.model}.{variant.name}.{device_id}.{accelerator.name}")
 
 
 def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Sequence[Device],

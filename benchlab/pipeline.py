@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import platform
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from benchlab.devices import Device, discover_devices, select_devices
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, SuiteError
 from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
+from benchlab.names import file_name
 from benchlab.store import RunExists, RunRecord, RunStore
 from benchlab.suite import Suite
 
@@ -86,7 +86,7 @@ def new_run_store(results_root: Path, suite: Suite, meta: dict) -> RunStore:
     """Create a new run's store with a unique, sortable id: UTC time, the suite's name, and a
     counter when another run took that second (two runs started together on one machine)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{re.sub(r'[^A-Za-z0-9_-]+', '-', suite.name)[:60]}"
+    base = f"{stamp}-{file_name(suite.name)[:60]}"
     for attempt in range(1, 1000):
         store = RunStore(results_root / (base if attempt == 1 else f"{base}-{attempt}"))
         try:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import EXIT_DEVICE_FAILURE, StoreError
+from benchlab.names import file_name
 from benchlab.records import (
     AcceleratorSetting,
     Conditions,
@@ -124,21 +125,6 @@ def _migrate(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def safe_file_name(name: str, limit: int = 120) -> str:
-    """Return `name` as one file-name component: no path separators, no dot-only names, bounded length.
-
-    Names in suites are free text (shown verbatim in tables); only where one becomes a file name
-    is it reduced, so `a/b` can never write outside its folder.
-    """
-    import hashlib
-    import re
-
-    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip(".") or "_"
-    if len(cleaned) > limit:  # keep names unique when cut: the tail becomes a digest
-        cleaned = f"{cleaned[:limit - 13]}-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
-    return cleaned
-
-
 class RunStore:
     """Writes one run's directory: run.json, evaluation inputs, repeat records appended crash-safely."""
 
@@ -186,7 +172,7 @@ class RunStore:
         """Store a model's evaluation inputs (and labels); return the inputs' path for runners."""
         import numpy as np
 
-        stem = safe_file_name(model)
+        stem = file_name(model)
         path = self.directory / INPUTS_DIR / f"{stem}.npy"
         np.save(path, inputs)
         if labels is not None:
@@ -195,7 +181,7 @@ class RunStore:
 
     def eval_inputs(self, models: Iterable[str]) -> dict[str, str]:
         """Return the stored evaluation inputs' path of each model that has them (for a resumed run)."""
-        found = {m: self.directory / INPUTS_DIR / f"{safe_file_name(m)}.npy" for m in models}
+        found = {m: self.directory / INPUTS_DIR / f"{file_name(m)}.npy" for m in models}
         return {m: str(p) for m, p in found.items() if p.exists()}
 
     def append(self, measurement: Measurement) -> Measurement:
@@ -207,7 +193,7 @@ class RunStore:
             if measurement.outputs is not None:
                 import numpy as np
 
-                outputs_file = f"{OUTPUTS_DIR}/{safe_file_name(measurement.job_id)}.npy"
+                outputs_file = f"{OUTPUTS_DIR}/{file_name(measurement.job_id)}.npy"
                 np.save(self.directory / outputs_file, measurement.outputs)
                 measurement = replace(measurement, outputs_file=outputs_file, outputs=None)
             line = json.dumps(measurement_to_record(measurement), default=str)
@@ -393,7 +379,7 @@ class RunRecord:
         """Return a digest of a model's stored evaluation inputs and labels, None when not stored."""
         import hashlib
 
-        stem = safe_file_name(model)
+        stem = file_name(model)
         paths = [self.directory / INPUTS_DIR / f"{stem}.npy", self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
         if not paths[0].exists():
             return None
@@ -456,7 +442,7 @@ class _ArrayLoader:
     def labels(self, model: str) -> np.ndarray | None:
         import numpy as np
 
-        path = self.directory / INPUTS_DIR / f"{safe_file_name(model)}.labels.npy"
+        path = self.directory / INPUTS_DIR / f"{file_name(model)}.labels.npy"
         return np.load(path) if path.exists() else None
 
 

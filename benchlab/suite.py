@@ -9,21 +9,24 @@ typo costs a second, not a half-built run.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from benchlab.datasets import describe_training_split, supplied_data
 from benchlab.devices import validate_selector
 from benchlab.errors import SuiteError
-from benchlab.optimize.recipes import RECIPES, check_options
+from benchlab.names import file_name
+from benchlab.optimize.recipes import RECIPES, Options
 from benchlab.records import (
     ACCELERATOR_KINDS,
     COREML_COMPUTE_UNITS,
@@ -34,6 +37,11 @@ from benchlab.records import (
 BUILTIN_MODELS = ("quickstart-mnist",)
 BUILTIN_DATASETS = ("mnist",)
 TFLITE_IDENTIFIER = b"TFL3"
+#: Longest name (suite, model, variant, accelerator): names head table columns and plot legends.
+MAX_NAME = 100
+#: What a Keras model file starts with: .keras is a zip archive, .h5 / .hdf5 an HDF5 file.
+KERAS_SIGNATURES = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n", ".hdf5": b"\x89HDF\r\n\x1a\n"}
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
 
 class _Strict(BaseModel):
@@ -43,7 +51,7 @@ class _Strict(BaseModel):
 class ModelSpec(_Strict):
     """A model to optimize: a file or directory path, or a built-in model."""
 
-    name: str
+    name: Name
     path: Path | None = Field(None, description=".keras file, SavedModel dir, .tflite or .mlpackage")
     builtin: str | None = Field(None, description=f"one of {', '.join(BUILTIN_MODELS)}")
 
@@ -95,8 +103,9 @@ class VariantSpec(_Strict):
     """One recipe with options; `name` defaults to the recipe's name."""
 
     recipe: str
-    name: str | None = None
+    name: Name | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    _settings: Options = PrivateAttr()
 
     @field_validator("recipe")
     @classmethod
@@ -107,23 +116,31 @@ class VariantSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> VariantSpec:
+        # Validated once, by the recipe's own options model; `options` keeps the plain values
+        # (defaults filled in) for run.json and the cache key, `settings` the typed model.
         try:
-            object.__setattr__(self, "options", check_options(RECIPES[self.recipe], self.options))
+            self._settings = RECIPES[self.recipe].parse_options(self.options)
         except ValueError as exc:
             raise ValueError(f"options: {exc}") from None
+        object.__setattr__(self, "options", self._settings.model_dump())
         return self
+
+    @property
+    def settings(self) -> Options:
+        """Return the recipe's validated options model."""
+        return self._settings
 
     @property
     def variant_name(self) -> str:
         """Return the name the variant is reported under."""
-        return self.name or RECIPES[self.recipe].variant_name(self.options)
+        return self.name or RECIPES[self.recipe].variant_name(self._settings)
 
 
 class AcceleratorSpec(_Strict):
     """An accelerator setting: kind plus threads / XNNPACK / delegate options."""
 
     kind: str = "cpu"
-    name: str | None = None
+    name: Name | None = None
     threads: int | None = Field(None, ge=1, le=64)
     xnnpack: bool | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -207,7 +224,7 @@ class RegressionSpec(_Strict):
 class Suite(_Strict):
     """A whole benchmark suite as loaded from YAML (paths resolved against the file's folder)."""
 
-    name: str
+    name: Name
     models: list[ModelSpec] = Field(min_length=1)
     dataset: DatasetSpec
     variants: list[VariantSpec] = Field(min_length=1)
@@ -216,6 +233,7 @@ class Suite(_Strict):
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
     regression: RegressionSpec = Field(default_factory=RegressionSpec)
+    _file: Path | None = PrivateAttr(None)
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -242,7 +260,17 @@ class Suite(_Strict):
             duplicated = sorted({n for n in names if names.count(n) > 1})
             if duplicated:
                 raise ValueError(f"{what}: name {duplicated[0]!r} is used twice; give each a `name`")
+            # Distinct names can still share a file name ("a/b", "a_b"): their files would overwrite.
+            files = [file_name(n) for n in names]
+            clashing = sorted({n for n, f in zip(names, files) if files.count(f) > 1})
+            if clashing:
+                raise ValueError(f"{what}: names {', '.join(map(repr, clashing))} would share the file name "
+                                 f"{file_name(clashing[0])!r}; rename one")
         return self
+
+    def where(self, field: str) -> str:
+        """Return "SUITE_FILE: field" for error messages (just the field for a suite not read from a file)."""
+        return f"{self._file}: {field}" if self._file is not None else field
 
     def accelerator_settings(self) -> list[AcceleratorSetting]:
         """Return the accelerator settings as plain records."""
@@ -256,29 +284,61 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text or "(top level)"
 
 
-def _check_files(suite: Suite, source: Path) -> None:
-    """Check that model and dataset paths exist and that recipes fit each model's kind."""
-    for i, model in enumerate(suite.models):
-        where = f"{source}: models[{i}].path"
-        if model.path is not None and not model.path.exists():
-            raise SuiteError(f"{where}: {model.path} does not exist")
-        if model.kind == "tflite":
-            with open(model.path, "rb") as handle:  # type: ignore[arg-type]
-                header = handle.read(8)
-            if header[4:8] != TFLITE_IDENTIFIER:
-                raise SuiteError(f"{where}: {model.path} is not a TFLite flatbuffer (no TFL3 identifier)")
-        for j, variant in enumerate(suite.variants):
-            recipe = RECIPES[variant.recipe]
-            if model.kind not in recipe.sources:
-                fitting = ", ".join(name for name, r in RECIPES.items() if model.kind in r.sources)
-                raise SuiteError(
-                    f"{source}: variants[{j}].recipe: {recipe.name} cannot be built from model "
-                    f"{model.name!r} ({model.kind}) (recipes for {model.kind}: {fitting})"
-                )
+def _check_model_file(path: Path, kind: str) -> str | None:
+    """Return what is wrong with a model path for its kind (decided by suffix / directory), or None."""
+    if kind == "tflite":
+        if not path.is_file():
+            return "is a directory; a .tflite model is a file"
+        with open(path, "rb") as handle:
+            if handle.read(8)[4:8] != TFLITE_IDENTIFIER:
+                return "is not a TFLite flatbuffer (no TFL3 identifier)"
+    elif kind == "mlpackage":
+        if not (path / "Manifest.json").is_file():
+            return "is not an .mlpackage (a directory with a Manifest.json)"
+    elif kind == "savedmodel":
+        if not any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
+            return "is a directory but not a SavedModel (no saved_model.pb)"
+    elif path.suffix not in KERAS_SIGNATURES:
+        return (f"unknown model file type {path.suffix or '(no suffix)'!r} "
+                "(allowed: .keras, .h5, a SavedModel directory, .tflite, .mlpackage)")
+    else:
+        with open(path, "rb") as handle:
+            if not handle.read(8).startswith(KERAS_SIGNATURES[path.suffix]):
+                archive = "a zip archive" if path.suffix == ".keras" else "an HDF5 file"
+                return f"is not a Keras model file (a {path.suffix} file is {archive})"
+    return None
+
+
+def _check_files(suite: Suite) -> None:
+    """Check that model and dataset paths exist and are what they claim, and that recipes fit them."""
     for key in ("npz", "images"):
         path = getattr(suite.dataset, key)
         if path is not None and not path.exists():
-            raise SuiteError(f"{source}: dataset.{key}: {path} does not exist")
+            raise SuiteError(suite.where(f"dataset.{key}: {path} does not exist"))
+    if suite.dataset.images is not None and not suite.dataset.images.is_dir():
+        raise SuiteError(suite.where(f"dataset.images: {suite.dataset.images} is not a folder"))
+    supplied = supplied_data(suite.dataset)
+    for i, model in enumerate(suite.models):
+        if model.path is not None:
+            problem = "does not exist" if not model.path.exists() else _check_model_file(model.path, model.kind)
+            if problem is not None:
+                raise SuiteError(suite.where(f"models[{i}].path: {model.path} {problem}"))
+        for j, variant in enumerate(suite.variants):
+            recipe = RECIPES[variant.recipe]
+            if not recipe.applies_to(model.kind):
+                fitting = ", ".join(name for name, r in RECIPES.items() if r.applies_to(model.kind))
+                raise SuiteError(suite.where(
+                    f"variants[{j}].recipe: {recipe.NAME} cannot be built from model "
+                    f"{model.name!r} ({model.kind}) (recipes for {model.kind}: {fitting})"
+                ))
+            missing = sorted(recipe.NEEDS - supplied)
+            if "training-data" in missing:
+                raise SuiteError(suite.where(
+                    f"variants[{j}].recipe: {recipe.NAME} needs training data: {describe_training_split(suite.dataset)}"
+                ))
+            if missing:
+                raise SuiteError(suite.where(f"variants[{j}].recipe: {recipe.NAME} needs {missing[0]}, "
+                                             "which the dataset does not supply"))
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
@@ -307,7 +367,8 @@ def parse_suite(raw: Any, source: Path) -> Suite:
         error = exc.errors()[0]
         message = str(error["msg"]).removeprefix("Value error, ")
         raise SuiteError(f"{source}: {_location(error['loc'])}: {message}") from None
-    _check_files(suite, source)
+    suite._file = source
+    _check_files(suite)
     return suite
 
 
@@ -321,6 +382,10 @@ def load_suite(path: Path | str) -> Suite:
         raise SuiteError(f"{source}: suite file not found")
     try:
         raw = yaml.safe_load(source.read_text())
-    except yaml.YAMLError as exc:
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
+        raise SuiteError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
     return parse_suite(raw, source)

@@ -54,3 +54,11 @@ def test_npz_without_inputs_names_what_it_found(tmp_path: Path) -> None:
     np.savez(path, x=np.zeros(3))
     with pytest.raises(SuiteError, match=r"has no `inputs` array \(found: x\)"):
         load_dataset(DatasetSpec(npz=path))
+
+
+def test_whole_number_float_labels_are_class_indices(tmp_path: Path) -> None:
+    path = tmp_path / "d.npz"
+    np.savez(path, inputs=np.zeros((3, 4), np.float32), labels=np.array([0.0, 2.0, 1.0]))
+    dataset = load_dataset(DatasetSpec(npz=path))
+    assert dataset.labels.dtype == np.int64 and list(dataset.labels) == [0, 2, 1]
+    assert dataset.origin == f"dataset.npz: {path}"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,6 +14,7 @@ import yaml
 
 from benchlab.datasets import load_dataset
 from benchlab.optimize.build import build_variants, compressed_size
+from benchlab.optimize.cache import path_sha256
 from benchlab.suite import load_suite
 
 ALL_RECIPES = [
@@ -84,3 +89,66 @@ def test_compressed_size_is_the_deflated_size_inside_a_zip(tmp_path: Path) -> No
         archive.write(package / "Manifest.json", "Manifest.json")
         expected = sum(i.compress_size for i in archive.infolist())
     assert compressed_size(package) == expected < 1000
+
+
+BUILD_SCRIPT = """
+import json, sys
+from benchlab.datasets import load_dataset
+from benchlab.optimize.build import build_variants
+from benchlab.suite import load_suite
+suite = load_suite(sys.argv[1])
+print(json.dumps([[v.name, v.status, v.sha256, v.error] for v in build_variants(suite, load_dataset(suite.dataset))]))
+"""
+
+
+def test_two_processes_building_into_one_cache_build_each_variant_once(tmp_path: Path, tiny_keras_path: Path,
+                                                                      digits_npz: Path) -> None:
+    suite = suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ["fp32", "fp16"])
+    env = {**os.environ, "BENCHLAB_CACHE_DIR": str(tmp_path / "shared-cache"), "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    processes = [subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(suite)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [err[-2000:] for _, err in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    for first, second in zip(*results):
+        assert first[0] == second[0] and first[3] is None and second[3] is None, (first, second)
+        # Whichever process took the key's lock first built it; the other waited and reused it.
+        assert sorted([first[1], second[1]]) == ["built", "cached"]
+        assert first[2] == second[2]
+    variants = tmp_path / "shared-cache" / "variants"
+    assert not [p.name for p in variants.iterdir() if ".partial-" in p.name or ".discarded-" in p.name]
+    assert len(list(variants.glob("*/variant.json"))) == 2
+
+
+def test_a_cache_entry_whose_file_changed_or_vanished_is_rebuilt(tmp_path: Path, tiny_tflite_path: Path,
+                                                                digits_npz: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_tflite_path)}, digits_npz, ["tflite"]))
+    dataset = load_dataset(suite.dataset)
+    (built,) = build_variants(suite, dataset)
+    assert built.status == "built" and built.sha256 == path_sha256(tiny_tflite_path)
+    assert build_variants(suite, dataset)[0].status == "cached"
+
+    Path(built.path).write_bytes(b"damaged")
+    (rebuilt,) = build_variants(suite, dataset)
+    assert rebuilt.status == "built" and Path(rebuilt.path).read_bytes() == tiny_tflite_path.read_bytes()
+
+    Path(rebuilt.path).unlink()
+    (again,) = build_variants(suite, dataset)
+    assert again.status == "built" and path_sha256(Path(again.path)) == built.sha256
+    assert not [p for p in (tmp_path / "cache" / "variants").iterdir() if ".discarded-" in p.name]
+
+
+def test_names_become_safe_file_names_inside_the_cache(tmp_path: Path, tiny_tflite_path: Path, digits_npz: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(cache))
+    model = {"name": "../../escaped/m", "path": str(tiny_tflite_path)}
+    suite = load_suite(suite_file(tmp_path, model, digits_npz, [{"recipe": "tflite", "name": "/etc/passwd"}]))
+    (variant,) = build_variants(suite, load_dataset(suite.dataset))
+    assert (variant.model, variant.name) == ("../../escaped/m", "/etc/passwd")  # shown verbatim
+    path = Path(variant.path)
+    assert path.parent.parent == cache / "variants" and path.name == "_.._escaped_m-_etc_passwd.tflite"
+    assert not (tmp_path / "escaped").exists()

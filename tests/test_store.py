@@ -13,7 +13,7 @@ import pytest
 import benchlab
 from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
-from benchlab.store import MEASUREMENTS_FILE, RunRecord, RunStore, combine_repeats, safe_file_name
+from benchlab.store import MEASUREMENTS_FILE, RunRecord, RunStore, combine_repeats
 
 REQUIRED_COLUMNS = (
     "run_id model variant format device_id tier accelerator threads status error size_bytes "
@@ -101,14 +101,6 @@ def test_a_finished_run_is_exported_as_parquet(tmp_path: Path) -> None:
     exported = pd.read_parquet(store.directory / "measurements.parquet")
     assert list(exported["job_id"]) == ["a"] and exported["latency_ms_median"].iloc[0] == pytest.approx(1.0005)
     assert len(pd.read_parquet(store.directory / "samples.parquet")) == 3  # 1 warmup + 2 measured
-
-
-def test_names_become_safe_file_names() -> None:
-    assert safe_file_name("../../etc/passwd") == "_.._etc_passwd"  # one component: no separator left
-    assert safe_file_name("..") == "_"
-    assert "/" not in safe_file_name("a/b") and safe_file_name("$model") == "_model"
-    long = safe_file_name("x" * 300)
-    assert len(long) <= 120 and long != safe_file_name("x" * 299)
 
 
 def test_samples_frame_has_one_row_per_iteration(tmp_path: Path) -> None:

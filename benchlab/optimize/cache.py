@@ -1,17 +1,30 @@
 """Where built artifacts live, and content-hash keys so nothing is rebuilt that has not changed.
 
-A variant's key hashes the parent model's bytes, the recipe and its options, the calibration data
-(for calibrated recipes) and the converter versions: change any of them and the variant is rebuilt;
-change none and `benchlab optimize` reuses it and says so.
+A variant's key hashes the parent model's bytes, the recipe and its options, the data it needs
+(calibration data for calibrated recipes) and the converter version: change any of them and the
+variant is rebuilt; change none and `benchlab optimize` reuses it and says so.
+
+Several processes may build into one cache (two suites started together, a farm sharing a disk).
+Each key is built under an exclusive lock on its own lock file (fcntl.flock, released by the
+kernel if the holder dies), in a staging folder of its own, and published by one atomic rename;
+the second process waits, then finds the entry and reuses it. An entry is trusted only when its
+metadata is complete and its file's sha256 matches; anything else is rebuilt.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+ENTRY_FILE = "variant.json"
 
 
 def cache_dir() -> Path:
@@ -41,3 +54,67 @@ def variant_key(parent_sha256: str, recipe: str, options: dict[str, Any], extra:
         {"parent": parent_sha256, "recipe": recipe, "options": options, **extra}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for building `path` (on `path`.lock) across processes; blocks until free.
+
+    The kernel releases the lock when its holder dies, so a killed build never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f"{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked_entry(key: str) -> Iterator[Path]:
+    """Hold the build lock of a variant cache key; yield the entry's folder (it may not exist yet).
+
+    Blocks while another process builds the same key. Different keys never wait for each other.
+    """
+    folder = cache_dir() / "variants" / key
+    with file_lock(folder):
+        yield folder
+
+
+def trusted_entry(folder: Path) -> dict[str, Any] | None:
+    """Return a cache entry's metadata when its artifact is there with the recorded sha256, else None.
+
+    Call with the key's lock held (see locked_entry).
+    """
+    try:
+        meta = json.loads((folder / ENTRY_FILE).read_text())
+        artifact = Path(meta["path"])
+        if artifact.exists() and path_sha256(artifact) == meta["sha256"]:
+            return meta
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing, half-written or foreign metadata: not trusted, so the variant is rebuilt
+    return None
+
+
+@contextmanager
+def staging(folder: Path) -> Iterator[Path]:
+    """Yield a fresh private folder to build an entry in; it is removed unless published."""
+    path = Path(tempfile.mkdtemp(prefix=f"{folder.name}.partial-", dir=folder.parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def publish(staged: Path, folder: Path, meta: dict[str, Any]) -> None:
+    """Write the entry's metadata into `staged` and rename it to `folder` in one atomic step.
+
+    An untrusted entry already at `folder` is moved aside first. Call with the key's lock held.
+    """
+    (staged / ENTRY_FILE).write_text(json.dumps(meta, indent=2))
+    if folder.exists():
+        discarded = Path(tempfile.mkdtemp(prefix=f"{folder.name}.discarded-", dir=folder.parent))
+        folder.rename(discarded / folder.name)
+        shutil.rmtree(discarded, ignore_errors=True)
+    staged.rename(folder)

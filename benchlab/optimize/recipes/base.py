@@ -1,0 +1,102 @@
+"""What every recipe is: a class with a NAME, an options model, the data it needs and a build().
+
+A recipe module imports no converter at import time (TensorFlow, coremltools load inside build()),
+so a suite can be validated, and the registry listed, in well under a second.
+"""
+
+from __future__ import annotations
+
+import typing
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from benchlab.optimize.source import SourceModel
+
+#: Data a recipe may need beyond the model: calibration inputs (post-training quantization) or a
+#: labelled training split (pruning, quantization-aware training, distillation).
+Need = Literal["calibration-data", "training-data"]
+#: Source model kinds a suite can name (see benchlab.suite.ModelSpec.kind).
+ModelKind = Literal["builtin", "keras", "savedmodel", "tflite", "mlpackage"]
+KERAS_SOURCES: frozenset[str] = frozenset({"keras", "savedmodel", "builtin"})
+
+
+class Options(BaseModel):
+    """Base of every recipe's options: frozen, unknown keys refused. A recipe without options uses it as is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Recipe(ABC):
+    """One way to make a variant from a source model.
+
+    Subclasses set the class attributes and implement build(); the registry holds one instance each.
+    """
+
+    NAME: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+    #: Output format: "tflite" or "mlpackage" (decides the file suffix and which devices run it).
+    FORMAT: ClassVar[Literal["tflite", "mlpackage"]]
+    #: Model kinds this recipe can be built from.
+    SOURCES: ClassVar[frozenset[str]] = KERAS_SOURCES
+    OPTIONS: ClassVar[type[Options]] = Options
+    NEEDS: ClassVar[frozenset[Need]] = frozenset()
+    #: True: weights are stored in fewer bits than float32; False: float32 weights; None: the given
+    #: model's weights are kept as they are, whatever they are.
+    QUANTIZES_WEIGHTS: ClassVar[bool | None]
+    #: The variant other variants of the model are compared against (accuracy deltas, fidelity).
+    IS_REFERENCE: ClassVar[bool] = False
+    #: The package whose version goes into the cache key (a new converter rebuilds the variant).
+    TOOL: ClassVar[str | None] = None
+
+    def applies_to(self, model_kind: str) -> bool:
+        """Return True when this recipe can be built from a model of `model_kind`."""
+        return model_kind in self.SOURCES
+
+    def parse_options(self, raw: dict[str, Any]) -> Options:
+        """Return the validated options, defaults filled in.
+
+        Raises ValueError with one line naming the option and, where they are few, its allowed values.
+        """
+        try:
+            return self.OPTIONS.model_validate(raw)
+        except ValidationError as exc:
+            raise ValueError(self._explain(exc.errors()[0])) from None
+
+    def variant_name(self, options: Options) -> str:
+        """Return the default variant name; recipes whose options tell variants apart name them."""
+        return self.NAME
+
+    @abstractmethod
+    def build(self, source: SourceModel, options: Options, out_path: Path) -> None:
+        """Write the variant made from `source` at `out_path` (a file or a package directory).
+
+        Raises whatever the converter raises (the caller records it as a failed variant), or
+        SuiteError when the source model itself is unusable.
+        """
+
+    def _explain(self, error: Any) -> str:
+        field = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = ", ".join(self.OPTIONS.model_fields) or "none"
+            return f"unknown option {field!r} for recipe {self.NAME} (allowed: {allowed})"
+        allowed_values = _allowed_values(self.OPTIONS, field)
+        if allowed_values is not None and error["type"] in ("literal_error", "bool_type", "bool_parsing"):
+            return f"{field}={error['input']!r} is not allowed (allowed: {allowed_values})"
+        return f"{field}={error.get('input')!r}: {error['msg']}"
+
+
+def _allowed_values(model: type[BaseModel], field: str) -> str | None:
+    """Return a field's allowed values as text when the type enumerates them (Literal, bool)."""
+    info = model.model_fields.get(field)
+    if info is None:
+        return None
+    annotation = info.annotation
+    if annotation is bool:
+        return "true, false"
+    if typing.get_origin(annotation) is Literal:
+        return ", ".join(str(value) for value in typing.get_args(annotation))
+    return None

@@ -1,0 +1,150 @@
+"""The recipe registry: every recipe validates its own options, names allowed values, declares needs."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchlab.check import UNQUANTIZED_RECIPES
+from benchlab.errors import SuiteError
+from benchlab.optimize.recipes import RECIPES, Options, register
+from benchlab.optimize.recipes.base import Need, _allowed_values
+from benchlab.optimize.recipes.litert import Fp32, LiteRTRecipe
+from benchlab.suite import load_suite
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage")
+#: A value of the wrong kind for each option, and the text its error must contain.
+BAD_VALUES = {
+    "bits": (5, "bits=5 is not allowed (allowed: 1, 2, 3, 4, 6, 8)"),
+    "mode": ("cubic", "mode='cubic' is not allowed (allowed: linear_symmetric, linear)"),
+    "int8_io": ("maybe", "int8_io='maybe' is not allowed (allowed: true, false)"),
+    "sparsity": (1.5, "sparsity=1.5: Input should be less than 1"),
+    "calibration_samples": (0, "calibration_samples=0: Input should be greater than or equal to 1"),
+}
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_validates_its_default_options_and_declares_what_it_is(name: str) -> None:
+    recipe = RECIPES[name]
+    assert recipe.NAME == name
+    options = recipe.parse_options({})
+    assert isinstance(options, Options)
+    assert recipe.parse_options(options.model_dump()) == options  # what a suite stores loads back the same
+    assert recipe.FORMAT in ("tflite", "mlpackage")
+    assert recipe.NEEDS <= set(typing.get_args(Need))
+    assert recipe.QUANTIZES_WEIGHTS in (True, False, None)
+    assert any(recipe.applies_to(kind) for kind in MODEL_KINDS)
+    assert recipe.variant_name(options) and recipe.DESCRIPTION
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_refuses_an_unknown_option_naming_the_ones_it_has(name: str) -> None:
+    recipe = RECIPES[name]
+    allowed = ", ".join(recipe.OPTIONS.model_fields) or "none"
+    with pytest.raises(ValueError, match=rf"unknown option 'colour' for recipe {name} \(allowed: {allowed}\)$"):
+        recipe.parse_options({"colour": "red"})
+
+
+@pytest.mark.parametrize(("name", "option"), [(n, o) for n, r in RECIPES.items() for o in r.OPTIONS.model_fields])
+def test_every_option_refuses_a_bad_value_naming_the_field_and_allowed_values(name: str, option: str) -> None:
+    value, expected = BAD_VALUES[option]  # a new option without a case here fails: add one
+    with pytest.raises(ValueError) as error:
+        RECIPES[name].parse_options({option: value})
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_allowed_values_are_read_from_the_options_model() -> None:
+    palettize = RECIPES["coreml-palettize"].OPTIONS
+    assert _allowed_values(palettize, "bits") == "1, 2, 3, 4, 6, 8"
+    assert _allowed_values(RECIPES["coreml-prune"].OPTIONS, "sparsity") is None  # a range: pydantic says it
+
+
+def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
+    needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
+    assert needing_calibration == {"full-int8", "int16x8"}
+    assert not any("training-data" in r.NEEDS for r in RECIPES.values())
+    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32"}  # benchlab check asks the registry
+    assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage"}
+    assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite"]
+
+
+def test_the_registry_refuses_a_duplicate_name() -> None:
+    class AnotherFp32(LiteRTRecipe):
+        NAME = "fp32"
+        DESCRIPTION = "a second recipe claiming fp32's name"
+        QUANTIZES_WEIGHTS = False
+
+    registry = register({}, [Fp32()])
+    with pytest.raises(ValueError, match="recipe name 'fp32' is registered twice \\(Fp32 and AnotherFp32\\)"):
+        register(registry, [AnotherFp32()])
+    assert type(registry["fp32"]) is Fp32
+
+
+def test_shipped_suites_give_the_same_variants_as_before_the_registry() -> None:
+    # Recipe, options and name are what a variant's cache key and its rows are made of.
+    quickstart = load_suite(REPO / "suites" / "quickstart.yaml")
+    assert [(v.recipe, v.options, v.variant_name) for v in quickstart.variants] == [
+        ("fp32", {}, "fp32"), ("fp16", {}, "fp16"), ("dynamic-int8", {}, "dynamic-int8"),
+        ("full-int8", {"int8_io": True, "calibration_samples": 200}, "full-int8"),
+        ("int16x8", {"calibration_samples": 200}, "int16x8"),
+        ("coreml-fp16", {}, "coreml-fp16"), ("coreml-int8", {"mode": "linear_symmetric"}, "coreml-int8"),
+        ("coreml-palettize", {"bits": 4}, "coreml-palettize-4bit"),
+        ("coreml-palettize", {"bits": 6}, "coreml-palettize-6bit"),
+        ("coreml-prune", {"sparsity": 0.5}, "coreml-prune-50"),
+    ]
+    for name in ("lab", "nightly"):
+        suite = load_suite(REPO / "suites" / f"{name}.yaml")
+        assert [v.variant_name for v in suite.variants] == ["fp32", "fp16", "dynamic-int8", "full-int8"]
+
+
+class _Distil(LiteRTRecipe):
+    """A recipe that trains, as distillation or QAT will: it needs a labelled training split."""
+
+    NAME = "test-distil"
+    DESCRIPTION = "stands in for a training recipe"
+    NEEDS = frozenset({"training-data"})
+    QUANTIZES_WEIGHTS = True
+
+
+def _suite(tmp_path: Path, npz: Path, recipe: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "t", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
+                                    "dataset": {"npz": str(npz)}, "variants": ["fp32", recipe]}))
+    return path
+
+
+def test_a_suite_refuses_a_recipe_whose_needs_its_dataset_cannot_meet(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(RECIPES, _Distil.NAME, _Distil())
+    eval_only = tmp_path / "eval.npz"
+    np.savez(eval_only, inputs=np.zeros((4, 28, 28, 1), np.float32), labels=np.arange(4))
+    path = _suite(tmp_path, eval_only, _Distil.NAME)
+    with pytest.raises(SuiteError) as error:
+        load_suite(path)
+    assert str(error.value) == (f"{path}: variants[1].recipe: test-distil needs training data: dataset.npz: "
+                                f"{eval_only} has no train_inputs and train_labels arrays")
+
+    with_train = tmp_path / "train.npz"
+    np.savez(with_train, inputs=np.zeros((4, 28, 28, 1), np.float32), labels=np.arange(4),
+             train_inputs=np.zeros((8, 28, 28, 1), np.float32), train_labels=np.arange(8) % 4)
+    assert [v.recipe for v in load_suite(_suite(tmp_path, with_train, _Distil.NAME)).variants][1] == "test-distil"
+
+
+def test_a_training_split_is_loaded_and_hashed_apart_from_the_evaluation_data(tmp_path: Path) -> None:
+    from benchlab.datasets import load_dataset
+
+    path = tmp_path / "train.npz"
+    np.savez(path, inputs=np.ones((3, 4), np.float32), labels=np.array([0, 1, 2]),
+             train_inputs=np.zeros((5, 4), np.float32), train_labels=np.array([0, 1, 2, 3, 0]))
+    dataset = load_dataset(load_suite(_suite(tmp_path, path, "fp16")).dataset)
+    assert dataset.train_inputs.shape == (5, 4) and list(dataset.train_labels) == [0, 1, 2, 3, 0]
+    np.savez(path, inputs=np.ones((3, 4), np.float32), labels=np.array([0, 1, 2]),
+             train_inputs=np.zeros((5, 4), np.float32), train_labels=np.array([1, 1, 2, 3, 0]))
+    changed = load_dataset(load_suite(_suite(tmp_path, path, "fp16")).dataset)
+    assert changed.sha256 == dataset.sha256 and changed.train_sha256 != dataset.train_sha256
+
