@@ -3,9 +3,10 @@
 The recommendation per (model, device, accelerator) is explicit: among variants within the
 accuracy budget (accuracy drop against the reference no larger than the budget; for unlabelled
 data, top-1 agreement with the reference of at least 100 - budget percent), take the fastest and
-every variant not significantly slower than it (paired by interleaved round, benchlab.within_run),
-and of those the smallest file. A fixed "within 5%" tie would flip from run to run where runs
-differ by more than that; a difference the run cannot resolve is a tie. The Pareto front is the
+every variant not significantly slower than it by more than 5% (paired by interleaved round,
+benchlab.within_run), and of those the smallest file. A fixed "within 5% of the median" tie would
+flip from run to run where runs differ by more than that; a difference the run cannot resolve is
+a tie. The Pareto front is the
 set of variants no other variant beats on both size and median latency.
 """
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 GROUP = ["model", "device_id", "accelerator"]
+#: A variant slower than the fastest by less than this (or not significantly) ties with it.
+TIE_THRESHOLD_PCT = 5.0
 #: Per job, its latency in each round (repeat index -> ms); what the pick's ties are judged on.
 RoundValues = dict[str, dict[int, float]]
 
@@ -105,16 +108,16 @@ def _pick(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[object, str]:
     for index, row in eligible.iterrows():
         if index == fastest:
             continue
-        change = paired_change(rounds.get(fastest_job, {}), rounds.get(row["job_id"], {}))
-        if not change.significant:
+        change = paired_change(rounds.get(fastest_job, {}), rounds.get(row["job_id"], {}), TIE_THRESHOLD_PCT)
+        if change.verdict != "regression":  # not significantly slower beyond the threshold: a tie
             ties[index] = change
     candidates = [fastest, *ties]
     pick = min(candidates, key=lambda i: (float(eligible.loc[i, "size_bytes"] or 0), i != fastest))
     if pick == fastest:
         return pick, "fastest within the accuracy budget" + (" and smallest of its ties" if ties else "")
     saved = 100.0 * (1 - float(eligible.loc[pick, "size_bytes"]) / float(eligible.loc[fastest, "size_bytes"]))
-    return pick, (f"not significantly slower than {eligible.loc[fastest, 'variant']} "
-                  f"({ties[pick].describe()}) and {saved:.0f}% smaller")
+    return pick, (f"not significantly slower than {eligible.loc[fastest, 'variant']} beyond "
+                  f"{TIE_THRESHOLD_PCT:g}% ({ties[pick].describe()}) and {saved:.0f}% smaller")
 
 
 def _kb(value: object) -> str:

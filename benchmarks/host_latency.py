@@ -53,7 +53,7 @@ def host_device_median_ms(model: Path, threads: int, iterations: int, warmup: in
     measurement = HostDevice().run(job)
     if measurement.status != "ok":
         raise SystemExit(f"host device failed: {measurement.error}")
-    return summarize(measurement.all_samples_us).median_ms
+    return summarize(measurement.samples_us).median_ms
 
 
 def bare_loop_median_ms(model: Path, threads: int, iterations: int, warmup: int) -> float:
