@@ -27,13 +27,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from benchlab.gate import STARTED_HOT
 from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement
 from benchlab.stats import summarize
-from benchlab.store import RunRecord
+from benchlab.run_record import RunRecord
 
 #: pyperf warns when the standard deviation is more than 10% of the mean.
 MAX_CV = 0.1

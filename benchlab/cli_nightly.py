@@ -338,7 +338,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from benchlab.compare import Thresholds
     from benchlab.history import resolve_run
     from benchlab.report import round_values
-    from benchlab.store import RunRecord
+    from benchlab.run_record import RunRecord
     from benchlab.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))

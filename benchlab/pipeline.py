@@ -23,7 +23,8 @@ from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Benc
 from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
-from benchlab.store import RunExists, RunRecord, RunStore
+from benchlab.run_record import RunRecord
+from benchlab.store import RunExists, RunStore
 from benchlab.suite import Suite
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
 from benchlab.plotting import pyplot, save
-from benchlab.store import RunRecord
+from benchlab.run_record import RunRecord
 from benchlab.within_run import paired_change
 
 if TYPE_CHECKING:

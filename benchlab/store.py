@@ -12,10 +12,9 @@ This is the only module that knows a run directory's layout:
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration), written when it finishes; readers use them when present
 
-Writing goes through `RunStore`; reading goes through `RunRecord.load()`, which reads run.json
-and the records once and returns one immutable record of the run: its metadata, every repeat as
-stored, one Measurement per job (repeats combined, then scored by benchlab.scoring) and the tidy
-tables. Report, check, compare, history and trends take that record as data.
+Writing goes through `RunStore`; reading goes through `benchlab.run_record.RunRecord.load()`,
+which uses the readers here once and returns one immutable record of the run that report,
+check, compare, history and trends take as data.
 
 Schema history (bump SCHEMA_VERSION and migrate in `_migrate` when a record changes shape):
     1  first version: one Measurement record per job (all repeats in it), latencies in
@@ -32,9 +31,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
-from functools import cached_property
+from collections.abc import Iterable
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +46,11 @@ from benchlab.records import (
     Measurement,
     Variant,
 )
-from benchlab.stats import LatencySummary, summarize
 
 if TYPE_CHECKING:
     import numpy as np
-    import pandas as pd
+
+    from benchlab.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +245,8 @@ class RunStore:
 
     def finish(self, finished_at: str) -> RunRecord:
         """Mark the run finished, export the tidy tables as Parquet and return the run's record."""
+        from benchlab.run_record import RunRecord
+
         self.write_meta({**self.read_meta(), "finished_at": finished_at})
         record = RunRecord.load(self.directory)
         record.export_parquet()
@@ -270,47 +270,6 @@ def read_repeat_records(directory: Path) -> list[Measurement]:
             raise StoreError(f"{path}:{number}: not a JSON record") from None
         found.append(measurement_from_record(record))
     return found
-
-
-def combine_repeats(records: Sequence[Measurement]) -> Measurement:
-    """Return one job's measurement from its repeat records (the last record of a repeat wins).
-
-    With at least one repeat ok, the measurement is ok and holds the ok repeats' samples in
-    repeat order; repeats that failed are named in `error` and flagged. With none ok, it is the
-    first failed repeat's record. Init, first inference, warmup and outputs come from the first
-    ok repeat (the one that evaluated), peak memory is the largest, conditions span the repeats.
-    """
-    latest = sorted({r.repeat: r for r in records}.values(), key=lambda r: r.repeat)
-    ok = [r for r in latest if r.status == "ok"]
-    if not ok:
-        return latest[0]
-    failed = [r for r in latest if r.status != "ok"]
-    first = next((r for r in ok if r.outputs_file), ok[0])
-    peaks = [r.peak_memory_mb for r in ok if r.peak_memory_mb is not None]
-    flags = [f for r in ok for f in r.flags] + (["repeats-failed"] if failed else [])
-    error = "; ".join(f"repeat {r.repeat} {r.status}: {r.error}" for r in failed) or None
-    return replace(
-        ok[0],
-        init_us=first.init_us, first_us=first.first_us, warmup_us=first.warmup_us,
-        compile_us=first.compile_us, memory_init_mb=first.memory_init_mb,
-        outputs_file=first.outputs_file, accuracy_note=first.accuracy_note,
-        samples_us=tuple(s for r in ok for s in r.samples_us),
-        runner_stats=tuple(s for r in ok for s in r.runner_stats),
-        runner_output="\n".join(r.runner_output for r in ok if r.runner_output) or None,
-        peak_memory_mb=max(peaks) if peaks else None,
-        conditions_before=ok[0].conditions_before, conditions_after=ok[-1].conditions_after,
-        flags=tuple(dict.fromkeys(flags)), error=error, repeat=0, slot=None,
-        started_at=min(r.started_at for r in latest if r.started_at) if any(r.started_at for r in latest) else None,
-        finished_at=max(r.finished_at for r in latest if r.finished_at) if any(r.finished_at for r in latest) else None,
-    )
-
-
-def combine_jobs(records: Sequence[Measurement]) -> list[Measurement]:
-    """Return one measurement per job, in the order each job first appears."""
-    by_job: dict[str, list[Measurement]] = {}
-    for record in records:
-        by_job.setdefault(record.job_id, []).append(record)
-    return [combine_repeats(rs) for rs in by_job.values()]
 
 
 def read_run_meta(directory: Path) -> dict[str, Any]:
@@ -337,225 +296,3 @@ def run_directories(path: Path | str) -> list[Path]:
     if not runs:
         raise StoreError(f"{root} holds no benchlab runs")
     return runs
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run as data: metadata, every stored repeat, one scored measurement per job.
-
-    Build it with `RunRecord.load(directory)`; every view takes it instead of a directory.
-    """
-
-    directory: Path
-    meta: dict[str, Any] = field(hash=False)
-    repeats: tuple[Measurement, ...]
-    measurements: tuple[Measurement, ...]
-
-    @classmethod
-    def load(cls, directory: Path | str) -> RunRecord:
-        """Read a run directory once; raise StoreError when it is not a run of a known version."""
-        from benchlab.scoring import score_measurements
-
-        directory = Path(directory)
-        meta = read_run_meta(directory)
-        repeats = tuple(read_repeat_records(directory))
-        loader = _ArrayLoader(directory)
-        accuracy = (meta.get("suite") or {}).get("accuracy") or {}
-        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels,
-                                    top_k=int(accuracy.get("top_k", 1)))
-        return cls(directory, meta, repeats, tuple(scored))
-
-    @property
-    def run_id(self) -> str:
-        """The run id (run.json's, else the directory's name)."""
-        return str(self.meta.get("run_id") or self.directory.name)
-
-    @property
-    def variants(self) -> list[Variant]:
-        """The variants the run recorded, as built."""
-        return [Variant(**v) for v in self.meta.get("variants", [])]
-
-    def eval_set_digest(self, model: str) -> str | None:
-        """Return a digest of a model's stored evaluation inputs and labels, None when not stored."""
-        import hashlib
-
-        stem = file_name(model)
-        paths = [self.directory / INPUTS_DIR / f"{stem}.npy", self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
-        if not paths[0].exists():
-            return None
-        digest = hashlib.sha256()
-        for path in paths:
-            if path.exists():
-                digest.update(path.read_bytes())
-        return digest.hexdigest()
-
-    @cached_property
-    def results(self) -> pd.DataFrame:
-        """One row per measurement (repeats combined): identity, size, latency stats, accuracy, conditions."""
-        import pandas as pd
-
-        return pd.DataFrame([measurement_row(m) for m in self.measurements])
-
-    @cached_property
-    def samples(self) -> pd.DataFrame:
-        """One row per timed invocation (see `samples_frame`)."""
-        return samples_frame(self.measurements)
-
-    @cached_property
-    def repeat_table(self) -> pd.DataFrame:
-        """One row per stored repeat: job, repeat, slot, status, cause, latency, start, conditions."""
-        import pandas as pd
-
-        from benchlab.stats import repeat_values_us
-
-        rows = []
-        for r in self.repeats:
-            value = repeat_values_us(r.samples_us, r.runner_stats)
-            before = r.conditions_before
-            rows.append({"run_id": r.run_id, "job_id": r.job_id, "model": r.variant.model, "variant": r.variant.name,
-                         "device_id": r.device.id, "accelerator": r.accelerator.name, "repeat": r.repeat,
-                         "slot": r.slot, "status": r.status, "failure_cause": r.failure_cause, "error": r.error,
-                         "latency_ms": value[0] / 1000.0 if value else None, "started_at": r.started_at,
-                         "thermal_status_before": before.thermal_status if before else None,
-                         "load_average_before": before.load_average if before else None})
-        return pd.DataFrame(rows)
-
-    def export_parquet(self) -> None:
-        """Write measurements.parquet and samples.parquet beside the records."""
-        self.results.to_parquet(self.directory / MEASUREMENTS_PARQUET, index=False)
-        self.samples.to_parquet(self.directory / SAMPLES_PARQUET, index=False)
-
-
-class _ArrayLoader:
-    """Reads the arrays a run stored (outputs, labels) for the scoring stage."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def outputs(self, m: Measurement) -> np.ndarray | None:
-        import numpy as np
-
-        if not m.outputs_file or not (self.directory / m.outputs_file).exists():
-            return None
-        return np.load(self.directory / m.outputs_file)
-
-    def labels(self, model: str) -> np.ndarray | None:
-        import numpy as np
-
-        path = self.directory / INPUTS_DIR / f"{file_name(model)}.labels.npy"
-        return np.load(path) if path.exists() else None
-
-
-def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
-    """Return the latency statistics of a measurement and where its per-repeat values come from.
-
-    "samples": each repeat's median of its measured iterations. "runner-repeats": the runner
-    reports only per-run statistics (benchmark_model), so each repeat's median (or mean) is used.
-    """
-    summary = summarize(m.samples_us, m.runner_stats)
-    if summary is None:
-        return None, None
-    return summary, "samples" if m.all_samples_us else "runner-repeats"
-
-
-def measurement_row(m: Measurement) -> dict[str, Any]:
-    """Return the tidy-table row of one measurement: identity, sizes, latency stats, accuracy, conditions."""
-    summary, source = latency_summary(m)
-    before, after = m.conditions_before, m.conditions_after
-    return {
-        "run_id": m.run_id, "suite": m.suite, "job_id": m.job_id,
-        "model": m.variant.model, "variant": m.variant.name, "recipe": m.variant.recipe,
-        "format": m.variant.format, "parent": m.variant.parent, "variant_sha256": m.variant.sha256,
-        "device_id": m.device.id, "platform": m.device.platform, "device_model": m.device.model,
-        "soc": m.device.soc, "os_version": m.device.os_version, "tier": m.device.tier,
-        "accelerator": m.accelerator.name, "accelerator_kind": m.accelerator.kind,
-        "threads": m.accelerator.threads, "xnnpack": m.accelerator.xnnpack,
-        "runner": m.runner, "runner_version": m.runner_version,
-        "status": m.status, "failure_cause": m.failure_cause, "error": m.error, "flags": ",".join(m.flags),
-        "size_bytes": m.variant.size_bytes, "size_compressed_bytes": m.variant.size_compressed_bytes,
-        "init_ms": m.init_us / 1000.0 if m.init_us is not None else None,
-        "first_ms": m.first_us / 1000.0 if m.first_us is not None else None,
-        "compile_ms": m.compile_us / 1000.0 if m.compile_us is not None else None,
-        "latency_source": source,
-        "latency_count": summary.count if summary else 0,
-        "latency_repeats": summary.repeats if summary else 0,
-        "latency_ms_median": summary.median_ms if summary else None,
-        "latency_ms_ci_low": summary.ci_low_ms if summary else None,
-        "latency_ms_ci_high": summary.ci_high_ms if summary else None,
-        "latency_repeat_sd_pct": 100.0 * summary.repeat_sd_log if summary and summary.repeat_sd_log is not None else None,
-        "latency_ms_mean": summary.mean_ms if summary else None,
-        "latency_ms_std": summary.std_ms if summary else None,
-        "latency_ms_min": summary.min_ms if summary else None,
-        "latency_ms_p5": summary.p5_ms if summary else None,
-        "latency_ms_p90": summary.p90_ms if summary else None,
-        "latency_ms_p95": summary.p95_ms if summary else None,
-        "latency_cv": summary.cv if summary else None,
-        "memory_init_mb": m.memory_init_mb, "peak_memory_mb": m.peak_memory_mb,
-        "delegated_nodes": m.delegated_nodes, "total_nodes": m.total_nodes,
-        "delegate_applied": m.delegate_applied,
-        "accuracy_metric": m.accuracy_metric, "accuracy": m.accuracy, "accuracy_delta": m.accuracy_delta,
-        "accuracy_note": m.accuracy_note,
-        "fidelity_reference": m.fidelity.reference_variant if m.fidelity else None,
-        "fidelity_top1_agreement": m.fidelity.top1_agreement if m.fidelity else None,
-        "fidelity_max_abs_error": m.fidelity.max_abs_error if m.fidelity else None,
-        "fidelity_mean_abs_error": m.fidelity.mean_abs_error if m.fidelity else None,
-        "thermal_status_before": before.thermal_status if before else None,
-        "thermal_status_after": after.thermal_status if after else None,
-        "battery_temperature_c_before": before.battery_temperature_c if before else None,
-        "load_average_before": before.load_average if before else None,
-        "started_at": m.started_at, "finished_at": m.finished_at,
-    }
-
-
-SAMPLE_COLUMNS = ["run_id", "job_id", "model", "variant", "device_id", "accelerator", "phase", "repeat",
-                  "iteration", "latency_us"]
-
-
-def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
-    """Return one row per timed invocation: run_id, job_id, model, variant, device_id,
-    accelerator, phase ("warmup" or "measured"), repeat, iteration, latency_us."""
-    import pandas as pd
-
-    rows = []
-    for m in measurements:
-        ident = {"run_id": m.run_id, "job_id": m.job_id, "model": m.variant.model, "variant": m.variant.name,
-                 "device_id": m.device.id, "accelerator": m.accelerator.name}
-        for i, value in enumerate(m.warmup_us):
-            rows.append({**ident, "phase": "warmup", "repeat": 0, "iteration": i, "latency_us": value})
-        for repeat, samples in enumerate(m.samples_us):
-            for i, value in enumerate(samples):
-                rows.append({**ident, "phase": "measured", "repeat": repeat, "iteration": i, "latency_us": value})
-    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
-
-
-def load_measurements(path: Path | str) -> list[Measurement]:
-    """Return every measurement (repeats combined, scored) of the run, or of every run, at `path`."""
-    return [m for run in run_directories(path) for m in RunRecord.load(run).measurements]
-
-
-def _table(path: Path | str, parquet_name: str, attribute: str) -> pd.DataFrame:
-    import pandas as pd
-
-    frames = []
-    for run in run_directories(path):
-        exported = run / parquet_name
-        frames.append(pd.read_parquet(exported) if exported.exists() else getattr(RunRecord.load(run), attribute))
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def load_results(path: Path | str) -> pd.DataFrame:
-    """Return a tidy DataFrame, one row per measurement, of the run (or runs) at `path`.
-
-    Latency columns are statistics computed from the stored raw samples (a finished run's
-    measurements.parquet holds them). Rows of several runs keep the fields that make them
-    incomparable (os_version, runner, runner_version, variant_sha256) as columns. Raises
-    StoreError when `path` holds no run or a run of an unknown schema version.
-    """
-    return _table(path, MEASUREMENTS_PARQUET, "results")
-
-
-def load_samples(path: Path | str) -> pd.DataFrame:
-    """Return one row per timed invocation of the run (or runs) at `path` (see `samples_frame`)."""
-    table = _table(path, SAMPLES_PARQUET, "samples")
-    return table if not table.empty else samples_frame(())

@@ -1,0 +1,243 @@
+"""How one metric changed between a baseline and a candidate measurement, and whether it counts.
+
+Latency: at the repeat level, against the noise floor
+----------------------------------------------------
+The unit is the repeat (one runner process; benchlab.stats explains why): each measurement
+contributes one latency per repeat (the median of its iterations, or the runner's per-run median
+where it prints no iterations). Latencies are compared on a log scale, so a change is a ratio
+("12% slower") whatever the model's speed.
+
+* Estimate: the Hodges-Lehmann estimator, the median of all n*m pairwise differences
+  log(candidate_j) - log(baseline_i) of repeat latencies; exp() of it is the typical
+  candidate/baseline ratio, reported as a change in percent.
+* 95% confidence interval: distribution-free, from the null distribution of the Mann-Whitney U
+  statistic (Lehmann, *Nonparametrics*, 1975, ch. 2; Bauer, JASA 1972): with
+  C = floor(n*m/2 - z_0.975 * sqrt(n*m*(n+m+1)/12)), the C-th smallest and C-th largest pairwise
+  differences bound the shift.
+* Test: scipy.stats.mannwhitneyu, two-sided, on the repeat latencies (exact for small samples).
+* Noise floor (benchlab.noise): two runs of an unchanged variant on one device differ by more than
+  their repeats suggest (a slow episode of a shared machine, a different boot, another
+  co-tenant). From the history of the results root, the spread of changes between consecutive
+  runs whose variant file did not change gives the row's run-to-run noise floor (95% of unchanged
+  pairs change less); `benchlab calibrate` measures it before the first night.
+* Minimum detectable change: the larger of the noise floor and what the repeats can resolve
+  (benchlab.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
+  counts). Every compared row states it, so "not significant" says how large a change could
+  have been seen.
+* Decision: with fewer than `min_repeats` (5) repeats on a side the row is "not significant (too
+  few repeats)", never a regression and never silence. A change is *significant* when p < alpha
+  AND the interval excludes zero. A significant change beyond max(threshold, noise floor) is a
+  "regression" (or "improved" below minus that); a significant change within the threshold is
+  "within threshold"; one beyond the threshold but within the noise floor, or one that is not
+  significant, is "not significant (within ±x% noise of this device)", so noise is never
+  reported as a regression or a win.
+
+Size, peak memory and accuracy
+------------------------------
+Each is one number per measurement, so there is no test: size in bytes (deterministic for one
+recipe and model), peak memory in MB (the runner's high-water mark) and accuracy in percent on the
+evaluation set (deterministic for one model and one set) are compared with their thresholds:
+size +1%, memory +10%, accuracy -0.5 points by default. Accuracy is only compared when both runs
+evaluated the same inputs (same stored evaluation inputs and labels, else the same dataset spec).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from benchlab.records import Measurement
+from benchlab.stats import hodges_lehmann, log_sd, minimum_detectable_change
+
+LATENCY_METHOD = "Hodges-Lehmann shift of per-repeat log latency; 95% CI from the Mann-Whitney U distribution"
+
+# Status of a metric and of a comparison row.
+REGRESSION = "regression"
+IMPROVED = "improved"
+WITHIN_THRESHOLD = "within threshold"
+UNCHANGED = "unchanged"
+NOT_SIGNIFICANT = "not significant"
+TOO_FEW_SAMPLES = "not significant (too few repeats)"
+NOT_COMPARABLE = "not comparable"
+NOT_MEASURED = "not measured"
+FAILED = "failed"
+MISSING = "missing in candidate"
+NEW = "new in candidate"
+#: Row statuses for which no test ran: reported, but neither a pass nor a failure.
+SKIPPED_STATUSES = frozenset({NOT_COMPARABLE, NOT_MEASURED, MISSING})
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How big a change must be to count as a regression (or an improvement).
+
+    Percentages are of the baseline's value; accuracy is in percentage points.
+    """
+
+    latency_pct: float = 5.0
+    size_pct: float = 1.0
+    memory_pct: float = 10.0
+    accuracy_points: float = 0.5
+    alpha: float = 0.05
+    min_repeats: int = 5
+
+    @classmethod
+    def from_suite(cls, suite: dict[str, Any] | None) -> Thresholds:
+        """Return the thresholds of a stored suite's `regression` section, defaults for missing fields."""
+        section = (suite or {}).get("regression") or {}
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in section.items() if k in known and v is not None})
+
+    @classmethod
+    def parse_override(cls, text: str) -> tuple[str, float]:
+        """Parse "NAME=VALUE" (e.g. "latency_pct=20"); raise ValueError naming the allowed names."""
+        name, sep, value = text.partition("=")
+        defaults = {f.name: f.default for f in fields(cls)}
+        if not sep or name.strip() not in defaults:
+            allowed = ", ".join(f"{k} (default {v})" for k, v in defaults.items())
+            raise ValueError(f"{text!r} is not NAME=VALUE with NAME one of: {allowed}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{text!r}: {value!r} is not a number") from None
+        if number < 0 or math.isnan(number):
+            raise ValueError(f"{text!r}: a threshold cannot be negative")
+        name = name.strip()
+        return name, int(number) if isinstance(defaults[name], int) else number
+
+
+@dataclass(frozen=True)
+class MetricChange:
+    """How one metric changed from baseline to candidate.
+
+    `change` is in percent of the baseline for latency, size and memory, and in percentage
+    points for accuracy (`change_unit` says which). The confidence interval, p-value and sample
+    counts are only set for latency.
+    """
+
+    metric: str
+    unit: str
+    baseline: float | None
+    candidate: float | None
+    change: float | None
+    change_unit: str
+    threshold: float
+    status: str
+    reason: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    n_baseline: int | None = None
+    n_candidate: int | None = None
+    method: str | None = None
+    #: What one compared value is ("repeat medians": one per runner process).
+    sample_kind: str | None = None
+    #: Run-to-run noise of this row from history (percent), and the minimum detectable change.
+    noise_floor_pct: float | None = None
+    mdc_pct: float | None = None
+
+
+def _pct(log_ratio: float | None) -> float | None:
+    return None if log_ratio is None else 100.0 * math.expm1(log_ratio)
+
+
+#: What one compared latency is: one repeat (runner process), its median iteration.
+REPEAT_MEDIANS = "repeat medians"
+
+
+def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
+                   thresholds: Thresholds = Thresholds(), noise_floor_pct: float | None = None) -> MetricChange:
+    """Compare two sets of per-repeat latencies (microseconds); see the module docstring.
+
+    Returns a MetricChange with medians in ms, the change and its 95% CI in percent, the
+    Mann-Whitney U p-value, the noise floor and minimum detectable change, and one of:
+    regression, improved, within threshold, not significant, not significant (too few repeats).
+    """
+    from scipy.stats import mannwhitneyu
+
+    base = np.asarray(baseline_us, dtype=np.float64)
+    cand = np.asarray(candidate_us, dtype=np.float64)
+    n, m = len(base), len(cand)
+    common = {"metric": "latency", "unit": "ms", "change_unit": "%", "threshold": thresholds.latency_pct,
+              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": REPEAT_MEDIANS,
+              "baseline": float(np.median(base)) / 1000.0 if n else None,
+              "candidate": float(np.median(cand)) / 1000.0 if m else None, "noise_floor_pct": noise_floor_pct}
+    if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
+        return MetricChange(**common, change=None, status=NOT_MEASURED,
+                            reason="no samples" if not (n and m) else "non-positive latencies")
+    estimate, ci_low, ci_high = hodges_lehmann(np.log(base), np.log(cand))
+    change, low, high = _pct(estimate), _pct(ci_low), _pct(ci_high)
+    p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+    sampling = minimum_detectable_change(_pooled_log_sd(base, cand), n, m, alpha=thresholds.alpha)
+    mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
+    numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc}
+    noise = f"within ±{mdc:.1f}% noise of this device" if mdc is not None else "noise of this device unknown"
+    if min(n, m) < thresholds.min_repeats:
+        return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
+                            reason=f"{min(n, m)} repeat(s) on a side, at least {thresholds.min_repeats} needed: "
+                                   "raise scenario.repeats")
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    if not (p_value < thresholds.alpha and excludes_zero):
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
+    verdict = _against_threshold(change, thresholds.latency_pct)
+    if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT,
+                            reason=f"within ±{noise_floor_pct:.1f}% run-to-run noise of this device")
+    return MetricChange(**numbers, status=verdict)
+
+
+def _pooled_log_sd(base: np.ndarray, cand: np.ndarray) -> float | None:
+    """Return the pooled between-repeat standard deviation of log latency of two runs."""
+    parts = [(len(x) - 1, log_sd(x.tolist())) for x in (base, cand) if len(x) > 1]
+    dof = sum(d for d, _ in parts)
+    if not dof:
+        return None
+    return math.sqrt(sum(d * sd * sd for d, sd in parts if sd is not None) / dof)
+
+
+def _against_threshold(change: float, threshold: float, higher_is_worse: bool = True) -> str:
+    worse = change if higher_is_worse else -change
+    if change == 0:
+        return UNCHANGED
+    if worse > threshold:
+        return REGRESSION
+    if worse < -threshold:
+        return IMPROVED
+    return WITHIN_THRESHOLD
+
+
+def relative_change(metric: str, unit: str, baseline: float | None, candidate: float | None,
+                     threshold: float) -> MetricChange | None:
+    if baseline is None or candidate is None:
+        return None
+    if baseline <= 0:
+        return MetricChange(metric=metric, unit=unit, baseline=baseline, candidate=candidate, change=None,
+                            change_unit="%", threshold=threshold, status=NOT_MEASURED,
+                            reason="baseline value is not positive")
+    change = 100.0 * (candidate / baseline - 1.0)
+    return MetricChange(metric=metric, unit=unit, baseline=float(baseline), candidate=float(candidate),
+                        change=change, change_unit="%", threshold=threshold,
+                        status=_against_threshold(change, threshold))
+
+
+def accuracy_change(base: Measurement, cand: Measurement, threshold: float,
+                     same_eval_set: str | None) -> MetricChange | None:
+    if base.accuracy is None or cand.accuracy is None:
+        return None
+    change = float(cand.accuracy) - float(base.accuracy)
+    common = {"metric": "accuracy", "unit": "%", "baseline": float(base.accuracy),
+              "candidate": float(cand.accuracy), "change": change, "change_unit": "points", "threshold": threshold}
+    if same_eval_set is not None:
+        return MetricChange(**common, status=NOT_COMPARABLE, reason=same_eval_set)
+    if base.accuracy_metric != cand.accuracy_metric:
+        return MetricChange(**common, status=NOT_COMPARABLE,
+                            reason=f"metric differs ({base.accuracy_metric} vs {cand.accuracy_metric})")
+    return MetricChange(**common, status=_against_threshold(change, threshold, higher_is_worse=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
