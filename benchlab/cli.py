@@ -69,7 +69,7 @@ def _progress():  # type: ignore[no-untyped-def]
     )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=_console(), transient=False)
+                    console=_console(), transient=True)
 
 
 def _variant_line(variant) -> str:  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.run_record import RunRecord
-from benchlab.store import RunExists, RunStore
+from benchlab.store import RunExists, RunStore, check_results_root
 from benchlab.suite import Suite
 
 if TYPE_CHECKING:
@@ -149,6 +149,7 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     before anything is written; RunInterrupted when stopped before execution began.
     """
     stop = stop or StopControl()
+    check_results_root(results_root)
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     dataset = load_dataset(suite.dataset)
     from benchlab.optimize.build import build_variants

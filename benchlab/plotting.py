@@ -11,6 +11,8 @@ def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
+    # Names in suites are free text: "$" must print as itself, not start matplotlib's math mode.
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt

@@ -123,6 +123,22 @@ def _migrate(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
+def check_results_root(root: Path) -> None:
+    """Make sure runs can be created under `root` (creating it if needed), before any work starts.
+
+    Raises StoreError naming the folder when it is a file or cannot be written.
+    """
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"results folder {root} is a file, not a folder", hint="pass --results FOLDER")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create results folder {root}: {exc.strerror}",
+                         hint="pass --results FOLDER with a folder you can write to") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise StoreError(f"results folder {root} is not writable", hint="pass --results FOLDER you can write to")
+
+
 class RunStore:
     """Writes one run's directory: run.json, evaluation inputs, repeat records appended crash-safely."""
 

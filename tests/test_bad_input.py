@@ -231,3 +231,16 @@ def test_file_names_are_one_safe_component_and_long_names_stay_distinct() -> Non
     assert file_name("..") == "_" and file_name("a b/c") == "a_b_c"
     first, second = file_name("x" * 300 + "1"), file_name("x" * 300 + "2")
     assert len(first) == len(second) == MAX_FILE_NAME and first != second
+
+
+@pytest.mark.parametrize("results", ["a-file", "/proc/benchlab-results"])
+def test_an_unusable_results_folder_is_bad_input_before_any_work(results: str, tmp_path: Path,
+                                                                 models: dict[str, Path],
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    """A results path that is a file, or one that cannot be created (even by root: /proc)."""
+    (tmp_path / "a-file").write_text("not a folder")
+    suite = _write(tmp_path, {"name": "m", "path": str(models["tflite"])})
+    target = tmp_path / results if not results.startswith("/") else Path(results)
+    assert main(["run", str(suite), "--results", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert f"benchlab: error: " in err and str(target) in err and "optimize" not in err
