@@ -124,19 +124,24 @@ def _migrate(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_results_root(root: Path) -> None:
-    """Make sure runs can be created under `root` (creating it if needed), before any work starts.
+    """Make sure runs can be created under `root`, before any work starts, writing nothing.
 
-    Raises StoreError naming the folder when it is a file or cannot be written.
+    The nearest folder of `root` that exists must be a folder we can create entries in: a probe
+    folder is made there and removed at once (a permission check alone would pass for root on a
+    read-only file system). Raises StoreError naming the folder when it cannot be used.
     """
-    if root.exists() and not root.is_dir():
-        raise StoreError(f"results folder {root} is a file, not a folder", hint="pass --results FOLDER")
+    import tempfile
+
+    existing = root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise StoreError(f"results folder {root}: {existing} is a file, not a folder", hint="pass --results FOLDER")
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".benchlab-probe-", dir=existing))
     except OSError as exc:
-        raise StoreError(f"cannot create results folder {root}: {exc.strerror}",
+        raise StoreError(f"results folder {root} cannot be created in {existing}: {exc.strerror}",
                          hint="pass --results FOLDER with a folder you can write to") from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise StoreError(f"results folder {root} is not writable", hint="pass --results FOLDER you can write to")
 
 
 class RunStore:
