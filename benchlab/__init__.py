@@ -1,5 +1,6 @@
 """benchlab: which optimized model to ship, per device tier — measured, not guessed.
 
+`run(suite_path, results_root, baseline=None)` runs a suite (and gates it against a baseline);
 `load_results(path)` and `load_samples(path)` give the tidy tables of a run (or of every run
 under a results root). Imports are lazy so `import benchlab` stays cheap.
 """
@@ -11,7 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["load_results", "load_samples"]
+__all__ = ["load_results", "load_samples", "run"]
+
+
+def run(suite_path: Any, results_root: Any = "results", baseline: str | None = None) -> Any:
+    """Run a suite on its targets and return its outcome (see benchlab.pipeline.run).
+
+    `outcome.run_dir`, `outcome.record.results` (the table), `outcome.exit_code`; with a baseline
+    ("latest", a run id or a directory), `outcome.comparison`.
+    """
+    from benchlab.pipeline import run as run_pipeline
+
+    return run_pipeline(suite_path, results_root, baseline)
 
 
 def load_results(path: Any) -> pd.DataFrame:

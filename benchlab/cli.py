@@ -211,11 +211,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[red]no job measured anything: see the reasons above[/red]")
         return outcome.exit_code
     if args.baseline is not None or args.fail_on_regression:
-        from benchlab.cli_nightly import baseline_gate
+        from benchlab.cli_nightly import print_gate
+        from benchlab.pipeline import gate
 
-        verdict = baseline_gate(outcome.run_dir, args.baseline or "latest", args.results)
+        comparison = gate(outcome.run_dir, args.baseline or "latest", args.results)
+        print_gate(comparison, outcome.run_dir)
         if args.fail_on_regression:
-            return verdict
+            return comparison.verdict
     return EXIT_OK
 
 

@@ -11,9 +11,9 @@ are called); errors are BenchlabError subclasses that `benchlab.cli.main` turns 
     benchlab calibrate SUITE [--runs N] [--results DIR]
     benchlab ab RUN BASELINE CANDIDATE [--results DIR]
 
-BASELINE, CANDIDATE and RUN are run directories or run ids under --results. `baseline_gate` is
-what ``benchlab run SUITE --baseline latest|RUN_ID|PATH [--fail-on-regression]`` calls after the
-run: it compares, prints, and writes compare.junit.xml, compare.json and compare.md into the run.
+BASELINE, CANDIDATE and RUN are run directories or run ids under --results. After
+``benchlab run SUITE --baseline latest|RUN_ID|PATH [--fail-on-regression]``, `print_gate` shows
+what benchlab.pipeline.gate compared and wrote into the run.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from benchlab.changepoints import SeriesChanges
     from benchlab.check import CheckWarning
     from benchlab.compare import CompareResult
-#: Files baseline_gate writes into the candidate run's directory.
-GATE_FILES = {"junit": "compare.junit.xml", "json": "compare.json", "markdown": "compare.md"}
 
 
 def _stdout():  # type: ignore[no-untyped-def]
@@ -373,29 +371,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
     return verdict
 
 
-def baseline_gate(run_dir: Path | str, baseline: str, results_root: Path | str) -> int:
-    """Compare a finished run with its baseline and return the verdict (0 ok, 1 regression).
-
-    `baseline` is "latest" (the newest earlier finished run of the same suite under
-    `results_root`), a run id under `results_root`, or a run directory. Prints the comparison and
-    the run's check warnings, and writes compare.junit.xml, compare.json and compare.md into
-    `run_dir`. Raises StoreError when the baseline does not exist, is the run itself, or there is
-    no earlier run for "latest" (a first night has nothing to compare with, and says so).
-    """
+def print_gate(result: CompareResult, run_dir: Path) -> None:
+    """Print a run's comparison with its baseline, its check warnings and where the CI files are."""
     from benchlab.check import check_run
-    from benchlab.ci_outputs import write_outputs
-    from benchlab.compare import compare_runs
-    from benchlab.history import latest_before, resolve_run
+    from benchlab.pipeline import GATE_FILES
 
-    run_dir = Path(run_dir)
-    baseline_dir = (latest_before(run_dir, results_root) if baseline == "latest"
-                    else resolve_run(baseline, results_root))
-    from benchlab.noise import floors_for_run
-
-    result = compare_runs(baseline_dir, run_dir, noise_floors=floors_for_run(run_dir, Path(results_root)))
     print_comparison(result)
     print_warnings(check_run(run_dir), f"check {run_dir.name}")
-    written = write_outputs(result, run_dir / GATE_FILES["junit"], run_dir / GATE_FILES["json"],
-                            run_dir / GATE_FILES["markdown"])
-    _stderr().print("comparison: " + ", ".join(str(p) for p in written))
-    return result.verdict
+    _stderr().print("comparison: " + ", ".join(str(run_dir / name) for name in GATE_FILES.values()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -24,11 +24,13 @@ from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.run_record import RunRecord
-from benchlab.store import RunExists, RunStore, check_results_root
+from benchlab.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
 from benchlab.suite import Suite
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from benchlab.compare import CompareResult
 
 
 class RunInterrupted(BenchlabError):
@@ -59,12 +61,17 @@ class RunOutcome:
     record: RunRecord
     interrupted: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    #: The comparison with the baseline, when the run was gated against one.
+    comparison: CompareResult | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 when at least one job measured (or there were no jobs), 3 when none did, 130 when stopped."""
+        """0 when at least one job measured (or there were no jobs), 3 when none did, 130 when stopped,
+        1 when the comparison with the baseline failed."""
         if self.interrupted:
             return EXIT_INTERRUPTED
+        if self.comparison is not None and self.comparison.verdict:
+            return self.comparison.verdict
         ok = sum(m.status == "ok" for m in self.record.measurements)
         return EXIT_OK if ok or not self.record.measurements else EXIT_DEVICE_FAILURE
 
@@ -210,3 +217,44 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
         return RunOutcome(store.directory, record, interrupted=True, counts=outcome_counts(record.measurements))
     record = store.finish(now_iso())
     return RunOutcome(store.directory, record, counts=outcome_counts(record.measurements))
+
+
+#: Files `gate` writes into the candidate run's directory.
+GATE_FILES = {"junit": "compare.junit.xml", "json": "compare.json", "markdown": "compare.md"}
+
+
+def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
+    """Compare a finished run with its baseline and write the CI files into the run; return the comparison.
+
+    `baseline` is "latest" (the newest earlier finished run of the same suite under
+    `results_root`), a run id under `results_root`, or a run directory. Each row's noise floor comes
+    from the suite's earlier runs and calibration. Raises StoreError when the baseline does not
+    exist, is the run itself, or there is no earlier run for "latest" (a first night has nothing to
+    compare with, and says so).
+    """
+    from benchlab.ci_outputs import write_outputs
+    from benchlab.compare import compare_runs
+    from benchlab.history import latest_before, resolve_run
+    from benchlab.noise import floors_for_run
+
+    baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
+    result = compare_runs(baseline_dir, run_dir, noise_floors=floors_for_run(run_dir, results_root))
+    write_outputs(result, *(run_dir / GATE_FILES[kind] for kind in ("junit", "json", "markdown")))
+    return result
+
+
+def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
+        callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
+        stop: StopControl | None = None, executor: Executor | None = None) -> RunOutcome:
+    """The library's one entry point: load a suite, run it, and gate it against `baseline` if given.
+
+    Returns the RunOutcome; with a baseline, `outcome.comparison` holds the comparison (its
+    `verdict` is 1 on a regression). Raises what run_suite and gate raise.
+    """
+    from benchlab.suite import load_suite
+
+    suite_path, results_root = Path(suite_path), Path(results_root)
+    outcome = run_suite(load_suite(suite_path), suite_path, results_root, callbacks, devices, stop, executor)
+    if baseline is None or outcome.interrupted or outcome.exit_code != EXIT_OK:
+        return outcome
+    return replace(outcome, comparison=gate(outcome.run_dir, baseline, results_root))

@@ -243,4 +243,4 @@ def test_an_unusable_results_folder_is_bad_input_before_any_work(results: str, t
     target = tmp_path / results if not results.startswith("/") else Path(results)
     assert main(["run", str(suite), "--results", str(target)]) == 2
     err = capsys.readouterr().err
-    assert f"benchlab: error: " in err and str(target) in err and "optimize" not in err
+    assert "benchlab: error: " in err and str(target) in err and "optimize" not in err

@@ -23,9 +23,10 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from benchlab.cli_nightly import GATE_FILES, baseline_gate, cmd_compare, register
+from benchlab.cli_nightly import cmd_compare, register
 from benchlab.compare import NOT_SIGNIFICANT, REGRESSION, compare_runs
 from benchlab.history import list_runs, load_history
+from benchlab.pipeline import GATE_FILES, gate
 from benchlab.store import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
 from benchlab.trends import trend_plots_for_run
 
@@ -125,7 +126,17 @@ def test_the_run_gate_fails_a_night_against_a_much_faster_baseline(nights: dict[
     assert all((tonight / name).stat().st_size > 0 for name in GATE_FILES.values())
     junit = ET.parse(tonight / GATE_FILES["junit"]).getroot()
     assert junit.find("testsuite/properties/property[@name='baseline']").get("value") == fast.name
-    assert baseline_gate(tonight, fast.name, results) == 1
+    assert gate(tonight, fast.name, results).verdict == 1
+
+
+def test_the_library_entry_point_runs_and_gates(nights: dict[str, Path], tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    derived_run(nights["real"], results, "20000101-000000-fast", "2000-01-01T00:00:00+00:00", 0.2)
+    outcome = benchlab.run(nights["suite"], results, baseline="latest")
+    assert outcome.comparison is not None and outcome.comparison.verdict == 1 and outcome.exit_code == 1
+    assert outcome.record.results["status"].tolist() == ["ok"]
+    assert (outcome.run_dir / GATE_FILES["junit"]).exists()
 
 
 def test_history_and_trend_plots_cover_every_night(nights: dict[str, Path]) -> None:
