@@ -40,7 +40,8 @@ MAX_CV = 0.1
 MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
-PHONE_PLATFORMS = ("android", "ios")
+#: The one platform benchlab itself supplies; every other device comes from a runner (a phone).
+HOST_PLATFORM = "host"
 UNQUANTIZED_RECIPES = unquantized_recipes()
 
 
@@ -104,7 +105,7 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
 def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
     meta = record.meta
     found: list[CheckWarning] = []
-    phones = [d for d in meta.get("devices") or [] if d.get("platform") in PHONE_PLATFORMS]
+    phones = [d for d in meta.get("devices") or [] if d.get("platform") != HOST_PLATFORM]
     if phones and all(d.get("tier") == "flagship" for d in phones):
         names = ", ".join(d.get("model") or d.get("id") for d in phones)
         found.append(CheckWarning("flagship-only", f"no low-end device: most users will see slower numbers "

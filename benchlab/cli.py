@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     tools = sub.add_parser("tools", help="fetch native runners (benchmark_model for Android)")
     tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
     fetch = tools_sub.add_parser("fetch", help="download a platform's runner into benchlab's cache")
-    fetch.add_argument("platform", help="android")
+    fetch.add_argument("platform", help="a runner platform that has tools to fetch (e.g. android)")
     fetch.set_defaults(func=cmd_tools_fetch)
 
     optimize = sub.add_parser("optimize", help="build the suite's variants (cached by content hash)")
