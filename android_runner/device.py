@@ -26,7 +26,7 @@ from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceTimeout
 from benchlab.errors import DeviceError, DeviceLost
-from benchlab.profiles import (
+from benchlab.plan.profiles import (
     DeviceProfile,
     derived_profile,
     load_profiles,

@@ -18,7 +18,7 @@ from android_runner.transport import (
     adb_server_running,
     server_port,
 )
-from benchlab.devices import UnavailableDevice
+from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
 from benchlab.records import Capabilities, DeviceInfo
 

@@ -27,14 +27,14 @@ def run(suite_path: Any, results_root: Any = "results", baseline: str | None = N
 
 
 def load_results(path: Any) -> pd.DataFrame:
-    """Return one row per measurement of the run(s) at `path` (see benchlab.run_record.load_results)."""
-    from benchlab.run_record import load_results as load
+    """Return one row per measurement of the run(s) at `path` (see benchlab.results.run_record.load_results)."""
+    from benchlab.results.run_record import load_results as load
 
     return load(path)
 
 
 def load_samples(path: Any) -> pd.DataFrame:
-    """Return one row per timed inference of the run(s) at `path` (see benchlab.run_record.load_samples)."""
-    from benchlab.run_record import load_samples as load
+    """Return one row per timed inference of the run(s) at `path` (see benchlab.results.run_record.load_samples)."""
+    from benchlab.results.run_record import load_samples as load
 
     return load(path)

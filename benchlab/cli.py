@@ -1,5 +1,5 @@
 """The `benchlab` command. Subcommands in the order a user runs them: devices, optimize, run, report,
-then the nightly ones from benchlab.cli_nightly: history, compare, check.
+then the nightly ones from benchlab.nightly.cli_nightly: history, compare, check.
 
 Only this module turns errors into a one-line message with a hint and an exit code (0 ok, 1 a
 gate failed, 2 bad input, 3 device or harness failure); `--debug` shows the traceback instead.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchlab.errors import EXIT_INTERRUPTED, EXIT_OK, BenchlabError, UsageError
-from benchlab.store import DEFAULT_RESULTS
+from benchlab.results.store import DEFAULT_RESULTS
 
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
@@ -33,7 +33,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from benchlab.devices import discover_devices
+    from benchlab.execute.devices import discover_devices
 
     table = Table(title="devices")
     for column in ("id", "platform", "maker", "model", "soc", "os", "abi", "tier", "profile", "transport", "state"):
@@ -87,9 +87,9 @@ def _variant_summary(variants) -> str:  # type: ignore[no-untyped-def]
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Build (or reuse) every variant of the suite and list them."""
-    from benchlab.datasets import load_dataset
+    from benchlab.plan.datasets import load_dataset
     from benchlab.optimize.build import build_variants
-    from benchlab.suite import load_suite
+    from benchlab.plan.suite import load_suite
 
     suite = load_suite(args.suite)
     dataset = load_dataset(suite.dataset)
@@ -158,10 +158,10 @@ def _resume_command(run_dir: Path, results: Path) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Optimize, benchmark on the suite's targets, store, print the table and write the report."""
-    from benchlab.executor import StopControl
+    from benchlab.execute.executor import StopControl
     from benchlab.pipeline import Callbacks, RunInterrupted, resume_run, run_suite
-    from benchlab.report import build_report, print_table
-    from benchlab.suite import load_suite
+    from benchlab.views.report import build_report, print_table
+    from benchlab.plan.suite import load_suite
 
     if (args.suite is None) == (args.resume is None):
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
@@ -211,7 +211,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[red]no job measured anything: see the reasons above[/red]")
         return outcome.exit_code
     if args.baseline is not None or args.fail_on_regression:
-        from benchlab.cli_nightly import print_gate
+        from benchlab.nightly.cli_nightly import print_gate
         from benchlab.pipeline import gate
 
         comparison = gate(outcome.run_dir, args.baseline or "latest", args.results)
@@ -229,7 +229,7 @@ def _run_dir(run: str, results: Path) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild the table, plots and HTML report of a finished run from its store alone."""
-    from benchlab.report import build_report, print_table
+    from benchlab.views.report import build_report, print_table
 
     files, table = build_report(args.run_dir, args.budget)
     print_table(table)
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--budget", type=float, default=None, help="accuracy budget in points (default: the suite's)")
     report.set_defaults(func=cmd_report)
 
-    from benchlab.cli_nightly import register as register_nightly
+    from benchlab.nightly.cli_nightly import register as register_nightly
 
     register_nightly(sub)  # history, compare, check
     return parser

@@ -17,20 +17,20 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.datasets import Dataset, load_dataset
-from benchlab.devices import Device, discover_devices, select_devices
+from benchlab.plan.datasets import Dataset, load_dataset
+from benchlab.execute.devices import Device, discover_devices, select_devices
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, SuiteError
-from benchlab.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
+from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
-from benchlab.run_record import RunRecord
-from benchlab.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
-from benchlab.suite import Suite
+from benchlab.results.run_record import RunRecord
+from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
+from benchlab.plan.suite import Suite
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from benchlab.compare import CompareResult
+    from benchlab.nightly.compare import CompareResult
 
 
 class RunInterrupted(BenchlabError):
@@ -232,10 +232,10 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     exist, is the run itself, or there is no earlier run for "latest" (a first night has nothing to
     compare with, and says so).
     """
-    from benchlab.ci_outputs import write_outputs
-    from benchlab.compare import compare_runs
-    from benchlab.history import latest_before, resolve_run
-    from benchlab.noise import floors_for_run
+    from benchlab.nightly.ci_outputs import write_outputs
+    from benchlab.nightly.compare import compare_runs
+    from benchlab.views.history import latest_before, resolve_run
+    from benchlab.nightly.noise import floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
     result = compare_runs(baseline_dir, run_dir, noise_floors=floors_for_run(run_dir, results_root))
@@ -251,7 +251,7 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
     Returns the RunOutcome; with a baseline, `outcome.comparison` holds the comparison (its
     `verdict` is 1 on a regression). Raises what run_suite and gate raise.
     """
-    from benchlab.suite import load_suite
+    from benchlab.plan.suite import load_suite
 
     suite_path, results_root = Path(suite_path), Path(results_root)
     outcome = run_suite(load_suite(suite_path), suite_path, results_root, callbacks, devices, stop, executor)

@@ -185,7 +185,7 @@ class Measurement:
     #: Set when status is not ok and the reason is known (see FailureCause); None means "model".
     failure_cause: FailureCause | None = None
     #: Which repeat this record holds, and its slot in the round (the store keeps one record per
-    #: repeat; `benchlab.store` combines a job's repeats into one measurement).
+    #: repeat; `benchlab.results.store` combines a job's repeats into one measurement).
     repeat: int = 0
     slot: int | None = None
     init_us: float | None = None

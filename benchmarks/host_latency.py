@@ -31,9 +31,9 @@ QUICKSTART = REPO / "suites" / "quickstart.yaml"
 
 def fp32_variant_path() -> Path:
     """Build (or reuse) the quickstart fp32 variant and return its path."""
-    from benchlab.datasets import load_dataset
+    from benchlab.plan.datasets import load_dataset
     from benchlab.optimize.build import build_variants
-    from benchlab.suite import load_suite
+    from benchlab.plan.suite import load_suite
 
     suite = load_suite(QUICKSTART)
     suite = suite.model_copy(update={"variants": [v for v in suite.variants if v.recipe == "fp32"]})
@@ -42,9 +42,9 @@ def fp32_variant_path() -> Path:
 
 
 def host_device_median_ms(model: Path, threads: int, iterations: int, warmup: int) -> float:
-    from benchlab.host_device import HostDevice
+    from benchlab.execute.host_device import HostDevice
     from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
-    from benchlab.stats import summarize
+    from benchlab.results.stats import summarize
 
     variant = Variant(model="quickstart", name="fp32", recipe="fp32", format="tflite", status="built", path=str(model))
     job = Job(job_id="bench", run_id="bench", suite="bench", variant=variant, device_id="host",

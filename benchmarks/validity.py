@@ -63,7 +63,7 @@ def build_models(folder: Path) -> dict[str, Path]:
 
 
 def write_suite(folder: Path, models: dict[str, Path], repeats: int) -> Path:
-    from benchlab.datasets import mnist_splits
+    from benchlab.plan.datasets import mnist_splits
 
     _, _, eval_x, eval_y = mnist_splits()
     data = folder / "digits.npz"
@@ -83,7 +83,7 @@ def old_verdict(base: list[float], cand: list[float]) -> str:
     """The iteration-level method benchlab used before: every iteration is a sample."""
     from scipy.stats import mannwhitneyu
 
-    from benchlab.stats import hodges_lehmann
+    from benchlab.results.stats import hodges_lehmann
 
     estimate, low, high = hodges_lehmann(np.log(base), np.log(cand))
     p_value = mannwhitneyu(cand, base, alternative="two-sided").pvalue
@@ -99,14 +99,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
 
-    from benchlab.compare import Thresholds, latency_change
-    from benchlab.history import load_history
-    from benchlab.noise import noise_floors
+    from benchlab.nightly.compare import Thresholds, latency_change
+    from benchlab.views.history import load_history
+    from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
-    from benchlab.report import round_values
-    from benchlab.stats import repeat_values_us
-    from benchlab.suite import load_suite
-    from benchlab.within_run import paired_change
+    from benchlab.views.report import round_values
+    from benchlab.results.stats import repeat_values_us
+    from benchlab.plan.suite import load_suite
+    from benchlab.nightly.within_run import paired_change
 
     work = Path(tempfile.mkdtemp(prefix="benchlab-validity-"))
     suite_path = write_suite(work, build_models(work), args.repeats)

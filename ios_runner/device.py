@@ -29,7 +29,7 @@ import numpy as np
 
 from benchlab.errors import BenchlabError, DeviceLost, SuiteError
 from benchlab.optimize.cache import path_sha256
-from benchlab.profiles import (
+from benchlab.plan.profiles import (
     DeviceProfile,
     derived_profile,
     load_profiles,

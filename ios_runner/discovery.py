@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlab.devices import UnavailableDevice
+from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
-from benchlab.profiles import DeviceProfile
+from benchlab.plan.profiles import DeviceProfile
 from benchlab.records import Capabilities, DeviceInfo
 from ios_runner.device import BUNDLE_ID_ENV, RUNNER_IPA_ENV, IPhoneDevice
 from ios_runner.product_types import lookup

@@ -41,7 +41,7 @@ def tiny_keras_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small depthwise-separable Keras model on 28x28x1 inputs, briefly trained on real digits."""
     import keras
 
-    from benchlab.datasets import mnist_splits
+    from benchlab.plan.datasets import mnist_splits
 
     keras.utils.set_random_seed(1)
     train_x, train_y, _, _ = mnist_splits()
@@ -92,7 +92,7 @@ def custom_op_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """200 held-out real MNIST digits with labels, as a user's npz dataset."""
-    from benchlab.datasets import mnist_splits
+    from benchlab.plan.datasets import mnist_splits
 
     train_x, _, eval_x, eval_y = mnist_splits()
     path = tmp_path_factory.mktemp("data") / "digits.npz"

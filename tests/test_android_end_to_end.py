@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 import benchlab
-import benchlab.store
+import benchlab.results.store
 from benchlab.cli import main
 from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
 
@@ -98,7 +98,7 @@ def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, transp
     tiers = dict(zip(df["device_id"], df["tier"]))
     assert tiers == {low.serial: "low-end", flagship.serial: "flagship"}
     assert set(df["device_model"]) == {"SM-A055F", "SM-S921U"}
-    run_devices = {d["id"]: d for d in benchlab.store.read_run_meta(run_dir)["devices"]}
+    run_devices = {d["id"]: d for d in benchlab.results.store.read_run_meta(run_dir)["devices"]}
     assert {d["transport"] for d in run_devices.values()} == {transport}
     assert run_devices[low.serial]["profile"] == "Samsung Galaxy A05"
 
@@ -176,10 +176,10 @@ def test_the_thermal_gate_waits_for_a_hot_phone(tmp_path: Path, phones, tiny_ker
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    import benchlab.gate
+    import benchlab.execute.gate
     from tests.fixtures_path import fixture_text
 
-    monkeypatch.setattr(benchlab.gate, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(benchlab.execute.gate, "POLL_SECONDS", 0.2)
     low, _ = phones
     low.set_thermal(fixture_text("android_props/thermalservice_throttled_status2.txt"))
     timer = threading.Timer(3.0, lambda: low.set_thermal(fixture_text("android_props/thermalservice_qcom_nsp_status0.txt")))

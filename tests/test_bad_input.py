@@ -211,7 +211,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case: str, tmp_path:
 def test_a_name_with_slashes_is_not_bad_input_and_writes_only_inside_the_run(tmp_path: Path, models: dict[str, Path],
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
-    from benchlab.run_record import load_results
+    from benchlab.results.run_record import load_results
 
     (tmp_path / "suite").mkdir()
     suite = _write(tmp_path / "suite", {"name": "../../outside/m", "path": str(models["tflite"])})

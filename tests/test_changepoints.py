@@ -1,4 +1,4 @@
-"""Change points over history (benchlab.changepoints) on seeded synthetic nightly series, and
+"""Change points over history (benchlab.nightly.changepoints) on seeded synthetic nightly series, and
 `benchlab history --changes` end to end on run directories written with benchlab's own store.
 
 The synthetic series look like real nightly medians: log-normal run-to-run noise of 5%, and on
@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchlab.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
+from benchlab.nightly.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
 from benchlab.cli import main
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant
-from benchlab.store import RunStore
-from benchlab.trends import mark_changes
+from benchlab.results.store import RunStore
+from benchlab.views.trends import mark_changes
 
 SEEDS = range(50)
 BASE_MS = 10.0
@@ -141,7 +141,7 @@ def test_an_empty_history_has_no_series() -> None:
 
 
 def test_trend_plots_mark_a_change_at_its_run_with_its_size() -> None:
-    from benchlab.plotting import pyplot
+    from benchlab.views.plotting import pyplot
 
     fig, ax = pyplot().subplots()
     change = ChangePoint(run_id="night-07", run_order=7, before_ms=10.0, after_ms=12.5, runs_before=7, runs_after=5)

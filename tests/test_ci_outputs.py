@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchlab.ci_outputs import junit_xml, summary_json, summary_markdown, write_outputs
-from benchlab.compare import CompareResult, compare_runs
+from benchlab.nightly.ci_outputs import junit_xml, summary_json, summary_markdown, write_outputs
+from benchlab.nightly.compare import CompareResult, compare_runs
 from tests.test_compare import measurement, night, repeats
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchlab.compare import (
+from benchlab.nightly.compare import (
     FAILED,
     IMPROVED,
     MISSING,
@@ -28,11 +28,11 @@ from benchlab.compare import (
     compare_runs,
     latency_change,
 )
-from benchlab.stats import hodges_lehmann, kth_pairwise_difference
+from benchlab.results.stats import hodges_lehmann, kth_pairwise_difference
 from benchlab.errors import StoreError
-from benchlab.history import latest_before, list_runs, load_history, resolve_run
+from benchlab.views.history import latest_before, list_runs, load_history, resolve_run
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
-from benchlab.store import RunStore
+from benchlab.results.store import RunStore
 
 TRIALS = 200
 #: Repeats per synthetic run: what the trial tests compare (the repeat is the unit).
@@ -338,7 +338,7 @@ def test_history_orders_runs_by_start_time_and_resolves_latest(tmp_path: Path) -
 
 
 def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from benchlab.cli_nightly import cmd_compare
+    from benchlab.nightly.cli_nightly import cmd_compare
 
     rng = np.random.default_rng(18)
     night(tmp_path, "base", 1, measurement(repeats(rng)))
@@ -352,7 +352,7 @@ def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.C
 
 
 def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
-    from benchlab.cli_nightly import register
+    from benchlab.nightly.cli_nightly import register
 
     rng = np.random.default_rng(19)
     night(tmp_path, "base", 1, measurement(repeats(rng)))
@@ -366,7 +366,7 @@ def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
 
 
 def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: pytest.CaptureFixture) -> None:
-    from benchlab.cli_nightly import register
+    from benchlab.nightly.cli_nightly import register
 
     parser = argparse.ArgumentParser(prog="benchlab")
     register(parser.add_subparsers(dest="command", required=True))
@@ -379,7 +379,7 @@ def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: py
 
 
 def test_trend_plots_need_two_runs_and_survive_an_unreadable_sibling(tmp_path: Path) -> None:
-    from benchlab.trends import trend_plots_for_run
+    from benchlab.views.trends import trend_plots_for_run
 
     rng = np.random.default_rng(20)
     first = night(tmp_path, "20261101-nightly", 1, measurement(repeats(rng)))
@@ -401,7 +401,7 @@ def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> No
     night(tmp_path, "cand", 2, measurement(repeats(rng)))
     script = (
         "import argparse, sys\n"
-        "from benchlab.cli_nightly import register\n"
+        "from benchlab.nightly.cli_nightly import register\n"
         "parser = argparse.ArgumentParser(prog='benchlab')\n"
         "register(parser.add_subparsers(dest='command', required=True))\n"
         f"for argv in (['compare', 'base', 'cand', '--results', {str(tmp_path)!r}], ['history', {str(tmp_path)!r}],\n"
@@ -417,10 +417,10 @@ def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> No
 def test_the_suite_regression_section_has_the_thresholds_fields_and_defaults() -> None:
     from dataclasses import asdict
 
-    from benchlab import suite
+    from benchlab.plan import suite
 
     if not hasattr(suite, "RegressionSpec"):
-        pytest.skip("benchlab.suite has no `regression:` section yet")
+        pytest.skip("benchlab.plan.suite has no `regression:` section yet")
     assert suite.RegressionSpec().model_dump() == asdict(Thresholds())
     loaded = suite.Suite.model_validate({"name": "n", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
                                          "dataset": {"builtin": "mnist"}, "variants": ["fp32"],

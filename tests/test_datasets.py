@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchlab.datasets import load_dataset, mnist_splits
+from benchlab.plan.datasets import load_dataset, mnist_splits
 from benchlab.errors import SuiteError
-from benchlab.suite import DatasetSpec
+from benchlab.plan.suite import DatasetSpec
 
 
 def test_builtin_mnist_is_the_held_out_thousand_and_a_separate_training_split() -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchlab.devices import select_devices
+from benchlab.execute.devices import select_devices
 from benchlab.errors import DeviceError, DeviceLost
-from benchlab.executor import LocalExecutor, StopControl, interleaved_schedule, plan_jobs
+from benchlab.execute.executor import LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import (
     AcceleratorSetting,
     Capabilities,
@@ -28,8 +28,8 @@ from benchlab.records import (
     Scenario,
     Variant,
 )
-from benchlab.report import annotate
-from benchlab.scoring import score_measurements
+from benchlab.views.report import annotate
+from benchlab.results.scoring import score_measurements
 
 CPU1 = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
 GPU = AcceleratorSetting(name="gpu", kind="gpu")

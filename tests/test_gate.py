@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchlab.gate import too_hot, wait_until_cool
-from benchlab.profiles import ThermalLimits
+from benchlab.execute.gate import too_hot, wait_until_cool
+from benchlab.plan.profiles import ThermalLimits
 from benchlab.records import Conditions
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import benchlab.host_device as host_device
-from benchlab.host_device import HostDevice
+import benchlab.execute.host_device as host_device
+from benchlab.execute.host_device import HostDevice
 from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
 
 

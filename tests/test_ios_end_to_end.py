@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 import benchlab
-import benchlab.devices
-import benchlab.store
+import benchlab.execute.devices
+import benchlab.results.store
 import ios_runner
 import ios_runner.discovery
 import ios_runner.jobs
@@ -39,8 +39,8 @@ def iphones(tmp_path: Path, tiny_tflite_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(ios_runner.discovery, "default_services", lambda: services)
     monkeypatch.setattr(ios_runner.jobs, "POLL_SECONDS", 0.05)
     # Whether or not pyproject.toml registers the iOS runner yet, benchlab must find it.
-    registered = benchlab.devices._runner_discoverers
-    monkeypatch.setattr(benchlab.devices, "_runner_discoverers", lambda: {**registered(), "ios": ios_runner.discover})
+    registered = benchlab.execute.devices._runner_discoverers
+    monkeypatch.setattr(benchlab.execute.devices, "_runner_discoverers", lambda: {**registered(), "ios": ios_runner.discover})
     try:
         yield services
     finally:
@@ -99,7 +99,7 @@ def test_core_ml_rows_on_an_iphone_next_to_litert_rows_on_the_host(tmp_path: Pat
     assert len(untrusted) and set(untrusted["status"]) == {"failed"}
     assert untrusted["error"].str.startswith("not paired: unlock Lab iPhone 12 and tap Trust").all()
 
-    devices = {d["id"]: d for d in benchlab.store.read_run_meta(run_dir)["devices"]}
+    devices = {d["id"]: d for d in benchlab.results.store.read_run_meta(run_dir)["devices"]}
     assert devices[READY]["transport"] == "usbmux" and devices[READY]["profile"] == "Apple iPhone 15 Pro"
     assert devices[UNTRUSTED]["state"] == "not-paired"
     page = (run_dir / "report.html").read_text()
@@ -117,7 +117,7 @@ def test_core_ml_rows_on_an_iphone_next_to_litert_rows_on_the_host(tmp_path: Pat
 
 def test_benchlab_devices_lists_iphones_with_their_state(iphones: FakeServices, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(benchlab.devices, "_runner_discoverers", lambda: {"ios": ios_runner.discover})
+    monkeypatch.setattr(benchlab.execute.devices, "_runner_discoverers", lambda: {"ios": ios_runner.discover})
     assert main(["devices"]) == 0
     lines = capsys.readouterr().out.splitlines()
     ready = next(line for line in lines if READY[:16] in line)  # the table shortens long ids

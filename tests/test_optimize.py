@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchlab.datasets import load_dataset
+from benchlab.plan.datasets import load_dataset
 from benchlab.optimize.build import build_variants, compressed_size
 from benchlab.optimize.cache import path_sha256
-from benchlab.suite import load_suite
+from benchlab.plan.suite import load_suite
 
 ALL_RECIPES = [
     "fp32", "fp16", "dynamic-int8", "full-int8", "int16x8", "coreml-fp16", "coreml-int8",
@@ -93,9 +93,9 @@ def test_compressed_size_is_the_deflated_size_inside_a_zip(tmp_path: Path) -> No
 
 BUILD_SCRIPT = """
 import json, sys
-from benchlab.datasets import load_dataset
+from benchlab.plan.datasets import load_dataset
 from benchlab.optimize.build import build_variants
-from benchlab.suite import load_suite
+from benchlab.plan.suite import load_suite
 suite = load_suite(sys.argv[1])
 print(json.dumps([[v.name, v.status, v.sha256, v.error] for v in build_variants(suite, load_dataset(suite.dataset))]))
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchlab.errors import SuiteError
-from benchlab.profiles import (
+from benchlab.plan.profiles import (
     PLATFORM_ACCELERATORS,
     PROFILES_DIR_ENV,
     TIERS,

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-from benchlab.check import UNQUANTIZED_RECIPES
+from benchlab.views.check import UNQUANTIZED_RECIPES
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes import RECIPES, Options, register
 from benchlab.optimize.recipes.base import Need, _allowed_values
 from benchlab.optimize.recipes.litert import Fp32, LiteRTRecipe
-from benchlab.suite import load_suite
+from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage")
@@ -136,7 +136,7 @@ def test_a_suite_refuses_a_recipe_whose_needs_its_dataset_cannot_meet(tmp_path: 
 
 
 def test_a_training_split_is_loaded_and_hashed_apart_from_the_evaluation_data(tmp_path: Path) -> None:
-    from benchlab.datasets import load_dataset
+    from benchlab.plan.datasets import load_dataset
 
     path = tmp_path / "train.npz"
     np.savez(path, inputs=np.ones((3, 4), np.float32), labels=np.array([0, 1, 2]),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlab.report import build_report
+from benchlab.views.report import build_report
 from tests.test_compare import measurement, night, repeats
 
 

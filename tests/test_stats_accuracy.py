@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchlab.accuracy import fidelity, top_k_accuracy
-from benchlab.stats import median_ci_ranks, minimum_detectable_change, paired_shift, summarize
+from benchlab.results.accuracy import fidelity, top_k_accuracy
+from benchlab.results.stats import median_ci_ranks, minimum_detectable_change, paired_shift, summarize
 
 
 def one_per_repeat(values) -> list[list[float]]:  # type: ignore[no-untyped-def]

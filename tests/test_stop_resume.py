@@ -22,7 +22,7 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from benchlab.store import MEASUREMENTS_FILE, RUN_FILE
+from benchlab.results.store import MEASUREMENTS_FILE, RUN_FILE
 
 #: Upper bounds only: a test waits for a state, never asserts how long it took.
 WAIT_SECONDS = 240

@@ -13,8 +13,8 @@ import pytest
 import benchlab
 from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
-from benchlab.run_record import RunRecord, combine_repeats
-from benchlab.store import MEASUREMENTS_FILE, RunStore
+from benchlab.results.run_record import RunRecord, combine_repeats
+from benchlab.results.store import MEASUREMENTS_FILE, RunStore
 
 REQUIRED_COLUMNS = (
     "run_id model variant format device_id tier accelerator threads status error size_bytes "

@@ -9,7 +9,7 @@ import yaml
 
 from benchlab.cli import main
 from benchlab.errors import SuiteError
-from benchlab.suite import load_suite
+from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,14 +17,14 @@ from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from benchlab.datasets import Dataset
+from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.names import file_name
 from benchlab.optimize.cache import locked_entry, path_sha256, publish, staging, trusted_entry, variant_key
 from benchlab.optimize.recipes import RECIPES, Recipe
 from benchlab.optimize.source import SourceModel
 from benchlab.records import Variant
-from benchlab.suite import Suite, VariantSpec
+from benchlab.plan.suite import Suite, VariantSpec
 
 SUFFIX = {"tflite": ".tflite", "mlpackage": ".mlpackage"}
 #: The cache-key field each kind of needed data is hashed under ("calibration" predates the registry).

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.datasets import Dataset
+from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
-from benchlab.suite import ModelSpec
+from benchlab.plan.suite import ModelSpec
 
 
 class SourceModel:
@@ -26,7 +26,7 @@ class SourceModel:
         self.kind = spec.kind
         self.where = where
         if spec.builtin is not None:
-            from benchlab.builtin_models import quickstart_model_path
+            from benchlab.plan.builtin_models import quickstart_model_path
 
             self.path = quickstart_model_path(progress)
         else:

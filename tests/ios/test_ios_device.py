@@ -218,7 +218,7 @@ def test_an_accelerator_an_iphone_has_not_is_unsupported(make_phone: MakePhone, 
 def test_a_phone_that_drops_off_usb_is_lost_for_the_run(make_phone: MakePhone, tiny_tflite_path: Path) -> None:
     """An unplugged iPhone raises DeviceLost, so the executor quarantines it (its jobs become retryable rows)."""
     from benchlab.errors import DeviceLost
-    from benchlab.executor import StopControl, run_device_schedule
+    from benchlab.execute.executor import StopControl, run_device_schedule
 
     phone, services = make_phone()
     device = device_for(phone, services)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from benchlab.profiles import TIERS, load_profile, load_profiles, match_profile
+from benchlab.plan.profiles import TIERS, load_profile, load_profiles, match_profile
 from benchlab.records import COREML_COMPUTE_UNITS
 from ios_runner.product_types import lookup
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import benchlab
-import benchlab.devices
+import benchlab.execute.devices
 import ios_runner
 from benchlab.cli import main
 
@@ -29,8 +29,8 @@ def test_a_real_iphone_runs_core_ml_and_litert(udids: list[str], tmp_path: Path,
                                                digits_npz: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not udids:
         pytest.skip("no ios:UDID among --device values")
-    registered = benchlab.devices._runner_discoverers
-    monkeypatch.setattr(benchlab.devices, "_runner_discoverers", lambda: {**registered(), "ios": ios_runner.discover})
+    registered = benchlab.execute.devices._runner_discoverers
+    monkeypatch.setattr(benchlab.execute.devices, "_runner_discoverers", lambda: {**registered(), "ios": ios_runner.discover})
     suite = {
         "name": "iphone-check",
         "models": [{"name": "tiny", "path": str(tiny_keras_path)}],

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: Data a recipe may need beyond the model: calibration inputs (post-training quantization) or a
 #: labelled training split (pruning, quantization-aware training, distillation).
 Need = Literal["calibration-data", "training-data"]
-#: Source model kinds a suite can name (see benchlab.suite.ModelSpec.kind).
+#: Source model kinds a suite can name (see benchlab.plan.suite.ModelSpec.kind).
 ModelKind = Literal["builtin", "keras", "savedmodel", "tflite", "mlpackage"]
 KERAS_SOURCES: frozenset[str] = frozenset({"keras", "savedmodel", "builtin"})
 

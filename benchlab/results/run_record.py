@@ -1,8 +1,8 @@
 """One run as data: the record every view takes, and the tidy tables.
 
-`RunRecord.load(directory)` reads a run once (benchlab.store knows the layout) and returns its
+`RunRecord.load(directory)` reads a run once (benchlab.results.store knows the layout) and returns its
 metadata, every repeat as stored, one Measurement per job (its repeats combined, then scored by
-benchlab.scoring) and, on demand, the tidy tables: one row per measurement, per iteration and per
+benchlab.results.scoring) and, on demand, the tidy tables: one row per measurement, per iteration and per
 repeat. `load_results` / `load_samples` give the same tables for one run or every run under a
 results root, from the Parquet files a finished run exported when they are there.
 """
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.names import file_name
 from benchlab.records import Measurement, Variant
-from benchlab.stats import LatencySummary, summarize
-from benchlab.store import (
+from benchlab.results.stats import LatencySummary, summarize
+from benchlab.results.store import (
     INPUTS_DIR,
     MEASUREMENTS_PARQUET,
     SAMPLES_PARQUET,
@@ -88,7 +88,7 @@ class RunRecord:
     @classmethod
     def load(cls, directory: Path | str) -> RunRecord:
         """Read a run directory once; raise StoreError when it is not a run of a known version."""
-        from benchlab.scoring import score_measurements
+        from benchlab.results.scoring import score_measurements
 
         directory = Path(directory)
         meta = read_run_meta(directory)
@@ -140,7 +140,7 @@ class RunRecord:
         """One row per stored repeat: job, repeat, slot, status, cause, latency, start, conditions."""
         import pandas as pd
 
-        from benchlab.stats import repeat_values_us
+        from benchlab.results.stats import repeat_values_us
 
         rows = []
         for r in self.repeats:

@@ -82,7 +82,7 @@ def _shifted(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def _train():  # type: ignore[no-untyped-def]
     import keras
 
-    from benchlab.datasets import mnist_splits
+    from benchlab.plan.datasets import mnist_splits
 
     keras.utils.set_random_seed(TRAINING_RECIPE["seed"])
     rng = np.random.default_rng(TRAINING_RECIPE["seed"])

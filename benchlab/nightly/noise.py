@@ -15,7 +15,7 @@ gets a noise floor measured where it runs:
   writes the floors it measured to NOISE_FILE under the results root (the runs stay in the history
   too), so a nightly is trusted from its first night.
 
-benchlab.compare calls a change a regression only beyond max(threshold, noise floor), and every
+benchlab.nightly.compare calls a change a regression only beyond max(threshold, noise floor), and every
 compared row states its minimum detectable change.
 """
 
@@ -46,7 +46,7 @@ SAME_SETUP = ["variant_sha256", "os_version", "runner", "runner_version"]
 def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
     """Return, per row key, the log latency changes between consecutive runs where nothing changed.
 
-    `history` is benchlab.history.load_history's table (one row per measurement and run).
+    `history` is benchlab.views.history.load_history's table (one row per measurement and run).
     """
     import numpy as np
 
@@ -108,8 +108,8 @@ def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
     """
     import pandas as pd
 
-    from benchlab.history import load_history
-    from benchlab.store import read_run_meta
+    from benchlab.views.history import load_history
+    from benchlab.results.store import read_run_meta
 
     meta = read_run_meta(run_dir)
     suite_name = meta.get("suite_name")

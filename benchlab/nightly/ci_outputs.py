@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchlab.compare import (
+from benchlab.nightly.compare import (
     FAILED,
     REGRESSION,
     SKIPPED_STATUSES,
@@ -102,7 +102,7 @@ def junit_xml(result: CompareResult) -> str:
     counts = {"tests": str(len(result.comparisons)), "failures": str(failures), "errors": "0",
               "skipped": str(skipped), "time": "0"}
     root = ET.Element("testsuites", {"name": "benchlab compare", **counts})
-    suite = ET.SubElement(root, "testsuite", {"name": f"benchlab.compare.{result.candidate_run}", **counts})
+    suite = ET.SubElement(root, "testsuite", {"name": f"benchlab.nightly.compare.{result.candidate_run}", **counts})
     properties = ET.SubElement(suite, "properties")
     for name, value in (("baseline", result.baseline_run), ("candidate", result.candidate_run),
                         ("verdict", result.verdict_text), ("latency_method", _method(result)),

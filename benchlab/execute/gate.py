@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from benchlab.profiles import ThermalLimits
+from benchlab.plan.profiles import ThermalLimits
 from benchlab.records import Conditions
 
 STARTED_HOT = "started-hot"

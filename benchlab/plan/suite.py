@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from benchlab.datasets import describe_training_split, supplied_data
-from benchlab.devices import validate_selector
+from benchlab.plan.datasets import describe_training_split, supplied_data
+from benchlab.execute.devices import validate_selector
 from benchlab.errors import SuiteError
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES, Options
@@ -206,11 +206,11 @@ class AccuracySpec(_Strict):
 
 
 class RegressionSpec(_Strict):
-    """When `benchlab compare` and `benchlab run --baseline` call a change a regression (benchlab.compare).
+    """When `benchlab compare` and `benchlab run --baseline` call a change a regression (benchlab.nightly.compare).
 
     A latency change counts only when significant (Mann-Whitney p < alpha and the 95% CI of the
     change excludes zero) and beyond its threshold; size, peak memory and accuracy are compared
-    with their thresholds directly. Field names and defaults are those of benchlab.compare.Thresholds.
+    with their thresholds directly. Field names and defaults are those of benchlab.nightly.compare.Thresholds.
     """
 
     latency_pct: float = Field(5.0, ge=0, description="median latency slower by more than this percent (and significant)")

@@ -28,15 +28,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlab.gate import STARTED_HOT
+from benchlab.execute.gate import STARTED_HOT
 from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement
-from benchlab.stats import summarize
-from benchlab.run_record import RunRecord
+from benchlab.results.stats import summarize
+from benchlab.results.run_record import RunRecord
 
 #: pyperf warns when the standard deviation is more than 10% of the mean.
 MAX_CV = 0.1
-#: Below this many repeats a measurement has no 95% interval (benchlab.stats).
+#: Below this many repeats a measurement has no 95% interval (benchlab.results.stats).
 MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
@@ -115,7 +115,7 @@ def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
 
 
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.report import annotate, round_values
+    from benchlab.views.report import annotate, round_values
 
     df = record.results
     if df.empty:

@@ -6,7 +6,7 @@ check failed) when any measurement regressed beyond its threshold, a candidate m
 where the baseline's succeeded, or a candidate variant broke the accuracy budget; otherwise 0.
 
 How each metric is judged (latency at the repeat level against the noise floor; size, memory
-and accuracy against their thresholds) is explained in benchlab.metric_change.
+and accuracy against their thresholds) is explained in benchlab.nightly.metric_change.
 
 Comparability (pyperf refuses to compare what differs in checked metadata; so do we)
 -------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ from typing import Any
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
 from benchlab.records import Measurement
-from benchlab.metric_change import (  # noqa: F401 - the row statuses are part of this module's API
+from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses are part of this module's API
     FAILED,
     IMPROVED,
     MISSING,
@@ -65,8 +65,8 @@ from benchlab.metric_change import (  # noqa: F401 - the row statuses are part o
     latency_change,
     relative_change,
 )
-from benchlab.run_record import RunRecord
-from benchlab.stats import repeat_values_us
+from benchlab.results.run_record import RunRecord
+from benchlab.results.stats import repeat_values_us
 
 @dataclass(frozen=True)
 class Comparison:
@@ -285,7 +285,7 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
     Thresholds default to the candidate suite's `regression` section (else `Thresholds()`), with
     `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
     accuracy budget is the candidate suite's `accuracy.budget_points`. `noise_floors` gives each
-    row's run-to-run noise floor in percent (benchlab.noise). Raises StoreError when either is
+    row's run-to-run noise floor in percent (benchlab.nightly.noise). Raises StoreError when either is
     not a run, both are the same run, or no measurement of one matches a measurement of the other.
     """
     base_run = baseline if isinstance(baseline, RunRecord) else RunRecord.load(baseline)

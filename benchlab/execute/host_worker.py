@@ -1,6 +1,6 @@
 """The measuring process of the host device: one LiteRT model, timed invoke by invoke.
 
-Run as ``python -m benchlab.host_worker REQUEST.json``. It runs in its own process (like pyperf's
+Run as ``python -m benchlab.execute.host_worker REQUEST.json``. It runs in its own process (like pyperf's
 workers) so a model that crashes the runtime or hangs costs one measurement, never the run, and so
 its peak memory is the model's, not the orchestrator's. It writes RESULT.json (and the outputs on
 the evaluation inputs as .npy) where the request says; the parent enforces the timeout.

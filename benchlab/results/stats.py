@@ -7,7 +7,7 @@ co-tenants of the moment and a thermal state, so they are not independent sample
 project's VM two identical runs differ by 10-27% while each run's iterations agree to 0.3%.
 Differences between processes dominate (Chromium's Pinpoint, Google Benchmark's compare.py and
 ExecuTorch's phone benchmarks say the same). So every figure that claims a confidence rests on
-**per-repeat medians** (one fresh runner process each, see benchlab.executor); iterations are
+**per-repeat medians** (one fresh runner process each, see benchlab.execute.executor); iterations are
 kept raw for distributions and plots.
 
 * A measurement's latency is the median of its repeat medians. Its 95% confidence interval is the
@@ -15,7 +15,7 @@ kept raw for distributions and plots.
   below the true median is Binomial(n, 1/2), so the sorted x(j) and x(n-j+1) with
   P(j <= B <= n-j) >= 0.95 bound it. That needs n >= 6; with fewer, no interval is reported.
 * Two runs are compared by the Hodges-Lehmann shift of log repeat medians with its
-  distribution-free interval from the Mann-Whitney U distribution (see benchlab.compare).
+  distribution-free interval from the Mann-Whitney U distribution (see benchlab.nightly.compare).
 * Two variants measured interleaved in one run are compared pairwise by round (round r ran
   repeat r of both): the paired log differences cancel whatever drift hit that round. The
   estimate is the one-sample Hodges-Lehmann estimator (median of the Walsh averages), its
@@ -23,7 +23,7 @@ kept raw for distributions and plots.
 * The minimum detectable change of a comparison is what a two-sided test at level alpha finds
   with 80% power given the between-repeat spread: (z_{1-alpha/2} + z_{0.8}) * sd * sqrt(1/n1 + 1/n2),
   divided by sqrt(3/pi) for the rank test's efficiency against normal data; it is never below the
-  row's noise floor (benchlab.noise), the run-to-run spread that repeats inside one run cannot see.
+  row's noise floor (benchlab.nightly.noise), the run-to-run spread that repeats inside one run cannot see.
 """
 
 from __future__ import annotations

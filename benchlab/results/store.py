@@ -12,7 +12,7 @@ This is the only module that knows a run directory's layout:
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration), written when it finishes; readers use them when present
 
-Writing goes through `RunStore`; reading goes through `benchlab.run_record.RunRecord.load()`,
+Writing goes through `RunStore`; reading goes through `benchlab.results.run_record.RunRecord.load()`,
 which uses the readers here once and returns one immutable record of the run that report,
 check, compare, history and trends take as data.
 
@@ -50,7 +50,7 @@ from benchlab.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from benchlab.run_record import RunRecord
+    from benchlab.results.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class RunStore:
 
     def finish(self, finished_at: str) -> RunRecord:
         """Mark the run finished, export the tidy tables as Parquet and return the run's record."""
-        from benchlab.run_record import RunRecord
+        from benchlab.results.run_record import RunRecord
 
         self.write_meta({**self.read_meta(), "finished_at": finished_at})
         record = RunRecord.load(self.directory)

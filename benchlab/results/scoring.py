@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from benchlab.accuracy import fidelity, top_k_accuracy
+from benchlab.results.accuracy import fidelity, top_k_accuracy
 
 if TYPE_CHECKING:
     import numpy as np

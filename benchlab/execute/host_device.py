@@ -1,6 +1,6 @@
 """The host device: this machine's CPU running LiteRT, the embedded default with no phone attached.
 
-Each repeat of a job runs in a fresh worker process (benchlab.host_worker) with a timeout; a
+Each repeat of a job runs in a fresh worker process (benchlab.execute.host_worker) with a timeout; a
 worker that crashes, hangs or refuses the model is a failed Measurement with a one-line reason.
 
 Workers run in their own session, so a Ctrl-C at the terminal reaches benchlab (which lets the
@@ -36,7 +36,7 @@ from benchlab.records import (
 
 RUNNER = "litert-python"
 #: The module each worker process runs (a test points it at a crashing stand-in).
-WORKER_MODULE = "benchlab.host_worker"
+WORKER_MODULE = "benchlab.execute.host_worker"
 
 
 def _cpu_model() -> str | None:

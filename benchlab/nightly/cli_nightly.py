@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, UsageError
-from benchlab.store import DEFAULT_RESULTS
+from benchlab.results.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
-    from benchlab.changepoints import SeriesChanges
-    from benchlab.check import CheckWarning
-    from benchlab.compare import CompareResult
+    from benchlab.nightly.changepoints import SeriesChanges
+    from benchlab.views.check import CheckWarning
+    from benchlab.nightly.compare import CompareResult
 
 
 def _stdout():  # type: ignore[no-untyped-def]
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the runs under a results root, oldest first. With --changes, find the runs where "
                     "a series' median latency stepped to a new level (one series per model, variant, device "
                     "and accelerator; PELT on log latency with a penalty scaled by the series' own "
-                    "run-to-run noise, method in benchlab/changepoints.py).")
+                    "run-to-run noise, method in benchlab/nightly/changepoints.py).")
     history.add_argument("results_dir", nargs="?", type=Path, default=None,
                          help="results root (default: results/; or --results)")
     history.add_argument("--results", type=Path, default=None, help="results root, as for compare and check")
@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _threshold(text: str) -> tuple[str, float]:
-    from benchlab.compare import Thresholds
+    from benchlab.nightly.compare import Thresholds
 
     try:
         return Thresholds.parse_override(text)
@@ -132,7 +132,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.history import list_runs, load_history
+    from benchlab.views.history import list_runs, load_history
 
     root = _history_root(args)
     suite = getattr(args, "suite", None)
@@ -140,7 +140,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     history = load_history(root, suite)
     csv = getattr(args, "csv", None)
     if getattr(args, "changes", False):
-        from benchlab.changepoints import changes_frame, find_changes
+        from benchlab.nightly.changepoints import changes_frame, find_changes
 
         results = find_changes(history)
         print_changes(results, f"change points in {root} ({len(runs)} runs)")
@@ -196,7 +196,7 @@ def print_comparison(result: CompareResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.ci_outputs import format_change
+    from benchlab.nightly.ci_outputs import format_change
 
     table = Table(title=escape(f"benchlab compare: {result.baseline_run} → {result.candidate_run}"))
     for column in ("model/variant", "device · accelerator", "median ms", "latency change", "size", "peak mem",
@@ -239,11 +239,11 @@ def print_warnings(warnings: Sequence[CheckWarning], title: str) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare CANDIDATE with BASELINE, print the table, write the CI files; return the verdict."""
-    from benchlab.ci_outputs import write_outputs
-    from benchlab.compare import compare_runs
-    from benchlab.history import resolve_run
+    from benchlab.nightly.ci_outputs import write_outputs
+    from benchlab.nightly.compare import compare_runs
+    from benchlab.views.history import resolve_run
 
-    from benchlab.noise import floors_for_run
+    from benchlab.nightly.noise import floors_for_run
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     overrides = dict(getattr(args, "threshold", None) or [])
@@ -260,10 +260,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Print the warnings about a run (unstable, few samples, thermal, fallback, coverage); exit 0."""
-    from benchlab.check import check_run
-    from benchlab.history import resolve_run
+    from benchlab.views.check import check_run
+    from benchlab.views.history import resolve_run
 
-    from benchlab.noise import floors_for_run
+    from benchlab.nightly.noise import floors_for_run
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     run_dir = resolve_run(args.run, root)
@@ -278,7 +278,7 @@ def print_noise_floors(floors: dict, title: str) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.noise import MIN_CHANGES
+    from benchlab.nightly.noise import MIN_CHANGES
 
     console = _stdout()
     if not floors:
@@ -295,10 +295,10 @@ def print_noise_floors(floors: dict, title: str) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run a suite --runs times and write each row's measured noise floor; exit 0 (or the run's failure)."""
-    from benchlab.history import load_history
-    from benchlab.noise import unchanged_changes, write_calibration
+    from benchlab.views.history import load_history
+    from benchlab.nightly.noise import unchanged_changes, write_calibration
     from benchlab.pipeline import Callbacks, run_suite
-    from benchlab.suite import load_suite
+    from benchlab.plan.suite import load_suite
 
     if args.runs < 2:
         raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
@@ -314,7 +314,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     history = load_history(args.results, suite.name)
     changes = unchanged_changes(history[history["run_id"].isin(run_ids)])
     path = write_calibration(Path(args.results), suite.name, changes)
-    from benchlab.noise import noise_floor_pct
+    from benchlab.nightly.noise import noise_floor_pct
 
     floors = {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None}
     print_noise_floors(floors, f"measured noise floor over {args.runs} runs of {suite.name}")
@@ -333,11 +333,11 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.compare import Thresholds
-    from benchlab.history import resolve_run
-    from benchlab.report import round_values
-    from benchlab.run_record import RunRecord
-    from benchlab.within_run import paired_change
+    from benchlab.nightly.compare import Thresholds
+    from benchlab.views.history import resolve_run
+    from benchlab.views.report import round_values
+    from benchlab.results.run_record import RunRecord
+    from benchlab.nightly.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
     threshold = Thresholds.from_suite(record.meta.get("suite")).latency_pct
@@ -373,7 +373,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 def print_gate(result: CompareResult, run_dir: Path) -> None:
     """Print a run's comparison with its baseline, its check warnings and where the CI files are."""
-    from benchlab.check import check_run
+    from benchlab.views.check import check_run
     from benchlab.pipeline import GATE_FILES
 
     print_comparison(result)

@@ -2,7 +2,7 @@
 
 Latency: at the repeat level, against the noise floor
 ----------------------------------------------------
-The unit is the repeat (one runner process; benchlab.stats explains why): each measurement
+The unit is the repeat (one runner process; benchlab.results.stats explains why): each measurement
 contributes one latency per repeat (the median of its iterations, or the runner's per-run median
 where it prints no iterations). Latencies are compared on a log scale, so a change is a ratio
 ("12% slower") whatever the model's speed.
@@ -15,13 +15,13 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   C = floor(n*m/2 - z_0.975 * sqrt(n*m*(n+m+1)/12)), the C-th smallest and C-th largest pairwise
   differences bound the shift.
 * Test: scipy.stats.mannwhitneyu, two-sided, on the repeat latencies (exact for small samples).
-* Noise floor (benchlab.noise): two runs of an unchanged variant on one device differ by more than
+* Noise floor (benchlab.nightly.noise): two runs of an unchanged variant on one device differ by more than
   their repeats suggest (a slow episode of a shared machine, a different boot, another
   co-tenant). From the history of the results root, the spread of changes between consecutive
   runs whose variant file did not change gives the row's run-to-run noise floor (95% of unchanged
   pairs change less); `benchlab calibrate` measures it before the first night.
 * Minimum detectable change: the larger of the noise floor and what the repeats can resolve
-  (benchlab.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
+  (benchlab.results.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
   counts). Every compared row states it, so "not significant" says how large a change could
   have been seen.
 * Decision: with fewer than `min_repeats` (5) repeats on a side the row is "not significant (too
@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 
 from benchlab.records import Measurement
-from benchlab.stats import hodges_lehmann, log_sd, minimum_detectable_change
+from benchlab.results.stats import hodges_lehmann, log_sd, minimum_detectable_change
 
 LATENCY_METHOD = "Hodges-Lehmann shift of per-repeat log latency; 95% CI from the Mann-Whitney U distribution"
 

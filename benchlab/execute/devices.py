@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from benchlab.errors import DeviceError
-from benchlab.profiles import ThermalLimits
+from benchlab.plan.profiles import ThermalLimits
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def discover_devices(targets: Sequence[str] = (), include_host: bool = True) -> 
     """
     devices: list[Device] = []
     if include_host:
-        from benchlab.host_device import HostDevice
+        from benchlab.execute.host_device import HostDevice
 
         devices.append(HostDevice())
     for name, discover in _runner_discoverers().items():

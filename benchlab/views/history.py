@@ -1,7 +1,7 @@
 """Every run under a results root, in the order the runs started, as one tidy table.
 
 A nightly job leaves one directory per night under its results root (``results/<run_id>/``).
-`load_history` reads them all into the same tidy table `benchlab.run_record.load_results` gives for one
+`load_history` reads them all into the same tidy table `benchlab.results.run_record.load_results` gives for one
 run (one row per measurement, statistics computed from the raw samples), plus when each run
 started and its position in the history, so a night can be plotted against the nights before it
 and compared with a baseline. `resolve_run` and `latest_before` turn what a user types (a path, a
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
-from benchlab.run_record import load_results
-from benchlab.store import RUN_FILE, read_run_meta, run_directories
+from benchlab.results.run_record import load_results
+from benchlab.results.store import RUN_FILE, read_run_meta, run_directories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,7 +87,7 @@ def list_runs(results_root: Path | str, suite_name: str | None = None) -> list[R
 def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.DataFrame:
     """Return every measurement of every run under `results_root` as one tidy DataFrame.
 
-    The columns are those of `benchlab.run_record.load_results` plus `run_order` (0 for the oldest run
+    The columns are those of `benchlab.results.run_record.load_results` plus `run_order` (0 for the oldest run
     listed), `run_started_at` and `run_finished_at` (UTC timestamps, NaT when unknown),
     `suite_name` and `harness_version`. Rows are sorted by run, then in the order each run stored
     them. With `suite_name`, only that suite's runs are read. Raises StoreError when the root holds

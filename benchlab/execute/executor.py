@@ -10,10 +10,10 @@ Google Benchmark's random interleaving and Pinpoint's alternating executions do.
 
 Jobs on one device run one at a time (two benchmarks on one phone would measure each other);
 devices run in parallel, one thread each. A device with thermal limits is gated before each
-repeat (benchlab.gate). Each finished repeat goes to the sink (the run's store) at once, so an
+repeat (benchlab.execute.gate). Each finished repeat goes to the sink (the run's store) at once, so an
 interrupted run keeps everything measured and `--resume` runs only the rest.
 
-The executor only dispatches: it neither scores nor reads the store (benchlab.scoring does the
+The executor only dispatches: it neither scores nor reads the store (benchlab.results.scoring does the
 former after execution; the pipeline tells the executor which repeats are already done).
 """
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from benchlab.devices import Device
+from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
-from benchlab.gate import STARTED_HOT, wait_until_cool
+from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.names import file_name
 from benchlab.records import (
     FORMAT_ACCELERATORS,

@@ -4,7 +4,7 @@ The recommendation per (model, device, accelerator) is explicit: among variants 
 accuracy budget (accuracy drop against the reference no larger than the budget; for unlabelled
 data, top-1 agreement with the reference of at least 100 - budget percent), take the fastest and
 every variant not significantly slower than it by more than 5% (paired by interleaved round,
-benchlab.within_run), and of those the smallest file. A fixed "within 5% of the median" tie would
+benchlab.nightly.within_run), and of those the smallest file. A fixed "within 5% of the median" tie would
 flip from run to run where runs differ by more than that; a difference the run cannot resolve is
 a tie. The Pareto front is the
 set of variants no other variant beats on both size and median latency.
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
-from benchlab.plotting import pyplot, save
-from benchlab.run_record import RunRecord
-from benchlab.within_run import paired_change
+from benchlab.views.plotting import pyplot, save
+from benchlab.results.run_record import RunRecord
+from benchlab.nightly.within_run import paired_change
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -372,7 +372,7 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     latency_png = plot_latency(df, record.samples, run_dir / "latency.png")
     tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
     page = run_dir / "report.html"
-    from benchlab.trends import trend_plots_for_run
+    from benchlab.views.trends import trend_plots_for_run
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs))

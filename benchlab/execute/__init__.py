@@ -1,0 +1,1 @@
+"""Where and how it runs: the Device protocol, the host device, the dispatcher, the thermal gate."""

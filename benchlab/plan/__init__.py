@@ -1,0 +1,1 @@
+"""What to run: the suite, its data, the built-in model and device profiles."""

@@ -1,0 +1,1 @@
+"""What was measured: the store, the run record, scoring and statistics."""

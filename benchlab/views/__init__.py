@@ -1,0 +1,1 @@
+"""What a person reads: the report, check warnings, plots, history and trends."""
