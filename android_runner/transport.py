@@ -14,10 +14,13 @@ from __future__ import annotations
 import os
 import re
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import numpy as np
 
 from benchlab.errors import DeviceError, DeviceLost
 
@@ -44,6 +47,15 @@ class DeviceTimeout(DeviceError):
     """The phone did not answer in time."""
 
 
+class PushRefused(DeviceError):
+    """The phone answered a push with a sync FAIL (disk full, read-only path ...): it is still
+    connected and can take other work. ``reason`` is adbd's own text."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class ShellResult:
     """What a shell command printed (stdout and stderr merged) and its exit code."""
@@ -67,6 +79,13 @@ class AdbTransport(Protocol):
 
     def pull(self, remote: str, local: Path, timeout_s: float) -> None:
         """Copy a file from the phone."""
+        ...
+
+    def reconnect(self) -> None:
+        """Open a fresh connection to the phone (after a reboot or a replug).
+
+        Raises DeviceDisconnected while the phone is not reachable.
+        """
         ...
 
     def close(self) -> None:
@@ -101,22 +120,29 @@ class DirectTransport:
 
     def __init__(self, serial: str, connect_timeout_s: float = 10.0, auth_timeout_s: float | None = None) -> None:
         from adb_shell import exceptions
+
+        self.serial = serial
+        self._errors = exceptions
+        self._connect_timeout_s = connect_timeout_s
+        # How long a person has to accept the "Allow USB debugging?" prompt.
+        self._auth_timeout_s = auth_timeout_s or float(os.environ.get(AUTH_TIMEOUT_ENV, "30"))
+        self._device: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
         from adb_shell.adb_device import AdbDeviceTcp, AdbDeviceUsb
 
         from android_runner.keys import signer
 
-        self.serial = serial
-        self._errors = exceptions
-        # How long a person has to accept the "Allow USB debugging?" prompt.
-        auth_timeout_s = auth_timeout_s or float(os.environ.get(AUTH_TIMEOUT_ENV, "30"))
+        exceptions, serial = self._errors, self.serial
         asked_user: list[bool] = []  # set when adb-shell falls back to offering our public key
         host, sep, port = serial.rpartition(":")
         try:
             if sep and port.isdigit():
-                self._device = AdbDeviceTcp(host, int(port), default_transport_timeout_s=connect_timeout_s)
+                self._device = AdbDeviceTcp(host, int(port), default_transport_timeout_s=self._connect_timeout_s)
             else:
-                self._device = AdbDeviceUsb(serial=serial, default_transport_timeout_s=connect_timeout_s)
-            self._device.connect(rsa_keys=[signer()], auth_timeout_s=auth_timeout_s,
+                self._device = AdbDeviceUsb(serial=serial, default_transport_timeout_s=self._connect_timeout_s)
+            self._device.connect(rsa_keys=[signer()], auth_timeout_s=self._auth_timeout_s,
                                  auth_callback=lambda _device: asked_user.append(True))
         except exceptions.DeviceAuthError:
             raise DeviceUnauthorized(f"{serial} refused this machine's key",
@@ -124,12 +150,20 @@ class DirectTransport:
         except (OSError, exceptions.TcpTimeoutException, exceptions.UsbDeviceNotFoundError,
                 exceptions.InvalidResponseError, exceptions.AdbConnectionError) as exc:
             if asked_user:  # the phone saw our key and nobody accepted it in time
-                raise DeviceUnauthorized(f"{serial} did not accept this machine's key within {auth_timeout_s:g} s",
+                raise DeviceUnauthorized(f"{serial} did not accept this machine's key within {self._auth_timeout_s:g} s",
                                          hint=f"accept the USB debugging prompt on the phone ({serial})") from None
             busy = "busy" in str(exc).lower() or "access" in str(exc).lower()
             hint = ("an adb server (Android Studio?) holds the phone: benchlab goes through it when it "
                     "answers on $ANDROID_ADB_SERVER_PORT (5037), or stop it with `adb kill-server`") if busy else None
             raise DeviceDisconnected(f"cannot connect to {serial}: {_reason(exc)}", hint=hint) from None
+
+    def reconnect(self) -> None:
+        """Drop the old connection and connect again; raises DeviceDisconnected if the phone is away."""
+        try:
+            self._device.close()
+        except OSError:
+            pass
+        self._connect()
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         """Run a command through shell v1, recovering its exit code from a marker."""
@@ -150,13 +184,21 @@ class DirectTransport:
         return split_exit_code(output)
 
     def push(self, local: Path, remote: str, timeout_s: float) -> None:
-        """Push a file with the sync protocol; the device's own FAIL reason is kept."""
+        """Push a file with sync v1 over this connection (see SyncPush).
+
+        Raises PushRefused with the phone's reason when adbd answers FAIL (disk full ...), and
+        DeviceDisconnected when the connection drops or the phone stops answering for timeout_s.
+        """
         try:
-            self._device.push(str(local), remote, read_timeout_s=timeout_s, transport_timeout_s=timeout_s)
-        except self._errors.PushFailedError as exc:
-            raise DeviceError(f"{self.serial}: push of {local.name} failed: {_reason(exc)}") from None
-        except (OSError, self._errors.TcpTimeoutException, self._errors.InvalidResponseError,
-                self._errors.AdbConnectionError, self._errors.UsbWriteFailedError) as exc:
+            SyncPush(self._device, timeout_s).send_file(local, remote)
+        except SyncFail as exc:
+            raise PushRefused(f"{self.serial}: push of {local.name} failed: {exc.reason}", exc.reason) from None
+        except (self._errors.AdbTimeoutError, self._errors.TcpTimeoutException):
+            raise DeviceDisconnected(f"{self.serial}: connection lost while pushing {local.name}: no answer "
+                                     f"within {timeout_s:g} s") from None
+        except (OSError, self._errors.InvalidResponseError, self._errors.AdbConnectionError,
+                self._errors.UsbWriteFailedError, self._errors.UsbReadFailedError,
+                self._errors.InvalidChecksumError, self._errors.InvalidCommandError) as exc:
             raise DeviceDisconnected(f"{self.serial}: connection lost while pushing {local.name}: {_reason(exc)}") from None
 
     def pull(self, remote: str, local: Path, timeout_s: float) -> None:
@@ -172,6 +214,148 @@ class DirectTransport:
         self._device.close()
 
 
+class SyncFail(Exception):
+    """adbd answered a sync request with FAIL; ``reason`` is its text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+#: Sync DATA chunks may not exceed 64 KiB (SYNC_DATA_MAX in adb's file_sync_protocol.h).
+SYNC_DATA_MAX = 64 * 1024
+_SYNC_HEADER = struct.Struct("<4sI")
+_PACKET_HEADER = struct.Struct("<6I")
+_WRTE = struct.unpack("<I", b"WRTE")[0]
+
+
+def _byte_sum(data: bytes | memoryview) -> int:
+    """The ADB packet 'checksum' (the byte sum mod 2**32), computed in C rather than in a Python loop."""
+    return int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64)) & 0xFFFFFFFF
+
+
+class SyncPush:
+    """One file pushed with sync v1 on an adb-shell connection, instead of adb-shell's push().
+
+    Why (profiled with cProfile on the loopback phone, a 25 MB model): adb-shell 0.4.4 spent most
+    of a push in its pure-Python ``checksum()`` (``sum()`` over every payload byte) and in copying
+    each chunk into its send buffer, and it loses a sync FAIL that adbd sends while data is still
+    coming (adbd reports a write error at once, then drains DATA until DONE), so a full phone
+    looked like a hung push. Here each WRTE carries up to the negotiated max payload of whole
+    64 KiB DATA chunks read straight into one buffer, the checksum is summed by numpy, and every
+    reply on the stream is read between packets so a FAIL surfaces at once with adbd's text.
+
+    Uses adb-shell's stream primitives (``_open``, ``_io_manager``), pinned by pyproject (<0.5).
+    """
+
+    def __init__(self, device: Any, timeout_s: float) -> None:
+        from adb_shell import constants
+
+        self._device = device
+        self._io = device._io_manager
+        self._constants = constants
+        self._timeout_s = timeout_s
+        # CNXN's maxdata is what the phone accepts per packet (1 MiB since Android 9, 4 KiB before).
+        self._max_payload = max(4096, int(device._maxdata))
+        self._received = bytearray()  # sync replies the phone sent on this stream
+
+    def send_file(self, local: Path, remote: str) -> None:
+        """Send ``local`` to ``remote`` (mode 0644, mtime now). Raises SyncFail or adb-shell errors."""
+        info = self._device._open(b"sync:", self._timeout_s, self._timeout_s, None)
+        try:
+            spec = f"{remote},{0o100644}".encode()
+            self._write(info, _SYNC_HEADER.pack(b"SEND", len(spec)) + spec)
+            chunk = min(SYNC_DATA_MAX, self._max_payload - _SYNC_HEADER.size)
+            per_packet = max(1, self._max_payload // (chunk + _SYNC_HEADER.size))
+            buffer = bytearray(per_packet * (chunk + _SYNC_HEADER.size))
+            view = memoryview(buffer)
+            with open(local, "rb", buffering=0) as handle:
+                while True:
+                    used = 0
+                    for _ in range(per_packet):
+                        size = handle.readinto(view[used + _SYNC_HEADER.size: used + _SYNC_HEADER.size + chunk])
+                        if not size:
+                            break
+                        _SYNC_HEADER.pack_into(buffer, used, b"DATA", size)
+                        used += _SYNC_HEADER.size + size
+                    if not used:
+                        break
+                    self._write(info, view[:used])
+            self._write(info, _SYNC_HEADER.pack(b"DONE", int(time.time())))
+            status, message = self._read_status(info)
+            if status != b"OKAY":
+                raise SyncFail(message or status.decode(errors="replace"))
+        finally:
+            self._close(info)
+
+    def _write(self, info: Any, data: bytes | memoryview) -> None:
+        """Send one WRTE and wait for its OKAY; a sync FAIL arriving meanwhile is raised."""
+        header = _PACKET_HEADER.pack(_WRTE, info.local_id, info.remote_id, len(data), _byte_sum(data),
+                                     _WRTE ^ 0xFFFFFFFF)
+        with self._io._transport_lock:
+            _write_all(self._io._transport, header, self._timeout_s)
+            _write_all(self._io._transport, data, self._timeout_s)
+        constants = self._constants
+        while True:
+            command, _, _, payload = self._io.read([constants.OKAY, constants.WRTE, constants.CLSE], info,
+                                                   allow_zeros=True)
+            if command == constants.OKAY:
+                return
+            self._take_reply(info, command, payload)
+            status, message = self._parse_status()
+            if status == b"FAIL":
+                raise SyncFail(message)
+
+    def _read_status(self, info: Any) -> tuple[bytes, str]:
+        """Read the phone's answer to DONE: (b"OKAY", "") or (b"FAIL", reason)."""
+        constants = self._constants
+        while True:
+            parsed = self._parse_status()
+            if parsed[0]:
+                return parsed
+            command, _, _, payload = self._io.read([constants.WRTE, constants.CLSE], info, allow_zeros=True)
+            self._take_reply(info, command, payload)
+
+    def _take_reply(self, info: Any, command: bytes, payload: bytes) -> None:
+        constants = self._constants
+        if command == constants.CLSE:
+            parsed = self._parse_status()
+            raise SyncFail(parsed[1] if parsed[0] == b"FAIL" else "the phone closed the sync stream")
+        self._received += payload
+        self._device._okay(info)  # acknowledge the phone's WRTE so it may send more
+
+    def _parse_status(self) -> tuple[bytes, str]:
+        """Return the complete status message received so far, or (b"", "") while incomplete."""
+        if len(self._received) < _SYNC_HEADER.size:
+            return b"", ""
+        status, length = _SYNC_HEADER.unpack_from(self._received)
+        if status == b"OKAY":
+            return status, ""
+        if len(self._received) < _SYNC_HEADER.size + length:
+            return b"", ""
+        return status, bytes(self._received[_SYNC_HEADER.size:_SYNC_HEADER.size + length]).decode(errors="replace")
+
+    def _close(self, info: Any) -> None:
+        """Close our end of the stream; the phone's CLSE (or its absence) no longer matters."""
+        from adb_shell.adb_message import AdbMessage
+
+        try:
+            self._io.send(AdbMessage(self._constants.CLSE, info.local_id, info.remote_id), info)
+        except OSError:
+            pass
+
+
+def _write_all(transport: Any, data: bytes | memoryview, timeout_s: float) -> None:
+    """Write every byte: adb-shell's TCP bulk_write is one send() on a non-blocking socket and may
+    write only part of a large packet."""
+    view = memoryview(data)
+    while view:
+        sent = transport.bulk_write(view, timeout_s)
+        if sent is None:  # a transport that writes everything or raises (USB)
+            return
+        view = view[sent:]
+
+
 class ServerTransport:
     """ADB through a running adb server, with adbutils."""
 
@@ -180,7 +364,23 @@ class ServerTransport:
 
         self.serial = serial
         self._adbutils = adbutils
-        self._device = adbutils.AdbClient(host=host, port=server_port()).device(serial)
+        self._client = adbutils.AdbClient(host=host, port=server_port())
+        self._device = self._client.device(serial)
+
+    def reconnect(self) -> None:
+        """Ask the server for the phone again (`adb connect` first for a host:port serial).
+
+        Raises DeviceDisconnected until the server lists it in state "device".
+        """
+        try:
+            if re.fullmatch(r"[^:]+:\d+", self.serial):
+                self._client.connect(self.serial, timeout=5)
+            state = self._client.device(self.serial).get_state()
+        except (OSError, self._adbutils.AdbError) as exc:
+            raise DeviceDisconnected(f"{self.serial}: not back: {_reason(exc)}") from None
+        if state != "device":
+            raise DeviceDisconnected(f"{self.serial}: not back (state {state})")
+        self._device = self._client.device(self.serial)
 
     def shell(self, command: str, timeout_s: float) -> ShellResult:
         """Run a command; the marker gives the exit code on servers and devices without shell v2."""
@@ -197,6 +397,8 @@ class ServerTransport:
         try:
             self._device.sync.push(str(local), remote)
         except (OSError, self._adbutils.AdbError) as exc:
+            if str(exc) == "FAIL":  # adbutils keeps only the status word of adbd's answer
+                raise PushRefused(f"{self.serial}: push of {local.name} failed: the phone refused it", "FAIL") from None
             raise _server_error(self.serial, exc) from None
 
     def pull(self, remote: str, local: Path, timeout_s: float) -> None:
