@@ -18,7 +18,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +71,7 @@ def evaluate(phone: LoopbackAdbDevice, model: Path, samples: np.ndarray, tmp: Pa
     device.transport.close()
     if measured.outputs is None:
         raise SystemExit(f"evaluation failed: {measured.accuracy_note}")
-    return seconds, launches, replace(measured).outputs
+    return seconds, launches, measured.outputs
 
 
 def main() -> None:
@@ -92,12 +91,13 @@ def main() -> None:
         runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
         os.environ["BENCHLAB_ANDROID_BENCHMARK_MODEL"] = str(runner)
         model = small_cnn(tmp / "cnn.tflite")
+        model_kb = model.stat().st_size / 1e3
         samples = np.random.default_rng(0).uniform(0, 1, size=(args.samples, 28, 28, 1)).astype(np.float32)
         with LoopbackAdbDevice(FLAGSHIP, tmp / "phone", accept_new_keys=True) as phone:
             old_s, old_launches, old_out = evaluate(phone, model, samples[: args.before_samples], tmp, 1)
             new_s, new_launches, new_out = evaluate(phone, model, samples, tmp, batch)
     same = np.allclose(old_out, new_out[: args.before_samples], rtol=1e-5, atol=1e-6)
-    print(f"evaluation on the loopback flagship phone (CPU, 1 thread), {model.stat().st_size / 1e3:.0f} kB CNN")
+    print(f"evaluation on the loopback flagship phone (CPU, 1 thread), {model_kb:.0f} kB CNN")
     print(f"{'':26s} {'samples':>8s} {'seconds':>8s} {'s/sample':>9s} {'launches':>9s}")
     print(f"{'before: 1 per process':26s} {args.before_samples:8d} {old_s:8.2f} {old_s / args.before_samples:9.3f} "
           f"{old_launches:9d}")
