@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 import struct
 import time
@@ -397,13 +398,35 @@ class ServerTransport:
         return split_exit_code(output if isinstance(output, str) else output.decode(errors="replace"))
 
     def push(self, local: Path, remote: str, timeout_s: float) -> None:
-        """Push a file through the server's sync service."""
+        """Push a file with sync v1 through the server (the server relays the stream to adbd).
+
+        adbutils' own push sends 4 KiB DATA chunks and keeps only the word "FAIL" of adbd's
+        answer; here DATA chunks are 64 KiB, and a FAIL that adbd sends while data still flows
+        is read before the next chunk. Raises PushRefused with adbd's reason, DeviceDisconnected
+        when the phone stops answering for timeout_s, DeviceError for other server errors.
+        """
+        spec = f"{remote},{0o100644}"
         try:
-            self._device.sync.push(str(local), remote)
+            with self._device.sync._prepare_sync(spec, "SEND") as connection:
+                sock = connection.conn
+                sock.settimeout(timeout_s)
+                with open(local, "rb") as handle:
+                    while chunk := handle.read(SYNC_DATA_MAX):
+                        if select.select([sock], [], [], 0)[0]:
+                            break  # adbd answered before DONE: a FAIL is waiting
+                        sock.sendall(_SYNC_HEADER.pack(b"DATA", len(chunk)) + chunk)
+                    else:
+                        sock.sendall(_SYNC_HEADER.pack(b"DONE", int(time.time())))
+                status, length = _SYNC_HEADER.unpack(connection.read(_SYNC_HEADER.size))
+                reason = connection.read(length).decode(errors="replace") if status == b"FAIL" else ""
+        except (socket.timeout, self._adbutils.AdbTimeout):
+            raise DeviceDisconnected(f"{self.serial}: connection lost while pushing {local.name}: no answer "
+                                     f"within {timeout_s:g} s") from None
         except (OSError, self._adbutils.AdbError) as exc:
-            if str(exc) == "FAIL":  # adbutils keeps only the status word of adbd's answer
-                raise PushRefused(f"{self.serial}: push of {local.name} failed: the phone refused it", "FAIL") from None
             raise _server_error(self.serial, exc) from None
+        if status != b"OKAY":
+            reason = reason or status.decode(errors="replace")
+            raise PushRefused(f"{self.serial}: push of {local.name} failed: {reason}", reason)
 
     def pull(self, remote: str, local: Path, timeout_s: float) -> None:
         """Pull a file through the server's sync service."""

@@ -155,8 +155,8 @@ def test_a_crashing_runner_and_a_hang_are_failed_rows(tmp_path: Path, phones, ti
     assert row["status"] == "failed" and row["error"].startswith("benchmark_model crashed (SIGSEGV)")
 
 
-def test_a_full_phone_fails_its_jobs_and_the_other_phone_goes_on(tmp_path: Path, phones, tiny_keras_path: Path,
-                                                                 digits_npz: Path) -> None:
+def test_a_full_phone_fails_its_jobs_and_the_other_phone_goes_on(tmp_path: Path, phones, transport: str,
+                                                                 tiny_keras_path: Path, digits_npz: Path) -> None:
     low, flagship = phones
     low.faults.disk_full_after_bytes = 1000
     suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial, flagship.serial]).read_text())
