@@ -236,6 +236,11 @@ def _byte_sum(data: bytes | memoryview) -> int:
     return int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64)) & 0xFFFFFFFF
 
 
+def _wrte_header(info: Any, data: bytes | memoryview) -> bytes:
+    """The 24-byte header of a WRTE carrying `data` on the stream `info`."""
+    return _PACKET_HEADER.pack(_WRTE, info.local_id, info.remote_id, len(data), _byte_sum(data), _WRTE ^ 0xFFFFFFFF)
+
+
 class SyncPush:
     """One file pushed with sync v1 on an adb-shell connection, instead of adb-shell's push().
 
@@ -281,8 +286,7 @@ class SyncPush:
             with open(local, "rb", buffering=0) as handle:
                 for turn in itertools.count():
                     packet = _fill_data_packet(handle, buffers[turn % 2], chunk, per_packet)
-                    header = _PACKET_HEADER.pack(_WRTE, info.local_id, info.remote_id, len(packet),
-                                                 _byte_sum(packet), _WRTE ^ 0xFFFFFFFF) if packet else b""
+                    header = _wrte_header(info, packet) if packet else b""
                     if in_flight:
                         self._await_okay(info)
                     if not packet:
@@ -293,13 +297,14 @@ class SyncPush:
             status, message = self._read_status(info)
             if status != b"OKAY":
                 raise SyncFail(message or status.decode(errors="replace"))
-        finally:
-            self._close(info)
+        except BaseException:
+            self._abandon(info)
+            raise
+        self._device._clse(info)  # close the stream and read the phone's CLSE
 
     def _write(self, info: Any, data: bytes | memoryview) -> None:
         """Send one WRTE and wait for its OKAY; a sync FAIL arriving meanwhile is raised."""
-        self._send(_PACKET_HEADER.pack(_WRTE, info.local_id, info.remote_id, len(data), _byte_sum(data),
-                                       _WRTE ^ 0xFFFFFFFF), data)
+        self._send(_wrte_header(info, data), data)
         self._await_okay(info)
 
     def _send(self, header: bytes, data: bytes | memoryview) -> None:
@@ -349,14 +354,15 @@ class SyncPush:
             return b"", ""
         return status, bytes(self._received[_SYNC_HEADER.size:_SYNC_HEADER.size + length]).decode(errors="replace")
 
-    def _close(self, info: Any) -> None:
-        """Close our end of the stream; the phone's CLSE (or its absence) no longer matters."""
+    def _abandon(self, info: Any) -> None:
+        """Close our end of a failed stream without waiting: the phone may be gone."""
+        from adb_shell import exceptions
         from adb_shell.adb_message import AdbMessage
 
         try:
             self._io.send(AdbMessage(self._constants.CLSE, info.local_id, info.remote_id), info)
-        except OSError:
-            pass
+        except (OSError, exceptions.TcpTimeoutException, exceptions.UsbWriteFailedError):
+            pass  # the connection is already gone: nothing left to close
 
 
 def _fill_data_packet(handle: Any, buffer: bytearray, chunk: int, per_packet: int) -> memoryview:

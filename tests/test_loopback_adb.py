@@ -329,6 +329,25 @@ def test_connection_dropped_during_a_shell_command_raises(phone, signer):
     client.close()
 
 
+def test_reboot_drops_connections_refuses_new_ones_and_keeps_data(phone, signer):
+    client = connect(phone, signer)
+    client.push(io.BytesIO(b"model"), f"{TMP}/kept.bin")
+    phone.faults.reboot_down_s = 600.0
+    phone.faults.reboot_during_shell = "reboot-now"
+    with pytest.raises((ConnectionError, OSError, TcpTimeoutException, AdbTimeoutError)):
+        client.shell("echo reboot-now", transport_timeout_s=SHORT_TIMEOUT_S, read_timeout_s=SHORT_TIMEOUT_S)
+    client.close()
+    assert phone.rebooting and phone.faults.reboot_during_shell is None  # one reboot, not one per command
+    with pytest.raises((ConnectionError, OSError, TcpTimeoutException, AdbTimeoutError)):
+        connect(phone, signer)  # adbd is not up yet
+    phone.finish_boot()
+    again = connect(phone, signer)
+    try:
+        assert again.shell(f"cat {TMP}/kept.bin") == "model"  # /data survives a reboot
+    finally:
+        again.close()
+
+
 def test_stop_kills_running_commands_and_closes_connections(tmp_path, signer):
     device = LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone")
     device.start()

@@ -584,6 +584,10 @@ class LoopbackAdbDevice:
         self.kill_processes()
         self.drop_connections()
 
+    def finish_boot(self) -> None:
+        """End a reboot now: connections are accepted again."""
+        self._down_until = 0.0
+
     @property
     def rebooting(self) -> bool:
         """True while a reboot refuses connections."""
