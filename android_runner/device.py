@@ -215,6 +215,7 @@ class AndroidDevice:
                 # adbd answers before Android has finished booting; benchmarks wait for the boot.
                 if self._shell("getprop sys.boot_completed").output.strip() == "1":
                     self._pushed.clear()  # a reboot may have cleared /data/local/tmp
+                    self._swept = False  # what the interrupted job left goes at the next prepare
                     log.warning("%s is back", self.info.id)
                     return
             except DeviceError as exc:
@@ -449,8 +450,8 @@ class _EvalRun:
         return np.frombuffer(local.read_bytes(), dtype=dtype)
 
     def clean_up(self) -> None:
-        """Remove the job's folder from the phone; a phone that is gone keeps it until the next
-        run's first prepare sweeps it."""
+        """Remove the job's folder from the phone; a phone that is gone keeps it until the first
+        prepare after it is back sweeps it."""
         try:
             self.device._shell(f"rm -rf {shlex.quote(self.workdir)}")
         except DeviceError as exc:

@@ -141,8 +141,10 @@ def test_a_cable_pulled_during_evaluation_keeps_the_latency_and_the_next_job_rec
     assert m.conditions_after is None  # the phone could not be asked any more
     phone.faults.drop_during_shell = None  # plugged back in
     device.prepare([models["tiny"]])  # nothing to push: the phone is not asked yet
-    again = device.run(make_job(models["tiny"], tmp_path, samples=10))  # finds it gone, reconnects
+    assert (eval_dir(phone) / "tiny.fp32.phone.cpu-t1").exists()  # the phone was gone at the clean-up
+    again = device.run(make_job(models["tiny"], tmp_path, samples=10, name="int8"))  # finds it gone, reconnects
     assert again.status == "ok" and again.outputs is not None and again.flags == (RECONNECTED,)
+    assert list(eval_dir(phone).iterdir()) == []  # the interrupted evaluation's folder was swept once back
 
 
 # --- a full phone ------------------------------------------------------------------------------
