@@ -7,6 +7,7 @@ is quoted for the device's /system/bin/sh, since model paths and delegate option
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 
@@ -61,19 +62,40 @@ def accelerator_flags(accelerator: AcceleratorSetting) -> list[str]:
     return flags
 
 
+def _pinned(command: str, cpu_mask: str | None) -> str:
+    # taskset pins the process to the big cores: benchmark_model's README names this as the way to
+    # cut run-to-run variance on big.LITTLE phones.
+    return f"taskset {cpu_mask} {command}" if cpu_mask else command
+
+
+def _marker_flag(marker: str) -> str:
+    # --benchmark_name is a real flag that only labels the run: it puts the job's id on the
+    # process's command line so kill_command can find exactly this job's processes.
+    return f"--benchmark_name={marker}"
+
+
 def benchmark_command(binary: str, model: str, accelerator: AcceleratorSetting, scenario: Scenario,
-                      cpu_mask: str | None) -> str:
+                      cpu_mask: str | None, marker: str = "benchlab") -> str:
     """Return the shell command that benchmarks `model` once (one repeat of the scenario)."""
     args = [
         binary, f"--graph={model}", *accelerator_flags(accelerator),
         f"--warmup_runs={scenario.warmup}", "--warmup_min_secs=0",
         f"--num_runs={scenario.iterations}", f"--min_secs={scenario.min_seconds:g}",
-        f"--max_secs={scenario.max_seconds:g}", "--report_peak_memory_footprint=true",
+        f"--max_secs={scenario.max_seconds:g}", "--report_peak_memory_footprint=true", _marker_flag(marker),
     ]
-    command = " ".join(shlex.quote(a) for a in args)
-    # taskset pins the process to the big cores: benchmark_model's README names this as the way to
-    # cut run-to-run variance on big.LITTLE phones.
-    return f"taskset {cpu_mask} {command}" if cpu_mask else command
+    return _pinned(" ".join(shlex.quote(a) for a in args), cpu_mask)
+
+
+def kill_command(marker: str) -> str:
+    """Return a shell command that SIGKILLs every process whose command line carries `marker`
+    (the runner and the shell running it), and succeeds whether or not one was running.
+
+    The pattern's first character is a bracket expression so it does not match the command line
+    of the shell that runs pkill itself.
+    """
+    literal = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", _marker_flag(marker))  # POSIX ERE escapes
+    pattern = "[-]" + literal[1:]
+    return f"pkill -9 -f {shlex.quote(pattern)}; true"
 
 
 #: The name given to the model's input in --input_layer. The tool maps inputs by order and only
@@ -81,28 +103,31 @@ def benchmark_command(binary: str, model: str, accelerator: AcceleratorSetting, 
 EVAL_INPUT_NAME = "benchlab_input"
 
 
-def eval_loop_command(binary: str, model: str, accelerator: AcceleratorSetting, workdir: str,
-                      input_shape: Sequence[int], sample_bytes: int, count: int, cpu_mask: str | None) -> str:
-    """Return a device-side shell loop running `count` evaluation samples through the model.
+def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting, workdir: str,
+                       sample_shape: Sequence[int], sample_bytes: int, first: int, count: int, output: str,
+                       cpu_mask: str | None, marker: str) -> str:
+    """Return a device-side command that runs samples [first, first+count) of `inputs.bin` in
+    `workdir` through the model in ONE benchmark_model process, appending the outputs to `output`.
 
-    Each sample is cut out of `inputs.bin` with dd, run once with the real binary's
-    `--input_layer_value_files` and `--output_filepath` flags, and its output appended to
-    `outputs.bin`, so one ADB round trip evaluates the whole set with the job's own accelerator.
+    The samples are cut out with dd into one file and fed as a batch: `--input_layer_shape`
+    resizes the input's batch dimension (`sample_shape[0]`, 1 for one sample) to `count`, and
+    `--input_layer_value_files` must then hold exactly `count` samples. `--output_filepath` (LiteRT
+    2.12+) writes the last run's outputs as raw bytes. On failure the tool's last lines are printed
+    and the command exits 1.
     """
+    shape = [count * int(sample_shape[0]), *(int(d) for d in sample_shape[1:])]
     run = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=0", "--warmup_min_secs=0",
         "--num_runs=1", "--min_secs=0", f"--input_layer={EVAL_INPUT_NAME}",
-        f"--input_layer_shape={','.join(str(d) for d in input_shape)}",
+        f"--input_layer_shape={','.join(str(d) for d in shape)}",
         f"--input_layer_value_files={EVAL_INPUT_NAME}:{workdir}/in.bin",
-        f"--output_filepath={workdir}/out.bin",
+        f"--output_filepath={workdir}/out.bin", _marker_flag(marker),
     ]
-    command = " ".join(shlex.quote(a) for a in run)
-    if cpu_mask:
-        command = f"taskset {cpu_mask} {command}"
-    w = shlex.quote(workdir)
+    command = _pinned(" ".join(shlex.quote(a) for a in run), cpu_mask)
+    # A subshell, so `exit 1` ends only it and a wrapper's `; echo $?` still reports the status.
     return (
-        f"cd {w} && rm -f outputs.bin && i=0 && while [ $i -lt {count} ]; do "
-        f"dd if=inputs.bin of=in.bin bs={sample_bytes} skip=$i count=1 2>/dev/null && "
-        f"{command} >/dev/null 2>eval_error.txt || {{ tail -n 3 eval_error.txt; exit 1; }}; "
-        f"cat out.bin >> outputs.bin && i=$((i+1)); done && echo BENCHLAB_EVAL_DONE"
+        f"( cd {shlex.quote(workdir)} && rm -f out.bin && "
+        f"dd if=inputs.bin of=in.bin bs={sample_bytes} skip={first} count={count} 2>/dev/null && "
+        f"{{ {command} >run.log 2>&1 || {{ tail -n 8 run.log; exit 1; }}; }} && "
+        f"cat out.bin >> {shlex.quote(output)} )"
     )

@@ -1,30 +1,34 @@
 """An Android phone as a benchlab Device: identity from getprop, conditions from dumpsys, jobs run
 by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back.
 
-Every failure of a job (binary missing or crashing, delegate refusing the model, timeout, cable
-pulled) becomes a Measurement with status and a one-line reason; only discovery raises.
+Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
+a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
+measured (the row stays ok, flagged ``eval-failed`` with the reason in ``accuracy_note``). A
+phone that drops off (reboot, replug) is waited for up to ``REBOOT_WAIT_S`` and the job retried
+once it is back; only a phone that stays gone raises DeviceLost, which quarantines it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import signal
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from android_runner import commands, dumpsys
-from android_runner.benchmark_model import BenchmarkOutput, parse_output
+from android_runner.benchmark_model import NO_SUMMARY_ERROR, BenchmarkOutput, parse_output
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
-from android_runner.transport import AdbTransport, DeviceTimeout
+from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.errors import DeviceError, DeviceLost
 from benchlab.plan.profiles import (
     DeviceProfile,
@@ -53,6 +57,36 @@ THERMAL_SCALE = "android-thermal-status"
 #: throttling" -> nominal; LIGHT "light throttling where UX is not impacted" -> fair; MODERATE and
 #: SEVERE (throttling that reduces performance) -> serious; CRITICAL, EMERGENCY, SHUTDOWN -> critical.
 _THERMAL_LEVEL = (0, 1, 2, 2, 3, 3, 3)
+#: The latency was measured but the evaluation run failed; the reason is in accuracy_note.
+EVAL_FAILED = "eval-failed"
+#: The model or delegate refused a batched evaluation: each sample ran in its own process.
+EVAL_PER_SAMPLE = "eval-per-sample"
+#: The phone had dropped off (before or during the job); the job ran (again) once it was back.
+RECONNECTED = "reconnected"
+#: Samples per benchmark_model process in the evaluation (the input's batch dimension resized).
+EVAL_BATCH = 64
+#: How long a phone that dropped off (rebooting: adbd comes back after 20-90 s on real phones)
+#: is waited for before it counts as lost; $BENCHLAB_ANDROID_REBOOT_WAIT_S overrides it.
+REBOOT_WAIT_S = 180.0
+REBOOT_WAIT_ENV = "BENCHLAB_ANDROID_REBOOT_WAIT_S"
+RECONNECT_POLL_S = 1.0
+#: Pushes land under this suffix and are renamed into place once complete.
+PARTIAL_SUFFIX = ".part"
+
+_T = TypeVar("_T")
+
+
+def reboot_wait_s() -> float:
+    """Return how long to wait for a phone that dropped off: $BENCHLAB_ANDROID_REBOOT_WAIT_S or 180 s."""
+    return float(os.environ.get(REBOOT_WAIT_ENV, REBOOT_WAIT_S))
+
+
+def free_mb_from_df(text: str) -> int | None:
+    """Return the "Available" column of the last line of `df -k` output in MB, or None."""
+    lines = [line.split() for line in text.strip().splitlines()]
+    if len(lines) < 2 or len(lines[-1]) < 4 or not lines[-1][3].isdigit():
+        return None
+    return int(lines[-1][3]) // 1024
 
 
 def _signal_name(exit_code: int) -> str | None:
@@ -93,6 +127,7 @@ class AndroidDevice:
         )
         self._pushed: dict[str, str] = {}  # remote path -> sha256 known to be on the phone
         self._supports_output_file: bool | None = None
+        self._swept = False  # leftovers of earlier runs removed from the phone
 
     # --- Device protocol ---------------------------------------------------------------------
 
@@ -113,46 +148,105 @@ class AndroidDevice:
                           thermal_level=level)
 
     def prepare(self, artifacts: Sequence[Path]) -> None:
-        """Push the runner and each artifact unless the phone already has the same bytes."""
-        binary = runner_binary(self.facts.abi)
-        self._ensure(binary, self._remote("benchmark_model"), executable=True)
-        for artifact in artifacts:
-            self._ensure(artifact, self._remote(artifact.name))
+        """Push the runner and each artifact unless the phone already has the same bytes.
+
+        Raises DeviceError (a full phone says how much space is left; the phone stays usable)
+        and DeviceLost when the phone dropped off and did not come back within reboot_wait_s().
+        """
+        self._reconnecting(lambda: self._prepare(artifacts))
 
     def run(self, job: Job) -> Measurement:
-        """Run each repeat of the job with benchmark_model, then the evaluation set; never raises."""
+        """Run each repeat of the job with benchmark_model, then the evaluation set.
+
+        A phone that drops off mid-job is waited for and the job run again once (flagged
+        ``reconnected``). Raises DeviceLost only when the phone stays gone.
+        """
+        attempts: list[int] = []
+
+        def attempt() -> Measurement:
+            if attempts:  # the phone rebooted: its files may be gone, push what is missing
+                self._prepare([Path(job.variant.path)])
+            attempts.append(1)
+            return self._run_once(job)
+
+        measurement = self._reconnecting(attempt)
+        return replace(measurement, flags=(*measurement.flags, RECONNECTED)) if len(attempts) > 1 else measurement
+
+    def _run_once(self, job: Job) -> Measurement:
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
             accelerator=job.accelerator, status="ok", runner=RUNNER, started_at=now_iso(),
         )
+        model_remote = self._remote(Path(job.variant.path).name)
+        binary_remote = self._remote("benchmark_model")
         try:
             binary = runner_binary(self.facts.abi)
             base = replace(base, runner_version=sha256_file(binary), conditions_before=self.conditions())
-            model_remote = self._remote(Path(job.variant.path).name)
-            binary_remote = self._remote("benchmark_model")
             measurement = self._benchmark(job, base, binary_remote, model_remote)
-            if measurement.status == "ok" and job.eval_inputs_path:
-                measurement = self._evaluate(job, measurement, binary_remote, model_remote)
-            return replace(measurement, conditions_after=self.conditions(), finished_at=now_iso())
         except DeviceLost:
-            raise  # the executor quarantines the phone for the rest of the run
+            raise  # run() waits for the phone, or the executor quarantines it
         except DeviceError as exc:
             return replace(base, status="failed", error=str(exc), finished_at=now_iso())
+        if measurement.status == "ok" and job.eval_inputs_path:
+            try:
+                measurement = self._evaluate(job, measurement, binary_remote, model_remote)
+            except DeviceError as exc:  # also a cable pulled mid-evaluation: the latency stays
+                measurement = replace(measurement, accuracy_note=f"accuracy not measured: evaluation failed: {exc}",
+                                      flags=(*measurement.flags, EVAL_FAILED))
+        try:
+            after = self.conditions()
+        except DeviceError as exc:  # a phone gone now fails the next job; this one is measured
+            log.warning("%s: conditions after the job not read: %s", self.info.id, exc)
+            after = None
+        return replace(measurement, conditions_after=after, finished_at=now_iso())
+
+    # --- a phone that drops off ---------------------------------------------------------------
+
+    def _reconnecting(self, action: Callable[[], _T]) -> _T:
+        """Run `action`; if the phone drops off, wait for it and run `action` once more."""
+        try:
+            return action()
+        except DeviceDisconnected as exc:
+            self._await_return(str(exc))
+            return action()
+
+    def _await_return(self, reason: str) -> None:
+        """Reconnect to a phone that dropped off, polling until it has booted again.
+
+        Raises DeviceLost when it is not back within reboot_wait_s().
+        """
+        wait_s = reboot_wait_s()
+        log.warning("%s dropped off (%s); waiting up to %g s for it to come back", self.info.id, reason, wait_s)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self.transport.reconnect()
+                # adbd answers before Android has finished booting; benchmarks wait for the boot.
+                if self._shell("getprop sys.boot_completed").output.strip() == "1":
+                    self._pushed.clear()  # a reboot may have cleared /data/local/tmp
+                    self._swept = False  # what the interrupted job left goes at the next prepare
+                    log.warning("%s is back", self.info.id)
+                    return
+            except DeviceError as exc:
+                reason = str(exc)
+            if time.monotonic() >= deadline:
+                raise DeviceLost(f"{reason} (not back within {wait_s:g} s)")
+            time.sleep(RECONNECT_POLL_S)
 
     # --- benchmark and evaluation ------------------------------------------------------------
 
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str) -> Measurement:
         command = commands.benchmark_command(binary, model, job.accelerator, job.scenario,
-                                             self.cpu_mask if job.accelerator.kind == "cpu" else None)
+                                             self.cpu_mask if job.accelerator.kind == "cpu" else None,
+                                             marker=job.job_id)
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
         for _ in range(job.scenario.repeats):
             try:
                 result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
             except DeviceTimeout as exc:
-                # A hung run must not heat the next job. "[b]" keeps pkill from matching its own shell.
-                self._shell("pkill -f '[b]enchlab/benchmark_model'")
-                return replace(base, status="failed", runner_output="\n".join(texts),
+                self._kill(job)  # a hung run must not heat the next job
+                return replace(base, status="failed", runner_output="\n".join(texts), failure_cause="harness",
                                error=f"{exc} (benchmark_model killed)")
             texts.append(result.output)
             parsed = parse_output(result.output)
@@ -186,38 +280,45 @@ class AndroidDevice:
         return parsed.error or f"benchmark_model exited with {exit_code}"
 
     def _evaluate(self, job: Job, m: Measurement, binary: str, model: str) -> Measurement:
+        """Run the evaluation inputs through the job's binary and accelerator; return `m` with the
+        outputs. Raises DeviceError when the evaluation cannot run (the caller keeps the latency)."""
         if not self._output_file_supported(binary):
             return replace(m, accuracy_note="accuracy not measured: this benchmark_model has no "
                                             "--output_filepath flag (use a 2023 or newer build)")
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=job.variant.path)
-        input_detail = interpreter.get_input_details()[0]
-        output_detail = interpreter.get_output_details()[0]
+        input_details = interpreter.get_input_details()
+        input_detail, output_detail = input_details[0], interpreter.get_output_details()[0]
         shape = [int(d) for d in input_detail["shape"]]
         samples = np.load(job.eval_inputs_path)
         quantized = np.stack([quantize(np.reshape(s, shape), input_detail) for s in samples])
-        workdir = f"{commands.DEVICE_DIR}/eval/{job.job_id}"
+        per_sample = int(np.prod(output_detail["shape"]))
+        run = _EvalRun(self, job, binary, model, shape, quantized[0].nbytes)
         with tempfile.TemporaryDirectory(prefix="benchlab-eval-") as tmp:
             inputs_file = Path(tmp) / "inputs.bin"
             inputs_file.write_bytes(quantized.tobytes())
-            self._shell(f"mkdir -p {shlex.quote(workdir)}")
-            self.transport.push(inputs_file, f"{workdir}/inputs.bin", timeout_s=job.scenario.timeout_seconds)
-            loop = commands.eval_loop_command(
-                binary, model, job.accelerator, workdir, shape, quantized[0].nbytes, len(samples), self.cpu_mask if job.accelerator.kind == "cpu" else None)
-            result = self._shell(loop, timeout_s=job.scenario.timeout_seconds * 10)
-            if result.exit_code != 0 or "BENCHLAB_EVAL_DONE" not in result.output:
-                reason = result.output.strip().splitlines()[-1:] or ["no output"]
-                return replace(m, accuracy_note=f"accuracy not measured: evaluation run failed: {reason[0][:200]}")
-            outputs_file = Path(tmp) / "outputs.bin"
-            self.transport.pull(f"{workdir}/outputs.bin", outputs_file, timeout_s=job.scenario.timeout_seconds)
-            self._shell(f"rm -rf {shlex.quote(workdir)}")
-            raw = np.frombuffer(outputs_file.read_bytes(), dtype=output_detail["dtype"])
-        per_sample = int(np.prod(output_detail["shape"]))
+            try:
+                self._shell(f"mkdir -p {shlex.quote(run.workdir)}")
+                self._push(inputs_file, f"{run.workdir}/inputs.bin", timeout_s=job.scenario.timeout_seconds)
+                # A batch only where the model has one input with a batch dimension of 1 to resize.
+                batch = min(EVAL_BATCH, len(samples)) if len(input_details) == 1 and shape[0] == 1 else 1
+                fallback = run.check_batch(batch, Path(tmp), output_detail, per_sample) if batch > 1 else None
+                done = batch if batch > 1 and fallback is None else 0  # the checked first batch is kept
+                if fallback is not None:
+                    batch = 1
+                    log.warning("%s: %s", job.job_id, fallback)
+                for first in range(done, len(samples), batch):
+                    run.chunk(first, min(batch, len(samples) - first), "outputs.bin")
+                raw = run.pull("outputs.bin", Path(tmp), output_detail["dtype"])
+            finally:
+                run.clean_up()
         if raw.size != per_sample * len(samples):
             return replace(m, accuracy_note=f"accuracy not measured: {raw.size} output values for "
                                             f"{len(samples)} samples of {per_sample}")
         outputs = dequantize(raw.reshape(len(samples), per_sample), output_detail)
+        if fallback is not None:
+            return replace(m, outputs=outputs, accuracy_note=fallback, flags=(*m.flags, EVAL_PER_SAMPLE))
         return replace(m, outputs=outputs)
 
     def _output_file_supported(self, binary: str) -> bool:
@@ -247,6 +348,29 @@ class AndroidDevice:
     def _remote(name: str) -> str:
         return f"{commands.DEVICE_DIR}/{name}"
 
+    def _kill(self, job: Job) -> None:
+        """SIGKILL the job's processes on the phone (runner and the shell loop around it)."""
+        self._shell(commands.kill_command(job.job_id))
+
+    def abort(self) -> None:
+        """Nothing is killed from another thread: the transport is not shared between threads, so
+        the repeat in flight ends at its own timeout (then benchmark_model is killed on the phone)."""
+
+    def close(self) -> None:
+        """Close the connection to the phone (adb-shell's USB/TCP handle or the adb-server client)."""
+        self.transport.close()
+
+    def _prepare(self, artifacts: Sequence[Path]) -> None:
+        if not self._swept:
+            # What failed jobs of an earlier run left behind: evaluation folders, partial pushes.
+            d = shlex.quote(commands.DEVICE_DIR)
+            self._shell(f"rm -rf {d}/eval; rm -f {d}/*{PARTIAL_SUFFIX}")
+            self._swept = True
+        binary = runner_binary(self.facts.abi)
+        self._ensure(binary, self._remote("benchmark_model"), executable=True)
+        for artifact in artifacts:
+            self._ensure(artifact, self._remote(artifact.name))
+
     def _ensure(self, local: Path, remote: str, executable: bool = False) -> None:
         """Push `local` to `remote` unless the phone's copy has the same sha256."""
         local_sha = sha256_file(local) if local.is_file() else None
@@ -257,7 +381,102 @@ class AndroidDevice:
         on_device = self._shell(f"sha256sum {shlex.quote(remote)} 2>/dev/null").output.split()
         if not on_device or on_device[0] != local_sha:
             self._shell(f"mkdir -p {shlex.quote(commands.DEVICE_DIR)}")
-            self.transport.push(local, remote, timeout_s=max(60.0, local.stat().st_size / 1e6))
+            self._push(local, remote, timeout_s=max(60.0, local.stat().st_size / 1e6))
             if executable:
                 self._shell(f"chmod 755 {shlex.quote(remote)}")
         self._pushed[remote] = local_sha
+
+    def _push(self, local: Path, remote: str, timeout_s: float) -> None:
+        """Push to `remote` + ".part", then rename it into place, so a push cut short never
+        leaves a half file under the real name (the next prepare sweeps stray ".part" files).
+
+        Raises DeviceError "no space left on device (N MB free) ..." for a full phone, which stays
+        in service for smaller jobs, and DeviceDisconnected when the connection drops.
+        """
+        partial = remote + PARTIAL_SUFFIX
+        try:
+            self.transport.push(local, partial, timeout_s=timeout_s)
+        except PushRefused as exc:
+            self._shell(f"rm -f {shlex.quote(partial)}")
+            if "No space left on device" not in exc.reason:
+                raise
+            free = free_mb_from_df(self._shell(f"df -k {shlex.quote(commands.DEVICE_DIR)}").output)
+            raise DeviceError(f"no space left on device ({free if free is not None else '?'} MB free): "
+                              f"{local.name} needs {local.stat().st_size / 1e6:.1f} MB",
+                              hint="free space on the phone (Settings > Storage)") from None
+        moved = self._shell(f"mv -f {shlex.quote(partial)} {shlex.quote(remote)}")
+        if moved.exit_code != 0:
+            raise DeviceError(f"{self.info.id}: cannot move {partial} into place: {moved.output.strip()[:200]}")
+
+
+class _EvalRun:
+    """One job's evaluation on the phone: its folder, its runner launches, and their clean-up."""
+
+    def __init__(self, device: AndroidDevice, job: Job, binary: str, model: str, shape: list[int],
+                 sample_bytes: int) -> None:
+        self.device, self.job, self.binary, self.model = device, job, binary, model
+        self.shape, self.sample_bytes = shape, sample_bytes
+        self.workdir = f"{commands.DEVICE_DIR}/eval/{job.job_id}"
+        self.timeout_s = job.scenario.timeout_seconds
+
+    def chunk(self, first: int, count: int, output: str) -> None:
+        """Run samples [first, first+count) in one runner process, appending to `output`.
+
+        Raises DeviceError with the tool's last lines; a run past the scenario's timeout is
+        killed on the phone and raises DeviceError saying so.
+        """
+        accelerator = self.job.accelerator
+        command = commands.eval_chunk_command(
+            self.binary, self.model, accelerator, self.workdir, self.shape, self.sample_bytes, first, count,
+            output, self.device.cpu_mask if accelerator.kind == "cpu" else None, marker=self.job.job_id)
+        try:
+            result = self.device._shell(command, timeout_s=self.timeout_s)
+        except DeviceTimeout as exc:
+            self.device._kill(self.job)
+            raise DeviceError(f"{exc} (evaluation run killed)") from None
+        if result.exit_code != 0:
+            last = result.output.strip().splitlines()[-1:] or ["no output"]
+            reason = parse_output(result.output).error
+            raise DeviceError(f"evaluation run failed: {(reason if reason != NO_SUMMARY_ERROR else last[0])[:200]}")
+
+    def check_batch(self, batch: int, tmp: Path, output_detail: dict, per_sample: int) -> str | None:
+        """Run the first `batch` samples as one batch into outputs.bin and samples 0 and batch-1
+        alone, and compare. Return None when the batch is usable, else why each sample must run
+        in its own process (outputs.bin is then removed)."""
+        try:
+            self.chunk(0, batch, "outputs.bin")
+        except DeviceError as exc:
+            reason = f"batch of {batch} refused ({exc})"
+        else:
+            for index in (0, batch - 1):
+                self.chunk(index, 1, "check.bin")
+            batched = self.pull("outputs.bin", tmp, output_detail["dtype"])
+            single = self.pull("check.bin", tmp, output_detail["dtype"])
+            rows = batched.reshape(batch, per_sample)[[0, batch - 1]] if batched.size == batch * per_sample else None
+            if rows is not None and _outputs_agree(dequantize(rows, output_detail),
+                                                   dequantize(single.reshape(2, per_sample), output_detail)):
+                return None
+            reason = f"a batch of {batch} gave outputs that differ from single samples"
+        self.device._shell(f"rm -f {shlex.quote(self.workdir)}/outputs.bin")
+        return f"evaluated one sample per process: {reason}"
+
+    def pull(self, name: str, tmp: Path, dtype: Any) -> np.ndarray:
+        """Pull one output file of the workdir and read it as raw values of `dtype`."""
+        local = tmp / name
+        self.device.transport.pull(f"{self.workdir}/{name}", local, timeout_s=self.timeout_s)
+        return np.frombuffer(local.read_bytes(), dtype=dtype)
+
+    def clean_up(self) -> None:
+        """Remove the job's folder from the phone; a phone that is gone keeps it until the first
+        prepare after it is back sweeps it."""
+        try:
+            self.device._shell(f"rm -rf {shlex.quote(self.workdir)}")
+        except DeviceError as exc:
+            log.warning("%s: %s not removed from the phone: %s", self.job.job_id, self.workdir, exc)
+
+
+def _outputs_agree(batched: np.ndarray, single: np.ndarray) -> bool:
+    """Whether batched and single-sample outputs agree within float rounding (GPU kernels for a
+    different batch size may sum in another order): 1e-3 of the outputs' largest magnitude."""
+    scale = float(np.max(np.abs(single))) or 1.0
+    return bool(np.allclose(batched, single, rtol=1e-3, atol=1e-3 * scale))

@@ -278,9 +278,10 @@ def test_disk_full_makes_push_fail_with_the_devices_message(phone, signer):
         client.close()
 
 
-def test_disk_full_reported_early_times_out_in_adb_shell_as_on_a_real_phone(phone, signer):
+def test_disk_full_is_reported_while_the_client_still_sends_as_adbd_does(phone, signer):
+    """adbd answers FAIL at the failed write, drains DATA until DONE, then removes the file.
+    adb-shell 0.4.4's push drops that early FAIL and times out (benchlab pushes on its own)."""
     phone.faults.disk_full_after_bytes = 1000
-    phone.faults.fail_push_early = True
     client = connect(phone, signer)
     try:
         with pytest.raises((TcpTimeoutException, AdbTimeoutError)):
@@ -288,6 +289,21 @@ def test_disk_full_reported_early_times_out_in_adb_shell_as_on_a_real_phone(phon
                         transport_timeout_s=SHORT_TIMEOUT_S, read_timeout_s=SHORT_TIMEOUT_S)
     finally:
         client.close()
+    assert not phone.host_path(f"{TMP}/big.bin").exists()
+    assert phone.commands == []
+
+
+def test_df_reports_the_space_left_while_the_disk_is_full(phone, signer):
+    client = connect(phone, signer)
+    try:
+        phone.faults.disk_full_after_bytes = 5 * 1024 * 1024
+        listing = client.shell(f"df -k {TMP}")
+        phone.faults.disk_full_after_bytes = None
+        normal = client.shell(f"df -k {TMP}")
+    finally:
+        client.close()
+    assert listing.splitlines()[-1].split()[3] == "5120"
+    assert normal.splitlines()[-1].split()[3] != "5120"
 
 
 def test_connection_dropped_mid_push_raises_and_leaves_a_partial_file(phone, signer):
@@ -311,6 +327,25 @@ def test_connection_dropped_during_a_shell_command_raises(phone, signer):
     with pytest.raises((ConnectionError, OSError, TcpTimeoutException, AdbTimeoutError)):
         client.shell("echo benchmark starting; sleep 5; echo never", read_timeout_s=TRANSPORT_TIMEOUT_S)
     client.close()
+
+
+def test_reboot_drops_connections_refuses_new_ones_and_keeps_data(phone, signer):
+    client = connect(phone, signer)
+    client.push(io.BytesIO(b"model"), f"{TMP}/kept.bin")
+    phone.faults.reboot_down_s = 600.0
+    phone.faults.reboot_during_shell = "reboot-now"
+    with pytest.raises((ConnectionError, OSError, TcpTimeoutException, AdbTimeoutError)):
+        client.shell("echo reboot-now", transport_timeout_s=SHORT_TIMEOUT_S, read_timeout_s=SHORT_TIMEOUT_S)
+    client.close()
+    assert phone.rebooting and phone.faults.reboot_during_shell is None  # one reboot, not one per command
+    with pytest.raises((ConnectionError, OSError, TcpTimeoutException, AdbTimeoutError)):
+        connect(phone, signer)  # adbd is not up yet
+    phone.finish_boot()
+    again = connect(phone, signer)
+    try:
+        assert again.shell(f"cat {TMP}/kept.bin") == "model"  # /data survives a reboot
+    finally:
+        again.close()
 
 
 def test_stop_kills_running_commands_and_closes_connections(tmp_path, signer):
@@ -524,32 +559,41 @@ def test_benchmark_model_crash_and_missing_binary_look_like_a_phone(phone, signe
     assert "Segmentation fault" in crashed and crashed.endswith("EXIT:139\n")
 
 
-def test_the_harness_eval_loop_runs_every_input_through_the_real_flags(phone, signer, tiny_models, tmp_path):
-    """android_runner's evaluation loop (dd + --input_layer_value_files + --output_filepath) on the
-    device gives the outputs this machine's interpreter gives."""
+def test_the_harness_eval_chunks_run_batched_and_single_through_the_real_flags(phone, signer, tiny_models, tmp_path):
+    """android_runner's evaluation chunks (dd + --input_layer_shape resizing the batch +
+    --input_layer_value_files + --output_filepath) give, batched or one sample per process, the
+    outputs this machine's interpreter gives sample by sample."""
     np = pytest.importorskip("numpy")
     from ai_edge_litert.interpreter import Interpreter
 
-    from android_runner.commands import eval_loop_command
+    from android_runner.commands import eval_chunk_command
     from benchlab.records import AcceleratorSetting
 
     inputs = np.random.default_rng(0).uniform(-1, 1, size=(6, 1, 8)).astype(np.float32)
     (tmp_path / "inputs.bin").write_bytes(inputs.tobytes())
     workdir = f"{TMP}/eval"
+    cpu = AcceleratorSetting(name="cpu", kind="cpu", threads=2)
+
+    def chunk(first: int, count: int, output: str) -> str:
+        return eval_chunk_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite", cpu, workdir, [1, 8],
+                                  inputs[0].nbytes, first, count, output, cpu_mask="c0", marker="job-1")
+
     client = connect(phone, signer)
     try:
         install_tools(client, tiny_models)
         client.shell(f"mkdir -p {workdir}")
         client.push(str(tmp_path / "inputs.bin"), f"{workdir}/inputs.bin")
-        loop = eval_loop_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite",
-                                 AcceleratorSetting(name="cpu", kind="cpu", threads=2), workdir, [1, 8],
-                                 inputs[0].nbytes, len(inputs), cpu_mask="c0")
-        report = client.shell(loop + "; echo EXIT:$?", read_timeout_s=60)
-        assert report.endswith("BENCHLAB_EVAL_DONE\nEXIT:0\n"), report
-        client.pull(f"{workdir}/outputs.bin", str(tmp_path / "outputs.bin"))
+        for first, count in ((0, 4), (4, 2)):  # a full batch and a shorter last one
+            report = client.shell(chunk(first, count, "batched.bin") + "; echo EXIT:$?", read_timeout_s=60)
+            assert report.endswith("EXIT:0\n"), report
+        for first in range(6):
+            report = client.shell(chunk(first, 1, "single.bin") + "; echo EXIT:$?", read_timeout_s=60)
+            assert report.endswith("EXIT:0\n"), report
+        client.pull(f"{workdir}/batched.bin", str(tmp_path / "batched.bin"))
+        client.pull(f"{workdir}/single.bin", str(tmp_path / "single.bin"))
     finally:
         client.close()
-    outputs = np.frombuffer((tmp_path / "outputs.bin").read_bytes(), dtype=np.float32).reshape(6, 1, 4)
+    assert any("--input_layer_shape=4,8" in command for command in phone.commands)
     reference = Interpreter(model_path=str(tiny_models["tiny"]))
     reference.allocate_tensors()
     expected = []
@@ -557,4 +601,28 @@ def test_the_harness_eval_loop_runs_every_input_through_the_real_flags(phone, si
         reference.set_tensor(reference.get_input_details()[0]["index"], sample)
         reference.invoke()
         expected.append(reference.get_tensor(reference.get_output_details()[0]["index"]).copy())
-    np.testing.assert_allclose(outputs, np.stack(expected), rtol=1e-5, atol=1e-6)
+    for name in ("batched.bin", "single.bin"):
+        outputs = np.frombuffer((tmp_path / name).read_bytes(), dtype=np.float32).reshape(6, 1, 4)
+        np.testing.assert_allclose(outputs, np.stack(expected), rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_eval_chunk_prints_the_tools_last_lines(phone, signer, tiny_models, tmp_path):
+    """A value file of the wrong size (a batch the command did not declare) fails with the real
+    tool's message, exit 1, and appends nothing."""
+    from android_runner.commands import eval_chunk_command
+    from benchlab.records import AcceleratorSetting
+
+    workdir = f"{TMP}/eval"
+    client = connect(phone, signer)
+    try:
+        install_tools(client, tiny_models)
+        client.shell(f"mkdir -p {workdir} && head -c 96 /dev/zero > {workdir}/inputs.bin")
+        command = eval_chunk_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite",
+                                     AcceleratorSetting(name="cpu", kind="cpu"), workdir, [1, 8], 32, 0, 3,
+                                     "out.bin", cpu_mask=None, marker="job-2")
+        broken = command.replace("--input_layer_shape=3,8", "--input_layer_shape=2,8")
+        report = client.shell(broken + "; echo EXIT:$?", read_timeout_s=60)
+        assert client.shell(f"ls {workdir}") == "in.bin\ninputs.bin\nrun.log\n"
+    finally:
+        client.close()
+    assert "The size of" in report and "It should be 64 bytes." in report and report.endswith("EXIT:1\n")

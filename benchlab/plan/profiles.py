@@ -114,7 +114,7 @@ def default_profiles_dir() -> Path:
     override = os.environ.get(PROFILES_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[1] / "device_profiles"
+    return Path(__file__).resolve().parents[2] / "device_profiles"  # benchlab/plan/profiles.py -> repository root
 
 
 def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from android_runner.commands import accelerator_flags, benchmark_command
+from android_runner.commands import accelerator_flags, benchmark_command, eval_chunk_command, kill_command
 from benchlab.records import AcceleratorSetting, Scenario
 
 
@@ -45,3 +45,22 @@ def test_core_ml_is_not_a_benchmark_model_accelerator() -> None:
 def test_user_values_are_quoted_for_the_phone_shell() -> None:
     command = benchmark_command("/b/benchmark_model", "/m/my model;rm -rf.tflite", setting("cpu"), Scenario(), None)
     assert "'--graph=/m/my model;rm -rf.tflite'" in command
+
+
+def test_the_job_marker_labels_the_run_and_kill_matches_only_it() -> None:
+    command = benchmark_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), Scenario(), None,
+                                marker="tiny.fp32.127.0.0.1_5555.cpu-t1")
+    assert "--benchmark_name=tiny.fp32.127.0.0.1_5555.cpu-t1" in command.split()
+    kill = kill_command("tiny.fp32.127.0.0.1_5555.cpu-t1")
+    assert kill == r"pkill -9 -f '[-]-benchmark_name=tiny\.fp32\.127\.0\.0\.1_5555\.cpu-t1'; true"
+
+
+def test_an_eval_chunk_resizes_the_batch_and_feeds_that_many_samples() -> None:
+    command = eval_chunk_command("/b/benchmark_model", "/m/m.tflite", setting("gpu"), "/w/eval/job", [1, 28, 28, 1],
+                                 3136, 64, 32, "outputs.bin", cpu_mask=None, marker="job")
+    assert "dd if=inputs.bin of=in.bin bs=3136 skip=64 count=32" in command
+    for flag in ("--input_layer=benchlab_input", "--input_layer_shape=32,28,28,1",
+                 "--input_layer_value_files=benchlab_input:/w/eval/job/in.bin",
+                 "--output_filepath=/w/eval/job/out.bin", "--use_gpu=true", "--num_runs=1"):
+        assert flag in command.split(), flag
+    assert command.startswith("( cd /w/eval/job && ") and command.endswith("cat out.bin >> outputs.bin )")

@@ -66,14 +66,19 @@ class Faults:
       substring runs (after its first output, or 0.3 s after it started). ``""`` matches any.
     - ``hang_shell``: a shell command containing this substring is accepted (OKAY) and then
       never answered: no output, no CLSE. ``""`` matches any.
-    - ``disk_full_after_bytes``: a SEND whose file grows past this many bytes fails with
-      "write failed: No space left on device" (the partial file is removed, as adbd does).
-    - ``fail_push_early``: send a SEND's FAIL the moment the write fails, as adbd does, instead of
-      in reply to the client's DONE. adb-shell 0.4.4 loses a FAIL that arrives while it is still
-      sending, so with this set a push of more than two 1 MiB packets times out instead of
-      reporting the message — what a harness gets from a real phone.
+    - ``disk_full_after_bytes``: a SEND whose file grows past this many bytes fails as adbd's
+      does: FAIL "write failed: No space left on device" at once, while the client is still
+      sending; then DATA is drained until DONE and the partial file removed. ``df`` reports this
+      many bytes available on /data meanwhile. (adb-shell 0.4.4's own push loses a FAIL that
+      arrives mid-transfer and times out; the stock client and benchlab's push report it.)
     - ``crash_benchmark``: the stand-in benchmark_model prints its first lines
       and die with SIGSEGV (the shell then prints "Segmentation fault", exit status 139).
+    - ``hang_benchmark``: a stand-in benchmark_model whose arguments contain this substring
+      loads the model and then never finishes (a wedged GPU driver): a real process on the
+      "phone" that only a kill ends. ``""`` matches any.
+    - ``reboot_during_shell``: the first shell command containing this substring reboots the
+      phone (see :meth:`LoopbackAdbDevice.reboot`) for ``reboot_down_s`` seconds; the switch then
+      clears itself, as a phone does not reboot on every command.
     """
 
     unauthorized: bool = False
@@ -81,8 +86,10 @@ class Faults:
     drop_during_shell: str | None = None
     hang_shell: str | None = None
     disk_full_after_bytes: int | None = None
-    fail_push_early: bool = False
     crash_benchmark: bool = False
+    hang_benchmark: str | None = None
+    reboot_during_shell: str | None = None
+    reboot_down_s: float = 2.0
 
 
 class ConnectionAborted(Exception):
@@ -462,6 +469,7 @@ class LoopbackAdbDevice:
         self._processes: set = set()
         self._proc_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._down_until = 0.0  # monotonic time until which a reboot refuses connections
         self._support_dir: Path | None = None
         self.port = 0
 
@@ -538,6 +546,11 @@ class LoopbackAdbDevice:
                 continue
             except OSError:
                 return
+            if time.monotonic() < self._down_until:
+                # Rebooting: nothing listens yet. Reset at once, as a refused connect does.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+                continue
             sock.setblocking(True)
             sock.settimeout(30.0)  # bounds sendall() to a client that stopped reading
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -562,6 +575,23 @@ class LoopbackAdbDevice:
             connections = list(self._connections)
         for connection in connections:
             connection.abort()
+
+    def reboot(self, down_s: float) -> None:
+        """Reboot: kill every running command, reset every connection and refuse new ones for
+        ``down_s`` seconds (adbd is not up yet), then answer again. Files under the root stay,
+        as /data does across a reboot; keys the user accepted stay trusted."""
+        self._down_until = time.monotonic() + down_s
+        self.kill_processes()
+        self.drop_connections()
+
+    def finish_boot(self) -> None:
+        """End a reboot now: connections are accepted again."""
+        self._down_until = 0.0
+
+    @property
+    def rebooting(self) -> bool:
+        """True while a reboot refuses connections."""
+        return time.monotonic() < self._down_until
 
     # --- keys ----------------------------------------------------------------------------------
 

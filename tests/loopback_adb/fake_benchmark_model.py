@@ -42,7 +42,7 @@ failure chain ending in "Failed to apply GPU delegate." and "Benchmarking failed
 Whatever is "delegated", inference runs on this machine's CPU. A model with an op the runtime
 cannot resolve prints the runtime's own "Encountered unresolved custom op" error, "Failed to
 allocate tensors!" and exits 1. ``crash`` in the device config makes the tool die by SIGSEGV after
-loading the model.
+loading the model; ``hang`` (a substring of the arguments) makes it sleep forever there instead.
 
 ``--help`` prints the flag table (harnesses probe it for ``--output_filepath``).
 
@@ -96,9 +96,11 @@ class DeviceConfig:
     model: str = "loopback"
     gpu: str = "unavailable"
     gpu_unsupported_ops: frozenset[str] = frozenset()
+    gpu_max_batch: int | None = None
     nnapi_accelerators: tuple[str, ...] = ("nnapi-reference",)
     latency_scale: float = 1.0
     crash: bool = False
+    hang: str | None = None  # hang after loading the model when the arguments contain this
 
 
 def device_config() -> DeviceConfig:
@@ -112,9 +114,11 @@ def device_config() -> DeviceConfig:
         model=data.get("model", "loopback"),
         gpu=data.get("gpu", "unavailable"),
         gpu_unsupported_ops=frozenset(data.get("gpu_unsupported_ops", ())),
+        gpu_max_batch=data.get("gpu_max_batch"),
         nnapi_accelerators=tuple(data.get("nnapi_accelerators", ("nnapi-reference",))),
         latency_scale=float(data.get("latency_scale", 1.0)),
         crash=bool(data.get("crash", False)),
+        hang=data.get("hang"),
     )
 
 
@@ -324,10 +328,11 @@ class DelegatePlan:
     gpu_applied: bool = False
 
 
-def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool) -> bool:
+def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool, batch: int = 1) -> bool:
     """Print the GPU delegate's lines for this personality; return True when it took nodes.
 
-    Raises BenchmarkFailure when the delegate cannot be applied.
+    Raises BenchmarkFailure when the delegate cannot be applied, also for an input batch
+    (``--input_layer_shape``) above the personality's ``gpu_max_batch``.
     """
     info("Created TensorFlow Lite delegate for GPU.")
     info("GPU delegate created.")
@@ -360,6 +365,14 @@ def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool) -> 
         return False
     kernels = partitions(supported)
     log(replacing_line("TfLiteGpuDelegateV2", delegated, total, kernels))
+    if device.gpu_max_batch is not None and batch > device.gpu_max_batch:
+        error(f"TfLiteGpuDelegate Init: Batch size mismatch, expected {device.gpu_max_batch} but got {batch}")
+        info("Created 0 GPU delegate kernels.")
+        error("TfLiteGpuDelegate Prepare: delegate is not initialized")
+        error(f"Node number {total} (TfLiteGpuDelegateV2) failed to prepare.")
+        error("Restored original execution plan after delegate application failure.")
+        error("Failed to apply GPU delegate.")
+        raise BenchmarkFailure
     info("Initialized OpenCL-based API.")
     info(f"Created {kernels} GPU delegate kernels.")
     fully = delegated == total and kernels == 1
@@ -715,12 +728,16 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
     info(f"Loaded model {graph}")
     if device.crash:
         crash_now()
+    if device.hang is not None and device.hang in " ".join(sys.argv[1:]):
+        while True:  # a wedged driver: only a signal ends this process
+            time.sleep(1)
     info("Initialized TensorFlow Lite runtime.")
     ops = interpreter._get_ops_details()
     op_names = [op["op_name"] for op in ops]
 
     if params["use_gpu"]:
-        apply_gpu(op_names, device, params["require_full_delegation"])
+        batch = layers[0][1][0] if layers and layers[0][1] else int(interpreter.get_input_details()[0]["shape"][0])
+        apply_gpu(op_names, device, params["require_full_delegation"], batch)
     if params["use_nnapi"]:
         apply_nnapi(op_names, device, params)
     if params["external_delegate_path"]:

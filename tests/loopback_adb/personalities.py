@@ -18,7 +18,9 @@ Accelerator rules (documented here because tests depend on them):
 
 - FLAGSHIP has an Adreno GPU whose delegate "applies" only partially: it refuses SOFTMAX and any
   CUSTOM op (the loopback's rule, chosen so a classifier head always shows partial delegation),
-  runs everything else; NNAPI lists ``qti-default,qti-dsp,qti-gpu,nnapi-reference``.
+  runs everything else, and refuses an input batch above 1 (``gpu_max_batch``; the loopback's
+  rule, so a harness's fallback to one sample per process is exercised); NNAPI lists
+  ``qti-default,qti-dsp,qti-gpu,nnapi-reference``.
 - LOW_END has no usable GPU delegate (no OpenCL library; the GL backend is compiled out of the
   benchmark binary): ``--use_gpu=true`` fails with the real error lines and exit code 1. NNAPI
   has only ``nnapi-reference`` (the CPU reference), which benchmark_model does not use while
@@ -96,6 +98,7 @@ class Personality:
     battery_dump: str
     gpu: Literal["partial", "unavailable"]
     gpu_unsupported_ops: frozenset[str] = frozenset()
+    gpu_max_batch: int | None = None
     nnapi_accelerators: tuple[str, ...] = ("nnapi-reference",)
     latency_scale: float = 1.0
     device_files: tuple[str, ...] = ()
@@ -156,6 +159,7 @@ class Personality:
             "model": self.model,
             "gpu": self.gpu,
             "gpu_unsupported_ops": sorted(self.gpu_unsupported_ops),
+            "gpu_max_batch": self.gpu_max_batch,
             "nnapi_accelerators": list(self.nnapi_accelerators),
             "latency_scale": self.latency_scale,
         }
@@ -355,6 +359,7 @@ FLAGSHIP = Personality(
     battery_dump=BATTERY_SAMSUNG_S24,
     gpu="partial",
     gpu_unsupported_ops=frozenset({"SOFTMAX", "CUSTOM"}),
+    gpu_max_batch=1,
     nnapi_accelerators=("qti-default", "qti-dsp", "qti-gpu", "nnapi-reference"),
     latency_scale=1.0,
     device_files=("/vendor/lib64/libOpenCL.so", "/system/lib64/libneuralnetworks.so"),

@@ -21,6 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 HEADER = struct.Struct("<6I")
 HEADER_SIZE = HEADER.size  # 24
 
@@ -77,8 +79,13 @@ ID_QUIT = b"QUIT"
 
 
 def checksum(data: bytes) -> int:
-    """Return the ADB 'crc32' of ``data``: the byte sum modulo 2**32."""
-    return sum(data) & 0xFFFFFFFF
+    """Return the ADB 'crc32' of ``data``: the byte sum modulo 2**32.
+
+    Summed by numpy: adbd sums in C, where it costs nothing next to the transfer; a Python
+    ``sum()`` here cost ~20 ms per 1 MiB packet and made the loopback phone itself the bottleneck
+    for clients on protocol 0x01000000 (adb-shell), which must checksum, unlike the stock client.
+    """
+    return int(np.frombuffer(data, dtype=np.uint8).sum(dtype=np.uint64)) & 0xFFFFFFFF
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ Commands that answer from the personality are small scripts on the shell's ``PAT
 - ``cat /sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq``, ``cat /proc/cpuinfo`` and
   ``cat /proc/meminfo`` read files laid out in the root.
 
-``sha256sum``, ``stat``, ``df``, ``rm``, ``mkdir -p``, ``chmod``, ``ls`` ... are this machine's
+``df`` reports the bytes left while the disk-full fault is on. ``sha256sum``, ``stat``, ``df``, ``rm``, ``mkdir -p``, ``chmod``, ``ls`` ... are this machine's
 coreutils (toybox prints the same formats for what a harness uses).
 
 A command word ending in ``benchmark_model`` that names a file pushed to the device (present and
@@ -67,10 +67,10 @@ _PREFIX_RE = re.compile(
     + "|".join(re.escape(p) for p in sorted(SHELL_PREFIXES, key=len, reverse=True))
     + r")(?=/|$|[\s'\";&|)<>:,=`])"
 )
-# The stand-in tool in command position only: at the start, after a separator or a shell keyword,
+# The stand-in tool in command position only: at the start, after a separator, a `{` or a shell keyword,
 # or after `taskset MASK` (so `sha256sum .../benchmark_model` still hashes the pushed file).
 _TOOL_RE = re.compile(
-    r"(^|[;&|(`]\s*|\b(?:do|then|else)\s+|\btaskset\s+\S+\s+)"
+    r"(^|[;&|(`]\s*|(?<![^\s;&|(])\{\s+|\b(?:do|then|else)\s+|\btaskset\s+\S+\s+)"
     r"((?:[^\s;&|()<>'\"`]*/)?(benchmark_model))(?=[\s;&|)<>`]|$)"
 )
 
@@ -197,6 +197,18 @@ exec "$@"
 """
 
 
+_DF = """#!/bin/sh
+# df for the loopback device: while the disk-full fault is on, /data reports the bytes left as
+# toybox's `df -k` would; otherwise this machine's df answers.
+if [ -n "$LOOPBACK_DISK_FREE_KB" ]; then
+  echo 'Filesystem        1K-blocks     Used Available Use% Mounted on'
+  echo "/dev/block/dm-46  115249236 $((115249236 - LOOPBACK_DISK_FREE_KB)) $LOOPBACK_DISK_FREE_KB  99% /data"
+  exit 0
+fi
+exec /bin/df "$@"
+"""
+
+
 def read_props(support: Path) -> dict[str, str]:
     """Return the properties the device reports now."""
     folder = support / "props"
@@ -266,8 +278,9 @@ def lay_out_device(device: "LoopbackAdbDevice") -> None:
     _write_script(bin_dir / "dumpsys", _DUMPSYS.format(support=support))
     _write_script(bin_dir / "taskset", _TASKSET.format(cores=p.num_cores,
                                                        all_cores=(1 << p.num_cores) - 1))
+    _write_script(bin_dir / "df", _DF)
     system_bin = root / "system" / "bin"
-    for name in ("getprop", "dumpsys", "taskset"):
+    for name in ("getprop", "dumpsys", "taskset", "df"):
         link = system_bin / name
         if link.is_symlink() or link.exists():
             link.unlink()
@@ -290,7 +303,10 @@ def _shell_env(device: "LoopbackAdbDevice") -> dict[str, str]:
     root, support = device.root_dir, device.support_dir
     config = device.personality.benchmark_config()
     config["crash"] = device.faults.crash_benchmark
+    config["hang"] = device.faults.hang_benchmark
+    disk_free = device.faults.disk_full_after_bytes
     return {
+        **({"LOOPBACK_DISK_FREE_KB": str(disk_free // 1024)} if disk_free is not None else {}),
         "PATH": f"{support / 'bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(root),
         "TMPDIR": str(root / "data" / "local" / "tmp"),
@@ -311,6 +327,10 @@ def shell_service(device: "LoopbackAdbDevice", command: str | None) -> Callable[
         faults = device.faults
         text = command if command is not None else ""
         device.commands.append(text)
+        if command is not None and _matches(faults.reboot_during_shell, text):
+            faults.reboot_during_shell = None  # one reboot, not one per command
+            device.reboot(faults.reboot_down_s)
+            return
         if command is not None and _matches(faults.hang_shell, text):
             while not stream.wait_closed(_TICK_S):  # accepted, never answered
                 if device.stopping or stream.connection.dead:
@@ -519,7 +539,14 @@ def _open_for_send(host: Path, mode: int):
 
 
 def _sync_send(device: "LoopbackAdbDevice", stream: "Stream", spec: str) -> bool:
-    """Receive one file (SEND path,mode; DATA...; DONE mtime). Return False to end the stream."""
+    """Receive one file (SEND path,mode; DATA...; DONE mtime). Return False to end the stream.
+
+    Failures follow adbd's handle_send_file (file_sync_service.cpp): a file that cannot be created
+    or a write that fails ("write failed: No space left on device") is answered with FAIL at once,
+    while the client is still sending; adbd then reads and discards DATA until DONE and ends the
+    sync service. adbd removes the partial file after the drain; here it goes before the FAIL,
+    so a test that checks for it right after the FAIL does not race the drain.
+    """
     faults = device.faults
     path, comma, mode_text = spec.rpartition(",")
     if not comma:
@@ -534,15 +561,23 @@ def _sync_send(device: "LoopbackAdbDevice", stream: "Stream", spec: str) -> bool
     failure: str | None = None
     handle = None
     link_target = bytearray()
+
+    def fail(reason: str) -> None:
+        nonlocal failure, handle
+        failure = reason
+        if handle is not None:
+            handle.close()
+            handle = None
+            host.unlink(missing_ok=True)
+        stream.write(protocol.pack_sync_status(protocol.ID_FAIL, reason.encode()))
+
     if not is_link:
         try:
             if host.is_dir():
                 raise IsADirectoryError(21, os.strerror(21))
             handle = _open_for_send(host, mode)
         except OSError as exc:
-            failure = f"couldn't create file: {exc.strerror}"
-    if failure and faults.fail_push_early:
-        stream.write(protocol.pack_sync_status(protocol.ID_FAIL, failure.encode()))
+            fail(f"couldn't create file: {exc.strerror}")
     received = written = 0
     try:
         while True:
@@ -554,8 +589,8 @@ def _sync_send(device: "LoopbackAdbDevice", stream: "Stream", spec: str) -> bool
                 mtime = size
                 break
             if chunk_id != protocol.ID_DATA or size > protocol.SYNC_DATA_MAX:
-                stream.write(protocol.pack_sync_status(protocol.ID_FAIL, b"invalid data message"))
-                failure = failure or "invalid data message"
+                if failure is None:
+                    stream.write(protocol.pack_sync_status(protocol.ID_FAIL, b"invalid data message"))
                 return False
             data = stream.read_exact(size)
             if data is None:
@@ -568,25 +603,19 @@ def _sync_send(device: "LoopbackAdbDevice", stream: "Stream", spec: str) -> bool
                     handle.flush()
                 stream.connection.abort()  # the cable is pulled: the partial file stays
                 return False
+            if failure is not None:
+                continue  # adbd drains DATA until DONE once it has reported the failure
             if is_link:
                 link_target += data
-            elif handle is not None and failure is None:
+            elif handle is not None:
                 limit = faults.disk_full_after_bytes
                 if limit is not None and written + size > limit:
                     handle.write(data[: max(0, limit - written)])
-                    failure = "write failed: No space left on device"
-                    handle.close()
-                    handle = None
-                    host.unlink(missing_ok=True)
-                    if faults.fail_push_early:
-                        stream.write(protocol.pack_sync_status(protocol.ID_FAIL, failure.encode()))
+                    fail("write failed: No space left on device")
                 else:
                     handle.write(data)
                     written += size
         if failure is not None:
-            if not faults.fail_push_early:
-                # Reported in reply to DONE, where every client reads the outcome of a SEND.
-                stream.write(protocol.pack_sync_status(protocol.ID_FAIL, failure.encode()))
             return False
         if is_link:
             try:

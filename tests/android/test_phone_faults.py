@@ -1,0 +1,255 @@
+"""Phone faults through android_runner's real code path: an AndroidDevice on a DirectTransport to a
+loopback phone (real ADB wire protocol, real LiteRT behind the stand-in benchmark_model).
+
+Each test switches one fault on the loopback phone and checks what a run records: latency kept
+when only the evaluation fails, a full phone reported at once and kept in service, a reboot
+waited for and the job retried, a phone that stays gone raising DeviceLost, nothing left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from android_runner import commands
+from android_runner.device import EVAL_BATCH, EVAL_FAILED, EVAL_PER_SAMPLE, RECONNECTED, AndroidDevice
+from android_runner.transport import DirectTransport
+from benchlab.errors import DeviceError, DeviceLost
+from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
+from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
+
+CPU = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
+GPU = AcceleratorSetting(name="gpu", kind="gpu")
+QUICK = Scenario(warmup=1, iterations=3, min_seconds=0, max_seconds=10, repeats=1, timeout_seconds=20)
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny dense model (8 -> 4, batch dimension resizable) and a ~1 MB one for pushes."""
+    import tensorflow as tf
+
+    folder = tmp_path_factory.mktemp("fault-models")
+    paths = {}
+    for name, (inputs, units) in {"tiny": (8, 4), "big": (512, 512)}.items():
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential([tf.keras.Input((inputs,)), tf.keras.layers.Dense(units)])
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return paths
+
+
+@pytest.fixture()
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
+    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
+    runner = tmp_path / "benchmark_model"
+    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
+    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
+
+
+@pytest.fixture()
+def phone(tmp_path: Path, env: None) -> Iterator[LoopbackAdbDevice]:
+    with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
+        yield device
+
+
+def open_device(phone: LoopbackAdbDevice) -> AndroidDevice:
+    return AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
+
+
+def make_job(model: Path, tmp_path: Path, samples: int = 0, accelerator: AcceleratorSetting = CPU,
+             scenario: Scenario = QUICK, name: str = "fp32") -> Job:
+    eval_path = None
+    if samples:
+        eval_path = tmp_path / f"eval-{samples}.npy"
+        np.save(eval_path, np.random.default_rng(1).uniform(-1, 1, size=(samples, 8)).astype(np.float32))
+    variant = Variant(model="tiny", name=name, recipe="tflite", format="tflite", status="ok", path=str(model))
+    return Job(job_id=f"tiny.{name}.phone.{accelerator.name}", run_id="run", suite="faults", variant=variant,
+               device_id="phone", accelerator=accelerator, scenario=scenario,
+               eval_inputs_path=str(eval_path) if eval_path else None)
+
+
+def host_outputs(model: Path, eval_path: str) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(model))
+    interpreter.allocate_tensors()
+    rows = []
+    for sample in np.load(eval_path):
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], sample.reshape(1, 8))
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).reshape(-1))
+    return np.stack(rows)
+
+
+def launches(phone: LoopbackAdbDevice) -> int:
+    """Evaluation runner processes the phone started (each carries --output_filepath)."""
+    return sum(command.count("--output_filepath") for command in phone.commands)
+
+
+def eval_dir(phone: LoopbackAdbDevice) -> Path:
+    return phone.host_path(f"{commands.DEVICE_DIR}/eval")
+
+
+# --- evaluation failures keep the latency -------------------------------------------------------
+
+
+def test_a_hung_evaluation_is_killed_after_one_timeout_and_the_latency_stays(phone, models, tmp_path) -> None:
+    phone.faults.hang_benchmark = "--output_filepath"  # only evaluation runs hang, as a wedged driver
+    device = open_device(phone)
+    job = make_job(models["tiny"], tmp_path, samples=10, scenario=Scenario(
+        warmup=1, iterations=3, min_seconds=0, max_seconds=10, timeout_seconds=3))
+    device.prepare([models["tiny"]])
+    m = device.run(job)
+    assert m.status == "ok" and m.runner_stats and m.runner_stats[0]["count"] == 3
+    assert m.outputs is None and EVAL_FAILED in m.flags
+    assert m.accuracy_note.startswith("accuracy not measured: evaluation failed: ")
+    assert "did not finish within 3 s (evaluation run killed)" in m.accuracy_note
+    assert any(c.startswith("pkill -9 -f '[-]-benchmark_name=tiny") for c in phone.commands)
+    # The stand-in runner (a real process on the "phone") is gone, and so is the job's folder.
+    alive = subprocess.run(["pgrep", "-f", f"--benchmark_name={job.job_id}"], capture_output=True, text=True)
+    assert alive.stdout == ""
+    assert not (eval_dir(phone) / job.job_id).exists()
+    assert m.conditions_after is not None  # the phone is still there and answered
+
+
+def test_a_full_disk_while_pushing_inputs_keeps_the_latency(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    device.prepare([models["tiny"]])
+    phone.faults.disk_full_after_bytes = 100
+    m = device.run(make_job(models["tiny"], tmp_path, samples=20))
+    assert m.status == "ok" and m.runner_stats
+    assert EVAL_FAILED in m.flags
+    assert "no space left on device (0 MB free): inputs.bin needs 0.0 MB" in m.accuracy_note
+    assert not eval_dir(phone).joinpath("tiny.fp32.phone.cpu-t1").exists()
+
+
+def test_a_cable_pulled_during_evaluation_keeps_the_latency_and_the_next_job_reconnects(
+        phone, models, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_ANDROID_REBOOT_WAIT_S", "20")
+    phone.faults.drop_during_shell = "--output_filepath"
+    device = open_device(phone)
+    device.prepare([models["tiny"]])
+    m = device.run(make_job(models["tiny"], tmp_path, samples=10))
+    assert m.status == "ok" and m.runner_stats and EVAL_FAILED in m.flags
+    assert "connection lost" in m.accuracy_note
+    assert m.conditions_after is None  # the phone could not be asked any more
+    phone.faults.drop_during_shell = None  # plugged back in
+    device.prepare([models["tiny"]])  # nothing to push: the phone is not asked yet
+    assert (eval_dir(phone) / "tiny.fp32.phone.cpu-t1").exists()  # the phone was gone at the clean-up
+    again = device.run(make_job(models["tiny"], tmp_path, samples=10, name="int8"))  # finds it gone, reconnects
+    assert again.status == "ok" and again.outputs is not None and again.flags == (RECONNECTED,)
+    assert list(eval_dir(phone).iterdir()) == []  # the interrupted evaluation's folder was swept once back
+
+
+# --- a full phone ------------------------------------------------------------------------------
+
+
+def test_a_full_phone_is_reported_at_once_and_stays_in_service(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    phone.faults.disk_full_after_bytes = 300_000  # the runner fits, the 1 MB model does not
+    with pytest.raises(DeviceError) as refused:
+        device.prepare([models["big"]])
+    assert not isinstance(refused.value, DeviceLost)  # the executor does not quarantine it
+    big_mb = models["big"].stat().st_size / 1e6
+    assert str(refused.value) == f"no space left on device (0 MB free): big.tflite needs {big_mb:.1f} MB"
+    folder = phone.host_path(commands.DEVICE_DIR)
+    assert sorted(p.name for p in folder.iterdir()) == ["benchmark_model"]  # no half model, no .part
+    # A smaller job still runs on the same connection.
+    device.prepare([models["tiny"]])
+    assert device.run(make_job(models["tiny"], tmp_path)).status == "ok"
+
+
+def test_sync_push_reports_adbds_early_fail_with_its_message(phone, models) -> None:
+    """adbd sends FAIL at the failed write while data still flows; the push stops there."""
+    transport = DirectTransport(phone.serial, connect_timeout_s=5)
+    transport.shell("mkdir -p /data/local/tmp/benchlab", timeout_s=10)
+    phone.faults.disk_full_after_bytes = 10_000
+    from android_runner.transport import PushRefused
+
+    with pytest.raises(PushRefused) as refused:
+        transport.push(models["big"], "/data/local/tmp/benchlab/big.tflite", timeout_s=30)
+    assert refused.value.reason == "write failed: No space left on device"
+    phone.faults.disk_full_after_bytes = None
+    transport.push(models["big"], "/data/local/tmp/benchlab/big.tflite", timeout_s=30)
+    pushed = phone.host_path("/data/local/tmp/benchlab/big.tflite").read_bytes()
+    assert pushed == models["big"].read_bytes()
+    transport.close()
+
+
+# --- a phone that reboots -----------------------------------------------------------------------
+
+
+def test_a_phone_that_reboots_mid_job_is_waited_for_and_the_job_retried(
+        phone, models, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_ANDROID_REBOOT_WAIT_S", "30")
+    monkeypatch.setattr("android_runner.device.RECONNECT_POLL_S", 0.2)
+    device = open_device(phone)
+    device.prepare([models["tiny"]])
+    phone.faults.reboot_down_s = 2.0
+    phone.faults.reboot_during_shell = "--num_runs=3"  # the benchmark run itself
+    m = device.run(make_job(models["tiny"], tmp_path, samples=5))
+    assert m.status == "ok" and RECONNECTED in m.flags and m.outputs is not None
+    assert sum("--num_runs=3" in c for c in phone.commands) == 2  # the interrupted run, then the retry
+
+
+def test_a_phone_that_stays_gone_raises_device_lost(phone, models, tmp_path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_ANDROID_REBOOT_WAIT_S", "1.5")
+    monkeypatch.setattr("android_runner.device.RECONNECT_POLL_S", 0.2)
+    device = open_device(phone)
+    device.prepare([models["tiny"]])
+    phone.faults.reboot_down_s = 600.0
+    phone.faults.reboot_during_shell = "--num_runs=3"
+    with pytest.raises(DeviceLost, match=r"not back within 1\.5 s"):
+        device.run(make_job(models["tiny"], tmp_path))
+
+
+def test_leftovers_of_failed_jobs_are_swept_at_the_first_prepare(phone, models) -> None:
+    stale_eval = eval_dir(phone) / "old.job"
+    stale_eval.mkdir(parents=True)
+    (stale_eval / "inputs.bin").write_bytes(b"x")
+    half = phone.host_path(f"{commands.DEVICE_DIR}/model.tflite.part")
+    half.write_bytes(b"half a model")
+    open_device(phone).prepare([models["tiny"]])
+    assert not eval_dir(phone).exists() and not half.exists()
+
+
+# --- evaluation in batches ----------------------------------------------------------------------
+
+
+def test_evaluation_runs_in_batches_with_the_same_outputs(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    job = make_job(models["tiny"], tmp_path, samples=100)
+    device.prepare([models["tiny"]])
+    m = device.run(job)
+    assert m.status == "ok" and not m.flags and m.accuracy_note is None
+    np.testing.assert_allclose(m.outputs, host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
+    # Two batches (64 + 36) and the two single-sample checks of the first batch.
+    assert EVAL_BATCH == 64 and launches(phone) == 4
+    assert any(f"--input_layer_shape={EVAL_BATCH},8" in c for c in phone.commands)
+
+
+def test_a_delegate_that_refuses_a_batch_falls_back_to_one_sample_per_process(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    job = make_job(models["tiny"], tmp_path, samples=6, accelerator=GPU)
+    device.prepare([models["tiny"]])
+    m = device.run(job)
+    assert m.status == "ok" and EVAL_PER_SAMPLE in m.flags
+    assert m.accuracy_note.startswith("evaluated one sample per process: batch of 6 refused (evaluation run "
+                                      "failed: Failed to apply GPU delegate.)")
+    np.testing.assert_allclose(m.outputs, host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
+    assert launches(phone) == 1 + 6
+
+
+def test_a_single_sample_runs_in_one_process_without_a_batch_check(tmp_path, models, env) -> None:
+    with LoopbackAdbDevice(LOW_END, tmp_path / "low", accept_new_keys=True) as low:
+        device = open_device(low)
+        device.prepare([models["tiny"]])
+        m = device.run(make_job(models["tiny"], tmp_path, samples=1))
+        assert m.status == "ok" and m.outputs.shape == (1, 4) and launches(low) == 1
