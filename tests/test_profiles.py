@@ -8,7 +8,7 @@ import pytest
 
 from benchlab.errors import SuiteError
 from benchlab.plan.profiles import (
-    PLATFORM_ACCELERATORS,
+    load_platforms,
     PROFILES_DIR_ENV,
     TIERS,
     UNKNOWN_TIER,
@@ -54,12 +54,27 @@ def test_shipped_profiles_load_and_cover_every_tier() -> None:
         assert profile.source is not None and not profile.derived
         assert profile.models and profile.socs and profile.soc_name
         assert profile.accelerators[0].kind == "cpu"
-        assert all(setting.kind in PLATFORM_ACCELERATORS["android"] for setting in profile.accelerators)
+        assert all(setting.kind in load_platforms()["android"].accelerator_kinds for setting in profile.accelerators)
 
 
-def test_platform_accelerators_are_known_kinds() -> None:
-    for kinds in PLATFORM_ACCELERATORS.values():
-        assert set(kinds) <= set(ACCELERATOR_KINDS)
+def test_platforms_are_data_beside_their_profiles_with_known_accelerator_kinds() -> None:
+    platforms = load_platforms()
+    assert sorted(platforms) == ["android", "ios"]
+    for spec in platforms.values():
+        assert set(spec.accelerator_kinds) <= set(ACCELERATOR_KINDS)
+        assert spec.derived_accelerators and all(a.kind in spec.accelerator_kinds for a in spec.derived_accelerators)
+    assert [a.name for a in platforms["ios"].derived_accelerators] == ["cpu-t4", "coreml-all"]
+
+
+def test_a_profile_of_a_platform_nobody_describes_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "android").mkdir()
+    (tmp_path / "android" / "platform.yaml").write_text(
+        "schema: 1\nplatform: android\naccelerator_kinds: [cpu]\nderived_accelerators: [{kind: cpu}]\n")
+    write_profile(tmp_path / "android", "schema: 1\nname: x\nplatform: symbian\ntier: mid\nmodels: [x]\nsocs: []\n"
+                  "accelerators: [{kind: cpu}]\nthermal: {max_status: 1, max_battery_temp_c: 40, cooldown_s: 1, "
+                  "wait_limit_s: 1}\n")
+    with pytest.raises(SuiteError, match="field 'platform' .*allowed: android"):
+        load_profiles(tmp_path)
 
 
 def test_moto_g75_getprop_fixture_matches_its_profile() -> None:

@@ -4,7 +4,7 @@ One YAML file per phone under ``device_profiles/<platform>/`` (schema 1)::
 
     schema: 1
     name: Motorola moto g75 5G          # unique; shown in reports as the device's profile
-    platform: android                   # android | ios
+    platform: android                   # a folder with a platform.yaml: android | ios
     tier: mid                           # low-end | mid | flagship
     models: ["moto g75 5G"]             # as reported by ro.product.model (iOS: ProductType)
     socs: [SM6475]                      # as in ro.soc.model / ro.board.platform / ro.hardware
@@ -19,6 +19,10 @@ One YAML file per phone under ``device_profiles/<platform>/`` (schema 1)::
     thermal: {max_status: 1, max_battery_temp_c: 40, cooldown_s: 60, wait_limit_s: 600}
     notes: free text
 
+Each platform folder also holds ``platform.yaml``: the accelerator kinds phones of that platform can
+run and the settings tried on an unprofiled one, so the platforms are data that come with their
+runners' profiles and nothing here names one (see ``load_platforms``).
+
 A phone matches a profile by model first, then by SoC (see ``match_profile``). A phone no profile
 matches gets ``derived_profile``: tier "unknown" and the generic accelerators of its platform, which
 callers report with a warning so the user can add a profile.
@@ -29,7 +33,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +43,12 @@ from benchlab.errors import SuiteError
 from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting
 
 SCHEMA_VERSION = 1
-PLATFORMS = ("android", "ios")
 TIERS = ("low-end", "mid", "flagship")
 #: The tier of a derived profile: the phone is not described by any profile file.
 UNKNOWN_TIER = "unknown"
-#: Accelerator kinds each platform can run.
-PLATFORM_ACCELERATORS = {
-    "android": ("cpu", "gpu", "nnapi", "hexagon", "qnn"),
-    "ios": ("cpu", "gpu", "coreml"),
-}
 PROFILES_DIR_ENV = "BENCHLAB_PROFILES_DIR"
+#: Each platform folder describes its platform in this file (accelerator kinds, derived settings).
+PLATFORM_FILE = "platform.yaml"
 
 _REQUIRED_FIELDS = ("schema", "name", "platform", "tier", "models", "socs", "accelerators", "thermal")
 _OPTIONAL_FIELDS = ("soc_name", "year", "ram_gb", "big_cores", "notes")
@@ -76,6 +76,16 @@ class ThermalLimits:
 DEFAULT_THERMAL = ThermalLimits(
     max_status=1, max_battery_temp_c=40.0, cooldown_s=60.0, wait_limit_s=600.0
 )
+
+
+@dataclass(frozen=True)
+class PlatformSpec:
+    """What a runner's platform can run, from ``device_profiles/<platform>/platform.yaml``."""
+
+    name: str
+    accelerator_kinds: tuple[str, ...]
+    #: Settings tried on a phone of this platform that no profile describes.
+    derived_accelerators: tuple[AcceleratorSetting, ...]
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,55 @@ def default_profiles_dir() -> Path:
     override = os.environ.get(PROFILES_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "device_profiles"  # benchlab/plan/profiles.py -> repository root
+    return shipped_profiles_dir()
+
+
+def _profiles_root(directory: Path | None) -> Path:
+    root = Path(directory) if directory is not None else default_profiles_dir()
+    if not root.is_dir():
+        raise SuiteError(
+            f"device profiles directory {root} does not exist",
+            hint=f"set {PROFILES_DIR_ENV} to the folder that holds the device profile YAML files",
+        )
+    return root
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read {what}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def shipped_profiles_dir() -> Path:
+    """Return the repository's ``device_profiles/`` (benchlab/plan/profiles.py -> repository root)."""
+    return Path(__file__).resolve().parents[2] / "device_profiles"
+
+
+def load_platforms(directory: Path | None = None) -> dict[str, PlatformSpec]:
+    """Return each platform described by a ``<platform>/platform.yaml``: the shipped ones, then those
+    under `directory` (a profiles folder of your own may add a platform or redefine one).
+
+    Raises SuiteError naming the file and field when one is malformed.
+    """
+    roots = dict.fromkeys([shipped_profiles_dir(), _profiles_root(directory)])
+    paths = [path for root in roots if root.is_dir() for path in sorted(root.glob(f"*/{PLATFORM_FILE}"))]
+    platforms: dict[str, PlatformSpec] = {}
+    for path in paths:
+        data = _read_yaml(path, "platform description")
+        reader = _ProfileReader(path, {})
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not data.get("platform"):
+            raise SuiteError(f"{path}: a platform description needs schema {SCHEMA_VERSION}, platform, "
+                             "accelerator_kinds and derived_accelerators")
+        name = reader.text("platform", data["platform"])
+        kinds = reader.strings("accelerator_kinds", data.get("accelerator_kinds"))
+        spec = PlatformSpec(name, kinds, ())
+        reader.platforms = {name: spec}
+        platforms[name] = replace(spec, derived_accelerators=reader.accelerators(
+            name, data.get("derived_accelerators"), field="derived_accelerators"))
+    return platforms
 
 
 def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
@@ -124,19 +182,16 @@ def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
     missing, a file is not valid YAML or breaks the schema (the message names the file, the field
     and the allowed values), or two files use the same profile name.
     """
-    root = Path(directory) if directory is not None else default_profiles_dir()
-    if not root.is_dir():
-        raise SuiteError(
-            f"device profiles directory {root} does not exist",
-            hint=f"set {PROFILES_DIR_ENV} to the folder that holds the device profile YAML files",
-        )
+    root = _profiles_root(directory)
+    platforms = load_platforms(root)
     paths = sorted(
-        path for path in root.rglob("*") if path.suffix in (".yaml", ".yml") and path.is_file()
+        path for path in root.rglob("*")
+        if path.suffix in (".yaml", ".yml") and path.is_file() and path.name != PLATFORM_FILE
     )
     profiles: list[DeviceProfile] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        profile = load_profile(path)
+        profile = load_profile(path, platforms)
         if profile.name in seen:
             raise SuiteError(
                 f"{path}: profile name {profile.name!r} is already used by {seen[profile.name]}",
@@ -147,22 +202,19 @@ def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
     return profiles
 
 
-def load_profile(path: Path) -> DeviceProfile:
-    """Return the profile in one YAML file; raises SuiteError naming the file and field on error."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read device profile: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
-    return _ProfileReader(path).profile(data)
+def load_profile(path: Path, platforms: dict[str, PlatformSpec] | None = None) -> DeviceProfile:
+    """Return the profile in one YAML file, its platform one of `platforms` (default: those described
+    beside the profiles); raises SuiteError naming the file and field on error."""
+    data = _read_yaml(path, "device profile")
+    return _ProfileReader(path, platforms if platforms is not None else load_platforms()).profile(data)
 
 
 class _ProfileReader:
     """Validates one profile file's data; every error names the file and the field."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, platforms: dict[str, PlatformSpec]) -> None:
         self.path = path
+        self.platforms = platforms
 
     def error(self, field: str, message: str) -> SuiteError:
         return SuiteError(f"{self.path}: field {field!r} {message}")
@@ -179,7 +231,7 @@ class _ProfileReader:
                 raise self.error(key, "is missing")
         if data["schema"] != SCHEMA_VERSION:
             raise self.error("schema", f"is {data['schema']!r} (allowed: {SCHEMA_VERSION})")
-        platform = self.choice("platform", data["platform"], PLATFORMS)
+        platform = self.choice("platform", data["platform"], tuple(self.platforms))
         models = self.strings("models", data["models"])
         socs = self.strings("socs", data["socs"])
         if not models and not socs:
@@ -273,20 +325,17 @@ class _ProfileReader:
             numbers[key] = float(number)
         return ThermalLimits(max_status=max_status, **numbers)
 
-    def accelerators(self, platform: str, value: Any) -> tuple[AcceleratorSetting, ...]:
+    def accelerators(self, platform: str, value: Any, field: str = "accelerators") -> tuple[AcceleratorSetting, ...]:
         if not isinstance(value, list) or not value:
-            raise self.error("accelerators", "must be a non-empty list of {kind: ..., ...} mappings")
-        settings = [self.accelerator(platform, index, item) for index, item in enumerate(value)]
+            raise self.error(field, "must be a non-empty list of {kind: ..., ...} mappings")
+        settings = [self.accelerator(platform, f"{field}[{index}]", item) for index, item in enumerate(value)]
         names = [setting.name for setting in settings]
         for name in names:
             if names.count(name) > 1:
-                raise self.error(
-                    "accelerators", f"has two settings named {name!r}; give one of them a 'name'"
-                )
+                raise self.error(field, f"has two settings named {name!r}; give one of them a 'name'")
         return tuple(settings)
 
-    def accelerator(self, platform: str, index: int, item: Any) -> AcceleratorSetting:
-        field = f"accelerators[{index}]"
+    def accelerator(self, platform: str, field: str, item: Any) -> AcceleratorSetting:
         if not isinstance(item, dict):
             raise self.error(
                 field, f"must be a mapping such as {{kind: cpu, threads: 4}}, got {item!r}"
@@ -297,7 +346,7 @@ class _ProfileReader:
                     f"{field}.{key}",
                     f"is not an accelerator field (allowed: {', '.join(_ACCELERATOR_FIELDS)})",
                 )
-        kind = self.choice(f"{field}.kind", item.get("kind"), PLATFORM_ACCELERATORS[platform])
+        kind = self.choice(f"{field}.kind", item.get("kind"), self.platforms[platform].accelerator_kinds)
         threads = item.get("threads")
         if threads is not None and (
             isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64
@@ -392,42 +441,31 @@ def match_profile(
     return None
 
 
-_DERIVED_ACCELERATORS = {
-    "android": (
-        AcceleratorSetting(name="cpu-t4", kind="cpu", threads=4),
-        AcceleratorSetting(name="gpu", kind="gpu"),
-        AcceleratorSetting(name="nnapi", kind="nnapi"),
-    ),
-    "ios": (
-        AcceleratorSetting(name="cpu-t4", kind="cpu", threads=4),
-        AcceleratorSetting(name="coreml-all", kind="coreml", options={"compute_units": "all"}),
-    ),
-}
-
-
 def derived_profile(
     platform: str,
     model: str | None,
     soc: str | None,
     ram_gb: float | None = None,
     big_cores: str | None = None,
+    platforms: dict[str, PlatformSpec] | None = None,
 ) -> DeviceProfile:
     """Return a stand-in profile for a phone no profile file describes.
 
     Its tier is ``UNKNOWN_TIER`` ("unknown": benchlab does not guess a tier from specs), its
-    accelerators are the platform's generic ones (Android: cpu with 4 threads, gpu, nnapi; iOS:
-    cpu, Core ML "all"), its thermal limits ``DEFAULT_THERMAL``. Callers should warn that the
-    phone is unprofiled. Raises SuiteError for an unknown platform.
+    accelerators are the platform's generic ones (``derived_accelerators`` of its platform.yaml),
+    its thermal limits ``DEFAULT_THERMAL``. Callers should warn that the phone is unprofiled.
+    Raises SuiteError for a platform no platform.yaml describes.
     """
-    if platform not in _DERIVED_ACCELERATORS:
-        raise SuiteError(f"platform {platform!r} is not allowed (allowed: {', '.join(PLATFORMS)})")
+    platforms = platforms if platforms is not None else load_platforms()
+    if platform not in platforms:
+        raise SuiteError(f"platform {platform!r} is not allowed (allowed: {', '.join(platforms)})")
     return DeviceProfile(
         name=f"derived: {model or 'unknown model'} ({soc or 'unknown SoC'})",
         platform=platform,
         tier=UNKNOWN_TIER,
         models=(model,) if model else (),
         socs=(soc,) if soc else (),
-        accelerators=_DERIVED_ACCELERATORS[platform],
+        accelerators=platforms[platform].derived_accelerators,
         thermal=DEFAULT_THERMAL,
         ram_gb=ram_gb,
         big_cores=big_cores,
