@@ -30,12 +30,6 @@ class SuiteError(BenchlabError):
     exit_code = EXIT_BAD_INPUT
 
 
-class OptimizeError(BenchlabError):
-    """A variant recipe cannot be applied to a model (raised per variant, recorded as failed)."""
-
-    exit_code = EXIT_BAD_INPUT
-
-
 class DeviceError(BenchlabError):
     """A device cannot be found, reached or prepared."""
 

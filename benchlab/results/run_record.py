@@ -262,11 +262,6 @@ def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
-def load_measurements(path: Path | str) -> list[Measurement]:
-    """Return every measurement (repeats combined, scored) of the run, or of every run, at `path`."""
-    return [m for run in run_directories(path) for m in RunRecord.load(run).measurements]
-
-
 def _table(path: Path | str, parquet_name: str, attribute: str) -> pd.DataFrame:
     import pandas as pd
 
