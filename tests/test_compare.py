@@ -103,11 +103,17 @@ def night(root: Path, run_id: str, day: int, *ms: Measurement, **kwargs) -> Path
     return write_run(root, run_id, list(ms), started_at=f"2026-11-{day:02d}T02:00:00+00:00", **kwargs)
 
 
-def outcome(tmp_path: Path, trial: int, base: tuple[tuple[float, ...], ...], cand: tuple[tuple[float, ...], ...]) -> str:
+KEY = ("mobilenet", "fp16", "pixel7", "cpu-t4")
+
+
+def outcome(tmp_path: Path, trial: int, base: tuple[tuple[float, ...], ...], cand: tuple[tuple[float, ...], ...],
+            noise_floor_pct: float | None = None) -> str:
+    """The verdict on one synthetic night pair; `noise_floor_pct` as history or calibration measured it."""
     root = tmp_path / f"trial{trial}"
     b = night(root, "base", 1, measurement(base))
     c = night(root, "cand", 2, measurement(cand))
-    (comparison,) = compare_runs(b, c).comparisons
+    floors = {KEY: noise_floor_pct} if noise_floor_pct is not None else None
+    (comparison,) = compare_runs(b, c, noise_floors=floors).comparisons
     return comparison.status
 
 
@@ -121,9 +127,23 @@ def test_same_distribution_flags_a_regression_in_at_most_5_percent_of_200_trials
 
 
 def test_a_10_percent_slowdown_is_detected_in_at_least_95_percent_of_200_trials(tmp_path: Path) -> None:
+    """Where history measured this row's run-to-run noise at 6% (below the 10% change)."""
     rng = np.random.default_rng(20261102)
-    statuses = [outcome(tmp_path, t, repeats(rng), repeats(rng, median_us=2200.0)) for t in range(TRIALS)]
+    statuses = [outcome(tmp_path, t, repeats(rng), repeats(rng, median_us=2200.0), noise_floor_pct=6.0)
+                for t in range(TRIALS)]
     assert statuses.count(REGRESSION) >= 0.95 * TRIALS
+
+
+def test_without_history_a_change_within_the_repeats_noise_is_not_called(tmp_path: Path) -> None:
+    """No history yet: the floor is provisional, from the runs' own repeats (5% apart here: about ±15%)."""
+    rng = np.random.default_rng(20261104)
+    b = night(tmp_path, "base", 1, measurement(repeats(rng)))
+    c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2200.0)))
+    (row,) = compare_runs(b, c).comparisons
+    assert row.latency.noise_floor_source == "repeats" and 10 < row.latency.noise_floor_pct < 25
+    assert row.status == NOT_SIGNIFICANT and row.latency.mdc_pct >= row.latency.noise_floor_pct
+    assert "no run history yet: `benchlab calibrate` measures it" in row.latency.reason or \
+        row.latency.reason.startswith("within ±")
 
 
 def test_iterations_of_one_process_do_not_make_a_between_run_shift_significant(tmp_path: Path) -> None:
@@ -140,14 +160,14 @@ def test_iterations_of_one_process_do_not_make_a_between_run_shift_significant(t
 
 def test_a_10_percent_speedup_is_improved_never_a_regression() -> None:
     rng = np.random.default_rng(3)
-    change = latency_change(latencies(rng, 200), latencies(rng, 200, median_us=1800.0))
+    change = latency_change(latencies(rng, 200), latencies(rng, 200, median_us=1800.0), noise_floor_pct=3.0)
     assert change.status == IMPROVED
     assert change.ci_high < 0 and change.change == pytest.approx(-10, abs=2)
 
 
 def test_a_significant_change_inside_the_threshold_is_not_a_regression() -> None:
     rng = np.random.default_rng(4)
-    change = latency_change(latencies(rng, 3000), latencies(rng, 3000, median_us=2040.0))  # +2%
+    change = latency_change(latencies(rng, 3000), latencies(rng, 3000, median_us=2040.0), noise_floor_pct=1.0)  # +2%
     assert change.p_value < 1e-6 and change.ci_low > 0
     assert change.status == WITHIN_THRESHOLD
 
@@ -187,7 +207,7 @@ def test_runner_repeat_medians_are_compared_when_there_are_enough(tmp_path: Path
               measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 9000.0)))
     c = night(tmp_path, "cand", 2, measurement((), runner_stats=repeat_stats(rng, 3, 3000.0)),
               measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 10800.0)))
-    few, enough = compare_runs(b, c).comparisons
+    few, enough = compare_runs(b, c, noise_floors={("mobilenet", "fp16", "a15", "cpu-t4"): 8.0}).comparisons
     assert few.status == TOO_FEW_SAMPLES and few.latency.sample_kind == "repeat medians"
     assert few.latency.reason == "3 repeat(s) on a side, at least 5 needed: raise scenario.repeats"
     assert enough.status == REGRESSION and enough.latency.n_candidate == 12

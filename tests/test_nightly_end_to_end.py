@@ -6,8 +6,9 @@ asserts "regression" under a load it made depends on how busy the machine alread
 statistics are tested on seeded hierarchical data (tests/test_compare.py); this file checks what
 connects them: `benchlab run`, the store, `compare`, the gate, JUnit/JSON/Markdown files, history
 and trend plots, `calibrate` and `ab`. Each candidate is derived from one real run by a known
-transform: an exact copy (no change: never a regression), every latency ×1.5 (a regression), or a
-baseline ×0.2 that a real run is compared against (a 5× gap no load on this machine can close).
+transform: an exact copy (no change: never a regression), every repeat at 3× the slowest repeat of
+the original (a regression whatever the original's spread), or a baseline ×0.2 that a real run is
+compared against (a 5× gap no load on this machine can close).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -41,8 +43,13 @@ def write_suite(folder: Path, models: list[dict], digits_npz: Path, scenario: di
     return path
 
 
-def derived_run(source: Path, root: Path, run_id: str, started_at: str, latency_scale: float) -> Path:
-    """Copy a real run under a new id and start time, every measured latency multiplied by a factor."""
+def derived_run(source: Path, root: Path, run_id: str, started_at: str, latency_scale: float,
+                above_every_repeat: bool = False) -> Path:
+    """Copy a real run under a new id and start time, every measured latency multiplied by a factor.
+
+    With `above_every_repeat`, each repeat is scaled so its median is `latency_scale` times the
+    slowest repeat of the source: the copy is slower than every source repeat whatever their spread.
+    """
     target = root / run_id
     shutil.copytree(source, target)
     for stale in (MEASUREMENTS_PARQUET, SAMPLES_PARQUET):
@@ -50,11 +57,15 @@ def derived_run(source: Path, root: Path, run_id: str, started_at: str, latency_
     meta = json.loads((target / RUN_FILE).read_text())
     (target / RUN_FILE).write_text(json.dumps({**meta, "run_id": run_id, "started_at": started_at,
                                                "finished_at": started_at}))
+    lines = (target / MEASUREMENTS_FILE).read_text().splitlines()
+    slowest = max(statistics.median(json.loads(line)["samples_us"][0]) for line in lines)
     records = []
-    for line in (target / MEASUREMENTS_FILE).read_text().splitlines():
+    for line in lines:
         record = json.loads(line)
         record["run_id"] = run_id
-        record["samples_us"] = [[v * latency_scale for v in repeat] for repeat in record["samples_us"]]
+        for index, repeat in enumerate(record["samples_us"]):
+            factor = latency_scale * (slowest / statistics.median(repeat) if above_every_repeat else 1.0)
+            record["samples_us"][index] = [v * factor for v in repeat]
         records.append(json.dumps(record))
     (target / MEASUREMENTS_FILE).write_text("\n".join(records) + "\n")
     return target
@@ -62,7 +73,7 @@ def derived_run(source: Path, root: Path, run_id: str, started_at: str, latency_
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory: pytest.TempPathFactory, tiny_tflite_path: Path, digits_npz: Path) -> dict[str, Path]:
-    """One real night, then an unchanged copy and a 1.5× slower copy on the following nights."""
+    """One real night, then an unchanged copy and a copy 3× slower than its slowest repeat on the following nights."""
     work = tmp_path_factory.mktemp("nightly")
     suite_path = write_suite(work, [{"name": "tiny", "path": str(tiny_tflite_path)}], digits_npz)
     results = work / "results"
@@ -70,7 +81,8 @@ def nights(tmp_path_factory: pytest.TempPathFactory, tiny_tflite_path: Path, dig
     (real,) = list(results.iterdir())
     return {"results": results, "suite": suite_path, "real": real,
             "same": derived_run(real, results, "29990101-000000-same", "2999-01-01T00:00:00+00:00", 1.0),
-            "slower": derived_run(real, results, "29990102-000000-slower", "2999-01-02T00:00:00+00:00", 1.5)}
+            "slower": derived_run(real, results, "29990102-000000-slower", "2999-01-02T00:00:00+00:00", 3.0,
+                                  above_every_repeat=True)}
 
 
 def compare_args(results: Path, baseline: Path, candidate: Path, out: Path) -> argparse.Namespace:
@@ -108,9 +120,9 @@ def test_a_slower_night_is_a_regression_with_a_junit_failure(nights: dict[str, P
     assert cmd_compare(compare_args(nights["results"], nights["same"], nights["slower"], tmp_path)) == 1
     failure = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase/failure")
     assert failure is not None and failure.get("type") == "regression"
-    assert (failure.get("message") or "").startswith("latency +50.0%")
+    assert (failure.get("message") or "").startswith("latency +")
     (row,) = compare_runs(nights["same"], nights["slower"]).comparisons
-    assert row.status == REGRESSION and row.latency.change == pytest.approx(50.0)
+    assert row.status == REGRESSION and row.latency.change >= 200.0 and row.latency.p_value < 0.01
     assert "regression" in (tmp_path / "comment.md").read_text()
 
 

@@ -19,7 +19,13 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   their repeats suggest (a slow episode of a shared machine, a different boot, another
   co-tenant). From the history of the results root, the spread of changes between consecutive
   runs whose variant file did not change gives the row's run-to-run noise floor (95% of unchanged
-  pairs change less); `benchlab calibrate` measures it before the first night.
+  pairs change less); `benchlab calibrate` measures it before the first night. Until a row has
+  that history the floor is provisional, from the two runs' own repeats: z_0.975 * sqrt(2) * the
+  pooled between-repeat sd, the spread of the difference between one repeat of each run. Whole
+  runs shift by about that much here (12 real A/A runs of benchmarks/validity.py: every false
+  alarm of the repeat-level test came from pairs that had no history floor yet, with runs 9-19%
+  apart at a between-repeat sd of 5-9%), so a shift no larger than one process differs from
+  another is not called before history says more.
 * Minimum detectable change: the larger of the noise floor and what the repeats can resolve
   (benchlab.results.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
   counts). Every compared row states it, so "not significant" says how large a change could
@@ -51,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from benchlab.records import Measurement
+from benchlab.nightly.noise import Z_95
 from benchlab.results.stats import hodges_lehmann, log_sd, minimum_detectable_change
 
 LATENCY_METHOD = "Hodges-Lehmann shift of per-repeat log latency; 95% CI from the Mann-Whitney U distribution"
@@ -139,6 +146,8 @@ class MetricChange:
     #: Run-to-run noise of this row from history (percent), and the minimum detectable change.
     noise_floor_pct: float | None = None
     mdc_pct: float | None = None
+    #: Where the noise floor comes from: "history" (earlier runs, calibration) or "repeats" (provisional).
+    noise_floor_source: str | None = None
 
 
 def _pct(log_ratio: float | None) -> float | None:
@@ -165,16 +174,21 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
     common = {"metric": "latency", "unit": "ms", "change_unit": "%", "threshold": thresholds.latency_pct,
               "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": REPEAT_MEDIANS,
               "baseline": float(np.median(base)) / 1000.0 if n else None,
-              "candidate": float(np.median(cand)) / 1000.0 if m else None, "noise_floor_pct": noise_floor_pct}
+              "candidate": float(np.median(cand)) / 1000.0 if m else None}
     if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
         return MetricChange(**common, change=None, status=NOT_MEASURED,
                             reason="no samples" if not (n and m) else "non-positive latencies")
     estimate, ci_low, ci_high = hodges_lehmann(np.log(base), np.log(cand))
     change, low, high = _pct(estimate), _pct(ci_low), _pct(ci_high)
     p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
-    sampling = minimum_detectable_change(_pooled_log_sd(base, cand), n, m, alpha=thresholds.alpha)
+    pooled_sd = _pooled_log_sd(base, cand)
+    sampling = minimum_detectable_change(pooled_sd, n, m, alpha=thresholds.alpha)
+    source = "history"
+    if noise_floor_pct is None and pooled_sd is not None:
+        noise_floor_pct, source = 100.0 * math.expm1(Z_95 * math.sqrt(2.0) * pooled_sd), "repeats"
     mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
-    numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc}
+    numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc,
+               "noise_floor_pct": noise_floor_pct, "noise_floor_source": source if noise_floor_pct is not None else None}
     noise = f"within ±{mdc:.1f}% noise of this device" if mdc is not None else "noise of this device unknown"
     if min(n, m) < thresholds.min_repeats:
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
@@ -185,8 +199,9 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
         return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
     verdict = _against_threshold(change, thresholds.latency_pct)
     if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
-        return MetricChange(**numbers, status=NOT_SIGNIFICANT,
-                            reason=f"within ±{noise_floor_pct:.1f}% run-to-run noise of this device")
+        how = ("run-to-run noise of this device" if source == "history" else
+               "noise of this device's repeats (no run history yet: `benchlab calibrate` measures it)")
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=f"within ±{noise_floor_pct:.1f}% {how}")
     return MetricChange(**numbers, status=verdict)
 
 
