@@ -1,0 +1,271 @@
+"""A device farm on this machine: a real Dask scheduler and two `benchlab worker` processes, each
+owning its own loopback phones over the real ADB wire protocol, driven by the client that owns the
+store. The same suite gives the rows the local executor gives; a worker killed mid-run leaves
+interrupted rows that `--resume` finishes, with no repeat lost or measured twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+import benchlab
+from benchlab.cli import main
+from benchlab.executor import interleaved_schedule, plan_jobs
+from benchlab.farm import cluster_devices, cluster_session, connect
+from benchlab.pipeline import Callbacks, resume_run, run_suite
+from benchlab.store import RunRecord, read_repeat_records
+from benchlab.suite import load_suite
+from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
+
+WORKTREE = Path(__file__).resolve().parents[1]
+#: Bound on waiting for a process to come up or a worker to advertise (never a timing assertion).
+STARTUP_SECONDS = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {port} within {STARTUP_SECONDS} s")
+
+
+@dataclass
+class Farm:
+    """A scheduler, the phones each worker owns, and the worker processes (restartable by name)."""
+
+    address: str
+    tmp: Path
+    phones: dict[str, list[LoopbackAdbDevice]]
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> None:
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{WORKTREE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "BENCHLAB_ANDROID_CONNECT": ",".join(p.serial for p in self.phones[name]),
+            "BENCHLAB_CACHE_DIR": str(self.tmp / f"cache-{name}"),  # its own: files must be shipped to it
+            "BENCHLAB_CONFIG_DIR": str(self.tmp / f"config-{name}"),
+        }
+        log = open(self.tmp / f"{name}.log", "ab")
+        self.workers[name] = subprocess.Popen(
+            [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address, "--name", name,
+             "--nthreads", "4"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
+
+    def kill_worker(self, name: str) -> None:
+        self.workers[name].send_signal(signal.SIGKILL)
+        self.workers[name].wait(timeout=30)
+
+    def wait_for_devices(self, ids: Sequence[str]) -> None:
+        """Wait until the cluster advertises exactly these devices' phones (bounded)."""
+        client = connect(self.address)
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while time.monotonic() < deadline:
+                seen = {d.info.id for d in cluster_devices(client) if d.info.platform == "android"}
+                if seen == set(ids):
+                    return
+                time.sleep(0.5)
+            raise RuntimeError(f"the cluster advertises {seen}, expected {set(ids)}; see {self.tmp}/*.log")
+        finally:
+            client.close()
+
+
+def start_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+               layout: dict[str, Sequence[Personality]]) -> Iterator[Farm]:
+    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
+    monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
+    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
+    runner = tmp_path / "benchmark_model"
+    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
+    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
+    phones = {name: [LoopbackAdbDevice(p, tmp_path / f"{name}-phone{i}", accept_new_keys=True)
+                     for i, p in enumerate(personalities)] for name, personalities in layout.items()}
+    port = free_port()
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--no-dashboard"], stdout=open(tmp_path / "scheduler.log", "ab"), stderr=subprocess.STDOUT)
+    farm = Farm(f"tcp://127.0.0.1:{port}", tmp_path, phones)
+    try:
+        for owned in phones.values():
+            for phone in owned:
+                phone.start()
+        wait_for_port(port, scheduler, "dask scheduler")
+        for name in phones:
+            farm.start_worker(name)
+        farm.wait_for_devices([p.serial for owned in phones.values() for p in owned])
+        yield farm
+    finally:
+        for process in [*farm.workers.values(), scheduler]:
+            process.terminate()
+        for process in [*farm.workers.values(), scheduler]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for owned in phones.values():
+            for phone in owned:
+                phone.stop()
+
+
+def suite_file(tmp_path: Path, model: Path, digits: Path, targets: list[str], repeats: int) -> Path:
+    suite = {
+        "name": "farm-loopback",
+        "models": [{"name": "tiny", "path": str(model)}],
+        "dataset": {"npz": str(digits), "limit": 4},
+        "variants": ["tflite"],
+        "targets": targets,
+        "accelerators": [{"kind": "cpu", "threads": 1}, {"kind": "gpu"}],
+        "scenario": {"warmup": 1, "iterations": 3, "min_seconds": 0, "repeats": repeats},
+    }
+    path = tmp_path / "farm.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def planned_order(run_dir: Path) -> list[tuple[str, str, int]]:
+    """The interleaved schedule the run's id and suite give: (device, job, repeat) in order."""
+    from benchlab.records import DeviceInfo
+    from benchlab.suite import Suite
+
+    record = RunRecord.load(run_dir)
+    suite = Suite.model_validate(record.meta["suite"])
+    devices = [_Planned(DeviceInfo(**d)) for d in record.meta["devices"]]
+    jobs = plan_jobs(record.run_id, suite.name, record.variants, devices, suite.accelerator_settings(),
+                     suite.scenario.scenario(), {})
+    return [(j.device_id, j.job_id, j.repeat) for j in interleaved_schedule(jobs, seed=record.run_id)]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A device as a stored run names it: planning needs its info alone."""
+
+    info: object
+
+
+@pytest.fixture()
+def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
+    # Two hosts; the low-end tier has a phone on each, so `tier:low-end` resolves across hosts.
+    yield from start_farm(tmp_path, monkeypatch, {"w1": [LOW_END], "w2": [FLAGSHIP, LOW_END]})
+
+
+def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Farm, tiny_tflite_path: Path,
+                                                         digits_npz: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = suite_file(tmp_path, tiny_tflite_path, digits_npz, ["tier:low-end", "tier:flagship"], repeats=2)
+    serials = {p.serial: name for name, owned in farm.phones.items() for p in owned}
+
+    assert main(["run", str(suite), "--results", str(tmp_path / "farm-results"), "--cluster", farm.address]) == 0
+    monkeypatch.setenv("BENCHLAB_ANDROID_CONNECT", ",".join(serials))  # the same phones, reached from here
+    assert main(["run", str(suite), "--results", str(tmp_path / "local-results")]) == 0
+
+    (farm_run,) = (tmp_path / "farm-results").iterdir()
+    (local_run,) = (tmp_path / "local-results").iterdir()
+    farm_records, local_records = read_repeat_records(farm_run), read_repeat_records(local_run)
+
+    def outcome(records):  # type: ignore[no-untyped-def]
+        return Counter((r.job_id, r.repeat, r.status, r.failure_cause) for r in records)
+
+    assert outcome(farm_records) == outcome(local_records)
+    assert {r.device.id for r in farm_records} == set(serials)  # every phone of both hosts ran
+    assert {r.status for r in farm_records} == {"ok", "failed"}  # the low-end phones have no GPU
+    for run_dir, records in ((farm_run, farm_records), (local_run, local_records)):
+        # Each device ran its repeats in the run's interleaved order, a model failure ending its job.
+        ran = [(r.device.id, r.job_id, r.repeat) for r in records]
+        planned = [step for step in planned_order(run_dir)
+                   if not any(r.job_id == step[1] and r.status == "failed" and r.repeat < step[2] for r in records)]
+        for serial in serials:
+            assert [s for s in ran if s[0] == serial] == [s for s in planned if s[0] == serial]
+
+    farm_rows = benchlab.load_results(farm_run).set_index("job_id").sort_index()
+    local_rows = benchlab.load_results(local_run).set_index("job_id").sort_index()
+    for column in ("status", "device_model", "tier", "accuracy", "latency_count", "variant", "accelerator"):
+        assert farm_rows[column].tolist() == local_rows[column].tolist(), column
+    assert farm_rows["accuracy"].notna().any()  # outputs came back from the workers and were scored
+    transports = {d["id"]: d["transport"] for d in benchlab.store.read_run_meta(farm_run)["devices"]}
+    assert transports == {serial: f"tcp via {name}" for serial, name in serials.items()}
+
+
+@pytest.fixture()
+def two_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
+    yield from start_farm(tmp_path, monkeypatch, {"w1": [FLAGSHIP], "w2": [FLAGSHIP]})
+
+
+def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: Path, two_hosts: Farm,
+                                                                      tiny_tflite_path: Path, digits_npz: Path) -> None:
+    farm = two_hosts
+    (doomed,), (survivor,) = farm.phones["w1"], farm.phones["w2"]
+    suite_path = suite_file(tmp_path, tiny_tflite_path, digits_npz, [f"android:{doomed.serial}",
+                                                                     f"android:{survivor.serial}"], repeats=3)
+    suite = load_suite(suite_path)
+
+    def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
+        if m.device.id == doomed.serial and farm.workers["w1"].poll() is None:
+            doomed.faults.hang_shell = "benchmark_model"  # its next repeat cannot finish before the kill
+            farm.kill_worker("w1")
+
+    with cluster_session(farm.address) as (devices, executor):
+        outcome = run_suite(suite, suite_path, tmp_path / "results", Callbacks(say=lambda _m: None,
+                            on_measurement=on_measurement), devices=devices, executor=executor)
+    assert not outcome.interrupted  # the run went on with the other worker
+    records = read_repeat_records(outcome.run_dir)
+    planned = {(job, repeat) for _device, job, repeat in planned_order(outcome.run_dir)}
+    assert Counter((r.job_id, r.repeat) for r in records) == Counter(planned)  # each repeat once, none lost
+    lost = [r for r in records if r.device.id == doomed.serial]
+    assert lost[0].status == "ok"
+    assert [r.status for r in lost[1:]] == ["interrupted"] * (len(lost) - 1) and len(lost) > 1
+    assert all(r.failure_cause == "interrupted" and "worker w1 left the cluster" in r.error for r in lost[1:])
+    assert {r.status for r in records if r.device.id == survivor.serial} == {"ok"}
+
+    doomed.faults.hang_shell = None
+    farm.start_worker("w1")  # the host comes back
+    farm.wait_for_devices([doomed.serial, survivor.serial])
+    with cluster_session(farm.address) as (devices, executor):
+        resumed = resume_run(outcome.run_dir, Callbacks(say=lambda _m: None), devices=devices, executor=executor)
+    assert resumed.exit_code == 0 and not resumed.interrupted
+    after = read_repeat_records(outcome.run_dir)
+    latest = {(r.job_id, r.repeat): r for r in after}
+    assert set(latest) == planned and {r.status for r in latest.values()} == {"ok"}
+    rerun = Counter((r.job_id, r.repeat) for r in after[len(records):])
+    assert set(rerun) == {(r.job_id, r.repeat) for r in lost[1:]} and set(rerun.values()) == {1}
+
+
+def test_devices_lists_every_hosts_devices_with_their_host(farm: Farm, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["devices", "--cluster", farm.address]) == 0
+    out = capsys.readouterr().out
+    for name, owned in farm.phones.items():
+        for phone in owned:
+            line = next(line for line in out.splitlines() if phone.serial in line)
+            assert phone.personality.model in line and line.rstrip().rstrip("│").rstrip().endswith(name)
+        assert any(f"host@{name}" in line for line in out.splitlines())
+
+
+def test_an_unreachable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixture) -> None:
+    assert main(["devices", "--cluster", f"tcp://127.0.0.1:{free_port()}"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("benchlab: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and err.count("\n") == 1
