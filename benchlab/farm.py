@@ -506,13 +506,10 @@ class DaskExecutor:
     def _follow(self, runs: list[_DeviceRun], queue: Any, sink: Sink, stop: StopControl,
                 stop_event: Any, abort_event: Any) -> None:
         """Pass records on until every run ended; account for runs whose worker left."""
-        from distributed import wait
-
         by_id = {run.device.info.id: run for run in runs}
         pending = list(runs)
         while pending:
-            wait([run.future for run in pending], timeout=ABORT_POLL_SECONDS, return_when="FIRST_COMPLETED")
-            self._drain(queue, by_id, sink)
+            self._drain(queue, by_id, sink, wait_seconds=ABORT_POLL_SECONDS)
             if stop.abort.is_set():
                 abort_event.set()
             elif stop.stop_dispatch.is_set():
@@ -548,8 +545,15 @@ class DaskExecutor:
         self._account_rest(run, sink, "failed", cause, f"on worker {run.device.worker_name}: {exc}")
 
     @staticmethod
-    def _drain(queue: Any, by_id: dict[str, _DeviceRun], sink: Sink) -> None:
-        for payload in queue.get(batch=True):
+    def _drain(queue: Any, by_id: dict[str, _DeviceRun], sink: Sink, wait_seconds: float = 0.0) -> None:
+        """Hand every record in the queue to the sink; wait up to `wait_seconds` for a first one."""
+        payloads = []
+        if wait_seconds:
+            try:
+                payloads.append(queue.get(timeout=wait_seconds))
+            except TimeoutError:
+                return
+        for payload in payloads + queue.get(batch=True):
             measurement: Measurement = pickle.loads(payload)
             run = by_id[measurement.device.id]
             run.delivered.add((measurement.job_id, measurement.repeat))
