@@ -5,15 +5,9 @@ interrupted rows that `--resume` finishes, with no repeat lost or measured twice
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,114 +16,20 @@ import yaml
 import benchlab
 from benchlab.cli import main
 from benchlab.executor import interleaved_schedule, plan_jobs
-from benchlab.farm import cluster_devices, cluster_session, connect
+from benchlab.farm import cluster_session
 from benchlab.pipeline import Callbacks, resume_run, run_suite
 from benchlab.store import RunRecord, read_repeat_records
 from benchlab.suite import load_suite
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
-
-WORKTREE = Path(__file__).resolve().parents[1]
-#: Bound on waiting for a process to come up or a worker to advertise (never a timing assertion).
-STARTUP_SECONDS = 90
+from tests.loopback_adb import FLAGSHIP, LOW_END
+from tests.loopback_adb.farm import LoopbackFarm, free_port
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{what} did not listen on {port} within {STARTUP_SECONDS} s")
-
-
-@dataclass
-class Farm:
-    """A scheduler, the phones each worker owns, and the worker processes (restartable by name)."""
-
-    address: str
-    tmp: Path
-    phones: dict[str, list[LoopbackAdbDevice]]
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-
-    def start_worker(self, name: str) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{WORKTREE}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            "BENCHLAB_ANDROID_CONNECT": ",".join(p.serial for p in self.phones[name]),
-            "BENCHLAB_CACHE_DIR": str(self.tmp / f"cache-{name}"),  # its own: files must be shipped to it
-            "BENCHLAB_CONFIG_DIR": str(self.tmp / f"config-{name}"),
-        }
-        log = open(self.tmp / f"{name}.log", "ab")
-        self.workers[name] = subprocess.Popen(
-            [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address, "--name", name,
-             "--nthreads", "4"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=self.tmp)
-
-    def kill_worker(self, name: str) -> None:
-        self.workers[name].send_signal(signal.SIGKILL)
-        self.workers[name].wait(timeout=30)
-
-    def wait_for_devices(self, ids: Sequence[str]) -> None:
-        """Wait until the cluster advertises exactly these devices' phones (bounded)."""
-        client = connect(self.address)
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while time.monotonic() < deadline:
-                seen = {d.info.id for d in cluster_devices(client) if d.info.platform == "android"}
-                if seen == set(ids):
-                    return
-                time.sleep(0.5)
-            raise RuntimeError(f"the cluster advertises {seen}, expected {set(ids)}; see {self.tmp}/*.log")
-        finally:
-            client.close()
-
-
-def start_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-               layout: dict[str, Sequence[Personality]]) -> Iterator[Farm]:
-    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
-    monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
-    runner = tmp_path / "benchmark_model"
-    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
-    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
-    phones = {name: [LoopbackAdbDevice(p, tmp_path / f"{name}-phone{i}", accept_new_keys=True)
-                     for i, p in enumerate(personalities)] for name, personalities in layout.items()}
-    port = free_port()
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--no-dashboard"], stdout=open(tmp_path / "scheduler.log", "ab"), stderr=subprocess.STDOUT)
-    farm = Farm(f"tcp://127.0.0.1:{port}", tmp_path, phones)
-    try:
-        for owned in phones.values():
-            for phone in owned:
-                phone.start()
-        wait_for_port(port, scheduler, "dask scheduler")
-        for name in phones:
-            farm.start_worker(name)
-        farm.wait_for_devices([p.serial for owned in phones.values() for p in owned])
+def farm_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout) -> Iterator[LoopbackFarm]:  # type: ignore[no-untyped-def]
+    with LoopbackFarm(tmp_path, layout) as farm:
+        for key, value in farm.client_env.items():  # this process reaches the phones too (local runs)
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
         yield farm
-    finally:
-        for process in [*farm.workers.values(), scheduler]:
-            process.terminate()
-        for process in [*farm.workers.values(), scheduler]:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for owned in phones.values():
-            for phone in owned:
-                phone.stop()
 
 
 def suite_file(tmp_path: Path, model: Path, digits: Path, targets: list[str], repeats: int) -> Path:
@@ -168,15 +68,15 @@ class _Planned:
 
 
 @pytest.fixture()
-def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
+def farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackFarm]:
     # Two hosts; the low-end tier has a phone on each, so `tier:low-end` resolves across hosts.
-    yield from start_farm(tmp_path, monkeypatch, {"w1": [LOW_END], "w2": [FLAGSHIP, LOW_END]})
+    yield from farm_of(tmp_path, monkeypatch, {"w1": [LOW_END], "w2": [FLAGSHIP, LOW_END]})
 
 
-def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Farm, tiny_tflite_path: Path,
+def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: LoopbackFarm, tiny_tflite_path: Path,
                                                          digits_npz: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suite = suite_file(tmp_path, tiny_tflite_path, digits_npz, ["tier:low-end", "tier:flagship"], repeats=2)
-    serials = {p.serial: name for name, owned in farm.phones.items() for p in owned}
+    serials = {p.serial: farm.owner(p) for p in farm.all_phones}
     from android_runner.device import AndroidDevice
 
     if not hasattr(AndroidDevice, "close"):  # the pipeline closes devices; android_runner lacks it on this branch
@@ -214,11 +114,11 @@ def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Fa
 
 
 @pytest.fixture()
-def two_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Farm]:
-    yield from start_farm(tmp_path, monkeypatch, {"w1": [FLAGSHIP], "w2": [FLAGSHIP]})
+def two_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackFarm]:
+    yield from farm_of(tmp_path, monkeypatch, {"w1": [FLAGSHIP], "w2": [FLAGSHIP]})
 
 
-def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: Path, two_hosts: Farm,
+def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: Path, two_hosts: LoopbackFarm,
                                                                       tiny_tflite_path: Path, digits_npz: Path) -> None:
     farm = two_hosts
     (doomed,), (survivor,) = farm.phones["w1"], farm.phones["w2"]
@@ -257,7 +157,7 @@ def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: 
     assert set(rerun) == {(r.job_id, r.repeat) for r in lost[1:]} and set(rerun.values()) == {1}
 
 
-def test_devices_lists_every_hosts_devices_with_their_host(farm: Farm, monkeypatch: pytest.MonkeyPatch,
+def test_devices_lists_every_hosts_devices_with_their_host(farm: LoopbackFarm, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("COLUMNS", "250")
     assert main(["devices", "--cluster", farm.address]) == 0
