@@ -42,21 +42,29 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from benchlab.devices import Device, discover_devices
 from benchlab.errors import BenchlabError, DeviceError
 from benchlab.executor import ABORT_POLL_SECONDS, Sink, StopControl, not_run, run_device_schedule
-from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement, MeasurementStatus
+from benchlab.records import (
+    Capabilities,
+    Conditions,
+    DeviceInfo,
+    FailureCause,
+    Job,
+    Measurement,
+    MeasurementStatus,
+)
 
 if TYPE_CHECKING:
-    from distributed import Client, Worker
+    from distributed import Client, Event, Future, Queue, Worker
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +189,7 @@ class FarmPlugin(WorkerPlugin):
         sync(self._worker.loop, self._worker.set_resources, **resources)
 
 
-def _resources(advertised: Sequence[Advertised] | Any, gone: set[str]) -> dict[str, float]:
+def _resources(advertised: Iterable[Advertised], gone: set[str]) -> dict[str, float]:
     resources: dict[str, float] = {device_resource(d): 0.0 for d in gone}
     for entry in advertised:
         resources[device_resource(entry.info.id)] = 1.0
@@ -314,6 +322,7 @@ def run_schedule_on_owner(device_id: str, owner: str, schedule: Sequence[Job], f
         watcher.join()
         with plugin.lock:
             plugin.busy.discard(device_id)
+        queue.close()
     return sent
 
 
@@ -457,7 +466,7 @@ class _DeviceRun:
 
     device: RemoteDevice
     schedule: list[Job]
-    future: Any
+    future: Future
     delivered: set[tuple[str, int]]
     dead: set[str]
 
@@ -502,9 +511,12 @@ class DaskExecutor:
         finally:
             for run in runs:
                 run.future.cancel()
+            queue.close()
+            for event in (stop_event, abort_event):
+                event.clear()  # the scheduler forgets a run's events once cleared
 
-    def _follow(self, runs: list[_DeviceRun], queue: Any, sink: Sink, stop: StopControl,
-                stop_event: Any, abort_event: Any) -> None:
+    def _follow(self, runs: list[_DeviceRun], queue: Queue, sink: Sink, stop: StopControl,
+                stop_event: Event, abort_event: Event) -> None:
         """Pass records on until every run ended; account for runs whose worker left."""
         by_id = {run.device.info.id: run for run in runs}
         pending = list(runs)
@@ -531,11 +543,16 @@ class DaskExecutor:
     def _ended(self, run: _DeviceRun, sink: Sink) -> None:
         """Account for a run whose task finished: a task that raised leaves its rest as failed rows."""
         from distributed import CancelledError
+        from distributed.scheduler import KilledWorker
 
         try:
             exc = run.future.exception()
         except CancelledError:
             exc = None
+        if isinstance(exc, KilledWorker):  # the scheduler gave up on its worker(s) before we noticed
+            self._account_rest(run, sink, "interrupted", "interrupted",
+                               f"interrupted: worker {run.device.worker_name} died mid-run")
+            return
         if exc is None:
             if run.future.status == "finished" and run.future.result() == -1:
                 self._account_rest(run, sink, "interrupted", "interrupted",
@@ -545,7 +562,7 @@ class DaskExecutor:
         self._account_rest(run, sink, "failed", cause, f"on worker {run.device.worker_name}: {exc}")
 
     @staticmethod
-    def _drain(queue: Any, by_id: dict[str, _DeviceRun], sink: Sink, wait_seconds: float = 0.0) -> None:
+    def _drain(queue: Queue, by_id: dict[str, _DeviceRun], sink: Sink, wait_seconds: float = 0.0) -> None:
         """Hand every record in the queue to the sink; wait up to `wait_seconds` for a first one."""
         payloads = []
         if wait_seconds:
@@ -562,7 +579,7 @@ class DaskExecutor:
             sink(measurement)
 
     @staticmethod
-    def _account_rest(run: _DeviceRun, sink: Sink, status: MeasurementStatus, cause: Any, error: str) -> None:
+    def _account_rest(run: _DeviceRun, sink: Sink, status: MeasurementStatus, cause: FailureCause, error: str) -> None:
         """Record every repeat of the run that never came back (jobs already ended by the model aside)."""
         for job in run.schedule:
             if (job.job_id, job.repeat) not in run.delivered and job.job_id not in run.dead:
