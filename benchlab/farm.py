@@ -356,17 +356,22 @@ def _localized(job: Job, files: dict[str, str]) -> Job:
 
 def serve_worker(scheduler: str, name: str | None = None, nthreads: int = 32,
                  rediscover_seconds: float = REDISCOVER_SECONDS) -> None:
-    """Run a Dask worker that owns this host's devices until it is stopped (SIGINT/SIGTERM).
+    """Run a Dask worker that owns this host's devices until SIGINT or SIGTERM closes it.
 
-    `nthreads` bounds how many devices measure at once here (one thread per device schedule).
+    Closing tells the scheduler (the client then records this worker's unfinished repeats as
+    interrupted) and closes every device. `nthreads` bounds how many devices measure at once here
+    (one thread per device schedule).
     """
     import asyncio
+    import signal
 
     from distributed import Worker
 
     async def serve() -> None:
         async with Worker(scheduler, name=name or platform.node(), nthreads=nthreads,
                           plugins={FarmPlugin(rediscover_seconds)}) as worker:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(number, lambda: asyncio.ensure_future(worker.close()))
             await worker.finished()
 
     asyncio.run(serve())
