@@ -130,6 +130,10 @@ class AndroidDevice:
         except DeviceError as exc:
             return replace(base, status="failed", error=str(exc), finished_at=now_iso())
 
+    def close(self) -> None:
+        """Close the ADB connection; the device is not used afterwards."""
+        self.transport.close()
+
     # --- benchmark and evaluation ------------------------------------------------------------
 
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str) -> Measurement:

@@ -20,7 +20,7 @@ from benchlab.farm import cluster_session
 from benchlab.pipeline import Callbacks, resume_run, run_suite
 from benchlab.store import RunRecord, read_repeat_records
 from benchlab.suite import load_suite
-from tests.loopback_adb import FLAGSHIP, LOW_END
+from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
 from tests.loopback_adb.farm import LoopbackFarm, free_port
 
 
@@ -77,10 +77,6 @@ def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Lo
                                                          digits_npz: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     suite = suite_file(tmp_path, tiny_tflite_path, digits_npz, ["tier:low-end", "tier:flagship"], repeats=2)
     serials = {p.serial: farm.owner(p) for p in farm.all_phones}
-    from android_runner.device import AndroidDevice
-
-    if not hasattr(AndroidDevice, "close"):  # the pipeline closes devices; android_runner lacks it on this branch
-        monkeypatch.setattr(AndroidDevice, "close", lambda self: self.transport.close(), raising=False)
 
     assert main(["run", str(suite), "--results", str(tmp_path / "farm-results"), "--cluster", farm.address]) == 0
     monkeypatch.setenv("BENCHLAB_ANDROID_CONNECT", ",".join(serials))  # the same phones, reached from here
@@ -160,7 +156,8 @@ def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: 
 def test_devices_lists_every_hosts_devices_with_their_host(farm: LoopbackFarm, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    assert main(["devices", "--cluster", farm.address]) == 0
+    monkeypatch.setenv("BENCHLAB_CLUSTER", farm.address)  # as a farm's nightly job sets it
+    assert main(["devices"]) == 0
     out = capsys.readouterr().out
     for name, owned in farm.phones.items():
         for phone in owned:
@@ -173,3 +170,13 @@ def test_an_unreachable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixtur
     assert main(["devices", "--cluster", f"tcp://127.0.0.1:{free_port()}"]) == 3
     err = capsys.readouterr().err
     assert err.startswith("benchlab: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and err.count("\n") == 1
+
+
+def test_a_worker_re_advertises_a_phone_that_goes_and_comes_back(tmp_path: Path) -> None:
+    with LoopbackFarm(tmp_path, {"w1": [FLAGSHIP]}, rediscover_seconds=0.5) as farm:
+        (phone,) = farm.phones["w1"]
+        phone.stop()  # the cable is pulled between runs
+        farm.wait_for_devices([phone.serial], state="offline")
+        back = LoopbackAdbDevice(FLAGSHIP, tmp_path / "w1-phone0", accept_new_keys=True, port=phone.port)
+        with back:  # plugged in again
+            farm.wait_for_devices([phone.serial], state="ready")

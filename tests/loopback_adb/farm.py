@@ -39,8 +39,10 @@ class LoopbackFarm:
     ADB settings the workers get.
     """
 
-    def __init__(self, root: Path, layout: Mapping[str, Sequence[Personality]]) -> None:
+    def __init__(self, root: Path, layout: Mapping[str, Sequence[Personality]],
+                 rediscover_seconds: float = 10.0) -> None:
         self.root = root
+        self.rediscover_seconds = rediscover_seconds
         self.phones = {name: [LoopbackAdbDevice(p, root / f"{name}-phone{i}", accept_new_keys=True)
                               for i, p in enumerate(personalities)] for name, personalities in layout.items()}
         runner = root / "benchmark_model"
@@ -106,7 +108,8 @@ class LoopbackFarm:
             "BENCHLAB_CONFIG_DIR": str(self.root / f"config-{name}"),
         }
         self.workers[name] = subprocess.Popen(
-            [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address, "--name", name],
+            [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address, "--name", name,
+             "--rediscover-seconds", str(self.rediscover_seconds)],
             env=env, stdout=open(self.root / f"{name}.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root)
 
     def kill_worker(self, name: str) -> None:
@@ -114,22 +117,25 @@ class LoopbackFarm:
         self.workers[name].send_signal(signal.SIGKILL)
         self.workers[name].wait(timeout=30)
 
-    def wait_for_devices(self, serials: Sequence[str]) -> None:
-        """Wait (bounded) until the cluster advertises exactly these phones. Raises RuntimeError."""
+    def wait_for_devices(self, serials: Sequence[str], state: str = "ready") -> None:
+        """Wait (bounded) until the cluster advertises exactly these phones, all in `state`.
+
+        Raises RuntimeError naming what it advertises instead.
+        """
         from benchlab.farm import cluster_devices, connect
 
         client = connect(self.address)
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         try:
             deadline = time.monotonic() + STARTUP_SECONDS
             while time.monotonic() < deadline:
-                seen = {d.info.id for d in cluster_devices(client) if d.info.platform == "android"}
-                if seen == set(serials):
+                seen = {d.info.id: d.info.state for d in cluster_devices(client) if d.info.platform == "android"}
+                if seen == dict.fromkeys(serials, state):
                     return
                 time.sleep(0.5)
         finally:
             client.close()
-        raise RuntimeError(f"the cluster advertises {seen}, expected {set(serials)}; see {self.root}/*.log")
+        raise RuntimeError(f"the cluster advertises {seen}, expected {set(serials)} {state}; see {self.root}/*.log")
 
     def _wait_for_scheduler(self) -> None:
         assert self._scheduler is not None
