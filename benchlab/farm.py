@@ -156,11 +156,8 @@ class FarmPlugin(WorkerPlugin):
             self._closing.wait(self.rediscover_seconds)
 
     def rediscover(self) -> None:
-        """Replace this worker's devices with those attached now and advertise them.
-
-        Devices that left are advertised with 0, so the scheduler keeps no task waiting on them
-        silently and the client no longer lists them.
-        """
+        """Replace this worker's devices with those attached now and advertise them (those that
+        left with 0)."""
         assert self._worker is not None
         worker_name = str(self._worker.name)
         found: dict[str, Device] = {}
@@ -174,7 +171,7 @@ class FarmPlugin(WorkerPlugin):
                 return
             for old in self.devices.values():
                 old.close()
-            gone = set(self.devices) - set(found)
+            before = _resources(self.advertised.values())
             self.devices = found
             self.advertised = {
                 device_id: Advertised(
@@ -183,14 +180,16 @@ class FarmPlugin(WorkerPlugin):
                     capabilities=device.capabilities(), worker_name=worker_name)
                 for device_id, device in found.items()
             }
-            resources = _resources(self.advertised.values(), gone)
+            # What is no longer here goes to 0, so the client stops listing it and no task waits on it.
+            resources = {**dict.fromkeys(before, 0.0), **_resources(self.advertised.values())}
         from distributed.utils import sync
 
         sync(self._worker.loop, self._worker.set_resources, **resources)
 
 
-def _resources(advertised: Iterable[Advertised], gone: set[str]) -> dict[str, float]:
-    resources: dict[str, float] = {device_resource(d): 0.0 for d in gone}
+def _resources(advertised: Iterable[Advertised]) -> dict[str, float]:
+    """Return the resources to advertise: 1 per device, and a count per platform and per tier."""
+    resources: dict[str, float] = {}
     for entry in advertised:
         resources[device_resource(entry.info.id)] = 1.0
         for label in (f"benchlab-platform:{entry.info.platform}", f"benchlab-tier:{entry.info.tier or 'unknown'}"):

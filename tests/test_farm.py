@@ -164,6 +164,9 @@ def test_devices_lists_every_hosts_devices_with_their_host(farm: LoopbackFarm, m
             line = next(line for line in out.splitlines() if phone.serial in line)
             assert phone.personality.model in line and line.rstrip().rstrip("│").rstrip().endswith(name)
         assert any(f"host@{name}" in line for line in out.splitlines())
+    with cluster_session(farm.address) as (devices, _executor):
+        phone = next(d for d in devices if d.info.id == farm.phones["w2"][0].serial)
+        assert phone.worker_name == "w2" and phone.conditions().thermal_status == 0  # read on w2 over ADB
 
 
 def test_an_unreachable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixture) -> None:
