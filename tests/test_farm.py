@@ -105,6 +105,11 @@ def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Lo
     for column in ("status", "device_model", "tier", "accuracy", "latency_count", "variant", "accelerator"):
         assert farm_rows[column].astype(object).fillna("-").tolist() == local_rows[column].astype(object).fillna("-").tolist(), column
     assert farm_rows["accuracy"].notna().any()  # outputs came back from the workers and were scored
+    from benchlab.optimize.cache import path_sha256
+
+    (variant,) = RunRecord.load(farm_run).variants
+    for worker in ("w1", "w2"):  # each worker ran the variant from its own cache, shipped by content hash
+        assert (tmp_path / f"cache-{worker}" / "farm-files" / path_sha256(Path(variant.path)) / Path(variant.path).name).is_file()
     transports = {d["id"]: d["transport"] for d in benchlab.store.read_run_meta(farm_run)["devices"]}
     assert transports == {serial: f"tcp via {name}" for serial, name in serials.items()}
 
