@@ -470,7 +470,7 @@ class _DeviceRun:
 
     device: RemoteDevice
     schedule: list[Job]
-    future: Future
+    future: Future | None
     delivered: set[tuple[str, int]]
     dead: set[str]
 
@@ -496,11 +496,16 @@ class DaskExecutor:
         queue = Queue(f"{run_key}-measurements", client=self.client)
         stop_event = Event(f"{run_key}-stop", client=self.client)
         abort_event = Event(f"{run_key}-abort", client=self.client)
-        files = self._ship_files(repeats, remote)
+        files, unreachable = self._ship_files(repeats, remote)
         runs: list[_DeviceRun] = []
         for device in remote:
             schedule = [r for r in repeats if r.device_id == device.info.id]
             if not schedule:
+                continue
+            if device.worker_address in unreachable:  # it left between listing and shipping
+                self._account_rest(_DeviceRun(device, schedule, None, set(), set()), sink, "interrupted",
+                                   "interrupted", f"interrupted: worker {device.worker_name} unreachable: "
+                                                  f"{unreachable[device.worker_address]}")
                 continue
             future = self.client.submit(
                 run_schedule_on_owner, device.info.id, device.worker_address, schedule, files, run_key,
@@ -590,24 +595,33 @@ class DaskExecutor:
                 run.delivered.add((job.job_id, job.repeat))
                 sink(not_run(job, run.device, status, error, cause))
 
-    def _ship_files(self, repeats: Sequence[Job], devices: Sequence[RemoteDevice]) -> dict[str, str]:
-        """Send each owning worker the variant and evaluation files it lacks; return path -> hash."""
+    def _ship_files(self, repeats: Sequence[Job],
+                    devices: Sequence[RemoteDevice]) -> tuple[dict[str, str], dict[str, str]]:
+        """Send each owning worker the variant and evaluation files it lacks.
+
+        Returns the content hash of each file path, and the workers that could not be reached
+        (address -> reason). Raises FarmError when a file arrives damaged.
+        """
         from benchlab.optimize.cache import path_sha256
 
         paths = {p for r in repeats for p in (r.variant.path, r.eval_inputs_path) if p and Path(p).exists()}
         files = {path: path_sha256(Path(path)) for path in sorted(paths)}
+        unreachable: dict[str, str] = {}
         for address in dict.fromkeys(d.worker_address for d in devices):
             wanted = sorted({files[p] for r in repeats if _owner(r, devices) == address
                              for p in (r.variant.path, r.eval_inputs_path) if p in files})
             if not wanted:
                 continue
-            missing = set(self.client.run(_missing_files, wanted, workers=[address])[address])
-            for path, sha in files.items():
-                if sha in missing:
-                    missing.discard(sha)
-                    self.client.run(_receive_file, sha, Path(path).name, _payload(Path(path)), Path(path).is_dir(),
-                                    workers=[address])
-        return files
+            try:
+                missing = set(self.client.run(_missing_files, wanted, workers=[address])[address])
+                for path, sha in files.items():
+                    if sha in missing:
+                        missing.discard(sha)
+                        self.client.run(_receive_file, sha, Path(path).name, _payload(Path(path)),
+                                        Path(path).is_dir(), workers=[address])
+            except OSError as exc:  # the worker left (Dask's comm errors are OSErrors)
+                unreachable[address] = str(exc)
+        return files, unreachable
 
 
 def _owner(job: Job, devices: Sequence[RemoteDevice]) -> str | None:

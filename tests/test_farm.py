@@ -188,3 +188,19 @@ def test_a_worker_re_advertises_a_phone_that_goes_and_comes_back(tmp_path: Path)
         back = LoopbackAdbDevice(FLAGSHIP, tmp_path / "w1-phone0", accept_new_keys=True, port=phone.port)
         with back:  # plugged in again
             farm.wait_for_devices([phone.serial], state="ready")
+
+
+def test_a_worker_gone_before_its_files_are_shipped_gives_interrupted_rows(tmp_path: Path, two_hosts: LoopbackFarm,
+                                                                           tiny_tflite_path: Path,
+                                                                           digits_npz: Path) -> None:
+    farm = two_hosts
+    (gone,), (there,) = farm.phones["w1"], farm.phones["w2"]
+    suite_path = suite_file(tmp_path, tiny_tflite_path, digits_npz, [f"android:{gone.serial}",
+                                                                     f"android:{there.serial}"], repeats=1)
+    with cluster_session(farm.address) as (devices, executor):
+        farm.kill_worker("w1")  # after the client listed its phone
+        outcome = run_suite(load_suite(suite_path), suite_path, tmp_path / "results", Callbacks(say=lambda _m: None),
+                            devices=devices, executor=executor)
+    records = read_repeat_records(outcome.run_dir)
+    assert {(r.device.id, r.status) for r in records} == {(gone.serial, "interrupted"), (there.serial, "ok")}
+    assert all("worker w1" in r.error for r in records if r.device.id == gone.serial)
