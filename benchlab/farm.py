@@ -607,7 +607,11 @@ class DaskExecutor:
         paths = {p for r in repeats for p in (r.variant.path, r.eval_inputs_path) if p and Path(p).exists()}
         files = {path: path_sha256(Path(path)) for path in sorted(paths)}
         unreachable: dict[str, str] = {}
+        live = set(self.client.scheduler_info()["workers"])
         for address in dict.fromkeys(d.worker_address for d in devices):
+            if address not in live:
+                unreachable[address] = "it left the cluster"
+                continue
             wanted = sorted({files[p] for r in repeats if _owner(r, devices) == address
                              for p in (r.variant.path, r.eval_inputs_path) if p in files})
             if not wanted:
