@@ -588,7 +588,8 @@ class DaskExecutor:
             sink(measurement)
 
     @staticmethod
-    def _account_rest(run: _DeviceRun, sink: Sink, status: MeasurementStatus, cause: FailureCause, error: str) -> None:
+    def _account_rest(run: _DeviceRun, sink: Sink, status: MeasurementStatus, cause: FailureCause,
+                      error: str) -> None:
         """Record every repeat of the run that never came back (jobs already ended by the model aside)."""
         for job in run.schedule:
             if (job.job_id, job.repeat) not in run.delivered and job.job_id not in run.dead:

@@ -17,14 +17,16 @@ import benchlab
 from benchlab.cli import main
 from benchlab.executor import interleaved_schedule, plan_jobs
 from benchlab.farm import cluster_session
+from benchlab.optimize.cache import path_sha256
 from benchlab.pipeline import Callbacks, resume_run, run_suite
 from benchlab.store import RunRecord, read_repeat_records
 from benchlab.suite import load_suite
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
+from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
 from tests.loopback_adb.farm import LoopbackFarm, free_port
 
 
-def farm_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout) -> Iterator[LoopbackFarm]:  # type: ignore[no-untyped-def]
+def farm_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            layout: dict[str, list[Personality]]) -> Iterator[LoopbackFarm]:
     with LoopbackFarm(tmp_path, layout) as farm:
         for key, value in farm.client_env.items():  # this process reaches the phones too (local runs)
             monkeypatch.setenv(key, value)
@@ -103,13 +105,13 @@ def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Lo
     farm_rows = benchlab.load_results(farm_run).set_index("job_id").sort_index()
     local_rows = benchlab.load_results(local_run).set_index("job_id").sort_index()
     for column in ("status", "device_model", "tier", "accuracy", "latency_count", "variant", "accelerator"):
-        assert farm_rows[column].astype(object).fillna("-").tolist() == local_rows[column].astype(object).fillna("-").tolist(), column
+        farm_values, local_values = (rows[column].astype(object).fillna("-").tolist() for rows in (farm_rows, local_rows))
+        assert farm_values == local_values, column
     assert farm_rows["accuracy"].notna().any()  # outputs came back from the workers and were scored
-    from benchlab.optimize.cache import path_sha256
-
     (variant,) = RunRecord.load(farm_run).variants
     for worker in ("w1", "w2"):  # each worker ran the variant from its own cache, shipped by content hash
-        assert (tmp_path / f"cache-{worker}" / "farm-files" / path_sha256(Path(variant.path)) / Path(variant.path).name).is_file()
+        cached = tmp_path / f"cache-{worker}" / "farm-files" / path_sha256(Path(variant.path))
+        assert (cached / Path(variant.path).name).is_file()
     transports = {d["id"]: d["transport"] for d in benchlab.store.read_run_meta(farm_run)["devices"]}
     assert transports == {serial: f"tcp via {name}" for serial, name in serials.items()}
 
@@ -177,7 +179,8 @@ def test_devices_lists_every_hosts_devices_with_their_host(farm: LoopbackFarm, m
 def test_an_unreachable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixture) -> None:
     assert main(["devices", "--cluster", f"tcp://127.0.0.1:{free_port()}"]) == 3
     err = capsys.readouterr().err
-    assert err.startswith("benchlab: error: cannot reach the Dask scheduler at tcp://127.0.0.1:") and err.count("\n") == 1
+    assert err.startswith("benchlab: error: cannot reach the Dask scheduler at tcp://127.0.0.1:")
+    assert err.count("\n") == 1
 
 
 def test_a_worker_re_advertises_a_phone_that_goes_and_comes_back(tmp_path: Path) -> None:
