@@ -18,7 +18,7 @@ from benchlab.cli import main
 from benchlab.executor import interleaved_schedule, plan_jobs
 from benchlab.farm import cluster_session
 from benchlab.optimize.cache import path_sha256
-from benchlab.pipeline import Callbacks, resume_run, run_suite
+from benchlab.pipeline import Callbacks, run_suite
 from benchlab.store import RunRecord, read_repeat_records
 from benchlab.suite import load_suite
 from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
@@ -150,9 +150,7 @@ def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: 
     doomed.faults.hang_shell = None
     farm.start_worker("w1")  # the host comes back
     farm.wait_for_devices([doomed.serial, survivor.serial])
-    with cluster_session(farm.address) as (devices, executor):
-        resumed = resume_run(outcome.run_dir, Callbacks(say=lambda _m: None), devices=devices, executor=executor)
-    assert resumed.exit_code == 0 and not resumed.interrupted
+    assert main(["run", "--resume", str(outcome.run_dir), "--cluster", farm.address]) == 0
     after = read_repeat_records(outcome.run_dir)
     latest = {(r.job_id, r.repeat): r for r in after}
     assert set(latest) == planned and {r.status for r in latest.values()} == {"ok"}
