@@ -535,7 +535,7 @@ class DaskExecutor:
                 abort_event.set()
             elif stop.stop_dispatch.is_set():
                 stop_event.set()
-            live = set(self.client.scheduler_info()["workers"])
+            live = self._live_workers()
             for run in list(pending):
                 if run.future.done():
                     pending.remove(run)
@@ -548,6 +548,14 @@ class DaskExecutor:
                     if not stop.stopping:
                         self._account_rest(run, sink, "interrupted", "interrupted",
                                            f"interrupted: worker {run.device.worker_name} left the cluster mid-run")
+
+    def _live_workers(self) -> set[str]:
+        """Return the addresses of the workers the scheduler knows now.
+
+        Asked of the scheduler directly: `Client.scheduler_info()` returns an attribute that the
+        client's own periodic refresh overwrites with a worker-less summary, so it can read empty.
+        """
+        return set(self.client.sync(self.client.scheduler.identity, n_workers=-1)["workers"])
 
     def _ended(self, run: _DeviceRun, sink: Sink) -> None:
         """Account for a run whose task finished: a task that raised leaves its rest as failed rows."""
@@ -572,14 +580,15 @@ class DaskExecutor:
 
     @staticmethod
     def _drain(queue: Queue, by_id: dict[str, _DeviceRun], sink: Sink, wait_seconds: float = 0.0) -> None:
-        """Hand every record in the queue to the sink; wait up to `wait_seconds` for a first one."""
-        payloads = []
-        if wait_seconds:
-            try:
-                payloads.append(queue.get(timeout=wait_seconds))
-            except TimeoutError:
-                return
-        for payload in payloads + queue.get(batch=True):
+        """Hand every record in the queue to the sink; when there is none, wait `wait_seconds`.
+
+        Polled without a timeout on the scheduler's side: a `get(timeout=...)` that expires is
+        logged there as an error, five times a second.
+        """
+        payloads = queue.get(batch=True)
+        if not payloads:
+            time.sleep(wait_seconds)
+        for payload in payloads:
             measurement: Measurement = pickle.loads(payload)
             run = by_id[measurement.device.id]
             run.delivered.add((measurement.job_id, measurement.repeat))
@@ -608,7 +617,7 @@ class DaskExecutor:
         paths = {p for r in repeats for p in (r.variant.path, r.eval_inputs_path) if p and Path(p).exists()}
         files = {path: path_sha256(Path(path)) for path in sorted(paths)}
         unreachable: dict[str, str] = {}
-        live = set(self.client.scheduler_info()["workers"])
+        live = self._live_workers()
         for address in dict.fromkeys(d.worker_address for d in devices):
             if address not in live:
                 unreachable[address] = "it left the cluster"
