@@ -1,7 +1,8 @@
 """Orchestration cost of a device farm: one suite on 1, 2 and 4 loopback phones over 2 workers.
 
 A real Dask scheduler and two `benchlab worker` processes run on this machine, each owning two
-loopback phones (real ADB wire protocol on 127.0.0.1). The client runs the same suite against the
+loopback phones (real ADB wire protocol on 127.0.0.1; the phones are served from a process of their
+own, so their ADB servers do not share this process's interpreter lock). The client runs the same suite against the
 first 1, 2 and 4 phones (spread over both workers) through `DaskExecutor`, and reports:
 
 - wall: seconds `DaskExecutor.execute` took (ship, submit, run, stream every repeat into the store);
@@ -28,9 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -71,6 +75,19 @@ def digits(path: Path) -> Path:
     _, _, eval_x, eval_y = mnist_splits()
     np.savez(path, inputs=eval_x[:8], labels=eval_y[:8])
     return path
+
+
+@contextmanager
+def served_phones(root: Path, specs: list[str]) -> Iterator[list[str]]:
+    """Serve loopback phones from their own process (not this one's interpreter lock); yield serials."""
+    root.mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-m", "tests.loopback_adb.serve_phones", str(root), *specs],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, text=True)
+    try:
+        yield json.loads(process.stdout.readline())
+    finally:
+        process.stdin.close()  # it stops its phones and exits
+        process.wait(timeout=60)
 
 
 class TimedExecutor:
@@ -132,9 +149,9 @@ def main() -> None:
         os.environ["BENCHLAB_CACHE_DIR"] = str(root / "client-cache")
         model, data = small_model(root / "small.tflite"), digits(root / "digits.npz")
         phone = replaying(FLAGSHIP, RECORDED)
-        with LoopbackFarm(root, {"w1": [phone, phone], "w2": [phone, phone]}) as farm:
-            w1, w2 = farm.phones["w1"], farm.phones["w2"]
-            spread = [w1[0].serial, w2[0].serial, w1[1].serial, w2[1].serial]  # 2 phones: one per worker
+        with served_phones(root / "phones", [f"{FLAGSHIP.name}@{RECORDED}"] * 4) as spread, \
+                LoopbackFarm(root, {}, served={"w1": spread[0::2], "w2": spread[1::2]}) as farm:
+            # spread alternates workers: 2 phones are one per worker, 4 are two per worker
             run_once(farm, suite_file(root, model, data, spread, 1, args.iterations), root / "warmup")
             runs = [run_once(farm, suite_file(root, model, data, spread[:n], args.repeats, args.iterations),
                              root / f"results-{n}") for n in (1, 2, 4)]

@@ -35,14 +35,17 @@ def free_port() -> int:
 class LoopbackFarm:
     """A scheduler and named workers, `layout` saying which phones each worker owns.
 
-    `client_env` is what a process that reaches the phones itself (a local run) needs: the same
-    ADB settings the workers get.
+    The phones of `layout` run in this process (a test can switch their faults); `served` names,
+    per worker, phones already served elsewhere (serve_phones.py) by their serials. `client_env` is
+    what a process that reaches the phones itself (a local run) needs: the same ADB settings the
+    workers get.
     """
 
     def __init__(self, root: Path, layout: Mapping[str, Sequence[Personality]],
-                 rediscover_seconds: float = 10.0) -> None:
+                 rediscover_seconds: float = 10.0, served: Mapping[str, Sequence[str]] | None = None) -> None:
         self.root = root
         self.rediscover_seconds = rediscover_seconds
+        self.served = {name: list(serials) for name, serials in (served or {}).items()}
         self.phones = {name: [LoopbackAdbDevice(p, root / f"{name}-phone{i}", accept_new_keys=True)
                               for i, p in enumerate(personalities)] for name, personalities in layout.items()}
         runner = root / "benchmark_model"
@@ -67,9 +70,10 @@ class LoopbackFarm:
                  "--port", str(self.port), "--no-dashboard"],
                 stdout=open(self.root / "scheduler.log", "ab"), stderr=subprocess.STDOUT)
             self._wait_for_scheduler()
-            for name in self.phones:
+            for name in dict.fromkeys([*self.phones, *self.served]):
                 self.start_worker(name)
-            self.wait_for_devices([p.serial for p in self.all_phones])
+            self.wait_for_devices([s for name in dict.fromkeys([*self.phones, *self.served])
+                                   for s in self.serials(name)])
         except BaseException:
             self.__exit__()
             raise
@@ -94,6 +98,10 @@ class LoopbackFarm:
         """Every phone of every worker, in layout order."""
         return [p for owned in self.phones.values() for p in owned]
 
+    def serials(self, worker: str) -> list[str]:
+        """Return the serials of the phones a worker owns."""
+        return [p.serial for p in self.phones.get(worker, [])] + self.served.get(worker, [])
+
     def owner(self, phone: LoopbackAdbDevice) -> str:
         """Return the name of the worker that owns a phone."""
         return next(name for name, owned in self.phones.items() if phone in owned)
@@ -103,7 +111,7 @@ class LoopbackFarm:
         env = {
             **os.environ, **self.client_env,
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-            "BENCHLAB_ANDROID_CONNECT": ",".join(p.serial for p in self.phones[name]),
+            "BENCHLAB_ANDROID_CONNECT": ",".join(self.serials(name)),
             "BENCHLAB_CACHE_DIR": str(self.root / f"cache-{name}"),
             "BENCHLAB_CONFIG_DIR": str(self.root / f"config-{name}"),
         }
