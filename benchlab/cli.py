@@ -10,6 +10,7 @@ Heavy libraries are imported inside the commands that need them, so `benchlab --
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from benchlab.results.store import DEFAULT_RESULTS
 
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
+CLUSTER_HELP = ("run on a device farm: the Dask scheduler whose `benchlab worker`s own the phones "
+                "(default: $BENCHLAB_CLUSTER; none: this machine only)")
 
 
 def _console():  # type: ignore[no-untyped-def]
@@ -35,14 +38,41 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
     from benchlab.execute.devices import discover_devices
 
-    table = Table(title="devices")
+    address = _cluster_address(args)
+    table = Table(title="devices" if address is None else f"devices on {address}")
     for column in ("id", "platform", "maker", "model", "soc", "os", "abi", "tier", "profile", "transport", "state"):
         table.add_column(column)
-    for device in discover_devices():
+    if address is not None:
+        table.add_column("host")
+        from benchlab.execute.farm import cluster_session
+
+        with cluster_session(address) as (devices, _executor):
+            _add_device_rows(table, devices, hosts=True)
+    else:
+        _add_device_rows(table, discover_devices())
+    Console(width=max(160, Console().width)).print(table)
+    return EXIT_OK
+
+
+def _add_device_rows(table, devices, hosts: bool = False) -> None:  # type: ignore[no-untyped-def]
+    for device in devices:
         i = device.info
         table.add_row(i.id, i.platform, i.maker or "", i.model or "", i.soc or "", i.os_version or "",
-                      i.abi or "", i.tier or "", i.profile or "", i.transport or "", i.state)
-    Console(width=max(160, Console().width)).print(table)
+                      i.abi or "", i.tier or "", i.profile or "", i.transport or "", i.state,
+                      *([device.worker_name] if hosts else []))
+
+
+def _cluster_address(args: argparse.Namespace) -> str | None:
+    from benchlab.execute.farm import cluster_address
+
+    return cluster_address(args.cluster)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Serve this host's devices to a Dask scheduler until stopped (one worker per farm host)."""
+    from benchlab.execute.farm import serve_worker
+
+    serve_worker(args.scheduler, name=args.name, nthreads=args.nthreads, rediscover_seconds=args.rediscover_seconds)
     return EXIT_OK
 
 
@@ -167,7 +197,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
     suite = load_suite(args.suite) if args.suite is not None else None
     stop = StopControl()
-    with _progress() as progress, _StopOnSignal(stop):
+    farm = contextlib.ExitStack()
+    devices = executor = None
+    if (address := _cluster_address(args)) is not None:
+        from benchlab.execute.farm import cluster_session
+
+        devices, executor = farm.enter_context(cluster_session(address))
+    with farm, _progress() as progress, _StopOnSignal(stop):
         variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants) if suite else 0)
         jobs_task = progress.add_task("benchmark (repeats)", total=None)
 
@@ -187,9 +223,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             if suite is None:
                 outcome = resume_run(_run_dir(args.resume, args.results), callbacks, retry_failed=args.retry_failed,
-                                     stop=stop)
+                                     stop=stop, devices=devices, executor=executor)
             else:
-                outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop)
+                outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop, devices=devices,
+                                    executor=executor)
         except RunInterrupted as exc:
             if exc.run_dir is not None:
                 exc.hint = f"finish it with `{_resume_command(exc.run_dir, args.results)}`"
@@ -248,7 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     devices = sub.add_parser("devices", help="list this machine and attached phones")
+    devices.add_argument("--cluster", metavar="tcp://HOST:8786", help=CLUSTER_HELP)
     devices.set_defaults(func=cmd_devices)
+
+    worker = sub.add_parser("worker", help="serve this host's phones to a Dask scheduler (one per farm host)")
+    worker.add_argument("--scheduler", required=True, metavar="tcp://HOST:8786", help="the lab's Dask scheduler")
+    worker.add_argument("--name", default=None, help="this host's name in the farm (default: the host name)")
+    worker.add_argument("--nthreads", type=int, default=32, help="most devices measuring at once here (default 32)")
+    worker.add_argument("--rediscover-seconds", type=float, default=10.0,
+                        help="while idle, look for phones plugged in or pulled this often (default 10)")
+    worker.set_defaults(func=cmd_worker)
 
     tools = sub.add_parser("tools", help="fetch native runners (benchmark_model for Android)")
     tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
@@ -273,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fail-on-regression", action="store_true",
                      help="exit 1 when the comparison with --baseline (default: latest) finds a regression, "
                           "a new failure or a variant beyond the accuracy budget")
+    run.add_argument("--cluster", metavar="tcp://HOST:8786", help=CLUSTER_HELP)
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="rebuild table, plots and HTML report of a run")

@@ -101,6 +101,9 @@ class DeviceConfig:
     latency_scale: float = 1.0
     crash: bool = False
     hang: str | None = None  # hang after loading the model when the arguments contain this
+    #: Replay mode (benchmarks/farm.py): each inference lasts this long, a recorded phone's average,
+    #: spent waiting instead of on this machine's CPU (see replay.py).
+    replay_inference_us: float | None = None
 
 
 def device_config() -> DeviceConfig:
@@ -119,6 +122,7 @@ def device_config() -> DeviceConfig:
         latency_scale=float(data.get("latency_scale", 1.0)),
         crash=bool(data.get("crash", False)),
         hang=data.get("hang"),
+        replay_inference_us=data.get("replay_inference_us"),
     )
 
 
@@ -481,10 +485,14 @@ def load_interpreter(graph: str, num_threads: int, default_xnnpack: bool):
                        experimental_op_resolver_type=resolver)
 
 
-def timed_invoke(interpreter, latency_scale: float) -> float:
-    """Run one inference; return its latency in microseconds (stretched by the personality)."""
+def timed_invoke(interpreter, latency_scale: float, replay_us: float | None = None) -> float:
+    """Run one inference; return its latency in microseconds (stretched by the personality, or
+    waited out to the replayed latency)."""
     start = time.perf_counter()
     interpreter.invoke()
+    if replay_us is not None:
+        time.sleep(max(0.0, start + replay_us / 1e6 - time.perf_counter()))
+        return (time.perf_counter() - start) * 1e6
     elapsed = time.perf_counter() - start
     if latency_scale > 1.0:
         extra_until = start + elapsed * latency_scale
@@ -519,7 +527,8 @@ def stat_line(samples: list[int]) -> str:
 
 
 def run_loop(interpreter, set_inputs: Callable[[], None], min_runs: int, min_secs: float,
-             max_secs: float, run_delay: float, latency_scale: float) -> list[int]:
+             max_secs: float, run_delay: float, latency_scale: float,
+             replay_us: float | None = None) -> list[int]:
     """The tool's Run(): at least ``min_runs`` and ``min_secs``, never beyond ``max_secs``."""
     info(f"Running benchmark for at least {min_runs} iterations and at least {fmt(min_secs)} "
          f"seconds but terminate if exceeding {fmt(max_secs)} seconds.")
@@ -530,7 +539,7 @@ def run_loop(interpreter, set_inputs: Callable[[], None], min_runs: int, min_sec
         if not ((len(samples) < min_runs or elapsed < min_secs) and elapsed <= max_secs):
             break
         set_inputs()
-        samples.append(int(round(timed_invoke(interpreter, latency_scale))))
+        samples.append(int(round(timed_invoke(interpreter, latency_scale, replay_us))))
         if run_delay > 0:
             time.sleep(run_delay)
     info(stat_line(samples) + "\n")
@@ -792,9 +801,11 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
             interpreter.set_tensor(detail["index"], value)
 
     warmup = run_loop(interpreter, set_inputs, params["warmup_runs"], params["warmup_min_secs"],
-                      params["max_secs"], params["run_delay"], device.latency_scale)
+                      params["max_secs"], params["run_delay"], device.latency_scale,
+                      device.replay_inference_us)
     measured = run_loop(interpreter, set_inputs, params["num_runs"], params["min_secs"],
-                        params["max_secs"], params["run_delay"], device.latency_scale)
+                        params["max_secs"], params["run_delay"], device.latency_scale,
+                        device.replay_inference_us)
     warmup_avg = sum(warmup) / len(warmup) if warmup else 0.0
     inference_avg = sum(measured) / len(measured) if measured else 0.0
     first = warmup[0] if warmup else (measured[0] if measured else 0)
