@@ -233,7 +233,8 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "delegated_nodes": m.delegated_nodes, "total_nodes": m.total_nodes,
         "delegate_applied": m.delegate_applied,
         "delegated_time_pct": m.delegated_time_pct,
-        "cpu_fallback_ops": describe_ops(m.cpu_fallback_ops) if m.op_profile else None,
+        # "" when profiled and nothing fell back; None when not profiled or on the CPU anyway.
+        "cpu_fallback_ops": describe_ops(m.cpu_fallback_ops) if m.op_profile and m.accelerator.kind != "cpu" else None,
         "op_profile_note": m.op_profile_note,
         "accuracy_metric": m.accuracy_metric, "accuracy": m.accuracy, "accuracy_delta": m.accuracy_delta,
         "accuracy_note": m.accuracy_note,

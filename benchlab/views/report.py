@@ -353,6 +353,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
         trends = ("<h2>Over time</h2>\n<p class=\"note\">Every run of this suite up to this one: median latency "
                   "with its 95% CI per run; the shaded band is the baseline's (the previous run's) CI.</p>\n"
                   + "\n".join(_img(path, "trend plot") for path in trend_pngs))
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in not_ok_notes(df))
+    notes = f'<ul class="note">{notes}</ul>' if notes else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
@@ -377,7 +379,10 @@ smallest file.</p>
 iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads.</p>
 {_html_table(variant_size_rows(meta["variants"]))}
 <h2>All measurements</h2>
+<p class="note">Coverage: on a GPU / NPU setting, the graph nodes its delegate took and its share of the
+time in the op-profiling pass; the ops that fell back to the CPU are named below.</p>
 {_html_table(rows, row_class)}
+{notes}
 </body></html>
 """
 
