@@ -815,3 +815,38 @@ def parse_op_profile(text: str) -> OpProfile:
         init=_parse_profile_section(sections["init"]) if "init" in sections else None,
         run=_parse_profile_section(sections["run"]) if "run" in sections else None,
     )
+
+
+# --- where each op ran ---------------------------------------------------------------------------
+
+_DELEGATE_NODE = re.compile(r"TfLite\w*Delegate\w*")
+
+
+@dataclass(frozen=True)
+class OpPlacement:
+    """Where each node of a run profile ran: one row per node (see benchlab.records.OP_PROFILE_KEYS)
+    and the share of the profiled time the accelerator took (None when nothing was timed)."""
+
+    rows: tuple[dict[str, object], ...]
+    delegated_time_pct: float | None
+
+
+def op_placement(section: ProfileSection) -> OpPlacement:
+    """Return where each node of a run profile's "Run Order" table ran, and the accelerator's time share.
+
+    A node whose type is a delegate kernel (``TfLiteGpuDelegateV2``, ``TfLiteNnapiDelegate`` ...) is one
+    partition the delegate ran, named as elsewhere in this module ("GPU", "NNAPI"); any other node
+    ran on the CPU with TFLite's builtin kernels. CPU delegates (``CPU_DELEGATES``: XNNPACK, Flex)
+    count as the CPU: an accelerator job whose op lands there has fallen back. The time share sums
+    the nodes' average times, so it does not depend on the tool's rounded percentages.
+    """
+    rows = []
+    for op in section.run_order:
+        ran_on = _delegate_name(op.node_type) if _DELEGATE_NODE.fullmatch(op.node_type) else "CPU"
+        rows.append({"op": op.node_type, "node": op.name, "ran_on": ran_on,
+                     "on_cpu": ran_on == "CPU" or ran_on in CPU_DELEGATES,
+                     "avg_ms": op.avg_ms, "time_pct": op.percent})
+    total_ms = sum(op.avg_ms for op in section.run_order)
+    delegated_ms = sum(row["avg_ms"] for row in rows if not row["on_cpu"])  # type: ignore[misc]
+    share = round(100.0 * delegated_ms / total_ms, 3) if total_ms > 0 else None
+    return OpPlacement(rows=tuple(rows), delegated_time_pct=share)

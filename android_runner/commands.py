@@ -86,6 +86,18 @@ def benchmark_command(binary: str, model: str, accelerator: AcceleratorSetting, 
     return _pinned(" ".join(shlex.quote(a) for a in args), cpu_mask)
 
 
+def op_profile_command(binary: str, model: str, accelerator: AcceleratorSetting, runs: int,
+                       cpu_mask: str | None, marker: str = "benchlab") -> str:
+    """Return the shell command of the op-profiling pass: `runs` iterations of `model` with
+    ``--enable_op_profiling`` (the per-op tables go to stdout), one warmup and no minimum time,
+    since its times only split one inference into ops and never count as latency."""
+    args = [
+        binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=1", "--warmup_min_secs=0",
+        f"--num_runs={runs}", "--min_secs=0", "--enable_op_profiling=true", _marker_flag(marker),
+    ]
+    return _pinned(" ".join(shlex.quote(a) for a in args), cpu_mask)
+
+
 def kill_command(marker: str) -> str:
     """Return a shell command that SIGKILLs every process whose command line carries `marker`
     (the runner and the shell running it), and succeeds whether or not one was running.

@@ -1,5 +1,8 @@
 """An Android phone as a benchlab Device: identity from getprop, conditions from dumpsys, jobs run
-by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back.
+by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back. The
+first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
+where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
+fails the job.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
@@ -24,7 +27,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from android_runner import commands, dumpsys
-from android_runner.benchmark_model import NO_SUMMARY_ERROR, BenchmarkOutput, parse_output
+from android_runner.benchmark_model import (
+    NO_SUMMARY_ERROR,
+    BenchmarkOutput,
+    op_placement,
+    parse_op_profile,
+    parse_output,
+)
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
@@ -42,6 +51,7 @@ from benchlab.records import (
     DeviceInfo,
     Job,
     Measurement,
+    full_delegation_failure,
     now_iso,
 )
 from benchlab.tensors import dequantize, quantize
@@ -187,6 +197,10 @@ class AndroidDevice:
             raise  # run() waits for the phone, or the executor quarantines it
         except DeviceError as exc:
             return replace(base, status="failed", error=str(exc), finished_at=now_iso())
+        if measurement.status == "ok" and job.repeat == 0 and job.scenario.op_profile_runs > 0:
+            measurement = self._profile_ops(job, measurement, binary_remote, model_remote)
+        if job.scenario.require_full_delegation:
+            measurement = full_delegation_failure(measurement)
         if measurement.status == "ok" and job.eval_inputs_path:
             try:
                 measurement = self._evaluate(job, measurement, binary_remote, model_remote)
@@ -271,6 +285,29 @@ class AndroidDevice:
             delegated_nodes=delegated.delegated_nodes if delegated else None,
             total_nodes=delegated.total_nodes if delegated else None, flags=flags,
         )
+
+    def _profile_ops(self, job: Job, m: Measurement, binary: str, model: str) -> Measurement:
+        """Run the op-profiling pass and return `m` with where each op ran and the accelerator's
+        share of the time. Its times are never latency; a pass that fails leaves the measurement as
+        it was, with the reason in ``op_profile_note``."""
+        command = commands.op_profile_command(binary, model, job.accelerator, job.scenario.op_profile_runs,
+                                              self.cpu_mask if job.accelerator.kind == "cpu" else None,
+                                              marker=job.job_id)
+        try:
+            result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
+        except DeviceTimeout as exc:
+            self._kill(job)  # a hung pass must not heat the evaluation or the next job
+            return replace(m, op_profile_note=f"op profile not recorded: {exc} (benchmark_model killed)")
+        except DeviceError as exc:  # also a cable pulled: the latency already measured stays
+            return replace(m, op_profile_note=f"op profile not recorded: {exc}")
+        if result.exit_code != 0:
+            reason = self._failure(result.exit_code, parse_output(result.output))
+            return replace(m, op_profile_note=f"op profile not recorded: {reason}")
+        profile = parse_op_profile(result.output).run
+        if profile is None or not profile.run_order:
+            return replace(m, op_profile_note="op profile not recorded: the tool printed no per-op table")
+        placement = op_placement(profile)
+        return replace(m, op_profile=placement.rows, delegated_time_pct=placement.delegated_time_pct)
 
     @staticmethod
     def _failure(exit_code: int, parsed: BenchmarkOutput) -> str:

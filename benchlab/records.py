@@ -6,7 +6,7 @@ package can share these types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -138,6 +138,10 @@ class Scenario:
     repeats: int = 1
     cooldown_seconds: float = 0.0
     timeout_seconds: float = 300.0
+    #: Iterations of the op-profiling pass run once per job after its first timed repeat (0: none).
+    op_profile_runs: int = 5
+    #: A delegated accelerator that leaves any op to the CPU fails the job (failure cause "model").
+    require_full_delegation: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,12 @@ class Measurement:
     delegated_nodes: int | None = None
     total_nodes: int | None = None
     delegate_applied: str | None = None
+    #: Where each op ran, from the op-profiling pass (see OP_PROFILE_KEYS); empty when not profiled.
+    op_profile: tuple[dict[str, Any], ...] = ()
+    #: Share of the profiled inference time spent in the accelerator (not the CPU), in percent.
+    delegated_time_pct: float | None = None
+    #: Why `op_profile` is empty although a profile was asked for (pass failed, not available).
+    op_profile_note: str | None = None
     accuracy_metric: str | None = None
     accuracy: float | None = None
     accuracy_delta: float | None = None
@@ -227,6 +237,54 @@ class Measurement:
     def all_samples_us(self) -> list[float]:
         """Every measured iteration across repeats, in the order they ran."""
         return [sample for repeat in self.samples_us for sample in repeat]
+
+    @property
+    def cpu_fallback_ops(self) -> dict[str, int]:
+        """Op types of the op profile that ran on the CPU, with how many nodes of each, most first.
+
+        Empty on a CPU accelerator (everything is meant to run there) and when nothing was profiled.
+        """
+        if self.accelerator.kind == "cpu":
+            return {}
+        counts: dict[str, int] = {}
+        for row in self.op_profile:
+            if row["on_cpu"]:
+                counts[row["op"]] = counts.get(row["op"], 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+#: The keys of one `Measurement.op_profile` row: op type (a delegate's node is its partition), node
+#: name, where it ran (the delegate's name, or "CPU"), whether that is the CPU (CPU delegates such as
+#: XNNPACK count as the CPU), its average time in ms and share of the profiled time in percent
+#: (None where the runner reports placement without times, as Core ML's compute plan).
+OP_PROFILE_KEYS = ("op", "node", "ran_on", "on_cpu", "avg_ms", "time_pct")
+
+
+def describe_ops(counts: dict[str, int]) -> str:
+    """Return op counts as text, e.g. "STRIDED_SLICE ×6, RESIZE_NEAREST_NEIGHBOR ×2"."""
+    return ", ".join(op if n == 1 else f"{op} ×{n}" for op, n in counts.items())
+
+
+def full_delegation_failure(m: Measurement) -> Measurement:
+    """Return `m` failed (cause "model") when its delegate left ops to the CPU, else `m` unchanged.
+
+    For suites with ``scenario.require_full_delegation``: the ops that fell back are named from the
+    op profile when there is one, else the delegate's own statement ("partial" / "no") is the reason.
+    The measured latencies stay in the record.
+    """
+    if m.status != "ok" or m.accelerator.kind == "cpu":
+        return m
+    fallback = m.cpu_fallback_ops
+    if fallback:
+        reason = f"{sum(fallback.values())} op(s) fell back to the CPU: {describe_ops(fallback)}"
+    elif m.delegate_applied in ("no", "partial"):
+        nodes = (f" ({m.delegated_nodes} of {m.total_nodes} nodes delegated)"
+                 if m.delegated_nodes is not None and m.total_nodes is not None else "")
+        reason = f"{m.accelerator.kind} delegate applied: {m.delegate_applied}{nodes}"
+    else:
+        return m
+    return replace(m, status="failed", failure_cause="model",
+                   error=f"require_full_delegation: {reason}")
 
 
 def now_iso() -> str:

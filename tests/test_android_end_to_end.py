@@ -116,9 +116,16 @@ def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, transp
     flag_gpu = gpu.loc[(flagship.serial, "fp32")]
     assert flag_gpu["status"] == "ok" and flag_gpu["delegate_applied"] == "partial"
     assert "delegate-fallback" in flag_gpu["flags"]
+    # The op-profiling pass: the classifier head's SOFTMAX stays on the CPU, the rest (nearly all
+    # the time: the tool prints op times to 0.001 ms) on the GPU.
+    assert flag_gpu["cpu_fallback_ops"] == "SOFTMAX" and 50 < flag_gpu["delegated_time_pct"] <= 100
+    assert flag_gpu["delegated_nodes"] < flag_gpu["total_nodes"]
+    assert cpu["op_profile_note"].isna().all() and cpu["cpu_fallback_ops"].isna().all()
 
     page = (run_dir / "report.html").read_text()
     assert "SM-A055F" in page and "SM-S921U" in page
+    coverage = f"nodes {int(flag_gpu['delegated_nodes'])}/{int(flag_gpu['total_nodes'])}, time {flag_gpu['delegated_time_pct']:.0f}%"
+    assert f"<td>{coverage}</td>" in page
 
     # A second run pushes nothing: the phone already holds the same bytes.
     pushed = low.host_path("/data/local/tmp/benchlab/benchmark_model")

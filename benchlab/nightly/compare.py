@@ -34,6 +34,13 @@ not comparable: <why>; not measured (the candidate is not ok without newly faili
 unsupported, or there are no latencies); missing in candidate; new in candidate (also when the
 baseline was not ok): reported, never a pass or a failure of their own. Any row may also carry an
 accuracy-gate failure.
+
+Op placement
+------------
+Where both runs recorded an op profile (the op-profiling pass), a compared row whose ops that
+fell back to the CPU differ notes "placement changed: SOFTMAX now on CPU" (or "... back on the
+accelerator"). It is a note, not a failure: a suite with `scenario.require_full_delegation` has
+already failed the candidate job itself, which makes the row "failed".
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ from typing import Any
 
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
-from benchlab.records import Measurement
+from benchlab.records import Measurement, describe_ops
 from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses are part of this module's API
     FAILED,
     IMPROVED,
@@ -221,6 +228,19 @@ def _flag_note(m: Measurement) -> tuple[str, ...]:
     return (f"candidate flagged: {', '.join(m.flags)}",) if m.flags else ()
 
 
+def placement_change(base: Measurement, cand: Measurement) -> str | None:
+    """Return "placement changed: X now on CPU[; Y back on the accelerator]" when the ops that fell
+    back to the CPU differ between the two op profiles, else None (also when either has none)."""
+    if not base.op_profile or not cand.op_profile:
+        return None
+    before, after = base.cpu_fallback_ops, cand.cpu_fallback_ops
+    now_cpu = {op: after.get(op, 0) - before.get(op, 0) for op in after if after.get(op, 0) > before.get(op, 0)}
+    back = {op: before[op] - after.get(op, 0) for op in before if before[op] > after.get(op, 0)}
+    parts = ([f"{describe_ops(now_cpu)} now on CPU"] if now_cpu else []) + (
+        [f"{describe_ops(back)} back on the accelerator"] if back else [])
+    return f"placement changed: {'; '.join(parts)}" if parts else None
+
+
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: Thresholds,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
                          noise_floor_pct: float | None = None) -> Comparison:
@@ -253,6 +273,9 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     if model_changed:
         before, after = (base.variant.sha256 or "?")[:12], (cand.variant.sha256 or "?")[:12]
         notes.insert(0, f"model changed (sha256 {before} → {after})")
+    placement = placement_change(base, cand)
+    if placement is not None:  # a note: a suite that forbids fallback has failed the candidate already
+        notes.append(placement)
     latency = latency_change(repeat_values_us(base.samples_us, base.runner_stats),
                              repeat_values_us(cand.samples_us, cand.runner_stats), thresholds, noise_floor_pct)
     size = relative_change("size", "bytes", base.variant.size_bytes, cand.variant.size_bytes, thresholds.size_pct)

@@ -192,6 +192,10 @@ class ScenarioSpec(_Strict):
     repeats: int = Field(6, ge=1, description="runner processes per job, run interleaved; the unit of every statistic")
     cooldown_seconds: float = Field(0.0, ge=0)
     timeout_seconds: float = Field(300.0, gt=0)
+    op_profile_runs: int = Field(5, ge=0, description="iterations of the op-profiling pass (Android) run once per job "
+                                 "after its first timed repeat, to record where each op ran (0: no pass)")
+    require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
+                                          "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.names import file_name
-from benchlab.records import Measurement, Variant
+from benchlab.records import Measurement, Variant, describe_ops
 from benchlab.results.stats import LatencySummary, summarize
 from benchlab.results.store import (
     INPUTS_DIR,
@@ -38,7 +38,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
     With at least one repeat ok, the measurement is ok and holds the ok repeats' samples in
     repeat order; repeats that failed are named in `error` and flagged. With none ok, it is the
     first failed repeat's record. Init, first inference, warmup and outputs come from the first
-    ok repeat (the one that evaluated), peak memory is the largest, conditions span the repeats.
+    ok repeat (the one that evaluated), the op profile from the repeat that ran it, peak memory is
+    the largest, conditions span the repeats.
     """
     latest = sorted({r.repeat: r for r in records}.values(), key=lambda r: r.repeat)
     ok = [r for r in latest if r.status == "ok"]
@@ -46,6 +47,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
         return latest[0]
     failed = [r for r in latest if r.status != "ok"]
     first = next((r for r in ok if r.outputs_file), ok[0])
+    # Only one repeat runs the op-profiling pass (the first); it may not be the one that evaluated.
+    profiled = next((r for r in ok if r.op_profile or r.op_profile_note), first)
     peaks = [r.peak_memory_mb for r in ok if r.peak_memory_mb is not None]
     flags = [f for r in ok for f in r.flags] + (["repeats-failed"] if failed else [])
     error = "; ".join(f"repeat {r.repeat} {r.status}: {r.error}" for r in failed) or None
@@ -54,6 +57,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
         init_us=first.init_us, first_us=first.first_us, warmup_us=first.warmup_us,
         compile_us=first.compile_us, memory_init_mb=first.memory_init_mb,
         outputs_file=first.outputs_file, accuracy_note=first.accuracy_note,
+        op_profile=profiled.op_profile, delegated_time_pct=profiled.delegated_time_pct,
+        op_profile_note=profiled.op_profile_note,
         samples_us=tuple(s for r in ok for s in r.samples_us),
         runner_stats=tuple(s for r in ok for s in r.runner_stats),
         runner_output="\n".join(r.runner_output for r in ok if r.runner_output) or None,
@@ -227,6 +232,10 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "memory_init_mb": m.memory_init_mb, "peak_memory_mb": m.peak_memory_mb,
         "delegated_nodes": m.delegated_nodes, "total_nodes": m.total_nodes,
         "delegate_applied": m.delegate_applied,
+        "delegated_time_pct": m.delegated_time_pct,
+        # "" when profiled and nothing fell back; None when not profiled or on the CPU anyway.
+        "cpu_fallback_ops": describe_ops(m.cpu_fallback_ops) if m.op_profile and m.accelerator.kind != "cpu" else None,
+        "op_profile_note": m.op_profile_note,
         "accuracy_metric": m.accuracy_metric, "accuracy": m.accuracy, "accuracy_delta": m.accuracy_delta,
         "accuracy_note": m.accuracy_note,
         "fidelity_reference": m.fidelity.reference_variant if m.fidelity else None,

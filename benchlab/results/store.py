@@ -106,6 +106,7 @@ def measurement_from_record(record: dict[str, Any]) -> Measurement:
     values["samples_us"] = tuple(tuple(r) for r in record.get("samples_us") or ())
     values["flags"] = tuple(record.get("flags") or ())
     values["runner_stats"] = tuple(record.get("runner_stats") or ())
+    values["op_profile"] = tuple(record.get("op_profile") or ())
     return Measurement(**values)
 
 

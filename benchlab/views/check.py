@@ -15,7 +15,8 @@ Per measurement (status "ok" only; a failed job already says why):
                   device's thermal state as much as the model.
   * delegate-fallback
                   a GPU / NPU / Core ML setting whose delegate did not take the whole model
-                  (delegate_applied "no" or "partial"): part or all of it ran on the CPU.
+                  (delegate_applied "no" or "partial", or ops on the CPU in its op profile):
+                  part or all of it ran on the CPU; names the ops that fell back when profiled.
 Per suite:
   * flagship-only every phone targeted is a flagship: most users have slower phones.
   * pick-is-fp32  the variant the report recommends (report.annotate's pick) is the unquantized
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from benchlab.execute.gate import STARTED_HOT
 from benchlab.optimize.recipes import unquantized_recipes
-from benchlab.records import Measurement
+from benchlab.records import Measurement, describe_ops
 from benchlab.results.stats import summarize
 from benchlab.results.run_record import RunRecord
 
@@ -94,11 +95,15 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
     if STARTED_HOT in m.flags:
         found.append(_warning(m, STARTED_HOT, "the device was still hot when the job had to start "
                                               "(the thermal gate's wait limit passed)"))
-    if m.accelerator.kind != "cpu" and m.delegate_applied in FALLBACK_STATES:
+    fallback = m.cpu_fallback_ops
+    if m.accelerator.kind != "cpu" and (m.delegate_applied in FALLBACK_STATES or fallback):
         nodes = (f" ({m.delegated_nodes} of {m.total_nodes} nodes delegated)"
                  if m.delegated_nodes is not None and m.total_nodes is not None else "")
+        time = f", {m.delegated_time_pct:.0f}% of the time on the delegate" if m.delegated_time_pct is not None else ""
+        ops = f": {describe_ops(fallback)}" if fallback else ""
         found.append(_warning(m, "delegate-fallback", f"{m.accelerator.kind} delegate applied: "
-                                                      f"{m.delegate_applied}{nodes}; the rest ran on the CPU"))
+                                                      f"{m.delegate_applied or '?'}{nodes}{time}; the rest ran on "
+                                                      f"the CPU{ops}"))
     return found
 
 

@@ -132,6 +132,26 @@ def _num(value: object, digits: int = 2) -> str:
     return "" if value is None or value != value else f"{float(value):.{digits}f}"  # noqa: PLR0124
 
 
+def _present(value: object) -> bool:
+    return value is not None and value == value  # noqa: PLR0124 - NaN check
+
+
+def coverage_text(r: pd.Series) -> str:
+    """Return how much of the model a delegated accelerator ran, e.g. "nodes 60/61, time 94%".
+
+    Nodes are the graph's ops the delegate replaced (its own statement), time is the delegate's
+    share of the op-profiling pass; "" on the CPU and where neither was measured.
+    """
+    if r.get("accelerator_kind") == "cpu":
+        return ""
+    parts = []
+    if _present(r.get("delegated_nodes")) and _present(r.get("total_nodes")):
+        parts.append(f"nodes {int(r['delegated_nodes'])}/{int(r['total_nodes'])}")
+    if _present(r.get("delegated_time_pct")):
+        parts.append(f"time {r['delegated_time_pct']:.0f}%")
+    return ", ".join(parts)
+
+
 def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
     """Return the report table as display strings, one dict per measurement, in a stable order."""
     rows = []
@@ -143,7 +163,8 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
         rows.append({
             "model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
-            "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}", "size KB": _kb(r["size_bytes"]),
+            "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}",
+            "coverage": coverage_text(r), "size KB": _kb(r["size_bytes"]),
             "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
             "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "repeats": str(int(r["latency_repeats"])),
             "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
@@ -155,7 +176,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-TERMINAL_COLUMNS = ("model", "variant", "where", "size KB", "zipped KB", "median ms", "95% CI ms", "repeats",
+TERMINAL_COLUMNS = ("model", "variant", "where", "coverage", "size KB", "zipped KB", "median ms", "95% CI ms", "repeats",
                     "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "pick")
 
 
@@ -168,6 +189,10 @@ def not_ok_notes(df: pd.DataFrame) -> list[str]:
             notes.setdefault((r["status"], r["error"]), []).append(where)
         for flag in filter(None, (r["flags"] or "").split(",")):
             notes.setdefault(("flagged", flag), []).append(where)
+        if r["status"] == "ok" and r.get("accelerator_kind") != "cpu" and r.get("cpu_fallback_ops"):
+            notes.setdefault(("fell back to the CPU", r["cpu_fallback_ops"]), []).append(where)
+        if r["status"] == "ok" and r.get("op_profile_note"):
+            notes.setdefault(("note", r["op_profile_note"]), []).append(where)
     return [f"{status}: {error} — {', '.join(dict.fromkeys(where))}" for (status, error), where in notes.items()]
 
 
@@ -328,6 +353,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
         trends = ("<h2>Over time</h2>\n<p class=\"note\">Every run of this suite up to this one: median latency "
                   "with its 95% CI per run; the shaded band is the baseline's (the previous run's) CI.</p>\n"
                   + "\n".join(_img(path, "trend plot") for path in trend_pngs))
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in not_ok_notes(df))
+    notes = f'<ul class="note">{notes}</ul>' if notes else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
@@ -352,7 +379,10 @@ smallest file.</p>
 iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads.</p>
 {_html_table(variant_size_rows(meta["variants"]))}
 <h2>All measurements</h2>
+<p class="note">Coverage: on a GPU / NPU setting, the graph nodes its delegate took and its share of the
+time in the op-profiling pass; the ops that fell back to the CPU are named below.</p>
 {_html_table(rows, row_class)}
+{notes}
 </body></html>
 """
 

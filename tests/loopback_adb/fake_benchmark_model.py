@@ -332,6 +332,11 @@ class DelegatePlan:
     gpu_applied: bool = False
 
 
+def gpu_supported(op_names: list[str], device: DeviceConfig) -> list[bool]:
+    """Per op, whether this personality's GPU delegate takes it (custom ops and the listed ones not)."""
+    return [not (is_custom(op) or op in device.gpu_unsupported_ops) for op in op_names]
+
+
 def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool, batch: int = 1) -> bool:
     """Print the GPU delegate's lines for this personality; return True when it took nodes.
 
@@ -352,7 +357,7 @@ def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool, bat
         error("Restored original execution plan after delegate application failure.")
         error("Failed to apply GPU delegate.")
         raise BenchmarkFailure
-    supported = [not (is_custom(op) or op in device.gpu_unsupported_ops) for op in op_names]
+    supported = gpu_supported(op_names, device)
     delegated = sum(supported)
     if delegated < total:
         unsupported = sorted({("CUSTOM " + op) if is_custom(op) else op
@@ -668,9 +673,13 @@ def _profile_block(title: str, rows: list[tuple[str, str, float, float]], timing
 
 
 def print_op_profile(interpreter, ops: list[dict], init_parts: list[tuple[str, float]],
-                     samples: list[int], xnnpack_ops: list[bool]) -> None:
+                     samples: list[int], kernels: list[str | None]) -> None:
     """Print the tool's op profiling tables. Per-op times are the measured average inference
-    time split in proportion to each op's tensor sizes (the loopback cannot time single ops)."""
+    time split in proportion to each op's tensor sizes (the loopback cannot time single ops).
+
+    ``kernels`` names, per op, the delegate kernel that runs it (None: TFLite's builtin kernel).
+    As in the real tool, consecutive ops of one delegate show up as one node of the delegate's
+    kernel type, numbered after the graph's own nodes."""
     init_rows, start = [], 0.0
     for node_type, ms in init_parts:
         init_rows.append((node_type, f"{node_type}/0", start, ms))
@@ -687,15 +696,16 @@ def print_op_profile(interpreter, ops: list[dict], init_parts: list[tuple[str, f
             if index >= 0:
                 size += int(max(1, interpreter._get_tensor_details(int(index), 0)["shape"].prod()))
         weights.append(size)
-    # Ops taken by XNNPACK show up as one delegate node per partition.
     nodes: list[tuple[str, str, float]] = []
-    for op, weight, delegated in zip(ops, weights, xnnpack_ops):
-        if delegated and nodes and nodes[-1][0] == "TfLiteXNNPackDelegate":
+    previous: str | None = None
+    for op, weight, kernel in zip(ops, weights, kernels):
+        if kernel is not None and kernel == previous:
             nodes[-1] = (nodes[-1][0], nodes[-1][1], nodes[-1][2] + weight)
-        elif delegated:
-            nodes.append(("TfLiteXNNPackDelegate", f"[{op['op_name']}]:{op['index']}", float(weight)))
+        elif kernel is not None:
+            nodes.append((kernel, f"[{op['op_name']}]:{len(ops) + len(nodes)}", float(weight)))
         else:
             nodes.append((op["op_name"], f"[{op['op_name']}]:{op['index']}", float(weight)))
+        previous = kernel
     avg_ms = (sum(samples) / len(samples) / 1000.0) if samples else 0.0
     total_weight = sum(n[2] for n in nodes) or 1.0
     run_rows, start = [], 0.0
@@ -744,11 +754,13 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
     ops = interpreter._get_ops_details()
     op_names = [op["op_name"] for op in ops]
 
+    placed: list[str | None] = [None] * len(op_names)  # the explicit delegate's kernel per op
     if params["use_gpu"]:
         batch = layers[0][1][0] if layers and layers[0][1] else int(interpreter.get_input_details()[0]["shape"][0])
-        apply_gpu(op_names, device, params["require_full_delegation"], batch)
-    if params["use_nnapi"]:
-        apply_nnapi(op_names, device, params)
+        if apply_gpu(op_names, device, params["require_full_delegation"], batch):
+            placed = ["TfLiteGpuDelegateV2" if ok else None for ok in gpu_supported(op_names, device)]
+    if params["use_nnapi"] and apply_nnapi(op_names, device, params):
+        placed = [None if is_custom(op) else "TfLiteNnapiDelegate" for op in op_names]
     if params["external_delegate_path"]:
         apply_external(params["external_delegate_path"])
 
@@ -816,7 +828,8 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
         print_op_profile(interpreter, ops,
                          [("ModifyGraphWithDelegate", (alloc_start - build_start) * 1000),
                           ("AllocateTensors", (init_end - alloc_start) * 1000)],
-                         measured, xnnpack_ops)
+                         measured, [kernel or ("TfLiteXNNPackDelegate" if xnnpack else None)
+                                    for kernel, xnnpack in zip(placed, xnnpack_ops)])
     if params["output_filepath"]:
         with open(params["output_filepath"], "wb") as handle:
             for detail in interpreter.get_output_details():
