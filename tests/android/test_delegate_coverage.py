@@ -161,7 +161,8 @@ def test_the_first_repeat_records_where_each_op_ran_on_a_partial_gpu(flagship, s
     assert m.status == "ok" and m.delegate_applied == "partial" and m.op_profile_note is None
     assert [(row["op"], row["ran_on"]) for row in m.op_profile] == [("TfLiteGpuDelegateV2", "GPU"),
                                                                     ("SOFTMAX", "CPU")]
-    assert m.cpu_fallback_ops == {"SOFTMAX": 1} and 0 < m.delegated_time_pct < 100
+    # SOFTMAX takes microseconds: the tool prints ms to 3 decimals, so its share may round to 0%.
+    assert m.cpu_fallback_ops == {"SOFTMAX": 1} and 0 < m.delegated_time_pct <= 100
     # The pass is its own process: the timed repeat's statistics are those of the scenario.
     assert len(m.runner_stats) == 1 and m.runner_stats[0]["count"] == QUICK.iterations
     profiled = [c for c in flagship.commands if "--enable_op_profiling=true" in c]
