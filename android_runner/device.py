@@ -39,12 +39,8 @@ from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.errors import DeviceError, DeviceLost
-from benchlab.plan.profiles import (
-    DeviceProfile,
-    derived_profile,
-    load_profiles,
-    match_profile,
-)
+from benchlab.plan.profile_match import derived_profile, match_profile
+from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
     Capabilities,
     Conditions,

@@ -63,14 +63,14 @@ def _add_device_rows(table, devices, hosts: bool = False) -> None:  # type: igno
 
 
 def _cluster_address(args: argparse.Namespace) -> str | None:
-    from benchlab.execute.farm import cluster_address
+    from benchlab.execute.farm_worker import cluster_address
 
     return cluster_address(args.cluster)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Serve this host's devices to a Dask scheduler until stopped (one worker per farm host)."""
-    from benchlab.execute.farm import serve_worker
+    from benchlab.execute.farm_worker import serve_worker
 
     serve_worker(args.scheduler, name=args.name, nthreads=args.nthreads, rediscover_seconds=args.rediscover_seconds)
     return EXIT_OK

@@ -103,7 +103,7 @@ def main() -> None:
     from benchlab.views.history import load_history
     from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
-    from benchlab.views.report import round_values
+    from benchlab.views.pick import round_values
     from benchlab.results.stats import repeat_values_us
     from benchlab.plan.suite import load_suite
     from benchlab.nightly.within_run import paired_change

@@ -29,12 +29,8 @@ import numpy as np
 
 from benchlab.errors import BenchlabError, DeviceLost, SuiteError
 from benchlab.optimize.cache import path_sha256
-from benchlab.plan.profiles import (
-    DeviceProfile,
-    derived_profile,
-    load_profiles,
-    match_profile,
-)
+from benchlab.plan.profile_match import derived_profile, match_profile
+from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
     Capabilities,
     Conditions,

@@ -7,15 +7,14 @@ from pathlib import Path
 import pytest
 
 from benchlab.errors import SuiteError
+from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import (
     load_platforms,
     PROFILES_DIR_ENV,
     TIERS,
     UNKNOWN_TIER,
     default_profiles_dir,
-    derived_profile,
     load_profiles,
-    match_profile,
 )
 from benchlab.records import ACCELERATOR_KINDS
 

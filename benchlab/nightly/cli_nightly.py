@@ -335,7 +335,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
     from benchlab.nightly.compare import Thresholds
     from benchlab.views.history import resolve_run
-    from benchlab.views.report import round_values
+    from benchlab.views.pick import round_values
     from benchlab.results.run_record import RunRecord
     from benchlab.nightly.within_run import paired_change
 

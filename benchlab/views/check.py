@@ -120,7 +120,7 @@ def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
 
 
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.views.report import annotate, round_values
+    from benchlab.views.pick import annotate, round_values
 
     df = record.results
     if df.empty:

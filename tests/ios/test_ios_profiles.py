@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchlab.plan.profiles import PLATFORM_FILE, TIERS, load_profile, load_profiles, match_profile
+from benchlab.plan.profile_match import match_profile
+from benchlab.plan.profiles import PLATFORM_FILE, TIERS, load_profile, load_profiles
 from benchlab.records import COREML_COMPUTE_UNITS
 from ios_runner.product_types import lookup
 
