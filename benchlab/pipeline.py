@@ -24,7 +24,7 @@ from benchlab.execute.executor import Executor, LocalExecutor, StopControl, inte
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.results.run_record import RunRecord
-from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
+from benchlab.results.store import DEFAULT_RESULTS, DiskFull, RunExists, RunStore, check_results_root
 from benchlab.plan.suite import Suite
 
 if TYPE_CHECKING:
@@ -199,7 +199,11 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
     callbacks.on_planned(len(schedule))
 
     def sink(m: Measurement) -> Measurement:
-        stored = store.append(m)
+        try:
+            stored = store.append(m)
+        except DiskFull:
+            stop.stop_dispatch.set()  # nothing more can be kept: no device starts another repeat
+            raise
         callbacks.on_measurement(stored)
         return stored
 

@@ -176,3 +176,19 @@ def test_run_needs_a_suite_or_resume(capsys: pytest.CaptureFixture) -> None:
 
     assert main(["run"]) == 2
     assert "give a SUITE to run, or --resume" in capsys.readouterr().err
+
+
+def test_a_full_disk_keeps_what_is_stored_and_says_how_to_resume(tmp_path: Path) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    from benchlab.results.store import DiskFull
+
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0,),)))
+    kept = (store.directory / MEASUREMENTS_FILE).read_text()
+    (store.directory / MEASUREMENTS_FILE).rename(store.directory / "kept.jsonl")
+    (store.directory / MEASUREMENTS_FILE).symlink_to("/dev/full")
+    with pytest.raises(DiskFull) as error:
+        store.append(measurement("b", ((1000.0,),), repeat=1))
+    assert str(error.value) == f"disk full: 1 repeat(s) of this session kept in {store.directory}"
+    assert error.value.hint == f"free space and resume with `benchlab run --resume {store.directory}`"
+    assert error.value.exit_code == 3 and (store.directory / "kept.jsonl").read_text() == kept

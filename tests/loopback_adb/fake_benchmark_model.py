@@ -351,12 +351,7 @@ def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool, bat
               'library "libOpenCL.so" not found')
         error("Falling back to OpenGL")
         error("TfLiteGpuDelegate Init: OpenGL-based API disabled")
-        info("Created 0 GPU delegate kernels.")
-        error("TfLiteGpuDelegate Prepare: delegate is not initialized")
-        error(f"Node number {total} (TfLiteGpuDelegateV2) failed to prepare.")
-        error("Restored original execution plan after delegate application failure.")
-        error("Failed to apply GPU delegate.")
-        raise BenchmarkFailure
+        _gpu_prepare_failed(total)
     supported = gpu_supported(op_names, device)
     delegated = sum(supported)
     if delegated < total:
@@ -376,12 +371,7 @@ def apply_gpu(op_names: list[str], device: DeviceConfig, require_full: bool, bat
     log(replacing_line("TfLiteGpuDelegateV2", delegated, total, kernels))
     if device.gpu_max_batch is not None and batch > device.gpu_max_batch:
         error(f"TfLiteGpuDelegate Init: Batch size mismatch, expected {device.gpu_max_batch} but got {batch}")
-        info("Created 0 GPU delegate kernels.")
-        error("TfLiteGpuDelegate Prepare: delegate is not initialized")
-        error(f"Node number {total} (TfLiteGpuDelegateV2) failed to prepare.")
-        error("Restored original execution plan after delegate application failure.")
-        error("Failed to apply GPU delegate.")
-        raise BenchmarkFailure
+        _gpu_prepare_failed(total)
     info("Initialized OpenCL-based API.")
     info(f"Created {kernels} GPU delegate kernels.")
     fully = delegated == total and kernels == 1
@@ -621,6 +611,16 @@ def parse_input_layers(params: Params) -> list[tuple[str, list[int] | None, str 
         files[name] = path
     return [(name, [int(d) for d in shape.split(",")], files.get(name))
             for name, shape in zip(names, shapes)]
+
+
+def _gpu_prepare_failed(total: int) -> None:
+    """What the GPU delegate prints when it cannot initialise, then the run fails."""
+    info("Created 0 GPU delegate kernels.")
+    error("TfLiteGpuDelegate Prepare: delegate is not initialized")
+    error(f"Node number {total} (TfLiteGpuDelegateV2) failed to prepare.")
+    error("Restored original execution plan after delegate application failure.")
+    error("Failed to apply GPU delegate.")
+    raise BenchmarkFailure
 
 
 # --- op profiling -------------------------------------------------------------------------------
