@@ -1,5 +1,5 @@
 """The `benchlab` command. Subcommands in the order a user runs them: devices, optimize, run, report,
-then the nightly ones from benchlab.nightly.cli_nightly: history, compare, check.
+then the nightly ones from benchlab.cli_nightly: history, compare, check.
 
 Only this module turns errors into a one-line message with a hint and an exit code (0 ok, 1 a
 gate failed, 2 bad input, 3 device or harness failure); `--debug` shows the traceback instead.
@@ -248,7 +248,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         console.print("[red]no job measured anything: see the reasons above[/red]")
         return outcome.exit_code
     if args.baseline is not None or args.fail_on_regression:
-        from benchlab.nightly.cli_nightly import print_gate
+        from benchlab.cli_nightly import print_gate
         from benchlab.pipeline import gate
 
         comparison = gate(outcome.run_dir, args.baseline or "latest", args.results)
@@ -327,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--budget", type=float, default=None, help="accuracy budget in points (default: the suite's)")
     report.set_defaults(func=cmd_report)
 
-    from benchlab.nightly.cli_nightly import register as register_nightly
+    from benchlab.cli_nightly import register as register_nightly
 
     register_nightly(sub)  # history, compare, check
     return parser

@@ -238,7 +238,7 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     """
     from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
-    from benchlab.views.history import latest_before, resolve_run
+    from benchlab.results.history import latest_before, resolve_run
     from benchlab.nightly.noise import floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)

@@ -100,13 +100,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchlab.nightly.compare import Thresholds, latency_change
-    from benchlab.views.history import load_history
+    from benchlab.results.history import load_history
     from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.views.pick import round_values
     from benchlab.results.stats import repeat_values_us
     from benchlab.plan.suite import load_suite
-    from benchlab.nightly.within_run import paired_change
+    from benchlab.results.within_run import paired_change
 
     work = Path(tempfile.mkdtemp(prefix="benchlab-validity-"))
     suite_path = write_suite(work, build_models(work), args.repeats)

@@ -1,4 +1,4 @@
-"""Change points over history (benchlab.nightly.changepoints) on seeded synthetic nightly series, and
+"""Change points over history (benchlab.results.changepoints) on seeded synthetic nightly series, and
 `benchlab history --changes` end to end on run directories written with benchlab's own store.
 
 The synthetic series look like real nightly medians: log-normal run-to-run noise of 5%, and on
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchlab.nightly.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
+from benchlab.results.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
 from benchlab.cli import main
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant
 from benchlab.results.store import RunStore

@@ -74,7 +74,7 @@ def test_an_unquantized_fp32_pick_is_flagged(tmp_path: Path) -> None:
 
 
 def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from benchlab.nightly.cli_nightly import cmd_check
+    from benchlab.cli_nightly import cmd_check
 
     night(tmp_path, "run", 1, measurement(repeats(np.random.default_rng(5), count=2)))
     assert cmd_check(argparse.Namespace(run="run", results=tmp_path)) == 0

@@ -30,7 +30,7 @@ from benchlab.nightly.compare import (
 )
 from benchlab.results.stats import hodges_lehmann, kth_pairwise_difference
 from benchlab.errors import StoreError
-from benchlab.views.history import latest_before, list_runs, load_history, resolve_run
+from benchlab.results.history import latest_before, list_runs, load_history, resolve_run
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
 from benchlab.results.store import RunStore
 
@@ -358,7 +358,7 @@ def test_history_orders_runs_by_start_time_and_resolves_latest(tmp_path: Path) -
 
 
 def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from benchlab.nightly.cli_nightly import cmd_compare
+    from benchlab.cli_nightly import cmd_compare
 
     rng = np.random.default_rng(18)
     night(tmp_path, "base", 1, measurement(repeats(rng)))
@@ -372,7 +372,7 @@ def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.C
 
 
 def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
-    from benchlab.nightly.cli_nightly import register
+    from benchlab.cli_nightly import register
 
     rng = np.random.default_rng(19)
     night(tmp_path, "base", 1, measurement(repeats(rng)))
@@ -386,7 +386,7 @@ def test_compare_subcommand_through_the_parser(tmp_path: Path) -> None:
 
 
 def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: pytest.CaptureFixture) -> None:
-    from benchlab.nightly.cli_nightly import register
+    from benchlab.cli_nightly import register
 
     parser = argparse.ArgumentParser(prog="benchlab")
     register(parser.add_subparsers(dest="command", required=True))
@@ -421,7 +421,7 @@ def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> No
     night(tmp_path, "cand", 2, measurement(repeats(rng)))
     script = (
         "import argparse, sys\n"
-        "from benchlab.nightly.cli_nightly import register\n"
+        "from benchlab.cli_nightly import register\n"
         "parser = argparse.ArgumentParser(prog='benchlab')\n"
         "register(parser.add_subparsers(dest='command', required=True))\n"
         f"for argv in (['compare', 'base', 'cand', '--results', {str(tmp_path)!r}], ['history', {str(tmp_path)!r}],\n"

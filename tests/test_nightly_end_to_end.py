@@ -25,9 +25,9 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from benchlab.nightly.cli_nightly import cmd_compare, register
+from benchlab.cli_nightly import cmd_compare, register
 from benchlab.nightly.compare import NOT_SIGNIFICANT, REGRESSION, compare_runs
-from benchlab.views.history import list_runs, load_history
+from benchlab.results.history import list_runs, load_history
 from benchlab.pipeline import GATE_FILES, gate
 from benchlab.results.store import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
 from benchlab.views.trends import trend_plots_for_run

@@ -1,4 +1,5 @@
-"""The Device protocol every target implements, runner discovery and target selection.
+"""The Device protocol every target implements, runner discovery and target selection
+(the target grammar itself is benchlab.plan.targets).
 
 A runner package (android_runner, ios_runner, ...) registers a discovery function under the
 ``benchlab.runners`` entry-point group; this module loads it lazily, so the orchestrator never
@@ -16,25 +17,10 @@ from typing import Protocol, runtime_checkable
 
 from benchlab.errors import DeviceError
 from benchlab.plan.profiles import ThermalLimits
+from benchlab.plan.targets import RUNNER_ENTRY_POINT_GROUP, may_name_platform, matches
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
 log = logging.getLogger(__name__)
-
-RUNNER_ENTRY_POINT_GROUP = "benchlab.runners"
-#: Tiers a device profile can give (device_profiles/*/*.yaml).
-TIERS = ("low-end", "mid", "flagship")
-
-
-def runner_platforms() -> list[str]:
-    """Return the platforms registered runners supply (entry-point names; nothing is imported)."""
-    return sorted(e.name for e in entry_points(group=RUNNER_ENTRY_POINT_GROUP))
-
-
-def selector_help() -> str:
-    """Return the target grammar: host, all, PLATFORM:ID for each registered runner, tier:..., platform:NAME."""
-    per_runner = ", ".join(f"{name}:ID" for name in runner_platforms())
-    return f"host, all, {per_runner}, tier:{'|'.join(TIERS)}, platform:NAME"
-
 
 @runtime_checkable
 class Device(Protocol):
@@ -141,44 +127,13 @@ def discover_devices(targets: Sequence[str] = (), include_host: bool = True) -> 
 
         devices.append(HostDevice())
     for name, discover in _runner_discoverers().items():
-        if targets and not any(_may_name_platform(t, name) for t in targets):
+        if targets and not any(may_name_platform(t, name) for t in targets):
             continue  # a host-only suite does not probe USB buses or adb servers
         try:
             devices.extend(discover(targets))
         except DeviceError as exc:
             log.warning("%s devices not listed: %s", name, exc)
     return devices
-
-
-def _may_name_platform(selector: str, platform: str) -> bool:
-    """Return whether a selector could match a device of this runner's platform."""
-    kind, _, value = selector.partition(":")
-    return selector == "all" or kind == "tier" or kind == platform or (kind == "platform" and value == platform)
-
-
-def matches(info: DeviceInfo, selector: str) -> bool:
-    """Return whether a device is named by one target selector (see selector_help())."""
-    if selector == "all":
-        return True
-    if selector == "host":
-        return info.platform == "host"
-    kind, _, value = selector.partition(":")
-    if kind == "tier":
-        return info.tier == value
-    if kind == "platform":
-        return info.platform == value
-    # Any other "PLATFORM:ID" names a runner's platform (android:SERIAL, ios:UDID ...).
-    return info.platform == kind and (value in ("", "*") or info.id == value)
-
-
-def validate_selector(selector: str) -> None:
-    """Raise ValueError naming the grammar when a selector is not well formed."""
-    kind, sep, value = selector.partition(":")
-    if selector in ("host", "all") or (sep and kind in ("tier", "platform", *runner_platforms())):
-        if kind == "tier" and value not in TIERS:
-            raise ValueError(f"unknown tier {value!r} (allowed: {', '.join(TIERS)})")
-        return
-    raise ValueError(f"unknown target {selector!r} (allowed: {selector_help()})")
 
 
 def select_devices(devices: Sequence[Device], selectors: Sequence[str]) -> list[Device]:

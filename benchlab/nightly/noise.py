@@ -9,8 +9,13 @@ gets a noise floor measured where it runs:
 * From history: for consecutive runs of a suite in which the row was measured on the same device
   with the same variant file (sha256), OS build, runner and runner version, the log ratio of
   their median latencies is one "unchanged" change. With at least MIN_CHANGES of them, the noise
-  floor is z_0.975 times their root mean square (the true change is zero, so the RMS is the sd
-  about it): 95% of unchanged run pairs change less than that.
+  floor is z_0.975 times an upper confidence bound of their spread: the root mean square (the
+  true change is zero, so the RMS estimates the sd about it) scaled by sqrt(k / chi2_0.2(k)) for k
+  changes, the one-sided 80% bound of a normal sd. A floor from three nights is itself uncertain
+  (its RMS is below the true sd about half the time), so a short history errs on the side of
+  silence: the factor is 1.73 for 3 changes, 1.29 for 10 and 1.14 for 30. In the 12-run
+  benchmarks/validity.py run every remaining A/A false alarm came from a floor built on 3-9
+  changes that fell below the spread the later nights showed.
 * From calibration: `benchlab calibrate SUITE --runs N` runs the suite N times back to back and
   writes the floors it measured to NOISE_FILE under the results root (the runs stay in the history
   too), so a nightly is trusted from its first night.
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
 Key = tuple[str, str, str, str]
 #: Fewest unchanged run-to-run changes a floor is computed from.
 MIN_CHANGES = 3
+#: How sure the floor's spread is not an underestimate (one-sided upper bound of a normal sd).
+FLOOR_CONFIDENCE = 0.8
 #: z_0.975: the floor covers 95% of unchanged changes.
 Z_95 = 1.959964
 NOISE_FILE = "noise-floor.json"
@@ -46,7 +53,7 @@ SAME_SETUP = ["variant_sha256", "os_version", "runner", "runner_version"]
 def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
     """Return, per row key, the log latency changes between consecutive runs where nothing changed.
 
-    `history` is benchlab.views.history.load_history's table (one row per measurement and run).
+    `history` is benchlab.results.history.load_history's table (one row per measurement and run).
     """
     import numpy as np
 
@@ -66,11 +73,19 @@ def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
 
 
 def noise_floor_pct(changes: Sequence[float]) -> float | None:
-    """Return the noise floor in percent from unchanged log changes, None below MIN_CHANGES."""
-    if len(changes) < MIN_CHANGES:
+    """Return the noise floor in percent from unchanged log changes, None below MIN_CHANGES.
+
+    The spread is the RMS of the changes raised to its 80% upper confidence bound (see the module
+    docstring), so few changes give a wider floor.
+    """
+    from scipy.stats import chi2
+
+    count = len(changes)
+    if count < MIN_CHANGES:
         return None
-    rms = math.sqrt(sum(c * c for c in changes) / len(changes))
-    return 100.0 * math.expm1(Z_95 * rms)
+    rms = math.sqrt(sum(c * c for c in changes) / count)
+    upper = rms * math.sqrt(count / chi2.ppf(1 - FLOOR_CONFIDENCE, count))
+    return 100.0 * math.expm1(Z_95 * upper)
 
 
 def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | None = None) -> dict[Key, float]:
@@ -108,7 +123,7 @@ def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
     """
     import pandas as pd
 
-    from benchlab.views.history import load_history
+    from benchlab.results.history import load_history
     from benchlab.results.store import read_run_meta
 
     meta = read_run_meta(run_dir)

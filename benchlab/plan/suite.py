@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from benchlab.plan.datasets import describe_training_split, supplied_data
-from benchlab.execute.devices import validate_selector
+from benchlab.plan.targets import validate_selector
 from benchlab.errors import SuiteError
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES, Options

@@ -3,7 +3,7 @@
 Among variants within the accuracy budget (accuracy drop against the reference no larger than the
 budget; for unlabelled data, top-1 agreement with the reference of at least 100 - budget percent),
 take the fastest and every variant not significantly slower than it by more than 5% (paired by
-interleaved round, benchlab.nightly.within_run), and of those the smallest file. A fixed "within 5%
+interleaved round, benchlab.results.within_run), and of those the smallest file. A fixed "within 5%
 of the median" tie would flip from run to run where runs differ by more than that; a difference
 the run cannot resolve is a tie. The Pareto front is the set of variants no other variant beats on
 both size and median latency.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchlab.nightly.within_run import paired_change
+from benchlab.results.within_run import paired_change
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -4,12 +4,12 @@
   the median latency of every run with its 95% CI (error bars), and the baseline run's median and
   CI as a dashed line on a shaded band, so a night outside the band stands out. A dotted
   vertical line in the variant's colour marks each change point of its series (the run its
-  median latency stepped to a new level, benchlab.nightly.changepoints), labelled with the step's size.
+  median latency stepped to a new level, benchlab.results.changepoints), labelled with the step's size.
 * ``trend_size_accuracy.png``: per model, file size of each variant run after run, and its
   accuracy (the median over the run's devices and accelerators: delegates can change outputs).
 
 The x axis is the run's position in the history (one tick per night), labelled with its start
-time; runs are those of one suite under one results root (benchlab.views.history).
+time; runs are those of one suite under one results root (benchlab.results.history).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.nightly.changepoints import ChangePoint, find_changes
+from benchlab.results.changepoints import ChangePoint, find_changes
 from benchlab.errors import StoreError
-from benchlab.views.history import latest_before, list_runs, load_history
+from benchlab.results.history import latest_before, list_runs, load_history
 from benchlab.views.plotting import pyplot, save
 from benchlab.results.store import read_run_meta
 
@@ -137,7 +137,7 @@ def plot_size_accuracy_trend(history: pd.DataFrame, path: Path) -> Path | None:
 
 
 def plot_trends(history: pd.DataFrame, out_dir: Path | str, baseline_run: str | None = None) -> list[Path]:
-    """Write the trend plots of a history (benchlab.views.history.load_history) to `out_dir`.
+    """Write the trend plots of a history (benchlab.results.history.load_history) to `out_dir`.
 
     Returns the PNG paths written, none when the history holds fewer than two runs.
     """

@@ -27,7 +27,7 @@ from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, UsageError
 from benchlab.results.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
-    from benchlab.nightly.changepoints import SeriesChanges
+    from benchlab.results.changepoints import SeriesChanges
     from benchlab.views.check import CheckWarning
     from benchlab.nightly.compare import CompareResult
 
@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the runs under a results root, oldest first. With --changes, find the runs where "
                     "a series' median latency stepped to a new level (one series per model, variant, device "
                     "and accelerator; PELT on log latency with a penalty scaled by the series' own "
-                    "run-to-run noise, method in benchlab/nightly/changepoints.py).")
+                    "run-to-run noise, method in benchlab/results/changepoints.py).")
     history.add_argument("results_dir", nargs="?", type=Path, default=None,
                          help="results root (default: results/; or --results)")
     history.add_argument("--results", type=Path, default=None, help="results root, as for compare and check")
@@ -132,7 +132,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.views.history import list_runs, load_history
+    from benchlab.results.history import list_runs, load_history
 
     root = _history_root(args)
     suite = getattr(args, "suite", None)
@@ -140,7 +140,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     history = load_history(root, suite)
     csv = getattr(args, "csv", None)
     if getattr(args, "changes", False):
-        from benchlab.nightly.changepoints import changes_frame, find_changes
+        from benchlab.results.changepoints import changes_frame, find_changes
 
         results = find_changes(history)
         print_changes(results, f"change points in {root} ({len(runs)} runs)")
@@ -241,7 +241,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare CANDIDATE with BASELINE, print the table, write the CI files; return the verdict."""
     from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
-    from benchlab.views.history import resolve_run
+    from benchlab.results.history import resolve_run
 
     from benchlab.nightly.noise import floors_for_run
 
@@ -261,7 +261,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Print the warnings about a run (unstable, few samples, thermal, fallback, coverage); exit 0."""
     from benchlab.views.check import check_run
-    from benchlab.views.history import resolve_run
+    from benchlab.results.history import resolve_run
 
     from benchlab.nightly.noise import floors_for_run
 
@@ -295,7 +295,7 @@ def print_noise_floors(floors: dict, title: str) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run a suite --runs times and write each row's measured noise floor; exit 0 (or the run's failure)."""
-    from benchlab.views.history import load_history
+    from benchlab.results.history import load_history
     from benchlab.nightly.noise import unchanged_changes, write_calibration
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.plan.suite import load_suite
@@ -334,10 +334,10 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from benchlab.nightly.compare import Thresholds
-    from benchlab.views.history import resolve_run
+    from benchlab.results.history import resolve_run
     from benchlab.views.pick import round_values
     from benchlab.results.run_record import RunRecord
-    from benchlab.nightly.within_run import paired_change
+    from benchlab.results.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
     threshold = Thresholds.from_suite(record.meta.get("suite")).latency_pct

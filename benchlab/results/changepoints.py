@@ -1,7 +1,7 @@
 """Change points over history: the nights where a series' median latency stepped to a new level.
 
 A *series* is one (model, variant, device_id, accelerator) across the runs of a results root,
-ordered by run start (``run_order`` of `benchlab.views.history.load_history`); its value at a run is that
+ordered by run start (``run_order`` of `benchlab.results.history.load_history`); its value at a run is that
 run's median latency, ``latency_ms_median``. Only ``ok`` measurements count, so a night a job
 failed is a gap in its series, not a zero.
 
@@ -159,7 +159,7 @@ def _series_changes(key: tuple[str, str, str, str], runs: pd.DataFrame) -> Serie
 
 
 def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
-    """Return the change points of every series in a history (`benchlab.views.history.load_history`).
+    """Return the change points of every series in a history (`benchlab.results.history.load_history`).
 
     Uses the ``ok`` rows' ``latency_ms_median``, ordered by ``run_order``; one result per
     (model, variant, device_id, accelerator), sorted by those, including series with no change or
