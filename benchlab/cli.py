@@ -346,7 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchlab: error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("benchlab: interrupted before anything was measured; nothing was written", file=sys.stderr)
+        # Before benchmarking (nothing written yet) or after it (while the report is drawn): either
+        # way every measured repeat is already in the store.
+        print("benchlab: interrupted; repeats already measured stay in the results folder "
+              "(`benchlab run --resume RUN` finishes a run)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
