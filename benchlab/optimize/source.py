@@ -14,6 +14,7 @@ from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.suite import ModelSpec
+from benchlab.tensors import Feeds, describe_tflite
 
 
 class SourceModel:
@@ -140,4 +141,9 @@ class SourceModel:
     def calibration_inputs(self) -> np.ndarray:
         """Representative inputs for calibrated recipes, shaped for this model."""
         return self.dataset.representative
+
+    def calibration_feeds(self) -> Feeds:
+        """Representative inputs keyed by the model's input names (single-input models for now)."""
+        name = describe_tflite(self.path).inputs[0].name if self.kind == "tflite" else "input"
+        return {name: self.calibration_inputs()}
 
