@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # client, to check the loopback phone speaks real ADB), libusb (adb-shell's USB transport).
 SYSTEM_PACKAGES := chromium adb libusb-1.0-0
 
-.PHONY: demo test system-deps clean
+.PHONY: demo test system-deps clean tflite-folder
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ system-deps:
 
 demo: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/benchlab run suites/quickstart.yaml
+
+# Six tiny .tflite models in the shapes production models have, for suites/tflite-folder.yaml.
+tflite-folder: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m tests.production_models results/tflite-folder
 
 test: $(STAMP) system-deps
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -q

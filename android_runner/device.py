@@ -197,7 +197,7 @@ class AndroidDevice:
             measurement = self._profile_ops(job, measurement, binary_remote, model_remote)
         if job.scenario.require_full_delegation:
             measurement = full_delegation_failure(measurement)
-        if measurement.status == "ok" and job.eval_inputs_path:
+        if measurement.status == "ok" and job.evaluate and job.eval_inputs_path:
             try:
                 measurement = self._evaluate(job, measurement, binary_remote, model_remote)
             except DeviceError as exc:  # also a cable pulled mid-evaluation: the latency stays

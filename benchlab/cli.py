@@ -117,12 +117,12 @@ def _variant_summary(variants) -> str:  # type: ignore[no-untyped-def]
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     """Build (or reuse) every variant of the suite and list them."""
-    from benchlab.plan.datasets import load_dataset
+    from benchlab.plan.datasets import load_model_datasets
     from benchlab.optimize.build import build_variants
     from benchlab.plan.suite import load_suite
 
     suite = load_suite(args.suite)
-    dataset = load_dataset(suite.dataset)
+    datasets = load_model_datasets(suite)
     with _progress() as progress:
         task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
 
@@ -130,7 +130,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             progress.console.print(_variant_line(variant))
             progress.advance(task)
 
-        variants = build_variants(suite, dataset, progress.console.print, on_variant)
+        variants = build_variants(suite, datasets, progress.console.print, on_variant)
     _print_variants(variants)
     _console().print(_variant_summary(variants))
     return EXIT_OK

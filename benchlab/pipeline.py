@@ -17,9 +17,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.plan.datasets import Dataset, load_dataset
+from benchlab.plan.datasets import load_model_datasets
+from benchlab.plan.evaluation import evaluation_data
 from benchlab.execute.devices import Device, discover_devices, select_devices
-from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, SuiteError
+from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError
 from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
@@ -28,8 +29,6 @@ from benchlab.results.store import DEFAULT_RESULTS, DiskFull, RunExists, RunStor
 from benchlab.plan.suite import Suite
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from benchlab.nightly.compare import CompareResult
 
 
@@ -105,32 +104,6 @@ def new_run_store(results_root: Path, suite: Suite, meta: dict) -> RunStore:
     raise BenchlabError(f"no free run id for {base} under {results_root}")
 
 
-def _input_shape(variant: Variant) -> tuple[int, ...] | None:
-    """Read a .tflite variant's per-sample input shape with LiteRT (no TensorFlow import)."""
-    if variant.format != "tflite" or variant.status == "failed" or not variant.path:
-        return None
-    from ai_edge_litert.interpreter import Interpreter
-
-    detail = Interpreter(model_path=variant.path).get_input_details()[0]
-    return tuple(int(d) for d in detail["shape"][1:])
-
-
-def evaluation_data(dataset: Dataset, variants: Sequence[Variant]) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """Return each model's evaluation inputs, shaped for its runnable variants, and labels.
-
-    Raises SuiteError when the data does not fit a model (before anything is written).
-    """
-    data = {}
-    for model in dict.fromkeys(v.model for v in variants):
-        shape = next((s for v in variants if v.model == model and (s := _input_shape(v))), None)
-        try:
-            fitted = dataset.fitted_to(shape) if shape else dataset
-        except SuiteError as exc:
-            raise SuiteError(f"model {model!r}: {exc}") from None
-        data[model] = (fitted.inputs, fitted.labels)
-    return data
-
-
 def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants: Sequence[Variant]) -> dict:
     """Return run.json's content: the suite as loaded, host, harness version, devices, variants."""
     return {
@@ -158,15 +131,18 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     stop = stop or StopControl()
     check_results_root(results_root)
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
-    dataset = load_dataset(suite.dataset)
+    datasets = load_model_datasets(suite)
     from benchlab.optimize.build import build_variants
 
-    variants = build_variants(suite, dataset, callbacks.say, callbacks.on_variant)
-    data = evaluation_data(dataset, variants)
+    variants = build_variants(suite, datasets, callbacks.say, callbacks.on_variant)
+    data = evaluation_data(suite, datasets, variants)
     if stop.stopping:
         raise RunInterrupted(None, "interrupted before benchmarking: nothing was measured or written")
-    store = new_run_store(results_root, suite, run_meta(suite, suite_path, targets, variants))
-    eval_inputs = {model: store.write_eval_inputs(model, inputs, labels) for model, (inputs, labels) in data.items()}
+    meta = run_meta(suite, suite_path, targets, variants)
+    meta["data"] = {model: {"origin": d.origin, "synthetic": d.synthetic, "accuracy_output": d.accuracy_output,
+                            "inputs": list(d.inputs)} for model, d in data.items()}
+    store = new_run_store(results_root, suite, meta)
+    eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
     return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
 
 

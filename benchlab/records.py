@@ -155,7 +155,10 @@ class Job:
     device_id: str
     accelerator: AcceleratorSetting
     scenario: Scenario
+    #: The model's evaluation inputs (.npz by input name): timed runs feed their first sample.
     eval_inputs_path: str | None = None
+    #: Run every evaluation sample through this repeat and return the outputs (the first repeat only).
+    evaluate: bool = False
     #: Which repeat of the job this is (0-based): one repeat is one fresh runner process.
     repeat: int = 0
     #: Position of this repeat in its round of the device's interleaved schedule.
@@ -163,13 +166,39 @@ class Job:
 
 
 @dataclass(frozen=True)
-class Fidelity:
-    """How closely a variant's outputs follow the reference (fp32) variant's on the same inputs."""
+class OutputFidelity:
+    """How closely one output follows the reference's same output, over the evaluation samples."""
 
-    reference_variant: str
-    top1_agreement: float
+    name: str
     max_abs_error: float
     mean_abs_error: float
+    #: Cosine similarity of each sample's values, averaged; None where a sample is all zeros on a side.
+    cosine: float | None
+    #: Signal-to-noise ratio in dB (reference power over error power); None when the outputs are equal.
+    snr_db: float | None
+    #: Share of samples whose highest value is at the same index; None unless the output is class scores.
+    top1_agreement: float | None = None
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """How closely a variant's outputs follow the reference (fp32) variant's on the same inputs.
+
+    The top-level figures are those of the scored output (the one labels are read from, else the
+    first); `outputs` holds every output's.
+    """
+
+    reference_variant: str
+    top1_agreement: float | None
+    max_abs_error: float
+    mean_abs_error: float
+    outputs: tuple[OutputFidelity, ...] = ()
+
+    @property
+    def worst_cosine(self) -> float | None:
+        """The lowest cosine similarity of any output (None when none has one)."""
+        values = [o.cosine for o in self.outputs if o.cosine is not None]
+        return min(values) if values else None
 
 
 @dataclass(frozen=True)

@@ -258,7 +258,7 @@ class IPhoneDevice:
         local = Path(job.variant.path or "")
         model = self._ensure_model(files, local)
         io = self._declared_io(local, job.variant.format)
-        inputs = self._ensure_inputs(files, job.eval_inputs_path, io)
+        inputs = self._ensure_inputs(files, job.eval_inputs_path if job.evaluate else None, io)
         results: list[tuple[RunnerJob, RunnerResult]] = []
         outputs = None
         for repeat in range(job.scenario.repeats):

@@ -141,3 +141,54 @@ def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = export.parent / "conv.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
     return path
+
+
+# --- models in the shapes production models have (tests/production_models.py) ----------------
+
+
+@pytest.fixture(scope="session")
+def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the production-shaped models, built once per session."""
+    return tmp_path_factory.mktemp("production")
+
+
+@pytest.fixture(scope="session")
+def two_tower_keras_path(production_dir: Path) -> Path:
+    """Keras: an image and a metadata vector in, class scores and a box out."""
+    from tests.production_models import two_tower_keras
+
+    return two_tower_keras(production_dir / "two_tower.keras")
+
+
+@pytest.fixture(scope="session")
+def two_tower_tflite_path(production_dir: Path, two_tower_keras_path: Path) -> Path:
+    """The two-tower model as a float32 .tflite (signature keys image, meta; scores, box)."""
+    import keras
+
+    from tests.production_models import _export_tflite
+
+    return _export_tflite(keras.models.load_model(two_tower_keras_path), production_dir / "two_tower.tflite")
+
+
+@pytest.fixture(scope="session")
+def token_tflite_path(production_dir: Path) -> Path:
+    """int32 token ids in; intent scores and a pooled vector out."""
+    from tests.production_models import token_classifier_tflite
+
+    return token_classifier_tflite(production_dir / "token_classifier.tflite")
+
+
+@pytest.fixture(scope="session")
+def dynamic_tflite_path(production_dir: Path) -> Path:
+    """An image of any height and width in; a per-pixel mask and a score out."""
+    from tests.production_models import dynamic_hw_tflite
+
+    return dynamic_hw_tflite(production_dir / "dynamic_hw.tflite")
+
+
+@pytest.fixture(scope="session")
+def int8_io_tflite_path(production_dir: Path) -> Path:
+    """Full-int8 with int8 input and output tensors."""
+    from tests.production_models import quantized_io_tflite
+
+    return quantized_io_tflite(production_dir / "int8_io.tflite")

@@ -122,3 +122,42 @@ def signatureless_tflite(path: Path) -> Path:
     model.signatureDefs = []
     flatbuffer_utils.write_model(model, str(path))
     return path
+
+
+#: What `python -m tests.production_models DIR` writes: a folder of .tflite files as a team might have.
+FOLDER_MODELS = {
+    "token_classifier.tflite": token_classifier_tflite,
+    "dynamic_hw.tflite": dynamic_hw_tflite,
+    "int8_io.tflite": quantized_io_tflite,
+    "fp16_weights.tflite": fp16_weights_tflite,
+    "no_signature.tflite": signatureless_tflite,
+}
+
+
+def write_folder(folder: Path) -> list[Path]:
+    """Write every folder model, plus the two-tower model as .tflite, into `folder`; return the .tflite paths.
+
+    Intermediate exports go to a temporary folder, so `folder` holds only models.
+    """
+    import tempfile
+
+    import keras
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        built = [build(Path(work) / name) for name, build in FOLDER_MODELS.items()]
+        two_tower = keras.models.load_model(two_tower_keras(Path(work) / "two_tower.keras"))
+        built.append(_export_tflite(two_tower, Path(work) / "two_tower.tflite"))
+        written = []
+        for path in built:
+            target = folder / path.name
+            target.write_bytes(path.read_bytes())
+            written.append(target)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_folder(Path(sys.argv[1])):
+        print(written)

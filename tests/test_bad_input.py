@@ -173,7 +173,8 @@ CASES = {
     "corrupt image in an image folder": Case(_corrupt_image, ("dataset.images: ", "b.png is not a readable image")),
     "wrong sample shape": Case(
         lambda t, m: _npz(t, m, inputs=np.zeros((6, 10), np.float32)),
-        ("dataset.npz: ", "d.npz: samples have shape (10,), the model expects (28, 28, 1)", "models[0].path")),
+        ("dataset.npz: ", "d.npz: model 'm', input 'input_layer': expected input_layer float32 (28, 28, 1), "
+                          "got float32 (10,)", "models[0]")),
     "300-character model name": Case(_long_name, ("models[0].name: String should have at most 100 characters",)),
     "YAML syntax error": Case(_yaml_syntax_error, ("suite.yaml:4:", "not valid YAML")),
     "two names sharing a file name": Case(_names_sharing_a_file_name,
@@ -218,7 +219,7 @@ def test_a_name_with_slashes_is_not_bad_input_and_writes_only_inside_the_run(tmp
     results = tmp_path / "results"
     assert main(["run", str(suite), "--results", str(results)]) == 0
     (run,) = results.iterdir()
-    assert sorted(p.name for p in (run / "inputs").iterdir()) == ["_.._outside_m.labels.npy", "_.._outside_m.npy"]
+    assert sorted(p.name for p in (run / "inputs").iterdir()) == ["_.._outside_m.labels.npy", "_.._outside_m.npz"]
     assert [p.name for p in (run / "outputs").iterdir()] == ["_.._outside_m.original.host.cpu.npy"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "results", "suite"]
     assert list(load_results(run)["model"]) == ["../../outside/m"]  # shown verbatim

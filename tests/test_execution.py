@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,9 @@ def test_the_schedule_runs_every_job_once_per_round_in_a_seeded_shuffled_order()
     assert len(orders) > 1  # shuffled: not the same order every round
     assert [j.job_id for j in interleaved_schedule(jobs, seed="run-1")] == [j.job_id for j in schedule]
     assert [j.job_id for j in interleaved_schedule(jobs, seed="run-2")] != [j.job_id for j in schedule]
-    evaluating = [j for j in schedule if j.eval_inputs_path]
+    evaluating = [j for j in schedule if j.evaluate]
     assert {j.repeat for j in evaluating} == {0} and len(evaluating) == 4  # outputs once per job
+    assert all(j.eval_inputs_path for j in schedule)  # every repeat times the same real sample
 
 
 def test_a_resumed_schedule_skips_what_is_done_and_keeps_the_order_of_the_rest() -> None:
@@ -174,7 +176,8 @@ def stored_measurement(name: str, outputs: np.ndarray | None, reference: bool = 
                        accelerator: AcceleratorSetting = CPU1) -> Measurement:
     return Measurement(job_id=f"{name}.{accelerator.name}", run_id="r", suite="s", variant=variant(name, reference=reference),
                        device=DeviceInfo(id="host", platform="host"), accelerator=accelerator, status="ok",
-                       runner="x", outputs_file="out" if outputs is not None else None, outputs=outputs)
+                       runner="x", outputs_file="out" if outputs is not None else None,
+                       outputs=None if outputs is None else {"scores": outputs})
 
 
 def test_scoring_needs_no_reference_first_and_compares_like_with_like() -> None:
@@ -191,6 +194,33 @@ def test_scoring_needs_no_reference_first_and_compares_like_with_like() -> None:
     assert none.accuracy is None
     misfit = score_measurements([stored_measurement("bad", np.ones((3, 3)))], lambda m: m.outputs, lambda _: labels)
     assert misfit[0].accuracy is None and misfit[0].accuracy_note == "not scored: 3 outputs but 4 labels"
+
+
+def test_every_output_is_compared_and_labels_score_the_output_the_suite_names() -> None:
+    rng = np.random.default_rng(4)
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    scores = np.eye(5)[labels] * 0.9 + 0.02
+    box = rng.random((6, 4))
+    mask = rng.random((6, 8, 8, 1))
+    reference = {"box": box, "scores": scores, "mask": mask}
+    # The candidate keeps the scores, moves one box corner a little and blurs the mask hard.
+    candidate = {"box": box + np.array([0.01, 0, 0, 0]), "scores": scores, "mask": mask * 0.5 + 0.25}
+
+    def made(name: str, outputs: dict, is_reference: bool = False) -> Measurement:
+        m = stored_measurement(name, np.zeros(1), reference=is_reference)
+        return replace(m, outputs=outputs)
+
+    scored = score_measurements([made("int8", candidate), made("fp32", reference, True)], lambda m: m.outputs,
+                                lambda _: labels, lambda _model: ("scores", 1))
+    fidelity = scored[0].fidelity
+    assert scored[0].accuracy == 100.0 and scored[0].accuracy_delta == 0.0
+    per_output = {o.name: o for o in fidelity.outputs}
+    assert set(per_output) == {"box", "scores", "mask"}
+    assert fidelity.top1_agreement == 1.0 and per_output["scores"].top1_agreement == 1.0
+    assert per_output["box"].top1_agreement is None and per_output["mask"].top1_agreement is None
+    assert per_output["box"].max_abs_error == pytest.approx(0.01) and per_output["scores"].snr_db is None
+    assert per_output["mask"].snr_db < per_output["box"].snr_db  # the blurred mask is the worse output
+    assert fidelity.worst_cosine == per_output["mask"].cosine < 0.99 < per_output["box"].cosine
 
 
 def pick_table(rows: list[tuple[str, int, float, float]]) -> pd.DataFrame:

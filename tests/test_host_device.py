@@ -10,19 +10,36 @@ import pytest
 import benchlab.execute.host_device as host_device
 from benchlab.execute.host_device import HostDevice
 from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
+from benchlab.tensors import Feeds, describe_tflite, from_tensor, save_feeds, to_tensor
+
+
+def direct_outputs(model: Path, feeds: Feeds) -> Feeds:
+    """Every output of `model` on `feeds`, one sample at a time, straight from LiteRT (no benchlab runner)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    io = describe_tflite(model)
+    interpreter = Interpreter(model_path=str(model))
+    runner = interpreter.get_signature_runner(io.signature)
+    outputs: dict[str, list[np.ndarray]] = {t.name: [] for t in io.outputs}
+    for i in range(len(next(iter(feeds.values())))):
+        result = runner(**{t.name: to_tensor(feeds[t.name][i : i + 1], t) for t in io.inputs})
+        for t in io.outputs:
+            outputs[t.name].append(from_tensor(result[t.name], t)[0])
+    return {name: np.stack(values) for name, values in outputs.items()}
 
 
 def make_job(model: Path, tmp_path: Path, scenario: Scenario | None = None,
-             accelerator: AcceleratorSetting | None = None, with_inputs: bool = True) -> Job:
+             accelerator: AcceleratorSetting | None = None, with_inputs: bool = True,
+             feeds: Feeds | None = None) -> Job:
     inputs_path = None
     if with_inputs:
-        inputs_path = tmp_path / "inputs.npy"
-        np.save(inputs_path, np.random.default_rng(0).random((12, 28, 28, 1), dtype=np.float32))
+        inputs_path = tmp_path / "inputs.npz"
+        save_feeds(inputs_path, feeds or {"x": np.random.default_rng(0).random((12, 28, 28, 1), dtype=np.float32)})
     variant = Variant(model="m", name="fp32", recipe="fp32", format="tflite", status="built", path=str(model))
     return Job(job_id="j", run_id="r", suite="s", variant=variant, device_id="host",
                accelerator=accelerator or AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1),
                scenario=scenario or Scenario(warmup=3, iterations=25, repeats=2),
-               eval_inputs_path=str(inputs_path) if inputs_path else None)
+               eval_inputs_path=str(inputs_path) if inputs_path else None, evaluate=with_inputs)
 
 
 def test_records_every_iteration_of_every_repeat_and_outputs(tiny_tflite_path: Path, tmp_path: Path) -> None:
@@ -32,8 +49,9 @@ def test_records_every_iteration_of_every_repeat_and_outputs(tiny_tflite_path: P
     assert len(measurement.warmup_us) == 3
     assert all(s > 0 for s in measurement.all_samples_us)
     assert measurement.init_us > 0 and measurement.first_us > 0
-    assert measurement.outputs.shape == (12, 10)
-    np.testing.assert_allclose(measurement.outputs.sum(axis=1), 1.0, rtol=1e-4)  # softmax rows
+    (scores,) = measurement.outputs.values()
+    assert scores.shape == (12, 10)
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-4)  # softmax rows
     # The worker's own peak (VmHWM), far below the TensorFlow-laden test process.
     assert 5 < measurement.peak_memory_mb < 600
     assert measurement.conditions_before.load_average is not None
@@ -78,3 +96,43 @@ def test_host_capabilities_refuse_core_ml_with_a_reason() -> None:
     assert caps.refusal("tflite", cpu) is None
     assert caps.refusal("mlpackage", cpu).startswith("built, not runnable on this device")
     assert "not available" in caps.refusal("tflite", AcceleratorSetting(name="gpu", kind="gpu"))
+
+
+def production_feeds(model: Path) -> Feeds:
+    """Eight samples for every input of `model`: real values, token ids, a 20x30 image for dynamic H x W."""
+    rng = np.random.default_rng(11)
+    feeds: Feeds = {}
+    for tensor in describe_tflite(model).inputs:
+        shape = tuple(20 if d < 0 and i == 0 else 30 if d < 0 else d for i, d in enumerate(tensor.sample_shape))
+        if tensor.dtype == "int32":
+            feeds[tensor.name] = rng.integers(0, 50, (8, *shape)).astype(np.int32)
+        else:
+            feeds[tensor.name] = rng.random((8, *shape), dtype=np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("model_fixture", ["two_tower_tflite_path", "token_tflite_path", "dynamic_tflite_path",
+                                           "int8_io_tflite_path"])
+def test_every_input_fed_by_name_and_every_output_kept(model_fixture: str, request: pytest.FixtureRequest,
+                                                       tmp_path: Path) -> None:
+    """Several inputs and outputs, int32 ids (not quantized into nonsense), dynamic H x W, int8 I/O."""
+    model = request.getfixturevalue(model_fixture)
+    feeds = production_feeds(model)
+    # Stored in another order than the model's: inputs are matched by name, not position.
+    measurement = HostDevice().run(make_job(model, tmp_path, feeds=dict(reversed(feeds.items()))))
+    assert measurement.status == "ok", measurement.error
+    expected = direct_outputs(model, feeds)
+    assert set(measurement.outputs) == set(expected) == set(describe_tflite(model).output_names)
+    for name, values in expected.items():
+        np.testing.assert_allclose(measurement.outputs[name], values, rtol=1e-5, atol=1e-6)
+    if model_fixture == "dynamic_tflite_path":
+        assert measurement.outputs["mask"].shape == (8, 20, 30, 1)  # resized to the data
+
+
+def test_data_that_does_not_fit_an_input_fails_naming_it(two_tower_tflite_path: Path, tmp_path: Path) -> None:
+    feeds = production_feeds(two_tower_tflite_path)
+    feeds["meta"] = feeds["meta"][:, :6]
+    measurement = HostDevice().run(make_job(two_tower_tflite_path, tmp_path, feeds=feeds))
+    assert measurement.status == "failed"
+    assert measurement.error == ("input 'meta': the model expects meta float32 (8,), "
+                                 "the evaluation data holds float32 (6,)")

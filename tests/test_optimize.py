@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchlab.plan.datasets import load_dataset
+from benchlab.plan.datasets import load_model_datasets
 from benchlab.optimize.build import build_variants, compressed_size
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.suite import load_suite
@@ -37,7 +37,7 @@ def test_every_recipe_builds_from_keras_and_is_reused_the_second_time(tmp_path: 
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))  # other tests built some of these
     suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ALL_RECIPES))
-    dataset = load_dataset(suite.dataset)
+    dataset = load_model_datasets(suite)
     first = build_variants(suite, dataset)
     assert [v.status for v in first] == ["built"] * 10, [v.error for v in first]
     by_name = {v.name: v for v in first}
@@ -61,7 +61,7 @@ def test_full_int8_has_int8_inputs_and_outputs(tmp_path: Path, tiny_keras_path: 
     from ai_edge_litert.interpreter import Interpreter
 
     suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ["full-int8"]))
-    (variant,) = build_variants(suite, load_dataset(suite.dataset))
+    (variant,) = build_variants(suite, load_model_datasets(suite))
     interpreter = Interpreter(model_path=variant.path)
     assert interpreter.get_input_details()[0]["dtype"].__name__ == "int8"
     assert interpreter.get_output_details()[0]["dtype"].__name__ == "int8"
@@ -71,7 +71,7 @@ def test_a_recipe_that_fails_is_a_failed_variant_and_the_rest_build(tmp_path: Pa
                                                                     digits_npz: Path) -> None:
     model = {"name": "cumsum", "path": str(cumsum_saved_model)}
     suite = load_suite(suite_file(tmp_path, model, digits_npz, ["fp32", "int16x8", "full-int8", "coreml-fp16"]))
-    variants = {v.name: v for v in build_variants(suite, load_dataset(suite.dataset))}
+    variants = {v.name: v for v in build_variants(suite, load_model_datasets(suite))}
     assert variants["int16x8"].status == "failed"
     assert "16x8-bit not yet supported for op: 'CUMSUM'" in variants["int16x8"].error
     assert "\n" not in variants["int16x8"].error
@@ -93,11 +93,11 @@ def test_compressed_size_is_the_deflated_size_inside_a_zip(tmp_path: Path) -> No
 
 BUILD_SCRIPT = """
 import json, sys
-from benchlab.plan.datasets import load_dataset
+from benchlab.plan.datasets import load_model_datasets
 from benchlab.optimize.build import build_variants
 from benchlab.plan.suite import load_suite
 suite = load_suite(sys.argv[1])
-print(json.dumps([[v.name, v.status, v.sha256, v.error] for v in build_variants(suite, load_dataset(suite.dataset))]))
+print(json.dumps([[v.name, v.status, v.sha256, v.error] for v in build_variants(suite, load_model_datasets(suite))]))
 """
 
 
@@ -126,7 +126,7 @@ def test_a_cache_entry_whose_file_changed_or_vanished_is_rebuilt(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
     suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_tflite_path)}, digits_npz, ["tflite"]))
-    dataset = load_dataset(suite.dataset)
+    dataset = load_model_datasets(suite)
     (built,) = build_variants(suite, dataset)
     assert built.status == "built" and built.sha256 == path_sha256(tiny_tflite_path)
     assert build_variants(suite, dataset)[0].status == "cached"
@@ -147,7 +147,7 @@ def test_names_become_safe_file_names_inside_the_cache(tmp_path: Path, tiny_tfli
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(cache))
     model = {"name": "../../escaped/m", "path": str(tiny_tflite_path)}
     suite = load_suite(suite_file(tmp_path, model, digits_npz, [{"recipe": "tflite", "name": "/etc/passwd"}]))
-    (variant,) = build_variants(suite, load_dataset(suite.dataset))
+    (variant,) = build_variants(suite, load_model_datasets(suite))
     assert (variant.model, variant.name) == ("../../escaped/m", "/etc/passwd")  # shown verbatim
     path = Path(variant.path)
     assert path.parent.parent == cache / "variants" and path.name == "_.._escaped_m-_etc_passwd.tflite"

@@ -127,7 +127,8 @@ def test_a_suite_refuses_a_recipe_whose_needs_its_dataset_cannot_meet(tmp_path: 
     with pytest.raises(SuiteError) as error:
         load_suite(path)
     assert str(error.value) == (f"{path}: variants[1].recipe: test-distil needs training data: dataset.npz: "
-                                f"{eval_only} has no train_inputs and train_labels arrays")
+                                f"{eval_only} has no train_inputs and train_labels arrays "
+                                "(train:NAME per input for a model with several)")
 
     with_train = tmp_path / "train.npz"
     np.savez(with_train, inputs=np.zeros((4, 28, 28, 1), np.float32), labels=np.arange(4),
@@ -142,7 +143,7 @@ def test_a_training_split_is_loaded_and_hashed_apart_from_the_evaluation_data(tm
     np.savez(path, inputs=np.ones((3, 4), np.float32), labels=np.array([0, 1, 2]),
              train_inputs=np.zeros((5, 4), np.float32), train_labels=np.array([0, 1, 2, 3, 0]))
     dataset = load_dataset(load_suite(_suite(tmp_path, path, "fp16")).dataset)
-    assert dataset.train_inputs.shape == (5, 4) and list(dataset.train_labels) == [0, 1, 2, 3, 0]
+    assert dataset.train_inputs["inputs"].shape == (5, 4) and list(dataset.train_labels) == [0, 1, 2, 3, 0]
     np.savez(path, inputs=np.ones((3, 4), np.float32), labels=np.array([0, 1, 2]),
              train_inputs=np.zeros((5, 4), np.float32), train_labels=np.array([1, 1, 2, 3, 0]))
     changed = load_dataset(load_suite(_suite(tmp_path, path, "fp16")).dataset)

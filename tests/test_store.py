@@ -33,7 +33,7 @@ def measurement(job: str, samples: tuple[tuple[float, ...], ...], status: str = 
         accelerator=AcceleratorSetting(name="cpu-t2", kind="cpu", threads=2), status=status, runner="litert-python",
         init_us=1500.0, first_us=900.0, warmup_us=(800.0,), samples_us=samples, peak_memory_mb=40.0 + repeat,
         conditions_before=Conditions(timestamp=1.0, thermal_status=0, load_average=0.5),
-        outputs=np.ones((3, 10), dtype=np.float32) if repeat == 0 else None, repeat=repeat, failure_cause=cause,
+        outputs={"scores": np.ones((3, 10), dtype=np.float32)} if repeat == 0 else None, repeat=repeat, failure_cause=cause,
     )
 
 

@@ -127,7 +127,7 @@ def interleaved_schedule(jobs: Sequence[Job], seed: str, done: Collection[tuple[
                     continue
                 schedule.append(replace(
                     job, repeat=round_index, slot=slot, scenario=replace(job.scenario, repeats=1),
-                    eval_inputs_path=job.eval_inputs_path if round_index == 0 else None,
+                    evaluate=round_index == 0 and job.eval_inputs_path is not None,
                 ))
     return schedule
 

@@ -112,16 +112,16 @@ class HostDevice:
         outputs = None
         with tempfile.TemporaryDirectory(prefix="benchlab-host-") as workdir:
             for repeat in range(job.scenario.repeats):
-                outputs_path = Path(workdir) / "outputs.npy" if repeat == 0 else None
+                outputs_path = Path(workdir) / "outputs.npz" if repeat == 0 and job.evaluate else None
                 result = self._run_worker(job, Path(workdir), outputs_path)
                 if result["status"] != "ok":
                     return replace(base, status="failed", error=result["error"], finished_at=now_iso(),
                                    failure_cause=result.get("cause"), conditions_after=self.conditions())
                 repeats.append(result)
                 if outputs_path is not None and outputs_path.exists():
-                    import numpy as np
+                    from benchlab.tensors import load_feeds
 
-                    outputs = np.load(outputs_path)
+                    outputs = load_feeds(outputs_path)
         first = repeats[0]
         return replace(
             base,
@@ -149,7 +149,7 @@ class HostDevice:
             "iterations": scenario.iterations,
             "min_seconds": scenario.min_seconds,
             "max_seconds": scenario.max_seconds,
-            "eval_inputs_path": job.eval_inputs_path if outputs_path else None,
+            "eval_inputs_path": job.eval_inputs_path,
             "outputs_path": str(outputs_path) if outputs_path else None,
             "result_path": str(result_path),
         }))

@@ -2,8 +2,8 @@
 
 Run as ``python -m benchlab.execute.host_worker REQUEST.json``. It runs in its own process (like pyperf's
 workers) so a model that crashes the runtime or hangs costs one measurement, never the run, and so
-its peak memory is the model's, not the orchestrator's. It writes RESULT.json (and the outputs on
-the evaluation inputs as .npy) where the request says; the parent enforces the timeout.
+its peak memory is the model's, not the orchestrator's. It writes RESULT.json (and every output on
+the evaluation inputs, by name, as .npz) where the request says; the parent enforces the timeout.
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.tensors import dequantize, quantize
+from benchlab.tensors import (
+    Feeds,
+    ModelIO,
+    describe_interpreter,
+    from_tensor,
+    load_feeds,
+    match_names,
+    save_feeds,
+    to_tensor,
+)
 
 CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
 #: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
@@ -66,6 +75,37 @@ def _readable(error: Exception) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def _feeds(eval_inputs_path: str | None, io: ModelIO) -> Feeds:
+    """Return the inputs keyed by the model's input names: the evaluation inputs, or one seeded
+    random sample per input when the job has none. Raises ValueError when they do not fit."""
+    if not eval_inputs_path:
+        rng = np.random.default_rng(0)
+        return {t.name: rng.random((1, *(max(d, 1) for d in t.sample_shape))) for t in io.inputs}
+    data = load_feeds(eval_inputs_path)
+    mapping = match_names(list(data), io.inputs)
+    feeds = {t.name: data[mapping[t.name]] for t in io.inputs}
+    for tensor in io.inputs:
+        got = feeds[tensor.name].shape[1:]
+        if len(got) != len(tensor.sample_shape) or any(w >= 0 and w != g for w, g in zip(tensor.sample_shape, got)):
+            raise ValueError(f"input {tensor.name!r}: the model expects {tensor.describe()}, "
+                             f"the evaluation data holds {feeds[tensor.name].dtype} {got}")
+    return feeds
+
+
+def _resize(interpreter: Any, io: ModelIO, feeds: Feeds, indices: dict[str, int]) -> None:
+    """Give dynamic inputs the data's shape (batch 1), then allocate again."""
+    dynamic = [t for t in io.inputs if t.dynamic]
+    for tensor in dynamic:
+        interpreter.resize_tensor_input(indices[tensor.tensor_name], [1, *feeds[tensor.name].shape[1:]])
+    if dynamic:
+        interpreter.allocate_tensors()
+
+
+def _set_inputs(interpreter: Any, io: ModelIO, feeds: Feeds, sample: int, indices: dict[str, int]) -> None:
+    for tensor in io.inputs:
+        interpreter.set_tensor(indices[tensor.tensor_name], to_tensor(feeds[tensor.name][sample : sample + 1], tensor))
+
+
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Load the model, time it as the request says, run the evaluation inputs; return the result."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -82,18 +122,17 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         return {"status": "failed", "error": _readable(exc)}
     init_us = (time.perf_counter_ns() - started) / 1000.0
     memory_init_mb = _status_mb("VmRSS") - rss_before
-    input_detail = interpreter.get_input_details()[0]
-    output_detail = interpreter.get_output_details()[0]
-    shape = tuple(input_detail["shape"])
+    io = describe_interpreter(interpreter)
+    indices = {d["name"]: d["index"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
+    try:
+        feeds = _feeds(request.get("eval_inputs_path"), io)
+        _resize(interpreter, io, feeds, indices)
+    except ValueError as exc:
+        return {"status": "failed", "error": str(exc)}
 
-    eval_inputs = np.load(request["eval_inputs_path"]) if request.get("eval_inputs_path") else None
-    if eval_inputs is not None and eval_inputs[0].size != int(np.prod(shape)):
-        return {"status": "failed", "error": f"evaluation samples have shape {eval_inputs.shape[1:]}, "
-                                             f"the model input is {shape}"}
-    # Time the same input every iteration, as benchmark_model does: a real sample, not zeros,
-    # so data-dependent kernels behave as in production.
-    sample = eval_inputs[0] if eval_inputs is not None else np.random.default_rng(0).random(shape)
-    interpreter.set_tensor(input_detail["index"], quantize(np.reshape(sample, shape), input_detail))
+    # Time the same inputs every iteration, as benchmark_model does: the first evaluation sample,
+    # real data rather than zeros, so data-dependent kernels behave as in production.
+    _set_inputs(interpreter, io, feeds, 0, indices)
     first_us = _timed_invoke(interpreter)
     warmup_us = [_timed_invoke(interpreter) for _ in range(request["warmup"])]
     samples_us: list[float] = []
@@ -106,13 +145,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
             break
 
     outputs_path = request.get("outputs_path")
-    if eval_inputs is not None and outputs_path:
-        outputs = []
-        for inputs in eval_inputs:
-            interpreter.set_tensor(input_detail["index"], quantize(np.reshape(inputs, shape), input_detail))
+    if request.get("eval_inputs_path") and outputs_path:
+        outputs: dict[str, list[np.ndarray]] = {t.name: [] for t in io.outputs}
+        for sample in range(len(next(iter(feeds.values())))):
+            _set_inputs(interpreter, io, feeds, sample, indices)
             interpreter.invoke()
-            outputs.append(dequantize(interpreter.get_tensor(output_detail["index"]), output_detail)[0])
-        np.save(outputs_path, np.stack(outputs))
+            for tensor in io.outputs:
+                outputs[tensor.name].append(from_tensor(interpreter.get_tensor(indices[tensor.tensor_name]), tensor)[0])
+        save_feeds(outputs_path, {name: np.stack(values) for name, values in outputs.items()})
     return {
         "status": "ok",
         "init_us": init_us,
@@ -123,7 +163,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by the
         # TensorFlow-laden parent would report the parent's peak. VmHWM is this process's own.
         "peak_memory_mb": _status_mb("VmHWM"),
-        "input_dtype": str(np.dtype(input_detail["dtype"])),
+        "input_dtype": ",".join(t.dtype for t in io.inputs),
     }
 
 

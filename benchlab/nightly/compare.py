@@ -216,7 +216,7 @@ def accuracy_gate(m: Measurement, budget_points: float | None) -> str | None:
             return (f"accuracy {m.accuracy_delta:+.2f} points vs the reference, "
                     f"below the budget of -{budget_points:g} points")
         return None
-    if m.fidelity is not None and m.fidelity.reference_variant != m.variant.name:
+    if m.fidelity is not None and m.fidelity.reference_variant != m.variant.name and m.fidelity.top1_agreement is not None:
         agreement = 100.0 * m.fidelity.top1_agreement
         if agreement < 100.0 - budget_points:
             return (f"top-1 agreement with {m.fidelity.reference_variant} {agreement:.1f}%, "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -98,18 +98,19 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None) -> Va
     return built
 
 
-def build_variants(suite: Suite, dataset: Dataset, progress: Progress | None = None,
+def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progress: Progress | None = None,
                    on_variant: Callable[[Variant], None] | None = None) -> list[Variant]:
     """Build (or reuse from the cache) every variant of every model in the suite.
 
+    `datasets` holds each model's data (None: synthetic inputs, see `load_model_datasets`).
     Returns the variants in suite order; failed recipes are included with status "failed".
-    Raises SuiteError when a model cannot be loaded or does not fit the dataset.
+    Raises SuiteError when a model cannot be loaded or does not fit its data.
     """
     say = progress or (lambda _msg: None)
     sources: list[SourceModel] = []
     try:
         for i, model_spec in enumerate(suite.models):
-            sources.append(SourceModel(model_spec, dataset, say, suite.where(f"models[{i}]")))
+            sources.append(SourceModel(model_spec, datasets[model_spec.name], say, suite.where(f"models[{i}]")))
             sources[-1].check()  # every model before any variant is built: bad input costs nothing
         return _build_all(suite, sources, on_variant)
     finally:

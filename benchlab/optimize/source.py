@@ -10,22 +10,23 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.plan.datasets import Dataset
+from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.suite import ModelSpec
-from benchlab.tensors import Feeds, describe_tflite
+from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_tflite
 
 
 class SourceModel:
-    """The parent of every variant of one model: its path, kind, hash and (lazily) loaded forms."""
+    """The parent of every variant of one model: its path, kind, hash, inputs and (lazily) loaded forms."""
 
-    def __init__(self, spec: ModelSpec, dataset: Dataset, progress: Callable[[str], None],
+    def __init__(self, spec: ModelSpec, dataset: Dataset | None, progress: Callable[[str], None],
                  where: str = "model") -> None:
-        """`where` names the model in errors, e.g. "suite.yaml: models[0]"."""
+        """`dataset` None means synthetic inputs; `where` names the model in errors, e.g. "suite.yaml: models[0]"."""
         self.name = spec.name
         self.kind = spec.kind
         self.where = where
+        self.spec = spec
         if spec.builtin is not None:
             from benchlab.plan.builtin_models import quickstart_model_path
 
@@ -42,16 +43,12 @@ class SourceModel:
         self._workdir.cleanup()
 
     def check(self) -> None:
-        """Load the model once and check the dataset against it, before anything is built.
+        """Load the model once and check the data against it, before anything is built.
 
         Raises SuiteError naming the file and field when the model cannot be loaded, when the
-        samples do not fit its input, or when a label is not one of its outputs.
+        data does not fit its inputs, or when a label is not one of its outputs.
         """
-        shape = self.input_shape
-        try:
-            fitted = self._dataset.fitted_to(shape)
-        except SuiteError as exc:
-            raise SuiteError(f"{exc} (model {self.name!r}, {self.where}.path)") from None
+        fitted = self.dataset
         outputs = self.output_size
         if fitted.labels is not None and outputs is not None and int(fitted.labels.max()) >= outputs:
             raise SuiteError(
@@ -82,16 +79,13 @@ class SourceModel:
         return export_dir
 
     @cached_property
-    def _tflite_details(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        from ai_edge_litert.interpreter import Interpreter
-
+    def _tflite_io(self) -> ModelIO:
         try:
-            # The constructor verifies the flatbuffer. Tensors are not allocated on purpose: a model
-            # with a custom op this runtime lacks is a valid model, and a failed row, not bad input.
-            interpreter = Interpreter(model_path=str(self.path))
+            # Tensors are not allocated on purpose: a model with a custom op this runtime lacks is
+            # a valid model, and a failed row, not bad input.
+            return describe_tflite(self.path)
         except (ValueError, RuntimeError) as exc:
             raise self._unusable("not a loadable TFLite model", exc) from None
-        return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
     @cached_property
     def _serving_signature(self) -> Any:
@@ -103,47 +97,63 @@ class SourceModel:
             raise self._unusable("cannot load it as a SavedModel with a serving_default signature", exc) from None
 
     @cached_property
-    def input_shape(self) -> tuple[int, ...]:
-        """The per-sample input shape (batch dimension excluded); raises SuiteError for an unloadable model."""
+    def inputs(self) -> tuple[TensorInfo, ...] | None:
+        """The model's inputs (None for an .mlpackage, whose data is used as given); raises
+        SuiteError for an unloadable model."""
         if self.kind == "tflite":
-            return tuple(int(d) for d in self._tflite_details[0]["shape"][1:])
+            return self._tflite_io.inputs
         if self.kind == "mlpackage":
-            return tuple(self._dataset.inputs.shape[1:])
+            return None
         if self.kind == "savedmodel":
-            spec = next(iter(self._serving_signature.structured_input_signature[1].values()))
-            return tuple(int(d) for d in spec.shape[1:])
-        return tuple(int(d) for d in self.keras_model.inputs[0].shape[1:])
+            specs = self._serving_signature.structured_input_signature[1]
+            return tuple(_tensor(name, spec.dtype.name, spec.shape) for name, spec in specs.items())
+        return tuple(_tensor(t.name, str(t.dtype), t.shape) for t in self.keras_model.inputs)
 
     @cached_property
     def output_size(self) -> int | None:
-        """Values per sample in the (first) output, or None where it is not known before building."""
+        """Values per sample of the model's only output; None with several outputs (the scoring
+        stage checks the one labels are read from) or where it is not known before building."""
         if self.kind == "tflite":
-            shape: Any = self._tflite_details[1]["shape"][1:]
+            outputs: list[Any] = [t.sample_shape for t in self._tflite_io.outputs]
         elif self.kind == "savedmodel":
-            shape = next(iter(self._serving_signature.structured_outputs.values())).shape[1:]
+            outputs = [o.shape[1:] for o in self._serving_signature.structured_outputs.values()]
         elif self.kind == "mlpackage":
             return None
         else:
-            shape = self.keras_model.outputs[0].shape[1:]
-        if any(d is None for d in shape):
+            outputs = [o.shape[1:] for o in self.keras_model.outputs]
+        if len(outputs) != 1 or any(d is None or d < 0 for d in outputs[0]):
             return None
-        return int(np.prod([int(d) for d in shape]))
+        return int(np.prod([int(d) for d in outputs[0]]))
 
     @cached_property
     def dataset(self) -> Dataset:
-        """The suite's dataset shaped for this model's input."""
-        return self._dataset.fitted_to(self.input_shape)
+        """The model's data keyed by its input names, or seeded synthetic inputs when it has none.
+
+        Raises SuiteError when the data does not fit an input.
+        """
+        inputs = self.inputs
+        if self._dataset is None:
+            if inputs is None:
+                raise SuiteError(f"{self.where}: an .mlpackage source needs a dataset (its inputs are not "
+                                 "read on the host)")
+            return synthetic_dataset(inputs, dict(self.spec.input_shapes))
+        if inputs is None:
+            return self._dataset
+        try:
+            return self._dataset.fitted_to(inputs, self.name)
+        except SuiteError as exc:
+            raise SuiteError(f"{exc} ({self.where})") from None
 
     def data_sha256(self, need: str) -> str:
-        """Hash of the data a recipe needs ("calibration-data", "training-data"); reshaping does not change it."""
-        return self._dataset.train_sha256 if need == "training-data" else self._dataset.sha256
-
-    def calibration_inputs(self) -> np.ndarray:
-        """Representative inputs for calibrated recipes, shaped for this model."""
-        return self.dataset.representative
+        """Hash of the data a recipe needs ("calibration-data", "training-data")."""
+        return self.dataset.train_sha256 if need == "training-data" else self.dataset.sha256
 
     def calibration_feeds(self) -> Feeds:
-        """Representative inputs keyed by the model's input names (single-input models for now)."""
-        name = describe_tflite(self.path).inputs[0].name if self.kind == "tflite" else "input"
-        return {name: self.calibration_inputs()}
+        """Representative inputs keyed by the model's input names (synthetic ones when it has no data)."""
+        return self.dataset.representative
 
+
+def _tensor(name: str, dtype: str, shape: Any) -> TensorInfo:
+    """A Keras or SavedModel input as a TensorInfo (unknown dimensions dynamic)."""
+    dims = tuple(-1 if d is None else int(d) for d in shape)
+    return TensorInfo(name=name, tensor_name=name, dtype=dtype, shape=dims)

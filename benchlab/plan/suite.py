@@ -48,12 +48,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DatasetSpec(_Strict):
+    """Evaluation (and calibration) data: an npz file, a folder of labelled images, or a built-in."""
+
+    builtin: str | None = None
+    npz: Path | None = Field(None, description="npz with `inputs`, optional `labels` and `representative`")
+    images: Path | None = Field(None, description="folder with one sub-folder of images per label")
+    limit: int | None = Field(None, ge=1, description="use only the first N evaluation samples")
+    scale: Literal["unit", "symmetric", "none"] = Field(
+        "unit", description="image pixels to [0,1] (unit), [-1,1] (symmetric) or raw 0-255 (none)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        given = [k for k in ("builtin", "npz", "images") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `builtin`, `npz` or `images`")
+        if self.builtin is not None and self.builtin not in BUILTIN_DATASETS:
+            raise ValueError(f"unknown builtin {self.builtin!r} (allowed: {', '.join(BUILTIN_DATASETS)})")
+        return self
+
+
+class ModelAccuracySpec(_Strict):
+    """Which output the labels score, for a model whose data has labels."""
+
+    output: str | None = Field(None, description="output name the labels are class indices of (default: the first)")
+    top_k: int | None = Field(None, ge=1, description="overrides the suite's accuracy.top_k for this model")
+
+
 class ModelSpec(_Strict):
-    """A model to optimize: a file or directory path, or a built-in model."""
+    """A model to optimize: a file or directory path, or a built-in model, with its own data if it
+    has any (else the suite's dataset, else synthetic inputs)."""
 
     name: Name
     path: Path | None = Field(None, description=".keras file, SavedModel dir, .tflite or .mlpackage")
     builtin: str | None = Field(None, description=f"one of {', '.join(BUILTIN_MODELS)}")
+    dataset: DatasetSpec | None = Field(None, description="this model's evaluation data (default: the suite's)")
+    accuracy: ModelAccuracySpec = Field(default_factory=ModelAccuracySpec)
+    input_shapes: dict[str, tuple[Annotated[int, Field(ge=1)], ...]] = Field(
+        default_factory=dict, description="per-sample shape of a dynamic input, for synthetic data")
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -76,27 +109,6 @@ class ModelSpec(_Strict):
         if self.path.is_dir():
             return "savedmodel"
         return "keras"
-
-
-class DatasetSpec(_Strict):
-    """Evaluation (and calibration) data: an npz file, a folder of labelled images, or a built-in."""
-
-    builtin: str | None = None
-    npz: Path | None = Field(None, description="npz with `inputs`, optional `labels` and `representative`")
-    images: Path | None = Field(None, description="folder with one sub-folder of images per label")
-    limit: int | None = Field(None, ge=1, description="use only the first N evaluation samples")
-    scale: Literal["unit", "symmetric", "none"] = Field(
-        "unit", description="image pixels to [0,1] (unit), [-1,1] (symmetric) or raw 0-255 (none)"
-    )
-
-    @model_validator(mode="after")
-    def _one_source(self) -> DatasetSpec:
-        given = [k for k in ("builtin", "npz", "images") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of `builtin`, `npz` or `images`")
-        if self.builtin is not None and self.builtin not in BUILTIN_DATASETS:
-            raise ValueError(f"unknown builtin {self.builtin!r} (allowed: {', '.join(BUILTIN_DATASETS)})")
-        return self
 
 
 class VariantSpec(_Strict):
@@ -230,7 +242,8 @@ class Suite(_Strict):
 
     name: Name
     models: list[ModelSpec] = Field(min_length=1)
-    dataset: DatasetSpec
+    dataset: DatasetSpec | None = Field(None, description="evaluation data for models without their own; "
+                                        "none: seeded synthetic inputs (fidelity only)")
     variants: list[VariantSpec] = Field(min_length=1)
     targets: list[str] = Field(default_factory=lambda: ["host"])
     accelerators: list[AcceleratorSpec] = Field(default_factory=lambda: [AcceleratorSpec()])
@@ -276,6 +289,10 @@ class Suite(_Strict):
         """Return "SUITE_FILE: field" for error messages (just the field for a suite not read from a file)."""
         return f"{self._file}: {field}" if self._file is not None else field
 
+    def model_dataset(self, model: ModelSpec) -> DatasetSpec | None:
+        """Return the data a model is evaluated on: its own, else the suite's; None for synthetic inputs."""
+        return model.dataset if model.dataset is not None else self.dataset
+
     def accelerator_settings(self) -> list[AcceleratorSetting]:
         """Return the accelerator settings as plain records."""
         return [a.setting() for a in self.accelerators]
@@ -313,20 +330,29 @@ def _check_model_file(path: Path, kind: str) -> str | None:
     return None
 
 
+def _check_dataset(suite: Suite, spec: DatasetSpec | None, field: str) -> None:
+    """Check that a dataset's paths exist and are what they claim."""
+    if spec is None:
+        return
+    for key in ("npz", "images"):
+        path = getattr(spec, key)
+        if path is not None and not path.exists():
+            raise SuiteError(suite.where(f"{field}.{key}: {path} does not exist"))
+    if spec.images is not None and not spec.images.is_dir():
+        raise SuiteError(suite.where(f"{field}.images: {spec.images} is not a folder"))
+
+
 def _check_files(suite: Suite) -> None:
     """Check that model and dataset paths exist and are what they claim, and that recipes fit them."""
-    for key in ("npz", "images"):
-        path = getattr(suite.dataset, key)
-        if path is not None and not path.exists():
-            raise SuiteError(suite.where(f"dataset.{key}: {path} does not exist"))
-    if suite.dataset.images is not None and not suite.dataset.images.is_dir():
-        raise SuiteError(suite.where(f"dataset.images: {suite.dataset.images} is not a folder"))
-    supplied = supplied_data(suite.dataset)
+    _check_dataset(suite, suite.dataset, "dataset")
     for i, model in enumerate(suite.models):
+        _check_dataset(suite, model.dataset, f"models[{i}].dataset")
         if model.path is not None:
             problem = "does not exist" if not model.path.exists() else _check_model_file(model.path, model.kind)
             if problem is not None:
                 raise SuiteError(suite.where(f"models[{i}].path: {model.path} {problem}"))
+        data = suite.model_dataset(model)
+        supplied = supplied_data(data)
         for j, variant in enumerate(suite.variants):
             recipe = RECIPES[variant.recipe]
             if not recipe.applies_to(model.kind):
@@ -338,26 +364,59 @@ def _check_files(suite: Suite) -> None:
             missing = sorted(recipe.NEEDS - supplied)
             if "training-data" in missing:
                 raise SuiteError(suite.where(
-                    f"variants[{j}].recipe: {recipe.NAME} needs training data: {describe_training_split(suite.dataset)}"
+                    f"variants[{j}].recipe: {recipe.NAME} needs training data for model {model.name!r}: "
+                    f"{describe_training_split(data)}"
                 ))
             if missing:
                 raise SuiteError(suite.where(f"variants[{j}].recipe: {recipe.NAME} needs {missing[0]}, "
-                                             "which the dataset does not supply"))
+                                             f"which the data of model {model.name!r} does not supply"))
+
+
+#: What a `models: - folder: DIR` entry picks up, in name order: one model per file (or SavedModel).
+FOLDER_MODEL_SUFFIXES = (".tflite", ".keras", ".h5", ".mlpackage")
+
+
+def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Expand `{folder: DIR, ...}` into one model entry per model file in DIR, named by its stem.
+
+    The entry's other fields (a dataset, input shapes) apply to each model. Raises SuiteError
+    for a folder that does not exist or holds no model.
+    """
+    folder = Path(entry["folder"])
+    if not folder.is_dir():
+        raise SuiteError(f"models: folder {folder} does not exist or is not a folder")
+    found = sorted(p for p in folder.iterdir() if p.suffix in FOLDER_MODEL_SUFFIXES
+                   or (p.is_dir() and (p / "saved_model.pb").is_file()))
+    if not found:
+        raise SuiteError(f"models: folder {folder} holds no model ({', '.join(FOLDER_MODEL_SUFFIXES)} "
+                         "or SavedModel directory)")
+    rest = {k: v for k, v in entry.items() if k != "folder"}
+    return [{**rest, "name": path.stem, "path": str(path)} for path in found]
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make relative model and dataset paths relative to the suite file's folder."""
+    """Make relative model and dataset paths relative to the suite file's folder; expand model folders."""
     def resolve(value: Any) -> Any:
         return str((base / value).resolve()) if isinstance(value, str) else value
 
-    for model in raw.get("models") or []:
-        if isinstance(model, dict) and "path" in model:
-            model["path"] = resolve(model["path"])
-    dataset = raw.get("dataset")
-    if isinstance(dataset, dict):
-        for key in ("npz", "images"):
-            if key in dataset:
-                dataset[key] = resolve(dataset[key])
+    def resolve_dataset(dataset: Any) -> None:
+        if isinstance(dataset, dict):
+            for key in ("npz", "images"):
+                if key in dataset:
+                    dataset[key] = resolve(dataset[key])
+
+    models = raw.get("models")
+    if isinstance(models, list):
+        expanded: list[Any] = []
+        for model in models:
+            if isinstance(model, dict):
+                for key in ("path", "folder"):
+                    if key in model:
+                        model[key] = resolve(model[key])
+                resolve_dataset(model.get("dataset"))
+            expanded.extend(_folder_models(model) if isinstance(model, dict) and "folder" in model else [model])
+        raw["models"] = expanded
+    resolve_dataset(raw.get("dataset"))
     return raw
 
 
@@ -366,7 +425,11 @@ def parse_suite(raw: Any, source: Path) -> Suite:
     if not isinstance(raw, dict):
         raise SuiteError(f"{source}: a suite must be a mapping with name, models, dataset, variants")
     try:
-        suite = Suite.model_validate(_resolve_paths(raw, source.parent))
+        resolved = _resolve_paths(raw, source.parent)
+    except SuiteError as exc:
+        raise SuiteError(f"{source}: {exc}") from None
+    try:
+        suite = Suite.model_validate(resolved)
     except ValidationError as exc:
         error = exc.errors()[0]
         message = str(error["msg"]).removeprefix("Value error, ")

@@ -9,7 +9,7 @@ results root, from the Parquet files a finished run exported when they are there
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -29,6 +29,8 @@ from benchlab.results.store import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from benchlab.tensors import Feeds
     import pandas as pd
 
 
@@ -99,9 +101,7 @@ class RunRecord:
         meta = read_run_meta(directory)
         repeats = tuple(read_repeat_records(directory))
         loader = _ArrayLoader(directory)
-        accuracy = (meta.get("suite") or {}).get("accuracy") or {}
-        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels,
-                                    top_k=int(accuracy.get("top_k", 1)))
+        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels, accuracy_settings(meta))
         return cls(directory, meta, repeats, tuple(scored))
 
     @property
@@ -119,9 +119,11 @@ class RunRecord:
         import hashlib
 
         stem = file_name(model)
-        paths = [self.directory / INPUTS_DIR / f"{stem}.npy", self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
-        if not paths[0].exists():
+        inputs = next((p for p in (self.directory / INPUTS_DIR / f"{stem}{suffix}" for suffix in (".npz", ".npy"))
+                       if p.exists()), None)
+        if inputs is None:
             return None
+        paths = [inputs, self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
         digest = hashlib.sha256()
         for path in paths:
             if path.exists():
@@ -133,7 +135,30 @@ class RunRecord:
         """One row per measurement (repeats combined): identity, size, latency stats, accuracy, conditions."""
         import pandas as pd
 
-        return pd.DataFrame([measurement_row(m) for m in self.measurements])
+        frame = pd.DataFrame([measurement_row(m) for m in self.measurements])
+        if not frame.empty:
+            frame["data"] = frame["model"].map(self.data_labels)
+        return frame
+
+    @property
+    def data_labels(self) -> dict[str, str]:
+        """Each model's evaluation data in a few words: "synthetic: fidelity only", or where it came from."""
+        return {model: "synthetic: fidelity only" if info.get("synthetic") else str(info.get("origin", ""))
+                for model, info in (self.meta.get("data") or {}).items()}
+
+    @cached_property
+    def output_fidelity(self) -> pd.DataFrame:
+        """One row per (measurement, output) compared with its reference: errors, cosine, SNR, top-1."""
+        from dataclasses import asdict
+
+        import pandas as pd
+
+        rows = [{"model": m.variant.model, "variant": m.variant.name, "device_id": m.device.id,
+                 "accelerator": m.accelerator.name, "reference": m.fidelity.reference_variant,
+                 **asdict(o)}
+                for m in self.measurements if m.fidelity is not None for o in m.fidelity.outputs]
+        return pd.DataFrame(rows, columns=["model", "variant", "device_id", "accelerator", "reference", "name",
+                                           "max_abs_error", "mean_abs_error", "cosine", "snr_db", "top1_agreement"])
 
     @cached_property
     def samples(self) -> pd.DataFrame:
@@ -165,18 +190,31 @@ class RunRecord:
         self.samples.to_parquet(self.directory / SAMPLES_PARQUET, index=False)
 
 
+def accuracy_settings(meta: dict[str, Any]) -> Callable[[str], tuple[str | None, int]]:
+    """Return, from run.json, each model's scored output (None: the first) and top-k."""
+    suite = meta.get("suite") or {}
+    default_k = int((suite.get("accuracy") or {}).get("top_k", 1))
+    top_k = {m.get("name"): (m.get("accuracy") or {}).get("top_k") or default_k for m in suite.get("models") or []}
+    data = meta.get("data") or {}
+
+    def settings(model: str) -> tuple[str | None, int]:
+        return (data.get(model) or {}).get("accuracy_output"), int(top_k.get(model, default_k))
+
+    return settings
+
+
 class _ArrayLoader:
     """Reads the arrays a run stored (outputs, labels) for the scoring stage."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def outputs(self, m: Measurement) -> np.ndarray | None:
-        import numpy as np
+    def outputs(self, m: Measurement) -> Feeds | None:
+        from benchlab.tensors import load_feeds
 
         if not m.outputs_file or not (self.directory / m.outputs_file).exists():
             return None
-        return np.load(self.directory / m.outputs_file)
+        return load_feeds(self.directory / m.outputs_file)
 
     def labels(self, model: str) -> np.ndarray | None:
         import numpy as np
@@ -242,6 +280,7 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "fidelity_top1_agreement": m.fidelity.top1_agreement if m.fidelity else None,
         "fidelity_max_abs_error": m.fidelity.max_abs_error if m.fidelity else None,
         "fidelity_mean_abs_error": m.fidelity.mean_abs_error if m.fidelity else None,
+        "fidelity_worst_cosine": m.fidelity.worst_cosine if m.fidelity else None,
         "thermal_status_before": before.thermal_status if before else None,
         "thermal_status_after": after.thermal_status if after else None,
         "battery_temperature_c_before": before.battery_temperature_c if before else None,

@@ -11,7 +11,7 @@ for its reference. For each measurement with outputs:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -22,18 +22,26 @@ if TYPE_CHECKING:
 
     from benchlab.records import Measurement
 
-OutputsOf = Callable[["Measurement"], "np.ndarray | None"]
+OutputsOf = Callable[["Measurement"], "Mapping[str, np.ndarray] | None"]
 LabelsOf = Callable[[str], "np.ndarray | None"]
+#: A model's scored output (None: the first) and top-k.
+AccuracyOf = Callable[[str], "tuple[str | None, int]"]
 
 
-def _accuracy(outputs: np.ndarray, labels: np.ndarray | None, top_k: int) -> float | None:
+def _scored(outputs: Mapping[str, np.ndarray], name: str | None) -> np.ndarray:
+    """Return the output labels are read from: the named one, else the first (an older run's only one)."""
+    return outputs[name] if name in outputs else next(iter(outputs.values()))
+
+
+def _accuracy(outputs: Mapping[str, np.ndarray], labels: np.ndarray | None, output: str | None,
+              top_k: int) -> float | None:
     if labels is None:
         return None
-    return round(100.0 * top_k_accuracy(outputs, labels, top_k), 3)
+    return round(100.0 * top_k_accuracy(_scored(outputs, output), labels, top_k), 3)
 
 
 def score_measurements(measurements: Sequence[Measurement], outputs_of: OutputsOf, labels_of: LabelsOf,
-                       top_k: int = 1) -> list[Measurement]:
+                       accuracy_of: AccuracyOf = lambda _model: (None, 1)) -> list[Measurement]:
     """Return the measurements with accuracy, accuracy_delta and fidelity filled in where outputs exist.
 
     Outputs that do not fit the labels or the reference (a shape mismatch) leave the score empty
@@ -51,19 +59,20 @@ def score_measurements(measurements: Sequence[Measurement], outputs_of: OutputsO
             continue
         if m.variant.model not in labels:
             labels[m.variant.model] = labels_of(m.variant.model)
+        output, top_k = accuracy_of(m.variant.model)
+        metric = f"top{top_k}" if labels[m.variant.model] is not None else None
         try:
-            accuracy = _accuracy(ours, labels[m.variant.model], top_k)
+            accuracy = _accuracy(ours, labels[m.variant.model], output, top_k)
             reference = references.get((m.variant.model, m.device.id, m.accelerator.name))
             if reference is None:
-                scored.append(replace(m, accuracy_metric=f"top{top_k}" if accuracy is not None else None,
-                                      accuracy=accuracy))
+                scored.append(replace(m, accuracy_metric=metric, accuracy=accuracy))
                 continue
             theirs = outputs[reference.job_id]
-            reference_accuracy = _accuracy(theirs, labels[m.variant.model], top_k)
+            assert theirs is not None
+            reference_accuracy = _accuracy(theirs, labels[m.variant.model], output, top_k)
             delta = round(accuracy - reference_accuracy, 3) if accuracy is not None and reference_accuracy is not None else None
-            scored.append(replace(m, accuracy_metric=f"top{top_k}" if accuracy is not None else None,
-                                  accuracy=accuracy, accuracy_delta=delta,
-                                  fidelity=fidelity(ours, theirs, reference.variant.name)))
+            scored.append(replace(m, accuracy_metric=metric, accuracy=accuracy, accuracy_delta=delta,
+                                  fidelity=fidelity(ours, theirs, reference.variant.name, output)))
         except ValueError as exc:
             scored.append(replace(m, accuracy_note=f"not scored: {exc}"))
     return scored

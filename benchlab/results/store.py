@@ -7,8 +7,10 @@ This is the only module that knows a run directory's layout:
                            fsync'ed as it finishes, so a crash or a pulled cable loses at most the
                            repeat in flight. A repeat run again (`--resume`) is appended again: the
                            last record of a (job, repeat) wins.
-    outputs/JOB.npy        a job's outputs on the evaluation inputs (scored after execution)
-    inputs/MODEL.npy       the evaluation inputs and labels (inputs/MODEL.labels.npy) used
+    outputs/JOB.npz        a job's outputs on the evaluation inputs, one array per output name
+                           (scored after execution; .npy, one array, before named outputs)
+    inputs/MODEL.npz       the evaluation inputs by input name, and labels (inputs/MODEL.labels.npy)
+                           (.npy, one array, before named inputs)
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration), written when it finishes; readers use them when present
 
@@ -49,6 +51,8 @@ from benchlab.records import (
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from benchlab.tensors import Feeds
 
     from benchlab.results.run_record import RunRecord
 
@@ -188,21 +192,30 @@ class RunStore:
         """Return run.json; raise StoreError when missing or of an unknown schema version."""
         return read_run_meta(self.directory)
 
-    def write_eval_inputs(self, model: str, inputs: np.ndarray, labels: np.ndarray | None) -> str:
-        """Store a model's evaluation inputs (and labels); return the inputs' path for runners."""
+    def write_eval_inputs(self, model: str, inputs: Feeds, labels: np.ndarray | None) -> str:
+        """Store a model's evaluation inputs by input name (and labels); return the inputs' path for runners."""
         import numpy as np
 
+        from benchlab.tensors import save_feeds
+
         stem = file_name(model)
-        path = self.directory / INPUTS_DIR / f"{stem}.npy"
-        np.save(path, inputs)
+        path = self.directory / INPUTS_DIR / f"{stem}.npz"
+        save_feeds(path, inputs)
         if labels is not None:
             np.save(self.directory / INPUTS_DIR / f"{stem}.labels.npy", labels)
         return str(path)
 
     def eval_inputs(self, models: Iterable[str]) -> dict[str, str]:
-        """Return the stored evaluation inputs' path of each model that has them (for a resumed run)."""
-        found = {m: self.directory / INPUTS_DIR / f"{file_name(m)}.npy" for m in models}
-        return {m: str(p) for m, p in found.items() if p.exists()}
+        """Return the stored evaluation inputs' path of each model that has them (for a resumed run;
+        a run from before named inputs has one .npy per model)."""
+        found = {}
+        for model in models:
+            for suffix in (".npz", ".npy"):
+                path = self.directory / INPUTS_DIR / f"{file_name(model)}{suffix}"
+                if path.exists():
+                    found[model] = str(path)
+                    break
+        return found
 
     def append(self, measurement: Measurement) -> Measurement:
         """Write the outputs file and append the record, flushed and fsync'ed; return it as stored.
@@ -211,10 +224,10 @@ class RunStore:
         """
         try:
             if measurement.outputs is not None:
-                import numpy as np
+                from benchlab.tensors import save_feeds
 
-                outputs_file = f"{OUTPUTS_DIR}/{file_name(measurement.job_id)}.npy"
-                np.save(self.directory / outputs_file, measurement.outputs)
+                outputs_file = f"{OUTPUTS_DIR}/{file_name(measurement.job_id)}.npz"
+                save_feeds(self.directory / outputs_file, measurement.outputs)
                 measurement = replace(measurement, outputs_file=outputs_file, outputs=None)
             line = json.dumps(measurement_to_record(measurement), default=str)
             with self._lock:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from benchlab.errors import StoreError
 from benchlab.views.plotting import pyplot, save
 from benchlab.results.run_record import RunRecord
+from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values
 
 if TYPE_CHECKING:
@@ -79,8 +80,10 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
             "coverage": coverage_text(r), "size KB": _kb(r["size_bytes"]),
             "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
             "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "repeats": str(int(r["latency_repeats"])),
-            "peak MB": _num(r["peak_memory_mb"], 1), "accuracy %": _num(r["accuracy"], 1),
+            "peak MB": _num(r["peak_memory_mb"], 1),
+            "accuracy %": SYNTHETIC_NOTE if r.get("data") == SYNTHETIC_NOTE else _num(r["accuracy"], 1),
             "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(_percent(r["fidelity_top1_agreement"]), 1),
+            "min cos": _num(r.get("fidelity_worst_cosine"), 4),
             "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
             "flags": r["flags"] or "",
             "status": status,
@@ -89,7 +92,9 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
 
 
 TERMINAL_COLUMNS = ("model", "variant", "where", "coverage", "size KB", "zipped KB", "median ms", "95% CI ms", "repeats",
-                    "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "pick")
+                    "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "min cos", "pick")
+#: What the accuracy column says for a model measured on synthetic inputs (no labels, no real data).
+SYNTHETIC_NOTE = "synthetic: fidelity only"
 
 
 def not_ok_notes(df: pd.DataFrame) -> list[str]:
@@ -244,7 +249,7 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
 
 
 def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
-                trend_pngs: Sequence[Path] = ()) -> str:
+                trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = ()) -> str:
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
@@ -295,6 +300,13 @@ iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads
 time in the op-profiling pass; the ops that fell back to the CPU are named below.</p>
 {_html_table(rows, row_class)}
 {notes}
+<h2>Every output against the reference</h2>
+<p class="note">Each output of each variant compared with the reference variant's same output on the same
+inputs, device and accelerator: absolute error, cosine similarity (per sample, averaged), signal-to-noise
+ratio, and top-1 agreement where the output is class scores. "min cos" in the table above is the lowest
+cosine of any output. {html.escape(SYNTHETIC_NOTE)}: the model was given no data, so it ran on seeded
+random inputs and only this comparison means something.</p>
+{_html_table(list(output_rows))}
 </body></html>
 """
 
@@ -317,6 +329,7 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     from benchlab.views.trends import trend_plots_for_run
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
-    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs))
+    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
+                                output_fidelity_rows(record.output_fidelity)))
     (run_dir / "summary.json").write_text(json.dumps(table_rows(df), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df

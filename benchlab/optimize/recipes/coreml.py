@@ -59,7 +59,8 @@ class CoreMLRecipe(Recipe):
             program_input,
             convert_to="mlprogram",
             compute_precision=getattr(ct.precision, self.PRECISION),
-            inputs=[ct.TensorType(shape=(1, *source.input_shape))],
+            inputs=[ct.TensorType(name=name, shape=(1, *values.shape[1:]))
+                    for name, values in source.dataset.inputs.items()],
             minimum_deployment_target=ct.target.iOS16,
         )
         self.compress(model, cto, options).save(str(out_path))

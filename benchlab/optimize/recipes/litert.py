@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from pydantic import Field
 
 from benchlab.optimize.recipes.base import Need, Options, Recipe
@@ -121,12 +120,15 @@ class Int16x8(CalibratedRecipe):
         ]
 
 
-def _calibration(source: SourceModel, options: CalibrationOptions) -> Callable[[], Iterator[list[np.ndarray]]]:
-    """Return the representative-dataset generator the converter calibrates ranges with."""
-    samples = source.calibration_inputs()[: options.calibration_samples]
+def _calibration(source: SourceModel, options: CalibrationOptions) -> Callable[[], Iterator[Any]]:
+    """Return the representative-dataset generator the converter calibrates ranges with: one
+    sample per step, as a list for a single input, by signature name for several."""
+    feeds = source.calibration_feeds()
+    count = min(options.calibration_samples, len(next(iter(feeds.values()))))
 
-    def generate() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
-            yield [sample[np.newaxis].astype(np.float32)]
+    def generate() -> Iterator[Any]:
+        for i in range(count):
+            sample = {name: values[i : i + 1] for name, values in feeds.items()}
+            yield list(sample.values()) if len(sample) == 1 else sample
 
     return generate
