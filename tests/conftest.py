@@ -141,3 +141,43 @@ def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = export.parent / "conv.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
     return path
+
+
+# --- models in production shapes as .tflite files (tests/production_models.py), for the Android runner's tests ---
+
+
+@pytest.fixture(scope="session")
+def aio_two_tower_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-tower model (inputs image and meta, outputs scores and box) converted to .tflite."""
+    import keras
+
+    from tests import production_models
+
+    folder = tmp_path_factory.mktemp("aio-two-tower")
+    keras_path = production_models.two_tower_keras(folder / "two_tower.keras")
+    # The module's own export path, so the .tflite is what every other two-tower test converts.
+    return production_models._export_tflite(keras.models.load_model(keras_path), folder / "two_tower.tflite")
+
+
+@pytest.fixture(scope="session")
+def aio_token_classifier_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """int32 token ids in; intent scores and a pooled vector out."""
+    from tests import production_models
+
+    return production_models.token_classifier_tflite(tmp_path_factory.mktemp("aio-token") / "token.tflite")
+
+
+@pytest.fixture(scope="session")
+def aio_dynamic_hw_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image of any height and width in; a per-pixel mask and a score out."""
+    from tests import production_models
+
+    return production_models.dynamic_hw_tflite(tmp_path_factory.mktemp("aio-dynamic") / "dynamic_hw.tflite")
+
+
+@pytest.fixture(scope="session")
+def aio_quantized_io_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A full-int8 classifier whose input and output tensors are int8."""
+    from tests import production_models
+
+    return production_models.quantized_io_tflite(tmp_path_factory.mktemp("aio-int8") / "quantized_io.tflite")
