@@ -33,13 +33,7 @@ SAMPLES = 6
 
 
 @pytest.fixture()
-def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackAdbDevice]:
-    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
-    runner = tmp_path / "benchmark_model"
-    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
-    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
+def phone(tmp_path: Path, android_loopback_env: None) -> Iterator[LoopbackAdbDevice]:
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
         yield device
 

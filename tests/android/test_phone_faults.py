@@ -43,17 +43,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
-    runner = tmp_path / "benchmark_model"
-    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
-    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
-
-
-@pytest.fixture()
-def phone(tmp_path: Path, env: None) -> Iterator[LoopbackAdbDevice]:
+def phone(tmp_path: Path, android_loopback_env: None) -> Iterator[LoopbackAdbDevice]:
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
         yield device
 
@@ -253,7 +243,8 @@ def test_a_delegate_that_refuses_a_batch_falls_back_to_one_sample_per_process(ph
     assert launches(phone) == 1 + 6
 
 
-def test_a_single_sample_runs_in_one_process_without_a_batch_check(tmp_path, models, env) -> None:
+def test_a_single_sample_runs_in_one_process_without_a_batch_check(tmp_path, models,
+                                                                   android_loopback_env) -> None:
     with LoopbackAdbDevice(LOW_END, tmp_path / "low", accept_new_keys=True) as low:
         device = open_device(low)
         device.prepare([models["tiny"]])
