@@ -474,7 +474,10 @@ class _EvalSet:
         """
         from ai_edge_litert.interpreter import Interpreter
 
-        feeds = load_feeds(inputs_path)
+        try:
+            feeds = load_feeds(inputs_path)
+        except (OSError, ValueError) as exc:  # a missing, cut or pickled file
+            raise SuiteError(f"{inputs_path}: evaluation inputs not readable: {exc}") from None
         interpreter = Interpreter(model_path=model_path)
         io = describe_interpreter(interpreter)
         try:
@@ -485,6 +488,8 @@ class _EvalSet:
         counts = {info.name: len(values) for info, values in zip(io.inputs, tensors)}
         if len(set(counts.values())) > 1:
             raise SuiteError(f"{inputs_path}: the inputs have different sample counts: {counts}")
+        if 0 in counts.values():
+            raise SuiteError(f"{inputs_path}: no evaluation samples")
         return cls(io, tensors, _output_shapes(interpreter, io, tensors))
 
     @property
