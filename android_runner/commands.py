@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from benchlab.records import AcceleratorSetting, Scenario
 
@@ -110,36 +111,70 @@ def kill_command(marker: str) -> str:
     return f"pkill -9 -f {shlex.quote(pattern)}; true"
 
 
-#: The name given to the model's input in --input_layer. The tool maps inputs by order and only
-#: warns when names differ, so a plain name avoids escaping the ':' in exported names ("x:0").
-EVAL_INPUT_NAME = "benchlab_input"
+@dataclass(frozen=True)
+class EvalInput:
+    """One model input of an on-device evaluation: its tensor name and one sample's shape and size.
+
+    Its samples, in the tensor's dtype, lie back to back in `inputs-N.bin` in the workdir (N: the
+    input's position in the model).
+    """
+
+    tensor_name: str
+    #: One sample's shape as fed, batch dimension (1) included.
+    sample_shape: tuple[int, ...]
+    sample_bytes: int
+
+
+def input_layer_names(names: Sequence[str]) -> list[str]:
+    """Return the names to give benchmark_model's --input_layer, one per model input in order.
+
+    The tool splits --input_layer at ',' with no escape, matches its entries to the model's inputs
+    by position and only warns when a name differs; so a name with a ',' is given as
+    ``benchlab_input_N`` (the value files then name it so too).
+    """
+    return [f"benchlab_input_{i}" if "," in name else name for i, name in enumerate(names)]
+
+
+def value_file_item(name: str, path: str) -> str:
+    """Return one ``name:path`` item of --input_layer_value_files.
+
+    ':' separates name and path and tensor names often hold one ("serving_default_x:0"), so the
+    tool reads '::' as a literal ':' (SplitInputLayerNameAndValueFile in benchmark_tflite_model.cc).
+    """
+    return f"{name.replace(':', '::')}:{path.replace(':', '::')}"
 
 
 def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting, workdir: str,
-                       sample_shape: Sequence[int], sample_bytes: int, first: int, count: int, output: str,
+                       inputs: Sequence[EvalInput], first: int, count: int, output: str,
                        cpu_mask: str | None, marker: str) -> str:
-    """Return a device-side command that runs samples [first, first+count) of `inputs.bin` in
-    `workdir` through the model in ONE benchmark_model process, appending the outputs to `output`.
+    """Return a device-side command that runs samples [first, first+count) of every input's
+    `inputs-N.bin` in `workdir` through the model in ONE benchmark_model process, appending the
+    outputs to `output`.
 
-    The samples are cut out with dd into one file and fed as a batch: `--input_layer_shape`
-    resizes the input's batch dimension (`sample_shape[0]`, 1 for one sample) to `count`, and
-    `--input_layer_value_files` must then hold exactly `count` samples. `--output_filepath` (LiteRT
-    2.12+) writes the last run's outputs as raw bytes. On failure the tool's last lines are printed
-    and the command exits 1.
+    Each input's samples are cut out with dd into `in-N.bin` and fed as a batch:
+    ``--input_layer`` names the model's input tensors in model order, ``--input_layer_shape``
+    resizes each input's batch dimension (1 for one sample) to `count`, and
+    ``--input_layer_value_files`` must then hold exactly `count` samples per input.
+    ``--output_filepath`` (LiteRT 2.12+) writes the last run's outputs as raw bytes, every output in
+    the model's output order. Paths are relative to `workdir` (the command runs there), so no ',' or
+    ':' of a job's folder reaches the flags. On failure the tool's last lines are printed and the
+    command exits 1.
     """
-    shape = [count * int(sample_shape[0]), *(int(d) for d in sample_shape[1:])]
+    names = input_layer_names([i.tensor_name for i in inputs])
+    shapes = [[count * int(i.sample_shape[0]), *(int(d) for d in i.sample_shape[1:])] for i in inputs]
     run = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=0", "--warmup_min_secs=0",
-        "--num_runs=1", "--min_secs=0", f"--input_layer={EVAL_INPUT_NAME}",
-        f"--input_layer_shape={','.join(str(d) for d in shape)}",
-        f"--input_layer_value_files={EVAL_INPUT_NAME}:{workdir}/in.bin",
-        f"--output_filepath={workdir}/out.bin", _marker_flag(marker),
+        "--num_runs=1", "--min_secs=0", f"--input_layer={','.join(names)}",
+        f"--input_layer_shape={':'.join(','.join(str(d) for d in shape) for shape in shapes)}",
+        f"--input_layer_value_files={','.join(value_file_item(n, f'in-{k}.bin') for k, n in enumerate(names))}",
+        "--output_filepath=out.bin", _marker_flag(marker),
     ]
     command = _pinned(" ".join(shlex.quote(a) for a in run), cpu_mask)
+    cuts = " && ".join(f"dd if=inputs-{k}.bin of=in-{k}.bin bs={i.sample_bytes} skip={first} count={count} 2>/dev/null"
+                       for k, i in enumerate(inputs))
     # A subshell, so `exit 1` ends only it and a wrapper's `; echo $?` still reports the status.
     return (
-        f"( cd {shlex.quote(workdir)} && rm -f out.bin && "
-        f"dd if=inputs.bin of=in.bin bs={sample_bytes} skip={first} count={count} 2>/dev/null && "
+        f"( cd {shlex.quote(workdir)} && rm -f out.bin && {cuts} && "
         f"{{ {command} >run.log 2>&1 || {{ tail -n 8 run.log; exit 1; }}; }} && "
         f"cat out.bin >> {shlex.quote(output)} )"
     )

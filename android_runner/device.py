@@ -14,6 +14,7 @@ once it is back; only a phone that stays gone raises DeviceLost, which quarantin
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shlex
 import signal
@@ -38,7 +39,7 @@ from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
-from benchlab.errors import DeviceError, DeviceLost
+from benchlab.errors import DeviceError, DeviceLost, SuiteError
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
@@ -50,7 +51,16 @@ from benchlab.records import (
     full_delegation_failure,
     now_iso,
 )
-from benchlab.tensors import dequantize, quantize
+from benchlab.tensors import (
+    Feeds,
+    ModelIO,
+    TensorInfo,
+    describe_interpreter,
+    from_tensor,
+    load_feeds,
+    match_names,
+    to_tensor,
+)
 
 log = logging.getLogger(__name__)
 
@@ -313,43 +323,43 @@ class AndroidDevice:
         return parsed.error or f"benchmark_model exited with {exit_code}"
 
     def _evaluate(self, job: Job, m: Measurement, binary: str, model: str) -> Measurement:
-        """Run the evaluation inputs through the job's binary and accelerator; return `m` with the
-        outputs. Raises DeviceError when the evaluation cannot run (the caller keeps the latency)."""
+        """Run the evaluation inputs through the job's binary and accelerator; return `m` with every
+        output of the variant, by name. Evaluation data that does not fit the variant's inputs
+        fails the job, naming the input, what it expects and what it got (the measured repeats stay
+        in the record). Raises DeviceError when the evaluation cannot run (the caller keeps the
+        latency)."""
         if not self._output_file_supported(binary):
             return replace(m, accuracy_note="accuracy not measured: this benchmark_model has no "
                                             "--output_filepath flag (use a 2023 or newer build)")
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=job.variant.path)
-        input_details = interpreter.get_input_details()
-        input_detail, output_detail = input_details[0], interpreter.get_output_details()[0]
-        shape = [int(d) for d in input_detail["shape"]]
-        samples = np.load(job.eval_inputs_path)
-        quantized = np.stack([quantize(np.reshape(s, shape), input_detail) for s in samples])
-        per_sample = int(np.prod(output_detail["shape"]))
-        run = _EvalRun(self, job, binary, model, shape, quantized[0].nbytes)
+        try:
+            data = _EvalSet.load(job.variant.path, job.eval_inputs_path)
+        except SuiteError as exc:
+            return replace(m, status="failed", error=str(exc))
+        run = _EvalRun(self, job, binary, model, data)
         with tempfile.TemporaryDirectory(prefix="benchlab-eval-") as tmp:
-            inputs_file = Path(tmp) / "inputs.bin"
-            inputs_file.write_bytes(quantized.tobytes())
             try:
                 self._shell(f"mkdir -p {shlex.quote(run.workdir)}")
-                self._push(inputs_file, f"{run.workdir}/inputs.bin", timeout_s=job.scenario.timeout_seconds)
-                # A batch only where the model has one input with a batch dimension of 1 to resize.
-                batch = min(EVAL_BATCH, len(samples)) if len(input_details) == 1 and shape[0] == 1 else 1
-                fallback = run.check_batch(batch, Path(tmp), output_detail, per_sample) if batch > 1 else None
-                done = batch if batch > 1 and fallback is None else 0  # the checked first batch is kept
+                for position, values in enumerate(data.tensors):
+                    local = Path(tmp) / f"inputs-{position}.bin"
+                    local.write_bytes(values.tobytes())
+                    self._push(local, f"{run.workdir}/{local.name}", timeout_s=job.scenario.timeout_seconds)
+                # Batches only where every input has a batch dimension (1 or dynamic) to resize.
+                batch = min(EVAL_BATCH, data.count) if data.batchable else 1
+                fallback = run.check_batch(batch, Path(tmp)) if batch > 1 else None
+                chunks = [batch] if batch > 1 and fallback is None else []  # the checked first batch is kept
                 if fallback is not None:
                     batch = 1
                     log.warning("%s: %s", job.job_id, fallback)
-                for first in range(done, len(samples), batch):
-                    run.chunk(first, min(batch, len(samples) - first), "outputs.bin")
-                raw = run.pull("outputs.bin", Path(tmp), output_detail["dtype"])
+                for first in range(sum(chunks), data.count, batch):
+                    chunks.append(min(batch, data.count - first))
+                    run.chunk(first, chunks[-1], "outputs.bin")
+                raw = run.pull("outputs.bin", Path(tmp))
             finally:
                 run.clean_up()
-        if raw.size != per_sample * len(samples):
-            return replace(m, accuracy_note=f"accuracy not measured: {raw.size} output values for "
-                                            f"{len(samples)} samples of {per_sample}")
-        outputs = dequantize(raw.reshape(len(samples), per_sample), output_detail)
+        outputs = data.split(raw, chunks)
+        if outputs is None:
+            return replace(m, accuracy_note=f"accuracy not measured: {len(raw)} output bytes for {data.count} "
+                                            f"samples of {data.output_sample_bytes} ({data.describe_outputs()})")
         if fallback is not None:
             return replace(m, outputs=outputs, accuracy_note=fallback, flags=(*m.flags, EVAL_PER_SAMPLE))
         return replace(m, outputs=outputs)
@@ -442,13 +452,124 @@ class AndroidDevice:
             raise DeviceError(f"{self.info.id}: cannot move {partial} into place: {moved.output.strip()[:200]}")
 
 
+class _EvalSet:
+    """A job's evaluation inputs as the variant's input tensors want them, and how to read back
+    what benchmark_model's --output_filepath writes: every output's raw bytes, in output order."""
+
+    def __init__(self, io: ModelIO, tensors: Sequence[np.ndarray], output_shapes: Sequence[tuple[int, ...]]) -> None:
+        self.io = io
+        #: Per model input, in model order: (N, *sample_shape) in the tensor's dtype.
+        self.tensors = tuple(tensors)
+        #: Per output, one sample's shape as the tool writes it (inputs resized to batch 1).
+        self.output_shapes = tuple(output_shapes)
+        self.count = len(self.tensors[0]) if self.tensors else 0
+
+    @classmethod
+    def load(cls, model_path: str, inputs_path: str) -> _EvalSet:
+        """Read the evaluation inputs (.npz by input name, or an old single-array .npy) and fit
+        them to the model's inputs: mapped by name (else position), checked, quantized or cast.
+
+        Raises SuiteError naming the input, the expected and the given dtype and shape, and
+        DeviceError when the outputs' sizes cannot be worked out on the host.
+        """
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            feeds = load_feeds(inputs_path)
+        except (OSError, ValueError) as exc:  # a missing, cut or pickled file
+            raise SuiteError(f"{inputs_path}: evaluation inputs not readable: {exc}") from None
+        interpreter = Interpreter(model_path=model_path)
+        io = describe_interpreter(interpreter)
+        try:
+            mapping = match_names(list(feeds), io.inputs)
+        except ValueError as exc:
+            raise SuiteError(f"{inputs_path}: {exc}") from None
+        tensors = [to_tensor(_fitting(feeds[mapping[info.name]], info, inputs_path), info) for info in io.inputs]
+        counts = {info.name: len(values) for info, values in zip(io.inputs, tensors)}
+        if len(set(counts.values())) > 1:
+            raise SuiteError(f"{inputs_path}: the inputs have different sample counts: {counts}")
+        if 0 in counts.values():
+            raise SuiteError(f"{inputs_path}: no evaluation samples")
+        return cls(io, tensors, _output_shapes(interpreter, io, tensors))
+
+    @property
+    def batchable(self) -> bool:
+        """Whether samples can run as one batch: every input's batch dimension is 1 or dynamic."""
+        return all(info.shape and info.shape[0] in (1, -1) for info in self.io.inputs)
+
+    def inputs(self) -> list[commands.EvalInput]:
+        """Return each input's tensor name and one sample's shape (batch 1) and size, in model order."""
+        return [commands.EvalInput(info.tensor_name, (1, *values.shape[1:]), values[:1].nbytes)
+                for info, values in zip(self.io.inputs, self.tensors)]
+
+    @property
+    def output_sample_bytes(self) -> int:
+        """Bytes the tool writes per sample, all outputs together."""
+        return sum(math.prod(shape) * np.dtype(info.dtype).itemsize
+                   for info, shape in zip(self.io.outputs, self.output_shapes))
+
+    def describe_outputs(self) -> str:
+        """Return e.g. "scores float32 (1, 5), box float32 (1, 4)" for messages."""
+        return ", ".join(f"{info.name} {info.dtype} {shape}"
+                         for info, shape in zip(self.io.outputs, self.output_shapes))
+
+    def split(self, raw: bytes, chunks: Sequence[int]) -> Feeds | None:
+        """Cut the outputs of runs of `chunks` samples each, appended one after the other, into
+        one array per output name, (samples, *shape), as numbers (`from_tensor`). Return None
+        when the bytes are not what those runs write."""
+        if len(raw) != sum(chunks) * self.output_sample_bytes:
+            return None
+        pieces: list[list[np.ndarray]] = [[] for _ in self.io.outputs]
+        offset = 0
+        for count in chunks:  # each run wrote all its outputs, one after the other
+            for k, (info, shape) in enumerate(zip(self.io.outputs, self.output_shapes)):
+                values = np.frombuffer(raw, dtype=info.dtype, count=count * math.prod(shape), offset=offset)
+                pieces[k].append(values)
+                offset += values.nbytes
+        outputs: Feeds = {}
+        for info, shape, parts in zip(self.io.outputs, self.output_shapes, pieces):
+            # One sample's outputs keep their own shape without the batch dimension of 1.
+            sample = shape[1:] if shape and shape[0] == 1 else shape
+            outputs[info.name] = from_tensor(np.concatenate(parts).reshape(sum(chunks), *sample), info)
+        return outputs
+
+
+def _fitting(values: np.ndarray, info: TensorInfo, source: str) -> np.ndarray:
+    """Return `values` when its samples fit the input (shape, dynamic dimensions free; real values
+    only for a float or quantized input). Raises SuiteError naming the input, expected and got."""
+    shape = values.shape[1:]
+    fits = len(shape) == len(info.sample_shape) and all(d < 0 or d == g for d, g in zip(info.sample_shape, shape))
+    plain_integer = not info.quantized and not np.issubdtype(np.dtype(info.dtype), np.floating)
+    if not fits or (plain_integer and not np.issubdtype(values.dtype, np.integer) and values.dtype != np.bool_):
+        raise SuiteError(f"{source}: evaluation data does not fit input {info.name}: expected "
+                         f"{info.describe()}, got {values.dtype.name} {tuple(shape)}")
+    return values
+
+
+def _output_shapes(interpreter: Any, io: ModelIO, tensors: Sequence[np.ndarray]) -> list[tuple[int, ...]]:
+    """Return each output's shape for one sample: the model's inputs resized to the data's
+    (batch 1), as the tool will, since a dynamic model's output sizes are only known then.
+
+    Raises DeviceError when the host runtime cannot size them (an op only the phone's build has)
+    and an output's shape is dynamic.
+    """
+    try:
+        for detail, values in zip(interpreter.get_input_details(), tensors):
+            interpreter.resize_tensor_input(detail["index"], [1, *values.shape[1:]])
+        interpreter.allocate_tensors()
+        return [tuple(int(d) for d in detail["shape"]) for detail in interpreter.get_output_details()]
+    except (RuntimeError, ValueError) as exc:
+        if any(d < 0 for info in io.outputs for d in info.shape[1:]):
+            raise DeviceError(f"the outputs' sizes are not known: this machine's LiteRT cannot size the model "
+                              f"({str(exc).strip().splitlines()[0][:200]})") from None
+        return [(1, *info.sample_shape) for info in io.outputs]
+
+
 class _EvalRun:
     """One job's evaluation on the phone: its folder, its runner launches, and their clean-up."""
 
-    def __init__(self, device: AndroidDevice, job: Job, binary: str, model: str, shape: list[int],
-                 sample_bytes: int) -> None:
-        self.device, self.job, self.binary, self.model = device, job, binary, model
-        self.shape, self.sample_bytes = shape, sample_bytes
+    def __init__(self, device: AndroidDevice, job: Job, binary: str, model: str, data: _EvalSet) -> None:
+        self.device, self.job, self.binary, self.model, self.data = device, job, binary, model, data
         self.workdir = f"{commands.DEVICE_DIR}/eval/{job.job_id}"
         self.timeout_s = job.scenario.timeout_seconds
 
@@ -460,8 +581,8 @@ class _EvalRun:
         """
         accelerator = self.job.accelerator
         command = commands.eval_chunk_command(
-            self.binary, self.model, accelerator, self.workdir, self.shape, self.sample_bytes, first, count,
-            output, self.device.cpu_mask if accelerator.kind == "cpu" else None, marker=self.job.job_id)
+            self.binary, self.model, accelerator, self.workdir, self.data.inputs(), first, count, output,
+            self.device.cpu_mask if accelerator.kind == "cpu" else None, marker=self.job.job_id)
         try:
             result = self.device._shell(command, timeout_s=self.timeout_s)
         except DeviceTimeout as exc:
@@ -472,10 +593,10 @@ class _EvalRun:
             reason = parse_output(result.output).error
             raise DeviceError(f"evaluation run failed: {(reason if reason != NO_SUMMARY_ERROR else last[0])[:200]}")
 
-    def check_batch(self, batch: int, tmp: Path, output_detail: dict, per_sample: int) -> str | None:
+    def check_batch(self, batch: int, tmp: Path) -> str | None:
         """Run the first `batch` samples as one batch into outputs.bin and samples 0 and batch-1
-        alone, and compare. Return None when the batch is usable, else why each sample must run
-        in its own process (outputs.bin is then removed)."""
+        alone, and compare every output. Return None when the batch is usable, else why each
+        sample must run in its own process (outputs.bin is then removed)."""
         try:
             self.chunk(0, batch, "outputs.bin")
         except DeviceError as exc:
@@ -483,21 +604,20 @@ class _EvalRun:
         else:
             for index in (0, batch - 1):
                 self.chunk(index, 1, "check.bin")
-            batched = self.pull("outputs.bin", tmp, output_detail["dtype"])
-            single = self.pull("check.bin", tmp, output_detail["dtype"])
-            rows = batched.reshape(batch, per_sample)[[0, batch - 1]] if batched.size == batch * per_sample else None
-            if rows is not None and _outputs_agree(dequantize(rows, output_detail),
-                                                   dequantize(single.reshape(2, per_sample), output_detail)):
+            batched = self.data.split(self.pull("outputs.bin", tmp), [batch])
+            single = self.data.split(self.pull("check.bin", tmp), [1, 1])
+            if batched is not None and single is not None and all(
+                    _outputs_agree(batched[name][[0, batch - 1]], single[name]) for name in single):
                 return None
             reason = f"a batch of {batch} gave outputs that differ from single samples"
         self.device._shell(f"rm -f {shlex.quote(self.workdir)}/outputs.bin")
         return f"evaluated one sample per process: {reason}"
 
-    def pull(self, name: str, tmp: Path, dtype: Any) -> np.ndarray:
-        """Pull one output file of the workdir and read it as raw values of `dtype`."""
+    def pull(self, name: str, tmp: Path) -> bytes:
+        """Pull one output file of the workdir and return its bytes."""
         local = tmp / name
         self.device.transport.pull(f"{self.workdir}/{name}", local, timeout_s=self.timeout_s)
-        return np.frombuffer(local.read_bytes(), dtype=dtype)
+        return local.read_bytes()
 
     def clean_up(self) -> None:
         """Remove the job's folder from the phone; a phone that is gone keeps it until the first
@@ -511,5 +631,7 @@ class _EvalRun:
 def _outputs_agree(batched: np.ndarray, single: np.ndarray) -> bool:
     """Whether batched and single-sample outputs agree within float rounding (GPU kernels for a
     different batch size may sum in another order): 1e-3 of the outputs' largest magnitude."""
-    scale = float(np.max(np.abs(single))) or 1.0
-    return bool(np.allclose(batched, single, rtol=1e-3, atol=1e-3 * scale))
+    if batched.shape != single.shape:
+        return False
+    scale = float(np.max(np.abs(single))) if single.size else 1.0
+    return bool(np.allclose(batched, single, rtol=1e-3, atol=1e-3 * (scale or 1.0)))

@@ -566,23 +566,24 @@ def test_the_harness_eval_chunks_run_batched_and_single_through_the_real_flags(p
     np = pytest.importorskip("numpy")
     from ai_edge_litert.interpreter import Interpreter
 
-    from android_runner.commands import eval_chunk_command
+    from android_runner.commands import EvalInput, eval_chunk_command
     from benchlab.records import AcceleratorSetting
 
     inputs = np.random.default_rng(0).uniform(-1, 1, size=(6, 1, 8)).astype(np.float32)
-    (tmp_path / "inputs.bin").write_bytes(inputs.tobytes())
+    (tmp_path / "inputs-0.bin").write_bytes(inputs.tobytes())
     workdir = f"{TMP}/eval"
     cpu = AcceleratorSetting(name="cpu", kind="cpu", threads=2)
 
     def chunk(first: int, count: int, output: str) -> str:
-        return eval_chunk_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite", cpu, workdir, [1, 8],
-                                  inputs[0].nbytes, first, count, output, cpu_mask="c0", marker="job-1")
+        return eval_chunk_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite", cpu, workdir,
+                                  [EvalInput("input", (1, 8), inputs[0].nbytes)], first, count, output,
+                                  cpu_mask="c0", marker="job-1")
 
     client = connect(phone, signer)
     try:
         install_tools(client, tiny_models)
         client.shell(f"mkdir -p {workdir}")
-        client.push(str(tmp_path / "inputs.bin"), f"{workdir}/inputs.bin")
+        client.push(str(tmp_path / "inputs-0.bin"), f"{workdir}/inputs-0.bin")
         for first, count in ((0, 4), (4, 2)):  # a full batch and a shorter last one
             report = client.shell(chunk(first, count, "batched.bin") + "; echo EXIT:$?", read_timeout_s=60)
             assert report.endswith("EXIT:0\n"), report
@@ -609,20 +610,21 @@ def test_the_harness_eval_chunks_run_batched_and_single_through_the_real_flags(p
 def test_a_failed_eval_chunk_prints_the_tools_last_lines(phone, signer, tiny_models, tmp_path):
     """A value file of the wrong size (a batch the command did not declare) fails with the real
     tool's message, exit 1, and appends nothing."""
-    from android_runner.commands import eval_chunk_command
+    from android_runner.commands import EvalInput, eval_chunk_command
     from benchlab.records import AcceleratorSetting
 
     workdir = f"{TMP}/eval"
     client = connect(phone, signer)
     try:
         install_tools(client, tiny_models)
-        client.shell(f"mkdir -p {workdir} && head -c 96 /dev/zero > {workdir}/inputs.bin")
+        client.shell(f"mkdir -p {workdir} && head -c 96 /dev/zero > {workdir}/inputs-0.bin")
         command = eval_chunk_command(f"{TMP}/benchmark_model", f"{TMP}/tiny.tflite",
-                                     AcceleratorSetting(name="cpu", kind="cpu"), workdir, [1, 8], 32, 0, 3,
-                                     "out.bin", cpu_mask=None, marker="job-2")
+                                     AcceleratorSetting(name="cpu", kind="cpu"), workdir,
+                                     [EvalInput("input", (1, 8), 32)], 0, 3, "out.bin", cpu_mask=None,
+                                     marker="job-2")
         broken = command.replace("--input_layer_shape=3,8", "--input_layer_shape=2,8")
         report = client.shell(broken + "; echo EXIT:$?", read_timeout_s=60)
-        assert client.shell(f"ls {workdir}") == "in.bin\ninputs.bin\nrun.log\n"
+        assert client.shell(f"ls {workdir}") == "in-0.bin\ninputs-0.bin\nrun.log\n"
     finally:
         client.close()
     assert "The size of" in report and "It should be 64 bytes." in report and report.endswith("EXIT:1\n")

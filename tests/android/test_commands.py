@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from android_runner.commands import accelerator_flags, benchmark_command, eval_chunk_command, kill_command
+from android_runner.commands import (
+    EvalInput,
+    accelerator_flags,
+    benchmark_command,
+    eval_chunk_command,
+    input_layer_names,
+    kill_command,
+    value_file_item,
+)
 from benchlab.records import AcceleratorSetting, Scenario
 
 
@@ -56,11 +64,45 @@ def test_the_job_marker_labels_the_run_and_kill_matches_only_it() -> None:
 
 
 def test_an_eval_chunk_resizes_the_batch_and_feeds_that_many_samples() -> None:
-    command = eval_chunk_command("/b/benchmark_model", "/m/m.tflite", setting("gpu"), "/w/eval/job", [1, 28, 28, 1],
-                                 3136, 64, 32, "outputs.bin", cpu_mask=None, marker="job")
-    assert "dd if=inputs.bin of=in.bin bs=3136 skip=64 count=32" in command
-    for flag in ("--input_layer=benchlab_input", "--input_layer_shape=32,28,28,1",
-                 "--input_layer_value_files=benchlab_input:/w/eval/job/in.bin",
-                 "--output_filepath=/w/eval/job/out.bin", "--use_gpu=true", "--num_runs=1"):
+    command = eval_chunk_command("/b/benchmark_model", "/m/m.tflite", setting("gpu"), "/w/eval/job",
+                                 [EvalInput("input_1", (1, 28, 28, 1), 3136)], 64, 32, "outputs.bin",
+                                 cpu_mask=None, marker="job")
+    assert "dd if=inputs-0.bin of=in-0.bin bs=3136 skip=64 count=32" in command
+    for flag in ("--input_layer=input_1", "--input_layer_shape=32,28,28,1",
+                 "--input_layer_value_files=input_1:in-0.bin",
+                 "--output_filepath=out.bin", "--use_gpu=true", "--num_runs=1"):
         assert flag in command.split(), flag
     assert command.startswith("( cd /w/eval/job && ") and command.endswith("cat out.bin >> outputs.bin )")
+
+
+def test_an_eval_chunk_names_every_input_tensor_in_model_order_with_its_own_shape_and_file() -> None:
+    """Tensor names as exported models have them ("serving_default_meta:0"): --input_layer takes
+    them as they are (split at ','), --input_layer_value_files escapes each ':' as '::'."""
+    inputs = [EvalInput("serving_default_meta:0", (1, 8), 32),
+              EvalInput("serving_default_image:0", (1, 16, 16, 3), 3072)]
+    command = eval_chunk_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), "/w/eval/job", inputs,
+                                 0, 4, "outputs.bin", cpu_mask="f0", marker="job")
+    args = command.split()
+    assert "--input_layer=serving_default_meta:0,serving_default_image:0" in args
+    assert "--input_layer_shape=4,8:4,16,16,3" in args
+    assert "--input_layer_value_files=serving_default_meta::0:in-0.bin,serving_default_image::0:in-1.bin" in args
+    assert ("dd if=inputs-0.bin of=in-0.bin bs=32 skip=0 count=4 2>/dev/null && "
+            "dd if=inputs-1.bin of=in-1.bin bs=3072 skip=0 count=4 2>/dev/null && ") in command
+    assert "taskset f0 /b/benchmark_model" in command
+
+
+@pytest.mark.parametrize(("name", "item"), [
+    ("x", "x:in-0.bin"),
+    ("x:0", "x::0:in-0.bin"),
+    ("a:b:", "a::b:::in-0.bin"),
+])
+def test_value_file_items_escape_every_colon_of_the_name(name: str, item: str) -> None:
+    assert value_file_item(name, "in-0.bin") == item
+
+
+def test_a_name_with_a_comma_is_given_by_position_since_the_tool_cannot_escape_it() -> None:
+    assert input_layer_names(["ids", "a,b", "c:0"]) == ["ids", "benchlab_input_1", "c:0"]
+    command = eval_chunk_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), "/w", [
+        EvalInput("ids", (1, 12), 48), EvalInput("a,b", (1, 3), 12)], 0, 1, "o.bin", cpu_mask=None, marker="j")
+    assert "--input_layer=ids,benchlab_input_1" in command.split()
+    assert "--input_layer_value_files=ids:in-0.bin,benchlab_input_1:in-1.bin" in command.split()

@@ -19,7 +19,7 @@ from android_runner import commands
 from android_runner.device import EVAL_BATCH, EVAL_FAILED, EVAL_PER_SAMPLE, RECONNECTED, AndroidDevice
 from android_runner.transport import DirectTransport
 from benchlab.errors import DeviceError, DeviceLost
-from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
+from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
 from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
 
 CPU = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
@@ -43,17 +43,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
-    runner = tmp_path / "benchmark_model"
-    runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
-    monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
-
-
-@pytest.fixture()
-def phone(tmp_path: Path, env: None) -> Iterator[LoopbackAdbDevice]:
+def phone(tmp_path: Path, android_loopback_env: None) -> Iterator[LoopbackAdbDevice]:
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
         yield device
 
@@ -85,6 +75,12 @@ def host_outputs(model: Path, eval_path: str) -> np.ndarray:
         interpreter.invoke()
         rows.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).reshape(-1))
     return np.stack(rows)
+
+
+def only_output(m: Measurement) -> np.ndarray:
+    """The tiny model's one output, from the outputs the runner returns by name."""
+    (values,) = m.outputs.values()
+    return values
 
 
 def launches(phone: LoopbackAdbDevice) -> int:
@@ -125,7 +121,7 @@ def test_a_full_disk_while_pushing_inputs_keeps_the_latency(phone, models, tmp_p
     m = device.run(make_job(models["tiny"], tmp_path, samples=20))
     assert m.status == "ok" and m.runner_stats
     assert EVAL_FAILED in m.flags
-    assert "no space left on device (0 MB free): inputs.bin needs 0.0 MB" in m.accuracy_note
+    assert "no space left on device (0 MB free): inputs-0.bin needs 0.0 MB" in m.accuracy_note
     assert not eval_dir(phone).joinpath("tiny.fp32.phone.cpu-t1").exists()
 
 
@@ -229,7 +225,7 @@ def test_evaluation_runs_in_batches_with_the_same_outputs(phone, models, tmp_pat
     device.prepare([models["tiny"]])
     m = device.run(job)
     assert m.status == "ok" and not m.flags and m.accuracy_note is None
-    np.testing.assert_allclose(m.outputs, host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(only_output(m), host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
     # Two batches (64 + 36) and the two single-sample checks of the first batch.
     assert EVAL_BATCH == 64 and launches(phone) == 4
     assert any(f"--input_layer_shape={EVAL_BATCH},8" in c for c in phone.commands)
@@ -243,13 +239,14 @@ def test_a_delegate_that_refuses_a_batch_falls_back_to_one_sample_per_process(ph
     assert m.status == "ok" and EVAL_PER_SAMPLE in m.flags
     assert m.accuracy_note.startswith("evaluated one sample per process: batch of 6 refused (evaluation run "
                                       "failed: Failed to apply GPU delegate.)")
-    np.testing.assert_allclose(m.outputs, host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(only_output(m), host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
     assert launches(phone) == 1 + 6
 
 
-def test_a_single_sample_runs_in_one_process_without_a_batch_check(tmp_path, models, env) -> None:
+def test_a_single_sample_runs_in_one_process_without_a_batch_check(tmp_path, models,
+                                                                   android_loopback_env) -> None:
     with LoopbackAdbDevice(LOW_END, tmp_path / "low", accept_new_keys=True) as low:
         device = open_device(low)
         device.prepare([models["tiny"]])
         m = device.run(make_job(models["tiny"], tmp_path, samples=1))
-        assert m.status == "ok" and m.outputs.shape == (1, 4) and launches(low) == 1
+        assert m.status == "ok" and only_output(m).shape == (1, 4) and launches(low) == 1

@@ -25,8 +25,12 @@ Flags (the real tool's names and defaults; ``--name=value`` only, bools as true/
 ``--external_delegate_path`` / ``_options``    cannot load Android .so files here: fails
 ``--enable_op_profiling``                      prints the op tables (per-op times are the
                                                measured average split by a size estimate)
-``--input_layer`` ``--input_layer_shape``      names and shapes (resize); value files are
-``--input_layer_value_files=name:path,...``    raw tensor bytes, exactly tensor-sized
+``--input_layer`` ``--input_layer_shape``      the model's inputs BY POSITION (a name that
+                                               differs only warns) and their shapes (resize)
+``--input_layer_value_files=name:path,...``    raw tensor bytes, exactly tensor-sized, given
+                                               by --input_layer name ('::' is a literal ':');
+                                               an unknown name, a wrong input count or size
+                                               abort (SIGABRT) with the tool's FATAL line
 ``--output_filepath``                          writes the outputs of the LAST run: every
                                                output tensor's raw bytes, in output order
 =============================================  ==========================================
@@ -61,7 +65,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NoReturn
 
 _START_MAXRSS_KB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # "start of the tool"
 
@@ -587,30 +591,98 @@ def random_input(detail: dict, rng):
     return rng.integers(0, 100, size=shape).astype(dtype)
 
 
-def parse_input_layers(params: Params) -> list[tuple[str, list[int] | None, str | None]]:
-    """Return (name, shape, value file) per --input_layer entry. Raises BenchmarkFailure."""
-    names = [n for n in params["input_layer"].split(",") if n]
-    shapes = [s for s in params["input_layer_shape"].split(":") if s]
+def fatal(message: str) -> NoReturn:
+    """TFLITE_LOG(FATAL) and failed TFLITE_TOOLS_CHECKs: print the message and abort (SIGABRT)."""
+    log(f"FATAL: {message}")
+    os.abort()
+
+
+@dataclass(frozen=True)
+class InputLayer:
+    """One --input_layer entry: its name, the shape to resize to, and its value file (if any)."""
+
+    name: str
+    shape: list[int]
+    value_file: str | None = None
+
+
+def split_list(text: str, delimiter: str) -> list[str]:
+    """The tool's Split(): nothing for an empty string, else every piece (empty ones too)."""
+    return text.split(delimiter) if text else []
+
+
+def split_value_file_item(item: str) -> tuple[str, str] | None:
+    """SplitInputLayerNameAndValueFile: the one ':' that is not part of a '::' separates name and
+    path; '::' stands for ':' in both. Prints the tool's error and returns None otherwise."""
+    delimiter, i = -1, 0
+    while i < len(item) - 1:
+        if item[i] == ":":
+            if item[i + 1] == ":":
+                i += 1
+            elif delimiter == -1:
+                delimiter = i
+            else:
+                error(f"{item} contains more than one delimiter.")
+                return None
+        i += 1
+    if delimiter == -1:
+        error(f"{item} doesn't contain any delimiter.")
+        return None
+    return item[:delimiter].replace("::", ":"), item[delimiter + 1:].replace("::", ":")
+
+
+def parse_input_layers(params: Params) -> list[InputLayer]:
+    """PopulateInputLayerInfo: one InputLayer per --input_layer name (split at ',' with no
+    escape), its --input_layer_shape (split at ':') and the value file --input_layer_value_files
+    gives it BY NAME. Raises BenchmarkFailure; a value file for a name that --input_layer lacks
+    aborts the process, as the real tool's FindLayerInfoIndex does."""
+    names = split_list(params["input_layer"], ",")
+    shapes = split_list(params["input_layer_shape"], ":")
     if len(names) != len(shapes):
         error(f"The number of items in --input_layer_shape ({params['input_layer_shape']}, with "
               f"{len(shapes)} items) must match the number of items in --input_layer "
               f"({params['input_layer']}, with {len(names)} items). For example "
               "--input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20")
         raise BenchmarkFailure
-    files: dict[str, str] = {}
-    for item in [i for i in params["input_layer_value_files"].split(",") if i]:
-        parts = item.split(":")  # as the real tool: a name containing ':' cannot be given
-        if len(parts) != 2:
+    layers = []
+    for name, shape_text in zip(names, shapes):
+        try:
+            shape = [int(d) for d in shape_text.split(",")]
+        except ValueError:
+            fatal(f"Incorrect size string specified: {shape_text}")
+        if -1 in shape:
+            error("Any unknown sizes in the shapes (-1's) must be replaced with the size you want to "
+                  "benchmark with.")
+            raise BenchmarkFailure
+        layers.append(InputLayer(name, shape))
+    for item in split_list(params["input_layer_value_files"], ","):
+        pair = split_value_file_item(item)
+        if pair is None:
             error(f"Wrong input value file item specified: {item}")
+            error("1")  # the tool then logs the status code itself
             raise BenchmarkFailure
-        name, path = parts
-        if name not in names:
-            error(f"Cannot find the corresponding input_layer name({name}) in --input_layer as "
+        position = next((k for k, layer in enumerate(layers) if layer.name == pair[0]), None)
+        if position is None:
+            fatal(f"Cannot find the corresponding input_layer name({pair[0]}) in --input_layer as "
                   f"{params['input_layer']}")
-            raise BenchmarkFailure
-        files[name] = path
-    return [(name, [int(d) for d in shape.split(",")], files.get(name))
-            for name, shape in zip(names, shapes)]
+        layers[position] = InputLayer(layers[position].name, layers[position].shape, pair[1])
+    return layers
+
+
+def value_file_data(layer: InputLayer, detail: dict):
+    """LoadInputTensorData: the file's raw bytes as the (resized) tensor; a missing file or one not
+    exactly tensor-sized aborts, as in the real tool."""
+    import numpy as np
+
+    try:
+        with open(layer.value_file, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        fatal(f"Failed to read the input_layer_value_file:{layer.value_file}")
+    expected = int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
+    if len(raw) != expected:
+        fatal(f"The size of {layer.value_file} is {len(raw)} bytes. It should be {expected} bytes.")
+    return np.frombuffer(raw, dtype=detail["dtype"]).reshape(detail["shape"])
 
 
 def _gpu_prepare_failed(total: int) -> None:
@@ -754,9 +826,23 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
     ops = interpreter._get_ops_details()
     op_names = [op["op_name"] for op in ops]
 
+    # Init(): --input_layer entries are the model's inputs BY POSITION; a name that differs only warns.
+    input_details = interpreter.get_input_details()
+    if layers and len(layers) != len(input_details):
+        fatal(f"Inputs mismatch: Model inputs #:{len(layers)} expected: {len(input_details)}")
+    for layer, detail in zip(layers, input_details):
+        if layer.name != detail["name"]:
+            log(f"WARN: Tensor # {detail['index']} is named {detail['name']} but flags call it {layer.name}")
+        if len(layer.shape) != len(detail["shape"]):
+            error(f"Input tensor #{detail['index']} should have {len(detail['shape'])} dimensions!")
+            raise BenchmarkFailure
+    for layer, detail in zip(layers, input_details):
+        if list(layer.shape) != list(detail["shape"]):
+            interpreter.resize_tensor_input(detail["index"], layer.shape)
+
     placed: list[str | None] = [None] * len(op_names)  # the explicit delegate's kernel per op
     if params["use_gpu"]:
-        batch = layers[0][1][0] if layers and layers[0][1] else int(interpreter.get_input_details()[0]["shape"][0])
+        batch = layers[0].shape[0] if layers else int(input_details[0]["shape"][0])
         if apply_gpu(op_names, device, params["require_full_delegation"], batch):
             placed = ["TfLiteGpuDelegateV2" if ok else None for ok in gpu_supported(op_names, device)]
     if params["use_nnapi"] and apply_nnapi(op_names, device, params):
@@ -764,12 +850,6 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
     if params["external_delegate_path"]:
         apply_external(params["external_delegate_path"])
 
-    input_details = interpreter.get_input_details()
-    for (name, shape, _file), detail in zip(layers, input_details):
-        if name != detail["name"]:
-            log(f"WARN: Tensor # {detail['index']} is named {detail['name']} but flags call it {name}")
-        if shape is not None and list(shape) != list(detail["shape"]):
-            interpreter.resize_tensor_input(detail["index"], shape)
     alloc_start = time.perf_counter()
     _, failure, native2 = capture_native_stderr(interpreter.allocate_tensors)
     relay(native + native2)
@@ -795,29 +875,25 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
 
     rng = np.random.default_rng()
     input_details = interpreter.get_input_details()
-    data = []
-    for position, detail in enumerate(input_details):
-        value_file = layers[position][2] if position < len(layers) else None
-        if value_file:
-            raw = open(value_file, "rb").read()
-            expected = int(np.prod(detail["shape"])) * np.dtype(detail["dtype"]).itemsize
-            if len(raw) != expected:
-                error(f"The size of {value_file} is {len(raw)} bytes. It should be {expected} bytes.")
-                raise BenchmarkFailure
-            data.append(np.frombuffer(raw, dtype=detail["dtype"]).reshape(detail["shape"]))
-        else:
-            data.append(random_input(detail, rng))
+    data = [value_file_data(layers[position], detail)
+            if position < len(layers) and layers[position].value_file else random_input(detail, rng)
+            for position, detail in enumerate(input_details)]
 
     def set_inputs() -> None:
         for detail, value in zip(input_details, data):
             interpreter.set_tensor(detail["index"], value)
 
-    warmup = run_loop(interpreter, set_inputs, params["warmup_runs"], params["warmup_min_secs"],
-                      params["max_secs"], params["run_delay"], device.latency_scale,
-                      device.replay_inference_us)
-    measured = run_loop(interpreter, set_inputs, params["num_runs"], params["min_secs"],
-                        params["max_secs"], params["run_delay"], device.latency_scale,
-                        device.replay_inference_us)
+    try:
+        warmup = run_loop(interpreter, set_inputs, params["warmup_runs"], params["warmup_min_secs"],
+                          params["max_secs"], params["run_delay"], device.latency_scale,
+                          device.replay_inference_us)
+        measured = run_loop(interpreter, set_inputs, params["num_runs"], params["min_secs"],
+                            params["max_secs"], params["run_delay"], device.latency_scale,
+                            device.replay_inference_us)
+    except RuntimeError as exc:  # a kernel failed at Invoke (e.g. a gather index out of bounds)
+        for line in runtime_error_lines(exc):
+            error(line)
+        raise BenchmarkFailure from None
     warmup_avg = sum(warmup) / len(warmup) if warmup else 0.0
     inference_avg = sum(measured) / len(measured) if measured else 0.0
     first = warmup[0] if warmup else (measured[0] if measured else 0)

@@ -1,0 +1,234 @@
+"""Every input and output of a model on an Android phone, through the loopback phone: android_runner's
+real evaluation (named .npz inputs, one value file per input, --input_layer naming the real tensors,
+--output_filepath split per output) against the stand-in benchmark_model, which runs real LiteRT
+inference for the flags it gets and fails on bad ones as the real tool does.
+
+Models in production shapes (tests/production_models.py): two inputs and two outputs, int32 token
+ids, dynamic height and width with a mask output, int8 quantized input and output. Every output is
+compared with what this machine's LiteRT gives for the same inputs, through the model's signature.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from android_runner import commands
+from android_runner.device import EVAL_PER_SAMPLE, AndroidDevice
+from android_runner.transport import DirectTransport
+from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
+from benchlab.tensors import Feeds, describe_tflite, from_tensor, save_feeds, to_tensor
+from tests import production_models
+from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
+from tests.loopback_adb.fake_benchmark_model import split_value_file_item
+
+CPU = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
+GPU = AcceleratorSetting(name="gpu", kind="gpu")
+QUICK = Scenario(warmup=1, iterations=3, min_seconds=0, max_seconds=10, repeats=1, timeout_seconds=60)
+SAMPLES = 6
+
+
+@pytest.fixture()
+def phone(tmp_path: Path, android_loopback_env: None) -> Iterator[LoopbackAdbDevice]:
+    with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
+        yield device
+
+
+def make_job(model: Path, feeds: Feeds, tmp_path: Path, accelerator: AcceleratorSetting) -> Job:
+    """A job whose evaluation inputs are `feeds`, saved as the planning stage saves them."""
+    inputs = tmp_path / f"{model.stem}.npz"
+    save_feeds(inputs, feeds)
+    variant = Variant(model=model.stem, name="fp32", recipe="tflite", format="tflite", status="ok", path=str(model))
+    return Job(job_id=f"{model.stem}.fp32.phone.{accelerator.name}", run_id="run", suite="named-io", variant=variant,
+               device_id="phone", accelerator=accelerator, scenario=QUICK, eval_inputs_path=str(inputs))
+
+
+def evaluate(phone: LoopbackAdbDevice, model: Path, feeds: Feeds, tmp_path: Path,
+             accelerator: AcceleratorSetting = CPU) -> Measurement:
+    """Run one job with `feeds` as its evaluation inputs on the phone, as the executor does."""
+    device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
+    try:
+        device.prepare([model])
+        return device.run(make_job(model, feeds, tmp_path, accelerator))
+    finally:
+        device.close()
+
+
+def evaluate_only(phone: LoopbackAdbDevice, model: Path, feeds: Feeds, tmp_path: Path) -> Measurement:
+    """Run only the evaluation of a job on the phone (no timed repeats before it)."""
+    device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
+    job = make_job(model, feeds, tmp_path, CPU)
+    try:
+        device.prepare([model])
+        base = Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
+                           device=device.info, accelerator=CPU, status="ok", runner="benchmark_model")
+        return device._evaluate(job, base, f"{commands.DEVICE_DIR}/benchmark_model",
+                                f"{commands.DEVICE_DIR}/{model.name}")
+    finally:
+        device.close()
+
+
+def host_outputs(model: Path, feeds: Feeds) -> Feeds:
+    """Every output by signature name for each sample, run one by one through this machine's LiteRT
+    signature runner (which resizes the inputs to each sample itself); quantized values as numbers."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    io = describe_tflite(model)
+    runner = Interpreter(model_path=str(model)).get_signature_runner()
+    count = len(next(iter(feeds.values())))
+    rows = [runner(**{info.name: to_tensor(feeds[info.name][i:i + 1], info) for info in io.inputs})
+            for i in range(count)]
+    return {info.name: np.concatenate([from_tensor(row[info.name], info) for row in rows]) for info in io.outputs}
+
+
+def eval_commands(phone: LoopbackAdbDevice) -> list[str]:
+    """The evaluation runs the phone was asked to start (each writes --output_filepath)."""
+    return [command for command in phone.commands if "--output_filepath" in command]
+
+
+def flag(command: str, name: str) -> str:
+    """The value of one flag of a runner command line (as the phone's shell splits it)."""
+    args = shlex.split(command.split(">run.log")[0].split("&& {")[-1])
+    return next(arg.split("=", 1)[1] for arg in args if arg.startswith(f"--{name}="))
+
+
+def assert_same_outputs(measured: Feeds, expected: Feeds) -> None:
+    assert set(measured) == set(expected)
+    for name, values in expected.items():
+        assert measured[name].shape == values.shape, name
+        np.testing.assert_allclose(measured[name], values, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+# --- every input and output comes back -------------------------------------------------------------
+
+
+def test_two_inputs_by_tensor_name_and_two_outputs_split_by_size(phone, two_tower_tflite_path, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    # The data's own order (image, meta) is not the model's (meta, image): inputs go by name.
+    feeds = {name: rng.random((SAMPLES, *shape), dtype=np.float32)
+             for name, shape in production_models.TWO_TOWER_INPUTS.items()}
+    m = evaluate(phone, two_tower_tflite_path, feeds, tmp_path)
+    assert m.status == "ok" and not m.flags and m.accuracy_note is None
+    assert m.outputs["scores"].shape == (SAMPLES, 5) and m.outputs["box"].shape == (SAMPLES, 4)
+    assert_same_outputs(m.outputs, host_outputs(two_tower_tflite_path, feeds))
+    runs = eval_commands(phone)
+    assert len(runs) == 3  # one batch of all samples, then samples 0 and 5 alone to check it
+    tensors = [info.tensor_name for info in describe_tflite(two_tower_tflite_path).inputs]
+    assert tensors == ["serving_default_meta:0", "serving_default_image:0"]
+    assert flag(runs[0], "input_layer") == "serving_default_meta:0,serving_default_image:0"
+    assert flag(runs[0], "input_layer_shape") == f"{SAMPLES},8:{SAMPLES},16,16,3"
+    assert flag(runs[1], "input_layer_shape") == "1,8:1,16,16,3"
+    assert flag(runs[0], "input_layer_value_files") == \
+        "serving_default_meta::0:in-0.bin,serving_default_image::0:in-1.bin"
+
+
+def test_a_delegate_refusing_the_batch_of_a_two_input_model_runs_each_sample_alone(
+        phone, two_tower_tflite_path, tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    feeds = {name: rng.random((3, *shape), dtype=np.float32)
+             for name, shape in production_models.TWO_TOWER_INPUTS.items()}
+    m = evaluate(phone, two_tower_tflite_path, feeds, tmp_path, accelerator=GPU)  # gpu_max_batch=1
+    assert m.status == "ok" and EVAL_PER_SAMPLE in m.flags
+    assert m.accuracy_note.startswith("evaluated one sample per process: batch of 3 refused")
+    assert_same_outputs(m.outputs, host_outputs(two_tower_tflite_path, feeds))
+    assert len(eval_commands(phone)) == 1 + 3
+
+
+def test_int32_token_ids_pass_as_they_are(phone, token_tflite_path, tmp_path) -> None:
+    ids = np.random.default_rng(2).integers(0, production_models.VOCAB, (SAMPLES, production_models.SEQUENCE))
+    feeds = {"ids": ids.astype(np.int32)}
+    # Evaluation only: the timed repeats feed benchmark_model's own random int32 values, 0..99 as
+    # in the real tool, and this model's 50-word embedding refuses ids above 49.
+    m = evaluate_only(phone, token_tflite_path, feeds, tmp_path)
+    assert m.status == "ok" and m.accuracy_note is None
+    assert_same_outputs(m.outputs, host_outputs(token_tflite_path, feeds))
+    # The ids reached the phone as int32, untouched (4 bytes per id).
+    assert f"bs={4 * production_models.SEQUENCE} " in eval_commands(phone)[0]
+
+
+def test_dynamic_height_and_width_take_the_datas_size_and_the_mask_comes_back(
+        phone, dynamic_tflite_path, tmp_path) -> None:
+    feeds = {"image": np.random.default_rng(3).random((SAMPLES, 10, 14, 3), dtype=np.float32)}
+    m = evaluate(phone, dynamic_tflite_path, feeds, tmp_path)
+    assert m.status == "ok" and m.accuracy_note is None
+    assert m.outputs["mask"].shape == (SAMPLES, 10, 14, 1) and m.outputs["score"].shape == (SAMPLES, 1)
+    assert_same_outputs(m.outputs, host_outputs(dynamic_tflite_path, feeds))
+    assert flag(eval_commands(phone)[0], "input_layer_shape") == f"{SAMPLES},10,14,3"
+
+
+def test_int8_input_is_quantized_and_int8_output_comes_back_as_numbers(
+        phone, int8_io_tflite_path, tmp_path) -> None:
+    io = describe_tflite(int8_io_tflite_path)
+    assert io.inputs[0].dtype == "int8" and io.outputs[0].dtype == "int8"
+    feeds = {"image": np.random.default_rng(4).random((SAMPLES, 16, 16, 3), dtype=np.float32)}
+    m = evaluate(phone, int8_io_tflite_path, feeds, tmp_path)
+    assert m.status == "ok" and m.accuracy_note is None
+    (output,) = io.outputs
+    assert m.outputs[output.name].dtype == np.float32
+    assert_same_outputs(m.outputs, host_outputs(int8_io_tflite_path, feeds))
+    # Softmax scores on the output's grid (scale 1/256): real numbers, not raw int8 codes.
+    assert 0.0 <= m.outputs[output.name].min() and m.outputs[output.name].max() <= 1.0
+    assert f"bs={16 * 16 * 3} " in eval_commands(phone)[0]  # one byte per int8 value
+
+
+def test_data_that_does_not_fit_an_input_fails_the_job_naming_it(phone, two_tower_tflite_path, tmp_path) -> None:
+    feeds = {"image": np.zeros((2, 8, 8, 3), np.float32), "meta": np.zeros((2, 8), np.float32)}
+    m = evaluate(phone, two_tower_tflite_path, feeds, tmp_path)
+    assert m.status == "failed" and m.runner_stats  # the measured repeats stay in the record
+    assert m.error.endswith("evaluation data does not fit input image: expected image float32 (16, 16, 3), "
+                            "got float32 (8, 8, 3)")
+    assert eval_commands(phone) == []  # nothing ran with data that does not fit
+
+
+# --- the stand-in tool reads the flags as the real one ---------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["x", "serving_default_meta:0", "a:b:", "::0"])
+def test_escaped_value_file_items_read_back_as_the_tool_reads_them(name: str) -> None:
+    assert split_value_file_item(commands.value_file_item(name, "in-0.bin")) == (name, "in-0.bin")
+
+
+def run_on_phone(phone: LoopbackAdbDevice, model: Path, flags: str, files: dict[str, bytes]) -> str:
+    """Push `model` and `files` into the eval folder and run the stand-in there with `flags`."""
+    transport = DirectTransport(phone.serial, connect_timeout_s=5)
+    workdir = f"{commands.DEVICE_DIR}/eval/manual"
+    try:
+        transport.shell(f"mkdir -p {workdir}", timeout_s=10)
+        for name, data in {"benchmark_model": b"\x7fELF placeholder", **files}.items():
+            phone.host_path(f"{workdir}/{name}").write_bytes(data)
+        phone.host_path(f"{workdir}/benchmark_model").chmod(0o755)
+        transport.push(model, f"{workdir}/model.tflite", timeout_s=30)
+        return transport.shell(f"cd {workdir} && {workdir}/benchmark_model --graph=model.tflite --num_runs=1 "
+                               f"--warmup_runs=0 --min_secs=0 {flags} 2>&1; echo EXIT:$?", timeout_s=60).output
+    finally:
+        transport.close()
+
+
+def test_the_tool_matches_inputs_by_position_warns_on_names_and_aborts_on_unknown_value_files(
+        phone, two_tower_tflite_path) -> None:
+    meta, image = np.ones((1, 8), np.float32), np.zeros((1, 16, 16, 3), np.float32)
+    files = {"meta.bin": meta.tobytes(), "image.bin": image.tobytes()}
+    shapes = "--input_layer_shape=1,8:1,16,16,3"
+    renamed = run_on_phone(phone, two_tower_tflite_path,
+                           f"--input_layer=m,i {shapes} --input_layer_value_files=m:meta.bin,i:image.bin "
+                           "--output_filepath=out.bin", files)
+    assert "is named serving_default_meta:0 but flags call it m" in renamed and renamed.endswith("EXIT:0\n")
+    written = phone.host_path(f"{commands.DEVICE_DIR}/eval/manual/out.bin").read_bytes()
+    expected = host_outputs(two_tower_tflite_path, {"meta": meta, "image": image})
+    assert np.allclose(np.frombuffer(written, np.float32), np.concatenate([expected["scores"][0], expected["box"][0]]))
+
+    unknown = run_on_phone(phone, two_tower_tflite_path,
+                           f"--input_layer=m,i {shapes} --input_layer_value_files=meta:meta.bin", files)
+    assert "FATAL: Cannot find the corresponding input_layer name(meta) in --input_layer as m,i" in unknown
+    assert "Aborted" in unknown and unknown.endswith("EXIT:134\n")
+
+    unescaped = run_on_phone(phone, two_tower_tflite_path,
+                             f"--input_layer=a:0,b:0 {shapes} --input_layer_value_files=a:0:meta.bin", files)
+    assert "ERROR: a:0:meta.bin contains more than one delimiter." in unescaped and unescaped.endswith("EXIT:1\n")
+
+    one_of_two = run_on_phone(phone, two_tower_tflite_path, "--input_layer=m --input_layer_shape=1,8", files)
+    assert "FATAL: Inputs mismatch: Model inputs #:1 expected: 2" in one_of_two and one_of_two.endswith("EXIT:134\n")
