@@ -117,20 +117,24 @@ def app_inputs(feeds: Feeds, io: ModelIO, model_format: str, where: str) -> list
     Raises DataMismatch naming ``where`` (the variant), the input, what it expects and what the
     data is, for a count, shape or dtype that does not fit: never a silent reshape.
     """
-    counts = {len(values) for values in feeds.values()}
-    if len(counts) != 1 or 0 in counts:
-        sizes = ", ".join(f"{name or 'input'} {len(values)}" for name, values in feeds.items())
-        raise DataMismatch(f"{where}: every input needs the same number of samples, at least one; the data has {sizes}")
     if not io.inputs:
         plain = {"f": "float32", "b": "bool"}
+        _same_sample_count(feeds, where)
         return [(name or "input", values.astype(plain.get(values.dtype.kind, "int32")))
                 for name, values in feeds.items()]
     try:
         mapping = match_names(list(feeds), io.inputs)
     except ValueError as exc:
         raise DataMismatch(f"{where}: {exc}") from exc
+    _same_sample_count({name: feeds[name] for name in mapping.values()}, where)
     return [(info.tensor_name, _fit(feeds[mapping[info.name]], info, mapping[info.name], model_format, where))
             for info in io.inputs]
+
+
+def _same_sample_count(feeds: Feeds, where: str) -> None:
+    if len({len(values) for values in feeds.values()}) != 1 or any(len(values) == 0 for values in feeds.values()):
+        sizes = ", ".join(f"{name or 'input'} {len(values)}" for name, values in feeds.items())
+        raise DataMismatch(f"{where}: every input needs the same number of samples, at least one; the data has {sizes}")
 
 
 def model_outputs(pulled: Mapping[str, np.ndarray], io: ModelIO, where: str) -> Feeds:

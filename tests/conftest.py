@@ -141,3 +141,42 @@ def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = export.parent / "conv.tflite"
     path.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(export)).convert())
     return path
+
+
+# --- iPhone runner: production-shaped models (tests/production_models.py) as .tflite files -----------
+
+
+@pytest.fixture(scope="session")
+def ios_two_tower_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-tower model (inputs image and meta, outputs scores and box) converted to .tflite."""
+    import keras
+
+    from tests import production_models
+
+    folder = tmp_path_factory.mktemp("ios-two-tower")
+    model = keras.models.load_model(production_models.two_tower_keras(folder / "two_tower.keras"))
+    return production_models._export_tflite(model, folder / "two_tower.tflite")
+
+
+@pytest.fixture(scope="session")
+def ios_token_classifier_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """int32 token ids in (input ids); outputs intent and pooled."""
+    from tests import production_models
+
+    return production_models.token_classifier_tflite(tmp_path_factory.mktemp("ios-tokens") / "tokens.tflite")
+
+
+@pytest.fixture(scope="session")
+def ios_quantized_io_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A full-int8 classifier whose input and output tensors are int8 with a scale and zero point."""
+    from tests import production_models
+
+    return production_models.quantized_io_tflite(tmp_path_factory.mktemp("ios-int8") / "int8_io.tflite")
+
+
+@pytest.fixture(scope="session")
+def ios_dynamic_hw_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image of any height and width in; outputs mask (per pixel) and score."""
+    from tests import production_models
+
+    return production_models.dynamic_hw_tflite(tmp_path_factory.mktemp("ios-dynamic") / "dynamic_hw.tflite")
