@@ -451,7 +451,7 @@ class _CoreMLStandIn(_LiteRTEngine):
         self.node_counts = None
         self._describe()
         package_shape = [int(d) for d in spec.description.input[0].type.multiArrayType.shape]
-        reference_shape = list(self.inputs[0].shape)
+        reference_shape = [int(d) for d in self.interpreter.get_input_details()[0]["shape"]]
         if package_shape != reference_shape:
             raise _JobFailure("failed", f"fake phone: the reference .tflite takes {reference_shape}, "
                                         f"the package {package_shape}")
