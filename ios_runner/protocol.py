@@ -761,22 +761,3 @@ def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
             raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
         arrays[tensor.name] = read_tensor_file(path, tensor)
     return arrays
-
-
-def primary_output(result: RunnerResult, declared: Sequence[str]) -> TensorFile:
-    """Return the output that stands for the model: its first declared output the app wrote.
-
-    ``declared`` is the model's output names in its own order (``ios_runner.model_io``); the
-    app's order is not the model's for Core ML (by name), so the choice is made by name.
-    Outputs the app leaves out (a Core ML classifier's label dictionary) are passed over.
-    Without declared names (the host could not read them), a single output is the one.
-    Raises ProtocolError when the result has no outputs or none of the declared names.
-    """
-    by_name = {tensor.name: tensor for tensor in result.outputs}
-    if not declared and len(by_name) == 1:
-        return result.outputs[0]
-    chosen = next((by_name[name] for name in declared if name in by_name), None)
-    if chosen is None:
-        raise ProtocolError(f"job {result.job_id}: the app wrote outputs {sorted(by_name)}, none of the model's "
-                            f"declared outputs {list(declared)}")
-    return chosen

@@ -33,7 +33,6 @@ from ios_runner.protocol import (
     job_json,
     job_settings,
     outputs_by_name,
-    primary_output,
     read_result,
     read_status,
     result_to_samples,
@@ -524,21 +523,6 @@ def test_a_scalar_output_is_readable(tmp_path: Path) -> None:
     (tmp_path / result.outputs[0].file).write_bytes(np.zeros((8, 1, 1000), dtype="<f4").tobytes())
     arrays = outputs_by_name(tmp_path, result)
     assert arrays["score"].shape == (8,) and arrays["score"].tolist() == list(range(8))
-
-
-def test_primary_output_is_the_first_declared_one_by_name_not_by_position() -> None:
-    data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
-    # Core ML outputs come back sorted by name: "Identity" before "logits".
-    data["outputs"] = [{"name": "Identity", "file": "run42-0007.out0.f32", "shape": [1, 1], "samples": 8},
-                       {"name": "logits", "file": "run42-0007.out1.f32", "shape": [1, 1000], "samples": 8}]
-    result = read_result(json.dumps(data))
-    assert primary_output(result, ["classLabel", "logits", "Identity"]).name == "logits"  # a label dict is left out
-    with pytest.raises(ProtocolError, match=r"none of the model's declared outputs \['probs'\]"):
-        primary_output(result, ["probs"])
-    with pytest.raises(ProtocolError):
-        primary_output(result, [])  # two outputs and no declared names: no guessing
-    data["outputs"] = data["outputs"][:1]
-    assert primary_output(read_result(json.dumps(data)), []).name == "Identity"
 
 
 def test_repeated_output_names_are_refused() -> None:
