@@ -285,9 +285,8 @@ final class LiteRTEngine: InferenceEngine {
             let shape = dims(tensor)
             if shape != input.shape {
                 let newDims = input.shape.map { Int32($0) }
-                guard TfLiteInterpreterResizeInputTensor(interpreter, Int32(index), newDims, Int32(newDims.count))
-                    == kTfLiteOk, TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk
-                else {
+                let resized = TfLiteInterpreterResizeInputTensor(interpreter, Int32(index), newDims, Int32(newDims.count))
+                guard resized == kTfLiteOk, TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk else {
                     throw JobFailure.failed(
                         "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape), "
                             + "and LiteRT could not resize it: \(log.text)")
