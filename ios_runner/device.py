@@ -129,9 +129,10 @@ def _merge(app: Conditions, battery: BatteryReading | None) -> Conditions:
 def _outputs_array(raw: np.ndarray, tensor: TensorFile) -> np.ndarray:
     """``(samples, *shape)`` → one row per sample without the batch axis, as the host stores them.
 
-    A scalar output (shape ``()``) is one value per sample: ``(samples,)``.
+    A scalar output (shape ``()``) and a batch of one value (shape ``(1,)``) are one value per
+    sample: ``(samples,)``, as ``Measurement.outputs`` holds ``(N, *sample_shape)``.
     """
-    if len(tensor.shape) > 1 and tensor.shape[0] == 1:
+    if tensor.shape and tensor.shape[0] == 1:
         return raw.reshape((tensor.samples, *tensor.shape[1:]))
     return raw
 
