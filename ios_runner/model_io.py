@@ -99,9 +99,9 @@ def _fit(values: np.ndarray, info: TensorInfo, data_name: str, model_format: str
                            f"{', '.join(TENSOR_DTYPES)} tensors")
     real = np.issubdtype(values.dtype, np.floating)
     if real and not info.quantized and not np.issubdtype(np.dtype(info.dtype), np.floating):
-        raise DataMismatch(f"{expected} (real values for an integer input)")
+        raise DataMismatch(f"{expected} (real values for an integer or boolean input)")
     fitted = to_tensor(values, info).astype(dtype)
-    if not real and not info.quantized and not np.array_equal(fitted.astype(values.dtype), values):
+    if not real and not np.array_equal(fitted.astype(values.dtype), values):  # ids or levels that would wrap
         raise DataMismatch(f"{expected} (values outside {dtype})")
     return fitted
 

@@ -63,7 +63,8 @@ position.
 Job (``RunnerJob``, schema_version 1 or 2)
 --------------------------------------------
 ``schema_version``: 1 when every input file is float32, else 2 (an app reading only version 1
-would take int32 bytes for floats; it refuses version 2 instead); ``job_id``: letters, digits, ``._-`` (it names the files);
+would take int32 bytes for floats; it refuses version 2 instead); ``job_id``: letters, digits,
+``._-`` (it names the files);
 ``model``: path of a ``.mlpackage`` (a folder; the app compiles it with
 ``MLModel.compileModel(at:)``) or a ``.tflite`` file; ``format``: ``mlpackage`` | ``tflite``;
 ``compute_units`` (mlpackage only, required): ``cpuOnly`` | ``cpuAndGPU`` |

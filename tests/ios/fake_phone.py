@@ -393,7 +393,8 @@ class _LiteRTEngine:
             if not info.quantized:
                 raise _JobFailure("unsupported", "a quantized input has no scale; cannot feed float values to it")
             return to_tensor(values, info)
-        raise _JobFailure("failed", f"input {info.tensor_name} is {info.dtype} in the model, the job gives {values.dtype}")
+        raise _JobFailure("failed", f"input {info.tensor_name} is {info.dtype} in the model, "
+                                    f"the job gives {values.dtype}")
 
     def set_inputs(self, samples: list[np.ndarray] | None) -> None:
         for index, (tensor, info) in enumerate(zip(self.input_indices, self.inputs)):

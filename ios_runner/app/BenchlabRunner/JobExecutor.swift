@@ -188,7 +188,8 @@ struct JobExecutor {
         }
         // Version 1 has float32 files only: a type there is not one this job may use.
         if version == 1, let typed = job.inputs.first(where: { $0.elementType != "float32" }) {
-            throw JobFailure.failed("input \(typed.name) is \(typed.elementType); schema_version 1 has float32 inputs only")
+            throw JobFailure.failed(
+                "input \(typed.name) is \(typed.elementType); schema_version 1 has float32 inputs only")
         }
         guard job.jobId == expectedId else {
             throw JobFailure.failed("job_id \(job.jobId) does not match the file name \(expectedId).json")

@@ -285,7 +285,8 @@ final class LiteRTEngine: InferenceEngine {
             let shape = dims(tensor)
             if shape != input.shape {
                 let newDims = input.shape.map { Int32($0) }
-                let resized = TfLiteInterpreterResizeInputTensor(interpreter, Int32(index), newDims, Int32(newDims.count))
+                let resized = TfLiteInterpreterResizeInputTensor(
+                    interpreter, Int32(index), newDims, Int32(newDims.count))
                 guard resized == kTfLiteOk, TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk else {
                     throw JobFailure.failed(
                         "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape), "
