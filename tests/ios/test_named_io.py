@@ -4,7 +4,8 @@ The phone is tests/ios/fake_phone.py: its app runs the .tflite for real with Lit
 the job/result protocol of ios_runner/protocol.py (tensor files with a dtype) as the Swift app
 does. The reference is LiteRT on this machine through the model's *signature* (names, not
 positions), so an input fed to the wrong tensor or an output filed under the wrong name shows.
-Models are the production-shaped ones of tests/production_models.py (fixtures in tests/conftest.py).
+Models are the production-shaped ones of tests/production_models.py (fixtures in tests/conftest.py);
+the Core ML case declares INT32 ids in an .mlpackage whose predictions come from the same .tflite.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_interpreter, f
 from ios_runner.model_io import DataMismatch, app_inputs, model_outputs
 from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_tensor_file, write_tensor_file
 from tests.ios.fake_phone import FakePhone, FakeServices
-from tests.ios.test_ios_device import CPU, device_for, make_job
+from tests.ios.test_ios_device import CPU, CPU_ONLY, device_for, make_job
 from tests.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB
 
 MakePhone = Callable[..., tuple[FakePhone, FakeServices]]
@@ -241,3 +242,37 @@ def test_tensor_files_of_every_type_round_trip(tmp_path: Path, dtype: str) -> No
     assert (tmp_path / "t.bin").stat().st_size == record.byte_size == 24 * np.dtype(dtype).itemsize
     back = read_tensor_file(tmp_path / "t.bin", record)
     assert back.dtype == np.dtype(dtype) and np.array_equal(back, values.reshape(3, 2, 4))
+
+
+def test_core_ml_token_ids_go_as_int32_files(
+        make_phone: MakePhone, ios_token_classifier_tflite: Path, tmp_path: Path) -> None:
+    """An .mlpackage declaring INT32 ids; the loopback phone's Core ML stand-in predicts with the same
+    model's .tflite (outputs paired in declared order) and writes float32 outputs sorted by name."""
+    import coremltools as ct
+    from coremltools.proto import FeatureTypes_pb2, Model_pb2
+
+    spec = Model_pb2.Model(specificationVersion=7)
+    for features, name, shape, dtype in (
+            (spec.description.input, "ids", [1, SEQUENCE], FeatureTypes_pb2.ArrayFeatureType.INT32),
+            (spec.description.output, "intent", [1, 3], FeatureTypes_pb2.ArrayFeatureType.FLOAT32),
+            (spec.description.output, "pooled", [1, 8], FeatureTypes_pb2.ArrayFeatureType.FLOAT32)):
+        feature = features.add(name=name)
+        feature.type.multiArrayType.shape.extend(shape)
+        feature.type.multiArrayType.dataType = dtype
+    package = tmp_path / "tokens.mlpackage"
+    ct.utils.save_spec(spec, str(package))
+    ids = np.random.default_rng(16).integers(0, VOCAB, (4, SEQUENCE))  # int64 data
+    inputs = tmp_path / "tokens.npz"
+    save_feeds(inputs, {"ids": ids})
+    phone, services = make_phone(coreml_reference=ios_token_classifier_tflite)
+    device = device_for(phone, services)
+    device.prepare([package])
+    m = device.run(make_job(package, "mlpackage", CPU_ONLY, inputs))
+    assert m.status == "ok", m.error
+    (job,) = phone.app.jobs_seen
+    assert [(t.name, t.dtype) for t in job.inputs] == [("ids", "int32")] and job.schema_version == 2
+    assert {o["dtype"] for o in app_result(m)["outputs"]} == {"float32"}
+    expected = host_litert(ios_token_classifier_tflite, {"ids": ids.astype(np.int32)})
+    assert list(m.outputs) == ["intent", "pooled"]
+    for name in ("intent", "pooled"):
+        np.testing.assert_allclose(m.outputs[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
