@@ -21,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from benchlab.records import (
     Measurement,
     now_iso,
 )
+from benchlab.tensors import Feeds, ModelIO, load_feeds
 from ios_runner import jobs
 from ios_runner.jobs import (
     INPUTS,
@@ -48,7 +49,7 @@ from ios_runner.jobs import (
     heartbeat_age,
     wait_for_result,
 )
-from ios_runner.model_io import ModelFileError, ModelIO, declared_io
+from ios_runner.model_io import DataMismatch, ModelFileError, app_inputs, declared_io, model_outputs
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
     RUNNER_NAME,
@@ -56,7 +57,6 @@ from ios_runner.protocol import (
     RunnerResult,
     TensorFile,
     job_settings,
-    primary_output,
     read_tensor_file,
     result_to_samples,
     status_conditions,
@@ -129,20 +129,17 @@ def _merge(app: Conditions, battery: BatteryReading | None) -> Conditions:
 def _outputs_array(raw: np.ndarray, tensor: TensorFile) -> np.ndarray:
     """``(samples, *shape)`` → one row per sample without the batch axis, as the host stores them.
 
-    A scalar output (shape ``()``) is one value per sample: ``(samples,)``.
+    A scalar output (shape ``()``) and a batch of one value (shape ``(1,)``) are one value per
+    sample: ``(samples,)``, as ``Measurement.outputs`` holds ``(N, *sample_shape)``.
     """
-    if len(tensor.shape) > 1 and tensor.shape[0] == 1:
+    if tensor.shape and tensor.shape[0] == 1:
         return raw.reshape((tensor.samples, *tensor.shape[1:]))
     return raw
 
 
-@dataclass(frozen=True)
-class PulledOutputs:
-    """Every output of a job on the evaluation inputs, by the model's output name, and which one
-    stands for the model (its first declared output, ``primary``)."""
-
-    primary: str
-    by_name: dict[str, np.ndarray]
+def _variant_text(job: Job) -> str:
+    """How messages about a job's data name it: "model tiny, variant fp32"."""
+    return f"model {job.variant.model}, variant {job.variant.name}"
 
 
 class IPhoneDevice:
@@ -184,7 +181,7 @@ class IPhoneDevice:
         self._inbox_mode: str | None = None  # why the app cannot be launched, once known
         self._clock_offset_s: float | None = None
         self._swept = False
-        self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared input and output names
+        self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared inputs and outputs
 
     # --- Device protocol -----------------------------------------------------------------------
 
@@ -246,7 +243,7 @@ class IPhoneDevice:
         """Nothing per phone stays open (containers are opened per call); the services belong to discovery."""
 
     def _run_repeats(self, files: ContainerFiles, job: Job, settings: dict[str, Any]
-                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], PulledOutputs | None]:
+                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], Feeds | None]:
         """Push what the job needs, run one app job per repeat (stopping at the first that is not ok),
         and return each (app job, result) with the first repeat's outputs.
 
@@ -258,7 +255,7 @@ class IPhoneDevice:
         local = Path(job.variant.path or "")
         model = self._ensure_model(files, local)
         io = self._declared_io(local, job.variant.format)
-        inputs = self._ensure_inputs(files, job.eval_inputs_path if job.evaluate else None, io)
+        inputs = self._ensure_inputs(files, job, io)
         results: list[tuple[RunnerJob, RunnerResult]] = []
         outputs = None
         for repeat in range(job.scenario.repeats):
@@ -268,7 +265,7 @@ class IPhoneDevice:
             try:
                 result = self._run_in_app(files, runner_job, job)
                 if repeat == 0 and result.status == "ok" and result.outputs:
-                    outputs = self._pull_outputs(files, result, io)
+                    outputs = self._pull_outputs(files, result, io, job)
             finally:
                 with contextlib.suppress(PhoneError):  # never hide why the job failed
                     files.cleanup(runner_job.job_id)
@@ -389,50 +386,57 @@ class IPhoneDevice:
         return remote
 
     def _declared_io(self, local: Path, model_format: str) -> ModelIO:
-        """The model's input and output names (read once per model file); none when unreadable here,
+        """The model's inputs and outputs (read once per model file); none when unreadable here,
         so that the phone, not this machine, says what is wrong with the model."""
         key = f"{self._sha(local)}:{model_format}"
         if key not in self._io:
             try:
                 self._io[key] = declared_io(local, model_format)
             except ModelFileError as exc:
-                log.warning("%s: input and output names not read (%s); the app's own names are used", local.name, exc)
+                log.warning("%s: inputs and outputs not read (%s); the app's own names are used", local.name, exc)
                 self._io[key] = ModelIO(inputs=(), outputs=())
         return self._io[key]
 
-    def _ensure_inputs(self, files: ContainerFiles, eval_inputs_path: str | None,
-                       io: ModelIO) -> tuple[TensorFile, ...]:
-        """Push the evaluation inputs as one float32 tensor file (batch 1 per sample), named as the
-        model's first input; () without any. The evaluation set is one array, so a model with
-        several inputs gets the app's own refusal naming them."""
-        if not eval_inputs_path:
+    def _ensure_inputs(self, files: ContainerFiles, job: Job, io: ModelIO) -> tuple[TensorFile, ...]:
+        """Push one tensor file per model input (batch 1 per sample, in the type the app takes:
+        ``model_io.app_inputs``), each content-addressed; () for a repeat that does not evaluate.
+
+        Raises DataMismatch when the data does not fit the variant's inputs, PhoneError on a push.
+        """
+        if not job.evaluate or not job.eval_inputs_path:
             return ()
-        samples = np.load(eval_inputs_path).astype("<f4")
-        data = np.ascontiguousarray(samples).tobytes()
+        where = _variant_text(job)
+        try:
+            feeds = load_feeds(job.eval_inputs_path)
+        except (OSError, ValueError) as exc:
+            raise DataMismatch(f"{where}: evaluation inputs {job.eval_inputs_path} cannot be read: {exc}") from exc
+        tensors = []
         with tempfile.TemporaryDirectory(prefix="benchlab-ios-inputs-") as tmp:
-            local = Path(tmp) / "inputs.f32"
-            local.write_bytes(data)
-            sha = path_sha256(local)
-            remote = f"{INPUTS}/{sha[:16]}.f32"
-            if (remote, sha) not in self._on_phone:
-                files.ensure(local, remote, sha)
-                self._on_phone.add((remote, sha))
-        shape = (1, *samples.shape[1:])
-        name = io.inputs[0] if io.inputs else "input"
-        return (TensorFile(name=name, file=remote, shape=shape, samples=len(samples)),)
+            for name, samples in app_inputs(feeds, io, job.variant.format, where):
+                local = Path(tmp) / "input.bin"
+                local.write_bytes(np.ascontiguousarray(samples, dtype=samples.dtype.newbyteorder("<")).tobytes())
+                sha = path_sha256(local)
+                remote = f"{INPUTS}/{sha[:16]}.{samples.dtype.name}"
+                if (remote, sha) not in self._on_phone:
+                    files.ensure(local, remote, sha)
+                    self._on_phone.add((remote, sha))
+                tensors.append(TensorFile(name=name, file=remote, shape=(1, *samples.shape[1:]),
+                                          samples=len(samples), dtype=samples.dtype.name))
+        return tuple(tensors)
 
-    def _pull_outputs(self, files: ContainerFiles, result: RunnerResult, io: ModelIO) -> PulledOutputs:
-        """Every output on every evaluation sample, as (samples, ...) float32 by name, and the primary one.
+    def _pull_outputs(self, files: ContainerFiles, result: RunnerResult, io: ModelIO, job: Job) -> Feeds:
+        """Every output on every evaluation sample, ``(samples, ...)`` by the model's output name
+        (``model_io.model_outputs``: quantized ones as float32).
 
-        Raises ProtocolError when none of the outputs is one the model declares."""
-        primary = primary_output(result, io.outputs)
-        by_name = {}
+        Raises ProtocolError for a file that does not match its record, DataMismatch when an
+        output the model declares is missing."""
+        pulled = {}
         with tempfile.TemporaryDirectory(prefix="benchlab-ios-outputs-") as tmp:
             for tensor in result.outputs:
                 local = Path(tmp) / tensor.file
                 files.pull_output(tensor.file, local)
-                by_name[tensor.name] = _outputs_array(np.array(read_tensor_file(local, tensor)), tensor)
-        return PulledOutputs(primary=primary.name, by_name=by_name)
+                pulled[tensor.name] = _outputs_array(np.array(read_tensor_file(local, tensor)), tensor)
+        return model_outputs(pulled, io, _variant_text(job))
 
     # --- results -------------------------------------------------------------------------------
 
@@ -453,13 +457,13 @@ class IPhoneDevice:
             return None
 
     def _measurement(self, base: Measurement, results: list[tuple[RunnerJob, RunnerResult]],
-                     outputs: PulledOutputs | None, before: BatteryReading | None,
+                     outputs: Feeds | None, before: BatteryReading | None,
                      after: BatteryReading | None) -> Measurement:
         """One Measurement from the app's result for each repeat: every iteration of each kept.
 
-        ``outputs`` holds the primary output (the model's first declared one) as the rest of the
-        pipeline scores a single array; every output's name and shape stays in ``runner_output``.
-        Delegation is the first repeat's (each repeat builds the same graph); a delegate or Core
+        ``outputs`` holds every output of the first repeat by the model's output name (each
+        ``(samples, ...)``); the app's own result, with each output file's name, shape and dtype,
+        stays in ``runner_output``. Delegation is the first repeat's (each repeat builds the same graph); a delegate or Core
         ML compute units that left part of the model on the CPU flag ``delegate-fallback`` (as on
         Android, not for ``cpu``, where XNNPACK leaving some nodes to LiteRT's kernels is normal).
         """
@@ -478,7 +482,7 @@ class IPhoneDevice:
             delegate_applied=first.delegate_applied,
             flags=(DELEGATE_FALLBACK,) if base.accelerator.kind != "cpu" and first.delegate_applied in ("partial", "no")
             else (),
-            outputs=outputs.by_name[outputs.primary] if outputs is not None else None, finished_at=now_iso(),
+            outputs=outputs, finished_at=now_iso(),
         )
         if last.status != "ok":
             error = last.error or f"the runner app answered {last.status}"

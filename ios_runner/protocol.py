@@ -21,7 +21,8 @@ Folder contract (paths relative to the app's Documents folder)
 ``outbox/<job_id>.json``
     The result, written last and by rename (``.json.part`` first), so its presence means done.
 ``outbox/<job_id>.out<k>.f32``
-    Output ``k`` on the job's inputs, a raw float32 file named in the result's ``outputs``.
+    Output ``k`` on the job's inputs, a raw tensor file named in the result's ``outputs`` (the
+    name keeps ``.f32`` whatever its ``dtype``).
 ``done/<job_id>.json``
     Finished jobs; the host may delete them (and the outbox files once pulled).
 ``runner_status.json``
@@ -35,21 +36,35 @@ with ``/`` or contain ``..``. ``outputs[].file`` in a result is relative to ``ou
 
 Tensor files
 ------------
-Raw little-endian float32, C order, no header: ``samples`` tensors of ``shape`` back to back
-(``4 * samples * prod(shape)`` bytes). ``shape`` is one sample's shape as the model takes it,
-batch dimension included (e.g. ``[1, 224, 224, 3]``); ``[]`` is a scalar (one value per sample).
-The app reads input files one sample at a time and appends outputs one sample at a time, so an
-evaluation set of any size costs the app one sample of memory. The app converts to the model's input
-type: Core ML multi-arrays of float32/float16/double/int32; LiteRT float32, or int8/uint8
-quantized with the tensor's scale and zero point; outputs come back as float32 (quantized
-outputs dequantized). Core ML outputs that are not multi-arrays (a classifier's label and
-probability dictionary) are left out. Outputs are named as the model names them; their order
-is the model's (LiteRT) or by name (Core ML, whose descriptions are unordered), so the host picks
-an output by name, never by position (``primary_output``).
+Raw little-endian values of ``dtype`` (``TENSOR_DTYPES``; ``float32`` when absent, as in
+version 1), C order, no header: ``samples`` tensors of ``shape`` back to back (``itemsize *
+samples * prod(shape)`` bytes; ``bool`` is one byte). ``shape`` is one sample's shape as the
+model takes it, batch dimension included (e.g. ``[1, 224, 224, 3]``); ``[]`` is a scalar (one
+value per sample). The app reads input files one sample at a time and appends outputs one sample
+at a time, so an evaluation set of any size costs the app one sample of memory.
 
-Job (``RunnerJob``, schema_version 1)
--------------------------------------
-``schema_version``: 1; ``job_id``: letters, digits, ``._-`` (it names the files);
+Inputs: the host sends one file per model input, named as the app names the input (LiteRT: the
+tensor's own name, ``TfLiteTensorName``; Core ML: the feature name). LiteRT: a file whose
+``dtype`` is the tensor's type is copied in as it is (the host has already quantized real values
+for a quantized tensor, and int ids pass unchanged); a ``float32`` file for an int8/uint8 tensor
+is quantized with the tensor's scale and zero point (version 1 jobs, synthetic inputs); any other
+pair is refused naming the input. A shape other than the tensor's resizes the input (a dynamic
+dimension; the host has checked the shape against the model's). Core ML: ``float32`` and
+``int32`` files, converted to the multi-array's type (float32/float16/double/int32).
+
+Outputs: LiteRT outputs come back in the tensor's own type (``dtype``), quantized ones as their
+integer values (the host dequantizes them with the scale and zero point it reads from the model);
+apps of version 1 wrote float32 only, quantized outputs dequantized. Core ML outputs come back as
+float32; outputs that are not multi-arrays (a classifier's label and probability dictionary) are
+left out. Outputs are named as the model names them; their order is the model's (LiteRT) or by
+name (Core ML, whose descriptions are unordered), so the host matches outputs by name, never by
+position.
+
+Job (``RunnerJob``, schema_version 1 or 2)
+--------------------------------------------
+``schema_version``: 1 when every input file is float32, else 2 (an app reading only version 1
+would take int32 bytes for floats; it refuses version 2 instead); ``job_id``: letters, digits,
+``._-`` (it names the files);
 ``model``: path of a ``.mlpackage`` (a folder; the app compiles it with
 ``MLModel.compileModel(at:)``) or a ``.tflite`` file; ``format``: ``mlpackage`` | ``tflite``;
 ``compute_units`` (mlpackage only, required): ``cpuOnly`` | ``cpuAndGPU`` |
@@ -59,15 +74,15 @@ Job (``RunnerJob``, schema_version 1)
 the LiteRT default); ``gpu_precision_loss_allowed`` (metal: let the GPU compute in fp16, as
 Android's benchmark_model does by default); ``warmup`` runs after the first prediction, then
 ``iterations`` timed runs; ``inputs``: tensor files (``name``, ``file``, ``shape``,
-``samples``). With no inputs the app feeds deterministic pseudo-random values in [0, 1) of the
+``samples``, ``dtype``). With no inputs the app feeds deterministic pseudo-random values in [0, 1) of the
 model's own input shapes and writes no outputs. Timed runs use sample 0; after them the app runs
 every sample once, untimed, and writes the outputs. The app checks ``format``,
 ``compute_units`` and ``delegate`` against the allowed values before anything else and answers a
 bad value with a ``failed`` result naming the field and the allowed values (it echoes only
 valid values into the result).
 
-Result (``RunnerResult``, schema_version 1)
--------------------------------------------
+Result (``RunnerResult``, schema_version 1 or 2)
+-------------------------------------------------
 Written by Swift's JSONEncoder with ``[.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]``
 and ``.iso8601`` dates: two-space indent, ``"key" : value``, whole doubles without ``.0``,
 optional fields that are nil left out, dates like ``2024-01-05T09:12:03Z``.
@@ -95,8 +110,8 @@ delegate and tensor allocation), ``first_prediction_us``, ``warmup_us`` and ``it
 peak, given only when it rose during this job, so it is this job's peak); ``started_at``,
 ``finished_at``.
 
-Status (``RunnerStatus``, schema_version 1)
--------------------------------------------
+Status (``RunnerStatus``, schema_version 1 or 2)
+-------------------------------------------------
 ``schema_version``, ``app_version``, ``device_model``, ``os_version``, ``os_build``, ``state``
 (``idle`` | ``running``), ``current_job``, ``jobs_done`` (since launch), ``thermal_state`` (now,
 raw value as in results: the host has no other way to read it), ``low_power_mode``,
@@ -108,6 +123,10 @@ History
 1 — first version. Later fields were added as optional ones (an older app leaves them out):
 scalar shapes, ``litert_delegate``, ``delegated_nodes``, ``total_nodes``, ``op_placement``,
 ``op_placement_note``, ``low_power_mode_before`` / ``_after``, status ``low_power_mode``.
+2 — tensor files carry a ``dtype``: inputs in the model's own type (int32 token ids, int8 values
+already quantized), LiteRT outputs in the tensor's type. The app reads jobs of version 1 and 2 and
+writes results and status of version 2; a job is written as version 1 when version 1 can say it
+(every input float32), so an app of version 1 still runs it.
 """
 
 from __future__ import annotations
@@ -135,9 +154,11 @@ from pydantic import (
 from benchlab.errors import RunnerError, SuiteError
 from benchlab.records import THERMAL_LEVELS, COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Result and status schema versions this benchlab reads.
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
+#: Element types of tensor files (numpy names; little-endian, bool one byte).
+TENSOR_DTYPES = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
 FORMATS = ("mlpackage", "tflite")
 COMPUTE_UNITS = COREML_COMPUTE_UNITS
 TFLITE_DELEGATES = ("cpu", "coreml", "metal")
@@ -204,7 +225,7 @@ Delegate = Annotated[str, _one_of("delegate", TFLITE_DELEGATES)]
 
 
 class TensorFile(BaseModel):
-    """A raw float32 file holding ``samples`` tensors of ``shape`` (see "Tensor files")."""
+    """A raw file holding ``samples`` tensors of ``shape`` and ``dtype`` (see "Tensor files")."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -212,6 +233,7 @@ class TensorFile(BaseModel):
     file: str = Field(min_length=1, description="path: inputs relative to Documents, outputs to outbox/")
     shape: tuple[int, ...] = Field(description="one sample's shape, batch included; () for a scalar")
     samples: int = Field(ge=1, description="how many tensors of `shape` the file holds")
+    dtype: Annotated[str, _one_of("dtype", TENSOR_DTYPES)] = "float32"
 
     @field_validator("shape")
     @classmethod
@@ -221,9 +243,16 @@ class TensorFile(BaseModel):
         return shape
 
     @property
+    def numpy_dtype(self) -> Any:
+        """The file's element type as a little-endian numpy dtype."""
+        import numpy as np
+
+        return np.dtype(self.dtype).newbyteorder("<")
+
+    @property
     def byte_size(self) -> int:
-        """The file's size in bytes: 4 per float32 element."""
-        return 4 * self.samples * math.prod(self.shape)
+        """The file's size in bytes: the element size times every element of every sample."""
+        return self.numpy_dtype.itemsize * self.samples * math.prod(self.shape)
 
 
 class RunnerJob(BaseModel):
@@ -235,7 +264,7 @@ class RunnerJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     job_id: str
     model: str
     format: Format
@@ -246,6 +275,17 @@ class RunnerJob(BaseModel):
     warmup: int = Field(default=5, ge=0, le=10_000)
     iterations: int = Field(default=50, ge=1, le=100_000)
     inputs: tuple[TensorFile, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _oldest_version_that_says_it(cls, data: Any) -> Any:
+        """Without an explicit version, a job whose inputs are all float32 is written as version 1,
+        which apps of both versions run; else as version 2 (see History)."""
+        if not isinstance(data, dict) or "schema_version" in data:
+            return data
+        dtypes = {tensor.dtype if isinstance(tensor, TensorFile) else dict(tensor).get("dtype", "float32")
+                  for tensor in data.get("inputs") or ()}
+        return {**data, "schema_version": 1 if dtypes <= {"float32"} else 2}
 
     @field_validator("job_id")
     @classmethod
@@ -286,6 +326,9 @@ class RunnerJob(BaseModel):
             _check_relative(f"input {tensor.name!r} file", tensor.file)
         if len({tensor.samples for tensor in self.inputs}) > 1:
             raise ValueError("every input file must hold the same number of samples")
+        typed = [f"{tensor.name} ({tensor.dtype})" for tensor in self.inputs if tensor.dtype != "float32"]
+        if typed and self.schema_version < 2:
+            raise ValueError(f"inputs {', '.join(typed)} need schema_version 2 (version 1 has float32 files only)")
         return self
 
 
@@ -665,8 +708,9 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
 # --- tensor files --------------------------------------------------------------------------------
 
 
-def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[int] | None = None) -> TensorFile:
-    """Write ``array`` as a raw little-endian float32 file and return its ``TensorFile``.
+def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[int] | None = None,
+                      dtype: str = "float32") -> TensorFile:
+    """Write ``array`` as a raw little-endian file of ``dtype`` and return its ``TensorFile``.
 
     The first axis of ``array`` counts samples unless ``sample_shape`` is given (then the array's
     size must be a whole number of samples). ``file`` in the returned record is ``path`` as
@@ -675,7 +719,9 @@ def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[
     """
     import numpy as np
 
-    values = np.asarray(array, dtype="<f4")
+    if dtype not in TENSOR_DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not a tensor file type (allowed: {_allowed(TENSOR_DTYPES)})")
+    values = np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
     if sample_shape is None:
         if values.ndim < 2:
             raise ValueError("give sample_shape for an array without a sample axis")
@@ -684,11 +730,12 @@ def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[
     if per_sample == 0 or values.size % per_sample:
         raise ValueError(f"{values.size} values are not a whole number of samples of shape {list(sample_shape)}")
     Path(path).write_bytes(np.ascontiguousarray(values).tobytes())
-    return TensorFile(name=name, file=str(path), shape=tuple(sample_shape), samples=values.size // per_sample)
+    return TensorFile(name=name, file=str(path), shape=tuple(sample_shape), samples=values.size // per_sample,
+                      dtype=dtype)
 
 
 def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
-    """Return the tensors in a raw float32 file as a numpy array of ``(samples, *shape)``.
+    """Return the tensors in a raw tensor file as a numpy array of ``(samples, *shape)`` in its dtype.
 
     Raises ProtocolError when the file's size does not match ``tensor``.
     """
@@ -697,9 +744,10 @@ def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
     data = Path(path).read_bytes()
     if len(data) != tensor.byte_size:
         raise ProtocolError(
-            f"{path}: {len(data)} bytes, expected {tensor.byte_size} for {tensor.samples} x {list(tensor.shape)} float32"
+            f"{path}: {len(data)} bytes, expected {tensor.byte_size} for {tensor.samples} x {list(tensor.shape)} "
+            f"{tensor.dtype}"
         )
-    return np.frombuffer(data, dtype="<f4").reshape((tensor.samples, *tensor.shape))
+    return np.frombuffer(data, dtype=tensor.numpy_dtype).reshape((tensor.samples, *tensor.shape))
 
 
 def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
@@ -714,22 +762,3 @@ def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
             raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
         arrays[tensor.name] = read_tensor_file(path, tensor)
     return arrays
-
-
-def primary_output(result: RunnerResult, declared: Sequence[str]) -> TensorFile:
-    """Return the output that stands for the model: its first declared output the app wrote.
-
-    ``declared`` is the model's output names in its own order (``ios_runner.model_io``); the
-    app's order is not the model's for Core ML (by name), so the choice is made by name.
-    Outputs the app leaves out (a Core ML classifier's label dictionary) are passed over.
-    Without declared names (the host could not read them), a single output is the one.
-    Raises ProtocolError when the result has no outputs or none of the declared names.
-    """
-    by_name = {tensor.name: tensor for tensor in result.outputs}
-    if not declared and len(by_name) == 1:
-        return result.outputs[0]
-    chosen = next((by_name[name] for name in declared if name in by_name), None)
-    if chosen is None:
-        raise ProtocolError(f"job {result.job_id}: the app wrote outputs {sorted(by_name)}, none of the model's "
-                            f"declared outputs {list(declared)}")
-    return chosen

@@ -192,6 +192,8 @@ def int8_io_tflite_path(production_dir: Path) -> Path:
     from tests.production_models import quantized_io_tflite
 
     return quantized_io_tflite(production_dir / "int8_io.tflite")
+
+
 @pytest.fixture()
 def android_loopback_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What android_runner needs to reach loopback phones: its own adb key and config in this test's

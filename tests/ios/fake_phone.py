@@ -20,9 +20,16 @@ What runs, and what does not (this machine is Linux, without Core ML):
   LiteRT's on this CPU. Without a reference, the fake answers ``failed``.
 * Latencies are measured wall times of that computation (``perf_counter_ns``), never constants;
   memory is this process's resident set (the app reports its own footprint).
-* Outputs are named as the model names them: LiteRT's in the model's order, Core ML's sorted by
-  name as the app writes them (the stand-in pairs the package's declared outputs with the
-  reference's outputs in declared order first). Scalar outputs have shape ``[]``.
+* Inputs are taken as the app takes them (see "Tensor files" in ``ios_runner/protocol.py``):
+  LiteRT copies a file of the tensor's own type in as it is, quantizes a float32 file for an
+  int8/uint8 tensor (``benchlab.tensors.to_tensor``), refuses any other pair, and resizes an
+  input whose shape differs (a dynamic dimension); Core ML takes float32 and int32 files and
+  converts them to the model's types. Without input files, float inputs get pseudo-random values
+  in [0, 1) (quantized for a quantized input) and integer inputs zeros.
+* Outputs are named as the model names them: LiteRT's in the model's order and in each tensor's
+  own type (quantized ones as their integer values, as protocol version 2 says), Core ML's as
+  float32 sorted by name as the app writes them (the stand-in pairs the package's declared
+  outputs with the reference's outputs in declared order first). Scalar outputs have shape ``[]``.
 * The job's ``format`` / ``compute_units`` / ``delegate`` are checked before anything is echoed,
   with the app's message. LiteRT results name the delegate created (``xnnpack`` for ``cpu``) but
   carry no node counts of their own: ai_edge_litert does not expose the execution plan the app
@@ -54,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.tensors import dequantize, quantize
+from benchlab.tensors import TensorInfo, describe_interpreter, from_tensor, to_tensor
 from ios_runner.discovery import ipa_app
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
@@ -65,6 +72,7 @@ from ios_runner.protocol import (
     OUTBOX,
     PARTIAL_SUFFIX,
     RUNNING,
+    SCHEMA_VERSION,
     STATUS_FILE,
     TFLITE_DELEGATES,
     RunnerJob,
@@ -211,7 +219,7 @@ class FakeRunnerApp:
 
     def _write_status(self) -> None:
         status = RunnerStatus(
-            schema_version=1, app_version=self.phone.app_version, device_model=self.phone.product_type,
+            schema_version=SCHEMA_VERSION, app_version=self.phone.app_version, device_model=self.phone.product_type,
             os_version=self.phone.product_version, os_build=self.phone.build_version,
             state="running" if self._busy_job else "idle", current_job=self._busy_job,
             jobs_done=self.jobs_done, thermal_state=self.phone.thermal_state,
@@ -246,7 +254,7 @@ class FakeRunnerApp:
         self._finish(result, running)
 
     def _new_result(self, job_id: str) -> dict[str, Any]:
-        return {"schema_version": 1, "job_id": job_id, "app_version": self.phone.app_version,
+        return {"schema_version": SCHEMA_VERSION, "job_id": job_id, "app_version": self.phone.app_version,
                 "os_version": self.phone.product_version, "os_build": self.phone.build_version,
                 "device_model": self.phone.product_type, "thermal_state_before": self.phone.thermal_state,
                 "thermal_state_after": self.phone.thermal_state, "low_power_mode_before": self.phone.low_power_mode,
@@ -264,7 +272,7 @@ class FakeRunnerApp:
             result.update(status=failure.status, error=str(failure))
             return result
         except ValueError as exc:
-            result.update(status="failed", error=f"the job file breaks schema_version 1: {exc}")
+            result.update(status="failed", error=f"the job file breaks its schema_version: {exc}")
             return result
         result.update(format=job.format, compute_units=job.compute_units, delegate=job.delegate,
                       threads=job.threads)
@@ -313,9 +321,10 @@ class FakeRunnerApp:
         files = []
         for index, (name, values) in enumerate(zip(names, collected)):
             file_name = output_filename(job.job_id, index)
-            stacked = np.stack(values).astype("<f4")
-            (self.documents / OUTBOX / file_name).write_bytes(stacked.tobytes())
-            files.append(TensorFile(name=name, file=file_name, shape=tuple(values[0].shape), samples=len(values)))
+            stacked = np.stack(values)
+            (self.documents / OUTBOX / file_name).write_bytes(stacked.astype(stacked.dtype.newbyteorder("<")).tobytes())
+            files.append(TensorFile(name=name, file=file_name, shape=tuple(values[0].shape), samples=len(values),
+                                    dtype=stacked.dtype.name))
         result["outputs"] = files
 
 
@@ -367,18 +376,41 @@ class _LiteRTEngine:
         self.litert_delegate = {"cpu": "xnnpack", "coreml": "coreml", "metal": "metal"}[job.delegate or "cpu"]
         self.node_counts = phone.coreml_delegate_nodes if job.delegate == "coreml" else None
         self.runtime_version = importlib.metadata.version("ai-edge-litert")
-        self.input_details = self.interpreter.get_input_details()
-        self.output_details = self.interpreter.get_output_details()
-        self.input_names = [detail["name"] for detail in self.input_details]
+        self._describe()
+
+    def _describe(self) -> None:
+        io = describe_interpreter(self.interpreter)
+        self.inputs, self.outputs_info = io.inputs, io.outputs
+        self.input_indices = [detail["index"] for detail in self.interpreter.get_input_details()]
+        self.output_indices = [detail["index"] for detail in self.interpreter.get_output_details()]
+        self.input_names = [info.tensor_name for info in self.inputs]
+
+    def _typed(self, values: np.ndarray, info: TensorInfo) -> np.ndarray:
+        """LiteRTEngine.swift's setInputs: the tensor's own type as it is, float32 quantized for int8/uint8."""
+        if values.dtype == np.dtype(info.dtype):
+            return values
+        if values.dtype == np.float32 and info.dtype in ("int8", "uint8"):
+            if not info.quantized:
+                raise _JobFailure("unsupported", "a quantized input has no scale; cannot feed float values to it")
+            return to_tensor(values, info)
+        raise _JobFailure("failed", f"input {info.tensor_name} is {info.dtype} in the model, "
+                                    f"the job gives {values.dtype}")
 
     def set_inputs(self, samples: list[np.ndarray] | None) -> None:
-        for index, detail in enumerate(self.input_details):
-            shape = [int(d) for d in detail["shape"]]
-            if samples is None:  # the app's pseudo-random values in [0, 1)
-                values = np.random.default_rng(index).random(shape).astype(np.float32)
+        for index, (tensor, info) in enumerate(zip(self.input_indices, self.inputs)):
+            current = [int(d) for d in self.interpreter.get_input_details()[index]["shape"]]
+            if samples is None:  # the app's pseudo-random values in [0, 1); integer inputs get 0
+                values = to_tensor(np.random.default_rng(index).random(current).astype(np.float32), info)
             else:
-                values = np.reshape(samples[index], shape)
-            self.interpreter.set_tensor(detail["index"], quantize(values, detail))
+                values = self._typed(samples[index], info)
+                if list(values.shape) != current:  # a dynamic dimension: resize, as the app does
+                    try:
+                        self.interpreter.resize_tensor_input(tensor, list(values.shape))
+                        self.interpreter.allocate_tensors()
+                    except (ValueError, RuntimeError) as exc:
+                        raise _JobFailure("failed", f"LiteRT could not resize input {info.tensor_name} to "
+                                                    f"{list(values.shape)}: {exc}") from exc
+            self.interpreter.set_tensor(tensor, values)
 
     def predict(self) -> None:
         self.interpreter.invoke()
@@ -389,8 +421,9 @@ class _LiteRTEngine:
         return _micros(started)
 
     def outputs(self) -> list[tuple[str, np.ndarray]]:
-        return [(detail["name"], dequantize(self.interpreter.get_tensor(detail["index"]), detail))
-                for detail in self.output_details]
+        """Every output in its tensor's own type (LiteRTEngine.swift's readOutputs copies the bytes)."""
+        return [(info.tensor_name, self.interpreter.get_tensor(index))
+                for info, index in zip(self.outputs_info, self.output_indices)]
 
 
 class _CoreMLStandIn(_LiteRTEngine):
@@ -417,10 +450,9 @@ class _CoreMLStandIn(_LiteRTEngine):
         self.runtime_version = None  # Core ML's version is the OS's
         self.litert_delegate = None
         self.node_counts = None
-        self.input_details = self.interpreter.get_input_details()
-        self.output_details = self.interpreter.get_output_details()
+        self._describe()
         package_shape = [int(d) for d in spec.description.input[0].type.multiArrayType.shape]
-        reference_shape = [int(d) for d in self.input_details[0]["shape"]]
+        reference_shape = [int(d) for d in self.interpreter.get_input_details()[0]["shape"]]
         if package_shape != reference_shape:
             raise _JobFailure("failed", f"fake phone: the reference .tflite takes {reference_shape}, "
                                         f"the package {package_shape}")
@@ -428,9 +460,18 @@ class _CoreMLStandIn(_LiteRTEngine):
         # The package's outputs in declared order stand for the reference's, in its order.
         self.declared_outputs = [output.name for output in spec.description.output]
 
+    def _typed(self, values: np.ndarray, info: TensorInfo) -> np.ndarray:
+        """CoreMLEngine.swift's setInputs: float32 or int32 files, converted to the multi-array's type."""
+        if values.dtype not in (np.float32, np.int32):
+            raise _JobFailure("failed", f"input {info.tensor_name}: Core ML inputs come as float32 or int32 "
+                                        f"files, the job gives {values.dtype}")
+        return values.astype(info.dtype)
+
     def outputs(self) -> list[tuple[str, np.ndarray]]:
-        values = [values for _, values in super().outputs()]
-        return sorted(zip(self.declared_outputs, values), key=lambda pair: pair[0])  # CoreMLEngine.swift's order
+        """Multi-arrays as float32 (MLShapedArray<Float>), sorted by name: CoreMLEngine.swift's readOutputs."""
+        values = [from_tensor(values, info).astype(np.float32)
+                  for (_, values), info in zip(super().outputs(), self.outputs_info)]
+        return sorted(zip(self.declared_outputs, values), key=lambda pair: pair[0])
 
 
 # --- the phone and its services ----------------------------------------------------------------------

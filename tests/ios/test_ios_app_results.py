@@ -76,10 +76,10 @@ def test_a_healthy_job_is_not_failed_by_heartbeat_reads_in_the_gap(
     assert [len(r) for r in m.samples_us] == [4, 4]
 
 
-# --- several outputs, a scalar among them, picked by name ----------------------------------------------
+# --- several outputs, a scalar among them, matched by name ----------------------------------------------
 
 
-def test_a_model_with_a_scalar_output_keeps_its_first_declared_output(
+def test_a_model_with_a_scalar_output_keeps_every_output_by_name(
         make_phone: MakePhone, heads_tflite: Path, heads_inputs: Path) -> None:
     phone, services = make_phone()
     device = device_for(phone, services)
@@ -87,8 +87,10 @@ def test_a_model_with_a_scalar_output_keeps_its_first_declared_output(
     m = device.run(make_job(heads_tflite, "tflite", CPU, heads_inputs))
     assert m.status == "ok", m.error
     probs, score = litert_outputs(heads_tflite, heads_inputs)
-    assert m.outputs.shape == (5, 3)  # "PartitionedCall:0", the model's first output, batch axis dropped
-    assert np.allclose(m.outputs, np.concatenate(probs), atol=1e-6)
+    assert list(m.outputs) == ["probs", "score"]  # the signature's names, in the model's order
+    assert m.outputs["probs"].shape == (5, 3)  # "PartitionedCall:0", batch axis dropped
+    assert np.allclose(m.outputs["probs"], np.concatenate(probs), atol=1e-6)
+    assert m.outputs["score"].shape == (5,) and np.allclose(m.outputs["score"], score, rtol=1e-6)
     (result,) = [json.loads(line) for line in m.runner_output.splitlines()]
     assert [(o["name"], o["shape"]) for o in result["outputs"]] == [("PartitionedCall:0", [1, 3]),
                                                                    ("PartitionedCall:1", [])]
@@ -98,9 +100,9 @@ def test_a_model_with_a_scalar_output_keeps_its_first_declared_output(
     assert np.allclose([float(s) for s in score], (np.load(heads_inputs) ** 2).sum(axis=1), rtol=1e-5)
 
 
-def test_core_ml_outputs_sorted_by_name_still_give_the_first_declared_one(
+def test_core_ml_outputs_sorted_by_name_come_back_in_the_declared_order(
         make_phone: MakePhone, heads_mlpackage: Path, heads_tflite: Path, heads_inputs: Path) -> None:
-    assert declared_io(heads_mlpackage, "mlpackage").outputs == ("zprobs", "ascore")
+    assert declared_io(heads_mlpackage, "mlpackage").output_names == ("zprobs", "ascore")
     phone, services = make_phone(coreml_reference=heads_tflite)
     device = device_for(phone, services)
     device.prepare([heads_mlpackage])
@@ -108,8 +110,10 @@ def test_core_ml_outputs_sorted_by_name_still_give_the_first_declared_one(
     assert m.status == "ok", m.error
     (result,) = [json.loads(line) for line in m.runner_output.splitlines()]
     assert [o["name"] for o in result["outputs"]] == ["ascore", "zprobs"]  # the app's order: by name
-    probs, _ = litert_outputs(heads_tflite, heads_inputs)
-    assert m.outputs.shape == (5, 3) and np.allclose(m.outputs, np.concatenate(probs), atol=1e-6)
+    probs, score = litert_outputs(heads_tflite, heads_inputs)
+    assert list(m.outputs) == ["zprobs", "ascore"]  # the package's declared order, not the app's
+    assert m.outputs["zprobs"].shape == (5, 3) and np.allclose(m.outputs["zprobs"], np.concatenate(probs), atol=1e-6)
+    assert np.allclose(m.outputs["ascore"], score, rtol=1e-6)
     assert [t.name for t in phone.app.jobs_seen[0].inputs] == ["features"]
 
 

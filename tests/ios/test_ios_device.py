@@ -71,8 +71,9 @@ def test_a_tflite_job_runs_in_the_app_and_comes_back_with_every_iteration(
     assert [len(r) for r in m.samples_us] == [5, 5] and all(s > 0 for s in m.all_samples_us)
     assert len(set(m.all_samples_us)) > 1, "latencies are measured, not constants"
     assert m.init_us and m.first_us and len(m.warmup_us) == 1
-    assert m.outputs.shape == (6, 10)  # one row per evaluation sample, batch axis dropped
-    assert np.allclose(m.outputs.sum(axis=1), 1.0, atol=1e-4)  # softmax outputs from the real model
+    (probs,) = m.outputs.values()  # the tiny model's one output, by its name
+    assert probs.shape == (6, 10)  # one row per evaluation sample, batch axis dropped
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)  # softmax outputs from the real model
     assert m.conditions_before.thermal_status == 0 and m.conditions_before.battery_level == 87
     assert m.conditions_after.battery_temperature_c == 31.5 and m.conditions_after.charging is True
     assert services.counters["launch_attempts"] == 1 and phone.app.launches == 1

@@ -33,7 +33,6 @@ from ios_runner.protocol import (
     job_json,
     job_settings,
     outputs_by_name,
-    primary_output,
     read_result,
     read_status,
     result_to_samples,
@@ -112,7 +111,7 @@ def test_example_result_is_encoded_exactly_as_swift_writes_it(name: str) -> None
 def test_read_result_reads_the_ok_example() -> None:
     result = read_result(DATA / "result_v1_ok.json")
     assert result.status == "ok" and result.error is None
-    assert result.schema_version == SCHEMA_VERSION
+    assert result.schema_version == 1 < SCHEMA_VERSION  # an app of version 1 is still read
     assert result.job_id == "run42-0007"
     assert result.device_model == "iPhone16,2"
     assert (result.os_version, result.os_build, result.app_version) == ("17.2.1", "21C66", "1.0 (1)")
@@ -155,11 +154,11 @@ def test_read_result_reads_the_unsupported_example_as_bytes() -> None:
 
 def test_result_with_unknown_schema_version_is_refused_clearly() -> None:
     data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
-    data["schema_version"] = 2
+    data["schema_version"] = 3
     with pytest.raises(ProtocolError) as caught:
         read_result(json.dumps(data))
     message = str(caught.value)
-    assert "schema_version 2 is not supported" in message and "reads 1" in message
+    assert "schema_version 3 is not supported" in message and "reads 1, 2" in message
     assert caught.value.hint and "ios_runner/app" in caught.value.hint
     assert isinstance(caught.value, RunnerError)
 
@@ -284,7 +283,8 @@ def test_write_job_writes_every_field_atomically(tmp_path: Path) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert data["schema_version"] == 1 and data["delegate"] == "metal" and data["threads"] == 2
     assert data["compute_units"] is None  # written as null: Swift decodes it as nil
-    assert data["inputs"][0] == {"name": "image", "file": "inputs/eval-3f2a.f32", "shape": [1, 224, 224, 3], "samples": 8}
+    assert data["inputs"][0] == {"name": "image", "file": "inputs/eval-3f2a.f32", "shape": [1, 224, 224, 3], "samples": 8,
+                                 "dtype": "float32"}
     assert RunnerJob.model_validate_json(path.read_text(encoding="utf-8")) == job
 
 
@@ -523,21 +523,6 @@ def test_a_scalar_output_is_readable(tmp_path: Path) -> None:
     (tmp_path / result.outputs[0].file).write_bytes(np.zeros((8, 1, 1000), dtype="<f4").tobytes())
     arrays = outputs_by_name(tmp_path, result)
     assert arrays["score"].shape == (8,) and arrays["score"].tolist() == list(range(8))
-
-
-def test_primary_output_is_the_first_declared_one_by_name_not_by_position() -> None:
-    data = json.loads((DATA / "result_v1_ok.json").read_text(encoding="utf-8"))
-    # Core ML outputs come back sorted by name: "Identity" before "logits".
-    data["outputs"] = [{"name": "Identity", "file": "run42-0007.out0.f32", "shape": [1, 1], "samples": 8},
-                       {"name": "logits", "file": "run42-0007.out1.f32", "shape": [1, 1000], "samples": 8}]
-    result = read_result(json.dumps(data))
-    assert primary_output(result, ["classLabel", "logits", "Identity"]).name == "logits"  # a label dict is left out
-    with pytest.raises(ProtocolError, match=r"none of the model's declared outputs \['probs'\]"):
-        primary_output(result, ["probs"])
-    with pytest.raises(ProtocolError):
-        primary_output(result, [])  # two outputs and no declared names: no guessing
-    data["outputs"] = data["outputs"][:1]
-    assert primary_output(read_result(json.dumps(data)), []).name == "Identity"
 
 
 def test_repeated_output_names_are_refused() -> None:

@@ -3,6 +3,15 @@
 import CoreML
 import Foundation
 
+/// One model input as the engine takes it: its shape and type (a TensorType name), and whether it
+/// holds real values (else ids, counts or masks), which decides what synthetic values it gets.
+struct InputSpec {
+    let name: String
+    let shape: [Int]
+    let dtype: String
+    let realValued: Bool
+}
+
 /// A loaded model ready to run: inputs are set outside the timed region, `predict` is timed.
 protocol InferenceEngine: AnyObject {
     /// Microseconds spent compiling the model on the phone (Core ML mlpackage), else nil.
@@ -19,14 +28,14 @@ protocol InferenceEngine: AnyObject {
     func computePlan() -> (placement: [OpPlacement]?, note: String?)
     /// The model's input names, in the model's order.
     var inputNames: [String] { get }
-    /// The model's own input shapes, for feeding synthetic values when a job has no inputs.
-    func inputShapes() throws -> [(name: String, shape: [Int])]
+    /// The model's own inputs, for feeding synthetic values when a job has no inputs.
+    func inputSpecs() throws -> [InputSpec]
     /// Puts sample `sample` of every input in place.
     func setInputs(_ inputs: [InputTensor], sample: Int) throws
     /// Runs the model once on the inputs in place.
     func predict() throws
-    /// The outputs of the last prediction as float32, in a stable order.
-    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])]
+    /// The outputs of the last prediction, in a stable order.
+    func readOutputs() throws -> [OutputTensor]
     /// Frees the model and anything it left on disk.
     func close()
 }
@@ -99,15 +108,19 @@ final class CoreMLEngine: InferenceEngine {
         self.inputNames = model.modelDescription.inputDescriptionsByName.keys.sorted()
     }
 
-    func inputShapes() throws -> [(name: String, shape: [Int])] {
+    /// int32 multi-arrays take int32 files (ids: zeros when synthetic); the others float32 files.
+    func inputSpecs() throws -> [InputSpec] {
         let descriptions = model.modelDescription.inputDescriptionsByName
-        return try inputNames.map { name in
+        return try inputNames.map { name -> InputSpec in
             guard let constraint = descriptions[name]?.multiArrayConstraint else {
                 throw JobFailure.unsupported(
                     "input \(name) is not a multi-array; the runner feeds multi-arrays only "
                         + "(convert the model with a TensorType input)")
             }
-            return (name: name, shape: constraint.shape.map { $0.intValue })
+            let ids = constraint.dataType == .int32
+            return InputSpec(
+                name: name, shape: constraint.shape.map { $0.intValue }, dtype: ids ? "int32" : "float32",
+                realValued: !ids)
         }
     }
 
@@ -124,7 +137,7 @@ final class CoreMLEngine: InferenceEngine {
                         + "(convert the model with a TensorType input)")
             }
             let dataType = description.multiArrayConstraint?.dataType ?? .float32
-            let array = try makeMultiArray(input.values(sample: sample), shape: input.shape, dataType: dataType)
+            let array = try makeMultiArray(input, sample: sample, dataType: dataType)
             features[input.name] = MLFeatureValue(multiArray: array)
         }
         provider = try MLDictionaryFeatureProvider(dictionary: features)
@@ -138,16 +151,17 @@ final class CoreMLEngine: InferenceEngine {
     }
 
     /// Multi-array outputs as float32, by name; class labels and dictionaries are left out.
-    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])] {
+    func readOutputs() throws -> [OutputTensor] {
         guard let output = lastOutput else {
             throw JobFailure.failed("no prediction to read outputs from")
         }
-        var outputs: [(name: String, shape: [Int], values: [Float])] = []
+        var outputs: [OutputTensor] = []
         for name in output.featureNames.sorted() {
             guard let array = output.featureValue(for: name)?.multiArrayValue else { continue }
             // Converting through MLShapedArray honours the strides Core ML pads outputs with.
             let shaped = MLShapedArray<Float>(converting: array)
-            outputs.append((name: name, shape: shaped.shape, values: shaped.scalars))
+            let data = shaped.scalars.withUnsafeBufferPointer { Data(buffer: $0) }
+            outputs.append(OutputTensor(name: name, shape: shaped.shape, dtype: "float32", data: data))
         }
         return outputs
     }
@@ -192,25 +206,31 @@ final class CoreMLEngine: InferenceEngine {
         try? FileManager.default.removeItem(at: compiledURL)
     }
 
-    private func makeMultiArray(_ values: [Float], shape: [Int], dataType: MLMultiArrayDataType) throws
+    /// Sample `sample` of a float32 or int32 input file as a multi-array of the model's type.
+    private func makeMultiArray(_ input: InputTensor, sample: Int, dataType: MLMultiArrayDataType) throws
         -> MLMultiArray
     {
-        guard shape.reduce(1, *) == values.count else {
-            throw JobFailure.failed("input shape \(shape) does not hold \(values.count) values")
-        }
-        let nsShape = shape.map { NSNumber(value: $0) }
-        if dataType == .float32 {
-            let array = try MLMultiArray(shape: nsShape, dataType: .float32)
+        let nsShape = input.shape.map { NSNumber(value: $0) }
+        if (input.dtype == "float32" && dataType == .float32) || (input.dtype == "int32" && dataType == .int32) {
+            let array = try MLMultiArray(shape: nsShape, dataType: dataType)
             // A multi-array we create is contiguous in C order, like the input file.
-            _ = values.withUnsafeBytes { bytes in
-                memcpy(array.dataPointer, bytes.baseAddress!, bytes.count)
+            input.withSampleBytes(sample) { bytes in
+                _ = memcpy(array.dataPointer, bytes.baseAddress!, bytes.count)
             }
             return array
         }
-        // float16, double and int32 inputs: converted element by element (not timed).
+        // Other pairs (float32 into float16 or double, ids into floats ...): element by element (not timed).
+        let numbers: [NSNumber]
+        switch input.dtype {
+        case "float32": numbers = input.elements(sample: sample, as: Float.self).map { NSNumber(value: $0) }
+        case "int32": numbers = input.elements(sample: sample, as: Int32.self).map { NSNumber(value: $0) }
+        default:
+            throw JobFailure.failed("input \(input.name): Core ML inputs come as float32 or int32 files, "
+                + "the job gives \(input.dtype)")
+        }
         let array = try MLMultiArray(shape: nsShape, dataType: dataType)
-        for (index, value) in values.enumerated() {
-            array[index] = NSNumber(value: value)
+        for (index, number) in numbers.enumerated() {
+            array[index] = number
         }
         return array
     }

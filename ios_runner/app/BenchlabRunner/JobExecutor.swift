@@ -174,16 +174,22 @@ struct JobExecutor {
         else {
             throw JobFailure.failed("the job file is not a JSON object with a schema_version")
         }
-        guard version == protocolSchemaVersion else {
+        guard jobSchemaVersions.contains(version) else {
             throw JobFailure.failed(
                 "job schema_version \(version) is not supported by this app (it reads "
-                    + "\(protocolSchemaVersion)); install the app built from the same benchlab checkout")
+                    + jobSchemaVersions.map(String.init).joined(separator: ", ")
+                    + "); install the app built from the same benchlab checkout")
         }
         let job: RunnerJob
         do {
             job = try decoder.decode(RunnerJob.self, from: data)
         } catch {
-            throw JobFailure.failed("the job file breaks schema_version 1: \(describeDecoding(error))")
+            throw JobFailure.failed("the job file breaks schema_version \(version): \(describeDecoding(error))")
+        }
+        // Version 1 has float32 files only: a type there is not one this job may use.
+        if version == 1, let typed = job.inputs.first(where: { $0.elementType != "float32" }) {
+            throw JobFailure.failed(
+                "input \(typed.name) is \(typed.elementType); schema_version 1 has float32 inputs only")
         }
         guard job.jobId == expectedId else {
             throw JobFailure.failed("job_id \(job.jobId) does not match the file name \(expectedId).json")
@@ -229,7 +235,10 @@ struct JobExecutor {
 
         let writeOutputs = !inputs.isEmpty
         if inputs.isEmpty {
-            inputs = try engine.inputShapes().enumerated().map { index, input in
+            inputs = try engine.inputSpecs().enumerated().map { index, input -> InputTensor in
+                guard input.realValued else {
+                    return InputTensor.zeros(name: input.name, shape: input.shape, dtype: input.dtype)
+                }
                 let count = input.shape.reduce(1, *)
                 return InputTensor(
                     name: input.name, shape: input.shape,

@@ -242,57 +242,86 @@ final class LiteRTEngine: InferenceEngine {
         TfLiteModelDelete(model)
     }
 
-    func inputShapes() throws -> [(name: String, shape: [Int])] {
-        try inputNames.enumerated().map { index, name in
-            guard let tensor = TfLiteInterpreterGetInputTensor(interpreter, Int32(index)) else {
-                throw JobFailure.failed("LiteRT has no input tensor \(index)")
+    // Tensors are typed pointers (common.h defines TfLiteTensor), as in TensorFlowLiteSwift.
+    private func inputTensor(_ index: Int) throws -> UnsafeMutablePointer<TfLiteTensor> {
+        guard let tensor = TfLiteInterpreterGetInputTensor(interpreter, Int32(index)) else {
+            throw JobFailure.failed("LiteRT has no input tensor \(index)")
+        }
+        return tensor
+    }
+
+    private func dims(_ tensor: UnsafePointer<TfLiteTensor>) -> [Int] {
+        (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
+    }
+
+    /// Real-valued inputs (pseudo-random values when a job has none): float32 ones, and int8/uint8
+    /// ones with a scale, which setInputs quantizes; the others get zeros of their own type.
+    func inputSpecs() throws -> [InputSpec] {
+        try inputNames.enumerated().map { index, name -> InputSpec in
+            let tensor = try inputTensor(index)
+            let type = TfLiteTensorType(tensor)
+            guard let dtype = liteRTTypeName(type) else {
+                throw JobFailure.unsupported(
+                    "input \(name) has LiteRT type \(type.rawValue); the runner feeds "
+                        + TensorType.sizes.keys.sorted().joined(separator: ", ") + " inputs")
             }
-            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
-            return (name: name, shape: shape)
+            let quantized = (type == kTfLiteInt8 || type == kTfLiteUInt8)
+                && TfLiteTensorQuantizationParams(tensor).scale > 0
+            let real = quantized || type == kTfLiteFloat32
+            return InputSpec(name: name, shape: dims(tensor), dtype: dtype, realValued: real)
         }
     }
 
+    /// Each input's sample: a file of the tensor's own type is copied in as it is (the host
+    /// quantized it, or it holds ids); a float32 file for an int8/uint8 tensor is quantized here
+    /// (version 1 jobs, synthetic inputs). A shape other than the tensor's resizes the input (a
+    /// dynamic dimension, which the host checked against the model's shape signature).
     func setInputs(_ inputs: [InputTensor], sample: Int) throws {
         for input in inputs {
-            guard let index = inputNames.firstIndex(of: input.name),
-                let tensor = TfLiteInterpreterGetInputTensor(interpreter, Int32(index))
-            else {
+            guard let index = inputNames.firstIndex(of: input.name) else {
                 throw JobFailure.failed("input \(input.name) is not a model input")
             }
-            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
-            guard shape == input.shape else {
-                throw JobFailure.failed(
-                    "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape)")
+            var tensor = try inputTensor(index)
+            let shape = dims(tensor)
+            if shape != input.shape {
+                let newDims = input.shape.map { Int32($0) }
+                let resized = TfLiteInterpreterResizeInputTensor(
+                    interpreter, Int32(index), newDims, Int32(newDims.count))
+                guard resized == kTfLiteOk, TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk else {
+                    throw JobFailure.failed(
+                        "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape), "
+                            + "and LiteRT could not resize it: \(log.text)")
+                }
+                tensor = try inputTensor(index)
             }
-            let values = input.values(sample: sample)
+            let type = TfLiteTensorType(tensor)
             let status: TfLiteStatus
-            switch TfLiteTensorType(tensor) {
-            case kTfLiteFloat32:
-                status = values.withUnsafeBytes {
+            if liteRTTypeName(type) == input.dtype {
+                status = input.withSampleBytes(sample) {
                     TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
                 }
-            case kTfLiteInt8:
+            } else if input.dtype == "float32", type == kTfLiteInt8 {
                 let params = TfLiteTensorQuantizationParams(tensor)
-                let quantized = try values.map { value -> Int8 in
+                let quantized = try input.elements(sample: sample, as: Float.self).map { value -> Int8 in
                     let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: -128...127)
                     return Int8(level)
                 }
                 status = quantized.withUnsafeBytes {
                     TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
                 }
-            case kTfLiteUInt8:
+            } else if input.dtype == "float32", type == kTfLiteUInt8 {
                 let params = TfLiteTensorQuantizationParams(tensor)
-                let quantized = try values.map { value -> UInt8 in
+                let quantized = try input.elements(sample: sample, as: Float.self).map { value -> UInt8 in
                     let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: 0...255)
                     return UInt8(level)
                 }
                 status = quantized.withUnsafeBytes {
                     TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
                 }
-            default:
-                throw JobFailure.unsupported(
-                    "input \(input.name) has LiteRT type \(TfLiteTensorType(tensor).rawValue); "
-                        + "the runner feeds float32, int8 and uint8 inputs")
+            } else {
+                throw JobFailure.failed(
+                    "input \(input.name) is \(liteRTTypeName(type) ?? "LiteRT type \(type.rawValue)") in the model, "
+                        + "the job gives \(input.dtype)")
             }
             guard status == kTfLiteOk else {
                 throw JobFailure.failed("LiteRT refused input \(input.name): \(log.text)")
@@ -306,9 +335,10 @@ final class LiteRTEngine: InferenceEngine {
         }
     }
 
-    /// Every output as float32; int8/uint8 outputs dequantized with their scale and zero point.
-    func readOutputs() throws -> [(name: String, shape: [Int], values: [Float])] {
-        var outputs: [(name: String, shape: [Int], values: [Float])] = []
+    /// Every output in its tensor's own type, bytes as LiteRT holds them: quantized outputs as
+    /// their integer values (the host dequantizes them with the scale and zero point it reads).
+    func readOutputs() throws -> [OutputTensor] {
+        var outputs: [OutputTensor] = []
         for index in 0..<TfLiteInterpreterGetOutputTensorCount(interpreter) {
             guard let tensor = TfLiteInterpreterGetOutputTensor(interpreter, index) else {
                 throw JobFailure.failed("LiteRT has no output tensor \(index)")
@@ -317,44 +347,35 @@ final class LiteRTEngine: InferenceEngine {
             if let cName = TfLiteTensorName(tensor) {
                 name = String(cString: cName)
             }
-            let shape = (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
-            let byteSize = TfLiteTensorByteSize(tensor)
-            let params = TfLiteTensorQuantizationParams(tensor)
-            var values: [Float]
-            var status = kTfLiteOk
-            switch TfLiteTensorType(tensor) {
-            case kTfLiteFloat32:
-                values = [Float](repeating: 0, count: byteSize / 4)
-                status = values.withUnsafeMutableBytes {
-                    TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count)
-                }
-            case kTfLiteInt8:
-                var raw = [Int8](repeating: 0, count: byteSize)
-                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
-                values = raw.map { (Float($0) - Float(params.zero_point)) * params.scale }
-            case kTfLiteUInt8:
-                var raw = [UInt8](repeating: 0, count: byteSize)
-                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
-                values = raw.map { (Float($0) - Float(params.zero_point)) * params.scale }
-            case kTfLiteInt32:
-                var raw = [Int32](repeating: 0, count: byteSize / 4)
-                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
-                values = raw.map { Float($0) }
-            case kTfLiteInt64:
-                var raw = [Int64](repeating: 0, count: byteSize / 8)
-                status = raw.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
-                values = raw.map { Float($0) }
-            default:
+            let type = TfLiteTensorType(tensor)
+            guard let dtype = liteRTTypeName(type) else {
                 throw JobFailure.unsupported(
-                    "output \(name) has LiteRT type \(TfLiteTensorType(tensor).rawValue); "
-                        + "the runner reads float32, int8, uint8, int32 and int64 outputs")
+                    "output \(name) has LiteRT type \(type.rawValue); the runner reads "
+                        + TensorType.sizes.keys.sorted().joined(separator: ", ") + " outputs")
             }
+            var data = Data(count: TfLiteTensorByteSize(tensor))
+            let status = data.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
             guard status == kTfLiteOk else {
                 throw JobFailure.failed("LiteRT could not copy output \(name): \(log.text)")
             }
-            outputs.append((name: name, shape: shape, values: values))
+            outputs.append(OutputTensor(name: name, shape: dims(tensor), dtype: dtype, data: data))
         }
         return outputs
+    }
+}
+
+/// A LiteRT tensor type as protocol.py's TENSOR_DTYPES names it; nil for a type tensor files cannot hold.
+private func liteRTTypeName(_ type: TfLiteType) -> String? {
+    switch type {
+    case kTfLiteFloat32: return "float32"
+    case kTfLiteFloat16: return "float16"
+    case kTfLiteInt8: return "int8"
+    case kTfLiteUInt8: return "uint8"
+    case kTfLiteInt16: return "int16"
+    case kTfLiteInt32: return "int32"
+    case kTfLiteInt64: return "int64"
+    case kTfLiteBool: return "bool"
+    default: return nil
     }
 }
 

@@ -6,8 +6,10 @@
 
 import Foundation
 
-/// Version of the job, result and status formats this app reads and writes.
-let protocolSchemaVersion = 1
+/// Version of the result and status formats this app writes (SCHEMA_VERSION in protocol.py).
+let protocolSchemaVersion = 2
+/// Job versions this app reads: version 1 jobs are version 2 jobs whose inputs are all float32.
+let jobSchemaVersions = [1, 2]
 
 enum Folder {
     static let inbox = "inbox"
@@ -25,21 +27,32 @@ enum Allowed {
     static let delegates = ["cpu", "coreml", "metal"]
 }
 
-/// A raw little-endian float32 file: `samples` tensors of `shape` (`[]`: a scalar), back to back.
+/// Element types of tensor files and their sizes in bytes (TENSOR_DTYPES in protocol.py).
+enum TensorType {
+    static let sizes: [String: Int] = [
+        "float32": 4, "float16": 2, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8, "bool": 1,
+    ]
+}
+
+/// A raw little-endian file: `samples` tensors of `shape` (`[]`: a scalar) and `dtype`, back to back.
 struct TensorFile: Codable, Equatable {
     var name: String
     var file: String
     var shape: [Int]
     var samples: Int
+    /// A TensorType name; absent in version 1 files, which are float32.
+    var dtype: String?
 
     enum CodingKeys: String, CodingKey {
         case name
         case file
         case shape
         case samples
+        case dtype
     }
 
     var elementsPerSample: Int { shape.reduce(1, *) }
+    var elementType: String { dtype ?? "float32" }
 }
 
 struct RunnerJob: Codable {

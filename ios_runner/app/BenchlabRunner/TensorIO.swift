@@ -1,4 +1,4 @@
-// Raw float32 tensor files (see "Tensor files" in ios_runner/protocol.py).
+// Raw tensor files (see "Tensor files" in ios_runner/protocol.py).
 
 import Foundation
 
@@ -16,58 +16,90 @@ struct JobFailure: Error {
     }
 }
 
-/// One model input: its name, one sample's shape, and its samples, read one at a time.
+/// One model input: its name, one sample's shape, its element type, and its samples, read one at a time.
 ///
 /// A file's samples are not copied into memory: `data` maps the file (Data.ReadingOptions
-/// .alwaysMapped), and `values(sample:)` copies out one sample. Mapped file pages are clean, so
+/// .alwaysMapped), and each sample is copied out on its own. Mapped file pages are clean, so
 /// iOS can drop them under memory pressure instead of counting them against the app as it does
 /// heap copies; a 1,000-image evaluation set costs one image of heap.
 struct InputTensor {
     let name: String
     let shape: [Int]
+    /// The TensorType name of the values in `data`.
+    let dtype: String
     /// How many samples `data` holds.
     let samples: Int
     private let data: Data
 
-    /// Synthetic input: one sample of `values`.
+    /// Synthetic input: one sample of float32 `values`.
     init(name: String, shape: [Int], values: [Float]) {
-        self.init(name: name, shape: shape, samples: 1, data: values.withUnsafeBufferPointer { Data(buffer: $0) })
+        self.init(
+            name: name, shape: shape, dtype: "float32", samples: 1,
+            data: values.withUnsafeBufferPointer { Data(buffer: $0) })
     }
 
-    private init(name: String, shape: [Int], samples: Int, data: Data) {
+    private init(name: String, shape: [Int], dtype: String, samples: Int, data: Data) {
         self.name = name
         self.shape = shape
+        self.dtype = dtype
         self.samples = samples
         self.data = data
     }
 
+    /// Synthetic input: one sample of zeros of `dtype` (a valid token id, an empty mask).
+    static func zeros(name: String, shape: [Int], dtype: String) -> InputTensor {
+        let size = (TensorType.sizes[dtype] ?? 4) * shape.reduce(1, *)
+        return InputTensor(name: name, shape: shape, dtype: dtype, samples: 1, data: Data(count: size))
+    }
+
     /// The file's tensors, mapped; their size was checked against `file`.
     static func mapped(_ file: TensorFile, data: Data) -> InputTensor {
-        InputTensor(name: file.name, shape: file.shape, samples: file.samples, data: data)
+        InputTensor(name: file.name, shape: file.shape, dtype: file.elementType, samples: file.samples, data: data)
     }
 
     /// The same samples under the model's own name for the input.
     func named(_ modelName: String) -> InputTensor {
-        InputTensor(name: modelName, shape: shape, samples: samples, data: data)
+        InputTensor(name: modelName, shape: shape, dtype: dtype, samples: samples, data: data)
     }
 
-    /// Sample `sample`'s values (iPhones are little-endian, as the file is: no byte swapping).
-    func values(sample: Int) -> [Float] {
-        let count = shape.reduce(1, *)
-        let start = data.startIndex + sample * count * MemoryLayout<Float>.size
-        var values = [Float](repeating: 0, count: count)
-        _ = values.withUnsafeMutableBytes { target in
-            data.copyBytes(to: target, from: start..<(start + target.count))
+    /// Bytes in one sample.
+    var bytesPerSample: Int { (TensorType.sizes[dtype] ?? 4) * shape.reduce(1, *) }
+
+    /// Calls `body` with sample `sample`'s bytes as the file holds them (no copy).
+    func withSampleBytes<R>(_ sample: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let size = bytesPerSample
+        let offset = sample * size
+        return try data.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[offset..<(offset + size)]))
         }
-        return values
     }
+
+    /// Sample `sample`'s values as `T` (iPhones are little-endian, as the file is: no byte swapping).
+    /// The caller checks that `T` is the element type `dtype` names.
+    func elements<T>(sample: Int, as _: T.Type) -> [T] {
+        let size = bytesPerSample
+        let start = data.startIndex + sample * size
+        let count = size / MemoryLayout<T>.stride
+        return [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            _ = data.copyBytes(to: buffer, from: start..<(start + size))
+            initialized = count
+        }
+    }
+}
+
+/// One output of one prediction: its raw little-endian values of `dtype` (a TensorType name).
+struct OutputTensor {
+    let name: String
+    let shape: [Int]
+    let dtype: String
+    let data: Data
 }
 
 /// Appends each sample's outputs to `outbox/<job_id>.out<k>.f32` as it comes (see "Tensor files").
 final class OutputWriter {
     private let jobId: String
     private let outbox: URL
-    private var files: [(name: String, shape: [Int], fileName: String, handle: FileHandle)] = []
+    private var files: [(name: String, shape: [Int], dtype: String, fileName: String, handle: FileHandle)] = []
     private var samples = 0
     private var closed = false
 
@@ -76,8 +108,8 @@ final class OutputWriter {
         self.outbox = outbox
     }
 
-    /// Writes sample `sample`'s outputs; the first sample fixes the outputs' names and shapes.
-    func append(_ outputs: [(name: String, shape: [Int], values: [Float])], sample: Int) throws {
+    /// Writes sample `sample`'s outputs; the first sample fixes the outputs' names, shapes and types.
+    func append(_ outputs: [OutputTensor], sample: Int) throws {
         if files.isEmpty {
             for (index, output) in outputs.enumerated() {
                 let fileName = "\(jobId).out\(index).f32"
@@ -85,18 +117,19 @@ final class OutputWriter {
                 guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
                     throw JobFailure.failed("cannot create the output file \(fileName)")
                 }
-                files.append((name: output.name, shape: output.shape, fileName: fileName,
+                files.append((name: output.name, shape: output.shape, dtype: output.dtype, fileName: fileName,
                               handle: try FileHandle(forWritingTo: url)))
             }
         }
         guard outputs.map({ $0.name }) == files.map({ $0.name }),
-            outputs.map({ $0.shape }) == files.map({ $0.shape })
+            outputs.map({ $0.shape }) == files.map({ $0.shape }),
+            outputs.map({ $0.dtype }) == files.map({ $0.dtype })
         else {
-            throw JobFailure.failed("the model gave different outputs (names or shapes) for sample \(sample)")
+            throw JobFailure.failed("the model gave different outputs (names, shapes or types) for sample \(sample)")
         }
         for (index, output) in outputs.enumerated() {
             // FileHandle.write(contentsOf:) is iOS 13.4+.
-            try files[index].handle.write(contentsOf: output.values.withUnsafeBufferPointer { Data(buffer: $0) })
+            try files[index].handle.write(contentsOf: output.data)
         }
         samples += 1
     }
@@ -104,7 +137,9 @@ final class OutputWriter {
     /// The records of the files written, once every sample is in.
     func finish() throws -> [TensorFile] {
         close()
-        return files.map { TensorFile(name: $0.name, file: $0.fileName, shape: $0.shape, samples: samples) }
+        return files.map {
+            TensorFile(name: $0.name, file: $0.fileName, shape: $0.shape, samples: samples, dtype: $0.dtype)
+        }
     }
 
     /// Closes the files (once; FileHandle.close() throws, iOS 13+).
@@ -137,12 +172,17 @@ enum TensorIO {
             } catch {
                 throw JobFailure.failed("cannot read input \(file.name) at \(file.file): \(oneLine(error))")
             }
+            guard let size = TensorType.sizes[file.elementType] else {
+                throw JobFailure.failed(
+                    "input \(file.name): dtype \(file.elementType) is not one of "
+                        + TensorType.sizes.keys.sorted().joined(separator: ", "))
+            }
             let perSample = file.elementsPerSample
-            let expected = 4 * perSample * file.samples
+            let expected = size * perSample * file.samples
             guard perSample > 0, data.count == expected else {
                 throw JobFailure.failed(
                     "input \(file.name): \(data.count) bytes, expected \(expected) for "
-                        + "\(file.samples) x \(file.shape) float32")
+                        + "\(file.samples) x \(file.shape) \(file.elementType)")
             }
             return InputTensor.mapped(file, data: data)
         }
