@@ -31,6 +31,7 @@ from benchlab.records import (
     ACCELERATOR_KINDS,
     COREML_COMPUTE_UNITS,
     AcceleratorSetting,
+    AndroidMode,
     Scenario,
 )
 
@@ -196,6 +197,10 @@ class ScenarioSpec(_Strict):
                                  "after its first timed repeat, to record where each op ran (0: no pass)")
     require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
                                           "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
+    android_mode: AndroidMode = Field(
+        "shell", description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
+        "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
+        "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""

@@ -17,6 +17,7 @@ from benchlab.errors import StoreError
 from benchlab.views.plotting import pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.pick import GROUP, annotate, round_values
+from benchlab.views.shell_vs_app import shell_vs_app_section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -285,6 +286,7 @@ smallest file.</p>
 {_img(tradeoff_png, "size vs latency plot")}
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
+{shell_vs_app_section(df, _html_table)}
 {trends}
 <h2>Variant sizes</h2>
 <p class="note">Every variant built, including those this run could not execute (Core ML needs an
