@@ -31,7 +31,7 @@ from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.execute.executor import plan_jobs
 from benchlab.plan.suite import parse_suite
-from benchlab.records import AcceleratorSetting, DeviceInfo, Job, Scenario, Variant
+from benchlab.records import AcceleratorSetting, DeviceInfo, Job, Measurement, Scenario, Variant
 from benchlab.views.shell_vs_app import shell_vs_app_rows
 from tests.android.test_tools_fetch import mirror  # noqa: F401 - the loopback download server fixture
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
@@ -216,27 +216,47 @@ def test_app_mode_without_a_fetched_apk_fails_saying_to_fetch_it(tmp_path: Path,
 # --- a real phone's APK log, read into a measurement ------------------------------------------------
 
 
+def run_app_job(phone: LoopbackAdbDevice, model: Path, accelerator: AcceleratorSetting, **scenario: float) -> Measurement:
+    """Run one app-mode job on the phone through AndroidDevice (no evaluation, no op profile)."""
+    variant = Variant(model="tiny", name="fp32", recipe="tflite", format="tflite", status="built", path=str(model))
+    settings = {"warmup": 1, "iterations": 5, "repeats": 1, "timeout_seconds": 60, **scenario}
+    job = Job(job_id=f"tiny.fp32.phone.{accelerator.name}", run_id="run", suite="s", variant=variant,
+              device_id=phone.serial, accelerator=accelerator,
+              scenario=Scenario(**settings, op_profile_runs=0, android_mode="app"))  # type: ignore[arg-type]
+    device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
+    try:
+        device.prepare([model])
+        return device.run(job)
+    finally:
+        device.close()
+
+
 @requires_fixtures
-def test_a_recorded_apk_run_becomes_the_measurement(tmp_path: Path, phone: LoopbackAdbDevice, tools: Path,
+def test_a_recorded_apk_run_becomes_the_measurement(phone: LoopbackAdbDevice, tools: Path,
                                                     tiny_tflite_path: Path) -> None:
     """The loopback app logs what a real phone's APK logged (tensorflow#56301: NNAPI partially
     applied); the device reads it from logcat into the record as it reads the shell binary's text."""
     replay_logcat(phone, fixture_text("benchmark_model/apk_logcat_tf56301_nnapi_partial.txt"))
-    nnapi = AcceleratorSetting(name="nnapi@app", kind="nnapi")
-    variant = Variant(model="tiny", name="fp32", recipe="tflite", format="tflite", status="built",
-                      path=str(tiny_tflite_path))
-    scenario = Scenario(warmup=1, iterations=5, repeats=1, timeout_seconds=60, op_profile_runs=0, android_mode="app")
-    job = Job(job_id="tiny.fp32.phone.nnapi_app", run_id="run", suite="s", variant=variant, device_id=phone.serial,
-              accelerator=nnapi, scenario=scenario)
-    device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
-    try:
-        device.prepare([tiny_tflite_path])
-        m = device.run(job)
-    finally:
-        device.close()
+    m = run_app_job(phone, tiny_tflite_path, AcceleratorSetting(name="nnapi@app", kind="nnapi"))
     assert m.status == "ok" and m.runner == APP_RUNNER, m.error
     assert (m.init_us, m.first_us, m.warmup_us) == (126059, 32942, (12581.9,))
     (stats,) = m.runner_stats
     assert (stats["count"], stats["avg_us"], stats["std_us"]) == (75, 12167.6, 325)
     assert m.delegate_applied == "partial" and DELEGATE_FALLBACK in m.flags
     assert m.runner_output is not None and "w/ 44 delegate kernels" in m.runner_output
+
+
+def test_a_crashing_app_and_a_hung_app_are_failed_rows(phone: LoopbackAdbDevice, tools: Path,
+                                                       tiny_tflite_path: Path) -> None:
+    phone.faults.crash_benchmark = True
+    crashed = run_app_job(phone, tiny_tflite_path, CPU2, repeats=2)
+    assert crashed.status == "failed" and crashed.failure_cause is None  # as a crashing binary: the model's
+    assert crashed.error is not None and crashed.error.startswith("benchmark APK crashed: Fatal signal 11 (SIGSEGV)")
+    assert len(issued(phone, "am start")) == 1  # the second repeat is not started
+    phone.faults.crash_benchmark = False
+    # The tool measures for at least 60 s; the job allows 1 s.
+    hung = run_app_job(phone, tiny_tflite_path, CPU2, min_seconds=60, max_seconds=150, timeout_seconds=1)
+    assert (hung.status, hung.failure_cause) == ("failed", "harness")  # --resume runs it again
+    assert hung.error == "benchmark APK did not finish within 1 s (app force-stopped)"
+    assert with_exit_code(apk_runner.FORCE_STOP) in phone.commands
+    assert not (phone.support_dir / "benchmark_apk" / "app.pid").exists()  # the hung app was stopped
