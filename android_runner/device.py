@@ -255,12 +255,18 @@ class AndroidDevice:
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str) -> Measurement:
         """Run the job's timed repeats with the shell binary, or through the benchmark APK for
         android_mode "app"; return `base` with their numbers, or failed with the first failing
-        repeat's reason. Raises DeviceError when the APK is not fetched or cannot be installed."""
+        repeat's reason. An APK not fetched or refused by pm fails the job with cause "harness", so
+        `--resume` runs it once the APK is there."""
         run_repeat = self._shell_repeat
         if job.scenario.android_mode == "app":
-            apk = benchmark_apk(self.facts.abi)
-            base = replace(base, runner_version=sha256_file(apk))
-            self._install_apk(apk)
+            try:
+                apk = benchmark_apk(self.facts.abi)
+                base = replace(base, runner_version=sha256_file(apk))
+                self._install_apk(apk)
+            except DeviceLost:
+                raise  # run() waits for the phone, or the executor quarantines it
+            except DeviceError as exc:
+                return replace(base, status="failed", error=str(exc), failure_cause="harness")
             run_repeat = self._app_repeat
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []

@@ -36,7 +36,6 @@ APK_PREBUILTS = {abi: f"{name}.apk" for abi, name in PREBUILTS.items()}
 #: Where each tool is kept in an ABI's folder of tools_dir().
 BINARY_NAME = "benchmark_model"
 APK_NAME = "benchmark_model.apk"
-FETCH_HINT = "run `benchlab tools fetch android`"
 
 
 def tools_dir() -> Path:
@@ -115,6 +114,5 @@ def _tool(abi: str | None, env: str, name: str) -> Path:
     path = tools_dir() / folder_abi / name
     if not path.is_file():
         # The instruction is in the message itself: it becomes the failed row's one-line error.
-        raise DeviceError(f"no {name} for {abi or 'this phone'}: {FETCH_HINT} or set {env}",
-                          hint=f"{FETCH_HINT} or set {env}")
+        raise DeviceError(f"no {name} for {abi or 'this phone'}: run `benchlab tools fetch android` or set {env}")
     return path

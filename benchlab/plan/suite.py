@@ -29,6 +29,7 @@ from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES, Options
 from benchlab.records import (
     ACCELERATOR_KINDS,
+    APP_MODE_SUFFIX,
     COREML_COMPUTE_UNITS,
     AcceleratorSetting,
     AndroidMode,
@@ -276,6 +277,18 @@ class Suite(_Strict):
                 raise ValueError(f"{what}: names {', '.join(map(repr, clashing))} would share the file name "
                                  f"{file_name(clashing[0])!r}; rename one")
         return self
+
+    @field_validator("accelerators")
+    @classmethod
+    def _app_suffix_reserved(cls, accelerators: list[AcceleratorSpec]) -> list[AcceleratorSpec]:
+        # Android app-mode jobs are named ACCELERATOR@app (records.APP_MODE_SUFFIX); a setting named
+        # so itself would share their job ids, or pass for the app twin of another setting.
+        for i, accelerator in enumerate(accelerators):
+            name = accelerator.setting().name
+            if name.endswith(APP_MODE_SUFFIX):
+                raise ValueError(f"[{i}].name {name!r} ends with {APP_MODE_SUFFIX!r}, which names the "
+                                 "benchmark APK's rows (scenario.android_mode); rename it")
+        return accelerators
 
     def where(self, field: str) -> str:
         """Return "SUITE_FILE: field" for error messages (just the field for a suite not read from a file)."""

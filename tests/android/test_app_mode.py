@@ -31,11 +31,22 @@ from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.execute.executor import plan_jobs
 from benchlab.plan.suite import parse_suite
-from benchlab.records import AcceleratorSetting, DeviceInfo, Job, Measurement, Scenario, Variant
+from benchlab.records import (
+    AcceleratorSetting,
+    DeviceInfo,
+    Job,
+    Measurement,
+    Scenario,
+    Variant,
+)
 from benchlab.views.shell_vs_app import shell_vs_app_rows
 from tests.android.test_tools_fetch import mirror  # noqa: F401 - the loopback download server fixture
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
-from tests.loopback_adb.benchmark_apk import install_benchmark_apk, replay_logcat, stop_benchmark_apk
+from tests.loopback_adb.benchmark_apk import (
+    install_benchmark_apk,
+    replay_logcat,
+    stop_benchmark_apk,
+)
 
 try:
     from tests.fixtures_path import fixture_text, requires_fixtures
@@ -62,15 +73,17 @@ def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() ->
     variant = Variant(model="m", name="fp32", recipe="tflite", format="tflite", status="built", path="/m.tflite")
     phone = SimpleNamespace(info=DeviceInfo(id="SERIAL", platform="android"))
     host = SimpleNamespace(info=DeviceInfo(id="host", platform="host"))
-    jobs = plan_jobs("run", "s", [variant], [phone, host], [CPU2], Scenario(android_mode="both"), {})  # type: ignore[list-item]
+    devices: list = [phone, host]  # plan_jobs reads only a device's info
+    jobs = plan_jobs("run", "s", [variant], devices, [CPU2], Scenario(android_mode="both"), {})
     on_phone = {j.accelerator.name: j for j in jobs if j.device_id == "SERIAL"}
     assert set(on_phone) == {"cpu-t2", "cpu-t2@app"}
-    assert on_phone["cpu-t2"].scenario.android_mode == "shell" and on_phone["cpu-t2@app"].scenario.android_mode == "app"
+    assert on_phone["cpu-t2"].scenario.android_mode == "shell"
+    assert on_phone["cpu-t2@app"].scenario.android_mode == "app"
     assert on_phone["cpu-t2@app"].accelerator.threads == 2  # the same setting, only named apart
     (on_host,) = [j for j in jobs if j.device_id == "host"]  # the host has no app mode
     assert on_host.accelerator == CPU2
     assert len({j.job_id for j in jobs}) == 3
-    app_only = plan_jobs("run", "s", [variant], [phone], [CPU2], Scenario(android_mode="app"), {})  # type: ignore[list-item]
+    app_only = plan_jobs("run", "s", [variant], devices[:1], [CPU2], Scenario(android_mode="app"), {})
     assert [(j.accelerator.name, j.scenario.android_mode) for j in app_only] == [("cpu-t2@app", "app")]
 
 
@@ -80,6 +93,9 @@ def test_android_mode_defaults_to_shell_and_names_its_allowed_values(tmp_path: P
     assert parse_suite(suite, tmp_path / "s.yaml").scenario.scenario().android_mode == "shell"
     with pytest.raises(SuiteError, match=r"s\.yaml: scenario\.android_mode: Input should be 'shell', 'app' or 'both'"):
         parse_suite({**suite, "scenario": {"android_mode": "apk"}}, tmp_path / "s.yaml")
+    # The app's rows are named ACCELERATOR@app: a setting of the suite may not take such a name.
+    with pytest.raises(SuiteError, match=r"s\.yaml: accelerators: \[1\]\.name 'cpu@app' ends with '@app', which names"):
+        parse_suite({**suite, "accelerators": [{"name": "cpu"}, {"name": "cpu@app"}]}, tmp_path / "s.yaml")
 
 
 # --- parsing what pm prints -------------------------------------------------------------------------
@@ -207,6 +223,7 @@ def test_app_mode_without_a_fetched_apk_fails_saying_to_fetch_it(tmp_path: Path,
     expected = ("no benchmark_model.apk for arm64-v8a: run `benchlab tools fetch android` "
                 "or set BENCHLAB_ANDROID_BENCHMARK_APK")
     assert row["status"] == "failed" and row["error"] == expected and row["accelerator"] == "cpu-t2@app"
+    assert row["failure_cause"] == "harness"  # `--resume` runs it once the APK is fetched
     # The results table's note names the job, with the reason as its one line.
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("failed:")]
     assert notes == [f"failed: {expected} — fp32@{phone.serial}·cpu-t2@app"]
@@ -216,7 +233,8 @@ def test_app_mode_without_a_fetched_apk_fails_saying_to_fetch_it(tmp_path: Path,
 # --- a real phone's APK log, read into a measurement ------------------------------------------------
 
 
-def run_app_job(phone: LoopbackAdbDevice, model: Path, accelerator: AcceleratorSetting, **scenario: float) -> Measurement:
+def run_app_job(phone: LoopbackAdbDevice, model: Path, accelerator: AcceleratorSetting,
+                **scenario: float) -> Measurement:
     """Run one app-mode job on the phone through AndroidDevice (no evaluation, no op profile)."""
     variant = Variant(model="tiny", name="fp32", recipe="tflite", format="tflite", status="built", path=str(model))
     settings = {"warmup": 1, "iterations": 5, "repeats": 1, "timeout_seconds": 60, **scenario}
