@@ -2,7 +2,9 @@
 by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back. The
 first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
 where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
-fails the job.
+fails the job. A job planned with ``scenario.android_mode`` "app" runs its timed repeats through
+LiteRT's benchmark APK as a foreground Activity instead (apk_runner; installed once per phone and
+APK hash); its evaluation and op profile still use the binary.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
