@@ -278,3 +278,19 @@ def test_a_crashing_app_and_a_hung_app_are_failed_rows(phone: LoopbackAdbDevice,
     assert hung.error == "benchmark APK did not finish within 1 s (app force-stopped)"
     assert with_exit_code(apk_runner.FORCE_STOP) in phone.commands
     assert not (phone.support_dir / "benchmark_apk" / "app.pid").exists()  # the hung app was stopped
+
+
+def test_shell_vs_app_pairs_only_jobs_that_measured_both_ways() -> None:
+    import pandas as pd
+
+    row = {"model": "m", "variant": "fp32", "device_id": "S", "status": "ok"}
+    df = pd.DataFrame([
+        {**row, "accelerator": "cpu-t4", "latency_ms_median": 10.0},
+        {**row, "accelerator": "cpu-t4@app", "latency_ms_median": 12.5},
+        {**row, "accelerator": "gpu", "latency_ms_median": 4.0},  # its app twin failed
+        {**row, "accelerator": "gpu@app", "status": "failed", "latency_ms_median": None},
+        {**row, "variant": "int8", "accelerator": "cpu-t4", "latency_ms_median": 6.0},  # shell only
+    ])
+    assert shell_vs_app_rows(df) == [{"model": "m", "variant": "fp32", "device": "S", "accelerator": "cpu-t4",
+                                      "shell median ms": "10.000", "app median ms": "12.500", "app / shell": "1.25×"}]
+    assert shell_vs_app_rows(df[df["accelerator"] != "cpu-t4@app"]) == []
