@@ -117,6 +117,25 @@ def install_command(remote_apk: str) -> str:
     return f"pm install -r -d -g {shlex.quote(remote_apk)}"
 
 
+def installed_apk(pm_path_output: str) -> str | None:
+    """Return the path of the installed base APK from ``pm path`` output (``package:/data/app/...``),
+    or None when the package is not installed."""
+    for line in pm_path_output.splitlines():
+        if line.strip().startswith("package:"):
+            return line.strip().removeprefix("package:")
+    return None
+
+
+def install_failure(pm_install_output: str, exit_code: int) -> str | None:
+    """Return why ``pm install`` did not install (its ``Failure [...]`` or ``Error:`` line), or
+    None when it printed ``Success``."""
+    lines = [line.strip() for line in pm_install_output.splitlines() if line.strip()]
+    if exit_code == 0 and "Success" in lines:
+        return None
+    refusals = [line for line in lines if line.startswith(("Failure", "Error"))]
+    return (refusals or lines or [f"exit code {exit_code}"])[-1][:200]
+
+
 def start_command(args: str) -> str:
     """Return the ``am start`` command that launches the benchmark Activity with ``args``."""
     return f"am start -S -n {ACTIVITY} --es args {shlex.quote(args)}"
@@ -176,7 +195,7 @@ def run_once(transport: AdbTransport, model: str, accelerator: AcceleratorSettin
     holds am's own error line), and the transport's DeviceError / DeviceLost when the phone stops
     answering.
     """
-    if not _shell(transport, CHECK_INSTALLED).strip().startswith("package:"):
+    if installed_apk(_shell(transport, CHECK_INSTALLED)) is None:
         raise RunnerError(f"the LiteRT benchmark APK ({PACKAGE}) is not installed on {transport.serial}",
                           hint=INSTALL_HINT)
     args = benchmark_args(model, accelerator, scenario)

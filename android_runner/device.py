@@ -2,7 +2,9 @@
 by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back. The
 first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
 where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
-fails the job.
+fails the job. A job planned with ``scenario.android_mode`` "app" runs its timed repeats through
+LiteRT's benchmark APK as a foreground Activity instead (apk_runner; installed once per phone and
+APK hash); its evaluation and op profile still use the binary.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
@@ -21,13 +23,13 @@ import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from android_runner import commands, dumpsys
+from android_runner import apk_runner, commands, dumpsys
 from android_runner.benchmark_model import (
     NO_SUMMARY_ERROR,
     BenchmarkOutput,
@@ -37,15 +39,16 @@ from android_runner.benchmark_model import (
 )
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
-from android_runner.tools import runner_binary, sha256_file
+from android_runner.tools import APK_NAME, benchmark_apk, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
-from benchlab.errors import DeviceError, DeviceLost, SuiteError
+from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
     Capabilities,
     Conditions,
     DeviceInfo,
+    FailureCause,
     Job,
     Measurement,
     full_delegation_failure,
@@ -65,6 +68,10 @@ from benchlab.tensors import (
 log = logging.getLogger(__name__)
 
 RUNNER = "benchmark_model"
+#: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (android_mode "app").
+APP_RUNNER = "benchmark-apk"
+#: pm install copies and verifies the APK (tens of MB): allow it more than a plain command.
+INSTALL_TIMEOUT_S = 120.0
 SHELL_TIMEOUT_S = 30.0
 DELEGATE_FALLBACK = "delegate-fallback"
 THERMAL_SCALE = "android-thermal-status"
@@ -143,6 +150,7 @@ class AndroidDevice:
         )
         self._pushed: dict[str, str] = {}  # remote path -> sha256 known to be on the phone
         self._supports_output_file: bool | None = None
+        self._installed_apk: str | None = None  # sha256 of the benchmark APK known to be installed
         self._swept = False  # leftovers of earlier runs removed from the phone
 
     # --- Device protocol ---------------------------------------------------------------------
@@ -191,7 +199,8 @@ class AndroidDevice:
     def _run_once(self, job: Job) -> Measurement:
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
-            accelerator=job.accelerator, status="ok", runner=RUNNER, started_at=now_iso(),
+            accelerator=job.accelerator, status="ok", started_at=now_iso(),
+            runner=APP_RUNNER if job.scenario.android_mode == "app" else RUNNER,
         )
         model_remote = self._remote(Path(job.variant.path).name)
         binary_remote = self._remote("benchmark_model")
@@ -256,24 +265,31 @@ class AndroidDevice:
     # --- benchmark and evaluation ------------------------------------------------------------
 
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str) -> Measurement:
-        command = commands.benchmark_command(binary, model, job.accelerator, job.scenario,
-                                             self.cpu_mask if job.accelerator.kind == "cpu" else None,
-                                             marker=job.job_id)
+        """Run the job's timed repeats with the shell binary, or through the benchmark APK for
+        android_mode "app"; return `base` with their numbers, or failed with the first failing
+        repeat's reason. An APK not fetched or refused by pm fails the job with cause "harness", so
+        `--resume` runs it once the APK is there."""
+        run_repeat = self._shell_repeat
+        if job.scenario.android_mode == "app":
+            try:
+                apk = benchmark_apk(self.facts.abi)
+                base = replace(base, runner_version=sha256_file(apk))
+                self._install_apk(apk)
+            except DeviceLost:
+                raise  # run() waits for the phone, or the executor quarantines it
+            except DeviceError as exc:
+                return replace(base, status="failed", error=str(exc), failure_cause="harness")
+            run_repeat = self._app_repeat
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
         for _ in range(job.scenario.repeats):
-            try:
-                result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
-            except DeviceTimeout as exc:
-                self._kill(job)  # a hung run must not heat the next job
-                return replace(base, status="failed", runner_output="\n".join(texts), failure_cause="harness",
-                               error=f"{exc} (benchmark_model killed)")
-            texts.append(result.output)
-            parsed = parse_output(result.output)
-            if result.exit_code != 0 or parsed.status != "ok":
-                return replace(base, status="failed", runner_output="\n".join(texts),
-                               error=self._failure(result.exit_code, parsed))
-            outputs.append(parsed)
+            repeat = run_repeat(job, binary, model)
+            if repeat.text is not None:
+                texts.append(repeat.text)
+            if repeat.output is None:
+                return replace(base, status="failed", runner_output="\n".join(texts), error=repeat.error,
+                               failure_cause=repeat.cause)
+            outputs.append(repeat.output)
         first = outputs[0]
         stats = tuple({"count": o.count, "avg_us": o.avg_us, "median_us": o.median_us, "min_us": o.min_us,
                        "max_us": o.max_us, "std_us": o.std_us, "p5_us": o.p5_us, "p95_us": o.p95_us}
@@ -291,6 +307,52 @@ class AndroidDevice:
             delegated_nodes=delegated.delegated_nodes if delegated else None,
             total_nodes=delegated.total_nodes if delegated else None, flags=flags,
         )
+
+    def _shell_repeat(self, job: Job, binary: str, model: str) -> _Repeat:
+        """One timed repeat: benchmark_model started from adb shell, pinned to the big cores on CPU."""
+        command = commands.benchmark_command(binary, model, job.accelerator, job.scenario,
+                                             self.cpu_mask if job.accelerator.kind == "cpu" else None,
+                                             marker=job.job_id)
+        try:
+            result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
+        except DeviceTimeout as exc:
+            self._kill(job)  # a hung run must not heat the next job
+            return _Repeat(None, None, f"{exc} (benchmark_model killed)", "harness")
+        parsed = parse_output(result.output)
+        if result.exit_code != 0 or parsed.status != "ok":
+            return _Repeat(result.output, None, self._failure(result.exit_code, parsed))
+        return _Repeat(result.output, parsed)
+
+    def _app_repeat(self, job: Job, binary: str, model: str) -> _Repeat:
+        """One timed repeat through the benchmark APK as a foreground Activity (apk_runner), its
+        logcat lines kept as the runner output; `binary` is not used (the app has the tool built in)."""
+        try:
+            run = apk_runner.run_once(self.transport, model, job.accelerator, job.scenario)
+        except RunnerError as exc:  # am refused the Activity, or the flags cannot pass through the app
+            return _Repeat(None, None, str(exc), "harness")
+        if run.ended == "timeout":  # the app was force-stopped, so it does not heat the next job
+            return _Repeat(run.logcat, None, f"{run.output.error} (app force-stopped)", "harness")
+        if run.output.status != "ok":
+            error = run.output.error or "the benchmark APK logged no result"
+            return _Repeat(run.logcat, None, f"benchmark APK crashed: {error}" if run.ended == "crashed" else error)
+        return _Repeat(run.logcat, run.output)
+
+    def _install_apk(self, apk: Path) -> None:
+        """Install the benchmark APK (push, then ``pm install``) unless the phone has these very
+        bytes installed; looked at once per phone and APK hash. Raises DeviceError with pm's reason."""
+        sha = sha256_file(apk)
+        if self._installed_apk == sha:
+            return
+        installed = apk_runner.installed_apk(self._shell(apk_runner.CHECK_INSTALLED).output)
+        on_phone = self._shell(f"sha256sum {shlex.quote(installed)} 2>/dev/null").output.split() if installed else []
+        if on_phone[:1] != [sha]:
+            remote = self._remote(APK_NAME)
+            self._ensure(apk, remote)
+            result = self._shell(apk_runner.install_command(remote), timeout_s=INSTALL_TIMEOUT_S)
+            failure = apk_runner.install_failure(result.output, result.exit_code)
+            if failure is not None:
+                raise DeviceError(f"{self.info.id}: pm install refused the benchmark APK: {failure}")
+        self._installed_apk = sha
 
     def _profile_ops(self, job: Job, m: Measurement, binary: str, model: str) -> Measurement:
         """Run the op-profiling pass and return `m` with where each op ran and the accelerator's
@@ -563,6 +625,17 @@ def _output_shapes(interpreter: Any, io: ModelIO, tensors: Sequence[np.ndarray])
             raise DeviceError(f"the outputs' sizes are not known: this machine's LiteRT cannot size the model "
                               f"({str(exc).strip().splitlines()[0][:200]})") from None
         return [(1, *info.sample_shape) for info in io.outputs]
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    """One timed repeat: what the runner printed (None when nothing came back), its parsed output
+    (None when the repeat failed), and the failure's one-line reason and cause."""
+
+    text: str | None
+    output: BenchmarkOutput | None
+    error: str | None = None
+    cause: FailureCause | None = None
 
 
 class _EvalRun:

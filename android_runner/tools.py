@@ -1,9 +1,13 @@
-"""The native runner for Android: LiteRT's official prebuilt `benchmark_model`, fetched once.
+"""The native runners for Android: LiteRT's official prebuilt `benchmark_model` and its benchmark
+APK, fetched once.
 
-`benchlab tools fetch android` downloads the prebuilt binaries (arm64 and armv7) into benchlab's
-cache and records each file's sha256 next to it; the sha256 becomes the measurement's runner hash,
-so results from different binaries are never silently compared. A lab that builds its own binary
-names it with $BENCHLAB_ANDROID_BENCHMARK_MODEL instead. Nothing is downloaded during a run.
+`benchlab tools fetch android` downloads, for each ABI (arm64, armv7), the prebuilt binary and the
+prebuilt benchmark APK (the same benchmark code as a foreground app, for ``scenario.android_mode``
+app / both; LiteRT's performance-measurement page links both from the same nightly folder) into
+benchlab's cache and records each file's sha256 next to it; the sha256 becomes the measurement's
+runner hash, so results from different builds are never silently compared. A lab that builds its
+own names it with $BENCHLAB_ANDROID_BENCHMARK_MODEL / $BENCHLAB_ANDROID_BENCHMARK_APK instead.
+Nothing is downloaded during a run.
 """
 
 from __future__ import annotations
@@ -26,6 +30,12 @@ BASE_URL_ENV = "BENCHLAB_TOOLS_BASE_URL"
 BINARY_ENV = "BENCHLAB_ANDROID_BENCHMARK_MODEL"
 #: Android ABI → the prebuilt's file name.
 PREBUILTS = {"arm64-v8a": "android_aarch64_benchmark_model", "armeabi-v7a": "android_arm_benchmark_model"}
+APK_ENV = "BENCHLAB_ANDROID_BENCHMARK_APK"
+#: Android ABI → the prebuilt benchmark APK's file name, in the same folder as the binaries.
+APK_PREBUILTS = {abi: f"{name}.apk" for abi, name in PREBUILTS.items()}
+#: Where each tool is kept in an ABI's folder of tools_dir().
+BINARY_NAME = "benchmark_model"
+APK_NAME = "benchmark_model.apk"
 
 
 def tools_dir() -> Path:
@@ -44,31 +54,36 @@ def sha256_file(path: Path) -> str:
 
 def fetch(abis: tuple[str, ...] = tuple(PREBUILTS), base_url: str | None = None,
           say: Callable[[str], None] = print, timeout_s: float = 120.0) -> dict[str, Path]:
-    """Download the prebuilt benchmark_model for each ABI; return ABI → path.
+    """Download the prebuilt benchmark_model and benchmark APK for each ABI; return ABI → binary path.
 
     Raises DeviceError (with the URL) when a download fails; a partial file never replaces a good one.
     """
     base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
     fetched: dict[str, Path] = {}
     for abi in abis:
-        url = f"{base}/{PREBUILTS[abi]}"
-        target = tools_dir() / abi / "benchmark_model"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
-                shutil.copyfileobj(response, out)
-        except OSError as exc:
-            partial.unlink(missing_ok=True)
-            raise DeviceError(f"cannot download {url}: {exc}",
-                              hint=f"set {BINARY_ENV} to a benchmark_model you built or copied") from None
-        partial.chmod(0o755)
-        partial.replace(target)
-        sha = sha256_file(target)
-        (target.parent / "benchmark_model.json").write_text(json.dumps({"url": url, "sha256": sha}, indent=2))
-        say(f"{abi}: {target} (sha256 {sha[:16]}…) from {url}")
-        fetched[abi] = target
+        fetched[abi] = _download(f"{base}/{PREBUILTS[abi]}", tools_dir() / abi / BINARY_NAME, BINARY_ENV,
+                                 timeout_s, say, abi)
+        _download(f"{base}/{APK_PREBUILTS[abi]}", tools_dir() / abi / APK_NAME, APK_ENV, timeout_s, say, abi)
     return fetched
+
+
+def _download(url: str, target: Path, env: str, timeout_s: float, say: Callable[[str], None], abi: str) -> Path:
+    """Download `url` to `target` (executable), with its url and sha256 in `target`.json beside it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DeviceError(f"cannot download {url}: {exc}",
+                          hint=f"set {env} to a {target.name} you built or copied") from None
+    partial.chmod(0o755)
+    partial.replace(target)
+    sha = sha256_file(target)
+    target.with_name(target.name + ".json").write_text(json.dumps({"url": url, "sha256": sha}, indent=2))
+    say(f"{abi}: {target} (sha256 {sha[:16]}…) from {url}")
+    return target
 
 
 def runner_binary(abi: str | None) -> Path:
@@ -76,15 +91,28 @@ def runner_binary(abi: str | None) -> Path:
 
     Raises DeviceError with the command to run when none is configured or fetched.
     """
-    configured = os.environ.get(BINARY_ENV)
+    return _tool(abi, BINARY_ENV, BINARY_NAME)
+
+
+def benchmark_apk(abi: str | None) -> Path:
+    """Return the benchmark APK to install on a phone of this ABI.
+
+    Raises DeviceError whose message says to run `benchlab tools fetch android` (or set
+    $BENCHLAB_ANDROID_BENCHMARK_APK) when none is configured or fetched.
+    """
+    return _tool(abi, APK_ENV, APK_NAME)
+
+
+def _tool(abi: str | None, env: str, name: str) -> Path:
+    configured = os.environ.get(env)
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise DeviceError(f"{BINARY_ENV}={configured} does not exist")
+            raise DeviceError(f"{env}={configured} does not exist")
         return path
     folder_abi = abi if abi in PREBUILTS else "arm64-v8a"
-    path = tools_dir() / folder_abi / "benchmark_model"
+    path = tools_dir() / folder_abi / name
     if not path.is_file():
-        raise DeviceError(f"no benchmark_model for {abi or 'this phone'}",
-                          hint=f"run `benchlab tools fetch android` or set {BINARY_ENV}")
+        # The instruction is in the message itself: it becomes the failed row's one-line error.
+        raise DeviceError(f"no {name} for {abi or 'this phone'}: run `benchlab tools fetch android` or set {env}")
     return path

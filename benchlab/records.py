@@ -127,6 +127,12 @@ class Conditions:
     low_power_mode: bool | None = None
 
 
+AndroidMode = Literal["shell", "app", "both"]
+#: Added to an accelerator setting's name for the jobs measured through the benchmark APK, so their
+#: job ids, rows and comparisons never meet the shell binary's ("cpu-t4" and "cpu-t4@app").
+APP_MODE_SUFFIX = "@app"
+
+
 @dataclass(frozen=True)
 class Scenario:
     """How long and how often to measure one job."""
@@ -142,6 +148,15 @@ class Scenario:
     op_profile_runs: int = 5
     #: A delegated accelerator that leaves any op to the CPU fails the job (failure cause "model").
     require_full_delegation: bool = False
+    #: How Android phones run the timed repeats: "shell" (benchmark_model started from adb shell),
+    #: "app" (LiteRT's benchmark APK as a foreground Activity, which the scheduler treats as an app)
+    #: or "both" (each Android job is planned once per mode). Evaluation and the op-profiling pass
+    #: always use the shell binary. Other platforms ignore it.
+    android_mode: AndroidMode = "shell"
+
+    def android_runs(self) -> tuple[Literal["shell", "app"], ...]:
+        """Return the modes an Android job of this scenario is measured in, in planning order."""
+        return ("shell", "app") if self.android_mode == "both" else (self.android_mode,)
 
 
 @dataclass(frozen=True)

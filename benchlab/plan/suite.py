@@ -29,8 +29,10 @@ from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES, Options
 from benchlab.records import (
     ACCELERATOR_KINDS,
+    APP_MODE_SUFFIX,
     COREML_COMPUTE_UNITS,
     AcceleratorSetting,
+    AndroidMode,
     Scenario,
 )
 
@@ -208,6 +210,10 @@ class ScenarioSpec(_Strict):
                                  "after its first timed repeat, to record where each op ran (0: no pass)")
     require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
                                           "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
+    android_mode: AndroidMode = Field(
+        "shell", description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
+        "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
+        "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""
@@ -284,6 +290,18 @@ class Suite(_Strict):
                 raise ValueError(f"{what}: names {', '.join(map(repr, clashing))} would share the file name "
                                  f"{file_name(clashing[0])!r}; rename one")
         return self
+
+    @field_validator("accelerators")
+    @classmethod
+    def _app_suffix_reserved(cls, accelerators: list[AcceleratorSpec]) -> list[AcceleratorSpec]:
+        # Android app-mode jobs are named ACCELERATOR@app (records.APP_MODE_SUFFIX); a setting named
+        # so itself would share their job ids, or pass for the app twin of another setting.
+        for i, accelerator in enumerate(accelerators):
+            name = accelerator.setting().name
+            if name.endswith(APP_MODE_SUFFIX):
+                raise ValueError(f"[{i}].name {name!r} ends with {APP_MODE_SUFFIX!r}, which names the "
+                                 "benchmark APK's rows (scenario.android_mode); rename it")
+        return accelerators
 
     def where(self, field: str) -> str:
         """Return "SUITE_FILE: field" for error messages (just the field for a suite not read from a file)."""

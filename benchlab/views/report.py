@@ -18,6 +18,7 @@ from benchlab.views.plotting import pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values
+from benchlab.views.shell_vs_app import shell_vs_app_section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -290,6 +291,7 @@ smallest file.</p>
 {_img(tradeoff_png, "size vs latency plot")}
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
+{shell_vs_app_section(df, _html_table)}
 {trends}
 <h2>Variant sizes</h2>
 <p class="note">Every variant built, including those this run could not execute (Core ML needs an

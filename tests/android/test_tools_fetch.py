@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from android_runner.tools import PREBUILTS, runner_binary
+from android_runner.tools import APK_PREBUILTS, PREBUILTS, runner_binary
 from benchlab.cli import main
 
 
@@ -37,6 +37,7 @@ def test_fetch_stores_each_abi_with_its_sha256(mirror: tuple[str, Path], monkeyp
     payloads = {abi: f"\x7fELF {abi} runner".encode() * 100 for abi in PREBUILTS}
     for abi, name in PREBUILTS.items():
         (folder / name).write_bytes(payloads[abi])
+        (folder / APK_PREBUILTS[abi]).write_bytes(b"PK\x03\x04 apk")  # app mode's APK is fetched beside it
     monkeypatch.setenv("BENCHLAB_TOOLS_BASE_URL", url)
     monkeypatch.delenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", raising=False)
     assert main(["tools", "fetch", "android"]) == 0

@@ -1,10 +1,17 @@
 """Stand-in for LiteRT's benchmark APK on the loopback Android device: ``am``, ``logcat`` and ``pm``.
 
 ``install_benchmark_apk(device)`` puts three commands on the loopback shell's PATH (files in the
-device's support folder; nothing in the loopback device itself changes):
+device's support folder; nothing in the loopback device itself changes) and marks the APK
+installed; ``install_benchmark_apk(device, installed=False)`` gives a phone with the commands but
+without the APK, for a harness to install:
 
-- ``pm path org.tensorflow.lite.benchmark`` prints ``package:...`` when "installed" (else nothing,
-  exit 1, as pm does);
+- ``pm path org.tensorflow.lite.benchmark`` prints ``package:/data/app/.../base.apk`` when
+  "installed" (else nothing, exit 1, as pm does);
+- ``pm install [-r] [-d] [-g] FILE`` checks FILE as pm's parser would at its first step (it must be
+  a zip archive with an ``AndroidManifest.xml``: else ``Failure [INSTALL_PARSE_FAILED_NOT_APK: ...]``;
+  a missing file: ``Error: Can't open file``; installed already without ``-r``:
+  ``Failure [INSTALL_FAILED_ALREADY_EXISTS: ...]``), then copies it to the package's
+  ``/data/app/.../base.apk``, marks it installed and prints ``Success``;
 - ``am start [-S] -n org.tensorflow.lite.benchmark/.BenchmarkModelActivity --es args 'FLAGS'``
   prints am's ``Starting: Intent {...}`` line and returns at once, while the "app" runs in the
   background: it logs the Activity's ``Running TensorFlow Lite benchmark with args:`` line, runs
@@ -21,6 +28,11 @@ device's support folder; nothing in the loopback device itself changes):
 - ``logcat -c`` clears the log, ``logcat -d [-v threadtime] [-s TAG:LEVEL ...]`` prints it,
   filtered as logcat filters (default level of a bare tag: V).
 
+``replay_logcat(device, text)`` makes every later app run log a recorded real APK run instead of
+running the stand-in: after its own start line, the recorded lines' messages under their recorded
+tags and levels, with this app process's pid and the time of logging (the recorded pid belongs to
+a phone's process, and a reader keeps only the lines of the process that logged the start line).
+
 ``uninstall_benchmark_apk(device)`` makes pm and am answer as on a phone without the APK;
 ``stop_benchmark_apk(device)`` kills a run left behind (test teardown).
 """
@@ -30,10 +42,12 @@ from __future__ import annotations
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +55,8 @@ if TYPE_CHECKING:
     from .device import LoopbackAdbDevice
 
 PACKAGE = "org.tensorflow.lite.benchmark"
+#: Where the installed package's APK lives on the device (Android 8+ adds a random part to it).
+BASE_APK = f"/data/app/{PACKAGE}-1/base.apk"
 ACTIVITY_SHORT = f"{PACKAGE}/.BenchmarkModelActivity"
 ACTIVITY_LONG = f"{PACKAGE}/{PACKAGE}.BenchmarkModelActivity"
 _HERE = Path(__file__).resolve().parent
@@ -49,6 +65,8 @@ _LEVELS = "VDIWEFA"
 _PREFIX_LEVEL = {"INFO": "I", "WARNING": "W", "WARN": "W", "ERROR": "E", "VERBOSE": "V", "DEBUG": "D",
                  "FATAL": "F"}
 _PREFIX = re.compile(r"^(?P<prefix>INFO|WARNING|WARN|ERROR|VERBOSE|DEBUG|FATAL): ?")
+# A real phone's threadtime line: "05-30 15:16:44.857  3380  3380 I tflite  : message".
+_RECORDED = re.compile(r"^\d\d-\d\d\s+\S+\s+\d+\s+\d+\s+(?P<level>[VDIWEFA])\s+(?P<tag>[^:]*?)\s*: ")
 _STORED = re.compile(r"^\S+ \S+\s+\d+\s+\d+ (?P<level>[VDIWEFA]) (?P<tag>[^:]*?)\s*: ")
 _SUMMARY = re.compile(r"Inference timings in us: Init: (?P<init>\S+), First inference: \S+, "
                       r"Warmup \(avg\): (?P<warmup>\S+), Inference \(avg\): (?P<avg>\S+)")
@@ -58,11 +76,14 @@ def _state_dir(support: Path) -> Path:
     return support / "benchmark_apk"
 
 
-def install_benchmark_apk(device: "LoopbackAdbDevice") -> None:
-    """Put ``am``, ``pm`` and ``logcat`` on the device's shell PATH and mark the APK installed."""
+def install_benchmark_apk(device: "LoopbackAdbDevice", installed: bool = True) -> None:
+    """Put ``am``, ``pm`` and ``logcat`` on the device's shell PATH and, with ``installed``, mark
+    the APK installed (its base.apk is then not on the device: only ``pm install`` copies one)."""
     state = _state_dir(device.support_dir)
     state.mkdir(exist_ok=True)
-    (state / "installed").touch()
+    (state / "root").write_text(str(device.root_dir), encoding="utf-8")
+    if installed:
+        (state / "installed").touch()
     (state / "logcat.txt").touch()
     for command in ("am", "pm", "logcat"):
         script = device.support_dir / "bin" / command
@@ -74,6 +95,11 @@ def install_benchmark_apk(device: "LoopbackAdbDevice") -> None:
 def uninstall_benchmark_apk(device: "LoopbackAdbDevice") -> None:
     """Make the device answer as one without the APK (pm finds nothing, am cannot start it)."""
     (_state_dir(device.support_dir) / "installed").unlink(missing_ok=True)
+
+
+def replay_logcat(device: "LoopbackAdbDevice", recorded: str) -> None:
+    """Make later app runs log ``recorded`` (``logcat -v threadtime`` lines of a real run)."""
+    (_state_dir(device.support_dir) / "replay.txt").write_text(recorded, encoding="utf-8")
 
 
 def stop_benchmark_apk(device: "LoopbackAdbDevice") -> None:
@@ -150,6 +176,13 @@ def _am(state: Path, argv: list[str]) -> int:
 def _app(state: Path, args: str) -> int:
     """The app process: the Activity's onCreate running the benchmark, logging to logcat."""
     _append(state, "I", "tflite_BenchmarkModelActivity", f"Running TensorFlow Lite benchmark with args: {args}")
+    replay = state / "replay.txt"
+    if replay.exists():
+        for line in replay.read_text(encoding="utf-8").splitlines():
+            recorded = _RECORDED.match(line)
+            if recorded:
+                _append(state, recorded["level"], recorded["tag"], line[recorded.end():])
+        return 0
     tool = subprocess.Popen([sys.executable, str(_FAKE_TOOL), *args.split()], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert tool.stdout is not None
@@ -178,10 +211,39 @@ def _app(state: Path, args: str) -> int:
 
 
 def _pm(state: Path, argv: list[str]) -> int:
-    if argv == ["path", PACKAGE] and (state / "installed").exists():
-        print(f"package:/data/app/{PACKAGE}-1/base.apk")
-        return 0
+    if argv == ["path", PACKAGE]:
+        if (state / "installed").exists():
+            print(f"package:{BASE_APK}")
+            return 0
+        return 1
+    if argv[:1] == ["install"] and len(argv) > 1:
+        return _pm_install(state, argv[-1], replace="-r" in argv[1:-1])
+    print(f"pm: unsupported on the loopback device: {' '.join(argv)}", file=sys.stderr)
     return 1
+
+
+def _pm_install(state: Path, apk: str, replace: bool) -> int:
+    """``pm install``: the shell already moved the device path into the root (a host path here)."""
+    source = Path(apk)
+    if not source.is_file():
+        print(f"Error: Can't open file: {apk}")
+        return 1
+    try:
+        with zipfile.ZipFile(source) as archive:
+            archive.getinfo("AndroidManifest.xml")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        print(f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed parse during installPackageLI: {apk} ({exc})]")
+        return 1
+    if (state / "installed").exists() and not replace:
+        print(f"Failure [INSTALL_FAILED_ALREADY_EXISTS: Attempt to re-install {PACKAGE} without first uninstalling.]")
+        return 1
+    root = Path((state / "root").read_text(encoding="utf-8"))
+    target = root / BASE_APK.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    (state / "installed").touch()
+    print("Success")
+    return 0
 
 
 def _logcat(state: Path, argv: list[str]) -> int:
