@@ -134,13 +134,15 @@ def synthetic_dataset(tensors: Sequence[TensorInfo], shapes: dict[str, tuple[int
 
     Real-valued inputs are uniform in [0, 1), or over the representable range of a quantized
     input; integer inputs (ids, masks) are 0 or 1, valid for any vocabulary; booleans are random.
-    A dynamic dimension is 1 unless `shapes` gives the input's per-sample shape. The same tensors
+    A dynamic dimension is 1 unless `shapes` gives the input's per-sample shape (used for dynamic
+    inputs only, so one setting can serve a folder of models whose inputs share a name). The same tensors
     and seed give the same data, so calibration and evaluation agree run after run.
     """
     rng = np.random.default_rng(seed)
     feeds: Feeds = {}
     for tensor in tensors:
-        shape = tuple((shapes or {}).get(tensor.name) or (max(d, 1) for d in tensor.sample_shape))
+        given = (shapes or {}).get(tensor.name) if tensor.dynamic else None
+        shape = tuple(given) if given else tuple(max(d, 1) for d in tensor.sample_shape)
         dtype = np.dtype(tensor.dtype)
         if tensor.quantized:
             limits = np.iinfo(dtype)

@@ -31,7 +31,7 @@ from benchlab.results.run_record import combine_repeats, measurement_row
 from benchlab.results.store import measurement_from_record, measurement_to_record
 from benchlab.views.check import check_measurement
 from benchlab.views.report import coverage_text, not_ok_notes
-from tests.android.test_phone_faults import GPU, env, make_job, open_device  # noqa: F401 - env is a fixture
+from tests.android.test_phone_faults import GPU, make_job, open_device
 from tests.fixtures_path import fixture_text
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
 
@@ -143,7 +143,7 @@ def softmax_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def flagship(tmp_path: Path, env: None) -> Iterator[LoopbackAdbDevice]:  # noqa: F811 - env is the imported fixture
+def flagship(tmp_path: Path, android_loopback_env: None) -> Iterator[LoopbackAdbDevice]:
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
         yield device
 
