@@ -220,7 +220,7 @@ def test_a_name_with_slashes_is_not_bad_input_and_writes_only_inside_the_run(tmp
     assert main(["run", str(suite), "--results", str(results)]) == 0
     (run,) = results.iterdir()
     assert sorted(p.name for p in (run / "inputs").iterdir()) == ["_.._outside_m.labels.npy", "_.._outside_m.npz"]
-    assert [p.name for p in (run / "outputs").iterdir()] == ["_.._outside_m.original.host.cpu.npy"]
+    assert [p.name for p in (run / "outputs").iterdir()] == ["_.._outside_m.original.host.cpu.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "results", "suite"]
     assert list(load_results(run)["model"]) == ["../../outside/m"]  # shown verbatim
 

@@ -126,7 +126,7 @@ def test_a_suite_refuses_a_recipe_whose_needs_its_dataset_cannot_meet(tmp_path: 
     path = _suite(tmp_path, eval_only, _Distil.NAME)
     with pytest.raises(SuiteError) as error:
         load_suite(path)
-    assert str(error.value) == (f"{path}: variants[1].recipe: test-distil needs training data: dataset.npz: "
+    assert str(error.value) == (f"{path}: variants[1].recipe: test-distil needs training data for model 'm': dataset.npz: "
                                 f"{eval_only} has no train_inputs and train_labels arrays "
                                 "(train:NAME per input for a model with several)")
 
