@@ -1,0 +1,218 @@
+"""Variants of a .tflite made with ai-edge-quantizer, and failed builds kept in the cache.
+
+Every claim is checked on the built flatbuffer (weight tensor types, kernels' operand types, size)
+and by running the variant through LiteRT against the original file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchlab.optimize.build import build_variants
+from benchlab.optimize.cache import FAILURE_FILE, cache_dir
+from benchlab.optimize.flatbuffer import constant_types, prepare_for_quantizer
+from benchlab.optimize.recipes import RECIPES
+from benchlab.plan.datasets import load_dataset
+from benchlab.plan.suite import load_suite
+from benchlab.records import Variant
+from benchlab.tensors import describe_tflite, from_tensor, to_tensor
+
+QUANTIZER_RECIPES = ["tflite", "fp16", "dynamic-int8", "weight-only-int8", "full-int8"]
+#: The variant names they build (the as-is recipe names its variant "original").
+QUANTIZER_VARIANTS = ["original", *QUANTIZER_RECIPES[1:]]
+
+
+def _suite(tmp_path: Path, model: Path, dataset: Path, variants: list) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "q", "models": [{"name": "m", "path": str(model)}],
+                                    "dataset": {"npz": str(dataset)}, "variants": variants}))
+    return path
+
+
+def _build(tmp_path: Path, model: Path, dataset: Path, variants: list, **kwargs: bool) -> dict[str, Variant]:
+    suite = load_suite(_suite(tmp_path, model, dataset, variants))
+    return {v.name: v for v in build_variants(suite, load_dataset(suite.dataset), **kwargs)}
+
+
+def _outputs(path: str | Path, samples: np.ndarray) -> np.ndarray:
+    """Run each sample through LiteRT; return the first output of every sample as real numbers."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    io = describe_tflite(path)
+    (input_info,), output_info = io.inputs, io.outputs[0]
+    (input_detail,), output_detail = interpreter.get_input_details(), interpreter.get_output_details()[0]
+    results = []
+    for sample in samples:
+        interpreter.set_tensor(input_detail["index"], to_tensor(sample[np.newaxis], input_info))
+        interpreter.invoke()
+        results.append(from_tensor(interpreter.get_tensor(output_detail["index"]), output_info)[0])
+    return np.stack(results)
+
+
+def _kernel_operand_types(path: str) -> dict[str, set[str]]:
+    """Return, per builtin op name, the types of its non-constant input tensors (what its kernel computes in)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    type_names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = flatbuffer_utils.read_model(path)
+    graph = model.subgraphs[0]
+    kernels: dict[str, set[str]] = {}
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        activations = [graph.tensors[i] for i in op.inputs
+                       if i >= 0 and model.buffers[graph.tensors[i].buffer].data is None]
+        kernels.setdefault(op_names[max(code.builtinCode, code.deprecatedBuiltinCode)], set()).update(
+            type_names[t.type] for t in activations)
+    return kernels
+
+
+def test_the_converter_recipe_names_mean_the_quantizer_for_a_tflite_source() -> None:
+    for name in ("fp16", "dynamic-int8", "full-int8"):
+        recipe = RECIPES[name]
+        assert recipe.applies_to("keras") and recipe.applies_to("tflite")
+        assert recipe.for_source("keras").TOOL == "tensorflow"
+        for_tflite = recipe.for_source("tflite")
+        assert for_tflite.TOOL == "ai-edge-quantizer"
+        assert (for_tflite.NAME, for_tflite.OPTIONS, for_tflite.NEEDS) == (name, recipe.OPTIONS, recipe.NEEDS)
+    assert RECIPES["weight-only-int8"].applies_to("tflite") and not RECIPES["weight-only-int8"].applies_to("keras")
+    assert not RECIPES["int16x8"].applies_to("tflite")  # the quantizer's int16 variant has int16 I/O: not the same
+
+
+def test_fp16_weights_are_expanded_to_fp32_without_changing_a_single_output(fp16_weights_tflite_path: Path,
+                                                                           small_images_npz: Path) -> None:
+    source = fp16_weights_tflite_path.read_bytes()
+    prepared = prepare_for_quantizer(fp16_weights_tflite_path)
+    assert constant_types(source)["FLOAT16"] == 3
+    assert constant_types(prepared.model)["FLOAT16"] == 0
+    assert prepared.expanded_fp16 == 3 and not prepared.added_signature
+    assert prepared.notes() == "fp16 weights expanded to fp32 (3 tensors)"
+    expanded = fp16_weights_tflite_path.with_name("expanded.tflite")
+    expanded.write_bytes(prepared.model)
+    assert len(prepared.model) > len(source)  # the weights now take 4 bytes each, the float16 copies are gone
+    samples = np.load(small_images_npz)["inputs"][:8]
+    np.testing.assert_array_equal(_outputs(expanded, samples), _outputs(fp16_weights_tflite_path, samples))
+    assert describe_tflite(expanded) == describe_tflite(fp16_weights_tflite_path)
+
+
+def test_a_signatureless_model_gets_a_signature_keyed_by_its_tensor_names(signatureless_tflite_path: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    original = describe_tflite(signatureless_tflite_path)
+    assert original.signature is None
+    prepared = prepare_for_quantizer(signatureless_tflite_path)
+    assert prepared.added_signature and prepared.expanded_fp16 == 0
+    assert Interpreter(model_content=prepared.model).get_signature_list() == {
+        "serving_default": {"inputs": list(original.input_names), "outputs": list(original.output_names)}}
+
+
+def test_the_quantizer_leaves_fp16_weights_alone_unless_they_are_expanded(tmp_path: Path,
+                                                                          fp16_weights_tflite_path: Path,
+                                                                          small_images_npz: Path) -> None:
+    from ai_edge_quantizer import quantizer, recipe
+
+    untouched = quantizer.Quantizer(str(fp16_weights_tflite_path))
+    untouched.load_quantization_recipe(recipe.dynamic_wi8_afp32())
+    size = fp16_weights_tflite_path.stat().st_size
+    unchanged = bytes(untouched.quantize(enable_progress_report=False).quantized_model)
+    assert constant_types(unchanged) == constant_types(fp16_weights_tflite_path.read_bytes())  # no int8 weight
+    assert len(unchanged) / size > 0.95  # rewritten, not quantized: the ratio a user saw was 1.00
+
+    variant = _build(tmp_path, fp16_weights_tflite_path, small_images_npz, ["dynamic-int8"])["dynamic-int8"]
+    assert variant.status == "built", variant.error
+    assert variant.size_bytes / size < 0.8
+    assert variant.notes == "fp16 weights expanded to fp32 (3 tensors)"
+
+
+def test_every_quantizer_recipe_builds_what_it_claims_from_an_fp16_tflite(tmp_path: Path,
+                                                                         fp16_weights_tflite_path: Path,
+                                                                         small_images_npz: Path) -> None:
+    variants = _build(tmp_path, fp16_weights_tflite_path, small_images_npz, QUANTIZER_RECIPES)
+    assert list(variants) == QUANTIZER_VARIANTS
+    assert not [v.error for v in variants.values() if v.status not in ("built", "cached")]  # other tests built some
+    reference = variants["original"]
+    assert reference.is_reference and reference.notes is None
+    assert Path(reference.path).read_bytes() == fp16_weights_tflite_path.read_bytes()  # the original, as it is
+    weights = {n: constant_types(Path(v.path).read_bytes()) for n, v in variants.items()}
+    assert weights["fp16"]["FLOAT16"] >= 2 and weights["fp16"]["INT8"] == 0
+    for name in ("dynamic-int8", "weight-only-int8", "full-int8"):
+        assert weights[name]["INT8"] >= 2 and weights[name]["FLOAT16"] == 0, (name, weights[name])
+        assert variants[name].size_bytes < reference.size_bytes
+        assert variants[name].parent == "original" and variants[name].format == "tflite"
+
+    kernels = {n: _kernel_operand_types(v.path) for n, v in variants.items()}
+    assert kernels["dynamic-int8"]["FULLY_CONNECTED"] == {"FLOAT32"}  # int8 weights, float activations
+    assert "DEQUANTIZE" in kernels["weight-only-int8"]  # weights dequantized before a float kernel
+    assert kernels["full-int8"]["CONV_2D"] == kernels["full-int8"]["FULLY_CONNECTED"] == {"INT8"}
+    io = describe_tflite(variants["full-int8"].path)
+    assert io.inputs[0].dtype == io.outputs[0].dtype == "int8" and io.inputs[0].quantized
+    assert io.input_names == describe_tflite(reference.path).input_names
+
+    samples = np.load(small_images_npz)["inputs"]
+    expected = _outputs(reference.path, samples)
+    for name, tolerance in [("fp16", 1e-3), ("dynamic-int8", 0.01), ("weight-only-int8", 0.01), ("full-int8", 0.1)]:
+        error = np.abs(_outputs(variants[name].path, samples) - expected)
+        assert error.max() < tolerance and error.mean() < tolerance / 4, name
+
+
+def test_a_signatureless_tflite_gets_calibrated_variants_named_as_the_original(tmp_path: Path,
+                                                                               signatureless_tflite_path: Path,
+                                                                               small_images_npz: Path) -> None:
+    variants = _build(tmp_path, signatureless_tflite_path, small_images_npz, ["tflite", "dynamic-int8", "full-int8"])
+    assert not [v.error for v in variants.values() if v.status not in ("built", "cached")]
+    added = "signature 'serving_default' added (tensor names as keys)"
+    assert variants["full-int8"].notes == variants["dynamic-int8"].notes == added
+    original = describe_tflite(signatureless_tflite_path)
+    for name in ("dynamic-int8", "full-int8"):
+        io = describe_tflite(variants[name].path)
+        assert (io.input_names, io.output_names) == (original.input_names, original.output_names)
+    samples = np.load(small_images_npz)["inputs"]
+    error = np.abs(_outputs(variants["full-int8"].path, samples) - _outputs(signatureless_tflite_path, samples))
+    assert error.max() < 0.1 and error.mean() < 0.025  # softmax scores quantized in steps of 1/256
+
+
+def test_full_int8_with_float_io_is_a_failed_variant_for_a_tflite(tmp_path: Path, signatureless_tflite_path: Path,
+                                                                  small_images_npz: Path) -> None:
+    variants = _build(tmp_path, signatureless_tflite_path, small_images_npz,
+                      ["tflite", {"recipe": "full-int8", "options": {"int8_io": False}}])
+    assert variants["original"].status in ("built", "cached")
+    assert variants["full-int8"].status == "failed"
+    assert "int8_io: false is not available for a .tflite source" in variants["full-int8"].error
+
+
+def test_a_failed_build_is_cached_reported_again_and_rebuilt_when_asked(tmp_path: Path, cumsum_saved_model: Path,
+                                                                        digits_npz: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    seen: list[str] = []
+    suite = load_suite(_suite(tmp_path, cumsum_saved_model, digits_npz, ["int16x8"]))
+    dataset = load_dataset(suite.dataset)
+
+    def failures() -> list[dict]:
+        return [json.loads(p.read_text()) for p in (cache_dir() / "variants").glob(f"*/{FAILURE_FILE}")]
+
+    (first,) = build_variants(suite, dataset, on_variant=lambda v: seen.append(v.status))
+    assert first.status == "failed" and "16x8-bit not yet supported for op: 'CUMSUM'" in first.error
+    assert first.notes is None
+    (stored,) = failures()
+    assert stored["error"] == first.error
+
+    (second,) = build_variants(suite, dataset, on_variant=lambda v: seen.append(v.status))
+    assert (second.status, second.error) == ("failed", first.error)
+    assert second.notes.startswith("failed build from the cache") and "--rebuild-failed" in second.notes
+    assert failures() == [stored]  # not built again: the failure record is the first one
+
+    (third,) = build_variants(suite, dataset, on_variant=lambda v: seen.append(v.status), rebuild_failed=True)
+    assert (third.status, third.error, third.notes) == ("failed", first.error, None)
+    (rebuilt,) = failures()
+    assert rebuilt["failed_at"] > stored["failed_at"]
+    assert seen == ["failed"] * 3
+    assert len([p for p in (cache_dir() / "variants").iterdir() if p.is_dir()]) == 1  # no staging folder left
