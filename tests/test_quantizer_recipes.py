@@ -216,3 +216,37 @@ def test_a_failed_build_is_cached_reported_again_and_rebuilt_when_asked(tmp_path
     assert rebuilt["failed_at"] > stored["failed_at"]
     assert seen == ["failed"] * 3
     assert len([p for p in (cache_dir() / "variants").iterdir() if p.is_dir()]) == 1  # no staging folder left
+
+
+def test_core_ml_converts_a_savedmodel_through_its_serving_signature(tmp_path: Path, cumsum_saved_model: Path,
+                                                                     digits_npz: Path) -> None:
+    import coremltools as ct
+
+    variants = _build(tmp_path, cumsum_saved_model, digits_npz, ["fp32", "coreml-fp32", "coreml-int8"])
+    assert not [v.error for v in variants.values() if v.status not in ("built", "cached")]
+    spec = ct.models.MLModel(variants["coreml-fp32"].path, skip_model_load=True).get_spec()
+    assert [i.name for i in spec.description.input] == ["x"]
+    assert list(spec.description.input[0].type.multiArrayType.shape) == [1, 28, 28, 1]
+    # Named as the signature's output (and the LiteRT variant's), not coremltools' "Identity".
+    assert [o.name for o in spec.description.output] == list(describe_tflite(variants["fp32"].path).output_names)
+
+
+def test_core_ml_refuses_a_savedmodel_without_a_serving_signature_before_building(tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from benchlab.errors import SuiteError
+    from benchlab.optimize.recipes.coreml import CoreMLFp16
+
+    module = tf.Module()
+    module.predict = tf.function(lambda x: x * 2.0, input_signature=[tf.TensorSpec([1, 4], tf.float32)])
+    path = tmp_path / "predict_only"
+    tf.saved_model.save(module, str(path), signatures={"predict": module.predict})
+
+    class Source:  # what Recipe.check reads of a SourceModel
+        name, kind = "doubler", "savedmodel"
+
+    Source.path = path
+    with pytest.raises(SuiteError) as refused:
+        CoreMLFp16().check(Source())  # type: ignore[arg-type]
+    assert str(refused.value) == (f"model 'doubler' ({path}): recipe coreml-fp16 cannot convert it: "
+                                  "it has no serving_default signature (signatures: predict)")

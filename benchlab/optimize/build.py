@@ -117,7 +117,8 @@ def build_variants(suite: Suite, dataset: Dataset, progress: Progress | None = N
 
     Returns the variants in suite order; failed recipes are included with status "failed" (a failure
     already cached for the same key is reported again without rebuilding unless `rebuild_failed`).
-    Raises SuiteError when a model cannot be loaded or does not fit the dataset.
+    Raises SuiteError when a model cannot be loaded or does not fit the dataset, or when a recipe
+    refuses a model it can never be built from (Recipe.check), before anything is built.
     """
     say = progress or (lambda _msg: None)
     sources: list[SourceModel] = []
@@ -125,6 +126,8 @@ def build_variants(suite: Suite, dataset: Dataset, progress: Progress | None = N
         for i, model_spec in enumerate(suite.models):
             sources.append(SourceModel(model_spec, dataset, say, suite.where(f"models[{i}]")))
             sources[-1].check()  # every model before any variant is built: bad input costs nothing
+            for spec in suite.variants:
+                RECIPES[spec.recipe].for_source(sources[-1].kind).check(sources[-1])
         return _build_all(suite, sources, on_variant, rebuild_failed)
     finally:
         for source in sources:

@@ -98,6 +98,11 @@ class Recipe(ABC):
         """Return the default variant name; recipes whose options tell variants apart name them."""
         return self.NAME
 
+    def check(self, source: SourceModel) -> None:
+        """Raise SuiteError, naming the model and the reason, when this recipe can never be built from
+        `source`; called for every model and recipe before anything is built. Most recipes find out
+        only by building, so the default checks nothing."""
+
     @abstractmethod
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Write the variant made from `source` at `out_path` (a file or a package directory).
