@@ -250,3 +250,29 @@ def test_core_ml_refuses_a_savedmodel_without_a_serving_signature_before_buildin
         CoreMLFp16().check(Source())  # type: ignore[arg-type]
     assert str(refused.value) == (f"model 'doubler' ({path}): recipe coreml-fp16 cannot convert it: "
                                   "it has no serving_default signature (signatures: predict)")
+
+
+def test_an_int16x8_kernel_refusing_its_range_says_it_is_the_int16x8_kernels_limit(tmp_path: Path) -> None:
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from benchlab.execute.host_worker import _readable
+
+    # A RELU6 convolution whose outputs are all 0: its int16 range is too narrow for the kernel, its int8 one is fine.
+    image = keras.Input((8, 8, 3))
+    silent = keras.layers.Conv2D(4, 3, activation="relu6", kernel_initializer="zeros",
+                                 bias_initializer=keras.initializers.Constant(-1.0))(image)
+    keras.Model(image, keras.layers.Dense(2)(keras.layers.Flatten()(silent))).export(str(tmp_path / "saved"),
+                                                                                     verbose=False)
+    rng = np.random.default_rng(12)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([rng.random((1, 8, 8, 3), dtype=np.float32)] for _ in range(8))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    interpreter = Interpreter(model_content=converter.convert())
+    with pytest.raises(RuntimeError) as refused:
+        interpreter.allocate_tensors()
+    assert _readable(refused.value) == (
+        "CONV_2D (node 1) failed to prepare: no_integer_overflow_from_quantization, a limit of LiteRT's int16x8 "
+        "kernels (the op's calibrated activation range does not fit its integer arithmetic)")
