@@ -276,3 +276,35 @@ def test_an_int16x8_kernel_refusing_its_range_says_it_is_the_int16x8_kernels_lim
     assert _readable(refused.value) == (
         "CONV_2D (node 1) failed to prepare: no_integer_overflow_from_quantization, a limit of LiteRT's int16x8 "
         "kernels (the op's calibrated activation range does not fit its integer arithmetic)")
+
+
+def test_the_cli_reports_a_cached_failure_and_rebuilds_it_with_rebuild_failed(tmp_path: Path, cumsum_saved_model: Path,
+                                                                              digits_npz: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from benchlab.cli import main
+
+    monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    suite = yaml.safe_load(_suite(tmp_path, cumsum_saved_model, digits_npz, ["fp32", "int16x8"]).read_text())
+    suite.update(targets=["host"], accelerators=[{"kind": "cpu", "threads": 1}],
+                 scenario={"warmup": 1, "iterations": 5, "min_seconds": 0, "repeats": 1})
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+
+    assert main(["optimize", str(path)]) == 0
+    assert "failed build from the cache" not in capsys.readouterr().out
+    assert main(["run", str(path), "--results", str(tmp_path / "results")]) == 0
+    assert "int16x8 failed" in capsys.readouterr().out
+    (run_json,) = (tmp_path / "results").glob("*/run.json")
+    variants = {v["name"]: v for v in json.loads(run_json.read_text())["variants"]}
+    assert variants["int16x8"]["status"] == "failed" and variants["fp32"]["status"] == "cached"
+    assert variants["int16x8"]["notes"].startswith("failed build from the cache")
+
+    stored = json.loads(next((tmp_path / "cache" / "variants").glob(f"*/{FAILURE_FILE}")).read_text())
+    assert main(["run", str(path), "--results", str(tmp_path / "again"), "--rebuild-failed"]) == 0
+    assert "failed build from the cache" not in capsys.readouterr().out
+    (run_json,) = (tmp_path / "again").glob("*/run.json")
+    variants = {v["name"]: v for v in json.loads(run_json.read_text())["variants"]}
+    assert (variants["int16x8"]["status"], variants["int16x8"]["notes"]) == ("failed", None)
+    rebuilt = json.loads(next((tmp_path / "cache" / "variants").glob(f"*/{FAILURE_FILE}")).read_text())
+    assert rebuilt["error"] == stored["error"] and rebuilt["failed_at"] > stored["failed_at"]
