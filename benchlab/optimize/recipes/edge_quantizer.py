@@ -13,7 +13,8 @@ original file. ai-edge-quantizer is imported inside build() only.
 
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,7 +43,6 @@ class QuantizerRecipe(Recipe):
 
         Raises what the quantizer raises (the caller records a failed variant).
         """
-        os.environ.setdefault("TQDM_DISABLE", "1")  # the calibration's progress bar would tear our own
         from ai_edge_quantizer import quantizer
 
         prepared = prepare_for_quantizer(source.path)
@@ -53,7 +53,10 @@ class QuantizerRecipe(Recipe):
             warnings.simplefilter("ignore", UserWarning)
             if worker.need_calibration:
                 assert isinstance(options, CalibrationOptions)
-                calibration = worker.calibrate(_calibration_data(source, prepared, options.calibration_samples))
+                data = _calibration_data(source, prepared, options.calibration_samples)
+                # Its progress bar (tqdm, on sys.stderr, not switchable here) would tear benchlab's own.
+                with contextlib.redirect_stderr(io.StringIO()):
+                    calibration = worker.calibrate(data)
             result = worker.quantize(calibration, enable_progress_report=False)
         out_path.write_bytes(bytes(result.quantized_model))
         return prepared.notes()
