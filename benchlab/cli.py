@@ -144,12 +144,13 @@ def _print_variants(variants) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(title="variants")
-    for column in ("model", "variant", "recipe", "format", "status", "size KB", "zipped KB", "sha256", "error"):
+    for column in ("model", "variant", "recipe", "format", "status", "size KB", "zipped KB", "sha256", "error", "notes"):
         table.add_column(column, overflow="fold")
     for v in variants:
         size = f"{v.size_bytes / 1024:,.1f}" if v.size_bytes is not None else ""
         zipped = f"{v.size_compressed_bytes / 1024:,.1f}" if v.size_compressed_bytes is not None else ""
-        table.add_row(v.model, v.name, v.recipe, v.format, v.status, size, zipped, (v.sha256 or "")[:12], v.error or "")
+        table.add_row(v.model, v.name, v.recipe, v.format, v.status, size, zipped, (v.sha256 or "")[:12], v.error or "",
+                      v.notes or "")
     Console(width=160).print(table)
 
 
