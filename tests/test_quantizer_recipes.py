@@ -363,3 +363,14 @@ def _signature_outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np
     samples = [runner(**{t.name: to_tensor(feeds[t.name][i:i + 1], t) for t in io.inputs})
                for i in range(len(next(iter(feeds.values()))))]
     return {t.name: np.concatenate([from_tensor(s[t.name], t) for s in samples]) for t in io.outputs}
+
+
+def test_an_already_integer_tflite_gets_a_failed_variant_not_a_copy(tmp_path: Path) -> None:
+    from benchlab.optimize.recipes.base import Options
+    from tests.production_models import quantized_io_tflite
+
+    model = quantized_io_tflite(tmp_path / "int8.tflite")
+    feeds = {"image": np.random.default_rng(14).random((4, 16, 16, 3), dtype=np.float32)}
+    with pytest.raises(ValueError, match=r"no float weights to quantize \(it is already integer-quantized\)"):
+        RECIPES["dynamic-int8"].for_source("tflite").build(_Source(model, feeds), Options(), tmp_path / "out.tflite")
+    assert not (tmp_path / "out.tflite").exists()

@@ -32,6 +32,8 @@ class Prepared:
     expanded_fp16: int = 0
     #: True when the model had no signature and got a `serving_default` one.
     added_signature: bool = False
+    #: float32 constants (weights, biases) the quantizer may quantize; 0 for an integer model.
+    float_constants: int = 0
 
     def notes(self) -> str | None:
         """Return what was done, for the variant's row (e.g. "fp16 weights expanded to fp32; signature added")."""
@@ -53,17 +55,21 @@ def prepare_for_quantizer(path: Path) -> Prepared:
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(path.read_bytes()))
     expanded = sum(_expand_fp16_constants(model, index) for index in range(len(model.subgraphs)))
     added = _add_signature(model)
-    return Prepared(model=bytes(flatbuffer_utils.convert_object_to_bytearray(model)),
-                    expanded_fp16=expanded, added_signature=added)
+    return Prepared(model=bytes(flatbuffer_utils.convert_object_to_bytearray(model)), expanded_fp16=expanded,
+                    added_signature=added, float_constants=_constant_types(model)["FLOAT32"])
 
 
 def constant_types(model_bytes: bytes) -> Counter[str]:
     """Return how many constant tensors (tensors with data) of each type the model holds, e.g. {"INT8": 4}."""
-    from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
+    return _constant_types(flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes)))
+
+
+def _constant_types(model: Any) -> Counter[str]:
+    from tensorflow.lite.python import schema_py_generated as schema
+
     type_names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
     return Counter(
         type_names[tensor.type]
         for subgraph in model.subgraphs
@@ -87,12 +93,12 @@ def _expand_fp16_constants(model: Any, subgraph_index: int) -> int:
         i for i, code in enumerate(model.operatorCodes)
         if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.DEQUANTIZE
     }
-    replacement: dict[int, int] = {}  # DEQUANTIZE output tensor -> the float32 constant that replaces it
+    replacement: dict[int, int] = {}  # DEQUANTIZE output (now a float32 constant) -> its float16 source tensor
     kept_ops = []
     for op in subgraph.operators:
-        source = subgraph.tensors[op.inputs[0]] if len(op.inputs) else None
-        data = _data(model, source) if source is not None else None
-        if op.opcodeIndex not in dequantize_codes or source.type != schema.TensorType.FLOAT16 or data is None:
+        source = subgraph.tensors[op.inputs[0]] if op.opcodeIndex in dequantize_codes else None
+        data = _data(model, source) if source is not None and source.type == schema.TensorType.FLOAT16 else None
+        if data is None:  # not a DEQUANTIZE of a float16 constant
             kept_ops.append(op)
             continue
         output = int(op.outputs[0])
@@ -105,11 +111,12 @@ def _expand_fp16_constants(model: Any, subgraph_index: int) -> int:
         return 0
     subgraph.operators = kept_ops
     # The float16 tensors are now unused: drop them (and their bytes), renumbering what remains.
-    used = {int(i) for op in kept_ops for i in (*op.inputs, *op.outputs) if i >= 0}
+    used = {int(i) for op in kept_ops for i in (*op.inputs, *op.outputs, *_indices(op.intermediates)) if i >= 0}
     used |= {int(i) for i in (*subgraph.inputs, *subgraph.outputs)}
-    for fp16_tensor in replacement.values():
-        if fp16_tensor not in used:
-            model.buffers[subgraph.tensors[fp16_tensor].buffer].data = None
+    dropped = {subgraph.tensors[i].buffer for i in replacement.values() if i not in used}
+    kept = {t.buffer for g in model.subgraphs for i, t in enumerate(g.tensors) if g is not subgraph or i in used}
+    for buffer in dropped - kept:  # a buffer another tensor still reads keeps its bytes
+        model.buffers[buffer].data = None
     _drop_unused_tensors(model, subgraph_index, used)
     return len(replacement)
 
@@ -121,17 +128,22 @@ def _drop_unused_tensors(model: Any, subgraph_index: int, used: set[int]) -> Non
     subgraph.tensors = [subgraph.tensors[old] for old in sorted(used)]
 
     def renumber(indices: Any) -> list[int]:
-        return [new_index[int(i)] if i >= 0 else -1 for i in (indices if indices is not None else [])]
+        return [new_index[int(i)] if i >= 0 else -1 for i in _indices(indices)]
 
     for op in subgraph.operators:
         op.inputs, op.outputs = renumber(op.inputs), renumber(op.outputs)
-        if op.intermediates is not None and len(op.intermediates):
+        if len(_indices(op.intermediates)):
             op.intermediates = renumber(op.intermediates)
     subgraph.inputs, subgraph.outputs = renumber(subgraph.inputs), renumber(subgraph.outputs)
     for signature in model.signatureDefs or []:
         if signature.subgraphIndex == subgraph_index:
             for entry in (*(signature.inputs or []), *(signature.outputs or [])):
                 entry.tensorIndex = new_index[entry.tensorIndex]
+
+
+def _indices(indices: Any) -> Any:
+    """Return a tensor index list of the object API as a sequence (it may be None, a list or an array)."""
+    return [] if indices is None else indices
 
 
 def _add_signature(model: Any) -> bool:

@@ -41,11 +41,14 @@ class QuantizerRecipe(Recipe):
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Quantize `source` into `out_path`; return what was done to the source first (or None).
 
-        Raises what the quantizer raises (the caller records a failed variant).
+        Raises ValueError for a model with no float weights, and what the quantizer raises (the
+        caller records a failed variant either way).
         """
         from ai_edge_quantizer import quantizer
 
         prepared = prepare_for_quantizer(source.path)
+        if not prepared.float_constants:
+            raise ValueError("the model has no float weights to quantize (it is already integer-quantized)")
         worker = quantizer.Quantizer(bytearray(prepared.model))
         self.configure(worker)
         calibration = None
@@ -127,7 +130,8 @@ def _calibration_data(source: SourceModel, prepared: Prepared, samples: int) -> 
     from ai_edge_litert.interpreter import Interpreter
 
     io = describe_interpreter(Interpreter(model_content=prepared.model))
-    assert io.signature is not None  # prepare_for_quantizer gives every model one
+    if io.signature is None:  # a signature on another subgraph than the main one: the quantizer would miss it
+        raise ValueError("the model's signatures do not describe its main graph, which calibration runs")
     feeds = source.calibration_feeds()
     mapping = match_names(list(feeds), io.inputs)
     count = min([samples, *(len(array) for array in feeds.values())])
