@@ -204,6 +204,8 @@ def test_a_failed_build_is_cached_reported_again_and_rebuilt_when_asked(tmp_path
     assert first.notes is None
     (stored,) = failures()
     assert stored["error"] == first.error
+    (entry,) = (p for p in (cache_dir() / "variants").iterdir() if p.is_dir())
+    assert [f.name for f in entry.iterdir()] == [FAILURE_FILE]  # nothing half-built kept
 
     (second,) = build_variants(suite, dataset, on_variant=lambda v: seen.append(v.status))
     assert (second.status, second.error) == ("failed", first.error)

@@ -96,7 +96,8 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
             except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
                 message = first_line(exc, limit=300)
                 failed = replace(base, status="failed", error=f"{spec.recipe} failed: {type(exc).__name__}: {message}")
-                publish(staged, folder, {"error": failed.error, "failed_at": now_iso()}, file=FAILURE_FILE)
+                with staging(folder) as record:  # without whatever the recipe left half-written
+                    publish(record, folder, {"error": failed.error, "failed_at": now_iso()}, file=FAILURE_FILE)
                 return failed
             built = replace(
                 base,
