@@ -376,3 +376,14 @@ def test_an_already_integer_tflite_gets_a_failed_variant_not_a_copy(tmp_path: Pa
     with pytest.raises(ValueError, match=r"no float weights to quantize \(it is already integer-quantized\)"):
         RECIPES["dynamic-int8"].for_source("tflite").build(_Source(model, feeds), Options(), tmp_path / "out.tflite")
     assert not (tmp_path / "out.tflite").exists()
+
+
+def test_a_tflite_with_a_custom_op_gets_failed_variants_naming_why(tmp_path: Path, custom_op_tflite_path: Path,
+                                                                    digits_npz: Path) -> None:
+    variants = _build(tmp_path, custom_op_tflite_path, digits_npz, ["tflite", "dynamic-int8", "full-int8"])
+    assert variants["original"].status in ("built", "cached")
+    assert variants["dynamic-int8"].status == "failed"
+    assert variants["dynamic-int8"].error == ("dynamic-int8 failed: ValueError: ai-edge-quantizer stored no weight as "
+                                              "int8 (no op it quantizes holds float weights in this model)")
+    assert variants["full-int8"].status == "failed"
+    assert variants["full-int8"].error == "full-int8 failed: RuntimeError: Encountered unresolved custom op: Betainc."

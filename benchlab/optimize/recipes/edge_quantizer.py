@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from benchlab.optimize.flatbuffer import Prepared, prepare_for_quantizer
+from benchlab.optimize.flatbuffer import Prepared, constant_types, prepare_for_quantizer
 from benchlab.optimize.recipes.base import Need, Options, Recipe
 from benchlab.optimize.recipes.litert import CalibrationOptions, FullInt8Options
 from benchlab.tensors import describe_interpreter, match_names, to_tensor
@@ -37,12 +37,15 @@ class QuantizerRecipe(Recipe):
     SOURCES = frozenset({"tflite"})
     TOOL = "ai-edge-quantizer"
     QUANTIZES_WEIGHTS = True
+    #: The constant type the recipe stores weights as: the variant must hold more of them than the source.
+    WEIGHT_TYPE: ClassVar[str] = "INT8"
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Quantize `source` into `out_path`; return what was done to the source first (or None).
 
-        Raises ValueError for a model with no float weights, and what the quantizer raises (the
-        caller records a failed variant either way).
+        Raises ValueError for a model with no float weights or when the quantizer changed no weight
+        (no op it supports holds one), and what the quantizer raises (the caller records a failed
+        variant either way).
         """
         from ai_edge_quantizer import quantizer
 
@@ -61,7 +64,12 @@ class QuantizerRecipe(Recipe):
                 with contextlib.redirect_stderr(io.StringIO()):
                     calibration = worker.calibrate(data)
             result = worker.quantize(calibration, enable_progress_report=False)
-        out_path.write_bytes(bytes(result.quantized_model))
+        quantized = bytes(result.quantized_model)
+        if constant_types(quantized)[self.WEIGHT_TYPE] <= constant_types(prepared.model)[self.WEIGHT_TYPE]:
+            # The quantizer returns the model unchanged when no op it supports has weights: not a variant.
+            raise ValueError(f"ai-edge-quantizer stored no weight as {self.WEIGHT_TYPE.lower()} "
+                             "(no op it quantizes holds float weights in this model)")
+        out_path.write_bytes(quantized)
         return prepared.notes()
 
     def configure(self, worker: Any) -> None:
@@ -72,6 +80,7 @@ class QuantizerRecipe(Recipe):
 class Fp16(QuantizerRecipe):
     NAME = "fp16"
     DESCRIPTION = "ai-edge-quantizer float16 weights (a .tflite source)"
+    WEIGHT_TYPE = "FLOAT16"
 
     def configure(self, worker: Any) -> None:
         from ai_edge_quantizer.algorithm_manager import AlgorithmName
