@@ -170,12 +170,12 @@ def _load_serving(saved_model: str) -> tuple[Any, Any]:
 def _signature_inputs(function: Any) -> dict[str, tuple[int | None, ...]]:
     """Return the signature's inputs by name with their shapes, batch dimension fixed at 1.
 
-    Raises ValueError for an input of unknown rank (Core ML needs at least the rank).
+    Raises ValueError for an input of unknown rank.
     """
     shapes: dict[str, tuple[int | None, ...]] = {}
     for name, spec in function.structured_input_signature[1].items():
         if spec.shape.rank is None:
-            raise ValueError(f"input {name!r} has an unknown rank, which Core ML cannot take")
+            raise ValueError(f"input {name!r} has an unknown rank (coremltools needs a shape for every input)")
         shapes[name] = (1, *spec.shape.as_list()[1:]) if spec.shape.rank else ()
     return shapes
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,6 +48,8 @@ class QuantizerRecipe(Recipe):
         (no op it supports holds one), and what the quantizer raises (the caller records a failed
         variant either way).
         """
+        # tqdm reads this when first imported (here, or by coremltools later in the same process).
+        os.environ.setdefault("TQDM_DISABLE", "1")
         from ai_edge_quantizer import quantizer
 
         prepared = prepare_for_quantizer(source.path)
@@ -60,7 +63,7 @@ class QuantizerRecipe(Recipe):
             if worker.need_calibration:
                 assert isinstance(options, CalibrationOptions)
                 data = _calibration_data(source, prepared, options.calibration_samples)
-                # Its progress bar (tqdm, on sys.stderr, not switchable here) would tear benchlab's own.
+                # Its progress bar would tear benchlab's own, also where tqdm was imported before.
                 with contextlib.redirect_stderr(io.StringIO()):
                     calibration = worker.calibrate(data)
             result = worker.quantize(calibration, enable_progress_report=False)
