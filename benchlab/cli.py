@@ -21,6 +21,8 @@ from benchlab.results.store import DEFAULT_RESULTS
 
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
+REBUILD_FAILED_HELP = ("build again the variants whose build failed before (by default a failure cached for the "
+                       "same model, recipe, options and tool versions is reported as failed without rebuilding)")
 CLUSTER_HELP = ("run on a device farm: the Dask scheduler whose `benchlab worker`s own the phones "
                 "(default: $BENCHLAB_CLUSTER; none: this machine only)")
 
@@ -103,10 +105,11 @@ def _progress():  # type: ignore[no-untyped-def]
 
 
 def _variant_line(variant) -> str:  # type: ignore[no-untyped-def]
+    notes = f" · {variant.notes}" if variant.notes else ""
     if variant.status == "failed":
-        return f"[red]✗ {variant.model}/{variant.name}: {variant.error}[/red]"
+        return f"[red]✗ {variant.model}/{variant.name}: {variant.error}[/red]{notes}"
     verb = "reused from cache" if variant.status == "cached" else f"built in {variant.build_seconds:.1f} s"
-    return f"✓ {variant.model}/{variant.name} ({variant.format}, {variant.size_bytes / 1024:,.1f} KB) {verb}"
+    return f"✓ {variant.model}/{variant.name} ({variant.format}, {variant.size_bytes / 1024:,.1f} KB) {verb}{notes}"
 
 
 def _variant_summary(variants) -> str:  # type: ignore[no-untyped-def]
@@ -130,7 +133,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             progress.console.print(_variant_line(variant))
             progress.advance(task)
 
-        variants = build_variants(suite, datasets, progress.console.print, on_variant)
+        variants = build_variants(suite, datasets, progress.console.print, on_variant, args.rebuild_failed)
     _print_variants(variants)
     _console().print(_variant_summary(variants))
     return EXIT_OK
@@ -141,12 +144,13 @@ def _print_variants(variants) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(title="variants")
-    for column in ("model", "variant", "recipe", "format", "status", "size KB", "zipped KB", "sha256", "error"):
+    for column in ("model", "variant", "recipe", "format", "status", "size KB", "zipped KB", "sha256", "error", "notes"):
         table.add_column(column, overflow="fold")
     for v in variants:
         size = f"{v.size_bytes / 1024:,.1f}" if v.size_bytes is not None else ""
         zipped = f"{v.size_compressed_bytes / 1024:,.1f}" if v.size_compressed_bytes is not None else ""
-        table.add_row(v.model, v.name, v.recipe, v.format, v.status, size, zipped, (v.sha256 or "")[:12], v.error or "")
+        table.add_row(v.model, v.name, v.recipe, v.format, v.status, size, zipped, (v.sha256 or "")[:12], v.error or "",
+                      v.notes or "")
     Console(width=160).print(table)
 
 
@@ -226,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      stop=stop, devices=devices, executor=executor)
             else:
                 outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop, devices=devices,
-                                    executor=executor)
+                                    executor=executor, rebuild_failed=args.rebuild_failed)
         except RunInterrupted as exc:
             if exc.run_dir is not None:
                 exc.hint = f"finish it with `{_resume_command(exc.run_dir, args.results)}`"
@@ -304,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     optimize = sub.add_parser("optimize", help="build the suite's variants (cached by content hash)")
     optimize.add_argument("suite", type=Path, help="suite YAML file")
+    optimize.add_argument("--rebuild-failed", action="store_true", help=REBUILD_FAILED_HELP)
     optimize.set_defaults(func=cmd_optimize)
 
     run = sub.add_parser("run", help="optimize, benchmark, store results and write the report")
@@ -312,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "not stored, or that failed for a device or harness reason, run again")
     run.add_argument("--retry-failed", action="store_true",
                      help="with --resume, also rerun jobs that failed for a reason of the model (custom op, delegate)")
+    run.add_argument("--rebuild-failed", action="store_true", help=REBUILD_FAILED_HELP)
     run.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results root (default: results/)")
     run.add_argument("--baseline", default=None, metavar="latest|RUN_ID|PATH",
                      help="after the run, compare it with this run (latest: the newest earlier finished run of "

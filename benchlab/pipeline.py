@@ -122,8 +122,8 @@ def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants
 
 def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Callbacks = Callbacks(),
               devices: Sequence[Device] | None = None, stop: StopControl | None = None,
-              executor: Executor | None = None) -> RunOutcome:
-    """Run a whole suite; return its outcome.
+              executor: Executor | None = None, rebuild_failed: bool = False) -> RunOutcome:
+    """Run a whole suite; return its outcome (`rebuild_failed`: retry variant builds that failed before).
 
     Raises SuiteError (bad models or data) and DeviceError (a target names no connected device)
     before anything is written; RunInterrupted when stopped before execution began.
@@ -134,7 +134,7 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     datasets = load_model_datasets(suite)
     from benchlab.optimize.build import build_variants
 
-    variants = build_variants(suite, datasets, callbacks.say, callbacks.on_variant)
+    variants = build_variants(suite, datasets, callbacks.say, callbacks.on_variant, rebuild_failed)
     data = evaluation_data(suite, datasets, variants)
     if stop.stopping:
         raise RunInterrupted(None, "interrupted before benchmarking: nothing was measured or written")

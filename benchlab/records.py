@@ -61,6 +61,8 @@ class Variant:
     is_reference: bool = False
     build_seconds: float | None = None
     error: str | None = None
+    #: What was done besides the recipe (e.g. "fp16 weights expanded to fp32"), or where a failure came from.
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

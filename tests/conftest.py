@@ -204,3 +204,29 @@ def android_loopback_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     runner = tmp_path / "benchmark_model"
     runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
     monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
+
+
+@pytest.fixture(scope="session")
+def fp16_weights_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small 16x16x3 classifier whose weights are float16 behind DEQUANTIZE ops (as published)."""
+    from tests.production_models import fp16_weights_tflite
+
+    return fp16_weights_tflite(tmp_path_factory.mktemp("models") / "fp16_weights.tflite")
+
+
+@pytest.fixture(scope="session")
+def signatureless_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small 16x16x3 classifier with no signature in its flatbuffer."""
+    from tests.production_models import signatureless_tflite
+
+    return signatureless_tflite(tmp_path_factory.mktemp("models") / "signatureless.tflite")
+
+
+@pytest.fixture(scope="session")
+def small_images_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 seeded 16x16x3 images with labels 0..4 and 16 representative ones, for the small classifiers."""
+    rng = np.random.default_rng(11)
+    path = tmp_path_factory.mktemp("data") / "small_images.npz"
+    np.savez(path, inputs=rng.random((24, 16, 16, 3), dtype=np.float32), labels=rng.integers(0, 5, 24),
+             representative=rng.random((16, 16, 16, 3), dtype=np.float32))
+    return path

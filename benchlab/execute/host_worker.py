@@ -32,6 +32,8 @@ from benchlab.tensors import (
 )
 
 CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
+#: LiteRT's check that a quantized activation range fits int32 arithmetic, and the node that failed it.
+INT16X8_RANGE = re.compile(r"no_integer_overflow_from_quantization was not true\.?\s*(?:Node number (\d+) \((\w+)\))?")
 #: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
 PR_SET_PDEATHSIG = 1
 
@@ -71,6 +73,11 @@ def _readable(error: Exception) -> str:
     missing = CUSTOM_OP.search(text)
     if missing:
         return f"custom op {missing.group(1)} not available in this LiteRT runtime"
+    overflow = INT16X8_RANGE.search(text)
+    if overflow:
+        node = f"{overflow.group(2)} (node {overflow.group(1)})" if overflow.group(1) else "an op"
+        return (f"{node} failed to prepare: no_integer_overflow_from_quantization, a limit of LiteRT's int16x8 "
+                "kernels (the op's calibrated activation range does not fit its integer arithmetic)")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__
 

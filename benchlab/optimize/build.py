@@ -5,6 +5,8 @@ data that does not fit it is bad input (SuiteError) before anything is built or 
 that fails for a model becomes a Variant with status "failed" and a one-line reason; the other
 variants are still built. A variant whose key (parent bytes, recipe, options, the data the recipe
 needs, converter version) is already in the cache, intact, is reused and reported as "cached".
+A failure is cached under its key too: a later run reports the same failure, noting that it came
+from the cache, without rebuilding, unless `rebuild_failed` asks to try again.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from pathlib import Path
 from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.names import file_name
-from benchlab.optimize.cache import locked_entry, path_sha256, publish, staging, trusted_entry, variant_key
+from benchlab.optimize.cache import (FAILURE_FILE, failed_entry, locked_entry, path_sha256, publish, staging,
+                                     trusted_entry, variant_key)
 from benchlab.optimize.recipes import RECIPES, Recipe
 from benchlab.optimize.source import SourceModel
-from benchlab.records import Variant
+from benchlab.records import Variant, now_iso
 from benchlab.plan.suite import Suite, VariantSpec
 
 SUFFIX = {"tflite": ".tflite", "mlpackage": ".mlpackage"}
@@ -63,29 +66,39 @@ def size_on_disk(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None) -> Variant:
-    recipe = RECIPES[spec.recipe]
+def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebuild_failed: bool) -> Variant:
+    registered = RECIPES[spec.recipe]
+    recipe = registered.for_source(source.kind)  # e.g. ai-edge-quantizer's full-int8 for a .tflite
     name = spec.variant_name
     key = variant_key(source.sha256, spec.recipe, spec.options, _key_extras(recipe, source))
     base = Variant(
         model=source.name, name=name, recipe=spec.recipe, format=recipe.FORMAT, status="built",
-        parent=parent, options=dict(spec.options), is_reference=recipe.IS_REFERENCE,
+        parent=parent, options=dict(spec.options), is_reference=registered.IS_REFERENCE,
     )
     with locked_entry(key) as folder:
         cached = trusted_entry(folder)
         if cached is not None:
             return replace(base, status="cached", **{k: cached[k] for k in ("path", "sha256", "size_bytes",
-                                                                           "size_compressed_bytes", "build_seconds")})
+                                                                           "size_compressed_bytes", "build_seconds")},
+                           notes=cached.get("notes"))
+        failure = None if rebuild_failed else failed_entry(folder)
+        if failure is not None:
+            return replace(base, status="failed", error=failure["error"],
+                           notes=f"failed build from the cache ({failure.get('failed_at', 'earlier')}); "
+                                 "`benchlab run --rebuild-failed` tries again")
         started = time.perf_counter()
         with staging(folder) as staged:
             out_path = staged / f"{file_name(f'{source.name}-{name}')}{SUFFIX[recipe.FORMAT]}"
             try:
-                recipe.build(source, spec.settings, out_path)
+                notes = recipe.build(source, spec.settings, out_path)
             except SuiteError:
                 raise  # the model itself is unusable: bad input for every recipe, not one failed variant
             except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
                 message = first_line(exc, limit=300)
-                return replace(base, status="failed", error=f"{spec.recipe} failed: {type(exc).__name__}: {message}")
+                failed = replace(base, status="failed", error=f"{spec.recipe} failed: {type(exc).__name__}: {message}")
+                with staging(folder) as record:  # without whatever the recipe left half-written
+                    publish(record, folder, {"error": failed.error, "failed_at": now_iso()}, file=FAILURE_FILE)
+                return failed
             built = replace(
                 base,
                 path=str(folder / out_path.name),
@@ -93,18 +106,21 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None) -> Va
                 size_bytes=size_on_disk(out_path),
                 size_compressed_bytes=compressed_size(out_path),
                 build_seconds=round(time.perf_counter() - started, 3),
+                notes=notes,
             )
             publish(staged, folder, asdict(built))  # only complete builds: an interrupted one is rebuilt
     return built
 
 
 def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progress: Progress | None = None,
-                   on_variant: Callable[[Variant], None] | None = None) -> list[Variant]:
+                   on_variant: Callable[[Variant], None] | None = None, rebuild_failed: bool = False) -> list[Variant]:
     """Build (or reuse from the cache) every variant of every model in the suite.
 
     `datasets` holds each model's data (None: synthetic inputs, see `load_model_datasets`).
-    Returns the variants in suite order; failed recipes are included with status "failed".
-    Raises SuiteError when a model cannot be loaded or does not fit its data.
+    Returns the variants in suite order; failed recipes are included with status "failed" (a failure
+    already cached for the same key is reported again without rebuilding unless `rebuild_failed`).
+    Raises SuiteError when a model cannot be loaded or does not fit its data, or when a recipe
+    refuses a model it can never be built from (Recipe.check), before anything is built.
     """
     say = progress or (lambda _msg: None)
     sources: list[SourceModel] = []
@@ -112,20 +128,22 @@ def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progres
         for i, model_spec in enumerate(suite.models):
             sources.append(SourceModel(model_spec, datasets[model_spec.name], say, suite.where(f"models[{i}]")))
             sources[-1].check()  # every model before any variant is built: bad input costs nothing
-        return _build_all(suite, sources, on_variant)
+            for spec in suite.variants:
+                RECIPES[spec.recipe].for_source(sources[-1].kind).check(sources[-1])
+        return _build_all(suite, sources, on_variant, rebuild_failed)
     finally:
         for source in sources:
             source.close()
 
 
 def _build_all(suite: Suite, sources: list[SourceModel],
-               on_variant: Callable[[Variant], None] | None) -> list[Variant]:
+               on_variant: Callable[[Variant], None] | None, rebuild_failed: bool) -> list[Variant]:
     variants: list[Variant] = []
     reference = next((v.variant_name for v in suite.variants if RECIPES[v.recipe].IS_REFERENCE), None)
     for source in sources:
         for spec in suite.variants:
             parent = None if RECIPES[spec.recipe].IS_REFERENCE else (reference or source.name)
-            variant = _build_one(source, spec, parent)
+            variant = _build_one(source, spec, parent, rebuild_failed)
             variants.append(variant)
             if on_variant is not None:
                 on_variant(variant)

@@ -9,6 +9,9 @@ Each key is built under an exclusive lock on its own lock file (fcntl.flock, rel
 kernel if the holder dies), in a staging folder of its own, and published by one atomic rename;
 the second process waits, then finds the entry and reuses it. An entry is trusted only when its
 metadata is complete and its file's sha256 matches; anything else is rebuilt.
+
+A build that failed is an entry too (its failure record, no artifact): the same key fails the same
+way, so a later run reports it without spending the build again, until asked to retry it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 ENTRY_FILE = "variant.json"
+#: What a failed build leaves in its entry instead of ENTRY_FILE and an artifact.
+FAILURE_FILE = "failure.json"
 
 
 def cache_dir() -> Path:
@@ -97,6 +102,18 @@ def trusted_entry(folder: Path) -> dict[str, Any] | None:
     return None
 
 
+def failed_entry(folder: Path) -> dict[str, Any] | None:
+    """Return the record of a failed build at this entry (with its "error"), else None.
+
+    Call with the key's lock held (see locked_entry).
+    """
+    try:
+        meta = json.loads((folder / FAILURE_FILE).read_text())
+        return meta if isinstance(meta, dict) and isinstance(meta.get("error"), str) else None
+    except (OSError, ValueError):
+        return None  # no failure recorded, or a half-written one: build it
+
+
 @contextmanager
 def staging(folder: Path) -> Iterator[Path]:
     """Yield a fresh private folder to build an entry in; it is removed unless published."""
@@ -107,12 +124,14 @@ def staging(folder: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def publish(staged: Path, folder: Path, meta: dict[str, Any]) -> None:
-    """Write the entry's metadata into `staged` and rename it to `folder` in one atomic step.
+def publish(staged: Path, folder: Path, meta: dict[str, Any], file: str = ENTRY_FILE) -> None:
+    """Write the entry's metadata (as `file`: ENTRY_FILE, or FAILURE_FILE for a failed build) into
+    `staged` and rename it to `folder` in one atomic step.
 
-    An untrusted entry already at `folder` is moved aside first. Call with the key's lock held.
+    An entry already at `folder` (untrusted, or a failure being retried) is moved aside first. Call
+    with the key's lock held.
     """
-    (staged / ENTRY_FILE).write_text(json.dumps(meta, indent=2))
+    (staged / file).write_text(json.dumps(meta, indent=2))
     if folder.exists():
         discarded = Path(tempfile.mkdtemp(prefix=f"{folder.name}.discarded-", dir=folder.parent))
         folder.rename(discarded / folder.name)

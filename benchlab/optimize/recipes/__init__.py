@@ -2,7 +2,9 @@
 
 A recipe is a class (benchlab.optimize.recipes.base.Recipe) with a NAME, an options model, the data
 it needs, whether it quantizes weights, and build(). Adding one means writing its class in its
-family's module and adding one line to `_REGISTERED`. Nothing here imports a converter, so
+family's module and adding one line to `_REGISTERED`. A recipe built differently from another kind
+of source takes that implementation as an alternative (the converter's full-int8 for a Keras model,
+ai-edge-quantizer's for a .tflite). Nothing here imports a converter, so
 validating a suite against the registry stays fast.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, litert
+from benchlab.optimize.recipes import asis, coreml, edge_quantizer, litert
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -34,10 +36,11 @@ def register(registry: dict[str, Recipe], recipes: Iterable[Recipe]) -> dict[str
 
 _REGISTERED: tuple[Recipe, ...] = (
     litert.Fp32(),
-    litert.Fp16(),
-    litert.DynamicInt8(),
-    litert.FullInt8(),
+    litert.Fp16(edge_quantizer.Fp16()),
+    litert.DynamicInt8(edge_quantizer.DynamicInt8()),
+    litert.FullInt8(edge_quantizer.FullInt8()),
     litert.Int16x8(),
+    edge_quantizer.WeightOnlyInt8(),
     asis.TfliteAsIs(),
     coreml.CoreMLFp32(),
     coreml.CoreMLFp16(),

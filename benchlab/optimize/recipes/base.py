@@ -34,6 +34,10 @@ class Recipe(ABC):
     """One way to make a variant from a source model.
 
     Subclasses set the class attributes and implement build(); the registry holds one instance each.
+    One name may have several implementations, one per kind of source (the TensorFlow converter
+    for a Keras model, ai-edge-quantizer for a .tflite): the registered one is built with the others
+    as `alternatives`, which share its NAME, options and needs, so a suite names "full-int8" for
+    either kind of model.
     """
 
     NAME: ClassVar[str]
@@ -52,9 +56,33 @@ class Recipe(ABC):
     #: The package whose version goes into the cache key (a new converter rebuilds the variant).
     TOOL: ClassVar[str | None] = None
 
+    def __init__(self, *alternatives: Recipe) -> None:
+        """`alternatives`: recipes of this NAME, options and needs that build from other source kinds.
+
+        Raises ValueError when one differs in name, options or needs (a suite validated against this
+        recipe would then build something else than it checked).
+        """
+        for other in alternatives:
+            if (other.NAME, other.OPTIONS, other.NEEDS) != (self.NAME, self.OPTIONS, self.NEEDS):
+                raise ValueError(f"{type(other).__name__} cannot stand in for recipe {self.NAME!r}: "
+                                 "name, options and needs must be the same")
+        self.alternatives = alternatives
+
     def applies_to(self, model_kind: str) -> bool:
-        """Return True when this recipe can be built from a model of `model_kind`."""
-        return model_kind in self.SOURCES
+        """Return True when this recipe (or one of its alternatives) can be built from a model of `model_kind`."""
+        return model_kind in self.SOURCES or any(other.applies_to(model_kind) for other in self.alternatives)
+
+    def for_source(self, model_kind: str) -> Recipe:
+        """Return the implementation that builds this recipe's variant from a model of `model_kind`.
+
+        Raises ValueError when none applies (the suite check refuses such a pair before building).
+        """
+        if model_kind in self.SOURCES:
+            return self
+        for other in self.alternatives:
+            if other.applies_to(model_kind):
+                return other.for_source(model_kind)
+        raise ValueError(f"recipe {self.NAME} cannot be built from a {model_kind} model")
 
     def parse_options(self, raw: dict[str, Any]) -> Options:
         """Return the validated options, defaults filled in.
@@ -70,10 +98,17 @@ class Recipe(ABC):
         """Return the default variant name; recipes whose options tell variants apart name them."""
         return self.NAME
 
+    def check(self, source: SourceModel) -> None:
+        """Raise SuiteError, naming the model and the reason, when this recipe can never be built from
+        `source`; called for every model and recipe before anything is built. Most recipes find out
+        only by building, so the default checks nothing."""
+
     @abstractmethod
-    def build(self, source: SourceModel, options: Options, out_path: Path) -> None:
+    def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Write the variant made from `source` at `out_path` (a file or a package directory).
 
+        Returns notes for the variant's row on what was done besides the recipe itself (e.g. the
+        source's float16 weights expanded first), or None.
         Raises whatever the converter raises (the caller records it as a failed variant), or
         SuiteError when the source model itself is unusable.
         """

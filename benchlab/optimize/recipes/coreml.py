@@ -4,17 +4,24 @@ Compression is applied to the fp16 ML program (the form Apple recommends shippin
 coremltools' post-training weight compression. Default weight thresholds are kept on purpose:
 coremltools leaves tiny tensors (< 2048 elements) uncompressed because their lookup tables would
 cost more than they save, which is what an app team shipping the model would get too.
+
+A SavedModel is converted through its `serving_default` signature (a concrete function, the form
+coremltools takes for TensorFlow 2), and its outputs are renamed to the signature's output names so
+they line up with the LiteRT variants' outputs. A SavedModel coremltools cannot take that way is
+refused before anything is built (`check`), naming the model and the reason.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.recipes.base import Options, Recipe
 
 if TYPE_CHECKING:
@@ -47,6 +54,15 @@ class CoreMLRecipe(Recipe):
     #: ct.precision member name the program is converted with.
     PRECISION = "FLOAT16"
 
+    def check(self, source: SourceModel) -> None:
+        """Raise SuiteError when `source` is a SavedModel coremltools cannot take through its serving signature."""
+        if source.kind == "savedmodel":
+            try:
+                _signature_inputs(_serving_function(str(source.path)))
+            except ValueError as exc:
+                raise SuiteError(f"model {source.name!r} ({source.path}): recipe {self.NAME} cannot convert it: "
+                                 f"{exc}") from None
+
     def build(self, source: SourceModel, options: Options, out_path: Path) -> None:
         """Convert `source` to an .mlpackage at `out_path`; raises what coremltools raises."""
         logging.getLogger("coremltools").setLevel(logging.ERROR)  # version-compat chatter per call
@@ -54,15 +70,17 @@ class CoreMLRecipe(Recipe):
         import coremltools as ct
         import coremltools.optimize.coreml as cto
 
-        program_input = source.keras_model if source.kind != "savedmodel" else str(source.path)
-        model = ct.convert(
-            program_input,
-            convert_to="mlprogram",
-            compute_precision=getattr(ct.precision, self.PRECISION),
-            inputs=[ct.TensorType(name=name, shape=(1, *values.shape[1:]))
-                    for name, values in source.dataset.inputs.items()],
-            minimum_deployment_target=ct.target.iOS16,
-        )
+        settings = {"convert_to": "mlprogram", "compute_precision": getattr(ct.precision, self.PRECISION),
+                    "minimum_deployment_target": ct.target.iOS16}
+        if source.kind == "savedmodel":
+            function = _serving_function(str(source.path))
+            inputs = [ct.TensorType(name=name, shape=ct.Shape(tuple(ct.RangeDim() if d is None else d for d in shape)))
+                      for name, shape in _signature_inputs(function).items()]
+            model = _signature_output_names(ct, ct.convert([function], source="tensorflow", inputs=inputs, **settings),
+                                            function)
+        else:
+            inputs = [ct.TensorType(name=name, shape=(1, *values.shape[1:])) for name, values in source.dataset.inputs.items()]
+            model = ct.convert(source.keras_model, inputs=inputs, **settings)
         self.compress(model, cto, options).save(str(out_path))
 
     def compress(self, model: Any, cto: Any, options: Options) -> Any:
@@ -125,3 +143,53 @@ class CoreMLPrune(CoreMLRecipe):
         assert isinstance(options, PruneOptions)
         config = cto.OptimizationConfig(global_config=cto.OpMagnitudePrunerConfig(target_sparsity=options.sparsity))
         return cto.prune_weights(model, config)
+
+
+def _serving_function(saved_model: str) -> Any:
+    """Return a SavedModel's `serving_default` concrete function (loaded once for all Core ML recipes).
+
+    Raises ValueError when it will not load or has no such signature.
+    """
+    return _load_serving(saved_model)[1]
+
+
+@lru_cache(maxsize=4)
+def _load_serving(saved_model: str) -> tuple[Any, Any]:
+    """Return the loaded SavedModel (which owns the function's variables) and its serving function."""
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(saved_model)
+    except Exception as exc:  # noqa: BLE001 - TensorFlow raises many kinds on a damaged SavedModel
+        raise ValueError(f"it does not load as a SavedModel ({first_line(exc)})") from None
+    if "serving_default" not in loaded.signatures:
+        found = ", ".join(loaded.signatures) or "none"
+        raise ValueError(f"it has no serving_default signature (signatures: {found})")
+    return loaded, loaded.signatures["serving_default"]
+
+
+def _signature_inputs(function: Any) -> dict[str, tuple[int | None, ...]]:
+    """Return the signature's inputs by name with their shapes, batch dimension fixed at 1.
+
+    Raises ValueError for an input of unknown rank.
+    """
+    shapes: dict[str, tuple[int | None, ...]] = {}
+    for name, spec in function.structured_input_signature[1].items():
+        if spec.shape.rank is None:
+            raise ValueError(f"input {name!r} has an unknown rank (coremltools needs a shape for every input)")
+        shapes[name] = (1, *spec.shape.as_list()[1:]) if spec.shape.rank else ()
+    return shapes
+
+
+def _signature_output_names(ct: Any, model: Any, function: Any) -> Any:
+    """Return the converted program with its outputs named as the signature's (coremltools names them Identity_N)."""
+    import tensorflow as tf
+
+    # The concrete function's outputs are the signature's outputs flattened (dict keys in sorted order).
+    names = dict(zip((t.name.split(":")[0] for t in function.outputs),
+                     tf.nest.flatten({key: key for key in function.structured_outputs})))
+    spec = model.get_spec()
+    for output in list(spec.description.output):
+        if names.get(output.name, output.name) != output.name:
+            ct.utils.rename_feature(spec, output.name, names[output.name])
+    return ct.models.MLModel(spec, weights_dir=model.weights_dir)
