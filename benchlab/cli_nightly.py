@@ -298,11 +298,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import unchanged_changes, write_calibration
     from benchlab.pipeline import Callbacks, run_suite
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
     if args.runs < 2:
         raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, RECIPES)
     quiet = Callbacks(say=lambda _m: None)
     run_ids = []
     for number in range(1, args.runs + 1):

@@ -105,12 +105,13 @@ def main() -> None:
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.views.pick import round_values
     from benchlab.results.stats import repeat_values_us
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
     from benchlab.results.within_run import paired_change
 
     work = Path(tempfile.mkdtemp(prefix="benchlab-validity-"))
     suite_path = write_suite(work, build_models(work), args.repeats)
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, RECIPES)
     results = work / "results"
     records = []
     for number in range(args.runs):

@@ -442,7 +442,9 @@ def test_the_suite_regression_section_has_the_thresholds_fields_and_defaults() -
     if not hasattr(suite, "RegressionSpec"):
         pytest.skip("benchlab.plan.suite has no `regression:` section yet")
     assert suite.RegressionSpec().model_dump() == asdict(Thresholds())
-    loaded = suite.Suite.model_validate({"name": "n", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
-                                         "dataset": {"builtin": "mnist"}, "variants": ["fp32"],
-                                         "regression": {"latency_pct": 8}})
+    from benchlab.optimize.recipes import RECIPES
+
+    loaded = suite.suite_from_data({"name": "n", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
+                                    "dataset": {"builtin": "mnist"}, "variants": ["fp32"],
+                                    "regression": {"latency_pct": 8}}, RECIPES)
     assert Thresholds.from_suite(loaded.model_dump(mode="json")) == Thresholds(latency_pct=8.0)
