@@ -220,7 +220,7 @@ class RegressionSpec(_Strict):
 
     A latency change counts only when significant (Mann-Whitney p < alpha and the 95% CI of the
     change excludes zero) and beyond its threshold; size, peak memory and accuracy are compared
-    with their thresholds directly. Field names and defaults are those of benchlab.nightly.compare.Thresholds.
+    with their thresholds directly. benchlab.nightly takes these fields and defaults as they are.
     """
 
     latency_pct: float = Field(5.0, ge=0, description="median latency slower by more than this percent (and significant)")
