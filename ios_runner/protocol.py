@@ -116,7 +116,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -423,33 +423,9 @@ def job_filename(job_id: str) -> str:
     return f"{job_id}.json"
 
 
-def output_filename(job_id: str, index: int) -> str:
-    """The name the app gives output ``index`` of a job in ``outbox/``."""
-    return f"{job_id}.out{index}.f32"
-
-
 def job_json(job: RunnerJob) -> str:
     """Return the job as the JSON text the app reads (every field written, nulls included)."""
     return json.dumps(job.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
-
-def write_job(job: RunnerJob, directory: Path) -> Path:
-    """Write ``job`` to ``directory/<job_id>.json`` atomically and return that path.
-
-    ``directory`` is a local folder laid out like the app's ``inbox/`` (the driver pushes the
-    file, again under ``.part`` then renamed). The text goes to ``<job_id>.json.part`` first and
-    is renamed into place. Raises OSError when the folder cannot be written.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / job_filename(job.job_id)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(job_json(job))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, target)
-    return target
 
 
 def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[str, Any]:
@@ -665,28 +641,6 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
 # --- tensor files --------------------------------------------------------------------------------
 
 
-def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[int] | None = None) -> TensorFile:
-    """Write ``array`` as a raw little-endian float32 file and return its ``TensorFile``.
-
-    The first axis of ``array`` counts samples unless ``sample_shape`` is given (then the array's
-    size must be a whole number of samples). ``file`` in the returned record is ``path`` as
-    given; make it relative to Documents before putting it in a job. Raises ValueError when the
-    size does not divide into samples.
-    """
-    import numpy as np
-
-    values = np.asarray(array, dtype="<f4")
-    if sample_shape is None:
-        if values.ndim < 2:
-            raise ValueError("give sample_shape for an array without a sample axis")
-        sample_shape = values.shape[1:]
-    per_sample = math.prod(sample_shape)
-    if per_sample == 0 or values.size % per_sample:
-        raise ValueError(f"{values.size} values are not a whole number of samples of shape {list(sample_shape)}")
-    Path(path).write_bytes(np.ascontiguousarray(values).tobytes())
-    return TensorFile(name=name, file=str(path), shape=tuple(sample_shape), samples=values.size // per_sample)
-
-
 def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
     """Return the tensors in a raw float32 file as a numpy array of ``(samples, *shape)``.
 
@@ -700,20 +654,6 @@ def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
             f"{path}: {len(data)} bytes, expected {tensor.byte_size} for {tensor.samples} x {list(tensor.shape)} float32"
         )
     return np.frombuffer(data, dtype="<f4").reshape((tensor.samples, *tensor.shape))
-
-
-def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
-    """Return each output of ``result`` read from the pulled ``outbox`` folder, by output name.
-
-    Raises ProtocolError when a file is missing or has the wrong size.
-    """
-    arrays = {}
-    for tensor in result.outputs:
-        path = Path(outbox) / tensor.file
-        if not path.is_file():
-            raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
-        arrays[tensor.name] = read_tensor_file(path, tensor)
-    return arrays
 
 
 def primary_output(result: RunnerResult, declared: Sequence[str]) -> TensorFile:

@@ -71,7 +71,6 @@ from ios_runner.protocol import (
     RunnerResult,
     RunnerStatus,
     TensorFile,
-    output_filename,
     read_tensor_file,
 )
 from ios_runner.services import (
@@ -87,6 +86,11 @@ from ios_runner.services import (
     PhoneNotPaired,
 )
 from tests.ios.test_protocol import swift_json
+
+
+def output_filename(job_id: str, index: int) -> str:
+    """The name the app gives output `index` of a job in outbox/ (OutputWriter in TensorIO.swift)."""
+    return f"{job_id}.out{index}.f32"
 
 
 def _rss_bytes() -> int | None:
