@@ -562,6 +562,8 @@ class RunnerSamples:
     delegated_nodes: int | None
     total_nodes: int | None
     delegate_applied: str | None
+    op_profile: tuple[dict[str, Any], ...]
+    op_profile_note: str | None
 
 
 def delegation(result: RunnerResult) -> tuple[int | None, int | None, str | None]:
@@ -580,6 +582,38 @@ def delegation(result: RunnerResult) -> tuple[int | None, int | None, str | None
         return delegated, total, None
     applied = "yes" if delegated == total else "partial" if delegated else "no"
     return delegated, total, applied
+
+
+#: Core ML's compute devices as op profile rows name where an op ran (Android's say "CPU", "GPU", "NNAPI").
+_RAN_ON = {"cpu": "CPU", "gpu": "GPU", "neuralEngine": "Neural Engine", "other": "other"}
+#: Why a Core ML result has no placement when the app does not say (an app from before op_placement).
+PLACEMENT_NOT_AVAILABLE = "not available (needs iOS 17.4+ MLComputePlan)"
+#: Why a LiteRT result on a delegate has none: the app reads placement from Core ML's plan only.
+LITERT_PLACEMENT_NOT_AVAILABLE = "not available for LiteRT models on iPhones (the app reads Core ML's MLComputePlan)"
+
+
+def op_profile(result: RunnerResult) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Return a result's op placement as Measurement.op_profile rows (benchlab.records.OP_PROFILE_KEYS),
+    and why there are none.
+
+    Core ML: one row per operation with a compute device, in program order (``node`` is its
+    position, ``#0`` on), ``ran_on`` the device Core ML plans for it and ``on_cpu`` whether that
+    is the CPU; ``avg_ms`` and ``time_pct`` are None, since the plan has no times. cpuOnly gives no
+    rows and no note: every op is on the CPU as asked, so nothing fell back. Without a plan the
+    note is the app's reason (iOS before 17.4, the plan's error), else PLACEMENT_NOT_AVAILABLE.
+    LiteRT: no rows; on a delegate, LITERT_PLACEMENT_NOT_AVAILABLE. A result that names no format
+    (the app refused the job before reading it) has neither.
+    """
+    if result.format == "tflite" and result.delegate not in (None, "cpu"):
+        return (), LITERT_PLACEMENT_NOT_AVAILABLE
+    if result.format != "mlpackage" or result.compute_units == "cpuOnly":
+        return (), None
+    if result.op_placement is None:
+        return (), result.op_placement_note or PLACEMENT_NOT_AVAILABLE
+    rows = tuple({"op": placement.op, "node": f"#{index}", "ran_on": _RAN_ON[placement.device],
+                  "on_cpu": placement.device == "cpu", "avg_ms": None, "time_pct": None}
+                 for index, placement in enumerate(result.op_placement))
+    return rows, None
 
 
 def _conditions(at: datetime, thermal_state: int, low_power_mode: bool | None) -> Conditions:
@@ -615,6 +649,7 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
         memory_init_mb = max(0, result.memory_after_load_bytes - result.memory_before_bytes) / _MIB
     peak_memory_mb = None if result.memory_peak_bytes is None else result.memory_peak_bytes / _MIB
     delegated, total, applied = delegation(result)
+    placement, placement_note = op_profile(result)
     return RunnerSamples(
         status=result.status,
         error=result.error,
@@ -635,6 +670,8 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
         delegated_nodes=delegated,
         total_nodes=total,
         delegate_applied=applied,
+        op_profile=placement,
+        op_profile_note=placement_note,
     )
 
 
