@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchlab.errors import DeviceError
-from benchlab.optimize.cache import cache_dir
+from benchlab.cache_dir import cache_dir
 
 #: LiteRT's published nightly prebuilts (tensorflow/lite/tools/benchmark README, "prebuilt").
 DEFAULT_BASE_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/"

@@ -122,9 +122,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     """Build (or reuse) every variant of the suite and list them."""
     from benchlab.plan.datasets import load_model_datasets
     from benchlab.optimize.build import build_variants
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, RECIPES)
     datasets = load_model_datasets(suite)
     with _progress() as progress:
         task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
@@ -195,11 +196,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchlab.execute.executor import StopControl
     from benchlab.pipeline import Callbacks, RunInterrupted, resume_run, run_suite
     from benchlab.views.report import build_report, print_table
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
     if (args.suite is None) == (args.resume is None):
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
-    suite = load_suite(args.suite) if args.suite is not None else None
+    suite = load_suite(args.suite, RECIPES) if args.suite is not None else None
     stop = StopControl()
     farm = contextlib.ExitStack()
     devices = executor = None

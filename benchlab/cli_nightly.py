@@ -110,10 +110,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _threshold(text: str) -> tuple[str, float]:
-    from benchlab.nightly.compare import Thresholds
+    from benchlab.nightly.metric_change import parse_threshold
 
     try:
-        return Thresholds.parse_override(text)
+        return parse_threshold(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -298,11 +298,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import unchanged_changes, write_calibration
     from benchlab.pipeline import Callbacks, run_suite
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
     if args.runs < 2:
         raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
-    suite = load_suite(args.suite)
+    suite = load_suite(args.suite, RECIPES)
     quiet = Callbacks(say=lambda _m: None)
     run_ids = []
     for number in range(1, args.runs + 1):
@@ -333,14 +334,14 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.nightly.compare import Thresholds
+    from benchlab.nightly.metric_change import thresholds_of
     from benchlab.results.history import resolve_run
     from benchlab.views.pick import round_values
     from benchlab.results.run_record import RunRecord
     from benchlab.results.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
-    threshold = Thresholds.from_suite(record.meta.get("suite")).latency_pct
+    threshold = thresholds_of(record.meta.get("suite")).latency_pct
     rounds = round_values(record.repeat_table)
     results = record.results
 

@@ -24,9 +24,10 @@ from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, Benc
 from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
+from benchlab.optimize.recipes import RECIPES
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import DEFAULT_RESULTS, DiskFull, RunExists, RunStore, check_results_root
-from benchlab.plan.suite import Suite
+from benchlab.plan.suite import Suite, suite_from_data
 
 if TYPE_CHECKING:
     from benchlab.nightly.compare import CompareResult
@@ -157,7 +158,7 @@ def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Seque
     """
     store = RunStore(run_dir)
     meta = store.read_meta()
-    suite = Suite.model_validate(meta["suite"])
+    suite = suite_from_data(meta["suite"], RECIPES, f"{run_dir}: run.json suite")
     variants = [Variant(**v) for v in meta["variants"]]
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     eval_inputs = store.eval_inputs(v.model for v in variants)
@@ -234,7 +235,7 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
     from benchlab.plan.suite import load_suite
 
     suite_path, results_root = Path(suite_path), Path(results_root)
-    outcome = run_suite(load_suite(suite_path), suite_path, results_root, callbacks, devices, stop, executor)
+    outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results_root, callbacks, devices, stop, executor)
     if baseline is None or outcome.interrupted or outcome.exit_code != EXIT_OK:
         return outcome
     return replace(outcome, comparison=gate(outcome.run_dir, baseline, results_root))

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))  # the loopback device lives in the test tree
 from benchlab.execute.farm import DaskExecutor, cluster_session  # noqa: E402
 from benchlab.pipeline import Callbacks, run_suite  # noqa: E402
 from benchlab.results.store import read_repeat_records  # noqa: E402
+from benchlab.optimize.recipes import RECIPES  # noqa: E402
 from benchlab.plan.suite import load_suite  # noqa: E402
 from tests.fixtures_path import FIXTURES  # noqa: E402
 from tests.loopback_adb import FLAGSHIP  # noqa: E402
@@ -123,7 +124,7 @@ def run_once(farm: LoopbackFarm, suite_path: Path, results: Path) -> dict:
     """Run one suite on the farm; return wall, per-phone busy seconds and raw intervals."""
     with cluster_session(farm.address) as (devices, executor):
         timed = TimedExecutor(executor)
-        outcome = run_suite(load_suite(suite_path), suite_path, results, Callbacks(say=lambda _m: None),
+        outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results, Callbacks(say=lambda _m: None),
                             devices=devices, executor=timed)
     records = read_repeat_records(outcome.run_dir)
     if {r.status for r in records} != {"ok"}:

@@ -33,9 +33,10 @@ def fp32_variant_path() -> Path:
     """Build (or reuse) the quickstart fp32 variant and return its path."""
     from benchlab.plan.datasets import load_model_datasets
     from benchlab.optimize.build import build_variants
+    from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
-    suite = load_suite(QUICKSTART)
+    suite = load_suite(QUICKSTART, RECIPES)
     suite = suite.model_copy(update={"variants": [v for v in suite.variants if v.recipe == "fp32"]})
     (variant,) = build_variants(suite, load_model_datasets(suite))
     return Path(variant.path)

@@ -99,18 +99,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
 
-    from benchlab.nightly.compare import Thresholds, latency_change
+    from benchlab.nightly.compare import latency_change
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.views.pick import round_values
     from benchlab.results.stats import repeat_values_us
-    from benchlab.plan.suite import load_suite
+    from benchlab.optimize.recipes import RECIPES
+    from benchlab.plan.suite import RegressionSpec, load_suite
     from benchlab.results.within_run import paired_change
 
     work = Path(tempfile.mkdtemp(prefix="benchlab-validity-"))
     suite_path = write_suite(work, build_models(work), args.repeats)
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, RECIPES)
     results = work / "results"
     records = []
     for number in range(args.runs):
@@ -123,7 +124,7 @@ def main() -> None:
 
     counts: dict[str, list[str]] = defaultdict(list)
     mdcs: dict[str, list[float]] = defaultdict(list)
-    thresholds = Thresholds()
+    thresholds = RegressionSpec()
     history = load_history(results)
     for i in range(1, len(records)):
         before, after = rows(records[i - 1]), rows(records[i])

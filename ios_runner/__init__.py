@@ -1,10 +1,9 @@
 """iPhones over usbmux: the runner app's job/result protocol, device tables, and the device driver.
 
 ``protocol`` (job and result JSON shared with the on-device app in ``app/``) and
-``product_types`` (ProductType table, usbmux / ideviceinfo / app log parsers) import no device
-library. ``services`` is what the driver needs from a phone, implemented over pymobiledevice3;
-``jobs`` the host side of the app's folder contract; ``device`` the benchlab Device;
-``discovery`` lists iPhones with their state.
+``product_types`` (the ProductType table) import no device library. ``services`` is what the
+driver needs from a phone, implemented over pymobiledevice3; ``jobs`` the host side of the app's
+folder contract; ``device`` the benchlab Device; ``discovery`` lists iPhones with their state.
 
 `discover` is registered under the `benchlab.runners` entry point; the orchestrator loads it
 lazily and never imports pymobiledevice3 itself.

@@ -479,7 +479,7 @@ class IPhoneDevice:
             conditions_before=_merge(first.conditions_before, before),
             conditions_after=_merge(last.conditions_after, after),
             compile_us=first.compile_us, delegated_nodes=first.delegated_nodes, total_nodes=first.total_nodes,
-            delegate_applied=first.delegate_applied,
+            delegate_applied=first.delegate_applied, op_profile=first.op_profile, op_profile_note=first.op_profile_note,
             flags=(DELEGATE_FALLBACK,) if base.accelerator.kind != "cpu" and first.delegate_applied in ("partial", "no")
             else (),
             outputs=outputs, finished_at=now_iso(),

@@ -135,7 +135,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -466,33 +466,9 @@ def job_filename(job_id: str) -> str:
     return f"{job_id}.json"
 
 
-def output_filename(job_id: str, index: int) -> str:
-    """The name the app gives output ``index`` of a job in ``outbox/``."""
-    return f"{job_id}.out{index}.f32"
-
-
 def job_json(job: RunnerJob) -> str:
     """Return the job as the JSON text the app reads (every field written, nulls included)."""
     return json.dumps(job.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
-
-def write_job(job: RunnerJob, directory: Path) -> Path:
-    """Write ``job`` to ``directory/<job_id>.json`` atomically and return that path.
-
-    ``directory`` is a local folder laid out like the app's ``inbox/`` (the driver pushes the
-    file, again under ``.part`` then renamed). The text goes to ``<job_id>.json.part`` first and
-    is renamed into place. Raises OSError when the folder cannot be written.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / job_filename(job.job_id)
-    partial = target.with_name(target.name + PARTIAL_SUFFIX)
-    with open(partial, "w", encoding="utf-8") as handle:
-        handle.write(job_json(job))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, target)
-    return target
 
 
 def job_settings(variant_format: str, accelerator: AcceleratorSetting) -> dict[str, Any]:
@@ -629,6 +605,8 @@ class RunnerSamples:
     delegated_nodes: int | None
     total_nodes: int | None
     delegate_applied: str | None
+    op_profile: tuple[dict[str, Any], ...]
+    op_profile_note: str | None
 
 
 def delegation(result: RunnerResult) -> tuple[int | None, int | None, str | None]:
@@ -647,6 +625,38 @@ def delegation(result: RunnerResult) -> tuple[int | None, int | None, str | None
         return delegated, total, None
     applied = "yes" if delegated == total else "partial" if delegated else "no"
     return delegated, total, applied
+
+
+#: Core ML's compute devices as op profile rows name where an op ran (Android's say "CPU", "GPU", "NNAPI").
+_RAN_ON = {"cpu": "CPU", "gpu": "GPU", "neuralEngine": "Neural Engine", "other": "other"}
+#: Why a Core ML result has no placement when the app does not say (an app from before op_placement).
+PLACEMENT_NOT_AVAILABLE = "not available (needs iOS 17.4+ MLComputePlan)"
+#: Why a LiteRT result on a delegate has none: the app reads placement from Core ML's plan only.
+LITERT_PLACEMENT_NOT_AVAILABLE = "not available for LiteRT models on iPhones (the app reads Core ML's MLComputePlan)"
+
+
+def op_profile(result: RunnerResult) -> tuple[tuple[dict[str, Any], ...], str | None]:
+    """Return a result's op placement as Measurement.op_profile rows (benchlab.records.OP_PROFILE_KEYS),
+    and why there are none.
+
+    Core ML: one row per operation with a compute device, in program order (``node`` is its
+    position, ``#0`` on), ``ran_on`` the device Core ML plans for it and ``on_cpu`` whether that
+    is the CPU; ``avg_ms`` and ``time_pct`` are None, since the plan has no times. cpuOnly gives no
+    rows and no note: every op is on the CPU as asked, so nothing fell back. Without a plan the
+    note is the app's reason (iOS before 17.4, the plan's error), else PLACEMENT_NOT_AVAILABLE.
+    LiteRT: no rows; on a delegate, LITERT_PLACEMENT_NOT_AVAILABLE. A result that names no format
+    (the app refused the job before reading it) has neither.
+    """
+    if result.format == "tflite" and result.delegate not in (None, "cpu"):
+        return (), LITERT_PLACEMENT_NOT_AVAILABLE
+    if result.format != "mlpackage" or result.compute_units == "cpuOnly":
+        return (), None
+    if result.op_placement is None:
+        return (), result.op_placement_note or PLACEMENT_NOT_AVAILABLE
+    rows = tuple({"op": placement.op, "node": f"#{index}", "ran_on": _RAN_ON[placement.device],
+                  "on_cpu": placement.device == "cpu", "avg_ms": None, "time_pct": None}
+                 for index, placement in enumerate(result.op_placement))
+    return rows, None
 
 
 def _conditions(at: datetime, thermal_state: int, low_power_mode: bool | None) -> Conditions:
@@ -682,6 +692,7 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
         memory_init_mb = max(0, result.memory_after_load_bytes - result.memory_before_bytes) / _MIB
     peak_memory_mb = None if result.memory_peak_bytes is None else result.memory_peak_bytes / _MIB
     delegated, total, applied = delegation(result)
+    placement, placement_note = op_profile(result)
     return RunnerSamples(
         status=result.status,
         error=result.error,
@@ -702,36 +713,12 @@ def result_to_samples(result: RunnerResult, job: RunnerJob | None = None) -> Run
         delegated_nodes=delegated,
         total_nodes=total,
         delegate_applied=applied,
+        op_profile=placement,
+        op_profile_note=placement_note,
     )
 
 
 # --- tensor files --------------------------------------------------------------------------------
-
-
-def write_tensor_file(path: Path, name: str, array: Any, sample_shape: Sequence[int] | None = None,
-                      dtype: str = "float32") -> TensorFile:
-    """Write ``array`` as a raw little-endian file of ``dtype`` and return its ``TensorFile``.
-
-    The first axis of ``array`` counts samples unless ``sample_shape`` is given (then the array's
-    size must be a whole number of samples). ``file`` in the returned record is ``path`` as
-    given; make it relative to Documents before putting it in a job. Raises ValueError when the
-    size does not divide into samples.
-    """
-    import numpy as np
-
-    if dtype not in TENSOR_DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not a tensor file type (allowed: {_allowed(TENSOR_DTYPES)})")
-    values = np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<"))
-    if sample_shape is None:
-        if values.ndim < 2:
-            raise ValueError("give sample_shape for an array without a sample axis")
-        sample_shape = values.shape[1:]
-    per_sample = math.prod(sample_shape)
-    if per_sample == 0 or values.size % per_sample:
-        raise ValueError(f"{values.size} values are not a whole number of samples of shape {list(sample_shape)}")
-    Path(path).write_bytes(np.ascontiguousarray(values).tobytes())
-    return TensorFile(name=name, file=str(path), shape=tuple(sample_shape), samples=values.size // per_sample,
-                      dtype=dtype)
 
 
 def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
@@ -750,15 +737,3 @@ def read_tensor_file(path: Path, tensor: TensorFile) -> Any:
     return np.frombuffer(data, dtype=tensor.numpy_dtype).reshape((tensor.samples, *tensor.shape))
 
 
-def outputs_by_name(outbox: Path, result: RunnerResult) -> Mapping[str, Any]:
-    """Return each output of ``result`` read from the pulled ``outbox`` folder, by output name.
-
-    Raises ProtocolError when a file is missing or has the wrong size.
-    """
-    arrays = {}
-    for tensor in result.outputs:
-        path = Path(outbox) / tensor.file
-        if not path.is_file():
-            raise ProtocolError(f"output {tensor.name!r}: {path} is missing (was the outbox pulled?)")
-        arrays[tensor.name] = read_tensor_file(path, tensor)
-    return arrays

@@ -24,12 +24,12 @@ from benchlab.nightly.compare import (
     REGRESSION,
     TOO_FEW_SAMPLES,
     WITHIN_THRESHOLD,
-    Thresholds,
     compare_runs,
     latency_change,
 )
 from benchlab.results.stats import hodges_lehmann, kth_pairwise_difference
 from benchlab.errors import StoreError
+from benchlab.plan.suite import RegressionSpec
 from benchlab.results.history import latest_before, list_runs, load_history, resolve_run
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
 from benchlab.results.store import RunStore
@@ -266,7 +266,7 @@ def test_thresholds_come_from_the_candidate_suite_regression_section(tmp_path: P
     c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2200.0)),
               suite={"regression": {"latency_pct": 20.0, "min_repeats": 8}})
     result = compare_runs(b, c)
-    assert result.thresholds == Thresholds(latency_pct=20.0, min_repeats=8)
+    assert result.thresholds == RegressionSpec(latency_pct=20.0, min_repeats=8)
     assert result.comparisons[0].status == WITHIN_THRESHOLD and result.verdict == 0
 
 
@@ -396,6 +396,12 @@ def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: py
     assert "NAME one of: latency_pct (default 5.0), size_pct" in capsys.readouterr().err
     args = parser.parse_args(["compare", "a", "b", "--threshold", "min_repeats=8", "--threshold", "latency_pct=2.5"])
     assert dict(args.threshold) == {"min_repeats": 8, "latency_pct": 2.5}
+    # Checked by the suite's own RegressionSpec fields, so a value a suite may not hold is refused too.
+    for text, error in (("alpha=1.5", "'alpha=1.5': Input should be less than 1"),
+                        ("size_pct=-1", "'size_pct=-1': Input should be greater than or equal to 0")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["compare", "a", "b", "--threshold", text])
+        assert error in capsys.readouterr().err
 
 
 def test_trend_plots_need_two_runs_and_survive_an_unreadable_sibling(tmp_path: Path) -> None:
@@ -432,17 +438,3 @@ def test_compare_history_and_check_never_import_tensorflow(tmp_path: Path) -> No
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert "HEAVY=\n" in result.stdout, result.stdout + result.stderr
-
-
-def test_the_suite_regression_section_has_the_thresholds_fields_and_defaults() -> None:
-    from dataclasses import asdict
-
-    from benchlab.plan import suite
-
-    if not hasattr(suite, "RegressionSpec"):
-        pytest.skip("benchlab.plan.suite has no `regression:` section yet")
-    assert suite.RegressionSpec().model_dump() == asdict(Thresholds())
-    loaded = suite.Suite.model_validate({"name": "n", "models": [{"name": "m", "builtin": "quickstart-mnist"}],
-                                         "dataset": {"builtin": "mnist"}, "variants": ["fp32"],
-                                         "regression": {"latency_pct": 8}})
-    assert Thresholds.from_suite(loaded.model_dump(mode="json")) == Thresholds(latency_pct=8.0)

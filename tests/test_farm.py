@@ -21,6 +21,7 @@ from benchlab.optimize.cache import path_sha256
 from benchlab.pipeline import Callbacks, run_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import read_repeat_records
+from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
 from tests.loopback_adb.farm import LoopbackFarm, free_port
@@ -53,10 +54,10 @@ def suite_file(tmp_path: Path, model: Path, digits: Path, targets: list[str], re
 def planned_order(run_dir: Path) -> list[tuple[str, str, int]]:
     """The interleaved schedule the run's id and suite give: (device, job, repeat) in order."""
     from benchlab.records import DeviceInfo
-    from benchlab.plan.suite import Suite
+    from benchlab.plan.suite import suite_from_data
 
     record = RunRecord.load(run_dir)
-    suite = Suite.model_validate(record.meta["suite"])
+    suite = suite_from_data(record.meta["suite"], RECIPES)
     devices = [_Planned(DeviceInfo(**d)) for d in record.meta["devices"]]
     jobs = plan_jobs(record.run_id, suite.name, record.variants, devices, suite.accelerator_settings(),
                      suite.scenario.scenario(), {})
@@ -128,7 +129,7 @@ def test_a_killed_worker_leaves_interrupted_rows_that_resume_finishes(tmp_path: 
     (doomed,), (survivor,) = farm.phones["w1"], farm.phones["w2"]
     suite_path = suite_file(tmp_path, tiny_tflite_path, digits_npz, [f"android:{doomed.serial}",
                                                                      f"android:{survivor.serial}"], repeats=3)
-    suite = load_suite(suite_path)
+    suite = load_suite(suite_path, RECIPES)
 
     def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
         if m.device.id == doomed.serial and farm.workers["w1"].poll() is None:
@@ -201,7 +202,7 @@ def test_a_worker_gone_before_its_files_are_shipped_gives_interrupted_rows(tmp_p
                                                                      f"android:{there.serial}"], repeats=1)
     with cluster_session(farm.address) as (devices, executor):
         farm.kill_worker("w1")  # after the client listed its phone
-        outcome = run_suite(load_suite(suite_path), suite_path, tmp_path / "results", Callbacks(say=lambda _m: None),
+        outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, tmp_path / "results", Callbacks(say=lambda _m: None),
                             devices=devices, executor=executor)
     records = read_repeat_records(outcome.run_dir)
     assert {(r.device.id, r.status) for r in records} == {(gone.serial, "interrupted"), (there.serial, "ok")}

@@ -15,6 +15,7 @@ import yaml
 from benchlab.plan.datasets import load_model_datasets
 from benchlab.optimize.build import build_variants, compressed_size
 from benchlab.optimize.cache import path_sha256
+from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 
 ALL_RECIPES = [
@@ -36,7 +37,7 @@ def test_every_recipe_builds_from_keras_and_is_reused_the_second_time(tmp_path: 
                                                                       digits_npz: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))  # other tests built some of these
-    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ALL_RECIPES))
+    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ALL_RECIPES), RECIPES)
     dataset = load_model_datasets(suite)
     first = build_variants(suite, dataset)
     assert [v.status for v in first] == ["built"] * 10, [v.error for v in first]
@@ -60,7 +61,7 @@ def test_every_recipe_builds_from_keras_and_is_reused_the_second_time(tmp_path: 
 def test_full_int8_has_int8_inputs_and_outputs(tmp_path: Path, tiny_keras_path: Path, digits_npz: Path) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
-    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ["full-int8"]))
+    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_keras_path)}, digits_npz, ["full-int8"]), RECIPES)
     (variant,) = build_variants(suite, load_model_datasets(suite))
     interpreter = Interpreter(model_path=variant.path)
     assert interpreter.get_input_details()[0]["dtype"].__name__ == "int8"
@@ -70,7 +71,7 @@ def test_full_int8_has_int8_inputs_and_outputs(tmp_path: Path, tiny_keras_path: 
 def test_a_recipe_that_fails_is_a_failed_variant_and_the_rest_build(tmp_path: Path, cumsum_saved_model: Path,
                                                                     digits_npz: Path) -> None:
     model = {"name": "cumsum", "path": str(cumsum_saved_model)}
-    suite = load_suite(suite_file(tmp_path, model, digits_npz, ["fp32", "int16x8", "full-int8", "coreml-fp16"]))
+    suite = load_suite(suite_file(tmp_path, model, digits_npz, ["fp32", "int16x8", "full-int8", "coreml-fp16"]), RECIPES)
     variants = {v.name: v for v in build_variants(suite, load_model_datasets(suite))}
     assert variants["int16x8"].status == "failed"
     assert "16x8-bit not yet supported for op: 'CUMSUM'" in variants["int16x8"].error
@@ -95,8 +96,9 @@ BUILD_SCRIPT = """
 import json, sys
 from benchlab.plan.datasets import load_model_datasets
 from benchlab.optimize.build import build_variants
+from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
-suite = load_suite(sys.argv[1])
+suite = load_suite(sys.argv[1], RECIPES)
 print(json.dumps([[v.name, v.status, v.sha256, v.error] for v in build_variants(suite, load_model_datasets(suite))]))
 """
 
@@ -125,7 +127,7 @@ def test_a_cache_entry_whose_file_changed_or_vanished_is_rebuilt(tmp_path: Path,
                                                                 digits_npz: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
-    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_tflite_path)}, digits_npz, ["tflite"]))
+    suite = load_suite(suite_file(tmp_path, {"name": "tiny", "path": str(tiny_tflite_path)}, digits_npz, ["tflite"]), RECIPES)
     dataset = load_model_datasets(suite)
     (built,) = build_variants(suite, dataset)
     assert built.status == "built" and built.sha256 == path_sha256(tiny_tflite_path)
@@ -146,7 +148,7 @@ def test_names_become_safe_file_names_inside_the_cache(tmp_path: Path, tiny_tfli
     cache = tmp_path / "cache"
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(cache))
     model = {"name": "../../escaped/m", "path": str(tiny_tflite_path)}
-    suite = load_suite(suite_file(tmp_path, model, digits_npz, [{"recipe": "tflite", "name": "/etc/passwd"}]))
+    suite = load_suite(suite_file(tmp_path, model, digits_npz, [{"recipe": "tflite", "name": "/etc/passwd"}]), RECIPES)
     (variant,) = build_variants(suite, load_model_datasets(suite))
     assert (variant.model, variant.name) == ("../../escaped/m", "/etc/passwd")  # shown verbatim
     path = Path(variant.path)

@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from benchlab.optimize.build import build_variants
-from benchlab.optimize.cache import FAILURE_FILE, cache_dir
+from benchlab.cache_dir import cache_dir
+from benchlab.optimize.cache import FAILURE_FILE
 from benchlab.optimize.flatbuffer import constant_types, prepare_for_quantizer
 from benchlab.optimize.recipes import RECIPES
-from benchlab.plan.datasets import load_dataset
+from benchlab.plan.datasets import load_model_datasets
 from benchlab.plan.suite import load_suite
 from benchlab.records import Variant
 from benchlab.tensors import describe_tflite, from_tensor, to_tensor
@@ -46,8 +47,8 @@ def _suite(tmp_path: Path, model: Path, dataset: Path, variants: list) -> Path:
 
 
 def _build(tmp_path: Path, model: Path, dataset: Path, variants: list, **kwargs: bool) -> dict[str, Variant]:
-    suite = load_suite(_suite(tmp_path, model, dataset, variants))
-    return {v.name: v for v in build_variants(suite, load_dataset(suite.dataset), **kwargs)}
+    suite = load_suite(_suite(tmp_path, model, dataset, variants), RECIPES)
+    return {v.name: v for v in build_variants(suite, load_model_datasets(suite), **kwargs)}
 
 
 def _outputs(path: str | Path, samples: np.ndarray) -> np.ndarray:
@@ -204,8 +205,8 @@ def test_a_failed_build_is_cached_reported_again_and_rebuilt_when_asked(tmp_path
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CACHE_DIR", str(tmp_path / "cache"))
     seen: list[str] = []
-    suite = load_suite(_suite(tmp_path, cumsum_saved_model, digits_npz, ["int16x8"]))
-    dataset = load_dataset(suite.dataset)
+    suite = load_suite(_suite(tmp_path, cumsum_saved_model, digits_npz, ["int16x8"]), RECIPES)
+    dataset = load_model_datasets(suite)
 
     def failures() -> list[dict]:
         return [json.loads(p.read_text()) for p in (cache_dir() / "variants").glob(f"*/{FAILURE_FILE}")]

@@ -9,6 +9,7 @@ import yaml
 
 from benchlab.cli import main
 from benchlab.errors import SuiteError
+from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ def write_suite(tmp_path: Path, **overrides: object) -> Path:
 
 
 def test_shipped_quickstart_suite_loads() -> None:
-    suite = load_suite(REPO / "suites" / "quickstart.yaml")
+    suite = load_suite(REPO / "suites" / "quickstart.yaml", RECIPES)
     assert [v.variant_name for v in suite.variants][:2] == ["fp32", "fp16"]
     assert "coreml-palettize-4bit" in [v.variant_name for v in suite.variants]
     assert suite.targets == ["host"]
@@ -36,7 +37,7 @@ def test_shipped_quickstart_suite_loads() -> None:
 
 
 def test_recipe_defaults_are_filled_in(tmp_path: Path) -> None:
-    suite = load_suite(write_suite(tmp_path))
+    suite = load_suite(write_suite(tmp_path), RECIPES)
     assert suite.variants[1].options == {"int8_io": True, "calibration_samples": 200}
 
 
@@ -56,7 +57,7 @@ def test_recipe_defaults_are_filled_in(tmp_path: Path) -> None:
 def test_bad_fields_name_file_field_and_allowed_values(tmp_path: Path, overrides: dict, expected: str) -> None:
     path = write_suite(tmp_path, **overrides)
     with pytest.raises(SuiteError) as error:
-        load_suite(path)
+        load_suite(path, RECIPES)
     assert str(error.value).startswith(f"{path}: ")
     assert expected in str(error.value)
 
@@ -64,20 +65,20 @@ def test_bad_fields_name_file_field_and_allowed_values(tmp_path: Path, overrides
 def test_missing_model_path(tmp_path: Path) -> None:
     path = write_suite(tmp_path, models=[{"name": "m", "path": "nowhere.keras"}])
     with pytest.raises(SuiteError, match=r"models\[0\].path: .*nowhere.keras does not exist"):
-        load_suite(path)
+        load_suite(path, RECIPES)
 
 
 def test_random_bytes_tflite_is_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.tflite").write_bytes(bytes(range(256)) * 8)
     path = write_suite(tmp_path, models=[{"name": "m", "path": "junk.tflite"}], variants=["tflite"])
     with pytest.raises(SuiteError, match="is not a TFLite flatbuffer"):
-        load_suite(path)
+        load_suite(path, RECIPES)
 
 
 def test_coreml_recipe_from_tflite_does_not_fit(tmp_path: Path, tiny_tflite_path: Path) -> None:
     path = write_suite(tmp_path, models=[{"name": "m", "path": str(tiny_tflite_path)}], variants=["coreml-fp16"])
     with pytest.raises(SuiteError, match=r"coreml-fp16 cannot be built from model 'm' \(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, weight-only-int8, tflite\)"):
-        load_suite(path)
+        load_suite(path, RECIPES)
 
 
 def test_cli_bad_suite_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -211,7 +211,7 @@ async def device_conditions(device_id: str, dask_worker: Worker) -> Conditions:
 
 
 def _file_cache() -> Path:
-    from benchlab.optimize.cache import cache_dir
+    from benchlab.cache_dir import cache_dir
 
     return cache_dir() / "farm-files"
 

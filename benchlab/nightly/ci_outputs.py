@@ -106,7 +106,7 @@ def junit_xml(result: CompareResult) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (("baseline", result.baseline_run), ("candidate", result.candidate_run),
                         ("verdict", result.verdict_text), ("latency_method", _method(result)),
-                        *((f"threshold.{k}", str(v)) for k, v in asdict(result.thresholds).items()),
+                        *((f"threshold.{k}", str(v)) for k, v in result.thresholds.model_dump().items()),
                         ("accuracy_budget_points", str(result.budget_points))):
         ET.SubElement(properties, "property", {"name": name, "value": value})
     for c in result.comparisons:
@@ -148,7 +148,7 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "candidate_dir": result.candidate_dir,
         "verdict": result.verdict,
         "verdict_text": result.verdict_text,
-        "thresholds": asdict(result.thresholds),
+        "thresholds": result.thresholds.model_dump(),
         "accuracy_budget_points": result.budget_points,
         "counts": result.counts(),
         "notes": list(result.notes),

@@ -24,7 +24,8 @@ is below -budget_points (the suite's `accuracy.budget_points`) fails the gate; f
 its top-1 agreement with the reference must be at least 100 - budget_points percent.
 
 Thresholds come from the candidate run's suite (`regression:` section of the suite file) when it
-has one, else the `Thresholds` defaults; `compare_runs(overrides=...)` (``--threshold``) wins.
+has one, else the defaults of benchlab.plan.suite.RegressionSpec (the one definition of them);
+`compare_runs(overrides=...)` (``--threshold``) wins.
 
 Row statuses
 ------------
@@ -46,12 +47,13 @@ already failed the candidate job itself, which makes the row "failed".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
+from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
 from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses are part of this module's API
     FAILED,
@@ -67,10 +69,11 @@ from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses ar
     UNCHANGED,
     WITHIN_THRESHOLD,
     MetricChange,
-    Thresholds,
     accuracy_change,
     latency_change,
     relative_change,
+    thresholds_of,
+    with_overrides,
 )
 from benchlab.results.run_record import RunRecord
 from benchlab.results.stats import repeat_values_us
@@ -122,7 +125,7 @@ class CompareResult:
     candidate_run: str
     baseline_dir: Path
     candidate_dir: Path
-    thresholds: Thresholds
+    thresholds: RegressionSpec
     budget_points: float | None
     comparisons: tuple[Comparison, ...]
     notes: tuple[str, ...] = ()
@@ -241,7 +244,7 @@ def placement_change(base: Measurement, cand: Measurement) -> str | None:
     return f"placement changed: {'; '.join(parts)}" if parts else None
 
 
-def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: Thresholds,
+def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: RegressionSpec,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
                          noise_floor_pct: float | None = None) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing)."""
@@ -301,11 +304,11 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
 
 
 def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path | str,
-                 thresholds: Thresholds | None = None, overrides: dict[str, float] | None = None,
+                 thresholds: RegressionSpec | None = None, overrides: dict[str, float] | None = None,
                  noise_floors: dict[Key, float] | None = None) -> CompareResult:
     """Compare every measurement of the candidate run with the baseline run's.
 
-    Thresholds default to the candidate suite's `regression` section (else `Thresholds()`), with
+    Thresholds default to the candidate suite's `regression` section (else `RegressionSpec()`), with
     `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
     accuracy budget is the candidate suite's `accuracy.budget_points`. `noise_floors` gives each
     row's run-to-run noise floor in percent (benchlab.nightly.noise). Raises StoreError when either is
@@ -317,9 +320,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         raise StoreError(f"baseline and candidate are the same run ({base_run.directory})",
                          hint="pass an earlier run as the baseline")
     cand_suite = cand_run.meta.get("suite") or {}
-    thresholds = thresholds or Thresholds.from_suite(cand_suite)
+    thresholds = thresholds or thresholds_of(cand_suite)
     if overrides:
-        thresholds = replace(thresholds, **overrides)
+        thresholds = with_overrides(thresholds, overrides)
     budget = (cand_suite.get("accuracy") or {}).get("budget_points")
     base, cand = _by_key(base_run.measurements), _by_key(cand_run.measurements)
     if not set(base) & set(cand):

@@ -51,11 +51,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
+from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement
 from benchlab.nightly.noise import Z_95
 from benchlab.results.stats import hodges_lehmann, log_sd, minimum_detectable_change
@@ -78,43 +80,38 @@ NEW = "new in candidate"
 SKIPPED_STATUSES = frozenset({NOT_COMPARABLE, NOT_MEASURED, MISSING})
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """How big a change must be to count as a regression (or an improvement).
+def thresholds_of(suite: dict[str, Any] | None) -> RegressionSpec:
+    """Return the thresholds of a stored suite's `regression` section, defaults for missing fields.
 
-    Percentages are of the baseline's value; accuracy is in percentage points.
+    Fields this benchlab does not know (a newer one's) are ignored; raises pydantic.ValidationError
+    for a value the suite schema refuses.
     """
+    section = (suite or {}).get("regression") or {}
+    return RegressionSpec(**{k: v for k, v in section.items() if k in RegressionSpec.model_fields and v is not None})
 
-    latency_pct: float = 5.0
-    size_pct: float = 1.0
-    memory_pct: float = 10.0
-    accuracy_points: float = 0.5
-    alpha: float = 0.05
-    min_repeats: int = 5
 
-    @classmethod
-    def from_suite(cls, suite: dict[str, Any] | None) -> Thresholds:
-        """Return the thresholds of a stored suite's `regression` section, defaults for missing fields."""
-        section = (suite or {}).get("regression") or {}
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in section.items() if k in known and v is not None})
+def parse_threshold(text: str) -> tuple[str, float]:
+    """Parse a "NAME=VALUE" override (e.g. "latency_pct=20") of a RegressionSpec field.
 
-    @classmethod
-    def parse_override(cls, text: str) -> tuple[str, float]:
-        """Parse "NAME=VALUE" (e.g. "latency_pct=20"); raise ValueError naming the allowed names."""
-        name, sep, value = text.partition("=")
-        defaults = {f.name: f.default for f in fields(cls)}
-        if not sep or name.strip() not in defaults:
-            allowed = ", ".join(f"{k} (default {v})" for k, v in defaults.items())
-            raise ValueError(f"{text!r} is not NAME=VALUE with NAME one of: {allowed}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{text!r}: {value!r} is not a number") from None
-        if number < 0 or math.isnan(number):
-            raise ValueError(f"{text!r}: a threshold cannot be negative")
-        name = name.strip()
-        return name, int(number) if isinstance(defaults[name], int) else number
+    Returns the name and the value as the field holds it; raises ValueError naming the allowed
+    names and defaults, or what the field refuses (a negative percent, alpha outside 0..1).
+    """
+    name, sep, value = (part.strip() for part in text.partition("="))
+    fields = RegressionSpec.model_fields
+    if not sep or name not in fields:
+        allowed = ", ".join(f"{k} (default {f.default})" for k, f in fields.items())
+        raise ValueError(f"{text!r} is not NAME=VALUE with NAME one of: {allowed}")
+    try:
+        checked = RegressionSpec.model_validate({name: value})
+    except ValidationError as exc:
+        raise ValueError(f"{text!r}: {exc.errors()[0]['msg']}") from None
+    number: float = getattr(checked, name)
+    return name, number
+
+
+def with_overrides(thresholds: RegressionSpec, overrides: dict[str, float]) -> RegressionSpec:
+    """Return `thresholds` with some fields replaced (validated like a suite's); raises pydantic.ValidationError."""
+    return RegressionSpec.model_validate({**thresholds.model_dump(), **overrides})
 
 
 @dataclass(frozen=True)
@@ -159,7 +156,7 @@ REPEAT_MEDIANS = "repeat medians"
 
 
 def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
-                   thresholds: Thresholds = Thresholds(), noise_floor_pct: float | None = None) -> MetricChange:
+                   thresholds: RegressionSpec = RegressionSpec(), noise_floor_pct: float | None = None) -> MetricChange:
     """Compare two sets of per-repeat latencies (microseconds); see the module docstring.
 
     Returns a MetricChange with medians in ms, the change and its 95% CI in percent, the

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
+from benchlab.results.changepoints import SERIES
+from benchlab.results.history import SETUP_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,9 +47,9 @@ FLOOR_CONFIDENCE = 0.8
 #: z_0.975: the floor covers 95% of unchanged changes.
 Z_95 = 1.959964
 NOISE_FILE = "noise-floor.json"
-KEY_COLUMNS = ["model", "variant", "device_id", "accelerator"]
+KEY_COLUMNS = list(SERIES)
 #: A row's latency is only comparable across runs when these did not change.
-SAME_SETUP = ["variant_sha256", "os_version", "runner", "runner_version"]
+SAME_SETUP = ["variant_sha256", *SETUP_COLUMNS]
 
 
 def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:

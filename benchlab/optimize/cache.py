@@ -5,10 +5,10 @@ A variant's key hashes the parent model's bytes, the recipe and its options, the
 variant is rebuilt; change none and `benchlab optimize` reuses it and says so.
 
 Several processes may build into one cache (two suites started together, a farm sharing a disk).
-Each key is built under an exclusive lock on its own lock file (fcntl.flock, released by the
-kernel if the holder dies), in a staging folder of its own, and published by one atomic rename;
-the second process waits, then finds the entry and reuses it. An entry is trusted only when its
-metadata is complete and its file's sha256 matches; anything else is rebuilt.
+Each key is built under an exclusive lock on its own lock file (benchlab.cache_dir.file_lock), in
+a staging folder of its own, and published by one atomic rename; the second process waits, then
+finds the entry and reuses it. An entry is trusted only when its metadata is complete and its
+file's sha256 matches; anything else is rebuilt.
 
 A build that failed is an entry too (its failure record, no artifact): the same key fails the same
 way, so a later run reports it without spending the build again, until asked to retry it.
@@ -16,10 +16,8 @@ way, so a later run reports it without spending the build again, until asked to 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -27,17 +25,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchlab.cache_dir import cache_dir, file_lock
+
 ENTRY_FILE = "variant.json"
 #: What a failed build leaves in its entry instead of ENTRY_FILE and an artifact.
 FAILURE_FILE = "failure.json"
-
-
-def cache_dir() -> Path:
-    """Return benchlab's cache folder: $BENCHLAB_CACHE_DIR, else ~/.cache/benchlab."""
-    configured = os.environ.get("BENCHLAB_CACHE_DIR")
-    base = Path(configured) if configured else Path.home() / ".cache" / "benchlab"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
 
 
 def path_sha256(path: Path) -> str:
@@ -59,21 +51,6 @@ def variant_key(parent_sha256: str, recipe: str, options: dict[str, Any], extra:
         {"parent": parent_sha256, "recipe": recipe, "options": options, **extra}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for building `path` (on `path`.lock) across processes; blocks until free.
-
-    The kernel releases the lock when its holder dies, so a killed build never blocks the next one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(f"{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlab.optimize.cache import cache_dir, file_lock
+from benchlab.cache_dir import cache_dir, file_lock
 
 #: Everything that changes the trained weights; its hash names the cached file.
 TRAINING_RECIPE = {

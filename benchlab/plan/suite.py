@@ -3,7 +3,8 @@
 A suite names models, an evaluation dataset, variant recipes, targets, accelerator settings, a
 measurement scenario and an accuracy budget. Loading validates everything that can be checked
 without building anything, and every error names the file, the field and the allowed values, so a
-typo costs a second, not a half-built run.
+typo costs a second, not a half-built run. Recipes are checked against the catalogue the caller
+hands in (benchlab.plan.recipe_catalogue says why).
 """
 
 from __future__ import annotations
@@ -18,15 +19,16 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from benchlab.plan.datasets import describe_training_split, supplied_data
+from benchlab.plan.recipe_catalogue import CONTEXT_KEY, RecipeCatalogue, catalogue_of
 from benchlab.plan.targets import validate_selector
 from benchlab.errors import SuiteError
 from benchlab.names import file_name
-from benchlab.optimize.recipes import RECIPES, Options
 from benchlab.records import (
     ACCELERATOR_KINDS,
     APP_MODE_SUFFIX,
@@ -119,35 +121,39 @@ class VariantSpec(_Strict):
     recipe: str
     name: Name | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    _settings: Options = PrivateAttr()
+    _settings: BaseModel = PrivateAttr()
+    _default_name: str = PrivateAttr()
 
     @field_validator("recipe")
     @classmethod
-    def _known_recipe(cls, recipe: str) -> str:
-        if recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {recipe!r} (allowed: {', '.join(RECIPES)})")
+    def _known_recipe(cls, recipe: str, info: ValidationInfo) -> str:
+        recipes = catalogue_of(info)
+        if recipe not in recipes:
+            raise ValueError(f"unknown recipe {recipe!r} (allowed: {', '.join(recipes)})")
         return recipe
 
     @model_validator(mode="after")
-    def _known_options(self) -> VariantSpec:
+    def _known_options(self, info: ValidationInfo) -> VariantSpec:
         # Validated once, by the recipe's own options model; `options` keeps the plain values
         # (defaults filled in) for run.json and the cache key, `settings` the typed model.
+        recipe = catalogue_of(info)[self.recipe]
         try:
-            self._settings = RECIPES[self.recipe].parse_options(self.options)
+            self._settings = recipe.parse_options(self.options)
         except ValueError as exc:
             raise ValueError(f"options: {exc}") from None
+        self._default_name = recipe.variant_name(self._settings)
         object.__setattr__(self, "options", self._settings.model_dump())
         return self
 
     @property
-    def settings(self) -> Options:
+    def settings(self) -> BaseModel:
         """Return the recipe's validated options model."""
         return self._settings
 
     @property
     def variant_name(self) -> str:
         """Return the name the variant is reported under."""
-        return self.name or RECIPES[self.recipe].variant_name(self._settings)
+        return self.name or self._default_name
 
 
 class AcceleratorSpec(_Strict):
@@ -232,7 +238,7 @@ class RegressionSpec(_Strict):
 
     A latency change counts only when significant (Mann-Whitney p < alpha and the 95% CI of the
     change excludes zero) and beyond its threshold; size, peak memory and accuracy are compared
-    with their thresholds directly. Field names and defaults are those of benchlab.nightly.compare.Thresholds.
+    with their thresholds directly. benchlab.nightly takes these fields and defaults as they are.
     """
 
     latency_pct: float = Field(5.0, ge=0, description="median latency slower by more than this percent (and significant)")
@@ -360,7 +366,7 @@ def _check_dataset(suite: Suite, spec: DatasetSpec | None, field: str) -> None:
         raise SuiteError(suite.where(f"{field}.images: {spec.images} is not a folder"))
 
 
-def _check_files(suite: Suite) -> None:
+def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
     """Check that model and dataset paths exist and are what they claim, and that recipes fit them."""
     _check_dataset(suite, suite.dataset, "dataset")
     for i, model in enumerate(suite.models):
@@ -372,9 +378,9 @@ def _check_files(suite: Suite) -> None:
         data = suite.model_dataset(model)
         supplied = supplied_data(data)
         for j, variant in enumerate(suite.variants):
-            recipe = RECIPES[variant.recipe]
+            recipe = recipes[variant.recipe]
             if not recipe.applies_to(model.kind):
-                fitting = ", ".join(name for name, r in RECIPES.items() if r.applies_to(model.kind))
+                fitting = ", ".join(name for name, r in recipes.items() if r.applies_to(model.kind))
                 raise SuiteError(suite.where(
                     f"variants[{j}].recipe: {recipe.NAME} cannot be built from model "
                     f"{model.name!r} ({model.kind}) (recipes for {model.kind}: {fitting})"
@@ -438,27 +444,36 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
     return raw
 
 
-def parse_suite(raw: Any, source: Path) -> Suite:
-    """Validate an already-parsed YAML document; raise SuiteError naming file and field."""
-    if not isinstance(raw, dict):
+def suite_from_data(data: Any, recipes: RecipeCatalogue, source: Path | str = "suite") -> Suite:
+    """Return a suite validated from plain data (a run's stored suite) against `recipes`.
+
+    Paths are taken as they are and files are not checked. Raises SuiteError naming `source` and
+    the field.
+    """
+    if not isinstance(data, dict):
         raise SuiteError(f"{source}: a suite must be a mapping with name, models, dataset, variants")
     try:
-        resolved = _resolve_paths(raw, source.parent)
-    except SuiteError as exc:
-        raise SuiteError(f"{source}: {exc}") from None
-    try:
-        suite = Suite.model_validate(resolved)
+        return Suite.model_validate(data, context={CONTEXT_KEY: recipes})
     except ValidationError as exc:
         error = exc.errors()[0]
         message = str(error["msg"]).removeprefix("Value error, ")
         raise SuiteError(f"{source}: {_location(error['loc'])}: {message}") from None
+
+
+def parse_suite(raw: Any, source: Path, recipes: RecipeCatalogue) -> Suite:
+    """Validate an already-parsed YAML document against `recipes`; raise SuiteError naming file and field."""
+    try:
+        resolved = _resolve_paths(raw, source.parent) if isinstance(raw, dict) else raw
+    except SuiteError as exc:  # a model folder that does not exist or holds no model
+        raise SuiteError(f"{source}: {exc}") from None
+    suite = suite_from_data(resolved, recipes, source)
     suite._file = source
-    _check_files(suite)
+    _check_files(suite, recipes)
     return suite
 
 
-def load_suite(path: Path | str) -> Suite:
-    """Load and validate a suite file.
+def load_suite(path: Path | str, recipes: RecipeCatalogue) -> Suite:
+    """Load and validate a suite file; its recipes are checked against `recipes` (name -> recipe).
 
     Raises SuiteError (exit code 2) naming the file, the field and the allowed values.
     """
@@ -473,4 +488,4 @@ def load_suite(path: Path | str) -> Suite:
         raise SuiteError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_suite(raw, source)
+    return parse_suite(raw, source, recipes)

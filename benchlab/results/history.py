@@ -10,6 +10,11 @@ run id, ``latest``) into a run directory.
 Runs are ordered by the start time in their run.json (run ids sort the same way, and break ties).
 A run that never finished (no ``finished_at``: the job crashed or was interrupted and not resumed)
 is kept in the history, because its measurements are real, but is never chosen as a baseline.
+
+Runs are never merged silently across setups: every row keeps the device's OS build and the
+runner and its version (SETUP_COLUMNS), and `setup_change` says, on the first row of a series
+after one of them changed, what changed ("os_version 14/UQ1A → 15/AP3A"). Trend plots split a
+series there and change points are looked for within one setup only (benchlab.views.trends).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
+from benchlab.results.changepoints import SERIES
 from benchlab.results.run_record import load_results
 from benchlab.results.store import RUN_FILE, read_run_meta, run_directories
 
@@ -27,7 +33,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 #: Columns load_history adds to load_results' columns.
-HISTORY_COLUMNS = ("run_order", "run_started_at", "run_finished_at", "suite_name", "harness_version")
+HISTORY_COLUMNS = ("run_order", "run_started_at", "run_finished_at", "suite_name", "harness_version", "setup_change")
+#: What a measurement ran on besides the variant: latencies (and a delegate's accuracy) measured
+#: under two different values are not comparable, so a change of any of them is marked.
+SETUP_COLUMNS = ("os_version", "runner", "runner_version")
 #: How many known run ids an "unknown run" error lists.
 LISTED_RUNS = 8
 
@@ -89,9 +98,9 @@ def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.
 
     The columns are those of `benchlab.results.run_record.load_results` plus `run_order` (0 for the oldest run
     listed), `run_started_at` and `run_finished_at` (UTC timestamps, NaT when unknown),
-    `suite_name` and `harness_version`. Rows are sorted by run, then in the order each run stored
-    them. With `suite_name`, only that suite's runs are read. Raises StoreError when the root holds
-    no run or a run of an unknown schema version.
+    `suite_name`, `harness_version` and `setup_change` (see `setup_changes`). Rows are sorted by
+    run, then in the order each run stored them. With `suite_name`, only that suite's runs are read.
+    Raises StoreError when the root holds no run or a run of an unknown schema version.
     """
     import pandas as pd
 
@@ -111,7 +120,30 @@ def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.
     history = pd.concat(frames, ignore_index=True)
     for column in ("run_started_at", "run_finished_at"):
         history[column] = pd.to_datetime(history[column], utc=True)
+    history["setup_change"] = setup_changes(history)
     return history
+
+
+def setup_changes(history: pd.DataFrame) -> pd.Series:
+    """Return, per row of a history, what of SETUP_COLUMNS changed since its series' previous run.
+
+    A series is one (model, variant, device_id, accelerator) ordered by `run_order`. The text is
+    e.g. "os_version 14/UQ1A → 15/AP3A; runner_version 2.16.1 → 2.17.0", and "" where nothing
+    changed, on a series' first row and where a value is unknown (a run that failed before its
+    runner said its version is compared with the last one known).
+    """
+    import pandas as pd
+
+    ordered = history.sort_values("run_order", kind="stable")
+    series = [ordered[column].astype(str) for column in SERIES]  # str: a missing key is a key too
+    parts = []
+    for column in SETUP_COLUMNS:
+        value = ordered[column].astype(object).where(ordered[column].notna())
+        previous = value.groupby(series).ffill().groupby(series).shift(1)
+        changed = value.notna() & previous.notna() & (value != previous)
+        parts.append((column + " " + previous.astype(str) + " → " + value.astype(str)).where(changed, ""))
+    joined = pd.concat(parts, axis=1).apply(lambda row: "; ".join(text for text in row if text), axis=1)
+    return joined.reindex(history.index) if len(joined) else pd.Series("", index=history.index, dtype=object)
 
 
 def resolve_run(ref: str | Path, results_root: Path | str) -> Path:

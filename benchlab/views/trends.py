@@ -7,6 +7,10 @@
   median latency stepped to a new level, benchlab.results.changepoints), labelled with the step's size.
 * ``trend_size_accuracy.png``: per model, file size of each variant run after run, and its
   accuracy (the median over the run's devices and accelerators: delegates can change outputs).
+* A new OS build or runner version (benchlab.results.history.setup_changes) is never drawn as part
+  of one series: a grey dash-dot line marks the run, labelled with what changed and named in the
+  legend; a variant's latency line is broken there, and change points are looked for within one
+  setup only, so a step that an OS update made is not reported as the model's.
 
 The x axis is the run's position in the history (one tick per night), labelled with its start
 time; runs are those of one suite under one results root (benchlab.results.history).
@@ -21,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from benchlab.results.changepoints import ChangePoint, find_changes
 from benchlab.errors import StoreError
-from benchlab.results.history import latest_before, list_runs, load_history
+from benchlab.results.history import latest_before, list_runs, load_history, setup_changes
 from benchlab.views.plotting import pyplot, save
 from benchlab.results.store import read_run_meta
 
@@ -36,6 +40,7 @@ LOG_SCALE_SPREAD = 20.0
 LATENCY_PNG = "trend_latency.png"
 SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
 PANEL = ["model", "device_id", "accelerator"]
+SETUP_LEGEND = "new OS build / runner (series split)"
 
 
 def _run_labels(history: pd.DataFrame) -> dict[int, str]:
@@ -63,6 +68,21 @@ def mark_changes(ax, changes: Sequence[ChangePoint], colour: str) -> None:  # ty
                     xytext=(2, -10), textcoords="offset points", color=colour, fontsize=7)
 
 
+def mark_setup_changes(ax, rows: pd.DataFrame) -> None:  # type: ignore[no-untyped-def]
+    """Draw a grey dash-dot line at each run where a series of `rows` changed setup, labelled with what changed."""
+    changed = rows[rows["setup_change"] != ""]
+    for index, (order, texts) in enumerate(changed.groupby("run_order")["setup_change"]):
+        ax.axvline(order, color="dimgrey", linestyle="-.", linewidth=1.0, label=SETUP_LEGEND if index == 0 else None)
+        ax.annotate("\n".join(sorted(set(texts))), xy=(order, 0.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, 3), textcoords="offset points", color="dimgrey", fontsize=6)
+
+
+def _setup_segments(rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """Split one series (sorted by run) where its setup changed: each part ran on one setup."""
+    segment = (rows["setup_change"] != "").cumsum()
+    return [part for _, part in rows.groupby(segment, sort=True)]
+
+
 def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | None = None) -> Path | None:
     """Plot median latency per run with CIs, the baseline's CI band and change points; None if fewer than 2 runs."""
     plt = pyplot()
@@ -71,27 +91,30 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
     ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
     if ok["run_order"].nunique() < 2:
         return None
+    ok = ok.assign(setup_change=setup_changes(ok))  # against the previous run plotted, not a failed one
     labels = _run_labels(ok)
     panels = list(ok.groupby(PANEL))[:MAX_PANELS]
     fig, axes = plt.subplots(len(panels), 1, figsize=(10, 3.4 * len(panels)), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, ((model, device, accelerator), group) in zip(axes[:, 0], panels):
-        changes = {series.variant: series.changes for series in find_changes(group)}  # only plotted panels
         for index, (variant, rows) in enumerate(sorted(group.groupby("variant"))):
             colour = colours[index % len(colours)]
             rows = rows.sort_values("run_order")
-            median = rows["latency_ms_median"].astype(float)
-            low = (median - rows["latency_ms_ci_low"].astype(float)).clip(lower=0).fillna(0)
-            high = (rows["latency_ms_ci_high"].astype(float) - median).clip(lower=0).fillna(0)
-            ax.errorbar(rows["run_order"], median, yerr=[low, high], marker="o", markersize=3, capsize=2,
-                        color=colour, label=variant)
+            for part_index, part in enumerate(_setup_segments(rows)):
+                median = part["latency_ms_median"].astype(float)
+                low = (median - part["latency_ms_ci_low"].astype(float)).clip(lower=0).fillna(0)
+                high = (part["latency_ms_ci_high"].astype(float) - median).clip(lower=0).fillna(0)
+                ax.errorbar(part["run_order"], median, yerr=[low, high], marker="o", markersize=3, capsize=2,
+                            color=colour, label=variant if part_index == 0 else None)
+                for series in find_changes(part):  # only plotted panels, within one setup
+                    mark_changes(ax, series.changes, colour)
             base = rows[rows["run_id"] == baseline_run] if baseline_run else rows.iloc[0:0]
             if not base.empty:
                 b = base.iloc[0]
                 if b["latency_ms_ci_low"] == b["latency_ms_ci_low"] and b["latency_ms_ci_low"] is not None:
                     ax.axhspan(b["latency_ms_ci_low"], b["latency_ms_ci_high"], color=colour, alpha=0.15)
                 ax.axhline(b["latency_ms_median"], color=colour, linestyle="--", linewidth=0.8)
-            mark_changes(ax, changes.get(str(variant), ()), colour)
+        mark_setup_changes(ax, group)
         _axis(ax, labels)
         spread = group["latency_ms_median"].max() / max(group["latency_ms_median"].min(), 1e-9)
         if spread > LOG_SCALE_SPREAD:  # variants orders of magnitude apart (int16x8 reference kernels)
@@ -126,6 +149,7 @@ def plot_size_accuracy_trend(history: pd.DataFrame, path: Path) -> Path | None:
             if series["accuracy"].notna().any():
                 accuracy_ax.plot(series["run_order"], series["accuracy"].astype(float), marker="o", markersize=3,
                                  label=variant)
+        mark_setup_changes(accuracy_ax, rows)  # a runner or OS update can change a delegate's outputs
         for ax, what in ((size_ax, "size (KB)"), (accuracy_ax, "accuracy (%)")):
             _axis(ax, labels)
             ax.set_ylabel(what)

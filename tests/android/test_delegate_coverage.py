@@ -17,7 +17,8 @@ import pytest
 from android_runner.benchmark_model import op_placement, parse_op_profile
 from android_runner.device import AndroidDevice
 from benchlab.nightly.compare import compare_measurements, placement_change
-from benchlab.nightly.metric_change import FAILED, Thresholds
+from benchlab.nightly.metric_change import FAILED
+from benchlab.plan.suite import RegressionSpec
 from benchlab.records import (
     OP_PROFILE_KEYS,
     AcceleratorSetting,
@@ -120,9 +121,9 @@ def test_compare_notes_an_op_that_moved_to_the_cpu() -> None:
     assert placement_change(base, cand) == "placement changed: TfLiteNnapiDelegate now on CPU"
     assert placement_change(cand, base) == "placement changed: TfLiteNnapiDelegate back on the accelerator"
     assert placement_change(base, measurement()) is None  # no profile on one side: nothing to say
-    row = compare_measurements(base, cand, Thresholds())
+    row = compare_measurements(base, cand, RegressionSpec())
     assert "placement changed: TfLiteNnapiDelegate now on CPU" in row.notes and not row.failed
-    strict = compare_measurements(base, full_delegation_failure(cand), Thresholds())
+    strict = compare_measurements(base, full_delegation_failure(cand), RegressionSpec())
     assert strict.status == FAILED and "RESIZE_NEAREST_NEIGHBOR ×2" in strict.reason
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-from android_runner.adb_devices import parse_adb_devices
 from android_runner.benchmark_model import (
     NO_SUMMARY_ERROR,
     DelegateUse,
@@ -272,29 +271,6 @@ def test_proc_cpuinfo_oneplus7t_after_prompt() -> None:
 
 
 @requires_fixtures
-def test_adb_devices_huawei_with_fields() -> None:
-    (entry,) = parse_adb_devices(props_file("adb_devices_l_huawei_alp_al00.txt"))
-    assert entry.serial == "UYT5T18414003349"
-    assert entry.state == "device"
-    assert entry.usb == "1114112X"
-    assert entry.product == "ALP-AL00"
-    assert entry.model == "ALP_AL00"
-    assert entry.device == "HWALP"
-    assert entry.transport_id == 23
-    assert entry.detail is None
-
-
-@requires_fixtures
-def test_adb_devices_pixel6a_unauthorized_without_header() -> None:
-    (entry,) = parse_adb_devices(props_file("adb_devices_l_pixel6a_unauthorized.txt"))
-    assert entry.serial == "27211JEGR06194"
-    assert entry.state == "unauthorized"
-    assert entry.usb == "17825792X"
-    assert entry.transport_id == 1
-    assert (entry.model, entry.product, entry.device) == (None, None, None)
-
-
-@requires_fixtures
 def test_getprop_moto_g75_skips_fastboot_lines() -> None:
     props = parse_getprop(props_file("getprop_moto_g75_excerpt_with_fastboot.txt"))
     assert not any("sku" in key or "slot" in key for key in props)
@@ -382,22 +358,6 @@ def test_delegate_not_executed_overrides_node_counts() -> None:
     names = {use.name: use.applied for use in out.delegates}
     assert names == {"NNAPI": "no", "XNNPACK": "full"}
     assert out.delegate_applied == "no"  # the accelerator decides, not the CPU fallback
-
-
-def test_adb_devices_no_permissions_and_daemon_lines() -> None:
-    text = (
-        "* daemon not running; starting now at tcp:5037\n"
-        "* daemon started successfully\n"
-        "List of devices attached\n"
-        "0123456789ABCDEF\tno permissions (user in plugdev group; are your udev rules wrong?); "
-        "see [http://developer.android.com/tools/device.html] usb:1-1 transport_id:3\n"
-        "emulator-5554          device product:sdk_gphone64_x86_64 model:sdk_gphone64_x86_64 "
-        "device:emu64xa transport_id:1\n"
-    )
-    first, second = parse_adb_devices(text)
-    assert (first.state, first.usb, first.transport_id) == ("no permissions", "1-1", 3)
-    assert first.detail is not None and "udev" in first.detail
-    assert (second.serial, second.state, second.model) == ("emulator-5554", "device", "sdk_gphone64_x86_64")
 
 
 def test_clusters_and_big_core_mask() -> None:

@@ -35,6 +35,12 @@ What runs, and what does not (this machine is Linux, without Core ML):
   carry no node counts of their own: ai_edge_litert does not expose the execution plan the app
   reads. Like the thermal state and the battery, what the Core ML delegate takes is the phone's
   to say: ``coreml_delegate_nodes`` (delegated, total) is reported for ``coreml`` jobs.
+* Core ML's compute plan (``op_placement``, iOS 17.4 and later, as CoreMLEngine.swift reads
+  ``MLComputePlan``) lists the package's real ML program operations, constants left out, named
+  as the plan names them (``ios17.cast``). Where each would run is the phone's to say: an
+  operator type in ``coreml_cpu_ops`` stays on the CPU, the others go where the compute units
+  point (the Neural Engine when the phone has one and the units allow it, else the GPU, else the
+  CPU). Before iOS 17.4 the result carries the app's note instead.
 
 Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
@@ -79,7 +85,6 @@ from ios_runner.protocol import (
     RunnerResult,
     RunnerStatus,
     TensorFile,
-    output_filename,
     read_tensor_file,
 )
 from ios_runner.services import (
@@ -95,6 +100,11 @@ from ios_runner.services import (
     PhoneNotPaired,
 )
 from tests.ios.test_protocol import swift_json
+
+
+def output_filename(job_id: str, index: int) -> str:
+    """The name the app gives output `index` of a job in outbox/ (OutputWriter in TensorIO.swift)."""
+    return f"{job_id}.out{index}.f32"
 
 
 def _rss_bytes() -> int | None:
@@ -262,6 +272,22 @@ class FakeRunnerApp:
 
     # --- running a job -----------------------------------------------------------------------------
 
+    def _compute_plan(self, operations: list[str], compute_units: str | None) -> dict[str, Any]:
+        """CoreMLEngine.computePlan(): where Core ML plans each operation, or why there is no plan."""
+        major, minor = (int(part) for part in (self.phone.product_version.split(".") + ["0"])[:2])
+        if (major, minor) < (17, 4):
+            return {"op_placement_note": "not available: MLComputePlan needs iOS 17.4 or later"}
+        allowed = {"cpuOnly": ["cpu"], "cpuAndGPU": ["cpu", "gpu"], "all": ["cpu", "gpu", "neuralEngine"],
+                   "cpuAndNeuralEngine": ["cpu", "neuralEngine"]}[compute_units or "all"]
+        if not self.phone.neural_engine:
+            allowed = [device for device in allowed if device != "neuralEngine"]
+        placement = []
+        for op in operations:
+            supported = ["cpu"] if op.split(".", 1)[1] in self.phone.coreml_cpu_ops else allowed
+            # Listed from the most general to the most specialised: the last is the one Core ML prefers.
+            placement.append({"op": op, "device": supported[-1], "supported": supported})
+        return {"op_placement": placement}
+
     def _execute(self, running: Path) -> dict[str, Any]:
         result = self._new_result(running.stem)
         try:
@@ -297,6 +323,8 @@ class FakeRunnerApp:
                       litert_delegate=engine.litert_delegate, memory_after_load_bytes=_rss_bytes())
         if engine.node_counts is not None:
             result.update(delegated_nodes=engine.node_counts[0], total_nodes=engine.node_counts[1])
+        if isinstance(engine, _CoreMLStandIn):
+            result.update(self._compute_plan(engine.operations, job.compute_units))
         if inputs:
             inputs = _match_names(job.inputs, inputs, engine.input_names)
         sample0 = [array[0] for array in inputs] if inputs else None
@@ -459,6 +487,7 @@ class _CoreMLStandIn(_LiteRTEngine):
         self.input_names = [feature.name for feature in spec.description.input]
         # The package's outputs in declared order stand for the reference's, in its order.
         self.declared_outputs = [output.name for output in spec.description.output]
+        self.operations = _program_operations(spec)
 
     def _typed(self, values: np.ndarray, info: TensorInfo) -> np.ndarray:
         """CoreMLEngine.swift's setInputs: float32 or int32 files, converted to the multi-array's type."""
@@ -472,6 +501,30 @@ class _CoreMLStandIn(_LiteRTEngine):
         values = [from_tensor(values, info).astype(np.float32)
                   for (_, values), info in zip(super().outputs(), self.outputs_info)]
         return sorted(zip(self.declared_outputs, values), key=lambda pair: pair[0])
+
+
+#: An ML program's opset → the prefix MLComputePlan gives its operator names ("ios17.conv").
+_OPSET_PREFIX = {"CoreML5": "ios15", "CoreML6": "ios16", "CoreML7": "ios17", "CoreML8": "ios18"}
+
+
+def _program_operations(spec: Any) -> list[str]:
+    """The operator names of the main function's operations that have a compute device (constants have
+    none), nested blocks included, in program order; [] for a model that is not an ML program."""
+    if not spec.HasField("mlProgram") or "main" not in spec.mlProgram.functions:
+        return []
+    main = spec.mlProgram.functions["main"]
+    prefix = _OPSET_PREFIX.get(main.opset, main.opset)
+
+    def walk(block: Any) -> list[str]:
+        found = []
+        for operation in block.operations:
+            if operation.type != "const":
+                found.append(f"{prefix}.{operation.type}")
+            for inner in operation.blocks:
+                found += walk(inner)
+        return found
+
+    return walk(main.block_specializations[main.opset])
 
 
 # --- the phone and its services ----------------------------------------------------------------------
@@ -497,6 +550,7 @@ class FakePhone:
     metal_available: bool = True
     coreml_reference: Path | None = None
     coreml_delegate_nodes: tuple[int, int] | None = None
+    coreml_cpu_ops: frozenset[str] = frozenset()
     battery: BatteryReading = field(default_factory=lambda: BatteryReading(level=87, temperature_c=31.5,
                                                                           charging=True))
     thermal_state: int = 0

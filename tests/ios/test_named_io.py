@@ -20,7 +20,7 @@ import pytest
 from benchlab.records import Measurement
 from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_interpreter, from_tensor, save_feeds, to_tensor
 from ios_runner.model_io import DataMismatch, app_inputs, model_outputs
-from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_tensor_file, write_tensor_file
+from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_tensor_file
 from tests.ios.fake_phone import FakePhone, FakeServices
 from tests.ios.test_ios_device import CPU, CPU_ONLY, device_for, make_job
 from tests.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB
@@ -236,9 +236,10 @@ def test_jobs_say_version_2_only_when_an_input_is_not_float32() -> None:
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64", "bool", "float16"])
 def test_tensor_files_of_every_type_round_trip(tmp_path: Path, dtype: str) -> None:
+    """Raw little-endian bytes, as the app writes them, read back in their dtype and shape."""
     values = (np.arange(24) % 2 if dtype == "bool" else np.arange(24) - (0 if dtype == "uint8" else 12)).astype(dtype)
-    record = write_tensor_file(tmp_path / "t.bin", "x", values.reshape(3, 2, 4), dtype=dtype)
-    assert record == TensorFile(name="x", file=str(tmp_path / "t.bin"), shape=(2, 4), samples=3, dtype=dtype)
+    (tmp_path / "t.bin").write_bytes(values.astype(np.dtype(dtype).newbyteorder("<")).tobytes())
+    record = TensorFile(name="x", file=str(tmp_path / "t.bin"), shape=(2, 4), samples=3, dtype=dtype)
     assert (tmp_path / "t.bin").stat().st_size == record.byte_size == 24 * np.dtype(dtype).itemsize
     back = read_tensor_file(tmp_path / "t.bin", record)
     assert back.dtype == np.dtype(dtype) and np.array_equal(back, values.reshape(3, 2, 4))

@@ -20,7 +20,6 @@ from benchlab.records import AcceleratorSetting
 from ios_runner.protocol import (
     COMPUTE_UNITS,
     FORMATS,
-    PARTIAL_SUFFIX,
     TFLITE_DELEGATES,
     OpPlacement,
     SCHEMA_VERSION,
@@ -32,13 +31,11 @@ from ios_runner.protocol import (
     app_supports_ios,
     job_json,
     job_settings,
-    outputs_by_name,
     read_result,
     read_status,
     result_to_samples,
+    read_tensor_file,
     status_conditions,
-    write_job,
-    write_tensor_file,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -275,17 +272,14 @@ def test_inputs_must_hold_the_same_number_of_samples() -> None:
         make_job(inputs=inputs)
 
 
-def test_write_job_writes_every_field_atomically(tmp_path: Path) -> None:
+def test_job_json_writes_every_field_nulls_included() -> None:
     job = make_job(model="models/m.tflite", format="tflite", compute_units=None, delegate="metal", threads=2)
-    path = write_job(job, tmp_path / "inbox")
-    assert path == tmp_path / "inbox" / "run42-0007.json"
-    assert not list((tmp_path / "inbox").glob(f"*{PARTIAL_SUFFIX}"))
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = json.loads(job_json(job))
     assert data["schema_version"] == 1 and data["delegate"] == "metal" and data["threads"] == 2
     assert data["compute_units"] is None  # written as null: Swift decodes it as nil
     assert data["inputs"][0] == {"name": "image", "file": "inputs/eval-3f2a.f32", "shape": [1, 224, 224, 3], "samples": 8,
                                  "dtype": "float32"}
-    assert RunnerJob.model_validate_json(path.read_text(encoding="utf-8")) == job
+    assert RunnerJob.model_validate_json(job_json(job)) == job
 
 
 def test_app_supports_ios_16_and_later() -> None:
@@ -343,20 +337,19 @@ def test_job_settings_map_accelerators_to_job_fields() -> None:
         job_settings("mlpackage", bad)
 
 
-def test_tensor_files_round_trip_through_the_outbox(tmp_path: Path) -> None:
-    np = pytest.importorskip("numpy")
-    values = np.arange(8 * 1000, dtype=np.float32).reshape(8, 1, 1000) / 1000
-    record = write_tensor_file(tmp_path / "run42-0007.out0.f32", "Identity", values)
-    assert record.shape == (1, 1000) and record.samples == 8
-    assert (tmp_path / "run42-0007.out0.f32").stat().st_size == record.byte_size == 32000
-    arrays = outputs_by_name(tmp_path, read_result(DATA / "result_v1_ok.json"))
-    assert np.array_equal(arrays["Identity"], values)
+def test_an_output_file_the_result_names_reads_back_as_samples_by_shape(tmp_path: Path) -> None:
+    (tensor,) = read_result(DATA / "result_v1_ok.json").outputs
+    assert (tensor.name, tensor.shape, tensor.samples, tensor.byte_size) == ("Identity", (1, 1000), 8, 32000)
+    values = np.arange(8 * 1000, dtype="<f4").reshape(8, 1, 1000) / 1000
+    (tmp_path / tensor.file).write_bytes(values.tobytes())  # as the app appends them, one sample at a time
+    assert np.array_equal(read_tensor_file(tmp_path / tensor.file, tensor), values)
 
 
 def test_short_output_file_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "run42-0007.out0.f32").write_bytes(b"\0" * 12)
+    (tensor,) = read_result(DATA / "result_v1_ok.json").outputs
+    (tmp_path / tensor.file).write_bytes(b"\0" * 12)
     with pytest.raises(ProtocolError, match="12 bytes, expected 32000"):
-        outputs_by_name(tmp_path, read_result(DATA / "result_v1_ok.json"))
+        read_tensor_file(tmp_path / tensor.file, tensor)
 
 
 def test_read_status_reads_a_heartbeat() -> None:
@@ -520,9 +513,8 @@ def test_a_scalar_output_is_readable(tmp_path: Path) -> None:
     scalar = result.outputs[1]
     assert scalar.shape == () and scalar.byte_size == 4 * 8
     (tmp_path / scalar.file).write_bytes(np.arange(8, dtype="<f4").tobytes())
-    (tmp_path / result.outputs[0].file).write_bytes(np.zeros((8, 1, 1000), dtype="<f4").tobytes())
-    arrays = outputs_by_name(tmp_path, result)
-    assert arrays["score"].shape == (8,) and arrays["score"].tolist() == list(range(8))
+    scores = read_tensor_file(tmp_path / scalar.file, scalar)
+    assert scores.shape == (8,) and scores.tolist() == list(range(8))
 
 
 def test_repeated_output_names_are_refused() -> None:

@@ -1,0 +1,96 @@
+"""The stage folders of benchlab import one way: plan -> optimize -> execute -> results -> views / nightly.
+
+Read from the source with `ast` (every import statement, at module level or inside a function or
+an `if TYPE_CHECKING:` block), followed transitively through the modules outside the stage folders
+(records, errors, cache_dir ...), so a new file or a detour through a shared module is checked too.
+The `plan` case replaced a cycle: the suite validated options with optimize's registry and the
+built-in model took optimize's cache lock; recipes are now handed in, the lock is benchlab.cache_dir.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "benchlab"
+#: The flow: a stage may import its own folder and earlier stages, never a later one.
+STAGES: tuple[tuple[str, ...], ...] = (("plan",), ("optimize",), ("execute",), ("results",), ("views", "nightly"))
+
+
+def _module_files() -> dict[str, Path]:
+    """Return every module of the package by dotted name (a package by its own name)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ("benchlab", *path.relative_to(PACKAGE).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+MODULES = _module_files()
+
+
+@cache
+def imports_of(module: str) -> frozenset[str]:
+    """Return the benchlab modules that `module`'s source imports, anywhere in the file."""
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against the importing package
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            # `from benchlab.plan import suite` imports the module benchlab.plan.suite
+            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+    return frozenset(name for name in found if name in MODULES)
+
+
+def reachable_from(module: str) -> set[str]:
+    """Return every benchlab module `module` imports directly or through others."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for imported in imports_of(todo.pop()):
+            if imported not in seen:
+                seen.add(imported)
+                todo.append(imported)
+    return seen
+
+
+def stage_of(module: str) -> int | None:
+    """Return the rank of the stage folder `module` is in, or None outside the stage folders."""
+    parts = module.split(".")
+    for rank, folders in enumerate(STAGES):
+        if len(parts) > 1 and parts[1] in folders:
+            return rank
+    return None
+
+
+def test_the_import_reader_sees_real_imports() -> None:
+    # Guards the checks below from passing on an empty graph.
+    assert "benchlab.plan.suite" in imports_of("benchlab.optimize.build")
+    assert "benchlab.optimize.cache" in imports_of("benchlab.optimize.build")
+    assert "benchlab.plan.datasets" in imports_of("benchlab.plan.builtin_models")  # a lazy import in a function
+    assert "benchlab.optimize.source" in imports_of("benchlab.optimize.recipes.base")  # under TYPE_CHECKING
+    assert "benchlab.optimize.recipes.base" in reachable_from("benchlab.optimize.build")
+
+
+@pytest.mark.parametrize("rank", range(len(STAGES)), ids=["/".join(folders) for folders in STAGES])
+def test_no_stage_imports_a_later_stage(rank: int) -> None:
+    modules = [m for m in MODULES if stage_of(m) == rank]
+    assert modules, f"no modules found in {STAGES[rank]}"
+    backwards = sorted(
+        f"{module} -> {later}"
+        for module in modules
+        for later in reachable_from(module)
+        if (later_rank := stage_of(later)) is not None and later_rank > rank
+    )
+    assert backwards == []
+
