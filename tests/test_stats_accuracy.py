@@ -109,7 +109,7 @@ def test_top_k_accuracy() -> None:
 def test_fidelity_against_reference() -> None:
     reference = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     outputs = np.array([[0.8, 0.2], [0.3, 0.7], [0.4, 0.6]])
-    result = fidelity(outputs, reference, "fp32")
+    result = fidelity({"scores": outputs}, {"scores": reference}, "fp32")
     assert result.reference_variant == "fp32"
     assert result.top1_agreement == pytest.approx(2 / 3)
     assert result.max_abs_error == pytest.approx(0.2)

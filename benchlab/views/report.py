@@ -245,7 +245,8 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
         rows.append({"model": v["model"], "variant": v["name"], "recipe": v["recipe"], "format": v["format"],
                      "size KB": _kb(v["size_bytes"]), "zipped KB": _kb(v["size_compressed_bytes"]),
                      "vs reference": ratio, "sha256": (v["sha256"] or "")[:12],
-                     "status": v["status"] if not v["error"] else f"failed: {v['error']}"})
+                     "status": v["status"] if not v["error"] else f"failed: {v['error']}",
+                     "notes": v.get("notes") or ""})
     return rows
 
 

@@ -30,6 +30,7 @@ from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.execute.executor import plan_jobs
+from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import parse_suite
 from benchlab.records import (
     AcceleratorSetting,
@@ -90,12 +91,12 @@ def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() ->
 def test_android_mode_defaults_to_shell_and_names_its_allowed_values(tmp_path: Path) -> None:
     suite = {"name": "s", "models": [{"name": "m", "builtin": "quickstart-mnist"}], "dataset": {"builtin": "mnist"},
              "variants": ["fp32"]}
-    assert parse_suite(suite, tmp_path / "s.yaml").scenario.scenario().android_mode == "shell"
+    assert parse_suite(suite, tmp_path / "s.yaml", RECIPES).scenario.scenario().android_mode == "shell"
     with pytest.raises(SuiteError, match=r"s\.yaml: scenario\.android_mode: Input should be 'shell', 'app' or 'both'"):
-        parse_suite({**suite, "scenario": {"android_mode": "apk"}}, tmp_path / "s.yaml")
+        parse_suite({**suite, "scenario": {"android_mode": "apk"}}, tmp_path / "s.yaml", RECIPES)
     # The app's rows are named ACCELERATOR@app: a setting of the suite may not take such a name.
     with pytest.raises(SuiteError, match=r"s\.yaml: accelerators: \[1\]\.name 'cpu@app' ends with '@app', which names"):
-        parse_suite({**suite, "accelerators": [{"name": "cpu"}, {"name": "cpu@app"}]}, tmp_path / "s.yaml")
+        parse_suite({**suite, "accelerators": [{"name": "cpu"}, {"name": "cpu@app"}]}, tmp_path / "s.yaml", RECIPES)
 
 
 # --- parsing what pm prints -------------------------------------------------------------------------
