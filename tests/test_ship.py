@@ -20,7 +20,7 @@ from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
-from benchlab.records import Fidelity, Measurement, Variant
+from benchlab.records import Fidelity, Measurement
 from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from benchlab.views.delivery import MB, check_delivery

@@ -27,8 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.plan.profiles import TIERS
 from benchlab.results.within_run import MIN_ROUNDS, paired_change
-from benchlab.views.delivery import MB, Delivery, check_delivery, delivery_rows, limit_rows
-from benchlab.views.pick import TIE_THRESHOLD_PCT, RoundValues, preference_order, round_values
+from benchlab.views.delivery import (
+    MB,
+    Delivery,
+    check_delivery,
+    delivery_rows,
+    limit_rows,
+)
+from benchlab.views.pick import (
+    TIE_THRESHOLD_PCT,
+    RoundValues,
+    preference_order,
+    round_values,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,8 +134,8 @@ def _speed_words(pick_job: str, runner_job: str, rounds: RoundValues) -> str:
     return f"{abs(change.change_pct):.0f}% {direction} (significant{inside})"
 
 
-def _size_words(pick_bytes: float, runner_bytes: float) -> str:
-    if not pick_bytes or not runner_bytes or pick_bytes != pick_bytes or runner_bytes != runner_bytes:
+def _size_words(pick_bytes: float | None, runner_bytes: float | None) -> str:
+    if not pick_bytes or not runner_bytes:  # a size not recorded: nothing to say about it
         return ""
     saved = 100.0 * (1.0 - pick_bytes / runner_bytes)
     if round(saved) == 0:
@@ -135,7 +146,7 @@ def _size_words(pick_bytes: float, runner_bytes: float) -> str:
 def reason_against(pick: pd.Series, runner_up: pd.Series, rounds: RoundValues) -> str:
     """Return why `pick` beat `runner_up` on one device, e.g. "not significantly slower and 40% smaller"."""
     speed = _speed_words(pick["job_id"], runner_up["job_id"], rounds)
-    size = _size_words(float(pick["size_bytes"] or 0), float(runner_up["size_bytes"] or 0))
+    size = _size_words(_optional(pick["size_bytes"]), _optional(runner_up["size_bytes"]))
     if not size:
         return speed
     return f"{speed}, though {size}" if size.endswith("larger") else f"{speed} and {size}"
