@@ -110,13 +110,13 @@ def _tier_order(tier: str) -> tuple[int, str]:
     return (TIERS.index(tier) if tier in TIERS else len(TIERS), tier)
 
 
-def slowest_device(tier_rows: pd.DataFrame) -> str | None:
-    """Return the device of these rows whose reference variant is slowest at its best setting.
+def slowest_device(rows: pd.DataFrame) -> str | None:
+    """Return the device of these rows (one tier's) whose reference variant is slowest at its best setting.
 
     A row is the reference's when its variant is the one its fidelity is measured against. None
     when no device has an ok reference row. Ties go to the first device id in sort order.
     """
-    ok = tier_rows[(tier_rows["status"] == "ok") & tier_rows["latency_ms_median"].notna()]
+    ok = rows[(rows["status"] == "ok") & rows["latency_ms_median"].notna()]
     reference = ok[ok["variant"] == ok["fidelity_reference"]]
     if reference.empty:
         return None
