@@ -25,7 +25,7 @@ from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from benchlab.views.delivery import MB, check_delivery
 from benchlab.views.pick import annotate, round_values
-from benchlab.views.ship import ship_plan, tier_coverage
+from benchlab.views.ship import ship_per_tier, ship_plan, tier_coverage
 from tests.test_compare import measurement, write_run
 
 ROUNDS = 10
@@ -141,3 +141,13 @@ def test_a_real_run_shows_both_sections_in_the_report_and_the_terminal(tmp_path:
     assert "bundle in the app" in page and "support.google.com/googleplay/android-developer/answer/9859372" in page
     out = capsys.readouterr().out
     assert "what to ship, per tier" in out and "delivery of tiny/original: bundle in the app" in out
+
+
+def test_a_tier_without_an_ok_reference_has_no_slowest_device_and_says_so(run: RunRecord) -> None:
+    results = run.results
+    failed = results["device_id"].eq("pixel-9") & results["variant"].eq("fp32")
+    annotated = annotate(results.assign(status=results["status"].where(~failed, "failed")), 1.0,
+                         round_values(run.repeat_table))
+    low, flagship = ship_per_tier(annotated, round_values(run.repeat_table))
+    assert low.variant == "int8" and (flagship.device_id, flagship.variant) == (None, None)
+    assert flagship.reason.startswith("no ok reference measurement on any device of this tier")
