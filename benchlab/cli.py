@@ -196,6 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchlab.execute.executor import StopControl
     from benchlab.pipeline import Callbacks, RunInterrupted, resume_run, run_suite
     from benchlab.views.report import build_report, print_table
+    from benchlab.views.ship import print_ship, ship_plan
     from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
@@ -241,6 +242,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outcome.record.measurements:
         files, table = build_report(outcome.record)
         print_table(table)
+        print_ship(ship_plan(outcome.record, table))
         console.print(f"results: {outcome.run_dir}\nreport:  {files.html}\n"
                       f"plots:   {files.tradeoff_plot}, {files.latency_plot}")
     console.print(_variant_summary(outcome.record.variants))
@@ -272,10 +274,14 @@ def _run_dir(run: str, results: Path) -> Path:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild the table, plots and HTML report of a finished run from its store alone."""
+    from benchlab.results.run_record import RunRecord
     from benchlab.views.report import build_report, print_table
+    from benchlab.views.ship import print_ship, ship_plan
 
-    files, table = build_report(args.run_dir, args.budget)
+    record = RunRecord.load(args.run_dir)
+    files, table = build_report(record, args.budget)
     print_table(table)
+    print_ship(ship_plan(record, table))
     _console().print(f"report: {files.html}")
     return EXIT_OK
 

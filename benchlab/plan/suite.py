@@ -249,6 +249,13 @@ class RegressionSpec(_Strict):
     min_repeats: int = Field(5, ge=2, description="fewer repeats on a side: 'not significant (too few repeats)'")
 
 
+class DeliverySpec(_Strict):
+    """What the app weighs without the model, for the report's delivery check (benchlab.views.delivery)."""
+
+    app_base_mb: float = Field(0.0, ge=0, description="the app's compressed download size without the model, in MB "
+                               "(10^6 bytes): counted with a bundled model against the stores' install limits")
+
+
 class Suite(_Strict):
     """A whole benchmark suite as loaded from YAML (paths resolved against the file's folder)."""
 
@@ -262,6 +269,7 @@ class Suite(_Strict):
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
     regression: RegressionSpec = Field(default_factory=RegressionSpec)
+    delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     _file: Path | None = PrivateAttr(None)
 
     @field_validator("variants", mode="before")

@@ -18,7 +18,8 @@ Per measurement (status "ok" only; a failed job already says why):
                   (delegate_applied "no" or "partial", or ops on the CPU in its op profile):
                   part or all of it ran on the CPU; names the ops that fell back when profiled.
 Per suite:
-  * flagship-only every phone targeted is a flagship: most users have slower phones.
+  * flagship-only every phone targeted is a flagship: most users have slower phones
+                  (benchlab.views.ship.tier_coverage, which the report's per-tier table shares).
   * pick-is-fp32  the variant the report recommends (report.annotate's pick) is the unquantized
                   fp32 reference: no optimized variant was both within the accuracy budget and at
                   least as fast, which usually means a recipe or a delegate is not doing its job.
@@ -34,6 +35,7 @@ from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement, describe_ops
 from benchlab.results.stats import summarize
 from benchlab.results.run_record import RunRecord
+from benchlab.views.ship import HOST_PLATFORM, tier_coverage
 
 #: pyperf warns when the standard deviation is more than 10% of the mean.
 MAX_CV = 0.1
@@ -41,8 +43,6 @@ MAX_CV = 0.1
 MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
-#: The one platform benchlab itself supplies; every other device comes from a runner (a phone).
-HOST_PLATFORM = "host"
 UNQUANTIZED_RECIPES = unquantized_recipes()
 
 
@@ -111,7 +111,7 @@ def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
     meta = record.meta
     found: list[CheckWarning] = []
     phones = [d for d in meta.get("devices") or [] if d.get("platform") != HOST_PLATFORM]
-    if phones and all(d.get("tier") == "flagship" for d in phones):
+    if tier_coverage(phones).flagship_only:
         names = ", ".join(d.get("model") or d.get("id") for d in phones)
         found.append(CheckWarning("flagship-only", f"no low-end device: most users will see slower numbers "
                                                    f"(only flagship phones targeted: {names})"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from benchlab.results.within_run import paired_change
+from benchlab.results.within_run import PairedChange, paired_change
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,9 +80,15 @@ def annotate(df: pd.DataFrame, budget_points: float, rounds: RoundValues | None 
     return out
 
 
-def _pick(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[object, str]:
-    """Return the index of the smallest variant among those tied with the fastest, and why it won."""
-    fastest = eligible["latency_ms_median"].astype(float).idxmin()
+def preference_order(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[list, dict[object, PairedChange]]:
+    """Return the eligible rows' indices best first, and the paired change of each tie against the fastest.
+
+    Best first: the fastest row and its ties (not significantly slower than it beyond
+    TIE_THRESHOLD_PCT, paired by round) smallest file first, then every other row fastest first.
+    The pick is the first; benchlab.views.ship names the second as the runner-up.
+    """
+    latency = eligible["latency_ms_median"].astype(float)
+    fastest = latency.idxmin()
     fastest_job = eligible.loc[fastest, "job_id"]
     ties = {}
     for index, row in eligible.iterrows():
@@ -91,8 +97,15 @@ def _pick(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[object, str]:
         change = paired_change(rounds.get(fastest_job, {}), rounds.get(row["job_id"], {}), TIE_THRESHOLD_PCT)
         if change.verdict != "regression":  # not significantly slower beyond the threshold: a tie
             ties[index] = change
-    candidates = [fastest, *ties]
-    pick = min(candidates, key=lambda i: (float(eligible.loc[i, "size_bytes"] or 0), i != fastest))
+    tied = sorted([fastest, *ties], key=lambda i: (float(eligible.loc[i, "size_bytes"] or 0), i != fastest))
+    rest = sorted((i for i in eligible.index if i != fastest and i not in ties), key=lambda i: latency[i])
+    return tied + rest, ties
+
+
+def _pick(eligible: pd.DataFrame, rounds: RoundValues) -> tuple[object, str]:
+    """Return the index of the smallest variant among those tied with the fastest, and why it won."""
+    order, ties = preference_order(eligible, rounds)
+    pick, fastest = order[0], eligible["latency_ms_median"].astype(float).idxmin()
     if pick == fastest:
         return pick, "fastest within the accuracy budget" + (" and smallest of its ties" if ties else "")
     saved = 100.0 * (1 - float(eligible.loc[pick, "size_bytes"]) / float(eligible.loc[fastest, "size_bytes"]))

@@ -19,6 +19,7 @@ from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values
 from benchlab.views.shell_vs_app import shell_vs_app_section
+from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,7 +252,8 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
 
 
 def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
-                trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = ()) -> str:
+                trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = (),
+                plan: ShipPlan | None = None) -> str:
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
@@ -283,7 +285,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
 Each repeat is one fresh runner process; a measurement's median is the median of its repeat medians, and
 its 95% CI (from order statistics over repeats) needs at least 6 repeats. Repeats of all jobs ran
 interleaved, round by round in a shuffled order.</p>
-<h2>What to ship</h2>
+{ship_section(plan, _html_table) if plan is not None else ""}
+<h2>What to ship, per device and accelerator</h2>
 <p class="note">Per device and accelerator: within the accuracy budget ({budget:g} points), the fastest
 variant; a variant not significantly slower than it (paired by round) is a tie, and ties go to the
 smallest file.</p>
@@ -333,6 +336,6 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
-                                output_fidelity_rows(record.output_fidelity)))
+                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df)))
     (run_dir / "summary.json").write_text(json.dumps(table_rows(df), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df

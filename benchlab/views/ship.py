@@ -1,0 +1,302 @@
+"""What to ship, per device tier: one variant and accelerator per model and tier, with the reason in words.
+
+A tier (low-end, mid, flagship, from the device profiles) is judged on its slowest device, the one
+most of its users' experience is bounded by: the device whose reference variant is slowest at its
+best (its fastest ok accelerator setting for the reference, so a device is not called slow for an
+accelerator it happens to run badly). On that device every (variant, accelerator) row within the
+accuracy budget (the annotated table's `in_budget`, benchlab.views.pick) is ranked as the pick
+ranks them (pick.preference_order: the fastest and the rows not significantly slower than it,
+paired by interleaved round, smallest file first; then the others, fastest first). The first is
+shipped, the second is the runner-up, and the reason says how the two differ:
+
+  * speed, from the paired rounds of the two rows: "12% faster (significant)" (the runner-up takes
+    12% longer per inference), "not significantly slower" (no difference the run can resolve), or
+    a significant difference inside the tie threshold;
+  * size: "40% smaller", "20% larger", "the same size".
+
+Which tiers a run has no device in is defined here once (`tier_coverage`); `benchlab check`'s
+flagship-only warning uses the same definition.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from benchlab.plan.profiles import TIERS
+from benchlab.results.within_run import MIN_ROUNDS, paired_change
+from benchlab.views.delivery import (
+    MB,
+    Delivery,
+    check_delivery,
+    delivery_rows,
+    limit_rows,
+)
+from benchlab.views.pick import (
+    TIE_THRESHOLD_PCT,
+    RoundValues,
+    preference_order,
+    round_values,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from benchlab.results.run_record import RunRecord
+
+#: The tier of a row whose device has none (an older record).
+NO_TIER = "unknown"
+#: The one platform benchlab itself supplies (this machine); every other device is a phone.
+HOST_PLATFORM = "host"
+
+
+@dataclass(frozen=True)
+class TierCoverage:
+    """Which device tiers the phones of a run belong to, and which have no phone."""
+
+    present: frozenset[str]
+    missing: tuple[str, ...]
+
+    @property
+    def flagship_only(self) -> bool:
+        """Whether there are phones and every one is a flagship (most users have slower phones)."""
+        return self.present == {"flagship"}
+
+    def note(self) -> str | None:
+        """Return the sentence naming the tiers with no phone, None when every tier has one."""
+        if not self.missing:
+            return None
+        targeted = ("only flagship phones were targeted" if self.flagship_only else
+                    "no phone was targeted" if not self.present else
+                    f"phones of tier {', '.join(sorted(self.present))} only")
+        return (f"No device of tier {', '.join(self.missing)} in this run ({targeted}): "
+                "nothing here says what to ship to those users.")
+
+
+def tier_coverage(devices: Iterable[Mapping[str, Any]]) -> TierCoverage:
+    """Return which of TIERS a run's devices (run.json's `devices`) cover; this machine is no phone."""
+    present = frozenset(d.get("tier") or NO_TIER for d in devices if d.get("platform") != HOST_PLATFORM)
+    return TierCoverage(present, tuple(t for t in TIERS if t not in present))
+
+
+@dataclass(frozen=True)
+class TierPick:
+    """What to ship for one model on one tier, judged on the tier's slowest device.
+
+    `variant` is None when no row on that device is within the accuracy budget (or the tier has
+    no reference measurement to find its slowest device); `reason` then says which.
+    """
+
+    model: str
+    tier: str
+    device_id: str | None
+    device_model: str | None
+    reason: str
+    variant: str | None = None
+    format: str | None = None
+    accelerator: str | None = None
+    median_ms: float | None = None
+    size_bytes: int | None = None
+    size_compressed_bytes: int | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None
+    top1_agreement: float | None = None
+    runner_up: str | None = None
+
+
+def _tier_order(tier: str) -> tuple[int, str]:
+    return (TIERS.index(tier) if tier in TIERS else len(TIERS), tier)
+
+
+def slowest_device(rows: pd.DataFrame) -> str | None:
+    """Return the device of these rows (one tier's) whose reference variant is slowest at its best setting.
+
+    A row is the reference's when its variant is the one its fidelity is measured against. None
+    when no device has an ok reference row. Ties go to the first device id in sort order.
+    """
+    ok = rows[(rows["status"] == "ok") & rows["latency_ms_median"].notna()]
+    reference = ok[ok["variant"] == ok["fidelity_reference"]]
+    if reference.empty:
+        return None
+    best = reference.groupby("device_id")["latency_ms_median"].min().sort_index()
+    return str(best.idxmax())
+
+
+def _speed_words(pick_job: str, runner_job: str, rounds: RoundValues) -> str:
+    change = paired_change(rounds.get(pick_job, {}), rounds.get(runner_job, {}), TIE_THRESHOLD_PCT)
+    if not change.significant or change.change_pct is None:
+        return "not significantly slower" + (" (too few paired rounds to tell)" if change.rounds < MIN_ROUNDS else "")
+    # change_pct is how much longer the runner-up takes than the pick, paired by round.
+    direction = "faster" if change.change_pct > 0 else "slower"
+    inside = f", within the {TIE_THRESHOLD_PCT:g}% tie threshold" if change.verdict == "within threshold" else ""
+    return f"{abs(change.change_pct):.0f}% {direction} (significant{inside})"
+
+
+def _size_words(pick_bytes: float | None, runner_bytes: float | None) -> str:
+    if not pick_bytes or not runner_bytes:  # a size not recorded: nothing to say about it
+        return ""
+    saved = 100.0 * (1.0 - pick_bytes / runner_bytes)
+    if round(saved) == 0:
+        return "the same size"
+    return f"{saved:.0f}% smaller" if saved > 0 else f"{-saved:.0f}% larger"
+
+
+def reason_against(pick: pd.Series, runner_up: pd.Series, rounds: RoundValues) -> str:
+    """Return why `pick` beat `runner_up` on one device, e.g. "not significantly slower and 40% smaller"."""
+    speed = _speed_words(pick["job_id"], runner_up["job_id"], rounds)
+    size = _size_words(_optional(pick["size_bytes"]), _optional(runner_up["size_bytes"]))
+    if not size:
+        return speed
+    return f"{speed}, though {size}" if size.endswith("larger") else f"{speed} and {size}"
+
+
+def _where(row: pd.Series) -> str:
+    return f"{row['variant']} · {row['accelerator']}"
+
+
+def _optional(value: object) -> float | None:
+    return None if value is None or value != value else float(value)  # noqa: PLR0124 - NaN check
+
+
+def _tier_pick(model: str, tier: str, rows: pd.DataFrame, rounds: RoundValues) -> TierPick:
+    device = slowest_device(rows)
+    if device is None:
+        return TierPick(model, tier, None, None, "no ok reference measurement on any device of this tier, "
+                                                 "so its slowest device is unknown")
+    here = rows[rows["device_id"] == device]
+    device_model = here["device_model"].dropna().iloc[0] if here["device_model"].notna().any() else None
+    ok = here[(here["status"] == "ok") & here["latency_ms_median"].notna()]
+    eligible = ok[ok["in_budget"].astype(bool)]
+    if eligible.empty:
+        return TierPick(model, tier, device, device_model, "no variant within the accuracy budget on this device")
+    order, _ties = preference_order(eligible, rounds)
+    pick = eligible.loc[order[0]]
+    if len(order) > 1:
+        runner = eligible.loc[order[1]]
+        reason, runner_up = reason_against(pick, runner, rounds), _where(runner)
+    else:
+        reason, runner_up = "the only variant within the accuracy budget on this device", None
+    compressed = pick.get("size_compressed_bytes")
+    return TierPick(
+        model=model, tier=tier, device_id=device, device_model=device_model, reason=reason,
+        variant=str(pick["variant"]), format=str(pick["format"]), accelerator=str(pick["accelerator"]),
+        median_ms=float(pick["latency_ms_median"]),
+        size_bytes=int(pick["size_bytes"]) if _optional(pick["size_bytes"]) is not None else None,
+        size_compressed_bytes=int(compressed) if _optional(compressed) is not None else None,
+        accuracy=_optional(pick["accuracy"]), accuracy_delta=_optional(pick["accuracy_delta"]),
+        top1_agreement=_optional(pick["fidelity_top1_agreement"]), runner_up=runner_up,
+    )
+
+
+def ship_per_tier(annotated: pd.DataFrame, rounds: RoundValues) -> list[TierPick]:
+    """Return one TierPick per (model, tier) of a run, tiers in order low-end, mid, flagship, then others.
+
+    `annotated` is the results table with pick.annotate's `in_budget` column; `rounds` each job's
+    latency per interleaved round (pick.round_values), which the ties and the reason's speed
+    difference are judged on.
+    """
+    picks = []
+    tiers = annotated["tier"].fillna(NO_TIER)
+    for model in sorted(annotated["model"].unique()):
+        of_model = annotated["model"] == model
+        for tier in sorted(tiers[of_model].unique(), key=_tier_order):
+            picks.append(_tier_pick(model, tier, annotated[of_model & (tiers == tier)], rounds))
+    return picks
+
+
+@dataclass(frozen=True)
+class ShipPlan:
+    """A run's per-tier picks, the tiers it has no phone in, and how each shipped model is delivered."""
+
+    picks: tuple[TierPick, ...]
+    coverage: TierCoverage
+    deliveries: tuple[Delivery, ...]
+
+
+def deliveries_of(picks: Iterable[TierPick], app_base_bytes: int) -> tuple[Delivery, ...]:
+    """Return the delivery of each distinct shipped (model, variant), by its compressed size when recorded."""
+    seen: dict[tuple[str, str], Delivery] = {}
+    for p in picks:
+        if p.variant is None or (p.model, p.variant) in seen:
+            continue
+        size = p.size_compressed_bytes if p.size_compressed_bytes is not None else p.size_bytes
+        if size is None:
+            continue  # nothing recorded to weigh it by
+        seen[(p.model, p.variant)] = check_delivery(p.model, p.variant, p.format or "", size, app_base_bytes,
+                                                    compressed=p.size_compressed_bytes is not None)
+    return tuple(seen.values())
+
+
+def ship_plan(record: RunRecord, annotated: pd.DataFrame) -> ShipPlan:
+    """Return what to ship per tier for a run and how to deliver it, from its record and annotated table.
+
+    The app's own size comes from the suite's `delivery.app_base_mb` (0 for runs recorded before it).
+    """
+    picks = tuple(ship_per_tier(annotated, round_values(record.repeat_table)))
+    delivery = (record.meta.get("suite") or {}).get("delivery") or {}
+    app_base_bytes = round(float(delivery.get("app_base_mb", 0.0)) * MB)
+    return ShipPlan(picks, tier_coverage(record.meta.get("devices") or []), deliveries_of(picks, app_base_bytes))
+
+
+def _accuracy_text(p: TierPick) -> str:
+    if p.accuracy is not None:
+        delta = f" (Δ {p.accuracy_delta:+.2f} pts)" if p.accuracy_delta is not None else ""
+        return f"{p.accuracy:.1f}%{delta}"
+    if p.top1_agreement is not None:
+        return f"top-1 agrees {100.0 * p.top1_agreement:.1f}%"
+    return ""
+
+
+def tier_rows(plan: ShipPlan) -> list[dict[str, str]]:
+    """Return the per-tier picks as display rows, one per (model, tier)."""
+    return [{
+        "model": p.model, "tier": p.tier,
+        "judged on": p.device_id if p.device_id is None or not p.device_model else f"{p.device_id} ({p.device_model})",
+        "variant": p.variant or "", "accelerator": p.accelerator or "",
+        "median ms": "" if p.median_ms is None else f"{p.median_ms:.3f}",
+        "size KB": "" if p.size_bytes is None else f"{p.size_bytes / 1024:,.1f}",
+        "zipped KB": "" if p.size_compressed_bytes is None else f"{p.size_compressed_bytes / 1024:,.1f}",
+        "accuracy / fidelity": _accuracy_text(p), "reason": p.reason, "runner-up": p.runner_up or "",
+    } for p in plan.picks]
+
+
+def ship_section(plan: ShipPlan, table: Callable[[list[dict[str, str]]], str]) -> str:
+    """Return the report's "What to ship, per tier" and "Delivery" sections, rows rendered by `table`."""
+    note = plan.coverage.note()
+    gap = f'<p class="note">{html.escape(note)}</p>\n' if note else ""
+    limits = "".join(f'<li>{html.escape(r["limit"])} ({html.escape(r["counts"])}): {html.escape(r["note"])}; '
+                     f'<a href="{html.escape(r["source"])}">{html.escape(r["source"])}</a>, checked '
+                     f'{html.escape(r["checked"])}</li>' for r in limit_rows())
+    return (f"<h2>What to ship, per tier</h2>\n<p class=\"note\">Per model and device tier, judged on the tier's "
+            "slowest device (its reference variant's best median is the highest): within the accuracy budget, the "
+            f"fastest variant and accelerator; one not significantly slower beyond {TIE_THRESHOLD_PCT:g}% (paired "
+            "by round) ties, and ties go to the smallest file. The reason compares the pick with the runner-up."
+            f"</p>\n{gap}{table(tier_rows(plan))}\n"
+            "<h2>Delivery</h2>\n<p class=\"note\">Each shipped model's compressed size (inside an APK / IPA) against "
+            "the store limits; the install-download limits count the rest of the app too (suite "
+            "<code>delivery.app_base_mb</code>). Where bundling would cross one, download the model on first run."
+            f"</p>\n{table(delivery_rows(plan.deliveries))}\n<ul class=\"note\">{limits}</ul>")
+
+
+def print_ship(plan: ShipPlan) -> None:
+    """Print the per-tier picks and their delivery to the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(170, Console().width))
+    rows = tier_rows(plan)
+    if rows:
+        table = Table(title="what to ship, per tier (judged on each tier's slowest device)")
+        columns = [c for c in rows[0] if c != "model" or len({p.model for p in plan.picks}) > 1]
+        for column in columns:
+            table.add_column(column, justify="right" if column.endswith(("ms", "KB")) else "left",
+                             overflow="fold" if column in ("reason", "runner-up") else "ellipsis")
+        for row in rows:
+            table.add_row(*(row[c] for c in columns))
+        console.print(table)
+    for d in plan.deliveries:
+        console.print(f"delivery of {d.model}/{d.variant}: {d.verdict()}", highlight=False)
+    if (note := plan.coverage.note()) is not None:
+        console.print(f"[yellow]{note}[/yellow]", highlight=False)
