@@ -238,6 +238,20 @@ def test_a_full_job_of_the_token_classifier_times_its_real_first_ids(phone, toke
     assert len(sample_pushes(phone)) == 1  # pushed once, for both repeats and the op profile
 
 
+def test_a_sample_already_on_the_phone_is_not_pushed_again_for_another_variant_or_run(
+        phone, token_tflite_path, tmp_path) -> None:
+    ids = np.random.default_rng(10).integers(0, production_models.VOCAB, (2, production_models.SEQUENCE))
+    feeds = {"ids": ids.astype(np.int32)}
+    other = tmp_path / "other" / "tokens_fp16.tflite"  # another variant whose input takes the same bytes
+    other.parent.mkdir()
+    other.write_bytes(token_tflite_path.read_bytes())
+    assert run_repeats(phone, token_tflite_path, feeds, tmp_path)[0].status == "ok"
+    assert run_repeats(phone, other, feeds, tmp_path)[0].status == "ok"  # a new session finds it by sha256
+    assert len(sample_pushes(phone)) == 1
+    first, second = (flag(command, "input_layer_value_files") for command in timed_commands(phone))
+    assert first == second  # both variants feed the one file, named by its content
+
+
 def test_a_dynamic_model_is_timed_on_the_datas_height_and_width(phone, dynamic_tflite_path, tmp_path) -> None:
     image = np.random.default_rng(6).random((SAMPLES, 10, 14, 3), dtype=np.float32)
     (m,) = run_repeats(phone, dynamic_tflite_path, {"image": image}, tmp_path)
