@@ -621,7 +621,7 @@ def _fit_inputs(model_path: str, inputs_path: str) -> tuple[Any, ModelIO, list[n
 
     Returns the model's (unallocated) interpreter, its inputs and outputs, and per input, in model
     order, (N, *sample_shape) in the tensor's dtype. Raises SuiteError naming the input, the
-    expected and the given dtype and shape.
+    expected and the given dtype and shape, or saying this machine's LiteRT cannot read the model.
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -629,7 +629,12 @@ def _fit_inputs(model_path: str, inputs_path: str) -> tuple[Any, ModelIO, list[n
         feeds = load_feeds(inputs_path)
     except (OSError, ValueError) as exc:  # a missing, cut or pickled file
         raise SuiteError(f"{inputs_path}: evaluation inputs not readable: {exc}") from None
-    interpreter = Interpreter(model_path=model_path)
+    try:  # tensors are not allocated: a custom op only the phone's build has does not matter here
+        interpreter = Interpreter(model_path=model_path)
+    except (ValueError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SuiteError(f"{model_path}: this machine's LiteRT cannot read the model to fit its inputs: "
+                         f"{reason}") from None
     io = describe_interpreter(interpreter)
     try:
         mapping = match_names(list(feeds), io.inputs)

@@ -343,3 +343,12 @@ def test_the_tool_matches_inputs_by_position_warns_on_names_and_aborts_on_unknow
 
     one_of_two = run_on_phone(phone, two_tower_tflite_path, "--input_layer=m --input_layer_shape=1,8", files)
     assert "FATAL: Inputs mismatch: Model inputs #:1 expected: 2" in one_of_two and one_of_two.endswith("EXIT:134\n")
+
+
+def test_a_model_this_machine_cannot_read_fails_the_job_instead_of_the_run(phone, tmp_path) -> None:
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    (m,) = run_repeats(phone, broken, {"x": np.zeros((2, 4), np.float32)}, tmp_path)
+    assert m.status == "failed" and m.error is not None
+    assert m.error.startswith(f"{broken}: this machine's LiteRT cannot read the model to fit its inputs: ")
+    assert timed_commands(phone) == []
