@@ -116,8 +116,8 @@ def test_timed_runs_and_the_op_profile_feed_one_sample_of_every_input_from_its_f
                          "/data/local/tmp/benchlab/sample-b.bin")]
     expected = ["--input_layer=serving_default_meta:0,serving_default_image:0",
                 "--input_layer_shape=1,8:1,10,14,3",
-                "--input_layer_value_files=serving_default_meta::0:/data/local/tmp/benchlab/sample-a.bin,"
-                "serving_default_image::0:/data/local/tmp/benchlab/sample-b.bin"]
+                ("--input_layer_value_files=serving_default_meta::0:/data/local/tmp/benchlab/sample-a.bin,"
+                 "serving_default_image::0:/data/local/tmp/benchlab/sample-b.bin")]
     timed = benchmark_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), Scenario(), "f0", inputs=inputs)
     profile = op_profile_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), 5, "f0", inputs=inputs)
     for command in (timed, profile):
