@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -94,15 +94,18 @@ class ApkRun:
     ended: RunEnd
 
 
-def benchmark_args(model: str, accelerator: AcceleratorSetting, scenario: Scenario) -> str:
+def benchmark_args(model: str, accelerator: AcceleratorSetting, scenario: Scenario,
+                   inputs: Sequence[commands.SampleFile] = ()) -> str:
     """Return the ``args`` extra for one repeat: the binary's flags for the same job, one string.
 
-    The flags are exactly those `commands.benchmark_command` gives the binary (same accelerator
-    and scenario), without the binary and the taskset mask: a foreground app is placed by the
-    scheduler, which is the point of this mode. Raises RunnerError when a flag holds whitespace or
-    a quote, which the APK's JNI would split apart (it splits the string on whitespace, no quoting).
+    The flags are exactly those `commands.benchmark_command` gives the binary (same accelerator,
+    scenario and input sample files), without the binary and the taskset mask: a foreground app
+    is placed by the scheduler, which is the point of this mode. Raises RunnerError when a flag
+    holds whitespace or a quote (a tensor name with a space, say), which the APK's JNI would split
+    apart (it splits the string on whitespace, no quoting).
     """
-    argv = shlex.split(commands.benchmark_command("benchmark_model", model, accelerator, scenario, cpu_mask=None))
+    argv = shlex.split(commands.benchmark_command("benchmark_model", model, accelerator, scenario, cpu_mask=None,
+                                                  inputs=inputs))
     flags = argv[1:]
     for flag in flags:
         if re.search(r"[\s'\"]", flag):
@@ -186,10 +189,11 @@ def _shell(transport: AdbTransport, command: str) -> str:
 
 def run_once(transport: AdbTransport, model: str, accelerator: AcceleratorSetting, scenario: Scenario,
              poll_s: float = 0.5, clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], None] = time.sleep) -> ApkRun:
+             sleep: Callable[[float], None] = time.sleep, inputs: Sequence[commands.SampleFile] = ()) -> ApkRun:
     """Run one repeat of the job through the benchmark APK on the phone; return what it logged.
 
-    ``model`` is the model's path on the phone. Waits at most ``scenario.timeout_seconds`` for the
+    ``model`` is the model's path on the phone, ``inputs`` the input sample files every run feeds
+    (none: the tool's random values). Waits at most ``scenario.timeout_seconds`` for the
     run to end, polling logcat every ``poll_s``; the app is force-stopped afterwards in every case.
     Raises RunnerError when the APK is not installed or ``am`` refuses the start (the message
     holds am's own error line), and the transport's DeviceError / DeviceLost when the phone stops
@@ -198,7 +202,7 @@ def run_once(transport: AdbTransport, model: str, accelerator: AcceleratorSettin
     if installed_apk(_shell(transport, CHECK_INSTALLED)) is None:
         raise RunnerError(f"the LiteRT benchmark APK ({PACKAGE}) is not installed on {transport.serial}",
                           hint=INSTALL_HINT)
-    args = benchmark_args(model, accelerator, scenario)
+    args = benchmark_args(model, accelerator, scenario, inputs)
     _shell(transport, CLEAR_LOGCAT)
     try:
         started = transport.shell(start_command(args), timeout_s=SHELL_TIMEOUT_S)

@@ -76,25 +76,32 @@ def _marker_flag(marker: str) -> str:
 
 
 def benchmark_command(binary: str, model: str, accelerator: AcceleratorSetting, scenario: Scenario,
-                      cpu_mask: str | None, marker: str = "benchlab") -> str:
-    """Return the shell command that benchmarks `model` once (one repeat of the scenario)."""
+                      cpu_mask: str | None, marker: str = "benchlab", inputs: Sequence[SampleFile] = ()) -> str:
+    """Return the shell command that benchmarks `model` once (one repeat of the scenario).
+
+    With `inputs` (one per model input, in model order) every run feeds that sample, resized to
+    its shape (`sample_flags`); without, the tool makes up random values of the model's shapes.
+    """
     args = [
         binary, f"--graph={model}", *accelerator_flags(accelerator),
         f"--warmup_runs={scenario.warmup}", "--warmup_min_secs=0",
         f"--num_runs={scenario.iterations}", f"--min_secs={scenario.min_seconds:g}",
-        f"--max_secs={scenario.max_seconds:g}", "--report_peak_memory_footprint=true", _marker_flag(marker),
+        f"--max_secs={scenario.max_seconds:g}", "--report_peak_memory_footprint=true", *sample_flags(inputs),
+        _marker_flag(marker),
     ]
     return _pinned(" ".join(shlex.quote(a) for a in args), cpu_mask)
 
 
 def op_profile_command(binary: str, model: str, accelerator: AcceleratorSetting, runs: int,
-                       cpu_mask: str | None, marker: str = "benchlab") -> str:
+                       cpu_mask: str | None, marker: str = "benchlab", inputs: Sequence[SampleFile] = ()) -> str:
     """Return the shell command of the op-profiling pass: `runs` iterations of `model` with
     ``--enable_op_profiling`` (the per-op tables go to stdout), one warmup and no minimum time,
-    since its times only split one inference into ops and never count as latency."""
+    since its times only split one inference into ops and never count as latency. `inputs` as
+    in `benchmark_command`: the ops are split on the sample the timed runs feed."""
     args = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=1", "--warmup_min_secs=0",
-        f"--num_runs={runs}", "--min_secs=0", "--enable_op_profiling=true", _marker_flag(marker),
+        f"--num_runs={runs}", "--min_secs=0", "--enable_op_profiling=true", *sample_flags(inputs),
+        _marker_flag(marker),
     ]
     return _pinned(" ".join(shlex.quote(a) for a in args), cpu_mask)
 
@@ -144,6 +151,40 @@ def value_file_item(name: str, path: str) -> str:
     return f"{name.replace(':', '::')}:{path.replace(':', '::')}"
 
 
+@dataclass(frozen=True)
+class SampleFile:
+    """One model input's first evaluation sample on the phone, which every timed run feeds: the
+    input (tensor name, shape with batch 1) and the path of the file holding the sample's bytes
+    in the tensor's dtype."""
+
+    input: EvalInput
+    path: str
+
+
+def input_flags(inputs: Sequence[EvalInput], files: Sequence[str], batch: int = 1) -> list[str]:
+    """Return --input_layer, --input_layer_shape and --input_layer_value_files for `batch`
+    samples of every input (model order), each read from its file in `files`; [] for no inputs.
+
+    ``--input_layer`` names the model's input tensors, ``--input_layer_shape`` resizes each one's
+    batch dimension (1 for one sample) to `batch` (and dynamic dimensions to the data's), and each
+    value file must then hold exactly `batch` samples of its input.
+    """
+    if not inputs:
+        return []
+    names = input_layer_names([i.tensor_name for i in inputs])
+    shapes = [[batch * int(i.sample_shape[0]), *(int(d) for d in i.sample_shape[1:])] for i in inputs]
+    return [
+        f"--input_layer={','.join(names)}",
+        f"--input_layer_shape={':'.join(','.join(str(d) for d in shape) for shape in shapes)}",
+        f"--input_layer_value_files={','.join(value_file_item(n, f) for n, f in zip(names, files))}",
+    ]
+
+
+def sample_flags(inputs: Sequence[SampleFile]) -> list[str]:
+    """Return the flags that feed one sample of every input from its file (`input_flags`)."""
+    return input_flags([s.input for s in inputs], [s.path for s in inputs])
+
+
 def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting, workdir: str,
                        inputs: Sequence[EvalInput], first: int, count: int, output: str,
                        cpu_mask: str | None, marker: str) -> str:
@@ -151,22 +192,16 @@ def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting,
     `inputs-N.bin` in `workdir` through the model in ONE benchmark_model process, appending the
     outputs to `output`.
 
-    Each input's samples are cut out with dd into `in-N.bin` and fed as a batch:
-    ``--input_layer`` names the model's input tensors in model order, ``--input_layer_shape``
-    resizes each input's batch dimension (1 for one sample) to `count`, and
-    ``--input_layer_value_files`` must then hold exactly `count` samples per input.
+    Each input's samples are cut out with dd into `in-N.bin` and fed as a batch of `count`
+    (`input_flags`).
     ``--output_filepath`` (LiteRT 2.12+) writes the last run's outputs as raw bytes, every output in
     the model's output order. Paths are relative to `workdir` (the command runs there), so no ',' or
     ':' of a job's folder reaches the flags. On failure the tool's last lines are printed and the
     command exits 1.
     """
-    names = input_layer_names([i.tensor_name for i in inputs])
-    shapes = [[count * int(i.sample_shape[0]), *(int(d) for d in i.sample_shape[1:])] for i in inputs]
     run = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=0", "--warmup_min_secs=0",
-        "--num_runs=1", "--min_secs=0", f"--input_layer={','.join(names)}",
-        f"--input_layer_shape={':'.join(','.join(str(d) for d in shape) for shape in shapes)}",
-        f"--input_layer_value_files={','.join(value_file_item(n, f'in-{k}.bin') for k, n in enumerate(names))}",
+        "--num_runs=1", "--min_secs=0", *input_flags(inputs, [f"in-{k}.bin" for k in range(len(inputs))], count),
         "--output_filepath=out.bin", _marker_flag(marker),
     ]
     command = _pinned(" ".join(shlex.quote(a) for a in run), cpu_mask)

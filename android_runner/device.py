@@ -1,5 +1,9 @@
 """An Android phone as a benchlab Device: identity from getprop, conditions from dumpsys, jobs run
-by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back. The
+by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pulled back. Every
+timed run feeds the first sample of the job's evaluation inputs to every model input (by tensor
+name, dynamic dimensions resized to the data's), as the host runner does, instead of the tool's
+random values, which can be out of range (token ids past a vocabulary) or of the wrong size (a
+dynamic image left at 1x1); each input's sample is pushed once per phone and content hash. The
 first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
 where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
 fails the job. A job planned with ``scenario.android_mode`` "app" runs its timed repeats through
@@ -15,6 +19,7 @@ once it is back; only a phone that stays gone raises DeviceLost, which quarantin
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -149,6 +154,9 @@ class AndroidDevice:
             abi=facts.abi, tier=profile.tier, transport=transport_name, profile=profile.name,
         )
         self._pushed: dict[str, str] = {}  # remote path -> sha256 known to be on the phone
+        # (variant path, evaluation inputs path) -> sample 0 of every input, fitted to the variant,
+        # with its raw bytes: worked out once, fed to every timed repeat of the variant.
+        self._first_samples: dict[tuple[str, str], tuple[tuple[commands.EvalInput, bytes], ...]] = {}
         self._supports_output_file: bool | None = None
         self._installed_apk: str | None = None  # sha256 of the benchmark APK known to be installed
         self._swept = False  # leftovers of earlier runs removed from the phone
@@ -207,13 +215,14 @@ class AndroidDevice:
         try:
             binary = runner_binary(self.facts.abi)
             base = replace(base, runner_version=sha256_file(binary), conditions_before=self.conditions())
-            measurement = self._benchmark(job, base, binary_remote, model_remote)
+            inputs = self._timed_inputs(job)
+            measurement = self._benchmark(job, base, binary_remote, model_remote, inputs)
         except DeviceLost:
             raise  # run() waits for the phone, or the executor quarantines it
-        except DeviceError as exc:
+        except (DeviceError, SuiteError) as exc:  # SuiteError: the data does not fit the variant's inputs
             return replace(base, status="failed", error=str(exc), finished_at=now_iso())
         if measurement.status == "ok" and job.repeat == 0 and job.scenario.op_profile_runs > 0:
-            measurement = self._profile_ops(job, measurement, binary_remote, model_remote)
+            measurement = self._profile_ops(job, measurement, binary_remote, model_remote, inputs)
         if job.scenario.require_full_delegation:
             measurement = full_delegation_failure(measurement)
         if measurement.status == "ok" and job.evaluate and job.eval_inputs_path:
@@ -264,11 +273,39 @@ class AndroidDevice:
 
     # --- benchmark and evaluation ------------------------------------------------------------
 
-    def _benchmark(self, job: Job, base: Measurement, binary: str, model: str) -> Measurement:
+    def _timed_inputs(self, job: Job) -> tuple[commands.SampleFile, ...]:
+        """Return sample 0 of every model input as a file on the phone, for the timed runs and the
+        op profile to feed (as the host runner times the first evaluation sample); () when the job
+        has no evaluation inputs (the tool then makes up random values).
+
+        The sample is fitted to the variant as the evaluation fits it (`_fit_inputs`: by name,
+        checked, `to_tensor`) once per variant and inputs file, and pushed once per phone per
+        content hash (the file is named by it). Raises SuiteError naming the input when the data
+        does not fit the variant, DeviceError when a push fails.
+        """
+        if not job.eval_inputs_path:
+            return ()
+        key = (job.variant.path, job.eval_inputs_path)
+        if key not in self._first_samples:
+            _, io, tensors = _fit_inputs(job.variant.path, job.eval_inputs_path)
+            self._first_samples[key] = tuple((spec, values[:1].tobytes())
+                                             for spec, values in zip(_input_specs(io, tensors), tensors))
+        files = []
+        with tempfile.TemporaryDirectory(prefix="benchlab-sample-") as tmp:
+            for spec, raw in self._first_samples[key]:
+                local = Path(tmp) / f"sample-{hashlib.sha256(raw).hexdigest()[:16]}.bin"
+                local.write_bytes(raw)
+                remote = self._remote(local.name)
+                self._ensure(local, remote)  # skipped when the phone has these bytes there
+                files.append(commands.SampleFile(spec, remote))
+        return tuple(files)
+
+    def _benchmark(self, job: Job, base: Measurement, binary: str, model: str,
+                   inputs: Sequence[commands.SampleFile]) -> Measurement:
         """Run the job's timed repeats with the shell binary, or through the benchmark APK for
-        android_mode "app"; return `base` with their numbers, or failed with the first failing
-        repeat's reason. An APK not fetched or refused by pm fails the job with cause "harness", so
-        `--resume` runs it once the APK is there."""
+        android_mode "app", every run feeding `inputs` (`_timed_inputs`); return `base` with their
+        numbers, or failed with the first failing repeat's reason. An APK not fetched or refused by
+        pm fails the job with cause "harness", so `--resume` runs it once the APK is there."""
         run_repeat = self._shell_repeat
         if job.scenario.android_mode == "app":
             try:
@@ -283,7 +320,7 @@ class AndroidDevice:
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
         for _ in range(job.scenario.repeats):
-            repeat = run_repeat(job, binary, model)
+            repeat = run_repeat(job, binary, model, inputs)
             if repeat.text is not None:
                 texts.append(repeat.text)
             if repeat.output is None:
@@ -308,11 +345,11 @@ class AndroidDevice:
             total_nodes=delegated.total_nodes if delegated else None, flags=flags,
         )
 
-    def _shell_repeat(self, job: Job, binary: str, model: str) -> _Repeat:
+    def _shell_repeat(self, job: Job, binary: str, model: str, inputs: Sequence[commands.SampleFile]) -> _Repeat:
         """One timed repeat: benchmark_model started from adb shell, pinned to the big cores on CPU."""
         command = commands.benchmark_command(binary, model, job.accelerator, job.scenario,
                                              self.cpu_mask if job.accelerator.kind == "cpu" else None,
-                                             marker=job.job_id)
+                                             marker=job.job_id, inputs=inputs)
         try:
             result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
         except DeviceTimeout as exc:
@@ -323,11 +360,11 @@ class AndroidDevice:
             return _Repeat(result.output, None, self._failure(result.exit_code, parsed))
         return _Repeat(result.output, parsed)
 
-    def _app_repeat(self, job: Job, binary: str, model: str) -> _Repeat:
+    def _app_repeat(self, job: Job, binary: str, model: str, inputs: Sequence[commands.SampleFile]) -> _Repeat:
         """One timed repeat through the benchmark APK as a foreground Activity (apk_runner), its
         logcat lines kept as the runner output; `binary` is not used (the app has the tool built in)."""
         try:
-            run = apk_runner.run_once(self.transport, model, job.accelerator, job.scenario)
+            run = apk_runner.run_once(self.transport, model, job.accelerator, job.scenario, inputs=inputs)
         except RunnerError as exc:  # am refused the Activity, or the flags cannot pass through the app
             return _Repeat(None, None, str(exc), "harness")
         if run.ended == "timeout":  # the app was force-stopped, so it does not heat the next job
@@ -354,13 +391,14 @@ class AndroidDevice:
                 raise DeviceError(f"{self.info.id}: pm install refused the benchmark APK: {failure}")
         self._installed_apk = sha
 
-    def _profile_ops(self, job: Job, m: Measurement, binary: str, model: str) -> Measurement:
-        """Run the op-profiling pass and return `m` with where each op ran and the accelerator's
-        share of the time. Its times are never latency; a pass that fails leaves the measurement as
-        it was, with the reason in ``op_profile_note``."""
+    def _profile_ops(self, job: Job, m: Measurement, binary: str, model: str,
+                     inputs: Sequence[commands.SampleFile]) -> Measurement:
+        """Run the op-profiling pass on the timed runs' `inputs` and return `m` with where each op
+        ran and the accelerator's share of the time. Its times are never latency; a pass that fails
+        leaves the measurement as it was, with the reason in ``op_profile_note``."""
         command = commands.op_profile_command(binary, model, job.accelerator, job.scenario.op_profile_runs,
                                               self.cpu_mask if job.accelerator.kind == "cpu" else None,
-                                              marker=job.job_id)
+                                              marker=job.job_id, inputs=inputs)
         try:
             result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
         except DeviceTimeout as exc:
@@ -528,30 +566,12 @@ class _EvalSet:
 
     @classmethod
     def load(cls, model_path: str, inputs_path: str) -> _EvalSet:
-        """Read the evaluation inputs (.npz by input name, or an old single-array .npy) and fit
-        them to the model's inputs: mapped by name (else position), checked, quantized or cast.
+        """Read the evaluation inputs and fit them to the model's inputs (`_fit_inputs`).
 
         Raises SuiteError naming the input, the expected and the given dtype and shape, and
         DeviceError when the outputs' sizes cannot be worked out on the host.
         """
-        from ai_edge_litert.interpreter import Interpreter
-
-        try:
-            feeds = load_feeds(inputs_path)
-        except (OSError, ValueError) as exc:  # a missing, cut or pickled file
-            raise SuiteError(f"{inputs_path}: evaluation inputs not readable: {exc}") from None
-        interpreter = Interpreter(model_path=model_path)
-        io = describe_interpreter(interpreter)
-        try:
-            mapping = match_names(list(feeds), io.inputs)
-        except ValueError as exc:
-            raise SuiteError(f"{inputs_path}: {exc}") from None
-        tensors = [to_tensor(_fitting(feeds[mapping[info.name]], info, inputs_path), info) for info in io.inputs]
-        counts = {info.name: len(values) for info, values in zip(io.inputs, tensors)}
-        if len(set(counts.values())) > 1:
-            raise SuiteError(f"{inputs_path}: the inputs have different sample counts: {counts}")
-        if 0 in counts.values():
-            raise SuiteError(f"{inputs_path}: no evaluation samples")
+        interpreter, io, tensors = _fit_inputs(model_path, inputs_path)
         return cls(io, tensors, _output_shapes(interpreter, io, tensors))
 
     @property
@@ -561,8 +581,7 @@ class _EvalSet:
 
     def inputs(self) -> list[commands.EvalInput]:
         """Return each input's tensor name and one sample's shape (batch 1) and size, in model order."""
-        return [commands.EvalInput(info.tensor_name, (1, *values.shape[1:]), values[:1].nbytes)
-                for info, values in zip(self.io.inputs, self.tensors)]
+        return _input_specs(self.io, self.tensors)
 
     @property
     def output_sample_bytes(self) -> int:
@@ -594,6 +613,46 @@ class _EvalSet:
             sample = shape[1:] if shape and shape[0] == 1 else shape
             outputs[info.name] = from_tensor(np.concatenate(parts).reshape(sum(chunks), *sample), info)
         return outputs
+
+
+def _fit_inputs(model_path: str, inputs_path: str) -> tuple[Any, ModelIO, list[np.ndarray]]:
+    """Read the evaluation inputs (.npz by input name, or an old single-array .npy) and fit them
+    to the model's inputs: mapped by name (else position), checked, quantized or cast.
+
+    Returns the model's (unallocated) interpreter, its inputs and outputs, and per input, in model
+    order, (N, *sample_shape) in the tensor's dtype. Raises SuiteError naming the input, the
+    expected and the given dtype and shape, or saying this machine's LiteRT cannot read the model.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        feeds = load_feeds(inputs_path)
+    except (OSError, ValueError) as exc:  # a missing, cut or pickled file
+        raise SuiteError(f"{inputs_path}: evaluation inputs not readable: {exc}") from None
+    try:  # tensors are not allocated: a custom op only the phone's build has does not matter here
+        interpreter = Interpreter(model_path=model_path)
+    except (ValueError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SuiteError(f"{model_path}: this machine's LiteRT cannot read the model to fit its inputs: "
+                         f"{reason}") from None
+    io = describe_interpreter(interpreter)
+    try:
+        mapping = match_names(list(feeds), io.inputs)
+    except ValueError as exc:
+        raise SuiteError(f"{inputs_path}: {exc}") from None
+    tensors = [to_tensor(_fitting(feeds[mapping[info.name]], info, inputs_path), info) for info in io.inputs]
+    counts = {info.name: len(values) for info, values in zip(io.inputs, tensors)}
+    if len(set(counts.values())) > 1:
+        raise SuiteError(f"{inputs_path}: the inputs have different sample counts: {counts}")
+    if 0 in counts.values():
+        raise SuiteError(f"{inputs_path}: no evaluation samples")
+    return interpreter, io, tensors
+
+
+def _input_specs(io: ModelIO, tensors: Sequence[np.ndarray]) -> list[commands.EvalInput]:
+    """Return each input's tensor name and one sample's shape (batch 1) and size, in model order."""
+    return [commands.EvalInput(info.tensor_name, (1, *values.shape[1:]), values[:1].nbytes)
+            for info, values in zip(io.inputs, tensors)]
 
 
 def _fitting(values: np.ndarray, info: TensorInfo, source: str) -> np.ndarray:

@@ -7,6 +7,10 @@ tunneld tunnel from iOS 17), the driver launches it whenever its heartbeat is st
 works in **inbox mode**: the jobs wait in the app's inbox and someone must keep the app open in
 the foreground. It says so once in a log warning, and in the error of a job nobody picked up.
 
+Every repeat gives the app the job's evaluation inputs, so it times their first sample (dynamic
+dimensions resized to the data's) rather than made-up values: all samples for the repeat that
+evaluates, sample 0 alone for the others (each tensor file pushed once per phone, named by content).
+
 Every failure of a job (phone not reachable, app missing or refusing the model, compute units the
 phone lacks, app killed or phone locked mid-job, timeout) is a Measurement with status and a
 one-line reason and hint; only discovery raises.
@@ -182,6 +186,9 @@ class IPhoneDevice:
         self._clock_offset_s: float | None = None
         self._swept = False
         self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared inputs and outputs
+        # (model sha256:format, evaluation inputs path) → sample 0 of every input as the app takes it,
+        # worked out once and sent to every timed repeat of the variant.
+        self._first_samples: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
 
     # --- Device protocol -----------------------------------------------------------------------
 
@@ -255,16 +262,20 @@ class IPhoneDevice:
         local = Path(job.variant.path or "")
         model = self._ensure_model(files, local)
         io = self._declared_io(local, job.variant.format)
-        inputs = self._ensure_inputs(files, job, io)
+        # The app times sample 0 of the inputs it is given, then runs every sample once for the
+        # outputs: the repeat that evaluates gets every sample, the others sample 0 alone (the one
+        # output it then writes is not kept), so every repeat times the same real first sample.
         results: list[tuple[RunnerJob, RunnerResult]] = []
         outputs = None
         for repeat in range(job.scenario.repeats):
+            evaluating = job.evaluate and repeat == 0
+            inputs = self._ensure_inputs(files, self._input_arrays(job, io, local, every_sample=evaluating))
             runner_job = RunnerJob(job_id=f"{uuid.uuid4().hex[:8]}-r{repeat}-{job.job_id}"[:128], model=model,
                                    warmup=job.scenario.warmup, iterations=job.scenario.iterations, inputs=inputs,
                                    **settings)
             try:
                 result = self._run_in_app(files, runner_job, job)
-                if repeat == 0 and result.status == "ok" and result.outputs:
+                if evaluating and result.status == "ok" and result.outputs:
                     outputs = self._pull_outputs(files, result, io, job)
             finally:
                 with contextlib.suppress(PhoneError):  # never hide why the job failed
@@ -397,22 +408,35 @@ class IPhoneDevice:
                 self._io[key] = ModelIO(inputs=(), outputs=())
         return self._io[key]
 
-    def _ensure_inputs(self, files: ContainerFiles, job: Job, io: ModelIO) -> tuple[TensorFile, ...]:
-        """Push one tensor file per model input (batch 1 per sample, in the type the app takes:
-        ``model_io.app_inputs``), each content-addressed; () for a repeat that does not evaluate.
+    def _input_arrays(self, job: Job, io: ModelIO, local: Path, every_sample: bool) -> list[tuple[str, np.ndarray]]:
+        """The job's evaluation inputs per model input, in the model's order: the name the app knows
+        the input by and its samples in the type the app takes (``model_io.app_inputs``). Every
+        sample, or sample 0 alone (read once per model file and inputs, then kept); [] when the job
+        has no evaluation inputs.
 
-        Raises DataMismatch when the data does not fit the variant's inputs, PhoneError on a push.
+        Raises DataMismatch when the data cannot be read or does not fit the variant's inputs.
         """
-        if not job.evaluate or not job.eval_inputs_path:
-            return ()
+        if not job.eval_inputs_path:
+            return []
+        key = (f"{self._sha(local)}:{job.variant.format}", job.eval_inputs_path)
+        if not every_sample and key in self._first_samples:
+            return self._first_samples[key]
         where = _variant_text(job)
         try:
             feeds = load_feeds(job.eval_inputs_path)
         except (OSError, ValueError) as exc:
             raise DataMismatch(f"{where}: evaluation inputs {job.eval_inputs_path} cannot be read: {exc}") from exc
+        arrays = app_inputs(feeds, io, job.variant.format, where)
+        self._first_samples[key] = [(name, samples[:1]) for name, samples in arrays]
+        return arrays if every_sample else self._first_samples[key]
+
+    def _ensure_inputs(self, files: ContainerFiles, arrays: list[tuple[str, np.ndarray]]) -> tuple[TensorFile, ...]:
+        """Push one tensor file per model input holding its `arrays` samples (batch 1 each), named by
+        content and pushed once per phone; () for no arrays. Raises PhoneError on a push.
+        """
         tensors = []
         with tempfile.TemporaryDirectory(prefix="benchlab-ios-inputs-") as tmp:
-            for name, samples in app_inputs(feeds, io, job.variant.format, where):
+            for name, samples in arrays:
                 local = Path(tmp) / "input.bin"
                 local.write_bytes(np.ascontiguousarray(samples, dtype=samples.dtype.newbyteorder("<")).tobytes())
                 sha = path_sha256(local)

@@ -76,7 +76,8 @@ Android's benchmark_model does by default); ``warmup`` runs after the first pred
 ``iterations`` timed runs; ``inputs``: tensor files (``name``, ``file``, ``shape``,
 ``samples``, ``dtype``). With no inputs the app feeds deterministic pseudo-random values in [0, 1) of the
 model's own input shapes and writes no outputs. Timed runs use sample 0; after them the app runs
-every sample once, untimed, and writes the outputs. The app checks ``format``,
+every sample once, untimed, and writes the outputs (benchlab gives a repeat that does not evaluate
+sample 0 alone, with ``samples`` 1, so it times the real first sample at the cost of one untimed run). The app checks ``format``,
 ``compute_units`` and ``delegate`` against the allowed values before anything else and answers a
 bad value with a ``failed`` result naming the field and the allowed values (it echoes only
 valid values into the result).

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shlex
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
 
@@ -40,6 +42,7 @@ from benchlab.records import (
     Scenario,
     Variant,
 )
+from benchlab.tensors import save_feeds
 from benchlab.views.shell_vs_app import shell_vs_app_rows
 from tests.android.test_tools_fetch import mirror  # noqa: F401 - the loopback download server fixture
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
@@ -48,6 +51,8 @@ from tests.loopback_adb.benchmark_apk import (
     replay_logcat,
     stop_benchmark_apk,
 )
+from tests.loopback_adb.fake_benchmark_model import split_value_file_item
+from tests.production_models import SEQUENCE, VOCAB
 
 try:
     from tests.fixtures_path import fixture_text, requires_fixtures
@@ -190,6 +195,11 @@ def test_both_modes_are_stored_apart_and_reported_side_by_side(tmp_path: Path, p
     starts = issued(phone, "am start")
     assert len(starts) == 2 and all("--graph=/data/local/tmp/benchlab/" in c and "taskset" not in c for c in starts)
     assert not any("enable_op_profiling" in c or "output_filepath" in c for c in starts)
+    # Each timed run in the app fed the first evaluation sample, as the shell binary's did.
+    shell_runs = [c for c in phone.commands if "--report_peak_memory_footprint=true" in c and "am start" not in c]
+    assert len(shell_runs) == 2
+    assert all("--input_layer_value_files=" in c and "--input_layer_shape=1,28,28,1" in c
+               for c in [*starts, *shell_runs])
     assert len([c for c in phone.commands if "--enable_op_profiling=true" in c]) == 2  # one pass per job, shell
     assert issued(phone, "pm install") == [with_exit_code(apk_runner.install_command(
         "/data/local/tmp/benchlab/benchmark_model.apk"))]
@@ -235,13 +245,15 @@ def test_app_mode_without_a_fetched_apk_fails_saying_to_fetch_it(tmp_path: Path,
 
 
 def run_app_job(phone: LoopbackAdbDevice, model: Path, accelerator: AcceleratorSetting,
-                **scenario: float) -> Measurement:
-    """Run one app-mode job on the phone through AndroidDevice (no evaluation, no op profile)."""
+                eval_inputs: Path | None = None, **scenario: float) -> Measurement:
+    """Run one app-mode job on the phone through AndroidDevice (no evaluation, no op profile); a
+    repeat after the first, which times the first sample of `eval_inputs` when given."""
     variant = Variant(model="tiny", name="fp32", recipe="tflite", format="tflite", status="built", path=str(model))
     settings = {"warmup": 1, "iterations": 5, "repeats": 1, "timeout_seconds": 60, **scenario}
     job = Job(job_id=f"tiny.fp32.phone.{accelerator.name}", run_id="run", suite="s", variant=variant,
               device_id=phone.serial, accelerator=accelerator,
-              scenario=Scenario(**settings, op_profile_runs=0, android_mode="app"))  # type: ignore[arg-type]
+              scenario=Scenario(**settings, op_profile_runs=0, android_mode="app"),  # type: ignore[arg-type]
+              eval_inputs_path=str(eval_inputs) if eval_inputs else None, repeat=1)
     device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
     try:
         device.prepare([model])
@@ -295,3 +307,26 @@ def test_shell_vs_app_pairs_only_jobs_that_measured_both_ways() -> None:
     assert shell_vs_app_rows(df) == [{"model": "m", "variant": "fp32", "device": "S", "accelerator": "cpu-t4",
                                       "shell median ms": "10.000", "app median ms": "12.500", "app / shell": "1.25×"}]
     assert shell_vs_app_rows(df[df["accelerator"] != "cpu-t4@app"]) == []
+
+
+def test_the_app_times_the_first_sample_of_every_input_with_the_binarys_flags(
+        phone: LoopbackAdbDevice, tools: Path, token_tflite_path: Path, tmp_path: Path) -> None:
+    """Token ids of a 50-word vocabulary: the tool's own random ids (0..99) would fail in the app as
+    in the shell ("gather index out of bounds"); the app is given sample 0, named and shaped."""
+    ids = np.random.default_rng(9).integers(0, VOCAB, (4, SEQUENCE)).astype(np.int32)
+    inputs = tmp_path / "tokens.npz"
+    save_feeds(inputs, {"ids": ids})
+    m = run_app_job(phone, token_tflite_path, CPU2, eval_inputs=inputs, repeats=2)
+    assert m.status == "ok" and m.runner == APP_RUNNER, m.error
+    assert len(m.runner_stats) == 2 and all(s["count"] >= 5 for s in m.runner_stats)
+    starts = issued(phone, "am start")
+    assert len(starts) == 2
+    for start in starts:
+        (args,) = [a for a in shlex.split(start) if a.startswith("--graph=")]  # the args extra, one word
+        flags = dict(flag.split("=", 1) for flag in args.split())
+        assert flags["--input_layer"] == "serving_default_ids:0"
+        assert flags["--input_layer_shape"] == f"1,{SEQUENCE}"
+        name, path = split_value_file_item(flags["--input_layer_value_files"])
+        assert name == "serving_default_ids:0" and phone.host_path(path).read_bytes() == ids[:1].tobytes()
+    # The app logged the args it was given, and ran on them.
+    assert "--input_layer_value_files=serving_default_ids::0:/data/local/tmp/benchlab/sample-" in m.runner_output

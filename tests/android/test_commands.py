@@ -6,11 +6,13 @@ import pytest
 
 from android_runner.commands import (
     EvalInput,
+    SampleFile,
     accelerator_flags,
     benchmark_command,
     eval_chunk_command,
     input_layer_names,
     kill_command,
+    op_profile_command,
     value_file_item,
 )
 from benchlab.records import AcceleratorSetting, Scenario
@@ -106,3 +108,19 @@ def test_a_name_with_a_comma_is_given_by_position_since_the_tool_cannot_escape_i
         EvalInput("ids", (1, 12), 48), EvalInput("a,b", (1, 3), 12)], 0, 1, "o.bin", cpu_mask=None, marker="j")
     assert "--input_layer=ids,benchlab_input_1" in command.split()
     assert "--input_layer_value_files=ids:in-0.bin,benchlab_input_1:in-1.bin" in command.split()
+
+
+def test_timed_runs_and_the_op_profile_feed_one_sample_of_every_input_from_its_file() -> None:
+    inputs = [SampleFile(EvalInput("serving_default_meta:0", (1, 8), 32), "/data/local/tmp/benchlab/sample-a.bin"),
+              SampleFile(EvalInput("serving_default_image:0", (1, 10, 14, 3), 1680),
+                         "/data/local/tmp/benchlab/sample-b.bin")]
+    expected = ["--input_layer=serving_default_meta:0,serving_default_image:0",
+                "--input_layer_shape=1,8:1,10,14,3",
+                ("--input_layer_value_files=serving_default_meta::0:/data/local/tmp/benchlab/sample-a.bin,"
+                 "serving_default_image::0:/data/local/tmp/benchlab/sample-b.bin")]
+    timed = benchmark_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), Scenario(), "f0", inputs=inputs)
+    profile = op_profile_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), 5, "f0", inputs=inputs)
+    for command in (timed, profile):
+        assert all(flag in command.split() for flag in expected), command
+    # Without inputs the tool makes up its own values, as before.
+    assert "--input_layer" not in benchmark_command("/b/benchmark_model", "/m/m.tflite", setting("cpu"), Scenario(), None)

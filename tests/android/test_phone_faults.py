@@ -54,6 +54,7 @@ def open_device(phone: LoopbackAdbDevice) -> AndroidDevice:
 
 def make_job(model: Path, tmp_path: Path, samples: int = 0, accelerator: AcceleratorSetting = CPU,
              scenario: Scenario = QUICK, name: str = "fp32") -> Job:
+    """The first repeat of a job (it evaluates `samples` inputs, if any), as the executor plans it."""
     eval_path = None
     if samples:
         eval_path = tmp_path / f"eval-{samples}.npy"
@@ -61,7 +62,7 @@ def make_job(model: Path, tmp_path: Path, samples: int = 0, accelerator: Acceler
     variant = Variant(model="tiny", name=name, recipe="tflite", format="tflite", status="ok", path=str(model))
     return Job(job_id=f"tiny.{name}.phone.{accelerator.name}", run_id="run", suite="faults", variant=variant,
                device_id="phone", accelerator=accelerator, scenario=scenario,
-               eval_inputs_path=str(eval_path) if eval_path else None)
+               eval_inputs_path=str(eval_path) if eval_path else None, evaluate=eval_path is not None)
 
 
 def host_outputs(model: Path, eval_path: str) -> np.ndarray:

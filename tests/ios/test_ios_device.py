@@ -43,7 +43,7 @@ def make_job(path: Path, fmt: str, accelerator: AcceleratorSetting, inputs: Path
     settings = {"warmup": 1, "iterations": 4, "repeats": 1, "timeout_seconds": 30.0, **scenario}
     return Job(job_id=f"tiny.{path.stem}.phone.{accelerator.name}", run_id="run1", suite="s", variant=variant,
                device_id="phone", accelerator=accelerator, scenario=Scenario(**settings),  # type: ignore[arg-type]
-               eval_inputs_path=str(inputs) if inputs else None)
+               eval_inputs_path=str(inputs) if inputs else None, evaluate=inputs is not None)
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,19 @@ def run_on_phone(make_phone: MakePhone, model: Path, feeds: Feeds | None, tmp_pa
     device = device_for(phone, services)
     device.prepare([model])
     return device.run(make_job(model, "tflite", CPU, inputs)), phone
+
+
+def run_repeats(make_phone: MakePhone, model: Path, feeds: Feeds, tmp_path: Path, repeats: int
+                ) -> tuple[list[Measurement], FakePhone, FakeServices]:
+    """Run ``repeats`` repeats of one job on one loopback iPhone as the executor does: each a job of
+    its own, the first evaluating ``feeds``, the others only timed."""
+    inputs = tmp_path / f"{model.stem}.npz"
+    save_feeds(inputs, feeds)
+    phone, services = make_phone()
+    device = device_for(phone, services)
+    device.prepare([model])
+    first = make_job(model, "tflite", CPU, inputs)
+    return [device.run(replace(first, repeat=k, evaluate=k == 0)) for k in range(repeats)], phone, services
 
 
 def describe_interpreter_of(model: Path) -> ModelIO:
@@ -160,6 +174,43 @@ def test_a_job_without_inputs_feeds_zeros_to_ids_and_keeps_no_outputs(
     m, phone = run_on_phone(make_phone, token_tflite_path, None, tmp_path)
     assert m.status == "ok", m.error
     assert m.outputs is None and phone.app.jobs_seen[0].inputs == ()
+
+
+# --- timed repeats that do not evaluate time the real first sample ---------------------------------------
+
+
+def test_every_repeat_times_the_first_token_ids_and_only_the_first_evaluates(
+        make_phone: MakePhone, token_tflite_path: Path, tmp_path: Path) -> None:
+    ids = np.random.default_rng(17).integers(0, VOCAB, (5, SEQUENCE)).astype(np.int32)
+    (first, second, third), phone, services = run_repeats(make_phone, token_tflite_path, {"ids": ids}, tmp_path, 3)
+    for m in (first, second, third):
+        assert m.status == "ok", m.error
+        assert len(m.samples_us) == 1 and len(m.samples_us[0]) == 4
+    assert first.outputs is not None and second.outputs is None and third.outputs is None
+    evaluated, *timed = phone.app.jobs_seen
+    assert [(t.name, t.samples, t.shape) for t in evaluated.inputs] == [("serving_default_ids:0", 5, (1, SEQUENCE))]
+    for job in timed:  # sample 0 alone, as the app's timed runs feed it
+        (tensor,) = job.inputs
+        assert (tensor.name, tensor.dtype, tensor.samples, tensor.shape) == ("serving_default_ids:0", "int32", 1,
+                                                                             (1, SEQUENCE))
+        assert np.array_equal(read_tensor_file(phone.documents / tensor.file, tensor).reshape(1, SEQUENCE), ids[:1])
+    assert timed[0].inputs == timed[1].inputs
+    # The model once, all samples once, sample 0 once: the second timed repeat pushed nothing.
+    assert services.counters["files_pushed"] == 3
+    # The app's untimed run of the one sample left nothing behind.
+    assert sorted(p.name for p in (phone.documents / "outbox").iterdir()) == []
+
+
+def test_a_timed_repeat_of_a_dynamic_model_runs_at_the_datas_height_and_width(
+        make_phone: MakePhone, dynamic_tflite_path: Path, tmp_path: Path) -> None:
+    image = np.random.default_rng(18).random((3, 10, 14, 3), dtype=np.float32)
+    (_, timed), phone, _ = run_repeats(make_phone, dynamic_tflite_path, {"image": image}, tmp_path, 2)
+    assert timed.status == "ok", timed.error
+    (tensor,) = phone.app.jobs_seen[1].inputs
+    assert (tensor.samples, tensor.shape) == (1, (1, 10, 14, 3))
+    # The app resized the input before timing: its mask output has the data's height and width.
+    outputs = app_result(timed)["outputs"]
+    assert sorted(o["shape"] for o in outputs) == [[1, 1], [1, 10, 14, 1]] and {o["samples"] for o in outputs} == {1}
 
 
 # --- data that does not fit: the job fails naming the input, expected and got ---------------------------
