@@ -22,8 +22,9 @@ import pytest
 from android_runner import commands
 from android_runner.device import EVAL_PER_SAMPLE, AndroidDevice
 from android_runner.transport import DirectTransport
+from tests.production_models import litert_outputs
 from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
-from benchlab.tensors import Feeds, describe_tflite, from_tensor, save_feeds, to_tensor
+from benchlab.tensors import Feeds, describe_tflite, save_feeds, to_tensor
 from tests import production_models
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
 from tests.loopback_adb.fake_benchmark_model import split_value_file_item
@@ -87,18 +88,6 @@ def evaluate_only(phone: LoopbackAdbDevice, model: Path, feeds: Feeds, tmp_path:
         device.close()
 
 
-def host_outputs(model: Path, feeds: Feeds) -> Feeds:
-    """Every output by signature name for each sample, run one by one through this machine's LiteRT
-    signature runner (which resizes the inputs to each sample itself); quantized values as numbers."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    io = describe_tflite(model)
-    runner = Interpreter(model_path=str(model)).get_signature_runner()
-    count = len(next(iter(feeds.values())))
-    rows = [runner(**{info.name: to_tensor(feeds[info.name][i:i + 1], info) for info in io.inputs})
-            for i in range(count)]
-    return {info.name: np.concatenate([from_tensor(row[info.name], info) for row in rows]) for info in io.outputs}
-
 
 def eval_commands(phone: LoopbackAdbDevice) -> list[str]:
     """The evaluation runs the phone was asked to start (each writes --output_filepath)."""
@@ -145,7 +134,7 @@ def test_two_inputs_by_tensor_name_and_two_outputs_split_by_size(phone, two_towe
     m = evaluate(phone, two_tower_tflite_path, feeds, tmp_path)
     assert m.status == "ok" and not m.flags and m.accuracy_note is None
     assert m.outputs["scores"].shape == (SAMPLES, 5) and m.outputs["box"].shape == (SAMPLES, 4)
-    assert_same_outputs(m.outputs, host_outputs(two_tower_tflite_path, feeds))
+    assert_same_outputs(m.outputs, litert_outputs(two_tower_tflite_path, feeds))
     runs = eval_commands(phone)
     assert len(runs) == 3  # one batch of all samples, then samples 0 and 5 alone to check it
     tensors = [info.tensor_name for info in describe_tflite(two_tower_tflite_path).inputs]
@@ -165,7 +154,7 @@ def test_a_delegate_refusing_the_batch_of_a_two_input_model_runs_each_sample_alo
     m = evaluate(phone, two_tower_tflite_path, feeds, tmp_path, accelerator=GPU)  # gpu_max_batch=1
     assert m.status == "ok" and EVAL_PER_SAMPLE in m.flags
     assert m.accuracy_note.startswith("evaluated one sample per process: batch of 3 refused")
-    assert_same_outputs(m.outputs, host_outputs(two_tower_tflite_path, feeds))
+    assert_same_outputs(m.outputs, litert_outputs(two_tower_tflite_path, feeds))
     assert len(eval_commands(phone)) == 1 + 3
 
 
@@ -174,7 +163,7 @@ def test_int32_token_ids_pass_as_they_are(phone, token_tflite_path, tmp_path) ->
     feeds = {"ids": ids.astype(np.int32)}
     m = evaluate_only(phone, token_tflite_path, feeds, tmp_path)
     assert m.status == "ok" and m.accuracy_note is None
-    assert_same_outputs(m.outputs, host_outputs(token_tflite_path, feeds))
+    assert_same_outputs(m.outputs, litert_outputs(token_tflite_path, feeds))
     # The ids reached the phone as int32, untouched (4 bytes per id).
     assert f"bs={4 * production_models.SEQUENCE} " in eval_commands(phone)[0]
 
@@ -185,7 +174,7 @@ def test_dynamic_height_and_width_take_the_datas_size_and_the_mask_comes_back(
     m = evaluate(phone, dynamic_tflite_path, feeds, tmp_path)
     assert m.status == "ok" and m.accuracy_note is None
     assert m.outputs["mask"].shape == (SAMPLES, 10, 14, 1) and m.outputs["score"].shape == (SAMPLES, 1)
-    assert_same_outputs(m.outputs, host_outputs(dynamic_tflite_path, feeds))
+    assert_same_outputs(m.outputs, litert_outputs(dynamic_tflite_path, feeds))
     assert flag(eval_commands(phone)[0], "input_layer_shape") == f"{SAMPLES},10,14,3"
 
 
@@ -198,7 +187,7 @@ def test_int8_input_is_quantized_and_int8_output_comes_back_as_numbers(
     assert m.status == "ok" and m.accuracy_note is None
     (output,) = io.outputs
     assert m.outputs[output.name].dtype == np.float32
-    assert_same_outputs(m.outputs, host_outputs(int8_io_tflite_path, feeds))
+    assert_same_outputs(m.outputs, litert_outputs(int8_io_tflite_path, feeds))
     # Softmax scores on the output's grid (scale 1/256): real numbers, not raw int8 codes.
     assert 0.0 <= m.outputs[output.name].min() and m.outputs[output.name].max() <= 1.0
     assert f"bs={16 * 16 * 3} " in eval_commands(phone)[0]  # one byte per int8 value
@@ -227,7 +216,7 @@ def test_a_full_job_of_the_token_classifier_times_its_real_first_ids(phone, toke
         (stats,) = m.runner_stats  # the tool's stat line of its measured runs
         assert stats["count"] >= QUICK.iterations and stats["median_us"] > 0
     assert first.op_profile and first.op_profile_note is None  # the op profile fed the same ids
-    assert_same_outputs(first.outputs, host_outputs(token_tflite_path, {"ids": ids.astype(np.int32)}))
+    assert_same_outputs(first.outputs, litert_outputs(token_tflite_path, {"ids": ids.astype(np.int32)}))
     assert second.outputs is None  # only the first repeat evaluates
     timed = timed_commands(phone)
     assert len(timed) == 2
@@ -329,7 +318,7 @@ def test_the_tool_matches_inputs_by_position_warns_on_names_and_aborts_on_unknow
                            "--output_filepath=out.bin", files)
     assert "is named serving_default_meta:0 but flags call it m" in renamed and renamed.endswith("EXIT:0\n")
     written = phone.host_path(f"{commands.DEVICE_DIR}/eval/manual/out.bin").read_bytes()
-    expected = host_outputs(two_tower_tflite_path, {"meta": meta, "image": image})
+    expected = litert_outputs(two_tower_tflite_path, {"meta": meta, "image": image})
     assert np.allclose(np.frombuffer(written, np.float32), np.concatenate([expected["scores"][0], expected["box"][0]]))
 
     unknown = run_on_phone(phone, two_tower_tflite_path,

@@ -8,24 +8,11 @@ import numpy as np
 import pytest
 
 import benchlab.execute.host_device as host_device
+from tests.production_models import litert_outputs
 from benchlab.execute.host_device import HostDevice
 from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
-from benchlab.tensors import Feeds, describe_tflite, from_tensor, save_feeds, to_tensor
+from benchlab.tensors import Feeds, describe_tflite, save_feeds
 
-
-def direct_outputs(model: Path, feeds: Feeds) -> Feeds:
-    """Every output of `model` on `feeds`, one sample at a time, straight from LiteRT (no benchlab runner)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    io = describe_tflite(model)
-    interpreter = Interpreter(model_path=str(model))
-    runner = interpreter.get_signature_runner(io.signature)
-    outputs: dict[str, list[np.ndarray]] = {t.name: [] for t in io.outputs}
-    for i in range(len(next(iter(feeds.values())))):
-        result = runner(**{t.name: to_tensor(feeds[t.name][i : i + 1], t) for t in io.inputs})
-        for t in io.outputs:
-            outputs[t.name].append(from_tensor(result[t.name], t)[0])
-    return {name: np.stack(values) for name, values in outputs.items()}
 
 
 def make_job(model: Path, tmp_path: Path, scenario: Scenario | None = None,
@@ -121,7 +108,7 @@ def test_every_input_fed_by_name_and_every_output_kept(model_fixture: str, reque
     # Stored in another order than the model's: inputs are matched by name, not position.
     measurement = HostDevice().run(make_job(model, tmp_path, feeds=dict(reversed(feeds.items()))))
     assert measurement.status == "ok", measurement.error
-    expected = direct_outputs(model, feeds)
+    expected = litert_outputs(model, feeds)
     assert set(measurement.outputs) == set(expected) == set(describe_tflite(model).output_names)
     for name, values in expected.items():
         np.testing.assert_allclose(measurement.outputs[name], values, rtol=1e-5, atol=1e-6)

@@ -19,30 +19,15 @@ import numpy as np
 import pytest
 
 from benchlab.records import Measurement
-from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_interpreter, from_tensor, save_feeds, to_tensor
+from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_interpreter, save_feeds, to_tensor
 from ios_runner.model_io import DataMismatch, app_inputs, model_outputs
 from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_tensor_file
 from tests.ios.fake_phone import FakePhone, FakeServices
 from tests.ios.test_ios_device import CPU, CPU_ONLY, device_for, make_job
-from tests.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB
+from tests.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB, litert_outputs
 
 MakePhone = Callable[..., tuple[FakePhone, FakeServices]]
 
-
-def host_litert(model: Path, feeds: Feeds) -> Feeds:
-    """Every output of ``model`` on every sample, keyed by output name: LiteRT here, one sample at a
-    time through the signature runner (inputs by signature name, quantized with ``to_tensor``)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(model))
-    io = describe_interpreter(interpreter)
-    runner = interpreter.get_signature_runner(io.signature)
-    collected: dict[str, list[np.ndarray]] = {info.name: [] for info in io.outputs}
-    for sample in range(len(next(iter(feeds.values())))):
-        result = runner(**{info.name: to_tensor(feeds[info.name][sample:sample + 1], info) for info in io.inputs})
-        for info in io.outputs:
-            collected[info.name].append(from_tensor(result[info.name], info)[0])
-    return {name: np.stack(values) for name, values in collected.items()}
 
 
 def run_on_phone(make_phone: MakePhone, model: Path, feeds: Feeds | None, tmp_path: Path
@@ -94,7 +79,7 @@ def test_two_inputs_and_two_outputs_come_back_by_name_equal_to_host_litert(
     m, phone = run_on_phone(make_phone, two_tower_tflite_path, feeds, tmp_path)
     assert m.status == "ok", m.error
     assert list(m.outputs) == ["scores", "box"]  # the signature's names, in the model's order
-    expected = host_litert(two_tower_tflite_path, feeds)
+    expected = litert_outputs(two_tower_tflite_path, feeds)
     assert m.outputs["scores"].shape == (6, 5) and m.outputs["box"].shape == (6, 4)
     for name in ("scores", "box"):
         np.testing.assert_allclose(m.outputs[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
@@ -118,7 +103,7 @@ def test_int32_token_ids_reach_the_model_unchanged(
     assert job.schema_version == 2 and [(t.name, t.dtype) for t in job.inputs] == [("serving_default_ids:0", "int32")]
     sent = read_tensor_file(phone.documents / job.inputs[0].file, job.inputs[0])
     assert sent.dtype == np.int32 and np.array_equal(sent.reshape(5, SEQUENCE), ids)
-    expected = host_litert(token_tflite_path, {"ids": ids.astype(np.int32)})
+    expected = litert_outputs(token_tflite_path, {"ids": ids.astype(np.int32)})
     assert list(m.outputs) == ["intent", "pooled"]
     for name in ("intent", "pooled"):
         np.testing.assert_allclose(m.outputs[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
@@ -139,7 +124,7 @@ def test_int8_inputs_are_quantized_on_the_host_and_int8_outputs_dequantized(
     assert output["dtype"] == "int8"  # the app sends the tensor's own values
     scores = m.outputs["output_0"]
     assert scores.dtype == np.float32 and scores.shape == (4, 5)
-    np.testing.assert_array_equal(scores, host_litert(int8_io_tflite_path, {"image": image})["output_0"])
+    np.testing.assert_array_equal(scores, litert_outputs(int8_io_tflite_path, {"image": image})["output_0"])
     assert np.allclose(scores.sum(axis=1), 1.0, atol=0.05)  # dequantized softmax, not int8 levels
 
 
@@ -149,7 +134,7 @@ def test_a_dynamic_height_and_width_is_resized_to_the_data(
     m, phone = run_on_phone(make_phone, dynamic_tflite_path, {"image": image}, tmp_path)
     assert m.status == "ok", m.error
     assert phone.app.jobs_seen[0].inputs[0].shape == (1, 10, 14, 3)
-    expected = host_litert(dynamic_tflite_path, {"image": image})
+    expected = litert_outputs(dynamic_tflite_path, {"image": image})
     assert m.outputs["mask"].shape == (3, 10, 14, 1) and m.outputs["score"].shape == (3, 1)
     for name in ("mask", "score"):
         np.testing.assert_allclose(m.outputs[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
@@ -165,7 +150,7 @@ def test_an_old_single_array_npy_feeds_a_single_input_by_position(
     device.prepare([int8_io_tflite_path])
     m = device.run(make_job(int8_io_tflite_path, "tflite", CPU, old))
     assert m.status == "ok", m.error
-    expected = host_litert(int8_io_tflite_path, {"image": image})
+    expected = litert_outputs(int8_io_tflite_path, {"image": image})
     np.testing.assert_array_equal(m.outputs["output_0"], expected["output_0"])
 
 
@@ -324,7 +309,7 @@ def test_core_ml_token_ids_go_as_int32_files(
     (job,) = phone.app.jobs_seen
     assert [(t.name, t.dtype) for t in job.inputs] == [("ids", "int32")] and job.schema_version == 2
     assert {o["dtype"] for o in app_result(m)["outputs"]} == {"float32"}
-    expected = host_litert(token_tflite_path, {"ids": ids.astype(np.int32)})
+    expected = litert_outputs(token_tflite_path, {"ids": ids.astype(np.int32)})
     assert list(m.outputs) == ["intent", "pooled"]
     for name in ("intent", "pooled"):
         np.testing.assert_allclose(m.outputs[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
