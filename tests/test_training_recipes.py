@@ -80,7 +80,8 @@ def _accuracy(path: str | Path) -> float:
 # --- the tf_keras bridge and the kernel reader, no training -------------------------------------
 
 
-def test_the_bridge_rebuilds_the_model_in_tf_keras_with_the_same_outputs_and_weights_back(tiny_keras_path: Path) -> None:
+def test_the_bridge_rebuilds_the_model_in_tf_keras_with_the_same_outputs_and_weights_back(
+        tiny_keras_path: Path) -> None:
     import keras
 
     model = keras.models.load_model(tiny_keras_path, compile=False)
@@ -189,3 +190,51 @@ def test_2_4_pruning_refuses_another_sparsity_in_one_line() -> None:
     with pytest.raises(ValueError, match="^structured_2_4=True: Value error, 2:4 pruning zeroes exactly half the "
                                          "weights: leave sparsity at 0.5$"):
         RECIPES["prune"].parse_options({"sparsity": 0.7, "structured_2_4": True})
+
+
+# --- distillation -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_distill_trains_a_smaller_student_that_runs_and_learned(tmp_path: Path, tiny_keras_path: Path,
+                                                                train_npz: Path) -> None:
+    import keras
+
+    said: list[str] = []
+    built = _build(tmp_path, tiny_keras_path, train_npz,
+                   ["fp32", {"recipe": "distill", "options": {"alpha": 0.5, "epochs": 3}}], said)
+    reference, student = built["fp32"], built["distill-0.5x"]
+    assert student.status == "built", student.error
+    assert student.size_bytes < reference.size_bytes / 2
+    teacher_parameters = keras.models.load_model(tiny_keras_path, compile=False).count_params()
+    parameters = int(student.notes.split(" parameters")[0].removeprefix("student ").replace(",", ""))
+    assert parameters < teacher_parameters / 2
+    assert student.notes.startswith(f"student {parameters:,} parameters, teacher {teacher_parameters:,}; "
+                                    "temperature 4; trained 3 epochs on 600 samples, final loss ")
+    assert _accuracy(student.path) > 0.3  # ten classes: chance is 0.1
+    assert [line.split(": ", 1)[1].split(" loss")[0] for line in said if "distill-0.5x tiny" in line] == \
+        ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+
+
+def test_distill_takes_a_width_or_a_student_file_not_both() -> None:
+    recipe = RECIPES["distill"]
+    assert recipe.variant_name(recipe.parse_options({})) == "distill-0.5x"
+    assert recipe.variant_name(recipe.parse_options({"student": "models/small.keras"})) == "distill-small"
+    with pytest.raises(ValueError, match="^student='s.keras': Value error, give alpha \\(the built-in student's "
+                                         "width\\) or student \\(a .keras path\\), not both$"):
+        recipe.parse_options({"alpha": 0.25, "student": "s.keras"})
+
+
+def test_a_student_file_that_does_not_fit_the_teacher_is_a_failed_variant_saying_so(
+        tmp_path: Path, tiny_keras_path: Path, train_npz: Path) -> None:
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    path = tmp_path / "wrong.keras"
+    keras.Model(inputs, keras.layers.Dense(10)(keras.layers.Flatten()(inputs))).save(path)
+    built = _build(tmp_path, tiny_keras_path, train_npz,
+                   [{"recipe": "distill", "options": {"student": str(path)}}])["distill-wrong"]
+    assert built.status == "failed"
+    assert built.error == (f"distill failed: ValueError: student {path} must take one input of shape (28, 28, 1) "
+                           "and give one output of shape (10,), as the teacher does (it takes (32, 32, 3) and "
+                           "gives (10,))")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, edge_quantizer, litert, prune
+from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, prune
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -41,6 +41,7 @@ _REGISTERED: tuple[Recipe, ...] = (
     litert.FullInt8(edge_quantizer.FullInt8()),
     litert.Int16x8(),
     prune.Prune(),
+    distill.Distill(),
     edge_quantizer.WeightOnlyInt8(),
     asis.TfliteAsIs(),
     coreml.CoreMLFp32(),

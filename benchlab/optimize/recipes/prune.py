@@ -23,7 +23,8 @@ from benchlab.optimize.recipes.base import Options
 from benchlab.optimize.recipes.keras_bridge import copy_weights_back, to_tf_keras, unsupported_layer
 from benchlab.optimize.recipes.kernels import read_kernels, zero_fraction
 from benchlab.optimize.recipes.training import (BATCH_SIZE, SEED, TrainingLog, TrainingRecipe, as_feed, convert,
-                                                epoch_lines, load_fresh, outputs_probabilities, timed, training_arrays)
+                                                epoch_lines, load_fresh, outputs_probabilities, package_version, timed,
+                                                training_arrays)
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
@@ -62,6 +63,10 @@ class Prune(TrainingRecipe):
         assert isinstance(options, PruneOptions)
         return f"{self.NAME}-2of4" if options.structured_2_4 else f"{self.NAME}-{round(options.sparsity * 100)}"
 
+    def key_extras(self, options: Options) -> dict[str, str]:
+        """Return the versions of tfmot and tf_keras (TOOL is the converter's, tensorflow)."""
+        return {package: package_version(package) for package in ("tensorflow-model-optimization", "tf-keras")}
+
     def check(self, source: SourceModel) -> None:
         """Raise SuiteError naming the layer the tf_keras bridge cannot carry, or for several outputs."""
         super().check(source)
@@ -96,8 +101,8 @@ class Prune(TrainingRecipe):
         convert(model, out_path, ("EXPERIMENTAL_SPARSITY",))
         measured = zero_fraction(read_kernels(out_path))
         if measured < options.sparsity - 0.05:
-            raise ValueError(f"the written Conv2D/Dense kernels are {measured:.1%} zero, not the {options.sparsity:.0%} "
-                             "asked (a layer tfmot could not prune?)")
+            raise ValueError(f"the written Conv2D/Dense kernels are {measured:.1%} zero, not the "
+                             f"{options.sparsity:.0%} asked (a layer tfmot could not prune?)")
         return f"{measured:.1%} of Conv2D/Dense weights zero in the .tflite; {log.notes()}"
 
 

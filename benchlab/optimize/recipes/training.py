@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,14 @@ class TrainingRecipe(Recipe):
         if len(source.keras_model.outputs) != 1:
             raise SuiteError(f"{source.where}: recipe {self.NAME} trains a model with one output; "
                              f"{source.name!r} has {len(source.keras_model.outputs)}")
+
+
+def package_version(package: str) -> str:
+    """Return an installed package's version, or "missing" (the build then fails on its import)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "missing"
 
 
 def training_arrays(source: SourceModel) -> tuple[list[np.ndarray], np.ndarray]:
