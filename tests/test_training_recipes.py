@@ -23,6 +23,7 @@ from benchlab.optimize.recipes.kernels import read_kernels, zero_fraction
 from benchlab.plan.datasets import load_model_datasets, mnist_splits
 from benchlab.plan.suite import load_suite
 from benchlab.records import Variant
+from benchlab.tensors import describe_tflite, from_tensor, to_tensor
 
 #: Held-out digits the accuracy is measured on (not in the training split below).
 HELD_OUT = 300
@@ -69,11 +70,12 @@ def _accuracy(path: str | Path) -> float:
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     (source,), (scores,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (source_info,), (scores_info, *_) = describe_tflite(path).inputs, describe_tflite(path).outputs
     predicted = []
     for sample in eval_x[:HELD_OUT]:
-        interpreter.set_tensor(source["index"], sample[np.newaxis])
+        interpreter.set_tensor(source["index"], to_tensor(sample[np.newaxis], source_info))  # int8 inputs quantized
         interpreter.invoke()
-        predicted.append(int(np.argmax(interpreter.get_tensor(scores["index"]))))
+        predicted.append(int(np.argmax(from_tensor(interpreter.get_tensor(scores["index"]), scores_info))))
     return float(np.mean(np.array(predicted) == eval_y[:HELD_OUT]))
 
 
@@ -115,7 +117,7 @@ def test_a_suite_with_a_layer_the_bridge_cannot_carry_is_refused_before_building
     x = keras.layers.LayerNormalization(name="norm")(x)
     path = tmp_path / "norm.keras"
     keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x)).save(path)
-    with pytest.raises(SuiteError, match=r"models\[0\]: recipe prune cannot prune 'tiny': layer 'norm' is a "
+    with pytest.raises(SuiteError, match=r"models\[0\]: recipe prune cannot train 'tiny': layer 'norm' is a "
                                          r"LayerNormalization, which the tf_keras bridge does not carry"):
         _build(tmp_path, path, train_npz, ["fp32", "prune"])
 
@@ -190,6 +192,45 @@ def test_2_4_pruning_refuses_another_sparsity_in_one_line() -> None:
     with pytest.raises(ValueError, match="^structured_2_4=True: Value error, 2:4 pruning zeroes exactly half the "
                                          "weights: leave sparsity at 0.5$"):
         RECIPES["prune"].parse_options({"sparsity": 0.7, "structured_2_4": True})
+
+
+# --- clustering and quantization-aware training ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cluster_leaves_at_most_the_asked_distinct_values_in_every_kernel(tmp_path: Path, tiny_keras_path: Path,
+                                                                         train_npz: Path) -> None:
+    built = _build(tmp_path, tiny_keras_path, train_npz,
+                   ["fp32", {"recipe": "cluster", "options": {"clusters": 8, "epochs": 1}}])
+    reference, clustered = built["fp32"], built["cluster-8"]
+    assert clustered.status == "built", clustered.error
+    kernels = read_kernels(Path(clustered.path))
+    assert len(kernels) == 3 and max(len(np.unique(k)) for k in kernels.values()) <= 8
+    assert min(len(np.unique(k)) for k in read_kernels(Path(reference.path)).values()) > 8
+    assert clustered.size_compressed_bytes < 0.5 * reference.size_compressed_bytes  # few values deflate well
+    assert _accuracy(clustered.path) >= _accuracy(reference.path) - 0.05
+    assert clustered.notes.startswith("at most 8 distinct values per Conv2D/Dense kernel in the .tflite; "
+                                      "trained 1 epochs on 600 samples")
+
+
+@pytest.mark.slow
+def test_qat_writes_int8_kernels_and_int8_io_with_learned_ranges(tmp_path: Path, tiny_keras_path: Path,
+                                                                 train_npz: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    from benchlab.optimize.recipes.model_optimization import INTEGER_OPS
+
+    built = _build(tmp_path, tiny_keras_path, train_npz, ["fp32", {"recipe": "qat", "options": {"epochs": 1}}])
+    reference, qat = built["fp32"], built["qat"]
+    assert qat.status == "built", qat.error
+    kernels = read_kernels(Path(qat.path), INTEGER_OPS)
+    assert len(kernels) == 4 and {k.dtype for k in kernels.values()} == {np.dtype(np.int8)}
+    interpreter = Interpreter(model_path=qat.path)
+    assert [d["dtype"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())] == \
+        [np.int8, np.int8]
+    assert qat.size_bytes < 0.4 * reference.size_bytes
+    assert _accuracy(qat.path) >= _accuracy(reference.path) - 0.05
+    assert qat.notes.startswith("4 of 4 Conv2D/DepthwiseConv2D/Dense kernels int8 in the .tflite; trained 1 epochs")
 
 
 # --- distillation -------------------------------------------------------------------------------

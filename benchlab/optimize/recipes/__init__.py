@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, prune
+from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, model_optimization
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -40,7 +40,9 @@ _REGISTERED: tuple[Recipe, ...] = (
     litert.DynamicInt8(edge_quantizer.DynamicInt8()),
     litert.FullInt8(edge_quantizer.FullInt8()),
     litert.Int16x8(),
-    prune.Prune(),
+    model_optimization.Prune(),
+    model_optimization.Cluster(),
+    model_optimization.Qat(),
     distill.Distill(),
     edge_quantizer.WeightOnlyInt8(),
     asis.TfliteAsIs(),
