@@ -233,6 +233,18 @@ def test_qat_writes_int8_kernels_and_int8_io_with_learned_ranges(tmp_path: Path,
     assert qat.notes.startswith("4 of 4 Conv2D/DepthwiseConv2D/Dense kernels int8 in the .tflite; trained 1 epochs")
 
 
+@pytest.mark.slow
+def test_core_ml_variants_still_build_after_a_tfmot_recipe_in_the_same_run(tmp_path: Path, tiny_keras_path: Path,
+                                                                           train_npz: Path) -> None:
+    # tfmot switches TensorFlow's tf.keras to Keras 2 on import; coremltools would then not know a Keras 3 model.
+    import tensorflow as tf
+
+    built = _build(tmp_path, tiny_keras_path, train_npz,
+                   [{"recipe": "cluster", "options": {"epochs": 1}}, "coreml-fp16"])
+    assert [v.status for v in built.values()] == ["built", "built"], [v.error for v in built.values()]
+    assert "TF_USE_LEGACY_KERAS" not in os.environ and tf.keras.version().startswith("3.")
+
+
 # --- distillation -------------------------------------------------------------------------------
 
 

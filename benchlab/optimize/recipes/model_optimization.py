@@ -35,8 +35,8 @@ from benchlab.optimize.recipes.base import Options
 from benchlab.optimize.recipes.keras_bridge import copy_weights_back, to_tf_keras, unsupported_layer
 from benchlab.optimize.recipes.kernels import read_kernels, zero_fraction
 from benchlab.optimize.recipes.training import (BATCH_SIZE, SEED, TrainingLog, TrainingRecipe, as_feed, convert,
-                                                epoch_lines, load_fresh, outputs_probabilities, package_version, timed,
-                                                training_arrays)
+                                                epoch_lines, import_tfmot, load_fresh, outputs_probabilities,
+                                                package_version, timed, training_arrays)
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
@@ -106,8 +106,9 @@ class TfmotRecipe(TrainingRecipe):
         or the converter raise.
         """
         assert isinstance(options, EpochsOptions)
-        import tensorflow_model_optimization as tfmot
         import tf_keras
+
+        tfmot = import_tfmot()
 
         model = load_fresh(source)
         inputs, labels = training_arrays(source)

@@ -9,6 +9,7 @@ imported inside the functions only.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 SEED = 0
 #: Samples per training step.
 BATCH_SIZE = 64
+#: The environment switch that makes TensorFlow's `tf.keras` Keras 2 (tf_keras).
+LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 
 
 @dataclass
@@ -61,6 +64,28 @@ class TrainingRecipe(Recipe):
         if len(source.keras_model.outputs) != 1:
             raise SuiteError(f"{source.where}: recipe {self.NAME} trains a model with one output; "
                              f"{source.name!r} has {len(source.keras_model.outputs)}")
+
+
+def import_tfmot() -> Any:
+    """Return the tensorflow_model_optimization module, imported without its process-wide switch to Keras 2.
+
+    On import tfmot sets TF_USE_LEGACY_KERAS=1 and then reads tf.keras, which makes `tf.keras` Keras 2
+    for the rest of the process: coremltools, asked to convert a Keras 3 model later in the same run,
+    would then not recognise it. So `tf.keras` is resolved (to Keras 3) first and the variable is put
+    back as it was; tfmot itself works on tf_keras either way.
+    """
+    import tensorflow as tf
+
+    tf.keras.version()  # resolves TensorFlow's lazy `tf.keras` while the switch is still off
+    before = os.environ.get(LEGACY_KERAS)
+    try:
+        import tensorflow_model_optimization as tfmot
+    finally:
+        if before is None:
+            os.environ.pop(LEGACY_KERAS, None)
+        else:
+            os.environ[LEGACY_KERAS] = before
+    return tfmot
 
 
 def package_version(package: str) -> str:
