@@ -99,6 +99,37 @@ def test_the_bridge_rebuilds_the_model_in_tf_keras_with_the_same_outputs_and_wei
     assert np.mean(model.get_layer("dense").get_weights()[0] == 0) >= 0.5
 
 
+def _every_carried_layer(keras):  # type: ignore[no-untyped-def]
+    """A functional model with a residual Add, a Concatenate and every other layer the bridge carries."""
+    layers = keras.layers
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = layers.ReLU(6.0)(layers.BatchNormalization()(layers.Conv2D(8, 3, padding="same", use_bias=False)(inputs)))
+    branch = layers.Activation("swish")(layers.DepthwiseConv2D(3, padding="same")(x))
+    x = layers.Add()([x, layers.Conv2D(8, 1)(branch)])
+    x = layers.Concatenate()([layers.MaxPooling2D(2)(x), layers.AveragePooling2D(2)(x)])
+    x = layers.SeparableConv2D(8, 3, padding="same", activation="relu")(x)
+    pooled = layers.GlobalAveragePooling2D()(x)
+    flat = layers.Flatten()(layers.Reshape((8, 8, 8))(x))
+    x = layers.Dropout(0.2)(layers.Concatenate()([pooled, flat]))
+    return keras.Model(inputs, layers.Dense(4, activation="softmax")(x))
+
+
+def test_the_bridge_carries_every_layer_it_lists_functional_and_sequential() -> None:
+    import keras
+
+    from benchlab.optimize.recipes.keras_bridge import LAYERS
+
+    keras.utils.set_random_seed(0)
+    functional = _every_carried_layer(keras)
+    assert {type(layer).__name__ for layer in functional.layers} == LAYERS
+    sequential = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                                   keras.layers.Dense(3)])
+    samples = np.random.default_rng(0).random((5, 16, 16, 3), dtype=np.float32)
+    for model in (functional, sequential):
+        np.testing.assert_allclose(to_tf_keras(model).predict(samples, verbose=0), model.predict(samples, verbose=0),
+                                   atol=1e-5)
+
+
 def test_the_bridge_refuses_a_layer_it_does_not_carry_naming_it() -> None:
     import keras
 
