@@ -240,8 +240,27 @@ def test_cluster_leaves_at_most_the_asked_distinct_values_in_every_kernel(tmp_pa
     assert min(len(np.unique(k)) for k in read_kernels(Path(reference.path)).values()) > 8
     assert clustered.size_compressed_bytes < 0.5 * reference.size_compressed_bytes  # few values deflate well
     assert _accuracy(clustered.path) >= _accuracy(reference.path) - 0.05
-    assert clustered.notes.startswith("at most 8 distinct values per Conv2D/Dense kernel in the .tflite; "
-                                      "trained 1 epochs on 600 samples")
+    assert clustered.notes.startswith("at most 8 distinct values per output channel of a Conv2D/Dense kernel in "
+                                      "the .tflite (8 per kernel); trained 1 epochs on 600 samples")
+
+
+@pytest.mark.slow
+def test_cluster_counts_per_output_channel_where_a_folded_batch_norm_scales_the_channels(
+        tmp_path: Path, train_npz: Path) -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((28, 28, 1))
+    x = keras.layers.Conv2D(16, 3, strides=2, use_bias=False)(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x)))
+    model.save(tmp_path / "conv_bn.keras")
+    built = _build(tmp_path, tmp_path / "conv_bn.keras", train_npz,
+                   [{"recipe": "cluster", "options": {"clusters": 4, "epochs": 1}}])["cluster-4"]
+    assert built.status == "built", built.error
+    conv = next(k for k in read_kernels(Path(built.path)).values() if k.ndim == 4)
+    assert max(len(np.unique(row)) for row in conv.reshape(16, -1)) <= 4
+    assert len(np.unique(conv)) > 4  # each channel's four values scaled by its own folded batch norm
 
 
 @pytest.mark.slow

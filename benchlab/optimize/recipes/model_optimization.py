@@ -12,7 +12,9 @@ over to tf_keras first (keras_bridge).
   the Keras 3 model, converted with the converter's sparsity optimisation: pruned kernels are stored
   compressed behind DENSIFY ops, which XNNPACK's sparse kernels can use.
 - `cluster`: Conv2D and Dense kernels wrapped by `cluster_weights` (k-means++ centroids); each kernel
-  then holds at most `clusters` distinct values (a float32 file that compresses well).
+  then holds at most `clusters` distinct values (a float32 file that compresses well). Where a batch
+  norm follows, the converter folds it into the kernel, scaling each output channel apart: the
+  written kernel then holds at most `clusters` distinct values per output channel.
 - `qat`: the whole model wrapped by `quantize_model` (fake-quantized weights and activations, ranges
   learned while training), converted to full int8 from the trained tf_keras model: the ranges come
   from training, not from calibration.
@@ -186,7 +188,7 @@ class Prune(TfmotRecipe):
 
 class Cluster(TfmotRecipe):
     NAME = "cluster"
-    DESCRIPTION = "tfmot weight clustering: each Conv2D/Dense kernel holds at most N distinct values, fine-tuned"
+    DESCRIPTION = "tfmot weight clustering: at most N distinct values per Conv2D/Dense kernel, fine-tuned"
     OPTIONS: ClassVar[type[Options]] = ClusterOptions
     QUANTIZES_WEIGHTS = False  # float32 weights, few distinct ones: the file compresses, its bytes stay
 
@@ -206,12 +208,17 @@ class Cluster(TfmotRecipe):
         convert(model, out_path)
 
     def measure(self, out_path: Path, options: Options) -> str:
+        """Count distinct values per output channel: the converter folds a following batch norm into the
+        kernel, scaling each output channel apart, so a whole kernel may hold up to clusters x channels."""
         assert isinstance(options, ClusterOptions)
-        most = max(len(np.unique(kernel)) for kernel in read_kernels(out_path).values())
-        if most > options.clusters:
-            raise ValueError(f"a written Conv2D/Dense kernel holds {most} distinct values, more than the "
-                             f"{options.clusters} clusters asked")
-        return f"at most {most} distinct values per Conv2D/Dense kernel in the .tflite"
+        kernels = read_kernels(out_path).values()
+        per_channel = max(len(np.unique(row)) for kernel in kernels for row in kernel.reshape(len(kernel), -1))
+        per_kernel = max(len(np.unique(kernel)) for kernel in kernels)
+        if per_channel > options.clusters:
+            raise ValueError(f"an output channel of a written Conv2D/Dense kernel holds {per_channel} distinct "
+                             f"values, more than the {options.clusters} clusters asked")
+        return (f"at most {per_channel} distinct values per output channel of a Conv2D/Dense kernel in the .tflite "
+                f"({per_kernel} per kernel)")
 
 
 class Qat(TfmotRecipe):
