@@ -25,6 +25,12 @@ BAD_VALUES = {
     "int8_io": ("maybe", "int8_io='maybe' is not allowed (allowed: true, false)"),
     "sparsity": (1.5, "sparsity=1.5: Input should be less than 1"),
     "calibration_samples": (0, "calibration_samples=0: Input should be greater than or equal to 1"),
+    "epochs": (0, "epochs=0: Input should be greater than or equal to 1"),
+    "structured_2_4": ("maybe", "structured_2_4='maybe' is not allowed (allowed: true, false)"),
+    "alpha": (1.5, "alpha=1.5: Input should be less than or equal to 1"),
+    "student": (5, "student=5: Input should be a valid string"),
+    "temperature": (0, "temperature=0: Input should be greater than 0"),
+    "clusters": (1, "clusters=1: Input should be greater than or equal to 2"),
 }
 
 
@@ -67,7 +73,7 @@ def test_allowed_values_are_read_from_the_options_model() -> None:
 def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
     assert needing_calibration == {"full-int8", "int16x8"}
-    assert not any("training-data" in r.NEEDS for r in RECIPES.values())
+    assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
     assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32"}  # benchlab check asks the registry
     assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage"}
     assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite"]

@@ -36,9 +36,10 @@ NEED_KEYS = {"calibration-data": "calibration", "training-data": "training"}
 Progress = Callable[[str], None]
 
 
-def _key_extras(recipe: Recipe, source: SourceModel) -> dict[str, str]:
-    """Return what besides parent, recipe and options decides the variant's bytes: tool version, data."""
-    extra: dict[str, str] = {}
+def _key_extras(recipe: Recipe, source: SourceModel, spec: VariantSpec) -> dict[str, str]:
+    """Return what besides parent, recipe and options decides the variant's bytes: tool version, data,
+    files the options name."""
+    extra: dict[str, str] = dict(recipe.key_extras(spec.settings))
     if recipe.TOOL is not None:
         try:
             extra[recipe.TOOL] = version(recipe.TOOL)
@@ -70,7 +71,7 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
     registered = RECIPES[spec.recipe]
     recipe = registered.for_source(source.kind)  # e.g. ai-edge-quantizer's full-int8 for a .tflite
     name = spec.variant_name
-    key = variant_key(source.sha256, spec.recipe, spec.options, _key_extras(recipe, source))
+    key = variant_key(source.sha256, spec.recipe, spec.options, _key_extras(recipe, source, spec))
     base = Variant(
         model=source.name, name=name, recipe=spec.recipe, format=recipe.FORMAT, status="built",
         parent=parent, options=dict(spec.options), is_reference=registered.IS_REFERENCE,

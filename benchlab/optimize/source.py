@@ -27,6 +27,8 @@ class SourceModel:
         self.kind = spec.kind
         self.where = where
         self.spec = spec
+        #: Where a recipe reports what takes long (training epochs), as build_variants was given.
+        self.progress = progress
         if spec.builtin is not None:
             from benchlab.plan.builtin_models import quickstart_model_path
 

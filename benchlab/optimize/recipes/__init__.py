@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, edge_quantizer, litert
+from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, model_optimization
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -40,6 +40,10 @@ _REGISTERED: tuple[Recipe, ...] = (
     litert.DynamicInt8(edge_quantizer.DynamicInt8()),
     litert.FullInt8(edge_quantizer.FullInt8()),
     litert.Int16x8(),
+    model_optimization.Prune(),
+    model_optimization.Cluster(),
+    model_optimization.Qat(),
+    distill.Distill(),
     edge_quantizer.WeightOnlyInt8(),
     asis.TfliteAsIs(),
     coreml.CoreMLFp32(),
@@ -55,5 +59,9 @@ RECIPES: dict[str, Recipe] = register({}, _REGISTERED)
 
 
 def unquantized_recipes() -> frozenset[str]:
-    """Return the names of the recipes whose variants keep float32 weights (the references to beat)."""
-    return frozenset(name for name, recipe in RECIPES.items() if recipe.QUANTIZES_WEIGHTS is False)
+    """Return the names of the recipes whose variants keep the model's float32 weights (the references to beat).
+
+    A recipe that trains (pruning, distillation) keeps float32 weights but changes them: not a reference.
+    """
+    return frozenset(name for name, recipe in RECIPES.items()
+                     if recipe.QUANTIZES_WEIGHTS is False and "training-data" not in recipe.NEEDS)

@@ -98,6 +98,11 @@ class Recipe(ABC):
         """Return the default variant name; recipes whose options tell variants apart name them."""
         return self.NAME
 
+    def key_extras(self, options: Options) -> dict[str, str]:
+        """Return what else the options point at that decides the variant's bytes (e.g. the hash of a
+        file an option names), for the cache key; most recipes' options say it all, so none."""
+        return {}
+
     def check(self, source: SourceModel) -> None:
         """Raise SuiteError, naming the model and the reason, when this recipe can never be built from
         `source`; called for every model and recipe before anything is built. Most recipes find out
