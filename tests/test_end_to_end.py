@@ -36,7 +36,7 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     _, run_dir, _ = quickstart_run
     df = benchlab.load_results(run_dir)
     tflite = df[df["format"] == "tflite"]
-    assert len(tflite) == 10 and set(tflite["status"]) == {"ok"}
+    assert len(tflite) == 14 and set(tflite["status"]) == {"ok"}
     assert set(tflite["accelerator"]) == {"cpu-t1", "cpu-t1-noxnnpack"}
     assert (tflite["latency_repeats"] == 2).all() and (tflite["latency_count"] == 30).all()
     assert (tflite["latency_ms_median"] > 0).all()
@@ -46,6 +46,13 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     int8 = tflite[tflite["variant"] == "full-int8"].iloc[0]
     assert int8["size_bytes"] < fp32.iloc[0]["size_bytes"] / 2
     assert int8["fidelity_top1_agreement"] > 0.95
+    # The two variants made by training: pruned (half its Conv2D/Dense weights zero, stored sparse,
+    # so it deflates smaller) and a distilled half-width student, far smaller, still well above chance.
+    pruned = tflite[tflite["variant"] == "prune-50"].iloc[0]
+    student = tflite[tflite["variant"] == "distill-0.5x"].iloc[0]
+    assert pruned["size_compressed_bytes"] < fp32.iloc[0]["size_compressed_bytes"]
+    assert pruned["accuracy"] >= 90.0
+    assert student["size_bytes"] < fp32.iloc[0]["size_bytes"] / 4 and student["accuracy"] > 50.0
 
     coreml = df[df["format"] == "mlpackage"]
     assert sorted(coreml["variant"]) == ["coreml-fp16", "coreml-int8", "coreml-palettize-4bit",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
-from benchlab.views.plotting import pyplot, save
+from benchlab.views.plotting import plain_log_ticks, pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values
@@ -163,6 +163,7 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
                 ax.errorbar([row["latency_ms_median"]], [position], xerr=err, fmt="D", color="tab:blue", capsize=4)
         ax.set_yticks(range(1, len(here) + 1), [f"{r['variant']} · {r['accelerator']}" for _, r in here.iterrows()])
         ax.set_xscale("log")  # variants differ by orders of magnitude (int16x8 reference kernels vs XNNPACK)
+        plain_log_ticks(ax.xaxis)
         ax.set_xlabel("latency per inference (ms, log scale): boxes = every iteration, ◆ = runner's per-run median")
         model = here["device_model"].iloc[0] or device
         ax.set_title(f"Latency on {device} ({model}, tier {here['tier'].iloc[0]})")
@@ -200,6 +201,7 @@ def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
                        edgecolors="red", linewidths=1.6, label="pick (within budget)", zorder=4)
         ax.set_xlabel("model size (KB)")
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
         ax.set_ylabel("median latency (ms, log scale)")
         ax.set_title(f"{model} on {device} · {accelerator}", fontsize=9)
         ax.grid(alpha=0.3)

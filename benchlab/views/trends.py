@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from benchlab.results.changepoints import ChangePoint, find_changes
 from benchlab.errors import StoreError
 from benchlab.results.history import latest_before, list_runs, load_history, setup_changes
-from benchlab.views.plotting import pyplot, save
+from benchlab.views.plotting import plain_log_ticks, pyplot, save
 from benchlab.results.store import read_run_meta
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def plot_latency_trend(history: pd.DataFrame, path: Path, baseline_run: str | No
         spread = group["latency_ms_median"].max() / max(group["latency_ms_median"].min(), 1e-9)
         if spread > LOG_SCALE_SPREAD:  # variants orders of magnitude apart (int16x8 reference kernels)
             ax.set_yscale("log")
+            plain_log_ticks(ax.yaxis)
             ax.yaxis.set_major_formatter(ScalarFormatter())
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel("median latency (ms" + (", log)" if spread > LOG_SCALE_SPREAD else ")"))
