@@ -71,7 +71,7 @@ def test_second_optimize_reuses_every_variant(quickstart_run: tuple[Path, Path, 
                                               capsys: pytest.CaptureFixture) -> None:
     suite_path, _, _ = quickstart_run
     assert main(["optimize", str(suite_path)]) == 0
-    assert "variants: 0 built, 10 reused from cache" in capsys.readouterr().err
+    assert "variants: 0 built, 12 reused from cache" in capsys.readouterr().err
 
 
 def test_report_rebuilds_from_the_store_alone(quickstart_run: tuple[Path, Path, str]) -> None:
