@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,17 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ["BENCHLAB_CACHE_DIR"] = str(cache)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return cache
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A variant cache of the test module's own (use with `pytestmark = pytest.mark.usefixtures(...)`),
+    for modules that build variants other test files expect to build first themselves."""
+    shared = os.environ["BENCHLAB_CACHE_DIR"]
+    own = tmp_path_factory.mktemp("module-cache")
+    os.environ["BENCHLAB_CACHE_DIR"] = str(own)
+    yield own
+    os.environ["BENCHLAB_CACHE_DIR"] = shared
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,6 @@ and by running the variant through LiteRT against the original file.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +28,8 @@ QUANTIZER_RECIPES = ["tflite", "fp16", "dynamic-int8", "weight-only-int8", "full
 QUANTIZER_VARIANTS = ["original", *QUANTIZER_RECIPES[1:]]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Build into a cache of this module's own: other test files expect to build their variants first."""
-    shared = os.environ["BENCHLAB_CACHE_DIR"]
-    os.environ["BENCHLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("quantizer-cache"))
-    yield
-    os.environ["BENCHLAB_CACHE_DIR"] = shared
+#: Build into a cache of this module's own: other test files expect to build their variants first.
+pytestmark = pytest.mark.usefixtures("module_cache")
 
 
 def _suite(tmp_path: Path, model: Path, dataset: Path, variants: list) -> Path:

@@ -8,7 +8,6 @@ real digits measured by running the variant through LiteRT.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +28,8 @@ from benchlab.tensors import describe_tflite, from_tensor, to_tensor
 HELD_OUT = 300
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Build into a cache of this module's own: other test files expect to build their variants first."""
-    shared = os.environ["BENCHLAB_CACHE_DIR"]
-    os.environ["BENCHLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("training-cache"))
-    yield
-    os.environ["BENCHLAB_CACHE_DIR"] = shared
+#: Build into a cache of this module's own: other test files expect to build their variants first.
+pytestmark = pytest.mark.usefixtures("module_cache")
 
 
 @pytest.fixture(scope="module")
