@@ -151,7 +151,7 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
     fig, axes = plt.subplots(len(devices), 1, figsize=(10, len(devices) * (1.2 + 0.45 * rows_per_device)),
                              squeeze=False)
     for ax, device in zip(axes[:, 0], devices):
-        here = ok[ok["device_id"] == device].sort_values(["accelerator", "variant"])
+        here = ok[ok["device_id"] == device].sort_values(["model", "accelerator", "variant"])
         for position, (_, row) in enumerate(here.iterrows(), start=1):
             values = measured[measured["job_id"] == row["job_id"]]["latency_us"].to_numpy() / 1000.0
             if len(values):
@@ -161,7 +161,10 @@ def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | 
                 low, high = row["latency_ms_ci_low"], row["latency_ms_ci_high"]
                 err = None if low != low or low is None else [[row["latency_ms_median"] - low], [high - row["latency_ms_median"]]]
                 ax.errorbar([row["latency_ms_median"]], [position], xerr=err, fmt="D", color="tab:blue", capsize=4)
-        ax.set_yticks(range(1, len(here) + 1), [f"{r['variant']} · {r['accelerator']}" for _, r in here.iterrows()])
+        several_models = ok["model"].nunique() > 1  # then "original · cpu" alone would not say whose
+        ax.set_yticks(range(1, len(here) + 1),
+                      [f"{r['model'] + ' / ' if several_models else ''}{r['variant']} · {r['accelerator']}"
+                       for _, r in here.iterrows()])
         ax.set_xscale("log")  # variants differ by orders of magnitude (int16x8 reference kernels vs XNNPACK)
         plain_log_ticks(ax.xaxis)
         ax.set_xlabel("latency per inference (ms, log scale): boxes = every iteration, ◆ = runner's per-run median")
