@@ -153,16 +153,6 @@ def from_tensor(values: np.ndarray, info: TensorInfo) -> np.ndarray:
     return values
 
 
-def quantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Deprecated single-tensor form of `to_tensor` for a LiteRT tensor detail (removed once every runner names tensors)."""
-    return to_tensor(values, _info(str(detail.get("name", "")), detail))
-
-
-def dequantize(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Deprecated single-tensor form of `from_tensor` for a LiteRT tensor detail."""
-    return from_tensor(values, _info(str(detail.get("name", "")), detail))
-
-
 def save_feeds(path: Path | str, feeds: Mapping[str, np.ndarray]) -> None:
     """Write named arrays as one uncompressed .npz (array order kept: the model's input order)."""
     np.savez(path, **feeds)

@@ -70,11 +70,6 @@ class Dataset:
     synthetic: bool = False
 
     @property
-    def count(self) -> int:
-        """Number of evaluation samples."""
-        return len(next(iter(self.inputs.values())))
-
-    @property
     def sha256(self) -> str:
         """Hash of inputs, labels and calibration data: part of calibrated variants' cache keys."""
         digest = hashlib.sha256()
