@@ -123,3 +123,11 @@ def test_data_that_does_not_fit_an_input_fails_naming_it(two_tower_tflite_path: 
     assert measurement.status == "failed"
     assert measurement.error == ("input 'meta': the model expects meta float32 (8,), "
                                  "the evaluation data holds float32 (6,)")
+
+
+def test_an_evaluation_inputs_file_that_is_gone_fails_the_job_in_one_line(tiny_tflite_path: Path, tmp_path: Path) -> None:
+    job = make_job(tiny_tflite_path, tmp_path)
+    Path(job.eval_inputs_path).unlink()
+    measurement = HostDevice().run(job)
+    assert measurement.status == "failed" and measurement.failure_cause == "harness"  # --resume retries it
+    assert "inputs.npz" in measurement.error and "\n" not in measurement.error

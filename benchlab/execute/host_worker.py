@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from benchlab.errors import first_line
 from benchlab.tensors import (
     Feeds,
     ModelIO,
@@ -134,8 +135,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     try:
         feeds = _feeds(request.get("eval_inputs_path"), io)
         _resize(interpreter, io, feeds, indices)
-    except ValueError as exc:
+    except ValueError as exc:  # data that does not fit the model: the model's row fails
         return {"status": "failed", "error": str(exc)}
+    except OSError as exc:  # the run's inputs file gone or cut: nothing to do with the model, --resume retries
+        return {"status": "failed", "error": first_line(exc), "cause": "harness"}
 
     # Time the same inputs every iteration, as benchmark_model does: the first evaluation sample,
     # real data rather than zeros, so data-dependent kernels behave as in production.
