@@ -63,6 +63,9 @@ class Variant:
     error: str | None = None
     #: What was done besides the recipe (e.g. "fp16 weights expanded to fp32"), or where a failure came from.
     notes: str | None = None
+    #: The models it was made through, in order, when more than one step made it (a recipe that trains,
+    #: a chain): each step's name, the sha256 of what it wrote, whether it came from the cache, its notes.
+    lineage: list[dict[str, Any]] = field(default_factory=list, hash=False)
 
 
 @dataclass(frozen=True)

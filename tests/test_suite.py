@@ -62,6 +62,60 @@ def test_bad_fields_name_file_field_and_allowed_values(tmp_path: Path, overrides
     assert expected in str(error.value)
 
 
+def test_a_chain_is_named_by_its_steps_and_keeps_every_step_s_options(tmp_path: Path) -> None:
+    suite = load_suite(write_suite(tmp_path, variants=[
+        {"recipe": "prune", "options": {"sparsity": 0.75}, "then": "full-int8"},
+        {"recipe": "distill", "then": {"recipe": "prune", "then": {"recipe": "qat", "options": {"epochs": 3}}}},
+        {"recipe": "cluster", "name": "small", "then": "coreml-palettize"},
+    ]), RECIPES)
+    pruned, distilled, named = suite.variants
+    assert [v.variant_name for v in suite.variants] == ["prune-75+full-int8", "distill-0.5x+prune-50+qat", "small"]
+    assert [step.recipe for step in distilled.steps] == ["distill", "prune", "qat"]
+    assert pruned.options["sparsity"] == 0.75 and pruned.then is not None
+    assert pruned.then.options == {"int8_io": True, "calibration_samples": 200}  # defaults filled in at each step
+    assert distilled.steps[-1].options == {"epochs": 3, "int8_io": True}
+    assert named.then is not None and named.then.variant_name == "coreml-palettize-4bit"
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ({"recipe": "full-int8", "then": "fp16"},
+         "variants[0]: then: recipe full-int8 writes a finished model, so nothing can follow it (a chain "
+         "starts with a recipe that trains a Keras model: prune, cluster, distill)"),
+        ({"recipe": "prune", "then": "distill"},
+         "then.recipe: distill trains a new model on the source's soft labels, so it starts a chain (distill, then "
+         "prune), it does not follow prune"),
+        ({"recipe": "cluster", "then": "prune"}, "then.recipe: prune cannot follow cluster: fine-tuning the zeros in"),
+        ({"recipe": "prune", "then": "fp32"}, "then.recipe: fp32 is the reference (the source model as it is); it "
+                                              "cannot follow prune in a chain"),
+        ({"recipe": "prune", "then": "tflite"}, "then.recipe: tflite cannot be built from the Keras model prune trains"),
+        ({"recipe": "prune", "then": {"recipe": "fp16", "name": "x"}}, "then.name: a chain is named once, at its first "
+                                                                      "step"),
+        ({"recipe": "prune", "then": {"recipe": "fp16", "options": {"bits": 4}}},
+         "variants[0].then: options: unknown option 'bits' for recipe fp16 (allowed: none)"),
+        ({"recipe": "prune", "then": "int4"}, "variants[0].then.recipe: unknown recipe 'int4'"),
+    ],
+)
+def test_a_chain_that_cannot_be_built_is_refused_in_one_line(tmp_path: Path, variant: dict, expected: str) -> None:
+    path = write_suite(tmp_path, variants=[variant])
+    with pytest.raises(SuiteError) as error:
+        load_suite(path, RECIPES)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_chain_needs_the_data_of_every_step(tmp_path: Path, tiny_keras_path: Path) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "eval.npz", inputs=np.zeros((4, 28, 28, 1), np.float32), labels=np.zeros(4, np.int64))
+    path = write_suite(tmp_path, models=[{"name": "m", "path": str(tiny_keras_path)}],
+                       dataset={"npz": str(tmp_path / "eval.npz")},
+                       variants=[{"recipe": "distill", "then": "full-int8"}])
+    with pytest.raises(SuiteError, match=r"variants\[0\].recipe: the chain distill-0.5x\+full-int8 needs training "
+                                         "data for model 'm'"):
+        load_suite(path, RECIPES)
+
+
 def test_missing_model_path(tmp_path: Path) -> None:
     path = write_suite(tmp_path, models=[{"name": "m", "path": "nowhere.keras"}])
     with pytest.raises(SuiteError, match=r"models\[0\].path: .*nowhere.keras does not exist"):

@@ -337,3 +337,74 @@ def test_a_student_file_that_does_not_fit_the_teacher_is_a_failed_variant_saying
     assert built.error == (f"distill failed: ValueError: student {path} must take one input of shape (28, 28, 1) "
                            "and give one output of shape (10,), as the teacher does (it takes (32, 32, 3) and "
                            "gives (10,))")
+
+    chained = _build(tmp_path, tiny_keras_path, train_npz,  # the failure is cached; the next step never runs
+                     [{"recipe": "distill", "options": {"student": str(path)}, "then": "fp16"}])["distill-wrong+fp16"]
+    assert (chained.status, chained.error) == ("failed", built.error)
+    assert chained.notes.startswith("distill-wrong: failed build from the cache (")
+
+
+# --- chains -------------------------------------------------------------------------------------
+
+PRUNE_50 = {"recipe": "prune", "options": {"sparsity": 0.5, "epochs": 1}}
+
+
+@pytest.mark.slow
+def test_a_chain_quantizes_the_pruned_model_trained_once_and_keeps_its_zeros(tmp_path: Path, tiny_keras_path: Path,
+                                                                              train_npz: Path) -> None:
+    from benchlab.optimize.recipes.model_optimization import INTEGER_OPS
+
+    said: list[str] = []
+    variants = ["fp32", PRUNE_50, {**PRUNE_50, "then": "full-int8"}]
+    built = _build(tmp_path, tiny_keras_path, train_npz, variants, said)
+    pruned, chained = built["prune-50"], built["prune-50+full-int8"]
+    assert chained.status == "built", chained.error
+    assert [line for line in said if "prune-50 tiny: epoch" in line] == [said[0]]  # one training for both variants
+    assert chained.recipe == "prune+full-int8"
+    assert chained.options["then"] == {"recipe": "full-int8", "options": {"calibration_samples": 200, "int8_io": True}}
+    assert [step["step"] for step in chained.lineage] == ["prune-50", "full-int8"]
+    assert chained.lineage[0]["sha256"] == pruned.lineage[0]["sha256"]  # the same trained .keras
+    assert chained.lineage[0]["file"].endswith(".keras") and chained.lineage[-1]["sha256"] == chained.sha256
+
+    kernels = read_kernels(Path(chained.path), INTEGER_OPS)
+    assert {kernel.dtype for kernel in kernels.values()} == {np.dtype(np.int8)}
+    zeros = zero_fraction(read_kernels(Path(chained.path)))
+    assert zeros >= 0.5 - 0.01  # symmetric int8 weights: a pruned zero stays zero
+    assert chained.size_bytes < 0.5 * pruned.size_bytes
+    assert _accuracy(chained.path) >= _accuracy(pruned.path) - 0.05
+    assert chained.notes == (f"prune-50: {pruned.lineage[0]['notes']}; full-int8: kept from prune-50: {zeros:.1%} "
+                             "of Conv2D/Dense weights zero in the .tflite")
+
+    again = _build(tmp_path, tiny_keras_path, train_npz, variants)["prune-50+full-int8"]
+    assert (again.status, again.sha256, again.notes) == ("cached", chained.sha256, chained.notes)
+    assert [step["cached"] for step in again.lineage] == [True, True]
+
+
+@pytest.mark.slow
+def test_longer_chains_keep_what_every_training_step_did(tmp_path: Path, tiny_keras_path: Path,
+                                                         train_npz: Path) -> None:
+    import keras
+
+    from benchlab.optimize.recipes.model_optimization import INTEGER_OPS
+
+    built = _build(tmp_path, tiny_keras_path, train_npz, [
+        {**PRUNE_50, "then": {"recipe": "cluster", "options": {"clusters": 8, "epochs": 1},
+                              "then": {"recipe": "qat", "options": {"epochs": 1}}}},
+        {"recipe": "distill", "options": {"epochs": 1}, "then": "dynamic-int8"},
+    ])
+    pcqat, student = built["prune-50+cluster-8+qat"], built["distill-0.5x+dynamic-int8"]
+    assert pcqat.status == "built", pcqat.error
+    # Pruned, then clustered keeping the zeros, then quantization-aware trained keeping both (tfmot's PCQAT).
+    assert {k.dtype for k in read_kernels(Path(pcqat.path), INTEGER_OPS).values()} == {np.dtype(np.int8)}
+    kernels = read_kernels(Path(pcqat.path))
+    assert zero_fraction(kernels) >= 0.5 - 0.01
+    assert max(len(np.unique(row)) for kernel in kernels.values() for row in kernel.reshape(len(kernel), -1)) <= 8
+    assert [step["step"] for step in pcqat.lineage] == ["prune-50", "cluster-8", "qat"]
+    assert "kept from prune-50: " in pcqat.notes and "kept from cluster-8: at most 8 distinct values" in pcqat.notes
+
+    assert student.status == "built", student.error
+    teacher_parameters = keras.models.load_model(tiny_keras_path, compile=False).count_params()
+    assert student.notes.startswith("distill-0.5x: student ") and f"teacher {teacher_parameters:,}" in student.notes
+    assert any(k.dtype == np.int8 for k in read_kernels(Path(student.path)).values())  # the student's weights, int8
+    assert _accuracy(student.path) > 0.2  # one epoch of distillation already tells digits apart (chance: 0.1)
+

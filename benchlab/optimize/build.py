@@ -15,9 +15,11 @@ import io
 import time
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, replace
+from dataclasses import dataclass, replace
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, first_line
@@ -25,6 +27,7 @@ from benchlab.names import file_name
 from benchlab.optimize.cache import (FAILURE_FILE, failed_entry, locked_entry, path_sha256, publish, staging,
                                      trusted_entry, variant_key)
 from benchlab.optimize.recipes import RECIPES, Recipe
+from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
 from benchlab.records import Variant, now_iso
 from benchlab.plan.suite import Suite, VariantSpec
@@ -67,50 +70,165 @@ def size_on_disk(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebuild_failed: bool) -> Variant:
-    registered = RECIPES[spec.recipe]
-    recipe = registered.for_source(source.kind)  # e.g. ai-edge-quantizer's full-int8 for a .tflite
-    name = spec.variant_name
-    key = variant_key(source.sha256, spec.recipe, spec.options, _key_extras(recipe, source, spec))
-    base = Variant(
-        model=source.name, name=name, recipe=spec.recipe, format=recipe.FORMAT, status="built",
-        parent=parent, options=dict(spec.options), is_reference=registered.IS_REFERENCE,
-    )
-    with locked_entry(key) as folder:
+@dataclass(frozen=True)
+class _Step:
+    """One cached artifact a variant is made through: a trained .keras, a finished .tflite, a variant."""
+
+    label: str
+    key: str
+    file: str
+    make: Callable[[Path], str | None]
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What one step left: its cache entry's metadata, or its error; whether it came from the cache."""
+
+    meta: dict[str, Any]
+    from_cache: bool
+    error: str | None = None
+
+
+def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
+    """Return the step's cached artifact, or build it (caching the artifact or the failure)."""
+    with locked_entry(step.key) as folder:
         cached = trusted_entry(folder)
         if cached is not None:
-            return replace(base, status="cached", **{k: cached[k] for k in ("path", "sha256", "size_bytes",
-                                                                           "size_compressed_bytes", "build_seconds")},
-                           notes=cached.get("notes"))
+            return _Made(cached, from_cache=True)
         failure = None if rebuild_failed else failed_entry(folder)
         if failure is not None:
-            return replace(base, status="failed", error=failure["error"],
-                           notes=f"failed build from the cache ({failure.get('failed_at', 'earlier')}); "
-                                 "`benchlab run --rebuild-failed` tries again")
+            return _Made({"notes": f"failed build from the cache ({failure.get('failed_at', 'earlier')}); "
+                                   "`benchlab run --rebuild-failed` tries again"}, True, failure["error"])
         started = time.perf_counter()
         with staging(folder) as staged:
-            out_path = staged / f"{file_name(f'{source.name}-{name}')}{SUFFIX[recipe.FORMAT]}"
+            out_path = staged / step.file
             try:
-                notes = recipe.build(source, spec.settings, out_path)
+                notes = step.make(out_path)
             except SuiteError:
                 raise  # the model itself is unusable: bad input for every recipe, not one failed variant
             except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
-                message = first_line(exc, limit=300)
-                failed = replace(base, status="failed", error=f"{spec.recipe} failed: {type(exc).__name__}: {message}")
+                error = f"{step.label} failed: {type(exc).__name__}: {first_line(exc, limit=300)}"
                 with staging(folder) as record:  # without whatever the recipe left half-written
-                    publish(record, folder, {"error": failed.error, "failed_at": now_iso()}, file=FAILURE_FILE)
-                return failed
-            built = replace(
-                base,
-                path=str(folder / out_path.name),
-                sha256=path_sha256(out_path),
-                size_bytes=size_on_disk(out_path),
-                size_compressed_bytes=compressed_size(out_path),
-                build_seconds=round(time.perf_counter() - started, 3),
-                notes=notes,
-            )
-            publish(staged, folder, asdict(built))  # only complete builds: an interrupted one is rebuilt
-    return built
+                    publish(record, folder, {"error": error, "failed_at": now_iso()}, file=FAILURE_FILE)
+                return _Made({}, from_cache=False, error=error)
+            meta = {"path": str(folder / out_path.name), "sha256": path_sha256(out_path),
+                    "size_bytes": size_on_disk(out_path), "size_compressed_bytes": compressed_size(out_path),
+                    "build_seconds": round(time.perf_counter() - started, 3), "notes": notes}
+            publish(staged, folder, meta)  # only complete builds: an interrupted one is rebuilt
+    return _Made(meta, from_cache=False)
+
+
+def _step_key(source: SourceModel, spec: VariantSpec, recipe: Recipe, stage: str | None = None) -> str:
+    """Return the cache key of building `spec`'s recipe from `source`; `stage` tells a training recipe's
+    two artifacts apart ("trained": the .keras, "finished": its .tflite)."""
+    extras = _key_extras(recipe, source, spec)
+    return variant_key(source.sha256, spec.recipe, spec.options, extras if stage is None else {**extras, "stage": stage})
+
+
+def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebuild_failed: bool) -> Variant:
+    """Build one variant: one recipe, or a chain of them (`then:`), every intermediate model cached.
+
+    A recipe that trains (KerasTrainingRecipe) first writes its trained .keras; the next step of the
+    chain, or the recipe's own finish(), makes a .tflite from it. So a suite with `prune-50` and
+    `prune-50+full-int8` trains once. The claims of the chain's training steps (zeros, clusters) are
+    checked again in its final file: a step that undoes them fails the variant, saying so.
+    """
+    steps = spec.steps
+    last = RECIPES[steps[-1].recipe]
+    base = Variant(
+        model=source.name, name=spec.variant_name, recipe="+".join(step.recipe for step in steps),
+        format="tflite" if last.YIELDS_KERAS else last.FORMAT, status="built", parent=parent,
+        options=dict(spec.options) if spec.then is None else _chain_options(spec),
+        is_reference=RECIPES[spec.recipe].IS_REFERENCE,
+    )
+    current, derived = source, []
+    made: list[tuple[str, _Made]] = []
+    trained: list[tuple[KerasTrainingRecipe, VariantSpec]] = []
+    try:
+        for position, step in enumerate(steps):
+            recipe = RECIPES[step.recipe].for_source(current.kind)
+            name = RECIPES[step.recipe].variant_name(step.settings)
+            final = position == len(steps) - 1
+            if isinstance(recipe, KerasTrainingRecipe):
+                made.append((name, _run_step(_Step(step.recipe, _step_key(current, step, recipe, "trained"),
+                                                   f"{file_name(f'{source.name}-{name}')}.keras",
+                                                   partial(recipe.build, current, step.settings)), rebuild_failed)))
+                if made[-1][1].error is not None:
+                    break
+                current = current.derived(Path(made[-1][1].meta["path"]), step.recipe)
+                derived.append(current)
+                trained.append((recipe, step))
+                if not final:
+                    continue
+                make, key = partial(recipe.finish, current, step.settings), _step_key(current, step, recipe, "finished")
+            else:
+                make, key = partial(recipe.build, current, step.settings), _step_key(current, step, recipe)
+            suffix = SUFFIX["tflite" if recipe.YIELDS_KERAS else recipe.FORMAT]
+            checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
+            made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
+                                                                 f"{suffix}", checked), rebuild_failed)))
+    finally:
+        for model in derived:
+            model.close()
+    return _variant(base, made, chained=spec.then is not None)
+
+
+def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTrainingRecipe, VariantSpec]]
+                 ) -> Callable[[Path], str | None]:
+    """Return `make` followed by the claims of a chain's earlier training steps, checked in the file it wrote
+    (a .tflite; an .mlpackage is not read): "kept from prune-50: ..." notes are added, and a claim the
+    file no longer holds raises ValueError."""
+    if not earlier:
+        return make
+
+    def make_and_check(out_path: Path) -> str | None:
+        notes = [make(out_path)]
+        for recipe, step in earlier:
+            name = recipe.variant_name(step.settings)
+            if out_path.suffix != SUFFIX["tflite"]:
+                notes.append(f"what {name} did is not measured in an .mlpackage")
+                continue
+            try:
+                claim = recipe.claim(out_path, step.settings)
+            except ValueError as exc:
+                raise ValueError(f"the chain undid {name}: {exc}") from None
+            notes.append(f"kept from {name}: {claim}" if claim else None)
+        return "; ".join(note for note in notes if note) or None
+
+    return make_and_check
+
+
+def _variant(base: Variant, made: list[tuple[str, _Made]], chained: bool) -> Variant:
+    """Return the variant the steps made: the last step's artifact, its notes and every step's lineage."""
+    lineage = [{"step": name, "file": Path(step.meta["path"]).name if "path" in step.meta else None,
+                "sha256": step.meta.get("sha256"), "cached": step.from_cache, "notes": step.meta.get("notes")}
+               for name, step in made]
+    if chained:  # "prune-50: trained ...; full-int8: ...", a training step's two files under its one name
+        by_step: dict[str, list[str]] = {}
+        for name, step in made:
+            if step.meta.get("notes"):
+                by_step.setdefault(name, []).append(step.meta["notes"])
+        notes = "; ".join(f"{name}: {'; '.join(parts)}" for name, parts in by_step.items())
+    else:  # what the finished file holds first, then how it was trained
+        notes = "; ".join(step.meta["notes"] for _, step in reversed(made) if step.meta.get("notes"))
+    failed = next((step for _, step in made if step.error is not None), None)
+    if failed is not None:
+        return replace(base, status="failed", error=failed.error, notes=notes or None,
+                       lineage=lineage if len(made) > 1 else [])
+    final = made[-1][1].meta
+    return replace(base, status="cached" if all(step.from_cache for _, step in made) else "built",
+                   path=final["path"], sha256=final["sha256"], size_bytes=final["size_bytes"],
+                   size_compressed_bytes=final["size_compressed_bytes"],
+                   build_seconds=round(sum(step.meta["build_seconds"] for _, step in made), 3), notes=notes or None,
+                   lineage=lineage if len(made) > 1 else [])
+
+
+def _chain_options(spec: VariantSpec) -> dict[str, Any]:
+    """Return a chain's options as the suite wrote them: the first step's, with the rest under "then"."""
+    assert spec.then is not None
+    then = spec.then
+    return {**spec.options, "then": {"recipe": then.recipe,
+                                     "options": dict(then.options) if then.then is None else _chain_options(then)}}
 
 
 def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progress: Progress | None = None,

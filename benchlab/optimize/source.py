@@ -21,9 +21,12 @@ class SourceModel:
     """The parent of every variant of one model: its path, kind, hash, inputs and (lazily) loaded forms."""
 
     def __init__(self, spec: ModelSpec, dataset: Dataset | None, progress: Callable[[str], None],
-                 where: str = "model") -> None:
-        """`dataset` None means synthetic inputs; `where` names the model in errors, e.g. "suite.yaml: models[0]"."""
+                 where: str = "model", made_by: tuple[str, ...] = ()) -> None:
+        """`dataset` None means synthetic inputs; `where` names the model in errors, e.g. "suite.yaml: models[0]";
+        `made_by` names the recipes that trained this model from the suite's, in order (see derived())."""
         self.name = spec.name
+        #: The recipes of a chain that made this model from the suite's (empty for the suite's own).
+        self.made_by = made_by
         self.kind = spec.kind
         self.where = where
         self.spec = spec
@@ -39,6 +42,12 @@ class SourceModel:
         self.sha256 = path_sha256(self.path)
         self._dataset = dataset
         self._workdir = tempfile.TemporaryDirectory(prefix="benchlab-src-")
+
+    def derived(self, trained_path: Path, recipe: str) -> SourceModel:
+        """Return the model recipe `recipe` trained from this one (a .keras file), with the same name,
+        data and progress, for the next step of a chain. The caller closes it."""
+        spec = self.spec.model_copy(update={"path": trained_path, "builtin": None})
+        return SourceModel(spec, self._dataset, self.progress, self.where, (*self.made_by, recipe))
 
     def close(self) -> None:
         """Remove the temporary SavedModel export, if one was made."""

@@ -18,6 +18,8 @@ class RecipeInfo(Protocol):
 
     NAME: ClassVar[str]
     NEEDS: ClassVar[frozenset[str]]
+    #: True when the recipe trains a Keras model that a chained step (`then`) can be built from.
+    YIELDS_KERAS: ClassVar[bool]
 
     def applies_to(self, model_kind: str) -> bool:
         """Return True when the recipe can be built from a model of `model_kind`."""
@@ -27,6 +29,9 @@ class RecipeInfo(Protocol):
 
     def variant_name(self, options: Any) -> str:
         """Return the default variant name for these options."""
+
+    def refuses_after(self, earlier: str) -> str | None:
+        """Return why this recipe cannot follow recipe `earlier` in a chain (one line), or None."""
 
 
 #: Recipes by name, as the caller of load_suite hands them in.

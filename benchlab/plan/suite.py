@@ -116,11 +116,17 @@ class ModelSpec(_Strict):
 
 
 class VariantSpec(_Strict):
-    """One recipe with options; `name` defaults to the recipe's name."""
+    """One recipe with options, or a chain of them; `name` defaults to the recipes' names joined by "+".
+
+    `then` chains another step onto this one: the recipe here trains a Keras model (prune, cluster,
+    distill) and the next step is built from that trained model instead of the source, e.g.
+    `{recipe: prune, options: {sparsity: 0.5}, then: full-int8}` is the pruned model, quantized.
+    """
 
     recipe: str
     name: Name | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    then: VariantSpec | None = Field(None, description="the next step, built from this step's trained Keras model")
     _settings: BaseModel = PrivateAttr()
     _default_name: str = PrivateAttr()
 
@@ -132,18 +138,45 @@ class VariantSpec(_Strict):
             raise ValueError(f"unknown recipe {recipe!r} (allowed: {', '.join(recipes)})")
         return recipe
 
+    @field_validator("then", mode="before")
+    @classmethod
+    def _short_then(cls, value: Any) -> Any:
+        # `then: full-int8` is shorthand for `then: {recipe: full-int8}`.
+        return {"recipe": value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _known_options(self, info: ValidationInfo) -> VariantSpec:
         # Validated once, by the recipe's own options model; `options` keeps the plain values
         # (defaults filled in) for run.json and the cache key, `settings` the typed model.
-        recipe = catalogue_of(info)[self.recipe]
+        recipes = catalogue_of(info)
+        recipe = recipes[self.recipe]
         try:
             self._settings = recipe.parse_options(self.options)
         except ValueError as exc:
             raise ValueError(f"options: {exc}") from None
         self._default_name = recipe.variant_name(self._settings)
         object.__setattr__(self, "options", self._settings.model_dump())
+        if self.then is not None:
+            self._check_chain(recipes)
+            self._default_name = f"{self._default_name}+{self.then.variant_name}"
         return self
+
+    def _check_chain(self, recipes: RecipeCatalogue) -> None:
+        """Raise ValueError when this step cannot hand a model to `then`, or `then` cannot take it."""
+        assert self.then is not None
+        first, after = recipes[self.recipe], recipes[self.then.recipe]
+        if not first.YIELDS_KERAS:
+            chainable = ", ".join(name for name, r in recipes.items() if r.YIELDS_KERAS)
+            raise ValueError(f"then: recipe {self.recipe} writes a finished model, so nothing can follow it "
+                             f"(a chain starts with a recipe that trains a Keras model: {chainable})")
+        if self.then.name is not None:
+            raise ValueError("then.name: a chain is named once, at its first step")
+        if not after.applies_to("keras"):
+            raise ValueError(f"then.recipe: {after.NAME} cannot be built from the Keras model "
+                             f"{self.recipe} trains")
+        refusal = after.refuses_after(self.recipe)
+        if refusal is not None:
+            raise ValueError(f"then.recipe: {refusal}")
 
     @property
     def settings(self) -> BaseModel:
@@ -154,6 +187,11 @@ class VariantSpec(_Strict):
     def variant_name(self) -> str:
         """Return the name the variant is reported under."""
         return self.name or self._default_name
+
+    @property
+    def steps(self) -> list[VariantSpec]:
+        """Return this step and every step chained after it, in build order."""
+        return [self, *(self.then.steps if self.then is not None else [])]
 
 
 class AcceleratorSpec(_Strict):
@@ -393,14 +431,15 @@ def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
                     f"variants[{j}].recipe: {recipe.NAME} cannot be built from model "
                     f"{model.name!r} ({model.kind}) (recipes for {model.kind}: {fitting})"
                 ))
-            missing = sorted(recipe.NEEDS - supplied)
+            missing = sorted(frozenset().union(*(recipes[step.recipe].NEEDS for step in variant.steps)) - supplied)
+            what = recipe.NAME if variant.then is None else f"the chain {variant.variant_name}"
             if "training-data" in missing:
                 raise SuiteError(suite.where(
-                    f"variants[{j}].recipe: {recipe.NAME} needs training data for model {model.name!r}: "
+                    f"variants[{j}].recipe: {what} needs training data for model {model.name!r}: "
                     f"{describe_training_split(data)}"
                 ))
             if missing:
-                raise SuiteError(suite.where(f"variants[{j}].recipe: {recipe.NAME} needs {missing[0]}, "
+                raise SuiteError(suite.where(f"variants[{j}].recipe: {what} needs {missing[0]}, "
                                              f"which the data of model {model.name!r} does not supply"))
 
 

@@ -55,6 +55,9 @@ class Recipe(ABC):
     IS_REFERENCE: ClassVar[bool] = False
     #: The package whose version goes into the cache key (a new converter rebuilds the variant).
     TOOL: ClassVar[str | None] = None
+    #: True: build() writes a trained Keras model (.keras), which a chained step (`then:`) or the
+    #: recipe's own finish() makes the variant from (benchlab.optimize.recipes.training).
+    YIELDS_KERAS: ClassVar[bool] = False
 
     def __init__(self, *alternatives: Recipe) -> None:
         """`alternatives`: recipes of this NAME, options and needs that build from other source kinds.
@@ -103,6 +106,13 @@ class Recipe(ABC):
         file an option names), for the cache key; most recipes' options say it all, so none."""
         return {}
 
+    def refuses_after(self, earlier: str) -> str | None:
+        """Return why this recipe cannot be built from the model recipe `earlier` trained (a chain's
+        previous step), in one line, or None. The reference is the source as it is, so it follows nothing."""
+        if self.IS_REFERENCE:
+            return f"{self.NAME} is the reference (the source model as it is); it cannot follow {earlier} in a chain"
+        return None
+
     def check(self, source: SourceModel) -> None:
         """Raise SuiteError, naming the model and the reason, when this recipe can never be built from
         `source`; called for every model and recipe before anything is built. Most recipes find out
@@ -110,7 +120,8 @@ class Recipe(ABC):
 
     @abstractmethod
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
-        """Write the variant made from `source` at `out_path` (a file or a package directory).
+        """Write the variant made from `source` at `out_path` (a file or a package directory); a
+        YIELDS_KERAS recipe writes its trained Keras model there instead (a .keras file).
 
         Returns notes for the variant's row on what was done besides the recipe itself (e.g. the
         source's float16 weights expanded first), or None.

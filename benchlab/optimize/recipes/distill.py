@@ -7,7 +7,8 @@ are the soft labels; the student learns from them and from the true labels at on
 the size of the hard one's as T changes. The student is either the built-in mobile-first CNN (a
 MobileNet-style stack, channels scaled by a width multiplier `alpha`) or a `.keras` file the suite
 names; either way its output means what the teacher's does (probabilities or logits), and it is
-converted to a float32 .tflite as the `fp32` recipe converts a model. Keras 3 throughout (no tfmot).
+converted to a float32 .tflite as the `fp32` recipe converts a model, or handed to the next step of a
+chain (`then: full-int8`). Keras 3 throughout (no tfmot).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.recipes.base import Options
-from benchlab.optimize.recipes.training import (BATCH_SIZE, SEED, TrainingLog, TrainingRecipe, as_feed, convert,
+from benchlab.optimize.recipes.training import (BATCH_SIZE, SEED, KerasTrainingRecipe, TrainingLog, as_feed,
                                                 epoch_lines, outputs_probabilities, timed, training_arrays)
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class DistillOptions(Options):
         return 0.5 if self.alpha is None else self.alpha
 
 
-class Distill(TrainingRecipe):
+class Distill(KerasTrainingRecipe):
     NAME = "distill"
     DESCRIPTION = "a smaller student trained on the model's soft labels (knowledge distillation), LiteRT float32"
     OPTIONS: ClassVar[type[Options]] = DistillOptions
@@ -90,11 +91,14 @@ class Distill(TrainingRecipe):
                              f"(batch, height, width, channels); {source.name!r} has {len(teacher.inputs)} input(s) "
                              f"of shape {tuple(teacher.inputs[0].shape)}")
 
-    def build(self, source: SourceModel, options: Options, out_path: Path) -> str:
-        """Train the student on `source`'s soft labels, write it as a float32 .tflite; return the notes
-        (parameters of student and teacher, training). Raises ValueError for a student file that will
-        not load or does not fit the teacher (a failed variant saying so), and what Keras or the
-        converter raise."""
+    def refuses_after(self, earlier: str) -> str | None:
+        return (f"distill trains a new model on the source's soft labels, so it starts a chain (distill, then "
+                f"{earlier}), it does not follow {earlier}")
+
+    def train(self, source: SourceModel, options: Options) -> tuple[Any, str]:
+        """Train the student on `source`'s soft labels; return it and the notes (parameters of student and
+        teacher, training). Raises ValueError for a student file that will not load or does not fit the
+        teacher (a failed variant saying so), and what Keras raises."""
         assert isinstance(options, DistillOptions)
         import keras
 
@@ -116,8 +120,7 @@ class Distill(TrainingRecipe):
                                                              f"{self.variant_name(options)} {source.name}",
                                                              options.epochs)])
         _recalibrate_batch_norm(student, inputs)
-        convert(student, out_path)
-        return (f"student {student.count_params():,} parameters, teacher {teacher.count_params():,}; "
+        return student, (f"student {student.count_params():,} parameters, teacher {teacher.count_params():,}; "
                 f"temperature {options.temperature:g}; {log.notes()}")
 
 

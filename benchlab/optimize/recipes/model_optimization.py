@@ -19,8 +19,13 @@ over to tf_keras first (keras_bridge).
   learned while training), converted to full int8 from the trained tf_keras model: the ranges come
   from training, not from calibration.
 
+Pruning and clustering write their fine-tuned Keras model first (KerasTrainingRecipe), so a chain can
+build another recipe from it. Later tfmot steps keep what earlier ones did: clustering a pruned model
+keeps zero as a value of its own (`preserve_sparsity`), and QAT after either uses tfmot's
+collaborative schemes (prune-preserving, cluster-preserving, both: PQAT, CQAT, PCQAT).
+
 Depthwise kernels are left unpruned and unclustered: they hold few weights and most of a mobile
-CNN's spatial information. tfmot, tf_keras and TensorFlow are imported inside build() only.
+CNN's spatial information. tfmot, tf_keras and TensorFlow are imported inside the methods only.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ from pydantic import Field, ValidationInfo, field_validator
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes.base import Options
 from benchlab.optimize.recipes.keras_bridge import copy_weights_back, to_tf_keras, unsupported_layer
-from benchlab.optimize.recipes.kernels import read_kernels, zero_fraction
-from benchlab.optimize.recipes.training import (BATCH_SIZE, SEED, TrainingLog, TrainingRecipe, as_feed, convert,
+from benchlab.optimize.recipes.kernels import PRUNED_OPS, read_kernels, zero_fraction
+from benchlab.optimize.recipes.training import (BATCH_SIZE, PRUNED_BY, SEED, KerasTrainingRecipe,
+                                                TrainingLog, TrainingRecipe, as_feed,
                                                 epoch_lines, import_tfmot, load_fresh, outputs_probabilities,
                                                 package_version, timed, training_arrays)
 
@@ -87,7 +93,7 @@ class QatOptions(EpochsOptions):
 
 
 class TfmotRecipe(TrainingRecipe):
-    """Fine-tune the model with tfmot's wrappers on the training split, write it, check what it claims."""
+    """Fine-tune the model with tfmot's wrappers on the training split."""
 
     def key_extras(self, options: Options) -> dict[str, str]:
         """Return the versions of tfmot and tf_keras (TOOL is the converter's, tensorflow)."""
@@ -100,13 +106,9 @@ class TfmotRecipe(TrainingRecipe):
         if reason is not None:
             raise SuiteError(f"{source.where}: recipe {self.NAME} cannot train {source.name!r}: {reason}")
 
-    def build(self, source: SourceModel, options: Options, out_path: Path) -> str:
-        """Fine-tune `source` with tfmot's wrappers, write the .tflite; return the notes (what was
-        measured in the file, and the training).
-
-        Raises ValueError when the written file does not hold what the recipe claims, and what tfmot
-        or the converter raise.
-        """
+    def fine_tune(self, source: SourceModel, options: Options) -> tuple[Any, Any, Any, TrainingLog]:
+        """Fine-tune a fresh copy of `source` with tfmot's wrappers; return tfmot, the trained wrapped
+        tf_keras model, the Keras 3 model it was carried over from (weights untouched) and the log."""
         assert isinstance(options, EpochsOptions)
         import tf_keras
 
@@ -115,7 +117,7 @@ class TfmotRecipe(TrainingRecipe):
         model = load_fresh(source)
         inputs, labels = training_arrays(source)
         tf_keras.utils.set_random_seed(SEED)
-        wrapped = self.wrap(tfmot, tf_keras, to_tf_keras(model), options, len(labels))
+        wrapped = self.wrap(tfmot, tf_keras, to_tf_keras(model), options, len(labels), source)
         loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=not outputs_probabilities(model, inputs))
         wrapped.compile(optimizer=tf_keras.optimizers.Adam(LEARNING_RATE), loss=loss)
         log = TrainingLog(samples=len(labels))
@@ -124,28 +126,34 @@ class TfmotRecipe(TrainingRecipe):
             wrapped.fit(as_feed(inputs), labels, epochs=options.epochs, batch_size=BATCH_SIZE, verbose=0, shuffle=True,
                         callbacks=[*self.callbacks(tfmot),
                                    epoch_lines(tf_keras.callbacks, log, source.progress, label, options.epochs)])
-        self.write(tfmot, wrapped, model, options, out_path)
-        return f"{self.measure(out_path, options)}; {log.notes()}"
+        return tfmot, wrapped, model, log
 
-    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int) -> Any:
-        """Return the tf_keras `model` with tfmot's wrappers in place, ready to compile."""
+    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int, source: SourceModel) -> Any:
+        """Return the tf_keras `model` with tfmot's wrappers in place, ready to compile; `source` says
+        what earlier steps of a chain did (SourceModel.made_by), which the wrappers must keep."""
         raise NotImplementedError
 
     def callbacks(self, tfmot: Any) -> list[Any]:
         """Return the callbacks tfmot's wrappers need during training (none by default)."""
         return []
 
-    def write(self, tfmot: Any, trained: Any, model: Any, options: Options, out_path: Path) -> None:
-        """Write the .tflite of the trained wrapped model; `model` is the Keras 3 original to copy weights into."""
+
+class KerasTfmotRecipe(TfmotRecipe, KerasTrainingRecipe):
+    """A tfmot recipe whose fine-tuned weights go back into the Keras 3 model (pruning, clustering)."""
+
+    def train(self, source: SourceModel, options: Options) -> tuple[Any, str]:
+        """Fine-tune, strip tfmot's wrappers, copy the weights back; return the Keras 3 model and the notes."""
+        tfmot, wrapped, model, log = self.fine_tune(source, options)
+        copy_weights_back(self.strip(tfmot, wrapped), model)
+        return model, log.notes()
+
+    def strip(self, tfmot: Any, trained: Any) -> Any:
+        """Return the trained tf_keras model without tfmot's wrappers."""
         raise NotImplementedError
 
-    def measure(self, out_path: Path, options: Options) -> str:
-        """Return what the written file holds that the recipe claims; raise ValueError when it does not."""
-        raise NotImplementedError
 
-
-class Prune(TfmotRecipe):
-    NAME = "prune"
+class Prune(KerasTfmotRecipe):
+    NAME = PRUNED_BY
     DESCRIPTION = "tfmot magnitude pruning of Conv2D/Dense weights, fine-tuned, stored sparse for XNNPACK"
     OPTIONS: ClassVar[type[Options]] = PruneOptions
     QUANTIZES_WEIGHTS = False  # float32 weights, many of them zero
@@ -154,7 +162,13 @@ class Prune(TfmotRecipe):
         assert isinstance(options, PruneOptions)
         return f"{self.NAME}-2of4" if options.structured_2_4 else f"{self.NAME}-{round(options.sparsity * 100)}"
 
-    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int) -> Any:
+    def refuses_after(self, earlier: str) -> str | None:
+        if earlier == Cluster.NAME:
+            return ("prune cannot follow cluster: fine-tuning the zeros in would undo the clusters (clustering "
+                    "keeps zeros, pruning does not keep clusters): chain prune, then cluster")
+        return super().refuses_after(earlier)
+
+    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int, source: SourceModel) -> Any:
         assert isinstance(options, PruneOptions)
         steps = options.epochs * -(-samples // BATCH_SIZE)
         if options.structured_2_4:
@@ -173,20 +187,19 @@ class Prune(TfmotRecipe):
     def callbacks(self, tfmot: Any) -> list[Any]:
         return [tfmot.sparsity.keras.UpdatePruningStep()]
 
-    def write(self, tfmot: Any, trained: Any, model: Any, options: Options, out_path: Path) -> None:
-        copy_weights_back(tfmot.sparsity.keras.strip_pruning(trained), model)
-        convert(model, out_path, ("EXPERIMENTAL_SPARSITY",))
+    def strip(self, tfmot: Any, trained: Any) -> Any:
+        return tfmot.sparsity.keras.strip_pruning(trained)
 
-    def measure(self, out_path: Path, options: Options) -> str:
+    def claim(self, tflite_path: Path, options: Options) -> str:
         assert isinstance(options, PruneOptions)
-        measured = zero_fraction(read_kernels(out_path))
+        measured = zero_fraction(read_kernels(tflite_path, PRUNED_OPS))
         if measured < options.sparsity - 0.05:
             raise ValueError(f"the written Conv2D/Dense kernels are {measured:.1%} zero, not the "
                              f"{options.sparsity:.0%} asked (a layer tfmot could not prune?)")
         return f"{measured:.1%} of Conv2D/Dense weights zero in the .tflite"
 
 
-class Cluster(TfmotRecipe):
+class Cluster(KerasTfmotRecipe):
     NAME = "cluster"
     DESCRIPTION = "tfmot weight clustering: at most N distinct values per Conv2D/Dense kernel, fine-tuned"
     OPTIONS: ClassVar[type[Options]] = ClusterOptions
@@ -196,22 +209,22 @@ class Cluster(TfmotRecipe):
         assert isinstance(options, ClusterOptions)
         return f"{self.NAME}-{options.clusters}"
 
-    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int) -> Any:
+    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int, source: SourceModel) -> Any:
         assert isinstance(options, ClusterOptions)
         clustering = tfmot.clustering.keras
+        # After pruning, zero is kept as a value of its own, so the pruned weights stay zero.
         return _wrap_kernels(tf_keras, model, lambda layer: clustering.cluster_weights(
-            layer, number_of_clusters=options.clusters,
+            layer, number_of_clusters=options.clusters, preserve_sparsity=PRUNED_BY in source.made_by,
             cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS))
 
-    def write(self, tfmot: Any, trained: Any, model: Any, options: Options, out_path: Path) -> None:
-        copy_weights_back(tfmot.clustering.keras.strip_clustering(trained), model)
-        convert(model, out_path)
+    def strip(self, tfmot: Any, trained: Any) -> Any:
+        return tfmot.clustering.keras.strip_clustering(trained)
 
-    def measure(self, out_path: Path, options: Options) -> str:
+    def claim(self, tflite_path: Path, options: Options) -> str:
         """Count distinct values per output channel: the converter folds a following batch norm into the
         kernel, scaling each output channel apart, so a whole kernel may hold up to clusters x channels."""
         assert isinstance(options, ClusterOptions)
-        kernels = read_kernels(out_path).values()
+        kernels = read_kernels(tflite_path, PRUNED_OPS).values()
         per_channel = max(len(np.unique(row)) for kernel in kernels for row in kernel.reshape(len(kernel), -1))
         per_kernel = max(len(np.unique(kernel)) for kernel in kernels)
         if per_channel > options.clusters:
@@ -227,16 +240,32 @@ class Qat(TfmotRecipe):
     OPTIONS: ClassVar[type[Options]] = QatOptions
     QUANTIZES_WEIGHTS = True
 
-    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int) -> Any:
-        return tfmot.quantization.keras.quantize_model(model)
+    def wrap(self, tfmot: Any, tf_keras: Any, model: Any, options: Options, samples: int, source: SourceModel) -> Any:
+        # After pruning or clustering in a chain, tfmot's collaborative schemes keep the zeros and the
+        # clusters through quantization-aware training (PQAT, CQAT, both: PCQAT); plain QAT would not.
+        quantization, combine = tfmot.quantization.keras, tfmot.experimental.combine
+        pruned, clustered = PRUNED_BY in source.made_by, Cluster.NAME in source.made_by
+        if not (pruned or clustered):
+            return quantization.quantize_model(model)
+        scheme = (combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=pruned) if clustered
+                  else combine.Default8BitPrunePreserveQuantizeScheme())
+        return quantization.quantize_apply(quantization.quantize_annotate_model(model), scheme)
 
-    def write(self, tfmot: Any, trained: Any, model: Any, options: Options, out_path: Path) -> None:
+    def build(self, source: SourceModel, options: Options, out_path: Path) -> str:
+        """Fine-tune with fake quantization, convert the trained tf_keras model to full int8 at
+        `out_path`; return the notes (int8 kernels counted in the file, the training).
+
+        Raises ValueError when a kernel stays float, and what tfmot or the converter raise.
+        """
         assert isinstance(options, QatOptions)
         import tensorflow as tf
 
+        _, trained, _, log = self.fine_tune(source, options)
         # From the tf_keras model itself: its fake-quant ranges are what training learned, and the
         # converter only takes them (instead of asking for calibration data) on this path.
         converter = tf.lite.TFLiteConverter.from_keras_model(trained)
+        # Without the sparsity optimisation even after pruning: int8 kernels stored compressed (CSR) take
+        # more bytes than dense ones at 50% zeros (54.6 KB against 37.5 KB on the tests' tiny model).
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if options.int8_io:
             converter.inference_input_type = tf.int8
@@ -245,9 +274,11 @@ class Qat(TfmotRecipe):
             # It warns that int8 inputs have no given range: the first fake-quant op's learned one is used.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
             out_path.write_bytes(converter.convert())
+        return f"{self.claim(out_path)}; {log.notes()}"
 
-    def measure(self, out_path: Path, options: Options) -> str:
-        kernels = read_kernels(out_path, INTEGER_OPS)
+    def claim(self, tflite_path: Path) -> str:
+        """Return how many kernels the file holds, all int8; raise ValueError when one is float."""
+        kernels = read_kernels(tflite_path, INTEGER_OPS)
         floating = sorted(name for name, kernel in kernels.items() if kernel.dtype != np.int8)
         if not kernels or floating:
             raise ValueError(f"the written model keeps float kernels ({', '.join(floating) or 'no kernels at all'})")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from abc import abstractmethod
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchlab.errors import SuiteError
-from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Recipe
+from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
@@ -33,6 +34,11 @@ SEED = 0
 BATCH_SIZE = 64
 #: The environment switch that makes TensorFlow's `tf.keras` Keras 2 (tf_keras).
 LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
+#: The recipe whose trained model holds zeros to keep (model_optimization.Prune's name; a chained
+#: step reads SourceModel.made_by for it).
+PRUNED_BY = "prune"
+#: The converter's optimisation that stores zero-heavy kernels compressed (tf.lite.Optimize member).
+SPARSITY = "EXPERIMENTAL_SPARSITY"
 
 
 @dataclass
@@ -64,6 +70,48 @@ class TrainingRecipe(Recipe):
         if len(source.keras_model.outputs) != 1:
             raise SuiteError(f"{source.where}: recipe {self.NAME} trains a model with one output; "
                              f"{source.name!r} has {len(source.keras_model.outputs)}")
+
+
+class KerasTrainingRecipe(TrainingRecipe):
+    """A recipe whose training yields a Keras 3 model (pruning, clustering, distillation).
+
+    Built in two cached steps (benchlab.optimize.build): train() writes the trained model as a .keras
+    file, then finish() converts it to the variant's .tflite and checks the claim in the file. In a
+    chain (`then:`), the next recipe is built from the trained .keras instead of finish(), and the
+    claim is checked in the chain's final .tflite: zeros and clusters must survive quantization.
+    """
+
+    YIELDS_KERAS = True
+
+    @abstractmethod
+    def train(self, source: SourceModel, options: Options) -> tuple[Any, str]:
+        """Train on `source`'s training split; return the trained Keras 3 model and the training's notes.
+
+        Raises what Keras, tfmot or a student file raise (the caller records a failed variant).
+        """
+
+    def claim(self, tflite_path: Path, options: Options) -> str | None:
+        """Return what `tflite_path` holds that this recipe claims ("50.1% of ... weights zero"), None
+        when the recipe claims nothing measurable in a file; raise ValueError when the file does not
+        hold it."""
+        return None
+
+    def build(self, source: SourceModel, options: Options, out_path: Path) -> str:
+        """Train and write the trained .keras at `out_path` (the first of the two steps); return the notes."""
+        model, notes = self.train(source, options)
+        model.save(out_path)
+        return notes
+
+    def finish(self, trained: SourceModel, options: Options, out_path: Path) -> str | None:
+        """Convert the trained model to the variant's .tflite at `out_path`; return the claim measured in it.
+
+        A pruned model (by this recipe or earlier in a chain) is converted with the converter's sparsity
+        optimisation: its float kernels are stored compressed behind DENSIFY ops, expanded once when the
+        model loads, which XNNPACK's sparse kernels can use. (Not for int8 files: compressed int8 kernels
+        at 50% zeros take more bytes than dense ones.)
+        """
+        convert(trained.keras_model, out_path, (SPARSITY,) if PRUNED_BY in trained.made_by else ())
+        return self.claim(out_path, options)
 
 
 def import_tfmot() -> Any:
