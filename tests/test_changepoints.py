@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchlab.results.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
+from benchlab.results.changepoints import MIN_RUNS, ChangePoint, Segment, changes_frame, find_changes
 from benchlab.cli import main
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant
 from benchlab.results.store import RunStore
@@ -42,20 +42,26 @@ def nightly_series(seed: int, nights: int = NIGHTS, steps: Sequence[tuple[int, f
     return np.exp(log_latency)
 
 
-def history(latency_by_variant: dict[str, Sequence[float | None]]) -> pd.DataFrame:
-    """A history table as load_history gives it (the columns change points read), one run per night."""
+def history(latency_by_variant: dict[str, Sequence[float | None]], os_update_night: int | None = None) -> pd.DataFrame:
+    """A history table as load_history gives it (the columns change points read), one run per night;
+    from `os_update_night` on, the phone runs a new OS build."""
     rows = []
     for variant, latencies in latency_by_variant.items():
         for night, value in enumerate(latencies):
+            updated = os_update_night is not None and night >= os_update_night
             rows.append({"run_order": night, "run_id": f"night-{night:02d}", "model": "m", "variant": variant,
                          "device_id": "pixel", "accelerator": "cpu-t4",
-                         "status": "ok" if value is not None else "failed", "latency_ms_median": value})
+                         "status": "ok" if value is not None else "failed", "latency_ms_median": value,
+                         "os_version": "15/AP3A" if updated else "14/UQ1A", "runner": "benchmark_model",
+                         "runner_version": "2.16.1"})
     return pd.DataFrame(rows)
 
 
-def changes_of(latencies: Sequence[float]) -> SeriesChanges:
+def changes_of(latencies: Sequence[float]) -> Segment:
+    """The one setup segment of a series measured on one setup throughout."""
     (series,) = find_changes(history({"v": latencies}))
-    return series
+    (segment,) = series.segments
+    return segment
 
 
 def test_a_20_percent_step_is_found_at_its_night_with_its_size() -> None:
@@ -127,8 +133,8 @@ def test_each_series_is_its_own_and_failed_nights_are_gaps() -> None:
     stepped[9] = None  # failed that night: the step shows at the next night it was measured
     frame = history({"fp32": list(nightly_series(4, outlier_rate=0.0)), "int8": stepped})
     fp32, int8 = find_changes(frame)
-    assert (fp32.variant, fp32.status, fp32.runs) == ("fp32", "no change", NIGHTS)
-    assert (int8.variant, int8.runs) == ("int8", NIGHTS - 1)
+    assert (fp32.variant, fp32.segments[0].status, fp32.segments[0].runs) == ("fp32", "no change", NIGHTS)
+    assert (int8.variant, int8.segments[0].runs) == ("int8", NIGHTS - 1)
     assert [c.run_id for c in int8.changes] == ["night-10"]
     table = changes_frame([fp32, int8])
     assert list(table["status"]) == ["no change", "change"]
