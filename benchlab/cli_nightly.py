@@ -183,7 +183,8 @@ def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
                 f"{step.change_pct:+.1f}% ({step.runs_before} runs before, {step.runs_after} after)"]
 
     table = Table(title=escape(title), caption="runs and noise are per setup (OS build, runner and its version): "
-                                               "change points are looked for within one setup only")
+                                               "change points are looked for within one setup only; the step "
+                                               "at a setup change is shown, not judged as a change point")
     for column in ("model/variant", "device · accelerator", "runs", "noise", "at run", "median ms", "step",
                    "finding"):
         table.add_column(column, overflow="fold")
@@ -194,7 +195,7 @@ def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
                      str(segment.runs), f"±{segment.noise_pct:.1f}%" if segment.noise_pct is not None else ""]
             if segment.setup_change is not None:
                 cells = [*ident, *step_cells(segment.setup_change),
-                         f"setup changed: {segment.setup_change.what} (not judged as a change point)"]
+                         f"setup changed: {segment.setup_change.what} (step not judged)"]
                 table.add_row(*(escape(x) for x in cells), style="cyan")
             if not segment.changes:
                 short = short or not segment.enough_runs

@@ -18,19 +18,29 @@ from tests.test_compare import measurement, night, repeats
 NIGHTS = 12
 #: The night the phone got a new OS build, and (in the runner test) a new benchmark_model.
 UPDATE_NIGHT = 6
+#: Night-to-night spread of a phone's latency (log-normal sigma), on top of the spread between repeats.
+NIGHT_SPREAD = 0.05
 
 
-def write_nights(root: Path, *, os_update: bool, runner_update: bool = False, step: float = 1.25) -> None:
-    """Twelve nights of one variant on two phones; from UPDATE_NIGHT on, pixel7 is `step` times slower
-    and (as asked) on a new OS build or runner version; pixel8 never changes."""
+def write_nights(root: Path, *, os_update: bool, runner_update: bool = False, step: float = 1.25,
+                 nights: int = NIGHTS, regression_night: int | None = None, regression: float = 1.3) -> list[str]:
+    """`nights` nights of one variant on two phones; return their run ids. Each phone's night has its own
+    level (NIGHT_SPREAD log-normal) shared by its repeats, so nights differ more than repeats of one
+    night, as on real phones. From UPDATE_NIGHT on, pixel7 is `step` times slower and (as asked) on a
+    new OS build or runner version; pixel8 never changes setup. From `regression_night` on, the code
+    is `regression` times slower on both phones."""
     rng = np.random.default_rng(5)
-    for day in range(NIGHTS):
+    run_ids = []
+    for day in range(nights):
         later = day >= UPDATE_NIGHT
-        pixel7 = measurement(repeats(rng, median_us=2000.0 * (step if later else 1.0)), device_id="pixel7",
+        code = regression if regression_night is not None and day >= regression_night else 1.0
+        pixel7_us, pixel8_us = 2000.0 * code * rng.lognormal(0.0, NIGHT_SPREAD, 2)
+        pixel7 = measurement(repeats(rng, median_us=pixel7_us * (step if later else 1.0)), device_id="pixel7",
                              os_version="15/AP3A" if later and os_update else "14/UQ1A",
                              runner_version="2.17.0" if later and runner_update else "2.16.1")
-        pixel8 = measurement(repeats(rng), device_id="pixel8")
-        night(root, f"202611{day + 1:02d}-nightly", day + 1, pixel7, pixel8)
+        pixel8 = measurement(repeats(rng, median_us=pixel8_us), device_id="pixel8")
+        run_ids.append(night(root, f"202611{day + 1:02d}-nightly", day + 1, pixel7, pixel8).name)
+    return run_ids
 
 
 def test_results_of_several_runs_keep_the_os_build_and_runner_version_of_every_row(tmp_path: Path) -> None:
