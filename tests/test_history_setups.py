@@ -3,6 +3,7 @@ with benchlab's own store, read back by load_results, load_history and the trend
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import benchlab.views.trends as trends
+from benchlab.cli import main
 from benchlab.nightly.noise import unchanged_changes
 from benchlab.results.history import SETUP_COLUMNS, load_history
 from benchlab.results.run_record import load_results
@@ -107,3 +109,52 @@ def test_trends_mark_the_same_step_as_a_change_point_when_the_setup_did_not_chan
     ((step,),) = [[text.get_text() for text in pixel7.texts]]
     assert step.startswith("+2")  # about +25%, at the night it happened
     assert [line for line in pixel7.lines if line.get_marker() == "o"][0].get_xdata().tolist() == list(range(NIGHTS))
+
+
+def history_changes(root: Path, out: Path, capsys: pytest.CaptureFixture,
+                    monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    """Run `benchlab history --changes --csv` on `root`; return the printed table's lines (a terminal wide
+    enough that no cell wraps) and the CSV rows per device."""
+    monkeypatch.setenv("COLUMNS", "260")
+    assert main(["history", "--changes", "--results", str(root), "--csv", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows: dict[str, list[dict[str, str]]] = {}
+    with open(out, newline="") as handle:
+        for row in csv.DictReader(handle):
+            rows.setdefault(row["device_id"], []).append(row)
+    return lines, rows
+
+
+def test_history_changes_reports_an_os_update_as_a_setup_change_and_the_code_regression_after_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_ids = write_nights(tmp_path / "results", os_update=True, nights=18, regression_night=12)
+    lines, rows = history_changes(tmp_path / "results", tmp_path / "changes.csv", capsys, monkeypatch)
+    update, regression = f"#{UPDATE_NIGHT} {run_ids[UPDATE_NIGHT]}", f"#12 {run_ids[12]}"
+    pixel7 = [line for line in lines if "pixel7" in line]
+    assert len(pixel7) == 3 and "no change" in pixel7[0]  # the old OS build's six nights
+    assert update in pixel7[1] and "setup changed: os_version 14/UQ1A → 15/AP3A (step not judged)" in pixel7[1]
+    assert regression in pixel7[2] and "change point" in pixel7[2]
+    (pixel8,) = [line for line in lines if "pixel8" in line]  # one setup: the regression only
+    assert regression in pixel8 and "change point" in pixel8
+    assert [row["status"] for row in rows["pixel7"]] == ["no change", "setup change", "change"]
+    _, setup, change = rows["pixel7"]
+    assert (setup["run_id"], setup["setup_change"], setup["segment"]) == (run_ids[UPDATE_NIGHT],
+                                                                         "os_version 14/UQ1A → 15/AP3A", "1")
+    assert float(setup["change_pct"]) == pytest.approx(25.0, abs=8.0)  # what the update did, not judged
+    assert (change["run_id"], change["runs_before"], change["runs_after"]) == (run_ids[12], "6.0", "6.0")
+    assert float(change["change_pct"]) == pytest.approx(30.0, abs=8.0)
+    (pixel8_change,) = rows["pixel8"]
+    assert (pixel8_change["status"], pixel8_change["run_id"], pixel8_change["runs"]) == ("change", run_ids[12], "18")
+
+
+def test_history_changes_says_a_new_setup_has_too_few_runs_to_judge(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_ids = write_nights(tmp_path / "results", os_update=True, runner_update=True, nights=UPDATE_NIGHT + 3)
+    lines, rows = history_changes(tmp_path / "results", tmp_path / "changes.csv", capsys, monkeypatch)
+    pixel7 = [line for line in lines if "pixel7" in line]
+    assert "setup changed: os_version 14/UQ1A → 15/AP3A; runner_version 2.16.1 → 2.17.0" in pixel7[1]
+    assert "too few runs (3 < 6)" in pixel7[2] and "change point" not in pixel7[2]
+    assert any(line.startswith("too few runs: a setup needs 6 runs") for line in lines)
+    assert [row["status"] for row in rows["pixel7"]] == ["no change", "setup change", "too few runs (3 < 6)"]
+    assert rows["pixel7"][1]["run_id"] == run_ids[UPDATE_NIGHT] and rows["pixel7"][2]["change_pct"] == ""
+    assert [row["status"] for row in rows["pixel8"]] == ["no change"]
