@@ -65,6 +65,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from itertools import pairwise
 from typing import TYPE_CHECKING, TypeVar
 
 from benchlab.results.history import SERIES, setup_changes
@@ -208,7 +209,7 @@ def _series_changes(key: tuple[str, str, str, str], runs: pd.DataFrame) -> Serie
     cuts = [0, *(at for at, text in enumerate(what) if text and at), len(latency)]
     segments = []
     level_start = 0  # first run of the level the previous segment ended on
-    for start, end in zip(cuts, cuts[1:]):
+    for start, end in pairwise(cuts):
         noise, breaks = _search(latency[start:end])
         levels = [start, *(start + b for b in breaks), end]
         segments.append(Segment(
