@@ -51,17 +51,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the runs under a results root, oldest first. With --changes, find the runs where "
                     "a series' median latency stepped to a new level (one series per model, variant, device "
                     "and accelerator; PELT on log latency with a penalty scaled by the series' own "
-                    "run-to-run noise, method in benchlab/results/changepoints.py).")
+                    "run-to-run noise, method in benchlab/results/changepoints.py). A series is searched "
+                    "within one setup (OS build, runner and its version) at a time; a setup change is "
+                    "reported as such with its step, never as a change point.")
     history.add_argument("results_dir", nargs="?", type=Path, default=None,
                          help="results root (default: results/; or --results)")
     history.add_argument("--results", type=Path, default=None, help="results root, as for compare and check")
     history.add_argument("--suite", default=None, help="only runs of this suite")
     history.add_argument("--changes", action="store_true",
                          help="report change points per series (run, step size, medians before and after) "
-                              "instead of the list of runs")
+                              "and its setup changes, instead of the list of runs")
     history.add_argument("--csv", type=Path, default=None,
                          help="also write a CSV file: the tidy history (one row per measurement per run), or "
-                              "with --changes the change points (one row per change, or per series without one)")
+                              "with --changes the change points and setup changes (one row per change, or per "
+                              "setup segment without one)")
     history.set_defaults(func=cmd_history)
 
     compare = subparsers.add_parser(
@@ -167,28 +170,48 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
-    """Print one row per change point, and one per series without one saying why (no change, too few runs)."""
+    """Print each series setup segment by setup segment: a row for the setup change that began a
+    segment (its step shown, not judged), then one row per change point, or one saying why there is
+    none (no change, too few runs); a note explains too few runs when a segment had them."""
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=escape(title))
-    for column in ("model/variant", "device · accelerator", "runs", "noise", "changed at run", "median ms",
-                   "step"):
+    from benchlab.results.changepoints import MIN_RUNS, MIN_SEGMENT_RUNS, Step
+
+    def step_cells(step: Step) -> list[str]:
+        return [f"#{step.run_order} {step.run_id}", f"{step.before_ms:.4g} → {step.after_ms:.4g}",
+                f"{step.change_pct:+.1f}% ({step.runs_before} runs before, {step.runs_after} after)"]
+
+    table = Table(title=escape(title), caption="runs and noise are per setup (OS build, runner and its version): "
+                                               "change points are looked for within one setup only; the step "
+                                               "at a setup change is shown, not judged as a change point")
+    for column in ("model/variant", "device · accelerator", "runs", "noise", "at run", "median ms", "step",
+                   "finding"):
         table.add_column(column, overflow="fold")
+    short = False
     for series in results:
-        ident = [f"{series.model}/{series.variant}", f"{series.device_id} · {series.accelerator}", str(series.runs),
-                 f"±{series.noise_pct:.1f}%" if series.noise_pct is not None else ""]
-        if not series.changes:
-            style = None if series.enough_runs else "yellow"
-            table.add_row(*(escape(x) for x in ident), "", "", escape(series.status), style=style)
-        for change in series.changes:
-            cells = [*ident, f"#{change.run_order} {change.run_id}", f"{change.before_ms:.4g} → {change.after_ms:.4g}",
-                     f"{change.change_pct:+.1f}% ({change.runs_before} runs before, {change.runs_after} after)"]
-            table.add_row(*(escape(x) for x in cells), style="bold red" if change.change_pct > 0 else "green")
+        for segment in series.segments:
+            ident = [f"{series.model}/{series.variant}", f"{series.device_id} · {series.accelerator}",
+                     str(segment.runs), f"±{segment.noise_pct:.1f}%" if segment.noise_pct is not None else ""]
+            if segment.setup_change is not None:
+                cells = [*ident, *step_cells(segment.setup_change),
+                         f"setup changed: {segment.setup_change.what} (step not judged)"]
+                table.add_row(*(escape(x) for x in cells), style="cyan")
+            if not segment.changes:
+                short = short or not segment.enough_runs
+                table.add_row(*(escape(x) for x in ident), "", "", "", escape(segment.status),
+                              style=None if segment.enough_runs else "yellow")
+            for change in segment.changes:
+                cells = [*ident, *step_cells(change), "change point"]
+                table.add_row(*(escape(x) for x in cells), style="bold red" if change.change_pct > 0 else "green")
     console = _stdout()
     console.print(table)
     if not results:
         console.print("no measured latencies: nothing to look for change points in")
+    if short:
+        console.print(f"[yellow]too few runs: a setup needs {MIN_RUNS} runs ({MIN_SEGMENT_RUNS} on each side of a "
+                      "step) before a change point can be looked for in it; none is reported there, which is "
+                      "not the same as no change[/yellow]")
 
 
 def print_comparison(result: CompareResult) -> None:

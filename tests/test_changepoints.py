@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchlab.results.changepoints import MIN_RUNS, ChangePoint, SeriesChanges, changes_frame, find_changes
+from benchlab.results.changepoints import MIN_RUNS, ChangePoint, Segment, changes_frame, find_changes
 from benchlab.cli import main
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant
 from benchlab.results.store import RunStore
@@ -42,20 +42,26 @@ def nightly_series(seed: int, nights: int = NIGHTS, steps: Sequence[tuple[int, f
     return np.exp(log_latency)
 
 
-def history(latency_by_variant: dict[str, Sequence[float | None]]) -> pd.DataFrame:
-    """A history table as load_history gives it (the columns change points read), one run per night."""
+def history(latency_by_variant: dict[str, Sequence[float | None]], os_update_night: int | None = None) -> pd.DataFrame:
+    """A history table as load_history gives it (the columns change points read), one run per night;
+    from `os_update_night` on, the phone runs a new OS build."""
     rows = []
     for variant, latencies in latency_by_variant.items():
         for night, value in enumerate(latencies):
+            updated = os_update_night is not None and night >= os_update_night
             rows.append({"run_order": night, "run_id": f"night-{night:02d}", "model": "m", "variant": variant,
                          "device_id": "pixel", "accelerator": "cpu-t4",
-                         "status": "ok" if value is not None else "failed", "latency_ms_median": value})
+                         "status": "ok" if value is not None else "failed", "latency_ms_median": value,
+                         "os_version": "15/AP3A" if updated else "14/UQ1A", "runner": "benchmark_model",
+                         "runner_version": "2.16.1"})
     return pd.DataFrame(rows)
 
 
-def changes_of(latencies: Sequence[float]) -> SeriesChanges:
+def changes_of(latencies: Sequence[float]) -> Segment:
+    """The one setup segment of a series measured on one setup throughout."""
     (series,) = find_changes(history({"v": latencies}))
-    return series
+    (segment,) = series.segments
+    return segment
 
 
 def test_a_20_percent_step_is_found_at_its_night_with_its_size() -> None:
@@ -127,13 +133,88 @@ def test_each_series_is_its_own_and_failed_nights_are_gaps() -> None:
     stepped[9] = None  # failed that night: the step shows at the next night it was measured
     frame = history({"fp32": list(nightly_series(4, outlier_rate=0.0)), "int8": stepped})
     fp32, int8 = find_changes(frame)
-    assert (fp32.variant, fp32.status, fp32.runs) == ("fp32", "no change", NIGHTS)
-    assert (int8.variant, int8.runs) == ("int8", NIGHTS - 1)
+    assert (fp32.variant, fp32.segments[0].status, fp32.segments[0].runs) == ("fp32", "no change", NIGHTS)
+    assert (int8.variant, int8.segments[0].runs) == ("int8", NIGHTS - 1)
     assert [c.run_id for c in int8.changes] == ["night-10"]
     table = changes_frame([fp32, int8])
     assert list(table["status"]) == ["no change", "change"]
     assert table["change_pct"].iloc[1] == pytest.approx(30.0, abs=6.0)
     assert pd.isna(table["run_id"].iloc[0])
+
+
+OS_UPDATE = "os_version 14/UQ1A → 15/AP3A"
+
+
+def setup_series(seed: int, nights: int, os_update_night: int, steps: Sequence[tuple[int, float]]):  # type: ignore[no-untyped-def]
+    """The one series of a seeded history whose phone got a new OS build at `os_update_night`."""
+    (series,) = find_changes(history({"v": list(nightly_series(seed, nights=nights, steps=steps))}, os_update_night))
+    return series
+
+
+def test_a_step_at_an_os_update_is_a_setup_change_with_its_size_not_a_change_point() -> None:
+    judged, flagged, sizes = [], 0, []
+    for seed in SEEDS:
+        series = setup_series(seed, NIGHTS, 15, steps=[(15, 25.0)])  # the update made the phone 25% slower
+        first, second = series.segments
+        update = second.setup_change
+        assert first.setup_change is None and (first.runs, second.runs) == (15, 15)
+        assert (update.run_id, update.run_order, update.what) == ("night-15", 15, OS_UPDATE)
+        judged += series.changes
+        flagged += sum(bool(segment.changes) for segment in series.segments)
+        sizes.append(update.change_pct)
+    # Flat within each setup: a segment flagged as rarely as a flat series is, never at the update itself.
+    assert flagged <= 0.05 * 2 * len(SEEDS) and all(c.run_order != 15 for c in judged)
+    assert sum(abs(size - 25.0) <= 6.0 for size in sizes) >= 0.9 * len(SEEDS)
+    assert float(np.median(sizes)) == pytest.approx(25.0, abs=1.5)
+    # Without a change point on either side, the levels span each setup: 15 runs before, 15 after.
+    unjudged = setup_series(0, NIGHTS, 15, steps=[(15, 25.0)])
+    assert unjudged.changes == ()
+    assert (unjudged.segments[1].setup_change.runs_before, unjudged.segments[1].setup_change.runs_after) == (15, 15)
+    # The same nights on one OS build: the step is the code's, found as a change point.
+    (same_os,) = find_changes(history({"v": list(nightly_series(0, steps=[(15, 25.0)]))}))
+    assert [c.run_id for c in same_os.changes] == ["night-15"] and same_os.segments[0].setup_change is None
+
+
+def test_a_code_regression_after_an_os_update_is_still_found_within_the_new_setup() -> None:
+    found, levels = 0, []
+    for seed in SEEDS:
+        series = setup_series(seed, 36, 12, steps=[(12, 25.0), (24, 20.0)])  # OS update, then the code
+        update = series.segments[1].setup_change
+        assert (update.run_id, update.what) == ("night-12", OS_UPDATE)
+        assert all(c.run_order != 12 for c in series.changes)
+        regression = [c for c in series.changes if abs(c.run_order - 24) <= 1 and c.change_pct > 10]
+        found += len(regression) == 1 == len(series.changes)
+        levels.append(update.after_ms)  # the new setup's level up to the regression
+    assert found >= 0.85 * len(SEEDS)
+    assert float(np.median(levels)) == pytest.approx(BASE_MS * 1.25, rel=0.03)
+    table = changes_frame([setup_series(0, 36, 12, steps=[(12, 25.0), (24, 20.0)])])
+    assert table["status"].tolist() == ["no change", "setup change", "change"]
+    assert table["segment"].tolist() == [0, 1, 1] and table["runs"].tolist() == [12, 24, 24]
+    assert table["setup_change"].fillna("").tolist() == ["", OS_UPDATE, ""]
+    assert table["run_id"].tolist()[1:] == ["night-12", "night-24"]
+    assert table["change_pct"].iloc[2] == pytest.approx(20.0, abs=5.0)
+
+
+def test_a_setup_with_too_few_runs_is_not_searched_and_says_so() -> None:
+    latency = list(nightly_series(2, nights=14, outlier_rate=0.0))
+    latency[12:] = [2.0 * v for v in latency[12:]]  # the last two nights on the new OS twice as slow
+    rows = history({"v": latency}, os_update_night=9)
+    (series,) = find_changes(rows)
+    first, second = series.segments
+    assert (first.runs, first.status, second.runs) == (9, "no change", 5)
+    # Five runs cannot hold three on each side of a step: no change point is invented there.
+    assert second.status == f"too few runs (5 < {MIN_RUNS})" and second.noise_pct is None and second.changes == ()
+    assert (second.setup_change.runs_before, second.setup_change.runs_after) == (9, 5)  # still measured
+    row = changes_frame([series]).iloc[-1]
+    assert (row["status"], row["runs"]) == (f"too few runs (5 < {MIN_RUNS})", 5) and pd.isna(row["run_id"])
+
+
+def test_a_failed_night_on_the_new_os_does_not_hide_the_setup_change() -> None:
+    latency: list[float | None] = list(nightly_series(3, steps=[(15, 25.0)], outlier_rate=0.0))
+    latency[15] = None  # the first night on the new OS build failed; its row holds the new build
+    (series,) = find_changes(history({"v": latency}, os_update_night=15))
+    assert [s.setup_change.run_id for s in series.segments[1:]] == ["night-16"]  # type: ignore[union-attr]
+    assert series.changes == ()
 
 
 def test_an_empty_history_has_no_series() -> None:

@@ -47,14 +47,28 @@ and read as a step until the next nights show the old level again.
 
 A series with fewer than MIN_RUNS runs cannot hold a segment of MIN_SEGMENT_RUNS on both sides of a
 step; it is reported as "too few runs", never as "no change".
+
+**Setup changes.** Latencies measured on another OS build or runner version are not comparable
+(benchlab.results.history.SETUP_COLUMNS), so a series is first cut at every run where its setup
+changed (`benchlab.results.history.setup_changes`, over the runs measured: a failed night in between
+does not hide the change), and steps 1-4 run on each *setup segment* on its own, with its own noise
+and its own log(n): a change point never spans a setup change, and a step an OS update made is not
+the code's. The setup change is reported as such (`SetupChange`): its run, what changed and the
+medians of the levels on either side (from the previous change point or setup change to the next),
+so a user sees how much the update moved latency without it being judged as a regression. A setup
+segment with fewer than MIN_RUNS runs is "too few runs" like a short series: no change point is
+looked for in it, and its runs still give the level after (or before) the setup change.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from itertools import pairwise
+from typing import TYPE_CHECKING, TypeVar
+
+from benchlab.results.history import SERIES, setup_changes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,16 +81,16 @@ MIN_RUNS = 2 * MIN_SEGMENT_RUNS
 PENALTY_PER_LOG_RUN = 3.0
 #: Smallest run-to-run noise (in log latency, ~0.5%) a series is assumed to have.
 NOISE_FLOOR = 0.005
-#: What makes one series: its latencies across runs are comparable with each other.
-SERIES = ("model", "variant", "device_id", "accelerator")
-#: Columns of `changes_frame`, one row per change point (or per series without one).
-CHANGE_COLUMNS = (*SERIES, "runs", "noise_pct", "status", "run_id", "run_order", "before_ms", "after_ms",
-                  "change_pct", "runs_before", "runs_after")
+#: Columns of `changes_frame`: per setup segment of a series (numbered from 0, with its runs and noise),
+#: one row for the setup change that began it, then one row per change point, or one saying why
+#: there is none.
+CHANGE_COLUMNS = (*SERIES, "segment", "runs", "noise_pct", "status", "setup_change", "run_id", "run_order",
+                  "before_ms", "after_ms", "change_pct", "runs_before", "runs_after")
 
 
 @dataclass(frozen=True)
-class ChangePoint:
-    """A step in a series: the first run on the new level and the medians on either side."""
+class Step:
+    """A new level at a run: that run (the first on the new level) and the medians on either side."""
 
     run_id: str
     run_order: int
@@ -92,21 +106,32 @@ class ChangePoint:
 
 
 @dataclass(frozen=True)
-class SeriesChanges:
-    """The change points of one series, or why there are none."""
+class ChangePoint(Step):
+    """A step found within one setup: what was measured changed there, not what it ran on."""
 
-    model: str
-    variant: str
-    device_id: str
-    accelerator: str
+
+@dataclass(frozen=True)
+class SetupChange(Step):
+    """A run where the series' setup changed; the step across it is the new setup's, never judged."""
+
+    #: What changed, e.g. "os_version 14/UQ1A → 15/AP3A".
+    what: str
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The runs of one series on one setup, searched for change points on their own."""
+
     runs: int
     #: Run-to-run noise (robust sigma of log latency) in percent; None with too few runs.
     noise_pct: float | None
     changes: tuple[ChangePoint, ...]
+    #: The setup change this segment began with; None for the series' first segment.
+    setup_change: SetupChange | None
 
     @property
     def enough_runs(self) -> bool:
-        """Whether the series was long enough to look for change points at all."""
+        """Whether the segment was long enough to look for change points in at all."""
         return self.runs >= MIN_RUNS
 
     @property
@@ -117,6 +142,25 @@ class SeriesChanges:
         if not self.changes:
             return "no change"
         return f"{len(self.changes)} change" + ("s" if len(self.changes) > 1 else "")
+
+
+@dataclass(frozen=True)
+class SeriesChanges:
+    """One series cut into setup segments, each with its change points or why there are none."""
+
+    model: str
+    variant: str
+    device_id: str
+    accelerator: str
+    segments: tuple[Segment, ...]
+
+    @property
+    def changes(self) -> tuple[ChangePoint, ...]:
+        """Return the change points of every segment, in run order (setup changes are not among them)."""
+        return tuple(change for segment in self.segments for change in segment.changes)
+
+
+AStep = TypeVar("AStep", bound=Step)
 
 
 def _noise(log_latency: Sequence[float]) -> float:
@@ -138,62 +182,93 @@ def _breakpoints(log_latency: Sequence[float], noise: float) -> list[int]:
     return list(search.predict(pen=penalty))[:-1]  # ruptures ends the list with len(signal)
 
 
-def _series_changes(key: tuple[str, str, str, str], runs: pd.DataFrame) -> SeriesChanges:
-    latency = [float(v) for v in runs["latency_ms_median"]]
+def _search(latency: Sequence[float]) -> tuple[float | None, list[int]]:
+    """Return one setup segment's noise and breakpoints; (None, []) with too few runs to search."""
     if len(latency) < MIN_RUNS:
-        return SeriesChanges(*key, runs=len(latency), noise_pct=None, changes=())
+        return None, []
     import numpy as np
 
     log_latency = np.log(latency)
     noise = _noise(log_latency)
-    breaks = _breakpoints(log_latency, noise)
-    edges = [0, *breaks, len(latency)]
-    changes = []
-    for previous, at, following in zip(edges, edges[1:], edges[2:]):
-        changes.append(ChangePoint(
-            run_id=str(runs["run_id"].iloc[at]), run_order=int(runs["run_order"].iloc[at]),
-            before_ms=float(np.median(latency[previous:at])), after_ms=float(np.median(latency[at:following])),
-            runs_before=at - previous, runs_after=following - at,
+    return noise, _breakpoints(log_latency, noise)
+
+
+def _series_changes(key: tuple[str, str, str, str], runs: pd.DataFrame) -> SeriesChanges:
+    """Cut one series (one row per run, with its `setup_change`) at setup changes and search each part."""
+    import numpy as np
+
+    latency = runs["latency_ms_median"].astype(float).to_numpy()
+    what = runs["setup_change"].tolist()
+
+    def step(kind: type[AStep], previous: int, at: int, following: int, **extra: str) -> AStep:
+        return kind(run_id=str(runs["run_id"].iloc[at]), run_order=int(runs["run_order"].iloc[at]),
+                    before_ms=float(np.median(latency[previous:at])), after_ms=float(np.median(latency[at:following])),
+                    runs_before=at - previous, runs_after=following - at, **extra)
+
+    # No cut before the first run: it has no previous run (only a duplicate record of it could differ).
+    cuts = [0, *(at for at, text in enumerate(what) if text and at), len(latency)]
+    segments = []
+    level_start = 0  # first run of the level the previous segment ended on
+    for start, end in pairwise(cuts):
+        noise, breaks = _search(latency[start:end])
+        levels = [start, *(start + b for b in breaks), end]
+        segments.append(Segment(
+            runs=end - start, noise_pct=None if noise is None else noise * 100.0,
+            changes=tuple(step(ChangePoint, *edges) for edges in zip(levels, levels[1:], levels[2:])),
+            setup_change=step(SetupChange, level_start, start, levels[1], what=what[start]) if start else None,
         ))
-    return SeriesChanges(*key, runs=len(latency), noise_pct=noise * 100.0, changes=tuple(changes))
+        level_start = levels[-2]
+    return SeriesChanges(*key, segments=tuple(segments))
 
 
 def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
     """Return the change points of every series in a history (`benchlab.results.history.load_history`).
 
     Uses the ``ok`` rows' ``latency_ms_median``, ordered by ``run_order``; one result per
-    (model, variant, device_id, accelerator), sorted by those, including series with no change or
-    too few runs (see `SeriesChanges.status`). An empty history gives an empty list.
+    (model, variant, device_id, accelerator), sorted by those, cut into one segment per setup
+    (os_version, runner, runner_version), each searched on its own and holding its change points,
+    or none with "no change" or "too few runs" (see `Segment.status`). An empty history gives an
+    empty list.
     """
     if history.empty or "latency_ms_median" not in history.columns:
         return []
     latency = history["latency_ms_median"].astype(float)
     # A median of zero is a broken timer, not a latency, and has no logarithm.
     ok = history[(history["status"] == "ok") & (latency > 0)]
+    # Setup against the previous run measured: a failed run between holds the change load_history marked.
+    ok = ok.assign(setup_change=setup_changes(ok))
     results = []
     for key, rows in ok.groupby(list(SERIES), sort=True):
         # One value per run: a run holds each job once, the median guards against a duplicate record.
-        per_run = (rows.groupby(["run_order", "run_id"], sort=True)["latency_ms_median"].median()
+        per_run = (rows.groupby(["run_order", "run_id"], sort=True)
+                   .agg(latency_ms_median=("latency_ms_median", "median"),
+                        setup_change=("setup_change", lambda texts: "; ".join(sorted({t for t in texts if t}))))
                    .reset_index())
         results.append(_series_changes(tuple(str(k) for k in key), per_run))  # type: ignore[arg-type]
     return results
 
 
+def _step_columns(step: Step) -> dict[str, object]:
+    return {**{field.name: getattr(step, field.name) for field in fields(Step)}, "change_pct": step.change_pct}
+
+
 def changes_frame(results: Sequence[SeriesChanges]) -> pd.DataFrame:
-    """Return change points as a tidy DataFrame (CHANGE_COLUMNS): one row per change point, and one
-    row with empty change columns for each series without one, so its status is not lost."""
+    """Return change points and setup changes as a tidy DataFrame (CHANGE_COLUMNS), series by series in
+    run order: per setup segment, a "setup change" row for the change it began with, then one
+    "change" row per change point, or one row with empty step columns and the segment's status
+    ("no change", "too few runs (N < 6)"), so that status is not lost."""
     import pandas as pd
 
     rows = []
     for series in results:
-        ident = {"model": series.model, "variant": series.variant, "device_id": series.device_id,
-                 "accelerator": series.accelerator, "runs": series.runs, "noise_pct": series.noise_pct,
-                 "status": series.status}
-        if not series.changes:
-            rows.append(ident)
-        for change in series.changes:
-            rows.append({**ident, "status": "change", "run_id": change.run_id, "run_order": change.run_order,
-                         "before_ms": change.before_ms, "after_ms": change.after_ms,
-                         "change_pct": change.change_pct, "runs_before": change.runs_before,
-                         "runs_after": change.runs_after})
+        for index, segment in enumerate(series.segments):
+            ident = {"model": series.model, "variant": series.variant, "device_id": series.device_id,
+                     "accelerator": series.accelerator, "segment": index, "runs": segment.runs,
+                     "noise_pct": segment.noise_pct, "status": segment.status}
+            if segment.setup_change is not None:
+                rows.append({**ident, **_step_columns(segment.setup_change), "status": "setup change",
+                             "setup_change": segment.setup_change.what})
+            if not segment.changes:
+                rows.append(ident)
+            rows.extend({**ident, **_step_columns(change), "status": "change"} for change in segment.changes)
     return pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))

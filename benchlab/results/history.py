@@ -14,7 +14,8 @@ is kept in the history, because its measurements are real, but is never chosen a
 Runs are never merged silently across setups: every row keeps the device's OS build and the
 runner and its version (SETUP_COLUMNS), and `setup_change` says, on the first row of a series
 after one of them changed, what changed ("os_version 14/UQ1A → 15/AP3A"). Trend plots split a
-series there and change points are looked for within one setup only (benchlab.views.trends).
+series there (benchlab.views.trends), and change points are looked for within one setup only, the
+setup change itself reported as such (benchlab.results.changepoints).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
-from benchlab.results.changepoints import SERIES
 from benchlab.results.run_record import load_results
 from benchlab.results.store import RUN_FILE, read_run_meta, run_directories
 
 if TYPE_CHECKING:
     import pandas as pd
 
+#: What makes one series: its latencies across runs are comparable with each other (on one setup).
+SERIES = ("model", "variant", "device_id", "accelerator")
 #: Columns load_history adds to load_results' columns.
 HISTORY_COLUMNS = ("run_order", "run_started_at", "run_finished_at", "suite_name", "harness_version", "setup_change")
 #: What a measurement ran on besides the variant: latencies (and a delegate's accuracy) measured
