@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
-from benchlab.results.changepoints import SERIES
+from benchlab.results.history import SERIES
 from benchlab.results.history import SETUP_COLUMNS
 
 if TYPE_CHECKING:
