@@ -3,7 +3,8 @@ by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pull
 timed run feeds the first sample of the job's evaluation inputs to every model input (by tensor
 name, dynamic dimensions resized to the data's), as the host runner does, instead of the tool's
 random values, which can be out of range (token ids past a vocabulary) or of the wrong size (a
-dynamic image left at 1x1); each input's sample is pushed once per phone and content hash. The
+dynamic image left at 1x1); each input's sample is pushed once per phone and content hash, and
+swept once no run has fed it for a day (SAMPLE_IDLE_MIN says why not sooner). The
 first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
 where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
 fails the job. A job planned with ``scenario.android_mode`` "app" runs its timed repeats through
@@ -100,6 +101,21 @@ REBOOT_WAIT_ENV = "BENCHLAB_ANDROID_REBOOT_WAIT_S"
 RECONNECT_POLL_S = 1.0
 #: Pushes land under this suffix and are renamed into place once complete.
 PARTIAL_SUFFIX = ".part"
+#: Timed-input sample files are `DEVICE_DIR/sample-<sha256[:16]>.bin`, named by their bytes.
+SAMPLE_PREFIX = "sample-"
+SAMPLE_SUFFIX = ".bin"
+#: A sample file no session has fed for this long is removed at a session's first prepare.
+#:
+#: Why by idle time on the phone's clock, and not removed when a session ends or all swept when one
+#: starts: a sample is named by its content and shared by every session on the phone that feeds
+#: those bytes (another variant, run or suite), so no session can know that nobody else still
+#: needs it, and a run that is killed never reaches its end. Sweeping every sample at a session's
+#: start would pull the files from under a second run still timing on the same phone. So each
+#: session touches the samples it feeds before every job (a live run keeps them fresh, whatever
+#: mtime the host's clock gave the push), and whatever no session touched for a day (an
+#: interrupted or long-finished run) goes at the next session's first prepare; a run that is
+#: resumed pushes again what it finds gone.
+SAMPLE_IDLE_MIN = 24 * 60
 
 _T = TypeVar("_T")
 
@@ -160,6 +176,7 @@ class AndroidDevice:
         self._supports_output_file: bool | None = None
         self._installed_apk: str | None = None  # sha256 of the benchmark APK known to be installed
         self._swept = False  # leftovers of earlier runs removed from the phone
+        self._samples: set[str] = set()  # sample files this session feeds (touched before every job)
 
     # --- Device protocol ---------------------------------------------------------------------
 
@@ -280,8 +297,9 @@ class AndroidDevice:
 
         The sample is fitted to the variant as the evaluation fits it (`_fit_inputs`: by name,
         checked, `to_tensor`) once per variant and inputs file, and pushed once per phone per
-        content hash (the file is named by it). Raises SuiteError naming the input when the data
-        does not fit the variant, DeviceError when a push fails.
+        content hash (the file is named by it). Every sample this session feeds is touched, so
+        another session's sweep (SAMPLE_IDLE_MIN) leaves it alone. Raises SuiteError naming the
+        input when the data does not fit the variant, DeviceError when a push fails.
         """
         if not job.eval_inputs_path:
             return ()
@@ -293,11 +311,13 @@ class AndroidDevice:
         files = []
         with tempfile.TemporaryDirectory(prefix="benchlab-sample-") as tmp:
             for spec, raw in self._first_samples[key]:
-                local = Path(tmp) / f"sample-{hashlib.sha256(raw).hexdigest()[:16]}.bin"
+                local = Path(tmp) / f"{SAMPLE_PREFIX}{hashlib.sha256(raw).hexdigest()[:16]}{SAMPLE_SUFFIX}"
                 local.write_bytes(raw)
                 remote = self._remote(local.name)
                 self._ensure(local, remote)  # skipped when the phone has these bytes there
                 files.append(commands.SampleFile(spec, remote))
+        self._samples.update(f.path for f in files)
+        self._shell("touch -c " + " ".join(shlex.quote(path) for path in sorted(self._samples)))
         return tuple(files)
 
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str,
@@ -505,9 +525,11 @@ class AndroidDevice:
 
     def _prepare(self, artifacts: Sequence[Path]) -> None:
         if not self._swept:
-            # What failed jobs of an earlier run left behind: evaluation folders, partial pushes.
+            # What failed jobs of an earlier run left behind: evaluation folders, partial pushes,
+            # and sample files no session has fed for SAMPLE_IDLE_MIN (see there why not sooner).
             d = shlex.quote(commands.DEVICE_DIR)
-            self._shell(f"rm -rf {d}/eval; rm -f {d}/*{PARTIAL_SUFFIX}")
+            self._shell(f"rm -rf {d}/eval; rm -f {d}/*{PARTIAL_SUFFIX}; find {d} -maxdepth 1 -name "
+                        f"'{SAMPLE_PREFIX}*{SAMPLE_SUFFIX}' -mmin +{SAMPLE_IDLE_MIN} -exec rm -f {{}} +")
             self._swept = True
         binary = runner_binary(self.facts.abi)
         self._ensure(binary, self._remote("benchmark_model"), executable=True)

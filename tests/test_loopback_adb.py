@@ -22,6 +22,10 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import AdbTimeoutError, PushFailedError, TcpTimeoutException
 
+from android_runner.device import AndroidDevice
+from android_runner.discovery import ListedPhone, discover, parse_devices_l, server_listing
+from benchlab.execute.devices import UnavailableDevice
+
 from tests.loopback_adb import (
     FLAGSHIP,
     LOW_END,
@@ -383,7 +387,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def stock_adb(tmp_path: Path):
-    """Run the stock adb client against a private adb server (own port, own HOME and key)."""
+    """Run the stock adb client against a private adb server (own port, own HOME and key); yields
+    the client, the server's public key and the server's port."""
     adb = shutil.which("adb")
     if adb is None:
         pytest.skip("the stock adb client is not installed (Debian package `adb`)")
@@ -398,13 +403,13 @@ def stock_adb(tmp_path: Path):
 
     try:
         run("start-server").check_returncode()
-        yield run, home / ".android" / "adbkey.pub"
+        yield run, home / ".android" / "adbkey.pub", port
     finally:
         run("kill-server")
 
 
 def test_stock_adb_client_connects_shells_pushes_and_pulls(stock_adb, tmp_path):
-    adb, server_key = stock_adb
+    adb, server_key, _port = stock_adb
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_keys=[server_key],
                            accept_new_keys=False) as device:
         assert adb("connect", device.serial).stdout.strip() == f"connected to {device.serial}"
@@ -429,13 +434,40 @@ def test_stock_adb_client_connects_shells_pushes_and_pulls(stock_adb, tmp_path):
 
 
 def test_stock_adb_client_sees_an_unauthorized_phone(stock_adb, tmp_path):
-    adb, _server_key = stock_adb
+    adb, _server_key, _port = stock_adb
     with LoopbackAdbDevice(LOW_END, tmp_path / "phone", accept_new_keys=False) as device:
         # adb reports before any "user" could answer, as it does with a real phone.
         assert "failed to authenticate" in adb("connect", device.serial).stdout
         assert f"{device.serial}\tunauthorized" in adb("devices").stdout
         shell = adb("-s", device.serial, "shell", "echo hi")
         assert shell.returncode == 1 and "device unauthorized" in shell.stderr
+
+
+def test_discovery_reads_each_phones_state_from_the_stock_adb_server(stock_adb, tmp_path, monkeypatch,
+                                                                    android_loopback_env):
+    """benchlab lists phones from the server's own host:devices-l answer: a trusted phone opens as
+    an AndroidDevice through the server, an untrusted one is listed with what to do."""
+    adb, server_key, port = stock_adb
+    with LoopbackAdbDevice(FLAGSHIP, tmp_path / "ready", accept_keys=[server_key], accept_new_keys=False) as ready, \
+            LoopbackAdbDevice(LOW_END, tmp_path / "locked", accept_new_keys=False) as locked:
+        adb("connect", ready.serial)
+        adb("connect", locked.serial)
+        monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+        monkeypatch.setenv("BENCHLAB_ADB_SERVER", "1")
+        listing = server_listing()
+        assert re.search(rf"^{re.escape(ready.serial)}\s+device product:e1qsqw model:SM_S921U ", listing, re.M)
+        assert {phone.serial: phone for phone in parse_devices_l(listing)} == {
+            ready.serial: ListedPhone(ready.serial, "device", "SM_S921U"),
+            locked.serial: ListedPhone(locked.serial, "unauthorized")}
+        found = {device.info.id: device for device in discover()}
+        assert set(found) == {ready.serial, locked.serial}
+        opened = found[ready.serial]
+        assert isinstance(opened, AndroidDevice)
+        assert (opened.info.transport, opened.info.model) == ("adb-server", "SM-S921U")
+        opened.close()
+        unusable = found[locked.serial]
+        assert isinstance(unusable, UnavailableDevice) and unusable.info.state == "unauthorized"
+        assert unusable.reason == f"unauthorized: accept the USB debugging prompt on the phone ({locked.serial})"
 
 
 # --- the stand-in benchmark tools ----------------------------------------------------------------------

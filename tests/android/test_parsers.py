@@ -17,6 +17,7 @@ from android_runner.benchmark_model import (
     parse_stat_line,
 )
 from android_runner.cpuinfo import big_core_mask, clusters, core_mask, parse_max_freq_khz, parse_proc_cpuinfo
+from android_runner.discovery import ListedPhone, parse_devices_l
 from android_runner.dumpsys import parse_battery, parse_thermal
 from android_runner.props import device_facts, parse_getprop
 
@@ -268,6 +269,19 @@ def test_proc_cpuinfo_oneplus7t_after_prompt() -> None:
     assert info.parts == {**{i: "0x805" for i in range(4)}, **{i: "0x804" for i in range(4, 8)}}
     assert info.hardware == "Qualcomm Technologies, Inc SM8150"
     assert info.processor_name == "AArch64 Processor rev 14 (aarch64)"
+
+
+@requires_fixtures
+def test_adb_devices_l_huawei_ready_with_its_model() -> None:
+    (phone,) = parse_devices_l(props_file("adb_devices_l_huawei_alp_al00.txt"))  # the header is no phone
+    assert phone == ListedPhone("UYT5T18414003349", "device", model="ALP_AL00")
+
+
+@requires_fixtures
+def test_adb_devices_l_pixel6a_unauthorized_says_to_accept_the_prompt() -> None:
+    (phone,) = parse_devices_l(props_file("adb_devices_l_pixel6a_unauthorized.txt"))
+    assert phone == ListedPhone("27211JEGR06194", "unauthorized")
+    assert phone.reason() == "unauthorized: accept the USB debugging prompt on the phone (27211JEGR06194)"
 
 
 @requires_fixtures

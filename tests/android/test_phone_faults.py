@@ -8,7 +8,9 @@ waited for and the job retried, a phone that stays gone raising DeviceLost, noth
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,14 @@ import numpy as np
 import pytest
 
 from android_runner import commands
-from android_runner.device import EVAL_BATCH, EVAL_FAILED, EVAL_PER_SAMPLE, RECONNECTED, AndroidDevice
+from android_runner.device import (
+    EVAL_BATCH,
+    EVAL_FAILED,
+    EVAL_PER_SAMPLE,
+    RECONNECTED,
+    SAMPLE_IDLE_MIN,
+    AndroidDevice,
+)
 from android_runner.transport import DirectTransport
 from benchlab.errors import DeviceError, DeviceLost
 from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
@@ -215,6 +224,55 @@ def test_leftovers_of_failed_jobs_are_swept_at_the_first_prepare(phone, models) 
     half.write_bytes(b"half a model")
     open_device(phone).prepare([models["tiny"]])
     assert not eval_dir(phone).exists() and not half.exists()
+
+
+def fed_sample(phone: LoopbackAdbDevice, job: Job) -> Path:
+    """The sample file on the phone's filesystem that the job's timed runs fed (its one input)."""
+    (path,) = [p for p in phone.host_path(commands.DEVICE_DIR).glob("sample-*.bin")
+               if p.read_bytes() == np.load(job.eval_inputs_path)[:1].tobytes()]
+    return path
+
+
+def idle_for_a_day(path: Path) -> None:
+    """Give a file on the phone the mtime of one no session has touched for a day and a minute."""
+    then = time.time() - (SAMPLE_IDLE_MIN + 1) * 60
+    os.utime(path, (then, then))
+
+
+def test_samples_nobody_fed_for_a_day_are_swept_at_the_next_sessions_first_prepare(phone, models, tmp_path) -> None:
+    job = make_job(models["tiny"], tmp_path, samples=4)
+    interrupted = open_device(phone)
+    interrupted.prepare([models["tiny"]])
+    assert interrupted.run(job).status == "ok"
+    sample = fed_sample(phone, job)  # the run is killed here: nothing of it runs again
+    other = phone.host_path(f"{commands.DEVICE_DIR}/sample-0123456789abcdef.bin")
+    other.write_bytes(b"fed by another run within the day")
+    idle_for_a_day(sample)
+    later = open_device(phone)
+    later.prepare([models["tiny"]])
+    assert not sample.exists() and other.exists()
+    assert later.run(job).status == "ok"  # the same data: pushed again
+    assert fed_sample(phone, job) == sample
+    later.close()
+    assert sample.exists()  # kept after a clean end: the next run feeding these bytes finds it
+
+
+def test_a_sample_a_running_session_feeds_survives_a_second_session_on_the_phone(phone, models, tmp_path) -> None:
+    job = make_job(models["tiny"], tmp_path, samples=4)
+    first = open_device(phone)
+    first.prepare([models["tiny"]])
+    assert first.run(job).status == "ok"
+    sample = fed_sample(phone, job)
+    idle_for_a_day(sample)  # as if the push were a day old: the run is long
+    before = time.time()
+    assert first.run(job).status == "ok"  # nothing to push, but the job touches what it feeds
+    assert sample.stat().st_mtime >= int(before)
+    second = open_device(phone)  # another run starts on the same phone
+    second.prepare([models["tiny"]])
+    assert sample.exists()
+    assert first.run(job).status == "ok"
+    second.close()
+    first.close()
 
 
 # --- evaluation in batches ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from android_runner.benchmark_model import parse_op_profile, parse_output
 from android_runner.cpuinfo import parse_proc_cpuinfo
+from android_runner.discovery import NO_PERMISSIONS, SETUP_URL, ListedPhone, parse_devices_l
 from android_runner.dumpsys import parse_battery, parse_thermal
 from android_runner.props import device_facts, parse_getprop
 
@@ -189,3 +190,36 @@ def test_cpuinfo_collapsed_layout_attributes_no_part_to_a_core() -> None:
     assert info.hardware == "Qualcomm Technologies, Inc MSM8976SG"
     assert info.parts == {} and info.implementers == {}
     assert info.unattributed_parts == ("0xd03",)
+
+
+# --- adb devices -----------------------------------------------------------------------------------
+
+UDEV_DIAGNOSIS = "missing udev rules? user is in the plugdev group"
+
+
+def test_adb_devices_l_no_permissions_is_one_state_with_adbs_diagnosis() -> None:
+    (phone,) = parse_devices_l(text("adb_devices_l_no_permissions_wsl_usbipd.txt"))
+    assert phone == ListedPhone("abceb966", NO_PERMISSIONS, model=None, diagnosis=UDEV_DIAGNOSIS)
+    reason = phone.reason()
+    assert reason.startswith("no permissions: this user may not open the USB device of abceb966 "
+                             f"(adb: {UDEV_DIAGNOSIS}); add a udev rule")
+    assert "plugdev group" in reason and reason.endswith(f"(see {SETUP_URL})") and "\n" not in reason
+
+
+def test_adb_devices_no_permissions_after_a_tab() -> None:
+    (phone,) = parse_devices_l(text("adb_devices_rayhunter162_no_permissions_tab.txt"))
+    assert phone == ListedPhone("eb9f484b", NO_PERMISSIONS, diagnosis=UDEV_DIAGNOSIS)
+
+
+def test_adb_devices_older_diagnosis_with_a_semicolon_and_a_cut_link() -> None:
+    (phone,) = parse_devices_l(text("adb_devices_madb141_no_permissions_cut.txt"))
+    assert phone == ListedPhone("009d1cd696d5194a", NO_PERMISSIONS,
+                                diagnosis="user in plugdev group; are your udev rules wrong?")
+
+
+def test_adb_devices_no_permissions_without_diagnosis_then_sideload_not_fastboot_lines() -> None:
+    before, after = parse_devices_l(text("adb_devices_udev298_no_permissions_then_sideload.txt"))
+    assert before == ListedPhone("1fXXXX9", NO_PERMISSIONS)
+    assert "(adb:" not in before.reason() and SETUP_URL in before.reason()
+    assert after == ListedPhone("1fXXXX9", "sideload")
+    assert after.reason() == "sideload: the phone is booted into sideload mode; reboot it into Android"
