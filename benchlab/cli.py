@@ -108,7 +108,14 @@ def _variant_line(variant) -> str:  # type: ignore[no-untyped-def]
     notes = f" · {variant.notes}" if variant.notes else ""
     if variant.status == "failed":
         return f"[red]✗ {variant.model}/{variant.name}: {variant.error}[/red]{notes}"
-    verb = "reused from cache" if variant.status == "cached" else f"built in {variant.build_seconds:.1f} s"
+    reused = list(dict.fromkeys(step["step"] for step in variant.lineage if step["cached"]))
+    if variant.status == "cached":
+        verb = "reused from cache"
+    elif reused:  # e.g. a chain whose training another variant already did: only the rest was built now
+        seconds = sum(step["seconds"] for step in variant.lineage if not step["cached"])
+        verb = f"built in {seconds:.1f} s ({', '.join(reused)} from the cache)"
+    else:
+        verb = f"built in {variant.build_seconds:.1f} s"
     return f"✓ {variant.model}/{variant.name} ({variant.format}, {variant.size_bytes / 1024:,.1f} KB) {verb}{notes}"
 
 

@@ -64,7 +64,8 @@ class Variant:
     #: What was done besides the recipe (e.g. "fp16 weights expanded to fp32"), or where a failure came from.
     notes: str | None = None
     #: The models it was made through, in order, when more than one step made it (a recipe that trains,
-    #: a chain): each step's name, the sha256 of what it wrote, whether it came from the cache, its notes.
+    #: a chain): each step's name and file, the sha256 of what it wrote, whether it came from the cache,
+    #: its build seconds and notes. `build_seconds` is their sum (what making it costs, cached steps included).
     lineage: list[dict[str, Any]] = field(default_factory=list, hash=False)
 
 

@@ -52,6 +52,10 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     student = tflite[tflite["variant"] == "distill-0.5x"].iloc[0]
     assert pruned["size_compressed_bytes"] < fp32.iloc[0]["size_compressed_bytes"]
     assert pruned["accuracy"] >= 90.0
+    # The chain: the same pruned model (trained once), then quantized to full int8, its zeros kept.
+    chained = tflite[tflite["variant"] == "prune-50+full-int8"].iloc[0]
+    assert chained["recipe"] == "prune+full-int8" and chained["size_bytes"] < pruned["size_bytes"] / 2
+    assert chained["accuracy"] >= pruned["accuracy"] - 2.0
     assert student["size_bytes"] < fp32.iloc[0]["size_bytes"] / 4 and student["accuracy"] > 50.0
 
     coreml = df[df["format"] == "mlpackage"]

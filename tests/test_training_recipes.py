@@ -8,12 +8,14 @@ real digits measured by running the variant through LiteRT.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.optimize.build import build_variants
 from benchlab.optimize.recipes import RECIPES
@@ -350,16 +352,21 @@ PRUNE_50 = {"recipe": "prune", "options": {"sparsity": 0.5, "epochs": 1}}
 
 
 @pytest.mark.slow
-def test_a_chain_quantizes_the_pruned_model_trained_once_and_keeps_its_zeros(tmp_path: Path, tiny_keras_path: Path,
-                                                                              train_npz: Path) -> None:
+def test_a_chain_quantizes_the_pruned_model_trained_once_and_keeps_its_zeros(
+        tmp_path: Path, tiny_keras_path: Path, train_npz: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from benchlab.optimize.recipes.model_optimization import INTEGER_OPS
 
-    said: list[str] = []
     variants = ["fp32", PRUNE_50, {**PRUNE_50, "then": "full-int8"}]
-    built = _build(tmp_path, tiny_keras_path, train_npz, variants, said)
+    monkeypatch.setenv("COLUMNS", "300")  # one variant per line
+    assert main(["optimize", str(_suite(tmp_path, tiny_keras_path, train_npz, variants))]) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert len([line for line in said if "prune-50 tiny: epoch" in line]) == 1  # one training for both variants
+    assert re.search(r"✓ tiny/prune-50\+full-int8 \(tflite, [\d.]+ KB\) built in [\d.]+ s \(prune-50 from the cache\)"
+                     r" · prune-50: trained 1 epochs", "\n".join(said))
+    built = _build(tmp_path, tiny_keras_path, train_npz, variants)
     pruned, chained = built["prune-50"], built["prune-50+full-int8"]
-    assert chained.status == "built", chained.error
-    assert [line for line in said if "prune-50 tiny: epoch" in line] == [said[0]]  # one training for both variants
+    assert chained.status == "cached", chained.error
     assert chained.recipe == "prune+full-int8"
     assert chained.options["then"] == {"recipe": "full-int8", "options": {"calibration_samples": 200, "int8_io": True}}
     assert [step["step"] for step in chained.lineage] == ["prune-50", "full-int8"]
@@ -375,9 +382,7 @@ def test_a_chain_quantizes_the_pruned_model_trained_once_and_keeps_its_zeros(tmp
     assert chained.notes == (f"prune-50: {pruned.lineage[0]['notes']}; full-int8: kept from prune-50: {zeros:.1%} "
                              "of Conv2D/Dense weights zero in the .tflite")
 
-    again = _build(tmp_path, tiny_keras_path, train_npz, variants)["prune-50+full-int8"]
-    assert (again.status, again.sha256, again.notes) == ("cached", chained.sha256, chained.notes)
-    assert [step["cached"] for step in again.lineage] == [True, True]
+    assert [step["cached"] for step in chained.lineage] == [True, True]
 
 
 @pytest.mark.slow
@@ -408,3 +413,19 @@ def test_longer_chains_keep_what_every_training_step_did(tmp_path: Path, tiny_ke
     assert any(k.dtype == np.int8 for k in read_kernels(Path(student.path)).values())  # the student's weights, int8
     assert _accuracy(student.path) > 0.2  # one epoch of distillation already tells digits apart (chance: 0.1)
 
+
+
+def test_a_chain_whose_last_step_lost_the_zeros_fails_saying_which_step_it_undid(
+        tmp_path: Path, tiny_keras_path: Path, tiny_tflite_path: Path, train_npz: Path) -> None:
+    from benchlab.optimize.build import _with_claims
+
+    suite = load_suite(_suite(tmp_path, tiny_keras_path, train_npz, [{**PRUNE_50, "then": "fp16"}]), RECIPES)
+    prune = suite.variants[0]
+    written = tmp_path / "out.tflite"
+
+    def dense_copy(out: Path) -> None:  # a last step that wrote the model with none of its weights zero
+        out.write_bytes(tiny_tflite_path.read_bytes())
+
+    with pytest.raises(ValueError, match=r"^the chain undid prune-50: the written Conv2D/Dense kernels are 0\.0% "
+                                         r"zero, not the 50% asked"):
+        _with_claims(dense_copy, [(RECIPES["prune"], prune)])(written)

@@ -185,8 +185,10 @@ def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTr
         notes = [make(out_path)]
         for recipe, step in earlier:
             name = recipe.variant_name(step.settings)
+            if recipe.CLAIM is None:
+                continue
             if out_path.suffix != SUFFIX["tflite"]:
-                notes.append(f"what {name} did is not measured in an .mlpackage")
+                notes.append(f"{name}'s {recipe.CLAIM} not measured in an .mlpackage")
                 continue
             try:
                 claim = recipe.claim(out_path, step.settings)
@@ -201,7 +203,8 @@ def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTr
 def _variant(base: Variant, made: list[tuple[str, _Made]], chained: bool) -> Variant:
     """Return the variant the steps made: the last step's artifact, its notes and every step's lineage."""
     lineage = [{"step": name, "file": Path(step.meta["path"]).name if "path" in step.meta else None,
-                "sha256": step.meta.get("sha256"), "cached": step.from_cache, "notes": step.meta.get("notes")}
+                "sha256": step.meta.get("sha256"), "cached": step.from_cache, "seconds": step.meta.get("build_seconds"),
+                "notes": step.meta.get("notes")}
                for name, step in made]
     if chained:  # "prune-50: trained ...; full-int8: ...", a training step's two files under its one name
         by_step: dict[str, list[str]] = {}
@@ -224,11 +227,14 @@ def _variant(base: Variant, made: list[tuple[str, _Made]], chained: bool) -> Var
 
 
 def _chain_options(spec: VariantSpec) -> dict[str, Any]:
-    """Return a chain's options as the suite wrote them: the first step's, with the rest under "then"."""
+    """Return a chain's options as the suite wrote them: the first step's, the next step under "then"
+    (its recipe, options and, if it has one, its own "then")."""
     assert spec.then is not None
     then = spec.then
-    return {**spec.options, "then": {"recipe": then.recipe,
-                                     "options": dict(then.options) if then.then is None else _chain_options(then)}}
+    step: dict[str, Any] = {"recipe": then.recipe, "options": dict(then.options)}
+    if then.then is not None:
+        step["then"] = _chain_options(then)["then"]
+    return {**spec.options, "then": step}
 
 
 def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progress: Progress | None = None,

@@ -157,6 +157,7 @@ class Prune(KerasTfmotRecipe):
     DESCRIPTION = "tfmot magnitude pruning of Conv2D/Dense weights, fine-tuned, stored sparse for XNNPACK"
     OPTIONS: ClassVar[type[Options]] = PruneOptions
     QUANTIZES_WEIGHTS = False  # float32 weights, many of them zero
+    CLAIM = "zeros"
 
     def variant_name(self, options: Options) -> str:
         assert isinstance(options, PruneOptions)
@@ -204,6 +205,7 @@ class Cluster(KerasTfmotRecipe):
     DESCRIPTION = "tfmot weight clustering: at most N distinct values per Conv2D/Dense kernel, fine-tuned"
     OPTIONS: ClassVar[type[Options]] = ClusterOptions
     QUANTIZES_WEIGHTS = False  # float32 weights, few distinct ones: the file compresses, its bytes stay
+    CLAIM = "distinct values per channel"
 
     def variant_name(self, options: Options) -> str:
         assert isinstance(options, ClusterOptions)

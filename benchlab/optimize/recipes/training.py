@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -82,6 +82,8 @@ class KerasTrainingRecipe(TrainingRecipe):
     """
 
     YIELDS_KERAS = True
+    #: What claim() checks in a written file ("zeros"), None for a recipe that claims nothing measurable.
+    CLAIM: ClassVar[str | None] = None
 
     @abstractmethod
     def train(self, source: SourceModel, options: Options) -> tuple[Any, str]:
@@ -92,8 +94,7 @@ class KerasTrainingRecipe(TrainingRecipe):
 
     def claim(self, tflite_path: Path, options: Options) -> str | None:
         """Return what `tflite_path` holds that this recipe claims ("50.1% of ... weights zero"), None
-        when the recipe claims nothing measurable in a file; raise ValueError when the file does not
-        hold it."""
+        when it claims nothing measurable (CLAIM is None); raise ValueError when the file does not hold it."""
         return None
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str:
