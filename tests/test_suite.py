@@ -116,6 +116,18 @@ def test_a_chain_needs_the_data_of_every_step(tmp_path: Path, tiny_keras_path: P
         load_suite(path, RECIPES)
 
 
+def test_a_student_file_is_found_next_to_the_suite_not_where_benchlab_runs(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "student.keras").write_bytes(b"PK\x03\x04")
+    monkeypatch.chdir(tmp_path)  # not the suite's folder
+    path = write_suite(folder, variants=[{"recipe": "distill", "options": {"student": "student.keras"}, "then": "fp16"}])
+    (variant,) = load_suite(path, RECIPES).variants
+    assert variant.options["student"] == str((folder / "student.keras").resolve())
+    assert variant.variant_name == "distill-student+fp16"
+
+
 def test_missing_model_path(tmp_path: Path) -> None:
     path = write_suite(tmp_path, models=[{"name": "m", "path": "nowhere.keras"}])
     with pytest.raises(SuiteError, match=r"models\[0\].path: .*nowhere.keras does not exist"):

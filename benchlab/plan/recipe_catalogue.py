@@ -20,6 +20,8 @@ class RecipeInfo(Protocol):
     NEEDS: ClassVar[frozenset[str]]
     #: True when the recipe trains a Keras model that a chained step (`then`) can be built from.
     YIELDS_KERAS: ClassVar[bool]
+    #: Options that name a file: a relative one is taken from the suite file's folder.
+    PATH_OPTIONS: ClassVar[tuple[str, ...]]
 
     def applies_to(self, model_kind: str) -> bool:
         """Return True when the recipe can be built from a model of `model_kind`."""

@@ -465,10 +465,22 @@ def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [{**rest, "name": path.stem, "path": str(path)} for path in found]
 
 
-def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Make relative model and dataset paths relative to the suite file's folder; expand model folders."""
+def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) -> dict[str, Any]:
+    """Make relative model, dataset and recipe-option paths (PATH_OPTIONS) relative to the suite file's
+    folder; expand model folders."""
     def resolve(value: Any) -> Any:
         return str((base / value).resolve()) if isinstance(value, str) else value
+
+    def resolve_options(variant: Any) -> None:
+        # Through a chain's steps; an unknown recipe or malformed step is left for validation to name.
+        while isinstance(variant, dict):
+            name, options = variant.get("recipe"), variant.get("options")
+            recipe = recipes.get(name) if isinstance(name, str) else None
+            if recipe is not None and isinstance(options, dict):
+                for key in recipe.PATH_OPTIONS:
+                    if key in options:
+                        options[key] = resolve(options[key])
+            variant = variant.get("then")
 
     def resolve_dataset(dataset: Any) -> None:
         if isinstance(dataset, dict):
@@ -488,6 +500,9 @@ def _resolve_paths(raw: dict[str, Any], base: Path) -> dict[str, Any]:
             expanded.extend(_folder_models(model) if isinstance(model, dict) and "folder" in model else [model])
         raw["models"] = expanded
     resolve_dataset(raw.get("dataset"))
+    if isinstance(raw.get("variants"), list):
+        for variant in raw["variants"]:
+            resolve_options(variant)
     return raw
 
 
@@ -510,7 +525,7 @@ def suite_from_data(data: Any, recipes: RecipeCatalogue, source: Path | str = "s
 def parse_suite(raw: Any, source: Path, recipes: RecipeCatalogue) -> Suite:
     """Validate an already-parsed YAML document against `recipes`; raise SuiteError naming file and field."""
     try:
-        resolved = _resolve_paths(raw, source.parent) if isinstance(raw, dict) else raw
+        resolved = _resolve_paths(raw, source.parent, recipes) if isinstance(raw, dict) else raw
     except SuiteError as exc:  # a model folder that does not exist or holds no model
         raise SuiteError(f"{source}: {exc}") from None
     suite = suite_from_data(resolved, recipes, source)

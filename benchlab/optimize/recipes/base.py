@@ -58,6 +58,8 @@ class Recipe(ABC):
     #: True: build() writes a trained Keras model (.keras), which a chained step (`then:`) or the
     #: recipe's own finish() makes the variant from (benchlab.optimize.recipes.training).
     YIELDS_KERAS: ClassVar[bool] = False
+    #: Options that name a file (e.g. a student model): a suite resolves a relative one against its folder.
+    PATH_OPTIONS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *alternatives: Recipe) -> None:
         """`alternatives`: recipes of this NAME, options and needs that build from other source kinds.

@@ -70,6 +70,7 @@ class Distill(KerasTrainingRecipe):
     DESCRIPTION = "a smaller student trained on the model's soft labels (knowledge distillation), LiteRT float32"
     OPTIONS: ClassVar[type[Options]] = DistillOptions
     QUANTIZES_WEIGHTS = False  # a float32 model, but another, smaller one
+    PATH_OPTIONS = ("student",)
 
     def variant_name(self, options: Options) -> str:
         assert isinstance(options, DistillOptions)
