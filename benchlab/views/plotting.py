@@ -31,3 +31,48 @@ def save(fig: Any, path: Path, dpi: int = 110, **options: Any) -> Path:
     fig.savefig(path, dpi=dpi, **options)
     pyplot().close(fig)
     return path
+
+
+#: Where a point's label may go, in points from the point (dx, dy) and its horizontal alignment, in the
+#: order tried: right of the point, then further below and above, then left of it.
+LABEL_SLOTS: tuple[tuple[float, float, str], ...] = tuple(
+    (dx, dy, align) for dx, align in ((5, "left"), (-5, "right")) for dy in (4, -11, 14, -21, 24, -31, 34, -41))
+
+
+def label_points(ax: Any, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7) -> None:
+    """Write each label next to its point (data coordinates), inside the axes, where it overlaps no label
+    placed before it, no point and not the legend, trying LABEL_SLOTS in order; a label moved away from
+    its point gets a thin line to it, and a label with no free slot takes the first.
+
+    Variants of nearly one size and latency (full-int8 and the same model pruned first) would otherwise
+    print their names over each other. Call once the axes' limits, scales and legend are final: the
+    slots are judged in display coordinates.
+    """
+    from matplotlib.text import Text
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    taken = [] if ax.get_legend() is None else [ax.get_legend().get_window_extent(renderer)]
+    marker = 4.0 * fig.dpi / 72  # a marker's half-width, in pixels
+    shown = ax.transData.transform(points) if points else []
+    taken += [_box(x - marker, y - marker, x + marker, y + marker) for x, y in shown]
+    for (x, y), label in sorted(zip(points, labels), key=lambda item: (item[0][1], item[0][0])):
+        for index, (dx, dy, align) in enumerate((*LABEL_SLOTS, LABEL_SLOTS[0])):
+            near = abs(dy) < 10 or index == len(LABEL_SLOTS)
+            text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), ha=align, va="center",
+                               fontsize=fontsize, annotation_clip=False,
+                               arrowprops=None if near else {"arrowstyle": "-", "color": "grey", "lw": 0.5})
+            text.update_positions(renderer)
+            box = Text.get_window_extent(text, renderer)  # the words only: an Annotation's own counts its line
+            fits = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
+            if index == len(LABEL_SLOTS) or (fits and not any(box.overlaps(other) for other in taken)):
+                taken.append(box)
+                break
+            text.remove()
+
+
+def _box(x0: float, y0: float, x1: float, y1: float) -> Any:
+    from matplotlib.transforms import Bbox
+
+    return Bbox([[x0, y0], [x1, y1]])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
-from benchlab.views.plotting import plain_log_ticks, pyplot, save
+from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values
@@ -186,18 +186,15 @@ def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
     accuracy = ok["accuracy"].astype(float)
     vmin, vmax = (accuracy.min(), accuracy.max()) if accuracy.notna().any() else (0, 1)
-    scatter = None
+    colours = plt.cm.ScalarMappable(plt.Normalize(vmin, vmax if vmax > vmin else vmin + 1), "viridis")
+    if accuracy.notna().any():  # before the labels are placed: the colour bar takes room from the panels
+        fig.colorbar(colours, ax=axes[0].tolist(), label="accuracy (%)")
     for ax, ((model, device, accelerator), group) in zip(axes[0], panels):
         size_kb = group["size_bytes"].astype(float) / 1024
-        colour = group["accuracy"].astype(float)
-        scatter = ax.scatter(size_kb, group["latency_ms_median"], c=colour, cmap="viridis", vmin=vmin,
-                             vmax=vmax if vmax > vmin else vmin + 1, s=60, edgecolors="black", zorder=3)
+        ax.scatter(size_kb, group["latency_ms_median"], c=group["accuracy"].astype(float), cmap=colours.cmap,
+                   norm=colours.norm, s=60, edgecolors="black", zorder=3)
         front = group[group["pareto"]].sort_values("size_bytes")
         ax.plot(front["size_bytes"] / 1024, front["latency_ms_median"], "--", color="grey", label="Pareto front", zorder=2)
-        for _, r in group.iterrows():
-            acc = f" {r['accuracy']:.1f}%" if r["accuracy"] == r["accuracy"] and r["accuracy"] is not None else ""
-            ax.annotate(f"{r['variant']}{acc}", (r["size_bytes"] / 1024, r["latency_ms_median"]),
-                        textcoords="offset points", xytext=(5, 4), fontsize=7)
         pick = group[group["pick"]]
         if not pick.empty:
             ax.scatter(pick["size_bytes"] / 1024, pick["latency_ms_median"], marker="*", s=380, facecolors="none",
@@ -209,9 +206,14 @@ def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
         ax.set_title(f"{model} on {device} · {accelerator}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
-    if scatter is not None and accuracy.notna().any():
-        fig.colorbar(scatter, ax=axes[0].tolist(), label="accuracy (%)")
+        label_points(ax, list(zip(size_kb, group["latency_ms_median"].astype(float))),
+                     [f"{r['variant']}{_accuracy_label(r['accuracy'])}" for _, r in group.iterrows()])
     return save(fig, path, dpi=110, bbox_inches="tight")
+
+
+def _accuracy_label(accuracy: float | None) -> str:
+    """Return " 97.5%" for a measured accuracy, "" for none."""
+    return f" {accuracy:.1f}%" if accuracy is not None and accuracy == accuracy else ""
 
 
 def _img(path: Path | None, alt: str) -> str:
