@@ -135,7 +135,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, RECIPES)
     datasets = load_model_datasets(suite)
     with _progress() as progress:
-        task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants))
+        task = progress.add_task("optimize", total=sum(len(suite.variants_for(m, RECIPES)) for m in suite.models))
 
         def on_variant(variant) -> None:  # type: ignore[no-untyped-def]
             progress.console.print(_variant_line(variant))
@@ -218,7 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         devices, executor = farm.enter_context(cluster_session(address))
     with farm, _progress() as progress, _StopOnSignal(stop):
-        variants_task = progress.add_task("optimize", total=len(suite.models) * len(suite.variants) if suite else 0)
+        variants_task = progress.add_task("optimize", total=sum(len(suite.variants_for(m, RECIPES))
+                                                                for m in suite.models) if suite else 0)
         jobs_task = progress.add_task("benchmark (repeats)", total=None)
 
         def on_variant(variant) -> None:  # type: ignore[no-untyped-def]

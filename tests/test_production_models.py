@@ -15,6 +15,9 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
+from benchlab.errors import SuiteError
+from benchlab.optimize.recipes import RECIPES
+from benchlab.plan.suite import load_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.tensors import describe_tflite, load_feeds
 from tests.production_models import TWO_TOWER_INPUTS, two_tower_data
@@ -104,6 +107,36 @@ def test_a_keras_model_with_two_inputs_its_own_data_and_a_chosen_output(tmp_path
     scores = compared[compared["name"] == "scores"]
     assert scores["top1_agreement"].notna().all()  # class scores get top-1 agreement
     assert compared[compared["name"] == "box"]["top1_agreement"].isna().all()  # a box does not
+
+
+def test_one_suite_mixes_a_keras_model_and_a_tflite_each_with_the_variants_that_fit_it(
+        tmp_path: Path, two_tower_keras_path: Path, token_tflite_path: Path) -> None:
+    data = two_tower_data(tmp_path / "two_tower.npz")
+    suite = write_suite(tmp_path / "mixed.yaml", {
+        "models": [{"name": "two-tower", "path": str(two_tower_keras_path), "dataset": {"npz": str(data)},
+                    "accuracy": {"output": "scores"}},
+                   {"name": "tokens", "path": str(token_tflite_path)}],
+        "variants": ["fp32", "tflite", "fp16", "dynamic-int8"],  # fp32 for Keras, tflite (as it is) for .tflite
+    })
+    results = tmp_path / "results"
+    assert main(["run", str(suite), "--results", str(results)]) == 0
+    (run_dir,) = list(results.iterdir())
+    df = RunRecord.load(run_dir).results
+    assert set(df["status"]) == {"ok"}, df["error"].to_list()
+    built = {model: sorted(rows["variant"]) for model, rows in df.groupby("model")}
+    assert built == {"two-tower": ["dynamic-int8", "fp16", "fp32"], "tokens": ["dynamic-int8", "fp16", "original"]}
+    references = df.groupby("model")["fidelity_reference"].unique().to_dict()
+    assert {model: list(names) for model, names in references.items()} == {"two-tower": ["fp32"],
+                                                                           "tokens": ["original"]}
+    assert (df[df["variant"].isin(["fp16", "dynamic-int8"])]["fidelity_worst_cosine"] > 0.9).all()
+
+
+def test_a_recipe_no_model_of_the_suite_fits_is_still_refused(tmp_path: Path, token_tflite_path: Path) -> None:
+    suite = write_suite(tmp_path / "bad.yaml", {"models": [{"name": "tokens", "path": str(token_tflite_path)}],
+                                                "variants": ["tflite", "int16x8"]})
+    with pytest.raises(SuiteError, match=r"variants\[1\].recipe: int16x8 cannot be built from model 'tokens' "
+                                         r"\(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, "):
+        load_suite(suite, RECIPES)
 
 
 def test_an_accuracy_output_that_does_not_exist_is_bad_input(tmp_path: Path, two_tower_keras_path: Path,

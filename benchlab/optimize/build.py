@@ -253,7 +253,7 @@ def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progres
         for i, model_spec in enumerate(suite.models):
             sources.append(SourceModel(model_spec, datasets[model_spec.name], say, suite.where(f"models[{i}]")))
             sources[-1].check()  # every model before any variant is built: bad input costs nothing
-            for spec in suite.variants:
+            for spec in suite.variants_for(model_spec, RECIPES):
                 RECIPES[spec.recipe].for_source(sources[-1].kind).check(sources[-1])
         return _build_all(suite, sources, on_variant, rebuild_failed)
     finally:
@@ -264,9 +264,10 @@ def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progres
 def _build_all(suite: Suite, sources: list[SourceModel],
                on_variant: Callable[[Variant], None] | None, rebuild_failed: bool) -> list[Variant]:
     variants: list[Variant] = []
-    reference = next((v.variant_name for v in suite.variants if RECIPES[v.recipe].IS_REFERENCE), None)
-    for source in sources:
-        for spec in suite.variants:
+    for model_spec, source in zip(suite.models, sources):
+        specs = suite.variants_for(model_spec, RECIPES)
+        reference = next((v.variant_name for v in specs if RECIPES[v.recipe].IS_REFERENCE), None)
+        for spec in specs:
             parent = None if RECIPES[spec.recipe].IS_REFERENCE else (reference or source.name)
             variant = _build_one(source, spec, parent, rebuild_failed)
             variants.append(variant)

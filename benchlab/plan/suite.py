@@ -359,6 +359,11 @@ class Suite(_Strict):
         """Return "SUITE_FILE: field" for error messages (just the field for a suite not read from a file)."""
         return f"{self._file}: {field}" if self._file is not None else field
 
+    def variants_for(self, model: ModelSpec, recipes: RecipeCatalogue) -> list[VariantSpec]:
+        """Return the variants whose (first) recipe can be built from `model`, in suite order: a suite
+        mixing a Keras model and a .tflite builds `fp32` for one and `tflite` for the other."""
+        return [variant for variant in self.variants if recipes[variant.recipe].applies_to(model.kind)]
+
     def model_dataset(self, model: ModelSpec) -> DatasetSpec | None:
         """Return the data a model is evaluated on: its own, else the suite's; None for synthetic inputs."""
         return model.dataset if model.dataset is not None else self.dataset
@@ -413,26 +418,38 @@ def _check_dataset(suite: Suite, spec: DatasetSpec | None, field: str) -> None:
 
 
 def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
-    """Check that model and dataset paths exist and are what they claim, and that recipes fit them."""
+    """Check that model and dataset paths exist and are what they claim, and that recipes fit them.
+
+    A suite may mix kinds of model (a Keras model and a .tflite): each model gets the variants whose
+    recipe can be built from it. A recipe that fits none of the models, or a model that no recipe
+    fits, is refused.
+    """
     _check_dataset(suite, suite.dataset, "dataset")
+    for j, variant in enumerate(suite.variants):
+        recipe = recipes[variant.recipe]
+        if not any(recipe.applies_to(model.kind) for model in suite.models):
+            model = suite.models[0]
+            raise SuiteError(suite.where(
+                f"variants[{j}].recipe: {recipe.NAME} cannot be built from model {model.name!r} ({model.kind}) "
+                f"(recipes for {model.kind}: {_fitting(recipes, model.kind)})"
+            ))
     for i, model in enumerate(suite.models):
         _check_dataset(suite, model.dataset, f"models[{i}].dataset")
         if model.path is not None:
             problem = "does not exist" if not model.path.exists() else _check_model_file(model.path, model.kind)
             if problem is not None:
                 raise SuiteError(suite.where(f"models[{i}].path: {model.path} {problem}"))
+        if not suite.variants_for(model, recipes):
+            raise SuiteError(suite.where(
+                f"models[{i}]: no variant of the suite can be built from model {model.name!r} ({model.kind}) "
+                f"(recipes for {model.kind}: {_fitting(recipes, model.kind)})"
+            ))
         data = suite.model_dataset(model)
         supplied = supplied_data(data)
-        for j, variant in enumerate(suite.variants):
-            recipe = recipes[variant.recipe]
-            if not recipe.applies_to(model.kind):
-                fitting = ", ".join(name for name, r in recipes.items() if r.applies_to(model.kind))
-                raise SuiteError(suite.where(
-                    f"variants[{j}].recipe: {recipe.NAME} cannot be built from model "
-                    f"{model.name!r} ({model.kind}) (recipes for {model.kind}: {fitting})"
-                ))
+        for variant in suite.variants_for(model, recipes):
+            j = suite.variants.index(variant)
             missing = sorted(frozenset().union(*(recipes[step.recipe].NEEDS for step in variant.steps)) - supplied)
-            what = recipe.NAME if variant.then is None else f"the chain {variant.variant_name}"
+            what = variant.recipe if variant.then is None else f"the chain {variant.variant_name}"
             if "training-data" in missing:
                 raise SuiteError(suite.where(
                     f"variants[{j}].recipe: {what} needs training data for model {model.name!r}: "
@@ -441,6 +458,11 @@ def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
             if missing:
                 raise SuiteError(suite.where(f"variants[{j}].recipe: {what} needs {missing[0]}, "
                                              f"which the data of model {model.name!r} does not supply"))
+
+
+def _fitting(recipes: RecipeCatalogue, kind: str) -> str:
+    """Return the names of the recipes that can be built from a model of `kind`, comma-separated."""
+    return ", ".join(name for name, recipe in recipes.items() if recipe.applies_to(kind))
 
 
 #: What a `models: - folder: DIR` entry picks up, in name order: one model per file (or SavedModel).
