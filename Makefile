@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 # Six tiny .tflite models in the shapes production models have, for suites/tflite-folder.yaml.
 tflite-folder: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m tests.production_models results/tflite-folder
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m examples.production_models results/tflite-folder
 
 test: $(STAMP) system-deps
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -q

@@ -155,7 +155,7 @@ def conv_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# --- models in the shapes production models have (tests/production_models.py) ----------------
+# --- models in the shapes production models have (examples/production_models.py) ----------------
 
 
 @pytest.fixture(scope="session")
@@ -167,7 +167,7 @@ def production_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def two_tower_keras_path(production_dir: Path) -> Path:
     """Keras: an image and a metadata vector in, class scores and a box out."""
-    from tests.production_models import two_tower_keras
+    from examples.production_models import two_tower_keras
 
     return two_tower_keras(production_dir / "two_tower.keras")
 
@@ -177,15 +177,15 @@ def two_tower_tflite_path(production_dir: Path, two_tower_keras_path: Path) -> P
     """The two-tower model as a float32 .tflite (signature keys image, meta; scores, box)."""
     import keras
 
-    from tests.production_models import _export_tflite
+    from examples.production_models import export_tflite
 
-    return _export_tflite(keras.models.load_model(two_tower_keras_path), production_dir / "two_tower.tflite")
+    return export_tflite(keras.models.load_model(two_tower_keras_path), production_dir / "two_tower.tflite")
 
 
 @pytest.fixture(scope="session")
 def token_tflite_path(production_dir: Path) -> Path:
     """int32 token ids in; intent scores and a pooled vector out."""
-    from tests.production_models import token_classifier_tflite
+    from examples.production_models import token_classifier_tflite
 
     return token_classifier_tflite(production_dir / "token_classifier.tflite")
 
@@ -193,7 +193,7 @@ def token_tflite_path(production_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def dynamic_tflite_path(production_dir: Path) -> Path:
     """An image of any height and width in; a per-pixel mask and a score out."""
-    from tests.production_models import dynamic_hw_tflite
+    from examples.production_models import dynamic_hw_tflite
 
     return dynamic_hw_tflite(production_dir / "dynamic_hw.tflite")
 
@@ -201,7 +201,7 @@ def dynamic_tflite_path(production_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def int8_io_tflite_path(production_dir: Path) -> Path:
     """Full-int8 with int8 input and output tensors."""
-    from tests.production_models import quantized_io_tflite
+    from examples.production_models import quantized_io_tflite
 
     return quantized_io_tflite(production_dir / "int8_io.tflite")
 
@@ -221,7 +221,7 @@ def android_loopback_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.fixture(scope="session")
 def fp16_weights_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small 16x16x3 classifier whose weights are float16 behind DEQUANTIZE ops (as published)."""
-    from tests.production_models import fp16_weights_tflite
+    from examples.production_models import fp16_weights_tflite
 
     return fp16_weights_tflite(tmp_path_factory.mktemp("models") / "fp16_weights.tflite")
 
@@ -229,7 +229,7 @@ def fp16_weights_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def signatureless_tflite_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small 16x16x3 classifier with no signature in its flatbuffer."""
-    from tests.production_models import signatureless_tflite
+    from examples.production_models import signatureless_tflite
 
     return signatureless_tflite(tmp_path_factory.mktemp("models") / "signatureless.tflite")
 

@@ -4,7 +4,7 @@ real evaluation (named .npz inputs, one value file per input, --input_layer nami
 against the stand-in benchmark_model, which runs real LiteRT inference for the flags it gets and
 fails on bad ones as the real tool does.
 
-Models in production shapes (tests/production_models.py): two inputs and two outputs, int32 token
+Models in production shapes (examples/production_models.py): two inputs and two outputs, int32 token
 ids, dynamic height and width with a mask output, int8 quantized input and output. Every output is
 compared with what this machine's LiteRT gives for the same inputs, through the model's signature.
 """
@@ -22,10 +22,10 @@ import pytest
 from android_runner import commands
 from android_runner.device import EVAL_PER_SAMPLE, AndroidDevice
 from android_runner.transport import DirectTransport
-from tests.production_models import litert_outputs
+from tests.helpers.litert_reference import litert_outputs
 from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
 from benchlab.tensors import Feeds, describe_tflite, save_feeds, to_tensor
-from tests import production_models
+from examples import production_models
 from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
 from tests.loopback_adb.fake_benchmark_model import split_value_file_item
 

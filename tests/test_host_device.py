@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import benchlab.execute.host_device as host_device
-from tests.production_models import litert_outputs
+from tests.helpers.litert_reference import litert_outputs
 from benchlab.execute.host_device import HostDevice
 from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
 from benchlab.tensors import Feeds, describe_tflite, save_feeds

@@ -20,7 +20,7 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.tensors import describe_tflite, load_feeds
-from tests.production_models import TWO_TOWER_INPUTS, two_tower_data
+from examples.production_models import TWO_TOWER_INPUTS, two_tower_data
 
 SHORT = {"warmup": 1, "iterations": 5, "min_seconds": 0, "repeats": 2}
 

@@ -333,11 +333,11 @@ def test_full_int8_calibrates_every_input_by_name_including_token_ids(tmp_path: 
     import keras
 
     from benchlab.optimize.recipes.litert import FullInt8Options
-    from tests.production_models import (SEQUENCE, TWO_TOWER_INPUTS, VOCAB, _export_tflite, token_classifier_tflite,
+    from examples.production_models import (SEQUENCE, TWO_TOWER_INPUTS, VOCAB, export_tflite, token_classifier_tflite,
                                          two_tower_keras)
 
     rng = np.random.default_rng(13)
-    two_tower = _export_tflite(keras.models.load_model(two_tower_keras(tmp_path / "two_tower.keras")),
+    two_tower = export_tflite(keras.models.load_model(two_tower_keras(tmp_path / "two_tower.keras")),
                                tmp_path / "two_tower.tflite")
     tokens = token_classifier_tflite(tmp_path / "tokens.tflite")
     # Keyed by name in the other order than the model's inputs: matched by name, not position.
@@ -374,7 +374,7 @@ def _signature_outputs(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np
 
 def test_an_already_integer_tflite_gets_a_failed_variant_not_a_copy(tmp_path: Path) -> None:
     from benchlab.optimize.recipes.base import Options
-    from tests.production_models import quantized_io_tflite
+    from examples.production_models import quantized_io_tflite
 
     model = quantized_io_tflite(tmp_path / "int8.tflite")
     feeds = {"image": np.random.default_rng(14).random((4, 16, 16, 3), dtype=np.float32)}

@@ -52,7 +52,7 @@ from tests.loopback_adb.benchmark_apk import (
     stop_benchmark_apk,
 )
 from tests.loopback_adb.fake_benchmark_model import split_value_file_item
-from tests.production_models import SEQUENCE, VOCAB
+from examples.production_models import SEQUENCE, VOCAB
 
 try:
     from tests.fixtures_path import fixture_text, requires_fixtures

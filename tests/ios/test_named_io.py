@@ -4,7 +4,7 @@ The phone is tests/ios/fake_phone.py: its app runs the .tflite for real with Lit
 the job/result protocol of ios_runner/protocol.py (tensor files with a dtype) as the Swift app
 does. The reference is LiteRT on this machine through the model's *signature* (names, not
 positions), so an input fed to the wrong tensor or an output filed under the wrong name shows.
-Models are the production-shaped ones of tests/production_models.py (fixtures in tests/conftest.py);
+Models are the production-shaped ones of examples/production_models.py (fixtures in tests/conftest.py);
 the Core ML case declares INT32 ids in an .mlpackage whose predictions come from the same .tflite.
 """
 
@@ -24,7 +24,8 @@ from ios_runner.model_io import DataMismatch, app_inputs, model_outputs
 from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_tensor_file
 from tests.ios.fake_phone import FakePhone, FakeServices
 from tests.ios.test_ios_device import CPU, CPU_ONLY, device_for, make_job
-from tests.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB, litert_outputs
+from examples.production_models import SEQUENCE, TWO_TOWER_INPUTS, VOCAB
+from tests.helpers.litert_reference import litert_outputs
 
 MakePhone = Callable[..., tuple[FakePhone, FakeServices]]
 

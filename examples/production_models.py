@@ -1,4 +1,5 @@
-"""Tiny models in the shapes production models have, built for the tests (conftest wraps them).
+"""Tiny models in the shapes production models have: the tests build them (tests/conftest.py wraps them),
+and `python -m examples.production_models DIR` writes them as a folder to point a suite at.
 
 Each is a real model TensorFlow builds in a second or two: several inputs and outputs, int32 token
 ids, dynamic height and width, int8 quantized inputs and outputs, float16 weights behind DEQUANTIZE
@@ -19,25 +20,7 @@ VOCAB = 50
 SEQUENCE = 12
 
 
-def litert_outputs(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every output of a .tflite on every sample, keyed by output name, straight from LiteRT's
-    signature runner one sample at a time (no benchlab runner involved): what the runners must match."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from benchlab.tensors import describe_interpreter, from_tensor, to_tensor
-
-    interpreter = Interpreter(model_path=str(model))
-    io = describe_interpreter(interpreter)
-    runner = interpreter.get_signature_runner(io.signature)
-    collected: dict[str, list[np.ndarray]] = {info.name: [] for info in io.outputs}
-    for sample in range(len(next(iter(feeds.values())))):
-        result = runner(**{info.name: to_tensor(feeds[info.name][sample : sample + 1], info) for info in io.inputs})
-        for info in io.outputs:
-            collected[info.name].append(from_tensor(result[info.name], info)[0])
-    return {name: np.stack(values) for name, values in collected.items()}
-
-
-def _export_tflite(model: object, path: Path, **converter_settings: object) -> Path:
+def export_tflite(model: object, path: Path, **converter_settings: object) -> Path:
     """Convert a Keras model through a SavedModel export (as benchlab does) with optional settings."""
     import tensorflow as tf
 
@@ -82,7 +65,7 @@ def token_classifier_tflite(path: Path) -> Path:
     ids = keras.Input((SEQUENCE,), dtype="int32", name="ids")
     pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(VOCAB, 8)(ids))
     intent = keras.layers.Dense(3, activation="softmax", name="intent")(pooled)
-    return _export_tflite(keras.Model(ids, {"intent": intent, "pooled": pooled}), path)
+    return export_tflite(keras.Model(ids, {"intent": intent, "pooled": pooled}), path)
 
 
 def dynamic_hw_tflite(path: Path) -> Path:
@@ -94,7 +77,7 @@ def dynamic_hw_tflite(path: Path) -> Path:
     features = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(image)
     mask = keras.layers.Conv2D(1, 1, activation="sigmoid", name="mask")(features)
     score = keras.layers.Dense(1, name="score")(keras.layers.GlobalAveragePooling2D()(features))
-    return _export_tflite(keras.Model(image, {"mask": mask, "score": score}), path)
+    return export_tflite(keras.Model(image, {"mask": mask, "score": score}), path)
 
 
 def _small_classifier() -> object:
@@ -117,7 +100,7 @@ def quantized_io_tflite(path: Path) -> Path:
         for _ in range(16):
             yield [rng.random((1, 16, 16, 3), dtype=np.float32)]
 
-    return _export_tflite(_small_classifier(), path, optimizations=[tf.lite.Optimize.DEFAULT],
+    return export_tflite(_small_classifier(), path, optimizations=[tf.lite.Optimize.DEFAULT],
                           representative_dataset=representative,
                           target_spec=tf.lite.TargetSpec(supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]),
                           inference_input_type=tf.int8, inference_output_type=tf.int8)
@@ -127,7 +110,7 @@ def fp16_weights_tflite(path: Path) -> Path:
     """Float16 weights behind DEQUANTIZE ops, float32 I/O: how many published models ship."""
     import tensorflow as tf
 
-    return _export_tflite(_small_classifier(), path, optimizations=[tf.lite.Optimize.DEFAULT],
+    return export_tflite(_small_classifier(), path, optimizations=[tf.lite.Optimize.DEFAULT],
                           target_spec=tf.lite.TargetSpec(supported_types=[tf.float16]))
 
 
@@ -135,14 +118,14 @@ def signatureless_tflite(path: Path) -> Path:
     """The small classifier with its signature removed from the flatbuffer (tensor names only)."""
     from tensorflow.lite.tools import flatbuffer_utils
 
-    with_signature = _export_tflite(_small_classifier(), path.with_name(f"{path.stem}_signed.tflite"))
+    with_signature = export_tflite(_small_classifier(), path.with_name(f"{path.stem}_signed.tflite"))
     model = flatbuffer_utils.read_model(str(with_signature))
     model.signatureDefs = []
     flatbuffer_utils.write_model(model, str(path))
     return path
 
 
-#: What `python -m tests.production_models DIR` writes: a folder of .tflite files as a team might have.
+#: What `python -m examples.production_models DIR` writes: a folder of .tflite files as a team might have.
 FOLDER_MODELS = {
     "token_classifier.tflite": token_classifier_tflite,
     "dynamic_hw.tflite": dynamic_hw_tflite,
@@ -165,7 +148,7 @@ def write_folder(folder: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as work:
         built = [build(Path(work) / name) for name, build in FOLDER_MODELS.items()]
         two_tower = keras.models.load_model(two_tower_keras(Path(work) / "two_tower.keras"))
-        built.append(_export_tflite(two_tower, Path(work) / "two_tower.tflite"))
+        built.append(export_tflite(two_tower, Path(work) / "two_tower.tflite"))
         written = []
         for path in built:
             target = folder / path.name

@@ -1,0 +1,1 @@
+"""Example models for trying benchlab on shapes production models have (see production_models)."""
