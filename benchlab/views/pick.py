@@ -140,7 +140,7 @@ def rank(eligible: pd.DataFrame, rounds: RoundValues) -> Ranking:
     return Ranking(tuple(tied + rest), fastest, frozenset(ties), against)
 
 
-def size_words(pick_bytes: float | None, other_bytes: float | None) -> str:
+def _size_words(pick_bytes: float | None, other_bytes: float | None) -> str:
     """Return the pick's size against another's: "40% smaller", "20% larger", "the same size"; "" if one is unknown."""
     if not pick_bytes or not other_bytes:
         return ""
@@ -172,7 +172,7 @@ def explain(eligible: pd.DataFrame, ranking: Ranking, name: Callable[[pd.Series]
         return "the only variant within the budget", None
 
     def size(index: Hashable, other: Hashable) -> str:
-        return (size_words(as_float(eligible.loc[index, "size_bytes"]), as_float(eligible.loc[other, "size_bytes"]))
+        return (_size_words(as_float(eligible.loc[index, "size_bytes"]), as_float(eligible.loc[other, "size_bytes"]))
                 or "of unrecorded size")
 
     if pick != fastest:

@@ -139,8 +139,7 @@ def _tier_pick(model: str, tier: str, rows: pd.DataFrame, rounds: RoundValues) -
     ok = here[(here["status"] == "ok") & here["latency_ms_median"].notna()]
     eligible = ok[ok["in_budget"].astype(bool)]
     if eligible.empty:
-        judged = "; ".join(sorted(set(ok["budget_reason"]) - {"the reference"}))
-        return TierPick(model, tier, device, device_model, f"no variant within the budget on this device ({judged})")
+        return TierPick(model, tier, device, device_model, "no variant within the budget on this device")
     ranking = rank(eligible, rounds)
     pick = eligible.loc[ranking.order[0]]
     reason, runner = explain(eligible, ranking, _where)
