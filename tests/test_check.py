@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchlab.records import Fidelity, OutputFidelity
+from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from tests.test_compare import measurement, night, repeats
 
@@ -71,6 +74,8 @@ def test_an_unquantized_fp32_pick_is_flagged(tmp_path: Path) -> None:
         measurement(stable, variant="full-int8", accuracy=68.0, accuracy_delta=-3.0, size_bytes=2_000_000),
     )
     assert codes(run) == [("pick-is-fp32", "fp32")]
+    assert check_run(run)[0].message == ("the pick is the unquantized fp32 variant: full-int8 outside budget by "
+                                         "accuracy Δ -3.00 < -1 points; check the recipes and the accelerator")
 
 
 def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -89,3 +94,34 @@ def test_a_runner_without_per_iteration_times_needs_enough_repeats(tmp_path: Pat
     assert warning.code == "few-repeats"
     assert warning.message == ("only 3 repeat(s); at least 6 are needed for a 95% interval and to tell a change "
                                "from noise: raise scenario.repeats")
+
+
+def _with_mask_fidelity(run_dir: Path, worst: dict[str, float]) -> RunRecord:
+    """The stored run with each variant's fidelity as scoring computes it for a model whose only
+    output is a mask (a cosine, no top-1 agreement); set on the loaded record, since a stored
+    record's per-output fidelity does not read back (benchlab.results.store rebuilds no OutputFidelity)."""
+    record = RunRecord.load(run_dir)
+    return replace(record, measurements=tuple(
+        replace(m, fidelity=Fidelity("fp32", None, 0.0, 0.0, outputs=(OutputFidelity("mask", 0.1, 0.01,
+                                                                                      worst[m.variant.name], None),)))
+        for m in record.measurements))
+
+
+def test_an_fp32_pick_on_synthetic_data_names_the_figure_that_kept_int8_out(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    stable = repeats(rng, between=0.02)
+    unlabelled = {"accuracy": None, "accuracy_delta": None}
+    run = night(tmp_path, "run", 1, measurement(stable, variant="fp32", recipe="fp32", size_bytes=8_000_000, **unlabelled),
+                measurement(stable, variant="full-int8", size_bytes=2_000_000, **unlabelled))
+    (warning,) = check_run(_with_mask_fidelity(run, {"fp32": 1.0, "full-int8": 0.93}))
+    assert warning.code == "pick-is-fp32" and warning.variant == "fp32"
+    assert warning.message == ("the pick is the unquantized fp32 variant: full-int8 outside budget by worst-output "
+                               "cosine 0.9300 < 0.99; check the recipes and the accelerator")
+    # A sound int8 of the same model is within the budget by its cosine, so it is the pick: no warning.
+    assert check_run(_with_mask_fidelity(run, {"fp32": 1.0, "full-int8": 0.9987})) == []
+    # A tiny model whose int8 file is larger than fp32's (flatbuffer overhead): within the budget, yet not the pick.
+    tiny = night(tmp_path, "tiny", 1, measurement(stable, variant="fp32", recipe="fp32", size_bytes=2872, **unlabelled),
+                 measurement(stable, variant="full-int8", size_bytes=2896, **unlabelled))
+    (warning,) = check_run(_with_mask_fidelity(tiny, {"fp32": 1.0, "full-int8": 0.99999}))
+    assert warning.message == ("the pick is the unquantized fp32 variant: full-int8 is within the budget but not as "
+                               "fast and smaller; check the recipes and the accelerator")

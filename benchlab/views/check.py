@@ -20,15 +20,19 @@ Per measurement (status "ok" only; a failed job already says why):
 Per suite:
   * flagship-only every phone targeted is a flagship: most users have slower phones
                   (benchlab.views.ship.tier_coverage, which the report's per-tier table shares).
-  * pick-is-fp32  the variant the report recommends (report.annotate's pick) is the unquantized
-                  fp32 reference: no optimized variant was both within the accuracy budget and at
-                  least as fast, which usually means a recipe or a delegate is not doing its job.
+  * pick-is-fp32  the variant the report recommends (benchlab.views.pick.annotate's pick) is the
+                  unquantized fp32 reference: no optimized variant was both within the budget and
+                  at least as fast, which usually means a recipe or a delegate is not doing its
+                  job. Names each optimized variant outside the budget with the figure that put
+                  it there (accuracy, top-1 agreement or worst-output cosine), or says that the
+                  ones within it were not as fast and smaller.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchlab.execute.gate import STARTED_HOT
 from benchlab.optimize.recipes import unquantized_recipes
@@ -36,6 +40,9 @@ from benchlab.records import Measurement, describe_ops
 from benchlab.results.stats import summarize
 from benchlab.results.run_record import RunRecord
 from benchlab.views.ship import HOST_PLATFORM, tier_coverage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: pyperf warns when the standard deviation is more than 10% of the mean.
 MAX_CV = 0.1
@@ -119,19 +126,33 @@ def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
     return found
 
 
+def _why_not_optimized(rows: pd.DataFrame) -> str:
+    """Return why none of a group's optimized (ok) rows was picked over the unquantized one."""
+    optimized = rows[(rows["status"] == "ok") & ~rows["recipe"].isin(UNQUANTIZED_RECIPES)]
+    if optimized.empty:
+        return "no optimized variant was measured here"
+    outside = [f"{r['variant']} {r['budget_reason']}" for _, r in optimized[~optimized["in_budget"].astype(bool)].iterrows()]
+    within = optimized[optimized["in_budget"].astype(bool)]["variant"].tolist()
+    if within:
+        outside.append(f"{', '.join(within)} {'is' if len(within) == 1 else 'are'} within the budget but not "
+                       "as fast and smaller")
+    return "; ".join(outside)
+
+
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.views.pick import annotate, round_values
+    from benchlab.views.pick import GROUP, annotate, round_values, suite_budget
 
     df = record.results
     if df.empty:
         return []
-    budget = ((record.meta.get("suite") or {}).get("accuracy") or {}).get("budget_points", 1.0)
-    annotated = annotate(df, budget, round_values(record.repeat_table))
+    budget, min_cosine = suite_budget(record.meta.get("suite"))
+    annotated = annotate(df, budget, round_values(record.repeat_table), min_cosine)
+    groups = dict(list(annotated.groupby(GROUP)))
     picks = annotated[annotated["pick"] & annotated["recipe"].isin(UNQUANTIZED_RECIPES)]
     return [
-        CheckWarning("pick-is-fp32", f"the pick is the unquantized {r['variant']} variant: no optimized variant "
-                                     f"is within the {budget:g}-point accuracy budget and as fast; check the "
-                                     "recipes and the accelerator", job_id=r["job_id"], model=r["model"],
+        CheckWarning("pick-is-fp32", f"the pick is the unquantized {r['variant']} variant: "
+                                     f"{_why_not_optimized(groups[tuple(r[c] for c in GROUP)])}; check the recipes "
+                                     "and the accelerator", job_id=r["job_id"], model=r["model"],
                      variant=r["variant"], device_id=r["device_id"], accelerator=r["accelerator"])
         for _, r in picks.iterrows()
     ]

@@ -17,7 +17,7 @@ from benchlab.errors import StoreError
 from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
-from benchlab.views.pick import GROUP, annotate, round_values
+from benchlab.views.pick import GROUP, annotate, round_values, suite_budget
 from benchlab.views.shell_vs_app import shell_vs_app_section
 from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 
@@ -266,7 +266,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
                   "ship": r["variant"], "median ms": _num(r["latency_ms_median"], 3),
                   "size KB": _kb(r["size_bytes"]), "accuracy %": _num(r["accuracy"], 1),
-                  "Δ pts": _num(r["accuracy_delta"], 2)} for _, r in picks.iterrows()]
+                  "Δ pts": _num(r["accuracy_delta"], 2), "budget": r["budget_reason"],
+                  "reason": r["pick_reason"]} for _, r in picks.iterrows()]
     rows = [{k: v for k, v in row.items() if k != "where"} for row in table_rows(df)]
 
     def row_class(row: dict[str, str]) -> str:
@@ -294,9 +295,10 @@ its 95% CI (from order statistics over repeats) needs at least 6 repeats. Repeat
 interleaved, round by round in a shuffled order.</p>
 {ship_section(plan, _html_table) if plan is not None else ""}
 <h2>What to ship, per device and accelerator</h2>
-<p class="note">Per device and accelerator: within the accuracy budget ({budget:g} points), the fastest
-variant; a variant not significantly slower than it (paired by round) is a tie, and ties go to the
-smallest file.</p>
+<p class="note">Per device and accelerator: within the budget ({budget:g} accuracy points; without labels,
+top-1 agreement with the reference; without class scores, the worst output's cosine similarity to it),
+the fastest variant; a variant not significantly slower than it, nor than any faster one (paired by
+round), is a tie, and ties go to the smallest file. "budget" names the figure that judged the pick.</p>
 {_html_table(pick_rows)}
 <h2>Size, speed and accuracy</h2>
 {_img(tradeoff_png, "size vs latency plot")}
@@ -334,8 +336,9 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     results = record.results
     if results.empty:
         raise StoreError(f"{run_dir} has no measurements yet", hint="run or resume the suite first")
-    budget = budget_points if budget_points is not None else meta["suite"]["accuracy"]["budget_points"]
-    df = annotate(results, budget, round_values(record.repeat_table))
+    suite_points, min_cosine = suite_budget(meta["suite"])
+    budget = budget_points if budget_points is not None else suite_points
+    df = annotate(results, budget, round_values(record.repeat_table), min_cosine)
     latency_png = plot_latency(df, record.samples, run_dir / "latency.png")
     tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
     page = run_dir / "report.html"

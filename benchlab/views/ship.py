@@ -4,15 +4,14 @@ A tier (low-end, mid, flagship, from the device profiles) is judged on its slowe
 most of its users' experience is bounded by: the device whose reference variant is slowest at its
 best (its fastest ok accelerator setting for the reference, so a device is not called slow for an
 accelerator it happens to run badly). On that device every (variant, accelerator) row within the
-accuracy budget (the annotated table's `in_budget`, benchlab.views.pick) is ranked as the pick
-ranks them (pick.preference_order: the fastest and the rows not significantly slower than it,
-paired by interleaved round, smallest file first; then the others, fastest first). The first is
-shipped, the second is the runner-up, and the reason says how the two differ:
-
-  * speed, from the paired rounds of the two rows: "12% faster (significant)" (the runner-up takes
-    12% longer per inference), "not significantly slower" (no difference the run can resolve), or
-    a significant difference inside the tie threshold;
-  * size: "40% smaller", "20% larger", "the same size".
+budget (the annotated table's `in_budget`, benchlab.views.pick) is ranked as the pick ranks them
+(pick.rank: the fastest and its ties, paired by interleaved round, smallest file first; then the
+others, fastest first). The first is shipped, and the reason (pick.explain) compares it with the
+runner-up: the fastest when the pick is a smaller tie of it ("not significantly slower than fp16 ·
+gpu beyond 5% (...), the fastest within the budget, so tied with it and 40% smaller"), else the
+next row ("the fastest within the budget; fp16 · cpu is 58% slower (...) and 50% larger"). It ends
+with the figure that put the pick within the budget ("within budget by worst-output cosine 0.9987
+≥ 0.99"), so a fidelity judgement never reads as an accuracy one.
 
 Which tiers a run has no device in is defined here once (`tier_coverage`); `benchlab check`'s
 flagship-only warning uses the same definition.
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from benchlab.plan.profiles import TIERS
-from benchlab.results.within_run import MIN_ROUNDS, paired_change
 from benchlab.views.delivery import (
     MB,
     Delivery,
@@ -37,7 +35,9 @@ from benchlab.views.delivery import (
 from benchlab.views.pick import (
     TIE_THRESHOLD_PCT,
     RoundValues,
-    preference_order,
+    as_float,
+    explain,
+    rank,
     round_values,
 )
 
@@ -103,6 +103,7 @@ class TierPick:
     accuracy: float | None = None
     accuracy_delta: float | None = None
     top1_agreement: float | None = None
+    worst_cosine: float | None = None
     runner_up: str | None = None
 
 
@@ -124,40 +125,8 @@ def slowest_device(rows: pd.DataFrame) -> str | None:
     return str(best.idxmax())
 
 
-def _speed_words(pick_job: str, runner_job: str, rounds: RoundValues) -> str:
-    change = paired_change(rounds.get(pick_job, {}), rounds.get(runner_job, {}), TIE_THRESHOLD_PCT)
-    if not change.significant or change.change_pct is None:
-        return "not significantly slower" + (" (too few paired rounds to tell)" if change.rounds < MIN_ROUNDS else "")
-    # change_pct is how much longer the runner-up takes than the pick, paired by round.
-    direction = "faster" if change.change_pct > 0 else "slower"
-    inside = f", within the {TIE_THRESHOLD_PCT:g}% tie threshold" if change.verdict == "within threshold" else ""
-    return f"{abs(change.change_pct):.0f}% {direction} (significant{inside})"
-
-
-def _size_words(pick_bytes: float | None, runner_bytes: float | None) -> str:
-    if not pick_bytes or not runner_bytes:  # a size not recorded: nothing to say about it
-        return ""
-    saved = 100.0 * (1.0 - pick_bytes / runner_bytes)
-    if round(saved) == 0:
-        return "the same size"
-    return f"{saved:.0f}% smaller" if saved > 0 else f"{-saved:.0f}% larger"
-
-
-def reason_against(pick: pd.Series, runner_up: pd.Series, rounds: RoundValues) -> str:
-    """Return why `pick` beat `runner_up` on one device, e.g. "not significantly slower and 40% smaller"."""
-    speed = _speed_words(pick["job_id"], runner_up["job_id"], rounds)
-    size = _size_words(_optional(pick["size_bytes"]), _optional(runner_up["size_bytes"]))
-    if not size:
-        return speed
-    return f"{speed}, though {size}" if size.endswith("larger") else f"{speed} and {size}"
-
-
 def _where(row: pd.Series) -> str:
     return f"{row['variant']} · {row['accelerator']}"
-
-
-def _optional(value: object) -> float | None:
-    return None if value is None or value != value else float(value)  # noqa: PLR0124 - NaN check
 
 
 def _tier_pick(model: str, tier: str, rows: pd.DataFrame, rounds: RoundValues) -> TierPick:
@@ -170,30 +139,28 @@ def _tier_pick(model: str, tier: str, rows: pd.DataFrame, rounds: RoundValues) -
     ok = here[(here["status"] == "ok") & here["latency_ms_median"].notna()]
     eligible = ok[ok["in_budget"].astype(bool)]
     if eligible.empty:
-        return TierPick(model, tier, device, device_model, "no variant within the accuracy budget on this device")
-    order, _ties = preference_order(eligible, rounds)
-    pick = eligible.loc[order[0]]
-    if len(order) > 1:
-        runner = eligible.loc[order[1]]
-        reason, runner_up = reason_against(pick, runner, rounds), _where(runner)
-    else:
-        reason, runner_up = "the only variant within the accuracy budget on this device", None
+        return TierPick(model, tier, device, device_model, "no variant within the budget on this device")
+    ranking = rank(eligible, rounds)
+    pick = eligible.loc[ranking.order[0]]
+    reason, runner = explain(eligible, ranking, _where)
     compressed = pick.get("size_compressed_bytes")
     return TierPick(
-        model=model, tier=tier, device_id=device, device_model=device_model, reason=reason,
+        model=model, tier=tier, device_id=device, device_model=device_model, reason=f"{reason}; {pick['budget_reason']}",
         variant=str(pick["variant"]), format=str(pick["format"]), accelerator=str(pick["accelerator"]),
         median_ms=float(pick["latency_ms_median"]),
-        size_bytes=int(pick["size_bytes"]) if _optional(pick["size_bytes"]) is not None else None,
-        size_compressed_bytes=int(compressed) if _optional(compressed) is not None else None,
-        accuracy=_optional(pick["accuracy"]), accuracy_delta=_optional(pick["accuracy_delta"]),
-        top1_agreement=_optional(pick["fidelity_top1_agreement"]), runner_up=runner_up,
+        size_bytes=int(pick["size_bytes"]) if as_float(pick["size_bytes"]) is not None else None,
+        size_compressed_bytes=int(compressed) if as_float(compressed) is not None else None,
+        accuracy=as_float(pick["accuracy"]), accuracy_delta=as_float(pick["accuracy_delta"]),
+        top1_agreement=as_float(pick["fidelity_top1_agreement"]),
+        worst_cosine=as_float(pick.get("fidelity_worst_cosine")),
+        runner_up=None if runner is None else _where(eligible.loc[runner]),
     )
 
 
 def ship_per_tier(annotated: pd.DataFrame, rounds: RoundValues) -> list[TierPick]:
     """Return one TierPick per (model, tier) of a run, tiers in order low-end, mid, flagship, then others.
 
-    `annotated` is the results table with pick.annotate's `in_budget` column; `rounds` each job's
+    `annotated` is the results table with pick.annotate's `in_budget` and `budget_reason` columns; `rounds` each job's
     latency per interleaved round (pick.round_values), which the ties and the reason's speed
     difference are judged on.
     """
@@ -246,6 +213,8 @@ def _accuracy_text(p: TierPick) -> str:
         return f"{p.accuracy:.1f}%{delta}"
     if p.top1_agreement is not None:
         return f"top-1 agrees {100.0 * p.top1_agreement:.1f}%"
+    if p.worst_cosine is not None:
+        return f"worst-output cosine {p.worst_cosine:.4f}"
     return ""
 
 
@@ -270,9 +239,12 @@ def ship_section(plan: ShipPlan, table: Callable[[list[dict[str, str]]], str]) -
                      f'<a href="{html.escape(r["source"])}">{html.escape(r["source"])}</a>, checked '
                      f'{html.escape(r["checked"])}</li>' for r in limit_rows())
     return (f"<h2>What to ship, per tier</h2>\n<p class=\"note\">Per model and device tier, judged on the tier's "
-            "slowest device (its reference variant's best median is the highest): within the accuracy budget, the "
-            f"fastest variant and accelerator; one not significantly slower beyond {TIE_THRESHOLD_PCT:g}% (paired "
-            "by round) ties, and ties go to the smallest file. The reason compares the pick with the runner-up."
+            "slowest device (its reference variant's best median is the highest): within the budget (accuracy on "
+            "labelled data, else top-1 agreement with the reference, else the worst output's cosine similarity to "
+            "it), the fastest variant and accelerator; one not significantly slower beyond "
+            f"{TIE_THRESHOLD_PCT:g}% (paired by round) than it and than any faster one ties, and ties go to the "
+            "smallest file. The reason compares the pick with the runner-up and names the figure that put it "
+            "within the budget."
             f"</p>\n{gap}{table(tier_rows(plan))}\n"
             "<h2>Delivery</h2>\n<p class=\"note\">Each shipped model's compressed size (inside an APK / IPA) against "
             "the store limits; the install-download limits count the rest of the app too (suite "
