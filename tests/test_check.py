@@ -98,8 +98,7 @@ def test_a_runner_without_per_iteration_times_needs_enough_repeats(tmp_path: Pat
 
 def _with_mask_fidelity(run_dir: Path, worst: dict[str, float]) -> RunRecord:
     """The stored run with each variant's fidelity as scoring computes it for a model whose only
-    output is a mask (a cosine, no top-1 agreement); set on the loaded record, since a stored
-    record's per-output fidelity does not read back (benchlab.results.store rebuilds no OutputFidelity)."""
+    output is a mask (a cosine, no top-1 agreement), set on the loaded record."""
     record = RunRecord.load(run_dir)
     return replace(record, measurements=tuple(
         replace(m, fidelity=Fidelity("fp32", None, 0.0, 0.0, outputs=(OutputFidelity("mask", 0.1, 0.01,

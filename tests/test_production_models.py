@@ -110,7 +110,9 @@ def test_a_keras_model_with_two_inputs_its_own_data_and_a_chosen_output(tmp_path
 
 
 def test_one_suite_mixes_a_keras_model_and_a_tflite_each_with_the_variants_that_fit_it(
-        tmp_path: Path, two_tower_keras_path: Path, token_tflite_path: Path) -> None:
+        tmp_path: Path, two_tower_keras_path: Path, token_tflite_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
     data = two_tower_data(tmp_path / "two_tower.npz")
     suite = write_suite(tmp_path / "mixed.yaml", {
         "models": [{"name": "two-tower", "path": str(two_tower_keras_path), "dataset": {"npz": str(data)},
@@ -120,6 +122,9 @@ def test_one_suite_mixes_a_keras_model_and_a_tflite_each_with_the_variants_that_
     })
     results = tmp_path / "results"
     assert main(["run", str(suite), "--results", str(results)]) == 0
+    said = capsys.readouterr().err
+    assert "fp32: not built for tokens (tflite): recipe fp32 cannot be built from a tflite model" in said
+    assert "original: not built for two-tower (keras): recipe tflite cannot be built from a keras model" in said
     (run_dir,) = list(results.iterdir())
     df = RunRecord.load(run_dir).results
     assert set(df["status"]) == {"ok"}, df["error"].to_list()
@@ -131,11 +136,22 @@ def test_one_suite_mixes_a_keras_model_and_a_tflite_each_with_the_variants_that_
     assert (df[df["variant"].isin(["fp16", "dynamic-int8"])]["fidelity_worst_cosine"] > 0.9).all()
 
 
-def test_a_recipe_no_model_of_the_suite_fits_is_still_refused(tmp_path: Path, token_tflite_path: Path) -> None:
-    suite = write_suite(tmp_path / "bad.yaml", {"models": [{"name": "tokens", "path": str(token_tflite_path)}],
-                                                "variants": ["tflite", "int16x8"]})
+def test_a_recipe_no_model_fits_and_a_model_no_recipe_fits_are_still_refused(
+        tmp_path: Path, token_tflite_path: Path, two_tower_keras_path: Path) -> None:
+    tokens = {"name": "tokens", "path": str(token_tflite_path)}
+    suite = write_suite(tmp_path / "bad.yaml", {"models": [tokens], "variants": ["tflite", "int16x8"]})
     with pytest.raises(SuiteError, match=r"variants\[1\].recipe: int16x8 cannot be built from model 'tokens' "
                                          r"\(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, "):
+        load_suite(suite, RECIPES)
+    keras = {"name": "two-tower", "path": str(two_tower_keras_path)}
+    suite = write_suite(tmp_path / "mixed.yaml", {"models": [keras, tokens], "variants": ["fp32", "coreml-fp16"]})
+    with pytest.raises(SuiteError, match=r"models\[1\]: no variant of the suite can be built from model 'tokens' "
+                                         r"\(tflite\) \(recipes for tflite: fp16, "):
+        load_suite(suite, RECIPES)
+    suite = write_suite(tmp_path / "none.yaml", {"models": [keras, tokens], "variants": ["fp32", "mlpackage"]})
+    with pytest.raises(SuiteError, match=r"variants\[1\].recipe: mlpackage cannot be built from any of the models "
+                                         r"'two-tower' \(keras\), 'tokens' \(tflite\) \(recipes for keras: fp32, .*; "
+                                         r"recipes for tflite: fp16, "):
         load_suite(suite, RECIPES)
 
 

@@ -192,3 +192,15 @@ def test_a_full_disk_keeps_what_is_stored_and_says_how_to_resume(tmp_path: Path)
     assert str(error.value) == f"disk full: 1 repeat(s) of this session kept in {store.directory}"
     assert error.value.hint == f"free space and resume with `benchlab run --resume {store.directory}`"
     assert error.value.exit_code == 3 and (store.directory / "kept.jsonl").read_text() == kept
+
+
+def test_a_stored_fidelity_reads_back_with_every_output(tmp_path: Path) -> None:
+    from benchlab.records import Fidelity, OutputFidelity
+    from benchlab.results.store import read_repeat_records
+
+    store = new_store(tmp_path)
+    fidelity = Fidelity("fp32", None, 0.2, 0.01, outputs=(OutputFidelity("mask", 0.2, 0.01, 0.9987, 31.5),
+                                                          OutputFidelity("score", 0.1, 0.05, 0.97, 12.0, 0.9)))
+    store.append(replace(measurement("a", ((1.0,),)), fidelity=fidelity))
+    (back,) = read_repeat_records(store.directory)
+    assert back.fidelity == fidelity and back.fidelity.worst_cosine == 0.97

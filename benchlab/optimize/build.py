@@ -26,7 +26,7 @@ from benchlab.errors import SuiteError, first_line
 from benchlab.names import file_name
 from benchlab.optimize.cache import (FAILURE_FILE, failed_entry, locked_entry, path_sha256, publish, staging,
                                      trusted_entry, variant_key)
-from benchlab.optimize.recipes import RECIPES, Recipe
+from benchlab.optimize.recipes import RECIPES, Options, Recipe
 from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
 from benchlab.records import Variant, now_iso
@@ -98,7 +98,7 @@ def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
         failure = None if rebuild_failed else failed_entry(folder)
         if failure is not None:
             return _Made({"notes": f"failed build from the cache ({failure.get('failed_at', 'earlier')}); "
-                                   "`benchlab run --rebuild-failed` tries again"}, True, failure["error"])
+                                   "`benchlab run --rebuild-failed` tries again"}, from_cache=True, error=failure["error"])
         started = time.perf_counter()
         with staging(folder) as staged:
             out_path = staged / step.file
@@ -149,28 +149,46 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
             recipe = RECIPES[step.recipe].for_source(current.kind)
             name = RECIPES[step.recipe].variant_name(step.settings)
             final = position == len(steps) - 1
-            if isinstance(recipe, KerasTrainingRecipe):
-                made.append((name, _run_step(_Step(step.recipe, _step_key(current, step, recipe, "trained"),
-                                                   f"{file_name(f'{source.name}-{name}')}.keras",
-                                                   partial(recipe.build, current, step.settings)), rebuild_failed)))
-                if made[-1][1].error is not None:
-                    break
-                current = current.derived(Path(made[-1][1].meta["path"]), step.recipe)
-                derived.append(current)
-                trained.append((recipe, step))
-                if not final:
-                    continue
-                make, key = partial(recipe.finish, current, step.settings), _step_key(current, step, recipe, "finished")
-            else:
-                make, key = partial(recipe.build, current, step.settings), _step_key(current, step, recipe)
-            suffix = SUFFIX["tflite" if recipe.YIELDS_KERAS else recipe.FORMAT]
-            checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
-            made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
-                                                                 f"{suffix}", checked), rebuild_failed)))
+            try:
+                if isinstance(recipe, KerasTrainingRecipe):
+                    made.append((name, _run_step(_Step(step.recipe, _step_key(current, step, recipe, "trained"),
+                                                       f"{file_name(f'{source.name}-{name}')}.keras",
+                                                       partial(_checked_build, recipe, current, step.settings)),
+                                                 rebuild_failed)))
+                    if made[-1][1].error is not None:
+                        break
+                    current = current.derived(Path(made[-1][1].meta["path"]), step.recipe)
+                    derived.append(current)
+                    trained.append((recipe, step))
+                    if not final:
+                        continue
+                    make, key = (partial(recipe.finish, current, step.settings),
+                                 _step_key(current, step, recipe, "finished"))
+                else:
+                    make, key = (partial(_checked_build, recipe, current, step.settings),
+                                 _step_key(current, step, recipe))
+                suffix = SUFFIX["tflite" if recipe.YIELDS_KERAS else recipe.FORMAT]
+                checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
+                made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
+                                                                     f"{suffix}", checked), rebuild_failed)))
+            except SuiteError as exc:
+                if current is source:
+                    raise  # the suite's own model is unusable: bad input, as before any chain
+                # A model a chain trained that the next step cannot take fails this variant, not the suite.
+                made.append((name, _Made({}, from_cache=False, error=f"{step.recipe} cannot take the model "
+                                                                     f"{made[-1][0]} trained: {first_line(exc)}")))
+                break
     finally:
         for model in derived:
             model.close()
     return _variant(base, made, chained=spec.then is not None)
+
+
+def _checked_build(recipe: Recipe, model: SourceModel, options: Options, out_path: Path) -> str | None:
+    """Check `model` for `recipe`, then build: a model a chain trained is checked here, when it is built
+    from (build_variants checked the suite's own models before anything was built)."""
+    recipe.check(model)
+    return recipe.build(model, options, out_path)
 
 
 def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTrainingRecipe, VariantSpec]]
@@ -227,14 +245,15 @@ def _variant(base: Variant, made: list[tuple[str, _Made]], chained: bool) -> Var
 
 
 def _chain_options(spec: VariantSpec) -> dict[str, Any]:
-    """Return a chain's options as the suite wrote them: the first step's, the next step under "then"
-    (its recipe, options and, if it has one, its own "then")."""
+    """Return a chain's options as the suite wrote them: the first step's, the next step under "then"."""
     assert spec.then is not None
-    then = spec.then
-    step: dict[str, Any] = {"recipe": then.recipe, "options": dict(then.options)}
-    if then.then is not None:
-        step["then"] = _chain_options(then)["then"]
-    return {**spec.options, "then": step}
+    return {**spec.options, "then": _step_dict(spec.then)}
+
+
+def _step_dict(step: VariantSpec) -> dict[str, Any]:
+    """Return a chained step as the suite wrote it: its recipe, its options and, if it has one, its "then"."""
+    written: dict[str, Any] = {"recipe": step.recipe, "options": dict(step.options)}
+    return written if step.then is None else {**written, "then": _step_dict(step.then)}
 
 
 def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progress: Progress | None = None,
@@ -255,17 +274,20 @@ def build_variants(suite: Suite, datasets: Mapping[str, Dataset | None], progres
             sources[-1].check()  # every model before any variant is built: bad input costs nothing
             for spec in suite.variants_for(model_spec, RECIPES):
                 RECIPES[spec.recipe].for_source(sources[-1].kind).check(sources[-1])
-        return _build_all(suite, sources, on_variant, rebuild_failed)
+        return _build_all(suite, sources, say, on_variant, rebuild_failed)
     finally:
         for source in sources:
             source.close()
 
 
-def _build_all(suite: Suite, sources: list[SourceModel],
+def _build_all(suite: Suite, sources: list[SourceModel], say: Progress,
                on_variant: Callable[[Variant], None] | None, rebuild_failed: bool) -> list[Variant]:
     variants: list[Variant] = []
     for model_spec, source in zip(suite.models, sources):
         specs = suite.variants_for(model_spec, RECIPES)
+        for skipped in (spec for spec in suite.variants if spec not in specs):  # a suite mixing kinds of model
+            say(f"  {skipped.variant_name}: not built for {source.name} ({source.kind}): recipe {skipped.recipe} "
+                f"cannot be built from a {source.kind} model")
         reference = next((v.variant_name for v in specs if RECIPES[v.recipe].IS_REFERENCE), None)
         for spec in specs:
             parent = None if RECIPES[spec.recipe].IS_REFERENCE else (reference or source.name)

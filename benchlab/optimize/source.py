@@ -47,7 +47,11 @@ class SourceModel:
         """Return the model recipe `recipe` trained from this one (a .keras file), with the same name,
         data and progress, for the next step of a chain. The caller closes it."""
         spec = self.spec.model_copy(update={"path": trained_path, "builtin": None})
-        return SourceModel(spec, self._dataset, self.progress, self.where, (*self.made_by, recipe))
+        model = SourceModel(spec, self._dataset, self.progress, self.where, (*self.made_by, recipe))
+        # Training keeps the inputs (pruning and clustering change weights; a student is built on the
+        # teacher's input), so the data fitted to this model fits it: no need to load it to key its steps.
+        model.__dict__["dataset"] = self.dataset
+        return model
 
     def close(self) -> None:
         """Remove the temporary SavedModel export, if one was made."""

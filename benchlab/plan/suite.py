@@ -444,11 +444,12 @@ def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
     for j, variant in enumerate(suite.variants):
         recipe = recipes[variant.recipe]
         if not any(recipe.applies_to(model.kind) for model in suite.models):
-            model = suite.models[0]
-            raise SuiteError(suite.where(
-                f"variants[{j}].recipe: {recipe.NAME} cannot be built from model {model.name!r} ({model.kind}) "
-                f"(recipes for {model.kind}: {_fitting(recipes, model.kind)})"
-            ))
+            kinds = dict.fromkeys(model.kind for model in suite.models)
+            models = ", ".join(f"{model.name!r} ({model.kind})" for model in suite.models)
+            fitting = "; ".join(f"recipes for {kind}: {_fitting(recipes, kind)}" for kind in kinds)
+            raise SuiteError(suite.where(f"variants[{j}].recipe: {recipe.NAME} cannot be built from "
+                                         f"{'model' if len(suite.models) == 1 else 'any of the models'} {models} "
+                                         f"({fitting})"))
     for i, model in enumerate(suite.models):
         _check_dataset(suite, model.dataset, f"models[{i}].dataset")
         if model.path is not None:
@@ -462,8 +463,9 @@ def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
             ))
         data = suite.model_dataset(model)
         supplied = supplied_data(data)
-        for variant in suite.variants_for(model, recipes):
-            j = suite.variants.index(variant)
+        for j, variant in enumerate(suite.variants):
+            if variant not in suite.variants_for(model, recipes):
+                continue
             missing = sorted(frozenset().union(*(recipes[step.recipe].NEEDS for step in variant.steps)) - supplied)
             what = variant.recipe if variant.then is None else f"the chain {variant.variant_name}"
             if "training-data" in missing:

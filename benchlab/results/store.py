@@ -24,6 +24,9 @@ Schema history (bump SCHEMA_VERSION and migrate in `_migrate` when a record chan
     2  one record per repeat: `repeat` and `slot` (its place in the interleaved round) and
        `failure_cause`; accuracy and fidelity are no longer stored but computed when loading.
        A version 1 record reads as repeat 0 holding all of its repeats.
+    3  a variant may carry `lineage` (the steps that made it: a training recipe's trained .keras,
+       a chain's steps), and a suite's variant `then` (the next step of a chain). Version 1 and 2
+       records read as variants without lineage; an older benchlab refuses version 3 by its number.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from benchlab.records import (
     Conditions,
     DeviceInfo,
     Fidelity,
+    OutputFidelity,
     Measurement,
     Variant,
 )
@@ -58,8 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 RUN_FILE = "run.json"
 MEASUREMENTS_FILE = "measurements.jsonl"
 MEASUREMENTS_PARQUET = "measurements.parquet"
@@ -88,6 +92,12 @@ def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
     return record
 
 
+def _fidelity(stored: dict[str, Any]) -> Fidelity:
+    """Return a stored fidelity with its per-output figures as OutputFidelity again (JSON keeps dicts)."""
+    outputs = tuple(OutputFidelity(**output) for output in stored.get("outputs") or ())
+    return Fidelity(**{**stored, "outputs": outputs})
+
+
 def _conditions(raw: dict[str, Any] | None) -> Conditions | None:
     if not raw:
         return None
@@ -103,7 +113,7 @@ def measurement_from_record(record: dict[str, Any]) -> Measurement:
     values["variant"] = Variant(**record["variant"])
     values["device"] = DeviceInfo(**record["device"])
     values["accelerator"] = AcceleratorSetting(**record["accelerator"])
-    values["fidelity"] = Fidelity(**record["fidelity"]) if record.get("fidelity") else None
+    values["fidelity"] = _fidelity(record["fidelity"]) if record.get("fidelity") else None
     values["conditions_before"] = _conditions(record.get("conditions_before"))
     values["conditions_after"] = _conditions(record.get("conditions_after"))
     values["warmup_us"] = tuple(record.get("warmup_us") or ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,11 @@ LABEL_SLOTS: tuple[tuple[float, float, str], ...] = tuple(
     (dx, dy, align) for dx, align in ((5, "left"), (-5, "right")) for dy in (4, -11, 14, -21, 24, -31, 34, -41))
 
 
-def label_points(ax: Any, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7) -> None:
+def label_points(ax: Any, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7,
+                 keep_clear: Sequence[tuple[float, float]] = ()) -> None:
     """Write each label next to its point (data coordinates), inside the axes, where it overlaps no label
-    placed before it, no point and not the legend, trying LABEL_SLOTS in order; a label moved away from
+    placed before it, no point, no point of `keep_clear` (drawn with a big marker, as a pick's star)
+    and not the legend, trying LABEL_SLOTS in order; a label moved away from
     its point gets a thin line to it, and a label with no free slot takes the first.
 
     Variants of nearly one size and latency (full-int8 and the same model pruned first) would otherwise
@@ -50,14 +53,18 @@ def label_points(ax: Any, points: list[tuple[float, float]], labels: list[str], 
     """
     from matplotlib.text import Text
 
+    ax.autoscale_view()  # matplotlib settles data limits lazily: transData must map with the final ones
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     inside = ax.get_window_extent(renderer)
     taken = [] if ax.get_legend() is None else [ax.get_legend().get_window_extent(renderer)]
-    marker = 4.0 * fig.dpi / 72  # a marker's half-width, in pixels
-    shown = ax.transData.transform(points) if points else []
-    taken += [_box(x - marker, y - marker, x + marker, y + marker) for x, y in shown]
+    for marked, points_wide in ((points, 4.0), (list(keep_clear), 10.0)):  # a marker's half-width, in points
+        half = points_wide * fig.dpi / 72
+        shown = ax.transData.transform(marked) if marked else []
+        taken += [_box(x - half, y - half, x + half, y + half) for x, y in shown]
+    # Bottom to top, so a crowded row of points fills its slots in one order from run to run.
     for (x, y), label in sorted(zip(points, labels), key=lambda item: (item[0][1], item[0][0])):
+        # Every slot, then the first again: where a label goes when no slot is free.
         for index, (dx, dy, align) in enumerate((*LABEL_SLOTS, LABEL_SLOTS[0])):
             near = abs(dy) < 10 or index == len(LABEL_SLOTS)
             text = ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), ha=align, va="center",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,13 +208,14 @@ def plot_tradeoff(df: pd.DataFrame, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
         label_points(ax, list(zip(size_kb, group["latency_ms_median"].astype(float))),
-                     [f"{r['variant']}{_accuracy_label(r['accuracy'])}" for _, r in group.iterrows()])
+                     [f"{r['variant']}{_accuracy_label(r['accuracy'])}" for _, r in group.iterrows()],
+                     keep_clear=list(zip(pick["size_bytes"] / 1024, pick["latency_ms_median"].astype(float))))
     return save(fig, path, dpi=110, bbox_inches="tight")
 
 
 def _accuracy_label(accuracy: float | None) -> str:
     """Return " 97.5%" for a measured accuracy, "" for none."""
-    return f" {accuracy:.1f}%" if accuracy is not None and accuracy == accuracy else ""
+    return f" {accuracy:.1f}%" if accuracy is not None and not math.isnan(accuracy) else ""
 
 
 def _img(path: Path | None, alt: str) -> str:

@@ -1,8 +1,9 @@
 """The weight kernels of a .tflite as dense arrays, read from the flatbuffer, and how sparse they are.
 
 A converter run with the sparsity optimisation stores a pruned kernel in a compressed (CSR) form
-behind a DENSIFY op; the kernel is decoded back to its dense shape here, so the zeros a recipe
-claims are counted in what the file really holds, whatever its encoding. TensorFlow's flatbuffer
+behind a DENSIFY op, and float16 weights sit behind a DEQUANTIZE op; the kernel is read where it is
+stored and decoded back to its dense shape here, so the zeros a recipe claims are counted in what
+the file really holds, whatever its encoding. TensorFlow's flatbuffer
 object API (tensorflow.lite.tools.flatbuffer_utils) is imported inside the functions only.
 """
 
@@ -15,6 +16,9 @@ import numpy as np
 
 #: Ops whose second input is a weight kernel, and which the training recipes prune.
 PRUNED_OPS: tuple[str, ...] = ("CONV_2D", "FULLY_CONNECTED")
+#: Ops between a stored kernel and the op using it, expanding it when the model loads: DENSIFY
+#: (a sparse-encoded kernel), DEQUANTIZE (float16 weights).
+EXPANDING_OPS = ("DENSIFY", "DEQUANTIZE")
 #: The dtype each constant tensor type is stored as (the kernels recipes make).
 _DTYPES = {"FLOAT32": "<f4", "FLOAT16": "<f2", "INT8": "i1"}
 
@@ -45,8 +49,9 @@ def read_kernels(path: Path, ops: tuple[str, ...] = PRUNED_OPS) -> dict[str, np.
                 continue
             index = int(op.inputs[1])
             producer = made_by.get(index)
-            if producer is not None and op_name(producer) == "DENSIFY":
-                index = int(producer.inputs[0])  # the compressed constant the DENSIFY op expands
+            while producer is not None and op_name(producer) in EXPANDING_OPS:
+                index = int(producer.inputs[0])  # the stored constant the op expands (sparse, float16)
+                producer = made_by.get(index)
             tensor = subgraph.tensors[index]
             data = model.buffers[tensor.buffer].data
             if data is None or len(data) == 0:

@@ -193,7 +193,7 @@ class Prune(KerasTfmotRecipe):
 
     def claim(self, tflite_path: Path, options: Options) -> str:
         assert isinstance(options, PruneOptions)
-        measured = zero_fraction(read_kernels(tflite_path, PRUNED_OPS))
+        measured = zero_fraction(_pruned_kernels(tflite_path))
         if measured < options.sparsity - 0.05:
             raise ValueError(f"the written Conv2D/Dense kernels are {measured:.1%} zero, not the "
                              f"{options.sparsity:.0%} asked (a layer tfmot could not prune?)")
@@ -216,7 +216,7 @@ class Cluster(KerasTfmotRecipe):
         clustering = tfmot.clustering.keras
         # After pruning, zero is kept as a value of its own, so the pruned weights stay zero.
         return _wrap_kernels(tf_keras, model, lambda layer: clustering.cluster_weights(
-            layer, number_of_clusters=options.clusters, preserve_sparsity=PRUNED_BY in source.made_by,
+            layer, number_of_clusters=options.clusters, preserve_sparsity=Prune.NAME in source.made_by,
             cluster_centroids_init=clustering.CentroidInitialization.KMEANS_PLUS_PLUS))
 
     def strip(self, tfmot: Any, trained: Any) -> Any:
@@ -226,7 +226,7 @@ class Cluster(KerasTfmotRecipe):
         """Count distinct values per output channel: the converter folds a following batch norm into the
         kernel, scaling each output channel apart, so a whole kernel may hold up to clusters x channels."""
         assert isinstance(options, ClusterOptions)
-        kernels = read_kernels(tflite_path, PRUNED_OPS).values()
+        kernels = _pruned_kernels(tflite_path).values()
         per_channel = max(len(np.unique(row)) for kernel in kernels for row in kernel.reshape(len(kernel), -1))
         per_kernel = max(len(np.unique(kernel)) for kernel in kernels)
         if per_channel > options.clusters:
@@ -246,7 +246,7 @@ class Qat(TfmotRecipe):
         # After pruning or clustering in a chain, tfmot's collaborative schemes keep the zeros and the
         # clusters through quantization-aware training (PQAT, CQAT, both: PCQAT); plain QAT would not.
         quantization, combine = tfmot.quantization.keras, tfmot.experimental.combine
-        pruned, clustered = PRUNED_BY in source.made_by, Cluster.NAME in source.made_by
+        pruned, clustered = Prune.NAME in source.made_by, Cluster.NAME in source.made_by
         if not (pruned or clustered):
             return quantization.quantize_model(model)
         scheme = (combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=pruned) if clustered
@@ -285,6 +285,14 @@ class Qat(TfmotRecipe):
         if not kernels or floating:
             raise ValueError(f"the written model keeps float kernels ({', '.join(floating) or 'no kernels at all'})")
         return f"{len(kernels)} of {len(kernels)} Conv2D/DepthwiseConv2D/Dense kernels int8 in the .tflite"
+
+
+def _pruned_kernels(tflite_path: Path) -> dict[str, np.ndarray]:
+    """Return the file's Conv2D and Dense kernels; raise ValueError when it holds none (nothing to measure)."""
+    kernels = read_kernels(tflite_path, PRUNED_OPS)
+    if not kernels:
+        raise ValueError(f"no Conv2D/Dense weight kernel found in {tflite_path.name}")
+    return kernels
 
 
 def _wrap_kernels(tf_keras: Any, model: Any, wrap: Any) -> Any:

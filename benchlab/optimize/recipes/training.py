@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from abc import abstractmethod
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
