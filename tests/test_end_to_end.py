@@ -11,6 +11,7 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
+from benchlab.results.run_record import RunRecord
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -56,6 +57,9 @@ def test_quickstart_measures_every_litert_variant_and_sizes_core_ml(quickstart_r
     chained = tflite[tflite["variant"] == "prune-50+full-int8"].iloc[0]
     assert chained["recipe"] == "prune+full-int8" and chained["size_bytes"] < pruned["size_bytes"] / 2
     assert chained["accuracy"] >= pruned["accuracy"] - 2.0
+    variants = {v.name: v for v in RunRecord.load(run_dir).variants}  # lineage kept in run.json
+    assert [step["step"] for step in variants["prune-50+full-int8"].lineage] == ["prune-50", "full-int8"]
+    assert variants["prune-50+full-int8"].lineage[0]["sha256"] == variants["prune-50"].lineage[0]["sha256"]
     assert student["size_bytes"] < fp32.iloc[0]["size_bytes"] / 4 and student["accuracy"] > 50.0
 
     coreml = df[df["format"] == "mlpackage"]
