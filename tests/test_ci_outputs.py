@@ -51,7 +51,7 @@ def test_junit_xml_has_one_testcase_per_measurement_and_failures_with_numbers(re
 
     gate = cases["benchlab.mobilenet.full-int8::pixel7 · cpu-t4"].find("failure")
     assert gate is not None and gate.get("type") == "accuracy-gate"
-    assert "accuracy -2.00 points vs the reference, below the budget of -1 points" in gate.get("message")
+    assert "outside budget by accuracy Δ -2.00 < -1 points" in gate.get("message")
 
     skipped = cases["benchlab.mobilenet.fp16::a15 · cpu-t4"].find("skipped")
     assert skipped is not None and skipped.get("message") == "not comparable: os_version differs (13 vs 14)"

@@ -278,7 +278,7 @@ def test_the_accuracy_gate_fails_a_variant_beyond_the_budget_even_without_a_chan
     result = compare_runs(b, c)
     (comparison,) = result.comparisons
     assert comparison.status == NOT_SIGNIFICANT and comparison.failed
-    assert comparison.accuracy_gate == "accuracy -1.50 points vs the reference, below the budget of -1 points"
+    assert comparison.accuracy_gate == "outside budget by accuracy Δ -1.50 < -1 points"
     assert result.verdict == 1 and "1 accuracy gate failed" in result.verdict_text
 
 
@@ -290,7 +290,28 @@ def test_unlabelled_data_gates_on_top1_agreement(tmp_path: Path) -> None:
     c = night(tmp_path, "cand", 2, measurement(samples, accuracy=None, accuracy_delta=None, fidelity=weak))
     (comparison,) = compare_runs(b, c).comparisons
     assert comparison.accuracy is None
-    assert comparison.accuracy_gate.startswith("top-1 agreement with fp32 97.0%, below 99%")
+    assert comparison.accuracy_gate == "outside budget by top-1 agreement 97.0% < 99% (against fp32)"
+
+
+def test_a_model_with_neither_labels_nor_class_scores_gates_on_its_worst_output_cosine(tmp_path: Path) -> None:
+    from benchlab.records import OutputFidelity
+
+    rng = np.random.default_rng(14)
+    samples = repeats(rng)
+
+    def mask_fidelity(cosine: float) -> Fidelity:  # a segmentation mask and a score: no top-1 figure
+        return Fidelity(reference_variant="fp32", top1_agreement=None, max_abs_error=0.2, mean_abs_error=0.02,
+                        outputs=(OutputFidelity("mask", 0.2, 0.02, cosine, 20.0), OutputFidelity("score", 0.1, 0.01,
+                                                                                               0.9999, 40.0)))
+
+    unlabelled = {"accuracy": None, "accuracy_delta": None}
+    base = night(tmp_path, "base", 1, measurement(samples, fidelity=mask_fidelity(0.9991), **unlabelled))
+    broken = night(tmp_path, "cand", 2, measurement(samples, fidelity=mask_fidelity(0.62), **unlabelled))
+    (comparison,) = compare_runs(base, broken).comparisons
+    assert comparison.failed
+    assert comparison.accuracy_gate == "outside budget by worst-output cosine 0.6200 < 0.99 (against fp32)"
+    sound = night(tmp_path, "sound", 3, measurement(samples, fidelity=mask_fidelity(0.9991), **unlabelled))
+    assert compare_runs(base, sound).comparisons[0].accuracy_gate is None
 
 
 def test_a_new_failure_fails_missing_and_new_rows_are_reported(tmp_path: Path) -> None:

@@ -77,6 +77,7 @@ from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses ar
 )
 from benchlab.results.run_record import RunRecord
 from benchlab.results.stats import repeat_values_us
+from benchlab.views.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
 
 @dataclass(frozen=True)
 class Comparison:
@@ -210,21 +211,23 @@ def _eval_set_difference(model: str, base: RunRecord, cand: RunRecord) -> str | 
     return None
 
 
-def accuracy_gate(m: Measurement, budget_points: float | None) -> str | None:
-    """Return why a candidate measurement breaks the accuracy budget, or None when it does not."""
+def accuracy_gate(m: Measurement, budget_points: float | None, min_cosine: float = DEFAULT_ACCURACY.min_cosine
+                  ) -> str | None:
+    """Return why a candidate measurement breaks the accuracy budget, or None when it does not (or
+    nothing judges it). The budget is the pick's (benchlab.views.pick.budget_judgement): the accuracy
+    delta, else top-1 agreement with the reference, else the worst output's cosine against `min_cosine`,
+    so a broken int8 of a model run on synthetic data fails the gate too."""
     if budget_points is None or m.status != "ok":
         return None
-    if m.accuracy_delta is not None:
-        if m.accuracy_delta < -budget_points:
-            return (f"accuracy {m.accuracy_delta:+.2f} points vs the reference, "
-                    f"below the budget of -{budget_points:g} points")
+    fidelity = m.fidelity
+    row = {"variant": m.variant.name, "fidelity_reference": fidelity.reference_variant if fidelity else None,
+           "accuracy_delta": m.accuracy_delta, "fidelity_top1_agreement": fidelity.top1_agreement if fidelity else None,
+           "fidelity_worst_cosine": fidelity.worst_cosine if fidelity else None}
+    within, reason = budget_judgement(row, budget_points, min_cosine)
+    judged = not reason.startswith(NOT_JUDGED)
+    if within or not judged:
         return None
-    if m.fidelity is not None and m.fidelity.reference_variant != m.variant.name and m.fidelity.top1_agreement is not None:
-        agreement = 100.0 * m.fidelity.top1_agreement
-        if agreement < 100.0 - budget_points:
-            return (f"top-1 agreement with {m.fidelity.reference_variant} {agreement:.1f}%, "
-                    f"below {100 - budget_points:g}% (budget {budget_points:g} points)")
-    return None
+    return f"{reason} (against {fidelity.reference_variant})" if fidelity else reason
 
 
 def _flag_note(m: Measurement) -> tuple[str, ...]:
@@ -246,14 +249,15 @@ def placement_change(base: Measurement, cand: Measurement) -> str | None:
 
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: RegressionSpec,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
-                         noise_floor_pct: float | None = None) -> Comparison:
+                         noise_floor_pct: float | None = None, min_cosine: float = DEFAULT_ACCURACY.min_cosine
+                         ) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing)."""
     ref = cand or base
     if ref is None:
         raise ValueError("compare_measurements needs a baseline or a candidate measurement")
     ident = {"model": ref.variant.model, "variant": ref.variant.name, "device_id": ref.device.id,
              "accelerator": ref.accelerator.name}
-    gate = accuracy_gate(cand, budget_points) if cand is not None else None
+    gate = accuracy_gate(cand, budget_points, min_cosine) if cand is not None else None
     if cand is None:
         return Comparison(**ident, status=MISSING, reason="measured in the baseline only")
     if base is None:
@@ -324,6 +328,7 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
     if overrides:
         thresholds = with_overrides(thresholds, overrides)
     budget = (cand_suite.get("accuracy") or {}).get("budget_points")
+    min_cosine = suite_budget(cand_suite)[1]
     base, cand = _by_key(base_run.measurements), _by_key(cand_run.measurements)
     if not set(base) & set(cand):
         raise StoreError(
@@ -341,7 +346,7 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         if model not in eval_differences:
             eval_differences[model] = _eval_set_difference(model, base_run, cand_run)
         comparisons.append(compare_measurements(base.get(key), cand.get(key), thresholds, budget,
-                                                eval_differences[model], (noise_floors or {}).get(key)))
+                                                eval_differences[model], (noise_floors or {}).get(key), min_cosine))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
         baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,

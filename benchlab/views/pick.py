@@ -77,6 +77,10 @@ def _shown(value: float, bound: float, decimals: int) -> str:
     return repr(value)
 
 
+#: How budget_judgement's reason starts when no figure judges a row.
+NOT_JUDGED = "not judged"
+
+
 def budget_judgement(row: Mapping[str, Any], budget_points: float, min_cosine: float) -> tuple[bool, str]:
     """Return whether one results row is within the budget and which figure said so.
 
@@ -96,7 +100,7 @@ def budget_judgement(row: Mapping[str, Any], budget_points: float, min_cosine: f
     elif cosine is not None:
         label, value, bound, decimals, unit, bound_unit = "worst-output cosine", cosine, min_cosine, 4, "", ""
     else:
-        return False, "not judged (no accuracy, top-1 agreement or output cosine against the reference)"
+        return False, f"{NOT_JUDGED} (no accuracy, top-1 agreement or output cosine against the reference)"
     within = value >= bound
     return within, (f"{'within' if within else 'outside'} budget by {label} {_shown(value, bound, decimals)}{unit} "
                     f"{'≥' if within else '<'} {bound:g}{bound_unit}")
