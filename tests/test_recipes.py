@@ -99,12 +99,16 @@ def test_shipped_suites_give_the_same_variants_as_before_the_registry() -> None:
         ("full-int8", {"int8_io": True, "calibration_samples": 200}, "full-int8"),
         ("int16x8", {"calibration_samples": 200}, "int16x8"),
         ("prune", {"epochs": 2, "sparsity": 0.5, "structured_2_4": False}, "prune-50"),
+        ("prune", {"epochs": 2, "sparsity": 0.5, "structured_2_4": False}, "prune-50+full-int8"),
         ("distill", {"alpha": 0.5, "student": None, "temperature": 4.0, "epochs": 3}, "distill-0.5x"),
         ("coreml-fp16", {}, "coreml-fp16"), ("coreml-int8", {"mode": "linear_symmetric"}, "coreml-int8"),
         ("coreml-palettize", {"bits": 4}, "coreml-palettize-4bit"),
         ("coreml-palettize", {"bits": 6}, "coreml-palettize-6bit"),
         ("coreml-prune", {"sparsity": 0.5}, "coreml-prune-50"),
     ]
+    chained = quickstart.variants[6].then
+    assert chained is not None and (chained.recipe, chained.options) == ("full-int8", {"int8_io": True,
+                                                                                     "calibration_samples": 200})
     for name in ("lab", "nightly"):
         suite = load_suite(REPO / "suites" / f"{name}.yaml", RECIPES)
         assert [v.variant_name for v in suite.variants] == ["fp32", "fp16", "dynamic-int8", "full-int8"]
