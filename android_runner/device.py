@@ -583,13 +583,13 @@ class AndroidDevice:
     def _use(self, local: Path, remote: str) -> None:
         """Make a model or sample file present (`_ensure`) and keep it fresh while this session
         runs (`_keep_fresh`). Raises as `_ensure` does."""
-        self._ensure(local, remote)
+        self._ensure(local, remote, fresh=True)
         self._in_use.add(remote)
 
-    def _ensure(self, local: Path, remote: str, executable: bool = False) -> None:
-        """Push `local` to `remote` unless the phone's copy has the same sha256. A copy found
-        there is touched as it is looked at, so a sweep does not take it before its first job
-        (the session's next `_keep_fresh` keeps it fresh from then on).
+    def _ensure(self, local: Path, remote: str, executable: bool = False, fresh: bool = False) -> None:
+        """Push `local` to `remote` unless the phone's copy has the same sha256. With `fresh` (a
+        file a sweep may take) a copy found there is touched as it is looked at, so no sweep takes
+        it before its first job (`_keep_fresh` keeps it fresh from then on).
 
         Raises DeviceError when `local` is not a file or the push fails (`_push`).
         """
@@ -599,7 +599,8 @@ class AndroidDevice:
         if self._pushed.get(remote) == local_sha:
             return
         quoted = shlex.quote(remote)
-        on_device = self._shell(f"touch -c {quoted}; sha256sum {quoted} 2>/dev/null").output.split()
+        touch = f"touch -c {quoted}; " if fresh else ""
+        on_device = self._shell(f"{touch}sha256sum {quoted} 2>/dev/null").output.split()
         if not on_device or on_device[0] != local_sha:
             self._shell(f"mkdir -p {shlex.quote(commands.DEVICE_DIR)}")
             self._push(local, remote, timeout_s=max(60.0, local.stat().st_size / 1e6))

@@ -371,6 +371,19 @@ def test_a_model_swept_while_its_run_left_it_idle_is_pushed_again_and_the_run_su
     first.close()
 
 
+def test_a_model_an_earlier_run_left_is_used_as_found_and_kept_fresh_from_that_moment(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    device.prepare([models["big"]])  # the session's first prepare, and its sweep, are done
+    model = on_phone(phone, "tiny.tflite")
+    model.write_bytes(models["tiny"].read_bytes())  # the same bytes, left by an earlier run a day ago
+    idle_for_a_day(model)
+    before = time.time()
+    device.prepare([models["tiny"]])
+    assert model.stat().st_mtime >= int(before)  # a sweep starting now leaves it alone
+    assert device.run(make_job(models["tiny"], tmp_path)).status == "ok"
+    assert not any(c.startswith("mv -f") and "/tiny.tflite." in c for c in phone.commands)  # never pushed
+
+
 # --- evaluation in batches ----------------------------------------------------------------------
 
 
