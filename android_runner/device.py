@@ -128,7 +128,10 @@ EVAL_DIR = f"{commands.DEVICE_DIR}/eval"
 #: an evaluation touches its folder before every runner process it starts, each killed after the
 #: scenario's timeout. So nothing a live session uses is a day idle, unless a job takes a day, and
 #: whatever no session touched for a day (an interrupted or long-finished run, an old build's
-#: model) goes at the next session's first prepare; a resumed run pushes again what it finds gone.
+#: model) goes at the next session's first prepare; a resumed run, or one that ran nothing on the
+#: phone for a day, pushes again what it finds gone. The one window left: a file a session left
+#: idle for a day that another session's sweep has already judged idle when the first touches it
+#: again may still go just after the first saw it there; that job fails and the next pushes it.
 IDLE_MIN = 24 * 60
 
 _T = TypeVar("_T")
