@@ -196,8 +196,9 @@ def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting,
     (`input_flags`).
     ``--output_filepath`` (LiteRT 2.12+) writes the last run's outputs as raw bytes, every output in
     the model's output order. Paths are relative to `workdir` (the command runs there), so no ',' or
-    ':' of a job's folder reaches the flags. On failure the tool's last lines are printed and the
-    command exits 1.
+    ':' of a job's folder reaches the flags. The folder is touched first: a live evaluation keeps
+    it fresh, so another session's sweep of idle folders leaves it alone. On failure the tool's
+    last lines are printed and the command exits 1.
     """
     run = [
         binary, f"--graph={model}", *accelerator_flags(accelerator), "--warmup_runs=0", "--warmup_min_secs=0",
@@ -209,7 +210,7 @@ def eval_chunk_command(binary: str, model: str, accelerator: AcceleratorSetting,
                        for k, i in enumerate(inputs))
     # A subshell, so `exit 1` ends only it and a wrapper's `; echo $?` still reports the status.
     return (
-        f"( cd {shlex.quote(workdir)} && rm -f out.bin && {cuts} && "
+        f"( cd {shlex.quote(workdir)} && touch . && rm -f out.bin && {cuts} && "
         f"{{ {command} >run.log 2>&1 || {{ tail -n 8 run.log; exit 1; }}; }} && "
         f"cat out.bin >> {shlex.quote(output)} )"
     )

@@ -3,13 +3,15 @@ by LiteRT's `benchmark_model` pushed to /data/local/tmp, evaluation outputs pull
 timed run feeds the first sample of the job's evaluation inputs to every model input (by tensor
 name, dynamic dimensions resized to the data's), as the host runner does, instead of the tool's
 random values, which can be out of range (token ids past a vocabulary) or of the wrong size (a
-dynamic image left at 1x1); each input's sample is pushed once per phone and content hash, and
-swept once no run has fed it for a day (SAMPLE_IDLE_MIN says why not sooner). The
-first repeat of a job also runs a short op-profiling pass (``--enable_op_profiling``) that records
-where each op ran; with ``scenario.require_full_delegation`` a delegate that left ops to the CPU
-fails the job. A job planned with ``scenario.android_mode`` "app" runs its timed repeats through
-LiteRT's benchmark APK as a foreground Activity instead (apk_runner; installed once per phone and
-APK hash); its evaluation and op profile still use the binary.
+dynamic image left at 1x1); each input's sample is pushed once per phone and content hash. A second
+run on the same phone never pulls a live run's files: what no run has used for a day (models,
+samples, evaluation folders, partial pushes) is swept at a run's first prepare (IDLE_MIN says why
+by idle time). The first repeat of a job also runs a short op-profiling pass
+(``--enable_op_profiling``) that records where each op ran; with
+``scenario.require_full_delegation`` a delegate that left ops to the CPU fails the job. A job
+planned with ``scenario.android_mode`` "app" runs its timed repeats through LiteRT's benchmark APK
+as a foreground Activity instead (apk_runner; installed once per phone and APK hash); its
+evaluation and op profile still use the binary.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
@@ -24,6 +26,7 @@ import hashlib
 import logging
 import math
 import os
+import secrets
 import shlex
 import signal
 import tempfile
@@ -99,23 +102,37 @@ EVAL_BATCH = 64
 REBOOT_WAIT_S = 180.0
 REBOOT_WAIT_ENV = "BENCHLAB_ANDROID_REBOOT_WAIT_S"
 RECONNECT_POLL_S = 1.0
-#: Pushes land under this suffix and are renamed into place once complete.
+#: Pushes land under `<name>.<session>` + this suffix and are renamed into place once complete.
 PARTIAL_SUFFIX = ".part"
 #: Timed-input sample files are `DEVICE_DIR/sample-<sha256[:16]>.bin`, named by their bytes.
 SAMPLE_PREFIX = "sample-"
 SAMPLE_SUFFIX = ".bin"
-#: A sample file no session has fed for this long is removed at a session's first prepare.
+#: Model files are `DEVICE_DIR/<variant file name>` (only .tflite runs on Android).
+MODEL_SUFFIX = ".tflite"
+#: A job's evaluation folder is `EVAL_DIR/<session>-<job id>`.
+EVAL_DIR = f"{commands.DEVICE_DIR}/eval"
+#: What benchlab leaves on a phone and no session has used for this long is removed at a session's
+#: first prepare: model files, sample files, partial pushes and evaluation folders. The runner
+#: binary and the benchmark APK's copy are never swept: each is one file under a fixed name,
+#: replaced in place when its bytes change, so they do not pile up, and every session needs them
+#: (re-pushing benchmark_model's megabytes at every run would only cost time).
 #:
-#: Why by idle time on the phone's clock, and not removed when a session ends or all swept when one
-#: starts: a sample is named by its content and shared by every session on the phone that feeds
-#: those bytes (another variant, run or suite), so no session can know that nobody else still
-#: needs it, and a run that is killed never reaches its end. Sweeping every sample at a session's
-#: start would pull the files from under a second run still timing on the same phone. So each
-#: session touches the samples it feeds before every job (a live run keeps them fresh, whatever
-#: mtime the host's clock gave the push), and whatever no session touched for a day (an
-#: interrupted or long-finished run) goes at the next session's first prepare; a run that is
-#: resumed pushes again what it finds gone.
-SAMPLE_IDLE_MIN = 24 * 60
+#: Why by idle time on the phone's clock, and not removed when a session ends, nor all swept when
+#: one starts, nor by asking whether the session that made them is alive: a device farm or two lab
+#: engineers may run two sessions on one phone, from two hosts, and a phone cannot see a host's
+#: processes; a run that is killed never reaches its end to say it is gone; and a model or sample
+#: file is shared by every session whose variant or data has those bytes under that name, so no
+#: session can know that nobody else still needs it. What a live session uses stays fresh instead:
+#: before every job it touches every model and sample file it has used (and pushes again any it
+#: finds gone), each push is touched once in place (whatever mtime the host's clock gave it), and
+#: an evaluation touches its folder before every runner process it starts, each killed after the
+#: scenario's timeout. So nothing a live session uses is a day idle, unless a job takes a day, and
+#: whatever no session touched for a day (an interrupted or long-finished run, an old build's
+#: model) goes at the next session's first prepare; a resumed run, or one that ran nothing on the
+#: phone for a day, pushes again what it finds gone. The one window left: a file a session left
+#: idle for a day that another session's sweep has already judged idle when the first touches it
+#: again may still go just after the first saw it there; that job fails and the next pushes it.
+IDLE_MIN = 24 * 60
 
 _T = TypeVar("_T")
 
@@ -176,7 +193,11 @@ class AndroidDevice:
         self._supports_output_file: bool | None = None
         self._installed_apk: str | None = None  # sha256 of the benchmark APK known to be installed
         self._swept = False  # leftovers of earlier runs removed from the phone
-        self._samples: set[str] = set()  # sample files this session feeds (touched before every job)
+        self._in_use: set[str] = set()  # model and sample files this session uses (touched before every job)
+        #: Names what this session alone writes on the phone (its evaluation folders and partial
+        #: pushes), so two sessions on one phone never share a folder, and a session sweeps its own
+        #: leftovers after a reconnect without waiting a day (it runs one job at a time).
+        self.session = secrets.token_hex(4)
 
     # --- Device protocol ---------------------------------------------------------------------
 
@@ -232,6 +253,8 @@ class AndroidDevice:
         try:
             binary = runner_binary(self.facts.abi)
             base = replace(base, runner_version=sha256_file(binary), conditions_before=self.conditions())
+            self._keep_fresh()
+            self._use(Path(job.variant.path), model_remote)  # pushed again if another session swept it
             inputs = self._timed_inputs(job)
             measurement = self._benchmark(job, base, binary_remote, model_remote, inputs)
         except DeviceLost:
@@ -297,9 +320,9 @@ class AndroidDevice:
 
         The sample is fitted to the variant as the evaluation fits it (`_fit_inputs`: by name,
         checked, `to_tensor`) once per variant and inputs file, and pushed once per phone per
-        content hash (the file is named by it). Every sample this session feeds is touched, so
-        another session's sweep (SAMPLE_IDLE_MIN) leaves it alone. Raises SuiteError naming the
-        input when the data does not fit the variant, DeviceError when a push fails.
+        content hash (the file is named by it) and kept fresh while this session runs (IDLE_MIN).
+        Raises SuiteError naming the input when the data does not fit the variant, DeviceError
+        when a push fails.
         """
         if not job.eval_inputs_path:
             return ()
@@ -314,10 +337,8 @@ class AndroidDevice:
                 local = Path(tmp) / f"{SAMPLE_PREFIX}{hashlib.sha256(raw).hexdigest()[:16]}{SAMPLE_SUFFIX}"
                 local.write_bytes(raw)
                 remote = self._remote(local.name)
-                self._ensure(local, remote)  # skipped when the phone has these bytes there
+                self._use(local, remote)  # skipped when the phone has these bytes there
                 files.append(commands.SampleFile(spec, remote))
-        self._samples.update(f.path for f in files)
-        self._shell("touch -c " + " ".join(shlex.quote(path) for path in sorted(self._samples)))
         return tuple(files)
 
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str,
@@ -525,40 +546,81 @@ class AndroidDevice:
 
     def _prepare(self, artifacts: Sequence[Path]) -> None:
         if not self._swept:
-            # What failed jobs of an earlier run left behind: evaluation folders, partial pushes,
-            # and sample files no session has fed for SAMPLE_IDLE_MIN (see there why not sooner).
-            d = shlex.quote(commands.DEVICE_DIR)
-            self._shell(f"rm -rf {d}/eval; rm -f {d}/*{PARTIAL_SUFFIX}; find {d} -maxdepth 1 -name "
-                        f"'{SAMPLE_PREFIX}*{SAMPLE_SUFFIX}' -mmin +{SAMPLE_IDLE_MIN} -exec rm -f {{}} +")
+            self._sweep([self._remote(artifact.name) for artifact in artifacts])
             self._swept = True
         binary = runner_binary(self.facts.abi)
         self._ensure(binary, self._remote("benchmark_model"), executable=True)
         for artifact in artifacts:
-            self._ensure(artifact, self._remote(artifact.name))
+            self._use(artifact, self._remote(artifact.name))
 
-    def _ensure(self, local: Path, remote: str, executable: bool = False) -> None:
-        """Push `local` to `remote` unless the phone's copy has the same sha256."""
+    def _sweep(self, wanted: Sequence[str]) -> None:
+        """Remove what earlier runs left on the phone and nobody uses (IDLE_MIN): this session's
+        own evaluation folders and partial pushes (it runs no job now, so they are a job's that
+        the phone's dropping off interrupted), and every model, sample, partial push and
+        evaluation folder no session has touched for IDLE_MIN minutes. `wanted` (the files this
+        session is about to use) is touched first, so a file it needs is not swept and pushed
+        again."""
+        d = shlex.quote(commands.DEVICE_DIR)
+        e = shlex.quote(EVAL_DIR)
+        idle = f"-mmin +{IDLE_MIN}"
+        own = f"rm -rf {e}/{self.session}-*; rm -f {d}/*.{self.session}{PARTIAL_SUFFIX}"
+        files = (f"find {d} -maxdepth 1 -type f \\( -name '*{MODEL_SUFFIX}' -o -name "
+                 f"'{SAMPLE_PREFIX}*{SAMPLE_SUFFIX}' -o -name '*{PARTIAL_SUFFIX}' \\) {idle} -exec rm -f {{}} +")
+        folders = f"find {e} -mindepth 1 -maxdepth 1 -type d {idle} -exec rm -rf {{}} + 2>/dev/null"
+        touch = f"touch -c {' '.join(shlex.quote(path) for path in wanted)}; " if wanted else ""
+        self._shell(f"{touch}{own}; {files}; {folders}; true")
+
+    def _keep_fresh(self) -> None:
+        """Touch every model and sample file this session has used, so no other session's sweep
+        takes one (IDLE_MIN), and forget those found gone (a reboot, or a sweep after a day
+        unused), so `_use` pushes them again. Touched first, then looked for: a file another
+        session's sweep removed before the touch is seen to be gone."""
+        if not self._in_use:
+            return
+        paths = " ".join(shlex.quote(path) for path in sorted(self._in_use))
+        gone = self._shell(f"touch -c {paths}; for f in {paths}; do [ -e \"$f\" ] || echo \"$f\"; done").output
+        for path in gone.splitlines():
+            self._pushed.pop(path, None)
+            self._in_use.discard(path)
+
+    def _use(self, local: Path, remote: str) -> None:
+        """Make a model or sample file present (`_ensure`) and keep it fresh while this session
+        runs (`_keep_fresh`). Raises as `_ensure` does."""
+        self._ensure(local, remote, fresh=True)
+        self._in_use.add(remote)
+
+    def _ensure(self, local: Path, remote: str, executable: bool = False, fresh: bool = False) -> None:
+        """Push `local` to `remote` unless the phone's copy has the same sha256. With `fresh` (a
+        file a sweep may take) a copy found there is touched as it is looked at, so no sweep takes
+        it before its first job (`_keep_fresh` keeps it fresh from then on).
+
+        Raises DeviceError when `local` is not a file or the push fails (`_push`).
+        """
         local_sha = sha256_file(local) if local.is_file() else None
         if local_sha is None:
             raise DeviceError(f"{local} is not a file (only .tflite files run on Android)")
         if self._pushed.get(remote) == local_sha:
             return
-        on_device = self._shell(f"sha256sum {shlex.quote(remote)} 2>/dev/null").output.split()
+        quoted = shlex.quote(remote)
+        touch = f"touch -c {quoted}; " if fresh else ""
+        on_device = self._shell(f"{touch}sha256sum {quoted} 2>/dev/null").output.split()
         if not on_device or on_device[0] != local_sha:
             self._shell(f"mkdir -p {shlex.quote(commands.DEVICE_DIR)}")
             self._push(local, remote, timeout_s=max(60.0, local.stat().st_size / 1e6))
             if executable:
-                self._shell(f"chmod 755 {shlex.quote(remote)}")
+                self._shell(f"chmod 755 {quoted}")
         self._pushed[remote] = local_sha
 
     def _push(self, local: Path, remote: str, timeout_s: float) -> None:
-        """Push to `remote` + ".part", then rename it into place, so a push cut short never
-        leaves a half file under the real name (the next prepare sweeps stray ".part" files).
+        """Push to `remote` + ".<session>.part", then rename it into place and touch it (the
+        push carries the host's clock, the sweep reads the phone's), so a push cut short never
+        leaves a half file under the real name (sweeps remove stray ".part" files) and two
+        sessions pushing the same file never write into one partial file.
 
         Raises DeviceError "no space left on device (N MB free) ..." for a full phone, which stays
         in service for smaller jobs, and DeviceDisconnected when the connection drops.
         """
-        partial = remote + PARTIAL_SUFFIX
+        partial = f"{remote}.{self.session}{PARTIAL_SUFFIX}"
         try:
             self.transport.push(local, partial, timeout_s=timeout_s)
         except PushRefused as exc:
@@ -569,7 +631,7 @@ class AndroidDevice:
             raise DeviceError(f"no space left on device ({free if free is not None else '?'} MB free): "
                               f"{local.name} needs {local.stat().st_size / 1e6:.1f} MB",
                               hint="free space on the phone (Settings > Storage)") from None
-        moved = self._shell(f"mv -f {shlex.quote(partial)} {shlex.quote(remote)}")
+        moved = self._shell(f"mv -f {shlex.quote(partial)} {shlex.quote(remote)} && touch -c {shlex.quote(remote)}")
         if moved.exit_code != 0:
             raise DeviceError(f"{self.info.id}: cannot move {partial} into place: {moved.output.strip()[:200]}")
 
@@ -724,7 +786,7 @@ class _EvalRun:
 
     def __init__(self, device: AndroidDevice, job: Job, binary: str, model: str, data: _EvalSet) -> None:
         self.device, self.job, self.binary, self.model, self.data = device, job, binary, model, data
-        self.workdir = f"{commands.DEVICE_DIR}/eval/{job.job_id}"
+        self.workdir = f"{EVAL_DIR}/{device.session}-{job.job_id}"
         self.timeout_s = job.scenario.timeout_seconds
 
     def chunk(self, first: int, count: int, output: str) -> None:
@@ -774,8 +836,8 @@ class _EvalRun:
         return local.read_bytes()
 
     def clean_up(self) -> None:
-        """Remove the job's folder from the phone; a phone that is gone keeps it until the first
-        prepare after it is back sweeps it."""
+        """Remove the job's folder from the phone; a phone that is gone keeps it until this
+        session's first prepare after it is back sweeps it (or another's, once a day idle)."""
         try:
             self.device._shell(f"rm -rf {shlex.quote(self.workdir)}")
         except DeviceError as exc:

@@ -20,10 +20,11 @@ import pytest
 from android_runner import commands
 from android_runner.device import (
     EVAL_BATCH,
+    EVAL_DIR,
     EVAL_FAILED,
     EVAL_PER_SAMPLE,
     RECONNECTED,
-    SAMPLE_IDLE_MIN,
+    IDLE_MIN,
     AndroidDevice,
 )
 from android_runner.transport import DirectTransport
@@ -99,7 +100,17 @@ def launches(phone: LoopbackAdbDevice) -> int:
 
 
 def eval_dir(phone: LoopbackAdbDevice) -> Path:
-    return phone.host_path(f"{commands.DEVICE_DIR}/eval")
+    return phone.host_path(EVAL_DIR)
+
+
+def eval_folder(phone: LoopbackAdbDevice, device: AndroidDevice, job: Job) -> Path:
+    """The job's evaluation folder on the phone, as the session `device` names it."""
+    return eval_dir(phone) / f"{device.session}-{job.job_id}"
+
+
+def on_phone(phone: LoopbackAdbDevice, name: str) -> Path:
+    """A file of benchlab's folder on the phone, on the loopback phone's filesystem."""
+    return phone.host_path(f"{commands.DEVICE_DIR}/{name}")
 
 
 # --- evaluation failures keep the latency -------------------------------------------------------
@@ -120,7 +131,7 @@ def test_a_hung_evaluation_is_killed_after_one_timeout_and_the_latency_stays(pho
     # The stand-in runner (a real process on the "phone") is gone, and so is the job's folder.
     alive = subprocess.run(["pgrep", "-f", f"--benchmark_name={job.job_id}"], capture_output=True, text=True)
     assert alive.stdout == ""
-    assert not (eval_dir(phone) / job.job_id).exists()
+    assert list(eval_dir(phone).iterdir()) == []
     assert m.conditions_after is not None  # the phone is still there and answered
 
 
@@ -132,7 +143,7 @@ def test_a_full_disk_while_pushing_inputs_keeps_the_latency(phone, models, tmp_p
     assert m.status == "ok" and m.runner_stats
     assert EVAL_FAILED in m.flags
     assert "no space left on device (0 MB free): inputs-0.bin needs 0.0 MB" in m.accuracy_note
-    assert not eval_dir(phone).joinpath("tiny.fp32.phone.cpu-t1").exists()
+    assert list(eval_dir(phone).iterdir()) == []
 
 
 def test_a_cable_pulled_during_evaluation_keeps_the_latency_and_the_next_job_reconnects(
@@ -141,16 +152,18 @@ def test_a_cable_pulled_during_evaluation_keeps_the_latency_and_the_next_job_rec
     phone.faults.drop_during_shell = "--output_filepath"
     device = open_device(phone)
     device.prepare([models["tiny"]])
-    m = device.run(make_job(models["tiny"], tmp_path, samples=10))
+    job = make_job(models["tiny"], tmp_path, samples=10)
+    m = device.run(job)
     assert m.status == "ok" and m.runner_stats and EVAL_FAILED in m.flags
     assert "connection lost" in m.accuracy_note
     assert m.conditions_after is None  # the phone could not be asked any more
     phone.faults.drop_during_shell = None  # plugged back in
     device.prepare([models["tiny"]])  # nothing to push: the phone is not asked yet
-    assert (eval_dir(phone) / "tiny.fp32.phone.cpu-t1").exists()  # the phone was gone at the clean-up
+    assert eval_folder(phone, device, job).exists()  # the phone was gone at the clean-up
     again = device.run(make_job(models["tiny"], tmp_path, samples=10, name="int8"))  # finds it gone, reconnects
     assert again.status == "ok" and again.outputs is not None and again.flags == (RECONNECTED,)
-    assert list(eval_dir(phone).iterdir()) == []  # the interrupted evaluation's folder was swept once back
+    # The interrupted evaluation's folder was this session's own: swept once back, not a day later.
+    assert list(eval_dir(phone).iterdir()) == []
 
 
 # --- a full phone ------------------------------------------------------------------------------
@@ -216,14 +229,7 @@ def test_a_phone_that_stays_gone_raises_device_lost(phone, models, tmp_path,
         device.run(make_job(models["tiny"], tmp_path))
 
 
-def test_leftovers_of_failed_jobs_are_swept_at_the_first_prepare(phone, models) -> None:
-    stale_eval = eval_dir(phone) / "old.job"
-    stale_eval.mkdir(parents=True)
-    (stale_eval / "inputs.bin").write_bytes(b"x")
-    half = phone.host_path(f"{commands.DEVICE_DIR}/model.tflite.part")
-    half.write_bytes(b"half a model")
-    open_device(phone).prepare([models["tiny"]])
-    assert not eval_dir(phone).exists() and not half.exists()
+# --- what runs leave on a phone, and two runs on one phone ---------------------------------------
 
 
 def fed_sample(phone: LoopbackAdbDevice, job: Job) -> Path:
@@ -234,8 +240,9 @@ def fed_sample(phone: LoopbackAdbDevice, job: Job) -> Path:
 
 
 def idle_for_a_day(path: Path) -> None:
-    """Give a file on the phone the mtime of one no session has touched for a day and a minute."""
-    then = time.time() - (SAMPLE_IDLE_MIN + 1) * 60
+    """Give a file or folder on the phone the mtime of one no session has touched for a day and a
+    minute (after filling a folder: adding to it makes it fresh)."""
+    then = time.time() - (IDLE_MIN + 1) * 60
     os.utime(path, (then, then))
 
 
@@ -273,6 +280,108 @@ def test_a_sample_a_running_session_feeds_survives_a_second_session_on_the_phone
     assert first.run(job).status == "ok"
     second.close()
     first.close()
+
+
+def test_what_no_run_used_for_a_day_is_swept_at_the_first_prepare_and_the_rest_kept(phone, models) -> None:
+    earlier = open_device(phone)
+    earlier.prepare([models["tiny"]])
+    earlier.close()
+    killed = eval_dir(phone) / "0badc0de-tiny.fp32.phone.cpu-t1"  # a killed run's evaluation
+    live = eval_dir(phone) / "1234abcd-tiny.int8.phone.cpu-t1"  # another run's, evaluating now
+    for folder in (killed, live):
+        folder.mkdir(parents=True)
+        (folder / "inputs-0.bin").write_bytes(b"x" * 64)
+    abandoned = [killed, on_phone(phone, "tiny.tflite"), on_phone(phone, "old-build.tflite"),
+                 on_phone(phone, "big.tflite.0badc0de.part"), on_phone(phone, "sample-00000000deadbeef.bin")]
+    fresh = [live, on_phone(phone, "other-run.tflite"), on_phone(phone, "big.tflite.1234abcd.part")]
+    for path in abandoned[1:] + fresh[1:]:
+        path.write_bytes(b"bytes")
+    user_file = on_phone(phone, "libQnnTFLiteDelegate.so")  # put there by hand for the QNN delegate
+    user_file.write_bytes(b"not benchlab's")
+    for path in [*abandoned, user_file, on_phone(phone, "benchmark_model")]:
+        idle_for_a_day(path)
+    pushes = len(phone.commands)
+    open_device(phone).prepare([models["big"]])
+    assert [p.name for p in abandoned if p.exists()] == []
+    assert [p.name for p in fresh if not p.exists()] == []
+    assert user_file.exists()
+    # The runner is never swept: one file under a fixed name, which every run needs.
+    assert on_phone(phone, "benchmark_model").exists()
+    assert not any("benchmark_model" in c and c.startswith("mv -f") for c in phone.commands[pushes:])
+
+
+def test_a_second_runs_first_prepare_leaves_a_live_runs_evaluation_and_model_alone(
+        phone, models, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    job = make_job(models["tiny"], tmp_path, samples=10)
+    first = open_device(phone)
+    first.prepare([models["tiny"]])
+    model = on_phone(phone, "tiny.tflite")
+    idle_for_a_day(model)  # as if the push were a day old: the run is long
+    killed = eval_dir(phone) / "0badc0de-tiny.fp32.phone.cpu-t1"  # the same job, of a run killed a day ago
+    killed.mkdir(parents=True)
+    idle_for_a_day(killed)
+    seen: dict[str, object] = {}
+    shell = first.transport.shell
+
+    def second_run_starts_mid_evaluation(command: str, timeout_s: float):
+        """Let the first run's evaluation go on, with its folder a day old before its first runner
+        process (the pushes were long); at its second process a second run starts on the phone."""
+        launch = command.count("--output_filepath")
+        if launch and "launches" not in seen:
+            seen["launches"] = 0
+            idle_for_a_day(eval_folder(phone, first, job))
+        elif launch and seen["launches"] == 1:
+            second = open_device(phone)
+            second.prepare([models["big"]])
+            second.close()
+            seen["after the second prepare"] = sorted(p.name for p in eval_folder(phone, first, job).iterdir())
+            seen["model"] = model.exists()
+            seen["killed"] = killed.exists()
+        seen["launches"] = int(seen.get("launches", 0)) + launch
+        return shell(command, timeout_s=timeout_s)
+
+    monkeypatch.setattr(first.transport, "shell", second_run_starts_mid_evaluation)
+    m = first.run(job)
+    assert seen["launches"] == 3  # the batch of 10, then samples 0 and 9 alone
+    assert seen["model"] and not seen["killed"]
+    assert "inputs-0.bin" in seen["after the second prepare"] and "outputs.bin" in seen["after the second prepare"]
+    assert m.status == "ok" and not m.flags and m.accuracy_note is None
+    np.testing.assert_allclose(only_output(m), host_outputs(models["tiny"], job.eval_inputs_path), rtol=1e-5, atol=1e-6)
+    assert list(eval_dir(phone).iterdir()) == []  # the first run's own clean-up, at the job's end
+
+
+def test_a_model_swept_while_its_run_left_it_idle_is_pushed_again_and_the_run_succeeds(phone, models, tmp_path) -> None:
+    job = make_job(models["tiny"], tmp_path, samples=4)
+    first = open_device(phone)
+    first.prepare([models["tiny"]])
+    assert first.run(job).status == "ok"
+    model, sample = on_phone(phone, "tiny.tflite"), fed_sample(phone, job)
+    idle_for_a_day(model)  # the first run ran nothing on this phone for a day
+    idle_for_a_day(sample)
+    second = open_device(phone)
+    second.prepare([models["big"]])
+    assert not model.exists() and not sample.exists()
+    first.prepare([models["tiny"]])  # as the executor does before each repeat: it knows it pushed it
+    m = first.run(job)
+    assert m.status == "ok" and m.outputs is not None
+    assert model.read_bytes() == models["tiny"].read_bytes()
+    assert fed_sample(phone, job) == sample
+    assert sum(c.startswith("mv -f") and "/tiny.tflite." in c for c in phone.commands) == 2
+    second.close()
+    first.close()
+
+
+def test_a_model_an_earlier_run_left_is_used_as_found_and_kept_fresh_from_that_moment(phone, models, tmp_path) -> None:
+    device = open_device(phone)
+    device.prepare([models["big"]])  # the session's first prepare, and its sweep, are done
+    model = on_phone(phone, "tiny.tflite")
+    model.write_bytes(models["tiny"].read_bytes())  # the same bytes, left by an earlier run a day ago
+    idle_for_a_day(model)
+    before = time.time()
+    device.prepare([models["tiny"]])
+    assert model.stat().st_mtime >= int(before)  # a sweep starting now leaves it alone
+    assert device.run(make_job(models["tiny"], tmp_path)).status == "ok"
+    assert not any(c.startswith("mv -f") and "/tiny.tflite." in c for c in phone.commands)  # never pushed
 
 
 # --- evaluation in batches ----------------------------------------------------------------------
