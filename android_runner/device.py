@@ -248,7 +248,7 @@ class AndroidDevice:
             accelerator=job.accelerator, status="ok", started_at=now_iso(),
             runner=APP_RUNNER if job.scenario.android_mode == "app" else RUNNER,
         )
-        model_remote = self._remote(Path(job.variant.path).name)
+        model_remote = self._model_remote(Path(job.variant.path))
         binary_remote = self._remote("benchmark_model")
         try:
             binary = runner_binary(self.facts.abi)
@@ -532,6 +532,13 @@ class AndroidDevice:
     def _remote(name: str) -> str:
         return f"{commands.DEVICE_DIR}/{name}"
 
+    @classmethod
+    def _model_remote(cls, local: Path) -> str:
+        """Where a model lives on the phone: named by its bytes (`<stem>-<sha256[:16]>.tflite`), so two
+        runs on one phone whose builds of a variant differ (a retrained model, another host's cache)
+        never overwrite each other's file, and one whose bytes are the same share it."""
+        return cls._remote(f"{local.stem}-{sha256_file(local)[:16]}{local.suffix}")
+
     def _kill(self, job: Job) -> None:
         """SIGKILL the job's processes on the phone (runner and the shell loop around it)."""
         self._shell(commands.kill_command(job.job_id))
@@ -546,12 +553,12 @@ class AndroidDevice:
 
     def _prepare(self, artifacts: Sequence[Path]) -> None:
         if not self._swept:
-            self._sweep([self._remote(artifact.name) for artifact in artifacts])
+            self._sweep([self._model_remote(artifact) for artifact in artifacts])
             self._swept = True
         binary = runner_binary(self.facts.abi)
         self._ensure(binary, self._remote("benchmark_model"), executable=True)
         for artifact in artifacts:
-            self._use(artifact, self._remote(artifact.name))
+            self._use(artifact, self._model_remote(artifact))
 
     def _sweep(self, wanted: Sequence[str]) -> None:
         """Remove what earlier runs left on the phone and nobody uses (IDLE_MIN): this session's

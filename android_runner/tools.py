@@ -12,6 +12,7 @@ Nothing is downloaded during a run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -44,7 +45,14 @@ def tools_dir() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """Return a file's sha256."""
+    """Return a file's sha256 (read once per path, size and modification time: a job names and checks
+    its model by it, and models are large)."""
+    stat = path.stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256(path: str, _size: int, _mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):

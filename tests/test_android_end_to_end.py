@@ -279,7 +279,8 @@ def test_a_phone_that_reboots_mid_suite_is_waited_for_and_its_job_retried(
     monkeypatch.setattr("android_runner.device.RECONNECT_POLL_S", 0.3)
     low, _ = phones
     low.faults.reboot_down_s = 2.0
-    low.faults.reboot_during_shell = "benchlab/tiny-fp32.tflite --num_threads=1"  # fp32's first benchmark
+    # fp32's first benchmark_model run (the phone's copy is named by its content: tiny-fp32-<sha>.tflite)
+    low.faults.reboot_during_shell = "--graph=/data/local/tmp/benchlab/tiny-fp32-"
     suite = yaml.safe_load(lab_suite(tmp_path, tiny_keras_path, digits_npz, [low.serial]).read_text())
     suite["accelerators"] = [{"kind": "cpu", "threads": 1}]
     path = tmp_path / "reboot.yaml"

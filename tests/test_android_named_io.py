@@ -82,8 +82,7 @@ def evaluate_only(phone: LoopbackAdbDevice, model: Path, feeds: Feeds, tmp_path:
         device.prepare([model])
         base = Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
                            device=device.info, accelerator=CPU, status="ok", runner="benchmark_model")
-        return device._evaluate(job, base, f"{commands.DEVICE_DIR}/benchmark_model",
-                                f"{commands.DEVICE_DIR}/{model.name}")
+        return device._evaluate(job, base, f"{commands.DEVICE_DIR}/benchmark_model", device._model_remote(model))
     finally:
         device.close()
 

@@ -113,6 +113,11 @@ def on_phone(phone: LoopbackAdbDevice, name: str) -> Path:
     return phone.host_path(f"{commands.DEVICE_DIR}/{name}")
 
 
+def model_on_phone(phone: LoopbackAdbDevice, local: Path) -> Path:
+    """Where a model is pushed on the phone (named by its bytes), on the loopback phone's filesystem."""
+    return phone.host_path(AndroidDevice._model_remote(local))
+
+
 # --- evaluation failures keep the latency -------------------------------------------------------
 
 
@@ -291,7 +296,7 @@ def test_what_no_run_used_for_a_day_is_swept_at_the_first_prepare_and_the_rest_k
     for folder in (killed, live):
         folder.mkdir(parents=True)
         (folder / "inputs-0.bin").write_bytes(b"x" * 64)
-    abandoned = [killed, on_phone(phone, "tiny.tflite"), on_phone(phone, "old-build.tflite"),
+    abandoned = [killed, model_on_phone(phone, models["tiny"]), on_phone(phone, "old-build.tflite"),
                  on_phone(phone, "big.tflite.0badc0de.part"), on_phone(phone, "sample-00000000deadbeef.bin")]
     fresh = [live, on_phone(phone, "other-run.tflite"), on_phone(phone, "big.tflite.1234abcd.part")]
     for path in abandoned[1:] + fresh[1:]:
@@ -315,7 +320,7 @@ def test_a_second_runs_first_prepare_leaves_a_live_runs_evaluation_and_model_alo
     job = make_job(models["tiny"], tmp_path, samples=10)
     first = open_device(phone)
     first.prepare([models["tiny"]])
-    model = on_phone(phone, "tiny.tflite")
+    model = model_on_phone(phone, models["tiny"])
     idle_for_a_day(model)  # as if the push were a day old: the run is long
     killed = eval_dir(phone) / "0badc0de-tiny.fp32.phone.cpu-t1"  # the same job, of a run killed a day ago
     killed.mkdir(parents=True)
@@ -355,7 +360,7 @@ def test_a_model_swept_while_its_run_left_it_idle_is_pushed_again_and_the_run_su
     first = open_device(phone)
     first.prepare([models["tiny"]])
     assert first.run(job).status == "ok"
-    model, sample = on_phone(phone, "tiny.tflite"), fed_sample(phone, job)
+    model, sample = model_on_phone(phone, models["tiny"]), fed_sample(phone, job)
     idle_for_a_day(model)  # the first run ran nothing on this phone for a day
     idle_for_a_day(sample)
     second = open_device(phone)
@@ -366,7 +371,7 @@ def test_a_model_swept_while_its_run_left_it_idle_is_pushed_again_and_the_run_su
     assert m.status == "ok" and m.outputs is not None
     assert model.read_bytes() == models["tiny"].read_bytes()
     assert fed_sample(phone, job) == sample
-    assert sum(c.startswith("mv -f") and "/tiny.tflite." in c for c in phone.commands) == 2
+    assert sum(c.startswith("mv -f") and f"/{model.name}." in c for c in phone.commands) == 2
     second.close()
     first.close()
 
@@ -374,14 +379,14 @@ def test_a_model_swept_while_its_run_left_it_idle_is_pushed_again_and_the_run_su
 def test_a_model_an_earlier_run_left_is_used_as_found_and_kept_fresh_from_that_moment(phone, models, tmp_path) -> None:
     device = open_device(phone)
     device.prepare([models["big"]])  # the session's first prepare, and its sweep, are done
-    model = on_phone(phone, "tiny.tflite")
+    model = model_on_phone(phone, models["tiny"])
     model.write_bytes(models["tiny"].read_bytes())  # the same bytes, left by an earlier run a day ago
     idle_for_a_day(model)
     before = time.time()
     device.prepare([models["tiny"]])
     assert model.stat().st_mtime >= int(before)  # a sweep starting now leaves it alone
     assert device.run(make_job(models["tiny"], tmp_path)).status == "ok"
-    assert not any(c.startswith("mv -f") and "/tiny.tflite." in c for c in phone.commands)  # never pushed
+    assert not any(c.startswith("mv -f") and f"/{model.name}." in c for c in phone.commands)  # never pushed
 
 
 # --- evaluation in batches ----------------------------------------------------------------------
