@@ -399,6 +399,8 @@ def test_longer_chains_keep_what_every_training_step_did(tmp_path: Path, tiny_ke
         {**PRUNE_50, "then": {**cluster_8, "then": {"recipe": "qat", "options": {"epochs": 1}}}},
         {**PRUNE_50, "then": "fp16"},
         {**cluster_8, "then": "fp16"},
+        {**PRUNE_50, "then": "coreml-fp16"},
+        "coreml-fp16",
         {"recipe": "distill", "options": {"epochs": 1}, "then": "dynamic-int8"},
     ])
     pcqat, student = built["prune-50+cluster-8+qat"], built["distill-0.5x+dynamic-int8"]
@@ -424,6 +426,16 @@ def test_longer_chains_keep_what_every_training_step_did(tmp_path: Path, tiny_ke
         assert {k.dtype for k in read_kernels(Path(variant.path)).values()} == {np.dtype(np.float16)}
         assert claim in variant.notes
     assert zero_fraction(read_kernels(Path(built["prune-50+fp16"].path))) >= 0.5 - 0.01
+
+    # Core ML after pruning: the zeros are stored sparse (constexpr_sparse_to_dense), as coreml-prune does.
+    import coremltools as ct
+
+    sparse, dense = built["prune-50+coreml-fp16"], built["coreml-fp16"]
+    assert sparse.status == "built", sparse.error
+    assert "constexpr_sparse_to_dense" in str(ct.utils.load_spec(sparse.path))
+    assert "constexpr_sparse_to_dense" not in str(ct.utils.load_spec(dense.path))
+    assert sparse.size_bytes < 0.8 * dense.size_bytes
+    assert "coreml-fp16: zeros of weight tensors at least 30% zero stored sparse" in sparse.notes
 
 
 @pytest.mark.slow

@@ -17,15 +17,20 @@ import logging
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.recipes.base import Options, Recipe
+from benchlab.optimize.recipes.training import PRUNED_BY
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
+
+
+#: The share of zeros from which a pruned model's weight tensor is stored sparse in Core ML.
+SPARSE_FROM = 0.3
 
 
 class LinearOptions(Options):
@@ -53,6 +58,9 @@ class CoreMLRecipe(Recipe):
     TOOL = "coremltools"
     #: ct.precision member name the program is converted with.
     PRECISION = "FLOAT16"
+    #: Store a model pruned earlier in a chain with its zeros sparse. Only the uncompressed programs:
+    #: sparse weights inside int8 or palettized ones (joint compression) need an iOS 18 target.
+    SPARSE_AFTER_PRUNING: ClassVar[bool] = False
 
     def check(self, source: SourceModel) -> None:
         """Raise SuiteError when `source` is a SavedModel coremltools cannot take through its serving signature."""
@@ -63,8 +71,9 @@ class CoreMLRecipe(Recipe):
                 raise SuiteError(f"model {source.name!r} ({source.path}): recipe {self.NAME} cannot convert it: "
                                  f"{exc}") from None
 
-    def build(self, source: SourceModel, options: Options, out_path: Path) -> None:
-        """Convert `source` to an .mlpackage at `out_path`; raises what coremltools raises."""
+    def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
+        """Convert `source` to an .mlpackage at `out_path`; return a note when a pruned model's zeros were
+        stored sparse. Raises what coremltools raises."""
         logging.getLogger("coremltools").setLevel(logging.ERROR)  # version-compat chatter per call
         os.environ.setdefault("TQDM_DISABLE", "1")  # its per-pass progress bars would tear our own
         import coremltools as ct
@@ -81,7 +90,16 @@ class CoreMLRecipe(Recipe):
         else:
             inputs = [ct.TensorType(name=name, shape=(1, *values.shape[1:])) for name, values in source.dataset.inputs.items()]
             model = ct.convert(source.keras_model, inputs=inputs, **settings)
-        self.compress(model, cto, options).save(str(out_path))
+        model = self.compress(model, cto, options)
+        note = None
+        if self.SPARSE_AFTER_PRUNING and PRUNED_BY in source.made_by:
+            # The zeros pruning left, kept as they are (threshold 0) but stored sparse, as coreml-prune
+            # stores its own; a weight tensor less than a third zero stays dense.
+            config = cto.OpThresholdPrunerConfig(threshold=1e-12, minimum_sparsity_percentile=SPARSE_FROM)
+            model = cto.prune_weights(model, cto.OptimizationConfig(global_config=config))
+            note = f"zeros of weight tensors at least {SPARSE_FROM:.0%} zero stored sparse"
+        model.save(str(out_path))
+        return note
 
     def compress(self, model: Any, cto: Any, options: Options) -> Any:
         """Return the program with its weights compressed; the plain conversions return it unchanged."""
@@ -93,12 +111,14 @@ class CoreMLFp32(CoreMLRecipe):
     DESCRIPTION = "Core ML ML program, float32"
     QUANTIZES_WEIGHTS = False
     PRECISION = "FLOAT32"
+    SPARSE_AFTER_PRUNING = True
 
 
 class CoreMLFp16(CoreMLRecipe):
     NAME = "coreml-fp16"
     DESCRIPTION = "Core ML ML program, float16"
     QUANTIZES_WEIGHTS = True
+    SPARSE_AFTER_PRUNING = True
 
 
 class CoreMLInt8(CoreMLRecipe):
