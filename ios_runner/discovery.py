@@ -129,7 +129,8 @@ def _state(services: PhoneServices, listing: PhoneListing, config: RunnerConfig)
                               f"and tap Trust ({udid})")
     if services.developer_mode(udid) is False:
         return "developer-mode-off", (f"developer mode off: turn on Settings > Privacy & Security > Developer Mode "
-                                      f"on {name} (it restarts), then run again ({udid})")
+                                      f"on {name} (it restarts), then run again; if the switch is not there, reveal it "
+                                      f"with `pymobiledevice3 amfi reveal-developer-mode` ({udid})")
     if config.ipa is None and services.installed_app(udid, config.bundle_id) is None:
         return "app-missing", (f"runner app missing: {config.bundle_id} is not installed on {name}; install it "
                                f"(ios_runner/app/README.md) or set {RUNNER_IPA_ENV} to its .ipa ({udid})")

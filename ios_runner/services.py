@@ -32,6 +32,7 @@ import logging
 import os
 import posixpath
 import threading
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ DOCUMENTS_ROOT = "/Documents"
 CALL_TIMEOUT_S = 30.0
 #: Seconds allowed per byte pushed or pulled on top of CALL_TIMEOUT_S (a slow 2 MB/s link).
 SECONDS_PER_BYTE = 1 / 2e6
+
+DEVELOPER_MODE_HINT = ("turn on Settings > Privacy & Security > Developer Mode (if the switch is not there, "
+                       "reveal it with `pymobiledevice3 amfi reveal-developer-mode`; no Xcode needed)")
+LAUNCH_REFUSED_HINT = "unlock the phone; trust the developer in Settings > General > VPN & Device Management"
 
 PairingState = Literal["paired", "trust-pending", "locked", "denied"]
 T = TypeVar("T")
@@ -106,6 +111,10 @@ class AppInstallFailed(PhoneError):
 
 class LaunchUnavailable(PhoneError):
     """Developer services cannot launch apps on this phone now (no tunnel, no developer disk image)."""
+
+
+class LaunchRefused(PhoneError):
+    """The phone refused to launch the app: it is locked, or its developer is not trusted yet."""
 
 
 class ContainerError(PhoneError):
@@ -179,6 +188,18 @@ def parse_battery(entry: Mapping[str, Any] | None) -> BatteryReading:
     elif isinstance(entry.get("ExternalConnected"), bool):
         charging = entry["ExternalConnected"] and not entry.get("FullyCharged", False)
     return BatteryReading(level=level, temperature_c=temperature_c, charging=charging)
+
+
+def udid_key(udid: str) -> str:
+    """The UDID as compared: usbmuxd on Linux may report it without the dash that tunneld (keyed
+    by lockdown's UniqueDeviceID) keeps, "00008120001A..." for "00008120-001A..."; pymobiledevice3's
+    own ``MuxDevice.matches_udid`` ignores the dash too."""
+    return udid.replace("-", "").upper()
+
+
+def same_udid(first: str, second: str) -> bool:
+    """Whether two UDIDs name one phone (see ``udid_key``)."""
+    return udid_key(first) == udid_key(second)
 
 
 def documents_path(path: str) -> str:
@@ -306,6 +327,14 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _ns_error_text(error: Any) -> str:
+    """One line from a DTX NSError: its failure reason (SpringBoard's "... because the device was not,
+    or could not be, unlocked"), else its description, else its domain and code."""
+    info = error.user_info or {}
+    text = info.get("NSLocalizedFailureReason") or info.get("NSLocalizedDescription")
+    return " ".join(str(text).split()) if text else f"{error.domain} error {error.code}"
+
+
 def _not_signed(message: str) -> bool:
     lowered = message.lower()
     return any(word in lowered for word in ("applicationverificationfailed", "provision", "signature", "signer"))
@@ -318,6 +347,7 @@ def phone_error(exc: BaseException, what: str) -> PhoneError | None:
     in benchlab, which should surface as a traceback).
     """
     from pymobiledevice3 import exceptions as pmd
+    from pymobiledevice3.dtx import DTXNsError
 
     if isinstance(exc, PhoneError):
         return exc
@@ -334,7 +364,9 @@ def phone_error(exc: BaseException, what: str) -> PhoneError | None:
     if isinstance(exc, (pmd.PairingError, pmd.NotPairedError, pmd.NotTrustedError, pmd.FatalPairingError)):
         return PhoneNotPaired(reason, hint="unlock the phone and tap Trust on the 'Trust This Computer?' prompt")
     if isinstance(exc, pmd.DeveloperModeIsNotEnabledError):
-        return DeveloperModeOff(reason, hint="turn on Settings > Privacy & Security > Developer Mode")
+        return DeveloperModeOff(reason, hint=DEVELOPER_MODE_HINT)
+    if isinstance(exc, DTXNsError):  # the reply of a DVT call was an NSError: the launch was refused
+        return LaunchRefused(f"{what}: the phone refused: {_ns_error_text(exc.error)}", hint=LAUNCH_REFUSED_HINT)
     if isinstance(exc, pmd.AppNotInstalledError):
         return AppNotInstalled(reason)
     if isinstance(exc, pmd.AppInstallError):
@@ -403,6 +435,7 @@ class Pymobiledevice3Services:
         self.tunneld_configured = tunneld_address is not None or configured is not None
         self.tunneld_address = tunneld_address or configured or DEFAULT_TUNNELD
         self._rsd_only: set[str] = set()  # phones reached only through tunneld
+        self._mounted: set[str] = set()  # phones whose developer disk image this session mounted or found
         self._loop = _EventLoopThread()
 
     def close(self) -> None:
@@ -429,10 +462,9 @@ class Pymobiledevice3Services:
         """
         from pymobiledevice3.exceptions import NoDeviceConnectedError, NotPairedError
         from pymobiledevice3.lockdown import create_using_usbmux
-        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
         if udid in self._rsd_only:
-            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            rsd = await self._tunnel(udid)
             if rsd is None:
                 raise NoDeviceConnectedError()
             try:
@@ -448,6 +480,26 @@ class Pymobiledevice3Services:
         finally:
             await lockdown.close()
 
+    async def _tunnel(self, udid: str) -> Any | None:
+        """Connect to the phone through tunneld: an RSD, or None when tunneld has no tunnel to it that answers.
+
+        Not pymobiledevice3's ``get_tunneld_device_by_udid``, which lists tunnels with a blocking
+        HTTP call on this loop (every phone stalls while tunneld is slow to answer), compares UDIDs
+        as exact strings, and raises IndexError for a tunnel it lists but cannot connect (a phone
+        unplugged since). Raises TunneldConnectionError (→ LaunchUnavailable) when no tunneld answers.
+        """
+        from pymobiledevice3.tunneld.api import _create_rsds_from_tunnels, get_tunneld_tunnels
+
+        tunnels = await get_tunneld_tunnels(self.tunneld_address)  # its HTTP call runs in a worker thread
+        listed = next((key for key in tunnels if same_udid(key, udid)), None)
+        if listed is None:
+            return None
+        # One RSD per tunnel that answers (a phone on USB and Wi-Fi has two): keep the first.
+        rsds = await _create_rsds_from_tunnels({listed: tunnels[listed]}, self.tunneld_address)
+        for extra in rsds[1:]:
+            await extra.close()
+        return rsds[0] if rsds else None
+
     # --- PhoneServices -------------------------------------------------------------------------
 
     def list_phones(self) -> list[PhoneListing]:
@@ -459,12 +511,13 @@ class Pymobiledevice3Services:
         from pymobiledevice3.exceptions import PyMobileDevice3Exception
         from pymobiledevice3.lockdown import create_using_usbmux
 
-        chosen: dict[str, Any] = {}
+        chosen: dict[str, Any] = {}  # udid_key → the phone's entry, USB preferred
         for device in await usbmux.list_devices(usbmux_address=self.usbmux_address):
-            if device.serial not in chosen or device.is_usb:
-                chosen[device.serial] = device
+            if udid_key(device.serial) not in chosen or device.is_usb:
+                chosen[udid_key(device.serial)] = device
         listings = []
-        for serial, device in chosen.items():
+        for device in chosen.values():
+            serial = device.serial
             values: dict[str, Any] = {}
             try:
                 lockdown = await create_using_usbmux(serial=serial, autopair=False,
@@ -487,16 +540,14 @@ class Pymobiledevice3Services:
         return listings
 
     async def _list_tunneld_only(self, known: set[str]) -> list[PhoneListing]:
-        from pymobiledevice3.tunneld.api import (
-            get_tunneld_device_by_udid,
-            get_tunneld_tunnels,
-        )
+        """Phones tunneld serves whose ``udid_key`` is not in ``known`` (the ones usbmux lists)."""
+        from pymobiledevice3.tunneld.api import get_tunneld_tunnels
 
         listings = []
         for udid in await get_tunneld_tunnels(self.tunneld_address):
-            if udid in known:
+            if udid_key(udid) in known:
                 continue
-            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            rsd = await self._tunnel(udid)
             if rsd is None:
                 continue
             try:
@@ -588,12 +639,25 @@ class Pymobiledevice3Services:
                             build_version=str(entry.get("CFBundleVersion", "?")))
 
     def install_app(self, udid: str, ipa: Path, timeout_s: float) -> None:
-        """Upload and install an .ipa with installation_proxy."""
-        from pymobiledevice3.services.installation_proxy import InstallationProxyService
+        """Upload the .ipa to the phone's staging folder over AFC and install it with installation_proxy.
+
+        Not ``install_from_local``: it draws pymobiledevice3's progress bar on this process's
+        stderr (and points logging handlers at it) while it uploads, in the middle of benchlab's output.
+        """
+        from pymobiledevice3.services.afc import AfcService
+        from pymobiledevice3.services.installation_proxy import TEMP_REMOTE_BASEDIR, InstallationProxyService
+
+        staged = f"{TEMP_REMOTE_BASEDIR}/benchlab-{uuid.uuid4().hex}.ipa"
 
         async def call() -> None:
-            async with self._provider(udid) as provider, InstallationProxyService(lockdown=provider) as proxy:
-                await proxy.install_from_local(Path(ipa))
+            async with self._provider(udid) as provider, AfcService(provider) as afc:
+                await afc.makedirs(TEMP_REMOTE_BASEDIR)
+                try:
+                    await afc.push(str(ipa), staged, progress_bar=False)
+                    async with InstallationProxyService(lockdown=provider) as proxy:
+                        await proxy.send_package("Install", {}, None, staged)
+                finally:
+                    await afc.rm_single(staged, force=True)
 
         self._run(f"install {Path(ipa).name}", call, timeout_s)
 
@@ -621,42 +685,93 @@ class Pymobiledevice3Services:
                 self._run("close the app's files", stack.aclose)
 
     def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
-        """Launch the app with DVT process control: over lockdown before iOS 17 (developer disk
-        image mounted), through a tunneld RSD from iOS 17."""
-        from packaging.version import Version
-        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
-        from pymobiledevice3.services.dvt.instruments.process_control import (
-            ProcessControl,
-        )
-        from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
+        """Launch the app with DVT process control: over lockdown before iOS 17, through a tunneld
+        RSD from iOS 17; the developer disk image is mounted first, once per session (DVT exists
+        only while it is, and a restart unmounts it).
 
-        async def launch_with(provider: Any) -> None:
-            async with DvtProvider(provider) as dvt, ProcessControl(dvt) as control:
-                try:
-                    await control.launch(bundle_id=bundle_id, kill_existing=True)
-                except AssertionError as exc:  # pymobiledevice3 asserts on a zero pid
-                    raise PhoneError(
-                        f"the phone refused to launch {bundle_id}",
-                        hint="trust the app's developer: Settings > General > VPN & Device Management",
-                    ) from exc
+        Raises LaunchUnavailable (no tunnel, the image cannot be mounted), LaunchRefused (locked
+        phone, developer not trusted), DeveloperModeOff or PhoneLocked.
+        """
+        from packaging.version import Version
 
         async def call() -> None:
             async with self._provider(udid) as provider:
                 if udid in self._rsd_only or Version(provider.product_version) < Version("17.0"):
-                    await launch_with(provider)
+                    await self._launch_with(udid, provider, bundle_id)
                     return
-            rsd = await get_tunneld_device_by_udid(udid, tunneld_address=self.tunneld_address)
+            rsd = await self._tunnel(udid)
             if rsd is None:
                 raise LaunchUnavailable(
                     "launch the runner app: tunneld has no tunnel to this iOS 17+ phone",
                     hint="run `sudo pymobiledevice3 remote tunneld` with the phone plugged in",
                 )
             try:
-                await launch_with(rsd)
+                await self._launch_with(udid, rsd, bundle_id)
             finally:
                 await rsd.close()
 
         self._run(f"launch {bundle_id}", call, timeout_s)
+
+    async def _launch_with(self, udid: str, provider: Any, bundle_id: str) -> None:
+        """Mount the developer disk image if this session has not, then launch the app through DVT."""
+        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
+        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+
+        if udid not in self._mounted:
+            await self._mount_developer_image(provider)
+            self._mounted.add(udid)
+        async with DvtProvider(provider) as dvt, ProcessControl(dvt) as control:
+            try:
+                await control.launch(bundle_id=bundle_id, kill_existing=True)
+            except AssertionError as exc:  # pymobiledevice3 asserts on a zero pid: the launch did not happen
+                raise LaunchRefused(f"launch {bundle_id}: the phone gave no process for it",
+                                    hint=LAUNCH_REFUSED_HINT) from exc
+
+    async def _mount_developer_image(self, provider: Any) -> None:
+        """Mount the developer disk image unless one is (``mobile_image_mounter.auto_mount``).
+
+        iOS 17+ gets the personalized image: downloaded once (to ~/.pymobiledevice3) and signed
+        for the phone by Apple's signing server on its first mount and again after each restart.
+        Raises LaunchUnavailable naming what failed, DeveloperModeOff, or PhoneLocked.
+        """
+        import requests
+        from pymobiledevice3.exceptions import AlreadyMountedError, PyMobileDevice3Exception, TSSError
+        from pymobiledevice3.services.mobile_image_mounter import (
+            auto_mount,
+            fetch_personalized_ddi,
+            uses_cryptex_image,
+            uses_personalized_image,
+        )
+
+        try:
+            if uses_personalized_image(provider) and not uses_cryptex_image(provider):
+                # auto_mount downloads the image with blocking HTTP calls: fetch it off this shared loop
+                # (auto_mount then finds it in its cache).
+                await asyncio.to_thread(fetch_personalized_ddi)
+        except (requests.RequestException, PyMobileDevice3Exception) as exc:
+            raise LaunchUnavailable(
+                f"mount the developer disk image: cannot download it ({_one_line(exc)})",
+                hint="connect this machine to the internet (raw.githubusercontent.com) and run again",
+            ) from exc
+        try:
+            await auto_mount(provider)
+        except AlreadyMountedError:
+            return
+        except (requests.RequestException, TSSError) as exc:
+            raise LaunchUnavailable(
+                f"mount the developer disk image: Apple's signing server did not sign it for this phone "
+                f"({_one_line(exc)}); it signs the image at its first mount and again after each restart",
+                hint="connect this machine to the internet (gs.apple.com) and run again",
+            ) from exc
+        except PyMobileDevice3Exception as exc:
+            what = "mount the developer disk image"
+            if "DeviceLocked" in str(exc):  # the image mounter's answer while the phone is locked
+                raise PhoneLocked(f"{what}: the phone is locked", hint="unlock the phone and run again") from exc
+            known = phone_error(exc, what)  # Developer Mode off, a dropped connection ...
+            if known is not None and type(known) is not PhoneError:
+                raise known from exc
+            raise LaunchUnavailable(f"{what}: {_one_line(exc)}",
+                                    hint="mount it by hand to see why: `pymobiledevice3 mounter auto-mount`") from exc
 
     def battery(self, udid: str) -> BatteryReading:
         """Read the IOPMPowerSource entry through the diagnostics relay."""

@@ -112,3 +112,10 @@ def test_the_entry_point_function_uses_the_default_services(monkeypatch: pytest.
     phone, services = make_phone()
     monkeypatch.setattr(ios_runner.discovery, "default_services", lambda: services)
     assert [d.info.id for d in ios_runner.discover(["ios:*"])] == [phone.udid]
+
+
+def test_developer_mode_off_says_how_to_reveal_the_switch_without_xcode(make_phone: MakePhone) -> None:
+    phone, services = make_phone(developer_mode=False)
+    device = only(discover(services=services, config=CONFIG))
+    assert isinstance(device, UnavailableIPhone)
+    assert "`pymobiledevice3 amfi reveal-developer-mode`" in device.reason

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymobiledevice3.dtx import DTXNsError
+from pymobiledevice3.dtx.ns_types import NSError
 
 import ios_runner.services as services_module
 from ios_runner.services import (
@@ -26,6 +28,7 @@ from ios_runner.services import (
     AppNotInstalled,
     ContainerError,
     DeveloperModeOff,
+    LaunchRefused,
     LaunchUnavailable,
     PhoneDisconnected,
     PhoneError,
@@ -52,12 +55,19 @@ CALLS = [
     ("pymobiledevice3.lockdown", "UsbmuxLockdownClient.get_developer_mode_status", [], True),
     ("pymobiledevice3.remote.remote_service_discovery", "RemoteServiceDiscoveryService.get_value", ["domain", "key"], True),
     ("pymobiledevice3.remote.remote_service_discovery", "RemoteServiceDiscoveryService.close", [], True),
-    ("pymobiledevice3.tunneld.api", "get_tunneld_device_by_udid", ["udid", "tunneld_address"], True),
     ("pymobiledevice3.tunneld.api", "get_tunneld_tunnels", ["tunneld_address"], True),
+    ("pymobiledevice3.tunneld.api", "_create_rsds_from_tunnels", ["tunnels", "tunneld_address"], True),
     ("pymobiledevice3.services.installation_proxy", "InstallationProxyService.__init__", ["lockdown"], False),
     ("pymobiledevice3.services.installation_proxy", "InstallationProxyService.get_apps",
      ["application_type", "calculate_sizes", "bundle_identifiers"], True),
-    ("pymobiledevice3.services.installation_proxy", "InstallationProxyService.install_from_local", ["package_path"], True),
+    ("pymobiledevice3.services.installation_proxy", "InstallationProxyService.send_package",
+     ["cmd", "options", "handler", "package_path"], True),
+    ("pymobiledevice3.services.afc", "AfcService.__init__", ["lockdown"], False),
+    ("pymobiledevice3.services.afc", "AfcService.rm_single", ["filename", "force"], True),
+    ("pymobiledevice3.services.mobile_image_mounter", "auto_mount", ["lockdown"], True),
+    ("pymobiledevice3.services.mobile_image_mounter", "fetch_personalized_ddi", [], False),
+    ("pymobiledevice3.services.mobile_image_mounter", "uses_personalized_image", ["lockdown"], False),
+    ("pymobiledevice3.services.mobile_image_mounter", "uses_cryptex_image", ["lockdown"], False),
     ("pymobiledevice3.services.house_arrest", "HouseArrestService.create", ["lockdown", "bundle_id", "documents_only"], True),
     ("pymobiledevice3.services.afc", "AfcService.exists", ["filename"], True),
     ("pymobiledevice3.services.afc", "AfcService.listdir", ["filename"], True),
@@ -153,6 +163,8 @@ RECEIVERS = {
     "provider": ["pymobiledevice3.lockdown:UsbmuxLockdownClient",
                  "pymobiledevice3.remote.remote_service_discovery:RemoteServiceDiscoveryService"],
     "proxy": ["pymobiledevice3.services.installation_proxy:InstallationProxyService"],
+    "afc": ["pymobiledevice3.services.afc:AfcService"],
+    "extra": ["pymobiledevice3.remote.remote_service_discovery:RemoteServiceDiscoveryService"],
     "diagnostics": ["pymobiledevice3.services.diagnostics:DiagnosticsService"],
     "control": ["pymobiledevice3.services.dvt.instruments.process_control:ProcessControl"],
     "self._afc": ["pymobiledevice3.services.house_arrest:HouseArrestService"],
@@ -286,6 +298,8 @@ def _make(name: str, *args: Any) -> BaseException:
     (lambda: _make("TunneldConnectionError"), LaunchUnavailable),
     (lambda: _make("StartServiceError", "com.apple.instruments.remoteserver", "InvalidService"), LaunchUnavailable),
     (lambda: _make("InvalidServiceError", "", "id", "16.7"), LaunchUnavailable),
+    (lambda: DTXNsError(NSError(1, "FBSOpenApplicationServiceErrorDomain", {
+        "NSLocalizedDescription": 'The request to open "org.benchlab.runner" failed.'})), LaunchRefused),
     (lambda: _make("ConnectionTerminatedError"), PhoneDisconnected),
     (lambda: ConnectionResetError(104, "reset"), PhoneDisconnected),
     (lambda: asyncio.IncompleteReadError(b"", 8), PhoneDisconnected),
