@@ -13,7 +13,9 @@ evaluates, sample 0 alone for the others (each tensor file pushed once per phone
 
 Every failure of a job (phone not reachable, app missing or refusing the model, compute units the
 phone lacks, app killed or phone locked mid-job, timeout) is a Measurement with status and a
-one-line reason and hint; only discovery raises.
+one-line reason and hint, and a cause by the class of the error (``failure_cause``): what the
+phone or the app failed to do is a device failure, which ``--resume`` retries, and never counted
+against the model. Only discovery raises, and a phone lost mid-run (DeviceLost) for the executor.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.errors import BenchlabError, DeviceLost, SuiteError
+from benchlab.errors import BenchlabError, DeviceError, DeviceLost, SuiteError
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
@@ -39,6 +41,7 @@ from benchlab.records import (
     Capabilities,
     Conditions,
     DeviceInfo,
+    FailureCause,
     Job,
     Measurement,
     now_iso,
@@ -57,6 +60,7 @@ from ios_runner.model_io import DataMismatch, ModelFileError, app_inputs, declar
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
     RUNNER_NAME,
+    ProtocolError,
     RunnerJob,
     RunnerResult,
     TensorFile,
@@ -67,6 +71,7 @@ from ios_runner.protocol import (
 )
 from ios_runner.services import (
     AppInstallFailed,
+    AppNoResult,
     BatteryReading,
     InstalledApp,
     LaunchUnavailable,
@@ -106,6 +111,19 @@ def _with_hint(reason: str, hint: str | None) -> str:
 
 def _error_text(exc: BenchlabError) -> str:
     return _with_hint(str(exc), exc.hint)
+
+
+def failure_cause(exc: BenchlabError) -> FailureCause | None:
+    """The cause of a job that ``exc`` failed, by its class, as the executor judges an error a device
+    raises: the phone, its tunnel or the app not answering (a DeviceError: no result in time, a
+    refused launch, a lost connection) is "device" and ``--resume`` runs the job again; a result this
+    benchlab cannot read (ProtocolError: an app from another checkout) is "harness"; anything else
+    (evaluation data that does not fit the variant, a setting iPhones lack) is the model's (None)."""
+    if isinstance(exc, DeviceError):
+        return "device"
+    if isinstance(exc, ProtocolError):
+        return "harness"
+    return None
 
 
 def app_error_hint(error: str) -> str | None:
@@ -241,7 +259,8 @@ class IPhoneDevice:
             raise  # unplugged or rebooted: the executor quarantines the phone for the rest of the run
         except BenchlabError as exc:  # SuiteError: a setting iPhones lack; else the phone or the app failed
             status = "unsupported" if isinstance(exc, SuiteError) else "failed"
-            return replace(base, status=status, error=_error_text(exc), finished_at=now_iso())
+            return replace(base, status=status, error=_error_text(exc), failure_cause=failure_cause(exc),
+                           finished_at=now_iso())
 
     def abort(self) -> None:
         """Nothing to kill from here: the app finishes its job and the host stops waiting for it."""
@@ -345,7 +364,7 @@ class IPhoneDevice:
     def _run_in_app(self, files: ContainerFiles, runner_job: RunnerJob, job: Job) -> RunnerResult:
         """Submit one app job, launch the app if it is not up, wait for the result and return it.
 
-        Raises PhoneError when no result comes (not picked up, app stopped, timeout).
+        Raises AppNoResult when no result comes (not picked up, app stopped, timeout).
         """
         files.submit(runner_job)
         if not self._app_is_up(files):
@@ -358,7 +377,7 @@ class IPhoneDevice:
             result = files.result(runner_job.job_id)
             if result is not None:
                 return result
-        raise PhoneError(self._no_result_reason(outcome, timeout))
+        raise AppNoResult(self._no_result_reason(outcome, timeout))
 
     def _no_result_reason(self, outcome: WaitOutcome, timeout: float) -> str:
         waited = f"{outcome.waited_s:.0f} s"

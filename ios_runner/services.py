@@ -117,6 +117,11 @@ class LaunchRefused(PhoneError):
     """The phone refused to launch the app: it is locked, or its developer is not trusted yet."""
 
 
+class AppNoResult(PhoneError):
+    """The runner app gave no result for a job: nobody picked it up (the app not in front), the app
+    stopped mid-job (the phone locked, iOS ended it), or it ran past the job's timeout."""
+
+
 class ContainerError(PhoneError):
     """A file operation in the app's Documents folder failed (full disk, missing path ...)."""
 

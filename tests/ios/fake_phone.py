@@ -44,7 +44,7 @@ What runs, and what does not (this machine is Linux, without Core ML):
 
 Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
-mode), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
+mode), a launch the phone refuses (``launch_refused``: pymobiledevice3's DTXNsError, as mapped), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
 ``stall_next_job_s`` (a job that runs very long while the app stays alive), a phone that
 stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
 ``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
@@ -66,6 +66,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pymobiledevice3.dtx import DTXNsError
+from pymobiledevice3.dtx.ns_types import NSError
 
 from benchlab.tensors import TensorInfo, describe_interpreter, from_tensor, to_tensor
 from ios_runner.discovery import ipa_app
@@ -98,6 +100,7 @@ from ios_runner.services import (
     PhoneListing,
     PhoneNotFound,
     PhoneNotPaired,
+    phone_error,
 )
 from tests.ios.test_protocol import swift_json
 
@@ -547,6 +550,7 @@ class FakePhone:
     app_version: str = "1.0 (1)"
     ipa_signed: bool = True
     can_launch: bool = True
+    launch_refused: bool = False
     metal_available: bool = True
     coreml_reference: Path | None = None
     coreml_delegate_nodes: tuple[int, int] | None = None
@@ -727,6 +731,13 @@ class FakeServices:
     def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
         phone = self._paired(udid)
         self.counters["launch_attempts"] = self.counters.get("launch_attempts", 0) + 1
+        if phone.launch_refused:  # DVT answers a launch on a locked phone with an NSError
+            refused = phone_error(DTXNsError(NSError(1, "FBSOpenApplicationServiceErrorDomain", {
+                "NSLocalizedFailureReason": f"The request was denied by service delegate (SBMainWorkspace) for "
+                                            f'reason: Locked ("Unable to launch {bundle_id} because the device was '
+                                            f'not, or could not be, unlocked").'})), f"launch {bundle_id}")
+            assert refused is not None
+            raise refused
         if not phone.can_launch:
             raise LaunchUnavailable("launch org.benchlab.runner: no pymobiledevice3 tunneld answers (iOS 17+ needs "
                                     "a tunnel for developer services)",

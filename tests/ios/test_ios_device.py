@@ -154,6 +154,7 @@ def test_inbox_mode_with_the_app_closed_fails_saying_what_to_do(
     assert m.status == "failed"
     assert m.error.startswith("inbox mode: open the benchlab runner app on Lab SE and keep it in the foreground")
     assert "tunneld" in m.error and "\n" not in m.error
+    assert m.failure_cause == "device" and m.retryable, "the phone's fault: --resume runs it again"
     assert leftovers(phone)["inbox"] == [], "a job nobody picked up is withdrawn, so it does not run later"
 
 
@@ -164,6 +165,7 @@ def test_an_app_killed_mid_job_is_a_failed_row_not_a_hang(make_phone: MakePhone,
     m = device.run(make_job(tiny_tflite_path, "tflite", CPU, timeout_seconds=60))
     assert time.monotonic() - started < 15, "a stale heartbeat ends the wait long before the timeout"
     assert m.status == "failed" and "stopped answering mid-job" in m.error and "Auto-Lock" in m.error
+    assert m.failure_cause == "device" and m.retryable
     # The next job relaunches the app, which reports the interrupted job itself; ours still runs.
     assert device.run(make_job(tiny_tflite_path, "tflite", CPU)).status == "ok"
     assert phone.app.launches == 2
@@ -175,6 +177,7 @@ def test_a_job_that_never_finishes_times_out(make_phone: MakePhone, tiny_tflite_
     assert m.status == "failed"
     assert m.error.startswith("the runner app on Lab iPhone did not finish the job within 2 s")
     assert "timeout_seconds" in m.error
+    assert m.failure_cause == "device" and m.retryable, "a phone timeout is not a model failure"
 
 
 def test_a_model_core_ml_cannot_compile_is_a_failed_row_with_a_hint(make_phone: MakePhone, tmp_path: Path) -> None:
@@ -188,6 +191,7 @@ def test_a_model_core_ml_cannot_compile_is_a_failed_row_with_a_hint(make_phone: 
     assert m.status == "failed"
     assert m.error.startswith("Core ML could not compile the model")
     assert "minimum deployment target" in m.error
+    assert m.failure_cause is None and not m.retryable, "the model's own failure is not retried"
 
 
 def test_neural_engine_units_on_a_phone_without_one_are_unsupported(make_phone: MakePhone, tmp_path: Path,
@@ -304,6 +308,16 @@ def test_a_missing_app_without_an_ipa_fails_the_job(make_phone: MakePhone, tiny_
     m = device.run(make_job(tiny_tflite_path, "tflite", CPU))
     assert m.status == "failed" and m.error.startswith("runner app missing: org.benchlab.runner is not installed")
     assert "BENCHLAB_IOS_RUNNER_IPA" in m.error
+    assert m.failure_cause == "device"
+
+
+def test_a_launch_the_phone_refuses_fails_the_job_as_a_device_failure_with_what_to_do(
+        make_phone: MakePhone, tiny_tflite_path: Path) -> None:
+    phone, services = make_phone(launch_refused=True)
+    m = device_for(phone, services).run(make_job(tiny_tflite_path, "tflite", CPU))
+    assert m.status == "failed" and m.failure_cause == "device" and m.retryable
+    assert m.error.startswith("launch org.benchlab.runner: the phone refused: ")
+    assert "could not be, unlocked" in m.error and "VPN & Device Management" in m.error and "\n" not in m.error
 
 
 def test_jobs_left_by_an_earlier_run_are_swept_before_the_first_job(make_phone: MakePhone,
