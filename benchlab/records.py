@@ -20,6 +20,29 @@ VariantStatus = Literal["built", "cached", "failed"]
 
 #: Accelerator kinds a suite may name; a device says which of them it can run.
 ACCELERATOR_KINDS = ("cpu", "gpu", "nnapi", "hexagon", "qnn", "coreml")
+#: The options each accelerator kind takes (android_runner.commands and ios_runner.protocol read
+#: them); None: any, since a `qnn` external delegate passes its options through to the library.
+#: An unknown option is refused at load, not stored and ignored.
+ACCELERATOR_OPTIONS: dict[str, frozenset[str] | None] = {
+    "cpu": frozenset(),
+    "gpu": frozenset({"precision_loss_allowed", "backend", "gpu_precision_loss_allowed", "require_full_delegation"}),
+    "nnapi": frozenset({"accelerator_name", "disable_cpu", "allow_fp16", "require_full_delegation"}),
+    "hexagon": frozenset({"lib_path", "require_full_delegation"}),
+    "qnn": None,
+    "coreml": frozenset({"compute_units", "require_full_delegation"}),
+}
+
+
+def unknown_accelerator_option(kind: str, options: dict[str, Any]) -> str | None:
+    """Return what is wrong with the first option a `kind` accelerator does not take, or None."""
+    allowed = ACCELERATOR_OPTIONS.get(kind)
+    unknown = sorted(set(options) - allowed) if allowed is not None else []
+    if not unknown:
+        return None
+    return (f"options.{unknown[0]}: not an option of a {kind} accelerator "
+            f"(allowed: {', '.join(sorted(allowed or ())) or 'none'})")
+
+
 #: Which accelerator kinds can run which variant format.
 FORMAT_ACCELERATORS = {
     "tflite": frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),

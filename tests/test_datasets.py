@@ -22,7 +22,7 @@ def test_builtin_mnist_is_the_held_out_thousand_and_a_separate_training_split() 
     assert dataset.inputs["inputs"].shape[0] == 1000 and dataset.representative["inputs"].shape[0] == 4000
 
 
-def test_image_folder_with_one_sub_folder_per_label(tmp_path: Path) -> None:
+def test_image_folder_with_one_sub_folder_per_label_greyscale_kept_one_channel(tmp_path: Path) -> None:
     from PIL import Image
     from sklearn.datasets import load_digits
 
@@ -34,7 +34,7 @@ def test_image_folder_with_one_sub_folder_per_label(tmp_path: Path) -> None:
         Image.fromarray(pixels).save(folder / f"{index}.png")
     dataset = load_dataset(DatasetSpec(images=tmp_path / "images", scale="symmetric"))
     pixels = dataset.inputs["inputs"]
-    assert pixels.shape == (30, 8, 8, 3)
+    assert pixels.shape == (30, 8, 8, 1)  # greyscale images keep one channel
     assert -1.0 <= pixels.min() and pixels.max() <= 1.0
     names = dataset.class_names
     assert [names[label] for label in dataset.labels] == sorted(

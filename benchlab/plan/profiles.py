@@ -37,10 +37,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchlab.errors import SuiteError
-from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting
+from benchlab.plan.yaml_file import read_yaml
+from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting, unknown_accelerator_option
 
 SCHEMA_VERSION = 1
 TIERS = ("low-end", "mid", "flagship")
@@ -137,15 +136,6 @@ def _profiles_root(directory: Path | None) -> Path:
     return root
 
 
-def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read {what}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: not valid YAML: {exc}") from exc
-
-
 def shipped_profiles_dir() -> Path:
     """Return the repository's ``device_profiles/`` (benchlab/plan/profiles.py -> repository root)."""
     return Path(__file__).resolve().parents[2] / "device_profiles"
@@ -161,7 +151,7 @@ def load_platforms(directory: Path | None = None) -> dict[str, PlatformSpec]:
     paths = [path for root in roots if root.is_dir() for path in sorted(root.glob(f"*/{PLATFORM_FILE}"))]
     platforms: dict[str, PlatformSpec] = {}
     for path in paths:
-        data = _read_yaml(path, "platform description")
+        data = read_yaml(path, "platform description")
         reader = _ProfileReader(path, {})
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not data.get("platform"):
             raise SuiteError(f"{path}: a platform description needs schema {SCHEMA_VERSION}, platform, "
@@ -205,7 +195,7 @@ def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
 def load_profile(path: Path, platforms: dict[str, PlatformSpec] | None = None) -> DeviceProfile:
     """Return the profile in one YAML file, its platform one of `platforms` (default: those described
     beside the profiles); raises SuiteError naming the file and field on error."""
-    data = _read_yaml(path, "device profile")
+    data = read_yaml(path, "device profile")
     return _ProfileReader(path, platforms if platforms is not None else load_platforms()).profile(data)
 
 
@@ -363,6 +353,8 @@ class _ProfileReader:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise self.error(f"{field}.options", f"must be a mapping, got {options!r}")
+        if (unknown := unknown_accelerator_option(kind, options)) is not None:
+            raise self.error(field, unknown)
         if kind == "coreml" and options.get("compute_units") not in COREML_COMPUTE_UNITS:
             raise self.error(
                 f"{field}.options.compute_units",

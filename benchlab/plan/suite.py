@@ -9,10 +9,10 @@ hands in (benchlab.plan.recipe_catalogue says why).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -25,8 +25,10 @@ from pydantic import (
 )
 
 from benchlab.plan.datasets import describe_training_split, supplied_data
+from benchlab.plan.files import file_problem
 from benchlab.plan.recipe_catalogue import CONTEXT_KEY, RecipeCatalogue, catalogue_of
 from benchlab.plan.targets import validate_selector
+from benchlab.plan.yaml_file import read_yaml
 from benchlab.errors import SuiteError
 from benchlab.names import file_name
 from benchlab.records import (
@@ -36,6 +38,7 @@ from benchlab.records import (
     AcceleratorSetting,
     AndroidMode,
     Scenario,
+    unknown_accelerator_option,
 )
 
 BUILTIN_MODELS = ("quickstart-mnist",)
@@ -49,7 +52,8 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere: `timeout_seconds: .inf` would only fail deep in a run.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DatasetSpec(_Strict):
@@ -211,7 +215,10 @@ class AcceleratorSpec(_Strict):
         return kind
 
     @model_validator(mode="after")
-    def _coreml_units(self) -> AcceleratorSpec:
+    def _known_options(self) -> AcceleratorSpec:
+        unknown = unknown_accelerator_option(self.kind, self.options)
+        if unknown is not None:
+            raise ValueError(unknown)
         units = self.options.get("compute_units")
         if self.kind == "coreml" and units not in COREML_COMPUTE_UNITS:
             raise ValueError(
@@ -240,17 +247,28 @@ class AcceleratorSpec(_Strict):
         return "-".join(parts)
 
 
+#: Most repeats of one job (each one runner process).
+MAX_REPEATS = 1000
+#: Most warmup runs, iterations or op-profiling runs in one repeat.
+MAX_COUNT = 1_000_000
+#: Longest timeout, cooldown or measuring time: a day.
+MAX_SECONDS = 86_400.0
+
+
 class ScenarioSpec(_Strict):
     """How long to measure: warmup runs, iterations and/or minimum seconds, repeats, cooldown."""
 
-    warmup: int = Field(5, ge=0)
-    iterations: int = Field(50, ge=1)
-    min_seconds: float = Field(0.0, ge=0)
-    max_seconds: float = Field(60.0, gt=0)
-    repeats: int = Field(6, ge=1, description="runner processes per job, run interleaved; the unit of every statistic")
-    cooldown_seconds: float = Field(0.0, ge=0)
-    timeout_seconds: float = Field(300.0, gt=0)
-    op_profile_runs: int = Field(5, ge=0, description="iterations of the op-profiling pass (Android) run once per job "
+    # Upper bounds far beyond any real use (a nightly of 100 repeats, a soak test of a day) that
+    # still keep what a run allocates and waits for bounded: `repeats: 1000000000000` is a typo.
+    warmup: int = Field(5, ge=0, le=MAX_COUNT)
+    iterations: int = Field(50, ge=1, le=MAX_COUNT)
+    min_seconds: float = Field(0.0, ge=0, le=MAX_SECONDS)
+    max_seconds: float = Field(60.0, gt=0, le=MAX_SECONDS)
+    repeats: int = Field(6, ge=1, le=MAX_REPEATS,
+                         description="runner processes per job, run interleaved; the unit of every statistic")
+    cooldown_seconds: float = Field(0.0, ge=0, le=MAX_SECONDS)
+    timeout_seconds: float = Field(300.0, gt=0, le=MAX_SECONDS)
+    op_profile_runs: int = Field(5, ge=0, le=MAX_COUNT, description="iterations of the op-profiling pass (Android) run once per job "
                                  "after its first timed repeat, to record where each op ran (0: no pass)")
     require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
                                           "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
@@ -318,8 +336,8 @@ class Suite(_Strict):
     dataset: DatasetSpec | None = Field(None, description="evaluation data for models without their own; "
                                         "none: seeded synthetic inputs (fidelity only)")
     variants: list[VariantSpec] = Field(min_length=1)
-    targets: list[str] = Field(default_factory=lambda: ["host"])
-    accelerators: list[AcceleratorSpec] = Field(default_factory=lambda: [AcceleratorSpec()])
+    targets: list[str] = Field(default_factory=lambda: ["host"], min_length=1)
+    accelerators: list[AcceleratorSpec] = Field(default_factory=lambda: [AcceleratorSpec()], min_length=1)
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
     regression: RegressionSpec = Field(default_factory=RegressionSpec)
@@ -398,9 +416,9 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _check_model_file(path: Path, kind: str) -> str | None:
     """Return what is wrong with a model path for its kind (decided by suffix / directory), or None."""
+    if kind in ("tflite", "keras") and (problem := file_problem(path)) is not None:
+        return f"{problem}; a {path.suffix or 'model'} model is a regular file"
     if kind == "tflite":
-        if not path.is_file():
-            return "is a directory; a .tflite model is a file"
         with open(path, "rb") as handle:
             if handle.read(8)[4:8] != TFLITE_IDENTIFIER:
                 return "is not a TFLite flatbuffer (no TFL3 identifier)"
@@ -462,6 +480,9 @@ def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
                 f"(recipes for {model.kind}: {_fitting(recipes, model.kind)})"
             ))
         data = suite.model_dataset(model)
+        if model.input_shapes and data is not None:
+            raise SuiteError(suite.where(f"models[{i}].input_shapes: only synthetic inputs use it, and model "
+                                         f"{model.name!r} has a dataset (its arrays give the shapes)"))
         supplied = supplied_data(data)
         for j, variant in enumerate(suite.variants):
             if variant not in suite.variants_for(model, recipes):
@@ -493,6 +514,8 @@ def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:
     The entry's other fields (a dataset, input shapes) apply to each model. Raises SuiteError
     for a folder that does not exist or holds no model.
     """
+    if not isinstance(entry["folder"], str):
+        raise SuiteError(f"models: folder must be a path, got {entry['folder']!r}")
     folder = Path(entry["folder"])
     if not folder.is_dir():
         raise SuiteError(f"models: folder {folder} does not exist or is not a folder")
@@ -509,7 +532,13 @@ def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) ->
     """Make relative model, dataset and recipe-option paths (PATH_OPTIONS) relative to the suite file's
     folder; expand model folders."""
     def resolve(value: Any) -> Any:
-        return str((base / value).resolve()) if isinstance(value, str) else value
+        # Absolute but not resolved: a model's kind comes from the name the user wrote, and a
+        # symlink to a blob without a suffix (a Hugging Face cache's snapshots/) keeps it.
+        if not isinstance(value, str):
+            return value
+        if "\0" in value:
+            raise SuiteError(f"path {value!r} holds a NUL character")
+        return os.path.abspath(base / value)
 
     def resolve_options(variant: Any) -> None:
         # Through a chain's steps; an unknown recipe or malformed step is left for validation to name.
@@ -580,14 +609,4 @@ def load_suite(path: Path | str, recipes: RecipeCatalogue) -> Suite:
     Raises SuiteError (exit code 2) naming the file, the field and the allowed values.
     """
     source = Path(path)
-    if not source.is_file():
-        raise SuiteError(f"{source}: suite file not found")
-    try:
-        raw = yaml.safe_load(source.read_text())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(source)
-        raise SuiteError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{source}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return parse_suite(raw, source, recipes)
+    return parse_suite(read_yaml(source), source, recipes)
