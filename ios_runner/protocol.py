@@ -40,7 +40,8 @@ Raw little-endian values of ``dtype`` (``TENSOR_DTYPES``; ``float32`` when absen
 version 1), C order, no header: ``samples`` tensors of ``shape`` back to back (``itemsize *
 samples * prod(shape)`` bytes; ``bool`` is one byte). ``shape`` is one sample's shape as the
 model takes it, batch dimension included (e.g. ``[1, 224, 224, 3]``); ``[]`` is a scalar (one
-value per sample). The app reads input files one sample at a time and appends outputs one sample
+value per sample). A dimension may be 0: an output with no elements (a detector that found
+nothing, ``[1, 0, 4]``) is an empty file; the app refuses an input with no elements. The app reads input files one sample at a time and appends outputs one sample
 at a time, so an evaluation set of any size costs the app one sample of memory.
 
 Inputs: the host sends one file per model input, named as the app names the input (LiteRT: the
@@ -108,8 +109,13 @@ delegate and tensor allocation), ``first_prediction_us``, ``warmup_us`` and ``it
 3 critical); ``low_power_mode_before`` / ``low_power_mode_after``
 (``ProcessInfo.isLowPowerModeEnabled``); ``memory_before_bytes``, ``memory_after_load_bytes``, ``memory_after_bytes``
 (``task_vm_info.phys_footprint``) and ``memory_peak_bytes`` (the process's lifetime footprint
-peak, given only when it rose during this job, so it is this job's peak); ``started_at``,
-``finished_at``.
+peak, given only when it rose during this job, so it is this job's peak); ``note``: what the app
+changed to be able to write the result, absent when nothing: a number JSON cannot hold (NaN,
+infinity, on which Swift's JSONEncoder throws) is left out (a single value: read as null) or
+dropped from its list, and named here ("not finite, so left out: load_us (nan), 1 of 50
+iterations_us"); a result that was ok is then ``failed`` with that text as its error, since its
+times are incomplete; ``started_at``, ``finished_at``. The memory figures and the time to the first
+prediction are taken before Core ML's compute plan is loaded (it loads the model again).
 
 Status (``RunnerStatus``, schema_version 1 or 2)
 -------------------------------------------------
@@ -123,7 +129,8 @@ History
 -------
 1 — first version. Later fields were added as optional ones (an older app leaves them out):
 scalar shapes, ``litert_delegate``, ``delegated_nodes``, ``total_nodes``, ``op_placement``,
-``op_placement_note``, ``low_power_mode_before`` / ``_after``, status ``low_power_mode``.
+``op_placement_note``, ``low_power_mode_before`` / ``_after``, status ``low_power_mode``, ``note``;
+tensor shapes with a dimension of 0.
 2 — tensor files carry a ``dtype``: inputs in the model's own type (int32 token ids, int8 values
 already quantized), LiteRT outputs in the tensor's type. The app reads jobs of version 1 and 2 and
 writes results and status of version 2; a job is written as version 1 when version 1 can say it
@@ -238,9 +245,9 @@ class TensorFile(BaseModel):
 
     @field_validator("shape")
     @classmethod
-    def _positive_dims(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
-        if any(dim < 1 for dim in shape):
-            raise ValueError(f"shape {list(shape)} has a dimension below 1")
+    def _no_negative_dims(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if any(dim < 0 for dim in shape):
+            raise ValueError(f"shape {list(shape)} has a negative dimension")
         return shape
 
     @property
@@ -387,6 +394,7 @@ class RunnerResult(BaseModel):
     memory_after_load_bytes: int | None = Field(default=None, ge=0)
     memory_after_bytes: int | None = Field(default=None, ge=0)
     memory_peak_bytes: int | None = Field(default=None, ge=0)
+    note: str | None = None
     started_at: datetime
     finished_at: datetime
 

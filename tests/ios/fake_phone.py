@@ -260,6 +260,9 @@ class FakeRunnerApp:
         shutil.move(str(running), str(self.documents / DONE / running.name))
 
     def _record_interrupted(self, running: Path) -> None:
+        if (self.documents / OUTBOX / running.name).exists():  # the app stopped after writing the result
+            shutil.move(str(running), str(self.documents / DONE / running.name))
+            return
         result = self._new_result(running.stem)
         result.update(status="failed", error=(
             "the runner app stopped while this job ran (it crashed or iOS ended it, often for using too much "
@@ -428,19 +431,30 @@ class _LiteRTEngine:
                                     f"the job gives {values.dtype}")
 
     def set_inputs(self, samples: list[np.ndarray] | None) -> None:
-        for index, (tensor, info) in enumerate(zip(self.input_indices, self.inputs)):
-            current = [int(d) for d in self.interpreter.get_input_details()[index]["shape"]]
-            if samples is None:  # the app's pseudo-random values in [0, 1); integer inputs get 0
-                values = to_tensor(np.random.default_rng(index).random(current).astype(np.float32), info)
-            else:
-                values = self._typed(samples[index], info)
-                if list(values.shape) != current:  # a dynamic dimension: resize, as the app does
-                    try:
-                        self.interpreter.resize_tensor_input(tensor, list(values.shape))
-                        self.interpreter.allocate_tensors()
-                    except (ValueError, RuntimeError) as exc:
-                        raise _JobFailure("failed", f"LiteRT could not resize input {info.tensor_name} to "
-                                                    f"{list(values.shape)}: {exc}") from exc
+        """LiteRTEngine.swift's setInputs: every input resized first (a dynamic dimension), tensors
+        allocated once, then every input copied in."""
+        details = self.interpreter.get_input_details()
+        if samples is None:  # the app's pseudo-random values in [0, 1); integer inputs get 0
+            typed = [to_tensor(np.random.default_rng(index).random([int(d) for d in detail["shape"]])
+                               .astype(np.float32), info)
+                     for index, (detail, info) in enumerate(zip(details, self.inputs))]
+        else:
+            typed = [self._typed(values, info) for values, info in zip(samples, self.inputs)]
+        resized = False
+        for tensor, values, detail, info in zip(self.input_indices, typed, details, self.inputs):
+            if list(values.shape) != [int(d) for d in detail["shape"]]:
+                try:
+                    self.interpreter.resize_tensor_input(tensor, list(values.shape))
+                except (ValueError, RuntimeError) as exc:
+                    raise _JobFailure("failed", f"LiteRT could not resize input {info.tensor_name} to "
+                                                f"{list(values.shape)}: {exc}") from exc
+                resized = True
+        if resized:
+            try:
+                self.interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise _JobFailure("failed", f"LiteRT could not allocate tensors for the resized inputs: {exc}") from exc
+        for tensor, values in zip(self.input_indices, typed):
             self.interpreter.set_tensor(tensor, values)
 
     def predict(self) -> None:

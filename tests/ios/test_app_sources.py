@@ -94,3 +94,94 @@ def test_app_readme_describes_every_folder() -> None:
     for folder in (INBOX, RUNNING, OUTBOX, DONE):
         assert f"`{folder}/" in readme
     assert STATUS_FILE in readme and "xcodegen generate" in readme and ".ipa" in readme
+
+
+def _function(source: str, signature: str) -> str:
+    """The text of the Swift function (or closure-taking call) that starts with ``signature``, braces matched."""
+    start = source.index(signature)
+    opening = source.index("{", start)
+    depth = 0
+    for index in range(opening, len(source)):
+        depth += {"{": 1, "}": -1}.get(source[index], 0)
+        if depth == 0:
+            return source[start:index + 1]
+    raise AssertionError(f"unbalanced braces after {signature!r}")
+
+
+# --- issue 22: the runner's numbers --------------------------------------------------------------------
+
+
+def test_memory_and_the_first_prediction_come_before_core_mls_compute_plan() -> None:
+    """Loading the plan loads the model again: it must not count in memory_after_load nor warm the first run."""
+    measure = _function(_swift("JobExecutor.swift"), "private func measure(")
+    plan = measure.index("engine.computePlan()")
+    for before in ("result.memoryAfterLoadBytes = Footprint.read()", "result.firstPredictionUs = try timed",
+                   "result.iterationsUs.append", "result.memoryPeakBytes = after.lifetimePeak"):
+        assert measure.index(before) < plan, f"{before} after the compute plan"
+
+
+def test_litert_resizes_every_input_and_allocates_once_before_copying_any() -> None:
+    engine = _swift("LiteRTEngine.swift")
+    set_inputs = _function(engine, "func setInputs(")
+    assert set_inputs.count("TfLiteInterpreterAllocateTensors") == 1
+    resize, allocate = set_inputs.index("TfLiteInterpreterResizeInputTensor"), set_inputs.index("TfLiteInterpreterAllocateTensors")
+    copy = set_inputs.index("try copy(")
+    assert resize < allocate < copy, "resize all, allocate once, then copy"
+    assert "TfLiteTensorCopyFromBuffer" not in set_inputs, "no input is copied inside the resize loop"
+    assert "TfLiteInterpreterAllocateTensors" not in _function(engine, "private func copy(")
+
+
+def test_an_interrupted_job_whose_result_was_written_keeps_it() -> None:
+    record = _function(_swift("JobExecutor.swift"), "func recordInterrupted(")
+    kept = record.index("fileExists(atPath: resultURL(jobId).path)")
+    assert kept < record.index("RunnerResult("), "the outbox is looked at before an 'interrupted' result is made"
+    assert "retire(jobFile)" in record[kept:record.index("RunnerResult(")]
+
+
+def test_a_tensor_without_dimensions_does_not_trap() -> None:
+    engine = _swift("LiteRTEngine.swift")
+    assert "0..<TfLiteTensorNumDims(" not in engine, "a range up to -1 traps"
+    dims = _function(engine, "private func dims(")
+    assert "guard count >= 0 else" in dims and "throw JobFailure" in dims
+
+
+def test_every_double_of_a_result_is_made_finite_before_it_is_encoded() -> None:
+    from tests.ios.test_protocol import PROTOCOL_SWIFT, parse_swift_structs
+
+    protocol = PROTOCOL_SWIFT.read_text(encoding="utf-8")
+    result = parse_swift_structs(protocol)["RunnerResult"]
+    finite_only = _function(protocol, "func finiteOnly()")
+    doubles = [prop.name for prop in result.properties if prop.type in ("Double?", "[Double]")]
+    assert doubles and all(f"\\.{name})" in finite_only for name in doubles), doubles
+    finish = _function(_swift("JobExecutor.swift"), "private func finish(")
+    assert finish.index("finished.finiteOnly()") < finish.index("encoder().encode(result)")
+
+
+# --- issue 22: Swift 6 ----------------------------------------------------------------
+
+def test_the_compute_plan_never_leaves_the_task_that_loads_it() -> None:
+    """Swift 6: MLComputePlan is not Sendable, so it must not cross from Task.detached to the job thread."""
+    engine = _swift("CoreMLEngine.swift")
+    task = _function(engine, "Task.detached {")
+    assert "MLComputePlan" not in task and "loadPlacement(" in task
+    handoff = _function(engine, "private final class PlacementHandoff")
+    assert "@unchecked Sendable" in handoff and "MLComputePlan" not in handoff and "Any" not in handoff
+    assert "MLComputePlan.load(contentsOf:" in _function(engine, "private func loadPlacement(")
+
+
+def test_no_deprecated_on_change_and_the_poll_timer_fires_while_the_list_scrolls() -> None:
+    app = _swift("BenchlabRunnerApp.swift")
+    assert re.search(r"\.onChange\(of: scenePhase\) \{ \w+ in", app) is None, "the one-argument onChange"
+    helper = _function(app, "func onNewValue<")
+    assert "if #available(iOS 17.0, *)" in helper and "{ _, newValue in action(newValue) }" in helper
+    runner = _swift("JobRunner.swift")
+    assert "Timer.scheduledTimer" not in runner, "scheduled in the default run-loop mode only"
+    assert "RunLoop.main.add(timer, forMode: .common)" in runner
+
+
+def test_a_litert_error_carries_that_calls_messages_only() -> None:
+    engine = _swift("LiteRTEngine.swift")
+    check = _function(engine, "private func check(")
+    assert check.index("log.clear()") < check.index("call()")
+    after_init = engine[engine.index("private func check("):]
+    assert after_init.count("log.text") == 1, "every later LiteRT failure goes through check()"

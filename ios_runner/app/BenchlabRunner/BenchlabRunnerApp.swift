@@ -10,15 +10,14 @@ struct BenchlabRunnerApp: App {
 
     var body: some Scene {
         WindowGroup {
+            // The screen stays on for as long as the app is in front, not only while a job runs:
+            // the host pushes models and starts the next repeat between jobs, and a phone that
+            // auto-locks then suspends the app (UIApplication.isIdleTimerDisabled, iOS 2+).
             StatusView(runner: runner)
                 .onAppear { keepAwake(scenePhase == .active) }
-        }
-        // The screen stays on for as long as the app is in front, not only while a job runs:
-        // the host pushes models and starts the next repeat between jobs, and a phone that
-        // auto-locks then suspends the app (UIApplication.isIdleTimerDisabled, iOS 2+; the
-        // one-argument onChange(of:perform:) is iOS 14+, deprecated but kept for iOS 16).
-        .onChange(of: scenePhase) { phase in
-            keepAwake(phase == .active)
+                .onNewValue(of: scenePhase) { phase in
+                    keepAwake(phase == .active)
+                }
         }
     }
 
@@ -56,6 +55,19 @@ struct StatusView: View {
                 }
             }
             .navigationTitle("Benchlab Runner")
+        }
+    }
+}
+
+extension View {
+    /// Calls `action` with each new value of `value`: onChange(of:initial:_:) from iOS 17, where the
+    /// one-argument onChange(of:perform:) is deprecated, and that one on iOS 16, which lacks the other.
+    @ViewBuilder
+    func onNewValue<Value: Equatable>(of value: Value, _ action: @escaping (Value) -> Void) -> some View {
+        if #available(iOS 17.0, *) {
+            onChange(of: value) { _, newValue in action(newValue) }
+        } else {
+            onChange(of: value, perform: action)
         }
     }
 }

@@ -169,35 +169,23 @@ final class CoreMLEngine: InferenceEngine {
     /// Where Core ML plans to run each operation for this job's compute units. Core ML runs an
     /// operation the GPU or the Neural Engine cannot take on the CPU, silently; this is how a
     /// result shows it. MLComputePlan.load(contentsOf:configuration:) and deviceUsage(for:) are
-    /// iOS 17.4+ (not timed: it runs after loading); "preferred" is the device Core ML plans to use.
+    /// iOS 17.4+ (not timed, and called after the timed runs: it loads the model again).
     func computePlan() -> (placement: [OpPlacement]?, note: String?) {
         guard #available(iOS 17.4, *) else {
             return (nil, "not available: MLComputePlan needs iOS 17.4 or later")
         }
-        let outcome = ComputePlanLoad()
-        let done = DispatchSemaphore(value: 0)
+        let handoff = PlacementHandoff()
         let url = compiledURL
-        let units = configuration
+        let units = configuration.computeUnits
         // The job runs on a serial DispatchQueue, not in an async context: wait for the async load.
+        // Only Sendable values cross into the task (a URL, an enum) and out of it (strings): the
+        // MLComputePlan, which is not Sendable, never leaves it.
         Task.detached {
-            do {
-                outcome.plan = try await MLComputePlan.load(contentsOf: url, configuration: units)
-            } catch {
-                outcome.error = error
-            }
-            done.signal()
+            handoff.value = await loadPlacement(compiledModel: url, computeUnits: units)
+            handoff.done.signal()
         }
-        done.wait()
-        guard let plan = outcome.plan as? MLComputePlan else {
-            return (nil, "not available: MLComputePlan failed: \(outcome.error.map(oneLine) ?? "no plan")")
-        }
-        guard case let .program(program) = plan.modelStructure else {
-            return (nil, "not available: placement is read for ML programs only; this model is not one")
-        }
-        guard let main = program.functions["main"] else {
-            return (nil, "not available: the ML program has no main function")
-        }
-        return (placements(main.block.operations, plan: plan), nil)
+        handoff.done.wait()
+        return handoff.value
     }
 
     func close() {
@@ -236,11 +224,34 @@ final class CoreMLEngine: InferenceEngine {
     }
 }
 
-/// What the detached MLComputePlan load hands back to the waiting job thread.
-private final class ComputePlanLoad {
-    /// An MLComputePlan; typed Any because a stored property cannot be limited to iOS 17.4.
-    var plan: Any?
-    var error: Error?
+/// What the task that loads the compute plan hands back to the job thread waiting for it.
+/// `@unchecked Sendable`: `value` is written once, before `done.signal()`, and read only after
+/// `done.wait()`, so the semaphore orders every access; it holds strings only.
+private final class PlacementHandoff: @unchecked Sendable {
+    var value: (placement: [OpPlacement]?, note: String?) = (nil, nil)
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// Each operation's planned compute device in a compiled model for `computeUnits`, or none and why.
+@available(iOS 17.4, *)
+private func loadPlacement(compiledModel url: URL, computeUnits: MLComputeUnits) async
+    -> (placement: [OpPlacement]?, note: String?)
+{
+    let configuration = MLModelConfiguration()
+    configuration.computeUnits = computeUnits
+    let plan: MLComputePlan
+    do {
+        plan = try await MLComputePlan.load(contentsOf: url, configuration: configuration)
+    } catch {
+        return (nil, "not available: MLComputePlan failed: \(oneLine(error))")
+    }
+    guard case let .program(program) = plan.modelStructure else {
+        return (nil, "not available: placement is read for ML programs only; this model is not one")
+    }
+    guard let main = program.functions["main"] else {
+        return (nil, "not available: the ML program has no main function")
+    }
+    return (placements(main.block.operations, plan: plan), nil)
 }
 
 /// Every operation with a device usage (constants have none), nested blocks included, in program order.

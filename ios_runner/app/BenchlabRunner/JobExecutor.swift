@@ -111,9 +111,15 @@ struct JobExecutor {
         result.threads = job.threads
     }
 
-    /// Writes a failed result for a job that was running when the app stopped.
+    /// Writes a failed result for a job that was running when the app stopped, unless its result is
+    /// already in outbox/: the app then stopped after writing it and before moving the job, and the
+    /// result it wrote is the job's (overwriting it would turn a good measurement into "interrupted").
     func recordInterrupted(jobFile: URL) -> String {
         let jobId = jobFile.deletingPathExtension().lastPathComponent
+        if FileManager.default.fileExists(atPath: resultURL(jobId).path) {
+            retire(jobFile)
+            return "\(jobId): result kept (the app stopped after writing it)"
+        }
         let attributes = try? FileManager.default.attributesOfItem(atPath: jobFile.path)
         let startedAt = attributes?[.modificationDate] as? Date ?? Date()
         var result = RunnerResult(
@@ -131,24 +137,36 @@ struct JobExecutor {
     }
 
     private func finish(_ finished: RunnerResult, jobFile: URL) -> String {
-        var result = finished
+        // JSONEncoder throws on NaN and infinity, and a result never written leaves the host waiting
+        // for its timeout: such numbers go out as null (or left out of a list), with a note.
+        var result = finished.finiteOnly()
         // The error is one line (LiteRT messages can span several) and of a readable length.
         result.error = result.error.map { text in
             String(text.split(whereSeparator: { $0.isNewline }).joined(separator: " ").prefix(2000))
         }
         do {
             let data = try ProtocolJSON.encoder().encode(result)
-            try folders.writeAtomically(data, to: folders.outbox.appendingPathComponent("\(result.jobId).json"))
+            try folders.writeAtomically(data, to: resultURL(result.jobId))
         } catch {
             NSLog("benchlab runner: cannot write the result of %@: %@", result.jobId, oneLine(error))
         }
+        retire(jobFile)
+        return summary(result)
+    }
+
+    /// Where the result of job `jobId` goes (outbox/<job_id>.json).
+    private func resultURL(_ jobId: String) -> URL {
+        folders.outbox.appendingPathComponent("\(jobId).json")
+    }
+
+    /// Moves a job whose result is written out of running/, to done/.
+    private func retire(_ jobFile: URL) {
         do {
             try folders.move(jobFile, to: folders.done)
         } catch {
             // Never run it again: a job left in running/ would be reported as interrupted.
             try? FileManager.default.removeItem(at: jobFile)
         }
-        return summary(result)
     }
 
     private func summary(_ result: RunnerResult) -> String {
@@ -228,9 +246,6 @@ struct JobExecutor {
         result.litertDelegate = engine.litertDelegate
         result.delegatedNodes = engine.nodeCounts?.delegated
         result.totalNodes = engine.nodeCounts?.total
-        let plan = engine.computePlan()
-        result.opPlacement = plan.placement
-        result.opPlacementNote = plan.note
         result.memoryAfterLoadBytes = Footprint.read()?.current
 
         let writeOutputs = !inputs.isEmpty
@@ -264,6 +279,11 @@ struct JobExecutor {
             // The process peak rose during this job, so it is this job's peak.
             result.memoryPeakBytes = after.lifetimePeak
         }
+        // Only now: loading the compute plan loads the model again (memory) and may prepare the
+        // Neural Engine, so done before, it would raise the memory figures and warm the first prediction.
+        let plan = engine.computePlan()
+        result.opPlacement = plan.placement
+        result.opPlacementNote = plan.note
 
         // Not timed: every sample once, for the outputs benchlab scores accuracy on. Each sample's
         // outputs go to their files at once, so memory does not grow with the evaluation set.

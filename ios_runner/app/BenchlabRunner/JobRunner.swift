@@ -28,9 +28,13 @@ final class JobRunner: ObservableObject {
         }
         mode = "waiting for jobs"
         writeStatus()
-        timer = Timer.scheduledTimer(withTimeInterval: pollInterval, repeats: true) { [weak self] _ in
+        // In the common run-loop modes: a timer scheduled in the default mode alone does not fire
+        // while the list is being scrolled (the tracking mode), and the heartbeat would go stale.
+        let timer = Timer(timeInterval: pollInterval, repeats: true) { [weak self] _ in
             self?.poll()
         }
+        RunLoop.main.add(timer, forMode: .common)
+        self.timer = timer
     }
 
     private func poll() {

@@ -19,6 +19,11 @@ final class LiteRTErrorLog {
     var text: String {
         messages.isEmpty ? "no message from LiteRT" : messages.joined(separator: "; ")
     }
+
+    /// Forgets what LiteRT said so far, so that the next failure reports its own messages only.
+    func clear() {
+        messages.removeAll()
+    }
 }
 
 /// Counts the graph nodes a delegate takes. The C API has no call for it, so the real delegate is
@@ -250,8 +255,24 @@ final class LiteRTEngine: InferenceEngine {
         return tensor
     }
 
-    private func dims(_ tensor: UnsafePointer<TfLiteTensor>) -> [Int] {
-        (0..<TfLiteTensorNumDims(tensor)).map { Int(TfLiteTensorDim(tensor, $0)) }
+    /// A tensor's shape. TfLiteTensorNumDims is -1 for a tensor without dimensions set (common.h),
+    /// and a range up to -1 traps.
+    private func dims(_ tensor: UnsafePointer<TfLiteTensor>) throws -> [Int] {
+        let count = TfLiteTensorNumDims(tensor)
+        guard count >= 0 else {
+            let name = TfLiteTensorName(tensor).map { String(cString: $0) } ?? "a tensor"
+            throw JobFailure.failed("LiteRT gives no shape for \(name) (its dimensions are not set)")
+        }
+        return (0..<count).map { Int(TfLiteTensorDim(tensor, $0)) }
+    }
+
+    /// Runs one LiteRT call and throws "`what`: LiteRT's messages" when it fails; the log is
+    /// cleared first, so the messages are this call's, not an earlier one's.
+    private func check(_ what: String, _ call: () -> TfLiteStatus) throws {
+        log.clear()
+        guard call() == kTfLiteOk else {
+            throw JobFailure.failed("\(what): \(log.text)")
+        }
     }
 
     /// Real-valued inputs (pseudo-random values when a job has none): float32 ones, and int8/uint8
@@ -268,71 +289,77 @@ final class LiteRTEngine: InferenceEngine {
             let quantized = (type == kTfLiteInt8 || type == kTfLiteUInt8)
                 && TfLiteTensorQuantizationParams(tensor).scale > 0
             let real = quantized || type == kTfLiteFloat32
-            return InputSpec(name: name, shape: dims(tensor), dtype: dtype, realValued: real)
+            return InputSpec(name: name, shape: try dims(tensor), dtype: dtype, realValued: real)
         }
     }
 
     /// Each input's sample: a file of the tensor's own type is copied in as it is (the host
     /// quantized it, or it holds ids); a float32 file for an int8/uint8 tensor is quantized here
     /// (version 1 jobs, synthetic inputs). A shape other than the tensor's resizes the input (a
-    /// dynamic dimension, which the host checked against the model's shape signature).
+    /// dynamic dimension, which the host checked against the model's shape signature). Every input
+    /// is resized first and tensors are allocated once, before anything is copied: allocating can
+    /// move every tensor's buffer, so an input copied before another was resized could be lost.
     func setInputs(_ inputs: [InputTensor], sample: Int) throws {
-        for input in inputs {
+        let indexed = try inputs.map { input -> (index: Int, input: InputTensor) in
             guard let index = inputNames.firstIndex(of: input.name) else {
                 throw JobFailure.failed("input \(input.name) is not a model input")
             }
-            var tensor = try inputTensor(index)
-            let shape = dims(tensor)
-            if shape != input.shape {
-                let newDims = input.shape.map { Int32($0) }
-                let resized = TfLiteInterpreterResizeInputTensor(
-                    interpreter, Int32(index), newDims, Int32(newDims.count))
-                guard resized == kTfLiteOk, TfLiteInterpreterAllocateTensors(interpreter) == kTfLiteOk else {
-                    throw JobFailure.failed(
-                        "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape), "
-                            + "and LiteRT could not resize it: \(log.text)")
-                }
-                tensor = try inputTensor(index)
+            return (index, input)
+        }
+        var resized = false
+        for (index, input) in indexed {
+            let shape = try dims(try inputTensor(index))
+            guard shape != input.shape else { continue }
+            let newDims = input.shape.map { Int32($0) }
+            let what = "input \(input.name) has shape \(shape) in the model, the job gives \(input.shape), "
+                + "and LiteRT could not resize it"
+            try check(what) {
+                TfLiteInterpreterResizeInputTensor(interpreter, Int32(index), newDims, Int32(newDims.count))
             }
-            let type = TfLiteTensorType(tensor)
-            let status: TfLiteStatus
-            if liteRTTypeName(type) == input.dtype {
-                status = input.withSampleBytes(sample) {
-                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
-                }
-            } else if input.dtype == "float32", type == kTfLiteInt8 {
-                let params = TfLiteTensorQuantizationParams(tensor)
-                let quantized = try input.elements(sample: sample, as: Float.self).map { value -> Int8 in
-                    let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: -128...127)
-                    return Int8(level)
-                }
-                status = quantized.withUnsafeBytes {
-                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
-                }
-            } else if input.dtype == "float32", type == kTfLiteUInt8 {
-                let params = TfLiteTensorQuantizationParams(tensor)
-                let quantized = try input.elements(sample: sample, as: Float.self).map { value -> UInt8 in
-                    let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: 0...255)
-                    return UInt8(level)
-                }
-                status = quantized.withUnsafeBytes {
-                    TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count)
-                }
-            } else {
-                throw JobFailure.failed(
-                    "input \(input.name) is \(liteRTTypeName(type) ?? "LiteRT type \(type.rawValue)") in the model, "
-                        + "the job gives \(input.dtype)")
+            resized = true
+        }
+        if resized {
+            try check("LiteRT could not allocate tensors for the resized inputs") {
+                TfLiteInterpreterAllocateTensors(interpreter)
             }
-            guard status == kTfLiteOk else {
-                throw JobFailure.failed("LiteRT refused input \(input.name): \(log.text)")
+        }
+        for (index, input) in indexed {
+            try copy(input, sample: sample, into: try inputTensor(index))
+        }
+    }
+
+    /// Copies sample `sample` of `input` into its tensor, in the tensor's type (see setInputs).
+    private func copy(_ input: InputTensor, sample: Int, into tensor: UnsafeMutablePointer<TfLiteTensor>) throws {
+        let type = TfLiteTensorType(tensor)
+        let bytes: [UInt8]?
+        if liteRTTypeName(type) == input.dtype {
+            bytes = nil
+        } else if input.dtype == "float32", type == kTfLiteInt8 {
+            let params = TfLiteTensorQuantizationParams(tensor)
+            bytes = try input.elements(sample: sample, as: Float.self).map { value -> UInt8 in
+                let level = try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: -128...127)
+                return UInt8(bitPattern: Int8(level))
             }
+        } else if input.dtype == "float32", type == kTfLiteUInt8 {
+            let params = TfLiteTensorQuantizationParams(tensor)
+            bytes = try input.elements(sample: sample, as: Float.self).map { value -> UInt8 in
+                UInt8(try quantize(value, scale: params.scale, zeroPoint: params.zero_point, in: 0...255))
+            }
+        } else {
+            throw JobFailure.failed(
+                "input \(input.name) is \(liteRTTypeName(type) ?? "LiteRT type \(type.rawValue)") in the model, "
+                    + "the job gives \(input.dtype)")
+        }
+        try check("LiteRT refused input \(input.name)") {
+            guard let bytes = bytes else {
+                return input.withSampleBytes(sample) { TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count) }
+            }
+            return bytes.withUnsafeBytes { TfLiteTensorCopyFromBuffer(tensor, $0.baseAddress, $0.count) }
         }
     }
 
     func predict() throws {
-        guard TfLiteInterpreterInvoke(interpreter) == kTfLiteOk else {
-            throw JobFailure.failed("LiteRT inference failed: \(log.text)")
-        }
+        try check("LiteRT inference failed") { TfLiteInterpreterInvoke(interpreter) }
     }
 
     /// Every output in its tensor's own type, bytes as LiteRT holds them: quantized outputs as
@@ -354,11 +381,10 @@ final class LiteRTEngine: InferenceEngine {
                         + TensorType.sizes.keys.sorted().joined(separator: ", ") + " outputs")
             }
             var data = Data(count: TfLiteTensorByteSize(tensor))
-            let status = data.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
-            guard status == kTfLiteOk else {
-                throw JobFailure.failed("LiteRT could not copy output \(name): \(log.text)")
+            try check("LiteRT could not copy output \(name)") {
+                data.withUnsafeMutableBytes { TfLiteTensorCopyToBuffer(tensor, $0.baseAddress, $0.count) }
             }
-            outputs.append(OutputTensor(name: name, shape: dims(tensor), dtype: dtype, data: data))
+            outputs.append(OutputTensor(name: name, shape: try dims(tensor), dtype: dtype, data: data))
         }
         return outputs
     }

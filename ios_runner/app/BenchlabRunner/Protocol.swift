@@ -129,6 +129,8 @@ struct RunnerResult: Codable {
     var memoryAfterLoadBytes: Int64?
     var memoryAfterBytes: Int64?
     var memoryPeakBytes: Int64?
+    /// What the app changed to write the result (numbers that were not finite); nil when nothing.
+    var note: String?
     var startedAt: Date
     var finishedAt: Date
 
@@ -165,6 +167,7 @@ struct RunnerResult: Codable {
         case memoryAfterLoadBytes = "memory_after_load_bytes"
         case memoryAfterBytes = "memory_after_bytes"
         case memoryPeakBytes = "memory_peak_bytes"
+        case note
         case startedAt = "started_at"
         case finishedAt = "finished_at"
     }
@@ -203,8 +206,46 @@ struct RunnerResult: Codable {
         self.memoryAfterLoadBytes = nil
         self.memoryAfterBytes = nil
         self.memoryPeakBytes = nil
+        self.note = nil
         self.startedAt = startedAt
         self.finishedAt = startedAt
+    }
+
+    /// This result with the numbers JSON cannot hold (NaN, ±infinity) taken out: a single value
+    /// becomes nil (left out of the file, which the host reads as null), a list loses them; `note`
+    /// names each. JSONEncoder would throw on them. A timing taken out of an ok result fails it,
+    /// naming them: the host cannot use a result without its times.
+    func finiteOnly() -> RunnerResult {
+        var result = self
+        var removed: [String] = []
+        let single: [(String, WritableKeyPath<RunnerResult, Double?>)] = [
+            ("compile_us", \.compileUs), ("load_us", \.loadUs), ("first_prediction_us", \.firstPredictionUs),
+        ]
+        for (field, path) in single {
+            if let value = result[keyPath: path], !value.isFinite {
+                result[keyPath: path] = nil
+                removed.append("\(field) (\(value))")
+            }
+        }
+        let lists: [(String, WritableKeyPath<RunnerResult, [Double]>)] = [
+            ("warmup_us", \.warmupUs), ("iterations_us", \.iterationsUs),
+        ]
+        for (field, path) in lists {
+            let values = result[keyPath: path]
+            let finite = values.filter { $0.isFinite }
+            if finite.count != values.count {
+                result[keyPath: path] = finite
+                removed.append("\(values.count - finite.count) of \(values.count) \(field)")
+            }
+        }
+        guard !removed.isEmpty else { return result }
+        let text = "not finite, so left out: " + removed.joined(separator: ", ")
+        result.note = text
+        if result.status == "ok" {
+            result.status = "failed"
+            result.error = "the app measured times that are not numbers (\(text))"
+        }
+        return result
     }
 }
 
