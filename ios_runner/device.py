@@ -325,7 +325,7 @@ class IPhoneDevice:
             if exc.not_signed:
                 raise PhoneError(f"the runner app is not signed for {self.name} ({self.udid}): {exc}",
                                  hint="add the phone's UDID to the team's devices and export the .ipa again "
-                                      "(ios_runner/app/README.md, steps 5 and 7)") from exc
+                                      "(ios_runner/app/README.md, steps 7 and 9)") from exc
             raise
         self.app = self.services.installed_app(self.udid, self.bundle_id)
         if self.app is None:

@@ -62,7 +62,7 @@ class RunnerConfig:
         ipa = os.environ.get(RUNNER_IPA_ENV, "").strip()
         if ipa and not Path(ipa).is_file():
             raise DeviceError(f"{RUNNER_IPA_ENV}={ipa} is not a file",
-                              hint="export the runner app as an .ipa (ios_runner/app/README.md, step 7)")
+                              hint="export the runner app as an .ipa (ios_runner/app/README.md, step 9)")
         try:
             wait = float(os.environ.get(PAIR_TIMEOUT_ENV, "0") or 0)
         except ValueError as exc:

@@ -55,7 +55,8 @@ SECONDS_PER_BYTE = 1 / 2e6
 
 DEVELOPER_MODE_HINT = ("turn on Settings > Privacy & Security > Developer Mode (if the switch is not there, "
                        "reveal it with `pymobiledevice3 amfi reveal-developer-mode`; no Xcode needed)")
-LAUNCH_REFUSED_HINT = "unlock the phone; trust the developer in Settings > General > VPN & Device Management"
+LAUNCH_REFUSED_HINT = ("unlock the phone; trust the developer in Settings > General > VPN & Device Management "
+                       "(a free team's signing lasts 7 days: export and install the app again)")
 
 PairingState = Literal["paired", "trust-pending", "locked", "denied"]
 T = TypeVar("T")

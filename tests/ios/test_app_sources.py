@@ -157,7 +157,28 @@ def test_every_double_of_a_result_is_made_finite_before_it_is_encoded() -> None:
     assert finish.index("finished.finiteOnly()") < finish.index("encoder().encode(result)")
 
 
-# --- issue 22: Swift 6 ----------------------------------------------------------------
+# --- issue 22: the LiteRT pin and Swift 6 ----------------------------------------------------------------
+
+#: What kewlbear/TensorFlowLiteC's Package.swift downloads at each tag, read from the repository at that tag:
+#: a tag is the commit that added the previous release, so tag 0.0.20250307 downloads release 0.0.20250226.
+LITERT_TAGS = {
+    "0.0.20250307": ("0.0.20250226", ("5d7bf112bc3c48c4", "acebb781faf39a2e", "86b2447b7676d61d")),
+    "0.0.20250308": ("0.0.20250307", ("d8b735723ed60b85", "a4621922f8704120", "14e6c5bc7a84e774")),
+}
+
+
+def test_the_litert_pin_and_its_comment_name_the_same_files() -> None:
+    text = (APP / "project.yml").read_text(encoding="utf-8")
+    tag = str(yaml.safe_load(text)["packages"]["TensorFlowLiteC"]["exactVersion"])
+    assert tag in LITERT_TAGS, f"add what tag {tag}'s Package.swift downloads to LITERT_TAGS"
+    release, checksums = LITERT_TAGS[tag]
+    comment = " ".join(line.strip().lstrip("#") for line in text[:text.index("  TensorFlowLiteC:")].splitlines()
+                       if line.strip().startswith("#"))
+    assert f"releases/download/{release}/" in comment and f"at tag {tag}" in comment
+    assert all(checksum in comment for checksum in checksums), "the comment's sha256 are the pinned tag's"
+    readme = (APP / "README.md").read_text(encoding="utf-8")
+    assert f"TensorFlowLiteC/{tag}/Package.swift" in readme and f"releases/download/{release}/" in readme
+
 
 def test_the_compute_plan_never_leaves_the_task_that_loads_it() -> None:
     """Swift 6: MLComputePlan is not Sendable, so it must not cross from Task.detached to the job thread."""

@@ -39,6 +39,7 @@ from pymobiledevice3.services.dvt.instruments.process_control import ProcessCont
 from pymobiledevice3.services.installation_proxy import TEMP_REMOTE_BASEDIR, InstallationProxyService
 
 from ios_runner.services import (
+    LAUNCH_REFUSED_HINT,
     DeveloperModeOff,
     LaunchRefused,
     LaunchUnavailable,
@@ -269,7 +270,7 @@ def test_a_refused_launch_is_a_device_failure_with_what_to_do(launcher: Pymobile
         launcher.launch_app(UDID, BUNDLE, timeout_s=30)
     assert str(caught.value).startswith(f"launch {BUNDLE}: ") and says in str(caught.value)
     assert "\n" not in str(caught.value)
-    assert caught.value.hint == "unlock the phone; trust the developer in Settings > General > VPN & Device Management"
+    assert caught.value.hint == LAUNCH_REFUSED_HINT and "7 days" in LAUNCH_REFUSED_HINT
 
 
 def test_the_developer_disk_image_is_mounted_before_the_first_launch_of_a_session(
@@ -363,3 +364,21 @@ def test_installing_draws_no_progress_bar_of_pymobiledevice3s(monkeypatch: pytes
     ((cmd, staged, uploaded),) = phone["commands"]
     assert cmd == "Install" and staged.startswith(f"{TEMP_REMOTE_BASEDIR}/") and uploaded == ipa.read_bytes()
     assert phone["files"] == {}, "the staged copy is removed"
+
+
+def test_the_app_readme_shows_what_benchlab_prints_once_the_signing_has_expired() -> None:
+    """The line a job fails with (message; hint), for SpringBoard's answer to an app whose profile expired."""
+    from ios_runner.services import phone_error
+
+    bundle = "com.example.benchlab.runner"
+    expired = NSError(1, "FBSOpenApplicationServiceErrorDomain", {
+        "NSLocalizedFailureReason": (
+            f'The request was denied by service delegate (SBMainWorkspace) for reason: Security ("Unable to launch '
+            f'{bundle} because it has an invalid code signature, inadequate entitlements or its profile has not been '
+            f'explicitly trusted by the user")')})
+    error = phone_error(DTXNsError(expired), f"launch {bundle}")
+    assert isinstance(error, LaunchRefused)
+    readme = (Path(__file__).resolve().parents[2] / "ios_runner" / "app" / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### When the signing expires"):]
+    shown = section.split("```\n", 2)[1].strip()
+    assert shown == f"{error}; {error.hint}"
