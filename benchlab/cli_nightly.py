@@ -113,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _threshold(text: str) -> tuple[str, float]:
-    from benchlab.nightly.metric_change import parse_threshold
+    from benchlab.nightly.thresholds import parse_threshold
 
     try:
         return parse_threshold(text)
@@ -219,18 +219,13 @@ def print_comparison(result: CompareResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.nightly.ci_outputs import format_change
+    from benchlab.nightly.ci_outputs import compare_cells, compare_headings
 
     table = Table(title=escape(f"benchlab compare: {result.baseline_run} → {result.candidate_run}"))
-    for column in ("model/variant", "device · accelerator", "median ms", "latency change", "size", "peak mem",
-                   "accuracy", "status"):
+    for column in ("model/variant", "device · accelerator", *compare_headings(), "status"):
         table.add_column(column, overflow="fold")
     for c in result.comparisons:
-        lat = c.latency
-        medians = (f"{lat.baseline:.4g} → {lat.candidate:.4g}" if lat and lat.baseline is not None
-                   and lat.candidate is not None else "")
-        cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", medians,
-                 *("" if m is None else format_change(m) for m in (lat, c.size, c.memory, c.accuracy)),
+        cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", *compare_cells(c),
                  c.label + (f"; accuracy gate: {c.accuracy_gate}" if c.accuracy_gate else "")
                  + "".join(f"; {n}" for n in c.notes)]
         style = "bold red" if c.failed else ("green" if c.status == "improved" else None)
@@ -266,13 +261,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from benchlab.nightly.compare import compare_runs
     from benchlab.results.history import resolve_run
 
-    from benchlab.nightly.noise import floors_for_run
+    from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     overrides = dict(getattr(args, "threshold", None) or [])
     candidate = resolve_run(args.candidate, root)
     result = compare_runs(resolve_run(args.baseline, root), candidate, overrides=overrides,
-                          noise_floors=floors_for_run(candidate, root))
+                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root)})
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))
@@ -357,7 +352,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.nightly.metric_change import thresholds_of
+    from benchlab.nightly.thresholds import thresholds_of
     from benchlab.results.history import resolve_run
     from benchlab.views.pick import round_values
     from benchlab.results.run_record import RunRecord

@@ -216,10 +216,10 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
     from benchlab.results.history import latest_before, resolve_run
-    from benchlab.nightly.noise import floors_for_run
+    from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
-    result = compare_runs(baseline_dir, run_dir, noise_floors=floors_for_run(run_dir, results_root))
+    result = compare_runs(baseline_dir, run_dir, noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root)})
     write_outputs(result, *(run_dir / GATE_FILES[kind] for kind in ("junit", "json", "markdown")))
     return result
 

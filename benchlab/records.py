@@ -298,6 +298,12 @@ class Measurement:
     started_at: str | None = None
     finished_at: str | None = None
     outputs_file: str | None = None
+    #: What a runner reports for this repeat of a metric without a field of its own here (energy per
+    #: inference ...), by the metric's name (benchlab.metrics).
+    metric_values: dict[str, float] = field(default_factory=dict, hash=False)
+    #: Each registered metric's value per ok repeat, by metric name, in repeat order: filled when a
+    #: job's repeat records are combined (benchlab.results.run_record.combine_repeats), never stored.
+    repeat_values: dict[str, tuple[float, ...]] = field(default_factory=dict, hash=False)
     #: Outputs on the evaluation inputs; kept in memory until the store writes them to a file.
     outputs: Any = field(default=None, compare=False, repr=False, hash=False)
 

@@ -45,7 +45,7 @@ def fp32_variant_path() -> Path:
 def host_device_median_ms(model: Path, threads: int, iterations: int, warmup: int) -> float:
     from benchlab.execute.host_device import HostDevice
     from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
-    from benchlab.results.stats import summarize
+    from benchlab.metrics.stats import summarize
 
     variant = Variant(model="quickstart", name="fp32", recipe="fp32", format="tflite", status="built", path=str(model))
     job = Job(job_id="bench", run_id="bench", suite="bench", variant=variant, device_id="host",

@@ -83,7 +83,7 @@ def old_verdict(base: list[float], cand: list[float]) -> str:
     """The iteration-level method benchlab used before: every iteration is a sample."""
     from scipy.stats import mannwhitneyu
 
-    from benchlab.results.stats import hodges_lehmann
+    from benchlab.metrics.stats import hodges_lehmann
 
     estimate, low, high = hodges_lehmann(np.log(base), np.log(cand))
     p_value = mannwhitneyu(cand, base, alternative="two-sided").pvalue
@@ -99,12 +99,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
 
-    from benchlab.nightly.compare import latency_change
+    from benchlab.metrics.change import ChangeContext
+    from benchlab.metrics.latency import latency_change
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
     from benchlab.views.pick import round_values
-    from benchlab.results.stats import repeat_values_us
+    from benchlab.metrics.stats import repeat_values_us
     from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import RegressionSpec, load_suite
     from benchlab.results.within_run import paired_change
@@ -125,6 +126,9 @@ def main() -> None:
     counts: dict[str, list[str]] = defaultdict(list)
     mdcs: dict[str, list[float]] = defaultdict(list)
     thresholds = RegressionSpec()
+
+    def context(floor: float | None) -> ChangeContext:
+        return ChangeContext(thresholds.latency_pct, thresholds.alpha, thresholds.min_repeats, floor)
     history = load_history(results)
     for i in range(1, len(records)):
         before, after = rows(records[i - 1]), rows(records[i])
@@ -134,7 +138,7 @@ def main() -> None:
             base = before[(model, accel)]
             floor = floors.get((model, "original", "host", accel))
             new = latency_change(repeat_values_us(base.samples_us, ()), repeat_values_us(m.samples_us, ()),
-                                 thresholds, floor)
+                                 context(floor))
             counts[f"A/A across runs, {accel}: new"].append(new.status)
             counts[f"A/A across runs, {accel}: old"].append(old_verdict(base.all_samples_us, m.all_samples_us))
             if new.mdc_pct is not None:
@@ -143,7 +147,7 @@ def main() -> None:
             base, slower = before[("base", accel)], after[("slower", accel)]
             floor = floors.get(("base", "original", "host", accel))
             new = latency_change(repeat_values_us(base.samples_us, ()), repeat_values_us(slower.samples_us, ()),
-                                 thresholds, floor)
+                                 context(floor))
             counts[f"slower across runs, {accel}: new"].append(new.status)
             counts[f"slower across runs, {accel}: old"].append(old_verdict(base.all_samples_us, slower.all_samples_us))
     true_ratio = defaultdict(list)

@@ -25,9 +25,10 @@ from benchlab.nightly.compare import (
     TOO_FEW_SAMPLES,
     WITHIN_THRESHOLD,
     compare_runs,
-    latency_change,
 )
-from benchlab.results.stats import hodges_lehmann, kth_pairwise_difference
+from benchlab.metrics.change import ChangeContext
+from benchlab.metrics.latency import latency_change
+from benchlab.metrics.stats import hodges_lehmann, kth_pairwise_difference
 from benchlab.errors import StoreError
 from benchlab.plan.suite import RegressionSpec
 from benchlab.results.history import latest_before, list_runs, load_history, resolve_run
@@ -112,7 +113,7 @@ def outcome(tmp_path: Path, trial: int, base: tuple[tuple[float, ...], ...], can
     root = tmp_path / f"trial{trial}"
     b = night(root, "base", 1, measurement(base))
     c = night(root, "cand", 2, measurement(cand))
-    floors = {KEY: noise_floor_pct} if noise_floor_pct is not None else None
+    floors = {"latency": {KEY: noise_floor_pct}} if noise_floor_pct is not None else None
     (comparison,) = compare_runs(b, c, noise_floors=floors).comparisons
     return comparison.status
 
@@ -140,10 +141,10 @@ def test_without_history_a_change_within_the_repeats_noise_is_not_called(tmp_pat
     b = night(tmp_path, "base", 1, measurement(repeats(rng)))
     c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2200.0)))
     (row,) = compare_runs(b, c).comparisons
-    assert row.latency.noise_floor_source == "repeats" and 10 < row.latency.noise_floor_pct < 25
-    assert row.status == NOT_SIGNIFICANT and row.latency.mdc_pct >= row.latency.noise_floor_pct
-    assert "no run history yet: `benchlab calibrate` measures it" in row.latency.reason or \
-        row.latency.reason.startswith("within ±")
+    assert row.change("latency").noise_floor_source == "repeats" and 10 < row.change("latency").noise_floor_pct < 25
+    assert row.status == NOT_SIGNIFICANT and row.change("latency").mdc_pct >= row.change("latency").noise_floor_pct
+    assert "no run history yet: `benchlab calibrate` measures it" in row.change("latency").reason or \
+        row.change("latency").reason.startswith("within ±")
 
 
 def test_iterations_of_one_process_do_not_make_a_between_run_shift_significant(tmp_path: Path) -> None:
@@ -160,14 +161,16 @@ def test_iterations_of_one_process_do_not_make_a_between_run_shift_significant(t
 
 def test_a_10_percent_speedup_is_improved_never_a_regression() -> None:
     rng = np.random.default_rng(3)
-    change = latency_change(latencies(rng, 200), latencies(rng, 200, median_us=1800.0), noise_floor_pct=3.0)
+    change = latency_change(latencies(rng, 200), latencies(rng, 200, median_us=1800.0),
+                            ChangeContext(threshold=5.0, noise_floor_pct=3.0))
     assert change.status == IMPROVED
     assert change.ci_high < 0 and change.change == pytest.approx(-10, abs=2)
 
 
 def test_a_significant_change_inside_the_threshold_is_not_a_regression() -> None:
     rng = np.random.default_rng(4)
-    change = latency_change(latencies(rng, 3000), latencies(rng, 3000, median_us=2040.0), noise_floor_pct=1.0)  # +2%
+    change = latency_change(latencies(rng, 3000), latencies(rng, 3000, median_us=2040.0),  # +2%
+                            ChangeContext(threshold=5.0, noise_floor_pct=1.0))
     assert change.p_value < 1e-6 and change.ci_low > 0
     assert change.status == WITHIN_THRESHOLD
 
@@ -179,8 +182,8 @@ def test_few_repeats_are_not_significant_even_for_a_large_change(tmp_path: Path)
     result = compare_runs(b, c)
     (comparison,) = result.comparisons
     assert comparison.status == TOO_FEW_SAMPLES
-    assert comparison.latency is not None and comparison.latency.change > 30  # reported, not silenced
-    assert comparison.latency.reason == "3 repeat(s) on a side, at least 5 needed: raise scenario.repeats"
+    assert comparison.change("latency") is not None and comparison.change("latency").change > 30  # reported, not silenced
+    assert comparison.change("latency").reason == "3 repeat(s) on a side, at least 5 needed: raise scenario.repeats"
     assert result.verdict == 0
 
 
@@ -190,10 +193,10 @@ def test_a_change_within_the_noise_floor_is_not_a_regression_and_every_row_state
     c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2300.0, between=0.01)))  # +15%, tight repeats
     key = ("mobilenet", "fp16", "pixel7", "cpu-t4")
     (quiet,) = compare_runs(b, c).comparisons
-    assert quiet.status == REGRESSION and quiet.latency.mdc_pct < 5
-    (noisy,) = compare_runs(b, c, noise_floors={key: 20.0}).comparisons  # this device moves ±20% run to run
-    assert noisy.status == NOT_SIGNIFICANT and noisy.latency.noise_floor_pct == 20.0
-    assert noisy.latency.reason == "within ±20.0% run-to-run noise of this device" and noisy.latency.mdc_pct == 20.0
+    assert quiet.status == REGRESSION and quiet.change("latency").mdc_pct < 5
+    (noisy,) = compare_runs(b, c, noise_floors={"latency": {key: 20.0}}).comparisons  # this device moves ±20% run to run
+    assert noisy.status == NOT_SIGNIFICANT and noisy.change("latency").noise_floor_pct == 20.0
+    assert noisy.change("latency").reason == "within ±20.0% run-to-run noise of this device" and noisy.change("latency").mdc_pct == 20.0
 
 
 def repeat_stats(rng: np.random.Generator, repeats: int, median_us: float) -> tuple[dict, ...]:
@@ -207,11 +210,11 @@ def test_runner_repeat_medians_are_compared_when_there_are_enough(tmp_path: Path
               measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 9000.0)))
     c = night(tmp_path, "cand", 2, measurement((), runner_stats=repeat_stats(rng, 3, 3000.0)),
               measurement((), device_id="a15", runner_stats=repeat_stats(rng, 12, 10800.0)))
-    few, enough = compare_runs(b, c, noise_floors={("mobilenet", "fp16", "a15", "cpu-t4"): 8.0}).comparisons
-    assert few.status == TOO_FEW_SAMPLES and few.latency.sample_kind == "repeat medians"
-    assert few.latency.reason == "3 repeat(s) on a side, at least 5 needed: raise scenario.repeats"
-    assert enough.status == REGRESSION and enough.latency.n_candidate == 12
-    assert enough.latency.change == pytest.approx(20, abs=6)
+    few, enough = compare_runs(b, c, noise_floors={"latency": {("mobilenet", "fp16", "a15", "cpu-t4"): 8.0}}).comparisons
+    assert few.status == TOO_FEW_SAMPLES and few.change("latency").sample_kind == "repeat medians"
+    assert few.change("latency").reason == "3 repeat(s) on a side, at least 5 needed: raise scenario.repeats"
+    assert enough.status == REGRESSION and enough.change("latency").n_candidate == 12
+    assert enough.change("latency").change == pytest.approx(20, abs=6)
 
 
 def test_a_short_history_has_no_latest_baseline_and_says_so(tmp_path: Path) -> None:
@@ -235,7 +238,7 @@ def test_measurements_that_differ_in_checked_metadata_are_not_comparable(
     (comparison,) = result.comparisons
     assert comparison.status == NOT_COMPARABLE
     assert comparison.label == f"not comparable: {field} differs ({base_value} vs {cand_value})"
-    assert comparison.latency is None and result.verdict == 0  # a 2x change, but not comparable: not compared
+    assert comparison.change("latency") is None and result.verdict == 0  # a 2x change, but not comparable: not compared
 
 
 def test_a_changed_model_is_compared_and_noted(tmp_path: Path) -> None:
@@ -254,10 +257,10 @@ def test_size_memory_and_accuracy_are_held_to_their_thresholds(tmp_path: Path) -
     c = night(tmp_path, "cand", 2, measurement(samples, size_bytes=1_020_000, peak_memory_mb=53.0, accuracy=70.0))
     (comparison,) = compare_runs(b, c).comparisons
     assert comparison.status == REGRESSION and comparison.reason == "size, accuracy"
-    assert comparison.size.change == pytest.approx(2.0) and comparison.size.status == REGRESSION
-    assert comparison.memory.change == pytest.approx(6.0) and comparison.memory.status == WITHIN_THRESHOLD
-    assert comparison.accuracy.change == pytest.approx(-1.0) and comparison.accuracy.change_unit == "points"
-    assert comparison.latency.status == NOT_SIGNIFICANT  # identical samples
+    assert comparison.change("size").change == pytest.approx(2.0) and comparison.change("size").status == REGRESSION
+    assert comparison.change("memory").change == pytest.approx(6.0) and comparison.change("memory").status == WITHIN_THRESHOLD
+    assert comparison.change("accuracy").change == pytest.approx(-1.0) and comparison.change("accuracy").change_unit == "points"
+    assert comparison.change("latency").status == NOT_SIGNIFICANT  # identical samples
 
 
 def test_thresholds_come_from_the_candidate_suite_regression_section(tmp_path: Path) -> None:
@@ -289,7 +292,7 @@ def test_unlabelled_data_gates_on_top1_agreement(tmp_path: Path) -> None:
     b = night(tmp_path, "base", 1, measurement(samples, accuracy=None, accuracy_delta=None))
     c = night(tmp_path, "cand", 2, measurement(samples, accuracy=None, accuracy_delta=None, fidelity=weak))
     (comparison,) = compare_runs(b, c).comparisons
-    assert comparison.accuracy is None
+    assert comparison.change("accuracy") is None
     assert comparison.accuracy_gate == "outside budget by top-1 agreement 97.0% < 99% (against fp32)"
 
 
@@ -414,7 +417,8 @@ def test_a_bad_threshold_override_is_refused_naming_the_allowed_names(capsys: py
     with pytest.raises(SystemExit) as exit_info:
         parser.parse_args(["compare", "a", "b", "--threshold", "latency=3"])
     assert exit_info.value.code == 2
-    assert "NAME one of: latency_pct (default 5.0), size_pct" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "NAME one of: size_pct (default 1.0), latency_pct (default 5.0)" in err and "min_repeats (default 5)" in err
     args = parser.parse_args(["compare", "a", "b", "--threshold", "min_repeats=8", "--threshold", "latency_pct=2.5"])
     assert dict(args.threshold) == {"min_repeats": 8, "latency_pct": 2.5}
     # Checked by the suite's own RegressionSpec fields, so a value a suite may not hold is refused too.

@@ -109,9 +109,9 @@ def test_an_unchanged_night_compares_clean(nights: dict[str, Path], tmp_path: Pa
     assert cmd_compare(args) == 0
     (row,) = compare_runs(nights["real"], nights["same"]).comparisons
     assert row.status == NOT_SIGNIFICANT and not row.failed and not row.model_changed
-    assert row.latency.change == 0 and row.latency.n_baseline == row.latency.n_candidate == 6
-    assert row.latency.mdc_pct is not None  # "not significant" always says what could have been seen
-    assert row.size.change == 0 and row.accuracy.change == 0  # same model, same inputs, same outputs
+    assert row.change("latency").change == 0 and row.change("latency").n_baseline == row.change("latency").n_candidate == 6
+    assert row.change("latency").mdc_pct is not None  # "not significant" always says what could have been seen
+    assert row.change("size").change == 0 and row.change("accuracy").change == 0  # same model, same inputs, same outputs
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "0"
 
@@ -122,7 +122,7 @@ def test_a_slower_night_is_a_regression_with_a_junit_failure(nights: dict[str, P
     assert failure is not None and failure.get("type") == "regression"
     assert (failure.get("message") or "").startswith("latency +")
     (row,) = compare_runs(nights["same"], nights["slower"]).comparisons
-    assert row.status == REGRESSION and row.latency.change >= 200.0 and row.latency.p_value < 0.01
+    assert row.status == REGRESSION and row.change("latency").change >= 200.0 and row.change("latency").p_value < 0.01
     assert "regression" in (tmp_path / "comment.md").read_text()
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchlab.results.accuracy import fidelity, top_k_accuracy
-from benchlab.results.stats import median_ci_ranks, minimum_detectable_change, paired_shift, summarize
+from benchlab.metrics.stats import median_ci_ranks, minimum_detectable_change, paired_shift, summarize
 
 
 def one_per_repeat(values) -> list[list[float]]:  # type: ignore[no-untyped-def]

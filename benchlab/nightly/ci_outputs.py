@@ -20,6 +20,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchlab.metrics import headline, registered
+from benchlab.metrics.base import Metric
 from benchlab.nightly.compare import (
     FAILED,
     REGRESSION,
@@ -52,7 +54,7 @@ def format_change(m: MetricChange) -> str:
         return m.reason or m.status
     unit = "%" if m.change_unit == "%" else " points"
     text = _signed(m.change, unit, 1 if m.change_unit == "%" else 2)
-    if m.metric == "latency":
+    if m.p_value is not None:  # compared at the repeat level: the interval and the test say how sure
         ci = (f"95% CI {_signed(m.ci_low, '%')} to {_signed(m.ci_high, '%')}" if m.ci_low is not None
               else "no 95% CI: too few samples")
         text += f" ({ci}, p = {m.p_value:.2g})"
@@ -63,9 +65,11 @@ def format_metric(m: MetricChange) -> str:
     """Return one metric on one line, numbers first, e.g.
     "latency 1.234 ms → 1.386 ms (n 200/200): +12.3% (95% CI ...) — regression, threshold ±5%"."""
     kind = " repeat medians" if m.sample_kind == "repeat medians" else ""
-    counts = f" (n {m.n_baseline}/{m.n_candidate}{kind})" if m.metric == "latency" else ""
+    counts = f" (n {m.n_baseline}/{m.n_candidate}{kind})" if m.n_baseline is not None else ""
     threshold = f"±{m.threshold:g}{'%' if m.change_unit == '%' else ' points'}"
     status = f"{m.status}: {m.reason}" if m.reason and m.change is not None else m.status
+    if not m.gates:
+        status += " (reported, never fails the check)"
     return (f"{m.metric} {_value(m.baseline, m.unit)} → {_value(m.candidate, m.unit)}{counts}: "
             f"{format_change(m)} — {status}, threshold {threshold}")
 
@@ -79,7 +83,7 @@ def failure_message(c: Comparison) -> str:
         parts.extend(f"{m.metric} {format_change(m)} beyond the {m.threshold:g}"
                      f"{'%' if m.change_unit == '%' else '-point'} threshold"
                      f" ({_value(m.baseline, m.unit)} → {_value(m.candidate, m.unit)})"
-                     for m in c.metrics if m.status == REGRESSION)
+                     for m in c.metrics if m.gates and m.status == REGRESSION)
     if c.accuracy_gate:
         parts.append(f"accuracy gate: {c.accuracy_gate}")
     return "; ".join(parts)
@@ -124,7 +128,7 @@ def junit_xml(result: CompareResult) -> str:
 
 
 def _method(result: CompareResult) -> str:
-    return next((c.latency.method for c in result.comparisons if c.latency and c.latency.method), "") or ""
+    return next((c.headline.method for c in result.comparisons if c.headline and c.headline.method), "") or ""
 
 
 def _clean(value: Any) -> Any:
@@ -152,9 +156,17 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "accuracy_budget_points": result.budget_points,
         "counts": result.counts(),
         "notes": list(result.notes),
-        "comparisons": [{"name": c.name, "failed": c.failed, "label": c.label, **asdict(c)}
-                        for c in result.comparisons],
+        "comparisons": [_comparison_dict(c) for c in result.comparisons],
     })
+
+
+def _comparison_dict(c: Comparison) -> dict[str, Any]:
+    """Return one row as plain data: identity, status and one key per comparing metric (None: not compared)."""
+    row = {"name": c.name, "failed": c.failed, "label": c.label,
+           **{k: v for k, v in asdict(c).items() if k != "changes"}}
+    row.update({metric.name: asdict(c.changes[metric.name]) if metric.name in c.changes else None
+                for metric in registered() if metric.threshold is not None})
+    return row
 
 
 def summary_json(result: CompareResult) -> str:
@@ -166,20 +178,41 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _row(c: Comparison) -> str:
-    def change(metric: MetricChange | None) -> str:
+def compare_headings() -> list[str]:
+    """Return the metric columns of a comparison table: the headline's baseline → candidate median and
+    change, then each other metric with a compare heading, in the registry's order."""
+    lead = headline()
+    return [f"median {lead.label}", lead.compare_heading or lead.label,
+            *(m.compare_heading for m in registered() if m.compare_heading and not m.headline)]
+
+
+def compare_cells(c: Comparison) -> list[str]:
+    """Return a row's cells under `compare_headings()` ("" where a metric was not compared)."""
+    def change(name: str) -> str:
+        metric = c.change(name)
         return "" if metric is None else format_change(metric)
 
-    latency = c.latency
-    medians = f"{_value(latency.baseline, 'ms')} → {_value(latency.candidate, 'ms')}" if latency else ""
+    lead = c.headline
+    medians = f"{_value(lead.baseline, lead.unit)} → {_value(lead.candidate, lead.unit)}" if lead else ""
+    return [medians, change(headline().name),
+            *(change(m.name) for m in registered() if m.compare_heading and not m.headline)]
+
+
+def _row(c: Comparison) -> str:
     status = ("❌ " if c.failed else "") + c.label + (f"; accuracy gate: {c.accuracy_gate}" if c.accuracy_gate else "")
-    cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", medians, change(latency),
-             change(c.size), change(c.memory), change(c.accuracy), status]
+    cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", *compare_cells(c), status]
     return "| " + " | ".join(_cell(x) for x in cells) + " |"
 
 
-HEADER = ("| model/variant | device · accelerator | median latency | latency change | size | peak memory "
-          "| accuracy | status |\n|---|---|---|---|---|---|---|---|")
+def _header() -> str:
+    headings = ["model/variant", "device · accelerator", *compare_headings(), "status"]
+    return "| " + " | ".join(headings) + " |\n" + "|---" * len(headings) + "|"
+
+
+def _threshold_text(metric: Metric, value: float) -> str:
+    """Return e.g. "latency 5%" or "accuracy 0.5 points" (a field named ..._points is in points)."""
+    unit = " points" if metric.threshold is not None and metric.threshold.field.endswith("_points") else "%"
+    return f"{metric.label} {value:g}{unit}"
 
 
 def summary_markdown(result: CompareResult) -> str:
@@ -191,15 +224,15 @@ def summary_markdown(result: CompareResult) -> str:
         "",
         f"Baseline `{result.baseline_run}` → candidate `{result.candidate_run}`. A change counts only when "
         f"significant (Mann-Whitney p < {t.alpha:g} and the 95% CI excludes zero) and beyond its threshold: "
-        f"latency {t.latency_pct:g}%, size {t.size_pct:g}%, peak memory {t.memory_pct:g}%, "
-        f"accuracy {t.accuracy_points:g} points"
+        + ", ".join(_threshold_text(metric, getattr(t, metric.threshold.field))
+                    for metric in registered() if metric.gates and metric.threshold is not None)
         + (f"; accuracy budget vs fp32: {result.budget_points:g} points." if result.budget_points is not None else "."),
         "",
     ]
     lines += [f"> {note}" for note in result.notes]
     if result.failures:
-        lines += ["#### Failing", "", HEADER, *(_row(c) for c in result.failures), ""]
-    lines += ["<details><summary>All measurements</summary>", "", HEADER, *(_row(c) for c in result.comparisons),
+        lines += ["#### Failing", "", _header(), *(_row(c) for c in result.failures), ""]
+    lines += ["<details><summary>All measurements</summary>", "", _header(), *(_row(c) for c in result.comparisons),
               "", "</details>", ""]
     return "\n".join(lines)
 

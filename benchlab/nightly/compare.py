@@ -5,8 +5,10 @@ judged against a baseline night measurement by measurement, and the verdict is 1
 check failed) when any measurement regressed beyond its threshold, a candidate measurement failed
 where the baseline's succeeded, or a candidate variant broke the accuracy budget; otherwise 0.
 
-How each metric is judged (latency at the repeat level against the noise floor; size, memory
-and accuracy against their thresholds) is explained in benchlab.nightly.metric_change.
+Every metric of the registry (benchlab.metrics) that compares is judged by its own module; the
+rules (latency, init and first inference at the repeat level against the noise floor; size,
+memory and accuracy against their thresholds) are explained in benchlab.metrics.change. A metric
+that does not gate (init, first inference) is reported and never fails the check.
 
 Comparability (pyperf refuses to compare what differs in checked metadata; so do we)
 -------------------------------------------------------------------------------------
@@ -46,16 +48,15 @@ already failed the candidate job itself, which makes the row "failed".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
-from benchlab.plan.suite import RegressionSpec
-from benchlab.records import Measurement, describe_ops
-from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses are part of this module's API
+from benchlab.metrics import headline, registered
+from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part of this module's API
     FAILED,
     IMPROVED,
     MISSING,
@@ -68,16 +69,19 @@ from benchlab.nightly.metric_change import (  # noqa: F401 - the row statuses ar
     TOO_FEW_SAMPLES,
     UNCHANGED,
     WITHIN_THRESHOLD,
+    ChangeContext,
     MetricChange,
-    accuracy_change,
-    latency_change,
-    relative_change,
-    thresholds_of,
-    with_overrides,
 )
+from benchlab.nightly.thresholds import thresholds_of, with_overrides
+from benchlab.plan.suite import RegressionSpec
+from benchlab.records import Measurement, describe_ops
 from benchlab.results.run_record import RunRecord
-from benchlab.results.stats import repeat_values_us
 from benchlab.views.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
+
+Key = tuple[str, str, str, str]
+#: Run-to-run noise floors in percent: per metric name, per row key (benchlab.nightly.noise).
+NoiseFloors = Mapping[str, Mapping[Key, float]]
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -89,10 +93,8 @@ class Comparison:
     accelerator: str
     status: str
     reason: str = ""
-    latency: MetricChange | None = None
-    size: MetricChange | None = None
-    memory: MetricChange | None = None
-    accuracy: MetricChange | None = None
+    #: How each compared metric changed, by metric name, in the registry's order.
+    changes: dict[str, MetricChange] = field(default_factory=dict, hash=False)
     model_changed: bool = False
     accuracy_gate: str | None = None
     notes: tuple[str, ...] = ()
@@ -109,8 +111,17 @@ class Comparison:
 
     @property
     def metrics(self) -> tuple[MetricChange, ...]:
-        """Return the metrics that were compared, latency first."""
-        return tuple(m for m in (self.latency, self.size, self.memory, self.accuracy) if m is not None)
+        """Return the metrics that were compared, in the registry's order."""
+        return tuple(self.changes.values())
+
+    def change(self, metric: str) -> MetricChange | None:
+        """Return how the metric of that name changed, None when it was not compared."""
+        return self.changes.get(metric)
+
+    @property
+    def headline(self) -> MetricChange | None:
+        """Return the headline metric's change (latency), None when the row was not compared."""
+        return self.changes.get(headline().name)
 
     @property
     def failed(self) -> bool:
@@ -158,18 +169,11 @@ class CompareResult:
         failing = [(REGRESSION, "regression", "regressions"), (FAILED, "failed", "failed"),
                    ("accuracy gate failed", "accuracy gate failed", "accuracy gate failed")]
         parts = [f"{counts[key]} {one if counts[key] == 1 else many}" for key, one, many in failing if counts.get(key)]
-        compared = sum(c.latency is not None for c in self.comparisons)
+        compared = sum(c.headline is not None for c in self.comparisons)
         if parts:
             return f"FAIL: {', '.join(parts)} ({len(self.comparisons)} rows, {compared} latencies compared)"
         others = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         return f"OK: no regression ({others})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Statistics
-
-
-Key = tuple[str, str, str, str]
 
 
 def _key(m: Measurement) -> Key:
@@ -247,11 +251,37 @@ def placement_change(base: Measurement, cand: Measurement) -> str | None:
     return f"placement changed: {'; '.join(parts)}" if parts else None
 
 
+def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionSpec,
+                   noise_floors: Mapping[str, float] | None = None,
+                   eval_set_difference: str | None = None) -> dict[str, MetricChange]:
+    """Return how each registered metric that compares changed between two ok measurements of one row.
+
+    `noise_floors` gives the row's run-to-run noise floor in percent per metric name (missing: the
+    metric's floor is provisional, from the repeats).
+    """
+    changes = {}
+    for metric in registered():
+        threshold = getattr(thresholds, metric.threshold.field) if metric.threshold is not None else 0.0
+        context = ChangeContext(threshold=threshold, alpha=thresholds.alpha, min_repeats=thresholds.min_repeats,
+                                noise_floor_pct=(noise_floors or {}).get(metric.name),
+                                eval_set_difference=eval_set_difference)
+        change = metric.change(base, cand, context)
+        if change is not None:
+            changes[metric.name] = change
+    return changes
+
+
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: RegressionSpec,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
-                         noise_floor_pct: float | None = None, min_cosine: float = DEFAULT_ACCURACY.min_cosine
-                         ) -> Comparison:
-    """Compare one key's baseline and candidate measurements (either may be missing)."""
+                         noise_floors: Mapping[str, float] | None = None,
+                         min_cosine: float = DEFAULT_ACCURACY.min_cosine) -> Comparison:
+    """Compare one key's baseline and candidate measurements (either may be missing).
+
+    `noise_floors` holds the row's run-to-run noise floor per metric name (benchlab.nightly.noise).
+    A gating metric's regression makes the row a regression; otherwise an improvement of one makes
+    it improved; otherwise the row takes the headline metric's status (latency). Raises ValueError
+    when both are missing.
+    """
     ref = cand or base
     if ref is None:
         raise ValueError("compare_measurements needs a baseline or a candidate measurement")
@@ -283,21 +313,21 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     placement = placement_change(base, cand)
     if placement is not None:  # a note: a suite that forbids fallback has failed the candidate already
         notes.append(placement)
-    latency = latency_change(repeat_values_us(base.samples_us, base.runner_stats),
-                             repeat_values_us(cand.samples_us, cand.runner_stats), thresholds, noise_floor_pct)
-    size = relative_change("size", "bytes", base.variant.size_bytes, cand.variant.size_bytes, thresholds.size_pct)
-    memory = relative_change("peak memory", "MB", base.peak_memory_mb, cand.peak_memory_mb, thresholds.memory_pct)
-    accuracy = accuracy_change(base, cand, thresholds.accuracy_points, eval_set_difference)
-    metrics = [m for m in (latency, size, memory, accuracy) if m is not None]
-    regressed = [m for m in metrics if m.status == REGRESSION]
+    changes = metric_changes(base, cand, thresholds, noise_floors, eval_set_difference)
+    gating = [m for m in changes.values() if m.gates]
+    regressed = [m for m in gating if m.status == REGRESSION]
+    improved = [m for m in gating if m.status == IMPROVED]
+    lead = changes.get(headline().name)
     if regressed:
         status, reason = REGRESSION, ", ".join(m.metric for m in regressed)
-    elif any(m.status == IMPROVED for m in metrics):
-        status, reason = IMPROVED, ", ".join(m.metric for m in metrics if m.status == IMPROVED)
+    elif improved:
+        status, reason = IMPROVED, ", ".join(m.metric for m in improved)
+    elif lead is not None:
+        status, reason = lead.status, lead.reason
     else:
-        status, reason = latency.status, latency.reason
-    return Comparison(**ident, status=status, reason=reason, latency=latency, size=size, memory=memory,
-                      accuracy=accuracy, model_changed=model_changed, accuracy_gate=gate, notes=tuple(notes))
+        status, reason = NOT_MEASURED, f"no {headline().label} to compare"
+    return Comparison(**ident, status=status, reason=reason, changes=changes, model_changed=model_changed,
+                      accuracy_gate=gate, notes=tuple(notes))
 
 
 def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
@@ -309,14 +339,15 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
 
 def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path | str,
                  thresholds: RegressionSpec | None = None, overrides: dict[str, float] | None = None,
-                 noise_floors: dict[Key, float] | None = None) -> CompareResult:
+                 noise_floors: NoiseFloors | None = None) -> CompareResult:
     """Compare every measurement of the candidate run with the baseline run's.
 
     Thresholds default to the candidate suite's `regression` section (else `RegressionSpec()`), with
     `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
     accuracy budget is the candidate suite's `accuracy.budget_points`. `noise_floors` gives each
-    row's run-to-run noise floor in percent (benchlab.nightly.noise). Raises StoreError when either is
-    not a run, both are the same run, or no measurement of one matches a measurement of the other.
+    row's run-to-run noise floor in percent per metric name (benchlab.nightly.noise). Raises
+    StoreError when either is not a run, both are the same run, or no measurement of one matches
+    a measurement of the other.
     """
     base_run = baseline if isinstance(baseline, RunRecord) else RunRecord.load(baseline)
     cand_run = candidate if isinstance(candidate, RunRecord) else RunRecord.load(candidate)
@@ -345,8 +376,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         model = key[0]
         if model not in eval_differences:
             eval_differences[model] = _eval_set_difference(model, base_run, cand_run)
+        row_floors = {metric: floors[key] for metric, floors in (noise_floors or {}).items() if key in floors}
         comparisons.append(compare_measurements(base.get(key), cand.get(key), thresholds, budget,
-                                                eval_differences[model], (noise_floors or {}).get(key), min_cosine))
+                                                eval_differences[model], row_floors, min_cosine))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
         baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
+from benchlab.metrics.stats import Z_95
 from benchlab.results.history import SERIES
 from benchlab.results.history import SETUP_COLUMNS
 
@@ -44,9 +45,9 @@ Key = tuple[str, str, str, str]
 MIN_CHANGES = 3
 #: How sure the floor's spread is not an underestimate (one-sided upper bound of a normal sd).
 FLOOR_CONFIDENCE = 0.8
-#: z_0.975: the floor covers 95% of unchanged changes.
-Z_95 = 1.959964
 NOISE_FILE = "noise-floor.json"
+#: The metric (benchlab.metrics) whose noise floor this module measures, from its history column below.
+NOISE_METRIC = "latency"
 KEY_COLUMNS = list(SERIES)
 #: A row's latency is only comparable across runs when these did not change.
 SAME_SETUP = ["variant_sha256", *SETUP_COLUMNS]

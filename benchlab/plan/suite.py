@@ -21,6 +21,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    create_model,
     model_validator,
 )
 
@@ -30,6 +31,7 @@ from benchlab.plan.recipe_catalogue import CONTEXT_KEY, RecipeCatalogue, catalog
 from benchlab.plan.targets import validate_selector
 from benchlab.plan.yaml_file import read_yaml
 from benchlab.errors import SuiteError
+from benchlab.metrics import registered as registered_metrics
 from benchlab.names import file_name
 from benchlab.records import (
     ACCELERATOR_KINDS,
@@ -305,20 +307,33 @@ class AccuracySpec(_Strict):
                               "cosine similarity of any output to fp32's on the same inputs")
 
 
-class RegressionSpec(_Strict):
-    """When `benchlab compare` and `benchlab run --baseline` call a change a regression (benchlab.nightly.compare).
+def _regression_spec() -> type[_Strict]:
+    """Return the RegressionSpec model: one threshold field per registered metric that has one, then the test's
+    significance level and fewest repeats.
 
-    A latency change counts only when significant (Mann-Whitney p < alpha and the 95% CI of the
-    change excludes zero) and beyond its threshold; size, peak memory and accuracy are compared
-    with their thresholds directly. benchlab.nightly takes these fields and defaults as they are.
+    A new metric's threshold (benchlab.metrics.base.Threshold) becomes a suite field here without
+    this module changing.
     """
+    thresholds: dict[str, Any] = {
+        metric.threshold.field: (float, Field(metric.threshold.default, ge=0, description=metric.threshold.description))
+        for metric in registered_metrics() if metric.threshold is not None
+    }
+    test = {
+        "alpha": (float, Field(0.05, gt=0, lt=1, description="significance level of the two-sided Mann-Whitney U test")),
+        "min_repeats": (int, Field(5, ge=2, description="fewer repeats on a side: 'not significant (too few repeats)'")),
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "RegressionSpec", __base__=_Strict, __module__=__name__, **thresholds, **test,
+        __doc__="""When `benchlab compare` and `benchlab run --baseline` call a change a regression (benchlab.nightly.compare).
 
-    latency_pct: float = Field(5.0, ge=0, description="median latency slower by more than this percent (and significant)")
-    size_pct: float = Field(1.0, ge=0, description="variant file larger by more than this percent")
-    memory_pct: float = Field(10.0, ge=0, description="peak memory higher by more than this percent")
-    accuracy_points: float = Field(0.5, ge=0, description="accuracy lower by more than this many percentage points")
-    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the two-sided Mann-Whitney U test")
-    min_repeats: int = Field(5, ge=2, description="fewer repeats on a side: 'not significant (too few repeats)'")
+    A change of a metric compared at the repeat level (latency, init, first inference) counts only
+    when significant (Mann-Whitney p < alpha and the 95% CI of the change excludes zero) and beyond
+    its threshold; size, peak memory and accuracy are compared with their thresholds directly. The
+    threshold fields come from the metric registry (benchlab.metrics), their defaults too.
+    """)
+
+
+RegressionSpec = _regression_spec()
 
 
 class DeliverySpec(_Strict):
@@ -340,7 +355,7 @@ class Suite(_Strict):
     accelerators: list[AcceleratorSpec] = Field(default_factory=lambda: [AcceleratorSpec()], min_length=1)
     scenario: ScenarioSpec = Field(default_factory=ScenarioSpec)
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
-    regression: RegressionSpec = Field(default_factory=RegressionSpec)
+    regression: RegressionSpec = Field(default_factory=RegressionSpec)  # type: ignore[valid-type]
     delivery: DeliverySpec = Field(default_factory=DeliverySpec)
     _file: Path | None = PrivateAttr(None)
 

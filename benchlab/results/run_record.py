@@ -15,9 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchlab.metrics import registered
+from benchlab.metrics.accuracy import SYNTHETIC_NOTE
 from benchlab.names import file_name
 from benchlab.records import Measurement, Variant, describe_ops
-from benchlab.results.stats import LatencySummary, summarize
 from benchlab.results.store import (
     INPUTS_DIR,
     MEASUREMENTS_PARQUET,
@@ -41,7 +42,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
     repeat order; repeats that failed are named in `error` and flagged. With none ok, it is the
     first failed repeat's record. Init, first inference, warmup and outputs come from the first
     ok repeat (the one that evaluated), the op profile from the repeat that ran it, peak memory is
-    the largest, conditions span the repeats.
+    the largest, conditions span the repeats. `repeat_values` holds each registered metric's value
+    per ok repeat (benchlab.metrics), from which the metric computes its statistic.
     """
     latest = sorted({r.repeat: r for r in records}.values(), key=lambda r: r.repeat)
     ok = [r for r in latest if r.status == "ok"]
@@ -67,6 +69,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
         peak_memory_mb=max(peaks) if peaks else None,
         conditions_before=ok[0].conditions_before, conditions_after=ok[-1].conditions_after,
         flags=tuple(dict.fromkeys(flags)), error=error, repeat=0, slot=None,
+        repeat_values={metric.name: values for metric in registered()
+                       if (values := tuple(v for r in ok if (v := metric.repeat_value(r)) is not None))},
         started_at=min(r.started_at for r in latest if r.started_at) if any(r.started_at for r in latest) else None,
         finished_at=max(r.finished_at for r in latest if r.finished_at) if any(r.finished_at for r in latest) else None,
     )
@@ -143,7 +147,7 @@ class RunRecord:
     @property
     def data_labels(self) -> dict[str, str]:
         """Each model's evaluation data in a few words: "synthetic: fidelity only", or where it came from."""
-        return {model: "synthetic: fidelity only" if info.get("synthetic") else str(info.get("origin", ""))
+        return {model: SYNTHETIC_NOTE if info.get("synthetic") else str(info.get("origin", ""))
                 for model, info in (self.meta.get("data") or {}).items()}
 
     @cached_property
@@ -170,7 +174,7 @@ class RunRecord:
         """One row per stored repeat: job, repeat, slot, status, cause, latency, start, conditions."""
         import pandas as pd
 
-        from benchlab.results.stats import repeat_values_us
+        from benchlab.metrics.stats import repeat_values_us
 
         rows = []
         for r in self.repeats:
@@ -223,23 +227,11 @@ class _ArrayLoader:
         return np.load(path) if path.exists() else None
 
 
-def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
-    """Return the latency statistics of a measurement and where its per-repeat values come from.
-
-    "samples": each repeat's median of its measured iterations. "runner-repeats": the runner
-    reports only per-run statistics (benchmark_model), so each repeat's median (or mean) is used.
-    """
-    summary = summarize(m.samples_us, m.runner_stats)
-    if summary is None:
-        return None, None
-    return summary, "samples" if m.all_samples_us else "runner-repeats"
-
-
 def measurement_row(m: Measurement) -> dict[str, Any]:
-    """Return the tidy-table row of one measurement: identity, sizes, latency stats, accuracy, conditions."""
-    summary, source = latency_summary(m)
+    """Return the tidy-table row of one measurement: identity, every registered metric's columns
+    (benchlab.metrics: size, latency, memory, accuracy, fidelity, init ...), delegation, conditions."""
     before, after = m.conditions_before, m.conditions_after
-    return {
+    row = {
         "run_id": m.run_id, "suite": m.suite, "job_id": m.job_id,
         "model": m.variant.model, "variant": m.variant.name, "recipe": m.variant.recipe,
         "format": m.variant.format, "parent": m.variant.parent, "variant_sha256": m.variant.sha256,
@@ -249,44 +241,23 @@ def measurement_row(m: Measurement) -> dict[str, Any]:
         "threads": m.accelerator.threads, "xnnpack": m.accelerator.xnnpack,
         "runner": m.runner, "runner_version": m.runner_version,
         "status": m.status, "failure_cause": m.failure_cause, "error": m.error, "flags": ",".join(m.flags),
-        "size_bytes": m.variant.size_bytes, "size_compressed_bytes": m.variant.size_compressed_bytes,
-        "init_ms": m.init_us / 1000.0 if m.init_us is not None else None,
-        "first_ms": m.first_us / 1000.0 if m.first_us is not None else None,
-        "compile_ms": m.compile_us / 1000.0 if m.compile_us is not None else None,
-        "latency_source": source,
-        "latency_count": summary.count if summary else 0,
-        "latency_repeats": summary.repeats if summary else 0,
-        "latency_ms_median": summary.median_ms if summary else None,
-        "latency_ms_ci_low": summary.ci_low_ms if summary else None,
-        "latency_ms_ci_high": summary.ci_high_ms if summary else None,
-        "latency_repeat_sd_pct": 100.0 * summary.repeat_sd_log if summary and summary.repeat_sd_log is not None else None,
-        "latency_ms_mean": summary.mean_ms if summary else None,
-        "latency_ms_std": summary.std_ms if summary else None,
-        "latency_ms_min": summary.min_ms if summary else None,
-        "latency_ms_p5": summary.p5_ms if summary else None,
-        "latency_ms_p90": summary.p90_ms if summary else None,
-        "latency_ms_p95": summary.p95_ms if summary else None,
-        "latency_cv": summary.cv if summary else None,
-        "memory_init_mb": m.memory_init_mb, "peak_memory_mb": m.peak_memory_mb,
+    }
+    for metric in registered():
+        row.update(metric.columns(m))
+    row.update({
         "delegated_nodes": m.delegated_nodes, "total_nodes": m.total_nodes,
         "delegate_applied": m.delegate_applied,
         "delegated_time_pct": m.delegated_time_pct,
         # "" when profiled and nothing fell back; None when not profiled or on the CPU anyway.
         "cpu_fallback_ops": describe_ops(m.cpu_fallback_ops) if m.op_profile and m.accelerator.kind != "cpu" else None,
         "op_profile_note": m.op_profile_note,
-        "accuracy_metric": m.accuracy_metric, "accuracy": m.accuracy, "accuracy_delta": m.accuracy_delta,
-        "accuracy_note": m.accuracy_note,
-        "fidelity_reference": m.fidelity.reference_variant if m.fidelity else None,
-        "fidelity_top1_agreement": m.fidelity.top1_agreement if m.fidelity else None,
-        "fidelity_max_abs_error": m.fidelity.max_abs_error if m.fidelity else None,
-        "fidelity_mean_abs_error": m.fidelity.mean_abs_error if m.fidelity else None,
-        "fidelity_worst_cosine": m.fidelity.worst_cosine if m.fidelity else None,
         "thermal_status_before": before.thermal_status if before else None,
         "thermal_status_after": after.thermal_status if after else None,
         "battery_temperature_c_before": before.battery_temperature_c if before else None,
         "load_average_before": before.load_average if before else None,
         "started_at": m.started_at, "finished_at": m.finished_at,
-    }
+    })
+    return row
 
 
 SAMPLE_COLUMNS = ["run_id", "job_id", "model", "variant", "device_id", "accelerator", "phase", "repeat",

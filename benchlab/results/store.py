@@ -88,6 +88,7 @@ def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
     """Return a JSON-ready dict of a measurement (outputs excluded; they go to their own file)."""
     record = asdict(measurement)
     record.pop("outputs", None)
+    record.pop("repeat_values", None)  # derived from the repeat records when they are combined
     record["schema_version"] = SCHEMA_VERSION
     return record
 

@@ -3,7 +3,7 @@
 In an interleaved run (benchlab.execute.executor) round r ran repeat r of every job on a device, close
 together in time, so whatever drifted during the run (a co-tenant, the governor, heat) hit both
 jobs of a round alike. The paired differences of log repeat latency cancel it, which is why a
-within-run comparison can see changes that two separate runs cannot (benchlab.results.stats, "paired
+within-run comparison can see changes that two separate runs cannot (benchlab.metrics.stats, "paired
 samples"). Used for the "what to ship" pick (a variant not significantly slower than the fastest
 is a tie) and by `benchlab ab` (two models or variants of one run, e.g. baseline.tflite against
 candidate.tflite).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchlab.results.stats import log_sd, minimum_detectable_change, paired_shift
+from benchlab.metrics.stats import log_sd, minimum_detectable_change, paired_shift
 
 #: Fewest paired rounds for a verdict: with 6 pairs the exact signed-rank test reaches p = 0.031
 #: and the 95% interval exists; with 5 neither does.

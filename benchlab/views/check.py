@@ -2,7 +2,8 @@
 
 Like pyperf's ``check``, this only warns: the numbers stay in the store, and the user decides.
 
-Per measurement (status "ok" only; a failed job already says why):
+Per measurement (status "ok" only; a failed job already says why), first each metric's own
+warnings (benchlab.metrics; latency's are these three):
   * unstable      coefficient of variation (std / mean of every measured iteration) above 0.1,
                   pyperf's rule of thumb: the spread is too large for the median to mean much.
   * noisy-repeats the repeat medians (one runner process each) spread by more than 10%: the
@@ -35,19 +36,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.execute.gate import STARTED_HOT
+from benchlab.metrics import registered as registered_metrics
 from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement, describe_ops
-from benchlab.results.stats import summarize
 from benchlab.results.run_record import RunRecord
 from benchlab.views.ship import HOST_PLATFORM, tier_coverage
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: pyperf warns when the standard deviation is more than 10% of the mean.
-MAX_CV = 0.1
-#: Below this many repeats a measurement has no 95% interval (benchlab.results.stats).
-MIN_REPEATS = 6
 THERMAL_ROSE = "thermal-rose"
 FALLBACK_STATES = ("no", "partial")
 UNQUANTIZED_RECIPES = unquantized_recipes()
@@ -82,18 +79,7 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
     """Return the reasons not to trust one measurement (none for a measurement that is not ok)."""
     if m.status != "ok":
         return []
-    found: list[CheckWarning] = []
-    summary = summarize(m.samples_us, m.runner_stats)
-    repeats = summary.repeats if summary else 0
-    if repeats < MIN_REPEATS:
-        found.append(_warning(m, "few-repeats", f"only {repeats} repeat(s); at least {MIN_REPEATS} are needed for a "
-                                                "95% interval and to tell a change from noise: raise scenario.repeats"))
-    if summary is not None and summary.count > 1 and summary.cv > MAX_CV:
-        found.append(_warning(m, "unstable", f"unstable: std dev is {summary.cv:.0%} of the mean (more than "
-                                             f"{MAX_CV:.0%}); other load, frequency scaling or throttling?"))
-    if summary is not None and summary.repeat_sd_log is not None and summary.repeat_sd_log > MAX_CV:
-        found.append(_warning(m, "noisy-repeats", f"repeat medians spread by {summary.repeat_sd_log:.0%} (more than "
-                                                  f"{MAX_CV:.0%}): changes smaller than that cannot be seen here"))
+    found = [_warning(m, code, message) for metric in registered_metrics() for code, message in metric.warnings(m)]
     if THERMAL_ROSE in m.flags:
         before = m.conditions_before.thermal_status if m.conditions_before else None
         after = m.conditions_after.thermal_status if m.conditions_after else None

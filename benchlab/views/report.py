@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import StoreError
+from benchlab.metrics import registered as registered_metrics
+from benchlab.metrics.accuracy import SYNTHETIC_NOTE
+from benchlab.metrics.base import kb_text, number_text, present
 from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
@@ -36,22 +39,6 @@ class ReportFiles:
     trend_plots: tuple[Path, ...] = ()
 
 
-def _kb(value: object) -> str:
-    return "" if value is None or value != value else f"{float(value) / 1024:,.1f}"  # noqa: PLR0124 - NaN check
-
-
-def _percent(fraction: object) -> float | None:
-    return None if fraction is None or fraction != fraction else float(fraction) * 100.0  # noqa: PLR0124
-
-
-def _num(value: object, digits: int = 2) -> str:
-    return "" if value is None or value != value else f"{float(value):.{digits}f}"  # noqa: PLR0124
-
-
-def _present(value: object) -> bool:
-    return value is not None and value == value  # noqa: PLR0124 - NaN check
-
-
 def coverage_text(r: pd.Series) -> str:
     """Return how much of the model a delegated accelerator ran, e.g. "nodes 60/61, time 94%".
 
@@ -61,43 +48,37 @@ def coverage_text(r: pd.Series) -> str:
     if r.get("accelerator_kind") == "cpu":
         return ""
     parts = []
-    if _present(r.get("delegated_nodes")) and _present(r.get("total_nodes")):
+    if present(r.get("delegated_nodes")) and present(r.get("total_nodes")):
         parts.append(f"nodes {int(r['delegated_nodes'])}/{int(r['total_nodes'])}")
-    if _present(r.get("delegated_time_pct")):
+    if present(r.get("delegated_time_pct")):
         parts.append(f"time {r['delegated_time_pct']:.0f}%")
     return ", ".join(parts)
 
 
 def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
-    """Return the report table as display strings, one dict per measurement, in a stable order."""
+    """Return the report table as display strings, one dict per measurement, in a stable order.
+
+    Each registered metric (benchlab.metrics) adds its own cells between the identity and the pick.
+    """
     rows = []
     ordered = df.sort_values(["model", "device_id", "accelerator", "format", "size_bytes"], na_position="last")
     for _, r in ordered.iterrows():
-        ci = ""
-        if r["latency_ms_ci_low"] == r["latency_ms_ci_low"] and r["latency_ms_ci_low"] is not None:
-            ci = f"{r['latency_ms_ci_low']:.3f}–{r['latency_ms_ci_high']:.3f}"
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
-        rows.append({
-            "model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
-            "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}",
-            "coverage": coverage_text(r), "size KB": _kb(r["size_bytes"]),
-            "zipped KB": _kb(r["size_compressed_bytes"]), "median ms": _num(r["latency_ms_median"], 3),
-            "95% CI ms": ci, "p90 ms": _num(r["latency_ms_p90"], 3), "repeats": str(int(r["latency_repeats"])),
-            "peak MB": _num(r["peak_memory_mb"], 1),
-            "accuracy %": SYNTHETIC_NOTE if r.get("data") == SYNTHETIC_NOTE else _num(r["accuracy"], 1),
-            "Δ pts": _num(r["accuracy_delta"], 2), "top-1 agree %": _num(_percent(r["fidelity_top1_agreement"]), 1),
-            "min cos": _num(r.get("fidelity_worst_cosine"), 4),
-            "pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
-            "flags": r["flags"] or "",
-            "status": status,
-        })
+        row = {"model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
+               "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}",
+               "coverage": coverage_text(r)}
+        for metric in registered_metrics():
+            row.update(metric.cells(r))
+        row.update({"pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
+                    "flags": r["flags"] or "", "status": status})
+        rows.append(row)
     return rows
 
 
-TERMINAL_COLUMNS = ("model", "variant", "where", "coverage", "size KB", "zipped KB", "median ms", "95% CI ms", "repeats",
-                    "peak MB", "accuracy %", "Δ pts", "top-1 agree %", "min cos", "pick")
-#: What the accuracy column says for a model measured on synthetic inputs (no labels, no real data).
-SYNTHETIC_NOTE = "synthetic: fidelity only"
+def terminal_columns() -> tuple[str, ...]:
+    """Return the columns the terminal table shows: identity, each metric's terminal cells, the pick."""
+    return ("model", "variant", "where", "coverage", *(c for m in registered_metrics() for c in m.terminal_cells),
+            "pick")
 
 
 def not_ok_notes(df: pd.DataFrame) -> list[str]:
@@ -124,7 +105,7 @@ def print_table(df: pd.DataFrame) -> None:
     console = Console(width=max(170, Console().width))
     rows = [r for r in table_rows(df) if r["status"] == "ok"]
     table = Table(title="benchlab results (★ = pick within the accuracy budget)")
-    columns = [c for c in TERMINAL_COLUMNS if c != "model" or df["model"].nunique() > 1]
+    columns = [c for c in terminal_columns() if c != "model" or df["model"].nunique() > 1]
     for column in columns:
         numeric = column.endswith(("KB", "ms", "%", "MB", "pts")) or column == "repeats"
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
@@ -253,7 +234,7 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
         base = reference.get(v["model"])
         ratio = f"{v['size_bytes'] / base:.2f}×" if base and v["size_bytes"] else ""
         rows.append({"model": v["model"], "variant": v["name"], "recipe": v["recipe"], "format": v["format"],
-                     "size KB": _kb(v["size_bytes"]), "zipped KB": _kb(v["size_compressed_bytes"]),
+                     "size KB": kb_text(v["size_bytes"]), "zipped KB": kb_text(v["size_compressed_bytes"]),
                      "vs reference": ratio, "sha256": (v["sha256"] or "")[:12],
                      "status": v["status"] if not v["error"] else f"failed: {v['error']}",
                      "notes": v.get("notes") or ""})
@@ -266,9 +247,9 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
-                  "ship": r["variant"], "median ms": _num(r["latency_ms_median"], 3),
-                  "size KB": _kb(r["size_bytes"]), "accuracy %": _num(r["accuracy"], 1),
-                  "Δ pts": _num(r["accuracy_delta"], 2), "budget": r["budget_reason"],
+                  "ship": r["variant"], "median ms": number_text(r["latency_ms_median"], 3),
+                  "size KB": kb_text(r["size_bytes"]), "accuracy %": number_text(r["accuracy"], 1),
+                  "Δ pts": number_text(r["accuracy_delta"], 2), "budget": r["budget_reason"],
                   "reason": r["pick_reason"]} for _, r in picks.iterrows()]
     rows = [{k: v for k, v in row.items() if k != "where"} for row in table_rows(df)]
 

@@ -17,7 +17,7 @@ import pytest
 from android_runner.benchmark_model import op_placement, parse_op_profile
 from android_runner.device import AndroidDevice
 from benchlab.nightly.compare import compare_measurements, placement_change
-from benchlab.nightly.metric_change import FAILED
+from benchlab.nightly.compare import FAILED
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import (
     OP_PROFILE_KEYS,

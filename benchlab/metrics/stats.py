@@ -39,6 +39,8 @@ CONFIDENCE = 0.95
 POWER = 0.8
 #: Asymptotic relative efficiency of the rank tests against the t test on normal data.
 RANK_TEST_EFFICIENCY = 3.0 / math.pi
+#: z_0.975: a two-sided 95% bound of a normal spread (noise floors cover 95% of unchanged changes).
+Z_95 = 1.959964
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,13 @@
 """How one metric changed between a baseline and a candidate measurement, and whether it counts.
 
-Latency: at the repeat level, against the noise floor
-----------------------------------------------------
-The unit is the repeat (one runner process; benchlab.results.stats explains why): each measurement
+Every metric of the registry (benchlab.metrics) compares with one of the three rules below: a metric
+a runner reports once per repeat (latency, init, first inference; energy next) with the repeat-level
+test, a single number per measurement (size, peak memory) against a relative threshold, accuracy
+against a threshold in points.
+
+Per-repeat metrics (latency): at the repeat level, against the noise floor
+--------------------------------------------------------------------------
+The unit is the repeat (one runner process; benchlab.metrics.stats explains why): each measurement
 contributes one latency per repeat (the median of its iterations, or the runner's per-run median
 where it prints no iterations). Latencies are compared on a log scale, so a change is a ratio
 ("12% slower") whatever the model's speed.
@@ -27,7 +32,7 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   apart at a between-repeat sd of 5-9%), so a shift no larger than one process differs from
   another is not called before history says more.
 * Minimum detectable change: the larger of the noise floor and what the repeats can resolve
-  (benchlab.results.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
+  (benchlab.metrics.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
   counts). Every compared row states it, so "not significant" says how large a change could
   have been seen.
 * Decision: with fewer than `min_repeats` (5) repeats on a side the row is "not significant (too
@@ -52,17 +57,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from benchlab.plan.suite import RegressionSpec
-from benchlab.records import Measurement
-from benchlab.nightly.noise import Z_95
-from benchlab.results.stats import hodges_lehmann, log_sd, minimum_detectable_change
-
-LATENCY_METHOD = "Hodges-Lehmann shift of per-repeat log latency; 95% CI from the Mann-Whitney U distribution"
+from benchlab.metrics.stats import Z_95, hodges_lehmann, log_sd, minimum_detectable_change
 
 # Status of a metric and of a comparison row.
 REGRESSION = "regression"
@@ -79,39 +77,8 @@ NEW = "new in candidate"
 #: Row statuses for which no test ran: reported, but neither a pass nor a failure.
 SKIPPED_STATUSES = frozenset({NOT_COMPARABLE, NOT_MEASURED, MISSING})
 
-
-def thresholds_of(suite: dict[str, Any] | None) -> RegressionSpec:
-    """Return the thresholds of a stored suite's `regression` section, defaults for missing fields.
-
-    Fields this benchlab does not know (a newer one's) are ignored; raises pydantic.ValidationError
-    for a value the suite schema refuses.
-    """
-    section = (suite or {}).get("regression") or {}
-    return RegressionSpec(**{k: v for k, v in section.items() if k in RegressionSpec.model_fields and v is not None})
-
-
-def parse_threshold(text: str) -> tuple[str, float]:
-    """Parse a "NAME=VALUE" override (e.g. "latency_pct=20") of a RegressionSpec field.
-
-    Returns the name and the value as the field holds it; raises ValueError naming the allowed
-    names and defaults, or what the field refuses (a negative percent, alpha outside 0..1).
-    """
-    name, sep, value = (part.strip() for part in text.partition("="))
-    fields = RegressionSpec.model_fields
-    if not sep or name not in fields:
-        allowed = ", ".join(f"{k} (default {f.default})" for k, f in fields.items())
-        raise ValueError(f"{text!r} is not NAME=VALUE with NAME one of: {allowed}")
-    try:
-        checked = RegressionSpec.model_validate({name: value})
-    except ValidationError as exc:
-        raise ValueError(f"{text!r}: {exc.errors()[0]['msg']}") from None
-    number: float = getattr(checked, name)
-    return name, number
-
-
-def with_overrides(thresholds: RegressionSpec, overrides: dict[str, float]) -> RegressionSpec:
-    """Return `thresholds` with some fields replaced (validated like a suite's); raises pydantic.ValidationError."""
-    return RegressionSpec.model_validate({**thresholds.model_dump(), **overrides})
+#: How a per-repeat metric is compared, filled with the metric's name.
+REPEAT_METHOD = "Hodges-Lehmann shift of per-repeat log {metric}; 95% CI from the Mann-Whitney U distribution"
 
 
 @dataclass(frozen=True)
@@ -120,7 +87,7 @@ class MetricChange:
 
     `change` is in percent of the baseline for latency, size and memory, and in percentage
     points for accuracy (`change_unit` says which). The confidence interval, p-value and sample
-    counts are only set for latency.
+    counts are only set for a metric compared at the repeat level.
     """
 
     metric: str
@@ -145,56 +112,74 @@ class MetricChange:
     mdc_pct: float | None = None
     #: Where the noise floor comes from: "history" (earlier runs, calibration) or "repeats" (provisional).
     noise_floor_source: str | None = None
+    #: Whether this metric's status may fail the check (the registry's `Metric.gates`).
+    gates: bool = True
 
 
 def _pct(log_ratio: float | None) -> float | None:
     return None if log_ratio is None else 100.0 * math.expm1(log_ratio)
 
 
-#: What one compared latency is: one repeat (runner process), its median iteration.
-REPEAT_MEDIANS = "repeat medians"
+@dataclass(frozen=True)
+class ChangeContext:
+    """What comparing one metric of one row needs besides the two measurements.
+
+    Built by benchlab.nightly.compare from the suite's thresholds (benchlab.plan.suite.RegressionSpec)
+    and what it knows about the row, so a metric never reads the suite itself.
+    """
+
+    #: The metric's threshold: percent of the baseline, or percentage points for accuracy.
+    threshold: float
+    #: Significance level of the repeat-level test, and the fewest repeats it needs on a side.
+    alpha: float = 0.05
+    min_repeats: int = 5
+    #: The row's run-to-run noise floor in percent from history; None: provisional, from the repeats.
+    noise_floor_pct: float | None = None
+    #: Why the two runs' evaluation sets differ (accuracy is then not comparable), None when they do not.
+    eval_set_difference: str | None = None
 
 
-def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
-                   thresholds: RegressionSpec = RegressionSpec(), noise_floor_pct: float | None = None) -> MetricChange:
-    """Compare two sets of per-repeat latencies (microseconds); see the module docstring.
+def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: Sequence[float], context: ChangeContext,
+                  scale: float = 1.0, sample_kind: str = "repeat values", gates: bool = True) -> MetricChange:
+    """Compare two sets of per-repeat values (one per runner process) of a metric where lower is better.
 
-    Returns a MetricChange with medians in ms, the change and its 95% CI in percent, the
-    Mann-Whitney U p-value, the noise floor and minimum detectable change, and one of:
-    regression, improved, within threshold, not significant, not significant (too few repeats).
+    `scale` turns a value into `unit` for the medians shown (1e-3: µs to ms). Returns a MetricChange
+    with the medians, the change and its 95% CI in percent, the Mann-Whitney U p-value, the noise
+    floor and minimum detectable change, and one of: regression, improved, within threshold, not
+    significant, not significant (too few repeats), not measured (no or non-positive values).
     """
     from scipy.stats import mannwhitneyu
 
-    base = np.asarray(baseline_us, dtype=np.float64)
-    cand = np.asarray(candidate_us, dtype=np.float64)
+    base = np.asarray(baseline, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
     n, m = len(base), len(cand)
-    common = {"metric": "latency", "unit": "ms", "change_unit": "%", "threshold": thresholds.latency_pct,
-              "n_baseline": n, "n_candidate": m, "method": LATENCY_METHOD, "sample_kind": REPEAT_MEDIANS,
-              "baseline": float(np.median(base)) / 1000.0 if n else None,
-              "candidate": float(np.median(cand)) / 1000.0 if m else None}
+    common = {"metric": metric, "unit": unit, "change_unit": "%", "threshold": context.threshold, "gates": gates,
+              "n_baseline": n, "n_candidate": m, "method": REPEAT_METHOD.format(metric=metric), "sample_kind": sample_kind,
+              "baseline": float(np.median(base)) * scale if n else None,
+              "candidate": float(np.median(cand)) * scale if m else None}
     if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
         return MetricChange(**common, change=None, status=NOT_MEASURED,
-                            reason="no samples" if not (n and m) else "non-positive latencies")
+                            reason="no samples" if not (n and m) else f"non-positive {metric} values")
     estimate, ci_low, ci_high = hodges_lehmann(np.log(base), np.log(cand))
     change, low, high = _pct(estimate), _pct(ci_low), _pct(ci_high)
     p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
     pooled_sd = _pooled_log_sd(base, cand)
-    sampling = minimum_detectable_change(pooled_sd, n, m, alpha=thresholds.alpha)
-    source = "history"
+    sampling = minimum_detectable_change(pooled_sd, n, m, alpha=context.alpha)
+    noise_floor_pct, source = context.noise_floor_pct, "history"
     if noise_floor_pct is None and pooled_sd is not None:
         noise_floor_pct, source = 100.0 * math.expm1(Z_95 * math.sqrt(2.0) * pooled_sd), "repeats"
     mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
     numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc,
                "noise_floor_pct": noise_floor_pct, "noise_floor_source": source if noise_floor_pct is not None else None}
     noise = f"within ±{mdc:.1f}% noise of this device" if mdc is not None else "noise of this device unknown"
-    if min(n, m) < thresholds.min_repeats:
+    if min(n, m) < context.min_repeats:
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
-                            reason=f"{min(n, m)} repeat(s) on a side, at least {thresholds.min_repeats} needed: "
+                            reason=f"{min(n, m)} repeat(s) on a side, at least {context.min_repeats} needed: "
                                    "raise scenario.repeats")
     excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    if not (p_value < thresholds.alpha and excludes_zero):
+    if not (p_value < context.alpha and excludes_zero):
         return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
-    verdict = _against_threshold(change, thresholds.latency_pct)
+    verdict = against_threshold(change, context.threshold)
     if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
         how = ("run-to-run noise of this device" if source == "history" else
                "noise of this device's repeats (no run history yet: `benchlab calibrate` measures it)")
@@ -203,7 +188,7 @@ def latency_change(baseline_us: Sequence[float], candidate_us: Sequence[float],
 
 
 def _pooled_log_sd(base: np.ndarray, cand: np.ndarray) -> float | None:
-    """Return the pooled between-repeat standard deviation of log latency of two runs."""
+    """Return the pooled between-repeat standard deviation of the log values of two runs."""
     parts = [(len(x) - 1, log_sd(x.tolist())) for x in (base, cand) if len(x) > 1]
     dof = sum(d for d, _ in parts)
     if not dof:
@@ -211,7 +196,8 @@ def _pooled_log_sd(base: np.ndarray, cand: np.ndarray) -> float | None:
     return math.sqrt(sum(d * sd * sd for d, sd in parts if sd is not None) / dof)
 
 
-def _against_threshold(change: float, threshold: float, higher_is_worse: bool = True) -> str:
+def against_threshold(change: float, threshold: float, higher_is_worse: bool = True) -> str:
+    """Return the status of a change against its threshold: regression, improved, within threshold, unchanged."""
     worse = change if higher_is_worse else -change
     if change == 0:
         return UNCHANGED
@@ -223,7 +209,11 @@ def _against_threshold(change: float, threshold: float, higher_is_worse: bool = 
 
 
 def relative_change(metric: str, unit: str, baseline: float | None, candidate: float | None,
-                     threshold: float) -> MetricChange | None:
+                    threshold: float) -> MetricChange | None:
+    """Return the change in percent of one number per measurement (lower is better) against `threshold`.
+
+    None when either side has no value; "not measured" when the baseline is not positive.
+    """
     if baseline is None or candidate is None:
         return None
     if baseline <= 0:
@@ -233,23 +223,4 @@ def relative_change(metric: str, unit: str, baseline: float | None, candidate: f
     change = 100.0 * (candidate / baseline - 1.0)
     return MetricChange(metric=metric, unit=unit, baseline=float(baseline), candidate=float(candidate),
                         change=change, change_unit="%", threshold=threshold,
-                        status=_against_threshold(change, threshold))
-
-
-def accuracy_change(base: Measurement, cand: Measurement, threshold: float,
-                     same_eval_set: str | None) -> MetricChange | None:
-    if base.accuracy is None or cand.accuracy is None:
-        return None
-    change = float(cand.accuracy) - float(base.accuracy)
-    common = {"metric": "accuracy", "unit": "%", "baseline": float(base.accuracy),
-              "candidate": float(cand.accuracy), "change": change, "change_unit": "points", "threshold": threshold}
-    if same_eval_set is not None:
-        return MetricChange(**common, status=NOT_COMPARABLE, reason=same_eval_set)
-    if base.accuracy_metric != cand.accuracy_metric:
-        return MetricChange(**common, status=NOT_COMPARABLE,
-                            reason=f"metric differs ({base.accuracy_metric} vs {cand.accuracy_metric})")
-    return MetricChange(**common, status=_against_threshold(change, threshold, higher_is_worse=False))
-
-
-# ---------------------------------------------------------------------------------------------
-# Runs
+                        status=against_threshold(change, threshold))

@@ -1,0 +1,134 @@
+"""What a metric declares: the one interface every module of benchlab.metrics implements.
+
+A metric says what it is (name, label, unit, which direction is better), how a runner reports it
+(one value per repeat, read from a repeat's record), its statistic (the tidy-table columns of a
+measurement), whether and how a comparison judges it (its threshold in the suite's `regression:`
+section, whether a regression fails the check), and how it shows (report and terminal table
+cells, its compare column, its `benchlab check` warnings). The stages iterate the registry
+(`benchlab.metrics.registered()`) instead of naming metrics.
+
+`RepeatMetric` is the template for a metric a runner reports once per repeat (init, first
+inference; energy per inference is the next): it only names where the repeat's value is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from benchlab.metrics.change import ChangeContext, MetricChange, repeat_change
+from benchlab.records import Measurement
+
+Better = Literal["lower", "higher"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A metric's field in the suite's `regression:` section (benchlab.plan.suite.RegressionSpec)."""
+
+    #: The field name, e.g. "latency_pct" ("..._pct": percent of the baseline, "..._points": points).
+    field: str
+    default: float
+    #: The help text of the field (shown in the suite schema and by `--threshold`).
+    description: str
+
+
+class Metric:
+    """One metric: what it is, how it is measured, compared and shown (see the module docstring).
+
+    A subclass sets the class attributes and overrides the methods it needs; the defaults say
+    "nothing": no columns, no comparison, no cells, no warnings.
+    """
+
+    #: Key of the metric (JSON summaries, `Measurement.repeat_values`), e.g. "latency", "memory".
+    name: ClassVar[str]
+    #: How a comparison names it in text, e.g. "peak memory".
+    label: ClassVar[str]
+    #: Unit of its compared value: "ms", "bytes", "MB", "%".
+    unit: ClassVar[str]
+    better: ClassVar[Better] = "lower"
+    #: Where it sits in tables and in a comparison's list of metrics (lower first).
+    position: ClassVar[int]
+    #: Its threshold in the suite's `regression:` section; None: never compared against one.
+    threshold: ClassVar[Threshold | None] = None
+    #: Whether a regression of it fails `benchlab compare` (else it is reported only).
+    gates: ClassVar[bool] = True
+    #: The metric whose status a comparison row takes when no gating metric regressed or improved
+    #: (latency: only a test can say "not significant"); exactly one metric is the headline.
+    headline: ClassVar[bool] = False
+    #: Column heading of its change in the compare table and the Markdown comment; None: not a column.
+    compare_heading: ClassVar[str | None] = None
+    #: Which of its `cells` the terminal table shows (the report shows them all).
+    terminal_cells: ClassVar[tuple[str, ...]] = ()
+
+    def repeat_value(self, record: Measurement) -> float | None:
+        """Return the value one repeat's record holds (None: not reported), as the runner reported it."""
+        return None
+
+    def repeat_values(self, m: Measurement) -> list[float]:
+        """Return one value per ok repeat of a combined measurement, in repeat order."""
+        return list(m.repeat_values.get(self.name, ()))
+
+    def columns(self, m: Measurement) -> dict[str, Any]:
+        """Return the tidy-table columns of this metric for one (combined) measurement."""
+        return {}
+
+    def change(self, base: Measurement, cand: Measurement, context: ChangeContext) -> MetricChange | None:
+        """Return how this metric changed from `base` to `cand` (both ok), None when it is not compared."""
+        return None
+
+    def cells(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Return this metric's cells of the report table (display text by heading) from a tidy-table row."""
+        return {}
+
+    def warnings(self, m: Measurement) -> list[tuple[str, str]]:
+        """Return (code, message) reasons not to trust this metric of an ok measurement (`benchlab check`)."""
+        return []
+
+
+class RepeatMetric(Metric):
+    """A metric a runner reports once per repeat, compared at the repeat level (benchlab.metrics.change).
+
+    Its statistic is the median of the repeat values, in the tidy column `column` (the values times
+    `scale`, in `unit`). A metric without a Measurement field of its own is read from the repeat's
+    `metric_values[name]`, which is where a runner reports it.
+    """
+
+    #: The tidy-table column of the median, e.g. "init_ms".
+    column: ClassVar[str]
+    #: Factor from the reported value to `unit` (1e-3: µs reported, ms shown).
+    scale: ClassVar[float] = 1.0
+
+    def repeat_value(self, record: Measurement) -> float | None:
+        """Return the value the runner reported for this repeat in `metric_values`, None when it did not."""
+        return record.metric_values.get(self.name)
+
+    def columns(self, m: Measurement) -> dict[str, Any]:
+        """Return the median of the repeat values in `unit` under `column` (None when none was reported)."""
+        import numpy as np
+
+        values = self.repeat_values(m)
+        return {self.column: float(np.median(values)) * self.scale if values else None}
+
+    def change(self, base: Measurement, cand: Measurement, context: ChangeContext) -> MetricChange | None:
+        """Return the repeat-level change (None when either side reported no value)."""
+        before, after = self.repeat_values(base), self.repeat_values(cand)
+        if not before or not after:
+            return None
+        return repeat_change(self.label, self.unit, before, after, context, scale=self.scale, gates=self.gates)
+
+
+def present(value: object) -> bool:
+    """Return whether a table value is there (not None, not NaN)."""
+    return value is not None and value == value  # noqa: PLR0124 - NaN is the one value unequal to itself
+
+
+def number_text(value: object, digits: int = 2) -> str:
+    """Return a number with `digits` decimals for a table cell, "" when there is none."""
+    return f"{float(value):.{digits}f}" if present(value) else ""  # type: ignore[arg-type]
+
+
+def kb_text(size_bytes: object) -> str:
+    """Return a size in bytes as KB with one decimal and thousands separators, "" when there is none."""
+    return f"{float(size_bytes) / 1024:,.1f}" if present(size_bytes) else ""  # type: ignore[arg-type]
