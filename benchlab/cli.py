@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchlab.cli_types import budget_points, positive_int, positive_seconds
 from benchlab.errors import EXIT_INTERRUPTED, EXIT_OK, BenchlabError, UsageError
 from benchlab.results.store import DEFAULT_RESULTS
 
@@ -201,7 +202,7 @@ def _resume_command(run_dir: Path, results: Path) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     """Optimize, benchmark on the suite's targets, store, print the table and write the report."""
     from benchlab.execute.executor import StopControl
-    from benchlab.pipeline import Callbacks, RunInterrupted, resume_run, run_suite
+    from benchlab.pipeline import Callbacks, RunInterrupted, check_baseline, resume_run, run_suite
     from benchlab.views.report import build_report, print_table
     from benchlab.views.ship import print_ship, ship_plan
     from benchlab.optimize.recipes import RECIPES
@@ -209,6 +210,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if (args.suite is None) == (args.resume is None):
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
+    check_baseline(args.baseline, args.results)
     suite = load_suite(args.suite, RECIPES) if args.suite is not None else None
     stop = StopControl()
     farm = contextlib.ExitStack()
@@ -311,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="serve this host's phones to a Dask scheduler (one per farm host)")
     worker.add_argument("--scheduler", required=True, metavar="tcp://HOST:8786", help="the lab's Dask scheduler")
     worker.add_argument("--name", default=None, help="this host's name in the farm (default: the host name)")
-    worker.add_argument("--nthreads", type=int, default=32, help="most devices measuring at once here (default 32)")
-    worker.add_argument("--rediscover-seconds", type=float, default=10.0,
+    worker.add_argument("--nthreads", type=positive_int, default=32,
+                        help="most devices measuring at once here (default 32)")
+    worker.add_argument("--rediscover-seconds", type=positive_seconds, default=10.0,
                         help="while idle, look for phones plugged in or pulled this often (default 10)")
     worker.set_defaults(func=cmd_worker)
 
@@ -346,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="rebuild table, plots and HTML report of a run")
     report.add_argument("run_dir", type=Path, help="a results/<run_id> directory")
-    report.add_argument("--budget", type=float, default=None, help="accuracy budget in points (default: the suite's)")
+    report.add_argument("--budget", type=budget_points, default=None,
+                        help="accuracy budget in points (default: the suite's)")
     report.set_defaults(func=cmd_report)
 
     from benchlab.cli_nightly import register as register_nightly

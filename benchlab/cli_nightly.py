@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, UsageError
+from benchlab.output_files import write_output
 from benchlab.results.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser(
         "compare", help="compare a candidate run with a baseline run; exit 1 on a regression",
-        description="Compare every measurement of CANDIDATE with BASELINE: latency change with a 95%% CI "
+        description="Compare every measurement of CANDIDATE with BASELINE: latency change with a 95% CI "
                     "and a Mann-Whitney test, size, peak memory and accuracy against the thresholds of the "
                     "candidate's suite (regression: section). Exit 1 when anything regressed beyond its "
                     "threshold or broke the accuracy budget.")
@@ -148,7 +149,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         results = find_changes(history)
         print_changes(results, f"change points in {root} ({len(runs)} runs)")
         if csv is not None:
-            changes_frame(results).to_csv(csv, index=False)
+            write_output(csv, changes_frame(results).to_csv(index=False))
             _stderr().print(f"change points: {csv} ({len(results)} series)")
         return EXIT_OK
     table = Table(title=f"runs in {escape(str(root))}")
@@ -164,7 +165,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                       escape(devices))
     _stdout().print(table)
     if csv is not None:
-        history.to_csv(csv, index=False)
+        write_output(csv, history.to_csv(index=False))
         _stderr().print(f"history: {csv} ({len(history)} rows)")
     return EXIT_OK
 

@@ -6,6 +6,8 @@ code (DESIGN: 0 ok, 1 a gate or regression failed, 2 bad input, 3 device or harn
 
 from __future__ import annotations
 
+import errno
+
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -50,6 +52,18 @@ class StoreError(BenchlabError):
     """A results directory is missing, unreadable or of an unknown schema version."""
 
     exit_code = EXIT_BAD_INPUT
+
+
+class DiskFull(BenchlabError):
+    """The disk filled while benchlab wrote: what is stored is kept, nothing half-written counts,
+    and the command can be run again (`--resume` for a run) once there is space."""
+
+    exit_code = EXIT_DEVICE_FAILURE
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """Return whether an OSError says the disk (or the user's quota) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class UsageError(BenchlabError):

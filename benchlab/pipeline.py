@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 from benchlab.plan.datasets import load_model_datasets
 from benchlab.plan.evaluation import evaluation_data
 from benchlab.execute.devices import Device, discover_devices, select_devices
-from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError
+from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, DiskFull
 from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES
 from benchlab.results.run_record import RunRecord
-from benchlab.results.store import DEFAULT_RESULTS, DiskFull, RunExists, RunStore, check_results_root
+from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
 from benchlab.plan.suite import Suite, suite_from_data
 
 if TYPE_CHECKING:
@@ -224,6 +224,15 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     return result
 
 
+def check_baseline(baseline: str | None, results_root: Path) -> None:
+    """Raise StoreError now when `baseline` names a run that does not exist, so a typo costs a
+    second, not a whole run ("latest" can only be looked up once the run has finished)."""
+    from benchlab.results.history import resolve_run
+
+    if baseline not in (None, "latest"):
+        resolve_run(baseline, results_root)
+
+
 def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
         callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
         stop: StopControl | None = None, executor: Executor | None = None) -> RunOutcome:
@@ -235,6 +244,7 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
     from benchlab.plan.suite import load_suite
 
     suite_path, results_root = Path(suite_path), Path(results_root)
+    check_baseline(baseline, results_root)
     outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results_root, callbacks, devices, stop, executor)
     if baseline is None or outcome.interrupted or outcome.exit_code != EXIT_OK:
         return outcome

@@ -448,3 +448,42 @@ def test_greyscale_images_feed_a_one_channel_model(tmp_path: Path, models: dict[
     _greyscale_image_folder(tmp_path / "images", 28)
     suite = _write(tmp_path, {"name": "m", "path": str(models["tflite"])}, {"images": "images"})
     assert main(["optimize", str(suite)]) == 0
+
+
+# --- Command-line arguments: refused before any work, in one line.
+
+def test_a_baseline_that_does_not_exist_is_refused_before_the_suite_runs(tmp_path: Path, models: dict[str, Path],
+                                                                         capsys: pytest.CaptureFixture) -> None:
+    suite = _tiny(tmp_path, models)
+    results = tmp_path / "results"
+    assert main(["run", str(suite), "--results", str(results), "--baseline", "20990101-nope"]) == 2
+    err = capsys.readouterr().err
+    assert "no run '20990101-nope'" in err and "optimize" not in err and not results.exists()
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["report", "run1", "--budget", "nan"], "argument --budget: 'nan' is not a finite number"),
+    (["report", "run1", "--budget", "-5"], "argument --budget: '-5': an accuracy budget is 0 or more"),
+    (["worker", "--scheduler", "tcp://farm:8786", "--nthreads", "0"], "argument --nthreads: '0': must be at least 1"),
+    (["worker", "--scheduler", "tcp://farm:8786", "--rediscover-seconds", "inf"],
+     "argument --rediscover-seconds: 'inf' is not a finite number"),
+])
+def test_a_bad_number_on_the_command_line_is_refused_by_the_parser(argv: list[str], expected: str,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2 and expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["notaurl", "tcp://farm", "ftp://farm:8786"])
+def test_a_scheduler_address_dask_cannot_use_is_one_line(address: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(["worker", "--scheduler", address]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"benchlab: error: scheduler address {address!r}: ") and "tcp://HOST:PORT" in line
+
+
+def test_compare_help_shows_a_plain_percent_sign(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert "95% CI" in " ".join(out.split()) and "%%" not in out

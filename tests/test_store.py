@@ -4,6 +4,7 @@ tidy DataFrames of raw samples, Parquet export, resume bookkeeping."""
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -180,7 +181,7 @@ def test_run_needs_a_suite_or_resume(capsys: pytest.CaptureFixture) -> None:
 
 def test_a_full_disk_keeps_what_is_stored_and_says_how_to_resume(tmp_path: Path) -> None:
     """/dev/full answers every write with ENOSPC, as a full disk does."""
-    from benchlab.results.store import DiskFull
+    from benchlab.errors import DiskFull
 
     store = new_store(tmp_path)
     store.append(measurement("a", ((1000.0,),)))
@@ -204,3 +205,92 @@ def test_a_stored_fidelity_reads_back_with_every_output(tmp_path: Path) -> None:
     store.append(replace(measurement("a", ((1.0,),)), fidelity=fidelity))
     (back,) = read_repeat_records(store.directory)
     assert back.fidelity == fidelity and back.fidelity.worst_cosine == 0.97
+
+
+def _record_line(store: RunStore, **changes: object) -> str:
+    record = json.loads((store.directory / MEASUREMENTS_FILE).read_text().splitlines()[0])
+    return json.dumps({**record, **changes})
+
+
+#: Middle lines of measurements.jsonl that are JSON but not a record.
+NOT_RECORDS = {
+    "a list": lambda store: "[1, 2, 3]",
+    "a record with only its version": lambda store: '{"schema_version": 3}',
+    "a repeat that is text": lambda store: _record_line(store, repeat="one"),
+}
+
+
+def _damaged_run(tmp_path: Path, damage: str) -> RunStore:
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0,),)))
+    line = NOT_RECORDS[damage](store)
+    store.append(measurement("a", ((1100.0,),), repeat=1))
+    path = store.directory / MEASUREMENTS_FILE
+    first, second = path.read_text().splitlines()
+    path.write_text(f"{first}\n{line}\n{second}\n")
+    return store
+
+
+@pytest.mark.parametrize("damage", list(NOT_RECORDS))
+@pytest.mark.parametrize("command", [["compare", "run1", "run1"], ["check", "run1"], ["report", "run1"]])
+def test_a_middle_line_that_is_json_but_not_a_record_is_one_line_naming_it(
+        damage: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchlab.cli import main
+
+    store = _damaged_run(tmp_path, damage)
+    monkeypatch.chdir(tmp_path)
+    assert main([*command, *(["--results", str(tmp_path)] if command[0] != "report" else [])]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("benchlab: error: ") and "run1/measurements.jsonl:2: not a measurement record" in line
+    with pytest.raises(StoreError, match=":2: not a measurement record"):
+        store.progress()  # what `run --resume` reads first
+
+
+@pytest.mark.parametrize("damage", list(NOT_RECORDS))
+def test_history_skips_and_names_a_damaged_run(damage: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    from benchlab.cli import main
+
+    store = _damaged_run(tmp_path, damage)
+    good = RunStore(tmp_path / "run2")
+    good.create({"suite_name": "s", "suite": {}, "harness_version": "0", "devices": [], "variants": [],
+                 "started_at": "now"})
+    good.append(replace(measurement("a", ((1000.0,),)), run_id="run2"))
+    assert main(["history", str(tmp_path)]) == 0
+    assert "run2" in capsys.readouterr().out
+    assert f"skipped run {store.directory}: " in caplog.text
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]"])
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_a_damaged_run_json_is_one_line_naming_it(text: str, command: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli import main
+
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0,),)))
+    (store.directory / "run.json").write_text(text)
+    argv = ["report", str(store.directory)] if command == "report" else ["compare", "run1", "run1", "--results",
+                                                                          str(tmp_path)]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("benchlab: error: ") and "run1/run.json: not " in line
+
+
+@pytest.mark.parametrize("where", ["parent-is-a-file", "proc"])
+@pytest.mark.parametrize("command", ["history --csv", "compare --junit"])
+def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(where: str, command: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli import main
+
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0,),)))
+    shutil.copytree(store.directory, tmp_path / "run0")
+    (tmp_path / "a-file").write_text("")
+    target = tmp_path / "a-file" / "out" if where == "parent-is-a-file" else Path("/proc/benchlab/out")
+    argv = (["history", str(tmp_path), "--csv", str(target)] if command == "history --csv"
+            else ["compare", "run0", "run1", "--results", str(tmp_path), "--junit", str(target)])
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith(f"benchlab: error: cannot write {target}: ") and len(lines) == 1, lines

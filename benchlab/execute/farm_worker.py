@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from benchlab.execute.devices import Device, discover_devices
-from benchlab.errors import BenchlabError, DeviceError
+from benchlab.errors import BenchlabError, DeviceError, UsageError
 from benchlab.execute.executor import ABORT_POLL_SECONDS, StopControl, run_device_schedule
 from benchlab.records import (
     Capabilities,
@@ -67,8 +67,31 @@ def device_resource(device_id: str) -> str:
 
 
 def cluster_address(given: str | None) -> str | None:
-    """Return the scheduler address from `--cluster`, else $BENCHLAB_CLUSTER, else None (no cluster)."""
-    return given or os.environ.get(CLUSTER_ENV) or None
+    """Return the scheduler address from `--cluster`, else $BENCHLAB_CLUSTER, else None (no cluster).
+
+    Raises UsageError for an address Dask could not connect to (see `check_scheduler_address`).
+    """
+    address = given or os.environ.get(CLUSTER_ENV) or None
+    return check_scheduler_address(address) if address is not None else None
+
+
+def check_scheduler_address(address: str) -> str:
+    """Return `address` when it has a scheme Dask speaks and, for a network one, a host and port.
+
+    Raises UsageError otherwise: Dask itself fails only once the worker starts, with chained tracebacks.
+    """
+    from distributed.comm import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in backends:
+            raise ValueError(f"unknown scheme {scheme!r} (allowed: {', '.join(sorted(backends))})")
+        if scheme in ("tcp", "tls", "ws", "wss"):
+            parse_host_port(location)
+    except ValueError as exc:
+        raise UsageError(f"scheduler address {address!r}: {exc}", hint="give tcp://HOST:PORT, e.g. tcp://farm:8786") from None
+    return address
 
 
 # --- the worker side ----------------------------------------------------------------------------
@@ -336,12 +359,14 @@ def serve_worker(scheduler: str, name: str | None = None, nthreads: int = 32,
 
     Closing tells the scheduler (the client then records this worker's unfinished repeats as
     interrupted) and closes every device. `nthreads` bounds how many devices measure at once here
-    (one thread per device schedule).
+    (one thread per device schedule). Raises UsageError for a scheduler address Dask cannot use.
     """
     import asyncio
     import signal
 
     from distributed import Worker
+
+    check_scheduler_address(scheduler)
 
     async def serve() -> None:
         async with Worker(scheduler, name=name or platform.node(), nthreads=nthreads,

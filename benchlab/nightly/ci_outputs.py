@@ -30,6 +30,7 @@ from benchlab.nightly.compare import (
     Comparison,
     MetricChange,
 )
+from benchlab.output_files import write_output
 
 
 def _signed(value: float | None, unit: str, digits: int = 1) -> str:
@@ -239,12 +240,13 @@ def summary_markdown(result: CompareResult) -> str:
 
 def write_outputs(result: CompareResult, junit: Path | None = None, json_path: Path | None = None,
                   markdown: Path | None = None) -> list[Path]:
-    """Write whichever of the three outputs has a path; return the paths written."""
+    """Write whichever of the three outputs has a path; return the paths written.
+
+    Raises UsageError for a path that cannot be written, DiskFull when the disk fills.
+    """
     written = []
     for path, render in ((junit, junit_xml), (json_path, summary_json), (markdown, summary_markdown)):
         if path is not None:
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render(result))
-            written.append(path)
+            write_output(Path(path), render(result))
+            written.append(Path(path))
     return written

@@ -20,6 +20,7 @@ setup change itself reported as such (benchlab.results.changepoints).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 from benchlab.errors import StoreError
 from benchlab.results.run_record import load_results
 from benchlab.results.store import RUN_FILE, read_run_meta, run_directories
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,10 +83,15 @@ def list_runs(results_root: Path | str, suite_name: str | None = None) -> list[R
     """Return the runs under `results_root` (or the run it names), oldest first.
 
     With `suite_name`, only runs of that suite are listed, and only their run.json is read.
-    Raises StoreError when the root does not exist, holds no run, or a run.json has an unknown
-    schema version.
+    A run whose run.json is damaged or of an unknown schema version is skipped, with a warning
+    naming it. Raises StoreError when the root does not exist or holds no run.
     """
-    metas = [(read_run_meta(path), path) for path in run_directories(results_root)]
+    metas = []
+    for path in run_directories(results_root):
+        try:
+            metas.append((read_run_meta(path), path))
+        except StoreError as exc:  # one damaged or newer run does not hide the others
+            log.warning("skipped run %s: %s", path, exc)
     if suite_name is not None:
         metas = [(meta, path) for meta, path in metas if meta.get("suite_name") == suite_name]
     metas.sort(key=lambda pair: _sort_key(*pair))
@@ -102,13 +110,18 @@ def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.
     listed), `run_started_at` and `run_finished_at` (UTC timestamps, NaT when unknown),
     `suite_name`, `harness_version` and `setup_change` (see `setup_changes`). Rows are sorted by
     run, then in the order each run stored them. With `suite_name`, only that suite's runs are read.
-    Raises StoreError when the root holds no run or a run of an unknown schema version.
+    A run that cannot be read is skipped with a warning naming it. Raises StoreError when the root
+    holds no run.
     """
     import pandas as pd
 
     frames = []
     for run in list_runs(results_root, suite_name):
-        frame = load_results(run.path)
+        try:
+            frame = load_results(run.path)
+        except StoreError as exc:
+            log.warning("skipped run %s: %s", run.path, exc)
+            continue
         if frame.empty:
             continue  # a run that stored nothing yet still counts in run_order
         frame.insert(0, "run_order", run.order)

@@ -31,7 +31,6 @@ Schema history (bump SCHEMA_VERSION and migrate in `_migrate` when a record chan
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchlab.errors import EXIT_DEVICE_FAILURE, StoreError
+from benchlab.errors import DiskFull, StoreError, first_line, is_disk_full
 from benchlab.names import file_name
 from benchlab.records import (
     AcceleratorSetting,
@@ -78,12 +77,6 @@ class RunExists(StoreError):
     """A run directory of that name exists already."""
 
 
-class DiskFull(StoreError):
-    """The disk filled while a record was written: what is stored is kept, the run stops."""
-
-    exit_code = EXIT_DEVICE_FAILURE
-
-
 def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
     """Return a JSON-ready dict of a measurement (outputs excluded; they go to their own file)."""
     record = asdict(measurement)
@@ -91,6 +84,11 @@ def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
     record.pop("repeat_values", None)  # derived from the repeat records when they are combined
     record["schema_version"] = SCHEMA_VERSION
     return record
+
+
+#: Fields every reader relies on the type of (sorts repeats, counts them, keys jobs); a record whose
+#: values are otherwise of the wrong type fails where it is built into a Measurement.
+_TYPED_FIELDS: dict[str, type | tuple[type, ...]] = {"job_id": str, "status": str, "repeat": int}
 
 
 def _fidelity(stored: dict[str, Any]) -> Fidelity:
@@ -107,8 +105,17 @@ def _conditions(raw: dict[str, Any] | None) -> Conditions | None:
 
 
 def measurement_from_record(record: dict[str, Any]) -> Measurement:
-    """Rebuild a Measurement from a stored record; raise StoreError for an unknown schema version."""
+    """Rebuild a Measurement from a stored record.
+
+    Raises StoreError for an unknown schema version; TypeError, KeyError or ValueError for JSON that
+    is not a record (a list, a record missing a field, a field of the wrong type).
+    """
+    if not isinstance(record, dict):
+        raise TypeError(f"a JSON object expected, got {type(record).__name__}")
     record = _migrate(dict(record))
+    for key, kind in _TYPED_FIELDS.items():
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
+            raise TypeError(f"{key} is {record.get(key)!r}")
     names = {f.name for f in fields(Measurement)}
     values = {k: v for k, v in record.items() if k in names}
     values["variant"] = Variant(**record["variant"])
@@ -248,7 +255,7 @@ class RunStore:
                 self._write_line(line)
                 self._appended += 1
         except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            if not is_disk_full(exc):
                 raise
             self._drop_torn_tail()
             raise DiskFull(f"disk full: {self._appended} repeat(s) of this session kept in {self.directory}",
@@ -314,7 +321,11 @@ def read_repeat_records(directory: Path) -> list[Measurement]:
                 log.warning("%s: last record is incomplete (interrupted write); ignored", path)
                 continue
             raise StoreError(f"{path}:{number}: not a JSON record") from None
-        found.append(measurement_from_record(record))
+        try:
+            found.append(measurement_from_record(record))
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:  # JSON, but not a record
+            raise StoreError(f"{path}:{number}: not a measurement record ({first_line(exc)})",
+                             hint="remove or repair that line") from None
     return found
 
 
@@ -324,7 +335,12 @@ def read_run_meta(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StoreError(f"{directory} is not a benchlab run (no {RUN_FILE})",
                          hint="pass a results/<run_id> directory")
-    meta = json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{path}: not JSON ({first_line(exc)})", hint="the run's run.json is damaged") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{path}: not a run record (a JSON object expected)", hint="the run's run.json is damaged")
     if meta.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
         raise StoreError(f"{path}: schema version {meta.get('schema_version')!r} is not one of "
                          f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
