@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import benchlab
+from benchlab.cli import main as cli_main
 from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
 from benchlab.results.run_record import RunRecord, combine_repeats
@@ -207,6 +208,12 @@ def test_a_stored_fidelity_reads_back_with_every_output(tmp_path: Path) -> None:
     assert back.fidelity == fidelity and back.fidelity.worst_cosine == 0.97
 
 
+def _one_repeat_run(tmp_path: Path) -> RunStore:
+    store = new_store(tmp_path)
+    store.append(measurement("a", ((1000.0,),)))
+    return store
+
+
 def _record_line(store: RunStore, **changes: object) -> str:
     record = json.loads((store.directory / MEASUREMENTS_FILE).read_text().splitlines()[0])
     return json.dumps({**record, **changes})
@@ -221,8 +228,7 @@ NOT_RECORDS = {
 
 
 def _damaged_run(tmp_path: Path, damage: str) -> RunStore:
-    store = new_store(tmp_path)
-    store.append(measurement("a", ((1000.0,),)))
+    store = _one_repeat_run(tmp_path)
     line = NOT_RECORDS[damage](store)
     store.append(measurement("a", ((1100.0,),), repeat=1))
     path = store.directory / MEASUREMENTS_FILE
@@ -236,11 +242,9 @@ def _damaged_run(tmp_path: Path, damage: str) -> RunStore:
 def test_a_middle_line_that_is_json_but_not_a_record_is_one_line_naming_it(
         damage: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchlab.cli import main
-
     store = _damaged_run(tmp_path, damage)
     monkeypatch.chdir(tmp_path)
-    assert main([*command, *(["--results", str(tmp_path)] if command[0] != "report" else [])]) == 2
+    assert cli_main([*command, *(["--results", str(tmp_path)] if command[0] != "report" else [])]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("benchlab: error: ") and "run1/measurements.jsonl:2: not a measurement record" in line
     with pytest.raises(StoreError, match=":2: not a measurement record"):
@@ -250,14 +254,12 @@ def test_a_middle_line_that_is_json_but_not_a_record_is_one_line_naming_it(
 @pytest.mark.parametrize("damage", list(NOT_RECORDS))
 def test_history_skips_and_names_a_damaged_run(damage: str, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                caplog: pytest.LogCaptureFixture) -> None:
-    from benchlab.cli import main
-
     store = _damaged_run(tmp_path, damage)
     good = RunStore(tmp_path / "run2")
     good.create({"suite_name": "s", "suite": {}, "harness_version": "0", "devices": [], "variants": [],
                  "started_at": "now"})
     good.append(replace(measurement("a", ((1000.0,),)), run_id="run2"))
-    assert main(["history", str(tmp_path)]) == 0
+    assert cli_main(["history", str(tmp_path)]) == 0
     assert "run2" in capsys.readouterr().out
     assert f"skipped run {store.directory}: " in caplog.text
 
@@ -266,14 +268,11 @@ def test_history_skips_and_names_a_damaged_run(damage: str, tmp_path: Path, caps
 @pytest.mark.parametrize("command", ["compare", "report"])
 def test_a_damaged_run_json_is_one_line_naming_it(text: str, command: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:
-    from benchlab.cli import main
-
-    store = new_store(tmp_path)
-    store.append(measurement("a", ((1000.0,),)))
+    store = _one_repeat_run(tmp_path)
     (store.directory / "run.json").write_text(text)
     argv = ["report", str(store.directory)] if command == "report" else ["compare", "run1", "run1", "--results",
                                                                           str(tmp_path)]
-    assert main(argv) == 2
+    assert cli_main(argv) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("benchlab: error: ") and "run1/run.json: not " in line
 
@@ -282,15 +281,12 @@ def test_a_damaged_run_json_is_one_line_naming_it(text: str, command: str, tmp_p
 @pytest.mark.parametrize("command", ["history --csv", "compare --junit"])
 def test_an_output_path_that_cannot_be_written_is_one_line_naming_it(where: str, command: str, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    from benchlab.cli import main
-
-    store = new_store(tmp_path)
-    store.append(measurement("a", ((1000.0,),)))
+    store = _one_repeat_run(tmp_path)
     shutil.copytree(store.directory, tmp_path / "run0")
     (tmp_path / "a-file").write_text("")
     target = tmp_path / "a-file" / "out" if where == "parent-is-a-file" else Path("/proc/benchlab/out")
     argv = (["history", str(tmp_path), "--csv", str(target)] if command == "history --csv"
             else ["compare", "run0", "run1", "--results", str(tmp_path), "--junit", str(target)])
-    assert main(argv) == 2
+    assert cli_main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith(f"benchlab: error: cannot write {target}: ") and len(lines) == 1, lines
