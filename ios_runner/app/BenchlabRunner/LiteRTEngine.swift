@@ -255,7 +255,7 @@ final class LiteRTEngine: InferenceEngine {
         return tensor
     }
 
-    /// A tensor's shape. TfLiteTensorNumDims is -1 for a tensor without dimensions set (common.h),
+    /// A tensor's shape. TfLiteTensorNumDims is -1 for a tensor without dimensions set (c_api.h),
     /// and a range up to -1 traps.
     private func dims(_ tensor: UnsafePointer<TfLiteTensor>) throws -> [Int] {
         let count = TfLiteTensorNumDims(tensor)
