@@ -9,8 +9,13 @@ through developer services, and the battery. Tests replace it with an in-memory 
 pymobiledevice3 (11.x) is asynchronous. ``Pymobiledevice3Services`` runs one event loop in a
 background thread and submits every call to it with a timeout, so the driver stays synchronous
 (one worker thread per phone, as on Android). Every connection is opened for one call (or, for
-the app's files, for one ``open_container`` block) and closed in ``finally``. Library errors
-become ``PhoneError`` subclasses with a one-line reason; nothing from pymobiledevice3 leaks out.
+the app's files, for one ``open_container`` block) and closed in ``finally``. What the library
+does with blocking calls (tunneld's HTTP listing, downloading the developer disk image) runs in a
+worker thread, never on that loop, which every phone shares. Library errors become
+``PhoneError`` subclasses with a one-line reason; nothing from pymobiledevice3 leaks out.
+
+Developer services (DVT, which launches the app) exist only while the developer disk image is
+mounted, and a restart unmounts it: the first launch on a phone in a session mounts it.
 
 Configuration (environment):
 

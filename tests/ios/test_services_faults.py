@@ -37,6 +37,7 @@ from pymobiledevice3.services.afc import AfcService
 from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
 from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
 from pymobiledevice3.services.installation_proxy import TEMP_REMOTE_BASEDIR, InstallationProxyService
+from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
 from ios_runner.services import (
     LAUNCH_REFUSED_HINT,
@@ -45,6 +46,7 @@ from ios_runner.services import (
     LaunchUnavailable,
     PhoneLocked,
     Pymobiledevice3Services,
+    phone_error,
     same_udid,
 )
 from tests.ios.loopback_usbmuxd import LoopbackPhone, LoopbackUsbmuxd
@@ -148,9 +150,10 @@ def real_services(**kwargs: Any) -> Iterator[Pymobiledevice3Services]:
 
 def test_a_tunnel_tunneld_lists_but_cannot_connect_is_no_tunnel(connects: list[tuple[str, int]]) -> None:
     with FakeTunneld(stale_tunnel()) as tunneld, real_services(tunneld_address=tunneld.address) as services:
-        # pymobiledevice3's own get_tunneld_device_by_udid raises IndexError here (``rsds[0]`` of none)
+        with pytest.raises(IndexError):  # what the library's own lookup does with it (``rsds[0]`` of none)
+            services._loop.run(get_tunneld_device_by_udid(UDID, tunneld_address=tunneld.address), 30)
         assert services._loop.run(services._tunnel(UDID), 30) is None
-    assert len(connects) == 1, "the library did try the listed tunnel"
+    assert len(connects) == 2, "the library did try the listed tunnel, each time"
 
 
 def test_a_stale_tunnel_does_not_break_listing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,6 +174,9 @@ def test_a_phone_usbmux_lists_without_the_dash_is_the_one_tunneld_lists_with_it(
             (listing,) = services.list_phones()
             assert listing.udid == UDID_NO_DASH and services.transport(listing.udid) == "usbmux-remote"
             assert connects == [], "a phone usbmux lists is not listed (nor connected to) again through tunneld"
+            assert services._loop.run(get_tunneld_device_by_udid(UDID_NO_DASH, tunneld_address=tunneld.address),
+                                      30) is None, "the library compares the UDIDs as exact strings"
+            assert connects == []
             services._loop.run(services._tunnel(UDID_NO_DASH), 30)  # the launch of an iOS 17 phone looks it up so
     assert len(connects) == 1, "the tunnel tunneld keys by the dashed UDID is the phone's"
     assert same_udid(UDID, UDID_NO_DASH) and same_udid(UDID.lower(), UDID) and not same_udid(UDID, UDID[:-1] + "F")
@@ -368,8 +374,6 @@ def test_installing_draws_no_progress_bar_of_pymobiledevice3s(monkeypatch: pytes
 
 def test_the_app_readme_shows_what_benchlab_prints_once_the_signing_has_expired() -> None:
     """The line a job fails with (message; hint), for SpringBoard's answer to an app whose profile expired."""
-    from ios_runner.services import phone_error
-
     bundle = "com.example.benchlab.runner"
     expired = NSError(1, "FBSOpenApplicationServiceErrorDomain", {
         "NSLocalizedFailureReason": (
