@@ -124,3 +124,29 @@ def test_benchlab_devices_lists_iphones_with_their_state(iphones: FakeServices, 
     untrusted = next(line for line in lines if UNTRUSTED[:16] in line)
     assert all(word in ready for word in ("ios", "iPhone 15 Pro", "A17 Pro", "flagship", "usbmux", "ready"))
     assert "iPhone 12" in untrusted and "not-paired" in untrusted
+
+
+def test_a_launch_the_phone_refused_is_retried_by_resume_once_the_phone_is_unlocked(
+        tmp_path: Path, iphones: FakeServices, tiny_tflite_path: Path) -> None:
+    """A refused launch is the phone's failure, not the model's: the rest of the run goes on, and
+    `--resume` runs the job again (issue 22: before, it counted against the model and was never retried)."""
+    suite = {"name": "iphone-locked", "models": [{"name": "tiny", "path": str(tiny_tflite_path)}],
+             "variants": ["tflite"], "targets": ["host", f"ios:{READY}"],
+             "accelerators": [{"kind": "cpu", "threads": 1}],
+             "scenario": {"warmup": 1, "iterations": 3, "min_seconds": 0, "repeats": 1, "timeout_seconds": 60}}
+    path = tmp_path / "locked.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    results = tmp_path / "results"
+    phone = iphones.phones[READY]
+    phone.launch_refused = True  # the phone is locked: SpringBoard refuses the launch
+    main(["run", str(path), "--results", str(results)])
+    (run_dir,) = results.iterdir()
+    first = benchlab.load_results(run_dir).set_index("device_id")
+    assert first.loc["host", "status"] == "ok", "the other devices' work goes on"
+    assert first.loc[READY, "status"] == "failed" and first.loc[READY, "failure_cause"] == "device"
+    assert "the phone refused" in first.loc[READY, "error"] and "unlock the phone" in first.loc[READY, "error"]
+
+    phone.launch_refused = False  # unlocked
+    assert main(["run", "--resume", run_dir.name, "--results", str(results)]) == 0
+    again = benchlab.load_results(run_dir)
+    assert set(again[again["device_id"] == READY]["status"]) == {"ok"}
