@@ -724,13 +724,33 @@ class Pymobiledevice3Services:
         self._run(f"launch {bundle_id}", call, timeout_s)
 
     async def _launch_with(self, udid: str, provider: Any, bundle_id: str) -> None:
-        """Mount the developer disk image if this session has not, then launch the app through DVT."""
+        """Mount the developer disk image if this session has not, then launch the app through DVT.
+
+        DVT missing although this session mounted the image means the phone restarted since (a
+        restart unmounts it): the image is mounted again and the launch tried once more.
+        """
+        from pymobiledevice3.exceptions import InvalidServiceError, StartServiceError
+
+        mounted_before = udid in self._mounted
+        if not mounted_before:
+            await self._mount_developer_image(provider)
+            self._mounted.add(udid)
+        try:
+            await self._launch_through_dvt(provider, bundle_id)
+        except (StartServiceError, InvalidServiceError):
+            if not mounted_before:
+                raise  # mounted just now and still no DVT: LaunchUnavailable says so
+            self._mounted.discard(udid)
+            await self._mount_developer_image(provider)
+            self._mounted.add(udid)
+            await self._launch_through_dvt(provider, bundle_id)
+
+    @staticmethod
+    async def _launch_through_dvt(provider: Any, bundle_id: str) -> None:
+        """Launch (or relaunch) the app with DVT process control; raises LaunchRefused when the phone refuses."""
         from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
         from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
 
-        if udid not in self._mounted:
-            await self._mount_developer_image(provider)
-            self._mounted.add(udid)
         async with DvtProvider(provider) as dvt, ProcessControl(dvt) as control:
             try:
                 await control.launch(bundle_id=bundle_id, kill_existing=True)

@@ -28,6 +28,7 @@ from pymobiledevice3.exceptions import (
     AfcFileNotFoundError,
     AlreadyMountedError,
     DeveloperModeIsNotEnabledError,
+    InvalidServiceError,
     PyMobileDevice3Exception,
     TSSError,
 )
@@ -207,9 +208,15 @@ class StandInProvider:
 def dvt(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """pymobiledevice3's DvtProvider and ProcessControl without a phone: ``launch`` answers ``outcome``
     (a pid, or an exception to raise); ``launches`` counts the calls."""
-    state: dict[str, Any] = {"outcome": 4242, "launches": 0}
+    state: dict[str, Any] = {"outcome": 4242, "launches": 0, "unavailable": 0}
 
     async def enter(self: Any) -> Any:
+        return self
+
+    async def start_dvt(self: DvtProvider) -> DvtProvider:
+        if state["unavailable"]:  # lockdown's answer for a service the phone does not have now
+            state["unavailable"] -= 1
+            raise InvalidServiceError("com.apple.instruments.dtservicehub", UDID, "17.4.1")
         return self
 
     async def leave(self: Any, *exc: object) -> None:
@@ -225,6 +232,7 @@ def dvt(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     for cls in (DvtProvider, ProcessControl):
         monkeypatch.setattr(cls, "__aenter__", enter)
         monkeypatch.setattr(cls, "__aexit__", leave)
+    monkeypatch.setattr(DvtProvider, "__aenter__", start_dvt)
     monkeypatch.setattr(ProcessControl, "launch", launch)
     return state
 
@@ -287,6 +295,22 @@ def test_the_developer_disk_image_is_mounted_before_the_first_launch_of_a_sessio
         "the personalized image is downloaded off the shared event loop"
     launcher.launch_app(UDID, BUNDLE, timeout_s=30)
     assert (mounter["mounts"], dvt["launches"]) == (1, 2), "once per session"
+
+
+def test_a_phone_restarted_since_the_session_mounted_the_image_gets_it_mounted_again(
+        launcher: Pymobiledevice3Services, dvt: dict[str, Any], mounter: dict[str, Any]) -> None:
+    launcher.launch_app(UDID, BUNDLE, timeout_s=30)
+    dvt["unavailable"] = 1  # the restart unmounted the image: no DVT
+    launcher.launch_app(UDID, BUNDLE, timeout_s=30)
+    assert (mounter["mounts"], dvt["launches"]) == (2, 2)
+
+
+def test_no_developer_services_right_after_a_mount_is_launch_unavailable(
+        launcher: Pymobiledevice3Services, dvt: dict[str, Any], mounter: dict[str, Any]) -> None:
+    dvt["unavailable"] = 2
+    with pytest.raises(LaunchUnavailable):
+        launcher.launch_app(UDID, BUNDLE, timeout_s=30)
+    assert (mounter["mounts"], dvt["launches"]) == (1, 0), "no mount loop"
 
 
 def test_an_image_already_mounted_is_used(launcher: Pymobiledevice3Services, dvt: dict[str, Any],
