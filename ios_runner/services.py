@@ -697,8 +697,8 @@ class Pymobiledevice3Services:
 
     def launch_app(self, udid: str, bundle_id: str, timeout_s: float) -> None:
         """Launch the app with DVT process control: over lockdown before iOS 17, through a tunneld
-        RSD from iOS 17; the developer disk image is mounted first, once per session (DVT exists
-        only while it is, and a restart unmounts it).
+        RSD from iOS 17; the developer disk image is mounted first, once per session and again after
+        a restart (DVT exists only while it is mounted, and a restart unmounts it).
 
         Raises LaunchUnavailable (no tunnel, the image cannot be mounted), LaunchRefused (locked
         phone, developer not trusted), DeveloperModeOff or PhoneLocked.
