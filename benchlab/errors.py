@@ -7,6 +7,7 @@ code (DESIGN: 0 ok, 1 a gate or regression failed, 2 bad input, 3 device or harn
 from __future__ import annotations
 
 import errno
+import os
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -64,6 +65,19 @@ class DiskFull(BenchlabError):
 def is_disk_full(exc: OSError) -> bool:
     """Return whether an OSError says the disk (or the user's quota) is full."""
     return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def caused_by_disk_full(exc: BaseException) -> bool:
+    """Return whether `exc`, or an exception it was raised from, is a full disk.
+
+    Converters wrap the OSError in their own types, or keep only its text.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if (isinstance(seen, OSError) and is_disk_full(seen)) or os.strerror(errno.ENOSPC) in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class UsageError(BenchlabError):

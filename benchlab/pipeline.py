@@ -143,7 +143,11 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     meta["data"] = {model: {"origin": d.origin, "synthetic": d.synthetic, "accuracy_output": d.accuracy_output,
                             "inputs": list(d.inputs)} for model, d in data.items()}
     store = new_run_store(results_root, suite, meta)
-    eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
+    try:
+        eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
+    except DiskFull as exc:
+        store.remove()  # nothing is measured yet: no half-written run is left behind to resume
+        raise DiskFull(str(exc), hint="free space and run the suite again") from None
     return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
 
 

@@ -191,7 +191,7 @@ def test_a_full_disk_keeps_what_is_stored_and_says_how_to_resume(tmp_path: Path)
     (store.directory / MEASUREMENTS_FILE).symlink_to("/dev/full")
     with pytest.raises(DiskFull) as error:
         store.append(measurement("b", ((1000.0,),), repeat=1))
-    assert str(error.value) == f"disk full: 1 repeat(s) of this session kept in {store.directory}"
+    assert str(error.value) == f"disk full at {store.directory / MEASUREMENTS_FILE}: 1 repeat(s) of this session kept"
     assert error.value.hint == f"free space and resume with `benchlab run --resume {store.directory}`"
     assert error.value.exit_code == 3 and (store.directory / "kept.jsonl").read_text() == kept
 

@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from benchlab.errors import DeviceError, is_disk_full
 from benchlab.records import (
     Capabilities,
     Conditions,
@@ -37,6 +38,8 @@ from benchlab.records import (
 RUNNER = "litert-python"
 #: The module each worker process runs (a test points it at a crashing stand-in).
 WORKER_MODULE = "benchlab.execute.host_worker"
+#: A worker's exit code when the disk filled: a device failure, which `--resume` retries, not the model's.
+EXIT_DISK_FULL = 75
 
 
 def _cpu_model() -> str | None:
@@ -108,6 +111,14 @@ class HostDevice:
             accelerator=job.accelerator, status="ok", runner=RUNNER, runner_version=version("ai-edge-litert"),
             started_at=started_at, conditions_before=self.conditions(),
         )
+        try:
+            return self._run_repeats(job, base)
+        except OSError as exc:  # the worker's folder or request file: a full disk is the host's, not the model's
+            if not is_disk_full(exc):
+                raise
+            raise DeviceError(f"disk full at {exc.filename or tempfile.gettempdir()}") from None
+
+    def _run_repeats(self, job: Job, base: Measurement) -> Measurement:
         repeats: list[dict[str, Any]] = []
         outputs = None
         with tempfile.TemporaryDirectory(prefix="benchlab-host-") as workdir:
@@ -175,4 +186,6 @@ class HostDevice:
             name = signal.Signals(-process.returncode).name
             return {"status": "failed", "cause": "harness", "error": f"worker killed by {name}"}
         last = [line for line in stderr.splitlines() if line.strip()][-1:] or ["no output"]
+        if process.returncode == EXIT_DISK_FULL:
+            return {"status": "failed", "cause": "device", "error": last[0][:300]}
         return {"status": "failed", "error": f"worker exited with {process.returncode}: {last[0][:300]}"}

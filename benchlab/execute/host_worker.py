@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.errors import first_line
+from benchlab.errors import first_line, is_disk_full
+from benchlab.execute.host_device import EXIT_DISK_FULL
 from benchlab.tensors import (
     Feeds,
     ModelIO,
@@ -178,11 +179,18 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Read the request file named in argv, measure, write the result file; exit 0 if measured."""
+    """Read the request file named in argv, measure, write the result file; exit 0 if measured,
+    EXIT_DISK_FULL when the disk filled (no fault of the model), 1 otherwise."""
     die_with_parent()
     request = json.loads(Path(argv[1]).read_text())
-    result = measure(request)
-    Path(request["result_path"]).write_text(json.dumps(result))
+    try:
+        result = measure(request)
+        Path(request["result_path"]).write_text(json.dumps(result))
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"disk full at {exc.filename or Path(request['result_path']).parent}", file=sys.stderr)
+        return EXIT_DISK_FULL
     return 0 if result["status"] == "ok" else 1
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.plan.datasets import Dataset
-from benchlab.errors import SuiteError, first_line
+from benchlab.errors import SuiteError, caused_by_disk_full, first_line
 from benchlab.names import file_name
-from benchlab.optimize.cache import (FAILURE_FILE, failed_entry, locked_entry, path_sha256, publish, staging,
-                                     trusted_entry, variant_key)
+from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, path_sha256, publish,
+                                     staging, trusted_entry, variant_key)
 from benchlab.optimize.recipes import RECIPES, Options, Recipe
 from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
@@ -107,6 +107,8 @@ def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
             except SuiteError:
                 raise  # the model itself is unusable: bad input for every recipe, not one failed variant
             except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
+                if caused_by_disk_full(exc):  # not the variant's fault: never cached as a failed build
+                    raise disk_full_at(folder) from None
                 error = f"{step.label} failed: {type(exc).__name__}: {first_line(exc, limit=300)}"
                 with staging(folder) as record:  # without whatever the recipe left half-written
                     publish(record, folder, {"error": error, "failed_at": now_iso()}, file=FAILURE_FILE)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.cache_dir import cache_dir, file_lock
+from benchlab.errors import DiskFull, is_disk_full
 
 ENTRY_FILE = "variant.json"
 #: What a failed build leaves in its entry instead of ENTRY_FILE and an artifact.
@@ -93,12 +94,27 @@ def failed_entry(folder: Path) -> dict[str, Any] | None:
 
 @contextmanager
 def staging(folder: Path) -> Iterator[Path]:
-    """Yield a fresh private folder to build an entry in; it is removed unless published."""
-    path = Path(tempfile.mkdtemp(prefix=f"{folder.name}.partial-", dir=folder.parent))
+    """Yield a fresh private folder to build an entry in; it is removed unless published.
+
+    Raises DiskFull when the disk fills while it is made or written: a full disk says nothing
+    about the variant, so nothing is cached for it.
+    """
+    try:
+        path = Path(tempfile.mkdtemp(prefix=f"{folder.name}.partial-", dir=folder.parent))
+    except OSError as exc:
+        raise disk_full_at(folder) if is_disk_full(exc) else exc from None
     try:
         yield path
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise disk_full_at(folder) from None
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def disk_full_at(folder: Path) -> DiskFull:
+    return DiskFull(f"disk full at {folder.parent}", hint="free space and run again (nothing was cached)")
 
 
 def publish(staged: Path, folder: Path, meta: dict[str, Any], file: str = ENTRY_FILE) -> None:

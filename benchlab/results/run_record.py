@@ -188,12 +188,6 @@ class RunRecord:
                          "load_average_before": before.load_average if before else None})
         return pd.DataFrame(rows)
 
-    def export_parquet(self) -> None:
-        """Write measurements.parquet and samples.parquet beside the records."""
-        self.results.to_parquet(self.directory / MEASUREMENTS_PARQUET, index=False)
-        self.samples.to_parquet(self.directory / SAMPLES_PARQUET, index=False)
-
-
 def accuracy_settings(meta: dict[str, Any]) -> Callable[[str], tuple[str | None, int]]:
     """Return, from run.json, each model's scored output (None: the first) and top-k."""
     suite = meta.get("suite") or {}

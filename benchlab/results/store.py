@@ -34,8 +34,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,31 +198,61 @@ class RunStore:
             raise StoreError(f"results folder {self.directory.parent} is a file, not a folder",
                              hint="pass --results FOLDER") from None
         except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(f"disk full at {self.directory}", hint="free space and run the suite again") from None
             raise StoreError(f"cannot create {self.directory}: {exc.strerror}",
                              hint="pass --results FOLDER with a folder you can write to") from None
-        self.write_meta({"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run_meta})
+        try:
+            self.write_meta({"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run_meta})
+        except DiskFull:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        """Delete the run folder: only for a run that has measured nothing (a setup the disk cut short)."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @contextmanager
+    def _replacing(self, path: Path) -> Iterator[Path]:
+        """Yield a temporary path to write `path`'s content to; it replaces `path` in one rename when
+        written whole, so a reader never sees half a file. Raises DiskFull naming `path` when the
+        disk fills (the temporary file is removed)."""
+        partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # np.save* keep a .npz/.npy suffix
+        try:
+            yield partial
+            os.replace(partial, path)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            if not is_disk_full(exc):
+                raise
+            raise DiskFull(f"disk full at {path}", hint=f"free space and finish the run with "
+                                                        f"`benchlab run --resume {self.directory}`") from None
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        """Replace run.json atomically (write a temporary file, then rename)."""
-        partial = self.directory / f"{RUN_FILE}.partial"
-        partial.write_text(json.dumps(meta, indent=2, default=str))
-        partial.replace(self.directory / RUN_FILE)
+        """Replace run.json atomically; raise DiskFull when the disk fills (the old run.json stays)."""
+        with self._replacing(self.directory / RUN_FILE) as partial:
+            partial.write_text(json.dumps(meta, indent=2, default=str))
 
     def read_meta(self) -> dict[str, Any]:
         """Return run.json; raise StoreError when missing or of an unknown schema version."""
         return read_run_meta(self.directory)
 
     def write_eval_inputs(self, model: str, inputs: Feeds, labels: np.ndarray | None) -> str:
-        """Store a model's evaluation inputs by input name (and labels); return the inputs' path for runners."""
+        """Store a model's evaluation inputs by input name (and labels); return the inputs' path for runners.
+
+        Raises DiskFull when the disk fills (no partial file is left).
+        """
         import numpy as np
 
         from benchlab.tensors import save_feeds
 
         stem = file_name(model)
         path = self.directory / INPUTS_DIR / f"{stem}.npz"
-        save_feeds(path, inputs)
+        with self._replacing(path) as partial:
+            save_feeds(partial, inputs)
         if labels is not None:
-            np.save(self.directory / INPUTS_DIR / f"{stem}.labels.npy", labels)
+            with self._replacing(self.directory / INPUTS_DIR / f"{stem}.labels.npy") as partial:
+                np.save(partial, labels)
         return str(path)
 
     def eval_inputs(self, models: Iterable[str]) -> dict[str, str]:
@@ -245,7 +277,8 @@ class RunStore:
                 from benchlab.tensors import save_feeds
 
                 outputs_file = f"{OUTPUTS_DIR}/{file_name(measurement.job_id)}.npz"
-                save_feeds(self.directory / outputs_file, measurement.outputs)
+                with self._replacing(self.directory / outputs_file) as partial:
+                    save_feeds(partial, measurement.outputs)
                 measurement = replace(measurement, outputs_file=outputs_file, outputs=None)
             line = json.dumps(measurement_to_record(measurement), default=str)
             with self._lock:
@@ -258,7 +291,8 @@ class RunStore:
             if not is_disk_full(exc):
                 raise
             self._drop_torn_tail()
-            raise DiskFull(f"disk full: {self._appended} repeat(s) of this session kept in {self.directory}",
+            raise DiskFull(f"disk full at {self.directory / MEASUREMENTS_FILE}: {self._appended} repeat(s) of "
+                           "this session kept",
                            hint=f"free space and resume with `benchlab run --resume {self.directory}`") from None
         return measurement
 
@@ -297,12 +331,18 @@ class RunStore:
         return done, dead
 
     def finish(self, finished_at: str) -> RunRecord:
-        """Mark the run finished, export the tidy tables as Parquet and return the run's record."""
+        """Export the tidy tables as Parquet, then mark the run finished; return the run's record.
+
+        Raises DiskFull when the disk fills: no partial table is left and the run is not marked
+        finished, so `--resume` finishes it once there is space.
+        """
         from benchlab.results.run_record import RunRecord
 
-        self.write_meta({**self.read_meta(), "finished_at": finished_at})
         record = RunRecord.load(self.directory)
-        record.export_parquet()
+        for name, table in ((MEASUREMENTS_PARQUET, record.results), (SAMPLES_PARQUET, record.samples)):
+            with self._replacing(self.directory / name) as partial:
+                table.to_parquet(partial, index=False)
+        self.write_meta({**self.read_meta(), "finished_at": finished_at})
         return record
 
 
