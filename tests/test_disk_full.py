@@ -19,10 +19,9 @@ import yaml
 
 import benchlab.execute.host_device as host_device
 from benchlab.cli import main
-from benchlab.execute.host_device import EXIT_DISK_FULL, HostDevice
+from benchlab.execute.host_device import EXIT_DISK_FULL
 from benchlab.optimize.recipes import RECIPES
 from benchlab.results.store import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
-from tests.test_host_device import make_job
 
 
 def _enospc(*_args: object, **_kwargs: object) -> None:
@@ -38,6 +37,14 @@ def _suite(tmp_path: Path, model: Path) -> Path:
     return tmp_path / "suite.yaml"
 
 
+def _run_on_full_disk(monkeypatch: pytest.MonkeyPatch, owner: object, writer: str, suite: Path,
+                      results: Path) -> int:
+    """Return the exit code of `benchlab run` while `owner.writer` finds the disk full."""
+    with monkeypatch.context() as patched:
+        patched.setattr(owner, writer, _enospc)
+        return main(["run", str(suite), "--results", str(results)])
+
+
 def _error_line(capsys: pytest.CaptureFixture) -> str:
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("benchlab: error: ")]
     assert len(errors) == 1, errors
@@ -49,9 +56,7 @@ def test_disk_full_writing_the_inputs_leaves_no_run_and_a_rerun_finishes(
     import benchlab.tensors
 
     suite, results = _suite(tmp_path, tiny_tflite_path), tmp_path / "results"
-    with monkeypatch.context() as patched:
-        patched.setattr(benchlab.tensors, "save_feeds", _enospc)
-        assert main(["run", str(suite), "--results", str(results)]) == 3
+    assert _run_on_full_disk(monkeypatch, benchlab.tensors, "save_feeds", suite, results) == 3
     line = _error_line(capsys)
     assert "disk full at " in line and "/inputs/m.npz" in line and "run the suite again" in line
     assert list(results.iterdir()) == []  # nothing measured yet: no half-written run to resume
@@ -61,9 +66,7 @@ def test_disk_full_writing_the_inputs_leaves_no_run_and_a_rerun_finishes(
 def test_disk_full_at_the_finish_keeps_every_repeat_and_resume_finishes(
         tmp_path: Path, tiny_tflite_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     suite, results = _suite(tmp_path, tiny_tflite_path), tmp_path / "results"
-    with monkeypatch.context() as patched:
-        patched.setattr(pd.DataFrame, "to_parquet", _enospc)
-        assert main(["run", str(suite), "--results", str(results)]) == 3
+    assert _run_on_full_disk(monkeypatch, pd.DataFrame, "to_parquet", suite, results) == 3
     (run,) = results.iterdir()
     assert f"disk full at {run / MEASUREMENTS_PARQUET}" in _error_line(capsys)
     measured = (run / MEASUREMENTS_FILE).read_text()
@@ -111,12 +114,3 @@ def test_a_worker_that_finds_the_disk_full_says_so_and_exits_with_its_own_code(t
                           capture_output=True, text=True, timeout=300)
     # The worker's folder is named (the result file and the outputs are written there).
     assert done.returncode == EXIT_DISK_FULL and done.stderr.strip().endswith("disk full at /dev")
-
-
-def test_a_worker_out_of_disk_is_a_device_failure_that_resume_retries(tiny_tflite_path: Path, tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(host_device, "WORKER_MODULE", "tests.helpers.disk_full_worker")
-    monkeypatch.chdir(Path(__file__).resolve().parents[1])
-    measurement = HostDevice().run(make_job(tiny_tflite_path, tmp_path))
-    assert (measurement.status, measurement.failure_cause) == ("failed", "device")
-    assert measurement.error == "disk full at /tmp/benchlab-host-x/outputs.npz" and measurement.retryable

@@ -69,12 +69,19 @@ def test_hanging_worker_times_out(tiny_tflite_path: Path, tmp_path: Path) -> Non
     assert (measurement.status, measurement.error) == ("failed", "timed out after 3 s")
 
 
-def test_crashing_worker_is_a_failed_measurement(tiny_tflite_path: Path, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(host_device, "WORKER_MODULE", "tests.helpers.crashing_worker")
+@pytest.mark.parametrize("worker, error, cause", [
+    ("tests.helpers.crashing_worker", "worker killed by SIGSEGV", "harness"),
+    # A full disk is the host's, not the model's: a device failure, which --resume retries.
+    ("tests.helpers.disk_full_worker", "disk full at /tmp/benchlab-host-x/outputs.npz", "device"),
+])
+def test_a_worker_that_dies_is_a_failed_measurement_with_its_cause(worker: str, error: str, cause: str,
+                                                                   tiny_tflite_path: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_device, "WORKER_MODULE", worker)
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     measurement = HostDevice().run(make_job(tiny_tflite_path, tmp_path))
-    assert (measurement.status, measurement.error) == ("failed", "worker killed by SIGSEGV")
+    assert (measurement.status, measurement.error, measurement.failure_cause) == ("failed", error, cause)
+    assert measurement.retryable
 
 
 def test_host_capabilities_refuse_core_ml_with_a_reason() -> None:
