@@ -22,7 +22,8 @@ from ios_runner.protocol import RunnerJob, TensorFile, job_json, read_result, re
 from tests.ios.test_protocol import DATA, PROTOCOL_SWIFT, SwiftStruct, parse_swift_structs, swift_json
 
 VECTORS = DATA / "contract"
-RESULTS = sorted(path.name for path in VECTORS.glob("result_*.json"))
+#: The edge-case vectors, and the examples of tests/ios/data (test_protocol.py) written by earlier apps.
+RESULTS = sorted(VECTORS.glob("result_*.json")) + sorted(DATA.glob("result_*.json"))
 #: The job in job_v2_two_inputs.json: token ids (int32) and a float mask, two samples each.
 JOB = RunnerJob(
     job_id="a1b2c3d4-r0-qa-int8-cpu", model="models/9f86d081884c7d65/qa-int8.tflite", format="tflite",
@@ -87,9 +88,9 @@ def test_the_app_decodes_the_job_the_host_writes(structs: dict[str, SwiftStruct]
     assert data["schema_version"] == 2, "int32 ids need version 2"
 
 
-@pytest.mark.parametrize("name", RESULTS)
-def test_each_result_vector_is_what_the_apps_encoder_writes(name: str, structs: dict[str, SwiftStruct]) -> None:
-    text = (VECTORS / name).read_text(encoding="utf-8")
+@pytest.mark.parametrize("path", RESULTS, ids=lambda path: path.name)
+def test_each_result_vector_is_what_the_apps_encoder_writes(path: Path, structs: dict[str, SwiftStruct]) -> None:
+    text = path.read_text(encoding="utf-8")
     data = json.loads(text)
     assert swift_json(data) == text, "the encoder's layout: sorted keys, two-space indent, nil left out"
     assert decode_problems(structs["RunnerResult"], data, structs) == [], "only what Protocol.swift declares"
