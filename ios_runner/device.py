@@ -78,6 +78,7 @@ from ios_runner.services import (
     PhoneError,
     PhoneListing,
     PhoneServices,
+    canonical_udid,
 )
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class IPhoneDevice:
         self.thermal_limits = profile.thermal
         version = listing.product_version or "?"
         self.info = DeviceInfo(
-            id=self.udid, platform="ios", maker="Apple",
+            id=canonical_udid(self.udid), platform="ios", maker="Apple",
             model=product.name if product else listing.product_type, soc=chip,
             os_version=f"iOS {version} ({listing.build_version or 'build ?'})", abi="arm64",
             tier=profile.tier, transport=services.transport(self.udid), profile=profile.name,

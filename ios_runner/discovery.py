@@ -35,7 +35,7 @@ from benchlab.records import Capabilities, DeviceInfo
 from ios_runner.device import BUNDLE_ID_ENV, RUNNER_IPA_ENV, IPhoneDevice
 from ios_runner.product_types import lookup
 from ios_runner.protocol import APP_MIN_IOS, app_supports_ios
-from ios_runner.services import InstalledApp, PhoneError, PhoneListing, PhoneServices
+from ios_runner.services import InstalledApp, PhoneError, PhoneListing, PhoneServices, canonical_udid
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class UnavailableIPhone(UnavailableDevice):
     def __init__(self, listing: PhoneListing, state: str, reason: str, transport: str = "usbmux") -> None:
         product = lookup(listing.product_type) if listing.product_type else None
         version = f"iOS {listing.product_version}" if listing.product_version else None
-        info = DeviceInfo(id=listing.udid, platform="ios", maker="Apple",
+        info = DeviceInfo(id=canonical_udid(listing.udid), platform="ios", maker="Apple",
                           model=product.name if product else listing.product_type,
                           soc=product.chip if product else None, os_version=version, state=state,
                           transport=transport)

@@ -208,6 +208,15 @@ def udid_key(udid: str) -> str:
     return udid.replace("-", "").upper()
 
 
+def canonical_udid(udid: str) -> str:
+    """The UDID as Apple writes it (Finder, Xcode, lockdown's UniqueDeviceID): a 24-digit one (A12
+    and later) with its dash after the chip id, whether or not usbmuxd kept it; a 40-digit one as it
+    is. benchlab names a phone by it, so ``ios:UDID`` targets and stored runs do not depend on the
+    host's usbmuxd."""
+    digits = udid.replace("-", "")
+    return f"{digits[:8]}-{digits[8:]}" if len(digits) == 24 else udid
+
+
 def same_udid(first: str, second: str) -> bool:
     """Whether two UDIDs name one phone (see ``udid_key``)."""
     return udid_key(first) == udid_key(second)

@@ -119,3 +119,16 @@ def test_developer_mode_off_says_how_to_reveal_the_switch_without_xcode(make_pho
     device = only(discover(services=services, config=CONFIG))
     assert isinstance(device, UnavailableIPhone)
     assert "`pymobiledevice3 amfi reveal-developer-mode`" in device.reason
+
+
+@pytest.mark.parametrize("options", [{}, {"paired": "trust-pending"}], ids=["ready", "not paired"])
+def test_a_phone_usbmuxd_lists_without_the_dash_is_named_by_its_udid_as_apple_writes_it(
+        make_phone: MakePhone, options: dict) -> None:  # type: ignore[type-arg]
+    from benchlab.plan.targets import matches
+
+    phone, services = make_phone(udid="00008120001A2B3C4D5E6F70", **options)
+    device = only(discover(services=services, config=CONFIG))
+    assert device.info.id == "00008120-001A2B3C4D5E6F70"
+    assert matches(device.info, "ios:00008120-001A2B3C4D5E6F70"), "the UDID Finder and Xcode show selects it"
+    legacy, legacy_services = make_phone(udid="a50b2ae37f010229e0bbcfabe9a7a7e054fdb818")  # 40 digits: as it is
+    assert only(discover(services=legacy_services, config=CONFIG)).info.id == legacy.udid
