@@ -43,11 +43,6 @@ def unknown_accelerator_option(kind: str, options: dict[str, Any]) -> str | None
             f"(allowed: {', '.join(sorted(allowed or ())) or 'none'})")
 
 
-#: Which accelerator kinds can run which variant format.
-FORMAT_ACCELERATORS = {
-    "tflite": frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
-    "mlpackage": frozenset({"coreml"}),
-}
 #: Stands in for "no accelerator of the suite fits this format", so the variant still gets a row.
 NO_ACCELERATOR = "none"
 #: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
@@ -122,7 +117,9 @@ class Capabilities:
         if variant_format not in self.formats:
             return f"built, not runnable on this device ({variant_format} is not supported here)"
         if accelerator.kind == NO_ACCELERATOR:
-            kinds = ", ".join(sorted(FORMAT_ACCELERATORS.get(variant_format, ())))
+            from benchlab.formats import accelerator_kinds  # its format modules import benchlab.tensors
+
+            kinds = ", ".join(sorted(accelerator_kinds(variant_format)))
             return f"the suite has no accelerator setting for {variant_format} (add one of kind: {kinds})"
         if accelerator.kind not in self.kinds:
             return f"accelerator {accelerator.kind!r} is not available on this device"

@@ -1,12 +1,14 @@
-"""The stage folders of benchlab import one way: metrics -> plan -> optimize -> execute -> results -> views / nightly.
+"""The stage folders of benchlab import one way: metrics / formats -> plan -> optimize -> execute -> results ->
+views / nightly.
 
 Read from the source with `ast` (every import statement, at module level or inside a function or
 an `if TYPE_CHECKING:` block), followed transitively through the modules outside the stage folders
 (records, errors, cache_dir ...), so a new file or a detour through a shared module is checked too.
 The `plan` case replaced a cycle: the suite validated options with optimize's registry and the
 built-in model took optimize's cache lock; recipes are now handed in, the lock is benchlab.cache_dir.
-`metrics` comes first: the suite's thresholds, the tidy table, compare, check and the report all
-read its registry, so it may import nothing but the shared records.
+`metrics` and `formats` come first: every later stage reads their registries (the suite's thresholds,
+the tidy table, compare, check and the report read the metrics; the suite, build, plan and delivery
+the formats), so they may import nothing but the shared modules.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "benchlab"
 #: The flow: a stage may import its own folder and earlier stages, never a later one.
-STAGES: tuple[tuple[str, ...], ...] = (("metrics",), ("plan",), ("optimize",), ("execute",), ("results",),
+STAGES: tuple[tuple[str, ...], ...] = (("metrics", "formats"), ("plan",), ("optimize",), ("execute",), ("results",),
                                         ("views", "nightly"))
 
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from benchlab.plan.datasets import load_model_datasets
-from benchlab.optimize.build import build_variants, compressed_size
+from benchlab.formats.base import deflated_size
+from benchlab.optimize.build import build_variants
 from benchlab.optimize.cache import path_sha256
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
@@ -79,7 +80,7 @@ def test_a_recipe_that_fails_is_a_failed_variant_and_the_rest_build(tmp_path: Pa
     assert {variants[n].status for n in ("fp32", "full-int8", "coreml-fp16")} == {"built"}
 
 
-def test_compressed_size_is_the_deflated_size_inside_a_zip(tmp_path: Path) -> None:
+def test_a_package_is_sized_deflated_as_inside_a_zip(tmp_path: Path) -> None:
     package = tmp_path / "m.mlpackage"
     (package / "Data").mkdir(parents=True)
     (package / "Data" / "weights.bin").write_bytes(b"\0" * 100_000)
@@ -89,7 +90,7 @@ def test_compressed_size_is_the_deflated_size_inside_a_zip(tmp_path: Path) -> No
         archive.write(package / "Data" / "weights.bin", "Data/weights.bin")
         archive.write(package / "Manifest.json", "Manifest.json")
         expected = sum(i.compress_size for i in archive.infolist())
-    assert compressed_size(package) == expected < 1000
+    assert deflated_size(package) == expected < 1000
 
 
 BUILD_SCRIPT = """

@@ -32,9 +32,9 @@ from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.names import file_name
+from benchlab.formats import accelerator_kinds
 from benchlab.records import (
     APP_MODE_SUFFIX,
-    FORMAT_ACCELERATORS,
     NO_ACCELERATOR,
     AcceleratorSetting,
     FailureCause,
@@ -96,7 +96,7 @@ def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Seq
     jobs = []
     for device in devices:
         for variant in variants:
-            fitting = [a for a in accelerators if a.kind in FORMAT_ACCELERATORS.get(variant.format, ())]
+            fitting = [a for a in accelerators if a.kind in accelerator_kinds(variant.format)]
             for accelerator in fitting or [AcceleratorSetting(name=NO_ACCELERATOR, kind=NO_ACCELERATOR)]:
                 for setting, mode_scenario in _runner_modes(device, accelerator, scenario):
                     jobs.append(Job(

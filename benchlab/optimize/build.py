@@ -11,9 +11,7 @@ from the cache, without rebuilding, unless `rebuild_failed` asks to try again.
 
 from __future__ import annotations
 
-import io
 import time
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -26,13 +24,13 @@ from benchlab.errors import SuiteError, caused_by_disk_full, first_line
 from benchlab.names import file_name
 from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, path_sha256, publish,
                                      staging, trusted_entry, variant_key)
+from benchlab.formats import delivery_size, format_named
 from benchlab.optimize.recipes import RECIPES, Options, Recipe
 from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
 from benchlab.records import Variant, now_iso
 from benchlab.plan.suite import Suite, VariantSpec
 
-SUFFIX = {"tflite": ".tflite", "mlpackage": ".mlpackage"}
 #: The cache-key field each kind of needed data is hashed under ("calibration" predates the registry).
 NEED_KEYS = {"calibration-data": "calibration", "training-data": "training"}
 
@@ -53,14 +51,12 @@ def _key_extras(recipe: Recipe, source: SourceModel, spec: VariantSpec) -> dict[
     return extra
 
 
-def compressed_size(path: Path) -> int:
-    """Return the bytes a file or package takes deflated inside a zip (as in an APK or IPA)."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for file in files:
-            archive.write(file, arcname=file.name if file == path else str(file.relative_to(path)))
-        return sum(info.compress_size for info in archive.infolist())
+def _suffix(format_name: str) -> str:
+    """Return the file suffix of a recipe's format (benchlab.formats); raises KeyError for an unknown one."""
+    fmt = format_named(format_name)
+    if fmt is None:
+        raise KeyError(f"no format module declares {format_name!r} (benchlab/formats/)")
+    return fmt.suffix
 
 
 def size_on_disk(path: Path) -> int:
@@ -114,7 +110,7 @@ def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
                     publish(record, folder, {"error": error, "failed_at": now_iso()}, file=FAILURE_FILE)
                 return _Made({}, from_cache=False, error=error)
             meta = {"path": str(folder / out_path.name), "sha256": path_sha256(out_path),
-                    "size_bytes": size_on_disk(out_path), "size_compressed_bytes": compressed_size(out_path),
+                    "size_bytes": size_on_disk(out_path), "size_compressed_bytes": delivery_size(out_path),
                     "build_seconds": round(time.perf_counter() - started, 3), "notes": notes}
             publish(staged, folder, meta)  # only complete builds: an interrupted one is rebuilt
     return _Made(meta, from_cache=False)
@@ -169,7 +165,7 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
                 else:
                     make, key = (partial(_checked_build, recipe, current, step.settings),
                                  _step_key(current, step, recipe))
-                suffix = SUFFIX["tflite" if recipe.YIELDS_KERAS else recipe.FORMAT]
+                suffix = _suffix("tflite" if recipe.YIELDS_KERAS else recipe.FORMAT)
                 checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
                 made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
                                                                      f"{suffix}", checked), rebuild_failed)))
@@ -207,7 +203,7 @@ def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTr
             name = recipe.variant_name(step.settings)
             if recipe.CLAIM is None:
                 continue
-            if out_path.suffix != SUFFIX["tflite"]:
+            if out_path.suffix != _suffix("tflite"):
                 notes.append(f"{name}'s {recipe.CLAIM} not measured in an .mlpackage")
                 continue
             try:

@@ -14,7 +14,8 @@ from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.suite import ModelSpec
-from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_tflite
+from benchlab.formats import format_named
+from benchlab.tensors import Feeds, ModelIO, TensorInfo
 
 
 class SourceModel:
@@ -94,13 +95,18 @@ class SourceModel:
         return export_dir
 
     @cached_property
-    def _tflite_io(self) -> ModelIO:
+    def _format_io(self) -> ModelIO | None:
+        """The inputs and outputs of a source given in a variant format, read here (benchlab.formats);
+        None for a format whose model the device reads (an .mlpackage). Raises SuiteError when unloadable."""
+        fmt = format_named(self.kind)
+        if fmt is None or not fmt.described_here:
+            return None
         try:
             # Tensors are not allocated on purpose: a model with a custom op this runtime lacks is
             # a valid model, and a failed row, not bad input.
-            return describe_tflite(self.path)
+            return fmt.describe(self.path)
         except (ValueError, RuntimeError) as exc:
-            raise self._unusable("not a loadable TFLite model", exc) from None
+            raise self._unusable(f"not a loadable {fmt.title} model", exc) from None
 
     @cached_property
     def _serving_signature(self) -> Any:
@@ -113,12 +119,10 @@ class SourceModel:
 
     @cached_property
     def inputs(self) -> tuple[TensorInfo, ...] | None:
-        """The model's inputs (None for an .mlpackage, whose data is used as given); raises
-        SuiteError for an unloadable model."""
-        if self.kind == "tflite":
-            return self._tflite_io.inputs
-        if self.kind == "mlpackage":
-            return None
+        """The model's inputs (None for a format the device reads, an .mlpackage, whose data is used as
+        given); raises SuiteError for an unloadable model."""
+        if format_named(self.kind) is not None:
+            return self._format_io.inputs if self._format_io is not None else None
         if self.kind == "savedmodel":
             specs = self._serving_signature.structured_input_signature[1]
             return tuple(_tensor(name, spec.dtype.name, spec.shape) for name, spec in specs.items())
@@ -128,12 +132,12 @@ class SourceModel:
     def output_size(self) -> int | None:
         """Values per sample of the model's only output; None with several outputs (the scoring
         stage checks the one labels are read from) or where it is not known before building."""
-        if self.kind == "tflite":
-            outputs: list[Any] = [t.sample_shape for t in self._tflite_io.outputs]
+        if format_named(self.kind) is not None:
+            if self._format_io is None:
+                return None
+            outputs: list[Any] = [t.sample_shape for t in self._format_io.outputs]
         elif self.kind == "savedmodel":
             outputs = [o.shape[1:] for o in self._serving_signature.structured_outputs.values()]
-        elif self.kind == "mlpackage":
-            return None
         else:
             outputs = [o.shape[1:] for o in self.keras_model.outputs]
         if len(outputs) != 1 or any(d is None or d < 0 for d in outputs[0]):
@@ -148,7 +152,7 @@ class SourceModel:
         """
         inputs = self.inputs
         if self._dataset is None and inputs is None:
-            raise SuiteError(f"{self.where}: an .mlpackage source needs a dataset (its inputs are not "
+            raise SuiteError(f"{self.where}: an {self.path.suffix} source needs a dataset (its inputs are not "
                              "read on the host)")
         if inputs is None:
             return self._dataset

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from benchlab.errors import SuiteError
+from benchlab.formats import format_named
 from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.plan.suite import Suite
 from benchlab.records import Variant
-from benchlab.tensors import Feeds, ModelIO, describe_tflite
+from benchlab.tensors import Feeds, ModelIO
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,15 @@ class EvaluationData:
 
 
 def _measured_io(variants: Sequence[Variant]) -> ModelIO | None:
-    """Return the inputs and outputs of a model's reference .tflite (else its first built .tflite),
-    read with LiteRT, or None when it has no runnable .tflite variant."""
-    runnable = [v for v in variants if v.format == "tflite" and v.status != "failed" and v.path]
-    runnable.sort(key=lambda v: not v.is_reference)
-    return describe_tflite(runnable[0].path) if runnable else None
+    """Return the inputs and outputs of a model's reference variant (else its first built one) of a
+    format this machine reads (benchlab.formats: a .tflite, read with LiteRT), or None when it has none."""
+    readable = [(v, fmt) for v in variants if v.status != "failed" and v.path
+                and (fmt := format_named(v.format)) is not None and fmt.described_here]
+    readable.sort(key=lambda pair: not pair[0].is_reference)
+    if not readable:
+        return None
+    variant, fmt = readable[0]
+    return fmt.describe(Path(str(variant.path)))
 
 
 def _accuracy_output(suite: Suite, model: str, io: ModelIO, dataset: Dataset) -> str | None:

@@ -31,6 +31,8 @@ from benchlab.plan.recipe_catalogue import CONTEXT_KEY, RecipeCatalogue, catalog
 from benchlab.plan.targets import validate_selector
 from benchlab.plan.yaml_file import read_yaml
 from benchlab.errors import SuiteError
+from benchlab.formats import format_named, format_of
+from benchlab.formats import registered as registered_formats
 from benchlab.metrics import registered as registered_metrics
 from benchlab.names import file_name
 from benchlab.records import (
@@ -45,7 +47,6 @@ from benchlab.records import (
 
 BUILTIN_MODELS = ("quickstart-mnist",)
 BUILTIN_DATASETS = ("mnist",)
-TFLITE_IDENTIFIER = b"TFL3"
 #: Longest name (suite, model, variant, accelerator): names head table columns and plot legends.
 MAX_NAME = 100
 #: What a Keras model file starts with: .keras is a zip archive, .h5 / .hdf5 an HDF5 file.
@@ -108,14 +109,14 @@ class ModelSpec(_Strict):
 
     @property
     def kind(self) -> str:
-        """Return the source kind: builtin, keras, savedmodel, tflite or mlpackage."""
+        """Return the source kind: builtin, keras, savedmodel, or the name of a format (benchlab.formats)
+        the path's suffix names: tflite, mlpackage."""
         if self.builtin is not None:
             return "builtin"
         assert self.path is not None
-        if self.path.suffix == ".mlpackage":
-            return "mlpackage"
-        if self.path.suffix == ".tflite":
-            return "tflite"
+        fmt = format_of(self.path)
+        if fmt is not None:
+            return fmt.name
         if self.path.is_dir():
             return "savedmodel"
         return "keras"
@@ -431,21 +432,18 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _check_model_file(path: Path, kind: str) -> str | None:
     """Return what is wrong with a model path for its kind (decided by suffix / directory), or None."""
-    if kind in ("tflite", "keras") and (problem := file_problem(path)) is not None:
+    fmt = format_named(kind)
+    one_file = kind == "keras" or (fmt is not None and not fmt.is_directory)
+    if one_file and (problem := file_problem(path)) is not None:
         return f"{problem}; a {path.suffix or 'model'} model is a regular file"
-    if kind == "tflite":
-        with open(path, "rb") as handle:
-            if handle.read(8)[4:8] != TFLITE_IDENTIFIER:
-                return "is not a TFLite flatbuffer (no TFL3 identifier)"
-    elif kind == "mlpackage":
-        if not (path / "Manifest.json").is_file():
-            return "is not an .mlpackage (a directory with a Manifest.json)"
-    elif kind == "savedmodel":
+    if fmt is not None:
+        return fmt.check_contents(path)
+    if kind == "savedmodel":
         if not any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
             return "is a directory but not a SavedModel (no saved_model.pb)"
     elif path.suffix not in KERAS_SIGNATURES:
         return (f"unknown model file type {path.suffix or '(no suffix)'!r} "
-                "(allowed: .keras, .h5, a SavedModel directory, .tflite, .mlpackage)")
+                f"(allowed: .keras, .h5, a SavedModel directory, {', '.join(f.suffix for f in registered_formats())})")
     else:
         with open(path, "rb") as handle:
             if not handle.read(8).startswith(KERAS_SIGNATURES[path.suffix]):
@@ -520,7 +518,7 @@ def _fitting(recipes: RecipeCatalogue, kind: str) -> str:
 
 
 #: What a `models: - folder: DIR` entry picks up, in name order: one model per file (or SavedModel).
-FOLDER_MODEL_SUFFIXES = (".tflite", ".keras", ".h5", ".mlpackage")
+FOLDER_MODEL_SUFFIXES = (*(f.suffix for f in registered_formats()), ".keras", ".h5")
 
 
 def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:

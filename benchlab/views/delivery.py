@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from benchlab.formats import format_named
+
 MB = 1000 * 1000
 GB = 1000 * MB
 GOOGLE_PLAY = "Google Play"
 APP_STORE = "App Store"
-#: Which stores ship which model format: a .tflite runs on both platforms, Core ML only on Apple's.
-STORE_FORMATS = {GOOGLE_PLAY: frozenset({"tflite"}), APP_STORE: frozenset({"tflite", "mlpackage"})}
+#: The platform whose apps each store ships; a format says which platforms' apps can bundle it
+#: (benchlab.formats: a .tflite runs on both, Core ML only on Apple's).
+STORE_PLATFORMS = {GOOGLE_PLAY: "android", APP_STORE: "ios"}
 PLAY_SIZE_LIMITS = "https://support.google.com/googleplay/android-developer/answer/9859372"
 #: Apple's own page (https://developer.apple.com/documentation/xcode/reducing-your-app-s-size) states
 #: that the App Store limits downloads over a mobile connection but not the figure; this one does.
@@ -118,9 +121,11 @@ def check_delivery(model: str, variant: str, fmt: str, model_bytes: int, app_bas
     `model_bytes` is its compressed size inside an APK / IPA (`compressed` False: its file size,
     when no compressed size was recorded); bundled limits count `app_base_bytes` too.
     """
+    model_format = format_named(fmt)
+    platforms = model_format.app_platforms if model_format is not None else frozenset()
     checks = tuple(
         LimitCheck(limit, model_bytes + (app_base_bytes if limit.bundled else 0))
-        for limit in STORE_LIMITS if fmt in STORE_FORMATS[limit.store]
+        for limit in STORE_LIMITS if STORE_PLATFORMS[limit.store] in platforms
     )
     return Delivery(model, variant, fmt, model_bytes, compressed, app_base_bytes, checks)
 

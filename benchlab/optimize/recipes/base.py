@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 #: Data a recipe may need beyond the model: calibration inputs (post-training quantization) or a
 #: labelled training split (pruning, quantization-aware training, distillation).
 Need = Literal["calibration-data", "training-data"]
-#: Source model kinds a suite can name (see benchlab.plan.suite.ModelSpec.kind).
-ModelKind = Literal["builtin", "keras", "savedmodel", "tflite", "mlpackage"]
+#: Source model kinds a suite can name (see benchlab.plan.suite.ModelSpec.kind): "builtin", "keras",
+#: "savedmodel", or the name of a model format (benchlab.formats: "tflite", "mlpackage", ...).
+ModelKind = str
 KERAS_SOURCES: frozenset[str] = frozenset({"keras", "savedmodel", "builtin"})
 
 
@@ -42,8 +43,9 @@ class Recipe(ABC):
 
     NAME: ClassVar[str]
     DESCRIPTION: ClassVar[str]
-    #: Output format: "tflite" or "mlpackage" (decides the file suffix and which devices run it).
-    FORMAT: ClassVar[Literal["tflite", "mlpackage"]]
+    #: Output format, a name of benchlab.formats ("tflite", "mlpackage"): it decides the file suffix and
+    #: which devices run it.
+    FORMAT: ClassVar[str]
     #: Model kinds this recipe can be built from.
     SOURCES: ClassVar[frozenset[str]] = KERAS_SOURCES
     OPTIONS: ClassVar[type[Options]] = Options
