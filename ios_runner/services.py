@@ -57,6 +57,9 @@ DOCUMENTS_ROOT = "/Documents"
 CALL_TIMEOUT_S = 30.0
 #: Seconds allowed per byte pushed or pulled on top of CALL_TIMEOUT_S (a slow 2 MB/s link).
 SECONDS_PER_BYTE = 1 / 2e6
+#: Seconds allowed on top of a launch's own timeout when it first mounts the developer disk image:
+#: the first mount downloads the image (tens of MB) and has Apple's signing server sign it.
+MOUNT_TIMEOUT_S = 300.0
 
 DEVELOPER_MODE_HINT = ("turn on Settings > Privacy & Security > Developer Mode (if the switch is not there, "
                        "reveal it with `pymobiledevice3 amfi reveal-developer-mode`; no Xcode needed)")
@@ -730,7 +733,7 @@ class Pymobiledevice3Services:
             finally:
                 await rsd.close()
 
-        self._run(f"launch {bundle_id}", call, timeout_s)
+        self._run(f"launch {bundle_id}", call, timeout_s + (0.0 if udid in self._mounted else MOUNT_TIMEOUT_S))
 
     async def _launch_with(self, udid: str, provider: Any, bundle_id: str) -> None:
         """Mount the developer disk image if this session has not, then launch the app through DVT.

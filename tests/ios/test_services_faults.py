@@ -42,6 +42,7 @@ from pymobiledevice3.tunneld.api import get_tunneld_device_by_udid
 
 from ios_runner.services import (
     LAUNCH_REFUSED_HINT,
+    MOUNT_TIMEOUT_S,
     DeveloperModeOff,
     LaunchRefused,
     LaunchUnavailable,
@@ -295,6 +296,23 @@ def test_the_developer_disk_image_is_mounted_before_the_first_launch_of_a_sessio
         "the personalized image is downloaded off the shared event loop"
     launcher.launch_app(UDID, BUNDLE, timeout_s=30)
     assert (mounter["mounts"], dvt["launches"]) == (1, 2), "once per session"
+
+
+def test_the_launch_that_mounts_the_image_is_given_the_time_a_first_mount_takes(
+        launcher: Pymobiledevice3Services, dvt: dict[str, Any], mounter: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloading the image and having Apple sign it takes longer than a launch: not a 'phone timeout'."""
+    budgets: list[float] = []
+    run = launcher._loop.run
+
+    def recording(coroutine: Any, timeout_s: float) -> Any:
+        budgets.append(timeout_s)
+        return run(coroutine, timeout_s)
+
+    monkeypatch.setattr(launcher._loop, "run", recording)
+    launcher.launch_app(UDID, BUNDLE, timeout_s=60)
+    launcher.launch_app(UDID, BUNDLE, timeout_s=60)
+    assert budgets == [60 + MOUNT_TIMEOUT_S, 60]
 
 
 def test_a_phone_restarted_since_the_session_mounted_the_image_gets_it_mounted_again(
