@@ -770,7 +770,8 @@ class Pymobiledevice3Services:
                 raise LaunchRefused(f"launch {bundle_id}: the phone gave no process for it",
                                     hint=LAUNCH_REFUSED_HINT) from exc
 
-    async def _mount_developer_image(self, provider: Any) -> None:
+    @staticmethod
+    async def _mount_developer_image(provider: Any) -> None:
         """Mount the developer disk image unless one is (``mobile_image_mounter.auto_mount``).
 
         iOS 17+ gets the personalized image: downloaded once (to ~/.pymobiledevice3) and signed
