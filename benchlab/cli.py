@@ -195,8 +195,14 @@ class _StopOnSignal:
 
 
 def _resume_command(run_dir: Path, results: Path) -> str:
-    flag = "" if results == DEFAULT_RESULTS else f" --results {results}"
-    return f"benchlab run --resume {run_dir.name}{flag}"
+    """Return the command that finishes `run_dir`, as it can be pasted: by id under the results root
+    it was found in, else by its path (a run given as a path elsewhere)."""
+    import shlex
+
+    if run_dir.resolve().parent != results.resolve():
+        return f"benchlab run --resume {shlex.quote(str(run_dir))}"
+    flag = "" if results == DEFAULT_RESULTS else f" --results {shlex.quote(str(results))}"
+    return f"benchlab run --resume {shlex.quote(run_dir.name)}{flag}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -237,13 +243,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         callbacks = Callbacks(say=progress.console.print, on_variant=on_variant,
                               on_planned=lambda n: progress.update(jobs_task, total=n), on_measurement=on_measurement)
+        resumed = _run_dir(args.resume, args.results) if suite is None else None
         try:
-            if suite is None:
-                outcome = resume_run(_run_dir(args.resume, args.results), callbacks, retry_failed=args.retry_failed,
-                                     stop=stop, devices=devices, executor=executor)
-            else:
-                outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop, devices=devices,
-                                    executor=executor, rebuild_failed=args.rebuild_failed)
+            try:
+                if resumed is not None:
+                    outcome = resume_run(resumed, callbacks, retry_failed=args.retry_failed, stop=stop,
+                                         devices=devices, executor=executor)
+                else:
+                    outcome = run_suite(suite, Path(args.suite), args.results, callbacks, stop=stop, devices=devices,
+                                        executor=executor, rebuild_failed=args.rebuild_failed)
+            except KeyboardInterrupt:  # before benchmarking began (after, the pipeline says where it stopped)
+                raise RunInterrupted(resumed, "interrupted before benchmarking: nothing was measured or written "
+                                              "in this session") from None
         except RunInterrupted as exc:
             if exc.run_dir is not None:
                 exc.hint = f"finish it with `{_resume_command(exc.run_dir, args.results)}`"
@@ -372,10 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"benchlab: error: {exc}{hint}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        # Before benchmarking (nothing written yet) or after it (while the report is drawn): either
-        # way every measured repeat is already in the store.
-        print("benchlab: interrupted; repeats already measured stay in the results folder "
-              "(`benchlab run --resume RUN` finishes a run)", file=sys.stderr)
+        # Outside a run's measuring (`run` says itself what a stop left): nothing to resume.
+        print("benchlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -143,12 +143,13 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     meta["data"] = {model: {"origin": d.origin, "synthetic": d.synthetic, "accuracy_output": d.accuracy_output,
                             "inputs": list(d.inputs)} for model, d in data.items()}
     store = new_run_store(results_root, suite, meta)
-    try:
-        eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
-    except DiskFull as exc:
-        store.remove()  # nothing is measured yet: no half-written run is left behind to resume
-        raise DiskFull(str(exc), hint="free space and run the suite again") from None
-    return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
+    with store.exclusive():
+        try:
+            eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
+        except DiskFull as exc:
+            store.remove()  # nothing is measured yet: no half-written run is left behind to resume
+            raise DiskFull(str(exc), hint="free space and run the suite again") from None
+        return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
 
 
 def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
@@ -158,16 +159,17 @@ def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Seque
     device or harness, run again; failures of the model only with `retry_failed`.
 
     The suite, variants and evaluation data are those the run recorded. Raises StoreError for a
-    directory that is not a run.
+    directory that is not a run, RunBusy while another process measures into it.
     """
     store = RunStore(run_dir)
     meta = store.read_meta()
-    suite = suite_from_data(meta["suite"], RECIPES, f"{run_dir}: run.json suite")
-    variants = [Variant(**v) for v in meta["variants"]]
-    targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
-    eval_inputs = store.eval_inputs(v.model for v in variants)
-    return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop or StopControl(),
-                    executor or LocalExecutor(), retry_failed)
+    with store.exclusive():
+        suite = suite_from_data(meta["suite"], RECIPES, f"{run_dir}: run.json suite")
+        variants = [Variant(**v) for v in meta["variants"]]
+        targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
+        eval_inputs = store.eval_inputs(v.model for v in variants)
+        return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop or StopControl(),
+                        executor or LocalExecutor(), retry_failed)
 
 
 def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets: Sequence[Device],

@@ -22,7 +22,8 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from benchlab.results.store import MEASUREMENTS_FILE, RUN_FILE
+from benchlab.results.store import MEASUREMENTS_FILE, RUN_FILE, RunStore
+from benchlab.temp_dirs import sweep_stale
 
 #: Upper bounds only: a test waits for a state, never asserts how long it took.
 WAIT_SECONDS = 240
@@ -145,6 +146,9 @@ def test_workers_die_with_a_killed_benchlab(stoppable) -> None:
     run.kill()
     finish(run)
     wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "orphaned workers to die")
+    assert any(scratch.glob("benchlab-host@*"))  # SIGKILL ran no cleanup ...
+    sweep_stale(scratch)  # ... so the next benchlab sweeps what it left
+    assert not any(scratch.glob("benchlab-*"))
 
 
 def test_a_run_in_which_no_job_measured_exits_3_and_counts_failures_by_cause(
@@ -171,3 +175,42 @@ def test_two_runs_started_together_get_their_own_run_folders(tmp_path: Path, tin
     folders = sorted(p.name for p in results.iterdir())
     assert len(folders) == 2 and all(len(json.loads((results / f / RUN_FILE).read_text())["variants"]) == 1
                                      for f in folders)
+
+
+def test_a_run_being_measured_refuses_a_second_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store = RunStore(tmp_path / "results" / "20260101-000000-s")
+    store.create({"suite_name": "s", "suite": {}, "variants": [], "started_at": "now", "finished_at": None})
+    with store.exclusive():  # as the first `run` or `run --resume` holds it while it measures
+        assert main(["run", "--resume", str(store.directory)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"benchlab: error: {store.directory} is being measured by another benchlab process")
+    assert not (store.directory / MEASUREMENTS_FILE).exists()
+    with store.exclusive():  # released by its holder (and by the kernel when a holder dies)
+        pass
+
+
+@pytest.mark.parametrize("run_dir, results, command", [
+    ("results/20260101-x", "results", "benchlab run --resume 20260101-x"),
+    ("out/20260101-x", "out", "benchlab run --resume 20260101-x --results out"),
+    ("/elsewhere/my runs/20260101-x", "results", "benchlab run --resume '/elsewhere/my runs/20260101-x'"),
+])
+def test_the_resume_command_printed_can_be_pasted(run_dir: str, results: str, command: str) -> None:
+    from benchlab.cli import _resume_command
+
+    assert _resume_command(Path(run_dir), Path(results)) == command
+
+
+def test_a_stop_before_any_run_folder_exists_offers_nothing_to_resume(tmp_path: Path, tiny_tflite_path: Path,
+                                                                     digits_npz: Path, capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchlab.pipeline
+
+    def ctrl_c(*_args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchlab.pipeline, "load_model_datasets", ctrl_c)
+    suite = write_suite(tmp_path, [{"name": "tiny", "path": str(tiny_tflite_path)}], digits_npz)
+    assert main(["run", str(suite), "--results", str(tmp_path / "results")]) == 130
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "interrupted before benchmarking: nothing was measured" in line and "--resume" not in line
+    assert not (tmp_path / "results").exists()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.errors import DeviceError, is_disk_full
+from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
     Capabilities,
     Conditions,
@@ -121,10 +122,10 @@ class HostDevice:
     def _run_repeats(self, job: Job, base: Measurement) -> Measurement:
         repeats: list[dict[str, Any]] = []
         outputs = None
-        with tempfile.TemporaryDirectory(prefix="benchlab-host-") as workdir:
+        with owned_tempdir("benchlab-host") as workdir:  # swept by the next benchlab if this one is killed
             for repeat in range(job.scenario.repeats):
-                outputs_path = Path(workdir) / "outputs.npz" if repeat == 0 and job.evaluate else None
-                result = self._run_worker(job, Path(workdir), outputs_path)
+                outputs_path = workdir / "outputs.npz" if repeat == 0 and job.evaluate else None
+                result = self._run_worker(job, workdir, outputs_path)
                 if result["status"] != "ok":
                     return replace(base, status="failed", error=result["error"], finished_at=now_iso(),
                                    failure_cause=result.get("cause"), conditions_after=self.conditions())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from benchlab.cache_dir import cache_dir, file_lock
 from benchlab.errors import DiskFull, is_disk_full
+from benchlab.temp_dirs import make_owned_dir
 
 ENTRY_FILE = "variant.json"
 #: What a failed build leaves in its entry instead of ENTRY_FILE and an artifact.
@@ -100,7 +100,7 @@ def staging(folder: Path) -> Iterator[Path]:
     about the variant, so nothing is cached for it.
     """
     try:
-        path = Path(tempfile.mkdtemp(prefix=f"{folder.name}.partial-", dir=folder.parent))
+        path = make_owned_dir(f"{folder.name}.partial", folder.parent)  # swept if this process is killed
     except OSError as exc:
         raise disk_full_at(folder) if is_disk_full(exc) else exc from None
     try:
@@ -126,7 +126,7 @@ def publish(staged: Path, folder: Path, meta: dict[str, Any], file: str = ENTRY_
     """
     (staged / file).write_text(json.dumps(meta, indent=2))
     if folder.exists():
-        discarded = Path(tempfile.mkdtemp(prefix=f"{folder.name}.discarded-", dir=folder.parent))
+        discarded = make_owned_dir(f"{folder.name}.discarded", folder.parent)
         folder.rename(discarded / folder.name)
         shutil.rmtree(discarded, ignore_errors=True)
     staged.rename(folder)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import shutil
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +15,7 @@ from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.suite import ModelSpec
 from benchlab.formats import format_named
+from benchlab.temp_dirs import make_owned_dir
 from benchlab.tensors import Feeds, ModelIO, TensorInfo
 
 
@@ -42,7 +43,7 @@ class SourceModel:
             self.path = spec.path
         self.sha256 = path_sha256(self.path)
         self._dataset = dataset
-        self._workdir = tempfile.TemporaryDirectory(prefix="benchlab-src-")
+        self._workdir = make_owned_dir("benchlab-src")  # swept by the next benchlab if this one is killed
 
     def derived(self, trained_path: Path, recipe: str) -> SourceModel:
         """Return the model recipe `recipe` trained from this one (a .keras file), with the same name,
@@ -56,7 +57,7 @@ class SourceModel:
 
     def close(self) -> None:
         """Remove the temporary SavedModel export, if one was made."""
-        self._workdir.cleanup()
+        shutil.rmtree(self._workdir, ignore_errors=True)
 
     def check(self) -> None:
         """Load the model once and check the data against it, before anything is built.
@@ -89,7 +90,7 @@ class SourceModel:
         """Return a SavedModel directory for the TensorFlow converters, exporting Keras once."""
         if self.kind == "savedmodel":
             return self.path
-        export_dir = Path(self._workdir.name) / "saved_model"
+        export_dir = self._workdir / "saved_model"
         if not export_dir.exists():
             self.keras_model.export(str(export_dir), verbose=False)
         return export_dir

@@ -79,6 +79,10 @@ class RunExists(StoreError):
     """A run directory of that name exists already."""
 
 
+class RunBusy(StoreError):
+    """Another benchlab process is running or resuming this run."""
+
+
 def measurement_to_record(measurement: Measurement) -> dict[str, Any]:
     """Return a JSON-ready dict of a measurement (outputs excluded; they go to their own file)."""
     record = asdict(measurement)
@@ -207,6 +211,27 @@ class RunStore:
         except DiskFull:
             self.remove()
             raise
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the run for this process while it measures into it.
+
+        Two `run --resume RUN` at once would both measure the missing repeats and store them twice.
+        The lock is the kernel's (flock on the run folder), so a killed holder never blocks the next.
+        Raises RunBusy when another process holds it.
+        """
+        import fcntl
+
+        handle = os.open(self.directory, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunBusy(f"{self.directory} is being measured by another benchlab process",
+                              hint="wait for it to finish; then resume the run if it was stopped") from None
+            yield
+        finally:
+            os.close(handle)  # releases the lock
 
     def remove(self) -> None:
         """Delete the run folder: only for a run that has measured nothing (a setup the disk cut short)."""
