@@ -24,6 +24,8 @@ from benchlab.results.store import DEFAULT_RESULTS
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
 REBUILD_FAILED_HELP = ("build again the variants whose build failed before (by default a failure cached for the "
                        "same model, recipe, options and tool versions is reported as failed without rebuilding)")
+WIDE_HELP = ("print every column of the results table, wider than the terminal if need be (by default "
+             "columns are left out, and named, until the table fits)")
 CLUSTER_HELP = ("run on a device farm: the Dask scheduler whose `benchlab worker`s own the phones "
                 "(default: $BENCHLAB_CLUSTER; none: this machine only)")
 
@@ -235,11 +237,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.advance(variants_task)
 
         def on_measurement(m) -> None:  # type: ignore[no-untyped-def]
+            progress.advance(jobs_task)
+            if m.status == "unsupported":
+                return  # the same refusal for every such job: said once, whole, under the table
             measured = f"{len(m.all_samples_us)} iterations" if m.all_samples_us else f"{len(m.runner_stats)} runner run(s)"
             detail = f"{m.status}: {m.error}" if m.status != "ok" else measured
             progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name} "
-                                   f"repeat {m.repeat + 1}: {detail}", highlight=False)
-            progress.advance(jobs_task)
+                                   f"repeat {m.repeat + 1}: {detail}", highlight=False, markup=False)
 
         callbacks = Callbacks(say=progress.console.print, on_variant=on_variant,
                               on_planned=lambda n: progress.update(jobs_task, total=n), on_measurement=on_measurement)
@@ -262,7 +266,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console()
     if outcome.record.measurements:
         files, table = build_report(outcome.record)
-        print_table(table)
+        print_table(table, wide=args.wide)
         print_ship(ship_plan(outcome.record, table))
         console.print(f"results: {outcome.run_dir}\nreport:  {files.html}\n"
                       f"plots:   {files.tradeoff_plot}, {files.latency_plot}")
@@ -301,7 +305,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     record = RunRecord.load(args.run_dir)
     files, table = build_report(record, args.budget)
-    print_table(table)
+    print_table(table, wide=args.wide)
     print_ship(ship_plan(record, table))
     _console().print(f"report: {files.html}")
     return EXIT_OK
@@ -356,12 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="exit 1 when the comparison with --baseline (default: latest) finds a regression, "
                           "a new failure or a variant beyond the accuracy budget")
     run.add_argument("--cluster", metavar="tcp://HOST:8786", help=CLUSTER_HELP)
+    run.add_argument("--wide", action="store_true", help=WIDE_HELP)
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="rebuild table, plots and HTML report of a run")
     report.add_argument("run_dir", type=Path, help="a results/<run_id> directory")
     report.add_argument("--budget", type=budget_points, default=None,
                         help="accuracy budget in points (default: the suite's)")
+    report.add_argument("--wide", action="store_true", help=WIDE_HELP)
     report.set_defaults(func=cmd_report)
 
     from benchlab.cli_nightly import register as register_nightly

@@ -27,6 +27,7 @@ from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,66 @@ def not_ok_notes(df: pd.DataFrame) -> list[str]:
     return [f"{status}: {error} — {', '.join(dict.fromkeys(where))}" for (status, error), where in notes.items()]
 
 
-def print_table(df: pd.DataFrame) -> None:
-    """Print the results table, then why any measurement was not ok, to the terminal."""
+#: Columns the terminal table leaves out first, in this order, when it would not fit the terminal
+#: whole (rich would cut every header to "covera…"); `--wide`, the HTML report and the Parquet
+#: tables keep them all. The identity, median latency, accuracy and the pick always stay.
+NARROW_LEAVE_OUT = ("coverage", "repeats", "zipped KB", "peak MB", "min cos", "top-1 agree %", "95% CI ms",
+                    "size KB", "Δ pts")
+
+
+def _table_width(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> int:
+    """Return the characters a rich table of these columns takes: per column its widest cell or header
+    plus padding and a rule (3), plus the outer rule."""
+    from rich.cells import cell_len
+
+    return 1 + sum(3 + max(cell_len(c), *(cell_len(r[c]) for r in rows)) for c in columns)
+
+
+def fitted_columns(columns: Sequence[str], rows: Sequence[dict[str, str]], width: int) -> tuple[list[str], list[str]]:
+    """Return the columns that fit `width` characters with every header and cell whole, leaving out
+    NARROW_LEAVE_OUT in order until they do, and the columns left out."""
+    shown, left_out = list(columns), []
+    for name in NARROW_LEAVE_OUT:
+        if _table_width(shown, rows) <= width:
+            break
+        if name in shown:
+            shown.remove(name)
+            left_out.append(name)
+    return shown, left_out
+
+
+def print_table(df: pd.DataFrame, wide: bool = False, console: Console | None = None) -> None:
+    """Print the results table fitted to the terminal (`wide`: every column), then why any
+    measurement was not ok."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console(width=max(170, Console().width))
+    console = console or Console()
     rows = [r for r in table_rows(df) if r["status"] == "ok"]
-    table = Table(title="benchlab results (★ = pick within the accuracy budget)")
     columns = [c for c in terminal_columns() if c != "model" or df["model"].nunique() > 1]
+    title = "benchlab results (★ = pick within the accuracy budget)"
+    if df["device_id"].nunique() == 1:  # one device: it goes in the title, "where" is the accelerator
+        title = f"benchlab results on {df['device_id'].iloc[0]} (★ = pick within the accuracy budget)"
+        columns = ["accelerator" if c == "where" else c for c in columns]
+    if wide:  # wider than the terminal if need be: lines wrap, headers stay whole
+        console.width = max(console.width, _table_width(columns, rows))
+        left_out: list[str] = []
+    else:
+        columns, left_out = fitted_columns(columns, rows, console.width)
+    table = Table(title=title)
     for column in columns:
-        numeric = column.endswith(("KB", "ms", "%", "MB", "pts")) or column == "repeats"
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+        numeric = column.endswith(("KB", "ms", "%", "MB", "pts", "cos")) or column == "repeats"
+        # Names fold onto a second line on a very narrow terminal; numbers are never cut.
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
     for row in rows:
         table.add_row(*(row[c] for c in columns), style="bold green" if row["pick"] == "★" else None)
     console.print(table)
+    if left_out:
+        console.print(f"left out to fit {console.width} columns: {', '.join(left_out)} (--wide shows them; "
+                      "report.html has all)", highlight=False)
     for note in not_ok_notes(df):
-        console.print(f"[yellow]{note}[/yellow]", highlight=False)
+        console.print(f"[yellow]{escape(note)}[/yellow]", highlight=False)
 
 
 def plot_latency(df: pd.DataFrame, samples: pd.DataFrame, path: Path) -> Path | None:
