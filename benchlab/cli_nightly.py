@@ -73,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Compare every measurement of CANDIDATE with BASELINE: latency change with a 95% CI "
                     "and a Mann-Whitney test, size, peak memory and accuracy against the thresholds of the "
                     "candidate's suite (regression: section). Exit 1 when anything regressed beyond its "
-                    "threshold or broke the accuracy budget.")
+                    "threshold or newly left the accuracy budget; a variant outside the budget in the baseline "
+                    "too is reported (\"outside budget since RUN\"), not gated, unless --absolute-accuracy-gate.")
     compare.add_argument("baseline", help="baseline run: a directory, or a run id under --results")
     compare.add_argument("candidate", help="candidate run: a directory, or a run id under --results")
     compare.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where run ids are looked up")
@@ -81,6 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="override one threshold of the candidate suite's regression section, e.g. "
                               "latency_pct=20 (names: latency_pct, size_pct, memory_pct, accuracy_points, "
                               "alpha, min_repeats); repeatable")
+    compare.add_argument("--absolute-accuracy-gate", action="store_true", default=None,
+                         help="fail every variant outside the accuracy budget, also one that was outside it in the "
+                              "baseline (default: the suite's accuracy.absolute_gate, else only a newly left budget)")
     compare.add_argument("--junit", type=Path, default=None, help="write JUnit XML here")
     compare.add_argument("--json", type=Path, default=None, help="write the JSON summary here")
     compare.add_argument("--markdown", type=Path, default=None, help="write a Markdown summary (PR comment) here")
@@ -220,15 +224,14 @@ def print_comparison(result: CompareResult) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.nightly.ci_outputs import compare_cells, compare_headings
+    from benchlab.nightly.ci_outputs import compare_cells, compare_headings, status_text
 
     table = Table(title=escape(f"benchlab compare: {result.baseline_run} → {result.candidate_run}"))
     for column in ("model/variant", "device · accelerator", *compare_headings(), "status"):
         table.add_column(column, overflow="fold")
     for c in result.comparisons:
         cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", *compare_cells(c),
-                 c.label + (f"; accuracy gate: {c.accuracy_gate}" if c.accuracy_gate else "")
-                 + "".join(f"; {n}" for n in c.notes)]
+                 status_text(c) + "".join(f"; {n}" for n in c.notes)]
         style = "bold red" if c.failed else ("green" if c.status == "improved" else None)
         table.add_row(*(escape(x) for x in cells), style=style)
     console = _stdout()
@@ -260,7 +263,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Compare CANDIDATE with BASELINE, print the table, write the CI files; return the verdict."""
     from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
-    from benchlab.results.history import resolve_run
+    from benchlab.results.history import resolve_run, run_suite_history
 
     from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
@@ -268,7 +271,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     overrides = dict(getattr(args, "threshold", None) or [])
     candidate = resolve_run(args.candidate, root)
     result = compare_runs(resolve_run(args.baseline, root), candidate, overrides=overrides,
-                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root)})
+                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root)},
+                          absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None),
+                          history=run_suite_history(candidate, root))
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))

@@ -215,17 +215,19 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
 
     `baseline` is "latest" (the newest earlier finished run of the same suite under
     `results_root`), a run id under `results_root`, or a run directory. Each row's noise floor comes
-    from the suite's earlier runs and calibration. Raises StoreError when the baseline does not
+    from the suite's earlier runs and calibration; the suite's `accuracy.absolute_gate` decides whether a
+    standing accuracy miss fails. Raises StoreError when the baseline does not
     exist, is the run itself, or there is no earlier run for "latest" (a first night has nothing to
     compare with, and says so).
     """
     from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
-    from benchlab.results.history import latest_before, resolve_run
+    from benchlab.results.history import latest_before, resolve_run, run_suite_history
     from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
-    result = compare_runs(baseline_dir, run_dir, noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root)})
+    result = compare_runs(baseline_dir, run_dir, noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root)},
+                          history=run_suite_history(run_dir, results_root))
     write_outputs(result, *(run_dir / GATE_FILES[kind] for kind in ("junit", "json", "markdown")))
     return result
 

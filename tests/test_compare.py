@@ -8,6 +8,7 @@ test_check.py and test_ci_outputs.py.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -273,16 +274,77 @@ def test_thresholds_come_from_the_candidate_suite_regression_section(tmp_path: P
     assert result.comparisons[0].status == WITHIN_THRESHOLD and result.verdict == 0
 
 
-def test_the_accuracy_gate_fails_a_variant_beyond_the_budget_even_without_a_change(tmp_path: Path) -> None:
-    rng = np.random.default_rng(11)
-    samples = repeats(rng)
-    b = night(tmp_path, "base", 1, measurement(samples, variant="full-int8", accuracy=69.5, accuracy_delta=-1.5))
-    c = night(tmp_path, "cand", 2, measurement(samples, variant="full-int8", accuracy=69.5, accuracy_delta=-1.5))
+def int8(samples: tuple[tuple[float, ...], ...], accuracy_delta: float, **kwargs) -> Measurement:  # type: ignore[no-untyped-def]
+    """A full-int8 row whose accuracy is `accuracy_delta` points from fp32's 71% (the budget is 1 point)."""
+    return measurement(samples, variant="full-int8", accuracy=71.0 + accuracy_delta, accuracy_delta=accuracy_delta,
+                       **kwargs)
+
+
+def test_a_variant_that_newly_leaves_the_accuracy_budget_fails_even_without_a_change(tmp_path: Path) -> None:
+    samples = repeats(np.random.default_rng(11))
+    b = night(tmp_path, "base", 1, int8(samples, -0.8))
+    c = night(tmp_path, "cand", 2, int8(samples, -1.1))  # 0.3 points: within accuracy_points, but out of the budget
     result = compare_runs(b, c)
     (comparison,) = result.comparisons
-    assert comparison.status == NOT_SIGNIFICANT and comparison.failed
-    assert comparison.accuracy_gate == "outside budget by accuracy Δ -1.50 < -1 points"
+    assert comparison.status == NOT_SIGNIFICANT and comparison.failed and comparison.accuracy_standing is None
+    assert comparison.accuracy_gate == "outside budget by accuracy Δ -1.10 < -1 points"
     assert result.verdict == 1 and "1 accuracy gate failed" in result.verdict_text
+
+
+def test_a_standing_accuracy_miss_is_reported_since_its_first_night_not_gated(tmp_path: Path) -> None:
+    samples = repeats(np.random.default_rng(25))
+    night(tmp_path, "n1", 1, int8(samples, -0.5))
+    night(tmp_path, "n2", 2, int8(samples, -1.5))
+    b = night(tmp_path, "n3", 3, int8(samples, -1.5))
+    c = night(tmp_path, "n4", 4, int8(samples, -1.5))
+    result = compare_runs(b, c, history=load_history(tmp_path, "nightly"))
+    (comparison,) = result.comparisons
+    assert not comparison.failed and comparison.accuracy_gate is None and result.verdict == 0
+    assert comparison.accuracy_standing == "outside budget since n2: outside budget by accuracy Δ -1.50 < -1 points"
+    assert result.verdict_text.startswith("OK: no regression") and "1 outside accuracy budget" in result.verdict_text
+    # Without the suite's history the baseline is as far back as the comparison can see.
+    assert compare_runs(b, c).comparisons[0].accuracy_standing.startswith("outside budget since n3: ")
+
+
+def test_a_standing_miss_whose_accuracy_drops_beyond_its_threshold_still_fails(tmp_path: Path) -> None:
+    samples = repeats(np.random.default_rng(26))
+    b = night(tmp_path, "base", 1, int8(samples, -1.5))
+    c = night(tmp_path, "cand", 2, int8(samples, -2.5))  # 1 point lower: beyond accuracy_points (0.5)
+    (comparison,) = compare_runs(b, c).comparisons
+    assert comparison.failed and comparison.status == REGRESSION and comparison.reason == "accuracy"
+    assert comparison.accuracy_gate is None and comparison.accuracy_standing.startswith("outside budget since base")
+
+
+def test_an_absolute_accuracy_gate_fails_a_standing_miss_when_asked(tmp_path: Path) -> None:
+    samples = repeats(np.random.default_rng(27))
+    b = night(tmp_path, "base", 1, int8(samples, -1.5))
+    c = night(tmp_path, "cand", 2, int8(samples, -1.5))
+    asked = compare_runs(b, c, absolute_accuracy_gate=True)
+    assert asked.verdict == 1 and asked.comparisons[0].accuracy_gate == "outside budget by accuracy Δ -1.50 < -1 points"
+    by_suite = night(tmp_path, "strict", 3, int8(samples, -1.5),
+                     suite={"accuracy": {"top_k": 1, "budget_points": 1.0, "absolute_gate": True}})
+    assert compare_runs(c, by_suite).verdict == 1
+    assert compare_runs(c, by_suite, absolute_accuracy_gate=False).verdict == 0  # the flag wins over the suite
+
+
+def test_two_unchanged_runs_with_a_standing_miss_compare_with_exit_0(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from benchlab.cli_nightly import register
+
+    rng = np.random.default_rng(28)
+    for run_id, day in (("a", 1), ("b", 2)):
+        night(tmp_path, run_id, day, measurement(repeats(rng), variant="fp32", recipe="fp32", accuracy_delta=0.0),
+              int8(repeats(rng), -6.4, size_bytes=1_000_000))
+    parser = argparse.ArgumentParser(prog="benchlab")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["compare", "a", "b", "--results", str(tmp_path), "--json", str(tmp_path / "s.json")])
+    assert args.func(args) == 0
+    assert "OK: no regression (2 not significant, 1 outside accuracy budget (standing, not gated))" in \
+        capsys.readouterr().out
+    (_, standing) = json.loads((tmp_path / "s.json").read_text())["comparisons"]
+    assert standing["accuracy_standing"] == "outside budget since a: outside budget by accuracy Δ -6.40 < -1 points"
+    args = parser.parse_args(["compare", "a", "b", "--results", str(tmp_path), "--absolute-accuracy-gate"])
+    assert args.func(args) == 1
 
 
 def test_unlabelled_data_gates_on_top1_agreement(tmp_path: Path) -> None:

@@ -21,9 +21,17 @@ notes "model changed".
 
 Accuracy gate
 -------------
-Independent of the baseline: a candidate variant whose accuracy_delta against its fp32 reference
-is below -budget_points (the suite's `accuracy.budget_points`) fails the gate; for unlabelled data
-its top-1 agreement with the reference must be at least 100 - budget_points percent.
+A comparison fails on what got worse. A candidate variant outside the accuracy budget (the pick's
+rule, benchlab.views.pick.budget_judgement: accuracy_delta against its fp32 reference below
+-budget_points, else top-1 agreement below 100 - budget_points percent, else the worst output's
+cosine below min_cosine) fails the gate when it *newly* left the budget: its baseline measurement
+was within it, not judged, or missing. One that was outside the budget in the baseline too is a
+standing miss: reported ("outside budget since <run>", the first run of the unbroken streak in the
+suite's history, else the baseline), never failing, so a nightly of a suite that shows a variant
+outside its budget on purpose does not fail every night for a fact that has not changed. Its
+accuracy dropping further beyond `accuracy_points` is still an accuracy regression. An absolute
+gate, every variant outside the budget failing, is the suite's `accuracy.absolute_gate: true` or
+compare's `--absolute-accuracy-gate`.
 
 Thresholds come from the candidate run's suite (`regression:` section of the suite file) when it
 has one, else the defaults of benchlab.plan.suite.RegressionSpec (the one definition of them);
@@ -51,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, StoreError
@@ -75,10 +83,17 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
 from benchlab.nightly.thresholds import thresholds_of, with_overrides
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
+from benchlab.results.history import SERIES
 from benchlab.results.run_record import RunRecord
 from benchlab.views.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Key = tuple[str, str, str, str]
+#: Count labels of CompareResult.counts besides the row statuses.
+ACCURACY_GATE_FAILED = "accuracy gate failed"
+STANDING_MISS = "outside accuracy budget (standing, not gated)"
 #: Run-to-run noise floors in percent: per metric name, per row key (benchlab.nightly.noise).
 NoiseFloors = Mapping[str, Mapping[Key, float]]
 
@@ -96,7 +111,10 @@ class Comparison:
     #: How each compared metric changed, by metric name, in the registry's order.
     changes: dict[str, MetricChange] = field(default_factory=dict, hash=False)
     model_changed: bool = False
+    #: Why the candidate newly left the accuracy budget (fails the check), None when it did not.
     accuracy_gate: str | None = None
+    #: A standing miss: "outside budget since RUN: <figure>" (reported, never fails), None when none.
+    accuracy_standing: str | None = None
     notes: tuple[str, ...] = ()
 
     @property
@@ -153,13 +171,14 @@ class CompareResult:
         return EXIT_GATE_FAILED if self.failures else EXIT_OK
 
     def counts(self) -> dict[str, int]:
-        """Return how many rows have each status (accuracy-gate failures counted separately)."""
+        """Return how many rows have each status (accuracy-gate failures and standing misses counted separately)."""
         counts: dict[str, int] = {}
         for c in self.comparisons:
             counts[c.status] = counts.get(c.status, 0) + 1
-        gate = sum(c.accuracy_gate is not None for c in self.comparisons)
-        if gate:
-            counts["accuracy gate failed"] = gate
+        for label, found in ((ACCURACY_GATE_FAILED, sum(c.accuracy_gate is not None for c in self.comparisons)),
+                             (STANDING_MISS, sum(c.accuracy_standing is not None for c in self.comparisons))):
+            if found:
+                counts[label] = found
         return counts
 
     @property
@@ -167,7 +186,7 @@ class CompareResult:
         """Return a one-line verdict, e.g. "FAIL: 1 regression, 1 accuracy gate failed (of 6)"."""
         counts = self.counts()
         failing = [(REGRESSION, "regression", "regressions"), (FAILED, "failed", "failed"),
-                   ("accuracy gate failed", "accuracy gate failed", "accuracy gate failed")]
+                   (ACCURACY_GATE_FAILED, ACCURACY_GATE_FAILED, ACCURACY_GATE_FAILED)]
         parts = [f"{counts[key]} {one if counts[key] == 1 else many}" for key, one, many in failing if counts.get(key)]
         compared = sum(c.headline is not None for c in self.comparisons)
         if parts:
@@ -215,23 +234,47 @@ def _eval_set_difference(model: str, base: RunRecord, cand: RunRecord) -> str | 
     return None
 
 
+def _budget_miss(row: Mapping[str, Any], budget_points: float, min_cosine: float) -> str | None:
+    """Return why a results row (or one built like it) is outside the budget, None when it is within or
+    nothing judges it."""
+    within, reason = budget_judgement(row, budget_points, min_cosine)
+    return None if within or reason.startswith(NOT_JUDGED) else reason
+
+
 def accuracy_gate(m: Measurement, budget_points: float | None, min_cosine: float = DEFAULT_ACCURACY.min_cosine
                   ) -> str | None:
-    """Return why a candidate measurement breaks the accuracy budget, or None when it does not (or
-    nothing judges it). The budget is the pick's (benchlab.views.pick.budget_judgement): the accuracy
+    """Return why a measurement is outside the accuracy budget, or None when it is not (or nothing
+    judges it). The budget is the pick's (benchlab.views.pick.budget_judgement): the accuracy
     delta, else top-1 agreement with the reference, else the worst output's cosine against `min_cosine`,
-    so a broken int8 of a model run on synthetic data fails the gate too."""
+    so a broken int8 of a model run on synthetic data is outside it too."""
     if budget_points is None or m.status != "ok":
         return None
     fidelity = m.fidelity
     row = {"variant": m.variant.name, "fidelity_reference": fidelity.reference_variant if fidelity else None,
            "accuracy_delta": m.accuracy_delta, "fidelity_top1_agreement": fidelity.top1_agreement if fidelity else None,
            "fidelity_worst_cosine": fidelity.worst_cosine if fidelity else None}
-    within, reason = budget_judgement(row, budget_points, min_cosine)
-    judged = not reason.startswith(NOT_JUDGED)
-    if within or not judged:
+    reason = _budget_miss(row, budget_points, min_cosine)
+    if reason is None:
         return None
     return f"{reason} (against {fidelity.reference_variant})" if fidelity else reason
+
+
+def outside_since(key: Key, baseline_run: str, history: pd.DataFrame | None, budget_points: float,
+                  min_cosine: float) -> str:
+    """Return the run from which a row has been outside the budget without a break up to `baseline_run`
+    (whose measurement is outside it): the first run of that streak in the suite's `history`
+    (benchlab.results.history.load_history), `baseline_run` itself when the history does not hold it."""
+    if history is None or history.empty or baseline_run not in set(history["run_id"]):
+        return baseline_run
+    last = int(history.loc[history["run_id"] == baseline_run, "run_order"].max())
+    rows = history[(history["run_order"] <= last)
+                   & (history[list(SERIES)].astype(str).agg("|".join, axis=1) == "|".join(key))]
+    since = baseline_run
+    for _, row in rows.sort_values("run_order", ascending=False).iterrows():
+        if row["status"] != "ok" or _budget_miss(row, budget_points, min_cosine) is None:
+            break
+        since = str(row["run_id"])
+    return since
 
 
 def _flag_note(m: Measurement) -> tuple[str, ...]:
@@ -274,20 +317,25 @@ def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionS
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: RegressionSpec,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
                          noise_floors: Mapping[str, float] | None = None,
-                         min_cosine: float = DEFAULT_ACCURACY.min_cosine) -> Comparison:
+                         min_cosine: float = DEFAULT_ACCURACY.min_cosine, standing_since: str | None = None
+                         ) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing).
 
     `noise_floors` holds the row's run-to-run noise floor per metric name (benchlab.nightly.noise).
     A gating metric's regression makes the row a regression; otherwise an improvement of one makes
-    it improved; otherwise the row takes the headline metric's status (latency). Raises ValueError
-    when both are missing.
+    it improved; otherwise the row takes the headline metric's status (latency). `standing_since`
+    names the run from which the row has been outside the accuracy budget (None: the baseline was
+    within it, or the gate is absolute): a candidate still outside is then a standing miss, reported
+    in `accuracy_standing` instead of failing `accuracy_gate`. Raises ValueError when both are missing.
     """
     ref = cand or base
     if ref is None:
         raise ValueError("compare_measurements needs a baseline or a candidate measurement")
-    ident = {"model": ref.variant.model, "variant": ref.variant.name, "device_id": ref.device.id,
-             "accelerator": ref.accelerator.name}
+    ident: dict[str, Any] = {"model": ref.variant.model, "variant": ref.variant.name, "device_id": ref.device.id,
+                             "accelerator": ref.accelerator.name}
     gate = accuracy_gate(cand, budget_points, min_cosine) if cand is not None else None
+    if gate is not None and standing_since is not None:
+        ident["accuracy_standing"], gate = f"outside budget since {standing_since}: {gate}", None
     if cand is None:
         return Comparison(**ident, status=MISSING, reason="measured in the baseline only")
     if base is None:
@@ -339,15 +387,18 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
 
 def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path | str,
                  thresholds: RegressionSpec | None = None, overrides: dict[str, float] | None = None,
-                 noise_floors: NoiseFloors | None = None) -> CompareResult:
+                 noise_floors: NoiseFloors | None = None, absolute_accuracy_gate: bool | None = None,
+                 history: pd.DataFrame | None = None) -> CompareResult:
     """Compare every measurement of the candidate run with the baseline run's.
 
     Thresholds default to the candidate suite's `regression` section (else `RegressionSpec()`), with
     `overrides` (field name -> value, e.g. from ``--threshold latency_pct=20``) applied on top; the
     accuracy budget is the candidate suite's `accuracy.budget_points`. `noise_floors` gives each
-    row's run-to-run noise floor in percent per metric name (benchlab.nightly.noise). Raises
-    StoreError when either is not a run, both are the same run, or no measurement of one matches
-    a measurement of the other.
+    row's run-to-run noise floor in percent per metric name (benchlab.nightly.noise).
+    `absolute_accuracy_gate` (None: the candidate suite's `accuracy.absolute_gate`) fails every
+    variant outside the budget, also a standing miss; `history` (the suite's runs,
+    benchlab.results.history.load_history) dates a standing miss. Raises StoreError when either is
+    not a run, both are the same run, or no measurement of one matches a measurement of the other.
     """
     base_run = baseline if isinstance(baseline, RunRecord) else RunRecord.load(baseline)
     cand_run = candidate if isinstance(candidate, RunRecord) else RunRecord.load(candidate)
@@ -360,6 +411,8 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         thresholds = with_overrides(thresholds, overrides)
     budget = (cand_suite.get("accuracy") or {}).get("budget_points")
     min_cosine = suite_budget(cand_suite)[1]
+    if absolute_accuracy_gate is None:
+        absolute_accuracy_gate = bool((cand_suite.get("accuracy") or {}).get("absolute_gate", False))
     base, cand = _by_key(base_run.measurements), _by_key(cand_run.measurements)
     if not set(base) & set(cand):
         raise StoreError(
@@ -377,8 +430,12 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         if model not in eval_differences:
             eval_differences[model] = _eval_set_difference(model, base_run, cand_run)
         row_floors = {metric: floors[key] for metric, floors in (noise_floors or {}).items() if key in floors}
-        comparisons.append(compare_measurements(base.get(key), cand.get(key), thresholds, budget,
-                                                eval_differences[model], row_floors, min_cosine))
+        before = base.get(key)
+        standing = (outside_since(key, base_run.run_id, history, budget, min_cosine)
+                    if budget is not None and not absolute_accuracy_gate and before is not None
+                    and accuracy_gate(before, budget, min_cosine) is not None else None)
+        comparisons.append(compare_measurements(before, cand.get(key), thresholds, budget,
+                                                eval_differences[model], row_floors, min_cosine, standing))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
         baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,

@@ -32,7 +32,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import StoreError
 from benchlab.metrics.stats import Z_95
 from benchlab.results.history import SERIES
 from benchlab.results.history import SETUP_COLUMNS
@@ -124,17 +123,12 @@ def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
 
     The run itself is left out: a real regression in it must not widen its own noise floor.
     """
-    import pandas as pd
-
-    from benchlab.results.history import load_history
+    from benchlab.results.history import run_suite_history
     from benchlab.results.store import read_run_meta
 
     meta = read_run_meta(run_dir)
     suite_name = meta.get("suite_name")
-    try:
-        history = load_history(results_root, suite_name)
-    except StoreError:  # no runs under the root: only calibration, if any
-        history = pd.DataFrame()
+    history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
     if not history.empty:
         own = history.loc[history["run_id"] == (meta.get("run_id") or run_dir.name), "run_order"]
         if not own.empty:

@@ -306,6 +306,8 @@ class AccuracySpec(_Strict):
                                  "labels, the top-1 agreement with fp32 must be at least 100 minus this")
     min_cosine: float = Field(MIN_COSINE, ge=-1, le=1, description="without labels or class scores, the lowest "
                               "cosine similarity of any output to fp32's on the same inputs")
+    absolute_gate: bool = Field(False, description="compare fails every variant outside the budget, also one that "
+                                "was outside it in the baseline too (default: only a variant that newly left it)")
 
 
 def _regression_spec() -> type[_Strict]:

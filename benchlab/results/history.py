@@ -139,6 +139,23 @@ def load_history(results_root: Path | str, suite_name: str | None = None) -> pd.
     return history
 
 
+def suite_history(results_root: Path | str, suite_name: str | None) -> pd.DataFrame:
+    """Return `load_history(results_root, suite_name)`, or an empty table when the root holds no run
+    (a comparison of runs given as paths elsewhere has no history to read, which is not an error)."""
+    import pandas as pd
+
+    try:
+        return load_history(results_root, suite_name)
+    except StoreError:
+        return pd.DataFrame()
+
+
+def run_suite_history(run_dir: Path, results_root: Path | str) -> pd.DataFrame:
+    """Return the history of a run's suite under `results_root` (suite_history); raises StoreError when
+    `run_dir` is not a run."""
+    return suite_history(results_root, read_run_meta(run_dir).get("suite_name"))
+
+
 def setup_changes(history: pd.DataFrame) -> pd.Series:
     """Return, per row of a history, what of SETUP_COLUMNS changed since its series' previous run.
 
