@@ -13,12 +13,11 @@ only the shared modules, so every stage can read the registry.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 from pathlib import Path
 
 from benchlab.formats.base import ModelFormat, deflated_size
+from benchlab.plugins import discover
 
 #: Modules of this package that hold no format.
 SUPPORT_MODULES = frozenset({"base"})
@@ -30,19 +29,10 @@ def registered() -> tuple[ModelFormat, ...]:
 
     Raises TypeError when a format module has no `FORMAT`, ValueError when two share a name or a suffix.
     """
-    found: list[ModelFormat] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in SUPPORT_MODULES:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        fmt = getattr(module, "FORMAT", None)
-        if not isinstance(fmt, ModelFormat):
-            raise TypeError(f"{module.__name__} defines no FORMAT (a benchlab.formats.base.ModelFormat)")
-        found.append(fmt)
-    for attribute in ("name", "suffix"):
-        values = [getattr(f, attribute) for f in found]
-        if len(set(values)) != len(values):
-            raise ValueError(f"two format modules share a {attribute}: {sorted(values)}")
+    found = discover(__name__, __path__, "FORMAT", ModelFormat, SUPPORT_MODULES)
+    suffixes = [f.suffix for f in found]
+    if len(set(suffixes)) != len(suffixes):
+        raise ValueError(f"two format modules share a suffix: {sorted(suffixes)}")
     return tuple(sorted(found, key=lambda f: f.name))
 
 

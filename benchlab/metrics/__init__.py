@@ -13,11 +13,10 @@ so every stage can read the registry.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import cache
 
 from benchlab.metrics.base import Metric
+from benchlab.plugins import discover
 
 #: Modules of this package that hold no metric.
 SUPPORT_MODULES = frozenset({"base", "change", "stats"})
@@ -30,18 +29,7 @@ def registered() -> tuple[Metric, ...]:
     Raises TypeError when a metric module has no `METRIC`, ValueError when two share a name or
     not exactly one is the headline.
     """
-    found: list[Metric] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name in SUPPORT_MODULES:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        metric = getattr(module, "METRIC", None)
-        if not isinstance(metric, Metric):
-            raise TypeError(f"{module.__name__} defines no METRIC (a benchlab.metrics.base.Metric)")
-        found.append(metric)
-    names = [m.name for m in found]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two metric modules share a name: {sorted(names)}")
+    found = discover(__name__, __path__, "METRIC", Metric, SUPPORT_MODULES)
     if sum(m.headline for m in found) != 1:
         raise ValueError("exactly one metric must be the headline of a comparison row")
     return tuple(sorted(found, key=lambda m: m.position))
