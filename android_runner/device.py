@@ -51,6 +51,7 @@ from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import APK_NAME, benchmark_apk, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
+from benchlab.execute.failures import failure_cause
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
@@ -395,7 +396,7 @@ class AndroidDevice:
             result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
         except DeviceTimeout as exc:
             self._kill(job)  # a hung run must not heat the next job
-            return _Repeat(None, None, f"{exc} (benchmark_model killed)", "harness")
+            return _Repeat(None, None, f"{exc} (benchmark_model killed)", failure_cause(exc))
         parsed = parse_output(result.output)
         if result.exit_code != 0 or parsed.status != "ok":
             return _Repeat(result.output, None, self._failure(result.exit_code, parsed))
@@ -407,7 +408,7 @@ class AndroidDevice:
         try:
             run = apk_runner.run_once(self.transport, model, job.accelerator, job.scenario, inputs=inputs)
         except RunnerError as exc:  # am refused the Activity, or the flags cannot pass through the app
-            return _Repeat(None, None, str(exc), "harness")
+            return _Repeat(None, None, str(exc), failure_cause(exc))
         if run.ended == "timeout":  # the app was force-stopped, so it does not heat the next job
             return _Repeat(run.logcat, None, f"{run.output.error} (app force-stopped)", "harness")
         if run.output.status != "ok":

@@ -49,6 +49,11 @@ class RunnerError(BenchlabError):
     exit_code = EXIT_DEVICE_FAILURE
 
 
+class ModelError(RunnerError):
+    """The variant itself cannot run as asked: a model file that cannot be read, evaluation data that does
+    not fit its inputs, a delegate that refuses it. A failure of the model, so `--resume` leaves it."""
+
+
 class StoreError(BenchlabError):
     """A results directory is missing, unreadable or of an unknown schema version."""
 

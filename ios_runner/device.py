@@ -13,9 +13,12 @@ evaluates, sample 0 alone for the others (each tensor file pushed once per phone
 
 Every failure of a job (phone not reachable, app missing or refusing the model, compute units the
 phone lacks, app killed or phone locked mid-job, timeout) is a Measurement with status and a
-one-line reason and hint, and a cause by the class of the error (``failure_cause``): what the
-phone or the app failed to do is a device failure, which ``--resume`` retries, and never counted
-against the model. Only discovery raises, and a phone lost mid-run (DeviceLost) for the executor.
+one-line reason and hint, and a cause by the class of the error (benchlab.execute.failures): what
+the phone or the app failed to do (a DeviceError: no result in time, a refused launch, a lost
+connection) is a device failure, which ``--resume`` retries, and never counted against the model;
+a result this benchlab cannot read (ProtocolError) is the harness's; a model file or data that
+does not fit it (ModelError) and a setting iPhones lack (SuiteError) are the model's. Only
+discovery raises, and a phone lost mid-run (DeviceLost) for the executor.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from benchlab.errors import BenchlabError, DeviceError, DeviceLost, SuiteError
+from benchlab.errors import BenchlabError, DeviceLost, SuiteError
+from benchlab.execute.failures import failure_cause
 from benchlab.optimize.cache import path_sha256
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
@@ -41,7 +45,6 @@ from benchlab.records import (
     Capabilities,
     Conditions,
     DeviceInfo,
-    FailureCause,
     Job,
     Measurement,
     now_iso,
@@ -60,7 +63,6 @@ from ios_runner.model_io import DataMismatch, ModelFileError, app_inputs, declar
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
     RUNNER_NAME,
-    ProtocolError,
     RunnerJob,
     RunnerResult,
     TensorFile,
@@ -112,19 +114,6 @@ def _with_hint(reason: str, hint: str | None) -> str:
 
 def _error_text(exc: BenchlabError) -> str:
     return _with_hint(str(exc), exc.hint)
-
-
-def failure_cause(exc: BenchlabError) -> FailureCause | None:
-    """The cause of a job that ``exc`` failed, by its class, as the executor judges an error a device
-    raises: the phone, its tunnel or the app not answering (a DeviceError: no result in time, a
-    refused launch, a lost connection) is "device" and ``--resume`` runs the job again; a result this
-    benchlab cannot read (ProtocolError: an app from another checkout) is "harness"; anything else
-    (evaluation data that does not fit the variant, a setting iPhones lack) is the model's (None)."""
-    if isinstance(exc, DeviceError):
-        return "device"
-    if isinstance(exc, ProtocolError):
-        return "harness"
-    return None
 
 
 def app_error_hint(error: str) -> str | None:

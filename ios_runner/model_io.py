@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchlab.errors import RunnerError
+from benchlab.errors import ModelError
 from benchlab.tensors import Feeds, ModelIO, TensorInfo, describe_tflite, from_tensor, match_names, to_tensor
 from ios_runner.protocol import TENSOR_DTYPES
 
@@ -45,11 +45,11 @@ _LENGTH_DELIMITED = 2
 _CORE_ML_DTYPES = {65568: "float32", 65552: "float16", 65600: "float64", 131104: "int32", 131080: "int8"}
 
 
-class ModelFileError(RunnerError):
+class ModelFileError(ModelError):
     """A model file whose inputs and outputs cannot be read."""
 
 
-class DataMismatch(RunnerError):
+class DataMismatch(ModelError):
     """Evaluation data that cannot be read or does not fit a variant's inputs or outputs (count,
     name, shape or dtype)."""
 

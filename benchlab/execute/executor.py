@@ -30,6 +30,7 @@ from typing import Protocol
 
 from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
+from benchlab.execute.failures import failure_cause
 from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.names import file_name
 from benchlab.formats import accelerator_kinds
@@ -179,8 +180,8 @@ def _run_repeat(job: Job, device: Device) -> Measurement:
         measurement = device.run(job)
     except DeviceLost:
         raise
-    except BenchlabError as exc:  # the device failed mid-job: a failed repeat, the run goes on
-        return not_run(job, device, "failed", str(exc), "device")
+    except BenchlabError as exc:  # a failed repeat, the run goes on; the error's class says whose fault
+        return not_run(job, device, "failed", str(exc), failure_cause(exc))
     return _with_flags(replace(measurement, repeat=job.repeat, slot=job.slot), hot)
 
 

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import DeviceError
 from benchlab.execute.devices import Device
+from benchlab.execute.failures import failure_cause
 from benchlab.execute.executor import ABORT_POLL_SECONDS, Sink, StopControl, not_run
 from benchlab.execute.farm_worker import (
     CONNECT_TIMEOUT_SECONDS,
@@ -262,8 +262,7 @@ class DaskExecutor:
                 self._account_rest(run, sink, "interrupted", "interrupted",
                                    f"interrupted: worker {run.device.worker_name} was replaced mid-run")
             return
-        cause = "device" if isinstance(exc, DeviceError) else "harness"
-        self._account_rest(run, sink, "failed", cause, f"on worker {run.device.worker_name}: {exc}")
+        self._account_rest(run, sink, "failed", failure_cause(exc), f"on worker {run.device.worker_name}: {exc}")
 
     @staticmethod
     def _drain(queue: Queue, by_id: dict[str, _DeviceRun], sink: Sink, wait_seconds: float = 0.0) -> None:
