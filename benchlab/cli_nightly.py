@@ -283,15 +283,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Print the warnings about a run (unstable, few samples, thermal, fallback, coverage); exit 0."""
-    from benchlab.views.check import check_run
+    """Print the warnings about a run (unstable, few samples, thermal, fallback, coverage), its iteration
+    outliers and each row's noise floor; exit 0."""
+    from rich.markup import escape
+
+    from benchlab.views.check import check_run, outlier_summary
     from benchlab.results.history import resolve_run
+    from benchlab.results.run_record import RunRecord
 
     from benchlab.nightly.noise import floors_for_run
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     run_dir = resolve_run(args.run, root)
-    print_warnings(check_run(run_dir), f"check {run_dir.name}")
+    record = RunRecord.load(run_dir)
+    print_warnings(check_run(record), f"check {run_dir.name}")
+    _stdout().print(escape(outlier_summary(record)))
     print_noise_floors(floors_for_run(run_dir, root), f"noise floor per row ({run_dir.name}, from earlier runs "
                                                       "and calibration)")
     return EXIT_OK

@@ -45,14 +45,50 @@ def test_high_cv_few_samples_thermal_and_fallback_are_flagged(tmp_path: Path) ->
         measurement(stable, variant="cpu-fallback-is-fine", delegate_applied="no"),  # CPU asked for: no delegate
         measurement((), variant="broken", status="failed", error="crashed"),  # already says why
     )
-    assert codes(run) == [("unstable", "noisy"), ("few-repeats", "short"), ("unstable", "spread"),
+    assert codes(run) == [("unstable", "noisy"), ("few-repeats", "short"),  # "spread": steady iterations
                           ("noisy-repeats", "spread"), ("thermal-rose", "warm"), ("started-hot", "hot"), ("delegate-fallback", "gpu")]
     by_code = {w.code: w for w in reversed(check_run(run))}  # the first warning of each code
     assert by_code["thermal-rose"].message.startswith("thermal status rose during the job (0 → 2)")
-    assert "std dev is" in by_code["unstable"].message
+    assert by_code["unstable"].message.startswith("unstable: iterations spread by 39% of the median")  # ≈ 0.4 log sd
+    assert "(IQR/1.35, median over repeats; more than 10%)" in by_code["unstable"].message
     assert by_code["few-repeats"].message.startswith("only 3 repeat(s); at least 6 are needed")
     assert by_code["noisy-repeats"].message.startswith("repeat medians spread by")
     assert by_code["unstable"].where == "mobilenet/noisy on pixel7 · cpu-t4"
+
+
+def microsecond_repeats(rng: np.random.Generator, outlier_share: float = 0.01) -> tuple[tuple[float, ...], ...]:
+    """A 10 µs model as this machine runs it: repeat medians 2% apart, iterations 1% around them, and
+    about 1% of iterations preempted by a context switch (20-300x the median)."""
+    out = []
+    for centre in 10.0 * rng.lognormal(0.0, 0.02, 6):
+        values = centre * rng.lognormal(0.0, 0.01, 300)
+        hit = rng.random(300) < outlier_share
+        values[hit] *= rng.uniform(20.0, 300.0, hit.sum())
+        out.append(tuple(float(v) for v in values))
+    return tuple(out)
+
+
+def test_microsecond_rows_whose_repeat_medians_agree_are_not_unstable_for_their_outliers(tmp_path: Path) -> None:
+    from benchlab.metrics.stats import summarize
+    from benchlab.views.check import outlier_summary
+
+    samples = microsecond_repeats(np.random.default_rng(7))
+    assert summarize(samples).cv > 2  # the std is over 200% of the mean: what the old rule called unstable
+    run = night(tmp_path, "run", 1, measurement(samples, thermal=(0, 0)), devices=[GALAXY_A15, PIXEL])
+    assert check_run(run) == []
+    summary = outlier_summary(RunRecord.load(run))
+    assert summary.startswith("iteration outliers (beyond Q3 + 3 IQR of their repeat): ")
+    assert " iterations in 1 of 1 row(s), up to " in summary and "not a warning" in summary
+
+
+def test_an_unstable_row_says_how_many_outliers_it_had_and_how_large(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    wide = tuple(tuple(float(v) for v in 2000.0 * rng.lognormal(0, 0.3, 100)) for _ in range(6))
+    wide = (wide[0][:-1] + (2000.0 * 50,), *wide[1:])  # one 50x preemption in the first repeat
+    run = night(tmp_path, "run", 1, measurement(wide, thermal=(0, 0)), devices=[GALAXY_A15, PIXEL])
+    (warning,) = check_run(run)
+    assert warning.code == "unstable"
+    assert "of 600 iterations were outliers, up to 5" in warning.message  # 50x its repeat's median, and the next
 
 
 def test_only_flagship_phones_is_a_suite_warning(tmp_path: Path) -> None:
@@ -85,6 +121,7 @@ def test_check_command_prints_the_warnings(tmp_path: Path, capsys: pytest.Captur
     assert cmd_check(argparse.Namespace(run="run", results=tmp_path)) == 0
     out = capsys.readouterr().out
     assert "few-repeats" in out and "noise floor per row" in out and "benchlab calibrate" in out
+    assert "iteration outliers: none in 1 row(s) with iterations" in out
 
 
 def test_a_runner_without_per_iteration_times_needs_enough_repeats(tmp_path: Path) -> None:

@@ -13,10 +13,11 @@ from typing import Any
 
 from benchlab.metrics.base import Metric, Threshold, number_text, present
 from benchlab.metrics.change import ChangeContext, MetricChange, repeat_change
-from benchlab.metrics.stats import LatencySummary, repeat_values_us, summarize
+from benchlab.metrics.stats import LatencySummary, iteration_spread, repeat_values_us, summarize
 from benchlab.records import Measurement
 
-#: pyperf warns when the standard deviation is more than 10% of the mean.
+#: pyperf warns when the standard deviation is more than 10% of the mean; benchlab holds the robust
+#: spread of the iterations (IQR on the scale of a CV) and the spread of the repeat medians to it.
 MAX_CV = 0.1
 #: Below this many repeats a measurement has no 95% interval (benchlab.metrics.stats).
 MIN_REPEATS = 6
@@ -91,15 +92,19 @@ class Latency(Metric):
                 "p90 ms": number_text(row["latency_ms_p90"], 3), "repeats": str(int(row["latency_repeats"]))}
 
     def warnings(self, m: Measurement) -> list[tuple[str, str]]:
-        """Return few-repeats, unstable (iterations spread) and noisy-repeats (repeat medians spread)."""
+        """Return few-repeats, unstable (the iterations' robust spread, naming their outliers) and
+        noisy-repeats (the repeat medians' spread). A few slow outliers alone are no warning: they
+        move the std and the mean, not the medians every statistic rests on."""
         found = []
         summary = summarize(m.samples_us, m.runner_stats)
         repeats = summary.repeats if summary else 0
         if repeats < MIN_REPEATS:
             found.append(("few-repeats", f"only {repeats} repeat(s); at least {MIN_REPEATS} are needed for a 95% "
                                          "interval and to tell a change from noise: raise scenario.repeats"))
-        if summary is not None and summary.count > 1 and summary.cv > MAX_CV:
-            found.append(("unstable", f"unstable: std dev is {summary.cv:.0%} of the mean (more than {MAX_CV:.0%}); "
+        spread = iteration_spread(m.samples_us)
+        if spread is not None and spread.robust_cv > MAX_CV:
+            found.append(("unstable", f"unstable: iterations spread by {spread.robust_cv:.0%} of the median (IQR/1.35, "
+                                      f"median over repeats; more than {MAX_CV:.0%}); {spread.describe_outliers()}; "
                                       "other load, frequency scaling or throttling?"))
         if summary is not None and summary.repeat_sd_log is not None and summary.repeat_sd_log > MAX_CV:
             found.append(("noisy-repeats", f"repeat medians spread by {summary.repeat_sd_log:.0%} (more than "

@@ -67,7 +67,8 @@ class LatencySummary:
 
     @property
     def cv(self) -> float:
-        """Coefficient of variation of the iterations (std / mean): large means an unstable measurement."""
+        """Coefficient of variation of the iterations (std / mean); a few outliers rule it, so `benchlab check`
+        judges stability by iteration_spread instead."""
         return self.std_ms / self.mean_ms if self.mean_ms else math.nan
 
 
@@ -130,6 +131,58 @@ def summarize(samples_us: Sequence[Sequence[float]],
         p5_ms=float(np.percentile(ms, 5)), p90_ms=float(np.percentile(ms, 90)),
         p95_ms=float(np.percentile(ms, 95)),
     )
+
+
+# --- how steady the iterations of a repeat are ------------------------------------------------------
+
+#: IQR / NORMAL_IQR is the standard deviation of normal data: a robust spread on the scale of a CV.
+NORMAL_IQR = 1.349
+#: An iteration beyond Q3 + OUTLIER_IQRS * IQR of its repeat is an outlier (Tukey's "far out").
+OUTLIER_IQRS = 3.0
+
+
+@dataclass(frozen=True)
+class IterationSpread:
+    """How steady the iterations inside each repeat are, told apart from their few outliers.
+
+    The iteration standard deviation of a microsecond latency is ruled by a handful of context
+    switches (one 2 ms preemption in 300 iterations of 10 µs makes the std 10x the mean) while the
+    repeat medians agree within a few percent, so steadiness is judged by the interquartile range,
+    which those outliers do not move, and the outliers are counted and sized apart.
+    """
+
+    #: Median over repeats of IQR / 1.349 / median of the repeat's iterations (≈ a CV of normal data).
+    robust_cv: float
+    #: Iterations beyond their repeat's Q3 + 3 IQR, of how many, and the largest as a multiple of its repeat's median.
+    outliers: int
+    iterations: int
+    largest_outlier_ratio: float | None
+
+    def describe_outliers(self) -> str:
+        """Return e.g. "12 of 1,800 iterations were outliers, up to 41.0x their repeat's median" ("no outliers")."""
+        if not self.outliers:
+            return f"no outliers in {self.iterations:,} iterations"
+        return (f"{self.outliers:,} of {self.iterations:,} iterations were outliers, up to "
+                f"{self.largest_outlier_ratio:.1f}x their repeat's median")
+
+
+def iteration_spread(samples_us: Sequence[Sequence[float]]) -> IterationSpread | None:
+    """Return the robust spread and the outliers of each repeat's iterations; None when no repeat has
+    at least 4 iterations (a runner that reports only per-run statistics has none)."""
+    spreads, outliers, total, largest = [], 0, 0, None
+    for repeat in samples_us:
+        values = np.asarray(repeat, dtype=np.float64)
+        if len(values) < 4:
+            continue
+        q1, median, q3 = np.percentile(values, (25, 50, 75))
+        spreads.append((q3 - q1) / NORMAL_IQR / median)
+        far = values[values > q3 + OUTLIER_IQRS * (q3 - q1)]
+        outliers, total = outliers + len(far), total + len(values)
+        if len(far):
+            largest = max(largest or 0.0, float(far.max() / median))
+    if not spreads:
+        return None
+    return IterationSpread(float(np.median(spreads)), outliers, total, largest)
 
 
 # --- two independent samples: Hodges-Lehmann shift with the Mann-Whitney interval ---------------

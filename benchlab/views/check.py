@@ -4,8 +4,11 @@ Like pyperf's ``check``, this only warns: the numbers stay in the store, and the
 
 Per measurement (status "ok" only; a failed job already says why), first each metric's own
 warnings (benchlab.metrics; latency's are these three):
-  * unstable      coefficient of variation (std / mean of every measured iteration) above 0.1,
-                  pyperf's rule of thumb: the spread is too large for the median to mean much.
+  * unstable      the iterations of a repeat spread by more than 10% of their median, by a robust
+                  spread (IQR / 1.349, on the scale of pyperf's std / mean rule of thumb; median
+                  over repeats); the message counts and sizes the outliers. Not the std: a handful of
+                  context switches in microsecond iterations make it 200-1500% of the mean while the
+                  repeat medians agree within a few percent.
   * noisy-repeats the repeat medians (one runner process each) spread by more than 10%: the
                   process-to-process variation of this device hides changes of that size.
   * few-repeats   fewer than 6 repeats: the repeat is the unit of replication, and below 6 no 95%
@@ -142,6 +145,23 @@ def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
                      variant=r["variant"], device_id=r["device_id"], accelerator=r["accelerator"])
         for _, r in picks.iterrows()
     ]
+
+
+def outlier_summary(run: RunRecord) -> str:
+    """Return the run's iteration outliers in one line (count, rows, largest as a multiple of its repeat's
+    median; benchlab.metrics.stats.iteration_spread), or that it had none. Reported, never a warning:
+    the medians every statistic rests on do not move with them."""
+    from benchlab.metrics.stats import iteration_spread
+
+    spreads = [s for m in run.measurements if m.status == "ok" and (s := iteration_spread(m.samples_us)) is not None]
+    found = [s for s in spreads if s.outliers]
+    if not found:
+        return f"iteration outliers: none in {len(spreads)} row(s) with iterations"
+    count, total = sum(s.outliers for s in found), sum(s.iterations for s in spreads)
+    largest = max(s.largest_outlier_ratio or 0.0 for s in found)
+    return (f"iteration outliers (beyond Q3 + 3 IQR of their repeat): {count:,} of {total:,} iterations in "
+            f"{len(found)} of {len(spreads)} row(s), up to {largest:.1f}x their repeat's median; the medians are "
+            "robust to them, so they are not a warning")
 
 
 def check_run(run: RunRecord | Path | str) -> list[CheckWarning]:
