@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from benchlab.optimize.flatbuffer import densify
+
 #: Ops whose second input is a weight kernel, and which the training recipes prune.
 PRUNED_OPS: tuple[str, ...] = ("CONV_2D", "FULLY_CONNECTED")
 #: Ops between a stored kernel and the op using it, expanding it when the model loads: DENSIFY
@@ -62,7 +64,7 @@ def read_kernels(path: Path, ops: tuple[str, ...] = PRUNED_OPS) -> dict[str, np.
                 raise ValueError(f"kernel {name!r} is stored as {kind}, which is not read here")
             values = np.frombuffer(np.asarray(data, dtype=np.uint8).tobytes(), dtype=_DTYPES[kind])
             shape = tuple(int(d) for d in tensor.shape)
-            kernels[name] = values.reshape(shape) if tensor.sparsity is None else _densify(name, values, shape,
+            kernels[name] = values.reshape(shape) if tensor.sparsity is None else densify(name, values, shape,
                                                                                             tensor.sparsity)
     return kernels
 
@@ -71,19 +73,3 @@ def zero_fraction(kernels: dict[str, np.ndarray]) -> float:
     """Return the fraction of all weights in `kernels` that are exactly zero (0.0 when there are none)."""
     total = sum(kernel.size for kernel in kernels.values())
     return sum(int(np.count_nonzero(kernel == 0)) for kernel in kernels.values()) / total if total else 0.0
-
-
-def _densify(name: str, values: np.ndarray, shape: tuple[int, ...], sparsity: Any) -> np.ndarray:
-    """Return the dense kernel of a sparse tensor whose leading dimensions are dense and last is CSR."""
-    dims = sparsity.dimMetadata
-    identity = list(range(len(shape)))
-    dense_rows = all(d.format == 0 for d in dims[:-1]) and dims[-1].format == 1
-    if not dense_rows or sparsity.blockMap is not None and len(sparsity.blockMap) \
-            or list(sparsity.traversalOrder) != identity:
-        raise ValueError(f"kernel {name!r} uses a sparse encoding other than dense rows with a CSR last dimension")
-    segments = np.asarray(dims[-1].arraySegments.values, dtype=np.int64)
-    columns = np.asarray(dims[-1].arrayIndices.values, dtype=np.int64)
-    dense = np.zeros((int(np.prod(shape[:-1])), shape[-1]), dtype=values.dtype)
-    rows = np.repeat(np.arange(len(segments) - 1), np.diff(segments))
-    dense[rows, columns] = values
-    return dense.reshape(shape)
