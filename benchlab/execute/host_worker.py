@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 from benchlab.errors import first_line, is_disk_full
 from benchlab.execute.host_device import EXIT_DISK_FULL
+from benchlab.litert_invoke import readable_error, resize_inputs, set_inputs
 from benchlab.tensors import (
     Feeds,
     ModelIO,
@@ -30,12 +30,8 @@ from benchlab.tensors import (
     load_feeds,
     match_names,
     save_feeds,
-    to_tensor,
 )
 
-CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
-#: LiteRT's check that a quantized activation range fits int32 arithmetic, and the node that failed it.
-INT16X8_RANGE = re.compile(r"no_integer_overflow_from_quantization was not true\.?\s*(?:Node number (\d+) \((\w+)\))?")
 #: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
 PR_SET_PDEATHSIG = 1
 
@@ -70,20 +66,6 @@ def _timed_invoke(interpreter: Any) -> float:
     return (time.perf_counter_ns() - started) / 1000.0
 
 
-def _readable(error: Exception) -> str:
-    text = str(error)
-    missing = CUSTOM_OP.search(text)
-    if missing:
-        return f"custom op {missing.group(1)} not available in this LiteRT runtime"
-    overflow = INT16X8_RANGE.search(text)
-    if overflow:
-        node = f"{overflow.group(2)} (node {overflow.group(1)})" if overflow.group(1) else "an op"
-        return (f"{node} failed to prepare: no_integer_overflow_from_quantization, a limit of LiteRT's int16x8 "
-                "kernels (the op's calibrated activation range does not fit its integer arithmetic)")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
-
-
 def _feeds(eval_inputs_path: str | None, io: ModelIO) -> Feeds:
     """Return the inputs keyed by the model's input names: the evaluation inputs, or one seeded
     random sample per input when the job has none. Raises ValueError when they do not fit."""
@@ -101,20 +83,6 @@ def _feeds(eval_inputs_path: str | None, io: ModelIO) -> Feeds:
     return feeds
 
 
-def _resize(interpreter: Any, io: ModelIO, feeds: Feeds, indices: dict[str, int]) -> None:
-    """Give dynamic inputs the data's shape (batch 1), then allocate again."""
-    dynamic = [t for t in io.inputs if t.dynamic]
-    for tensor in dynamic:
-        interpreter.resize_tensor_input(indices[tensor.tensor_name], [1, *feeds[tensor.name].shape[1:]])
-    if dynamic:
-        interpreter.allocate_tensors()
-
-
-def _set_inputs(interpreter: Any, io: ModelIO, feeds: Feeds, sample: int, indices: dict[str, int]) -> None:
-    for tensor in io.inputs:
-        interpreter.set_tensor(indices[tensor.tensor_name], to_tensor(feeds[tensor.name][sample : sample + 1], tensor))
-
-
 def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Load the model, time it as the request says, run the evaluation inputs; return the result."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -128,14 +96,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         interpreter = Interpreter(model_path=request["model_path"], **options)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        return {"status": "failed", "error": _readable(exc)}
+        return {"status": "failed", "error": readable_error(exc)}
     init_us = (time.perf_counter_ns() - started) / 1000.0
     memory_init_mb = _status_mb("VmRSS") - rss_before
     io = describe_interpreter(interpreter)
     indices = {d["name"]: d["index"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
     try:
         feeds = _feeds(request.get("eval_inputs_path"), io)
-        _resize(interpreter, io, feeds, indices)
+        resize_inputs(interpreter, io, feeds, indices)
     except ValueError as exc:  # data that does not fit the model: the model's row fails
         return {"status": "failed", "error": str(exc)}
     except OSError as exc:  # the run's inputs file gone or cut: nothing to do with the model, --resume retries
@@ -143,7 +111,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
     # Time the same inputs every iteration, as benchmark_model does: the first evaluation sample,
     # real data rather than zeros, so data-dependent kernels behave as in production.
-    _set_inputs(interpreter, io, feeds, 0, indices)
+    set_inputs(interpreter, io, feeds, 0, indices)
     first_us = _timed_invoke(interpreter)
     warmup_us = [_timed_invoke(interpreter) for _ in range(request["warmup"])]
     samples_us: list[float] = []
@@ -159,7 +127,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("eval_inputs_path") and outputs_path:
         outputs: dict[str, list[np.ndarray]] = {t.name: [] for t in io.outputs}
         for sample in range(len(next(iter(feeds.values())))):
-            _set_inputs(interpreter, io, feeds, sample, indices)
+            set_inputs(interpreter, io, feeds, sample, indices)
             interpreter.invoke()
             for tensor in io.outputs:
                 outputs[tensor.name].append(from_tensor(interpreter.get_tensor(indices[tensor.tensor_name]), tensor)[0])

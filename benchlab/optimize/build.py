@@ -25,6 +25,7 @@ from benchlab.names import file_name
 from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, path_sha256, publish,
                                      staging, trusted_entry, variant_key)
 from benchlab.formats import delivery_size, format_named
+from benchlab.optimize.proof import VariantDoesNotRun, prove_runs
 from benchlab.optimize.recipes import RECIPES, Options, Recipe
 from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
@@ -74,6 +75,8 @@ class _Step:
     key: str
     file: str
     make: Callable[[Path], str | None]
+    #: Runs the written file once and says so (benchlab.optimize.proof); None for an intermediate .keras.
+    prove: Callable[[Path], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +89,14 @@ class _Made:
 
 
 def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
-    """Return the step's cached artifact, or build it (caching the artifact or the failure)."""
+    """Return the step's cached artifact, or build it (caching the artifact or the failure).
+
+    A file that is proved to run is cached with what proved it; an entry cached without that proof
+    (made before benchlab proved variants) is built again, so no unproved file is reported built.
+    """
     with locked_entry(step.key) as folder:
         cached = trusted_entry(folder)
-        if cached is not None:
+        if cached is not None and (step.prove is None or cached.get("proven")):
             return _Made(cached, from_cache=True)
         failure = None if rebuild_failed else failed_entry(folder)
         if failure is not None:
@@ -100,20 +107,27 @@ def _run_step(step: _Step, rebuild_failed: bool) -> _Made:
             out_path = staged / step.file
             try:
                 notes = step.make(out_path)
+                proven = step.prove(out_path) if step.prove is not None else None
             except SuiteError:
                 raise  # the model itself is unusable: bad input for every recipe, not one failed variant
+            except VariantDoesNotRun as exc:  # already one line, in the runtime's words
+                return _failed(folder, f"{step.label} failed: {exc}")
             except Exception as exc:  # noqa: BLE001 - converters raise anything; one recipe must not stop the rest
                 if caused_by_disk_full(exc):  # not the variant's fault: never cached as a failed build
                     raise disk_full_at(folder) from None
-                error = f"{step.label} failed: {type(exc).__name__}: {first_line(exc, limit=300)}"
-                with staging(folder) as record:  # without whatever the recipe left half-written
-                    publish(record, folder, {"error": error, "failed_at": now_iso()}, file=FAILURE_FILE)
-                return _Made({}, from_cache=False, error=error)
+                return _failed(folder, f"{step.label} failed: {type(exc).__name__}: {first_line(exc, limit=300)}")
             meta = {"path": str(folder / out_path.name), "sha256": path_sha256(out_path),
                     "size_bytes": size_on_disk(out_path), "size_compressed_bytes": delivery_size(out_path),
-                    "build_seconds": round(time.perf_counter() - started, 3), "notes": notes}
+                    "build_seconds": round(time.perf_counter() - started, 3), "notes": notes, "proven": proven}
             publish(staged, folder, meta)  # only complete builds: an interrupted one is rebuilt
     return _Made(meta, from_cache=False)
+
+
+def _failed(folder: Path, error: str) -> _Made:
+    """Cache a failed build's one-line error at `folder` (without whatever the recipe left half-written)."""
+    with staging(folder) as record:
+        publish(record, folder, {"error": error, "failed_at": now_iso()}, file=FAILURE_FILE)
+    return _Made({}, from_cache=False, error=error)
 
 
 def _step_key(source: SourceModel, spec: VariantSpec, recipe: Recipe, stage: str | None = None) -> str:
@@ -168,7 +182,8 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
                 suffix = _suffix("tflite" if recipe.YIELDS_KERAS else recipe.FORMAT)
                 checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
                 made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
-                                                                     f"{suffix}", checked), rebuild_failed)))
+                                                                     f"{suffix}", checked,
+                                                   partial(prove_runs, sample=current.sample())), rebuild_failed)))
             except SuiteError as exc:
                 if current is source:
                     raise  # the suite's own model is unusable: bad input, as before any chain

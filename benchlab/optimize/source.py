@@ -168,6 +168,10 @@ class SourceModel:
         """Hash of the data a recipe needs ("calibration-data", "training-data")."""
         return self.dataset.train_sha256 if need == "training-data" else self.dataset.sha256
 
+    def sample(self) -> Feeds:
+        """The first sample of the model's inputs (its data, else the synthetic inputs), batch first."""
+        return {name: values[:1] for name, values in self.dataset.inputs.items()}
+
     def calibration_feeds(self) -> Feeds:
         """Representative inputs keyed by the model's input names (synthetic ones when it has no data)."""
         return self.dataset.representative
