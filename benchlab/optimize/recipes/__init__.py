@@ -39,7 +39,7 @@ _REGISTERED: tuple[Recipe, ...] = (
     litert.Fp16(edge_quantizer.Fp16()),
     litert.DynamicInt8(edge_quantizer.DynamicInt8()),
     litert.FullInt8(edge_quantizer.FullInt8()),
-    litert.Int16x8(),
+    litert.Int16x8(edge_quantizer.Int16x8()),
     model_optimization.Prune(),
     model_optimization.Cluster(),
     model_optimization.Qat(),

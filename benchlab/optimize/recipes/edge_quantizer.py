@@ -1,7 +1,7 @@
 """Variants of a .tflite someone already has, made with Google's ai-edge-quantizer.
 
-fp16 weights, dynamic-range int8, weight-only int8 and full int8 (calibrated on the representative
-data). Where a recipe means the same as a converter recipe of benchlab.optimize.recipes.litert, it
+fp16 weights, dynamic-range int8, weight-only int8, full int8 and int16x8 (both calibrated on the
+representative data). Where a recipe means the same as a converter recipe of benchlab.optimize.recipes.litert, it
 has the same NAME and options and is registered as that recipe's alternative for .tflite sources,
 so one suite names "full-int8" for a Keras model and a .tflite alike.
 
@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from benchlab.optimize.flatbuffer import Prepared, constant_types, prepare_for_quantizer
+from benchlab.optimize.flatbuffer import (PREPARATION_REVISION, Prepared, constant_types, custom_ops,
+                                          prepare_for_quantizer)
+from benchlab.optimize.proof import VariantDoesNotRun, prove_runs
 from benchlab.optimize.recipes.base import Need, Options, Recipe
 from benchlab.optimize.recipes.litert import CalibrationOptions, FullInt8Options
 from benchlab.tensors import describe_interpreter, match_names, to_tensor
@@ -44,10 +46,12 @@ class QuantizerRecipe(Recipe):
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Quantize `source` into `out_path`; return what was done to the source first (or None).
 
-        Raises ValueError for a model with no float weights or when the quantizer changed no weight
-        (no op it supports holds one), and what the quantizer raises (the caller records a failed
-        variant either way).
+        Raises VariantDoesNotRun, first, when the model has a custom op LiteRT lacks (no variant of it
+        could be checked here); ValueError for a model with no float weights or when the quantizer
+        changed no weight (no op it supports holds one), and what the quantizer raises (the caller
+        records a failed variant either way).
         """
+        _refuse_missing_custom_ops(source)
         # tqdm reads this when first imported (here, or by coremltools later in the same process).
         os.environ.setdefault("TQDM_DISABLE", "1")
         from ai_edge_quantizer import quantizer
@@ -78,6 +82,10 @@ class QuantizerRecipe(Recipe):
     def configure(self, worker: Any) -> None:
         """Load this recipe's quantization recipe into the quantizer."""
         raise NotImplementedError
+
+    def key_extras(self, options: Options) -> dict[str, str]:
+        """Return the revision of benchlab's preparation of the source, which decides the variant's bytes too."""
+        return {"prepared": str(PREPARATION_REVISION)}
 
 
 class Fp16(QuantizerRecipe):
@@ -132,6 +140,31 @@ class FullInt8(QuantizerRecipe):
         from ai_edge_quantizer import recipe
 
         worker.load_quantization_recipe(recipe.static_wi8_ai8())
+
+
+class Int16x8(QuantizerRecipe):
+    NAME = "int16x8"
+    DESCRIPTION = "ai-edge-quantizer int16 activations with int8 weights, calibrated (a .tflite source)"
+    OPTIONS: ClassVar[type[Options]] = CalibrationOptions
+    NEEDS: ClassVar[frozenset[Need]] = frozenset({"calibration-data"})
+
+    def configure(self, worker: Any) -> None:
+        from ai_edge_quantizer import recipe
+
+        worker.load_quantization_recipe(recipe.static_wi8_ai16())
+
+
+def _refuse_missing_custom_ops(source: SourceModel) -> None:
+    """Raise VariantDoesNotRun naming the custom ops when the source uses one this LiteRT cannot run.
+
+    Checked before anything else, so every variant of such a model fails with the same line the
+    model as it is does. A custom op LiteRT registers itself (TFLite_Detection_PostProcess) passes.
+    """
+    if custom_ops(source.path.read_bytes()):
+        try:
+            prove_runs(source.path, source.sample())
+        except VariantDoesNotRun as exc:
+            raise VariantDoesNotRun(f"the model {exc}") from None
 
 
 def _calibration_data(source: SourceModel, prepared: Prepared, samples: int) -> dict[str, list[dict[str, np.ndarray]]]:
