@@ -228,6 +228,20 @@ def annotate(df: pd.DataFrame, budget_points: float, rounds: RoundValues | None 
         if eligible.empty:
             continue
         ranking = rank(eligible, rounds or {})
-        out.loc[ranking.order[0], "pick"] = True
-        out.loc[ranking.order[0], "pick_reason"] = explain(eligible, ranking, lambda r: str(r["variant"]))[0]
+        pick = ranking.order[0]
+        out.loc[pick, "pick"] = True
+        out.loc[pick, "pick_reason"] = (explain(eligible, ranking, lambda r: str(r["variant"]))[0]
+                                        + _faster_outside(out.loc[group.index], latency[pick]))
     return out
+
+
+def _faster_outside(group: pd.DataFrame, pick_latency: float) -> str:
+    """Return "; faster but outside the budget: full-int8 (worst-output cosine 0.9876 < 0.99)" for the
+    rows faster than the pick that the budget ruled out (a broken int8 is not shipped silently), else ""."""
+    faster = group[(group["latency_ms_median"].astype(float) < pick_latency)
+                   & group["budget_reason"].astype(str).str.startswith("outside budget by ")]
+    if faster.empty:
+        return ""
+    return "; faster but outside the budget: " + ", ".join(
+        f"{row['variant']} ({str(row['budget_reason']).removeprefix('outside budget by ')})"
+        for _, row in faster.sort_values("latency_ms_median").iterrows())
