@@ -114,3 +114,14 @@ def test_fidelity_against_reference() -> None:
     assert result.top1_agreement == pytest.approx(2 / 3)
     assert result.max_abs_error == pytest.approx(0.2)
     assert result.mean_abs_error == pytest.approx((0.1 * 4 + 0.2 * 2) / 6)
+
+
+def test_a_mask_that_rounds_to_zero_scores_cosine_zero_not_no_figure() -> None:
+    """A full-int8 segmentation mask that quantizes to zero everywhere (MediaPipe's selfie segmentation
+    on synthetic inputs) lost its signal: it must be judged, not left without a cosine."""
+    reference = np.zeros((4, 8, 8, 1))
+    reference[:2, 3:5, 3:5] = 0.002  # two samples with a faint mask, two with none
+    ours = np.zeros_like(reference)
+    result = fidelity({"mask": ours}, {"mask": reference}, "original")
+    # The empty samples agree (1.0 each), the two that lost their mask score 0.
+    assert result.outputs[0].cosine == pytest.approx(0.5)

@@ -63,13 +63,24 @@ def output_fidelity(name: str, outputs: np.ndarray, reference: np.ndarray, class
     ours = outputs.reshape(len(outputs), -1).astype(np.float64)
     theirs = reference.reshape(len(reference), -1).astype(np.float64)
     error = ours - theirs
-    norms = np.linalg.norm(ours, axis=1) * np.linalg.norm(theirs, axis=1)
-    cosine = float(np.mean(np.sum(ours * theirs, axis=1) / norms)) if np.all(norms > 0) else None
+    cosine = float(np.mean(_cosines(ours, theirs)))
     noise = float(np.sum(error**2))
     snr_db = 10.0 * float(np.log10(np.sum(theirs**2) / noise)) if noise > 0 and np.any(theirs) else None
     top1 = float(np.mean(ours.argmax(axis=1) == theirs.argmax(axis=1))) if class_scores else None
     return OutputFidelity(name=name, max_abs_error=float(np.abs(error).max()), mean_abs_error=float(np.abs(error).mean()),
                           cosine=cosine, snr_db=snr_db, top1_agreement=top1)
+
+
+def _cosines(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Return each sample's cosine similarity (rows of two 2-D arrays).
+
+    A row that is all zeros on one side only scores 0 (its signal is lost: a full-int8 mask that
+    rounds to zero everywhere), on both sides 1 (the same output), so every variant gets a figure.
+    """
+    ours_norm, theirs_norm = np.linalg.norm(ours, axis=1), np.linalg.norm(theirs, axis=1)
+    norms = ours_norm * theirs_norm
+    dots = np.sum(ours * theirs, axis=1) / np.where(norms > 0, norms, 1.0)
+    return np.where(norms > 0, dots, np.where((ours_norm == 0) & (theirs_norm == 0), 1.0, 0.0))
 
 
 def fidelity(outputs: Outputs, reference: Outputs, reference_variant: str, scored: str | None = None) -> Fidelity:
