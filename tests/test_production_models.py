@@ -58,7 +58,8 @@ def test_a_folder_of_tflite_files_runs_in_one_suite_with_no_dataset(folder_run: 
     assert set(ok["data"]) == {"synthetic: fidelity only"}
     assert ok["accuracy"].isna().all()  # no labels: nothing pretends to be accuracy
     # The custom-op model fails alone, in one line naming the op.
-    assert df.loc["custom_op", "error"] == "custom op Betainc not available in this LiteRT runtime"
+    assert df.loc["custom_op", "error"] == (
+        "variant not built: tflite failed: does not run in LiteRT: custom op Betainc not available in this LiteRT runtime")
 
 
 def test_each_model_got_synthetic_inputs_in_its_own_names_dtypes_and_shapes(folder_run: Path,
@@ -139,8 +140,8 @@ def test_one_suite_mixes_a_keras_model_and_a_tflite_each_with_the_variants_that_
 def test_a_recipe_no_model_fits_and_a_model_no_recipe_fits_are_still_refused(
         tmp_path: Path, token_tflite_path: Path, two_tower_keras_path: Path) -> None:
     tokens = {"name": "tokens", "path": str(token_tflite_path)}
-    suite = write_suite(tmp_path / "bad.yaml", {"models": [tokens], "variants": ["tflite", "int16x8"]})
-    with pytest.raises(SuiteError, match=r"variants\[1\].recipe: int16x8 cannot be built from model 'tokens' "
+    suite = write_suite(tmp_path / "bad.yaml", {"models": [tokens], "variants": ["tflite", "coreml-fp16"]})
+    with pytest.raises(SuiteError, match=r"variants\[1\].recipe: coreml-fp16 cannot be built from model 'tokens' "
                                          r"\(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, "):
         load_suite(suite, RECIPES)
     keras = {"name": "two-tower", "path": str(two_tower_keras_path)}
