@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # client, to check the loopback phone speaks real ADB), libusb (adb-shell's USB transport).
 SYSTEM_PACKAGES := chromium adb libusb-1.0-0
 
-.PHONY: demo test system-deps clean tflite-folder
+.PHONY: demo test system-deps clean tflite-folder public-models face-models
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,15 @@ demo: $(STAMP)
 tflite-folder: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m examples.production_models results/tflite-folder
 
-test: $(STAMP) system-deps
+# Real public models the tests run every recipe on (examples/public_models.py: pinned version and sha256).
+public-models: $(STAMP)
+	$(PY) -m examples.public_models
+
+# The seven face and iris models through every .tflite recipe on this CPU (the README's table).
+face-models: public-models
+	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/benchlab run suites/face-models.yaml
+
+test: $(STAMP) system-deps public-models
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -q
 
 clean:
