@@ -64,7 +64,11 @@ def test_without_labels_or_class_scores_the_worst_output_cosine_judges_and_says_
     assert picked.index[picked["pick"]].tolist() == ["int8"]  # before: fp32, the only row with a figure
     (tier,) = ship_per_tier(annotate(table, 1.0, rounds), rounds)
     assert tier.variant == "int8" and tier.runner_up == "fp16 · cpu-t4"
-    assert tier.reason.endswith("; within budget by worst-output cosine 0.9987 ≥ 0.99"), tier.reason
+    # The faster int8 the budget ruled out is named, with the figure that did, not passed over silently.
+    assert tier.reason.endswith("; within budget by worst-output cosine 0.9987 ≥ 0.99; faster but outside the "
+                                "budget: int8-per-tensor · cpu-t4 (worst-output cosine 0.9300 < 0.99)"), tier.reason
+    assert picked.loc["int8", "pick_reason"].endswith(
+        "; faster but outside the budget: int8-per-tensor (worst-output cosine 0.9300 < 0.99)")
     strict = annotate(table, 1.0, rounds, min_cosine=0.999).set_index("variant")  # the suite's accuracy.min_cosine
     assert picked.loc["fp16", "in_budget"] and not strict.loc["int8", "in_budget"] and strict.loc["fp16", "pick"]
 

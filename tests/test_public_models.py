@@ -137,7 +137,8 @@ def test_preparation_gives_the_quantizer_current_op_codes_and_dense_float32_weig
     ops = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
     for stem in ("face_detection_short_range", "face_detection_full_range_sparse"):
         original = flatbuffer_utils.read_model_from_bytearray(bytearray((corpus / f"{stem}.tflite").read_bytes()))
-        assert any(code.builtinCode != code.deprecatedBuiltinCode for code in original.operatorCodes)  # the old field
+        if stem == "face_detection_short_range":  # written before the schema's builtin_code: only the old field
+            assert {code.builtinCode for code in original.operatorCodes} == {0}
         prepared = prepare_for_quantizer(corpus / f"{stem}.tflite")
         model = flatbuffer_utils.read_model_from_bytearray(bytearray(prepared.model))
         assert all(code.builtinCode == code.deprecatedBuiltinCode for code in model.operatorCodes

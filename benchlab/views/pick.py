@@ -231,17 +231,19 @@ def annotate(df: pd.DataFrame, budget_points: float, rounds: RoundValues | None 
         pick = ranking.order[0]
         out.loc[pick, "pick"] = True
         out.loc[pick, "pick_reason"] = (explain(eligible, ranking, lambda r: str(r["variant"]))[0]
-                                        + _faster_outside(out.loc[group.index], latency[pick]))
+                                        + faster_outside(out.loc[group.index], latency[pick],
+                                                         lambda r: str(r["variant"])))
     return out
 
 
-def _faster_outside(group: pd.DataFrame, pick_latency: float) -> str:
+def faster_outside(group: pd.DataFrame, pick_latency: float, name: Callable[[pd.Series], str]) -> str:
     """Return "; faster but outside the budget: full-int8 (worst-output cosine 0.9876 < 0.99)" for the
-    rows faster than the pick that the budget ruled out (a broken int8 is not shipped silently), else ""."""
+    rows of `group` (judged: with `budget_reason`) faster than the pick that the budget ruled out, so a
+    broken int8 is not passed over silently; "" when there are none. `name` names a row."""
     faster = group[(group["latency_ms_median"].astype(float) < pick_latency)
                    & group["budget_reason"].astype(str).str.startswith("outside budget by ")]
     if faster.empty:
         return ""
     return "; faster but outside the budget: " + ", ".join(
-        f"{row['variant']} ({str(row['budget_reason']).removeprefix('outside budget by ')})"
+        f"{name(row)} ({str(row['budget_reason']).removeprefix('outside budget by ')})"
         for _, row in faster.sort_values("latency_ms_median").iterrows())

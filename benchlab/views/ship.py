@@ -37,6 +37,7 @@ from benchlab.views.pick import (
     RoundValues,
     as_float,
     explain,
+    faster_outside,
     rank,
     round_values,
 )
@@ -145,7 +146,8 @@ def _tier_pick(model: str, tier: str, rows: pd.DataFrame, rounds: RoundValues) -
     reason, runner = explain(eligible, ranking, _where)
     compressed = pick.get("size_compressed_bytes")
     return TierPick(
-        model=model, tier=tier, device_id=device, device_model=device_model, reason=f"{reason}; {pick['budget_reason']}",
+        model=model, tier=tier, device_id=device, device_model=device_model,
+        reason=f"{reason}; {pick['budget_reason']}{faster_outside(ok, float(pick['latency_ms_median']), _where)}",
         variant=str(pick["variant"]), format=str(pick["format"]), accelerator=str(pick["accelerator"]),
         median_ms=float(pick["latency_ms_median"]),
         size_bytes=int(pick["size_bytes"]) if as_float(pick["size_bytes"]) is not None else None,
