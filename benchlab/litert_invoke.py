@@ -6,16 +6,20 @@ LiteRT's Python interpreter raises RuntimeError with every message its error rep
 glued together without a separator ("failed to delegate MAX_POOL_2D node #11failed to delegate ...
 tflite/kernels/conv.cc:390 ... Node number 0 (CONV_2D) failed to prepare."). `readable_error`
 splits them, puts the one that stopped the model first, and folds the delegate's per-node notes
-into one count. Nothing here imports LiteRT: callers hand in their interpreter.
+into one count. Run as ``python -m benchlab.litert_invoke MODEL SAMPLE.npz`` it loads, allocates and
+invokes a model once and prints the outcome as JSON (benchlab.formats.tflite proves a variant runs
+so); otherwise nothing here imports LiteRT: callers hand in their interpreter.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections import Counter
 from typing import Any
 
-from benchlab.tensors import Feeds, ModelIO, to_tensor
+from benchlab.tensors import Feeds, ModelIO, describe_interpreter, load_feeds, match_names, to_tensor
 
 CUSTOM_OP = re.compile(r"unresolved custom op: (\S+?)\.?(\s|$)", re.IGNORECASE)
 #: LiteRT's check that a quantized activation range fits int32 arithmetic, and the node that failed it.
@@ -74,3 +78,29 @@ def readable_error(error: BaseException) -> str:
         others.append("XNNPACK left " + ", ".join(f"{op} ({count} node{'s' if count > 1 else ''})"
                                                   for op, count in left.items()) + " to the built-in kernels")
     return "; ".join(others) or type(error).__name__
+
+
+def run_once(model_path: str, sample_path: str) -> dict[str, str]:
+    """Load, allocate and invoke the model once on the saved sample; return {"runtime": version} or {"error": line}."""
+    from importlib.metadata import version
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_path=model_path)
+        interpreter.allocate_tensors()
+        io = describe_interpreter(interpreter)
+        data = load_feeds(sample_path)
+        mapping = match_names(list(data), io.inputs)
+        feeds = {tensor.name: data[mapping[tensor.name]] for tensor in io.inputs}
+        indices = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+        resize_inputs(interpreter, io, feeds, indices)
+        set_inputs(interpreter, io, feeds, 0, indices)
+        interpreter.invoke()
+    except (ValueError, RuntimeError, KeyError) as exc:
+        return {"error": readable_error(exc)}
+    return {"runtime": version("ai-edge-litert")}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_once(sys.argv[1], sys.argv[2])))

@@ -7,7 +7,11 @@ import zipfile
 from pathlib import Path
 from typing import ClassVar
 
-from benchlab.tensors import ModelIO
+from benchlab.tensors import Feeds, ModelIO
+
+
+class VariantDoesNotRun(ValueError):
+    """A built file does not load or run in its runtime; the message says why, in one line."""
 
 
 class ModelFormat:
@@ -44,6 +48,15 @@ class ModelFormat:
         NotImplementedError for a format this machine cannot read (`described_here` False).
         """
         raise NotImplementedError(f"a {self.suffix} model's inputs and outputs are read on the device")
+
+    def prove_runs(self, path: Path, sample: Feeds) -> str:
+        """Run the model at `path` once on `sample` (one sample per input, batch first), or check as much
+        of it as this machine can; return what was done, e.g. "ran once in LiteRT 2.3.0".
+
+        A variant is reported built only after this returned. Raises VariantDoesNotRun with the
+        runtime's reason in one line when the model does not load, allocate or run.
+        """
+        raise NotImplementedError(f"{self.title} models cannot be checked on this machine")
 
     def delivery_size(self, path: Path) -> int:
         """Return the bytes the model takes in an app download: deflated, as inside an APK or IPA."""

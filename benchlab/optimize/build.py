@@ -25,7 +25,7 @@ from benchlab.names import file_name
 from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, path_sha256, publish,
                                      staging, trusted_entry, variant_key)
 from benchlab.formats import delivery_size, format_named
-from benchlab.optimize.proof import VariantDoesNotRun, prove_runs
+from benchlab.formats.base import ModelFormat, VariantDoesNotRun
 from benchlab.optimize.recipes import RECIPES, Options, Recipe
 from benchlab.optimize.recipes.training import KerasTrainingRecipe
 from benchlab.optimize.source import SourceModel
@@ -52,12 +52,12 @@ def _key_extras(recipe: Recipe, source: SourceModel, spec: VariantSpec) -> dict[
     return extra
 
 
-def _suffix(format_name: str) -> str:
-    """Return the file suffix of a recipe's format (benchlab.formats); raises KeyError for an unknown one."""
+def _format(format_name: str) -> ModelFormat:
+    """Return a recipe's format (benchlab.formats); raises KeyError for an unknown one."""
     fmt = format_named(format_name)
     if fmt is None:
         raise KeyError(f"no format module declares {format_name!r} (benchlab/formats/)")
-    return fmt.suffix
+    return fmt
 
 
 def size_on_disk(path: Path) -> int:
@@ -75,7 +75,7 @@ class _Step:
     key: str
     file: str
     make: Callable[[Path], str | None]
-    #: Runs the written file once and says so (benchlab.optimize.proof); None for an intermediate .keras.
+    #: Runs the written file once and says so (its format's prove_runs); None for an intermediate .keras.
     prove: Callable[[Path], str] | None = None
 
 
@@ -179,11 +179,13 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
                 else:
                     make, key = (partial(_checked_build, recipe, current, step.settings),
                                  _step_key(current, step, recipe))
-                suffix = _suffix("tflite" if recipe.YIELDS_KERAS else recipe.FORMAT)
+                output = "tflite" if recipe.YIELDS_KERAS else recipe.FORMAT
+                suffix = _format(output).suffix
                 checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
                 made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
                                                                      f"{suffix}", checked,
-                                                   partial(prove_runs, sample=current.sample())), rebuild_failed)))
+                                                   partial(_format(output).prove_runs, sample=current.sample())),
+                                             rebuild_failed)))
             except SuiteError as exc:
                 if current is source:
                     raise  # the suite's own model is unusable: bad input, as before any chain
@@ -218,7 +220,7 @@ def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTr
             name = recipe.variant_name(step.settings)
             if recipe.CLAIM is None:
                 continue
-            if out_path.suffix != _suffix("tflite"):
+            if out_path.suffix != _format("tflite").suffix:
                 notes.append(f"{name}'s {recipe.CLAIM} not measured in an .mlpackage")
                 continue
             try:

@@ -24,7 +24,8 @@ import numpy as np
 
 from benchlab.optimize.flatbuffer import (PREPARATION_REVISION, Prepared, constant_types, custom_ops,
                                           prepare_for_quantizer)
-from benchlab.optimize.proof import VariantDoesNotRun, prove_runs
+from benchlab.formats.base import VariantDoesNotRun
+from benchlab.formats.tflite import FORMAT as TFLITE
 from benchlab.optimize.recipes.base import Need, Options, Recipe
 from benchlab.optimize.recipes.litert import CalibrationOptions, FullInt8Options
 from benchlab.tensors import describe_interpreter, match_names, to_tensor
@@ -162,7 +163,7 @@ def _refuse_missing_custom_ops(source: SourceModel) -> None:
     """
     if custom_ops(source.path.read_bytes()):
         try:
-            prove_runs(source.path, source.sample())
+            TFLITE.prove_runs(source.path, source.sample())
         except VariantDoesNotRun as exc:
             raise VariantDoesNotRun(f"the model {exc}") from None
 
