@@ -20,7 +20,7 @@ from benchlab.errors import SuiteError
 from benchlab.optimize.build import build_variants
 from benchlab.optimize.recipes import RECIPES
 from benchlab.optimize.recipes.keras_bridge import copy_weights_back, to_tf_keras, unsupported_layer
-from benchlab.optimize.recipes.kernels import read_kernels, zero_fraction
+from benchlab.optimize.recipes.kernels import distinct_values, read_kernels, zero_fraction
 from benchlab.plan.datasets import load_model_datasets, mnist_splits
 from benchlab.plan.suite import load_suite
 from benchlab.records import Variant
@@ -174,6 +174,16 @@ def test_kernels_are_read_alike_from_a_dense_and_a_sparse_encoded_tflite(tmp_pat
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(dense[next(iter(dense))][:, 0, 0, :], model.layers[1].get_weights()[0][0, 0].T)
     assert 0.75 < zero_fraction(sparse) < 0.85
+
+
+def test_distinct_values_counts_a_float16_kernel_exactly() -> None:
+    # 4096 draws of 8 float16 values, like a clustered kernel behind DEQUANTIZE: NumPy's AVX-512 float16
+    # sort (CPUs with AVX512_ICL, numpy 2.4.6) misorders this array, and np.unique on it counts 14.
+    values = (np.arange(-4, 4) / 64).astype(np.float16)
+    kernel = np.random.default_rng(0).choice(values, 4096)
+    assert distinct_values(kernel) == distinct_values(kernel.astype(np.float32)) == 8
+    assert distinct_values(np.array([0.0, -0.0, 1.0], dtype=np.float16)) == 2
+    assert distinct_values(np.array([3, -3, 3], dtype=np.int8)) == 2
 
 
 # --- pruning ------------------------------------------------------------------------------------

@@ -73,3 +73,14 @@ def zero_fraction(kernels: dict[str, np.ndarray]) -> float:
     """Return the fraction of all weights in `kernels` that are exactly zero (0.0 when there are none)."""
     total = sum(kernel.size for kernel in kernels.values())
     return sum(int(np.count_nonzero(kernel == 0)) for kernel in kernels.values()) / total if total else 0.0
+
+
+def distinct_values(values: np.ndarray) -> int:
+    """Return how many distinct values `values` holds, float16 ones counted exactly.
+
+    np.unique sorts, and NumPy's AVX-512 float16 sort (x86-simd-sort, dispatched on CPUs with
+    AVX512_ICL; seen with numpy 2.4.6) leaves some arrays of a few thousand values out of order, so
+    np.unique counts one value several times: a float16 kernel of 8 values came out as 20. float16
+    values are counted as float32 instead, which holds every one of them exactly.
+    """
+    return len(np.unique(values.astype(np.float32) if values.dtype == np.float16 else values))

@@ -40,7 +40,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes.base import Options
 from benchlab.optimize.recipes.keras_bridge import copy_weights_back, to_tf_keras, unsupported_layer
-from benchlab.optimize.recipes.kernels import PRUNED_OPS, read_kernels, zero_fraction
+from benchlab.optimize.recipes.kernels import PRUNED_OPS, distinct_values, read_kernels, zero_fraction
 from benchlab.optimize.recipes.training import (BATCH_SIZE, PRUNED_BY, SEED, KerasTrainingRecipe,
                                                 TrainingLog, TrainingRecipe, as_feed,
                                                 epoch_lines, import_tfmot, load_fresh, outputs_probabilities,
@@ -227,8 +227,8 @@ class Cluster(KerasTfmotRecipe):
         kernel, scaling each output channel apart, so a whole kernel may hold up to clusters x channels."""
         assert isinstance(options, ClusterOptions)
         kernels = _pruned_kernels(tflite_path).values()
-        per_channel = max(len(np.unique(row)) for kernel in kernels for row in kernel.reshape(len(kernel), -1))
-        per_kernel = max(len(np.unique(kernel)) for kernel in kernels)
+        per_channel = max(distinct_values(row) for kernel in kernels for row in kernel.reshape(len(kernel), -1))
+        per_kernel = max(distinct_values(kernel) for kernel in kernels)
         if per_channel > options.clusters:
             raise ValueError(f"an output channel of a written Conv2D/Dense kernel holds {per_channel} distinct "
                              f"values, more than the {options.clusters} clusters asked")
