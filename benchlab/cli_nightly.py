@@ -232,7 +232,8 @@ def print_comparison(result: CompareResult) -> None:
     for c in result.comparisons:
         cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", *compare_cells(c),
                  status_text(c) + "".join(f"; {n}" for n in c.notes)]
-        style = "bold red" if c.failed else ("green" if c.status == "improved" else None)
+        style = "bold red" if c.failed else ("green" if c.status == "improved" else
+                                             "yellow" if c.status.endswith("(provisional)") else None)
         table.add_row(*(escape(x) for x in cells), style=style)
     console = _stdout()
     console.print(table)

@@ -17,7 +17,19 @@ Figures:
 * Detection within a run: slower vs base in each run (goal >= 90% at 1 thread).
 * Detection across runs: slower (run i+1) vs base (run i), and each row's minimum detectable change.
 
-Run: `.venv/bin/python benchmarks/validity.py [--runs 12] [--repeats 6]` (about 40 s a run here).
+First nights (issue 26): every consecutive pair of runs compared with no history and no
+calibration, today's method (each row alone, a floor from the runs' own repeats taken as final)
+side by side with the new one (each row also relative to the other unchanged rows of its
+device · accelerator, and a floor from the repeats only "provisional", never failing).
+
+`--seeded TRIALS` replays the same comparisons on seeded data shaped like this machine's runs
+instead of measuring (fp32 and full-int8 at 1 and 2 threads, six back-to-back runs per trial, a
+machine drift per run and accelerator shared by its rows, idle and with another CPU-bound job
+running), so both methods' A/A false-alarm rates and their detection of a 25% slowdown of one
+variant can be read without the 2-core machine to oneself.
+
+Run: `.venv/bin/python benchmarks/validity.py [--runs 12] [--repeats 6]` (about 40 s a run here),
+or `.venv/bin/python benchmarks/validity.py --seeded 200` (seconds).
 """
 
 from __future__ import annotations
@@ -93,11 +105,148 @@ def old_verdict(base: list[float], cand: list[float]) -> str:
     return "regression" if change > 5 else "improved" if change < -5 else "within threshold"
 
 
+Key = tuple[str, str, str, str]
+#: Verdicts that flag a change (fail or claim a win); today's method also flagged what is now provisional.
+FLAGS = ("regression", "improved")
+PROVISIONAL = ("regression (provisional)", "improved (provisional)")
+
+
+def pair_verdicts(pairs: dict[Key, tuple[list[float], list[float]]], floors: dict[Key, float] | None = None
+                  ) -> dict[Key, tuple[str, str, float | None]]:
+    """Return (today's, new) latency verdict and the new minimum detectable change per row of one
+    baseline/candidate pair of runs.
+
+    `pairs` holds each row's per-repeat latencies in both runs (every row unchanged, so each is a
+    control of its device · accelerator); `floors` the rows' noise floors from history, if any.
+    Today's verdict is the row judged alone with a provisional floor taken as final.
+    """
+    from benchlab.metrics.change import ChangeContext
+    from benchlab.metrics.latency import latency_change
+    from benchlab.nightly.controls import control_shift_log, shift_of_others
+    from benchlab.plan.suite import RegressionSpec
+
+    spec = RegressionSpec()
+    shifts = {key: shift for key, (b, c) in pairs.items() if (shift := control_shift_log(b, c)) is not None}
+    verdicts = {}
+    for key, (base, cand) in pairs.items():
+        floor = (floors or {}).get(key)
+        alone = ChangeContext(spec.latency_pct, spec.alpha, spec.min_repeats, floor)
+        today = latency_change(base, cand, alone).status
+        controls = shift_of_others(key, shifts)
+        new = latency_change(base, cand, ChangeContext(spec.latency_pct, spec.alpha, spec.min_repeats, floor,
+                                                       control_shift_log=controls[0] if controls else None,
+                                                       controls=controls[1] if controls else 0))
+        verdicts[key] = (today.replace(" (provisional)", ""), new.status, new.mdc_pct)
+    return verdicts
+
+
+def flag_rates(verdicts: list[tuple[str, str, float | None]]) -> str:
+    """Return "n  today: k (x%)  new: k (x%)  provisional: k" for a list of pair_verdicts' values."""
+    n = max(len(verdicts), 1)
+    today = sum(t in FLAGS for t, _, _ in verdicts)
+    new = sum(v in FLAGS for _, v, _ in verdicts)
+    provisional = sum(v in PROVISIONAL for _, v, _ in verdicts)
+    return (f"{len(verdicts):>9}{today:>9} ({100 * today / n:4.1f}%){new:>9} ({100 * new / n:4.1f}%)"
+            f"{provisional:>9} ({100 * provisional / n:4.1f}%)")
+
+
+HEADER = f"{'what':<62}{'verdicts':>9}{'today: flagged':>17}{'new: flagged':>17}{'new: provisional':>17}"
+
+#: Seeded replay: run-to-run sd of log latency shared by a device · accelerator's rows (the machine),
+#: per scenario and thread count, as measured on this project's VM (benchlab.nightly.noise: 6-7% at
+#: 1 thread and 27-30% at 2 threads with other work running; a third of that idle).
+MACHINE_SD = {"idle": {"cpu-t1": 0.03, "cpu-t2": 0.10}, "loaded": {"cpu-t1": 0.065, "cpu-t2": 0.28}}
+#: What moves one row but not the others of its device in a run (fp32 +33%, full-int8 +47% together).
+ROW_SD = {"cpu-t1": 0.02, "cpu-t2": 0.06}
+#: Spread of the per-repeat medians inside a run (5-9% between repeats here).
+REPEAT_SD = {"cpu-t1": 0.05, "cpu-t2": 0.09}
+SEEDED_ROWS = {"fp32": 420.0, "full-int8": 160.0}  # µs per inference
+
+
+def seeded_run(rng: np.random.Generator, scenario: str, repeats: int, slowed: str | None = None
+               ) -> dict[Key, list[float]]:
+    """Return one seeded run's per-repeat latencies per row; `slowed` names a variant made 25% slower."""
+    run = {}
+    for accel in ("cpu-t1", "cpu-t2"):
+        machine = rng.normal(0.0, MACHINE_SD[scenario][accel])
+        for variant, median in SEEDED_ROWS.items():
+            centre = median * math.exp(machine + rng.normal(0.0, ROW_SD[accel])) * (1.25 if variant == slowed else 1.0)
+            run[("model", variant, "host", accel)] = list(centre * rng.lognormal(0.0, REPEAT_SD[accel], repeats))
+    return run
+
+
+def seeded(trials: int, repeats: int) -> None:
+    """Print both methods' first-night A/A flags and their detection of a 25% slowdown on seeded runs."""
+    from benchlab.nightly.noise import noise_floor_pct
+    from benchlab.results.within_run import paired_change
+
+    rng = np.random.default_rng(20261207)
+    print(f"seeded replay: {trials} trials x 6 back-to-back runs x (fp32, full-int8) x (1, 2 threads) x "
+          f"{repeats} repeats\n\n{HEADER}")
+    for scenario in MACHINE_SD:
+        aa: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
+        caught: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
+        for _ in range(trials):
+            runs = [seeded_run(rng, scenario, repeats) for _ in range(6)]
+            for before, after in zip(runs, runs[1:]):
+                for key, verdict in pair_verdicts({k: (before[k], after[k]) for k in before}).items():
+                    aa[key[3]].append(verdict)
+            slower = seeded_run(rng, scenario, repeats, slowed="full-int8")
+            key_floors = {}
+            for key in slower:  # a floor from the five unchanged changes of this trial's history
+                medians = [float(np.median(run[key])) for run in runs]
+                key_floors[key] = noise_floor_pct([math.log(b / a) for a, b in zip(medians, medians[1:])])
+            for floors, label in ((None, "no history"), (key_floors, "floor from 5 nights")):
+                verdicts = pair_verdicts({k: (runs[-1][k], slower[k]) for k in slower}, floors)
+                for key, verdict in verdicts.items():
+                    if key[1] == "full-int8":
+                        caught[f"{key[3]}, {label}"].append(verdict)
+                        if verdict[2] is not None and verdict[2] < 25.0:  # where the row could see 25%
+                            caught[f"{key[3]}, {label}, MDC < 25%"].append(verdict)
+        for accel, verdicts in sorted(aa.items()):
+            print(f"{f'{scenario}: A/A across runs, {accel}':<62}{flag_rates(verdicts)}")
+        for label, verdicts in sorted(caught.items()):
+            print(f"{f'{scenario}: 25% slower across runs, {label}':<62}{flag_rates(verdicts)}")
+    # Within a run: two jobs interleaved round by round share each round's drift; the slower one is 25% slower.
+    found = 0
+    for _ in range(trials):
+        drift = rng.normal(0.0, REPEAT_SD["cpu-t1"], repeats)
+        a = {r: 420.0 * math.exp(d + rng.normal(0.0, 0.02)) for r, d in enumerate(drift)}
+        b = {r: 1.25 * 420.0 * math.exp(d + rng.normal(0.0, 0.02)) for r, d in enumerate(drift)}
+        found += paired_change(a, b).verdict == "regression"
+    print(f"\n25% slower within a run, cpu-t1 (paired by round): caught {100 * found / trials:.0f}% of {trials}")
+    print("\n(A/A: flagged = false alarms, goal at most 1 in 20 = 5%. 25% slower: flagged = caught. "
+          "Provisional: reported as 'regression (provisional)', never failing.)")
+
+
+def first_nights(records: list) -> None:  # type: ignore[type-arg]
+    """Print both methods' A/A flags over consecutive pairs of unchanged real runs, no history, no calibration."""
+    from benchlab.metrics.latency import METRIC as LATENCY
+
+    verdicts: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
+    for before, after in zip(records, records[1:]):
+        base = {(m.variant.model, m.variant.name, m.device.id, m.accelerator.name): m for m in before.measurements
+                if m.status == "ok" and m.variant.model != "slower"}  # unchanged rows only
+        cand = {key: m for m in after.measurements
+                if m.status == "ok" and (key := (m.variant.model, m.variant.name, m.device.id, m.accelerator.name)) in base}
+        pairs = {key: (LATENCY.repeat_values(base[key]), LATENCY.repeat_values(m)) for key, m in cand.items()}
+        for key, verdict in pair_verdicts(pairs).items():
+            verdicts[key[3]].append(verdict)
+    print(f"\nfirst nights (no history, no calibration), consecutive unchanged runs\n{HEADER}")
+    for accel, found in sorted(verdicts.items()):
+        print(f"{f'A/A across runs, {accel}':<62}{flag_rates(found)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=6)
+    parser.add_argument("--seeded", type=int, default=None, metavar="TRIALS",
+                        help="replay seeded runs instead of measuring (first nights, idle and loaded)")
     args = parser.parse_args()
+    if args.seeded is not None:
+        seeded(args.seeded, args.repeats)
+        return
 
     from benchlab.metrics.change import ChangeContext
     from benchlab.metrics.latency import latency_change
@@ -181,6 +330,7 @@ def main() -> None:
     print(f"\n{'minimum detectable change':<34}{'median':>9}{'range':>18}")
     for label, values in sorted(mdcs.items()):
         print(f"{label:<34}{np.median(values):>8.1f}%{min(values):>9.1f}-{max(values):.1f}%")
+    first_nights(records)
     print(f"\nruns kept in {results}")
 
 

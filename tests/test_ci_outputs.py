@@ -29,7 +29,7 @@ def result(tmp_path: Path) -> CompareResult:
                  measurement(repeats(rng), variant="fp32", recipe="fp32", accuracy_delta=0.0),
                  measurement(repeats(rng), device_id="a15", os_version="14"),
                  measurement(repeats(rng), variant="full-int8", accuracy=69.0, accuracy_delta=-2.0))
-    return compare_runs(base, cand)
+    return compare_runs(base, cand, noise_floors={"latency": {("mobilenet", "fp16", "pixel7", "cpu-t4"): 6.0}})
 
 
 def test_junit_xml_has_one_testcase_per_measurement_and_failures_with_numbers(result: CompareResult) -> None:

@@ -22,6 +22,7 @@ from benchlab.nightly.compare import (
     NEW,
     NOT_COMPARABLE,
     NOT_SIGNIFICANT,
+    PROVISIONAL_REGRESSION,
     REGRESSION,
     TOO_FEW_SAMPLES,
     WITHIN_THRESHOLD,
@@ -31,6 +32,7 @@ from benchlab.metrics.change import ChangeContext
 from benchlab.metrics.latency import latency_change
 from benchlab.metrics.stats import hodges_lehmann, kth_pairwise_difference
 from benchlab.errors import StoreError
+from benchlab.nightly.noise import write_calibration
 from benchlab.plan.suite import RegressionSpec
 from benchlab.results.history import latest_before, list_runs, load_history, resolve_run
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
@@ -193,11 +195,85 @@ def test_a_change_within_the_noise_floor_is_not_a_regression_and_every_row_state
     b = night(tmp_path, "base", 1, measurement(repeats(rng, between=0.01)))
     c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2300.0, between=0.01)))  # +15%, tight repeats
     key = ("mobilenet", "fp16", "pixel7", "cpu-t4")
-    (quiet,) = compare_runs(b, c).comparisons
+    (quiet,) = compare_runs(b, c, noise_floors={"latency": {key: 3.0}}).comparisons  # history: ±3% run to run
     assert quiet.status == REGRESSION and quiet.change("latency").mdc_pct < 5
     (noisy,) = compare_runs(b, c, noise_floors={"latency": {key: 20.0}}).comparisons  # this device moves ±20% run to run
     assert noisy.status == NOT_SIGNIFICANT and noisy.change("latency").noise_floor_pct == 20.0
     assert noisy.change("latency").reason == "within ±20.0% run-to-run noise of this device" and noisy.change("latency").mdc_pct == 20.0
+
+
+def night_pair(rng: np.random.Generator, machine: float, slowed: dict[str, float] | None = None,
+               variants: tuple[str, ...] = ("fp32", "fp16", "dynamic-int8", "full-int8"),
+               between: float = 0.05) -> tuple[list[Measurement], list[Measurement]]:
+    """Two runs of four variants on one device · accelerator, the second on a machine `machine` times as
+    slow (a shared drift of every repeat), some variants also slowed by their own factor."""
+    base, cand = [], []
+    for index, variant in enumerate(variants):
+        median = 1000.0 * (index + 1)
+        base.append(measurement(repeats(rng, median_us=median, between=between), variant=variant))
+        factor = machine * (slowed or {}).get(variant, 1.0)
+        cand.append(measurement(repeats(rng, median_us=median * factor, between=between), variant=variant))
+    return base, cand
+
+
+def test_rows_that_shift_together_are_the_machines_shift_not_regressions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(30)
+    base, cand = night_pair(rng, machine=1.35)
+    floors = {"latency": {("mobilenet", m.variant.name, "pixel7", "cpu-t4"): 8.0 for m in base}}  # history: ±8%
+    result = compare_runs(night(tmp_path, "b", 1, *base), night(tmp_path, "c", 2, *cand), noise_floors=floors)
+    assert result.verdict == 0 and {c.status for c in result.comparisons} == {NOT_SIGNIFICANT}
+    (note,) = result.notes
+    assert note.startswith("pixel7 · cpu-t4 ran 3") and "% slower overall (median change of its 4 rows" in note
+    latency = result.comparisons[0].change("latency")
+    assert latency.change > 25 and abs(latency.relative_change_pct) < 10 and latency.controls == 3
+    assert latency.reason.startswith("moved with its device: +") and "relative to the 3 other row(s)" in latency.reason
+
+
+def test_a_25_percent_slowdown_of_one_variant_among_unchanged_ones_is_caught_across_runs(tmp_path: Path) -> None:
+    """Where history gives the rows a floor (±8%) and the device itself ran 10% slower that night."""
+    rng = np.random.default_rng(31)
+    caught = 0
+    for trial in range(40):
+        base, cand = night_pair(rng, machine=1.10, slowed={"full-int8": 1.25})
+        floors = {"latency": {("mobilenet", m.variant.name, "pixel7", "cpu-t4"): 8.0 for m in base}}
+        result = compare_runs(night(tmp_path / str(trial), "b", 1, *base), night(tmp_path / str(trial), "c", 2, *cand),
+                              noise_floors=floors)
+        statuses = {c.variant: c.status for c in result.comparisons}
+        caught += statuses["full-int8"] == REGRESSION
+        assert all(statuses[v] != REGRESSION for v in ("fp32", "fp16", "dynamic-int8")), statuses
+    assert caught >= 0.9 * 40
+
+
+def test_without_history_a_floor_from_the_repeats_gives_provisional_verdicts_that_do_not_fail(tmp_path: Path) -> None:
+    rng = np.random.default_rng(32)
+    base, cand = night_pair(rng, machine=1.0, slowed={"full-int8": 1.4}, between=0.02)
+    night(tmp_path, "n0", 1, *base)  # one earlier night: one unchanged change of history, MIN_CHANGES is 3
+    b, c = night(tmp_path, "n1", 2, *base), night(tmp_path, "n2", 3, *cand)
+    result = compare_runs(b, c, history=load_history(tmp_path, "nightly"))
+    row = next(r for r in result.comparisons if r.variant == "full-int8")
+    assert row.status == PROVISIONAL_REGRESSION and not row.failed and result.verdict == 0
+    assert row.reason.startswith("beyond ±") and row.reason.endswith(
+        "of the runs' own repeats, which do not see what moves a whole run; `benchlab calibrate SUITE` or 2 more "
+        "night(s) of history settles it")
+    # A change beyond any run-to-run spread measured here fails even on a first night.
+    base, cand = night_pair(rng, machine=1.0, slowed={"full-int8": 3.0})
+    result = compare_runs(night(tmp_path, "x1", 4, *base), night(tmp_path, "x2", 5, *cand))
+    assert [r.variant for r in result.failures] == ["full-int8"] and result.failures[0].status == REGRESSION
+
+
+def test_first_nights_of_an_unchanged_suite_flag_at_most_1_in_20_rows(tmp_path: Path) -> None:
+    """Six back-to-back unchanged runs, no history used and no calibration, each run on a machine that
+    drifts by 25% (sd of log) from run to run, shared by its rows: the verdicts of consecutive pairs."""
+    rng = np.random.default_rng(33)
+    flagged = verdicts = 0
+    for trial in range(10):
+        runs = [night(tmp_path / str(trial), f"r{i}", i + 1,
+                      *night_pair(rng, machine=float(np.exp(rng.normal(0, 0.25))))[1]) for i in range(6)]
+        for before, after in zip(runs, runs[1:]):
+            result = compare_runs(before, after)
+            verdicts += len(result.comparisons)
+            flagged += sum(c.status in (REGRESSION, IMPROVED) for c in result.comparisons)
+    assert flagged <= verdicts / 20
 
 
 def repeat_stats(rng: np.random.Generator, repeats: int, median_us: float) -> tuple[dict, ...]:
@@ -246,7 +322,7 @@ def test_a_changed_model_is_compared_and_noted(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
     b = night(tmp_path, "base", 1, measurement(repeats(rng), sha256="aa" * 32))
     c = night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2600.0), sha256="bb" * 32))
-    (comparison,) = compare_runs(b, c).comparisons
+    (comparison,) = compare_runs(b, c, noise_floors={"latency": {KEY: 6.0}}).comparisons
     assert comparison.model_changed and comparison.status == REGRESSION
     assert comparison.notes[0] == "model changed (sha256 aaaaaaaaaaaa → bbbbbbbbbbbb)"
 
@@ -449,6 +525,7 @@ def test_compare_command_with_a_plain_namespace(tmp_path: Path, capsys: pytest.C
     rng = np.random.default_rng(18)
     night(tmp_path, "base", 1, measurement(repeats(rng)))
     night(tmp_path, "cand", 2, measurement(repeats(rng, median_us=2400.0)))
+    write_calibration(tmp_path, "nightly", {KEY: [0.02, -0.03, 0.01, -0.02]})  # `benchlab calibrate` measured ±6%
     args = argparse.Namespace(baseline="base", candidate="cand", results=tmp_path, junit=tmp_path / "out" / "j.xml",
                               json=tmp_path / "out" / "s.json", markdown=tmp_path / "out" / "c.md")
     assert cmd_compare(args) == 1

@@ -42,6 +42,18 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   "within threshold"; one beyond the threshold but within the noise floor, or one that is not
   significant, is "not significant (within ±x% noise of this device)", so noise is never
   reported as a regression or a win.
+* Relative to the controls: the other rows of the same device · accelerator whose variant files
+  did not change (benchlab.nightly.controls) moved only because the machine did, so their
+  median shift is the machine's. A regression (or improvement) must also be one after that
+  shift is taken out of the candidate (the same test and floor on the shifted values); a row
+  that only moved with the others is "not significant (moved with its device: +33% alone, +2%
+  relative to the 7 other rows ...)".
+* Provisional: a floor from the runs' own repeats does not see what moves a whole run (a 2-core
+  shared machine: runs 10-47% apart with repeats 5-9% apart), so until history or a calibration
+  gives the row a floor, a regression or improvement within UNCALIBRATED_FLOOR_PCT is
+  "regression (provisional)" / "improved (provisional)": reported with what would settle it
+  (`benchlab calibrate`, or N more nights), never failing the check (Pinpoint's "need more
+  attempts"). A change beyond it is larger than any run-to-run spread measured here and fails.
 
 Size, peak memory and accuracy
 ------------------------------
@@ -74,6 +86,13 @@ NOT_MEASURED = "not measured"
 FAILED = "failed"
 MISSING = "missing in candidate"
 NEW = "new in candidate"
+#: A regression or improvement beyond the runs' own repeats but with no run-to-run floor yet: never fails.
+PROVISIONAL_REGRESSION = "regression (provisional)"
+PROVISIONAL_IMPROVED = "improved (provisional)"
+#: Without a history or calibration floor, a change beyond this is beyond any plausible run-to-run
+#: spread and is judged as usual: z_0.975 * 0.3, the largest between-run sd of log latency measured
+#: on this project's machines (2 threads on the shared 2-core VM, benchlab.nightly.noise), is ±80%.
+UNCALIBRATED_FLOOR_PCT = 80.0
 #: Row statuses for which no test ran: reported, but neither a pass nor a failure.
 SKIPPED_STATUSES = frozenset({NOT_COMPARABLE, NOT_MEASURED, MISSING})
 
@@ -112,6 +131,9 @@ class MetricChange:
     mdc_pct: float | None = None
     #: Where the noise floor comes from: "history" (earlier runs, calibration) or "repeats" (provisional).
     noise_floor_source: str | None = None
+    #: The change with the machine's shift (the controls' median shift) taken out, and how many controls.
+    relative_change_pct: float | None = None
+    controls: int | None = None
     #: Whether this metric's status may fail the check (the registry's `Metric.gates`).
     gates: bool = True
 
@@ -137,6 +159,12 @@ class ChangeContext:
     noise_floor_pct: float | None = None
     #: Why the two runs' evaluation sets differ (accuracy is then not comparable), None when they do not.
     eval_set_difference: str | None = None
+    #: The median log shift of the other rows of this device · accelerator whose files did not change
+    #: (benchlab.nightly.controls), and how many there are; None: no controls.
+    control_shift_log: float | None = None
+    controls: int = 0
+    #: How many more unchanged nights would give the row a floor of its own (for a provisional verdict).
+    nights_to_floor: int | None = None
 
 
 def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: Sequence[float], context: ChangeContext,
@@ -146,10 +174,10 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
     `scale` turns a value into `unit` for the medians shown (1e-3: µs to ms). Returns a MetricChange
     with the medians, the change and its 95% CI in percent, the Mann-Whitney U p-value, the noise
     floor and minimum detectable change, and one of: regression, improved, within threshold, not
-    significant, not significant (too few repeats), not measured (no or non-positive values).
+    significant, not significant (too few repeats), regression / improved (provisional), not
+    measured (no or non-positive values). See the module docstring for the controls and the
+    provisional rule.
     """
-    from scipy.stats import mannwhitneyu
-
     base = np.asarray(baseline, dtype=np.float64)
     cand = np.asarray(candidate, dtype=np.float64)
     n, m = len(base), len(cand)
@@ -160,9 +188,7 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
     if n == 0 or m == 0 or (base <= 0).any() or (cand <= 0).any():
         return MetricChange(**common, change=None, status=NOT_MEASURED,
                             reason="no samples" if not (n and m) else f"non-positive {metric} values")
-    estimate, ci_low, ci_high = hodges_lehmann(np.log(base), np.log(cand))
-    change, low, high = _pct(estimate), _pct(ci_low), _pct(ci_high)
-    p_value = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+    change, low, high, p_value = _shift(np.log(base), np.log(cand))
     pooled_sd = _pooled_log_sd(base, cand)
     sampling = minimum_detectable_change(pooled_sd, n, m, alpha=context.alpha)
     noise_floor_pct, source = context.noise_floor_pct, "history"
@@ -176,15 +202,51 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
                             reason=f"{min(n, m)} repeat(s) on a side, at least {context.min_repeats} needed: "
                                    "raise scenario.repeats")
-    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
-    if not (p_value < context.alpha and excludes_zero):
+    verdict = _decide(change, low, high, p_value, context, noise_floor_pct)
+    if verdict == NOT_SIGNIFICANT:
         return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
-    verdict = against_threshold(change, context.threshold)
-    if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
+    if verdict == WITHIN_NOISE:
         how = ("run-to-run noise of this device" if source == "history" else
                "noise of this device's repeats (no run history yet: `benchlab calibrate` measures it)")
         return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=f"within ±{noise_floor_pct:.1f}% {how}")
+    if verdict in (REGRESSION, IMPROVED) and context.control_shift_log is not None:
+        relative = _shift(np.log(base), np.log(cand) - context.control_shift_log)
+        numbers.update(relative_change_pct=relative[0], controls=context.controls)
+        if _decide(*relative, context, noise_floor_pct) != verdict:
+            return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=(
+                f"moved with its device: {change:+.1f}% alone, {relative[0]:+.1f}% relative to the "
+                f"{context.controls} other row(s) of this device · accelerator whose files did not change"))
+    if verdict in (REGRESSION, IMPROVED) and source == "repeats" and abs(change) <= UNCALIBRATED_FLOOR_PCT:
+        nights = f"{context.nights_to_floor} more night(s)" if context.nights_to_floor else "more nights"
+        return MetricChange(**numbers, status=PROVISIONAL_REGRESSION if verdict == REGRESSION else PROVISIONAL_IMPROVED,
+                            reason=f"beyond ±{noise_floor_pct:.1f}% of the runs' own repeats, which do not see what "
+                                   f"moves a whole run; `benchlab calibrate SUITE` or {nights} of history settles it")
     return MetricChange(**numbers, status=verdict)
+
+
+#: _decide's verdict for a significant change beyond the threshold but within the noise floor.
+WITHIN_NOISE = "within noise"
+
+
+def _shift(base_log: np.ndarray, cand_log: np.ndarray) -> tuple[float, float | None, float | None, float]:
+    """Return the Hodges-Lehmann shift of log values in percent, its 95% CI bounds and the Mann-Whitney p-value."""
+    from scipy.stats import mannwhitneyu
+
+    estimate, ci_low, ci_high = hodges_lehmann(base_log, cand_log)
+    p_value = float(mannwhitneyu(cand_log, base_log, alternative="two-sided").pvalue)
+    return _pct(estimate), _pct(ci_low), _pct(ci_high), p_value  # type: ignore[return-value]
+
+
+def _decide(change: float, low: float | None, high: float | None, p_value: float, context: ChangeContext,
+            noise_floor_pct: float | None) -> str:
+    """Return a shift's verdict: not significant, within noise, or against_threshold's."""
+    excludes_zero = low is not None and high is not None and (low > 0 or high < 0)
+    if not (p_value < context.alpha and excludes_zero):
+        return NOT_SIGNIFICANT
+    verdict = against_threshold(change, context.threshold)
+    if verdict in (REGRESSION, IMPROVED) and noise_floor_pct is not None and abs(change) <= noise_floor_pct:
+        return WITHIN_NOISE
+    return verdict
 
 
 def _pooled_log_sd(base: np.ndarray, cand: np.ndarray) -> float | None:

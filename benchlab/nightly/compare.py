@@ -33,6 +33,15 @@ accuracy dropping further beyond `accuracy_points` is still an accuracy regressi
 gate, every variant outside the budget failing, is the suite's `accuracy.absolute_gate: true` or
 compare's `--absolute-accuracy-gate`.
 
+The machine's shift and provisional verdicts
+-------------------------------------------
+Rows of one device · accelerator whose variant files did not change are each other's controls
+(benchlab.nightly.controls): their median shift beyond the latency threshold is reported once as
+the machine's ("host · cpu-t2 ran 35% slower overall"), and each row's latency is judged relative
+to the other rows as well as alone. A row whose floor comes only from the runs' own repeats (no
+history, no calibration) gets "regression (provisional)" instead of failing, naming what would
+settle it (benchlab.metrics.change).
+
 Thresholds come from the candidate run's suite (`regression:` section of the suite file) when it
 has one, else the defaults of benchlab.plan.suite.RegressionSpec (the one definition of them);
 `compare_runs(overrides=...)` (``--threshold``) wins.
@@ -40,7 +49,7 @@ has one, else the defaults of benchlab.plan.suite.RegressionSpec (the one defini
 Row statuses
 ------------
 regression, improved, within threshold, unchanged, not significant, not significant (too few
-samples): compared. failed: the candidate failed where the baseline succeeded (fails the check).
+samples), regression / improved (provisional): compared. failed: the candidate failed where the baseline succeeded (fails the check).
 not comparable: <why>; not measured (the candidate is not ok without newly failing, e.g. both
 unsupported, or there are no latencies); missing in candidate; new in candidate (also when the
 baseline was not ok): reported, never a pass or a failure of their own. Any row may also carry an
@@ -67,6 +76,8 @@ from benchlab.metrics import headline, registered
 from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part of this module's API
     FAILED,
     IMPROVED,
+    PROVISIONAL_IMPROVED,
+    PROVISIONAL_REGRESSION,
     MISSING,
     NEW,
     NOT_COMPARABLE,
@@ -80,10 +91,12 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
     ChangeContext,
     MetricChange,
 )
+from benchlab.nightly.controls import control_shift_log, machine_shifts, shift_of_others
+from benchlab.nightly.noise import MIN_CHANGES, unchanged_changes
 from benchlab.nightly.thresholds import thresholds_of, with_overrides
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
-from benchlab.results.history import SERIES
+from benchlab.results.history import SERIES, runs_before
 from benchlab.results.run_record import RunRecord
 from benchlab.views.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
 
@@ -296,18 +309,23 @@ def placement_change(base: Measurement, cand: Measurement) -> str | None:
 
 def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionSpec,
                    noise_floors: Mapping[str, float] | None = None,
-                   eval_set_difference: str | None = None) -> dict[str, MetricChange]:
+                   eval_set_difference: str | None = None, latency_controls: tuple[float, int] | None = None,
+                   nights_to_floor: int | None = None) -> dict[str, MetricChange]:
     """Return how each registered metric that compares changed between two ok measurements of one row.
 
     `noise_floors` gives the row's run-to-run noise floor in percent per metric name (missing: the
-    metric's floor is provisional, from the repeats).
+    metric's floor is provisional, from the repeats). `latency_controls` is the median log shift of
+    the headline metric of the row's controls and their count (benchlab.nightly.controls).
     """
     changes = {}
     for metric in registered():
         threshold = getattr(thresholds, metric.threshold.field) if metric.threshold is not None else 0.0
+        controls = latency_controls if metric.headline else None
         context = ChangeContext(threshold=threshold, alpha=thresholds.alpha, min_repeats=thresholds.min_repeats,
                                 noise_floor_pct=(noise_floors or {}).get(metric.name),
-                                eval_set_difference=eval_set_difference)
+                                eval_set_difference=eval_set_difference,
+                                control_shift_log=controls[0] if controls else None,
+                                controls=controls[1] if controls else 0, nights_to_floor=nights_to_floor)
         change = metric.change(base, cand, context)
         if change is not None:
             changes[metric.name] = change
@@ -317,7 +335,8 @@ def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionS
 def compare_measurements(base: Measurement | None, cand: Measurement | None, thresholds: RegressionSpec,
                          budget_points: float | None = None, eval_set_difference: str | None = None,
                          noise_floors: Mapping[str, float] | None = None,
-                         min_cosine: float = DEFAULT_ACCURACY.min_cosine, standing_since: str | None = None
+                         min_cosine: float = DEFAULT_ACCURACY.min_cosine, standing_since: str | None = None,
+                         latency_controls: tuple[float, int] | None = None, nights_to_floor: int | None = None
                          ) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing).
 
@@ -326,7 +345,8 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     it improved; otherwise the row takes the headline metric's status (latency). `standing_since`
     names the run from which the row has been outside the accuracy budget (None: the baseline was
     within it, or the gate is absolute): a candidate still outside is then a standing miss, reported
-    in `accuracy_standing` instead of failing `accuracy_gate`. Raises ValueError when both are missing.
+    in `accuracy_standing` instead of failing `accuracy_gate`. `latency_controls` and
+    `nights_to_floor` are metric_changes'. Raises ValueError when both are missing.
     """
     ref = cand or base
     if ref is None:
@@ -361,7 +381,8 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
     placement = placement_change(base, cand)
     if placement is not None:  # a note: a suite that forbids fallback has failed the candidate already
         notes.append(placement)
-    changes = metric_changes(base, cand, thresholds, noise_floors, eval_set_difference)
+    changes = metric_changes(base, cand, thresholds, noise_floors, eval_set_difference, latency_controls,
+                             nights_to_floor)
     gating = [m for m in changes.values() if m.gates]
     regressed = [m for m in gating if m.status == REGRESSION]
     improved = [m for m in gating if m.status == IMPROVED]
@@ -383,6 +404,21 @@ def _by_key(measurements: Sequence[Measurement]) -> dict[Key, Measurement]:
     for m in measurements:
         found[_key(m)] = m  # a resumed run never repeats a job; if it did, the later one counts
     return found
+
+
+def _control_shifts(base: Mapping[Key, Measurement], cand: Mapping[Key, Measurement]) -> dict[Key, float]:
+    """Return the headline metric's log shift of every row that can be a control: ok on both sides,
+    comparable, and the same variant file (benchlab.nightly.controls)."""
+    lead = headline()
+    shifts = {}
+    for key in base.keys() & cand.keys():
+        b, c = base[key], cand[key]
+        if (b.status == c.status == "ok" and not_comparable_reason(b, c) is None
+                and b.variant.sha256 == c.variant.sha256):
+            shift = control_shift_log(lead.repeat_values(b), lead.repeat_values(c))
+            if shift is not None:
+                shifts[key] = shift
+    return shifts
 
 
 def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path | str,
@@ -420,7 +456,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
             f"device and accelerator of one of {cand_run.run_id} ({len(cand)})",
             hint="compare two runs of the same suite on the same devices",
         )
-    notes = []
+    shifts = _control_shifts(base, cand)
+    notes = [shift.describe() for shift in machine_shifts(shifts, thresholds.latency_pct)]
+    earlier = unchanged_changes(runs_before(history, cand_run.run_id)) if history is not None else {}
     if base_run.meta.get("suite_name") != cand_run.meta.get("suite_name"):
         notes.append(f"suites differ ({base_run.meta.get('suite_name')} vs {cand_run.meta.get('suite_name')})")
     eval_differences: dict[str, str | None] = {}
@@ -435,7 +473,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
                     if budget is not None and not absolute_accuracy_gate and before is not None
                     and accuracy_gate(before, budget, min_cosine) is not None else None)
         comparisons.append(compare_measurements(before, cand.get(key), thresholds, budget,
-                                                eval_differences[model], row_floors, min_cosine, standing))
+                                                eval_differences[model], row_floors, min_cosine, standing,
+                                                shift_of_others(key, shifts),
+                                                max(MIN_CHANGES - len(earlier.get(key, ())), 1)))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
         baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,

@@ -123,14 +123,10 @@ def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
 
     The run itself is left out: a real regression in it must not widen its own noise floor.
     """
-    from benchlab.results.history import run_suite_history
+    from benchlab.results.history import run_suite_history, runs_before
     from benchlab.results.store import read_run_meta
 
     meta = read_run_meta(run_dir)
-    suite_name = meta.get("suite_name")
     history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
-    if not history.empty:
-        own = history.loc[history["run_id"] == (meta.get("run_id") or run_dir.name), "run_order"]
-        if not own.empty:
-            history = history[history["run_order"] < int(own.min())]
-    return noise_floors(history, read_calibration(results_root, suite_name))
+    history = runs_before(history, meta.get("run_id") or run_dir.name)
+    return noise_floors(history, read_calibration(results_root, meta.get("suite_name")))

@@ -150,6 +150,15 @@ def suite_history(results_root: Path | str, suite_name: str | None) -> pd.DataFr
         return pd.DataFrame()
 
 
+def runs_before(history: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """Return the rows of runs before `run_id` in a history (all of it when it does not hold that run):
+    what a run may learn from without judging itself by its own numbers."""
+    if history.empty:
+        return history
+    own = history.loc[history["run_id"] == run_id, "run_order"]
+    return history if own.empty else history[history["run_order"] < int(own.min())]
+
+
 def run_suite_history(run_dir: Path, results_root: Path | str) -> pd.DataFrame:
     """Return the history of a run's suite under `results_root` (suite_history); raises StoreError when
     `run_dir` is not a run."""
