@@ -406,8 +406,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
 def print_gate(result: CompareResult, run_dir: Path) -> None:
     """Print a run's comparison with its baseline, its check warnings and where the CI files are."""
     from benchlab.views.check import check_run
-    from benchlab.pipeline import GATE_FILES
+    from benchlab.results.layout import RunLayout
 
     print_comparison(result)
     print_warnings(check_run(run_dir), f"check {run_dir.name}")
-    _stderr().print("comparison: " + ", ".join(str(run_dir / name) for name in GATE_FILES.values()))
+    _stderr().print("comparison: " + ", ".join(str(path) for path in RunLayout(run_dir).gate_files.values()))

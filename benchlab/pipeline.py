@@ -25,6 +25,7 @@ from benchlab.execute.executor import Executor, LocalExecutor, StopControl, inte
 from benchlab.records import Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES
+from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
 from benchlab.plan.suite import Suite, suite_from_data
@@ -207,9 +208,6 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
 
 
 #: Files `gate` writes into the candidate run's directory.
-GATE_FILES = {"junit": "compare.junit.xml", "json": "compare.json", "markdown": "compare.md"}
-
-
 def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     """Compare a finished run with its baseline and write the CI files into the run; return the comparison.
 
@@ -228,7 +226,8 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
     result = compare_runs(baseline_dir, run_dir, noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root)},
                           history=run_suite_history(run_dir, results_root))
-    write_outputs(result, *(run_dir / GATE_FILES[kind] for kind in ("junit", "json", "markdown")))
+    gate_files = RunLayout(run_dir).gate_files
+    write_outputs(result, gate_files["junit"], gate_files["json"], gate_files["markdown"])
     return result
 
 

@@ -21,7 +21,7 @@ import benchlab.execute.host_device as host_device
 from benchlab.cli import main
 from benchlab.execute.host_device import EXIT_DISK_FULL
 from benchlab.optimize.recipes import RECIPES
-from benchlab.results.store import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
+from benchlab.results.layout import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
 
 
 def _enospc(*_args: object, **_kwargs: object) -> None:

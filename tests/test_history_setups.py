@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import benchlab.views.trends as trends
+from benchlab.results.layout import TREND_LATENCY_PNG
 from benchlab.cli import main
 from benchlab.nightly.noise import unchanged_changes
 from benchlab.results.history import SETUP_COLUMNS, load_history
@@ -83,7 +84,7 @@ def _latency_figure(history: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     """Draw the latency trend and return its figure (kept open to read what was drawn)."""
     drawn = []
     monkeypatch.setattr(trends, "save", lambda fig, path, **_options: drawn.append(fig) or path)
-    assert trends.plot_latency_trend(history, tmp_path / trends.LATENCY_PNG) is not None
+    assert trends.plot_latency_trend(history, tmp_path / TREND_LATENCY_PNG) is not None
     return drawn[0]
 
 

@@ -28,8 +28,8 @@ from benchlab.cli import main
 from benchlab.cli_nightly import cmd_compare, register
 from benchlab.nightly.compare import NOT_SIGNIFICANT, REGRESSION, compare_runs
 from benchlab.results.history import list_runs, load_history
-from benchlab.pipeline import GATE_FILES, gate
-from benchlab.results.store import MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
+from benchlab.pipeline import gate
+from benchlab.results.layout import GATE_FILES, MEASUREMENTS_FILE, MEASUREMENTS_PARQUET, RUN_FILE, SAMPLES_PARQUET
 from benchlab.views.trends import trend_plots_for_run
 
 SCENARIO = {"warmup": 2, "iterations": 20, "min_seconds": 0, "repeats": 6}

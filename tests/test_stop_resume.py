@@ -22,7 +22,8 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from benchlab.results.store import MEASUREMENTS_FILE, RUN_FILE, RunStore
+from benchlab.results.layout import MEASUREMENTS_FILE, RUN_FILE
+from benchlab.results.store import RunStore
 from benchlab.temp_dirs import sweep_stale
 
 #: Upper bounds only: a test waits for a state, never asserts how long it took.

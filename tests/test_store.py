@@ -16,7 +16,8 @@ from benchlab.cli import main as cli_main
 from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
 from benchlab.results.run_record import RunRecord, combine_repeats
-from benchlab.results.store import MEASUREMENTS_FILE, RunStore
+from benchlab.results.layout import MEASUREMENTS_FILE
+from benchlab.results.store import RunStore
 
 REQUIRED_COLUMNS = (
     "run_id model variant format device_id tier accelerator threads status error size_bytes "

@@ -17,7 +17,7 @@ gets a noise floor measured where it runs:
   benchmarks/validity.py run every remaining A/A false alarm came from a floor built on 3-9
   changes that fell below the spread the later nights showed.
 * From calibration: `benchlab calibrate SUITE --runs N` runs the suite N times back to back and
-  writes the floors it measured to NOISE_FILE under the results root (the runs stay in the history
+  writes the floors it measured to the results root's noise file (benchlab.results.layout) (the runs stay in the history
   too), so a nightly is trusted from its first night.
 
 benchlab.nightly.compare calls a change a regression only beyond max(threshold, noise floor), and every
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.metrics.stats import Z_95
+from benchlab.results.layout import noise_file
 from benchlab.results.history import SERIES
 from benchlab.results.history import SETUP_COLUMNS
 
@@ -44,7 +45,6 @@ Key = tuple[str, str, str, str]
 MIN_CHANGES = 3
 #: How sure the floor's spread is not an underestimate (one-sided upper bound of a normal sd).
 FLOOR_CONFIDENCE = 0.8
-NOISE_FILE = "noise-floor.json"
 #: The metric (benchlab.metrics) whose noise floor this module measures, from its history column below.
 NOISE_METRIC = "latency"
 KEY_COLUMNS = list(SERIES)
@@ -100,8 +100,8 @@ def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | No
 
 
 def write_calibration(results_root: Path, suite_name: str, changes: dict[Key, list[float]]) -> Path:
-    """Write the measured changes and floors of one suite into the results root's NOISE_FILE."""
-    path = results_root / NOISE_FILE
+    """Write the measured changes and floors of one suite into the results root's noise file."""
+    path = noise_file(results_root)
     data = json.loads(path.read_text()) if path.exists() else {}
     data[suite_name] = [{"model": k[0], "variant": k[1], "device_id": k[2], "accelerator": k[3],
                          "changes_log": v, "noise_floor_pct": noise_floor_pct(v)} for k, v in changes.items()]
@@ -111,7 +111,7 @@ def write_calibration(results_root: Path, suite_name: str, changes: dict[Key, li
 
 def read_calibration(results_root: Path, suite_name: str | None) -> dict[Key, list[float]]:
     """Return the calibration changes of a suite stored under the results root (empty when none)."""
-    path = results_root / NOISE_FILE
+    path = noise_file(results_root)
     if suite_name is None or not path.exists():
         return {}
     rows: Iterable[dict] = json.loads(path.read_text()).get(suite_name, [])

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
 from benchlab.results.run_record import load_results
-from benchlab.results.store import RUN_FILE, read_run_meta, run_directories
+from benchlab.results.layout import is_run_folder
+from benchlab.results.store import read_run_meta, run_directories
 
 log = logging.getLogger(__name__)
 
@@ -193,13 +194,13 @@ def resolve_run(ref: str | Path, results_root: Path | str) -> Path:
     Raises StoreError naming the closest known run ids when neither exists.
     """
     as_path = Path(ref)
-    if (as_path / RUN_FILE).is_file():
+    if is_run_folder(as_path):
         return as_path
     root = Path(results_root)
     under_root = root / str(ref)
-    if (under_root / RUN_FILE).is_file():
+    if is_run_folder(under_root):
         return under_root
-    known = sorted((p.name for p in root.iterdir() if (p / RUN_FILE).is_file()), reverse=True) if root.is_dir() else []
+    known = sorted((p.name for p in root.iterdir() if is_run_folder(p)), reverse=True) if root.is_dir() else []
     if not known:
         raise StoreError(f"no run {str(ref)!r}: it is not a run directory and {root} holds no runs",
                          hint="pass a results/<run_id> directory, or --results ROOT")

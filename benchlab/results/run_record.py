@@ -17,12 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.metrics import registered
 from benchlab.metrics.accuracy import SYNTHETIC_NOTE
-from benchlab.names import file_name
 from benchlab.records import Measurement, Variant, describe_ops
+from benchlab.results.layout import RunLayout
 from benchlab.results.store import (
-    INPUTS_DIR,
-    MEASUREMENTS_PARQUET,
-    SAMPLES_PARQUET,
     read_repeat_records,
     read_run_meta,
     run_directories,
@@ -122,12 +119,11 @@ class RunRecord:
         """Return a digest of a model's stored evaluation inputs and labels, None when not stored."""
         import hashlib
 
-        stem = file_name(model)
-        inputs = next((p for p in (self.directory / INPUTS_DIR / f"{stem}{suffix}" for suffix in (".npz", ".npy"))
-                       if p.exists()), None)
+        layout = RunLayout(self.directory)
+        inputs = layout.stored_eval_inputs(model)
         if inputs is None:
             return None
-        paths = [inputs, self.directory / INPUTS_DIR / f"{stem}.labels.npy"]
+        paths = [inputs, layout.labels(model)]
         digest = hashlib.sha256()
         for path in paths:
             if path.exists():
@@ -217,7 +213,7 @@ class _ArrayLoader:
     def labels(self, model: str) -> np.ndarray | None:
         import numpy as np
 
-        path = self.directory / INPUTS_DIR / f"{file_name(model)}.labels.npy"
+        path = RunLayout(self.directory).labels(model)
         return np.load(path) if path.exists() else None
 
 
@@ -275,12 +271,12 @@ def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
-def _table(path: Path | str, parquet_name: str, attribute: str) -> pd.DataFrame:
+def _table(path: Path | str, exported_table: Callable[[RunLayout], Path], attribute: str) -> pd.DataFrame:
     import pandas as pd
 
     frames = []
     for run in run_directories(path):
-        exported = run / parquet_name
+        exported = exported_table(RunLayout(run))
         frames.append(pd.read_parquet(exported) if exported.exists() else getattr(RunRecord.load(run), attribute))
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -294,10 +290,10 @@ def load_results(path: Path | str) -> pd.DataFrame:
     incomparable (os_version, runner, runner_version, variant_sha256) as columns. Raises
     StoreError when `path` holds no run or a run of an unknown schema version.
     """
-    return _table(path, MEASUREMENTS_PARQUET, "results")
+    return _table(path, lambda layout: layout.measurements_parquet, "results")
 
 
 def load_samples(path: Path | str) -> pd.DataFrame:
     """Return one row per timed invocation of the run (or runs) at `path` (see `samples_frame`)."""
-    table = _table(path, SAMPLES_PARQUET, "samples")
+    table = _table(path, lambda layout: layout.samples_parquet, "samples")
     return table if not table.empty else samples_frame(())

@@ -1,18 +1,6 @@
 """The results store: results/<run_id>/ with run.json and one record per finished repeat.
 
-This is the only module that knows a run directory's layout:
-    run.json               schema version, suite as loaded, host, harness version, devices, variants,
-                           start and end
-    measurements.jsonl     one JSON record per finished repeat (one runner process), appended and
-                           fsync'ed as it finishes, so a crash or a pulled cable loses at most the
-                           repeat in flight. A repeat run again (`--resume`) is appended again: the
-                           last record of a (job, repeat) wins.
-    outputs/JOB.npz        a job's outputs on the evaluation inputs, one array per output name
-                           (scored after execution; .npy, one array, before named outputs)
-    inputs/MODEL.npz       the evaluation inputs by input name, and labels (inputs/MODEL.labels.npy)
-                           (.npy, one array, before named inputs)
-    measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
-    samples.parquet        iteration), written when it finishes; readers use them when present
+The run folder's files are named in benchlab.results.layout (RunLayout), the only module that names them.
 
 Writing goes through `RunStore`; reading goes through `benchlab.results.run_record.RunRecord.load()`,
 which uses the readers here once and returns one immutable record of the run that report,
@@ -43,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import DiskFull, StoreError, first_line, is_disk_full
-from benchlab.names import file_name
+from benchlab.results.layout import RUN_FILE, RunLayout, is_run_folder
 from benchlab.records import (
     AcceleratorSetting,
     Conditions,
@@ -65,12 +53,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 READABLE_SCHEMA_VERSIONS = (1, 2, 3)
-RUN_FILE = "run.json"
-MEASUREMENTS_FILE = "measurements.jsonl"
-MEASUREMENTS_PARQUET = "measurements.parquet"
-SAMPLES_PARQUET = "samples.parquet"
-INPUTS_DIR = "inputs"
-OUTPUTS_DIR = "outputs"
 #: Where results go when no --results is given.
 DEFAULT_RESULTS = Path("results")
 
@@ -178,6 +160,7 @@ class RunStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.layout = RunLayout(directory)
         self._lock = threading.Lock()  # one writer per device thread
         self._tail_checked = False
         self._appended = 0
@@ -194,8 +177,8 @@ class RunStore:
         """
         try:
             self.directory.mkdir(parents=True, exist_ok=False)
-            (self.directory / OUTPUTS_DIR).mkdir()
-            (self.directory / INPUTS_DIR).mkdir()
+            self.layout.outputs_dir.mkdir()
+            self.layout.inputs_dir.mkdir()
         except FileExistsError:
             raise RunExists(f"{self.directory} already exists", hint="use --resume to finish a run") from None
         except NotADirectoryError:
@@ -255,7 +238,7 @@ class RunStore:
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Replace run.json atomically; raise DiskFull when the disk fills (the old run.json stays)."""
-        with self._replacing(self.directory / RUN_FILE) as partial:
+        with self._replacing(self.layout.run_json) as partial:
             partial.write_text(json.dumps(meta, indent=2, default=str))
 
     def read_meta(self) -> dict[str, Any]:
@@ -271,26 +254,18 @@ class RunStore:
 
         from benchlab.tensors import save_feeds
 
-        stem = file_name(model)
-        path = self.directory / INPUTS_DIR / f"{stem}.npz"
+        path = self.layout.eval_inputs(model)
         with self._replacing(path) as partial:
             save_feeds(partial, inputs)
         if labels is not None:
-            with self._replacing(self.directory / INPUTS_DIR / f"{stem}.labels.npy") as partial:
+            with self._replacing(self.layout.labels(model)) as partial:
                 np.save(partial, labels)
         return str(path)
 
     def eval_inputs(self, models: Iterable[str]) -> dict[str, str]:
         """Return the stored evaluation inputs' path of each model that has them (for a resumed run;
         a run from before named inputs has one .npy per model)."""
-        found = {}
-        for model in models:
-            for suffix in (".npz", ".npy"):
-                path = self.directory / INPUTS_DIR / f"{file_name(model)}{suffix}"
-                if path.exists():
-                    found[model] = str(path)
-                    break
-        return found
+        return {model: str(path) for model in models if (path := self.layout.stored_eval_inputs(model)) is not None}
 
     def append(self, measurement: Measurement) -> Measurement:
         """Write the outputs file and append the record, flushed and fsync'ed; return it as stored.
@@ -301,7 +276,7 @@ class RunStore:
             if measurement.outputs is not None:
                 from benchlab.tensors import save_feeds
 
-                outputs_file = f"{OUTPUTS_DIR}/{file_name(measurement.job_id)}.npz"
+                outputs_file = self.layout.outputs_file(measurement.job_id)
                 with self._replacing(self.directory / outputs_file) as partial:
                     save_feeds(partial, measurement.outputs)
                 measurement = replace(measurement, outputs_file=outputs_file, outputs=None)
@@ -316,14 +291,14 @@ class RunStore:
             if not is_disk_full(exc):
                 raise
             self._drop_torn_tail()
-            raise DiskFull(f"disk full at {self.directory / MEASUREMENTS_FILE}: {self._appended} repeat(s) of "
+            raise DiskFull(f"disk full at {self.layout.measurements_jsonl}: {self._appended} repeat(s) of "
                            "this session kept",
                            hint=f"free space and resume with `benchlab run --resume {self.directory}`") from None
         return measurement
 
     def _drop_torn_tail(self) -> None:
         """Cut a record a crash left half-written, so the next record starts on its own line."""
-        path = self.directory / MEASUREMENTS_FILE
+        path = self.layout.measurements_jsonl
         if not path.exists() or path.stat().st_size == 0:
             return
         with open(path, "rb+") as handle:
@@ -334,7 +309,7 @@ class RunStore:
             handle.truncate(data.rfind(b"\n") + 1)
 
     def _write_line(self, line: str) -> None:
-        with open(self.directory / MEASUREMENTS_FILE, "a") as handle:
+        with open(self.layout.measurements_jsonl, "a") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -364,8 +339,9 @@ class RunStore:
         from benchlab.results.run_record import RunRecord
 
         record = RunRecord.load(self.directory)
-        for name, table in ((MEASUREMENTS_PARQUET, record.results), (SAMPLES_PARQUET, record.samples)):
-            with self._replacing(self.directory / name) as partial:
+        for path, table in ((self.layout.measurements_parquet, record.results),
+                            (self.layout.samples_parquet, record.samples)):
+            with self._replacing(path) as partial:
                 table.to_parquet(partial, index=False)
         self.write_meta({**self.read_meta(), "finished_at": finished_at})
         return record
@@ -373,7 +349,7 @@ class RunStore:
 
 def read_repeat_records(directory: Path) -> list[Measurement]:
     """Return the repeat records of a run directory; raise StoreError on a corrupt record."""
-    path = directory / MEASUREMENTS_FILE
+    path = RunLayout(directory).measurements_jsonl
     if not path.exists():
         return []
     found: list[Measurement] = []
@@ -396,7 +372,7 @@ def read_repeat_records(directory: Path) -> list[Measurement]:
 
 def read_run_meta(directory: Path) -> dict[str, Any]:
     """Return a run's run.json; raise StoreError when it is missing or of an unknown version."""
-    path = directory / RUN_FILE
+    path = RunLayout(directory).run_json
     if not path.is_file():
         raise StoreError(f"{directory} is not a benchlab run (no {RUN_FILE})",
                          hint="pass a results/<run_id> directory")
@@ -415,11 +391,11 @@ def read_run_meta(directory: Path) -> dict[str, Any]:
 def run_directories(path: Path | str) -> list[Path]:
     """Return the run directories at `path`: itself if it is a run, else its runs, oldest first."""
     root = Path(path)
-    if (root / RUN_FILE).is_file():
+    if is_run_folder(root):
         return [root]
     if not root.is_dir():
         raise StoreError(f"{root} does not exist")
-    runs = sorted(p for p in root.iterdir() if (p / RUN_FILE).is_file())
+    runs = sorted(p for p in root.iterdir() if is_run_folder(p))
     if not runs:
         raise StoreError(f"{root} holds no benchlab runs")
     return runs

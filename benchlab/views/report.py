@@ -19,6 +19,7 @@ from benchlab.metrics import registered as registered_metrics
 from benchlab.metrics.accuracy import SYNTHETIC_NOTE
 from benchlab.metrics.base import kb_text, number_text, present
 from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
+from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.views.pick import GROUP, annotate, round_values, suite_budget
@@ -366,13 +367,14 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     suite_points, min_cosine = suite_budget(meta["suite"])
     budget = budget_points if budget_points is not None else suite_points
     df = annotate(results, budget, round_values(record.repeat_table), min_cosine)
-    latency_png = plot_latency(df, record.samples, run_dir / "latency.png")
-    tradeoff_png = plot_tradeoff(df, run_dir / "tradeoff.png")
-    page = run_dir / "report.html"
+    layout = RunLayout(run_dir)
+    latency_png = plot_latency(df, record.samples, layout.latency_png)
+    tradeoff_png = plot_tradeoff(df, layout.tradeoff_png)
+    page = layout.report_html
     from benchlab.views.trends import trend_plots_for_run
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
                                 output_fidelity_rows(record.output_fidelity), ship_plan(record, df)))
-    (run_dir / "summary.json").write_text(json.dumps(table_rows(df), indent=1))
+    layout.summary_json.write_text(json.dumps(table_rows(df), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df

@@ -27,6 +27,7 @@ from benchlab.results.changepoints import ChangePoint, find_changes
 from benchlab.errors import StoreError
 from benchlab.results.history import latest_before, list_runs, load_history, setup_changes
 from benchlab.views.plotting import plain_log_ticks, pyplot, save
+from benchlab.results.layout import RunLayout
 from benchlab.results.store import read_run_meta
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 MAX_PANELS = 6
 #: A panel whose slowest median is this many times its fastest gets a log scale.
 LOG_SCALE_SPREAD = 20.0
-LATENCY_PNG = "trend_latency.png"
-SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
 PANEL = ["model", "device_id", "accelerator"]
 SETUP_LEGEND = "new OS build / runner (series split)"
 
@@ -166,11 +165,11 @@ def plot_trends(history: pd.DataFrame, out_dir: Path | str, baseline_run: str | 
 
     Returns the PNG paths written, none when the history holds fewer than two runs.
     """
-    out_dir = Path(out_dir)
+    layout = RunLayout(Path(out_dir))
     if history.empty or "status" not in history.columns:
         return []  # runs that stored no measurement yet
-    written = [plot_latency_trend(history, out_dir / LATENCY_PNG, baseline_run),
-               plot_size_accuracy_trend(history, out_dir / SIZE_ACCURACY_PNG)]
+    written = [plot_latency_trend(history, layout.trend_latency_png, baseline_run),
+               plot_size_accuracy_trend(history, layout.trend_size_accuracy_png)]
     return [path for path in written if path is not None]
 
 
