@@ -78,6 +78,9 @@ from benchlab.tensors import (
 log = logging.getLogger(__name__)
 
 RUNNER = "benchmark_model"
+#: How an Android phone can measure a job: benchmark_model started from adb shell (the default), or
+#: LiteRT's benchmark APK as a foreground app (`scenario.android_mode`).
+RUN_MODES = ("shell", "app")
 #: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (android_mode "app").
 APP_RUNNER = "benchmark-apk"
 #: pm install copies and verifies the APK (tens of MB): allow it more than a plain command.
@@ -203,9 +206,10 @@ class AndroidDevice:
     # --- Device protocol ---------------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
-        """Return the accelerator kinds the profile lists (CPU always) for .tflite variants."""
+        """Return the accelerator kinds the profile lists (CPU always) for .tflite variants, measured
+        from adb shell or through the benchmark APK."""
         kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite"}))
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite"}), run_modes=RUN_MODES)
 
     def conditions(self) -> Conditions:
         """Return thermal status, temperatures and battery from dumpsys."""

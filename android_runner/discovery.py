@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from android_runner.device import AndroidDevice
+from android_runner.device import RUN_MODES, AndroidDevice
 from android_runner.transport import (
     DeviceUnauthorized,
     DirectTransport,
@@ -56,7 +56,7 @@ _STATE_ADVICE = {
 }
 
 ANDROID_CAPABILITIES = Capabilities(kinds=frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
-                                    formats=frozenset({"tflite"}))
+                                    formats=frozenset({"tflite"}), run_modes=RUN_MODES)
 
 
 def unavailable(serial: str, state: str, reason: str, model: str | None = None) -> UnavailableDevice:

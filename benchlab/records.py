@@ -33,6 +33,10 @@ ACCELERATOR_OPTIONS: dict[str, frozenset[str] | None] = {
 }
 
 
+#: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
+COREML_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
+
+
 def unknown_accelerator_option(kind: str, options: dict[str, Any]) -> str | None:
     """Return what is wrong with the first option a `kind` accelerator does not take, or None."""
     allowed = ACCELERATOR_OPTIONS.get(kind)
@@ -43,10 +47,33 @@ def unknown_accelerator_option(kind: str, options: dict[str, Any]) -> str | None
             f"(allowed: {', '.join(sorted(allowed or ())) or 'none'})")
 
 
+def accelerator_options_problem(kind: str, options: dict[str, Any]) -> str | None:
+    """Return what is wrong with a `kind` accelerator's options, or None: an option the kind does not
+    take, or Core ML compute units not one of COREML_COMPUTE_UNITS. The one check of them, which the
+    suite and the device profiles both run."""
+    unknown = unknown_accelerator_option(kind, options)
+    if unknown is not None:
+        return unknown
+    units = options.get("compute_units")
+    if kind == "coreml" and units not in COREML_COMPUTE_UNITS:
+        return f"options.compute_units {units!r} is not allowed (allowed: {', '.join(COREML_COMPUTE_UNITS)})"
+    return None
+
+
+def default_accelerator_name(kind: str, threads: int | None, xnnpack: bool | None, options: dict[str, Any]) -> str:
+    """Return the name of a setting given none: kind, Core ML compute units, t<threads>, noxnnpack ("cpu-t4")."""
+    parts = [kind]
+    if kind == "coreml":
+        parts.append(str(options["compute_units"]))
+    if threads is not None:
+        parts.append(f"t{threads}")
+    if xnnpack is False:
+        parts.append("noxnnpack")
+    return "-".join(parts)
+
+
 #: Stands in for "no accelerator of the suite fits this format", so the variant still gets a row.
 NO_ACCELERATOR = "none"
-#: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
-COREML_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
 
 
 @dataclass(frozen=True)
@@ -106,11 +133,28 @@ class DeviceInfo:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """Which accelerator kinds and model formats a device can run."""
+    """Which accelerator kinds and model formats a device can run, and the ways it can measure a job."""
 
     kinds: frozenset[str]
     formats: frozenset[str]
     max_threads: int | None = None
+    #: The ways this device can measure a job, its default first (Android: "shell", the
+    #: benchmark_model binary from adb shell, and "app", LiteRT's benchmark APK); the scenario picks
+    #: among them. Empty: one way only.
+    run_modes: tuple[str, ...] = ()
+
+    def job_settings(self, accelerator: AcceleratorSetting, scenario: Scenario
+                     ) -> list[tuple[AcceleratorSetting, Scenario]]:
+        """Return the (setting, scenario) of each job a (variant, accelerator) pair becomes here: one
+        per run mode the scenario asks for that this device has, a mode other than the default with
+        its setting named NAME@MODE (APP_MODE_SUFFIX), so job ids and rows stay apart; the pair as it
+        is on a device with one way of measuring, and for a pair no accelerator fits."""
+        if not self.run_modes or accelerator.kind == NO_ACCELERATOR:
+            return [(accelerator, scenario)]
+        default = self.run_modes[0]
+        return [(accelerator if mode == default else replace(accelerator, name=f"{accelerator.name}@{mode}"),
+                 replace(scenario, android_mode=mode))
+                for mode in scenario.android_runs() if mode in self.run_modes]
 
     def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
         """Return why this device cannot run the pair, or None when it can."""
@@ -155,7 +199,8 @@ class Conditions:
 
 AndroidMode = Literal["shell", "app", "both"]
 #: Added to an accelerator setting's name for the jobs measured through the benchmark APK, so their
-#: job ids, rows and comparisons never meet the shell binary's ("cpu-t4" and "cpu-t4@app").
+#: job ids, rows and comparisons never meet the shell binary's ("cpu-t4" and "cpu-t4@app"; the
+#: rule is Capabilities.job_settings': NAME@MODE for a run mode other than a device's default).
 APP_MODE_SUFFIX = "@app"
 
 

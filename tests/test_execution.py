@@ -253,3 +253,12 @@ def test_a_variant_measured_in_too_few_rounds_is_a_tie() -> None:
     picked = annotate(table, 1.0, rounds).set_index("variant")
     assert picked.loc["fp16", "pick"] and "too few rounds" in picked.loc["fp16", "pick_reason"]
 
+
+
+def test_a_device_with_two_run_modes_gets_a_job_per_mode_the_scenario_asks_for() -> None:
+    two_ways = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}), run_modes=("shell", "app"))
+    one_way = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
+    both = Scenario(android_mode="both")
+    assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, both)] == [
+        (CPU1.name, "shell"), (f"{CPU1.name}@app", "app")]
+    assert [s.name for s, _ in one_way.job_settings(CPU1, both)] == [CPU1.name]

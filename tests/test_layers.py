@@ -14,6 +14,7 @@ the formats), so they may import nothing but the shared modules.
 from __future__ import annotations
 
 import ast
+import re
 from functools import cache
 from pathlib import Path
 
@@ -99,3 +100,13 @@ def test_no_stage_imports_a_later_stage(rank: int) -> None:
     )
     assert backwards == []
 
+
+
+#: Words that name a platform or its protocol; the executor dispatches to Devices and reads what
+#: their capabilities() say, so none of these belongs in it.
+PLATFORM_WORDS = re.compile(r"\b(android|ios|iphone|ipad|adb|usbmux|coreml|core ml|apk)\b", re.IGNORECASE)
+
+
+def test_the_executor_names_no_platform() -> None:
+    source = (PACKAGE / "execute" / "executor.py").read_text()
+    assert PLATFORM_WORDS.findall(source) == []

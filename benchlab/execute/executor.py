@@ -35,7 +35,6 @@ from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.names import file_name
 from benchlab.formats import accelerator_kinds
 from benchlab.records import (
-    APP_MODE_SUFFIX,
     NO_ACCELERATOR,
     AcceleratorSetting,
     FailureCause,
@@ -99,24 +98,13 @@ def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Seq
         for variant in variants:
             fitting = [a for a in accelerators if a.kind in accelerator_kinds(variant.format)]
             for accelerator in fitting or [AcceleratorSetting(name=NO_ACCELERATOR, kind=NO_ACCELERATOR)]:
-                for setting, mode_scenario in _runner_modes(device, accelerator, scenario):
+                for setting, mode_scenario in device.capabilities().job_settings(accelerator, scenario):
                     jobs.append(Job(
                         job_id=job_id(variant, device.info.id, setting), run_id=run_id, suite=suite,
                         variant=variant, device_id=device.info.id, accelerator=setting, scenario=mode_scenario,
                         eval_inputs_path=eval_inputs.get(variant.model),
                     ))
     return jobs
-
-
-def _runner_modes(device: Device, accelerator: AcceleratorSetting,
-                  scenario: Scenario) -> list[tuple[AcceleratorSetting, Scenario]]:
-    """Return the (setting, scenario) of each job one pair becomes: on Android, one per
-    `scenario.android_mode` (the app's setting named with APP_MODE_SUFFIX, so job ids stay unique);
-    elsewhere the pair as it is."""
-    if device.info.platform != "android" or accelerator.kind == NO_ACCELERATOR:
-        return [(accelerator, scenario)]
-    return [(accelerator if mode == "shell" else replace(accelerator, name=accelerator.name + APP_MODE_SUFFIX),
-             replace(scenario, android_mode=mode)) for mode in scenario.android_runs()]
 
 
 def interleaved_schedule(jobs: Sequence[Job], seed: str, done: Collection[tuple[str, int]] = (),

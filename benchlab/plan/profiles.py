@@ -39,7 +39,7 @@ from typing import Any
 
 from benchlab.errors import SuiteError
 from benchlab.plan.yaml_file import read_yaml
-from benchlab.records import COREML_COMPUTE_UNITS, AcceleratorSetting, unknown_accelerator_option
+from benchlab.records import AcceleratorSetting, accelerator_options_problem, default_accelerator_name
 
 SCHEMA_VERSION = 1
 TIERS = ("low-end", "mid", "flagship")
@@ -353,18 +353,13 @@ class _ProfileReader:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise self.error(f"{field}.options", f"must be a mapping, got {options!r}")
-        if (unknown := unknown_accelerator_option(kind, options)) is not None:
-            raise self.error(field, unknown)
-        if kind == "coreml" and options.get("compute_units") not in COREML_COMPUTE_UNITS:
-            raise self.error(
-                f"{field}.options.compute_units",
-                f"is {options.get('compute_units')!r} (allowed: {', '.join(COREML_COMPUTE_UNITS)})",
-            )
+        if (problem := accelerator_options_problem(kind, options)) is not None:
+            raise self.error(field, problem)
         name = item.get("name")
         if name is not None:
             name = self.text(f"{field}.name", name)
         return AcceleratorSetting(
-            name=name or _default_accelerator_name(kind, threads, xnnpack, options),
+            name=name or default_accelerator_name(kind, threads, xnnpack, options),
             kind=kind,
             threads=threads,
             xnnpack=xnnpack,
@@ -373,15 +368,3 @@ class _ProfileReader:
         )
 
 
-def _default_accelerator_name(
-    kind: str, threads: int | None, xnnpack: bool | None, options: dict[str, Any]
-) -> str:
-    """The name a suite gives the same setting (kind, compute units, t<threads>, noxnnpack)."""
-    parts = [kind]
-    if kind == "coreml":
-        parts.append(str(options["compute_units"]))
-    if threads is not None:
-        parts.append(f"t{threads}")
-    if xnnpack is False:
-        parts.append("noxnnpack")
-    return "-".join(parts)

@@ -38,11 +38,11 @@ from benchlab.names import file_name
 from benchlab.records import (
     ACCELERATOR_KINDS,
     APP_MODE_SUFFIX,
-    COREML_COMPUTE_UNITS,
     AcceleratorSetting,
     AndroidMode,
     Scenario,
-    unknown_accelerator_option,
+    accelerator_options_problem,
+    default_accelerator_name,
 )
 
 BUILTIN_MODELS = ("quickstart-mnist",)
@@ -219,35 +219,21 @@ class AcceleratorSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> AcceleratorSpec:
-        unknown = unknown_accelerator_option(self.kind, self.options)
-        if unknown is not None:
-            raise ValueError(unknown)
-        units = self.options.get("compute_units")
-        if self.kind == "coreml" and units not in COREML_COMPUTE_UNITS:
-            raise ValueError(
-                f"options.compute_units {units!r} is not allowed (allowed: {', '.join(COREML_COMPUTE_UNITS)})"
-            )
+        problem = accelerator_options_problem(self.kind, self.options)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def setting(self) -> AcceleratorSetting:
         """Return the plain record the executor and devices use."""
         return AcceleratorSetting(
-            name=self.name or self._default_name(),
+            name=self.name or default_accelerator_name(self.kind, self.threads, self.xnnpack, self.options),
             kind=self.kind,
             threads=self.threads,
             xnnpack=self.xnnpack,
             options=dict(self.options),
         )
 
-    def _default_name(self) -> str:
-        parts = [self.kind]
-        if self.kind == "coreml":
-            parts.append(str(self.options["compute_units"]))
-        if self.threads is not None:
-            parts.append(f"t{self.threads}")
-        if self.xnnpack is False:
-            parts.append("noxnnpack")
-        return "-".join(parts)
 
 
 #: Most repeats of one job (each one runner process).

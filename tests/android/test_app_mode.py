@@ -26,7 +26,7 @@ import android_runner.tools
 import benchlab
 import benchlab.results.store
 from android_runner import apk_runner
-from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, RUNNER, AndroidDevice
+from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, RUN_MODES, RUNNER, AndroidDevice
 from android_runner.tools import APK_PREBUILTS, PREBUILTS, benchmark_apk
 from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.cli import main
@@ -36,6 +36,7 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import parse_suite
 from benchlab.records import (
     AcceleratorSetting,
+    Capabilities,
     DeviceInfo,
     Job,
     Measurement,
@@ -77,9 +78,11 @@ def apk_bytes() -> bytes:
 
 def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() -> None:
     variant = Variant(model="m", name="fp32", recipe="tflite", format="tflite", status="built", path="/m.tflite")
-    phone = SimpleNamespace(info=DeviceInfo(id="SERIAL", platform="android"))
-    host = SimpleNamespace(info=DeviceInfo(id="host", platform="host"))
-    devices: list = [phone, host]  # plan_jobs reads only a device's info
+    tflite = {"kinds": frozenset({"cpu"}), "formats": frozenset({"tflite"})}
+    phone = SimpleNamespace(info=DeviceInfo(id="SERIAL", platform="android"),
+                            capabilities=lambda: Capabilities(**tflite, run_modes=RUN_MODES))
+    host = SimpleNamespace(info=DeviceInfo(id="host", platform="host"), capabilities=lambda: Capabilities(**tflite))
+    devices: list = [phone, host]  # plan_jobs reads only a device's info and capabilities
     jobs = plan_jobs("run", "s", [variant], devices, [CPU2], Scenario(android_mode="both"), {})
     on_phone = {j.accelerator.name: j for j in jobs if j.device_id == "SERIAL"}
     assert set(on_phone) == {"cpu-t2", "cpu-t2@app"}
