@@ -74,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "and a Mann-Whitney test, size, peak memory and accuracy against the thresholds of the "
                     "candidate's suite (regression: section). Exit 1 when anything regressed beyond its "
                     "threshold or newly left the accuracy budget; a variant outside the budget in the baseline "
-                    "too is reported (\"outside budget since RUN\"), not gated, unless --absolute-accuracy-gate.")
+                    "too is reported (\"outside budget since RUN\"), not gated, unless --absolute-accuracy-gate. "
+                    "Rows of one device and accelerator that shift together are reported as the machine's shift, "
+                    "and a latency row must also have regressed relative to the others; until a row has a noise "
+                    "floor from history or `benchlab calibrate`, a latency change beyond its repeats' noise is "
+                    "'regression (provisional)', which does not fail.")
     compare.add_argument("baseline", help="baseline run: a directory, or a run id under --results")
     compare.add_argument("candidate", help="candidate run: a directory, or a run id under --results")
     compare.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where run ids are looked up")

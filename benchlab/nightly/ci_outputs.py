@@ -232,7 +232,9 @@ def summary_markdown(result: CompareResult) -> str:
         f"### {icon} benchlab: {result.verdict_text}",
         "",
         f"Baseline `{result.baseline_run}` → candidate `{result.candidate_run}`. A change counts only when "
-        f"significant (Mann-Whitney p < {t.alpha:g} and the 95% CI excludes zero) and beyond its threshold: "
+        f"significant (Mann-Whitney p < {t.alpha:g} and the 95% CI excludes zero), beyond its threshold (a latency "
+        "change also beyond the row's noise floor, relative to the other rows of its device, and provisional until "
+        "history or a calibration gives the row a floor): "
         + ", ".join(_threshold_text(metric, getattr(t, metric.threshold.field))
                     for metric in registered() if metric.gates and metric.threshold is not None)
         + (f"; accuracy budget vs fp32: {result.budget_points:g} points (a variant outside it in the baseline too "
