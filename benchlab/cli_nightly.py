@@ -275,10 +275,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     overrides = dict(getattr(args, "threshold", None) or [])
     candidate = resolve_run(args.candidate, root)
+    history = run_suite_history(candidate, root)
     result = compare_runs(resolve_run(args.baseline, root), candidate, overrides=overrides,
-                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root)},
-                          absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None),
-                          history=run_suite_history(candidate, root))
+                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root, history)},
+                          absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None), history=history)
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))

@@ -224,8 +224,9 @@ def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
     from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
-    result = compare_runs(baseline_dir, run_dir, noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root)},
-                          history=run_suite_history(run_dir, results_root))
+    history = run_suite_history(run_dir, results_root)
+    result = compare_runs(baseline_dir, run_dir, history=history,
+                          noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root, history)})
     gate_files = RunLayout(run_dir).gate_files
     write_outputs(result, gate_files["junit"], gate_files["json"], gate_files["markdown"])
     return result

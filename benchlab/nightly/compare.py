@@ -411,7 +411,7 @@ def _control_shifts(base: Mapping[Key, Measurement], cand: Mapping[Key, Measurem
     comparable, and the same variant file (benchlab.nightly.controls)."""
     lead = headline()
     shifts = {}
-    for key in base.keys() & cand.keys():
+    for key in (k for k in cand if k in base):  # in the candidate's order, so notes come in a stable order
         b, c = base[key], cand[key]
         if (b.status == c.status == "ok" and not_comparable_reason(b, c) is None
                 and b.variant.sha256 == c.variant.sha256):

@@ -118,15 +118,17 @@ def read_calibration(results_root: Path, suite_name: str | None) -> dict[Key, li
     return {(r["model"], r["variant"], r["device_id"], r["accelerator"]): list(r["changes_log"]) for r in rows}
 
 
-def floors_for_run(run_dir: Path, results_root: Path) -> dict[Key, float]:
+def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | None = None) -> dict[Key, float]:
     """Return noise floors for a run's rows from the history of its suite before it, plus calibration.
 
+    `history` is the suite's history when the caller has read it already (else it is read here).
     The run itself is left out: a real regression in it must not widen its own noise floor.
     """
     from benchlab.results.history import run_suite_history, runs_before
     from benchlab.results.store import read_run_meta
 
     meta = read_run_meta(run_dir)
-    history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
+    if history is None:
+        history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
     history = runs_before(history, meta.get("run_id") or run_dir.name)
     return noise_floors(history, read_calibration(results_root, meta.get("suite_name")))
