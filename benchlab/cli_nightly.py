@@ -371,7 +371,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
     from benchlab.nightly.thresholds import thresholds_of
     from benchlab.results.history import resolve_run
-    from benchlab.views.pick import round_values
+    from benchlab.decide.pick import round_values
     from benchlab.results.run_record import RunRecord
     from benchlab.results.within_run import paired_change
 

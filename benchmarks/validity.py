@@ -253,7 +253,7 @@ def main() -> None:
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import noise_floors
     from benchlab.pipeline import Callbacks, run_suite
-    from benchlab.views.pick import round_values
+    from benchlab.decide.pick import round_values
     from benchlab.metrics.stats import repeat_values_us
     from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import RegressionSpec, load_suite

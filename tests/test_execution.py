@@ -29,7 +29,7 @@ from benchlab.records import (
     Scenario,
     Variant,
 )
-from benchlab.views.pick import annotate
+from benchlab.decide.pick import annotate
 from benchlab.results.scoring import score_measurements
 
 CPU1 = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)

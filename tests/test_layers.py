@@ -1,5 +1,5 @@
 """The stage folders of benchlab import one way: metrics / formats -> plan -> optimize -> execute -> results ->
-views / nightly.
+decide -> views / nightly.
 
 Read from the source with `ast` (every import statement, at module level or inside a function or
 an `if TYPE_CHECKING:` block), followed transitively through the modules outside the stage folders
@@ -23,7 +23,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "benchlab"
 #: The flow: a stage may import its own folder and earlier stages, never a later one.
 STAGES: tuple[tuple[str, ...], ...] = (("metrics", "formats"), ("plan",), ("optimize",), ("execute",), ("results",),
-                                        ("views", "nightly"))
+                                        ("decide",), ("views", "nightly"))
 
 
 def _module_files() -> dict[str, Path]:

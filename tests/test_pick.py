@@ -23,7 +23,7 @@ from benchlab.plan.suite import MIN_COSINE, load_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.results.within_run import paired_change
 from benchlab.views.check import check_run
-from benchlab.views.pick import TIE_THRESHOLD_PCT, annotate, round_values, suite_budget
+from benchlab.decide.pick import TIE_THRESHOLD_PCT, annotate, round_values, suite_budget
 from benchlab.views.ship import ship_per_tier, ship_plan
 
 ROUNDS = 10

@@ -24,7 +24,7 @@ from benchlab.records import Fidelity, Measurement
 from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from benchlab.views.delivery import MB, check_delivery
-from benchlab.views.pick import annotate, round_values
+from benchlab.decide.pick import annotate, round_values
 from benchlab.views.ship import ship_per_tier, ship_plan, tier_coverage
 from tests.test_compare import measurement, write_run
 

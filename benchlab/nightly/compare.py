@@ -22,7 +22,7 @@ notes "model changed".
 Accuracy gate
 -------------
 A comparison fails on what got worse. A candidate variant outside the accuracy budget (the pick's
-rule, benchlab.views.pick.budget_judgement: accuracy_delta against its fp32 reference below
+rule, benchlab.decide.pick.budget_judgement: accuracy_delta against its fp32 reference below
 -budget_points, else top-1 agreement below 100 - budget_points percent, else the worst output's
 cosine below min_cosine) fails the gate when it *newly* left the budget: its baseline measurement
 was within it, not judged, or missing. One that was outside the budget in the baseline too is a
@@ -98,7 +98,7 @@ from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
 from benchlab.results.history import SERIES, runs_before
 from benchlab.results.run_record import RunRecord
-from benchlab.views.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
+from benchlab.decide.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -257,7 +257,7 @@ def _budget_miss(row: Mapping[str, Any], budget_points: float, min_cosine: float
 def accuracy_gate(m: Measurement, budget_points: float | None, min_cosine: float = DEFAULT_ACCURACY.min_cosine
                   ) -> str | None:
     """Return why a measurement is outside the accuracy budget, or None when it is not (or nothing
-    judges it). The budget is the pick's (benchlab.views.pick.budget_judgement): the accuracy
+    judges it). The budget is the pick's (benchlab.decide.pick.budget_judgement): the accuracy
     delta, else top-1 agreement with the reference, else the worst output's cosine against `min_cosine`,
     so a broken int8 of a model run on synthetic data is outside it too."""
     if budget_points is None or m.status != "ok":

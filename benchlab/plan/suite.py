@@ -284,7 +284,7 @@ class AccuracySpec(_Strict):
     """Accuracy metric and how much of it an optimized variant may lose.
 
     Judged on labels where the data has them, else on top-1 agreement with the reference where the
-    scored output is class scores, else on the worst output's cosine similarity (benchlab.views.pick).
+    scored output is class scores, else on the worst output's cosine similarity (benchlab.decide.pick).
     """
 
     top_k: int = Field(1, ge=1)

@@ -24,7 +24,7 @@ warnings (benchlab.metrics; latency's are these three):
 Per suite:
   * flagship-only every phone targeted is a flagship: most users have slower phones
                   (benchlab.views.ship.tier_coverage, which the report's per-tier table shares).
-  * pick-is-fp32  the variant the report recommends (benchlab.views.pick.annotate's pick) is the
+  * pick-is-fp32  the variant the report recommends (benchlab.decide.pick.annotate's pick) is the
                   unquantized fp32 reference: no optimized variant was both within the budget and
                   at least as fast, which usually means a recipe or a delegate is not doing its
                   job. Names each optimized variant outside the budget with the figure that put
@@ -129,7 +129,7 @@ def _why_not_optimized(rows: pd.DataFrame) -> str:
 
 
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.views.pick import GROUP, annotate, round_values, suite_budget
+    from benchlab.decide.pick import GROUP, annotate, round_values, suite_budget
 
     df = record.results
     if df.empty:

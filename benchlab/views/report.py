@@ -1,6 +1,6 @@
 """Tables, plots and the self-contained HTML report, all built from a run's record alone.
 
-The table marks the pick and the Pareto front that benchlab.views.pick computes.
+The table marks the pick and the Pareto front that benchlab.decide.pick computes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
-from benchlab.views.pick import GROUP, annotate, round_values, suite_budget
+from benchlab.decide.pick import GROUP, annotate, round_values, suite_budget
 from benchlab.views.shell_vs_app import shell_vs_app_section
 from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 

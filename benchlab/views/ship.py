@@ -4,7 +4,7 @@ A tier (low-end, mid, flagship, from the device profiles) is judged on its slowe
 most of its users' experience is bounded by: the device whose reference variant is slowest at its
 best (its fastest ok accelerator setting for the reference, so a device is not called slow for an
 accelerator it happens to run badly). On that device every (variant, accelerator) row within the
-budget (the annotated table's `in_budget`, benchlab.views.pick) is ranked as the pick ranks them
+budget (the annotated table's `in_budget`, benchlab.decide.pick) is ranked as the pick ranks them
 (pick.rank: the fastest and its ties, paired by interleaved round, smallest file first; then the
 others, fastest first). The first is shipped, and the reason (pick.explain) compares it with the
 runner-up: the fastest when the pick is a smaller tie of it ("not significantly slower than fp16 ·
@@ -32,7 +32,7 @@ from benchlab.views.delivery import (
     delivery_rows,
     limit_rows,
 )
-from benchlab.views.pick import (
+from benchlab.decide.pick import (
     TIE_THRESHOLD_PCT,
     RoundValues,
     as_float,
