@@ -7,15 +7,18 @@ under a results root). Imports are lazy so `import benchlab` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchlab.pipeline import RunOutcome
+
 __all__ = ["load_results", "load_samples", "run"]
 
 
-def run(suite_path: Any, results_root: Any = "results", baseline: str | None = None) -> Any:
+def run(suite_path: Path | str, results_root: Path | str = "results", baseline: str | None = None) -> RunOutcome:
     """Run a suite on its targets and return its outcome (see benchlab.pipeline.run).
 
     `outcome.run_dir`, `outcome.record.results` (the table), `outcome.exit_code`; with a baseline
@@ -26,14 +29,14 @@ def run(suite_path: Any, results_root: Any = "results", baseline: str | None = N
     return run_pipeline(suite_path, results_root, baseline)
 
 
-def load_results(path: Any) -> pd.DataFrame:
+def load_results(path: Path | str) -> pd.DataFrame:
     """Return one row per measurement of the run(s) at `path` (see benchlab.results.run_record.load_results)."""
     from benchlab.results.run_record import load_results as load
 
     return load(path)
 
 
-def load_samples(path: Any) -> pd.DataFrame:
+def load_samples(path: Path | str) -> pd.DataFrame:
     """Return one row per timed inference of the run(s) at `path` (see benchlab.results.run_record.load_samples)."""
     from benchlab.results.run_record import load_samples as load
 

@@ -1,7 +1,8 @@
 """The exception hierarchy and the exit codes the CLI maps them to.
 
 Library code raises these; only ``benchlab.cli`` turns them into a one-line message and an exit
-code (DESIGN: 0 ok, 1 a gate or regression failed, 2 bad input, 3 device or harness failure).
+code (docs/architecture.md, "Errors and exit codes": 0 ok, 1 a gate or regression failed, 2 bad
+input, 3 device or harness failure).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The whole flow for one suite: load data, build variants, pick devices, plan, execute, store.
 
 Each step is a function of plain data from the modules it names; this module only wires them in
-the order DESIGN.md draws. `run_suite` and `resume_run` are the library's entry points (the CLI
+the order docs/architecture.md draws. `run_suite` and `resume_run` are the library's entry points (the CLI
 and a nightly job call them alike): they return a `RunOutcome`, and everything a user gave wrong
 is raised before anything is written.
 """

@@ -1,4 +1,4 @@
-"""Plain, frozen records passed between the stages (DESIGN: each stage takes and returns plain data).
+"""Plain, frozen records passed between the stages (docs/architecture.md: each stage takes and returns plain data).
 
 Nothing here imports a heavy library or a device protocol, so every stage and every runner
 package can share these types.

@@ -14,7 +14,7 @@ dictionaries), so the app cannot.
   ``multiArrayType`` (5) → ``shape`` (1), ``dataType`` (2) and the flexible-shape fields (21, 31)
   are read (coremltools' Model.proto and FeatureTypes.proto numbers), with a few lines of
   wire-format decoding, because importing coremltools takes seconds and the device driver must
-  stay light (DESIGN). Only multi-array features are listed: the app feeds and returns no others.
+  stay light (docs/architecture.md). Only multi-array features are listed: the app feeds and returns no others.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class Device(Protocol):
-    """A target that can run benchmark jobs (see DESIGN.md, "The Device protocol").
+    """A target that can run benchmark jobs (docs/architecture.md, "Plug-in point: a platform").
 
     `run()` may raise DeviceLost (a subclass of DeviceError) when the device is gone for good:
     the executor then quarantines it for the rest of the run. Any other DeviceError fails only

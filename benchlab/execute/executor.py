@@ -1,7 +1,7 @@
 """Plan jobs (variant x device x accelerator) and dispatch their repeats to devices.
 
-The repeat is the unit of replication (DESIGN.md): one repeat is one fresh runner process, and
-every statistic that claims a confidence rests on per-repeat summaries. So a job is dispatched as
+The repeat is the unit of replication (benchlab.metrics.stats says why): one repeat is one fresh
+runner process, and every statistic that claims a confidence rests on per-repeat summaries. So a job is dispatched as
 `scenario.repeats` separate repeats, and on each device the repeats of all its jobs run
 **interleaved**, round by round: round r runs repeat r of every job once, in an order shuffled
 with a seed derived from the run id, device and round. Drift (a thermal step, a co-tenant, the
