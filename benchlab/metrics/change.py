@@ -45,7 +45,9 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
 * Relative to the controls: the other rows of the same device · accelerator whose variant files
   did not change (benchlab.nightly.controls) moved only because the machine did, so their
   median shift is the machine's. A regression (or improvement) must also be one after that
-  shift is taken out of the candidate (the same test and floor on the shifted values); a row
+  shift is taken out of the candidate (the same test on the shifted values, against the lower of
+  the row's floor and its repeats' floor: the shift took out what a history floor covers beyond
+  the repeats); a row
   that only moved with the others is "not significant (moved with its device: +33% alone, +2%
   relative to the 7 other rows ...)".
 * Provisional: a floor from the runs' own repeats does not see what moves a whole run (a 2-core
@@ -191,9 +193,10 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
     change, low, high, p_value = _shift(np.log(base), np.log(cand))
     pooled_sd = _pooled_log_sd(base, cand)
     sampling = minimum_detectable_change(pooled_sd, n, m, alpha=context.alpha)
+    repeats_floor = 100.0 * math.expm1(Z_95 * math.sqrt(2.0) * pooled_sd) if pooled_sd is not None else None
     noise_floor_pct, source = context.noise_floor_pct, "history"
-    if noise_floor_pct is None and pooled_sd is not None:
-        noise_floor_pct, source = 100.0 * math.expm1(Z_95 * math.sqrt(2.0) * pooled_sd), "repeats"
+    if noise_floor_pct is None and repeats_floor is not None:
+        noise_floor_pct, source = repeats_floor, "repeats"
     mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
     numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc,
                "noise_floor_pct": noise_floor_pct, "noise_floor_source": source if noise_floor_pct is not None else None}
@@ -212,7 +215,11 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
     if verdict in (REGRESSION, IMPROVED) and context.control_shift_log is not None:
         relative = _shift(np.log(base), np.log(cand) - context.control_shift_log)
         numbers.update(relative_change_pct=relative[0], controls=context.controls)
-        if _decide(*relative, context, noise_floor_pct) != verdict:
+        # The controls took out what moved the whole run, which is most of what a history floor
+        # covers, so the relative change is held to the floor of the repeats where that is lower
+        # (the alone test above has held the row to the full floor already).
+        if _decide(*relative, context, min((f for f in (noise_floor_pct, repeats_floor) if f is not None),
+                                            default=None)) != verdict:
             return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=(
                 f"moved with its device: {change:+.1f}% alone, {relative[0]:+.1f}% relative to the "
                 f"{context.controls} other row(s) of this device · accelerator whose files did not change"))
