@@ -239,6 +239,10 @@ CASES = {
     "input_shapes for a model that has data": Case(
         lambda t, m: _write(t, {"name": "m", "path": str(m["tflite"]), "input_shapes": {"nonexistent": [3, 3]}}),
         ("models[0].input_shapes: only synthetic inputs use it",)),
+    "input_shapes of terabytes": Case(
+        lambda t, m: _write(t, {"name": "m", "path": str(m["tflite"]), "input_shapes": {"x": [1_000_000, 1_000_000]}},
+                            {"npz": "data.npz"}),
+        ("models[0].input_shapes: 'x': [1000000, 1000000] holds 1,000,000,000,000 values per sample",)),
     "no targets": Case(lambda t, m: _tiny(t, m, targets=[]), ("targets: List should have at least 1 item",)),
     "no accelerators": Case(lambda t, m: _tiny(t, m, accelerators=[]),
                             ("accelerators: List should have at least 1 item",)),

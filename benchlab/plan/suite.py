@@ -9,6 +9,7 @@ hands in (benchlab.plan.recipe_catalogue says why).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -52,6 +53,8 @@ MAX_NAME = 100
 #: What a Keras model file starts with: .keras is a zip archive, .h5 / .hdf5 an HDF5 file.
 KERAS_SIGNATURES = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n", ".hdf5": b"\x89HDF\r\n\x1a\n"}
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+#: Most values one sample of an `input_shapes` input may hold: a 4K RGB image.
+MAX_SAMPLE_VALUES = 3840 * 2160 * 3
 
 
 class _Strict(BaseModel):
@@ -98,6 +101,16 @@ class ModelSpec(_Strict):
     accuracy: ModelAccuracySpec = Field(default_factory=ModelAccuracySpec)
     input_shapes: dict[str, tuple[Annotated[int, Field(ge=1)], ...]] = Field(
         default_factory=dict, description="per-sample shape of a dynamic input, for synthetic data")
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded_shapes(cls, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        # Synthetic inputs are generated at this shape: `[1000000, 1000000]` would take terabytes.
+        for name, shape in shapes.items():
+            if math.prod(shape) > MAX_SAMPLE_VALUES:
+                raise ValueError(f"{name!r}: {list(shape)} holds {math.prod(shape):,} values per sample, more than "
+                                 f"{MAX_SAMPLE_VALUES:,} (a 4K RGB image)")
+        return shapes
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
