@@ -255,8 +255,9 @@ class SyncPush:
     64 KiB DATA chunks read straight into a buffer, the byte sum is computed by numpy (17 ms for
     25 MB), the next packet is read and summed while the phone takes the last one, and every
     reply on the stream is read between packets so a FAIL surfaces at once with adbd's text.
-    benchmarks/android_push.py (phone in its own process): 0.54x of stock `adb push` before,
-    1.06x now.
+    benchmarks/android_push.py (phone in its own process), as a fraction of stock `adb push`:
+    adb-shell's push 0.42x, this one 0.70x on a lightly loaded machine; 0.63x and 0.61-1.09x under
+    load (README: one WRTE in flight per stream makes this path latency-bound, not CPU-bound).
 
     Uses adb-shell's stream primitives (``_open``, ``_io_manager``), pinned by pyproject (<0.5).
     """

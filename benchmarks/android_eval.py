@@ -8,7 +8,8 @@ evaluation seconds per sample and the number of runner launches the phone saw, b
 "Before" is the same code with the batch size forced to 1 (one process per sample, as benchlab
 evaluated until now), measured on fewer samples since it is slow.
 
-Run: `.venv/bin/python benchmarks/android_eval.py [--samples 256] [--before-samples 32]`
+Run: `.venv/bin/python benchmarks/android_eval.py [--samples 256] [--before-samples 32]` (`--smoke`:
+a tiny size that only checks it still runs; tests/test_benchmarks.py runs it so).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def small_cnn(path: Path) -> Path:
     return path
 
 
-def evaluate(phone: LoopbackAdbDevice, model: Path, samples: np.ndarray, tmp: Path, batch: int) -> tuple[float, int, np.ndarray]:
+def evaluate(phone: LoopbackAdbDevice, model: Path, samples: np.ndarray, tmp: Path,
+             batch: int) -> tuple[float, int, dict[str, np.ndarray]]:
     """Return (seconds, runner launches, outputs) of one evaluation of `samples` with `batch`."""
     import android_runner.device as android_device
     from android_runner.transport import DirectTransport
@@ -61,7 +63,8 @@ def evaluate(phone: LoopbackAdbDevice, model: Path, samples: np.ndarray, tmp: Pa
               accelerator=cpu, scenario=Scenario(timeout_seconds=600), eval_inputs_path=str(eval_path))
     base = Measurement(job_id=job.job_id, run_id="bench", suite="bench", variant=variant, device=device.info,
                        accelerator=cpu, status="ok", runner="benchmark_model")
-    binary, remote_model = device._remote("benchmark_model"), device._remote(model.name)
+    # The model's copy on the phone is named by its bytes, as prepare() pushed it.
+    binary, remote_model = device._remote("benchmark_model"), device._model_remote(model)
     device._output_file_supported(binary)  # the --help probe is not part of the evaluation
     before = len(phone.commands)
     started = time.perf_counter()
@@ -78,7 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--before-samples", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.samples, args.before_samples = 4 * GOAL_SAMPLES_PER_LAUNCH, 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import android_runner.device as android_device
 
@@ -96,7 +102,8 @@ def main() -> None:
         with LoopbackAdbDevice(FLAGSHIP, tmp / "phone", accept_new_keys=True) as phone:
             old_s, old_launches, old_out = evaluate(phone, model, samples[: args.before_samples], tmp, 1)
             new_s, new_launches, new_out = evaluate(phone, model, samples, tmp, batch)
-    same = np.allclose(old_out, new_out[: args.before_samples], rtol=1e-5, atol=1e-6)
+    same = all(np.allclose(old_out[name], new_out[name][: args.before_samples], rtol=1e-5, atol=1e-6)
+               for name in old_out)  # outputs by name, one array per model output
     print(f"evaluation on the loopback flagship phone (CPU, 1 thread), {model_kb:.0f} kB CNN")
     print(f"{'':26s} {'samples':>8s} {'seconds':>8s} {'s/sample':>9s} {'launches':>9s}")
     print(f"{'before: 1 per process':26s} {args.before_samples:8d} {old_s:8.2f} {old_s / args.before_samples:9.3f} "

@@ -10,7 +10,8 @@ stock client; then the time of benchlab's prepare() when the phone already holds
 The phone runs in its own process, so it does not share an interpreter lock with the client.
 
 Run: `.venv/bin/python benchmarks/android_push.py [--repeats 5]` (needs Debian's `adb` for the
-stock client's column).
+stock client's column; `--smoke`: a 260 KB model once, which only checks it still runs, as
+tests/test_benchmarks.py does).
 """
 
 from __future__ import annotations
@@ -38,24 +39,31 @@ from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
 REMOTE = "/data/local/tmp/benchlab/model.tflite"
 
 
-def big_model(path: Path) -> Path:
-    """Write a real ~25 MB float32 .tflite (a 2560x2560 dense layer)."""
+def big_model(path: Path, units: int = 2560) -> Path:
+    """Write a real float32 .tflite of one units x units dense layer (~25 MB at 2560)."""
     import tensorflow as tf
 
-    dense = tf.keras.layers.Dense(2560)
-    model = tf.keras.Sequential([tf.keras.Input((2560,)), dense])
+    dense = tf.keras.layers.Dense(units)
+    model = tf.keras.Sequential([tf.keras.Input((units,)), dense])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     path.write_bytes(converter.convert())
     return path
 
 
-def timed(action, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
-    times = []
+def timed(action, repeats: int) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """Return the wall seconds and the client's CPU seconds of each run of `action`.
+
+    CPU is this process's (every thread) plus its finished children's (the stock `adb` client);
+    an adb server's own CPU is not counted. Under load, a client that needs more CPU per byte
+    gets its share of the cores later, so the CPU column says which path a busy machine slows.
+    """
+    times, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), sum(os.times()[:4])
         action()
         times.append(time.perf_counter() - started)
-    return times
+        cpu.append(sum(os.times()[:4]) - used)
+    return times, cpu
 
 
 def serve_phone(root: str, serials: "multiprocessing.Queue[str]", stop: "multiprocessing.synchronize.Event") -> None:
@@ -92,15 +100,17 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory(prefix="benchlab-push-") as tmp_name:
         tmp = Path(tmp_name)
         os.environ["BENCHLAB_CONFIG_DIR"] = str(tmp / "config")
         os.environ["BENCHLAB_ADB_KEY"] = str(tmp / "no-sdk-key")
-        model = big_model(tmp / "model.tflite")
+        model = big_model(tmp / "model.tflite", 256 if args.smoke else 2560)
+        args.repeats = 1 if args.smoke else args.repeats
         size_mb = model.stat().st_size / 1e6
-        rows: list[tuple[str, list[float]]] = []
+        rows: list[tuple[str, tuple[list[float], list[float]]]] = []
         with phone_process(tmp / "phone") as serial:
             from android_runner.device import AndroidDevice
             from android_runner.transport import DirectTransport
@@ -137,15 +147,16 @@ def main() -> None:
             os.environ["BENCHLAB_ANDROID_BENCHMARK_MODEL"] = str(model)  # any file: prepare() pushes it too
             device.prepare([model])  # first: may push
             fresh = AndroidDevice(transport, "tcp")  # a new run: knows nothing, must ask the phone
-            rerun = timed(lambda: fresh.prepare([model]), 1)
+            rerun, _cpu = timed(lambda: fresh.prepare([model]), 1)
             transport.close()
     print(f"push of a {size_mb:.1f} MB .tflite to the loopback phone, {args.repeats} runs each (median, min-max)")
-    print(f"{'client':32s} {'seconds':>8s} {'MB/s':>8s} {'range s':>14s} {'vs stock':>9s}")
-    stock = next((statistics.median(times) for name, times in rows if name.startswith("stock")), None)
-    for name, times in rows:
+    print(f"{'client':32s} {'seconds':>8s} {'MB/s':>8s} {'range s':>14s} {'vs stock':>9s} {'client CPU s':>13s}")
+    stock = next((statistics.median(times) for name, (times, _cpu) in rows if name.startswith("stock")), None)
+    for name, (times, cpu) in rows:
         median = statistics.median(times)
         ratio = f"{stock / median:8.2f}x" if stock else ""
-        print(f"{name:32s} {median:8.2f} {size_mb / median:8.1f} {min(times):6.2f}-{max(times):.2f} {ratio:>9s}")
+        print(f"{name:32s} {median:8.2f} {size_mb / median:8.1f} {min(times):6.2f}-{max(times):.2f} {ratio:>9s} "
+              f"{statistics.median(cpu):13.2f}")
     print("(vs stock: throughput as a fraction of the stock client's; the goal for benchlab's push is >= 0.8x)")
     print(f"re-run prepare() with the same bytes on the phone (sha256 on device, no push): {rerun[0]:.2f} s")
 

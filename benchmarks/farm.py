@@ -21,7 +21,8 @@ four phones (not counted) pushes the runner and model to each phone and ships th
 worker, as the first night of a farm does.
 
 Run: `.venv/bin/python benchmarks/farm.py [--repeats 3] [--iterations 20] [--out farm.json]`
-(raw per-repeat intervals of every run go to the JSON file).
+(raw per-repeat intervals of every run go to the JSON file; `--smoke`: a tiny size that only checks
+it still runs, as tests/test_benchmarks.py does).
 """
 
 from __future__ import annotations
@@ -143,7 +144,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="write every run's raw intervals here (JSON)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.iterations = 1, 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory(prefix="benchlab-farm-") as tmp:
         root = Path(tmp)

@@ -8,7 +8,8 @@ Prints, for the quickstart model's fp32 variant at the same thread count:
 then the wall time of a first `benchlab optimize suites/quickstart.yaml` on an empty cache
 (trains the built-in model, builds 10 variants) and of a second one (everything cached).
 
-Run: `.venv/bin/python benchmarks/host_latency.py [--threads 1] [--iterations 300]`.
+Run: `.venv/bin/python benchmarks/host_latency.py [--threads 1] [--iterations 300]` (`--smoke`: a tiny
+size that only checks it still runs; tests/test_benchmarks.py runs it so).
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--skip-optimize", action="store_true", help="skip the optimize timings")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.iterations, args.warmup, args.skip_optimize = 20, 2, True
 
     model = fp32_variant_path()
     figures = {

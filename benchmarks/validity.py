@@ -29,7 +29,8 @@ running), so both methods' A/A false-alarm rates and their detection of a 25% sl
 variant can be read without the 2-core machine to oneself.
 
 Run: `.venv/bin/python benchmarks/validity.py [--runs 12] [--repeats 6]` (about 40 s a run here),
-or `.venv/bin/python benchmarks/validity.py --seeded 200` (seconds).
+or `.venv/bin/python benchmarks/validity.py --seeded 200` (seconds); `--smoke`: a tiny size that
+only checks it still runs, as tests/test_benchmarks.py does.
 """
 
 from __future__ import annotations
@@ -243,7 +244,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--seeded", type=int, default=None, metavar="TRIALS",
                         help="replay seeded runs instead of measuring (first nights, idle and loaded)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs, args.repeats = 2, 2
     if args.seeded is not None:
         seeded(args.seeded, args.repeats)
         return
@@ -318,7 +322,9 @@ def main() -> None:
     print(f"\nvalidity on real host runs: {args.runs} runs x 3 models x 2 thread counts x {args.repeats} "
           "interleaved repeats")
     for accel, changes in true_ratio.items():
-        print(f"the slower model is {np.median(changes):+.1f}% at {accel} (median of the within-run paired estimates)")
+        known = [change for change in changes if change is not None]  # None: too few rounds to estimate
+        figure = f"{np.median(known):+.1f}%" if known else "not estimable (too few repeats)"
+        print(f"the slower model is {figure} at {accel} (median of the within-run paired estimates)")
     print(f"\n{'what':<34}{'verdicts':>9}{'old: flagged':>15}{'new: flagged':>15}")
     for label in sorted({k.rsplit(":", 1)[0] for k in counts}):
         old, new = counts[f"{label}: old"], counts[f"{label}: new"]
