@@ -83,3 +83,16 @@ def test_a_refusal_shared_by_many_jobs_is_said_once_whole(tmp_path: Path, tiny_t
     out, err = capsys.readouterr()
     said = " ".join((out + err).split())  # rich wraps long lines at the terminal's width
     assert said.count("accelerator 'gpu' is not available on this device") == 1, out + err
+
+
+def test_a_table_without_an_ok_row_still_prints(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from benchlab.views.report import print_table
+
+    rng = np.random.default_rng(3)
+    run = night(tmp_path, "run", 1, measurement(repeats(rng), status="failed", error="custom op Betainc"))
+    _files, table = build_report(run)
+    console = Console(width=80, file=io.StringIO(), color_system=None)
+    print_table(table, console=console)
+    assert "failed: custom op Betainc" in console.file.getvalue()  # type: ignore[attr-defined]

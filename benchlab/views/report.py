@@ -111,7 +111,7 @@ def _table_width(columns: Sequence[str], rows: Sequence[dict[str, str]]) -> int:
     plus padding and a rule (3), plus the outer rule."""
     from rich.cells import cell_len
 
-    return 1 + sum(3 + max(cell_len(c), *(cell_len(r[c]) for r in rows)) for c in columns)
+    return 1 + sum(3 + max([cell_len(c), *(cell_len(r[c]) for r in rows)]) for c in columns)
 
 
 def fitted_columns(columns: Sequence[str], rows: Sequence[dict[str, str]], width: int) -> tuple[list[str], list[str]]:
