@@ -754,12 +754,9 @@ def _input_specs(io: ModelIO, tensors: Sequence[np.ndarray]) -> list[commands.Ev
 def _fitting(values: np.ndarray, info: TensorInfo, source: str) -> np.ndarray:
     """Return `values` when its samples fit the input (shape, dynamic dimensions free; real values
     only for a float or quantized input). Raises SuiteError naming the input, expected and got."""
-    shape = values.shape[1:]
-    fits = len(shape) == len(info.sample_shape) and all(d < 0 or d == g for d, g in zip(info.sample_shape, shape))
-    plain_integer = not info.quantized and not np.issubdtype(np.dtype(info.dtype), np.floating)
-    if not fits or (plain_integer and not np.issubdtype(values.dtype, np.integer) and values.dtype != np.bool_):
+    if info.misfit(values) is not None:
         raise SuiteError(f"{source}: evaluation data does not fit input {info.name}: expected "
-                         f"{info.describe()}, got {values.dtype.name} {tuple(shape)}")
+                         f"{info.describe()}, got {values.dtype.name} {tuple(values.shape[1:])}")
     return values
 
 

@@ -52,6 +52,22 @@ class TensorInfo:
         """True when a per-sample dimension is only known from the data."""
         return any(d < 0 for d in self.sample_shape)
 
+    def misfit(self, values: np.ndarray) -> str | None:
+        """Return why samples `values` (N, *sample shape) cannot feed this input, None when they fit.
+
+        "shape": the rank or a fixed dimension differs (a dynamic dimension takes any size).
+        "values": real values for a plain integer or boolean input (token ids, masks); a quantized
+        input takes real values, which are quantized. The one fit check: the evaluation data, the
+        host worker and both phone runners ask it, and each says in its own words what does not fit.
+        """
+        got = values.shape[1:]
+        if len(got) != len(self.sample_shape) or any(w >= 0 and w != g for w, g in zip(self.sample_shape, got)):
+            return "shape"
+        plain_integer = not self.quantized and not np.issubdtype(np.dtype(self.dtype), np.floating)
+        if plain_integer and values.dtype.kind not in "iub":
+            return "values"
+        return None
+
     def describe(self) -> str:
         """Return e.g. "image float32 (224, 224, 3)" for messages (dynamic dimensions shown as None)."""
         dims = tuple(None if d < 0 else d for d in self.sample_shape)

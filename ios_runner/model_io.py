@@ -90,16 +90,16 @@ def _fit(values: np.ndarray, info: TensorInfo, data_name: str, model_format: str
     """One input's samples in the type its tensor file carries; raises DataMismatch when they do not fit."""
     got = f"the data{f' ({data_name!r})' if data_name != info.name else ''} is {values.dtype} {values.shape[1:]}"
     expected = f"{where}: input {info.name!r} expects {info.dtype} {_dims(info.sample_shape)}, {got}"
-    sample = values.shape[1:]
-    if len(sample) != len(info.sample_shape) or any(d >= 0 and d != s for d, s in zip(info.sample_shape, sample)):
+    problem = info.misfit(values)
+    if problem == "shape":
         raise DataMismatch(expected)
     dtype = _transport_dtype(info, model_format)
     if dtype not in TENSOR_DTYPES:
         raise DataMismatch(f"{where}: input {info.name!r} is {info.dtype}; the runner app feeds "
                            f"{', '.join(TENSOR_DTYPES)} tensors")
-    real = np.issubdtype(values.dtype, np.floating)
-    if real and not info.quantized and not np.issubdtype(np.dtype(info.dtype), np.floating):
+    if problem == "values":
         raise DataMismatch(f"{expected} (real values for an integer or boolean input)")
+    real = np.issubdtype(values.dtype, np.floating)
     fitted = to_tensor(values, info).astype(dtype)
     if not real and not np.array_equal(fitted.astype(values.dtype), values):  # ids or levels that would wrap
         raise DataMismatch(f"{expected} (values outside {dtype})")

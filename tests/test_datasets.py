@@ -117,3 +117,17 @@ def test_whole_number_float_labels_are_class_indices(tmp_path: Path) -> None:
     dataset = load_dataset(DatasetSpec(npz=path))
     assert dataset.labels.dtype == np.int64 and list(dataset.labels) == [0, 2, 1]
     assert dataset.origin == f"dataset.npz: {path}"
+
+
+@pytest.mark.parametrize(("dtype", "scale", "shape", "data", "problem"), [
+    ("float32", 0.0, (1, 28, 28), np.zeros((2, 28, 28), np.float32), None),
+    ("float32", 0.0, (1, -1, 28), np.zeros((2, 5, 28), np.float32), None),  # a dynamic dimension takes any size
+    ("float32", 0.0, (1, 28, 28), np.zeros((2, 28), np.float32), "shape"),
+    ("int32", 0.0, (1, 8), np.zeros((2, 8), np.float32), "values"),  # real values for token ids
+    ("int32", 0.0, (1, 8), np.zeros((2, 8), np.int64), None),
+    ("bool", 0.0, (1, 8), np.zeros((2, 8), np.float32), "values"),
+    ("int8", 0.5, (1, 8), np.zeros((2, 8), np.float32), None),  # a quantized input takes real values
+])
+def test_the_tensor_description_says_whether_samples_fit(dtype: str, scale: float, shape: tuple[int, ...],
+                                                         data: np.ndarray, problem: str | None) -> None:
+    assert TensorInfo(name="x", tensor_name="x", dtype=dtype, shape=shape, scale=scale).misfit(data) == problem

@@ -76,10 +76,10 @@ def _feeds(eval_inputs_path: str | None, io: ModelIO) -> Feeds:
     mapping = match_names(list(data), io.inputs)
     feeds = {t.name: data[mapping[t.name]] for t in io.inputs}
     for tensor in io.inputs:
-        got = feeds[tensor.name].shape[1:]
-        if len(got) != len(tensor.sample_shape) or any(w >= 0 and w != g for w, g in zip(tensor.sample_shape, got)):
+        values = feeds[tensor.name]
+        if tensor.misfit(values) is not None:
             raise ValueError(f"input {tensor.name!r}: the model expects {tensor.describe()}, "
-                             f"the evaluation data holds {feeds[tensor.name].dtype} {got}")
+                             f"the evaluation data holds {values.dtype} {values.shape[1:]}")
     return feeds
 
 

@@ -119,15 +119,11 @@ class Dataset:
 
 
 def _check_fits(values: np.ndarray, tensor: TensorInfo, where: str) -> None:
-    got = tuple(values.shape[1:])
-    want = tensor.sample_shape
-    if len(got) != len(want) or any(w >= 0 and w != g for w, g in zip(want, got)):
-        raise SuiteError(f"{where} {tensor.name!r}: expected {tensor.describe()}, "
-                         f"got {values.dtype} {got}")
-    integer_input = np.issubdtype(np.dtype(tensor.dtype), np.integer) and not tensor.quantized
-    if integer_input and values.dtype.kind not in "iub":
-        raise SuiteError(f"{where} {tensor.name!r}: expected {tensor.describe()} (integer values such as "
-                         f"token ids), got {values.dtype} {got}")
+    problem = tensor.misfit(values)
+    if problem is not None:
+        why = " (integer values such as token ids)" if problem == "values" else ""
+        raise SuiteError(f"{where} {tensor.name!r}: expected {tensor.describe()}{why}, "
+                         f"got {values.dtype} {tuple(values.shape[1:])}")
 
 
 def synthetic_dataset(tensors: Sequence[TensorInfo], shapes: dict[str, tuple[int, ...]] | None = None,
