@@ -491,3 +491,9 @@ def test_compare_help_shows_a_plain_percent_sign(capsys: pytest.CaptureFixture) 
         main(["compare", "--help"])
     out = capsys.readouterr().out
     assert "95% CI" in " ".join(out.split()) and "%%" not in out
+
+
+def test_a_fifo_named_as_the_npz_is_refused_not_read(tmp_path: Path, models: dict[str, Path]) -> None:
+    os.mkfifo(tmp_path / "d.npz")
+    _write(tmp_path, {"name": "m", "path": str(models["tflite"])}, {"npz": "d.npz"})
+    _refused(run_cli_bounded(["run", "suite.yaml"], tmp_path), "dataset.npz: ", "d.npz is not a regular file (a FIFO")

@@ -463,6 +463,8 @@ def _check_dataset(suite: Suite, spec: DatasetSpec | None, field: str) -> None:
             raise SuiteError(suite.where(f"{field}.{key}: {path} does not exist"))
     if spec.images is not None and not spec.images.is_dir():
         raise SuiteError(suite.where(f"{field}.images: {spec.images} is not a folder"))
+    if spec.npz is not None and (problem := file_problem(spec.npz)) is not None:  # a FIFO would block the read
+        raise SuiteError(suite.where(f"{field}.npz: {spec.npz} {problem}; an npz is a regular file"))
 
 
 def _check_files(suite: Suite, recipes: RecipeCatalogue) -> None:
