@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -66,7 +67,8 @@ def read_npz(path: Path, rows: dict[str, int] | None = None) -> dict[str, np.nda
     return arrays
 
 
-def _read_member(handle, path: Path, name: str, rows: int | None) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _read_member(handle: IO[bytes], path: Path, name: str, rows: int | None) -> np.ndarray:
+    """Return one .npy member read from its header on, cut to `rows` rows when given."""
     version = npy_format.read_magic(handle)
     header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
     shape, fortran_order, dtype = header(handle)
