@@ -143,7 +143,7 @@ def test_random_bytes_tflite_is_refused(tmp_path: Path) -> None:
 
 def test_coreml_recipe_from_tflite_does_not_fit(tmp_path: Path, tiny_tflite_path: Path) -> None:
     path = write_suite(tmp_path, models=[{"name": "m", "path": str(tiny_tflite_path)}], variants=["coreml-fp16"])
-    with pytest.raises(SuiteError, match=r"coreml-fp16 cannot be built from model 'm' \(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, weight-only-int8, tflite\)"):
+    with pytest.raises(SuiteError, match=r"coreml-fp16 cannot be built from model 'm' \(tflite\) \(recipes for tflite: fp16, dynamic-int8, full-int8, int16x8, weight-only-int8, tflite\)"):
         load_suite(path, RECIPES)
 
 

@@ -159,7 +159,7 @@ class SourceModel:
             return self._dataset
         try:
             if self._dataset is None:
-                return synthetic_dataset(inputs, dict(self.spec.input_shapes))
+                return synthetic_dataset(inputs, dict(self.spec.input_shapes), shared_shapes=self.spec.from_folder)
             return self._dataset.fitted_to(inputs, self.name)
         except SuiteError as exc:
             raise SuiteError(f"{exc} ({self.where})") from None

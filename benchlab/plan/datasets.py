@@ -127,7 +127,7 @@ def _check_fits(values: np.ndarray, tensor: TensorInfo, where: str) -> None:
 
 
 def synthetic_dataset(tensors: Sequence[TensorInfo], shapes: dict[str, tuple[int, ...]] | None = None,
-                      count: int = SYNTHETIC_SAMPLES, seed: int = 0) -> Dataset:
+                      count: int = SYNTHETIC_SAMPLES, seed: int = 0, shared_shapes: bool = False) -> Dataset:
     """Return seeded random inputs for a model given no data: every input in its dtype and shape.
 
     Real-valued inputs are uniform in [0, 1), or over the representable range of a quantized
@@ -135,10 +135,11 @@ def synthetic_dataset(tensors: Sequence[TensorInfo], shapes: dict[str, tuple[int
     A dynamic dimension is 1 unless `shapes` gives the input's per-sample shape (used for dynamic
     inputs only, so one setting can serve a folder of models whose inputs share a name). The same tensors
     and seed give the same data, so calibration and evaluation agree run after run.
-    Raises SuiteError when `shapes` names an input the model does not have.
+    Raises SuiteError when `shapes` names an input the model does not have, unless the shapes are
+    `shared_shapes` of a model folder, each for the folder's models that have that input.
     """
     unknown = sorted(set(shapes or {}) - {tensor.name for tensor in tensors})
-    if unknown:
+    if unknown and not shared_shapes:
         raise SuiteError(f"input_shapes: {unknown[0]!r} is not an input of the model "
                          f"(inputs: {', '.join(tensor.name for tensor in tensors)})")
     rng = np.random.default_rng(seed)

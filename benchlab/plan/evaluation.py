@@ -78,8 +78,8 @@ def evaluation_data(suite: Suite, datasets: Mapping[str, Dataset | None],
             if dataset is not None:
                 data[model] = EvaluationData(dataset.inputs, dataset.labels, dataset.origin, False, None)
             continue
-        fitted = (synthetic_dataset(io.inputs, dict(spec.input_shapes)) if dataset is None
-                  else dataset.fitted_to(io.inputs, model))
+        fitted = (synthetic_dataset(io.inputs, dict(spec.input_shapes), shared_shapes=spec.from_folder)
+                  if dataset is None else dataset.fitted_to(io.inputs, model))
         data[model] = EvaluationData(fitted.inputs, fitted.labels, fitted.origin, fitted.synthetic,
                                      _accuracy_output(suite, model, io, fitted))
     return data

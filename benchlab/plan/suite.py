@@ -101,6 +101,8 @@ class ModelSpec(_Strict):
     accuracy: ModelAccuracySpec = Field(default_factory=ModelAccuracySpec)
     input_shapes: dict[str, tuple[Annotated[int, Field(ge=1)], ...]] = Field(
         default_factory=dict, description="per-sample shape of a dynamic input, for synthetic data")
+    from_folder: bool = Field(False, description="set for each model a `folder:` entry names: its input_shapes "
+                                                 "serve the folder's models that have those inputs")
 
     @field_validator("input_shapes")
     @classmethod
@@ -527,7 +529,8 @@ FOLDER_MODEL_SUFFIXES = (*(f.suffix for f in registered_formats()), ".keras", ".
 def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """Expand `{folder: DIR, ...}` into one model entry per model file in DIR, named by its stem.
 
-    The entry's other fields (a dataset, input shapes) apply to each model. Raises SuiteError
+    The entry's other fields (a dataset, input shapes) apply to each model: an input shape to the
+    models that have that input (`from_folder`). Raises SuiteError
     for a folder that does not exist or holds no model.
     """
     if not isinstance(entry["folder"], str):
@@ -541,7 +544,7 @@ def _folder_models(entry: dict[str, Any]) -> list[dict[str, Any]]:
         raise SuiteError(f"models: folder {folder} holds no model ({', '.join(FOLDER_MODEL_SUFFIXES)} "
                          "or SavedModel directory)")
     rest = {k: v for k, v in entry.items() if k != "folder"}
-    return [{**rest, "name": path.stem, "path": str(path)} for path in found]
+    return [{**rest, "name": path.stem, "path": str(path), "from_folder": True} for path in found]
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) -> dict[str, Any]:
