@@ -19,6 +19,7 @@ from benchlab.execute.executor import interleaved_schedule, plan_jobs
 from benchlab.execute.farm import cluster_session
 from benchlab.optimize.cache import path_sha256
 from benchlab.pipeline import Callbacks, run_suite
+from benchlab.records import Capabilities
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import read_repeat_records
 from benchlab.optimize.recipes import RECIPES
@@ -66,9 +67,13 @@ def planned_order(run_dir: Path) -> list[tuple[str, str, int]]:
 
 @dataclass(frozen=True)
 class _Planned:
-    """A device as a stored run names it: planning needs its info alone."""
+    """A device as a stored run names it: planning needs its info, and its capabilities only for the
+    ways it measures a job (these suites measure each one way)."""
 
     info: object
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(kinds=frozenset(), formats=frozenset())
 
 
 @pytest.fixture()
