@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 import secrets
 import shlex
 import signal
@@ -50,6 +49,7 @@ from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner.tools import APK_NAME, benchmark_apk, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
+from benchlab.settings import ANDROID_REBOOT_WAIT, read
 from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
 from benchlab.execute.failures import failure_cause
 from benchlab.plan.profile_match import derived_profile, match_profile
@@ -104,7 +104,6 @@ EVAL_BATCH = 64
 #: How long a phone that dropped off (rebooting: adbd comes back after 20-90 s on real phones)
 #: is waited for before it counts as lost; $BENCHLAB_ANDROID_REBOOT_WAIT_S overrides it.
 REBOOT_WAIT_S = 180.0
-REBOOT_WAIT_ENV = "BENCHLAB_ANDROID_REBOOT_WAIT_S"
 RECONNECT_POLL_S = 1.0
 #: Pushes land under `<name>.<session>` + this suffix and are renamed into place once complete.
 PARTIAL_SUFFIX = ".part"
@@ -143,7 +142,7 @@ _T = TypeVar("_T")
 
 def reboot_wait_s() -> float:
     """Return how long to wait for a phone that dropped off: $BENCHLAB_ANDROID_REBOOT_WAIT_S or 180 s."""
-    return float(os.environ.get(REBOOT_WAIT_ENV, REBOOT_WAIT_S))
+    return float(read(ANDROID_REBOOT_WAIT) or REBOOT_WAIT_S)
 
 
 def free_mb_from_df(text: str) -> int | None:

@@ -13,7 +13,6 @@ state "no" and adb's own diagnosis was lost.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,14 +25,13 @@ from android_runner.transport import (
     adb_server_running,
     server_port,
 )
+from benchlab.settings import ADB_SERVER, ANDROID_CONNECT, read
 from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
 from benchlab.records import Capabilities, DeviceInfo
 
 log = logging.getLogger(__name__)
 
-CONNECT_ENV = "BENCHLAB_ANDROID_CONNECT"
-USE_SERVER_ENV = "BENCHLAB_ADB_SERVER"  # "0" forces direct connections even when a server runs
 
 
 #: The state benchlab reports for a phone adb lists as "no permissions ...": its USB device node
@@ -128,7 +126,7 @@ def parse_devices_l(text: str) -> list[ListedPhone]:
 def tcp_endpoints(targets: Sequence[str]) -> list[str]:
     """Return host:port endpoints named by `android:HOST:PORT` targets and $BENCHLAB_ANDROID_CONNECT."""
     endpoints = [t.split(":", 1)[1] for t in targets if t.startswith("android:") and t.count(":") == 2]
-    endpoints += [e.strip() for e in os.environ.get(CONNECT_ENV, "").split(",") if e.strip()]
+    endpoints += [e.strip() for e in (read(ANDROID_CONNECT) or "").split(",") if e.strip()]
     return list(dict.fromkeys(endpoints))
 
 
@@ -180,7 +178,7 @@ def _usb_serials() -> list[str]:
 def discover(targets: Sequence[str] = ()) -> Iterable[AndroidDevice | UnavailableDevice]:
     """Return every reachable phone (and those seen but unusable) for `benchlab devices` and runs."""
     found: list = []  # type: ignore[type-arg]
-    if os.environ.get(USE_SERVER_ENV, "1") != "0" and adb_server_running():
+    if read(ADB_SERVER) != "0" and adb_server_running():
         found += _via_server()
     else:
         found += [_open(DirectTransport, serial, "usb") for serial in _usb_serials()]

@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pyasn1.error import PyAsn1Error
 
+from benchlab.settings import ADB_KEY, CONFIG_DIR, XDG_CONFIG_HOME, read
 from benchlab.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
 SDK_KEY = Path.home() / ".android" / "adbkey"
 #: Overrides the SDK key's path (tests, or a lab that keeps its key elsewhere).
-SDK_KEY_ENV = "BENCHLAB_ADB_KEY"
 #: Android's public-key struct (adb_shell's ANDROID_RSAPUBLICKEY_STRUCT) holds a 2048-bit modulus.
 KEY_BITS = 2048
 
@@ -51,10 +51,10 @@ class _UnusableKey(Exception):
 
 def config_dir() -> Path:
     """Return benchlab's config folder: $BENCHLAB_CONFIG_DIR, else $XDG_CONFIG_HOME/benchlab."""
-    configured = os.environ.get("BENCHLAB_CONFIG_DIR")
+    configured = read(CONFIG_DIR)
     if configured:
         return Path(configured)
-    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "benchlab"
+    return Path(read(XDG_CONFIG_HOME) or Path.home() / ".config") / "benchlab"
 
 
 def public_path(private: Path) -> Path:
@@ -118,12 +118,12 @@ def _generate(own: Path) -> None:
         write_public_keyfile(str(own), str(public))
     except OSError as exc:
         raise DeviceError(f"cannot create benchlab's ADB key in {own.parent}: {exc.strerror or exc}",
-                          hint="set BENCHLAB_CONFIG_DIR to a writable folder") from None
+                          hint=f"set {CONFIG_DIR.name} to a writable folder") from None
 
 
 def _select() -> tuple[Path, PythonRSASigner]:
     """Return the key to use and its signer (see the module docstring for the order)."""
-    sdk_key = Path(os.environ.get(SDK_KEY_ENV, SDK_KEY))
+    sdk_key = Path(read(ADB_KEY) or SDK_KEY)
     if sdk_key.is_file():
         try:
             return sdk_key, _load(sdk_key)

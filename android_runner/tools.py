@@ -15,23 +15,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from benchlab.settings import ANDROID_BENCHMARK_APK, ANDROID_BENCHMARK_MODEL, TOOLS_BASE_URL, Setting, read
 from benchlab.errors import DeviceError
 from benchlab.cache_dir import cache_dir
 
 #: LiteRT's published nightly prebuilts (tensorflow/lite/tools/benchmark README, "prebuilt").
 DEFAULT_BASE_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/"
                     "lite/tools/nightly/latest")
-BASE_URL_ENV = "BENCHLAB_TOOLS_BASE_URL"
-BINARY_ENV = "BENCHLAB_ANDROID_BENCHMARK_MODEL"
 #: Android ABI → the prebuilt's file name.
 PREBUILTS = {"arm64-v8a": "android_aarch64_benchmark_model", "armeabi-v7a": "android_arm_benchmark_model"}
-APK_ENV = "BENCHLAB_ANDROID_BENCHMARK_APK"
 #: Android ABI → the prebuilt benchmark APK's file name, in the same folder as the binaries.
 APK_PREBUILTS = {abi: f"{name}.apk" for abi, name in PREBUILTS.items()}
 #: Where each tool is kept in an ABI's folder of tools_dir().
@@ -66,12 +63,12 @@ def fetch(abis: tuple[str, ...] = tuple(PREBUILTS), base_url: str | None = None,
 
     Raises DeviceError (with the URL) when a download fails; a partial file never replaces a good one.
     """
-    base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+    base = (base_url or read(TOOLS_BASE_URL) or DEFAULT_BASE_URL).rstrip("/")
     fetched: dict[str, Path] = {}
     for abi in abis:
-        fetched[abi] = _download(f"{base}/{PREBUILTS[abi]}", tools_dir() / abi / BINARY_NAME, BINARY_ENV,
+        fetched[abi] = _download(f"{base}/{PREBUILTS[abi]}", tools_dir() / abi / BINARY_NAME, ANDROID_BENCHMARK_MODEL.name,
                                  timeout_s, say, abi)
-        _download(f"{base}/{APK_PREBUILTS[abi]}", tools_dir() / abi / APK_NAME, APK_ENV, timeout_s, say, abi)
+        _download(f"{base}/{APK_PREBUILTS[abi]}", tools_dir() / abi / APK_NAME, ANDROID_BENCHMARK_APK.name, timeout_s, say, abi)
     return fetched
 
 
@@ -99,7 +96,7 @@ def runner_binary(abi: str | None) -> Path:
 
     Raises DeviceError with the command to run when none is configured or fetched.
     """
-    return _tool(abi, BINARY_ENV, BINARY_NAME)
+    return _tool(abi, ANDROID_BENCHMARK_MODEL, BINARY_NAME)
 
 
 def benchmark_apk(abi: str | None) -> Path:
@@ -108,19 +105,19 @@ def benchmark_apk(abi: str | None) -> Path:
     Raises DeviceError whose message says to run `benchlab tools fetch android` (or set
     $BENCHLAB_ANDROID_BENCHMARK_APK) when none is configured or fetched.
     """
-    return _tool(abi, APK_ENV, APK_NAME)
+    return _tool(abi, ANDROID_BENCHMARK_APK, APK_NAME)
 
 
-def _tool(abi: str | None, env: str, name: str) -> Path:
-    configured = os.environ.get(env)
+def _tool(abi: str | None, setting: Setting, name: str) -> Path:
+    configured = read(setting)
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise DeviceError(f"{env}={configured} does not exist")
+            raise DeviceError(f"{setting.name}={configured} does not exist")
         return path
     folder_abi = abi if abi in PREBUILTS else "arm64-v8a"
     path = tools_dir() / folder_abi / name
     if not path.is_file():
         # The instruction is in the message itself: it becomes the failed row's one-line error.
-        raise DeviceError(f"no {name} for {abi or 'this phone'}: run `benchlab tools fetch android` or set {env}")
+        raise DeviceError(f"no {name} for {abi or 'this phone'}: run `benchlab tools fetch android` or set {setting.name}")
     return path

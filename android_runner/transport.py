@@ -12,7 +12,6 @@ Every call has a timeout; every library error becomes a DeviceError with a one-l
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import select
 import socket
@@ -24,17 +23,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from benchlab.settings import ADB_AUTH_TIMEOUT, ADB_SERVER_PORT, read
 from benchlab.errors import DeviceError, DeviceLost
 
 EXIT_MARKER = "__BENCHLAB_EXIT="
-AUTH_TIMEOUT_ENV = "BENCHLAB_ADB_AUTH_TIMEOUT_S"
 #: The adb server's port, as the stock client and adbutils read it.
-SERVER_PORT_ENV = "ANDROID_ADB_SERVER_PORT"
 
 
 def server_port() -> int:
     """Return the adb server port: $ANDROID_ADB_SERVER_PORT, else 5037."""
-    return int(os.environ.get(SERVER_PORT_ENV, "5037"))
+    return int(read(ADB_SERVER_PORT) or "5037")
 
 
 class DeviceUnauthorized(DeviceError):
@@ -127,7 +125,7 @@ class DirectTransport:
         self._errors = exceptions
         self._connect_timeout_s = connect_timeout_s
         # How long a person has to accept the "Allow USB debugging?" prompt.
-        self._auth_timeout_s = auth_timeout_s or float(os.environ.get(AUTH_TIMEOUT_ENV, "30"))
+        self._auth_timeout_s = auth_timeout_s or float(read(ADB_AUTH_TIMEOUT) or "30")
         self._device: Any = None
         self._connect()
 

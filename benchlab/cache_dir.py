@@ -7,15 +7,16 @@ worker's files all live here, and two processes started together must not build 
 from __future__ import annotations
 
 import fcntl
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchlab.settings import CACHE_DIR, read
+
 
 def cache_dir() -> Path:
     """Return benchlab's cache folder: $BENCHLAB_CACHE_DIR, else ~/.cache/benchlab (created if missing)."""
-    configured = os.environ.get("BENCHLAB_CACHE_DIR")
+    configured = read(CACHE_DIR)
     base = Path(configured) if configured else Path.home() / ".cache" / "benchlab"
     base.mkdir(parents=True, exist_ok=True)
     return base

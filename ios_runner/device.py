@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import tempfile
 import time
 import uuid
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from benchlab.settings import IOS_BUNDLE_ID, IOS_PICKUP_TIMEOUT, IOS_RUNNER_IPA, read
 from benchlab.errors import BenchlabError, DeviceLost, SuiteError
 from benchlab.execute.failures import failure_cause
 from benchlab.optimize.cache import path_sha256
@@ -85,9 +85,6 @@ from ios_runner.services import (
 
 log = logging.getLogger(__name__)
 
-BUNDLE_ID_ENV = "BENCHLAB_IOS_BUNDLE_ID"
-RUNNER_IPA_ENV = "BENCHLAB_IOS_RUNNER_IPA"
-PICKUP_TIMEOUT_ENV = "BENCHLAB_IOS_PICKUP_TIMEOUT_S"
 #: How long a job may wait in the inbox before the app is considered not open (inbox mode).
 DEFAULT_PICKUP_TIMEOUT_S = 60.0
 INSTALL_TIMEOUT_S = 600.0
@@ -187,7 +184,7 @@ class IPhoneDevice:
             os_version=f"iOS {version} ({listing.build_version or 'build ?'})", abi="arm64",
             tier=profile.tier, transport=services.transport(self.udid), profile=profile.name,
         )
-        self.pickup_timeout_s = float(os.environ.get(PICKUP_TIMEOUT_ENV, DEFAULT_PICKUP_TIMEOUT_S))
+        self.pickup_timeout_s = float(read(IOS_PICKUP_TIMEOUT) or DEFAULT_PICKUP_TIMEOUT_S)
         self._sha256: dict[str, str] = {}  # local path → sha256 (variants are content-addressed)
         self._on_phone: set[tuple[str, str]] = set()  # (remote path, sha256) pushed or checked
         self._inbox_mode: str | None = None  # why the app cannot be launched, once known
@@ -307,7 +304,7 @@ class IPhoneDevice:
             return
         if self.ipa is None:
             raise PhoneError(f"runner app missing: {self.bundle_id} is not installed on {self.name}",
-                             hint=f"install it (ios_runner/app/README.md) or set {RUNNER_IPA_ENV} to its .ipa")
+                             hint=f"install it (ios_runner/app/README.md) or set {IOS_RUNNER_IPA.name} to its .ipa")
         log.info("%s: installing %s", self.name, self.ipa.name)
         try:
             self.services.install_app(self.udid, self.ipa, INSTALL_TIMEOUT_S)
@@ -320,7 +317,7 @@ class IPhoneDevice:
         self.app = self.services.installed_app(self.udid, self.bundle_id)
         if self.app is None:
             raise PhoneError(f"{self.ipa.name} installed, but {self.bundle_id} is not on {self.name}",
-                             hint=f"set {BUNDLE_ID_ENV} to the bundle id the .ipa was built with")
+                             hint=f"set {IOS_BUNDLE_ID.name} to the bundle id the .ipa was built with")
         self.ipa_app = self.app
 
     def _clock_offset(self) -> float:

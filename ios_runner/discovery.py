@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import plistlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlab.settings import IOS_BUNDLE_ID, IOS_PAIR_TIMEOUT, IOS_RUNNER_IPA, read
 from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
 from benchlab.plan.profiles import DeviceProfile
 from benchlab.records import Capabilities, DeviceInfo
-from ios_runner.device import BUNDLE_ID_ENV, RUNNER_IPA_ENV, IPhoneDevice
+from ios_runner.device import IPhoneDevice
 from ios_runner.product_types import lookup
 from ios_runner.protocol import APP_MIN_IOS, app_supports_ios
 from ios_runner.services import InstalledApp, PhoneError, PhoneListing, PhoneServices, canonical_udid
@@ -40,7 +40,6 @@ from ios_runner.services import InstalledApp, PhoneError, PhoneListing, PhoneSer
 log = logging.getLogger(__name__)
 
 DEFAULT_BUNDLE_ID = "org.benchlab.runner"
-PAIR_TIMEOUT_ENV = "BENCHLAB_IOS_PAIR_TIMEOUT_S"
 #: usbmux also lists iPads, Apple TVs and watches; the runner app is an iPhone app (iPads run it too).
 RUNNABLE_DEVICE_CLASSES = ("iPhone", "iPad", "iPod")
 
@@ -59,15 +58,15 @@ class RunnerConfig:
 
         Raises DeviceError when the .ipa does not exist or the timeout is not a number.
         """
-        ipa = os.environ.get(RUNNER_IPA_ENV, "").strip()
+        ipa = read(IOS_RUNNER_IPA) or ""
         if ipa and not Path(ipa).is_file():
-            raise DeviceError(f"{RUNNER_IPA_ENV}={ipa} is not a file",
+            raise DeviceError(f"{IOS_RUNNER_IPA.name}={ipa} is not a file",
                               hint="export the runner app as an .ipa (ios_runner/app/README.md, step 9)")
         try:
-            wait = float(os.environ.get(PAIR_TIMEOUT_ENV, "0") or 0)
+            wait = float(read(IOS_PAIR_TIMEOUT) or 0)
         except ValueError as exc:
-            raise DeviceError(f"{PAIR_TIMEOUT_ENV} must be a number of seconds") from exc
-        return cls(bundle_id=os.environ.get(BUNDLE_ID_ENV, "").strip() or DEFAULT_BUNDLE_ID,
+            raise DeviceError(f"{IOS_PAIR_TIMEOUT.name} must be a number of seconds") from exc
+        return cls(bundle_id=read(IOS_BUNDLE_ID) or DEFAULT_BUNDLE_ID,
                    ipa=Path(ipa) if ipa else None, pair_wait_s=wait)
 
 
@@ -133,7 +132,7 @@ def _state(services: PhoneServices, listing: PhoneListing, config: RunnerConfig)
                                       f"with `pymobiledevice3 amfi reveal-developer-mode` ({udid})")
     if config.ipa is None and services.installed_app(udid, config.bundle_id) is None:
         return "app-missing", (f"runner app missing: {config.bundle_id} is not installed on {name}; install it "
-                               f"(ios_runner/app/README.md) or set {RUNNER_IPA_ENV} to its .ipa ({udid})")
+                               f"(ios_runner/app/README.md) or set {IOS_RUNNER_IPA.name} to its .ipa ({udid})")
     return None
 
 

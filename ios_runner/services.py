@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import posixpath
 import threading
 import uuid
@@ -44,12 +43,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
+from benchlab.settings import IOS_TUNNELD, USBMUXD, Setting, read
 from benchlab.errors import DeviceError, DeviceLost
 
 log = logging.getLogger(__name__)
 
-USBMUXD_ENV = "BENCHLAB_USBMUXD"
-TUNNELD_ENV = "BENCHLAB_IOS_TUNNELD"
 DEFAULT_TUNNELD = ("127.0.0.1", 49151)
 #: Where house_arrest (VendDocuments) shows the app's Documents folder.
 DOCUMENTS_ROOT = "/Documents"
@@ -378,7 +376,7 @@ def phone_error(exc: BaseException, what: str) -> PhoneError | None:
     if isinstance(exc, pmd.ConnectionFailedToUsbmuxdError):
         return UsbmuxdUnavailable(
             f"{what}: no usbmuxd answers",
-            hint=f"install and start usbmuxd (Linux: apt-get install usbmuxd), or set {USBMUXD_ENV}=host:port",
+            hint=f"install and start usbmuxd (Linux: apt-get install usbmuxd), or set {USBMUXD.name}=host:port",
         )
     if isinstance(exc, (pmd.NoDeviceConnectedError, pmd.DeviceNotFoundError)):
         return PhoneNotFound(reason, hint="plug the phone in (and unlock it) and run again")
@@ -397,7 +395,7 @@ def phone_error(exc: BaseException, what: str) -> PhoneError | None:
     if isinstance(exc, pmd.TunneldConnectionError):
         return LaunchUnavailable(
             f"{what}: no pymobiledevice3 tunneld answers (iOS 17+ needs a tunnel for developer services)",
-            hint=f"run `sudo pymobiledevice3 remote tunneld` (or set {TUNNELD_ENV}=host:port)",
+            hint=f"run `sudo pymobiledevice3 remote tunneld` (or set {IOS_TUNNELD.name}=host:port)",
         )
     if isinstance(exc, (pmd.StartServiceError, pmd.InvalidServiceError)):
         return LaunchUnavailable(
@@ -438,13 +436,13 @@ async def _with_timeout(coroutine: Awaitable[T], timeout_s: float) -> T:
     return await asyncio.wait_for(coroutine, timeout_s)
 
 
-def _address_from_env(name: str) -> tuple[str, int] | None:
-    value = os.environ.get(name, "").strip()
-    if not value:
+def _address_from_env(setting: Setting) -> tuple[str, int] | None:
+    value = read(setting)
+    if value is None:
         return None
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
-        raise DeviceError(f"{name}={value!r} is not host:port", hint=f"e.g. {name}=127.0.0.1:49151")
+        raise DeviceError(f"{setting.name}={value!r} is not host:port", hint=f"e.g. {setting.name}=127.0.0.1:49151")
     return host, int(port)
 
 
@@ -453,8 +451,8 @@ class Pymobiledevice3Services:
 
     def __init__(self, usbmux_address: str | None = None, tunneld_address: tuple[str, int] | None = None) -> None:
         """``usbmux_address`` defaults to $BENCHLAB_USBMUXD, ``tunneld_address`` to $BENCHLAB_IOS_TUNNELD."""
-        self.usbmux_address = usbmux_address or os.environ.get(USBMUXD_ENV, "").strip() or None
-        configured = _address_from_env(TUNNELD_ENV)
+        self.usbmux_address = usbmux_address or read(USBMUXD)
+        configured = _address_from_env(IOS_TUNNELD)
         self.tunneld_configured = tunneld_address is not None or configured is not None
         self.tunneld_address = tunneld_address or configured or DEFAULT_TUNNELD
         self._rsd_only: set[str] = set()  # phones reached only through tunneld

@@ -8,9 +8,9 @@ import pytest
 
 from benchlab.errors import SuiteError
 from benchlab.plan.profile_match import derived_profile, match_profile
+from benchlab.settings import PROFILES_DIR
 from benchlab.plan.profiles import (
     load_platforms,
-    PROFILES_DIR_ENV,
     TIERS,
     UNKNOWN_TIER,
     default_profiles_dir,
@@ -163,9 +163,9 @@ def test_duplicate_names_and_invalid_yaml_are_refused(tmp_path: Path) -> None:
 
 def test_profiles_dir_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_profile(tmp_path, VALID)
-    monkeypatch.setenv(PROFILES_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(PROFILES_DIR.name, str(tmp_path))
     assert default_profiles_dir() == tmp_path
     assert [profile.name for profile in load_profiles()] == ["Test Phone"]
-    monkeypatch.setenv(PROFILES_DIR_ENV, str(tmp_path / "missing"))
+    monkeypatch.setenv(PROFILES_DIR.name, str(tmp_path / "missing"))
     with pytest.raises(SuiteError, match="does not exist"):
         load_profiles()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import pickle
 import platform
 import shutil
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from benchlab.settings import CLUSTER, read
 from benchlab.execute.devices import Device, discover_devices
 from benchlab.errors import BenchlabError, DeviceError, UsageError
 from benchlab.execute.executor import ABORT_POLL_SECONDS, StopControl, run_device_schedule
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Where `--cluster` is read from when not given.
-CLUSTER_ENV = "BENCHLAB_CLUSTER"
 PLUGIN_NAME = "benchlab-farm"
 DEVICE_RESOURCE = "benchlab-device:"
 #: How often an idle worker looks for phones plugged in or pulled.
@@ -71,7 +70,7 @@ def cluster_address(given: str | None) -> str | None:
 
     Raises UsageError for an address Dask could not connect to (see `check_scheduler_address`).
     """
-    address = given or os.environ.get(CLUSTER_ENV) or None
+    address = given or read(CLUSTER)
     return check_scheduler_address(address) if address is not None else None
 
 

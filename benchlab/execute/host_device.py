@@ -25,6 +25,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from benchlab.settings import PARENT_PID
 from benchlab.errors import DeviceError, is_disk_full
 from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
@@ -168,7 +169,7 @@ class HostDevice:
         process = subprocess.Popen(
             [sys.executable, "-m", WORKER_MODULE, str(request_path)], stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env={**os.environ, "BENCHLAB_PARENT_PID": str(os.getpid())},
+            env={**os.environ, PARENT_PID.name: str(os.getpid())},
         )
         with self._running_lock:
             self._running.add(process)

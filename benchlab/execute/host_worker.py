@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from benchlab.settings import PARENT_PID, read
 from benchlab.errors import first_line, is_disk_full
 from benchlab.execute.host_device import EXIT_DISK_FULL
 from benchlab.litert_invoke import readable_error, resize_inputs, set_inputs
@@ -46,7 +47,7 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
         return  # not Linux: the parent's timeout still bounds the worker
-    parent = os.environ.get("BENCHLAB_PARENT_PID")
+    parent = read(PARENT_PID)
     if parent is not None and os.getppid() != int(parent):
         sys.exit(1)
 

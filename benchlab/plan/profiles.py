@@ -30,13 +30,13 @@ callers report with a warning so the user can add a profile.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from benchlab.settings import PROFILES_DIR, read
 from benchlab.errors import SuiteError
 from benchlab.plan.yaml_file import read_yaml
 from benchlab.records import AcceleratorSetting, accelerator_options_problem, default_accelerator_name
@@ -45,7 +45,6 @@ SCHEMA_VERSION = 1
 TIERS = ("low-end", "mid", "flagship")
 #: The tier of a derived profile: the phone is not described by any profile file.
 UNKNOWN_TIER = "unknown"
-PROFILES_DIR_ENV = "BENCHLAB_PROFILES_DIR"
 #: Each platform folder describes its platform in this file (accelerator kinds, derived settings).
 PLATFORM_FILE = "platform.yaml"
 
@@ -120,7 +119,7 @@ class DeviceProfile:
 
 def default_profiles_dir() -> Path:
     """Return ``$BENCHLAB_PROFILES_DIR`` if set, else the repository's ``device_profiles/``."""
-    override = os.environ.get(PROFILES_DIR_ENV)
+    override = read(PROFILES_DIR)
     if override:
         return Path(override)
     return shipped_profiles_dir()
@@ -131,7 +130,7 @@ def _profiles_root(directory: Path | None) -> Path:
     if not root.is_dir():
         raise SuiteError(
             f"device profiles directory {root} does not exist",
-            hint=f"set {PROFILES_DIR_ENV} to the folder that holds the device profile YAML files",
+            hint=f"set {PROFILES_DIR.name} to the folder that holds the device profile YAML files",
         )
     return root
 
