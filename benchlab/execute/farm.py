@@ -278,7 +278,7 @@ class DaskExecutor:
             measurement: Measurement = pickle.loads(payload)
             run = by_id[measurement.device.id]
             run.delivered.add((measurement.job_id, measurement.repeat))
-            if measurement.status in ("failed", "unsupported") and measurement.failure_cause in (None, "model"):
+            if measurement.status in ("failed", "unsupported") and not measurement.retryable:  # the model's
                 run.dead.add(measurement.job_id)
             sink(measurement)
 
