@@ -242,7 +242,8 @@ def test_the_pick_is_the_smallest_variant_not_significantly_slower_than_the_fast
     picked = annotate(table, 1.0, rounds).set_index("variant")
     assert picked["pick"].tolist() == [False, True, False, False]
     assert picked.loc["fp16", "pick_reason"].startswith("not significantly slower than fp32 beyond 5% (+1.")
-    assert picked.loc["fp16", "pick_reason"].endswith("and 50% smaller")
+    assert picked.loc["fp16", "pick_reason"].endswith(
+        "and 50% smaller; faster but outside the budget: int4 (accuracy Δ -5.00 < -1 points)")
     without_rounds = annotate(table, 1.0, {}).set_index("variant")  # nothing can tell them apart
     assert without_rounds.loc["int8", "pick"]
 
