@@ -9,10 +9,11 @@ SYSTEM_PACKAGES := chromium adb libusb-1.0-0
 
 .PHONY: demo test system-deps clean tflite-folder public-models face-models
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -r requirements-torch.txt
 	touch $(STAMP)
 
 system-deps:
