@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	@echo "installing the PyTorch stack; pip's note that dataclass-wizard wants typing-extensions>=4.13 is expected (see requirements-torch.txt)"
 	$(PY) -m pip install --quiet -r requirements-torch.txt
 	touch $(STAMP)
 
