@@ -14,20 +14,21 @@ from benchlab.views.delivery import check_delivery
 
 
 def test_every_format_module_is_registered_with_its_suffix() -> None:
-    assert {(f.name, f.suffix) for f in registered()} == {("tflite", ".tflite"), ("mlpackage", ".mlpackage")}
+    assert {(f.name, f.suffix) for f in registered()} == {("tflite", ".tflite"), ("mlpackage", ".mlpackage"),
+                                                          ("pt2", ".pt2"), ("pte", ".pte")}
     assert format_of(Path("m.tflite")) is format_named("tflite") and format_of(Path("m.keras")) is None
 
 
 def test_a_format_says_which_accelerators_run_it() -> None:
     assert accelerator_kinds("mlpackage") == {"coreml"} and "gpu" in accelerator_kinds("tflite")
-    assert accelerator_kinds("pte") == frozenset()  # no module declares it: nothing runs it
+    assert accelerator_kinds("onnx") == frozenset()  # no module declares it: nothing runs it
     host = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
     refusal = host.refusal("tflite", AcceleratorSetting(name=NO_ACCELERATOR, kind=NO_ACCELERATOR))
     assert refusal is not None and "cpu, gpu, hexagon, nnapi, qnn" in refusal
 
 
 def test_a_model_folder_picks_up_every_format_suffix() -> None:
-    assert {".tflite", ".mlpackage", ".keras", ".h5"} == set(FOLDER_MODEL_SUFFIXES)
+    assert {".tflite", ".mlpackage", ".pt2", ".pte", ".keras", ".h5"} == set(FOLDER_MODEL_SUFFIXES)
 
 
 @pytest.mark.parametrize(("fmt", "stores"), [("tflite", {"Google Play", "App Store"}), ("mlpackage", {"App Store"})])

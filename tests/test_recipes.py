@@ -11,13 +11,14 @@ import yaml
 
 from benchlab.views.check import UNQUANTIZED_RECIPES
 from benchlab.errors import SuiteError
+from benchlab.formats import format_named
 from benchlab.optimize.recipes import RECIPES, Options, register
 from benchlab.optimize.recipes.base import Need, _allowed_values
 from benchlab.optimize.recipes.litert import Fp32, LiteRTRecipe
 from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage")
+MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage", "torch", "pte")
 #: A value of the wrong kind for each option, and the text its error must contain.
 BAD_VALUES = {
     "bits": (5, "bits=5 is not allowed (allowed: 1, 2, 3, 4, 6, 8)"),
@@ -41,7 +42,7 @@ def test_every_recipe_validates_its_default_options_and_declares_what_it_is(name
     options = recipe.parse_options({})
     assert isinstance(options, Options)
     assert recipe.parse_options(options.model_dump()) == options  # what a suite stores loads back the same
-    assert recipe.FORMAT in ("tflite", "mlpackage")
+    assert format_named(recipe.FORMAT) is not None
     assert recipe.NEEDS <= set(typing.get_args(Need))
     assert recipe.QUANTIZES_WEIGHTS in (True, False, None)
     assert any(recipe.applies_to(kind) for kind in MODEL_KINDS)
@@ -75,8 +76,8 @@ def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     assert needing_calibration == {"full-int8", "int16x8"}
     assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
     assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32"}  # benchlab check asks the registry
-    assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage"}
-    assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite"]
+    assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte"}
+    assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte"]
 
 
 def test_the_registry_refuses_a_duplicate_name() -> None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
+import signal
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import ClassVar
 
-from benchlab.tensors import Feeds, ModelIO
+from benchlab.tensors import Feeds, ModelIO, save_feeds
+
+#: How long one load and inference may take in a proof before a variant counts as hanging.
+PROOF_TIMEOUT_SECONDS = 600
 
 
 class VariantDoesNotRun(ValueError):
@@ -36,6 +44,9 @@ class ModelFormat:
     app_platforms: ClassVar[frozenset[str]]
     #: Whether `describe` reads its inputs and outputs on this machine (else the device reads them).
     described_here: ClassVar[bool] = False
+    #: The source kind (benchlab.plan.suite.ModelSpec.kind) a suite model in this format is, when it is
+    #: not the format's own name: a .pt2 is a "torch" source, like a `module:` factory.
+    source_kind: ClassVar[str | None] = None
 
     def check_contents(self, path: Path) -> str | None:
         """Return why an existing file or directory is not a model of this format, or None when it is one."""
@@ -71,3 +82,32 @@ def deflated_size(path: Path) -> int:
         for file in files:
             archive.write(file, arcname=file.name if file == path else str(file.relative_to(path)))
         return sum(info.compress_size for info in archive.infolist())
+
+
+def prove_in_child(command: list[str], runtime: str, path: Path, sample: Feeds) -> str:
+    """Run ``python -m <command...> MODEL SAMPLE.npz`` once, so a model that crashes or hangs its runtime
+    costs that variant, never the build; the child prints one JSON line, {"runtime": version} or
+    {"error": one line}. Return "ran once in <runtime> <version>".
+
+    Raises VariantDoesNotRun with the runtime's message in one line, a crash's signal, or the timeout.
+    """
+    with tempfile.TemporaryDirectory(prefix="benchlab-proof-") as folder:
+        feeds = Path(folder) / "sample.npz"
+        save_feeds(feeds, sample)
+        try:
+            done = subprocess.run([sys.executable, "-m", *command, str(path), str(feeds)], capture_output=True,
+                                  text=True, timeout=PROOF_TIMEOUT_SECONDS, check=False)
+        except subprocess.TimeoutExpired:
+            raise VariantDoesNotRun(f"does not run in {runtime}: one inference did not finish in "
+                                    f"{PROOF_TIMEOUT_SECONDS} s") from None
+    if done.returncode < 0:
+        raise VariantDoesNotRun(f"does not run in {runtime}: it crashed the runtime "
+                                f"({signal.Signals(-done.returncode).name})")
+    try:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise VariantDoesNotRun(f"does not run in {runtime}: the check exited with {done.returncode}: {last}") from None
+    if result.get("error"):
+        raise VariantDoesNotRun(f"does not run in {runtime}: {result['error']}")
+    return f"ran once in {runtime} {result['runtime']}"

@@ -6,17 +6,21 @@ import shutil
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
-from benchlab.plan.suite import ModelSpec
+from benchlab.names import file_name
+from benchlab.plan.suite import TORCH_KIND, ModelSpec
 from benchlab.formats import format_named
 from benchlab.temp_dirs import make_owned_dir
 from benchlab.tensors import Feeds, ModelIO, TensorInfo
+
+if TYPE_CHECKING:
+    from benchlab.optimize.torch_source import TorchProgram
 
 
 class SourceModel:
@@ -34,16 +38,24 @@ class SourceModel:
         self.spec = spec
         #: Where a recipe reports what takes long (training epochs), as build_variants was given.
         self.progress = progress
+        self._dataset = dataset
+        self._workdir = make_owned_dir("benchlab-src")  # swept by the next benchlab if this one is killed
         if spec.builtin is not None:
             from benchlab.plan.builtin_models import quickstart_model_path
 
             self.path = quickstart_model_path(progress)
+        elif spec.module is not None:
+            # A factory's model exists only in memory: saved once as a .pt2, so a recipe can copy or load
+            # a file as for a .pt2 source; keyed by its content (the .pt2's bytes hold the example inputs,
+            # which a factory may draw at random).
+            self.path = self._workdir / f"{file_name(self.name)}.pt2"
+            self.torch_program.save(self.path)
+            self.sha256 = self.torch_program.sha256()
+            return
         else:
             assert spec.path is not None
             self.path = spec.path
         self.sha256 = path_sha256(self.path)
-        self._dataset = dataset
-        self._workdir = make_owned_dir("benchlab-src")  # swept by the next benchlab if this one is killed
 
     def derived(self, trained_path: Path, recipe: str) -> SourceModel:
         """Return the model recipe `recipe` trained from this one (a .keras file), with the same name,
@@ -96,6 +108,17 @@ class SourceModel:
         return export_dir
 
     @cached_property
+    def torch_program(self) -> TorchProgram:
+        """The PyTorch model (torch sources only: a `module:` factory or a .pt2), loaded and exported once;
+        raises SuiteError in one line when the factory or the file is unusable."""
+        from benchlab.optimize.torch_source import load_factory, load_pt2
+
+        if self.spec.module is not None:
+            assert self.spec.module_root is not None, "a suite sets module_root when it loads"
+            return load_factory(self.spec.module, self.spec.module_root, self.where)
+        return load_pt2(self.path, self.where)
+
+    @cached_property
     def _format_io(self) -> ModelIO | None:
         """The inputs and outputs of a source given in a variant format, read here (benchlab.formats);
         None for a format whose model the device reads (an .mlpackage). Raises SuiteError when unloadable."""
@@ -124,6 +147,8 @@ class SourceModel:
         given); raises SuiteError for an unloadable model."""
         if format_named(self.kind) is not None:
             return self._format_io.inputs if self._format_io is not None else None
+        if self.kind == TORCH_KIND:
+            return self.torch_program.inputs
         if self.kind == "savedmodel":
             specs = self._serving_signature.structured_input_signature[1]
             return tuple(_tensor(name, spec.dtype.name, spec.shape) for name, spec in specs.items())
@@ -137,6 +162,8 @@ class SourceModel:
             if self._format_io is None:
                 return None
             outputs: list[Any] = [t.sample_shape for t in self._format_io.outputs]
+        elif self.kind == TORCH_KIND:
+            outputs = [t.sample_shape for t in self.torch_program.outputs]
         elif self.kind == "savedmodel":
             outputs = [o.shape[1:] for o in self._serving_signature.structured_outputs.values()]
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -32,7 +33,7 @@ from benchlab.plan.recipe_catalogue import CONTEXT_KEY, RecipeCatalogue, catalog
 from benchlab.plan.targets import validate_selector
 from benchlab.plan.yaml_file import read_yaml
 from benchlab.errors import SuiteError
-from benchlab.formats import format_named, format_of
+from benchlab.formats import format_of
 from benchlab.formats import registered as registered_formats
 from benchlab.metrics import registered as registered_metrics
 from benchlab.names import file_name
@@ -53,6 +54,10 @@ MAX_NAME = 100
 #: What a Keras model file starts with: .keras is a zip archive, .h5 / .hdf5 an HDF5 file.
 KERAS_SIGNATURES = {".keras": b"PK\x03\x04", ".h5": b"\x89HDF\r\n\x1a\n", ".hdf5": b"\x89HDF\r\n\x1a\n"}
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+#: A `module:` model: `package.module:factory`.
+MODULE_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+#: The kind of a PyTorch source: a `module:` factory or a saved ExportedProgram (.pt2).
+TORCH_KIND = "torch"
 #: Most values one sample of an `input_shapes` input may hold: a 4K RGB image.
 MAX_SAMPLE_VALUES = 3840 * 2160 * 3
 
@@ -95,8 +100,13 @@ class ModelSpec(_Strict):
     has any (else the suite's dataset, else synthetic inputs)."""
 
     name: Name
-    path: Path | None = Field(None, description=".keras file, SavedModel dir, .tflite or .mlpackage")
+    path: Path | None = Field(None, description=".keras file, SavedModel dir, .tflite, .mlpackage, a torch.export "
+                              "ExportedProgram saved as .pt2, or an ExecuTorch .pte")
     builtin: str | None = Field(None, description=f"one of {', '.join(BUILTIN_MODELS)}")
+    module: str | None = Field(None, description="a PyTorch model as `package.module:factory`: a callable that returns "
+                               "(nn.Module in eval mode, example inputs as a tuple or a dict by name)")
+    module_root: Path | None = Field(None, description="the folder `module` is imported from (default: the suite "
+                                     "file's folder)")
     dataset: DatasetSpec | None = Field(None, description="this model's evaluation data (default: the suite's)")
     accuracy: ModelAccuracySpec = Field(default_factory=ModelAccuracySpec)
     input_shapes: dict[str, tuple[Annotated[int, Field(ge=1)], ...]] = Field(
@@ -114,24 +124,36 @@ class ModelSpec(_Strict):
                                  f"{MAX_SAMPLE_VALUES:,} (a 4K RGB image)")
         return shapes
 
+    @field_validator("module")
+    @classmethod
+    def _module_reference(cls, module: str | None) -> str | None:
+        if module is not None and not MODULE_REFERENCE.fullmatch(module):
+            raise ValueError(f"{module!r} is not `package.module:factory` (a dotted module name, a colon, a "
+                             "function name)")
+        return module
+
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        if (self.path is None) == (self.builtin is None):
-            raise ValueError("give exactly one of `path` or `builtin`")
+        if sum(source is not None for source in (self.path, self.builtin, self.module)) != 1:
+            raise ValueError("give exactly one of `path`, `builtin` or `module`")
         if self.builtin is not None and self.builtin not in BUILTIN_MODELS:
             raise ValueError(f"unknown builtin {self.builtin!r} (allowed: {', '.join(BUILTIN_MODELS)})")
+        if self.module_root is not None and self.module is None:
+            raise ValueError("module_root: only a `module:` model is imported from a folder")
         return self
 
     @property
     def kind(self) -> str:
-        """Return the source kind: builtin, keras, savedmodel, or the name of a format (benchlab.formats)
-        the path's suffix names: tflite, mlpackage."""
+        """Return the source kind: builtin, keras, savedmodel, torch (a `module:` factory or a .pt2), or the
+        name of a format (benchlab.formats) the path's suffix names: tflite, mlpackage, pte."""
         if self.builtin is not None:
             return "builtin"
+        if self.module is not None:
+            return TORCH_KIND
         assert self.path is not None
         fmt = format_of(self.path)
         if fmt is not None:
-            return fmt.name
+            return fmt.source_kind or fmt.name
         if self.path.is_dir():
             return "savedmodel"
         return "keras"
@@ -435,7 +457,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 def _check_model_file(path: Path, kind: str) -> str | None:
     """Return what is wrong with a model path for its kind (decided by suffix / directory), or None."""
-    fmt = format_named(kind)
+    fmt = format_of(path)
     one_file = kind == "keras" or (fmt is not None and not fmt.is_directory)
     if one_file and (problem := file_problem(path)) is not None:
         return f"{problem}; a {path.suffix or 'model'} model is a regular file"
@@ -581,9 +603,11 @@ def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) ->
         expanded: list[Any] = []
         for model in models:
             if isinstance(model, dict):
-                for key in ("path", "folder"):
+                for key in ("path", "folder", "module_root"):
                     if key in model:
                         model[key] = resolve(model[key])
+                if "module" in model and "module_root" not in model:
+                    model["module_root"] = os.path.abspath(base)
                 resolve_dataset(model.get("dataset"))
             expanded.extend(_folder_models(model) if isinstance(model, dict) and "folder" in model else [model])
         raw["models"] = expanded

@@ -52,6 +52,8 @@ _REGISTERED: tuple[Recipe, ...] = (
     coreml.CoreMLPalettize(),
     coreml.CoreMLPrune(),
     asis.MlpackageAsIs(),
+    asis.TorchReference(),
+    asis.PteAsIs(),
 )
 
 #: Every recipe by name, in the order `benchlab` lists them.

@@ -1,4 +1,5 @@
-"""Recipes that use a given model file as it is: a .tflite or an .mlpackage someone already made.
+"""Recipes that use a given model file as it is: a .tflite, an .mlpackage or a .pte someone already made,
+or a PyTorch model's exported program (.pt2), its eager reference.
 
 The file is checked before it is copied into the cache (benchlab.optimize.source.SourceModel.check),
 so a broken model is refused as bad input instead of being cached as a variant.
@@ -45,3 +46,29 @@ class MlpackageAsIs(AsIsRecipe):
     DESCRIPTION = "an .mlpackage used as it is"
     FORMAT = "mlpackage"
     SOURCES = frozenset({"mlpackage"})
+
+
+class PteAsIs(AsIsRecipe):
+    NAME = "pte"
+    DESCRIPTION = "an ExecuTorch .pte used as it is"
+    FORMAT = "pte"
+    SOURCES = frozenset({"pte"})
+    IS_REFERENCE = True
+
+
+class TorchReference(AsIsRecipe):
+    """A torch model as its exported program (.pt2), run eagerly by PyTorch on the host: the reference.
+
+    A .pt2 source is copied; a `module:` source was saved as a .pt2 when it was loaded
+    (benchlab.optimize.source), so it is copied too. The torch version is in the key: it wrote the file.
+    """
+
+    NAME = "torch"
+    DESCRIPTION = "eager PyTorch fp32 on the host (the exported program of a torch model): the reference"
+    FORMAT = "pt2"
+    SOURCES = frozenset({"torch"})
+    IS_REFERENCE = True
+    TOOL = "torch"
+
+    def variant_name(self, options: Options) -> str:
+        return self.NAME
