@@ -197,6 +197,44 @@ class Conditions:
     low_power_mode: bool | None = None
 
 
+#: Whether a language model's repeat starts with its engine's caches empty ("cold": a fresh cache
+#: folder, so LiteRT-LM prepares its weight cache again) or filled by an untimed run before ("warm").
+LlmCacheState = Literal["cold", "warm"]
+
+
+@dataclass(frozen=True)
+class LlmCell:
+    """One cell of the LLM matrix: a prompt of exactly `prefill` tokens, then exactly `decode` generated."""
+
+    prefill: int
+    decode: int
+
+    @property
+    def label(self) -> str:
+        """The cell as llama-bench names it, e.g. "pp512-tg128"."""
+        return f"pp{self.prefill}-tg{self.decode}"
+
+
+@dataclass(frozen=True)
+class LlmScenario:
+    """How a language model (a generative format) is measured: the matrix of prompt and generation lengths.
+
+    Each (prefill, decode) pair is its own job; `cell` is the one a job measures (set when planned).
+    Sampling is greedy where the engine takes a sampler, and the counts are exact: EOS never stops it.
+    """
+
+    prefill: tuple[int, ...] = (128, 512)
+    decode: tuple[int, ...] = (128,)
+    #: KV cache size in tokens the engine is started with; the largest cell must fit in it.
+    kv_cache: int = 1024
+    cache: LlmCacheState = "warm"
+    cell: LlmCell | None = None
+
+    def cells(self) -> list[LlmCell]:
+        """Return every (prefill, decode) cell, prompt lengths outermost."""
+        return [LlmCell(p, d) for p in self.prefill for d in self.decode]
+
+
 AndroidMode = Literal["shell", "app", "both"]
 #: Added to an accelerator setting's name for the jobs measured through the benchmark APK, so their
 #: job ids, rows and comparisons never meet the shell binary's ("cpu-t4" and "cpu-t4@app"; the
@@ -224,6 +262,8 @@ class Scenario:
     #: or "both" (each Android job is planned once per mode). Evaluation and the op-profiling pass
     #: always use the shell binary. Other platforms ignore it.
     android_mode: AndroidMode = "shell"
+    #: The LLM matrix, for variants of a generative format (benchlab.formats); others ignore it.
+    llm: LlmScenario = field(default_factory=LlmScenario)
 
     def android_runs(self) -> tuple[Literal["shell", "app"], ...]:
         """Return the modes an Android job of this scenario is measured in, in planning order."""

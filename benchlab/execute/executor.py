@@ -33,7 +33,7 @@ from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.failures import failure_cause
 from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.names import file_name
-from benchlab.formats import accelerator_kinds
+from benchlab.formats import accelerator_kinds, format_named
 from benchlab.records import (
     NO_ACCELERATOR,
     AcceleratorSetting,
@@ -98,13 +98,26 @@ def plan_jobs(run_id: str, suite: str, variants: Sequence[Variant], devices: Seq
         for variant in variants:
             fitting = [a for a in accelerators if a.kind in accelerator_kinds(variant.format)]
             for accelerator in fitting or [AcceleratorSetting(name=NO_ACCELERATOR, kind=NO_ACCELERATOR)]:
-                for setting, mode_scenario in device.capabilities().job_settings(accelerator, scenario):
+                for setting, mode_scenario in _matrix_settings(variant, device, accelerator, scenario):
                     jobs.append(Job(
                         job_id=job_id(variant, device.info.id, setting), run_id=run_id, suite=suite,
                         variant=variant, device_id=device.info.id, accelerator=setting, scenario=mode_scenario,
                         eval_inputs_path=eval_inputs.get(variant.model),
                     ))
     return jobs
+
+
+def _matrix_settings(variant: Variant, device: Device, accelerator: AcceleratorSetting, scenario: Scenario
+                     ) -> list[tuple[AcceleratorSetting, Scenario]]:
+    """Return the device's job settings of a pair; a language model's (a generative format) once per
+    cell of the scenario's LLM matrix, the setting named NAME@ppP-tgD so each cell is its own row."""
+    settings = device.capabilities().job_settings(accelerator, scenario)
+    fmt = format_named(variant.format)
+    if fmt is None or not fmt.generative or accelerator.kind == NO_ACCELERATOR:
+        return settings
+    return [(replace(setting, name=f"{setting.name}@{cell.label}"),
+             replace(cell_scenario, llm=replace(cell_scenario.llm, cell=cell)))
+            for setting, cell_scenario in settings for cell in scenario.llm.cells()]
 
 
 def interleaved_schedule(jobs: Sequence[Job], seed: str, done: Collection[tuple[str, int]] = (),

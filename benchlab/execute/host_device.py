@@ -38,6 +38,8 @@ from benchlab.records import (
 )
 
 RUNNER = "litert-python"
+#: The language-model formats this machine runs (benchlab.execute.host_llm), by the engine that runs each.
+LLM_ENGINES = {"litertlm": "litert-lm", "etlm": "executorch"}
 #: The module each worker process runs (a test points it at a crashing stand-in).
 WORKER_MODULE = "benchlab.execute.host_worker"
 #: A worker's exit code when the disk filled: a device failure, which `--resume` retries, not the model's.
@@ -86,8 +88,9 @@ class HostDevice:
         )
 
     def capabilities(self) -> Capabilities:
-        """Return CPU (with or without XNNPACK) for .tflite variants."""
-        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}), max_threads=os.cpu_count())
+        """Return CPU (with or without XNNPACK) for .tflite variants, CPU for language models (LiteRT-LM, ExecuTorch)."""
+        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite", *LLM_ENGINES}),
+                            max_threads=os.cpu_count())
 
     def conditions(self) -> Conditions:
         """Return load average and whatever thermal zones this machine exposes."""
@@ -114,6 +117,10 @@ class HostDevice:
             started_at=started_at, conditions_before=self.conditions(),
         )
         try:
+            if job.variant.format in LLM_ENGINES:  # a language model: one cell of the LLM matrix
+                from benchlab.execute.host_llm import run_llm_repeat
+
+                return replace(run_llm_repeat(job, base), conditions_after=self.conditions())
             return self._run_repeats(job, base)
         except OSError as exc:  # the worker's folder or request file: a full disk is the host's, not the model's
             if not is_disk_full(exc):

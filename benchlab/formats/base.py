@@ -36,6 +36,9 @@ class ModelFormat:
     suffix: ClassVar[str]
     #: A package directory (an .mlpackage) rather than one regular file.
     is_directory: ClassVar[bool] = False
+    #: A language model: its jobs are the scenario's `llm` matrix (prompt x generation lengths) and
+    #: its figures tokens per second, not per-inference latency on data (benchlab.execute.executor).
+    generative: ClassVar[bool] = False
     #: The accelerator kinds (benchlab.records.ACCELERATOR_KINDS) that run it: the plan pairs a
     #: variant only with the suite's accelerator settings of these kinds.
     accelerator_kinds: ClassVar[frozenset[str]]

@@ -132,3 +132,54 @@ def number_text(value: object, digits: int = 2) -> str:
 def kb_text(size_bytes: object) -> str:
     """Return a size in bytes as KB with one decimal and thousands separators, "" when there is none."""
     return f"{float(size_bytes) / 1024:,.1f}" if present(size_bytes) else ""  # type: ignore[arg-type]
+
+
+class RateMetric(RepeatMetric):
+    """A throughput a runner reports once per repeat (tokens per second), where higher is better.
+
+    Its statistic is the median of the repeat values with a distribution-free 95% CI (the order
+    statistics around the median, benchlab.metrics.stats.median_ci_ranks), the repeats' relative
+    spread and the minimum detectable change of comparing two runs like this one (MDC, percent of
+    the time per unit). A comparison tests the time per unit, 1/rate, at the repeat level like
+    latency (benchlab.metrics.change.repeat_change): the same log shift, the sign the other way.
+    """
+
+    better = "higher"
+    #: Name of one unit of work in the reciprocal's label, e.g. "token".
+    per: ClassVar[str] = "token"
+    #: The repeat's `metric_values` key (and tidy column) of how many units the rate is over, which
+    #: the runner reports beside it (the cell's exact token count: the report's pp and tg).
+    count_key: ClassVar[str]
+
+    def columns(self, m: Measurement) -> dict[str, Any]:
+        """Return the median rate, its 95% CI (None below 6 repeats), the repeat spread and the MDC."""
+        import numpy as np
+
+        from benchlab.metrics.stats import log_sd, median_ci_ranks, minimum_detectable_change
+
+        values = np.sort(np.asarray(self.repeat_values(m), dtype=np.float64))
+        ranks = median_ci_ranks(len(values)) if len(values) else None
+        spread = log_sd(values.tolist()) if len(values) and (values > 0).all() else None
+        count = m.metric_values.get(self.count_key) if len(values) else None
+        return {
+            self.count_key: int(count) if count is not None else None,
+            self.column: float(np.median(values)) if len(values) else None,
+            f"{self.column}_ci_low": float(values[ranks[0]]) if ranks else None,
+            f"{self.column}_ci_high": float(values[ranks[1]]) if ranks else None,
+            f"{self.column}_repeat_sd_pct": 100.0 * spread if spread is not None else None,
+            f"{self.column}_mdc_pct": minimum_detectable_change(spread, len(values), len(values)),
+        }
+
+    def change(self, base: Measurement, cand: Measurement, context: ChangeContext) -> MetricChange | None:
+        """Return the repeat-level change of the time per unit, 1/rate in ms (None when a side has no values)."""
+        before, after = self.repeat_values(base), self.repeat_values(cand)
+        if not before or not after or min(before + after) <= 0:
+            return None
+        return repeat_change(f"{self.label} time per {self.per}", f"ms/{self.per}", [1e3 / v for v in before],
+                             [1e3 / v for v in after], context, gates=self.gates)
+
+    def cells(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Return the median rate and its 95% CI."""
+        low, high = row.get(f"{self.column}_ci_low"), row.get(f"{self.column}_ci_high")
+        return {f"{self.label} tok/s": number_text(row.get(self.column), 1),
+                f"{self.label} 95% CI": f"{low:.1f}–{high:.1f}" if present(low) else ""}

@@ -42,6 +42,8 @@ from benchlab.records import (
     APP_MODE_SUFFIX,
     AcceleratorSetting,
     AndroidMode,
+    LlmCacheState,
+    LlmScenario,
     Scenario,
     accelerator_options_problem,
     default_accelerator_name,
@@ -281,6 +283,42 @@ MAX_COUNT = 1_000_000
 MAX_SECONDS = 86_400.0
 
 
+#: Longest prompt or generation a cell may ask for, and largest KV cache: far beyond phone models' contexts.
+MAX_TOKENS = 1_048_576
+
+
+class LlmSpec(_Strict):
+    """The LLM matrix (`scenario.llm`): each prompt length x each generation length is one job of a
+    language model (a .litertlm); a repeat prefills exactly `prefill` tokens, then decodes exactly
+    `decode` greedily, EOS ignored."""
+
+    prefill: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] = Field(
+        [128, 512], min_length=1, description="prompt lengths in tokens (llama-bench's pp)")
+    decode: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] = Field(
+        [128], min_length=1, description="generated tokens per run (llama-bench's tg)")
+    kv_cache: int = Field(1024, ge=1, le=MAX_TOKENS, description="KV cache size in tokens; the longest prompt "
+                          "plus the longest generation must fit")
+    cache: LlmCacheState = Field("warm", description="cold: each repeat starts with an empty engine cache "
+                                 "folder; warm: an untimed run fills it first (recorded in each row's flags)")
+
+    @model_validator(mode="after")
+    def _fits(self) -> LlmSpec:
+        for key in ("prefill", "decode"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ValueError(f"{key}: {sorted(v for v in values if values.count(v) > 1)[0]} is listed twice")
+        need = max(self.prefill) + max(self.decode)
+        if need > self.kv_cache:
+            raise ValueError(f"kv_cache {self.kv_cache} cannot hold the longest cell, {max(self.prefill)} prompt + "
+                             f"{max(self.decode)} generated = {need} tokens: raise kv_cache or shorten a length")
+        return self
+
+    def scenario(self) -> LlmScenario:
+        """Return the plain record."""
+        return LlmScenario(prefill=tuple(self.prefill), decode=tuple(self.decode), kv_cache=self.kv_cache,
+                           cache=self.cache)
+
+
 class ScenarioSpec(_Strict):
     """How long to measure: warmup runs, iterations and/or minimum seconds, repeats, cooldown."""
 
@@ -302,10 +340,12 @@ class ScenarioSpec(_Strict):
         "shell", description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
         "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
         "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
+    llm: LlmSpec = Field(default_factory=LlmSpec, description="the prompt x generation matrix of a language "
+                         "model (.litertlm); other models ignore it")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""
-        return Scenario(**self.model_dump())
+        return Scenario(**{**self.model_dump(exclude={"llm"}), "llm": self.llm.scenario()})
 
 
 #: The lowest worst-output cosine similarity to the reference that keeps a variant within the budget

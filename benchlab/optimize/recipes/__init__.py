@@ -54,6 +54,8 @@ _REGISTERED: tuple[Recipe, ...] = (
     asis.MlpackageAsIs(),
     asis.TorchReference(),
     asis.PteAsIs(),
+    asis.LitertlmAsIs(),
+    asis.EtlmAsIs(),
 )
 
 #: Every recipe by name, in the order `benchlab` lists them.

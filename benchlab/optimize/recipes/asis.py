@@ -72,3 +72,19 @@ class TorchReference(AsIsRecipe):
 
     def variant_name(self, options: Options) -> str:
         return self.NAME
+
+
+class LitertlmAsIs(AsIsRecipe):
+    NAME = "litertlm"
+    DESCRIPTION = "a LiteRT-LM language model (.litertlm) used as it is"
+    FORMAT = "litertlm"
+    SOURCES = frozenset({"litertlm"})
+    IS_REFERENCE = True
+
+
+class EtlmAsIs(AsIsRecipe):
+    NAME = "etlm"
+    DESCRIPTION = "an ExecuTorch language model bundle (.etlm: model.pte and its tokenizer) used as it is"
+    FORMAT = "etlm"
+    SOURCES = frozenset({"etlm"})
+    IS_REFERENCE = True
