@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # client, to check the loopback phone speaks real ADB), libusb (adb-shell's USB transport).
 SYSTEM_PACKAGES := chromium adb libusb-1.0-0
 
-.PHONY: demo test system-deps clean tflite-folder public-models face-models
+.PHONY: demo test system-deps clean tflite-folder public-models face-models tiny-llm
 
 $(STAMP): pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,16 @@ tflite-folder: $(STAMP)
 public-models: $(STAMP)
 	$(PY) -m examples.public_models
 
+# Random-weight two-layer language models made offline (examples/tiny_llm.py): a .litertlm and an
+# ExecuTorch .etlm bundle, for the LLM tests and suites/llm-tiny.yaml.
+tiny-llm: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m examples.tiny_llm
+
 # The seven face and iris models through every .tflite recipe on this CPU (the README's table).
 face-models: public-models
 	TF_CPP_MIN_LOG_LEVEL=3 $(VENV)/bin/benchlab run suites/face-models.yaml
 
-test: $(STAMP) system-deps public-models
+test: $(STAMP) system-deps public-models tiny-llm
 	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m pytest -q
 
 clean:

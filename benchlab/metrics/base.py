@@ -164,6 +164,7 @@ class RateMetric(RepeatMetric):
         return {
             self.count_key: int(count) if count is not None else None,
             self.column: float(np.median(values)) if len(values) else None,
+            f"{self.column}_repeats": len(values),
             f"{self.column}_ci_low": float(values[ranks[0]]) if ranks else None,
             f"{self.column}_ci_high": float(values[ranks[1]]) if ranks else None,
             f"{self.column}_repeat_sd_pct": 100.0 * spread if spread is not None else None,

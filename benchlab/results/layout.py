@@ -9,7 +9,7 @@
                            inputs), and labels (inputs/MODEL.labels.npy)
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration)
-    report.html, summary.json, latency.png, tradeoff.png, trend_latency.png,
+    report.html, summary.json, latency.png, tradeoff.png, llm_decode.png, trend_latency.png,
     trend_size_accuracy.png
                            the report and its plots (benchlab.views.report, benchlab.views.trends)
     compare.junit.xml, compare.json, compare.md
@@ -36,6 +36,7 @@ REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
 LATENCY_PNG = "latency.png"
 TRADEOFF_PNG = "tradeoff.png"
+LLM_DECODE_PNG = "llm_decode.png"
 TREND_LATENCY_PNG = "trend_latency.png"
 TREND_SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
 #: The CI files of a comparison with a baseline, by kind.
@@ -127,6 +128,11 @@ class RunLayout:
     def tradeoff_png(self) -> Path:
         """The size vs latency plot of the report."""
         return self.directory / TRADEOFF_PNG
+
+    @property
+    def llm_decode_png(self) -> Path:
+        """The decode tok/s vs size plot of the report's language-model section."""
+        return self.directory / LLM_DECODE_PNG
 
     @property
     def trend_latency_png(self) -> Path:

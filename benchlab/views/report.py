@@ -24,6 +24,7 @@ from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.decide.pick import GROUP, annotate, round_values, suite_budget
 from benchlab.views.shell_vs_app import shell_vs_app_section
+from benchlab.views.llm_matrix import llm_section, plot_decode_vs_size
 from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
 
 def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
                 trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = (),
-                plan: ShipPlan | None = None) -> str:
+                plan: ShipPlan | None = None, llm_png: Path | None = None) -> str:
     """Return the self-contained report page (plots embedded as data URIs)."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
@@ -333,6 +334,7 @@ round), is a tie, and ties go to the smallest file. "budget" names the figure th
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
 {shell_vs_app_section(df, _html_table)}
+{llm_section(df, _html_table, _img(llm_png, "decode tok/s vs size plot"))}
 {trends}
 <h2>Variant sizes</h2>
 <p class="note">Every variant built, including those this run could not execute (Core ML needs an
@@ -374,7 +376,8 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     from benchlab.views.trends import trend_plots_for_run
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
+    llm_png = plot_decode_vs_size(df, layout.llm_decode_png)
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
-                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df)))
+                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df), llm_png))
     layout.summary_json.write_text(json.dumps(table_rows(df), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df
