@@ -22,6 +22,8 @@ LAST_LINES = {
     "host_latency.py": "benchmark_litert_model (2-decimal ms)",
     "farm.py": "wall/wall(1)",
     "validity.py": "minimum detectable change",
+    "make_history.py": "repeat records in",
+    "history_scale.py": "trend plots",
 }
 #: These build or train real models, or start a Dask farm: minutes on a shared machine.
 SLOW = {"host_latency.py", "farm.py", "validity.py"}

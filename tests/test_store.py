@@ -96,6 +96,19 @@ def test_resume_bookkeeping_retries_device_and_harness_failures_only(tmp_path: P
     assert done == {("ok", 0)} and dead == set()
 
 
+def test_many_records_appended_at_once_read_back_as_appended_one_by_one(tmp_path: Path) -> None:
+    records = [replace(measurement(job, ((1.0 + repeat, 2.0),), repeat=repeat), outputs=None)
+               for job in ("a", "b") for repeat in range(2)]
+    one_by_one, at_once = RunStore(tmp_path / "one"), new_store(tmp_path)
+    one_by_one.create({"suite_name": "s", "started_at": "now"})
+    for record in records:
+        one_by_one.append(record)
+    assert at_once.append_many(records) == 4 and at_once.append_many([]) == 0
+    assert at_once.repeat_records() == one_by_one.repeat_records() == [replace(r, run_id="run1") for r in records]
+    with pytest.raises(ValueError, match="holds outputs"):
+        at_once.append_many([measurement("c", ((1.0,),))])
+
+
 def test_a_finished_run_is_exported_as_parquet(tmp_path: Path) -> None:
     store = new_store(tmp_path)
     store.append(measurement("a", ((1000.0, 1001.0),)))

@@ -296,6 +296,35 @@ class RunStore:
                            hint=f"free space and resume with `benchlab run --resume {self.directory}`") from None
         return measurement
 
+    def append_many(self, measurements: Iterable[Measurement]) -> int:
+        """Append records without outputs in one write and one fsync; return how many were written.
+
+        For importing many finished repeats at once (a generated or migrated history), where one fsync
+        per record would cost more than the records. Raises ValueError for a measurement that holds
+        outputs (they go through `append`), DiskFull as `append` does.
+        """
+        lines = []
+        for measurement in measurements:
+            if measurement.outputs is not None:
+                raise ValueError(f"{measurement.job_id} holds outputs: store it with append()")
+            lines.append(json.dumps(measurement_to_record(measurement), default=str))
+        if not lines:
+            return 0
+        try:
+            with self._lock:
+                if not self._tail_checked:
+                    self._drop_torn_tail()
+                    self._tail_checked = True
+                self._write_line("\n".join(lines))
+                self._appended += len(lines)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            self._drop_torn_tail()
+            raise DiskFull(f"disk full at {self.layout.measurements_jsonl}",
+                           hint=f"free space and resume with `benchlab run --resume {self.directory}`") from None
+        return len(lines)
+
     def _drop_torn_tail(self) -> None:
         """Cut a record a crash left half-written, so the next record starts on its own line."""
         path = self.layout.measurements_jsonl
