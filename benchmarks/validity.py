@@ -22,6 +22,12 @@ calibration, today's method (each row alone, a floor from the runs' own repeats 
 side by side with the new one (each row also relative to the other unchanged rows of its
 device · accelerator, and a floor from the repeats only "provisional", never failing).
 
+`--first-nights` measures that on the issue's own suite instead: fp32 and full-int8 of the
+quickstart model at 1 and 2 threads with the quickstart's scenario (6 repeats), run `--runs`
+(default 6) times back to back on this machine, every consecutive pair compared both ways with no
+history and no calibration, the machine's load average beside it (idle or loaded is the
+machine's state, not the script's: say which when quoting the figures).
+
 `--seeded TRIALS` replays the same comparisons on seeded data shaped like this machine's runs
 instead of measuring (fp32 and full-int8 at 1 and 2 threads, six back-to-back runs per trial, a
 machine drift per run and accelerator shared by its rows, idle and with another CPU-bound job
@@ -29,8 +35,10 @@ running), so both methods' A/A false-alarm rates and their detection of a 25% sl
 variant can be read without the 2-core machine to oneself.
 
 Run: `.venv/bin/python benchmarks/validity.py [--runs 12] [--repeats 6]` (about 40 s a run here),
-or `.venv/bin/python benchmarks/validity.py --seeded 200` (seconds); `--smoke`: a tiny size that
-only checks it still runs, as tests/test_benchmarks.py does.
+`.venv/bin/python benchmarks/validity.py --first-nights` (a few minutes, trains the quickstart
+model once if the cache has none), or `.venv/bin/python benchmarks/validity.py --seeded 200`
+(a minute or two); `--smoke`: a tiny size of the real runs and of the seeded replay that only
+checks both still run, as tests/test_benchmarks.py does.
 """
 
 from __future__ import annotations
@@ -90,6 +98,38 @@ def write_suite(folder: Path, models: dict[str, Path], repeats: int) -> Path:
     path = folder / "validity.yaml"
     path.write_text(yaml.safe_dump(suite))
     return path
+
+
+def write_first_nights_suite(folder: Path) -> Path:
+    """Write the issue's small suite: fp32 and full-int8 of the quickstart model at 1 and 2 threads,
+    the quickstart's scenario (default repeats)."""
+    quickstart = yaml.safe_load((Path(__file__).resolve().parents[1] / "suites" / "quickstart.yaml").read_text())
+    suite = {"name": "first-nights", "models": quickstart["models"], "dataset": quickstart["dataset"],
+             "variants": ["fp32", "full-int8"], "targets": ["host"],
+             "accelerators": [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 2}],
+             "scenario": quickstart["scenario"]}
+    path = folder / "first-nights.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def run_back_to_back(suite_path: Path, results: Path, runs: int) -> tuple[list, list[float]]:  # type: ignore[type-arg]
+    """Run a suite `runs` times back to back with benchlab's real pipeline; return the run records and
+    the 1-minute load average at the start and end of each run (what else the machine was doing)."""
+    from benchlab.optimize.recipes import RECIPES
+    from benchlab.pipeline import Callbacks, run_suite
+    from benchlab.plan.suite import load_suite
+
+    suite = load_suite(suite_path, RECIPES)
+    records, loads = [], []
+    for number in range(runs):
+        loads.append(os.getloadavg()[0])
+        outcome = run_suite(suite, suite_path, results, Callbacks(say=lambda _m: None))
+        loads.append(os.getloadavg()[0])
+        records.append(outcome.record)
+        print(f"run {number + 1}/{runs}: {outcome.summary()} (load average {loads[-2]:.1f} -> {loads[-1]:.1f})",
+              flush=True)
+    return records, loads
 
 
 def old_verdict(base: list[float], cand: list[float]) -> str:
@@ -220,8 +260,9 @@ def seeded(trials: int, repeats: int) -> None:
           "Provisional: reported as 'regression (provisional)', never failing.)")
 
 
-def first_nights(records: list) -> None:  # type: ignore[type-arg]
-    """Print both methods' A/A flags over consecutive pairs of unchanged real runs, no history, no calibration."""
+def first_nights(records: list, loads: list[float]) -> None:  # type: ignore[type-arg]
+    """Print both methods' A/A flags over consecutive pairs of unchanged real runs, no history, no
+    calibration, and the machine's load average over the runs (`loads`: at each run's start and end)."""
     from benchlab.metrics.latency import METRIC as LATENCY
 
     verdicts: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
@@ -233,21 +274,35 @@ def first_nights(records: list) -> None:  # type: ignore[type-arg]
         pairs = {key: (LATENCY.repeat_values(base[key]), LATENCY.repeat_values(m)) for key, m in cand.items()}
         for key, verdict in pair_verdicts(pairs).items():
             verdicts[key[3]].append(verdict)
-    print(f"\nfirst nights (no history, no calibration), consecutive unchanged runs\n{HEADER}")
+    print(f"\nfirst nights (no history, no calibration), {len(records) - 1} consecutive pairs of unchanged runs; "
+          f"1-minute load average {min(loads):.1f}-{max(loads):.1f} (median {np.median(loads):.1f}) on "
+          f"{os.cpu_count()} CPUs\n{HEADER}")
     for accel, found in sorted(verdicts.items()):
         print(f"{f'A/A across runs, {accel}':<62}{flag_rates(found)}")
+    print(f"{'A/A across runs, all':<62}{flag_rates([v for found in verdicts.values() for v in found])}")
+    for accel, found in sorted(verdicts.items()):  # how large a change these pairs could have seen
+        mdcs = [mdc for _, _, mdc in found if mdc is not None]
+        if mdcs:
+            print(f"minimum detectable change (new), {accel}: median {np.median(mdcs):.1f}%, "
+                  f"{min(mdcs):.1f}-{max(mdcs):.1f}%")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=12)
+    parser.add_argument("--runs", type=int, default=None, help="runs back to back (default 12, 6 with --first-nights)")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--seeded", type=int, default=None, metavar="TRIALS",
                         help="replay seeded runs instead of measuring (first nights, idle and loaded)")
+    parser.add_argument("--first-nights", action="store_true",
+                        help="run the quickstart model's fp32 and full-int8 at 1 and 2 threads --runs times (default 6) "
+                             "and print both methods' first-night A/A flags")
     parser.add_argument("--smoke", action="store_true", help="a tiny size that only checks the benchmark still runs")
     args = parser.parse_args()
+    if args.runs is None:
+        args.runs = 6 if args.first_nights else 12
     if args.smoke:
         args.runs, args.repeats = 2, 2
+        seeded(2, 6)  # the seeded replay at a tiny size too (seconds); the real runs follow
     if args.seeded is not None:
         seeded(args.seeded, args.repeats)
         return
@@ -256,22 +311,19 @@ def main() -> None:
     from benchlab.metrics.latency import latency_change
     from benchlab.results.history import load_history
     from benchlab.nightly.noise import noise_floors
-    from benchlab.pipeline import Callbacks, run_suite
     from benchlab.decide.pick import round_values
     from benchlab.metrics.stats import repeat_values_us
-    from benchlab.optimize.recipes import RECIPES
-    from benchlab.plan.suite import RegressionSpec, load_suite
+    from benchlab.plan.suite import RegressionSpec
     from benchlab.results.within_run import paired_change
 
     work = Path(tempfile.mkdtemp(prefix="benchlab-validity-"))
-    suite_path = write_suite(work, build_models(work), args.repeats)
-    suite = load_suite(suite_path, RECIPES)
     results = work / "results"
-    records = []
-    for number in range(args.runs):
-        outcome = run_suite(suite, suite_path, results, Callbacks(say=lambda _m: None))
-        records.append(outcome.record)
-        print(f"run {number + 1}/{args.runs}: {outcome.summary()}", flush=True)
+    if args.first_nights:
+        records, loads = run_back_to_back(write_first_nights_suite(work), results, args.runs)
+        first_nights(records, loads)
+        print(f"\nruns kept in {results}")
+        return
+    records, loads = run_back_to_back(write_suite(work, build_models(work), args.repeats), results, args.runs)
 
     def rows(record):  # type: ignore[no-untyped-def]
         return {(m.variant.model, m.accelerator.name): m for m in record.measurements if m.status == "ok"}
@@ -336,7 +388,7 @@ def main() -> None:
     print(f"\n{'minimum detectable change':<34}{'median':>9}{'range':>18}")
     for label, values in sorted(mdcs.items()):
         print(f"{label:<34}{np.median(values):>8.1f}%{min(values):>9.1f}-{max(values):.1f}%")
-    first_nights(records)
+    first_nights(records, loads)
     print(f"\nruns kept in {results}")
 
 

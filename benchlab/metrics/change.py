@@ -31,16 +31,19 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   alarm of the repeat-level test came from pairs that had no history floor yet, with runs 9-19%
   apart at a between-repeat sd of 5-9%), so a shift no larger than one process differs from
   another is not called before history says more.
-* Minimum detectable change: the larger of the noise floor and what the repeats can resolve
-  (benchlab.metrics.stats.minimum_detectable_change from the pooled between-repeat spread and the repeat
-  counts). Every compared row states it, so "not significant" says how large a change could
-  have been seen.
+* Minimum detectable change: the change called with 80% power, the larger of what the repeats
+  can resolve (benchlab.metrics.stats.minimum_detectable_change from the pooled between-repeat
+  spread and the repeat counts) and what lands beyond the noise floor (1.43 times the floor on the
+  log scale, benchlab.metrics.stats.detectable_beyond_floor: a change at the floor itself is
+  called half the time). Every compared row states it, so "not significant" says how large a
+  change would have been seen.
 * Decision: with fewer than `min_repeats` (5) repeats on a side the row is "not significant (too
   few repeats)", never a regression and never silence. A change is *significant* when p < alpha
   AND the interval excludes zero. A significant change beyond max(threshold, noise floor) is a
   "regression" (or "improved" below minus that); a significant change within the threshold is
   "within threshold"; one beyond the threshold but within the noise floor, or one that is not
-  significant, is "not significant (within ±x% noise of this device)", so noise is never
+  significant, is "not significant" with the row's minimum detectable change (or "within ±x%
+  noise of this device" when it was significant but inside the floor), so noise is never
   reported as a regression or a win.
 * Relative to the controls: the other rows of the same device · accelerator whose variant files
   did not change (benchlab.nightly.controls) moved only because the machine did, so their
@@ -74,7 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchlab.metrics.stats import Z_95, hodges_lehmann, log_sd, minimum_detectable_change
+from benchlab.metrics.stats import Z_95, detectable_beyond_floor, hodges_lehmann, log_sd, minimum_detectable_change
 
 # Status of a metric and of a comparison row.
 REGRESSION = "regression"
@@ -197,10 +200,12 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
     noise_floor_pct, source = context.noise_floor_pct, "history"
     if noise_floor_pct is None and repeats_floor is not None:
         noise_floor_pct, source = repeats_floor, "repeats"
-    mdc = max((x for x in (sampling, noise_floor_pct) if x is not None), default=None)
+    # What the repeats resolve, and what lands beyond the floor, each with the same 80% power: a
+    # change just beyond the floor alone is called only half the time (benchlab.metrics.stats).
+    mdc = max((x for x in (sampling, detectable_beyond_floor(noise_floor_pct)) if x is not None), default=None)
     numbers = {**common, "change": change, "ci_low": low, "ci_high": high, "p_value": p_value, "mdc_pct": mdc,
                "noise_floor_pct": noise_floor_pct, "noise_floor_source": source if noise_floor_pct is not None else None}
-    noise = f"within ±{mdc:.1f}% noise of this device" if mdc is not None else "noise of this device unknown"
+    noise = f"minimum detectable change ±{mdc:.1f}%" if mdc is not None else "noise of this device unknown"
     if min(n, m) < context.min_repeats:
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
                             reason=f"{min(n, m)} repeat(s) on a side, at least {context.min_repeats} needed: "

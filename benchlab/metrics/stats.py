@@ -22,8 +22,11 @@ kept raw for distributions and plots.
   interval comes from the signed-rank distribution, and the test is the exact Wilcoxon test.
 * The minimum detectable change of a comparison is what a two-sided test at level alpha finds
   with 80% power given the between-repeat spread: (z_{1-alpha/2} + z_{0.8}) * sd * sqrt(1/n1 + 1/n2),
-  divided by sqrt(3/pi) for the rank test's efficiency against normal data; it is never below the
-  row's noise floor (benchlab.nightly.noise), the run-to-run spread that repeats inside one run cannot see.
+  divided by sqrt(3/pi) for the rank test's efficiency against normal data. Across runs it is
+  never below what the row's noise floor (benchlab.nightly.noise) lets through with the same
+  power: a change must land beyond the floor, z_0.975 sd of the run-to-run spread, so a true change
+  *at* the floor is called only half the time; the change called with 80% power is
+  (z_0.975 + z_0.8) / z_0.975 = 1.43 times the floor on the log scale (detectable_beyond_floor).
 """
 
 from __future__ import annotations
@@ -278,6 +281,21 @@ def paired_shift(differences: Sequence[float], confidence: float = CONFIDENCE
 
 
 # --- how big a change could have been seen ---------------------------------------------------------
+
+def detectable_beyond_floor(floor_pct: float | None, power: float = POWER) -> float | None:
+    """Return the change (in percent) that lands beyond a noise floor with `power`.
+
+    A floor is z_0.975 times the spread of unchanged run-to-run changes (log scale), and a change is
+    called only when its estimate is beyond it; an estimate spreads by that same sd about the true
+    change, so the change called with `power` is (z_0.975 + z_power) sd. None when there is no floor.
+    """
+    from scipy.stats import norm
+
+    if floor_pct is None:
+        return None
+    sd_log = math.log1p(floor_pct / 100.0) / Z_95
+    return 100.0 * math.expm1((Z_95 + float(norm.ppf(power))) * sd_log)
+
 
 def minimum_detectable_change(sd_log: float | None, n_baseline: int, n_candidate: int | None = None,
                               alpha: float = 0.05, power: float = POWER) -> float | None:
