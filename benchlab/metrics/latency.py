@@ -25,6 +25,12 @@ MIN_REPEATS = 6
 REPEAT_MEDIANS = "repeat medians"
 
 
+def _over_limit(spread: float) -> str:
+    """Return a spread beyond MAX_CV in percent, with a decimal where a whole percent would read as the
+    limit itself ("10.4% (more than 10%)", not "10% (more than 10%)")."""
+    return f"{spread:.1%}" if round(100 * spread) <= round(100 * MAX_CV) else f"{spread:.0%}"
+
+
 def latency_summary(m: Measurement) -> tuple[LatencySummary | None, str | None]:
     """Return the latency statistics of a measurement and where its per-repeat values come from.
 
@@ -103,11 +109,11 @@ class Latency(Metric):
                                          "interval and to tell a change from noise: raise scenario.repeats"))
         spread = iteration_spread(m.samples_us)
         if spread is not None and spread.robust_cv > MAX_CV:
-            found.append(("unstable", f"unstable: iterations spread by {spread.robust_cv:.0%} of the median (IQR/1.35, "
+            found.append(("unstable", f"unstable: iterations spread by {_over_limit(spread.robust_cv)} of the median (IQR/1.35, "
                                       f"median over repeats; more than {MAX_CV:.0%}); {spread.describe_outliers()}; "
                                       "other load, frequency scaling or throttling?"))
         if summary is not None and summary.repeat_sd_log is not None and summary.repeat_sd_log > MAX_CV:
-            found.append(("noisy-repeats", f"repeat medians spread by {summary.repeat_sd_log:.0%} (more than "
+            found.append(("noisy-repeats", f"repeat medians spread by {_over_limit(summary.repeat_sd_log)} (more than "
                                            f"{MAX_CV:.0%}): changes smaller than that cannot be seen here"))
         return found
 
