@@ -20,7 +20,9 @@ Figures:
 First nights (issue 26): every consecutive pair of runs compared with no history and no
 calibration, today's method (each row alone, a floor from the runs' own repeats taken as final)
 side by side with the new one (each row also relative to the other unchanged rows of its
-device · accelerator, and a floor from the repeats only "provisional", never failing).
+device · accelerator, and a floor from the repeats only "provisional", never failing). With a
+history of five unchanged nights, today's method judges each row alone against its own floor, the
+new one relative to the other rows against its floor relative to them.
 
 `--first-nights` measures that on the issue's own suite instead: fp32 and full-int8 of the
 quickstart model at 1 and 2 threads with the quickstart's scenario (6 repeats), run `--runs`
@@ -152,13 +154,14 @@ FLAGS = ("regression", "improved")
 PROVISIONAL = ("regression (provisional)", "improved (provisional)")
 
 
-def pair_verdicts(pairs: dict[Key, tuple[list[float], list[float]]], floors: dict[Key, float] | None = None
-                  ) -> dict[Key, tuple[str, str, float | None]]:
+def pair_verdicts(pairs: dict[Key, tuple[list[float], list[float]]], floors: dict[Key, float] | None = None,
+                  relative_floors: dict[Key, float] | None = None) -> dict[Key, tuple[str, str, float | None]]:
     """Return (today's, new) latency verdict and the new minimum detectable change per row of one
     baseline/candidate pair of runs.
 
     `pairs` holds each row's per-repeat latencies in both runs (every row unchanged, so each is a
-    control of its device · accelerator); `floors` the rows' noise floors from history, if any.
+    control of its device · accelerator); `floors` the rows' noise floors from history, if any, and
+    `relative_floors` their floors relative to the other rows from the same history.
     Today's verdict is the row judged alone with a provisional floor taken as final.
     """
     from benchlab.metrics.change import ChangeContext
@@ -173,10 +176,11 @@ def pair_verdicts(pairs: dict[Key, tuple[list[float], list[float]]], floors: dic
         floor = (floors or {}).get(key)
         alone = ChangeContext(spec.latency_pct, spec.alpha, spec.min_repeats, floor)
         today = latency_change(base, cand, alone).status
-        controls = shift_of_others(key, shifts)
-        new = latency_change(base, cand, ChangeContext(spec.latency_pct, spec.alpha, spec.min_repeats, floor,
-                                                       control_shift_log=controls[0] if controls else None,
-                                                       controls=controls[1] if controls else 0))
+        controls = shift_of_others(key, shifts, relative_floors)
+        new = latency_change(base, cand, ChangeContext(
+            spec.latency_pct, spec.alpha, spec.min_repeats, floor,
+            control_shift_log=controls.shift_log if controls else None, controls=controls.count if controls else 0,
+            relative_floor_pct=controls.relative_floor_pct if controls else None))
         verdicts[key] = (today.replace(" (provisional)", ""), new.status, new.mdc_pct)
     return verdicts
 
@@ -218,7 +222,7 @@ def seeded_run(rng: np.random.Generator, scenario: str, repeats: int, slowed: st
 
 def seeded(trials: int, repeats: int) -> None:
     """Print both methods' first-night A/A flags and their detection of a 25% slowdown on seeded runs."""
-    from benchlab.nightly.noise import noise_floor_pct
+    from benchlab.nightly.noise import noise_floor_pct, relative_to_others
     from benchlab.results.within_run import paired_change
 
     rng = np.random.default_rng(20261207)
@@ -231,19 +235,25 @@ def seeded(trials: int, repeats: int) -> None:
             runs = [seeded_run(rng, scenario, repeats) for _ in range(6)]
             for before, after in zip(runs, runs[1:]):
                 for key, verdict in pair_verdicts({k: (before[k], after[k]) for k in before}).items():
-                    aa[key[3]].append(verdict)
+                    aa[f"{key[3]}, no history"].append(verdict)
             slower = seeded_run(rng, scenario, repeats, slowed="full-int8")
-            key_floors = {}
-            for key in slower:  # a floor from the five unchanged changes of this trial's history
-                medians = [float(np.median(run[key])) for run in runs]
-                key_floors[key] = noise_floor_pct([math.log(b / a) for a, b in zip(medians, medians[1:])])
-            for floors, label in ((None, "no history"), (key_floors, "floor from 5 nights")):
-                verdicts = pair_verdicts({k: (runs[-1][k], slower[k]) for k in slower}, floors)
+            unchanged = seeded_run(rng, scenario, repeats)
+            # This trial's history: the five unchanged changes of each row, alone and relative to the others.
+            nights = [{key: math.log(float(np.median(b[key])) / float(np.median(a[key]))) for key in a}
+                      for a, b in zip(runs, runs[1:])]
+            relative_nights = [relative_to_others(changes) for changes in nights]
+            key_floors = {key: noise_floor_pct([changes[key] for changes in nights]) for key in slower}
+            relative_floors = {key: noise_floor_pct([changes[key] for changes in relative_nights]) for key in slower}
+            for floors, relative, label in ((None, None, "no history"), (key_floors, relative_floors, "floor from 5 nights")):
+                verdicts = pair_verdicts({k: (runs[-1][k], slower[k]) for k in slower}, floors, relative)
                 for key, verdict in verdicts.items():
                     if key[1] == "full-int8":
                         caught[f"{key[3]}, {label}"].append(verdict)
                         if verdict[2] is not None and verdict[2] < 25.0:  # where the row could see 25%
                             caught[f"{key[3]}, {label}, MDC < 25%"].append(verdict)
+            for key, verdict in pair_verdicts({k: (runs[-1][k], unchanged[k]) for k in unchanged}, key_floors,
+                                              relative_floors).items():
+                aa[f"{key[3]}, floor from 5 nights"].append(verdict)
         for accel, verdicts in sorted(aa.items()):
             print(f"{f'{scenario}: A/A across runs, {accel}':<62}{flag_rates(verdicts)}")
         for label, verdicts in sorted(caught.items()):

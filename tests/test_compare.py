@@ -264,6 +264,32 @@ def test_a_25_percent_slowdown_of_one_variant_among_unchanged_ones_is_caught_acr
     assert caught >= 0.9 * 40
 
 
+def test_with_history_a_row_is_judged_relative_to_its_controls_against_its_relative_floor(tmp_path: Path) -> None:
+    """Five earlier nights on a machine that moves 25% (sd of log) from run to run, shared by its rows:
+    alone, no row's floor lets a 25% slowdown through; relative to the other rows the machine
+    cancels, and the slowed variant fails while the unchanged ones do not (seeded, 8 trials)."""
+    rng = np.random.default_rng(34)
+    variants = ("fp32", "fp16", "dynamic-int8", "full-int8")
+    caught = 0
+    for trial in range(8):
+        root = tmp_path / str(trial)
+        for day in range(1, 7):
+            machine = float(np.exp(rng.normal(0.0, 0.25)))
+            night(root, f"n{day}", day, *(measurement(repeats(rng, count=6, median_us=1000.0 * (i + 1) * machine,
+                                                              between=0.03), variant=v) for i, v in enumerate(variants)))
+        machine = float(np.exp(rng.normal(0.0, 0.25)))
+        cand = night(root, "n7", 7, *(measurement(repeats(rng, count=6, median_us=1000.0 * (i + 1) * machine
+                                                          * (1.25 if v == "full-int8" else 1.0), between=0.03),
+                                                  variant=v) for i, v in enumerate(variants)))
+        result = compare_runs(root / "n6", cand, history=load_history(root, "nightly"))
+        rows = {c.variant: c for c in result.comparisons}
+        assert all(not rows[v].failed for v in variants[:3]), [rows[v].label for v in variants]
+        latency = rows["full-int8"].change("latency")
+        assert latency.noise_floor_source == "history, relative to the other rows" and latency.controls == 3
+        caught += rows["full-int8"].status == REGRESSION
+    assert caught >= 7
+
+
 def test_without_history_a_floor_from_the_repeats_gives_provisional_verdicts_that_do_not_fail(tmp_path: Path) -> None:
     rng = np.random.default_rng(32)
     base, cand = night_pair(rng, machine=1.0, slowed={"full-int8": 1.4}, between=0.02)

@@ -53,6 +53,11 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   the repeats); a row
   that only moved with the others is "not significant (moved with its device: +33% alone, +2%
   relative to the 7 other rows ...)".
+* Relative floor: once history holds at least three unchanged changes of the row relative to its
+  controls (benchlab.nightly.noise.relative_noise_floors), a row with controls is judged by its
+  relative change alone, against that floor: it moves far less than the row alone on a shared
+  machine, and a change relative to rows that did not change is what a model can be blamed for.
+  The change alone is reported beside it.
 * Provisional: a floor from the runs' own repeats does not see what moves a whole run (a 2-core
   shared machine: runs 10-47% apart with repeats 5-9% apart), so until history or a calibration
   gives the row a floor, a regression or improvement within UNCALIBRATED_FLOOR_PCT is
@@ -168,6 +173,9 @@ class ChangeContext:
     #: (benchlab.nightly.controls), and how many there are; None: no controls.
     control_shift_log: float | None = None
     controls: int = 0
+    #: The row's run-to-run noise floor in percent relative to those controls, from history
+    #: (benchlab.nightly.noise.relative_noise_floors); with controls, the row is judged against it.
+    relative_floor_pct: float | None = None
     #: How many more unchanged nights would give the row a floor of its own (for a provisional verdict).
     nights_to_floor: int | None = None
 
@@ -210,6 +218,8 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
         return MetricChange(**numbers, status=TOO_FEW_SAMPLES,
                             reason=f"{min(n, m)} repeat(s) on a side, at least {context.min_repeats} needed: "
                                    "raise scenario.repeats")
+    if context.control_shift_log is not None and context.relative_floor_pct is not None:
+        return _relative_verdict(numbers, np.log(base), np.log(cand), context, sampling)
     verdict = _decide(change, low, high, p_value, context, noise_floor_pct)
     if verdict == NOT_SIGNIFICANT:
         return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=noise)
@@ -234,6 +244,30 @@ def repeat_change(metric: str, unit: str, baseline: Sequence[float], candidate: 
                             reason=f"beyond ±{noise_floor_pct:.1f}% of the runs' own repeats, which do not see what "
                                    f"moves a whole run; `benchlab calibrate SUITE` or {nights} of history settles it")
     return MetricChange(**numbers, status=verdict)
+
+
+def _relative_verdict(numbers: dict, base_log: np.ndarray, cand_log: np.ndarray, context: ChangeContext,
+                      sampling: float | None) -> MetricChange:
+    """Judge a row by its change relative to its controls against its relative floor from history.
+
+    The machine's shift is the controls' (context.control_shift_log); the floor is how much the
+    row moved against the other rows between earlier unchanged runs, so what moved a whole run
+    counts in neither, and the row's change alone is reported beside it but decides nothing.
+    """
+    floor = context.relative_floor_pct
+    relative = _shift(base_log, cand_log - context.control_shift_log)
+    mdc = max((x for x in (sampling, detectable_beyond_floor(floor)) if x is not None), default=None)
+    numbers = {**numbers, "relative_change_pct": relative[0], "controls": context.controls, "mdc_pct": mdc,
+               "noise_floor_pct": floor, "noise_floor_source": "history, relative to the other rows"}
+    against = (f"relative to the {context.controls} other row(s) of this device · accelerator whose files did not "
+               f"change ({numbers['change']:+.1f}% alone, {relative[0]:+.1f}% relative)")
+    verdict = _decide(*relative, context, floor)
+    if verdict == NOT_SIGNIFICANT:
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT, reason=f"minimum detectable change ±{mdc:.1f}% {against}")
+    if verdict == WITHIN_NOISE:
+        return MetricChange(**numbers, status=NOT_SIGNIFICANT,
+                            reason=f"within ±{floor:.1f}% run-to-run noise of this row {against}")
+    return MetricChange(**numbers, status=verdict, reason=against)
 
 
 #: _decide's verdict for a significant change beyond the threshold but within the noise floor.

@@ -38,7 +38,9 @@ The machine's shift and provisional verdicts
 Rows of one device · accelerator whose variant files did not change are each other's controls
 (benchlab.nightly.controls): their median shift beyond the latency threshold is reported once as
 the machine's ("host · cpu-t2 ran 35% slower overall"), and each row's latency is judged relative
-to the other rows as well as alone. A row whose floor comes only from the runs' own repeats (no
+to the other rows as well as alone; once the suite's history gives a row a floor relative to
+them (three unchanged changes), it is judged by that relative change against that floor. A row
+whose floor comes only from the runs' own repeats (no
 history, no calibration) gets "regression (provisional)" instead of failing, naming what would
 settle it (benchlab.metrics.change).
 
@@ -91,8 +93,8 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
     ChangeContext,
     MetricChange,
 )
-from benchlab.nightly.controls import control_shift_log, machine_shifts, shift_of_others
-from benchlab.nightly.noise import MIN_CHANGES, unchanged_changes
+from benchlab.nightly.controls import RowControls, control_shift_log, machine_shifts, shift_of_others
+from benchlab.nightly.noise import MIN_CHANGES, relative_noise_floors, unchanged_changes
 from benchlab.nightly.thresholds import thresholds_of, with_overrides
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
@@ -309,13 +311,14 @@ def placement_change(base: Measurement, cand: Measurement) -> str | None:
 
 def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionSpec,
                    noise_floors: Mapping[str, float] | None = None,
-                   eval_set_difference: str | None = None, latency_controls: tuple[float, int] | None = None,
+                   eval_set_difference: str | None = None, latency_controls: RowControls | None = None,
                    nights_to_floor: int | None = None) -> dict[str, MetricChange]:
     """Return how each registered metric that compares changed between two ok measurements of one row.
 
     `noise_floors` gives the row's run-to-run noise floor in percent per metric name (missing: the
-    metric's floor is provisional, from the repeats). `latency_controls` is the median log shift of
-    the headline metric of the row's controls and their count (benchlab.nightly.controls).
+    metric's floor is provisional, from the repeats). `latency_controls` holds the median log shift
+    of the headline metric of the row's controls, their count and the row's floor relative to them
+    (benchlab.nightly.controls).
     """
     changes = {}
     for metric in registered():
@@ -324,8 +327,10 @@ def metric_changes(base: Measurement, cand: Measurement, thresholds: RegressionS
         context = ChangeContext(threshold=threshold, alpha=thresholds.alpha, min_repeats=thresholds.min_repeats,
                                 noise_floor_pct=(noise_floors or {}).get(metric.name),
                                 eval_set_difference=eval_set_difference,
-                                control_shift_log=controls[0] if controls else None,
-                                controls=controls[1] if controls else 0, nights_to_floor=nights_to_floor)
+                                control_shift_log=controls.shift_log if controls else None,
+                                controls=controls.count if controls else 0,
+                                relative_floor_pct=controls.relative_floor_pct if controls else None,
+                                nights_to_floor=nights_to_floor)
         change = metric.change(base, cand, context)
         if change is not None:
             changes[metric.name] = change
@@ -336,7 +341,7 @@ def compare_measurements(base: Measurement | None, cand: Measurement | None, thr
                          budget_points: float | None = None, eval_set_difference: str | None = None,
                          noise_floors: Mapping[str, float] | None = None,
                          min_cosine: float = DEFAULT_ACCURACY.min_cosine, standing_since: str | None = None,
-                         latency_controls: tuple[float, int] | None = None, nights_to_floor: int | None = None
+                         latency_controls: RowControls | None = None, nights_to_floor: int | None = None
                          ) -> Comparison:
     """Compare one key's baseline and candidate measurements (either may be missing).
 
@@ -458,7 +463,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         )
     shifts = _control_shifts(base, cand)
     notes = [shift.describe() for shift in machine_shifts(shifts, thresholds.latency_pct)]
-    earlier = unchanged_changes(runs_before(history, cand_run.run_id)) if history is not None else {}
+    before_candidate = runs_before(history, cand_run.run_id) if history is not None else None
+    earlier = unchanged_changes(before_candidate) if before_candidate is not None else {}
+    relative_floors = relative_noise_floors(before_candidate) if before_candidate is not None else {}
     if base_run.meta.get("suite_name") != cand_run.meta.get("suite_name"):
         notes.append(f"suites differ ({base_run.meta.get('suite_name')} vs {cand_run.meta.get('suite_name')})")
     eval_differences: dict[str, str | None] = {}
@@ -474,7 +481,7 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
                     and accuracy_gate(before, budget, min_cosine) is not None else None)
         comparisons.append(compare_measurements(before, cand.get(key), thresholds, budget,
                                                 eval_differences[model], row_floors, min_cosine, standing,
-                                                shift_of_others(key, shifts),
+                                                shift_of_others(key, shifts, relative_floors),
                                                 max(MIN_CHANGES - len(earlier.get(key, ())), 1)))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,

@@ -64,11 +64,25 @@ def _group(key: Key) -> tuple[str, str]:
     return key[2], key[3]
 
 
-def shift_of_others(key: Key, shifts: Mapping[Key, float]) -> tuple[float, int] | None:
+@dataclass(frozen=True)
+class RowControls:
+    """What one row is judged against besides itself: its controls' median log shift, how many
+    controls, and the row's noise floor relative to them from history (None: not known yet)."""
+
+    shift_log: float
+    count: int
+    relative_floor_pct: float | None = None
+
+
+def shift_of_others(key: Key, shifts: Mapping[Key, float], relative_floors: Mapping[Key, float] | None = None
+                    ) -> RowControls | None:
     """Return the median log shift of the controls of `key`'s device · accelerator other than `key`
-    itself, and how many there are; None when it has none."""
+    itself, how many there are and `key`'s relative floor (benchlab.nightly.noise.relative_noise_floors);
+    None when it has no control."""
     others = [shift for other, shift in shifts.items() if other != key and _group(other) == _group(key)]
-    return (statistics.median(others), len(others)) if others else None
+    if not others:
+        return None
+    return RowControls(statistics.median(others), len(others), (relative_floors or {}).get(key))
 
 
 def machine_shifts(shifts: Mapping[Key, float], threshold_pct: float) -> list[MachineShift]:

@@ -20,6 +20,12 @@ gets a noise floor measured where it runs:
   writes the floors it measured to the results root's noise file (benchlab.results.layout) (the runs stay in the history
   too), so a nightly is trusted from its first night.
 
+* Relative to the controls: the same changes less the median change of the other unchanged rows
+  of the device · accelerator between the same two runs (relative_changes). What moved the whole
+  machine cancels, so this floor is far tighter on a shared machine (seeded replay of
+  benchmarks/validity.py: loaded, 1 thread, a 25% slowdown caught far more often); a row with
+  controls and a relative floor is judged by its change relative to them against it.
+
 benchlab.nightly.compare calls a change a regression only beyond max(threshold, noise floor), and every
 compared row states its minimum detectable change.
 """
@@ -28,7 +34,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,26 +59,68 @@ KEY_COLUMNS = list(SERIES)
 SAME_SETUP = ["variant_sha256", *SETUP_COLUMNS]
 
 
+def _changes_by_run_pair(history: pd.DataFrame) -> list[tuple[tuple[int, int], Key, float]]:
+    """Return every unchanged log latency change of `history`: (the two runs' run_order, row key,
+    change) between consecutive measurements of a row where nothing in SAME_SETUP changed, row by row
+    and in run order."""
+    import numpy as np
+
+    if history.empty:
+        return []
+    ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
+    found = []
+    for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
+        rows = rows.sort_values("run_order")
+        setup = rows[SAME_SETUP].astype(str).agg("|".join, axis=1).tolist()
+        latency = rows["latency_ms_median"].astype(float).tolist()
+        order = rows["run_order"].astype(int).tolist()
+        found.extend(((order[i - 1], order[i]), tuple(key), float(np.log(latency[i] / latency[i - 1])))
+                     for i in range(1, len(rows))
+                     if setup[i] == setup[i - 1] and latency[i] > 0 and latency[i - 1] > 0)
+    return found  # type: ignore[return-value]
+
+
 def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
     """Return, per row key, the log latency changes between consecutive runs where nothing changed.
 
     `history` is benchlab.results.history.load_history's table (one row per measurement and run).
     """
-    import numpy as np
-
-    if history.empty:
-        return {}
-    ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
     found: dict[Key, list[float]] = {}
-    for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
-        rows = rows.sort_values("run_order")
-        setup = rows[SAME_SETUP].astype(str).agg("|".join, axis=1).tolist()
-        latency = rows["latency_ms_median"].astype(float).tolist()
-        changes = [float(np.log(latency[i] / latency[i - 1])) for i in range(1, len(rows))
-                   if setup[i] == setup[i - 1] and latency[i] > 0 and latency[i - 1] > 0]
-        if changes:
-            found[tuple(key)] = changes  # type: ignore[index]
+    for _, key, change in _changes_by_run_pair(history):
+        found.setdefault(key, []).append(change)
     return found
+
+
+def relative_to_others(changes: Mapping[Key, float]) -> dict[Key, float]:
+    """Return each row's change between two runs less the median change of the other rows of its
+    device · accelerator between them; a row alone in its device · accelerator gives none."""
+    found = {}
+    for key, change in changes.items():
+        others = [other for k, other in changes.items() if k != key and k[2:] == key[2:]]
+        if others:
+            found[key] = change - statistics.median(others)
+    return found
+
+
+def relative_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
+    """Return, per row key, its unchanged changes less the median unchanged change of the other rows
+    of its device · accelerator between the same two runs (relative_to_others): what moved the row
+    but not the machine (benchlab.nightly.controls)."""
+    pairs: dict[tuple[int, int], dict[Key, float]] = {}
+    for runs, key, change in _changes_by_run_pair(history):
+        pairs.setdefault(runs, {})[key] = change
+    found: dict[Key, list[float]] = {}
+    for changes in pairs.values():
+        for key, relative in relative_to_others(changes).items():
+            found.setdefault(key, []).append(relative)
+    return found
+
+
+def relative_noise_floors(history: pd.DataFrame) -> dict[Key, float]:
+    """Return each row key's noise floor in percent relative to its controls, from history alone
+    (calibration runs are in the history too)."""
+    floors = {key: noise_floor_pct(values) for key, values in relative_changes(history).items()}
+    return {key: floor for key, floor in floors.items() if floor is not None}
 
 
 def noise_floor_pct(changes: Sequence[float]) -> float | None:
