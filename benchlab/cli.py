@@ -15,10 +15,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchlab.cli_types import budget_points, positive_int, positive_seconds
 from benchlab.errors import EXIT_INTERRUPTED, EXIT_OK, BenchlabError, UsageError
 from benchlab.results.store import DEFAULT_RESULTS
+
+if TYPE_CHECKING:
+    from benchlab.views.report import ReportFiles
 
 #: Runner packages register `benchlab tools fetch PLATFORM` here, so this module imports none of them.
 TOOLS_ENTRY_POINT_GROUP = "benchlab.tools"
@@ -270,6 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print_ship(ship_plan(outcome.record, table))
         console.print(f"results: {outcome.run_dir}\nreport:  {files.html}\n"
                       f"plots:   {files.tradeoff_plot}, {files.latency_plot}")
+        _print_sustained(files)
     console.print(_variant_summary(outcome.record.variants))
     console.print(outcome.summary(), highlight=False)
     if outcome.interrupted:
@@ -291,6 +296,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_sustained(files: ReportFiles) -> None:
+    """Say each sustained session's kept throughput and first drop, and where the curve is."""
+    for line in files.sustained_lines:
+        print(f"sustained: {line}")
+    if files.sustained_plot is not None:
+        print(f"curve:   {files.sustained_plot}")
+
+
 def _run_dir(run: str, results: Path) -> Path:
     """Resolve a run id (under the results root) or a path to a run directory."""
     path = Path(run)
@@ -307,6 +320,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     files, table = build_report(record, args.budget)
     print_table(table, wide=args.wide)
     print_ship(ship_plan(record, table))
+    _print_sustained(files)
     _console().print(f"report: {files.html}")
     return EXIT_OK
 

@@ -22,7 +22,7 @@ from benchlab.plan.evaluation import evaluation_data
 from benchlab.execute.devices import Device, discover_devices, select_devices
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, DiskFull
 from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
-from benchlab.records import Measurement, Variant, now_iso
+from benchlab.records import Job, Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES
 from benchlab.results.layout import RunLayout
@@ -194,6 +194,8 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
     stop.executing.set()
     try:
         executor.execute(schedule, targets, sink, stop)
+        if suite.scenario.sustained_minutes is not None and not stop.stopping:
+            _sustain(store, jobs, targets, callbacks, stop)
     except KeyboardInterrupt:
         raise RunInterrupted(store.directory, f"aborted: finished repeats are kept in {store.directory}") from None
     finally:
@@ -205,6 +207,30 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
         return RunOutcome(store.directory, record, interrupted=True, counts=outcome_counts(record.measurements))
     record = store.finish(now_iso())
     return RunOutcome(store.directory, record, counts=outcome_counts(record.measurements))
+
+
+def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], callbacks: Callbacks,
+             stop: StopControl) -> None:
+    """Run the sustained sessions (benchlab.execute.sustained) of the jobs that have none complete yet,
+    each window stored as it finishes."""
+    from benchlab.execute.sustained import SustainedWindow, run_sustained, sustained_jobs
+    from benchlab.results import sustained
+
+    _, dead = store.progress()
+    chosen = sustained_jobs(jobs, targets, done=sustained.complete_sessions(store.layout), dead=dead)
+
+    def sink(window: SustainedWindow) -> None:
+        if window.index == 0:
+            sustained.start_session(store.layout, window.job_id)
+        sustained.append_window(store.layout, window)
+        status = window.conditions.thermal_status if window.conditions is not None else None
+        busy = window.busy_seconds
+        measured = (f"{window.count / busy:.1f} inferences/s, thermal status "
+                    f"{'not read' if status is None else status}" if window.status == "ok" and busy
+                    else f"{window.status}: {window.error}")
+        callbacks.say(f"  window {window.index + 1}/{window.windows}: {measured}")
+
+    run_sustained(chosen, targets, sink, stop, callbacks.say)
 
 
 #: Files `gate` writes into the candidate run's directory.

@@ -195,6 +195,9 @@ class Conditions:
     thermal_level: int | None = None
     #: iOS Low Power Mode / Android battery saver: the OS lowers performance while it is on.
     low_power_mode: bool | None = None
+    #: Current CPU clock per core in MHz where the device exposes it (the host's cpufreq or
+    #: /proc/cpuinfo): a throttled CPU shows here before its temperature says why.
+    cpu_freq_mhz: dict[str, float] = field(default_factory=dict, hash=False)
 
 
 #: Whether a language model's repeat starts with its engine's caches empty ("cold": a fresh cache
@@ -264,6 +267,9 @@ class Scenario:
     android_mode: AndroidMode = "shell"
     #: The LLM matrix, for variants of a generative format (benchlab.formats); others ignore it.
     llm: LlmScenario = field(default_factory=LlmScenario)
+    #: Sustained mode (benchlab.execute.sustained): after the repeats, each job runs this long without
+    #: a pause, its latency recorded in windows with the device's thermal state; None: off.
+    sustained_minutes: float | None = None
 
     def android_runs(self) -> tuple[Literal["shell", "app"], ...]:
         """Return the modes an Android job of this scenario is measured in, in planning order."""

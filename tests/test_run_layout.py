@@ -21,7 +21,8 @@ LAYOUT_FILE = Path(layout.__file__).resolve()
 FILE_NAMES = frozenset({
     layout.RUN_FILE, layout.MEASUREMENTS_FILE, layout.MEASUREMENTS_PARQUET, layout.SAMPLES_PARQUET,
     layout.REPORT_HTML, layout.SUMMARY_JSON, layout.LATENCY_PNG, layout.TRADEOFF_PNG, layout.TREND_LATENCY_PNG,
-    layout.TREND_SIZE_ACCURACY_PNG, layout.NOISE_FILE, *layout.GATE_FILES.values(), ".labels.npy",
+    layout.TREND_SIZE_ACCURACY_PNG, layout.SUSTAINED_PNG, layout.NOISE_FILE, *layout.GATE_FILES.values(),
+    ".labels.npy",
 })
 
 

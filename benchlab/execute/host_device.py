@@ -67,6 +67,29 @@ def _temperatures_c() -> dict[str, float]:
     return temperatures
 
 
+def _cpu_freq_mhz() -> dict[str, float]:
+    """Return each core's current clock in MHz: cpufreq's scaling_cur_freq where the kernel exposes it,
+    else the "cpu MHz" lines of /proc/cpuinfo (x86; in a VM often the nominal clock, which never moves)."""
+    freqs: dict[str, float] = {}
+    for path in sorted(Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cpufreq/scaling_cur_freq")):
+        try:
+            freqs[path.parent.parent.name] = int(path.read_text()) / 1000.0
+        except (OSError, ValueError):
+            continue
+    if freqs:
+        return freqs
+    try:
+        lines = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("cpu MHz")]
+    except OSError:
+        return {}
+    for index, line in enumerate(lines):
+        try:
+            freqs[f"cpu{index}"] = float(line.split(":", 1)[1])
+        except ValueError:
+            continue
+    return freqs
+
+
 class HostDevice:
     """This machine's CPU, running .tflite variants with the LiteRT Python interpreter."""
 
@@ -93,8 +116,9 @@ class HostDevice:
                             max_threads=os.cpu_count())
 
     def conditions(self) -> Conditions:
-        """Return load average and whatever thermal zones this machine exposes."""
-        return Conditions(timestamp=time.time(), temperatures_c=_temperatures_c(), load_average=os.getloadavg()[0])
+        """Return load average, whatever thermal zones this machine exposes, and the CPU clocks."""
+        return Conditions(timestamp=time.time(), temperatures_c=_temperatures_c(), load_average=os.getloadavg()[0],
+                          cpu_freq_mhz=_cpu_freq_mhz())
 
     def prepare(self, artifacts: Sequence[Path]) -> None:
         """Nothing to copy: the host reads artifacts where they are."""

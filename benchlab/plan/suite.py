@@ -342,6 +342,10 @@ class ScenarioSpec(_Strict):
         "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
     llm: LlmSpec = Field(default_factory=LlmSpec, description="the prompt x generation matrix of a language "
                          "model (.litertlm); other models ignore it")
+    sustained_minutes: float | None = Field(
+        None, gt=0, le=MAX_SECONDS / 60, description="after the repeats, run each job this many minutes without a "
+        "pause and record its latency and the device's thermal state in windows (sustained mode; 10 is the usual "
+        "figure, 0.5 a quick try): the report draws the curve and states the throughput kept at the end")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""

@@ -9,8 +9,9 @@
                            inputs), and labels (inputs/MODEL.labels.npy)
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration)
+    sustained/JOB.jsonl    a job's sustained session, one JSON record per window (benchlab.results.sustained)
     report.html, summary.json, latency.png, tradeoff.png, llm_decode.png, trend_latency.png,
-    trend_size_accuracy.png
+    trend_size_accuracy.png, sustained.png
                            the report and its plots (benchlab.views.report, benchlab.views.trends)
     compare.junit.xml, compare.json, compare.md
                            the comparison with a baseline, for CI (benchlab.pipeline.gate)
@@ -39,6 +40,8 @@ TRADEOFF_PNG = "tradeoff.png"
 LLM_DECODE_PNG = "llm_decode.png"
 TREND_LATENCY_PNG = "trend_latency.png"
 TREND_SIZE_ACCURACY_PNG = "trend_size_accuracy.png"
+SUSTAINED_DIR = "sustained"
+SUSTAINED_PNG = "sustained.png"
 #: The CI files of a comparison with a baseline, by kind.
 GATE_FILES = {"junit": "compare.junit.xml", "json": "compare.json", "markdown": "compare.md"}
 #: The calibrated noise floors of a results root (beside its run folders).
@@ -108,6 +111,20 @@ class RunLayout:
     def outputs_file(self, job_id: str) -> str:
         """Return a job's outputs file relative to the run folder (as the measurement records it)."""
         return f"{OUTPUTS_DIR}/{file_name(job_id)}.npz"
+
+    @property
+    def sustained_dir(self) -> Path:
+        """The folder of the sustained sessions, one file per job."""
+        return self.directory / SUSTAINED_DIR
+
+    def sustained_file(self, job_id: str) -> Path:
+        """Return where a job's sustained session is stored (one JSON record per window)."""
+        return self.sustained_dir / f"{file_name(job_id)}.jsonl"
+
+    @property
+    def sustained_png(self) -> Path:
+        """The sustained-mode curve of the report."""
+        return self.directory / SUSTAINED_PNG
 
     @property
     def report_html(self) -> Path:

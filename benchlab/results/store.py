@@ -85,7 +85,8 @@ def _fidelity(stored: dict[str, Any]) -> Fidelity:
     return Fidelity(**{**stored, "outputs": outputs})
 
 
-def _conditions(raw: dict[str, Any] | None) -> Conditions | None:
+def conditions_from_json(raw: dict[str, Any] | None) -> Conditions | None:
+    """Return stored conditions as the record again (fields a newer benchlab added are left out); None for none."""
     if not raw:
         return None
     known = {f.name for f in fields(Conditions)}
@@ -110,8 +111,8 @@ def measurement_from_record(record: dict[str, Any]) -> Measurement:
     values["device"] = DeviceInfo(**record["device"])
     values["accelerator"] = AcceleratorSetting(**record["accelerator"])
     values["fidelity"] = _fidelity(record["fidelity"]) if record.get("fidelity") else None
-    values["conditions_before"] = _conditions(record.get("conditions_before"))
-    values["conditions_after"] = _conditions(record.get("conditions_after"))
+    values["conditions_before"] = conditions_from_json(record.get("conditions_before"))
+    values["conditions_after"] = conditions_from_json(record.get("conditions_after"))
     values["warmup_us"] = tuple(record.get("warmup_us") or ())
     values["samples_us"] = tuple(tuple(r) for r in record.get("samples_us") or ())
     values["flags"] = tuple(record.get("flags") or ())

@@ -40,6 +40,9 @@ class ReportFiles:
     latency_plot: Path | None
     tradeoff_plot: Path | None
     trend_plots: tuple[Path, ...] = ()
+    #: The sustained-mode curve, and one line per session with its figures (empty without sustained mode).
+    sustained_plot: Path | None = None
+    sustained_lines: tuple[str, ...] = ()
 
 
 def coverage_text(r: pd.Series) -> str:
@@ -289,8 +292,9 @@ def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
 
 def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
                 trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = (),
-                plan: ShipPlan | None = None, llm_png: Path | None = None) -> str:
-    """Return the self-contained report page (plots embedded as data URIs)."""
+                plan: ShipPlan | None = None, llm_png: Path | None = None, sustained: str = "") -> str:
+    """Return the self-contained report page (plots embedded as data URIs); `sustained` is the
+    sustained-mode section (benchlab.views.sustained), empty without one."""
     picks = df[df["pick"]]
     pick_rows = [{"model": r["model"], "device": r["device_id"], "accelerator": r["accelerator"],
                   "ship": r["variant"], "median ms": number_text(r["latency_ms_median"], 3),
@@ -333,6 +337,7 @@ round), is a tie, and ties go to the smallest file. "budget" names the figure th
 {_img(tradeoff_png, "size vs latency plot")}
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
+{sustained}
 {shell_vs_app_section(df, _html_table)}
 {llm_section(df, _html_table, _img(llm_png, "decode tok/s vs size plot"))}
 {trends}
@@ -373,11 +378,17 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     latency_png = plot_latency(df, record.samples, layout.latency_png)
     tradeoff_png = plot_tradeoff(df, layout.tradeoff_png)
     page = layout.report_html
+    from benchlab.results.sustained import sustained_curves
+    from benchlab.views.sustained import plot_sustained, sustained_section
     from benchlab.views.trends import trend_plots_for_run
 
     trend_pngs = tuple(trend_plots_for_run(run_dir))
     llm_png = plot_decode_vs_size(df, layout.llm_decode_png)
+    curves = sustained_curves(layout)
+    sustained_png = plot_sustained(curves, layout.sustained_png)
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
-                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df), llm_png))
+                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df), llm_png,
+                                sustained_section(curves, sustained_png, _html_table, _img)))
     layout.summary_json.write_text(json.dumps(table_rows(df), indent=1))
-    return ReportFiles(page, latency_png, tradeoff_png, trend_pngs), df
+    return ReportFiles(page, latency_png, tradeoff_png, trend_pngs, sustained_png,
+                       tuple(c.summary() for c in curves)), df

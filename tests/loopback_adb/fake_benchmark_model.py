@@ -108,6 +108,10 @@ class DeviceConfig:
     #: Replay mode (benchmarks/farm.py): each inference lasts this long, a recorded phone's average,
     #: spent waiting instead of on this machine's CPU (see replay.py).
     replay_inference_us: float | None = None
+    #: Thermal model (thermal.py): inferences last a simulated, temperature-dependent time, and the
+    #: phone's state lives in `support_dir`.
+    thermal: dict | None = None
+    support_dir: str | None = None
 
 
 def device_config() -> DeviceConfig:
@@ -127,6 +131,8 @@ def device_config() -> DeviceConfig:
         crash=bool(data.get("crash", False)),
         hang=data.get("hang"),
         replay_inference_us=data.get("replay_inference_us"),
+        thermal=data.get("thermal"),
+        support_dir=data.get("support_dir"),
     )
 
 
@@ -527,17 +533,27 @@ def stat_line(samples: list[int]) -> str:
 
 def run_loop(interpreter, set_inputs: Callable[[], None], min_runs: int, min_secs: float,
              max_secs: float, run_delay: float, latency_scale: float,
-             replay_us: float | None = None) -> list[int]:
-    """The tool's Run(): at least ``min_runs`` and ``min_secs``, never beyond ``max_secs``."""
+             replay_us: float | None = None, soc=None) -> list[int]:
+    """The tool's Run(): at least ``min_runs`` and ``min_secs``, never beyond ``max_secs``.
+
+    With a simulated SoC (thermal.py) each inference still runs (the outputs stay real), but its
+    latency and the loop's clock are the SoC's simulated time."""
     info(f"Running benchmark for at least {min_runs} iterations and at least {fmt(min_secs)} "
          f"seconds but terminate if exceeding {fmt(max_secs)} seconds.")
     samples: list[int] = []
     start = time.perf_counter()
+    simulated_s = 0.0
     while True:
-        elapsed = time.perf_counter() - start
+        elapsed = simulated_s if soc is not None else time.perf_counter() - start
         if not ((len(samples) < min_runs or elapsed < min_secs) and elapsed <= max_secs):
             break
         set_inputs()
+        if soc is not None:
+            interpreter.invoke()
+            latency_us = soc.inference_us()
+            simulated_s += latency_us / 1e6
+            samples.append(int(round(latency_us)))
+            continue
         samples.append(int(round(timed_invoke(interpreter, latency_scale, replay_us))))
         if run_delay > 0:
             time.sleep(run_delay)
@@ -883,17 +899,26 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
         for detail, value in zip(input_details, data):
             interpreter.set_tensor(detail["index"], value)
 
+    soc = None
+    if device.thermal is not None and device.support_dir is not None:
+        from pathlib import Path
+
+        from thermal import SimulatedSoC, ThermalModel  # a sibling of this script
+
+        soc = SimulatedSoC(ThermalModel(**device.thermal), Path(device.support_dir))
     try:
         warmup = run_loop(interpreter, set_inputs, params["warmup_runs"], params["warmup_min_secs"],
                           params["max_secs"], params["run_delay"], device.latency_scale,
-                          device.replay_inference_us)
+                          device.replay_inference_us, soc)
         measured = run_loop(interpreter, set_inputs, params["num_runs"], params["min_secs"],
                             params["max_secs"], params["run_delay"], device.latency_scale,
-                            device.replay_inference_us)
+                            device.replay_inference_us, soc)
     except RuntimeError as exc:  # a kernel failed at Invoke (e.g. a gather index out of bounds)
         for line in runtime_error_lines(exc):
             error(line)
         raise BenchmarkFailure from None
+    if soc is not None:
+        soc.save()
     warmup_avg = sum(warmup) / len(warmup) if warmup else 0.0
     inference_avg = sum(measured) / len(measured) if measured else 0.0
     first = warmup[0] if warmup else (measured[0] if measured else 0)

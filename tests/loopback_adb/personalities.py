@@ -30,10 +30,12 @@ Accelerator rules (documented here because tests depend on them):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, Mapping
+
+from .thermal import ThermalModel, thermal_dump
 
 _RECORDED = Path(__file__).with_name("recorded")
 
@@ -102,6 +104,8 @@ class Personality:
     nnapi_accelerators: tuple[str, ...] = ("nnapi-reference",)
     latency_scale: float = 1.0
     device_files: tuple[str, ...] = ()
+    #: Heats under load and throttles, on simulated time (thermal.py); None: never heats.
+    thermal: ThermalModel | None = None
 
     @property
     def model(self) -> str:
@@ -162,6 +166,7 @@ class Personality:
             "gpu_max_batch": self.gpu_max_batch,
             "nnapi_accelerators": list(self.nnapi_accelerators),
             "latency_scale": self.latency_scale,
+            "thermal": self.thermal.config() if self.thermal is not None else None,
         }
 
 
@@ -380,4 +385,8 @@ LOW_END = Personality(
     device_files=("/system/lib64/libneuralnetworks.so",),
 )
 
-PERSONALITIES = {p.name: p for p in (LOW_END, FLAGSHIP)}
+#: FLAGSHIP with a thermal model: heats under continuous load and throttles (thermal.py), for sustained mode.
+HOT_FLAGSHIP = replace(FLAGSHIP, name="hot-flagship", thermal=ThermalModel(),
+                       thermal_dump=thermal_dump(ThermalModel(), ThermalModel().ambient_c))
+
+PERSONALITIES = {p.name: p for p in (LOW_END, FLAGSHIP, HOT_FLAGSHIP)}

@@ -304,6 +304,7 @@ def _shell_env(device: "LoopbackAdbDevice") -> dict[str, str]:
     config = device.personality.benchmark_config()
     config["crash"] = device.faults.crash_benchmark
     config["hang"] = device.faults.hang_benchmark
+    config["support_dir"] = str(support)  # where a thermal model keeps the phone's state (thermal.py)
     disk_free = device.faults.disk_full_after_bytes
     return {
         **({"LOOPBACK_DISK_FREE_KB": str(disk_free // 1024)} if disk_free is not None else {}),

@@ -1,0 +1,104 @@
+"""The sustained-mode curve: throughput per window over minutes under load, thermal state beneath it.
+
+One line per session (variant x device x accelerator); each window is a point coloured by the
+device's thermal level after it (nominal, fair, serious, critical: benchlab.records.THERMAL_LEVELS),
+the dotted line at 90% of a session's first-minute throughput marks what a drop is. The lower panel
+steps through the raw thermal status the platform reported (Android's 0-6, iOS's 0-3). The figures
+under the plot come from benchlab.results.sustained.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from benchlab.records import THERMAL_LEVELS
+from benchlab.results.sustained import DROP_FRACTION, SustainedCurve
+from benchlab.views.plotting import pyplot, save
+
+#: Marker colours of the thermal levels (nominal → critical), and of a window whose level is unknown.
+LEVEL_COLOURS = ("#2ca02c", "#e6b800", "#ff7f0e", "#d62728")
+UNKNOWN_COLOUR = "#7f7f7f"
+
+
+def _label(curve: SustainedCurve) -> str:
+    return f"{curve.model}/{curve.variant} · {curve.device_id} · {curve.accelerator}"
+
+
+def plot_sustained(curves: Sequence[SustainedCurve], path: Path) -> Path | None:
+    """Draw every session's throughput and thermal status per window; return the file, or None with no window."""
+    drawn = [c for c in curves if c.points]
+    if not drawn:
+        return None
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    for curve in drawn:
+        middles = [p.minute + p.minutes / 2 for p in curve.points]
+        line, = top.plot(middles, [p.throughput for p in curve.points], linewidth=1.2, label=_label(curve))
+        colours = [LEVEL_COLOURS[p.thermal_level] if p.thermal_level in range(len(LEVEL_COLOURS)) else UNKNOWN_COLOUR
+                   for p in curve.points]
+        top.scatter(middles, [p.throughput for p in curve.points], c=colours, s=22, zorder=3, edgecolors="none")
+        if curve.reference_throughput is not None:
+            top.axhline((1 - DROP_FRACTION) * curve.reference_throughput, color=line.get_color(), linestyle=":",
+                        linewidth=0.8)
+        if curve.first_drop_minute is not None:
+            top.axvline(curve.first_drop_minute, color=line.get_color(), linestyle="--", linewidth=0.8)
+        statuses = [(p.minute, p.thermal_status) for p in curve.points if p.thermal_status is not None]
+        if statuses:
+            bottom.step([m for m, _ in statuses], [s for _, s in statuses], where="post", color=line.get_color())
+    for level, colour in enumerate(LEVEL_COLOURS):
+        top.scatter([], [], c=colour, s=22, label=f"thermal: {THERMAL_LEVELS[level]}")
+    top.set_ylabel("throughput (inferences/s)")
+    top.set_ylim(bottom=0)
+    top.set_title(f"Sustained load: throughput per window (dotted: {1 - DROP_FRACTION:.0%} of the first minute, "
+                  "or first tenth of a shorter run; dashed: first drop)", fontsize=9)
+    top.legend(fontsize=7, loc="lower left")
+    if not any(p.thermal_status is not None for c in drawn for p in c.points):
+        bottom.text(0.5, 0.5, "the device reported no thermal status", ha="center", va="center",
+                    transform=bottom.transAxes, fontsize=8, color=UNKNOWN_COLOUR)
+    bottom.set_ylabel("thermal status")
+    bottom.set_xlabel("minutes under load")
+    bottom.set_ylim(bottom=-0.2)
+    bottom.yaxis.get_major_locator().set_params(integer=True)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def sustained_rows(curves: Sequence[SustainedCurve]) -> list[dict[str, str]]:
+    """Return one table row per session: its figures, thermal range and temperature range."""
+    rows = []
+    for curve in curves:
+        statuses = [p.thermal_status for p in curve.points if p.thermal_status is not None]
+        temps = [p.max_temperature_c for p in curve.points if p.max_temperature_c is not None]
+        rows.append({
+            "model": curve.model, "variant": curve.variant, "device": curve.device_id,
+            "accelerator": curve.accelerator,
+            "windows": f"{len(curve.points)}/{curve.planned_windows}",
+            "first minute /s": f"{curve.reference_throughput:.1f}" if curve.reference_throughput else "",
+            "end /s": f"{curve.end_throughput:.1f}" if curve.end_throughput else "",
+            "kept %": f"{curve.kept_pct:.0f}" if curve.kept_pct is not None else "",
+            "first drop >10%": (curve.drop_text().removeprefix(f"dropped >{DROP_FRACTION:.0%} ")
+                                if curve.kept_pct is not None else curve.error or ""),
+            "thermal status": f"{min(statuses)} → {max(statuses)}" if statuses else "not read",
+            "hottest °C": f"{max(temps):.1f}" if temps else "not read",
+        })
+    return rows
+
+
+def sustained_section(curves: Sequence[SustainedCurve], png: Path | None,
+                      table: Callable[[list[dict[str, str]]], str], image: Callable[[Path | None, str], str]) -> str:
+    """Return the report's sustained-mode section (empty when the run has no session)."""
+    if not curves:
+        return ""
+    return f"""<h2>Sustained load</h2>
+<p class="note">Each job ran without a pause, window after window (scenario.sustained_minutes), after its
+repeats. Throughput is a window's inferences over its measured inference time; the x axis is minutes under
+load (inference time, not counting the runner's restart between windows). "kept %" is the throughput of the
+last minute (a tenth of a shorter run) as a percentage of the first; "first drop" is when a window first
+fell more than {DROP_FRACTION:.0%} below the first minute. Thermal status is the platform's own (Android
+PowerManager 0-6, iPhone thermal state 0-3); the hottest temperature is the highest sensor the device
+reported in any window.</p>
+{table(sustained_rows(curves))}
+{image(png, "sustained-load plot")}
+<ul class="note">{''.join(f"<li>{html.escape(c.summary())}</li>" for c in curves)}</ul>"""

@@ -1,0 +1,170 @@
+"""Sustained mode (scenario.sustained_minutes): the suite field, the windows, the curve's figures, and the
+whole path on a loopback phone that heats and throttles on simulated time (tests/loopback_adb/thermal.py):
+suite -> windows in the run folder -> curve in the report -> kept throughput and first drop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchlab.cli import main
+from benchlab.errors import SuiteError
+from benchlab.execute.sustained import SustainedWindow, window_count, window_seconds
+from benchlab.optimize.recipes import RECIPES
+from benchlab.plan.suite import load_suite
+from benchlab.records import Conditions
+from benchlab.results.layout import RunLayout
+from benchlab.results.sustained import append_window, load_sessions, start_session, sustained_curve, sustained_curves
+from tests.loopback_adb import LoopbackAdbDevice
+from tests.loopback_adb.personalities import HOT_FLAGSHIP
+from tests.loopback_adb.thermal import SimulatedSoC, ThermalModel
+
+
+def _suite(tmp_path: Path, model: Path, scenario: dict, targets: list[str] | None = None) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({"name": "sustained", "models": [{"name": "tiny", "path": str(model)}],
+                                    "variants": ["tflite"], "targets": targets or ["host"], "scenario": scenario}))
+    return path
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "scenario.sustained_minutes: Input should be greater than 0"),
+    (-1, "scenario.sustained_minutes: Input should be greater than 0"),
+    ("ten", "scenario.sustained_minutes: Input should be a valid number"),
+    (1e9, "scenario.sustained_minutes: Input should be less than or equal to 1440"),
+])
+def test_a_bad_duration_is_refused_in_one_line(tmp_path: Path, tiny_tflite_path: Path, value: object,
+                                               message: str) -> None:
+    with pytest.raises(SuiteError) as caught:
+        load_suite(_suite(tmp_path, tiny_tflite_path, {"sustained_minutes": value}), RECIPES)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_short_duration_is_allowed_and_reaches_the_jobs(tmp_path: Path, tiny_tflite_path: Path) -> None:
+    suite = load_suite(_suite(tmp_path, tiny_tflite_path, {"sustained_minutes": 0.5}), RECIPES)
+    assert suite.scenario.scenario().sustained_minutes == 0.5
+
+
+def test_windows_are_30_s_or_a_tenth_of_a_short_run() -> None:
+    assert (window_seconds(10), window_count(10)) == (30.0, 20)
+    assert (window_seconds(0.5), window_count(0.5)) == (3.0, 10)
+    assert (window_seconds(2), window_count(2)) == (12.0, 10)
+    assert window_count(7.25) == 15  # the last window may end the session a little late
+
+
+def _windows(throughputs: list[float], seconds: float = 30.0, statuses: list[int] | None = None,
+             samples: bool = True) -> list[SustainedWindow]:
+    """Windows of `seconds` under load each, at the given throughputs (seeded jitter around each latency)."""
+    rng = np.random.default_rng(7)
+    windows = []
+    for index, throughput in enumerate(throughputs):
+        latency = 1e6 / throughput
+        count = round(seconds * throughput)
+        values = latency + rng.uniform(-0.05, 0.05, count) * latency
+        values += latency - values.mean()  # exactly the throughput asked for
+        status = statuses[index] if statuses else None
+        windows.append(SustainedWindow(
+            job_id="m.v.phone.cpu", model="m", variant="v", device_id="phone", accelerator="cpu", index=index,
+            windows=len(throughputs), window_seconds=seconds, status="ok",
+            samples_us=tuple(values) if samples else (),
+            stats={} if samples else {"count": count, "avg_us": float(values.mean()), "median_us": latency},
+            conditions=Conditions(timestamp=0.0, thermal_status=status, temperatures_c={"skin": 30.0 + index}),
+        ))
+    return windows
+
+
+def test_kept_throughput_and_first_drop_from_the_windows() -> None:
+    # Ten minutes of 30 s windows: 100/s for the first minute, then throttled in steps.
+    throughputs = [100, 100, 98, 95, 89, 85, 80, 75, 72, 70, 69, 68, 67, 67, 66, 66, 66, 66, 66, 66]
+    curve = sustained_curve(_windows(throughputs, statuses=[0, 0, 1, 1, 2] + [3] * 15))
+    assert curve.complete and len(curve.points) == 20
+    assert curve.reference_throughput == pytest.approx(100)
+    assert curve.kept_pct == pytest.approx(66, abs=0.01)  # the last minute: two windows at 66/s
+    assert curve.first_drop_minute == pytest.approx(2.0)  # the window starting at 2 min, 89/s < 90/s
+    assert [p.thermal_status for p in curve.points][:5] == [0, 0, 1, 1, 2]
+    assert curve.summary() == ("m/v on phone · cpu: kept 66% of its first-minute throughput after 10.0 min under "
+                               "load (100.0 → 66.0 inferences/s); dropped >10% at 2.0 min")
+
+
+def test_a_flat_curve_did_not_drop_and_stats_only_windows_count() -> None:
+    # benchmark_model prints statistics, not each inference: a window of count and mean is enough.
+    curve = sustained_curve(_windows([50, 50, 49, 48, 47, 46, 46, 46, 46, 46], seconds=3.0, samples=False))
+    assert curve.first_drop_minute is None and curve.drop_text() == "did not drop >10%"
+    assert curve.kept_pct == pytest.approx(92)
+    assert curve.points[0].median_ms == pytest.approx(20.0)
+
+
+def test_a_failed_window_ends_the_curve_with_its_reason() -> None:
+    windows = _windows([100] * 10, seconds=3.0)
+    windows[4] = replace(windows[4], status="failed", error="benchmark_model killed", samples_us=())
+    curve = sustained_curve(windows[:5])
+    assert len(curve.points) == 4 and not curve.complete
+    assert curve.summary().endswith("(stopped after 4 of 10 windows: benchmark_model killed)")
+
+
+def test_windows_are_stored_and_read_back(tmp_path: Path) -> None:
+    layout = RunLayout(tmp_path)
+    windows = _windows([100, 90, 80], seconds=3.0)
+    start_session(layout, windows[0].job_id)
+    for window in windows:
+        append_window(layout, window)
+    with open(layout.sustained_file(windows[0].job_id), "a") as handle:
+        handle.write('{"job_id": "torn')  # a crash mid-write
+    assert load_sessions(layout) == {windows[0].job_id: windows}
+
+
+def test_the_simulated_phone_heats_throttles_and_climbs_in_status(tmp_path: Path) -> None:
+    model = ThermalModel()
+    (tmp_path / "dumpsys").mkdir()
+    soc = SimulatedSoC(model, tmp_path)
+    first = soc.inference_us()
+    while soc.load_s < 120:
+        last = soc.inference_us()
+    soc.save()
+    assert first == model.base_inference_us
+    # Two minutes toward 55 °C with a 40 s time constant: about 53.8 °C, throttled by about half.
+    assert soc.soc_c == pytest.approx(55 - 25 * math.exp(-soc.load_s / 40), abs=0.3)
+    assert last / first == pytest.approx(model.factor(soc.soc_c), rel=1e-3) and last / first > 1.5
+    from android_runner.dumpsys import parse_thermal
+
+    dumped = parse_thermal((tmp_path / "dumpsys" / "thermalservice").read_text())
+    assert dumped.status == 4 and dumped.temperatures_c["CPU0"] == pytest.approx(soc.soc_c, abs=0.05)
+    again = SimulatedSoC(model, tmp_path)  # the next run of the tool carries on from the stored state
+    assert again.soc_c == soc.soc_c
+
+
+def test_a_sustained_run_on_a_heating_phone_draws_the_curve(tmp_path: Path, android_loopback_env: None,
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            tiny_tflite_path: Path, capsys) -> None:
+    monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
+    with LoopbackAdbDevice(HOT_FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as phone:
+        suite = _suite(tmp_path, tiny_tflite_path, {"warmup": 1, "iterations": 3, "repeats": 1,
+                                                    "op_profile_runs": 0, "sustained_minutes": 2},
+                       targets=[f"android:{phone.serial}"])
+        results = tmp_path / "results"
+        assert main(["run", str(suite), "--results", str(results)]) == 0
+    (run_dir,) = results.iterdir()
+    layout = RunLayout(run_dir)
+    (curve,) = sustained_curves(layout)
+    assert curve.complete and len(curve.points) == 10 and curve.device_id == phone.serial
+    statuses = [p.thermal_status for p in curve.points]
+    assert statuses[0] == 0 and statuses == sorted(statuses) and statuses[-1] >= 3  # read with dumpsys
+    temperatures = [p.max_temperature_c for p in curve.points]
+    assert temperatures == sorted(temperatures) and temperatures[-1] > 50
+    # Simulated time: the same figures on any machine, however loaded.
+    assert curve.kept_pct == pytest.approx(65, abs=2)
+    assert curve.first_drop_minute == pytest.approx(0.4, abs=0.02)  # window 3, at 44/s against 50/s
+    out = capsys.readouterr().out
+    assert f"sustained: {curve.summary()}" in out and "kept 6" in out
+    page = layout.report_html.read_text()
+    assert "<h2>Sustained load</h2>" in page and 'alt="sustained-load plot"' in page
+    assert layout.sustained_png.stat().st_size > 10_000
+
+    layout.sustained_png.unlink()  # a report rebuilt from the run folder recomputes the curve
+    assert main(["report", str(run_dir)]) == 0
+    assert layout.sustained_png.exists() and sustained_curves(layout) == [curve]
