@@ -223,11 +223,9 @@ def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], ca
         if window.index == 0:
             sustained.start_session(store.layout, window.job_id)
         sustained.append_window(store.layout, window)
-        status = window.conditions.thermal_status if window.conditions is not None else None
         busy = window.busy_seconds
-        measured = (f"{window.count / busy:.1f} inferences/s, thermal status "
-                    f"{'not read' if status is None else status}" if window.status == "ok" and busy
-                    else f"{window.status}: {window.error}")
+        measured = (f"{window.count / busy:.1f} inferences/s{sustained.conditions_text(window.conditions)}"
+                    if window.status == "ok" and busy else f"{window.status}: {window.error}")
         callbacks.say(f"  window {window.index + 1}/{window.windows}: {measured}")
 
     run_sustained(chosen, targets, sink, stop, callbacks.say)

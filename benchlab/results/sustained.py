@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.execute.sustained import SustainedWindow
+from benchlab.records import Conditions
 from benchlab.results.layout import RunLayout
 from benchlab.results.store import conditions_from_json
 
@@ -53,6 +54,28 @@ def _window_from_json(raw: dict[str, Any]) -> SustainedWindow:
     return SustainedWindow(**{**raw, "samples_us": tuple(raw.get("samples_us") or ()),
                               "flags": tuple(raw.get("flags") or ()),
                               "conditions": conditions_from_json(raw.get("conditions"))})
+
+
+def _temperatures(conditions: Conditions | None) -> list[float]:
+    """Every temperature the device reported: its sensors and its battery (an iPhone reports only the latter)."""
+    if conditions is None:
+        return []
+    battery = [conditions.battery_temperature_c] if conditions.battery_temperature_c is not None else []
+    return [*conditions.temperatures_c.values(), *battery]
+
+
+def conditions_text(conditions: Conditions | None) -> str:
+    """Return ", thermal status 2, hottest 41.3 °C, CPU 2,100 MHz" for what the device reported ("" for nothing)."""
+    if conditions is None:
+        return ""
+    parts = []
+    if conditions.thermal_status is not None:
+        parts.append(f"thermal status {conditions.thermal_status}")
+    if temps := _temperatures(conditions):
+        parts.append(f"hottest {max(temps):.1f} °C")
+    if conditions.cpu_freq_mhz:
+        parts.append(f"CPU {max(conditions.cpu_freq_mhz.values()):,.0f} MHz")
+    return "".join(f", {part}" for part in parts)
 
 
 def read_session(path: Path) -> list[SustainedWindow]:
@@ -168,7 +191,7 @@ def _point(window: SustainedWindow, minute: float, busy: float) -> CurvePoint:
     elif window.stats.get("median_us") is not None:
         median_ms = float(window.stats["median_us"]) / 1000  # type: ignore[arg-type]
     c = window.conditions
-    temps = list(c.temperatures_c.values()) if c is not None else []
+    temps = _temperatures(c)
     freqs = list(c.cpu_freq_mhz.values()) if c is not None else []
     return CurvePoint(minute=minute, minutes=busy / 60, throughput=window.count / busy, median_ms=median_ms,
                       thermal_status=c.thermal_status if c else None, thermal_level=c.thermal_level if c else None,

@@ -3,7 +3,7 @@
 One line per session (variant x device x accelerator); each window is a point coloured by the
 device's thermal level after it (nominal, fair, serious, critical: benchlab.records.THERMAL_LEVELS),
 the dotted line at 90% of a session's first-minute throughput marks what a drop is. The lower panel
-steps through the raw thermal status the platform reported (Android's 0-6, iOS's 0-3). The figures
+steps through the raw thermal status the platform reported after each window (Android's 0-6, iOS's 0-3). The figures
 under the plot come from benchlab.results.sustained.
 """
 
@@ -44,11 +44,17 @@ def plot_sustained(curves: Sequence[SustainedCurve], path: Path) -> Path | None:
                         linewidth=0.8)
         if curve.first_drop_minute is not None:
             top.axvline(curve.first_drop_minute, color=line.get_color(), linestyle="--", linewidth=0.8)
-        statuses = [(p.minute, p.thermal_status) for p in curve.points if p.thermal_status is not None]
+        # A status is read after its window: it holds over that window, up to the window's end.
+        statuses = [(p.minute + p.minutes, p.thermal_status) for p in curve.points if p.thermal_status is not None]
         if statuses:
-            bottom.step([m for m, _ in statuses], [s for _, s in statuses], where="post", color=line.get_color())
+            bottom.step([0.0] + [m for m, _ in statuses], [statuses[0][1]] + [s for _, s in statuses], where="pre",
+                        color=line.get_color())
+    levels = {p.thermal_level for c in drawn for p in c.points}
     for level, colour in enumerate(LEVEL_COLOURS):
-        top.scatter([], [], c=colour, s=22, label=f"thermal: {THERMAL_LEVELS[level]}")
+        if level in levels:
+            top.scatter([], [], c=colour, s=22, label=f"thermal: {THERMAL_LEVELS[level]}")
+    if None in levels:
+        top.scatter([], [], c=UNKNOWN_COLOUR, s=22, label="thermal: not reported")
     top.set_ylabel("throughput (inferences/s)")
     top.set_ylim(bottom=0)
     top.set_title(f"Sustained load: throughput per window (dotted: {1 - DROP_FRACTION:.0%} of the first minute, "
@@ -97,7 +103,7 @@ repeats. Throughput is a window's inferences over its measured inference time; t
 load (inference time, not counting the runner's restart between windows). "kept %" is the throughput of the
 last minute (a tenth of a shorter run) as a percentage of the first; "first drop" is when a window first
 fell more than {DROP_FRACTION:.0%} below the first minute. Thermal status is the platform's own (Android
-PowerManager 0-6, iPhone thermal state 0-3); the hottest temperature is the highest sensor the device
+PowerManager 0-6, iPhone thermal state 0-3); the hottest temperature is the highest sensor (battery included) the device
 reported in any window.</p>
 {table(sustained_rows(curves))}
 {image(png, "sustained-load plot")}
