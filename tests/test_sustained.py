@@ -19,7 +19,14 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 from benchlab.records import Conditions
 from benchlab.results.layout import RunLayout
-from benchlab.results.sustained import append_window, load_sessions, start_session, sustained_curve, sustained_curves
+from benchlab.results.sustained import (
+    append_window,
+    complete_sessions,
+    load_sessions,
+    start_session,
+    sustained_curve,
+    sustained_curves,
+)
 from tests.loopback_adb import LoopbackAdbDevice
 from tests.loopback_adb.personalities import HOT_FLAGSHIP
 from tests.loopback_adb.thermal import SimulatedSoC, ThermalModel
@@ -116,6 +123,20 @@ def test_windows_are_stored_and_read_back(tmp_path: Path) -> None:
     with open(layout.sustained_file(windows[0].job_id), "a") as handle:
         handle.write('{"job_id": "torn')  # a crash mid-write
     assert load_sessions(layout) == {windows[0].job_id: windows}
+
+
+def test_only_a_session_that_ran_every_window_is_complete(tmp_path: Path) -> None:
+    # `--resume` runs a session again whole unless every planned window measured.
+    layout = RunLayout(tmp_path)
+    whole, cut = _windows([100, 90, 80], seconds=3.0), _windows([100, 90, 80], seconds=3.0)
+    cut = [replace(w, job_id="m.v.other.cpu") for w in cut[:2]]
+    failed = [replace(w, job_id="m.v.third.cpu") for w in whole]
+    failed[2] = replace(failed[2], status="failed", error="timed out")
+    for window in (*whole, *cut, *failed):
+        append_window(layout, window)
+    assert complete_sessions(layout) == {whole[0].job_id}
+    start_session(layout, "m.v.other.cpu")  # a session run again starts from an empty file
+    assert set(load_sessions(layout)) == {whole[0].job_id, "m.v.third.cpu"}
 
 
 def test_the_simulated_phone_heats_throttles_and_climbs_in_status(tmp_path: Path) -> None:

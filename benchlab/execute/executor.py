@@ -236,7 +236,7 @@ class LocalExecutor:
         stop = stop or StopControl()
         by_device = {d.info.id: [r for r in repeats if r.device_id == d.info.id] for d in devices}
         finished = threading.Event()
-        watcher = threading.Thread(target=_abort_on_request, args=(stop, finished, devices), daemon=True)
+        watcher = threading.Thread(target=abort_on_request, args=(stop, finished, devices), daemon=True)
         watcher.start()
         try:
             with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="device") as pool:
@@ -248,7 +248,7 @@ class LocalExecutor:
             watcher.join()
 
 
-def _abort_on_request(stop: StopControl, finished: threading.Event, devices: Sequence[Device]) -> None:
+def abort_on_request(stop: StopControl, finished: threading.Event, devices: Sequence[Device]) -> None:
     """Wait until the run finishes or an abort is asked; on an abort, stop what each device runs."""
     while not finished.wait(ABORT_POLL_SECONDS):
         if stop.abort.is_set():

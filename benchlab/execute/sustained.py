@@ -41,7 +41,7 @@ from pathlib import Path
 
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.devices import Device
-from benchlab.execute.executor import StopControl
+from benchlab.execute.executor import StopControl, abort_on_request
 from benchlab.execute.gate import STARTED_HOT, wait_until_cool
 from benchlab.records import Conditions, Job, Measurement
 
@@ -143,7 +143,13 @@ def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl,
     flags: tuple[str, ...] = ()
     if device.thermal_limits is not None and wait_until_cool(device.conditions, device.thermal_limits)[1]:
         flags = (STARTED_HOT,)
-    device.prepare([Path(job.variant.path)] if job.variant.path else [])
+    try:
+        device.prepare([Path(job.variant.path)] if job.variant.path else [])
+    except DeviceLost:
+        raise
+    except BenchlabError as exc:  # the model could not be copied (a full phone): the session's one window says why
+        sink(_window(job, device, 0, windows, seconds, None, str(exc), flags))
+        return
     origin = clock()
     for index in range(windows):
         if stop.stopping:
@@ -178,7 +184,8 @@ def run_sustained(jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSi
                   say: Callable[[str], None] = print) -> None:
     """Run each job's session: devices in parallel (one thread each), one session at a time per device.
 
-    A lost device ends its sessions (said once); the other devices go on.
+    A lost device ends its sessions (said once); the other devices go on. On `stop.abort` each device
+    is asked to abort the window in flight.
     """
     lock = threading.Lock()
 
@@ -198,6 +205,14 @@ def run_sustained(jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSi
                     say(f"sustained: {device.info.id} lost, its sessions end here: {exc}")
                 return
 
-    with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="sustained") as pool:
-        for future in [pool.submit(per_device, d) for d in devices]:
-            future.result()
+    # A second Ctrl-C (stop.abort) kills the window in flight, as during the repeats.
+    finished = threading.Event()
+    watcher = threading.Thread(target=abort_on_request, args=(stop, finished, devices), daemon=True)
+    watcher.start()
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(devices)), thread_name_prefix="sustained") as pool:
+            for future in [pool.submit(per_device, d) for d in devices]:
+                future.result()
+    finally:
+        finished.set()
+        watcher.join()
