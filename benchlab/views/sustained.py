@@ -81,7 +81,7 @@ def sustained_rows(curves: Sequence[SustainedCurve]) -> list[dict[str, str]]:
             "model": curve.model, "variant": curve.variant, "device": curve.device_id,
             "accelerator": curve.accelerator,
             "windows": f"{len(curve.points)}/{curve.planned_windows}",
-            "first minute /s": f"{curve.reference_throughput:.1f}" if curve.reference_throughput else "",
+            "start /s": f"{curve.reference_throughput:.1f}" if curve.reference_throughput else "",
             "end /s": f"{curve.end_throughput:.1f}" if curve.end_throughput else "",
             "kept %": f"{curve.kept_pct:.0f}" if curve.kept_pct is not None else "",
             "first drop >10%": (curve.drop_text().removeprefix(f"dropped >{DROP_FRACTION:.0%} ")
@@ -99,7 +99,8 @@ def sustained_section(curves: Sequence[SustainedCurve], png: Path | None,
         return ""
     return f"""<h2>Sustained load</h2>
 <p class="note">Each job ran without a pause, window after window (scenario.sustained_minutes), after its
-repeats. Throughput is a window's inferences over its measured inference time; the x axis is minutes under
+repeats. Throughput is a window's inferences over its measured inference time ("start /s" over the first
+minute, or the first tenth of a shorter run; "end /s" over as long at the end); the x axis is minutes under
 load (inference time, not counting the runner's restart between windows). "kept %" is the throughput of the
 last minute (a tenth of a shorter run) as a percentage of the first; "first drop" is when a window first
 fell more than {DROP_FRACTION:.0%} below the first minute. Thermal status is the platform's own (Android
