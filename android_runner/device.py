@@ -47,11 +47,13 @@ from android_runner.benchmark_model import (
 )
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
-from android_runner.tools import APK_NAME, benchmark_apk, runner_binary, sha256_file
+from android_runner import litert_lm
+from android_runner.tools import APK_NAME, benchmark_apk, litert_lm_binary, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.settings import ANDROID_REBOOT_WAIT, read
 from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
 from benchlab.execute.failures import failure_cause
+from benchlab.llm_bench import llm_metric_values
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (
@@ -78,6 +80,8 @@ from benchlab.tensors import (
 log = logging.getLogger(__name__)
 
 RUNNER = "benchmark_model"
+#: The language-model format phones run, with LiteRT-LM's litert_lm_main (android_runner.litert_lm).
+LITERTLM = "litertlm"
 #: How an Android phone can measure a job: benchmark_model started from adb shell (the default), or
 #: LiteRT's benchmark APK as a foreground app (`scenario.android_mode`).
 RUN_MODES = ("shell", "app")
@@ -208,7 +212,7 @@ class AndroidDevice:
         """Return the accelerator kinds the profile lists (CPU always) for .tflite variants, measured
         from adb shell or through the benchmark APK."""
         kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite"}), run_modes=RUN_MODES)
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM}), run_modes=RUN_MODES)
 
     def conditions(self) -> Conditions:
         """Return thermal status, temperatures and battery from dumpsys."""
@@ -247,6 +251,8 @@ class AndroidDevice:
         return replace(measurement, flags=(*measurement.flags, RECONNECTED)) if len(attempts) > 1 else measurement
 
     def _run_once(self, job: Job) -> Measurement:
+        if job.variant.format == LITERTLM:
+            return self._llm_repeat(job)
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
             accelerator=job.accelerator, status="ok", started_at=now_iso(),
@@ -281,6 +287,53 @@ class AndroidDevice:
             log.warning("%s: conditions after the job not read: %s", self.info.id, exc)
             after = None
         return replace(measurement, conditions_after=after, finished_at=now_iso())
+
+    def _llm_repeat(self, job: Job) -> Measurement:
+        """One repeat of a language model's cell with LiteRT-LM's litert_lm_main from adb shell
+        (android_runner.litert_lm): its printed TTFT, prefill and decode figures and peak memory, the
+        token counts checked against the cell. `warm` runs the cell once untimed first with the same
+        cache folder; `cold` empties it first."""
+        llm = job.scenario.llm
+        base = Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
+                           device=self.info, accelerator=job.accelerator, status="ok", started_at=now_iso(),
+                           runner=litert_lm.BINARY_NAME, flags=(f"llm-cache-{llm.cache}",))
+        model_remote = self._model_remote(Path(job.variant.path))
+        binary_remote = self._remote(litert_lm.BINARY_NAME)
+        cache = shlex.quote(f"{commands.DEVICE_DIR}/litert-lm-cache-{self.session}")
+        kill = f"pkill -9 -f {shlex.quote('[-]-model_path=' + model_remote)}; true"
+        try:
+            binary = litert_lm_binary(self.facts.abi)
+            base = replace(base, runner_version=sha256_file(binary), conditions_before=self.conditions())
+            self._ensure(binary, binary_remote, executable=True)
+            self._keep_fresh()
+            self._use(Path(job.variant.path), model_remote)
+            command = litert_lm.benchmark_command(binary_remote, model_remote, job, cache.strip("'"))
+            self._shell(f"rm -rf {cache}; mkdir -p {cache}")
+            if llm.cache == "warm":
+                self._shell(f"{command} >/dev/null 2>&1", timeout_s=job.scenario.timeout_seconds)
+            result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
+        except DeviceTimeout as exc:
+            self._shell(kill)  # a hung run must not heat the next job
+            return replace(base, status="failed", error=f"{exc} (litert_lm_main killed)",
+                           failure_cause=failure_cause(exc), finished_at=now_iso())
+        except DeviceLost:
+            raise  # run() waits for the phone, or the executor quarantines it
+        except DeviceError as exc:
+            return replace(base, status="failed", error=str(exc), finished_at=now_iso())
+        parsed = litert_lm.parse_output(result.output)
+        error = None
+        if result.exit_code != 0 or parsed is None:
+            last = [line for line in result.output.splitlines() if line.strip()][-1:] or ["no output"]
+            error = f"litert_lm_main exited with {result.exit_code}: {last[0][:300]}"
+        elif (parsed.prefill_tokens, parsed.decode_tokens) != (llm.cell.prefill, llm.cell.decode):
+            error = (f"litert_lm_main ran {parsed.prefill_tokens} prefill and {parsed.decode_tokens} decode tokens, "
+                     f"not the {llm.cell.prefill} and {llm.cell.decode} asked for")
+        if error is not None or parsed is None:
+            return replace(base, status="failed", error=error, runner_output=result.output, finished_at=now_iso())
+        values = llm_metric_values(parsed.prefill_tps, parsed.decode_tps, parsed.ttft_s, parsed.prefill_tokens,
+                                   parsed.decode_tokens)
+        return replace(base, runner_output=result.output, peak_memory_mb=parsed.peak_mb, metric_values=values,
+                       conditions_after=self.conditions(), finished_at=now_iso())
 
     # --- a phone that drops off ---------------------------------------------------------------
 
@@ -559,8 +612,8 @@ class AndroidDevice:
         if not self._swept:
             self._sweep([self._model_remote(artifact) for artifact in artifacts])
             self._swept = True
-        binary = runner_binary(self.facts.abi)
-        self._ensure(binary, self._remote("benchmark_model"), executable=True)
+        if not artifacts or any(a.suffix != f".{LITERTLM}" for a in artifacts):  # a language model needs none
+            self._ensure(runner_binary(self.facts.abi), self._remote("benchmark_model"), executable=True)
         for artifact in artifacts:
             self._use(artifact, self._model_remote(artifact))
 

@@ -20,7 +20,14 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlab.settings import ANDROID_BENCHMARK_APK, ANDROID_BENCHMARK_MODEL, TOOLS_BASE_URL, Setting, read
+from benchlab.settings import (
+    ANDROID_BENCHMARK_APK,
+    ANDROID_BENCHMARK_MODEL,
+    ANDROID_LITERT_LM_MAIN,
+    TOOLS_BASE_URL,
+    Setting,
+    read,
+)
 from benchlab.errors import DeviceError
 from benchlab.cache_dir import cache_dir
 
@@ -34,6 +41,7 @@ APK_PREBUILTS = {abi: f"{name}.apk" for abi, name in PREBUILTS.items()}
 #: Where each tool is kept in an ABI's folder of tools_dir().
 BINARY_NAME = "benchmark_model"
 APK_NAME = "benchmark_model.apk"
+LITERT_LM_NAME = "litert_lm_main"
 
 
 def tools_dir() -> Path:
@@ -108,7 +116,18 @@ def benchmark_apk(abi: str | None) -> Path:
     return _tool(abi, ANDROID_BENCHMARK_APK, APK_NAME)
 
 
-def _tool(abi: str | None, setting: Setting, name: str) -> Path:
+def litert_lm_binary(abi: str | None) -> Path:
+    """Return LiteRT-LM's litert_lm_main to push for a phone's ABI (language models, .litertlm).
+
+    No release of it is pinned here yet (LiteRT-LM publishes prebuilts in its GitHub releases, and a
+    pin needs the asset's sha256 from a source benchlab can cite), so `benchlab tools fetch android`
+    does not download it: set $BENCHLAB_ANDROID_LITERT_LM_MAIN, or put it in the ABI's tools folder.
+    Raises DeviceError saying so when there is none.
+    """
+    return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME, fetched=False)
+
+
+def _tool(abi: str | None, setting: Setting, name: str, fetched: bool = True) -> Path:
     configured = read(setting)
     if configured:
         path = Path(configured)
@@ -119,5 +138,7 @@ def _tool(abi: str | None, setting: Setting, name: str) -> Path:
     path = tools_dir() / folder_abi / name
     if not path.is_file():
         # The instruction is in the message itself: it becomes the failed row's one-line error.
-        raise DeviceError(f"no {name} for {abi or 'this phone'}: run `benchlab tools fetch android` or set {setting.name}")
+        how = f"run `benchlab tools fetch android` or set {setting.name}" if fetched else \
+            f"set {setting.name} to one (LiteRT-LM's releases publish it; not fetched by benchlab yet)"
+        raise DeviceError(f"no {name} for {abi or 'this phone'}: {how}")
     return path

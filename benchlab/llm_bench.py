@@ -11,10 +11,10 @@ Two engines, which time different things (the README's LLM section has the table
 
 - `litert-lm`: LiteRT-LM's own benchmark mode (`litert_lm.Benchmark`, the C API's
   `engine_settings_enable_benchmark`): the prompt is padded with token 0 (or cut) to exactly P
-  tokens and exactly D tokens are decoded whatever the model emits (EOS does not stop it), with the
-  model's own sampler (the tiny test model's is greedy). It reports init time, time to first token
-  and the prefill and decode token counts and rates of the turn, timing the model calls
-  (tokenization outside).
+  tokens and D tokens are decoded with the model's own sampler (from its metadata),
+  unless a stop token the model emits ends decoding early: the counts are checked, and a short run
+  fails. It reports init time, time to first token and the prefill and decode token counts and
+  rates of the turn, timing the model calls (tokenization outside).
 - `executorch`: ExecuTorch's `TextLLMRunner` on a .pte and its tokenizer: a prompt of exactly P
   tokens (a repeated word, checked against the tokenizer), temperature 0 (greedy), D + 1 new
   tokens asked for, since the runner counts the token prefill produces apart from the D decode
@@ -75,6 +75,18 @@ class LlmResult:
     peak_rss_mb: float | None = None
     #: Wall time of the child process (start to exit) in seconds, set by run_child.
     wall_s: float | None = None
+
+
+#: The keys of a repeat's `Measurement.metric_values` every LLM runner fills (host and phone): the
+#: metrics' own names (benchlab.metrics: prefill_tps, decode_tps, ttft) and the token counts it ran.
+PREFILL_TOKENS, DECODE_TOKENS = "llm_prefill_tokens", "llm_decode_tokens"
+
+
+def llm_metric_values(prefill_tps: float, decode_tps: float, ttft_s: float, prefill_tokens: int,
+                      decode_tokens: int) -> dict[str, float]:
+    """Return one run's figures as a repeat's metric_values (TTFT in µs, like every time benchlab stores)."""
+    return {"prefill_tps": prefill_tps, "decode_tps": decode_tps, "ttft": ttft_s * 1e6,
+            PREFILL_TOKENS: float(prefill_tokens), DECODE_TOKENS: float(decode_tokens)}
 
 
 class LlmRunFailed(RuntimeError):

@@ -223,7 +223,9 @@ class LlmScenario:
     """How a language model (a generative format) is measured: the matrix of prompt and generation lengths.
 
     Each (prefill, decode) pair is its own job; `cell` is the one a job measures (set when planned).
-    Sampling is greedy where the engine takes a sampler, and the counts are exact: EOS never stops it.
+    Sampling is greedy where the runner sets it (ExecuTorch; LiteRT-LM's benchmark uses the model's own
+    sampler), and the counts are exact: a run that a stop token ended early fails its cell (the
+    runners check the counts the engine reports).
     """
 
     prefill: tuple[int, ...] = (128, 512)

@@ -6,7 +6,10 @@ few generated sentences. Then:
 - LiteRT-LM: a Hugging Face config directory for a two-layer Qwen3 decoder (hidden size 64, four
   heads, two KV heads) is exported by LiteRT-Torch with random weights
   (`litert_torch.generative.export_hf.export(use_random_weights=True)`) to a .litertlm bundle of the
-  prefill and decode signatures, the tokenizer and a greedy sampler (top-k 1), about 1 MB.
+  prefill and decode signatures and the tokenizer, about 1 MB, with the exporter's default sampler
+  (a top-k 1 sampler made LiteRT-LM 0.18.1's benchmark decode no token at all). Its EOS
+  id is outside the vocabulary and its end-of-turn marker is text random weights do not produce, so
+  decoding is never stopped early.
 - ExecuTorch: ExecuTorch's Llama export (`export_llm base.model_class=llama3`, no checkpoint: random
   weights) writes a two-layer Llama of the same size with a KV cache and XNNPACK to model.pte, in a
   folder beside the same tokenizer.json (an .etlm bundle, benchlab.formats.etlm). Its EOS id is
@@ -34,9 +37,16 @@ PREFILL_LENGTHS = (32, 128, 512)
 #: The KV cache the export sizes its signatures for (prefill + decode must fit).
 CACHE_LENGTH = 1024
 VOCAB_SIZE = 512
-SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
-CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>")
+#: A turn ends with a marker of several tokens: LiteRT-LM stops decoding at the model turn's end
+#: marker (a stop string it reads from this template) and at the config's EOS, so the marker must be
+#: text random weights will not produce, and the EOS (below) an id outside the vocabulary.
+END_OF_TURN = " [end of turn 7f3a]"
+CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}: {{ m['content'] }}" + END_OF_TURN +
+                 "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant: {% endif %}")
+#: An EOS id outside the vocabulary: greedy decoding on random weights picks a special token often
+#: enough (the end-of-turn token, when there was one, ended every run at 0 decode tokens).
+EOS_OUTSIDE = 100_000
 
 
 def _corpus() -> list[str]:
@@ -57,14 +67,13 @@ def write_hf_directory(folder: Path) -> None:
     tokenizer.train_from_iterator(_corpus(), trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE, special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>",
-                                                pad_token="<|endoftext|>")
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<|endoftext|>")
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(folder)
     transformers.Qwen3Config(
         vocab_size=tokenizer.get_vocab_size(), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=CACHE_LENGTH * 2,
-        tie_word_embeddings=True, eos_token_id=tokenizer.token_to_id("<|im_end|>"),
+        tie_word_embeddings=True, eos_token_id=tokenizer.get_vocab_size() + EOS_OUTSIDE, bos_token_id=None,
     ).save_pretrained(folder)
 
 
@@ -92,8 +101,7 @@ def build(target: Path = MODEL) -> Path:
         hf_dir.mkdir()
         write_hf_directory(hf_dir)
         _export_hf()(model=str(hf_dir), output_dir=str(out_dir), use_random_weights=True,
-                     prefill_lengths=list(PREFILL_LENGTHS), cache_length=CACHE_LENGTH, quantization_recipe="none",
-                     sampler_top_k=1)
+                     prefill_lengths=list(PREFILL_LENGTHS), cache_length=CACHE_LENGTH, quantization_recipe="none")
         shutil.move(out_dir / "model.litertlm", target)
     return target
 
@@ -111,7 +119,7 @@ def build_etlm(target: Path = ETLM) -> Path:
         params.write_text(json.dumps({"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "vocab_size": vocab,
                                       "multiple_of": 32, "norm_eps": 1e-6, "rope_theta": 10000.0}))
         # EOS outside the vocabulary: random weights could emit any id in it and end the run early.
-        metadata = json.dumps({"get_bos_id": 1, "get_eos_ids": [vocab + 100_000]})
+        metadata = json.dumps({"get_bos_id": 1, "get_eos_ids": [vocab + EOS_OUTSIDE]})
         subprocess.run([sys.executable, "-m", "executorch.extension.llm.export.export_llm",
                         "base.model_class=llama3", f"base.params={params}", f"base.metadata={json.dumps(metadata)}",
                         "model.use_kv_cache=true", f"export.max_seq_length={CACHE_LENGTH}",

@@ -16,19 +16,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from benchlab.llm_bench import EXECUTORCH, LlmRequest, LlmResult, LlmRunFailed, run_child
+from benchlab.llm_bench import EXECUTORCH, LlmRequest, LlmRunFailed, llm_metric_values, run_child
 from benchlab.records import Job, Measurement, now_iso
 from benchlab.temp_dirs import owned_tempdir
-
-#: The keys of a repeat's metric_values an LLM runner fills, besides the metrics' own names.
-PREFILL_TOKENS, DECODE_TOKENS = "llm_prefill_tokens", "llm_decode_tokens"
-
-
-def llm_metric_values(result: LlmResult) -> dict[str, float]:
-    """Return one run's figures as a repeat's metric_values (TTFT in µs, like every time benchlab stores)."""
-    return {"prefill_tps": result.prefill_tps, "decode_tps": result.decode_tps, "ttft": result.ttft_s * 1e6,
-            PREFILL_TOKENS: float(result.prefill_tokens), DECODE_TOKENS: float(result.decode_tokens)}
-
 
 def run_llm_repeat(job: Job, base: Measurement) -> Measurement:
     """Run one repeat of an LLM job in a child process and return its Measurement (failed with one line
@@ -54,6 +44,7 @@ def run_llm_repeat(job: Job, base: Measurement) -> Measurement:
             result = run_child(request, job.scenario.timeout_seconds, workdir)
         except LlmRunFailed as exc:
             return replace(base, status="failed", error=str(exc), flags=flags, finished_at=now_iso())
+    values = llm_metric_values(result.prefill_tps, result.decode_tps, result.ttft_s, result.prefill_tokens,
+                               result.decode_tokens)
     return replace(base, runner=result.engine, runner_version=result.engine_version, init_us=result.init_s * 1e6,
-                   peak_memory_mb=result.peak_rss_mb, metric_values=llm_metric_values(result), flags=flags,
-                   finished_at=now_iso())
+                   peak_memory_mb=result.peak_rss_mb, metric_values=values, flags=flags, finished_at=now_iso())

@@ -1,7 +1,7 @@
 """Decode speed of a language model: generated tokens per second, per repeat (llama-bench's tg).
 
 A runner reports it for each repeat of an LLM cell (`Measurement.metric_values["decode_tps"]`):
-the engine's own rate over exactly the cell's decode tokens, EOS ignored. The median over repeats
+the engine's own rate over exactly the cell's decode tokens (checked). The median over repeats
 with its 95% CI is the row's figure; a comparison tests the time per generated token at the repeat
 level and fails the check on a significant slowdown past `decode_pct` (benchlab.metrics.base.RateMetric).
 """

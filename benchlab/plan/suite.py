@@ -289,8 +289,9 @@ MAX_TOKENS = 1_048_576
 
 class LlmSpec(_Strict):
     """The LLM matrix (`scenario.llm`): each prompt length x each generation length is one job of a
-    language model (a .litertlm); a repeat prefills exactly `prefill` tokens, then decodes exactly
-    `decode` greedily, EOS ignored."""
+    language model (.litertlm, .etlm); a repeat prefills exactly `prefill` tokens, then decodes exactly
+    `decode` (greedy where the engine takes a sampler); a run that a stop token ends early fails its
+    cell (the counts are checked)."""
 
     prefill: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] = Field(
         [128, 512], min_length=1, description="prompt lengths in tokens (llama-bench's pp)")

@@ -94,7 +94,7 @@ def llm_section(df: pd.DataFrame, table: Callable[[list[dict[str, str]]], str], 
         return ""
     return ("<h2>Language models: prompt × generation</h2>\n<p class=\"note\">One row per prompt length (pp) "
             "and one decode column per generation length (tg): medians over repeats, [95% CI] from order "
-            "statistics with at least 6 repeats. Exact token counts, EOS ignored. Prefill tok/s is from the pp "
+            "statistics with at least 6 repeats. Exact token counts (a run a stop token ended early fails its cell). Prefill tok/s is from the pp "
             "row's first tg cell. TTFT is labelled by engine: LiteRT-LM times it from its prefill and first decode "
             "step, ExecuTorch from the start of generate (tokenization inside); never compare it across engines. "
             "Peak MB is the runner process's resident high-water mark.</p>\n" + table(rows) + "\n" + plot)

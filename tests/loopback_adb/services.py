@@ -24,9 +24,9 @@ Commands that answer from the personality are small scripts on the shell's ``PAT
 ``df`` reports the bytes left while the disk-full fault is on. ``sha256sum``, ``stat``, ``df``, ``rm``, ``mkdir -p``, ``chmod``, ``ls`` ... are this machine's
 coreutils (toybox prints the same formats for what a harness uses).
 
-A command word ending in ``benchmark_model`` that names a file pushed to the device (present and
-executable — otherwise the shell reports "not found" / "Permission denied" as a phone would) runs
-``fake_benchmark_model.py`` with this Python.
+A command word ending in ``benchmark_model`` (or ``litert_lm_main``) that names a file pushed to the
+device (present and executable — otherwise the shell reports "not found" / "Permission denied" as a
+phone would) runs ``fake_benchmark_model.py`` (``fake_litert_lm_main.py``) with this Python.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 _TICK_S = 0.2
 _HERE = Path(__file__).resolve().parent
 FAKE_BENCHMARK_MODEL = _HERE / "fake_benchmark_model.py"
+FAKE_LITERT_LM_MAIN = _HERE / "fake_litert_lm_main.py"
+#: The stand-in for each tool a harness pushes, by the tool's file name.
+STAND_INS = {"benchmark_model": FAKE_BENCHMARK_MODEL, "litert_lm_main": FAKE_LITERT_LM_MAIN}
 
 SHELL_PREFIXES = (
     "/data", "/sdcard", "/storage", "/system", "/vendor",
@@ -71,7 +74,7 @@ _PREFIX_RE = re.compile(
 # or after `taskset MASK` (so `sha256sum .../benchmark_model` still hashes the pushed file).
 _TOOL_RE = re.compile(
     r"(^|[;&|(`]\s*|(?<![^\s;&|(])\{\s+|\b(?:do|then|else)\s+|\btaskset\s+\S+\s+)"
-    r"((?:[^\s;&|()<>'\"`]*/)?(benchmark_model))(?=[\s;&|)<>`]|$)"
+    r"((?:[^\s;&|()<>'\"`]*/)?(benchmark_model|litert_lm_main))(?=[\s;&|)<>`]|$)"
 )
 
 _SIGNAL_MESSAGES = {
@@ -108,7 +111,7 @@ def rewrite_command(root: Path, command: str) -> str:
             target = Path(word)
             if not (target.is_file() and os.access(target, os.X_OK)):
                 return prefix + word  # not pushed / not executable: the shell reports it as a phone would
-        return f"{prefix}{shlex.quote(sys.executable)} {shlex.quote(str(FAKE_BENCHMARK_MODEL))}"
+        return f"{prefix}{shlex.quote(sys.executable)} {shlex.quote(str(STAND_INS[match.group(3)]))}"
 
     return _TOOL_RE.sub(tool, mapped)
 
