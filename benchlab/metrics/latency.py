@@ -103,7 +103,9 @@ class Latency(Metric):
         move the std and the mean, not the medians every statistic rests on."""
         found = []
         summary = summarize(m.samples_us, m.runner_stats)
-        repeats = summary.repeats if summary else 0
+        if summary is None:  # nothing timed per inference (a language model: its metrics are tokens/s)
+            return found
+        repeats = summary.repeats
         if repeats < MIN_REPEATS:
             found.append(("few-repeats", f"only {repeats} repeat(s); at least {MIN_REPEATS} are needed for a 95% "
                                          "interval and to tell a change from noise: raise scenario.repeats"))
