@@ -228,7 +228,13 @@ def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], ca
                     if window.status == "ok" and busy else f"{window.status}: {window.error}")
         callbacks.say(f"  window {window.index + 1}/{window.windows}: {measured}")
 
-    run_sustained(chosen, targets, sink, stop, callbacks.say)
+    # Each job's mean latency in its repeats sizes its first window for a runner that counts iterations only.
+    latencies: dict[str, float] = {}
+    for m in store.repeat_records():
+        samples = m.all_samples_us or [float(stats["avg_us"]) for stats in m.runner_stats if stats.get("avg_us")]
+        if m.status == "ok" and samples:
+            latencies[m.job_id] = sum(samples) / len(samples)
+    run_sustained(chosen, targets, sink, stop, latencies, callbacks.say)
 
 
 #: Files `gate` writes into the candidate run's directory.

@@ -14,10 +14,20 @@ import yaml
 
 from benchlab.cli import main
 from benchlab.errors import SuiteError
-from benchlab.execute.sustained import SustainedWindow, window_count, window_seconds
+from benchlab.execute.executor import StopControl
+from benchlab.execute.sustained import SustainedWindow, run_sustained, sustained_jobs, window_count, window_seconds
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
-from benchlab.records import Conditions
+from benchlab.records import (
+    AcceleratorSetting,
+    Capabilities,
+    Conditions,
+    DeviceInfo,
+    Job,
+    Measurement,
+    Scenario,
+    Variant,
+)
 from benchlab.results.layout import RunLayout
 from benchlab.results.sustained import (
     append_window,
@@ -137,6 +147,54 @@ def test_only_a_session_that_ran_every_window_is_complete(tmp_path: Path) -> Non
     assert complete_sessions(layout) == {whole[0].job_id}
     start_session(layout, "m.v.other.cpu")  # a session run again starts from an empty file
     assert set(load_sessions(layout)) == {whole[0].job_id, "m.v.third.cpu"}
+
+
+class CountingDevice:
+    """Runs exactly the iterations a job asks for, each 10 ms, ignoring min_seconds (as the iPhone app does);
+    its thermal state climbs one step per window."""
+
+    thermal_limits = None
+
+    def __init__(self) -> None:
+        self.info = DeviceInfo(id="phone", platform="ios")
+        self.asked: list[int] = []
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
+
+    def conditions(self) -> Conditions:
+        return Conditions(timestamp=0.0)
+
+    def prepare(self, artifacts: object) -> None:
+        pass
+
+    def run(self, job: Job) -> Measurement:
+        self.asked.append(job.scenario.iterations)
+        after = Conditions(timestamp=0.0, thermal_status=min(len(self.asked) - 1, 3), thermal_scale="ios-thermal-state")
+        return Measurement(job_id=job.job_id, run_id="r", suite="s", variant=job.variant, device=self.info,
+                           accelerator=job.accelerator, status="ok", runner="counting",
+                           samples_us=((10_000.0,) * job.scenario.iterations,), conditions_after=after)
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_runner_that_only_counts_iterations_gets_windows_of_the_right_length() -> None:
+    device, windows = CountingDevice(), []
+    variant = Variant(model="m", name="v", recipe="tflite", format="tflite", status="ok", path=None)
+    job = Job(job_id="m.v.phone.cpu", run_id="r", suite="s", variant=variant, device_id="phone",
+              accelerator=AcceleratorSetting(name="cpu", kind="cpu"),
+              scenario=Scenario(iterations=50, sustained_minutes=0.5))
+    run_sustained(sustained_jobs([job], [device]), [device], windows.append, StopControl(), {job.job_id: 12_500.0},
+                  say=lambda _line: None)
+    # Sized from the repeats' 12.5 ms first (240 x 10 ms = 2.4 s), then from each window: 300 x 10 ms = 3 s.
+    assert device.asked == [240] + [300] * 9
+    curve = sustained_curve(windows)
+    assert curve.complete and [p.thermal_status for p in curve.points] == [0, 1, 2, 3, 3, 3, 3, 3, 3, 3]
+    assert curve.kept_pct == pytest.approx(100) and curve.first_drop_minute is None
 
 
 def test_the_simulated_phone_heats_throttles_and_climbs_in_status(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -107,9 +107,15 @@ class SustainedWindow:
 WindowSink = Callable[[SustainedWindow], None]
 
 
-def window_job(job: Job, index: int, seconds: float) -> Job:
-    """Return the repeat that measures one window of `job`: no evaluation, no op profiling, warmup only first."""
-    scenario = replace(job.scenario, warmup=job.scenario.warmup if index == 0 else 0, iterations=1,
+def window_job(job: Job, index: int, seconds: float, latency_us: float | None) -> Job:
+    """Return the repeat that measures one window of `job`: no evaluation, no op profiling, warmup only first.
+
+    It asks for `seconds` of timing (benchmark_model and this machine's worker stop on time) and for as
+    many iterations as fit in it at `latency_us` (the latest measured latency), for a runner that
+    counts iterations only (the iPhone app); the time cap ends the window either way.
+    """
+    iterations = job.scenario.iterations if latency_us is None else max(1, math.ceil(seconds * 1e6 / latency_us))
+    scenario = replace(job.scenario, warmup=job.scenario.warmup if index == 0 else 0, iterations=iterations,
                        min_seconds=seconds, max_seconds=seconds, repeats=1, op_profile_runs=0,
                        timeout_seconds=seconds + job.scenario.timeout_seconds)
     return replace(job, scenario=scenario, repeat=index, slot=0, evaluate=False)
@@ -129,9 +135,12 @@ def _window(job: Job, device: Device, index: int, windows: int, seconds: float,
                    conditions=measurement.conditions_after, flags=(*flags, *measurement.flags))
 
 
-def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl,
+def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl, latency_us: float | None = None,
                 clock: Callable[[], float] = time.monotonic) -> None:
     """Run every window of one job's session back to back, handing each to `sink`.
+
+    `latency_us` (the job's latency in its repeats) sizes the first window's iteration count for a
+    runner that only counts; each later window is sized by the one before it.
 
     The device is gated cool once, before the first window (a window flagged started-hot when it
     never cooled). A window that fails ends the session with that failed window; a stop request ends
@@ -156,8 +165,10 @@ def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl,
             return
         started = clock() - origin
         try:
-            measurement = device.run(window_job(job, index, seconds))
+            measurement = device.run(window_job(job, index, seconds, latency_us))
             window = _window(job, device, index, windows, seconds, measurement, None, flags)
+            busy = window.busy_seconds
+            latency_us = busy * 1e6 / window.count if busy else latency_us
         except DeviceLost:
             raise
         except BenchlabError as exc:
@@ -181,9 +192,10 @@ def sustained_jobs(jobs: Sequence[Job], devices: Sequence[Device], done: Collect
 
 
 def run_sustained(jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSink, stop: StopControl,
-                  say: Callable[[str], None] = print) -> None:
+                  latencies_us: Mapping[str, float] | None = None, say: Callable[[str], None] = print) -> None:
     """Run each job's session: devices in parallel (one thread each), one session at a time per device.
 
+    `latencies_us` holds each job's latency in its repeats, by job id (run_session says what for).
     A lost device ends its sessions (said once); the other devices go on. On `stop.abort` each device
     is asked to abort the window in flight.
     """
@@ -199,7 +211,7 @@ def run_sustained(jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSi
                     f"{job.accelerator.name} for {minutes:g} min ({window_count(minutes or 0)} windows of "
                     f"{window_seconds(minutes or 0):g} s)")
             try:
-                run_session(job, device, sink, stop)
+                run_session(job, device, sink, stop, (latencies_us or {}).get(job.job_id))
             except DeviceLost as exc:
                 with lock:
                     say(f"sustained: {device.info.id} lost, its sessions end here: {exc}")
