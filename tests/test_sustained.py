@@ -150,7 +150,8 @@ def test_only_a_session_that_ran_every_window_is_complete(tmp_path: Path) -> Non
 
 
 class CountingDevice:
-    """Runs exactly the iterations a job asks for, each 10 ms, ignoring min_seconds (as the iPhone app does);
+    """Runs exactly the iterations a job asks for, each 10 ms, ignoring min_seconds (as the iPhone app does;
+    it takes language models too, so a test sees them left out for what they are, not for the device);
     its thermal state climbs one step per window."""
 
     thermal_limits = None
@@ -160,7 +161,7 @@ class CountingDevice:
         self.asked: list[int] = []
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
+        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite", "litertlm"}))
 
     def conditions(self) -> Conditions:
         return Conditions(timestamp=0.0)
@@ -195,6 +196,8 @@ def test_a_runner_that_only_counts_iterations_gets_windows_of_the_right_length()
     curve = sustained_curve(windows)
     assert curve.complete and [p.thermal_status for p in curve.points] == [0, 1, 2, 3, 3, 3, 3, 3, 3, 3]
     assert curve.kept_pct == pytest.approx(100) and curve.first_drop_minute is None
+    language_model = replace(job, variant=replace(variant, format="litertlm"))
+    assert sustained_jobs([language_model], [device]) == []  # tokens per second per cell, not windows
 
 
 def test_the_simulated_phone_heats_throttles_and_climbs_in_status(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.devices import Device
 from benchlab.execute.executor import StopControl, abort_on_request
 from benchlab.execute.gate import STARTED_HOT, wait_until_cool
+from benchlab.formats import format_named
 from benchlab.records import Conditions, Job, Measurement
 
 #: The longest window, in seconds (the module docstring says why 30).
@@ -183,10 +184,12 @@ def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl, l
 def sustained_jobs(jobs: Sequence[Job], devices: Sequence[Device], done: Collection[str] = (),
                    dead: Collection[str] = ()) -> list[Job]:
     """Return the jobs that get a session: built variants the device runs, whose repeats did not fail for
-    a reason of the model (`dead`), and whose session is not already complete (`done`)."""
+    a reason of the model (`dead`), and whose session is not already complete (`done`). A language model
+    (a generative format) gets none: its runs are prompt x generation cells, not timed inferences."""
     by_id = {d.info.id: d for d in devices}
     return [job for job in jobs
             if job.scenario.sustained_minutes is not None and job.variant.status != "failed"
+            and not getattr(format_named(job.variant.format), "generative", False)
             and job.job_id not in done and job.job_id not in dead
             and by_id[job.device_id].capabilities().refusal(job.variant.format, job.accelerator) is None]
 
