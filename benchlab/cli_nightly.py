@@ -369,14 +369,13 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchlab.nightly.thresholds import thresholds_of
     from benchlab.results.history import resolve_run
     from benchlab.decide.pick import round_values
     from benchlab.results.run_record import RunRecord
     from benchlab.results.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
-    threshold = thresholds_of(record.meta.get("suite")).latency_pct
+    threshold = record.meta.suite.regression.latency_pct
     rounds = round_values(record.repeat_table)
     results = record.results
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import getpass
 import platform
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchlab.plan.datasets import load_model_datasets
-from benchlab.plan.evaluation import evaluation_data
+from benchlab.plan.evaluation import EvaluationData, evaluation_data
 from benchlab.execute.devices import Device, discover_devices, select_devices
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, DiskFull
 from benchlab.execute.executor import Executor, LocalExecutor, StopControl, interleaved_schedule, plan_jobs
@@ -28,7 +28,8 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
-from benchlab.plan.suite import Suite, suite_from_data
+from benchlab.results.run_meta import DataInfo, RunMeta, StoredSuite
+from benchlab.plan.suite import Suite
 
 if TYPE_CHECKING:
     from benchlab.nightly.compare import CompareResult
@@ -91,7 +92,7 @@ def outcome_counts(measurements: Sequence[Measurement]) -> dict[str, int]:
     return counts
 
 
-def new_run_store(results_root: Path, suite: Suite, meta: dict) -> RunStore:
+def new_run_store(results_root: Path, suite: Suite, meta: RunMeta) -> RunStore:
     """Create a new run's store with a unique, sortable id: UTC time, the suite's name, and a
     counter when another run took that second (two runs started together on one machine)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -106,20 +107,19 @@ def new_run_store(results_root: Path, suite: Suite, meta: dict) -> RunStore:
     raise BenchlabError(f"no free run id for {base} under {results_root}")
 
 
-def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants: Sequence[Variant]) -> dict:
-    """Return run.json's content: the suite as loaded, host, harness version, devices, variants."""
-    return {
-        "suite_name": suite.name,
-        "suite_path": str(suite_path),
-        "suite": suite.model_dump(mode="json"),
-        "harness_version": version("benchlab"),
-        "host": {"hostname": platform.node(), "user": getpass.getuser(), "python": platform.python_version(),
-                 "platform": platform.platform()},
-        "devices": [asdict(d.info) for d in devices],
-        "variants": [asdict(v) for v in variants],
-        "started_at": now_iso(),
-        "finished_at": None,
-    }
+def run_meta(suite: Suite, suite_path: Path, devices: Sequence[Device], variants: Sequence[Variant],
+             data: Mapping[str, EvaluationData]) -> RunMeta:
+    """Return run.json's record: the suite as loaded, host, harness version, devices, variants, data."""
+    return RunMeta(
+        suite_name=suite.name, suite_path=str(suite_path), suite=StoredSuite.from_json(suite.model_dump(mode="json")),
+        harness_version=version("benchlab"),
+        host={"hostname": platform.node(), "user": getpass.getuser(), "python": platform.python_version(),
+              "platform": platform.platform()},
+        devices=tuple(d.info for d in devices), variants=tuple(variants),
+        data={model: DataInfo(origin=d.origin, synthetic=d.synthetic, accuracy_output=d.accuracy_output,
+                              inputs=tuple(d.inputs)) for model, d in data.items()},
+        started_at=now_iso(), finished_at=None,
+    )
 
 
 def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Callbacks = Callbacks(),
@@ -140,10 +140,7 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     data = evaluation_data(suite, datasets, variants)
     if stop.stopping:
         raise RunInterrupted(None, "interrupted before benchmarking: nothing was measured or written")
-    meta = run_meta(suite, suite_path, targets, variants)
-    meta["data"] = {model: {"origin": d.origin, "synthetic": d.synthetic, "accuracy_output": d.accuracy_output,
-                            "inputs": list(d.inputs)} for model, d in data.items()}
-    store = new_run_store(results_root, suite, meta)
+    store = new_run_store(results_root, suite, run_meta(suite, suite_path, targets, variants, data))
     with store.exclusive():
         try:
             eval_inputs = {model: store.write_eval_inputs(model, d.inputs, d.labels) for model, d in data.items()}
@@ -165,8 +162,8 @@ def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Seque
     store = RunStore(run_dir)
     meta = store.read_meta()
     with store.exclusive():
-        suite = suite_from_data(meta["suite"], RECIPES, f"{run_dir}: run.json suite")
-        variants = [Variant(**v) for v in meta["variants"]]
+        suite = meta.suite.validated(RECIPES, f"{run_dir}: run.json suite")
+        variants = meta.variants
         targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
         eval_inputs = store.eval_inputs(v.model for v in variants)
         return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop or StopControl(),

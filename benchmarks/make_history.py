@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant  # noqa: E402
+from benchlab.results.run_meta import RunMeta, StoredSuite  # noqa: E402
 from benchlab.results.store import RunStore  # noqa: E402
 
 SUITE = "farm-nightly"
@@ -144,9 +145,8 @@ def write_night(root: Path, night: int, shape: Shape) -> int:
     """Write one night's run through the store; return how many repeat records it holds."""
     records = night_measurements(night, shape)
     store = RunStore(root / run_name(night))
-    store.create({"suite_name": SUITE, "suite": {"name": SUITE, "dataset": {"builtin": "mnist"}},
-                  "harness_version": "0.1.0", "devices": [], "variants": [],
-                  "started_at": night_start(night).isoformat(), "finished_at": None})
+    store.create(RunMeta(suite_name=SUITE, suite=StoredSuite.from_json({"name": SUITE, "dataset": {"builtin": "mnist"}}),
+                         harness_version="0.1.0", started_at=night_start(night).isoformat()))
     store.append_many(records)
     store.finish(max(r.finished_at for r in records if r.finished_at))
     return len(records)

@@ -98,9 +98,9 @@ def test_low_end_and_flagship_phones_side_by_side(tmp_path: Path, phones, transp
     tiers = dict(zip(df["device_id"], df["tier"]))
     assert tiers == {low.serial: "low-end", flagship.serial: "flagship"}
     assert set(df["device_model"]) == {"SM-A055F", "SM-S921U"}
-    run_devices = {d["id"]: d for d in benchlab.results.store.read_run_meta(run_dir)["devices"]}
-    assert {d["transport"] for d in run_devices.values()} == {transport}
-    assert run_devices[low.serial]["profile"] == "Samsung Galaxy A05"
+    run_devices = {d.id: d for d in benchlab.results.store.read_run_meta(run_dir).devices}
+    assert {d.transport for d in run_devices.values()} == {transport}
+    assert run_devices[low.serial].profile == "Samsung Galaxy A05"
 
     cpu = df[df["accelerator"] == "cpu-t2"]
     assert set(cpu["status"]) == {"ok"}

@@ -21,6 +21,7 @@ import pytest
 from benchlab.results.changepoints import MIN_RUNS, ChangePoint, Segment, changes_frame, find_changes
 from benchlab.cli import main
 from benchlab.records import AcceleratorSetting, DeviceInfo, Measurement, Variant
+from benchlab.results.run_meta import RunMeta
 from benchlab.results.store import RunStore
 from benchlab.views.trends import mark_changes
 
@@ -243,9 +244,8 @@ def write_nights(root: Path, nights: int, step_night: int) -> list[str]:
     for night in range(nights):
         started = start + timedelta(days=night)
         store = RunStore(root / f"{started:%Y%m%d-%H%M%S}-nightly")
-        store.create({"suite_name": "nightly", "suite": {}, "harness_version": "0.1.0", "devices": [],
-                      "variants": [], "started_at": started.isoformat(),
-                      "finished_at": (started + timedelta(minutes=20)).isoformat()})
+        store.create(RunMeta(suite_name="nightly", harness_version="0.1.0", started_at=started.isoformat(),
+                             finished_at=(started + timedelta(minutes=20)).isoformat()))
         level = math.exp(rng.normal(0.0, NOISE))  # the night's run-to-run factor
         for name, base_us in (("fp32", 8000.0), ("int8", 3000.0)):
             scale = base_us * level * (1.25 if name == "int8" and night >= step_night else 1.0)

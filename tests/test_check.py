@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchlab.records import Fidelity, OutputFidelity
+from benchlab.records import DeviceInfo, Fidelity, OutputFidelity
 from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from tests.test_compare import measurement, night, repeats
 
-PIXEL = {"id": "pixel9pro", "platform": "android", "model": "Pixel 9 Pro", "tier": "flagship"}
-GALAXY_A15 = {"id": "a15", "platform": "android", "model": "Galaxy A15", "tier": "low-end"}
+PIXEL = DeviceInfo("pixel9pro", "android", model="Pixel 9 Pro", tier="flagship")
+GALAXY_A15 = DeviceInfo("a15", "android", model="Galaxy A15", tier="low-end")
 
 
 def codes(run_dir: Path) -> list[tuple[str, str | None]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from benchlab.nightly.noise import write_calibration
 from benchlab.plan.suite import RegressionSpec
 from benchlab.results.history import latest_before, list_runs, load_history, resolve_run
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Fidelity, Measurement, Variant
+from benchlab.results.run_meta import RunMeta, StoredSuite
 from benchlab.results.store import RunStore
 
 TRIALS = 200
@@ -90,14 +92,13 @@ def measurement(samples_us: tuple[float, ...] | tuple[tuple[float, ...], ...], *
 
 def write_run(root: Path, run_id: str, measurements: list[Measurement], *, suite_name: str = "nightly",
               started_at: str = "2026-11-01T02:00:00+00:00", finished: bool = True,
-              suite: dict | None = None, devices: list[dict] | None = None) -> Path:
+              suite: dict | None = None, devices: Sequence[DeviceInfo] = ()) -> Path:
     """Write a run directory the way pipeline.run_suite does: run.json, then one record per job."""
     store = RunStore(root / run_id)
     suite_dict = {"name": suite_name, "accuracy": {"top_k": 1, "budget_points": 1.0}, "dataset": {"builtin": "mnist"},
                   **(suite or {})}
-    store.create({"suite_name": suite_name, "suite": suite_dict, "harness_version": "0.1.0",
-                  "devices": devices if devices is not None else [], "variants": [], "started_at": started_at,
-                  "finished_at": started_at if finished else None})
+    store.create(RunMeta(suite_name=suite_name, suite=StoredSuite.from_json(suite_dict), harness_version="0.1.0",
+                         devices=tuple(devices), started_at=started_at, finished_at=started_at if finished else None))
     for m in measurements:
         store.append(replace(m, run_id=run_id))
     return store.directory

@@ -54,12 +54,9 @@ def suite_file(tmp_path: Path, model: Path, digits: Path, targets: list[str], re
 
 def planned_order(run_dir: Path) -> list[tuple[str, str, int]]:
     """The interleaved schedule the run's id and suite give: (device, job, repeat) in order."""
-    from benchlab.records import DeviceInfo
-    from benchlab.plan.suite import suite_from_data
-
     record = RunRecord.load(run_dir)
-    suite = suite_from_data(record.meta["suite"], RECIPES)
-    devices = [_Planned(DeviceInfo(**d)) for d in record.meta["devices"]]
+    suite = record.meta.suite.validated(RECIPES, run_dir)
+    devices = [_Planned(info) for info in record.meta.devices]
     jobs = plan_jobs(record.run_id, suite.name, record.variants, devices, suite.accelerator_settings(),
                      suite.scenario.scenario(), {})
     return [(j.device_id, j.job_id, j.repeat) for j in interleaved_schedule(jobs, seed=record.run_id)]
@@ -119,7 +116,7 @@ def test_a_farm_gives_the_rows_the_local_executor_gives(tmp_path: Path, farm: Lo
     for worker in ("w1", "w2"):  # each worker ran the variant from its own cache, shipped by content hash
         cached = tmp_path / f"cache-{worker}" / "farm-files" / path_sha256(Path(variant.path))
         assert (cached / Path(variant.path).name).is_file()
-    transports = {d["id"]: d["transport"] for d in benchlab.results.store.read_run_meta(farm_run)["devices"]}
+    transports = {d.id: d.transport for d in benchlab.results.store.read_run_meta(farm_run).devices}
     assert transports == {serial: f"tcp via {name}" for serial, name in serials.items()}
 
 

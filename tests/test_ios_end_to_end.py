@@ -99,9 +99,9 @@ def test_core_ml_rows_on_an_iphone_next_to_litert_rows_on_the_host(tmp_path: Pat
     assert len(untrusted) and set(untrusted["status"]) == {"failed"}
     assert untrusted["error"].str.startswith("not paired: unlock Lab iPhone 12 and tap Trust").all()
 
-    devices = {d["id"]: d for d in benchlab.results.store.read_run_meta(run_dir)["devices"]}
-    assert devices[READY]["transport"] == "usbmux" and devices[READY]["profile"] == "Apple iPhone 15 Pro"
-    assert devices[UNTRUSTED]["state"] == "not-paired"
+    devices = {d.id: d for d in benchlab.results.store.read_run_meta(run_dir).devices}
+    assert devices[READY].transport == "usbmux" and devices[READY].profile == "Apple iPhone 15 Pro"
+    assert devices[UNTRUSTED].state == "not-paired"
     page = (run_dir / "report.html").read_text()
     assert "iPhone 15 Pro" in page and "coreml-cpuAndNeuralEngine" in page
 

@@ -23,7 +23,8 @@ from benchlab.plan.suite import MIN_COSINE, load_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.results.within_run import paired_change
 from benchlab.views.check import check_run
-from benchlab.decide.pick import TIE_THRESHOLD_PCT, annotate, round_values, suite_budget
+from benchlab.decide.pick import TIE_THRESHOLD_PCT, annotate, round_values
+from benchlab.results.run_meta import StoredSuite
 from benchlab.views.ship import ship_per_tier, ship_plan
 
 ROUNDS = 10
@@ -161,8 +162,10 @@ def test_the_suite_s_min_cosine_defaults_to_0_99_and_an_older_run_reads_the_defa
     path.write_text(yaml.safe_dump({**body, "accuracy": {"min_cosine": 1.5}}))
     with pytest.raises(SuiteError, match=r"suite.yaml: accuracy.min_cosine: "):
         load_suite(path, RECIPES)
-    assert suite_budget({"accuracy": {"top_k": 1, "budget_points": 2.0}}) == (2.0, 0.99)  # stored before the field
-    assert suite_budget({"accuracy": {"budget_points": 2.0, "min_cosine": 0.995}}) == (2.0, 0.995)
+    older = StoredSuite.from_json({"accuracy": {"top_k": 1, "budget_points": 2.0}}).accuracy  # stored before the field
+    assert (older.budget_points, older.min_cosine) == (2.0, 0.99)
+    stated = StoredSuite.from_json({"accuracy": {"budget_points": 2.0, "min_cosine": 0.995}}).accuracy
+    assert (stated.budget_points, stated.min_cosine) == (2.0, 0.995)
 
 
 def test_a_model_with_no_dataset_and_no_class_scores_ships_an_optimized_variant(
@@ -176,8 +179,9 @@ def test_a_model_with_no_dataset_and_no_class_scores_ships_an_optimized_variant(
     assert main(["run", str(suite), "--results", str(tmp_path / "results")]) == 0
     (run_dir,) = (tmp_path / "results").iterdir()
     record = RunRecord.load(run_dir)
-    points, min_cosine = suite_budget(record.meta["suite"])
-    annotated = annotate(record.results, points, round_values(record.repeat_table), min_cosine).set_index("variant")
+    accuracy = record.meta.suite.accuracy
+    annotated = annotate(record.results, accuracy.budget_points, round_values(record.repeat_table),
+                         accuracy.min_cosine).set_index("variant")
     assert set(annotated["data"]) == {"synthetic: fidelity only"} and annotated["fidelity_top1_agreement"].isna().all()
     for variant in ("fp16", "dynamic-int8"):
         assert re.fullmatch(r"within budget by worst-output cosine 0\.99\d\d ≥ 0\.99|within budget by worst-output "

@@ -20,7 +20,7 @@ from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
-from benchlab.records import Fidelity, Measurement
+from benchlab.records import DeviceInfo, Fidelity, Measurement
 from benchlab.results.run_record import RunRecord
 from benchlab.views.check import check_run
 from benchlab.views.delivery import MB, check_delivery
@@ -61,7 +61,7 @@ def repeat_records(rng: np.random.Generator) -> list[Measurement]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> RunRecord:
-    devices = [{"id": d, "platform": "android", "model": phone, "tier": tier} for d, (tier, phone, _) in DEVICES.items()]
+    devices = [DeviceInfo(d, "android", model=phone, tier=tier) for d, (tier, phone, _) in DEVICES.items()]
     root = tmp_path_factory.mktemp("ship")
     return RunRecord.load(write_run(root, "run", repeat_records(np.random.default_rng(7)), devices=devices,
                                     suite={"delivery": {"app_base_mb": 199.5}}))
@@ -97,7 +97,7 @@ def test_a_tier_without_a_device_is_named_in_the_report_and_by_check(run: RunRec
     plan = ship_plan(run, annotate(run.results, 1.0, round_values(run.repeat_table)))
     assert plan.coverage.missing == ("mid",) and not plan.coverage.flagship_only
     assert plan.coverage.note().startswith("No device of tier mid in this run (phones of tier flagship, low-end only)")
-    flagships = tier_coverage([{"platform": "android", "tier": "flagship"}, {"platform": "host", "tier": "host"}])
+    flagships = tier_coverage([DeviceInfo("pixel", "android", tier="flagship"), DeviceInfo("host", "host", tier="host")])
     assert flagships.flagship_only and flagships.missing == ("low-end", "mid")
     assert "flagship-only" not in [w.code for w in check_run(run)]  # the same definition: a low-end phone is here
 

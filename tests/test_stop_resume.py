@@ -23,6 +23,7 @@ import yaml
 import benchlab
 from benchlab.cli import main
 from benchlab.results.layout import MEASUREMENTS_FILE, RUN_FILE
+from benchlab.results.run_meta import RunMeta
 from benchlab.results.store import RunStore
 from benchlab.temp_dirs import sweep_stale
 
@@ -180,7 +181,7 @@ def test_two_runs_started_together_get_their_own_run_folders(tmp_path: Path, tin
 
 def test_a_run_being_measured_refuses_a_second_resume(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     store = RunStore(tmp_path / "results" / "20260101-000000-s")
-    store.create({"suite_name": "s", "suite": {}, "variants": [], "started_at": "now", "finished_at": None})
+    store.create(RunMeta(suite_name="s", started_at="now"))
     with store.exclusive():  # as the first `run` or `run --resume` holds it while it measures
         assert main(["run", "--resume", str(store.directory)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()

@@ -17,6 +17,7 @@ from benchlab.errors import StoreError
 from benchlab.records import AcceleratorSetting, Conditions, DeviceInfo, Measurement, Variant
 from benchlab.results.run_record import RunRecord, combine_repeats
 from benchlab.results.layout import MEASUREMENTS_FILE
+from benchlab.results.run_meta import RunMeta, StoredSuite
 from benchlab.results.store import RunStore
 
 REQUIRED_COLUMNS = (
@@ -42,8 +43,8 @@ def measurement(job: str, samples: tuple[tuple[float, ...], ...], status: str = 
 
 def new_store(tmp_path: Path) -> RunStore:
     store = RunStore(tmp_path / "run1")
-    store.create({"suite_name": "s", "suite": {"accuracy": {"budget_points": 1.0}}, "harness_version": "0",
-                  "devices": [], "variants": [], "started_at": "now"})
+    store.create(RunMeta(suite_name="s", suite=StoredSuite.from_json({"accuracy": {"budget_points": 1.0}}),
+                         harness_version="0", started_at="now"))
     return store
 
 
@@ -100,7 +101,7 @@ def test_many_records_appended_at_once_read_back_as_appended_one_by_one(tmp_path
     records = [replace(measurement(job, ((1.0 + repeat, 2.0),), repeat=repeat), outputs=None)
                for job in ("a", "b") for repeat in range(2)]
     one_by_one, at_once = RunStore(tmp_path / "one"), new_store(tmp_path)
-    one_by_one.create({"suite_name": "s", "started_at": "now"})
+    one_by_one.create(RunMeta(suite_name="s", started_at="now"))
     for record in records:
         one_by_one.append(record)
     assert at_once.append_many(records) == 4 and at_once.append_many([]) == 0
@@ -270,15 +271,14 @@ def test_history_skips_and_names_a_damaged_run(damage: str, tmp_path: Path, caps
                                                caplog: pytest.LogCaptureFixture) -> None:
     store = _damaged_run(tmp_path, damage)
     good = RunStore(tmp_path / "run2")
-    good.create({"suite_name": "s", "suite": {}, "harness_version": "0", "devices": [], "variants": [],
-                 "started_at": "now"})
+    good.create(RunMeta(suite_name="s", harness_version="0", started_at="now"))
     good.append(replace(measurement("a", ((1000.0,),)), run_id="run2"))
     assert cli_main(["history", str(tmp_path)]) == 0
     assert "run2" in capsys.readouterr().out
     assert f"skipped run {store.directory}: " in caplog.text
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]"])
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"schema_version": 3, "devices": [1]}'])
 @pytest.mark.parametrize("command", ["compare", "report"])
 def test_a_damaged_run_json_is_one_line_naming_it(text: str, command: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:

@@ -56,13 +56,6 @@ def round_values(repeat_table: pd.DataFrame) -> RoundValues:
     return values
 
 
-def suite_budget(suite: Mapping[str, Any] | None) -> tuple[float, float]:
-    """Return (budget_points, min_cosine) of a run's stored suite; today's defaults where it has none."""
-    accuracy = (suite or {}).get("accuracy") or {}
-    return (float(accuracy.get("budget_points", DEFAULT_ACCURACY.budget_points)),
-            float(accuracy.get("min_cosine", DEFAULT_ACCURACY.min_cosine)))
-
-
 def as_float(value: object) -> float | None:
     """Return a table cell as a float, None when it is missing (None or NaN)."""
     return None if value is None or value != value else float(value)  # noqa: PLR0124 - NaN check

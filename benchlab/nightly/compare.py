@@ -95,12 +95,12 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
 )
 from benchlab.nightly.controls import RowControls, control_shift_log, machine_shifts, shift_of_others
 from benchlab.nightly.noise import MIN_CHANGES, relative_noise_floors, unchanged_changes
-from benchlab.nightly.thresholds import thresholds_of, with_overrides
+from benchlab.nightly.thresholds import with_overrides
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
 from benchlab.results.history import SERIES, runs_before
 from benchlab.results.run_record import RunRecord
-from benchlab.decide.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement, suite_budget
+from benchlab.decide.pick import DEFAULT_ACCURACY, NOT_JUDGED, budget_judgement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -242,8 +242,7 @@ def _eval_set_difference(model: str, base: RunRecord, cand: RunRecord) -> str | 
     base_digest, cand_digest = base.eval_set_digest(model), cand.eval_set_digest(model)
     if base_digest and cand_digest:
         return None if base_digest == cand_digest else "the evaluation inputs or labels differ"
-    base_spec = (base.meta.get("suite") or {}).get("dataset")
-    cand_spec = (cand.meta.get("suite") or {}).get("dataset")
+    base_spec, cand_spec = base.meta.suite.dataset, cand.meta.suite.dataset
     if base_spec is not None and cand_spec is not None and base_spec != cand_spec:
         return f"dataset differs ({base_spec} vs {cand_spec})"
     return None
@@ -446,14 +445,13 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
     if base_run.directory.resolve() == cand_run.directory.resolve():
         raise StoreError(f"baseline and candidate are the same run ({base_run.directory})",
                          hint="pass an earlier run as the baseline")
-    cand_suite = cand_run.meta.get("suite") or {}
-    thresholds = thresholds or thresholds_of(cand_suite)
+    cand_suite = cand_run.meta.suite
+    thresholds = thresholds or cand_suite.regression
     if overrides:
         thresholds = with_overrides(thresholds, overrides)
-    budget = (cand_suite.get("accuracy") or {}).get("budget_points")
-    min_cosine = suite_budget(cand_suite)[1]
+    budget, min_cosine = cand_suite.accuracy.budget_points, cand_suite.accuracy.min_cosine
     if absolute_accuracy_gate is None:
-        absolute_accuracy_gate = bool((cand_suite.get("accuracy") or {}).get("absolute_gate", False))
+        absolute_accuracy_gate = cand_suite.accuracy.absolute_gate
     base, cand = _by_key(base_run.measurements), _by_key(cand_run.measurements)
     if not set(base) & set(cand):
         raise StoreError(
@@ -466,8 +464,8 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
     before_candidate = runs_before(history, cand_run.run_id) if history is not None else None
     earlier = unchanged_changes(before_candidate) if before_candidate is not None else {}
     relative_floors = relative_noise_floors(before_candidate) if before_candidate is not None else {}
-    if base_run.meta.get("suite_name") != cand_run.meta.get("suite_name"):
-        notes.append(f"suites differ ({base_run.meta.get('suite_name')} vs {cand_run.meta.get('suite_name')})")
+    if base_run.meta.suite_name != cand_run.meta.suite_name:
+        notes.append(f"suites differ ({base_run.meta.suite_name} vs {cand_run.meta.suite_name})")
     eval_differences: dict[str, str | None] = {}
     comparisons = []
     for key in [*cand, *(k for k in base if k not in cand)]:

@@ -179,5 +179,5 @@ def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | No
     meta = read_run_meta(run_dir)
     if history is None:
         history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
-    history = runs_before(history, meta.get("run_id") or run_dir.name)
-    return noise_floors(history, read_calibration(results_root, meta.get("suite_name")))
+    history = runs_before(history, meta.run_id or run_dir.name)
+    return noise_floors(history, read_calibration(results_root, meta.suite_name))

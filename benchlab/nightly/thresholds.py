@@ -1,4 +1,5 @@
-"""The regression thresholds of a comparison: read from a stored suite, overridden from the command line.
+"""The regression thresholds of a comparison: overrides from the command line of those a run's suite stored
+(benchlab.results.run_meta.StoredSuite.regression).
 
 The fields are `benchlab.plan.suite.RegressionSpec`'s: one threshold per gating metric of the
 registry (benchlab.metrics), plus the test's alpha and the fewest repeats a test needs.
@@ -6,21 +7,10 @@ registry (benchlab.metrics), plus the test's alpha and the fewest repeats a test
 
 from __future__ import annotations
 
-from typing import Any
 
 from pydantic import ValidationError
 
 from benchlab.plan.suite import RegressionSpec
-
-
-def thresholds_of(suite: dict[str, Any] | None) -> RegressionSpec:
-    """Return the thresholds of a stored suite's `regression` section, defaults for missing fields.
-
-    Fields this benchlab does not know (a newer one's) are ignored; raises pydantic.ValidationError
-    for a value the suite schema refuses.
-    """
-    section = (suite or {}).get("regression") or {}
-    return RegressionSpec(**{k: v for k, v in section.items() if k in RegressionSpec.model_fields and v is not None})
 
 
 def parse_threshold(text: str) -> tuple[str, float]:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchlab.results.run_meta import RunMeta
+
 #: What makes one series: its latencies across runs are comparable with each other (on one setup).
 SERIES = ("model", "variant", "device_id", "accelerator")
 #: Columns load_history adds to load_results' columns.
@@ -74,8 +76,8 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _sort_key(meta: dict[str, Any], path: Path) -> tuple[str, str]:
-    started = _timestamp(meta.get("started_at"))
+def _sort_key(meta: RunMeta, path: Path) -> tuple[str, str]:
+    started = _timestamp(meta.started_at)
     # ISO text of an aware UTC datetime sorts chronologically; a run without one sorts by its id.
     return (started.isoformat() if started else "", path.name)
 
@@ -94,12 +96,12 @@ def list_runs(results_root: Path | str, suite_name: str | None = None) -> list[R
         except StoreError as exc:  # one damaged or newer run does not hide the others
             log.warning("skipped run %s: %s", path, exc)
     if suite_name is not None:
-        metas = [(meta, path) for meta, path in metas if meta.get("suite_name") == suite_name]
+        metas = [(meta, path) for meta, path in metas if meta.suite_name == suite_name]
     metas.sort(key=lambda pair: _sort_key(*pair))
     return [
-        RunInfo(run_id=meta.get("run_id") or path.name, path=path, suite_name=meta.get("suite_name"),
-                started_at=_timestamp(meta.get("started_at")), finished_at=_timestamp(meta.get("finished_at")),
-                harness_version=meta.get("harness_version"), order=order)
+        RunInfo(run_id=meta.run_id or path.name, path=path, suite_name=meta.suite_name,
+                started_at=_timestamp(meta.started_at), finished_at=_timestamp(meta.finished_at),
+                harness_version=meta.harness_version, order=order)
         for order, (meta, path) in enumerate(metas)
     ]
 
@@ -163,7 +165,7 @@ def runs_before(history: pd.DataFrame, run_id: str) -> pd.DataFrame:
 def run_suite_history(run_dir: Path, results_root: Path | str) -> pd.DataFrame:
     """Return the history of a run's suite under `results_root` (suite_history); raises StoreError when
     `run_dir` is not a run."""
-    return suite_history(results_root, read_run_meta(run_dir).get("suite_name"))
+    return suite_history(results_root, read_run_meta(run_dir).suite_name)
 
 
 def setup_changes(history: pd.DataFrame) -> pd.Series:
@@ -217,7 +219,7 @@ def latest_before(run_dir: Path | str, results_root: Path | str) -> Path:
     """
     run_dir = Path(run_dir)
     meta = read_run_meta(run_dir)
-    suite_name = meta.get("suite_name")
+    suite_name = meta.suite_name
     key = _sort_key(meta, run_dir)
     earlier = [run for run in list_runs(results_root, suite_name)
                if run.path.resolve() != run_dir.resolve() and run.finished

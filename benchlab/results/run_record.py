@@ -1,7 +1,7 @@
 """One run as data: the record every view takes, and the tidy tables.
 
 `RunRecord.load(directory)` reads a run once (benchlab.results.store knows the layout) and returns its
-metadata, every repeat as stored, one Measurement per job (its repeats combined, then scored by
+metadata (benchlab.results.run_meta.RunMeta), every repeat as stored, one Measurement per job (its repeats combined, then scored by
 benchlab.results.scoring) and, on demand, the tidy tables: one row per measurement, per iteration and per
 repeat. `load_results` / `load_samples` give the same tables for one run or every run under a
 results root, from the Parquet files a finished run exported when they are there.
@@ -10,7 +10,7 @@ results root, from the Parquet files a finished run exported when they are there
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +19,7 @@ from benchlab.metrics import registered
 from benchlab.metrics.accuracy import SYNTHETIC_NOTE
 from benchlab.records import Measurement, Variant, describe_ops
 from benchlab.results.layout import RunLayout
+from benchlab.results.run_meta import RunMeta
 from benchlab.results.store import (
     read_repeat_records,
     read_run_meta,
@@ -89,7 +90,7 @@ class RunRecord:
     """
 
     directory: Path
-    meta: dict[str, Any] = field(hash=False)
+    meta: RunMeta
     repeats: tuple[Measurement, ...]
     measurements: tuple[Measurement, ...]
 
@@ -102,18 +103,18 @@ class RunRecord:
         meta = read_run_meta(directory)
         repeats = tuple(read_repeat_records(directory))
         loader = _ArrayLoader(directory)
-        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels, accuracy_settings(meta))
+        scored = score_measurements(combine_jobs(repeats), loader.outputs, loader.labels, meta.accuracy_settings)
         return cls(directory, meta, repeats, tuple(scored))
 
     @property
     def run_id(self) -> str:
         """The run id (run.json's, else the directory's name)."""
-        return str(self.meta.get("run_id") or self.directory.name)
+        return self.meta.run_id or self.directory.name
 
     @property
     def variants(self) -> list[Variant]:
         """The variants the run recorded, as built."""
-        return [Variant(**v) for v in self.meta.get("variants", [])]
+        return list(self.meta.variants)
 
     def eval_set_digest(self, model: str) -> str | None:
         """Return a digest of a model's stored evaluation inputs and labels, None when not stored."""
@@ -143,8 +144,7 @@ class RunRecord:
     @property
     def data_labels(self) -> dict[str, str]:
         """Each model's evaluation data in a few words: "synthetic: fidelity only", or where it came from."""
-        return {model: SYNTHETIC_NOTE if info.get("synthetic") else str(info.get("origin", ""))
-                for model, info in (self.meta.get("data") or {}).items()}
+        return {model: SYNTHETIC_NOTE if info.synthetic else info.origin for model, info in self.meta.data.items()}
 
     @cached_property
     def output_fidelity(self) -> pd.DataFrame:
@@ -183,18 +183,6 @@ class RunRecord:
                          "thermal_status_before": before.thermal_status if before else None,
                          "load_average_before": before.load_average if before else None})
         return pd.DataFrame(rows)
-
-def accuracy_settings(meta: dict[str, Any]) -> Callable[[str], tuple[str | None, int]]:
-    """Return, from run.json, each model's scored output (None: the first) and top-k."""
-    suite = meta.get("suite") or {}
-    default_k = int((suite.get("accuracy") or {}).get("top_k", 1))
-    top_k = {m.get("name"): (m.get("accuracy") or {}).get("top_k") or default_k for m in suite.get("models") or []}
-    data = meta.get("data") or {}
-
-    def settings(model: str) -> tuple[str | None, int]:
-        return (data.get(model) or {}).get("accuracy_output"), int(top_k.get(model, default_k))
-
-    return settings
 
 
 class _ArrayLoader:

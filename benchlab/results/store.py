@@ -1,6 +1,7 @@
 """The results store: results/<run_id>/ with run.json and one record per finished repeat.
 
-The run folder's files are named in benchlab.results.layout (RunLayout), the only module that names them.
+The run folder's files are named in benchlab.results.layout (RunLayout), the only module that names them;
+run.json is read and written as benchlab.results.run_meta.RunMeta.
 
 Writing goes through `RunStore`; reading goes through `benchlab.results.run_record.RunRecord.load()`,
 which uses the readers here once and returns one immutable record of the run that report,
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import DiskFull, StoreError, first_line, is_disk_full
 from benchlab.results.layout import RUN_FILE, RunLayout, is_run_folder
+from benchlab.results.run_meta import RunMeta
 from benchlab.records import (
     AcceleratorSetting,
     Conditions,
@@ -171,8 +173,8 @@ class RunStore:
         """The run id: the directory's name."""
         return self.directory.name
 
-    def create(self, run_meta: dict[str, Any]) -> None:
-        """Create the directory and write run.json.
+    def create(self, run_meta: RunMeta) -> None:
+        """Create the directory and write run.json (of this schema version, under this run's id).
 
         Raises StoreError when the run already exists or the results folder cannot be written.
         """
@@ -191,7 +193,7 @@ class RunStore:
             raise StoreError(f"cannot create {self.directory}: {exc.strerror}",
                              hint="pass --results FOLDER with a folder you can write to") from None
         try:
-            self.write_meta({"schema_version": SCHEMA_VERSION, "run_id": self.run_id, **run_meta})
+            self.write_meta(replace(run_meta, schema_version=SCHEMA_VERSION, run_id=self.run_id))
         except DiskFull:
             self.remove()
             raise
@@ -237,13 +239,13 @@ class RunStore:
             raise DiskFull(f"disk full at {path}", hint=f"free space and finish the run with "
                                                         f"`benchlab run --resume {self.directory}`") from None
 
-    def write_meta(self, meta: dict[str, Any]) -> None:
+    def write_meta(self, meta: RunMeta) -> None:
         """Replace run.json atomically; raise DiskFull when the disk fills (the old run.json stays)."""
         with self._replacing(self.layout.run_json) as partial:
-            partial.write_text(json.dumps(meta, indent=2, default=str))
+            partial.write_text(json.dumps(meta.to_json(), indent=2, default=str))
 
-    def read_meta(self) -> dict[str, Any]:
-        """Return run.json; raise StoreError when missing or of an unknown schema version."""
+    def read_meta(self) -> RunMeta:
+        """Return run.json's record; raise StoreError when missing, damaged or of an unknown schema version."""
         return read_run_meta(self.directory)
 
     def write_eval_inputs(self, model: str, inputs: Feeds, labels: np.ndarray | None) -> str:
@@ -373,7 +375,7 @@ class RunStore:
                             (self.layout.samples_parquet, record.samples)):
             with self._replacing(path) as partial:
                 table.to_parquet(partial, index=False)
-        self.write_meta({**self.read_meta(), "finished_at": finished_at})
+        self.write_meta(replace(self.read_meta(), finished_at=finished_at))
         return record
 
 
@@ -400,22 +402,26 @@ def read_repeat_records(directory: Path) -> list[Measurement]:
     return found
 
 
-def read_run_meta(directory: Path) -> dict[str, Any]:
-    """Return a run's run.json; raise StoreError when it is missing or of an unknown version."""
+def read_run_meta(directory: Path) -> RunMeta:
+    """Return the record of a run's run.json; raise StoreError when it is missing, damaged or of an
+    unknown schema version."""
     path = RunLayout(directory).run_json
     if not path.is_file():
         raise StoreError(f"{directory} is not a benchlab run (no {RUN_FILE})",
                          hint="pass a results/<run_id> directory")
     try:
-        meta = json.loads(path.read_text())
+        raw = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StoreError(f"{path}: not JSON ({first_line(exc)})", hint="the run's run.json is damaged") from None
-    if not isinstance(meta, dict):
+    if not isinstance(raw, dict):
         raise StoreError(f"{path}: not a run record (a JSON object expected)", hint="the run's run.json is damaged")
-    if meta.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
-        raise StoreError(f"{path}: schema version {meta.get('schema_version')!r} is not one of "
+    if raw.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise StoreError(f"{path}: schema version {raw.get('schema_version')!r} is not one of "
                          f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
-    return meta
+    try:
+        return RunMeta.from_json(raw)
+    except ValueError as exc:
+        raise StoreError(f"{path}: not a run record ({first_line(exc)})", hint="the run's run.json is damaged") from None
 
 
 def run_directories(path: Path | str) -> list[Path]:

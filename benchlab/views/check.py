@@ -104,11 +104,10 @@ def check_measurement(m: Measurement) -> list[CheckWarning]:
 
 
 def _suite_warnings(record: RunRecord) -> list[CheckWarning]:
-    meta = record.meta
     found: list[CheckWarning] = []
-    phones = [d for d in meta.get("devices") or [] if d.get("platform") != HOST_PLATFORM]
+    phones = [d for d in record.meta.devices if d.platform != HOST_PLATFORM]
     if tier_coverage(phones).flagship_only:
-        names = ", ".join(d.get("model") or d.get("id") for d in phones)
+        names = ", ".join(d.model or d.id for d in phones)
         found.append(CheckWarning("flagship-only", f"no low-end device: most users will see slower numbers "
                                                    f"(only flagship phones targeted: {names})"))
     found.extend(_pick_warnings(record))
@@ -129,13 +128,13 @@ def _why_not_optimized(rows: pd.DataFrame) -> str:
 
 
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.decide.pick import GROUP, annotate, round_values, suite_budget
+    from benchlab.decide.pick import GROUP, annotate, round_values
 
     df = record.results
     if df.empty:
         return []
-    budget, min_cosine = suite_budget(record.meta.get("suite"))
-    annotated = annotate(df, budget, round_values(record.repeat_table), min_cosine)
+    accuracy = record.meta.suite.accuracy
+    annotated = annotate(df, accuracy.budget_points, round_values(record.repeat_table), accuracy.min_cosine)
     groups = dict(list(annotated.groupby(GROUP)))
     picks = annotated[annotated["pick"] & annotated["recipe"].isin(UNQUANTIZED_RECIPES)]
     return [

@@ -22,7 +22,7 @@ from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
-from benchlab.decide.pick import GROUP, annotate, round_values, suite_budget
+from benchlab.decide.pick import GROUP, annotate, round_values
 from benchlab.views.shell_vs_app import shell_vs_app_section
 from benchlab.views.llm_matrix import llm_section, plot_decode_vs_size
 from benchlab.views.ship import ShipPlan, ship_plan, ship_section
@@ -30,6 +30,9 @@ from benchlab.views.ship import ShipPlan, ship_plan, ship_section
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
+
+    from benchlab.records import Variant
+    from benchlab.results.run_meta import RunMeta
 
 
 @dataclass(frozen=True)
@@ -275,22 +278,22 @@ tr.failed td{color:#a00}tr.unsupported td{color:#777}img{max-width:100%;border:1
 """
 
 
-def variant_size_rows(variants: list[dict]) -> list[dict[str, str]]:
+def variant_size_rows(variants: Sequence[Variant]) -> list[dict[str, str]]:
     """Return one row per built variant (Core ML included) with its size against its model's reference."""
-    reference = {v["model"]: v["size_bytes"] for v in variants if v["is_reference"] and v["size_bytes"]}
+    reference = {v.model: v.size_bytes for v in variants if v.is_reference and v.size_bytes}
     rows = []
     for v in variants:
-        base = reference.get(v["model"])
-        ratio = f"{v['size_bytes'] / base:.2f}×" if base and v["size_bytes"] else ""
-        rows.append({"model": v["model"], "variant": v["name"], "recipe": v["recipe"], "format": v["format"],
-                     "size KB": kb_text(v["size_bytes"]), "zipped KB": kb_text(v["size_compressed_bytes"]),
-                     "vs reference": ratio, "sha256": (v["sha256"] or "")[:12],
-                     "status": v["status"] if not v["error"] else f"failed: {v['error']}",
-                     "notes": v.get("notes") or ""})
+        base = reference.get(v.model)
+        ratio = f"{v.size_bytes / base:.2f}×" if base and v.size_bytes else ""
+        rows.append({"model": v.model, "variant": v.name, "recipe": v.recipe, "format": v.format,
+                     "size KB": kb_text(v.size_bytes), "zipped KB": kb_text(v.size_compressed_bytes),
+                     "vs reference": ratio, "sha256": (v.sha256 or "")[:12],
+                     "status": v.status if not v.error else f"failed: {v.error}",
+                     "notes": v.notes or ""})
     return rows
 
 
-def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
+def render_html(meta: RunMeta, df: pd.DataFrame, latency_png: Path | None, tradeoff_png: Path | None, budget: float,
                 trend_pngs: Sequence[Path] = (), output_rows: Sequence[dict[str, str]] = (),
                 plan: ShipPlan | None = None, llm_png: Path | None = None, sustained: str = "") -> str:
     """Return the self-contained report page (plots embedded as data URIs); `sustained` is the
@@ -308,8 +311,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
             return "pick"
         return row["status"].split(":")[0] if row["status"] != "ok" else ""
 
-    devices = ", ".join(f"{d['id']} ({d.get('model') or d['platform']}, {d.get('soc') or '?'})" for d in meta["devices"])
-    title = f"benchlab · {meta['suite_name']} · {meta['run_id']}"
+    devices = ", ".join(f"{d.id} ({d.model or d.platform}, {d.soc or '?'})" for d in meta.devices)
+    title = f"benchlab · {meta.suite_name} · {meta.run_id}"
     trends = ""
     if trend_pngs:  # none for a suite's first run
         trends = ("<h2>Over time</h2>\n<p class=\"note\">Every run of this suite up to this one: median latency "
@@ -321,8 +324,8 @@ def render_html(meta: dict, df: pd.DataFrame, latency_png: Path | None, tradeoff
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
-<p class="note">Devices: {html.escape(devices)}. Started {html.escape(str(meta['started_at']))}, finished
-{html.escape(str(meta.get('finished_at')))}. benchlab {html.escape(meta['harness_version'])}.
+<p class="note">Devices: {html.escape(devices)}. Started {html.escape(str(meta.started_at))}, finished
+{html.escape(str(meta.finished_at))}. benchlab {html.escape(str(meta.harness_version))}.
 Each repeat is one fresh runner process; a measurement's median is the median of its repeat medians, and
 its 95% CI (from order statistics over repeats) needs at least 6 repeats. Repeats of all jobs ran
 interleaved, round by round in a shuffled order.</p>
@@ -344,7 +347,7 @@ round), is a tie, and ties go to the smallest file. "budget" names the figure th
 <h2>Variant sizes</h2>
 <p class="note">Every variant built, including those this run could not execute (Core ML needs an
 iPhone); zipped is the deflated size inside an APK or IPA, what a user downloads.</p>
-{_html_table(variant_size_rows(meta["variants"]))}
+{_html_table(variant_size_rows(meta.variants))}
 <h2>All measurements</h2>
 <p class="note">Coverage: on a GPU / NPU setting, the graph nodes its delegate took and its share of the
 time in the op-profiling pass; the ops that fell back to the CPU are named below.</p>
@@ -371,9 +374,9 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     results = record.results
     if results.empty:
         raise StoreError(f"{run_dir} has no measurements yet", hint="run or resume the suite first")
-    suite_points, min_cosine = suite_budget(meta["suite"])
-    budget = budget_points if budget_points is not None else suite_points
-    df = annotate(results, budget, round_values(record.repeat_table), min_cosine)
+    accuracy = meta.suite.accuracy
+    budget = budget_points if budget_points is not None else accuracy.budget_points
+    df = annotate(results, budget, round_values(record.repeat_table), accuracy.min_cosine)
     layout = RunLayout(run_dir)
     latency_png = plot_latency(df, record.samples, layout.latency_png)
     tradeoff_png = plot_tradeoff(df, layout.tradeoff_png)

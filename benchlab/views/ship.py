@@ -20,9 +20,9 @@ flagship-only warning uses the same definition.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from benchlab.plan.profiles import TIERS
 from benchlab.views.delivery import (
@@ -45,6 +45,7 @@ from benchlab.decide.pick import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from benchlab.records import DeviceInfo
     from benchlab.results.run_record import RunRecord
 
 #: The tier of a row whose device has none (an older record).
@@ -76,9 +77,9 @@ class TierCoverage:
                 "nothing here says what to ship to those users.")
 
 
-def tier_coverage(devices: Iterable[Mapping[str, Any]]) -> TierCoverage:
-    """Return which of TIERS a run's devices (run.json's `devices`) cover; this machine is no phone."""
-    present = frozenset(d.get("tier") or NO_TIER for d in devices if d.get("platform") != HOST_PLATFORM)
+def tier_coverage(devices: Iterable[DeviceInfo]) -> TierCoverage:
+    """Return which of TIERS a run's devices cover; this machine is no phone."""
+    present = frozenset(d.tier or NO_TIER for d in devices if d.platform != HOST_PLATFORM)
     return TierCoverage(present, tuple(t for t in TIERS if t not in present))
 
 
@@ -204,9 +205,8 @@ def ship_plan(record: RunRecord, annotated: pd.DataFrame) -> ShipPlan:
     The app's own size comes from the suite's `delivery.app_base_mb` (0 for runs recorded before it).
     """
     picks = tuple(ship_per_tier(annotated, round_values(record.repeat_table)))
-    delivery = (record.meta.get("suite") or {}).get("delivery") or {}
-    app_base_bytes = round(float(delivery.get("app_base_mb", 0.0)) * MB)
-    return ShipPlan(picks, tier_coverage(record.meta.get("devices") or []), deliveries_of(picks, app_base_bytes))
+    app_base_bytes = round(record.meta.suite.delivery.app_base_mb * MB)
+    return ShipPlan(picks, tier_coverage(record.meta.devices), deliveries_of(picks, app_base_bytes))
 
 
 def _accuracy_text(p: TierPick) -> str:

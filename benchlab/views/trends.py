@@ -185,7 +185,7 @@ def trend_plots_for_run(run_dir: Path | str, results_root: Path | str | None = N
     """
     run_dir = Path(run_dir)
     root = Path(results_root) if results_root is not None else run_dir.parent
-    suite_name = read_run_meta(run_dir).get("suite_name")
+    suite_name = read_run_meta(run_dir).suite_name
     try:
         return _trend_plots(run_dir, root, suite_name, baseline)
     except StoreError as exc:
@@ -205,5 +205,5 @@ def _trend_plots(run_dir: Path, root: Path, suite_name: str | None, baseline: Pa
             baseline = None  # earlier runs exist but none finished: plot them without a band
     history = load_history(root, suite_name)
     history = history[history["run_order"] <= this.order]
-    baseline_id = (read_run_meta(Path(baseline)).get("run_id") or Path(baseline).name) if baseline else None
+    baseline_id = (read_run_meta(Path(baseline)).run_id or Path(baseline).name) if baseline else None
     return plot_trends(history, run_dir, baseline_id)
