@@ -216,7 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchlab.execute.executor import StopControl
     from benchlab.pipeline import Callbacks, RunInterrupted, check_baseline, resume_run, run_suite
     from benchlab.views.report import build_report, print_table
-    from benchlab.views.ship import print_ship, ship_plan
+    from benchlab.decide.ship import ship_plan
+    from benchlab.views.ship import print_ship
     from benchlab.optimize.recipes import RECIPES
     from benchlab.plan.suite import load_suite
 
@@ -314,7 +315,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Rebuild the table, plots and HTML report of a finished run from its store alone."""
     from benchlab.results.run_record import RunRecord
     from benchlab.views.report import build_report, print_table
-    from benchlab.views.ship import print_ship, ship_plan
+    from benchlab.decide.ship import ship_plan
+    from benchlab.views.ship import print_ship
 
     record = RunRecord.load(args.run_dir)
     files, table = build_report(record, args.budget)

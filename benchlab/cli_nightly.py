@@ -29,7 +29,7 @@ from benchlab.results.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
     from benchlab.results.changepoints import SeriesChanges
-    from benchlab.views.check import CheckWarning
+    from benchlab.decide.check import CheckWarning
     from benchlab.nightly.compare import CompareResult
 
 
@@ -292,7 +292,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     outliers and each row's noise floor; exit 0."""
     from rich.markup import escape
 
-    from benchlab.views.check import check_run, outlier_summary
+    from benchlab.decide.check import check_run, outlier_summary
     from benchlab.results.history import resolve_run
     from benchlab.results.run_record import RunRecord
 
@@ -408,7 +408,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
 def print_gate(result: CompareResult, run_dir: Path) -> None:
     """Print a run's comparison with its baseline, its check warnings and where the CI files are."""
-    from benchlab.views.check import check_run
+    from benchlab.decide.check import check_run
     from benchlab.results.layout import RunLayout
 
     print_comparison(result)

@@ -11,7 +11,7 @@ import pytest
 
 from benchlab.records import DeviceInfo, Fidelity, OutputFidelity
 from benchlab.results.run_record import RunRecord
-from benchlab.views.check import check_run
+from benchlab.decide.check import check_run
 from tests.test_compare import measurement, night, repeats
 
 PIXEL = DeviceInfo("pixel9pro", "android", model="Pixel 9 Pro", tier="flagship")
@@ -70,7 +70,7 @@ def microsecond_repeats(rng: np.random.Generator, outlier_share: float = 0.01) -
 
 def test_microsecond_rows_whose_repeat_medians_agree_are_not_unstable_for_their_outliers(tmp_path: Path) -> None:
     from benchlab.metrics.stats import summarize
-    from benchlab.views.check import outlier_summary
+    from benchlab.decide.check import outlier_summary
 
     samples = microsecond_repeats(np.random.default_rng(7))
     assert summarize(samples).cv > 2  # the std is over 200% of the mean: what the old rule called unstable

@@ -10,7 +10,7 @@ from benchlab.formats import accelerator_kinds, delivery_size, format_named, for
 from benchlab.formats.base import deflated_size
 from benchlab.plan.suite import FOLDER_MODEL_SUFFIXES
 from benchlab.records import NO_ACCELERATOR, AcceleratorSetting, Capabilities
-from benchlab.views.delivery import check_delivery
+from benchlab.decide.delivery import check_delivery
 
 
 def test_every_format_module_is_registered_with_its_suffix() -> None:

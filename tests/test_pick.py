@@ -22,10 +22,10 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import MIN_COSINE, load_suite
 from benchlab.results.run_record import RunRecord
 from benchlab.results.within_run import paired_change
-from benchlab.views.check import check_run
+from benchlab.decide.check import check_run
 from benchlab.decide.pick import TIE_THRESHOLD_PCT, annotate, round_values
 from benchlab.results.run_meta import StoredSuite
-from benchlab.views.ship import ship_per_tier, ship_plan
+from benchlab.decide.ship import ship_per_tier, ship_plan
 
 ROUNDS = 10
 #: What the fidelity columns of a reference row hold: it is compared with itself.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchlab.views.check import UNQUANTIZED_RECIPES
+from benchlab.decide.check import UNQUANTIZED_RECIPES
 from benchlab.errors import SuiteError
 from benchlab.formats import format_named
 from benchlab.optimize.recipes import RECIPES, Options, register

@@ -22,10 +22,10 @@ from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 from benchlab.records import DeviceInfo, Fidelity, Measurement
 from benchlab.results.run_record import RunRecord
-from benchlab.views.check import check_run
-from benchlab.views.delivery import MB, check_delivery
+from benchlab.decide.check import check_run
+from benchlab.decide.delivery import MB, check_delivery
 from benchlab.decide.pick import annotate, round_values
-from benchlab.views.ship import ship_per_tier, ship_plan, tier_coverage
+from benchlab.decide.ship import ship_per_tier, ship_plan, tier_coverage
 from tests.test_compare import measurement, write_run
 
 ROUNDS = 10

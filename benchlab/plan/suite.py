@@ -408,7 +408,7 @@ RegressionSpec = _regression_spec()
 
 
 class DeliverySpec(_Strict):
-    """What the app weighs without the model, for the report's delivery check (benchlab.views.delivery)."""
+    """What the app weighs without the model, for the report's delivery check (benchlab.decide.delivery)."""
 
     app_base_mb: float = Field(0.0, ge=0, description="the app's compressed download size without the model, in MB "
                                "(10^6 bytes): counted with a bundled model against the stores' install limits")

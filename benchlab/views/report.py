@@ -25,7 +25,8 @@ from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.decide.pick import GROUP, annotate, round_values
 from benchlab.views.shell_vs_app import shell_vs_app_section
 from benchlab.views.llm_matrix import llm_section, plot_decode_vs_size
-from benchlab.views.ship import ShipPlan, ship_plan, ship_section
+from benchlab.decide.ship import ShipPlan, ship_plan
+from benchlab.views.ship import ship_section
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -30,7 +30,7 @@ from benchlab.records import (
 )
 from benchlab.results.run_record import combine_repeats, measurement_row
 from benchlab.results.store import measurement_from_record, measurement_to_record
-from benchlab.views.check import check_measurement
+from benchlab.decide.check import check_measurement
 from benchlab.views.report import coverage_text, not_ok_notes
 from tests.android.test_phone_faults import GPU, make_job, open_device
 from tests.fixtures_path import fixture_text

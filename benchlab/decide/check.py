@@ -1,6 +1,7 @@
 """Which measurements of a run should not be trusted, and what the suite as a whole leaves out.
 
-Like pyperf's ``check``, this only warns: the numbers stay in the store, and the user decides.
+Like pyperf's ``check``, this only warns: the numbers stay in the store, and the user decides. The
+warnings are typed records (CheckWarning); `benchlab check` prints them.
 
 Per measurement (status "ok" only; a failed job already says why), first each metric's own
 warnings (benchlab.metrics; latency's are these three):
@@ -23,7 +24,7 @@ warnings (benchlab.metrics; latency's are these three):
                   part or all of it ran on the CPU; names the ops that fell back when profiled.
 Per suite:
   * flagship-only every phone targeted is a flagship: most users have slower phones
-                  (benchlab.views.ship.tier_coverage, which the report's per-tier table shares).
+                  (benchlab.decide.ship.tier_coverage, which the per-tier ship plan shares).
   * pick-is-fp32  the variant the report recommends (benchlab.decide.pick.annotate's pick) is the
                   unquantized fp32 reference: no optimized variant was both within the budget and
                   at least as fast, which usually means a recipe or a delegate is not doing its
@@ -38,12 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchlab.decide.pick import GROUP, annotate, round_values
 from benchlab.execute.gate import STARTED_HOT
 from benchlab.metrics import registered as registered_metrics
 from benchlab.optimize.recipes import unquantized_recipes
 from benchlab.records import Measurement, describe_ops
 from benchlab.results.run_record import RunRecord
-from benchlab.views.ship import HOST_PLATFORM, tier_coverage
+from benchlab.decide.ship import HOST_PLATFORM, tier_coverage
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,7 +130,6 @@ def _why_not_optimized(rows: pd.DataFrame) -> str:
 
 
 def _pick_warnings(record: RunRecord) -> list[CheckWarning]:
-    from benchlab.decide.pick import GROUP, annotate, round_values
 
     df = record.results
     if df.empty:
