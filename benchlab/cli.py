@@ -205,7 +205,9 @@ def _resume_command(run_dir: Path, results: Path) -> str:
     it was found in, else by its path (a run given as a path elsewhere)."""
     import shlex
 
-    if run_dir.resolve().parent != results.resolve():
+    from benchlab.results.layout import RunLayout
+
+    if RunLayout(run_dir).results_root.resolve() != results.resolve():
         return f"benchlab run --resume {shlex.quote(str(run_dir))}"
     flag = "" if results == DEFAULT_RESULTS else f" --results {shlex.quote(str(results))}"
     return f"benchlab run --resume {shlex.quote(run_dir.name)}{flag}"
@@ -307,8 +309,10 @@ def _print_sustained(files: ReportFiles) -> None:
 
 def _run_dir(run: str, results: Path) -> Path:
     """Resolve a run id (under the results root) or a path to a run directory."""
+    from benchlab.results.layout import run_folder
+
     path = Path(run)
-    return path if path.is_dir() else results / run
+    return path if path.is_dir() else run_folder(results, run)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from benchlab.execute.executor import Executor, LocalExecutor, StopControl, inte
 from benchlab.records import Job, Measurement, Variant, now_iso
 from benchlab.names import file_name
 from benchlab.optimize.recipes import RECIPES
-from benchlab.results.layout import RunLayout
+from benchlab.results.layout import RunLayout, run_folder
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
 from benchlab.results.run_meta import DataInfo, RunMeta, StoredSuite
@@ -98,7 +98,7 @@ def new_run_store(results_root: Path, suite: Suite, meta: RunMeta) -> RunStore:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}-{file_name(suite.name)[:60]}"
     for attempt in range(1, 1000):
-        store = RunStore(results_root / (base if attempt == 1 else f"{base}-{attempt}"))
+        store = RunStore(run_folder(results_root, base if attempt == 1 else f"{base}-{attempt}"))
         try:
             store.create(meta)  # mkdir without exist_ok: of two processes, exactly one wins a name
             return store

@@ -11,7 +11,7 @@ import ast
 from pathlib import Path
 
 from benchlab.results import layout
-from benchlab.results.layout import RunLayout
+from benchlab.results.layout import RunLayout, run_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("benchlab", "android_runner", "ios_runner")
@@ -67,3 +67,4 @@ def test_the_layout_names_every_file_of_a_run(tmp_path: Path) -> None:
     assert run.labels("a/b").name == "a_b.labels.npy" and run.labels("a/b").parent == run.inputs_dir
     assert run.outputs_file("m.v.host.cpu") == "outputs/m.v.host.cpu.npz"
     assert set(run.gate_files) == {"junit", "json", "markdown"}
+    assert RunLayout(run_folder(tmp_path, "r1")).results_root == tmp_path  # where its suite's other runs are

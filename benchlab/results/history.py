@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
 from benchlab.results.run_record import load_results
-from benchlab.results.layout import is_run_folder
+from benchlab.results.layout import is_run_folder, run_folder
 from benchlab.results.store import read_run_meta, run_directories
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,7 @@ def resolve_run(ref: str | Path, results_root: Path | str) -> Path:
     if is_run_folder(as_path):
         return as_path
     root = Path(results_root)
-    under_root = root / str(ref)
+    under_root = run_folder(root, str(ref))
     if is_run_folder(under_root):
         return under_root
     known = sorted((p.name for p in root.iterdir() if is_run_folder(p)), reverse=True) if root.is_dir() else []

@@ -16,8 +16,9 @@
     compare.junit.xml, compare.json, compare.md
                            the comparison with a baseline, for CI (benchlab.pipeline.gate)
 
-Beside the run folders, the results root holds noise-floor.json (`noise_file`), the calibrated
-run-to-run noise floors (benchlab.nightly.noise).
+A run folder is a direct child of its results root, named by its run id (`run_folder`); beside the
+run folders, the results root holds noise-floor.json (`noise_file`), the calibrated run-to-run noise
+floors (benchlab.nightly.noise).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def noise_file(results_root: Path) -> Path:
     return results_root / NOISE_FILE
 
 
+def run_folder(results_root: Path, run_id: str) -> Path:
+    """Return the folder of run `run_id` under a results root."""
+    return results_root / run_id
+
+
 def is_run_folder(path: Path) -> bool:
     """Return whether `path` is a run folder (it holds a run.json)."""
     return (path / RUN_FILE).is_file()
@@ -63,6 +69,11 @@ class RunLayout:
     """The named paths of one run folder."""
 
     directory: Path
+
+    @property
+    def results_root(self) -> Path:
+        """The results root the run is under: its suite's other runs and the noise floors are there."""
+        return self.directory.parent
 
     @property
     def run_json(self) -> Path:

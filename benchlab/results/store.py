@@ -185,7 +185,7 @@ class RunStore:
         except FileExistsError:
             raise RunExists(f"{self.directory} already exists", hint="use --resume to finish a run") from None
         except NotADirectoryError:
-            raise StoreError(f"results folder {self.directory.parent} is a file, not a folder",
+            raise StoreError(f"results folder {self.layout.results_root} is a file, not a folder",
                              hint="pass --results FOLDER") from None
         except OSError as exc:
             if is_disk_full(exc):

@@ -177,14 +177,14 @@ def trend_plots_for_run(run_dir: Path | str, results_root: Path | str | None = N
                         baseline: Path | str | None = None) -> Sequence[Path]:
     """Write trend plots for one run's report: its suite's runs up to it, under `results_root`.
 
-    `results_root` defaults to the run's parent folder and `baseline` to the newest earlier
+    `results_root` defaults to the one the run is under (RunLayout.results_root) and `baseline` to the newest earlier
     finished run of the suite (``--baseline latest``). Returns the PNG paths written into the run
     directory: none for the first run of a suite. Raises StoreError for a bad run directory; a
     sibling run that cannot be read (another benchlab version's) costs the trends, logged as a
     warning, never this run's report.
     """
     run_dir = Path(run_dir)
-    root = Path(results_root) if results_root is not None else run_dir.parent
+    root = Path(results_root) if results_root is not None else RunLayout(run_dir).results_root
     suite_name = read_run_meta(run_dir).suite_name
     try:
         return _trend_plots(run_dir, root, suite_name, baseline)
