@@ -247,7 +247,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.advance(jobs_task)
             if m.status == "unsupported":
                 return  # the same refusal for every such job: said once, whole, under the table
-            measured = f"{len(m.all_samples_us)} iterations" if m.all_samples_us else f"{len(m.runner_stats)} runner run(s)"
+            if "decode_tps" in m.metric_values:  # a language model's cell: its rates, not iterations
+                measured = (f"decode {m.metric_values['decode_tps']:.1f} tok/s, "
+                            f"prefill {m.metric_values['prefill_tps']:.1f} tok/s")
+            else:
+                measured = (f"{len(m.all_samples_us)} iterations" if m.all_samples_us
+                            else f"{len(m.runner_stats)} runner run(s)")
             detail = f"{m.status}: {m.error}" if m.status != "ok" else measured
             progress.console.print(f"  {m.variant.model}/{m.variant.name} on {m.device.id} · {m.accelerator.name} "
                                    f"repeat {m.repeat + 1}: {detail}", highlight=False, markup=False)
