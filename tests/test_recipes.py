@@ -32,6 +32,7 @@ BAD_VALUES = {
     "student": (5, "student=5: Input should be a valid string"),
     "temperature": (0, "temperature=0: Input should be greater than 0"),
     "clusters": (1, "clusters=1: Input should be greater than or equal to 2"),
+    "keep_int64": ("maybe", "keep_int64='maybe' is not allowed (allowed: true, false)"),
 }
 
 
@@ -75,7 +76,7 @@ def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
     assert needing_calibration == {"full-int8", "int16x8"}
     assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
-    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32"}  # benchlab check asks the registry
+    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch"}  # benchlab check asks the registry
     assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte"}
     assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte"]
 

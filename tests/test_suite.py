@@ -82,7 +82,8 @@ def test_a_chain_is_named_by_its_steps_and_keeps_every_step_s_options(tmp_path: 
     [
         ({"recipe": "full-int8", "then": "fp16"},
          "variants[0]: then: recipe full-int8 writes a finished model, so nothing can follow it (a chain "
-         "starts with a recipe that trains a Keras model: prune, cluster, distill)"),
+         "starts with a recipe that trains a Keras model or converts one to a format other recipes take: prune, "
+         "cluster, distill, litert-torch)"),
         ({"recipe": "prune", "then": "distill"},
          "then.recipe: distill trains a new model on the source's soft labels, so it starts a chain (distill, then "
          "prune), it does not follow prune"),
@@ -90,6 +91,10 @@ def test_a_chain_is_named_by_its_steps_and_keeps_every_step_s_options(tmp_path: 
         ({"recipe": "prune", "then": "fp32"}, "then.recipe: fp32 is the reference (the source model as it is); it "
                                               "cannot follow prune in a chain"),
         ({"recipe": "prune", "then": "tflite"}, "then.recipe: tflite cannot be built from the Keras model prune trains"),
+        ({"recipe": "litert-torch", "then": "coreml-fp16"},
+         "then.recipe: coreml-fp16 cannot be built from the tflite model litert-torch writes"),
+        ({"recipe": "litert-torch", "then": "tflite"}, "then.recipe: tflite is the reference (the source model as it "
+                                                       "is); it cannot follow litert-torch in a chain"),
         ({"recipe": "prune", "then": {"recipe": "fp16", "name": "x"}}, "then.name: a chain is named once, at its first "
                                                                       "step"),
         ({"recipe": "prune", "then": {"recipe": "fp16", "options": {"bits": 4}}},

@@ -142,7 +142,9 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
 
     A recipe that trains (KerasTrainingRecipe) first writes its trained .keras; the next step of the
     chain, or the recipe's own finish(), makes a .tflite from it. So a suite with `prune-50` and
-    `prune-50+full-int8` trains once. The claims of the chain's training steps (zeros, clusters) are
+    `prune-50+full-int8` trains once. A converter a chain goes on from (Recipe.CHAINS_AS, e.g.
+    litert-torch) writes its proven file as it would as a variant of its own (the same cache entry),
+    and the next step is built from that file as a source of its kind. The claims of the chain's training steps (zeros, clusters) are
     checked again in its final file: a step that undoes them fails the variant, saying so.
     """
     steps = spec.steps
@@ -182,16 +184,24 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
                 output = "tflite" if recipe.YIELDS_KERAS else recipe.FORMAT
                 suffix = _format(output).suffix
                 checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
-                made.append((name, _run_step(_Step(step.recipe, key, f"{file_name(f'{source.name}-{spec.variant_name}')}"
-                                                                     f"{suffix}", checked,
+                # A step the chain goes on from is its own file, shared with the suite's variant of that recipe.
+                stem = file_name(f"{source.name}-{spec.variant_name if final else name}")
+                made.append((name, _run_step(_Step(step.recipe, key, f"{stem}{suffix}", checked,
                                                    partial(_format(output).prove_runs, sample=current.sample())),
                                              rebuild_failed)))
+                if not final and made[-1][1].error is None:
+                    # A converter's file (a .tflite from a torch model): the next step quantizes it as a source.
+                    current = current.derived(Path(made[-1][1].meta["path"]), step.recipe)
+                    derived.append(current)
+                elif not final:
+                    break
             except SuiteError as exc:
                 if current is source:
                     raise  # the suite's own model is unusable: bad input, as before any chain
-                # A model a chain trained that the next step cannot take fails this variant, not the suite.
+                # A model a chain made that the next step cannot take fails this variant, not the suite.
+                verb = "trained" if current.kind == "keras" else "wrote"
                 made.append((name, _Made({}, from_cache=False, error=f"{step.recipe} cannot take the model "
-                                                                     f"{made[-1][0]} trained: {first_line(exc)}")))
+                                                                     f"{made[-1][0]} {verb}: {first_line(exc)}")))
                 break
     finally:
         for model in derived:

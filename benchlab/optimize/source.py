@@ -29,7 +29,7 @@ class SourceModel:
     def __init__(self, spec: ModelSpec, dataset: Dataset | None, progress: Callable[[str], None],
                  where: str = "model", made_by: tuple[str, ...] = ()) -> None:
         """`dataset` None means synthetic inputs; `where` names the model in errors, e.g. "suite.yaml: models[0]";
-        `made_by` names the recipes that trained this model from the suite's, in order (see derived())."""
+        `made_by` names the recipes that made this model from the suite's, in order (see derived())."""
         self.name = spec.name
         #: The recipes of a chain that made this model from the suite's (empty for the suite's own).
         self.made_by = made_by
@@ -57,14 +57,18 @@ class SourceModel:
             self.path = spec.path
         self.sha256 = path_sha256(self.path)
 
-    def derived(self, trained_path: Path, recipe: str) -> SourceModel:
-        """Return the model recipe `recipe` trained from this one (a .keras file), with the same name,
-        data and progress, for the next step of a chain. The caller closes it."""
-        spec = self.spec.model_copy(update={"path": trained_path, "builtin": None})
-        model = SourceModel(spec, self._dataset, self.progress, self.where, (*self.made_by, recipe))
-        # Training keeps the inputs (pruning and clustering change weights; a student is built on the
-        # teacher's input), so the data fitted to this model fits it: no need to load it to key its steps.
-        model.__dict__["dataset"] = self.dataset
+    def derived(self, made_path: Path, recipe: str) -> SourceModel:
+        """Return the model recipe `recipe` made from this one (a trained .keras, a converted .tflite),
+        with the same name, data and progress, for the next step of a chain. The caller closes it."""
+        spec = self.spec.model_copy(update={"path": made_path, "builtin": None, "module": None, "module_root": None})
+        # This model's data (its own or the synthetic inputs made for it), so every step reads the same samples.
+        model = SourceModel(spec, self.dataset, self.progress, self.where, (*self.made_by, recipe))
+        if model.kind == "keras":
+            # Training keeps the inputs (pruning and clustering change weights; a student is built on the
+            # teacher's input), so the data fits it as it is: no need to load it to key its steps.
+            model.__dict__["dataset"] = self.dataset
+        # A converted model is described here and the data fitted to its inputs by name (a converter that
+        # narrowed int64 ids to int32 takes the same ids), or refused, naming the input, as a failed step.
         return model
 
     def close(self) -> None:

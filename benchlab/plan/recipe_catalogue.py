@@ -18,8 +18,8 @@ class RecipeInfo(Protocol):
 
     NAME: ClassVar[str]
     NEEDS: ClassVar[frozenset[str]]
-    #: True when the recipe trains a Keras model that a chained step (`then`) can be built from.
-    YIELDS_KERAS: ClassVar[bool]
+    #: The model kind a chained step (`then`) is built from (what the recipe writes), None when nothing follows it.
+    CHAINS_AS: ClassVar[str | None]
     #: Options that name a file: a relative one is taken from the suite file's folder.
     PATH_OPTIONS: ClassVar[tuple[str, ...]]
 

@@ -164,15 +164,18 @@ class ModelSpec(_Strict):
 class VariantSpec(_Strict):
     """One recipe with options, or a chain of them; `name` defaults to the recipes' names joined by "+".
 
-    `then` chains another step onto this one: the recipe here trains a Keras model (prune, cluster,
-    distill) and the next step is built from that trained model instead of the source, e.g.
-    `{recipe: prune, options: {sparsity: 0.5}, then: full-int8}` is the pruned model, quantized.
+    `then` chains another step onto this one, built from the model this step wrote instead of the
+    source: a Keras model a recipe trained (prune, cluster, distill), e.g.
+    `{recipe: prune, options: {sparsity: 0.5}, then: full-int8}` is the pruned model, quantized; or a
+    .tflite a converter wrote, e.g. `{recipe: litert-torch, then: full-int8}` quantizes the converted
+    torch model with the .tflite recipes.
     """
 
     recipe: str
     name: Name | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    then: VariantSpec | None = Field(None, description="the next step, built from this step's trained Keras model")
+    then: VariantSpec | None = Field(None, description="the next step, built from the model this step wrote "
+                                     "(a trained Keras model, a converted .tflite)")
     _settings: BaseModel = PrivateAttr()
     _default_name: str = PrivateAttr()
 
@@ -211,15 +214,17 @@ class VariantSpec(_Strict):
         """Raise ValueError when this step cannot hand a model to `then`, or `then` cannot take it."""
         assert self.then is not None
         first, after = recipes[self.recipe], recipes[self.then.recipe]
-        if not first.YIELDS_KERAS:
-            chainable = ", ".join(name for name, r in recipes.items() if r.YIELDS_KERAS)
+        if first.CHAINS_AS is None:
+            chainable = ", ".join(name for name, r in recipes.items() if r.CHAINS_AS is not None)
             raise ValueError(f"then: recipe {self.recipe} writes a finished model, so nothing can follow it "
-                             f"(a chain starts with a recipe that trains a Keras model: {chainable})")
+                             f"(a chain starts with a recipe that trains a Keras model or converts one to a "
+                             f"format other recipes take: {chainable})")
         if self.then.name is not None:
             raise ValueError("then.name: a chain is named once, at its first step")
-        if not after.applies_to("keras"):
-            raise ValueError(f"then.recipe: {after.NAME} cannot be built from the Keras model "
-                             f"{self.recipe} trains")
+        if not after.applies_to(first.CHAINS_AS):
+            made = (f"the Keras model {self.recipe} trains" if first.CHAINS_AS == "keras"
+                    else f"the {first.CHAINS_AS} model {self.recipe} writes")
+            raise ValueError(f"then.recipe: {after.NAME} cannot be built from {made}")
         refusal = after.refuses_after(self.recipe)
         if refusal is not None:
             raise ValueError(f"then.recipe: {refusal}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, model_optimization
+from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, model_optimization, torch_to_litert
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -56,6 +56,7 @@ _REGISTERED: tuple[Recipe, ...] = (
     asis.PteAsIs(),
     asis.LitertlmAsIs(),
     asis.EtlmAsIs(),
+    torch_to_litert.LiteRTTorch(),
 )
 
 #: Every recipe by name, in the order `benchlab` lists them.

@@ -60,6 +60,11 @@ class Recipe(ABC):
     #: True: build() writes a trained Keras model (.keras), which a chained step (`then:`) or the
     #: recipe's own finish() makes the variant from (benchlab.optimize.recipes.training).
     YIELDS_KERAS: ClassVar[bool] = False
+    #: The model kind a chained step (`then:`) is built from: what this recipe writes, taken as a
+    #: source of that kind ("keras": the model a training recipe trained; "tflite": the file a
+    #: converter wrote, which the .tflite recipes quantize). None: it writes a finished model that
+    #: nothing follows.
+    CHAINS_AS: ClassVar[ModelKind | None] = None
     #: Options that name a file (e.g. a student model): a suite resolves a relative one against its folder.
     PATH_OPTIONS: ClassVar[tuple[str, ...]] = ()
 

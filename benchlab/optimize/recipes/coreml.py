@@ -9,6 +9,12 @@ A SavedModel is converted through its `serving_default` signature (a concrete fu
 coremltools takes for TensorFlow 2), and its outputs are renamed to the signature's output names so
 they line up with the LiteRT variants' outputs. A SavedModel coremltools cannot take that way is
 refused before anything is built (`check`), naming the model and the reason.
+
+A torch model is converted from its ExportedProgram (torch.export), first lowered to core ATen ops
+with no op decomposed further (`run_decompositions({})`, the form coremltools documents); when
+coremltools lacks one of those ops (a transformer's `new_ones`), the default decomposition table
+breaks them into ops it has. The notes say which form was converted. Inputs and outputs are named as
+the eager reference names them; Core ML has no int64 arrays, so int64 inputs take int32 (the notes say so).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from benchlab.errors import SuiteError, first_line
-from benchlab.optimize.recipes.base import Options, Recipe
+from benchlab.optimize.recipes.base import KERAS_SOURCES, Options, Recipe
 from benchlab.optimize.recipes.training import PRUNED_BY
+from benchlab.torch_io import output_name
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
@@ -55,6 +62,7 @@ class CoreMLRecipe(Recipe):
     """A Core ML ML program converted with coremltools, optionally weight-compressed by a subclass."""
 
     FORMAT = "mlpackage"
+    SOURCES = KERAS_SOURCES | {"torch"}
     TOOL = "coremltools"
     #: ct.precision member name the program is converted with.
     PRECISION = "FLOAT16"
@@ -72,8 +80,8 @@ class CoreMLRecipe(Recipe):
                                  f"{exc}") from None
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
-        """Convert `source` to an .mlpackage at `out_path`; return a note when a pruned model's zeros were
-        stored sparse. Raises what coremltools raises."""
+        """Convert `source` to an .mlpackage at `out_path`; return notes on how a torch model was lowered and
+        when a pruned model's zeros were stored sparse. Raises what coremltools raises."""
         logging.getLogger("coremltools").setLevel(logging.ERROR)  # version-compat chatter per call
         os.environ.setdefault("TQDM_DISABLE", "1")  # its per-pass progress bars would tear our own
         import coremltools as ct
@@ -81,7 +89,11 @@ class CoreMLRecipe(Recipe):
 
         settings = {"convert_to": "mlprogram", "compute_precision": getattr(ct.precision, self.PRECISION),
                     "minimum_deployment_target": ct.target.iOS16}
-        if source.kind == "savedmodel":
+        notes = []
+        if source.kind == "torch":
+            model, how = _from_torch(ct, source.torch_program, settings)
+            notes.append(how)
+        elif source.kind == "savedmodel":
             function = _serving_function(str(source.path))
             inputs = [ct.TensorType(name=name, shape=ct.Shape(tuple(ct.RangeDim() if d is None else d for d in shape)))
                       for name, shape in _signature_inputs(function).items()]
@@ -91,15 +103,14 @@ class CoreMLRecipe(Recipe):
             inputs = [ct.TensorType(name=name, shape=(1, *values.shape[1:])) for name, values in source.dataset.inputs.items()]
             model = ct.convert(source.keras_model, inputs=inputs, **settings)
         model = self.compress(model, cto, options)
-        note = None
         if self.SPARSE_AFTER_PRUNING and PRUNED_BY in source.made_by:
             # The zeros pruning left, kept as they are (threshold 0) but stored sparse, as coreml-prune
             # stores its own; a weight tensor less than a third zero stays dense.
             config = cto.OpThresholdPrunerConfig(threshold=1e-12, minimum_sparsity_percentile=SPARSE_FROM)
             model = cto.prune_weights(model, cto.OptimizationConfig(global_config=config))
-            note = f"zeros of weight tensors at least {SPARSE_FROM:.0%} zero stored sparse"
+            notes.append(f"zeros of weight tensors at least {SPARSE_FROM:.0%} zero stored sparse")
         model.save(str(out_path))
-        return note
+        return "; ".join(notes) or None
 
     def compress(self, model: Any, cto: Any, options: Options) -> Any:
         """Return the program with its weights compressed; the plain conversions return it unchanged."""
@@ -163,6 +174,44 @@ class CoreMLPrune(CoreMLRecipe):
         assert isinstance(options, PruneOptions)
         config = cto.OptimizationConfig(global_config=cto.OpMagnitudePrunerConfig(target_sparsity=options.sparsity))
         return cto.prune_weights(model, config)
+
+
+def _from_torch(ct: Any, program: Any, settings: dict[str, Any]) -> tuple[Any, str]:
+    """Return the ML program converted from a TorchProgram's ExportedProgram, inputs and outputs named as
+    the reference names them, and a note saying which decompositions it was converted after (and which
+    int64 inputs take int32). Raises ValueError naming both failures when neither form converts."""
+    try:
+        model = ct.convert(program.exported.run_decompositions({}), **settings)
+        how = "converted from torch.export after run_decompositions({})"
+    except Exception as core:  # noqa: BLE001 - coremltools raises many kinds for an op it lacks
+        try:
+            model = ct.convert(program.exported.run_decompositions(), **settings)
+        except Exception as default:  # noqa: BLE001 - as above
+            raise ValueError(f"coremltools converts neither run_decompositions({{}}) ({type(core).__name__}: "
+                             f"{first_line(core, 120)}) nor the default decomposition table "
+                             f"({type(default).__name__}: {first_line(default, 120)})") from default
+        how = (f"run_decompositions({{}}) failed ({type(core).__name__}: {first_line(core, 120)}); converted after "
+               "the default decomposition table")
+    model = _torch_names(ct, model, program)
+    narrowed = [name for name, example in zip(program.input_names, program.example_inputs)
+                if str(example.dtype) == "torch.int64"]
+    if narrowed:
+        how += f"; int64 inputs {', '.join(narrowed)} take int32 (Core ML has no int64 arrays)"
+    return model, how
+
+
+def _torch_names(ct: Any, model: Any, program: Any) -> Any:
+    """Return the program with its inputs named as the torch model's (in order) and its outputs as the eager
+    reference names them, `output_N` (coremltools names outputs after the graph's last ops, e.g. "div")."""
+    spec = model.get_spec()
+    wanted = [*zip(spec.description.input, program.input_names),
+              *((output, output_name(i)) for i, output in enumerate(spec.description.output))]
+    renamed = False
+    for feature, name in wanted:
+        if feature.name != name:
+            ct.utils.rename_feature(spec, feature.name, name)
+            renamed = True
+    return ct.models.MLModel(spec, weights_dir=model.weights_dir) if renamed else model
 
 
 def _serving_function(saved_model: str) -> Any:

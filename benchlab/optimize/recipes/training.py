@@ -82,6 +82,7 @@ class KerasTrainingRecipe(TrainingRecipe):
     """
 
     YIELDS_KERAS = True
+    CHAINS_AS = "keras"
     #: What claim() checks in a written file ("zeros"), None for a recipe that claims nothing measurable.
     CLAIM: ClassVar[str | None] = None
 
