@@ -182,7 +182,7 @@ def _from_torch(ct: Any, program: Any, settings: dict[str, Any]) -> tuple[Any, s
     int64 inputs take int32). Raises ValueError naming both failures when neither form converts."""
     try:
         model = ct.convert(program.exported.run_decompositions({}), **settings)
-        how = "converted from torch.export after run_decompositions({})"
+        how = "converted after run_decompositions({})"
     except Exception as core:  # noqa: BLE001 - coremltools raises many kinds for an op it lacks
         try:
             model = ct.convert(program.exported.run_decompositions(), **settings)
@@ -191,12 +191,14 @@ def _from_torch(ct: Any, program: Any, settings: dict[str, Any]) -> tuple[Any, s
                              f"{first_line(core, 120)}) nor the default decomposition table "
                              f"({type(default).__name__}: {first_line(default, 120)})") from default
         how = (f"run_decompositions({{}}) failed ({type(core).__name__}: {first_line(core, 120)}); converted after "
-               "the default decomposition table")
+               "the default decompositions")
     model = _torch_names(ct, model, program)
-    narrowed = [name for name, example in zip(program.input_names, program.example_inputs)
-                if str(example.dtype) == "torch.int64"]
+    int32 = ct.proto.FeatureTypes_pb2.ArrayFeatureType.INT32
+    wide = {tensor.name for tensor in program.inputs if tensor.dtype == "int64"}
+    narrowed = [feature.name for feature in model.get_spec().description.input
+                if feature.name in wide and feature.type.multiArrayType.dataType == int32]
     if narrowed:
-        how += f"; int64 inputs {', '.join(narrowed)} take int32 (Core ML has no int64 arrays)"
+        how += f"; int64 inputs {', '.join(narrowed)} take int32 (Core ML has no int64)"
     return model, how
 
 

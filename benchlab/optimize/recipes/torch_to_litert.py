@@ -77,14 +77,14 @@ def _keyword_module(module: Any, names: tuple[str, ...]) -> Any:
 
 
 def _narrowed(path: Path, program: Any) -> str | None:
-    """Return the inputs the written file holds in another dtype than the torch model, e.g. "inputs
-    narrowed by litert-torch: input_ids int64 -> int32 (keep_int64: true keeps them)"; None when none is."""
+    """Return the inputs the written file holds in another dtype than the torch model, e.g. "int64 inputs
+    input_ids, attention_mask narrowed to int32 (keep_int64: true keeps them)"; None when none is."""
     from benchlab.tensors import describe_tflite
 
-    given = {name: str(example.dtype).removeprefix("torch.")
-             for name, example in zip(program.input_names, program.example_inputs)}
-    changed = [f"{t.name} {given[t.name]} -> {t.dtype}" for t in describe_tflite(path).inputs
-               if t.name in given and given[t.name] != t.dtype]
-    if not changed:
-        return None
-    return f"inputs narrowed by litert-torch: {', '.join(changed)} (keep_int64: true keeps them)"
+    given = {tensor.name: tensor.dtype for tensor in program.inputs}
+    changed: dict[tuple[str, str], list[str]] = {}
+    for tensor in describe_tflite(path).inputs:
+        if tensor.name in given and given[tensor.name] != tensor.dtype:
+            changed.setdefault((given[tensor.name], tensor.dtype), []).append(tensor.name)
+    return "; ".join(f"{wide} inputs {', '.join(names)} narrowed to {narrow} (keep_int64: true keeps them)"
+                     for (wide, narrow), names in changed.items()) or None
