@@ -41,6 +41,10 @@ from tests.loopback_adb.protocol import MAX_PAYLOAD
 # Fault tests wait for a client timeout; keep those short but far above loopback latency.
 TRANSPORT_TIMEOUT_S = 5.0
 SHORT_TIMEOUT_S = 1.0
+# A test running a tool (the fake benchmark_model starts Python and LiteRT) may print nothing for
+# longer than TRANSPORT_TIMEOUT_S on a busy shared machine: adb-shell raises on any quiet spell that
+# long, so such tests allow what a slow phone would need.
+TOOL_TIMEOUT_S = 120.0
 TMP = "/data/local/tmp"
 
 
@@ -64,8 +68,9 @@ def phone(tmp_path: Path):
         yield device
 
 
-def connect(device: LoopbackAdbDevice, signer: PythonRSASigner) -> AdbDeviceTcp:
-    client = AdbDeviceTcp("127.0.0.1", device.port, default_transport_timeout_s=TRANSPORT_TIMEOUT_S)
+def connect(device: LoopbackAdbDevice, signer: PythonRSASigner,
+            transport_timeout_s: float = TRANSPORT_TIMEOUT_S) -> AdbDeviceTcp:
+    client = AdbDeviceTcp("127.0.0.1", device.port, default_transport_timeout_s=transport_timeout_s)
     client.connect(rsa_keys=[signer], auth_timeout_s=TRANSPORT_TIMEOUT_S)
     return client
 
@@ -509,7 +514,7 @@ FAST = "--warmup_runs=1 --warmup_min_secs=0 --num_runs=5 --min_secs=0"
 
 
 def test_benchmark_model_prints_the_real_tools_format(phone, signer, tiny_models):
-    client = connect(phone, signer)
+    client = connect(phone, signer, TOOL_TIMEOUT_S)
     try:
         install_tools(client, tiny_models)
         out = client.shell(f"taskset c0 {TMP}/benchmark_model --graph={TMP}/tiny.tflite "
@@ -544,7 +549,7 @@ def test_benchmark_model_gpu_is_partial_on_flagship_and_refused_on_low_end(tmp_p
                                                                             tiny_models):
     command = f"{TMP}/benchmark_model --graph={TMP}/tiny.tflite --use_gpu=true {FAST}; echo EXIT:$?"
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "flagship") as flagship:
-        client = connect(flagship, signer)
+        client = connect(flagship, signer, TOOL_TIMEOUT_S)
         install_tools(client, tiny_models)
         out = client.shell(command, read_timeout_s=30)
         client.close()
@@ -555,7 +560,7 @@ def test_benchmark_model_gpu_is_partial_on_flagship_and_refused_on_low_end(tmp_p
     assert out.rstrip().endswith("EXIT:0")
 
     with LoopbackAdbDevice(LOW_END, tmp_path / "low_end") as low_end:
-        client = connect(low_end, signer)
+        client = connect(low_end, signer, TOOL_TIMEOUT_S)
         install_tools(client, tiny_models)
         out = client.shell(command, read_timeout_s=30)
         client.close()
@@ -564,7 +569,7 @@ def test_benchmark_model_gpu_is_partial_on_flagship_and_refused_on_low_end(tmp_p
 
 
 def test_benchmark_model_unknown_custom_op_fails_with_the_runtime_error(phone, signer, tiny_models):
-    client = connect(phone, signer)
+    client = connect(phone, signer, TOOL_TIMEOUT_S)
     try:
         install_tools(client, tiny_models)
         out = client.shell(f"{TMP}/benchmark_model --graph={TMP}/custom_op.tflite {FAST}; echo EXIT:$?",
@@ -577,7 +582,7 @@ def test_benchmark_model_unknown_custom_op_fails_with_the_runtime_error(phone, s
 
 
 def test_benchmark_model_crash_and_missing_binary_look_like_a_phone(phone, signer, tiny_models):
-    client = connect(phone, signer)
+    client = connect(phone, signer, TOOL_TIMEOUT_S)
     try:
         missing = client.shell(f"{TMP}/benchmark_model --graph={TMP}/tiny.tflite; echo EXIT:$?")
         assert "not found" in missing and missing.endswith("EXIT:127\n")
@@ -611,7 +616,7 @@ def test_the_harness_eval_chunks_run_batched_and_single_through_the_real_flags(p
                                   [EvalInput("input", (1, 8), inputs[0].nbytes)], first, count, output,
                                   cpu_mask="c0", marker="job-1")
 
-    client = connect(phone, signer)
+    client = connect(phone, signer, TOOL_TIMEOUT_S)
     try:
         install_tools(client, tiny_models)
         client.shell(f"mkdir -p {workdir}")
@@ -646,7 +651,7 @@ def test_a_failed_eval_chunk_prints_the_tools_last_lines(phone, signer, tiny_mod
     from benchlab.records import AcceleratorSetting
 
     workdir = f"{TMP}/eval"
-    client = connect(phone, signer)
+    client = connect(phone, signer, TOOL_TIMEOUT_S)
     try:
         install_tools(client, tiny_models)
         client.shell(f"mkdir -p {workdir} && head -c 96 /dev/zero > {workdir}/inputs-0.bin")
