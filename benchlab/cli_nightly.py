@@ -267,18 +267,13 @@ def print_warnings(warnings: Sequence[CheckWarning], title: str) -> None:
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare CANDIDATE with BASELINE, print the table, write the CI files; return the verdict."""
     from benchlab.nightly.ci_outputs import write_outputs
-    from benchlab.nightly.compare import compare_runs
-    from benchlab.results.history import resolve_run, run_suite_history
-
-    from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
+    from benchlab.pipeline import compare_with_baseline
+    from benchlab.results.history import resolve_run
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
-    overrides = dict(getattr(args, "threshold", None) or [])
-    candidate = resolve_run(args.candidate, root)
-    history = run_suite_history(candidate, root)
-    result = compare_runs(resolve_run(args.baseline, root), candidate, overrides=overrides,
-                          noise_floors={NOISE_METRIC: floors_for_run(candidate, root, history)},
-                          absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None), history=history)
+    result = compare_with_baseline(resolve_run(args.candidate, root), str(resolve_run(args.baseline, root)), root,
+                                   overrides=dict(getattr(args, "threshold", None) or []),
+                                   absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None))
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))
@@ -330,31 +325,17 @@ def print_noise_floors(floors: dict, title: str) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run a suite --runs times and write each row's measured noise floor; exit 0 (or the run's failure)."""
-    from benchlab.results.history import load_history
-    from benchlab.nightly.noise import unchanged_changes, write_calibration
-    from benchlab.pipeline import Callbacks, run_suite
-    from benchlab.optimize.recipes import RECIPES
-    from benchlab.plan.suite import load_suite
+    from benchlab.pipeline import calibrate
 
     if args.runs < 2:
         raise UsageError(f"--runs {args.runs}: at least 2 runs are needed to see a run-to-run change")
-    suite = load_suite(args.suite, RECIPES)
-    quiet = Callbacks(say=lambda _m: None)
-    run_ids = []
-    for number in range(1, args.runs + 1):
-        outcome = run_suite(suite, args.suite, args.results, quiet)
-        run_ids.append(outcome.record.run_id)
-        _stderr().print(f"calibration run {number}/{args.runs}: {outcome.run_dir} ({outcome.summary()})")
-        if outcome.exit_code != EXIT_OK:
-            return outcome.exit_code
-    history = load_history(args.results, suite.name)
-    changes = unchanged_changes(history[history["run_id"].isin(run_ids)])
-    path = write_calibration(Path(args.results), suite.name, changes)
-    from benchlab.nightly.noise import noise_floor_pct
-
-    floors = {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None}
-    print_noise_floors(floors, f"measured noise floor over {args.runs} runs of {suite.name}")
-    _stderr().print(f"noise floors: {path}")
+    result = calibrate(Path(args.suite), Path(args.results), args.runs, lambda number, outcome: _stderr().print(
+        f"calibration run {number}/{args.runs}: {outcome.run_dir} ({outcome.summary()})"))
+    if result.floors is None:
+        return result.outcomes[-1].exit_code
+    print_noise_floors(result.floors, f"measured noise floor over {args.runs} runs of "
+                                      f"{result.outcomes[-1].record.meta.suite_name}")
+    _stderr().print(f"noise floors: {result.path}")
     return EXIT_OK
 
 

@@ -235,28 +235,74 @@ def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], ca
 
 
 #: Files `gate` writes into the candidate run's directory.
-def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
-    """Compare a finished run with its baseline and write the CI files into the run; return the comparison.
+def compare_with_baseline(run_dir: Path, baseline: str, results_root: Path,
+                          overrides: Mapping[str, float] | None = None,
+                          absolute_accuracy_gate: bool | None = None) -> CompareResult:
+    """Compare a finished run with its baseline; return the comparison (what `benchlab compare` and the
+    gate of `benchlab run --baseline` both report).
 
     `baseline` is "latest" (the newest earlier finished run of the same suite under
     `results_root`), a run id under `results_root`, or a run directory. Each row's noise floor comes
-    from the suite's earlier runs and calibration; the suite's `accuracy.absolute_gate` decides whether a
-    standing accuracy miss fails. Raises StoreError when the baseline does not
-    exist, is the run itself, or there is no earlier run for "latest" (a first night has nothing to
-    compare with, and says so).
+    from the suite's earlier runs and calibration; `overrides` replace the suite's thresholds
+    (benchlab.nightly.thresholds) and `absolute_accuracy_gate` its `accuracy.absolute_gate` (whether a
+    standing accuracy miss fails). Raises StoreError when the baseline does not exist, is the run
+    itself, or there is no earlier run for "latest" (a first night has nothing to compare with, and
+    says so).
     """
-    from benchlab.nightly.ci_outputs import write_outputs
     from benchlab.nightly.compare import compare_runs
     from benchlab.results.history import latest_before, resolve_run, run_suite_history
     from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
     history = run_suite_history(run_dir, results_root)
-    result = compare_runs(baseline_dir, run_dir, history=history,
-                          noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root, history)})
+    return compare_runs(baseline_dir, run_dir, overrides=dict(overrides or {}), history=history,
+                        noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root, history)},
+                        absolute_accuracy_gate=absolute_accuracy_gate)
+
+
+def gate(run_dir: Path, baseline: str, results_root: Path) -> CompareResult:
+    """Compare a finished run with its baseline (compare_with_baseline, the suite's thresholds) and
+    write the CI files into the run; return the comparison. Raises what compare_with_baseline raises."""
+    from benchlab.nightly.ci_outputs import write_outputs
+
+    result = compare_with_baseline(run_dir, baseline, results_root)
     gate_files = RunLayout(run_dir).gate_files
     write_outputs(result, gate_files["junit"], gate_files["json"], gate_files["markdown"])
     return result
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What `calibrate` measured: each run's outcome, and each row's noise floor with the file it was
+    written to (both None when a run failed: nothing is written from part of the runs)."""
+
+    outcomes: tuple[RunOutcome, ...]
+    path: Path | None = None
+    #: Noise floor in percent per (model, variant, device_id, accelerator) row.
+    floors: dict[tuple[str, str, str, str], float] | None = None
+
+
+def calibrate(suite_path: Path, results_root: Path, runs: int,
+              on_run: Callable[[int, RunOutcome], None] = lambda _number, _outcome: None) -> Calibration:
+    """Run a suite `runs` times and write each row's measured run-to-run noise floor beside its runs
+    (benchlab.nightly.noise); `on_run(number, outcome)` hears of each run as it ends. Stops at the
+    first run that measured nothing. Raises what run_suite raises."""
+    from benchlab.nightly.noise import noise_floor_pct, unchanged_changes, write_calibration
+    from benchlab.plan.suite import load_suite
+    from benchlab.results.history import load_history
+
+    suite = load_suite(suite_path, RECIPES)
+    outcomes = []
+    for number in range(1, runs + 1):
+        outcome = run_suite(suite, suite_path, results_root, Callbacks(say=lambda _m: None))
+        outcomes.append(outcome)
+        on_run(number, outcome)
+        if outcome.exit_code != EXIT_OK:
+            return Calibration(tuple(outcomes))
+    history = load_history(results_root, suite.name)
+    changes = unchanged_changes(history[history["run_id"].isin([o.record.run_id for o in outcomes])])
+    path = write_calibration(results_root, suite.name, changes)
+    return Calibration(tuple(outcomes), path, {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None})
 
 
 def check_baseline(baseline: str | None, results_root: Path) -> None:
