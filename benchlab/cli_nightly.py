@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import EXIT_GATE_FAILED, EXIT_OK, UsageError
+from benchlab.errors import EXIT_OK, UsageError
 from benchlab.output_files import write_output
 from benchlab.results.store import DEFAULT_RESULTS
 
@@ -339,52 +339,25 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _job_selector(text: str) -> tuple[str, str | None]:
-    """Split "MODEL/VARIANT" (the variant is optional)."""
-    model, _, variant = text.partition("/")
-    return model, variant or None
-
-
 def cmd_ab(args: argparse.Namespace) -> int:
     """Compare two models or variants of one run round by round; exit 1 on a significant slowdown."""
     from rich.markup import escape
     from rich.table import Table
 
+    from benchlab.nightly.ab import ab_compare
     from benchlab.results.history import resolve_run
-    from benchlab.decide.pick import round_values
     from benchlab.results.run_record import RunRecord
-    from benchlab.results.within_run import paired_change
 
     record = RunRecord.load(resolve_run(args.run, Path(getattr(args, "results", None) or DEFAULT_RESULTS)))
-    threshold = record.meta.suite.regression.latency_pct
-    rounds = round_values(record.repeat_table)
-    results = record.results
-
-    known = ", ".join(sorted(set(results["model"] + "/" + results["variant"])))
-
-    def jobs(selector: str) -> dict[tuple[str, str], str]:
-        model, variant = _job_selector(selector)
-        rows = results[results["model"] == model]
-        if variant is not None:
-            rows = rows[rows["variant"] == variant]
-        elif rows["variant"].nunique() > 1:
-            raise UsageError(f"{selector!r} has several variants in {record.run_id}: name one as MODEL/VARIANT "
-                             f"(measured: {known})")
-        if rows.empty:
-            raise UsageError(f"{selector!r} names nothing measured in {record.run_id} (measured: {known})")
-        return {(r.device_id, r.accelerator): r.job_id for r in rows.itertuples()}
-
-    base, cand = jobs(args.baseline), jobs(args.candidate)
-    table = Table(title=escape(f"benchlab ab {record.run_id}: {args.baseline} → {args.candidate}"))
+    result = ab_compare(record, args.baseline, args.candidate)
+    table = Table(title=escape(f"benchlab ab {result.run_id}: {args.baseline} → {args.candidate}"))
     for column in ("device · accelerator", "rounds", "change [95% CI]", "verdict"):
         table.add_column(column)
-    verdict = EXIT_OK
-    for where in sorted(set(base) & set(cand)):
-        change = paired_change(rounds.get(base[where], {}), rounds.get(cand[where], {}), threshold)
-        verdict = EXIT_GATE_FAILED if change.verdict == "regression" else verdict
-        table.add_row(escape(" · ".join(where)), str(change.rounds), escape(change.describe()), escape(change.verdict))
+    for row in result.rows:
+        table.add_row(escape(f"{row.device_id} · {row.accelerator}"), str(row.change.rounds),
+                      escape(row.change.describe()), escape(row.change.verdict))
     _stdout().print(table)
-    return verdict
+    return result.verdict
 
 
 def print_gate(result: CompareResult, run_dir: Path) -> None:
