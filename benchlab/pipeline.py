@@ -251,12 +251,12 @@ def compare_with_baseline(run_dir: Path, baseline: str, results_root: Path,
     """
     from benchlab.nightly.compare import compare_runs
     from benchlab.results.history import latest_before, resolve_run, run_suite_history
-    from benchlab.nightly.noise import NOISE_METRIC, floors_for_run
+    from benchlab.nightly.noise import metric_floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
     history = run_suite_history(run_dir, results_root)
     return compare_runs(baseline_dir, run_dir, overrides=dict(overrides or {}), history=history,
-                        noise_floors={NOISE_METRIC: floors_for_run(run_dir, results_root, history)},
+                        noise_floors=metric_floors_for_run(run_dir, results_root, history),
                         absolute_accuracy_gate=absolute_accuracy_gate)
 
 

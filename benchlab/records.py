@@ -272,6 +272,9 @@ class Scenario:
     #: Sustained mode (benchlab.execute.sustained): after the repeats, each job runs this long without
     #: a pause, its latency recorded in windows with the device's thermal state; None: off.
     sustained_minutes: float | None = None
+    #: Measure energy per inference where the device can (Android power rails, benchlab.metrics.energy):
+    #: a short idle window per device, then the meters around each repeat.
+    energy: bool = False
 
     def android_runs(self) -> tuple[Literal["shell", "app"], ...]:
         """Return the modes an Android job of this scenario is measured in, in planning order."""

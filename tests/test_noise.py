@@ -48,3 +48,10 @@ def test_floors_from_short_seeded_histories_cover_95_percent_of_later_unchanged_
 def test_calibration_changes_join_the_history() -> None:
     floors = noise_floors(history([1.0, 1.02]), calibration={KEY: [0.03, -0.04]})
     assert set(floors) == {KEY} and floors[KEY] > 0
+
+
+def test_energy_gets_its_own_floor_from_its_own_column() -> None:
+    table = history([1.0, 1.0, 1.0, 1.0]).assign(energy_mj=[10.0, 12.0, 10.0, 12.0])
+    latency, energy = noise_floors(table), noise_floors(table, column="energy_mj")
+    assert latency[KEY] == 0.0 and energy[KEY] > 20  # energy moved 20% a night, latency not at all
+    assert noise_floors(history([1.0] * 4), column="energy_mj") == {}  # runs without energy: no floor

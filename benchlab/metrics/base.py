@@ -61,6 +61,12 @@ class Metric:
     compare_heading: ClassVar[str | None] = None
     #: Which of its `cells` the terminal table shows (the report shows them all).
     terminal_cells: ClassVar[tuple[str, ...]] = ()
+    #: Its tidy-table column whose changes between unchanged runs give each row's noise floor
+    #: (benchlab.nightly.noise); None: compared against its repeats' floor only.
+    history_column: ClassVar[str | None] = None
+    #: Whether its terminal cells are left out of a run's table when no row has them (a metric only
+    #: some devices measure, as energy); the report shows them all the same.
+    terminal_when_measured: ClassVar[bool] = False
 
     def repeat_value(self, record: Measurement) -> float | None:
         """Return the value one repeat's record holds (None: not reported), as the runner reported it."""

@@ -60,6 +60,7 @@ class Latency(Metric):
     headline = True
     compare_heading = "latency change"
     terminal_cells = ("median ms", "95% CI ms", "repeats")
+    history_column = "latency_ms_median"
 
     def repeat_values(self, m: Measurement) -> list[float]:
         """Return one latency per repeat in µs (its median iteration, or the runner's per-run figure)."""

@@ -52,41 +52,45 @@ Key = tuple[str, str, str, str]
 MIN_CHANGES = 3
 #: How sure the floor's spread is not an underestimate (one-sided upper bound of a normal sd).
 FLOOR_CONFIDENCE = 0.8
-#: The metric (benchlab.metrics) whose noise floor this module measures, from its history column below.
+#: The metric (benchlab.metrics) whose noise floor `benchlab calibrate` measures, and its history column;
+#: every metric with a `history_column` gets floors from history (`metric_floors_for_run`).
 NOISE_METRIC = "latency"
+LATENCY_COLUMN = "latency_ms_median"
 KEY_COLUMNS = list(SERIES)
 #: A row's latency is only comparable across runs when these did not change.
 SAME_SETUP = ["variant_sha256", *SETUP_COLUMNS]
 
 
-def _changes_by_run_pair(history: pd.DataFrame) -> list[tuple[tuple[int, int], Key, float]]:
-    """Return every unchanged log latency change of `history`: (the two runs' run_order, row key,
-    change) between consecutive measurements of a row where nothing in SAME_SETUP changed, row by row
-    and in run order."""
+def _changes_by_run_pair(history: pd.DataFrame, column: str = LATENCY_COLUMN
+                         ) -> list[tuple[tuple[int, int], Key, float]]:
+    """Return every unchanged log change of `column` (the median latency unless told) in `history`:
+    (the two runs' run_order, row key, change) between consecutive measurements of a row where
+    nothing in SAME_SETUP changed, row by row and in run order."""
     import numpy as np
 
-    if history.empty:
+    if history.empty or column not in history.columns:
         return []
-    ok = history[(history["status"] == "ok") & history["latency_ms_median"].notna()]
+    ok = history[(history["status"] == "ok") & history[column].notna()]
     found = []
     for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
         rows = rows.sort_values("run_order")
         setup = rows[SAME_SETUP].astype(str).agg("|".join, axis=1).tolist()
-        latency = rows["latency_ms_median"].astype(float).tolist()
+        values = rows[column].astype(float).tolist()
         order = rows["run_order"].astype(int).tolist()
-        found.extend(((order[i - 1], order[i]), tuple(key), float(np.log(latency[i] / latency[i - 1])))
+        found.extend(((order[i - 1], order[i]), tuple(key), float(np.log(values[i] / values[i - 1])))
                      for i in range(1, len(rows))
-                     if setup[i] == setup[i - 1] and latency[i] > 0 and latency[i - 1] > 0)
+                     if setup[i] == setup[i - 1] and values[i] > 0 and values[i - 1] > 0)
     return found  # type: ignore[return-value]
 
 
-def unchanged_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
-    """Return, per row key, the log latency changes between consecutive runs where nothing changed.
+def unchanged_changes(history: pd.DataFrame, column: str = LATENCY_COLUMN) -> dict[Key, list[float]]:
+    """Return, per row key, the log changes of `column` (the median latency unless told) between
+    consecutive runs where nothing changed.
 
     `history` is benchlab.results.history.load_history's table (one row per measurement and run).
     """
     found: dict[Key, list[float]] = {}
-    for _, key, change in _changes_by_run_pair(history):
+    for _, key, change in _changes_by_run_pair(history, column):
         found.setdefault(key, []).append(change)
     return found
 
@@ -139,9 +143,10 @@ def noise_floor_pct(changes: Sequence[float]) -> float | None:
     return 100.0 * math.expm1(Z_95 * upper)
 
 
-def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | None = None) -> dict[Key, float]:
-    """Return each row key's noise floor in percent, from history plus calibration changes."""
-    changes = unchanged_changes(history)
+def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | None = None,
+                 column: str = LATENCY_COLUMN) -> dict[Key, float]:
+    """Return each row key's noise floor in percent of `column`, from history plus calibration changes."""
+    changes = unchanged_changes(history, column)
     for key, extra in (calibration or {}).items():
         changes[key] = [*extra, *changes.get(key, [])]
     floors = {key: noise_floor_pct(values) for key, values in changes.items()}
@@ -167,8 +172,10 @@ def read_calibration(results_root: Path, suite_name: str | None) -> dict[Key, li
     return {(r["model"], r["variant"], r["device_id"], r["accelerator"]): list(r["changes_log"]) for r in rows}
 
 
-def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | None = None) -> dict[Key, float]:
-    """Return noise floors for a run's rows from the history of its suite before it, plus calibration.
+def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | None = None,
+                   column: str = LATENCY_COLUMN) -> dict[Key, float]:
+    """Return noise floors of `column` for a run's rows from the history of its suite before it, plus
+    calibration (which `benchlab calibrate` measures for latency only).
 
     `history` is the suite's history when the caller has read it already (else it is read here).
     The run itself is left out: a real regression in it must not widen its own noise floor.
@@ -180,4 +187,18 @@ def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | No
     if history is None:
         history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
     history = runs_before(history, meta.run_id or run_dir.name)
-    return noise_floors(history, read_calibration(results_root, meta.suite_name))
+    calibration = read_calibration(results_root, meta.suite_name) if column == LATENCY_COLUMN else None
+    return noise_floors(history, calibration, column)
+
+
+def metric_floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | None = None
+                          ) -> dict[str, dict[Key, float]]:
+    """Return, per metric with a `history_column` (latency, energy), the run's noise floors
+    (`floors_for_run`), for benchlab.nightly.compare."""
+    from benchlab.metrics import registered
+    from benchlab.results.history import run_suite_history
+
+    if history is None:
+        history = run_suite_history(run_dir, results_root)
+    return {metric.name: floors_for_run(run_dir, results_root, history, metric.history_column)
+            for metric in registered() if metric.history_column}

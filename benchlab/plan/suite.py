@@ -352,6 +352,9 @@ class ScenarioSpec(_Strict):
         None, gt=0, le=MAX_SECONDS / 60, description="after the repeats, run each job this many minutes without a "
         "pause and record its latency and the device's thermal state in windows (sustained mode; 10 is the usual "
         "figure, 0.5 a quick try): the report draws the curve and states the throughput kept at the end")
+    energy: bool = Field(False, description="measure energy per inference where the device can: mJ per inference "
+                         "from an Android phone's power rails (ODPM), its idle power subtracted; elsewhere (phones "
+                         "without rails, iPhones, this machine) the run says once that energy is not available")
 
     def scenario(self) -> Scenario:
         """Return the plain record the devices use."""

@@ -40,7 +40,8 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
     repeat order; repeats that failed are named in `error` and flagged. With none ok, it is the
     first failed repeat's record. Init, first inference, warmup and outputs come from the first
     ok repeat (the one that evaluated), the op profile from the repeat that ran it, peak memory is
-    the largest, conditions span the repeats. `repeat_values` holds each registered metric's value
+    the largest, conditions span the repeats, other reported values (`metric_values`) are their
+    median over the repeats that reported them. `repeat_values` holds each registered metric's value
     per ok repeat (benchlab.metrics), from which the metric computes its statistic.
     """
     latest = sorted({r.repeat: r for r in records}.values(), key=lambda r: r.repeat)
@@ -67,11 +68,21 @@ def combine_repeats(records: Sequence[Measurement]) -> Measurement:
         peak_memory_mb=max(peaks) if peaks else None,
         conditions_before=ok[0].conditions_before, conditions_after=ok[-1].conditions_after,
         flags=tuple(dict.fromkeys(flags)), error=error, repeat=0, slot=None,
+        metric_values=_median_metric_values(ok),
         repeat_values={metric.name: values for metric in registered()
                        if (values := tuple(v for r in ok if (v := metric.repeat_value(r)) is not None))},
         started_at=min(r.started_at for r in latest if r.started_at) if any(r.started_at for r in latest) else None,
         finished_at=max(r.finished_at for r in latest if r.finished_at) if any(r.finished_at for r in latest) else None,
     )
+
+
+def _median_metric_values(ok: Sequence[Measurement]) -> dict[str, float]:
+    """Return each reported metric value's median over the ok repeats that reported it (a rail's share
+    of the energy, the idle power ...); the metrics' own statistics come from `repeat_values`."""
+    import statistics
+
+    keys = dict.fromkeys(key for r in ok for key in r.metric_values)
+    return {key: float(statistics.median(r.metric_values[key] for r in ok if key in r.metric_values)) for key in keys}
 
 
 def combine_jobs(records: Sequence[Measurement]) -> list[Measurement]:

@@ -145,6 +145,10 @@ def print_table(df: pd.DataFrame, wide: bool = False, console: Console | None = 
     console = console or Console()
     rows = [r for r in table_rows(df) if r["status"] == "ok"]
     columns = [c for c in terminal_columns() if c != "model" or df["model"].nunique() > 1]
+    # A metric measured only where a device can (energy) says nothing in a run where none could.
+    unmeasured = {c for m in registered_metrics() if m.terminal_when_measured for c in m.terminal_cells
+                  if not any(r[c] for r in rows)}
+    columns = [c for c in columns if c not in unmeasured]
     title = "benchlab results (★ = pick within the accuracy budget)"
     if df["device_id"].nunique() == 1:  # one device: it goes in the title, "where" is the accelerator
         title = f"benchlab results on {df['device_id'].iloc[0]} (★ = pick within the accuracy budget)"
