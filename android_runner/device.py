@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from android_runner import apk_runner, commands, dumpsys
+from android_runner import apk_runner, commands, dumpsys, power_rails
 from android_runner.benchmark_model import (
     NO_SUMMARY_ERROR,
     BenchmarkOutput,
@@ -52,6 +52,7 @@ from android_runner.tools import APK_NAME, benchmark_apk, litert_lm_binary, runn
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.settings import ANDROID_REBOOT_WAIT, read
 from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
+from benchlab.metrics.energy import IDLE_KEY, RAIL_PREFIX, SOURCE_KEY, SOURCES
 from benchlab.execute.failures import failure_cause
 from benchlab.llm_bench import llm_metric_values
 from benchlab.plan.profile_match import derived_profile, match_profile
@@ -205,6 +206,9 @@ class AndroidDevice:
         #: pushes), so two sessions on one phone never share a folder, and a session sweeps its own
         #: leftovers after a reconnect without waiting a day (it runs one job at a time).
         self.session = secrets.token_hex(4)
+        #: The phone's power rails and idle power, looked for at the first job with energy on.
+        self._rail_meter: power_rails.RailMeter | None = None
+        self._rails_looked = False
 
     # --- Device protocol ---------------------------------------------------------------------
 
@@ -417,6 +421,8 @@ class AndroidDevice:
             run_repeat = self._app_repeat
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
+        meter = self._energy_meter() if job.scenario.energy else None
+        before = meter.read(self._shell_text) if meter else None
         for _ in range(job.scenario.repeats):
             repeat = run_repeat(job, binary, model, inputs)
             if repeat.text is not None:
@@ -441,7 +447,46 @@ class AndroidDevice:
             delegate_applied=first.delegate_applied,
             delegated_nodes=delegated.delegated_nodes if delegated else None,
             total_nodes=delegated.total_nodes if delegated else None, flags=flags,
+            metric_values=self._energy_values(meter, before, outputs) if meter and before else {},
         )
+
+    def _shell_text(self, command: str) -> str:
+        return self._shell(command).output
+
+    def _energy_meter(self) -> power_rails.RailMeter | None:
+        """Return the phone's power rails with its idle power (measured once, in a window of
+        power_rails.IDLE_WINDOW_S before the first job with energy on), None when it has none: then
+        "energy: not available on this phone" is logged once for the run."""
+        if not self._rails_looked:
+            self._rails_looked = True
+            try:
+                self._rail_meter = power_rails.RailMeter.find(self._shell_text)
+            except ValueError as exc:
+                log.warning("%s: energy: not available on this phone: its power rails did not give an idle "
+                            "power (%s)", self.info.id, exc)
+            else:
+                if self._rail_meter is None:
+                    log.warning("%s: energy: not available on this phone (no power rails: neither the ODPM "
+                                "energy_value files nor a powerstats HAL answered)", self.info.id)
+        return self._rail_meter
+
+    def _energy_values(self, meter: power_rails.RailMeter, before: power_rails.RailReading,
+                       outputs: Sequence[BenchmarkOutput]) -> dict[str, float]:
+        """Return the repeat's energy for Measurement.metric_values (benchlab.metrics.energy): mJ per
+        inference in total and per rail, idle power subtracted, over every inference the runner ran
+        (warmup and timed: all of them drew power between the readings); {} when the rails were not
+        readable after the repeat (logged)."""
+        after = meter.read(self._shell_text)
+        inferences = sum((o.count or 0) + (o.warmup_count or 0) for o in outputs)
+        try:
+            if after is None:
+                raise ValueError("the rails did not answer after the repeat")
+            rails = meter.per_inference(before, after, inferences)
+        except ValueError as exc:
+            log.warning("%s: energy of this repeat not measured: %s", self.info.id, exc)
+            return {}
+        return {"energy": sum(rails.values()), **{f"{RAIL_PREFIX}{rail}": value for rail, value in rails.items()},
+                IDLE_KEY: sum(meter.idle_mw.values()), SOURCE_KEY: float(SOURCES.index(meter.reader.name))}
 
     def _shell_repeat(self, job: Job, binary: str, model: str, inputs: Sequence[commands.SampleFile]) -> _Repeat:
         """One timed repeat: benchmark_model started from adb shell, pinned to the big cores on CPU."""
