@@ -509,6 +509,15 @@ def timed_invoke(interpreter, latency_scale: float, replay_us: float | None = No
     return (time.perf_counter() - start) * 1e6
 
 
+def record_busy(busy_us: float) -> None:
+    """Tell the phone's power rails how long this run inferred (power_rails.py; a phone without rails ignores it)."""
+    try:
+        from power_rails import record_busy as record  # run as a script: this folder is on sys.path
+    except ImportError:
+        from tests.loopback_adb.power_rails import record_busy as record
+    record(busy_us)
+
+
 def percentile(sorted_samples: list[int], fraction: float) -> int:
     index = min(len(sorted_samples) - 1, max(0, int(math.ceil(fraction * len(sorted_samples))) - 1))
     return sorted_samples[index]
@@ -919,6 +928,7 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
         raise BenchmarkFailure from None
     if soc is not None:
         soc.save()
+    record_busy(sum(warmup) + sum(measured))
     warmup_avg = sum(warmup) / len(warmup) if warmup else 0.0
     inference_avg = sum(measured) / len(measured) if measured else 0.0
     first = warmup[0] if warmup else (measured[0] if measured else 0)

@@ -26,6 +26,8 @@ Accelerator rules (documented here because tests depend on them):
   has only ``nnapi-reference`` (the CPU reference), which benchmark_model does not use while
   ``--disable_nnapi_cpu`` is true (its default).
 - ``latency_scale`` stretches each measured inference on this machine's CPU (LOW_END is slower).
+- Neither phone has power rails; ``replace(FLAGSHIP, power_rails=power_rails.PIXEL6_RAILS)`` gives
+  one a powerstats HAL whose counters advance with time and inference (power_rails.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from types import MappingProxyType
 from typing import Literal, Mapping
 
 from .thermal import ThermalModel, thermal_dump
+from .power_rails import PowerRail
 
 _RECORDED = Path(__file__).with_name("recorded")
 
@@ -106,6 +109,8 @@ class Personality:
     device_files: tuple[str, ...] = ()
     #: Heats under load and throttles, on simulated time (thermal.py); None: never heats.
     thermal: ThermalModel | None = None
+    #: Power rails its powerstats HAL reports (power_rails.py); () for a phone without (both below).
+    power_rails: tuple[PowerRail, ...] = ()
 
     @property
     def model(self) -> str:

@@ -16,6 +16,8 @@ Commands that answer from the personality are small scripts on the shell's ``PAT
 
 - ``getprop`` (all properties, sorted) and ``getprop KEY [DEFAULT]``;
 - ``dumpsys thermalservice`` and ``dumpsys battery`` (other services: "Can't find service: X");
+  ``dumpsys android.hardware.power.stats.IPowerStats/default`` on a phone with power rails
+  (power_rails.py);
 - ``taskset [-a] MASK CMD ...`` checks the mask against the phone's core count, then runs CMD
   unpinned (this machine has other cores);
 - ``cat /sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq``, ``cat /proc/cpuinfo`` and
@@ -47,7 +49,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from . import protocol
+from . import power_rails, protocol
 
 if TYPE_CHECKING:
     from .device import LoopbackAdbDevice, Stream
@@ -171,6 +173,9 @@ if [ $# -eq 0 ]; then
   exit 0
 fi
 case "$1" in
+  {rails_service}) if [ -n "${rails_env}" ]; then exec '{python}' '{rails_script}'; fi ;;
+esac
+case "$1" in
   */*|.*|-*) echo "Can't find service: $1"; exit 0 ;;
 esac
 if [ -f '{support}/dumpsys/'"$1" ]; then exec cat '{support}/dumpsys/'"$1"; fi
@@ -278,7 +283,11 @@ def lay_out_device(device: "LoopbackAdbDevice") -> None:
     (support / "dumpsys" / "battery").write_text(p.battery_dump, encoding="utf-8")
     write_props(support, dict(p.props))
     _write_script(bin_dir / "getprop", _GETPROP.format(support=support))
-    _write_script(bin_dir / "dumpsys", _DUMPSYS.format(support=support))
+    _write_script(bin_dir / "dumpsys", _DUMPSYS.format(
+        support=support, rails_service=power_rails.SERVICE, rails_env=power_rails.RAILS_ENV,
+        python=sys.executable, rails_script=Path(power_rails.__file__)))
+    if p.power_rails:  # the counters start at the device's "boot"
+        (support / "rails-start").write_text(str(power_rails.uptime_s()), encoding="utf-8")
     _write_script(bin_dir / "taskset", _TASKSET.format(cores=p.num_cores,
                                                        all_cores=(1 << p.num_cores) - 1))
     _write_script(bin_dir / "df", _DF)
@@ -315,6 +324,9 @@ def _shell_env(device: "LoopbackAdbDevice") -> dict[str, str]:
         "HOME": str(root),
         "TMPDIR": str(root / "data" / "local" / "tmp"),
         "LOOPBACK_ADB_DEVICE": json.dumps(config),
+        **(power_rails.shell_env(device.personality.power_rails, support / "rails-ledger",
+                                 float((support / "rails-start").read_text()))
+           if device.personality.power_rails else {}),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
     }
