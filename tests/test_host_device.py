@@ -138,3 +138,17 @@ def test_an_evaluation_inputs_file_that_is_gone_fails_the_job_in_one_line(tiny_t
     measurement = HostDevice().run(job)
     assert measurement.status == "failed" and measurement.failure_cause == "harness"  # --resume retries it
     assert "inputs.npz" in measurement.error and "\n" not in measurement.error
+
+
+def test_energy_on_the_host_is_not_available_and_said_once(tiny_tflite_path: Path, tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host_device, "POWERCAP", tmp_path / "no-powercap")  # whatever this machine has
+    device = HostDevice()
+    job = make_job(tiny_tflite_path, tmp_path, Scenario(warmup=1, iterations=3, repeats=1, energy=True),
+                   with_inputs=False)
+    with caplog.at_level("WARNING"):
+        first, second = device.run(job), device.run(job)
+    assert first.status == second.status == "ok" and not first.metric_values
+    said = [r.getMessage() for r in caplog.records if "energy: not available" in r.getMessage()]
+    assert said == [f"host: energy: not available on this machine (no RAPL energy counters under {tmp_path / 'no-powercap'})"]

@@ -11,6 +11,7 @@ dies (PR_SET_PDEATHSIG), so no worker outlives a killed run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import signal
@@ -37,9 +38,13 @@ from benchlab.records import (
     now_iso,
 )
 
+log = logging.getLogger(__name__)
+
 RUNNER = "litert-python"
 #: The language-model formats this machine runs (benchlab.execute.host_llm), by the engine that runs each.
 LLM_ENGINES = {"litertlm": "litert-lm", "etlm": "executorch"}
+#: Where Linux exposes RAPL package energy counters (Intel, recent AMD); benchlab does not read them.
+POWERCAP = Path("/sys/class/powercap")
 #: The module each worker process runs (a test points it at a crashing stand-in).
 WORKER_MODULE = "benchlab.execute.host_worker"
 #: A worker's exit code when the disk filled: a device failure, which `--resume` retries, not the model's.
@@ -96,6 +101,7 @@ class HostDevice:
     thermal_limits = None  # a host has no thermal status to gate on; load average is recorded
 
     def __init__(self) -> None:
+        self._energy_said = False  # "energy: not available" is said once per run
         self._running: set[subprocess.Popen] = set()
         self._running_lock = threading.Lock()
         self.info = DeviceInfo(
@@ -134,6 +140,12 @@ class HostDevice:
 
     def run(self, job: Job) -> Measurement:
         """Run every repeat of the job in a worker process and return one Measurement."""
+        if job.scenario.energy and not self._energy_said:
+            self._energy_said = True
+            rapl = any(POWERCAP.glob("intel-rapl:*/energy_uj"))
+            log.warning("host: energy: not available on this machine (%s)",
+                        "RAPL package counters are there, but package energy is not a model's energy and "
+                        "benchlab does not report it" if rapl else f"no RAPL energy counters under {POWERCAP}")
         started_at = now_iso()
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
