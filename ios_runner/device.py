@@ -190,6 +190,7 @@ class IPhoneDevice:
         self._inbox_mode: str | None = None  # why the app cannot be launched, once known
         self._clock_offset_s: float | None = None
         self._swept = False
+        self._energy_said = False  # "energy: not available" is said once per run
         self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared inputs and outputs
         # (model sha256:format, evaluation inputs path) → sample 0 of every input as the app takes it,
         # worked out once and sent to every timed repeat of the variant.
@@ -235,6 +236,12 @@ class IPhoneDevice:
         refusal = self._refusal(job)
         if refusal is not None:
             return replace(base, status="unsupported", error=refusal, finished_at=now_iso())
+        if job.scenario.energy and not self._energy_said:
+            # Xcode's energy gauge (pymobiledevice3's EnergyMonitor) gives a unitless energy impact,
+            # not joules, and is not read yet: say so once per run.
+            self._energy_said = True
+            log.warning("%s: energy: not available on this phone (iPhones give no energy in joules; Apple's "
+                        "energy impact is not recorded yet)", self.udid)
         try:
             settings = job_settings(job.variant.format, job.accelerator)
             self._ensure_app()

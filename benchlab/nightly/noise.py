@@ -52,9 +52,8 @@ Key = tuple[str, str, str, str]
 MIN_CHANGES = 3
 #: How sure the floor's spread is not an underestimate (one-sided upper bound of a normal sd).
 FLOOR_CONFIDENCE = 0.8
-#: The metric (benchlab.metrics) whose noise floor `benchlab calibrate` measures, and its history column;
-#: every metric with a `history_column` gets floors from history (`metric_floors_for_run`).
-NOISE_METRIC = "latency"
+#: The history column `benchlab calibrate` measures floors of (latency's); every metric with a
+#: `history_column` gets floors from history (`metric_floors_for_run`).
 LATENCY_COLUMN = "latency_ms_median"
 KEY_COLUMNS = list(SERIES)
 #: A row's latency is only comparable across runs when these did not change.

@@ -329,3 +329,16 @@ def test_jobs_left_by_an_earlier_run_are_swept_before_the_first_job(make_phone: 
         (phone.documents / folder / name).write_text("{}")
     assert device_for(phone, services).run(make_job(tiny_tflite_path, "tflite", CPU)).status == "ok"
     assert leftovers(phone) == {"inbox": [], "outbox": [], "done": [], "running": []}
+
+
+def test_energy_on_an_iphone_is_not_available_and_said_once(make_phone: MakePhone, tiny_tflite_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    phone, services = make_phone()
+    device = device_for(phone, services)
+    job = make_job(tiny_tflite_path, "tflite", CPU, energy=True)  # type: ignore[arg-type]
+    device.prepare([tiny_tflite_path])
+    with caplog.at_level("WARNING"):
+        runs = [device.run(job), device.run(job)]
+    assert [m.status for m in runs] == ["ok", "ok"] and not any(m.metric_values for m in runs)
+    said = [r.getMessage() for r in caplog.records if "energy: not available on this phone" in r.getMessage()]
+    assert len(said) == 1 and phone.udid in said[0]
