@@ -67,7 +67,8 @@ def energy_suite(tmp_path: Path, keras_model: Path, digits: Path, serials: list[
 
 def test_energy_per_inference_per_variant_with_a_noise_floor_and_compare_gates_on_it(
         tmp_path: Path, railed_phone: LoopbackAdbDevice, tiny_keras_path: Path, digits_npz: Path,
-        capsys: pytest.CaptureFixture) -> None:
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # the whole table, energy's column included
     suite = energy_suite(tmp_path, tiny_keras_path, digits_npz, [railed_phone.serial], ["fp32", "full-int8"], 4)
     results = tmp_path / "results"
     assert main(["run", str(suite), "--results", str(results)]) == 0

@@ -160,7 +160,7 @@ def print_table(df: pd.DataFrame, wide: bool = False, console: Console | None = 
         columns, left_out = fitted_columns(columns, rows, console.width)
     table = Table(title=title)
     for column in columns:
-        numeric = column.endswith(("KB", "ms", "%", "MB", "pts", "cos")) or column == "repeats"
+        numeric = column.endswith(("KB", "ms", "%", "MB", "pts", "cos", "/inf")) or column == "repeats"
         # Names fold onto a second line on a very narrow terminal; numbers are never cut.
         table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold")
     for row in rows:
