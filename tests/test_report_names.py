@@ -34,6 +34,13 @@ def _a_run_with_long_names(tmp_path: Path) -> Path:
                                        for name, recipe in variants))
 
 
+def unmeasured_columns() -> set[str]:
+    """The terminal columns of metrics only some runs measure (energy, language-model rates)."""
+    from benchlab.metrics import registered
+
+    return {c for m in registered() if m.terminal_when_measured for c in m.terminal_cells}
+
+
 @pytest.mark.parametrize("width", [80, 120])
 def test_the_results_table_fits_the_terminal_with_every_header_whole(width: int, tmp_path: Path) -> None:
     from rich.console import Console
@@ -50,8 +57,9 @@ def test_the_results_table_fits_the_terminal_with_every_header_whole(width: int,
     shown = [c for c in terminal_columns() if c in header]
     assert {"variant", "median ms", "accuracy %", "pick"} <= set(shown) and "cpu-t4-noxnnpack" in text
     note = " ".join(text[text.index("left out to fit"):].split())  # wrapped at the terminal's width
-    # energy was not measured: its column is left out for saying nothing, not for the width
-    assert all(c in note.split(" (--wide")[0] for c in set(terminal_columns()) - set(shown) - {"model", "where", "mJ/inf"})
+    # energy and the language-model rates were not measured: left out for saying nothing, not for the width
+    assert all(c in note.split(" (--wide")[0]
+               for c in set(terminal_columns()) - set(shown) - {"model", "where"} - unmeasured_columns())
 
 
 def test_wide_prints_every_column_whole(tmp_path: Path) -> None:
@@ -64,9 +72,9 @@ def test_wide_prints_every_column_whole(tmp_path: Path) -> None:
     print_table(table, wide=True, console=console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "…" not in text and "left out" not in text
-    # one device: in the title; energy was not measured, so its column is left out
-    assert all(c in text for c in terminal_columns() if c not in ("model", "where", "mJ/inf"))
-    assert "mJ/inf" not in text
+    # one device: in the title; energy and the language-model rates were not measured: left out
+    assert all(c in text for c in terminal_columns() if c not in {"model", "where"} | unmeasured_columns())
+    assert "mJ/inf" not in text and "decode tok/s" not in text
 
 
 def test_a_refusal_shared_by_many_jobs_is_said_once_whole(tmp_path: Path, tiny_tflite_path: Path,

@@ -24,6 +24,7 @@ class DecodeSpeed(RateMetric):
                                              "percent and significant (language models)")
     compare_heading = "decode change"
     terminal_cells = ("decode tok/s",)
+    terminal_when_measured = True  # a run without a language model has nothing in them
 
 
 METRIC = DecodeSpeed()

@@ -29,6 +29,7 @@ class TimeToFirstToken(RepeatMetric):
                                             "(same engine only): reported, never fails the check")
     gates = False
     terminal_cells = ("TTFT ms",)
+    terminal_when_measured = True  # a run without a language model has nothing in them
 
     def columns(self, m: Measurement) -> dict[str, Any]:
         """Return the median TTFT in ms and the engine that timed it (None for a row without one)."""
