@@ -302,7 +302,8 @@ def calibrate(suite_path: Path, results_root: Path, runs: int,
     history = load_history(results_root, suite.name)
     changes = unchanged_changes(history[history["run_id"].isin([o.record.run_id for o in outcomes])])
     path = write_calibration(results_root, suite.name, changes)
-    return Calibration(tuple(outcomes), path, {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None})
+    floors = {k: f for k, v in changes.items() if (f := noise_floor_pct(v)) is not None}
+    return Calibration(tuple(outcomes), path, floors)
 
 
 def check_baseline(baseline: str | None, results_root: Path) -> None:

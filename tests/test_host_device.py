@@ -61,12 +61,14 @@ def test_custom_op_is_a_failed_measurement_with_the_op_named(custom_op_tflite_pa
     measurement = HostDevice().run(make_job(custom_op_tflite_path, tmp_path, with_inputs=False))
     assert measurement.status == "failed"
     assert measurement.error == "custom op Betainc not available in this LiteRT runtime"
+    assert measurement.failure_cause == "model" and not measurement.retryable  # the class said so
 
 
 def test_hanging_worker_times_out(tiny_tflite_path: Path, tmp_path: Path) -> None:
     scenario = Scenario(warmup=0, iterations=10**9, min_seconds=30, max_seconds=60, timeout_seconds=3)
     measurement = HostDevice().run(make_job(tiny_tflite_path, tmp_path, scenario))
     assert (measurement.status, measurement.error) == ("failed", "timed out after 3 s")
+    assert measurement.failure_cause == "harness"
 
 
 @pytest.mark.parametrize("worker, error, cause", [

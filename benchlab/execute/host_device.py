@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from benchlab.settings import PARENT_PID
-from benchlab.errors import DeviceError, is_disk_full
+from benchlab.errors import BenchlabError, DeviceError, ModelError, RunnerError, is_disk_full
+from benchlab.execute.failures import failure_cause
 from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
     Capabilities,
@@ -93,6 +94,12 @@ def _cpu_freq_mhz() -> dict[str, float]:
         except ValueError:
             continue
     return freqs
+
+
+def failed_result(exc: BenchlabError) -> dict[str, Any]:
+    """Return a worker's result for a repeat that `exc` failed: its message, and the cause its class
+    says (benchlab.execute.failures), as the worker's JSON carries them."""
+    return {"status": "failed", "error": str(exc), "cause": failure_cause(exc)}
 
 
 class HostDevice:
@@ -221,7 +228,7 @@ class HostDevice:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-            return {"status": "failed", "cause": "harness", "error": f"timed out after {scenario.timeout_seconds:g} s"}
+            return failed_result(RunnerError(f"timed out after {scenario.timeout_seconds:g} s"))
         finally:
             with self._running_lock:
                 self._running.discard(process)
@@ -229,8 +236,8 @@ class HostDevice:
             return json.loads(result_path.read_text())
         if process.returncode < 0:
             name = signal.Signals(-process.returncode).name
-            return {"status": "failed", "cause": "harness", "error": f"worker killed by {name}"}
+            return failed_result(RunnerError(f"worker killed by {name}"))
         last = [line for line in stderr.splitlines() if line.strip()][-1:] or ["no output"]
         if process.returncode == EXIT_DISK_FULL:
-            return {"status": "failed", "cause": "device", "error": last[0][:300]}
-        return {"status": "failed", "error": f"worker exited with {process.returncode}: {last[0][:300]}"}
+            return failed_result(DeviceError(last[0][:300]))  # this machine's disk: the device's
+        return failed_result(ModelError(f"worker exited with {process.returncode}: {last[0][:300]}"))

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from benchlab.settings import PARENT_PID, read
-from benchlab.errors import first_line, is_disk_full
-from benchlab.execute.host_device import EXIT_DISK_FULL
+from benchlab.errors import ModelError, RunnerError, first_line, is_disk_full
+from benchlab.execute.host_device import EXIT_DISK_FULL, failed_result
 from benchlab.litert_invoke import readable_error, resize_inputs, set_inputs
 from benchlab.tensors import (
     Feeds,
@@ -97,7 +97,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         interpreter = Interpreter(model_path=request["model_path"], **options)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
-        return {"status": "failed", "error": readable_error(exc)}
+        return failed_result(ModelError(readable_error(exc)))
     init_us = (time.perf_counter_ns() - started) / 1000.0
     memory_init_mb = _status_mb("VmRSS") - rss_before
     io = describe_interpreter(interpreter)
@@ -106,9 +106,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         feeds = _feeds(request.get("eval_inputs_path"), io)
         resize_inputs(interpreter, io, feeds, indices)
     except ValueError as exc:  # data that does not fit the model: the model's row fails
-        return {"status": "failed", "error": str(exc)}
+        return failed_result(ModelError(str(exc)))
     except OSError as exc:  # the run's inputs file gone or cut: nothing to do with the model, --resume retries
-        return {"status": "failed", "error": first_line(exc), "cause": "harness"}
+        return failed_result(RunnerError(first_line(exc)))
 
     # Time the same inputs every iteration, as benchmark_model does: the first evaluation sample,
     # real data rather than zeros, so data-dependent kernels behave as in production.
