@@ -19,9 +19,10 @@ LAYOUT_FILE = Path(layout.__file__).resolve()
 #: Every file name of a run folder (and of a results root) layout.py names; the folder names
 #: ("inputs", "outputs") are left out: they are words any module may use for other things.
 FILE_NAMES = frozenset({
-    layout.RUN_FILE, layout.MEASUREMENTS_FILE, layout.MEASUREMENTS_PARQUET, layout.SAMPLES_PARQUET,
-    layout.REPORT_HTML, layout.SUMMARY_JSON, layout.LATENCY_PNG, layout.TRADEOFF_PNG, layout.TREND_LATENCY_PNG,
-    layout.TREND_SIZE_ACCURACY_PNG, layout.SUSTAINED_PNG, layout.NOISE_FILE, *layout.GATE_FILES.values(),
+    # Every upper-case name of layout.py that holds a file name (one with a suffix), so a file
+    # added there is checked here without being listed twice.
+    *(value for name, value in vars(layout).items() if name.isupper() and isinstance(value, str) and "." in value),
+    *layout.GATE_FILES.values(),
     ".labels.npy",
 })
 
