@@ -118,3 +118,32 @@ def test_core_ml_from_torch_says_which_decompositions_it_converted_after(built: 
     spec = ct.models.MLModel(built["bert", "coreml-int8"].path, skip_model_load=True).get_spec()
     assert [f.name for f in spec.description.input] == ["input_ids", "attention_mask"]
     assert [f.name for f in spec.description.output] == ["output_0"]
+
+
+# --- a real transformer's shape -------------------------------------------------------------------
+
+#: The recipes tried on the sentence encoder, and the ones whose variants run on this machine.
+ENCODER_VARIANTS = ["torch", "litert-torch", {"recipe": "litert-torch", "then": "dynamic-int8"}, "coreml-fp16"]
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Variant]:
+    """examples.torch_models:small_sentence_encoder (all-MiniLM-L6-v2's graph: BERT with the whole 30,522-token
+    vocabulary, 128 tokens with padding, mask-weighted mean pooling, L2-normalised) through every converter."""
+    folder = tmp_path_factory.mktemp("encoder")
+    np.savez(folder / "sentences.npz", **sentences(SAMPLES, 128, 30522))
+    suite = folder / "suite.yaml"
+    suite.write_text(yaml.safe_dump({
+        "name": "encoder", "variants": ENCODER_VARIANTS,
+        "models": [{"name": "encoder", "module": "examples.torch_models:small_sentence_encoder",
+                    "module_root": str(REPO), "dataset": {"npz": "sentences.npz"}}],
+    }))
+    loaded = load_suite(suite, RECIPES)
+    return {v.name: v for v in build_variants(loaded, load_model_datasets(loaded))}
+
+
+def test_a_sentence_encoder_gets_its_variants_and_those_run_here_match_eager_torch(encoder: dict[str, Variant]) -> None:
+    assert {name: v.error for name, v in encoder.items() if v.status not in ("built", "cached")} == {}
+    data = sentences(SAMPLES, 128, 30522, seed=3)
+    assert _worst_cosine(encoder["litert-torch"], encoder["torch"], data) >= 0.999
+    assert _worst_cosine(encoder["litert-torch+dynamic-int8"], encoder["torch"], data) >= 0.99
