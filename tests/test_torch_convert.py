@@ -43,7 +43,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Var
         "models": [{"name": "cnn", "module": "examples.torch_models:small_cnn", "module_root": str(REPO)},
                    {"name": "bert", "module": "examples.torch_models:tiny_bert", "module_root": str(REPO),
                     "dataset": {"npz": "sentences.npz"}}],
-        "variants": ["torch", "litert-torch", {"recipe": "litert-torch", "then": "full-int8"}, "coreml-int8"],
+        "variants": ["torch", "litert-torch", {"recipe": "litert-torch", "then": "full-int8"}, "coreml-int8",
+                     {"recipe": "litert-torch", "options": {"keep_int64": True}}],
     }))
     loaded = load_suite(suite, RECIPES)
     return {(v.model, v.name): v for v in build_variants(loaded, load_model_datasets(loaded))}
@@ -83,13 +84,16 @@ def test_litert_torch_names_inputs_as_the_torch_model_and_says_which_it_narrowed
     assert io.output_names == ("output_0",)  # as the eager reference names its output (benchlab.torch_io)
     assert bert.notes == ("int64 inputs input_ids, attention_mask narrowed to int32 (keep_int64: true keeps them)")
     assert describe_tflite(cnn.path).input_names == ("input",) and cnn.notes is None
+    kept = built["bert", "litert-torch-int64"]
+    assert [t.dtype for t in describe_tflite(kept.path).inputs] == ["int64", "int64"] and kept.notes is None
 
 
 def test_litert_torch_computes_what_eager_torch_computes(built: dict[tuple[str, str], Variant]) -> None:
     rng = np.random.default_rng(1)
     images = {"input": rng.random((SAMPLES, 3, 96, 96), dtype=np.float32)}
     assert _worst_cosine(built["cnn", "litert-torch"], built["cnn", "torch"], images) >= 0.999
-    assert _worst_cosine(built["bert", "litert-torch"], built["bert", "torch"], sentences(SAMPLES, 32, 1000, 2)) >= 0.999
+    for name in ("litert-torch", "litert-torch-int64"):
+        assert _worst_cosine(built["bert", name], built["bert", "torch"], sentences(SAMPLES, 32, 1000, 2)) >= 0.999
 
 
 def test_a_chain_quantizes_the_converted_file_with_the_tflite_recipes(built: dict[tuple[str, str], Variant]) -> None:

@@ -44,6 +44,10 @@ class LiteRTTorch(Recipe):
     TOOL = "litert-torch"
     CHAINS_AS = "tflite"
 
+    def variant_name(self, options: Options) -> str:
+        assert isinstance(options, LiteRTTorchOptions)
+        return f"{self.NAME}-int64" if options.keep_int64 else self.NAME
+
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Convert `source`'s torch module to a .tflite at `out_path`; return which 64-bit inputs and
         outputs the file holds as 32-bit ones (or None). Raises what litert-torch raises."""
