@@ -16,7 +16,7 @@ The algorithm (`find_changes`):
    outlier night two, and the median ignores both, so neither inflates the noise they are judged
    against. It is floored at NOISE_FLOOR (0.5%), so a series of near-identical medians (a coarse
    timer) does not make every rounding wobble a change.
-3. **Segmentation.** ruptures' PELT search (Killick et al. 2012; exact for a penalised cost, here
+3. **Segmentation.** The PELT search (Killick et al. 2012; exact for a penalised cost, here
    over every run, ``jump=1``) with the ``l1`` cost — each segment costs the sum of absolute
    deviations from its own *median* — on y / sigma. The penalty per change point is
    PENALTY_PER_LOG_RUN * log(n) in those noise units (a BIC-like penalty), so a step must stand
@@ -27,8 +27,10 @@ The algorithm (`find_changes`):
    night just before the step, which is nearer the new level than the old, so its side is
    ambiguous. With the squared ``l2`` cost the same flat series were flagged 16-89% of the time
    (penalties from 10 * log(n) down to 3 * log(n)).
-   PELT with a median cost is pure Python in ruptures: a series of 365 nightly runs took about
-   1.5 s on this project's shared 2-core VM, 1000 runs about 10 s.
+   ruptures' Pelt(model="l1") computes it in pure Python, about 1.5 s for a series of 365 nightly
+   runs on this project's shared 2-core VM: half an hour a night for a farm's 1,200 series. The
+   search runs in benchlab.results.pelt instead, every setup segment of every series at once, with
+   the same breakpoints as ruptures' (tests/test_pelt.py, tests/test_history_scale.py).
 4. **Report.** Each breakpoint is the first run on the new level (its run id). The step is
    after/before - 1, where before and after are the medians of the segments on either side
    (from the previous to the next change point), again medians so an outlier inside a segment
@@ -71,6 +73,7 @@ from typing import TYPE_CHECKING, TypeVar
 from benchlab.results.history import SERIES, setup_changes
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: A segment (a level between two change points) spans at least this many runs.
@@ -171,54 +174,68 @@ def _noise(log_latency: Sequence[float]) -> float:
     return max(float(np.median(differences)) / (0.6745 * math.sqrt(2.0)), NOISE_FLOOR)
 
 
-def _breakpoints(log_latency: Sequence[float], noise: float) -> list[int]:
-    """Return the indices of the first run of each new level (PELT, l1 cost, noise-scaled penalty)."""
-    import numpy as np
-    import ruptures
-
-    signal = (np.asarray(log_latency, dtype=float) / noise).reshape(-1, 1)
-    penalty = PENALTY_PER_LOG_RUN * math.log(len(signal))
-    search = ruptures.Pelt(model="l1", min_size=MIN_SEGMENT_RUNS, jump=1).fit(signal)
-    return list(search.predict(pen=penalty))[:-1]  # ruptures ends the list with len(signal)
-
-
-def _search(latency: Sequence[float]) -> tuple[float | None, list[int]]:
-    """Return one setup segment's noise and breakpoints; (None, []) with too few runs to search."""
-    if len(latency) < MIN_RUNS:
-        return None, []
+def _signal(latency: Sequence[float]) -> tuple[float, np.ndarray]:
+    """Return one setup segment's noise and the signal searched: log latency in units of that noise."""
     import numpy as np
 
     log_latency = np.log(latency)
     noise = _noise(log_latency)
-    return noise, _breakpoints(log_latency, noise)
+    return noise, log_latency / noise
 
 
-def _series_changes(key: tuple[str, str, str, str], runs: pd.DataFrame) -> SeriesChanges:
-    """Cut one series (one row per run, with its `setup_change`) at setup changes and search each part."""
+def _penalty(runs: int) -> float:
+    return PENALTY_PER_LOG_RUN * math.log(runs)
+
+
+def _breakpoints(signals: Sequence[np.ndarray]) -> list[list[int]]:
+    """Return, per signal, the indices of the first run of each new level (PELT, l1 cost, noise-scaled
+    penalty: benchlab.results.pelt, the same answer as ruptures' Pelt(model="l1", jump=1))."""
+    from benchlab.results.pelt import breakpoints_of
+
+    return [ends[:-1] for ends in breakpoints_of(signals, _penalty, MIN_SEGMENT_RUNS)]  # each ends with n
+
+
+@dataclass(frozen=True)
+class _SeriesRuns:
+    """One series, one value per run, with what of its setup changed at each run."""
+
+    key: tuple[str, str, str, str]
+    run_ids: list[str]
+    run_orders: list[int]
+    latency: np.ndarray
+    what: list[str]
+
+    @property
+    def cuts(self) -> list[int]:
+        """The first run of each setup segment, then the number of runs."""
+        # No cut before the first run: it has no previous run (only a duplicate record of it could differ).
+        return [0, *(at for at, text in enumerate(self.what) if text and at), len(self.latency)]
+
+
+def _series_changes(runs: _SeriesRuns, searched: dict[int, tuple[float, list[int]]]) -> SeriesChanges:
+    """Report one series from its setup segments' noise and breakpoints (`searched`, by the segment's
+    first run; a segment with too few runs to search is not in it)."""
     import numpy as np
 
-    latency = runs["latency_ms_median"].astype(float).to_numpy()
-    what = runs["setup_change"].tolist()
+    latency = runs.latency
 
     def step(kind: type[AStep], previous: int, at: int, following: int, **extra: str) -> AStep:
-        return kind(run_id=str(runs["run_id"].iloc[at]), run_order=int(runs["run_order"].iloc[at]),
+        return kind(run_id=runs.run_ids[at], run_order=runs.run_orders[at],
                     before_ms=float(np.median(latency[previous:at])), after_ms=float(np.median(latency[at:following])),
                     runs_before=at - previous, runs_after=following - at, **extra)
 
-    # No cut before the first run: it has no previous run (only a duplicate record of it could differ).
-    cuts = [0, *(at for at, text in enumerate(what) if text and at), len(latency)]
     segments = []
     level_start = 0  # first run of the level the previous segment ended on
-    for start, end in pairwise(cuts):
-        noise, breaks = _search(latency[start:end])
+    for start, end in pairwise(runs.cuts):
+        noise, breaks = searched.get(start, (None, []))
         levels = [start, *(start + b for b in breaks), end]
         segments.append(Segment(
             runs=end - start, noise_pct=None if noise is None else noise * 100.0,
             changes=tuple(step(ChangePoint, *edges) for edges in zip(levels, levels[1:], levels[2:])),
-            setup_change=step(SetupChange, level_start, start, levels[1], what=what[start]) if start else None,
+            setup_change=step(SetupChange, level_start, start, levels[1], what=runs.what[start]) if start else None,
         ))
         level_start = levels[-2]
-    return SeriesChanges(*key, segments=tuple(segments))
+    return SeriesChanges(*runs.key, segments=tuple(segments))
 
 
 def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
@@ -237,15 +254,25 @@ def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
     ok = history[(history["status"] == "ok") & (latency > 0)]
     # Setup against the previous run measured: a failed run between holds the change load_history marked.
     ok = ok.assign(setup_change=setup_changes(ok))
-    results = []
+    series = []
     for key, rows in ok.groupby(list(SERIES), sort=True):
         # One value per run: a run holds each job once, the median guards against a duplicate record.
         per_run = (rows.groupby(["run_order", "run_id"], sort=True)
                    .agg(latency_ms_median=("latency_ms_median", "median"),
                         setup_change=("setup_change", lambda texts: "; ".join(sorted({t for t in texts if t}))))
                    .reset_index())
-        results.append(_series_changes(tuple(str(k) for k in key), per_run))  # type: ignore[arg-type]
-    return results
+        series.append(_SeriesRuns(tuple(str(k) for k in key), per_run["run_id"].astype(str).tolist(),  # type: ignore[arg-type]
+                                  per_run["run_order"].astype(int).tolist(),
+                                  per_run["latency_ms_median"].astype(float).to_numpy(),
+                                  per_run["setup_change"].tolist()))
+    # Every setup segment long enough is searched; all series' segments at once (benchlab.results.pelt).
+    segments = [(index, start, runs.latency[start:end]) for index, runs in enumerate(series)
+                for start, end in pairwise(runs.cuts) if end - start >= MIN_RUNS]
+    signals = [_signal(latency) for _, _, latency in segments]
+    searched: list[dict[int, tuple[float, list[int]]]] = [{} for _ in series]
+    for (index, start, _), (noise, _), found in zip(segments, signals, _breakpoints([s for _, s in signals])):
+        searched[index][start] = (noise, found)
+    return [_series_changes(runs, found) for runs, found in zip(series, searched)]
 
 
 def _step_columns(step: Step) -> dict[str, object]:
