@@ -149,12 +149,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     root = _history_root(args)
     suite = getattr(args, "suite", None)
     runs = list_runs(root, suite)
-    history = load_history(root, suite)
     csv = getattr(args, "csv", None)
     if getattr(args, "changes", False):
-        from benchlab.results.changepoints import changes_frame, find_changes
+        from benchlab.results.changepoints import SEARCHED_COLUMNS, changes_frame, find_changes
 
-        results = find_changes(history)
+        results = find_changes(load_history(root, suite, SEARCHED_COLUMNS))
         print_changes(results, f"change points in {root} ({len(runs)} runs)")
         if csv is not None:
             write_output(csv, changes_frame(results).to_csv(index=False))
@@ -163,8 +162,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     table = Table(title=f"runs in {escape(str(root))}")
     for column in ("#", "run id", "suite", "started (UTC)", "finished", "ok / measurements", "devices"):
         table.add_column(column)
+    # The list needs two columns; the CSV is the whole tidy history.
+    history = load_history(root, suite, None if csv is not None else ("status", "device_id"))
+    by_run = dict(tuple(history.groupby("run_id", sort=False))) if not history.empty else {}
     for run in runs:
-        rows = history[history["run_id"] == run.run_id] if not history.empty else history
+        rows = by_run.get(run.run_id, history.iloc[0:0])
         ok = int((rows["status"] == "ok").sum()) if not rows.empty else 0
         devices = ", ".join(sorted(rows["device_id"].unique())) if not rows.empty else ""
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "?"

@@ -10,7 +10,7 @@ import pytest
 import ruptures
 
 import benchlab.results.changepoints as changepoints
-from benchlab.results.changepoints import changes_frame, find_changes
+from benchlab.results.changepoints import SEARCHED_COLUMNS, changes_frame, find_changes
 from benchlab.results.history import load_history
 from benchmarks.make_history import Shape, write_history
 
@@ -38,3 +38,12 @@ def test_change_points_of_a_generated_history_are_those_ruptures_finds(generated
     plain = changes_frame(find_changes(history))
     assert fast.equals(plain)
     assert set(fast["status"]) >= {"change", "setup change", "no change"}  # steps and updates were there
+
+
+def test_a_history_read_for_some_columns_is_the_whole_history_cut_to_them(generated: Path) -> None:
+    whole = load_history(generated)
+    for columns in (SEARCHED_COLUMNS, ("status", "device_id")):
+        cut = load_history(generated, columns=columns)
+        assert cut.equals(whole[list(cut.columns)])
+        assert set(columns) <= set(cut.columns)
+    assert (whole["setup_change"] != "").any()

@@ -70,10 +70,15 @@ def _changes_by_run_pair(history: pd.DataFrame, column: str = LATENCY_COLUMN
     if history.empty or column not in history.columns:
         return []
     ok = history[(history["status"] == "ok") & history[column].notna()]
+    # Each row's setup as one text, made column by column once (not row by row per series).
+    same_setup = ok[SAME_SETUP[0]].astype(str)
+    for name in SAME_SETUP[1:]:
+        same_setup = same_setup + "|" + ok[name].astype(str)
+    ok = ok.assign(same_setup=same_setup)
     found = []
     for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
         rows = rows.sort_values("run_order")
-        setup = rows[SAME_SETUP].astype(str).agg("|".join, axis=1).tolist()
+        setup = rows["same_setup"].tolist()
         values = rows[column].astype(float).tolist()
         order = rows["run_order"].astype(int).tolist()
         found.extend(((order[i - 1], order[i]), tuple(key), float(np.log(values[i] / values[i - 1])))

@@ -84,6 +84,8 @@ MIN_RUNS = 2 * MIN_SEGMENT_RUNS
 PENALTY_PER_LOG_RUN = 3.0
 #: Smallest run-to-run noise (in log latency, ~0.5%) a series is assumed to have.
 NOISE_FLOOR = 0.005
+#: The columns of a history `find_changes` reads, besides the series and setup columns (load_history's `columns`).
+SEARCHED_COLUMNS = ("run_order", "run_id", "status", "latency_ms_median")
 #: Columns of `changes_frame`: per setup segment of a series (numbered from 0, with its runs and noise),
 #: one row for the setup change that began it, then one row per change point, or one saying why
 #: there is none.
@@ -254,24 +256,30 @@ def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
     ok = history[(history["status"] == "ok") & (latency > 0)]
     # Setup against the previous run measured: a failed run between holds the change load_history marked.
     ok = ok.assign(setup_change=setup_changes(ok))
-    series = []
-    for key, rows in ok.groupby(list(SERIES), sort=True):
-        # One value per run: a run holds each job once, the median guards against a duplicate record.
-        per_run = (rows.groupby(["run_order", "run_id"], sort=True)
-                   .agg(latency_ms_median=("latency_ms_median", "median"),
-                        setup_change=("setup_change", lambda texts: "; ".join(sorted({t for t in texts if t}))))
-                   .reset_index())
-        series.append(_SeriesRuns(tuple(str(k) for k in key), per_run["run_id"].astype(str).tolist(),  # type: ignore[arg-type]
-                                  per_run["run_order"].astype(int).tolist(),
-                                  per_run["latency_ms_median"].astype(float).to_numpy(),
-                                  per_run["setup_change"].tolist()))
+    # One value per series and run, in one grouping of the whole history (a run holds each job once;
+    # the median guards against a duplicate record), sorted by series, then run.
+    keys = [*SERIES, "run_order", "run_id"]
+    per_run = ok.groupby(keys, sort=True)["latency_ms_median"].median()
+    changed = ok[ok["setup_change"] != ""]
+    what = [""] * len(per_run)
+    if not changed.empty:
+        texts = changed.groupby(keys, sort=True)["setup_change"].agg(lambda found: "; ".join(sorted(set(found))))
+        what = texts.reindex(per_run.index, fill_value="").tolist()
+    key_frame = per_run.index.to_frame(index=False)
+    values = per_run.to_numpy(dtype=float)
+    run_ids, run_orders = key_frame["run_id"].astype(str).tolist(), key_frame["run_order"].astype(int).tolist()
+    series_keys = list(zip(*(key_frame[column].astype(str) for column in SERIES)))
+    starts = [at for at in range(len(series_keys)) if at == 0 or series_keys[at] != series_keys[at - 1]]
+    series = [_SeriesRuns(series_keys[start], run_ids[start:end], run_orders[start:end], values[start:end],
+                          what[start:end])  # type: ignore[arg-type]
+              for start, end in zip(starts, [*starts[1:], len(series_keys)])]
     # Every setup segment long enough is searched; all series' segments at once (benchlab.results.pelt).
-    segments = [(index, start, runs.latency[start:end]) for index, runs in enumerate(series)
+    segments = [(number, start, runs.latency[start:end]) for number, runs in enumerate(series)
                 for start, end in pairwise(runs.cuts) if end - start >= MIN_RUNS]
-    signals = [_signal(latency) for _, _, latency in segments]
+    signals = [_signal(part) for _, _, part in segments]
     searched: list[dict[int, tuple[float, list[int]]]] = [{} for _ in series]
-    for (index, start, _), (noise, _), found in zip(segments, signals, _breakpoints([s for _, s in signals])):
-        searched[index][start] = (noise, found)
+    for (number, start, _), (noise, _), found in zip(segments, signals, _breakpoints([s for _, s in signals])):
+        searched[number][start] = (noise, found)
     return [_series_changes(runs, found) for runs, found in zip(series, searched)]
 
 

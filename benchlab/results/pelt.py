@@ -25,7 +25,7 @@ tied values (a coarse timer).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def pelt_l1(signals: np.ndarray, penalty: float, min_size: int) -> list[list[int
     return found
 
 
-def breakpoints_of(signals: Sequence[np.ndarray], penalty_of, min_size: int) -> list[list[int]]:  # type: ignore[no-untyped-def]
+def breakpoints_of(signals: Sequence[np.ndarray], penalty_of: Callable[[int], float], min_size: int) -> list[list[int]]:
     """Return the breakpoints of each signal (any lengths >= 2 * `min_size`), `penalty_of(n)` per length.
 
     Equally long signals are searched together, BATCH at a time; the result is in the input order.

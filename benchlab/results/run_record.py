@@ -270,26 +270,42 @@ def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
-def _table(path: Path | str, exported_table: Callable[[RunLayout], Path], attribute: str) -> pd.DataFrame:
+def _table(path: Path | str, exported_table: Callable[[RunLayout], Path], attribute: str,
+           columns: Sequence[str] | None = None) -> pd.DataFrame:
     import pandas as pd
 
     frames = []
     for run in run_directories(path):
         exported = exported_table(RunLayout(run))
-        frames.append(pd.read_parquet(exported) if exported.exists() else getattr(RunRecord.load(run), attribute))
+        if exported.exists():  # a finished run's table: only the columns asked for are read
+            frames.append(pd.read_parquet(exported, columns=_present(exported, columns)))
+        else:
+            frame = getattr(RunRecord.load(run), attribute)
+            frames.append(frame if columns is None else frame[[c for c in columns if c in frame.columns]])
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def load_results(path: Path | str) -> pd.DataFrame:
+def _present(parquet: Path, columns: Sequence[str] | None) -> list[str] | None:
+    """Return the `columns` a Parquet file holds (an older run may lack a newer column), all when None."""
+    if columns is None:
+        return None
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(parquet).names)
+    return [c for c in columns if c in names]
+
+
+def load_results(path: Path | str, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Return a tidy DataFrame, one row per measurement, of the run (or runs) at `path`.
 
     Latency columns are statistics computed from the stored raw samples (a finished run's
     measurements.parquet holds them). Rows of several runs keep the fields that make them
-    incomparable (os_version, runner, runner_version, variant_sha256) as columns. Raises
-    StoreError when `path` holds no run or a run of an unknown schema version.
+    incomparable (os_version, runner, runner_version, variant_sha256) as columns. With `columns`,
+    only those are read (those a run has), which is what makes a long history quick to read.
+    Raises StoreError when `path` holds no run or a run of an unknown schema version.
     """
-    return _table(path, lambda layout: layout.measurements_parquet, "results")
+    return _table(path, lambda layout: layout.measurements_parquet, "results", columns)
 
 
 def load_samples(path: Path | str) -> pd.DataFrame:
