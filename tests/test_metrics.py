@@ -78,3 +78,14 @@ def test_a_runner_reported_metric_needs_only_its_module() -> None:
     assert energy.columns(base) == {"energy_mj": 2.025}
     change = energy.change(base, slower, ChangeContext(threshold=5.0))
     assert change is not None and change.status == REGRESSION and change.unit == "mJ" and change.gates
+
+
+def test_energy_warns_when_repeats_fall_below_idle_or_spread_too_far() -> None:
+    from benchlab.metrics.energy import METRIC as ENERGY
+
+    steady = replace(measurement(SAMPLES), repeat_values={"energy": (10.0, 10.2, 9.9, 10.1, 10.0, 9.8)})
+    assert ENERGY.warnings(steady) == []
+    codes = [code for code, _ in ENERGY.warnings(replace(steady, repeat_values={"energy": (10.0, -0.4, 10.1)}))]
+    assert codes == ["energy-below-idle"]  # a non-positive repeat has no log spread: only that warning
+    codes = [code for code, _ in ENERGY.warnings(replace(steady, repeat_values={"energy": (10.0, 20.0, 9.0, 15.0)}))]
+    assert codes == ["energy-noisy"]

@@ -35,6 +35,9 @@ IDLE_KEY = "energy.idle_mw"
 SOURCE_KEY = "energy.source"
 #: The readers a runner may name in SOURCE_KEY, by index.
 SOURCES = ("odpm-iio", "powerstats-hal2", "powerstats-hal1")
+#: `benchlab check` warns when the repeats' noise floor is wider than this (percent): a change
+#: smaller than it cannot be told from noise.
+NOISY_FLOOR_PCT = 25.0
 
 
 def repeats_floor_pct(values: list[float]) -> float | None:
@@ -78,6 +81,23 @@ class Energy(RepeatMetric):
             "energy_rails": "; ".join(f"{name} {value:.4g}" for name, value in sorted(rails.items())) or None,
             "energy_source": SOURCES[int(source)] if source is not None and values else None,
         }
+
+    def warnings(self, m: Measurement) -> list[tuple[str, str]]:
+        """Return energy-below-idle (a repeat whose energy did not rise above the idle power: too little
+        work per repeat for the rails' clock and resolution) and energy-noisy (repeats too far apart)."""
+        values = self.repeat_values(m)
+        found = []
+        below = sum(v <= 0 for v in values)
+        if below:
+            found.append(("energy-below-idle", f"{below} of {len(values)} repeat(s) measured no energy above the "
+                                               "phone's idle power: too little work per repeat for the rails' "
+                                               "clock and resolution; raise scenario.iterations"))
+        floor = repeats_floor_pct(values)
+        if floor is not None and floor > NOISY_FLOOR_PCT:
+            found.append(("energy-noisy", f"energy per inference differs by ±{floor:.0f}% between repeats (more than "
+                                          f"{NOISY_FLOOR_PCT:.0f}%): raise scenario.iterations, keep the screen off "
+                                          "and the phone quiet"))
+        return found
 
     def cells(self, row: Mapping[str, Any]) -> dict[str, str]:
         """Return the median mJ per inference with its noise floor, the idle power and the rails."""
