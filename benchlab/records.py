@@ -142,6 +142,9 @@ class Capabilities:
     #: benchmark_model binary from adb shell, and "app", LiteRT's benchmark APK); the scenario picks
     #: among them. Empty: one way only.
     run_modes: tuple[str, ...] = ()
+    #: Formats this kind of device will run but whose runner is not built yet, each with the one line that
+    #: says so (an iPhone's ExecuTorch .pte): their jobs are "unsupported" with that line.
+    not_yet: tuple[tuple[str, str], ...] = ()
 
     def job_settings(self, accelerator: AcceleratorSetting, scenario: Scenario
                      ) -> list[tuple[AcceleratorSetting, Scenario]]:
@@ -158,6 +161,9 @@ class Capabilities:
 
     def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
         """Return why this device cannot run the pair, or None when it can."""
+        planned = dict(self.not_yet)
+        if variant_format in planned:
+            return f"not yet: {planned[variant_format]}"
         if variant_format not in self.formats:
             return f"built, not runnable on this device ({variant_format} is not supported here)"
         if accelerator.kind == NO_ACCELERATOR:

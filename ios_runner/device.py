@@ -85,6 +85,9 @@ from ios_runner.services import (
 
 log = logging.getLogger(__name__)
 
+#: Formats the runner app does not run yet, with the line a job of one gets.
+NOT_YET = (("pte", "the iPhone runner app has no ExecuTorch runtime yet; .pte variants run on the host and on "
+                   "Android phones (executor_runner)"),)
 #: How long a job may wait in the inbox before the app is considered not open (inbox mode).
 DEFAULT_PICKUP_TIMEOUT_S = 60.0
 INSTALL_TIMEOUT_S = 600.0
@@ -201,7 +204,7 @@ class IPhoneDevice:
     def capabilities(self) -> Capabilities:
         """Core ML (.mlpackage) and LiteRT (.tflite: cpu, gpu = Metal) as the profile lists them."""
         kinds = {"cpu", "coreml"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", "mlpackage"}))
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", "mlpackage"}), not_yet=NOT_YET)
 
     def conditions(self) -> Conditions:
         """Battery from the diagnostics relay; thermal state from the app's heartbeat while it is fresh."""

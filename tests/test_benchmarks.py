@@ -20,13 +20,14 @@ LAST_LINES = {
     "android_eval.py": "outputs on the shared samples identical: True",
     "android_push.py": "re-run prepare() with the same bytes on the phone",
     "host_latency.py": "benchmark_litert_model (2-decimal ms)",
+    "host_pte.py": "host device within 1.05x of the bare loop",
     "farm.py": "wall/wall(1)",
     "validity.py": "minimum detectable change",
     "make_history.py": "repeat records in",
     "history_scale.py": "trend plots",
 }
 #: These build or train real models, or start a Dask farm: minutes on a shared machine.
-SLOW = {"host_latency.py", "farm.py", "validity.py"}
+SLOW = {"host_latency.py", "host_pte.py", "farm.py", "validity.py"}
 
 
 @pytest.mark.parametrize("script", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW else name

@@ -98,3 +98,14 @@ def test_a_bad_torch_source_is_refused_when_the_suite_loads(tmp_path: Path, mode
     with pytest.raises(SuiteError, match="^[^\n]*$") as caught:
         load_suite(_suite(tmp_path, model, ["pte" if str(model.get("path")).endswith(".pte") else "torch"]), RECIPES)
     assert expected in str(caught.value)
+
+
+def test_an_iphone_says_not_yet_for_a_pte_in_one_line() -> None:
+    from benchlab.records import AcceleratorSetting, Capabilities
+    from ios_runner.device import NOT_YET
+
+    iphone = Capabilities(kinds=frozenset({"cpu", "coreml"}), formats=frozenset({"tflite", "mlpackage"}),
+                          not_yet=NOT_YET)
+    refusal = iphone.refusal("pte", AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1))
+    assert refusal == ("not yet: the iPhone runner app has no ExecuTorch runtime yet; .pte variants run on the host "
+                       "and on Android phones (executor_runner)")

@@ -1,4 +1,6 @@
-"""The host device: this machine's CPU running LiteRT, the embedded default with no phone attached.
+"""The host device: this machine's CPU, the embedded default with no phone attached. It runs every format
+a host runtime is registered for (benchlab.execute.host_runtimes: .tflite in LiteRT, .pte in ExecuTorch,
+.pt2 in PyTorch).
 
 Each repeat of a job runs in a fresh worker process (benchlab.execute.host_worker) with a timeout; a
 worker that crashes, hangs or refuses the model is a failed Measurement with a one-line reason.
@@ -22,13 +24,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 from benchlab.settings import PARENT_PID
 from benchlab.errors import BenchlabError, DeviceError, ModelError, RunnerError, is_disk_full
 from benchlab.execute.failures import failure_cause
+from benchlab.execute.host_runtimes import registered, runtime_for
 from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
     Capabilities,
@@ -41,7 +43,6 @@ from benchlab.records import (
 
 log = logging.getLogger(__name__)
 
-RUNNER = "litert-python"
 #: The language-model formats this machine runs (benchlab.execute.host_llm), by the engine that runs each.
 LLM_ENGINES = {"litertlm": "litert-lm", "etlm": "executorch"}
 #: Where Linux exposes RAPL package energy counters (Intel, recent AMD); benchlab does not read them.
@@ -103,7 +104,7 @@ def failed_result(exc: BenchlabError) -> dict[str, Any]:
 
 
 class HostDevice:
-    """This machine's CPU, running .tflite variants with the LiteRT Python interpreter."""
+    """This machine's CPU, running each variant in its format's host runtime (benchlab.execute.host_runtimes)."""
 
     thermal_limits = None  # a host has no thermal status to gate on; load average is recorded
 
@@ -124,8 +125,10 @@ class HostDevice:
         )
 
     def capabilities(self) -> Capabilities:
-        """Return CPU (with or without XNNPACK) for .tflite variants, CPU for language models (LiteRT-LM, ExecuTorch)."""
-        return Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite", *LLM_ENGINES}),
+        """Return CPU for every format a host runtime runs (.tflite with or without XNNPACK, .pte, .pt2) and for
+        language models (LiteRT-LM, ExecuTorch)."""
+        return Capabilities(kinds=frozenset({"cpu"}),
+                            formats=frozenset({*(runtime.name for runtime in registered()), *LLM_ENGINES}),
                             max_threads=os.cpu_count())
 
     def conditions(self) -> Conditions:
@@ -154,9 +157,12 @@ class HostDevice:
                         "RAPL package counters are there, but package energy is not a model's energy and "
                         "benchlab does not report it" if rapl else f"no RAPL energy counters under {POWERCAP}")
         started_at = now_iso()
+        # A language model's engine names itself in its result (host_llm); every other format's runtime here.
+        runner, runner_version = ((LLM_ENGINES[job.variant.format], "") if job.variant.format in LLM_ENGINES else
+                                  (runtime_for(job.variant.format).runner, runtime_for(job.variant.format).version()))
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
-            accelerator=job.accelerator, status="ok", runner=RUNNER, runner_version=version("ai-edge-litert"),
+            accelerator=job.accelerator, status="ok", runner=runner, runner_version=runner_version,
             started_at=started_at, conditions_before=self.conditions(),
         )
         try:
@@ -206,6 +212,7 @@ class HostDevice:
         result_path.unlink(missing_ok=True)
         request_path.write_text(json.dumps({
             "model_path": job.variant.path,
+            "format": job.variant.format,
             "threads": job.accelerator.threads or 1,
             "xnnpack": job.accelerator.xnnpack is not False,
             "warmup": scenario.warmup,

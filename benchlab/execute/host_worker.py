@@ -1,8 +1,10 @@
-"""The measuring process of the host device: one LiteRT model, timed invoke by invoke.
+"""The measuring process of the host device: one model in its format's runtime, timed invoke by invoke.
 
 Run as ``python -m benchlab.execute.host_worker REQUEST.json``. It runs in its own process (like pyperf's
 workers) so a model that crashes the runtime or hangs costs one measurement, never the run, and so
-its peak memory is the model's, not the orchestrator's. It writes RESULT.json (and every output on
+its peak memory is the model's, not the orchestrator's. The runtime is the variant format's
+(benchlab.execute.host_runtimes: LiteRT for .tflite, ExecuTorch for .pte, PyTorch for .pt2); every
+format is timed the same way here. It writes RESULT.json (and every output on
 the evaluation inputs, by name, as .npz) where the request says; the parent enforces the timeout.
 """
 
@@ -22,16 +24,9 @@ import numpy as np
 from benchlab.settings import PARENT_PID, read
 from benchlab.errors import ModelError, RunnerError, first_line, is_disk_full
 from benchlab.execute.host_device import EXIT_DISK_FULL, failed_result
-from benchlab.litert_invoke import readable_error, resize_inputs, set_inputs
-from benchlab.tensors import (
-    Feeds,
-    ModelIO,
-    describe_interpreter,
-    from_tensor,
-    load_feeds,
-    match_names,
-    save_feeds,
-)
+from benchlab.execute.host_runtimes import runtime_for
+from benchlab.execute.host_runtimes.base import ModelRefused, Session
+from benchlab.tensors import Feeds, ModelIO, load_feeds, match_names, save_feeds
 
 #: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
 PR_SET_PDEATHSIG = 1
@@ -61,9 +56,9 @@ def _status_mb(field: str) -> float:
     raise OSError(f"/proc/self/status has no {field}")
 
 
-def _timed_invoke(interpreter: Any) -> float:
+def _timed_invoke(session: Session) -> float:
     started = time.perf_counter_ns()
-    interpreter.invoke()
+    session.invoke()
     return (time.perf_counter_ns() - started) / 1000.0
 
 
@@ -85,26 +80,21 @@ def _feeds(eval_inputs_path: str | None, io: ModelIO) -> Feeds:
 
 
 def measure(request: dict[str, Any]) -> dict[str, Any]:
-    """Load the model, time it as the request says, run the evaluation inputs; return the result."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    options: dict[str, Any] = {"num_threads": request["threads"]}
-    if not request["xnnpack"]:
-        options["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    """Load the model in its format's runtime, time it as the request says, run the evaluation inputs;
+    return the result."""
+    runtime = runtime_for(request["format"])
     rss_before = _status_mb("VmRSS")
     started = time.perf_counter_ns()
     try:
-        interpreter = Interpreter(model_path=request["model_path"], **options)
-        interpreter.allocate_tensors()
-    except (ValueError, RuntimeError) as exc:
-        return failed_result(ModelError(readable_error(exc)))
+        session = runtime.open(request["model_path"], request["threads"], request["xnnpack"])
+    except ModelRefused as exc:
+        return failed_result(ModelError(str(exc)))
     init_us = (time.perf_counter_ns() - started) / 1000.0
     memory_init_mb = _status_mb("VmRSS") - rss_before
-    io = describe_interpreter(interpreter)
-    indices = {d["name"]: d["index"] for d in (*interpreter.get_input_details(), *interpreter.get_output_details())}
+    io = session.io
     try:
         feeds = _feeds(request.get("eval_inputs_path"), io)
-        resize_inputs(interpreter, io, feeds, indices)
+        session.prepare(feeds)
     except ValueError as exc:  # data that does not fit the model: the model's row fails
         return failed_result(ModelError(str(exc)))
     except OSError as exc:  # the run's inputs file gone or cut: nothing to do with the model, --resume retries
@@ -112,13 +102,13 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
     # Time the same inputs every iteration, as benchmark_model does: the first evaluation sample,
     # real data rather than zeros, so data-dependent kernels behave as in production.
-    set_inputs(interpreter, io, feeds, 0, indices)
-    first_us = _timed_invoke(interpreter)
-    warmup_us = [_timed_invoke(interpreter) for _ in range(request["warmup"])]
+    session.set_sample(feeds, 0)
+    first_us = _timed_invoke(session)
+    warmup_us = [_timed_invoke(session) for _ in range(request["warmup"])]
     samples_us: list[float] = []
     began = time.perf_counter()
     while True:
-        samples_us.append(_timed_invoke(interpreter))
+        samples_us.append(_timed_invoke(session))
         elapsed = time.perf_counter() - began
         enough = len(samples_us) >= request["iterations"] and elapsed >= request["min_seconds"]
         if enough or elapsed >= request["max_seconds"]:
@@ -128,10 +118,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("eval_inputs_path") and outputs_path:
         outputs: dict[str, list[np.ndarray]] = {t.name: [] for t in io.outputs}
         for sample in range(len(next(iter(feeds.values())))):
-            set_inputs(interpreter, io, feeds, sample, indices)
-            interpreter.invoke()
-            for tensor in io.outputs:
-                outputs[tensor.name].append(from_tensor(interpreter.get_tensor(indices[tensor.tensor_name]), tensor)[0])
+            session.set_sample(feeds, sample)
+            session.invoke()
+            for name, values in session.outputs().items():
+                outputs[name].append(values[0])
         save_feeds(outputs_path, {name: np.stack(values) for name, values in outputs.items()})
     return {
         "status": "ok",

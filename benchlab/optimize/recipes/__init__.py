@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import asis, coreml, distill, edge_quantizer, litert, model_optimization, torch_to_litert
+from benchlab.optimize.recipes import (asis, coreml, distill, edge_quantizer, executorch, litert, model_optimization,
+                                       torch_to_litert)
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -53,6 +54,8 @@ _REGISTERED: tuple[Recipe, ...] = (
     coreml.CoreMLPrune(),
     asis.MlpackageAsIs(),
     asis.TorchReference(),
+    executorch.ExecuTorchFp32(),
+    executorch.ExecuTorchInt8(),
     asis.PteAsIs(),
     asis.LitertlmAsIs(),
     asis.EtlmAsIs(),

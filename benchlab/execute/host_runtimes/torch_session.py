@@ -1,0 +1,49 @@
+"""What the two torch program runtimes share (the `pt2` and `pte` modules of this package): a Session over
+benchlab.torch_invoke's loaded program.
+
+Both go through benchlab.torch_invoke, which the build's proof uses too. The XNNPACK choice of a .pte is
+made when it is built (a `xnnpack: false` setting runs the same program), and a .pt2 runs torch's own
+kernels, so `xnnpack` is not theirs to decide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchlab.execute.host_runtimes.base import HostRuntime, ModelRefused, Session
+from benchlab.tensors import Feeds, ModelIO, to_tensor
+from benchlab.torch_invoke import Invoke, TorchRunError
+
+
+class TorchSession(Session):
+    """A loaded torch program: the inputs of the sample set last, the outputs of the last run."""
+
+    def __init__(self, io: ModelIO, run: Invoke) -> None:
+        self.io = io
+        self._run = run
+        self._inputs: list[np.ndarray] = []
+        self._outputs: list[np.ndarray] = []
+
+    def set_sample(self, feeds: Feeds, index: int) -> None:
+        self._inputs = [to_tensor(feeds[t.name][index : index + 1], t) for t in self.io.inputs]
+
+    def invoke(self) -> None:
+        self._outputs = self._run(self._inputs)
+
+    def outputs(self) -> dict[str, np.ndarray]:
+        return {t.name: values.astype(np.float32) if np.issubdtype(values.dtype, np.floating) else values
+                for t, values in zip(self.io.outputs, self._outputs)}
+
+
+class TorchProgramRuntime(HostRuntime):
+    """A runtime of benchlab.torch_invoke.OPENERS, by format name."""
+
+    def open(self, model_path: str, threads: int, xnnpack: bool) -> Session:
+        """Load the program on `threads` threads; raises ModelRefused with the runtime's reason."""
+        from benchlab.torch_invoke import OPENERS
+
+        try:
+            io, run = OPENERS[self.name][0](model_path, threads)
+        except TorchRunError as exc:
+            raise ModelRefused(str(exc)) from None
+        return TorchSession(io, run)
