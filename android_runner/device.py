@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from android_runner import apk_runner, commands, dumpsys, power_rails
+from android_runner import apk_runner, commands, dumpsys, power_rails, pte_jobs
 from android_runner.benchmark_model import (
     NO_SUMMARY_ERROR,
     BenchmarkOutput,
@@ -117,6 +117,8 @@ SAMPLE_PREFIX = "sample-"
 SAMPLE_SUFFIX = ".bin"
 #: Model files are `DEVICE_DIR/<variant file name>` (only .tflite runs on Android).
 MODEL_SUFFIX = ".tflite"
+#: An ExecuTorch program's suffix: run by executor_runner (android_runner.pte_jobs).
+PTE_SUFFIX = ".pte"
 #: A job's evaluation folder is `EVAL_DIR/<session>-<job id>`.
 EVAL_DIR = f"{commands.DEVICE_DIR}/eval"
 #: What benchlab leaves on a phone and no session has used for this long is removed at a session's
@@ -214,9 +216,9 @@ class AndroidDevice:
 
     def capabilities(self) -> Capabilities:
         """Return the accelerator kinds the profile lists (CPU always) for .tflite variants, measured
-        from adb shell or through the benchmark APK."""
+        from adb shell or through the benchmark APK, and CPU for ExecuTorch .pte variants (executor_runner)."""
         kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM}), run_modes=RUN_MODES)
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte"}), run_modes=RUN_MODES)
 
     def conditions(self) -> Conditions:
         """Return thermal status, temperatures and battery from dumpsys."""
@@ -257,6 +259,8 @@ class AndroidDevice:
     def _run_once(self, job: Job) -> Measurement:
         if job.variant.format == LITERTLM:
             return self._llm_repeat(job)
+        if job.variant.format == "pte":
+            return pte_jobs.run(self, job)
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
             accelerator=job.accelerator, status="ok", started_at=now_iso(),
@@ -657,7 +661,8 @@ class AndroidDevice:
         if not self._swept:
             self._sweep([self._model_remote(artifact) for artifact in artifacts])
             self._swept = True
-        if not artifacts or any(a.suffix != f".{LITERTLM}" for a in artifacts):  # a language model needs none
+        # A language model and a .pte push their own runner (litert_lm_main, executor_runner: pte_jobs).
+        if not artifacts or any(a.suffix not in (f".{LITERTLM}", PTE_SUFFIX) for a in artifacts):
             self._ensure(runner_binary(self.facts.abi), self._remote("benchmark_model"), executable=True)
         for artifact in artifacts:
             self._use(artifact, self._model_remote(artifact))
@@ -673,7 +678,7 @@ class AndroidDevice:
         e = shlex.quote(EVAL_DIR)
         idle = f"-mmin +{IDLE_MIN}"
         own = f"rm -rf {e}/{self.session}-*; rm -f {d}/*.{self.session}{PARTIAL_SUFFIX}"
-        files = (f"find {d} -maxdepth 1 -type f \\( -name '*{MODEL_SUFFIX}' -o -name "
+        files = (f"find {d} -maxdepth 1 -type f \\( -name '*{MODEL_SUFFIX}' -o -name '*{PTE_SUFFIX}' -o -name "
                  f"'{SAMPLE_PREFIX}*{SAMPLE_SUFFIX}' -o -name '*{PARTIAL_SUFFIX}' \\) {idle} -exec rm -f {{}} +")
         folders = f"find {e} -mindepth 1 -maxdepth 1 -type d {idle} -exec rm -rf {{}} + 2>/dev/null"
         touch = f"touch -c {' '.join(shlex.quote(path) for path in wanted)}; " if wanted else ""

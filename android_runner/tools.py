@@ -23,12 +23,13 @@ from pathlib import Path
 from benchlab.settings import (
     ANDROID_BENCHMARK_APK,
     ANDROID_BENCHMARK_MODEL,
+    ANDROID_EXECUTOR_RUNNER,
     ANDROID_LITERT_LM_MAIN,
     TOOLS_BASE_URL,
     Setting,
     read,
 )
-from benchlab.errors import DeviceError
+from benchlab.errors import DeviceError, SuiteError
 from benchlab.cache_dir import cache_dir
 
 #: LiteRT's published nightly prebuilts (tensorflow/lite/tools/benchmark README, "prebuilt").
@@ -42,6 +43,18 @@ APK_PREBUILTS = {abi: f"{name}.apk" for abi, name in PREBUILTS.items()}
 BINARY_NAME = "benchmark_model"
 APK_NAME = "benchmark_model.apk"
 LITERT_LM_NAME = "litert_lm_main"
+#: ExecuTorch's runner for .pte variants: no prebuilt is published, the user builds it and adds it.
+EXECUTOR_RUNNER_NAME = "executor_runner"
+#: ELF e_machine values (at byte 18, little-endian) of the Android ABIs a built runner may be for.
+ELF_MACHINES = {0xB7: "arm64-v8a", 0x28: "armeabi-v7a", 0x3E: "x86_64", 0x03: "x86"}
+#: How to build executor_runner for a phone, from ExecuTorch's own Android benchmark script
+#: (devtools/scripts/benchmark_android.sh), run in an ExecuTorch checkout with $ANDROID_NDK set.
+BUILD_HINT = ("build it in an ExecuTorch checkout: cmake . -B cmake-out-android "
+              "-DCMAKE_TOOLCHAIN_FILE=$ANDROID_NDK/build/cmake/android.toolchain.cmake -DANDROID_ABI=arm64-v8a "
+              "-DANDROID_PLATFORM=android-26 -DEXECUTORCH_BUILD_EXECUTOR_RUNNER=ON "
+              "-DEXECUTORCH_BUILD_EXTENSION_EVALUE_UTIL=ON -DEXECUTORCH_BUILD_EXTENSION_RUNNER_UTIL=ON "
+              "-DEXECUTORCH_BUILD_XNNPACK=ON -DEXECUTORCH_ENABLE_LOGGING=ON -DCMAKE_BUILD_TYPE=Release && "
+              "cmake --build cmake-out-android --target executor_runner")
 
 
 def tools_dir() -> Path:
@@ -124,10 +137,53 @@ def litert_lm_binary(abi: str | None) -> Path:
     does not download it: set $BENCHLAB_ANDROID_LITERT_LM_MAIN, or put it in the ABI's tools folder.
     Raises DeviceError saying so when there is none.
     """
-    return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME, fetched=False)
+    return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME,
+                 how=f"set {ANDROID_LITERT_LM_MAIN.name} to one (LiteRT-LM's releases publish it; not fetched by "
+                     "benchlab yet)")
 
 
-def _tool(abi: str | None, setting: Setting, name: str, fetched: bool = True) -> Path:
+def executor_runner(abi: str | None) -> Path:
+    """Return the executor_runner to push for a phone's ABI.
+
+    Raises DeviceError saying how to build and add one when none is configured or added.
+    """
+    return _tool(abi, ANDROID_EXECUTOR_RUNNER, EXECUTOR_RUNNER_NAME,
+                 how=f"{BUILD_HINT}, then run `benchlab tools add android executor_runner PATH` or set "
+                     f"{ANDROID_EXECUTOR_RUNNER.name}")
+
+
+def add(tool: str, path: Path, say: Callable[[str], None] = print) -> Path:
+    """Keep a runner the user built (`benchlab tools add android executor_runner PATH`) in benchlab's cache,
+    under the ABI its ELF header names, with its source path and sha256 beside it; return where it is kept.
+
+    Raises SuiteError (bad input) for another tool name, a file that is missing or not an Android ELF binary.
+    """
+    if tool != EXECUTOR_RUNNER_NAME:
+        raise SuiteError(f"cannot add {tool!r} (allowed: {EXECUTOR_RUNNER_NAME}; benchmark_model is fetched "
+                          "with `benchlab tools fetch android`)")
+    if not path.is_file():
+        raise SuiteError(f"{path} does not exist or is not a file")
+    header = path.read_bytes()[:20]
+    machine = int.from_bytes(header[18:20], "little") if header[:4] == b"\x7fELF" else None
+    if machine not in ELF_MACHINES:
+        raise SuiteError(f"{path} is not an Android binary (an ELF file for {', '.join(ELF_MACHINES.values())})")
+    abi = ELF_MACHINES[machine]
+    target = tools_dir() / abi / EXECUTOR_RUNNER_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(path, partial)
+    partial.chmod(0o755)
+    partial.replace(target)
+    sha = sha256_file(target)
+    target.with_name(target.name + ".json").write_text(json.dumps({"source": str(path.resolve()), "sha256": sha},
+                                                                  indent=2))
+    say(f"{abi}: {target} (sha256 {sha[:16]}…) from {path}")
+    return target
+
+
+def _tool(abi: str | None, setting: Setting, name: str, how: str | None = None) -> Path:
+    """Return the tool `setting` names, else the one in the ABI's tools folder; raises DeviceError saying `how`
+    to get one (default: fetch it)."""
     configured = read(setting)
     if configured:
         path = Path(configured)
@@ -138,7 +194,6 @@ def _tool(abi: str | None, setting: Setting, name: str, fetched: bool = True) ->
     path = tools_dir() / folder_abi / name
     if not path.is_file():
         # The instruction is in the message itself: it becomes the failed row's one-line error.
-        how = f"run `benchlab tools fetch android` or set {setting.name}" if fetched else \
-            f"set {setting.name} to one (LiteRT-LM's releases publish it; not fetched by benchlab yet)"
+        how = how or f"run `benchlab tools fetch android` or set {setting.name}"
         raise DeviceError(f"no {name} for {abi or 'this phone'}: {how}")
     return path

@@ -98,6 +98,24 @@ def cmd_tools_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tools_add(args: argparse.Namespace) -> int:
+    """Keep a runner the user built (ExecuTorch's executor_runner for Android) in benchlab's cache."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    from benchlab.errors import SuiteError
+
+    platforms = {e.name: e for e in entry_points(group=TOOLS_ENTRY_POINT_GROUP)}
+    # A platform's tools module (the one its `fetch` entry point lives in) may also take runners users build.
+    adder = getattr(importlib.import_module(platforms[args.platform].module), "add", None) \
+        if args.platform in platforms else None
+    if adder is None:
+        raise SuiteError(f"no runner tools to add for {args.platform!r} (allowed: "
+                         f"{', '.join(sorted(platforms)) or 'none'})")
+    adder(args.tool, args.path, say=lambda msg: _console().print(msg))
+    return EXIT_OK
+
+
 def _progress():  # type: ignore[no-untyped-def]
     from rich.progress import (
         BarColumn,
@@ -359,11 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="while idle, look for phones plugged in or pulled this often (default 10)")
     worker.set_defaults(func=cmd_worker)
 
-    tools = sub.add_parser("tools", help="fetch native runners (benchmark_model for Android)")
+    tools = sub.add_parser("tools", help="fetch native runners (benchmark_model for Android) or add one you built")
     tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
     fetch = tools_sub.add_parser("fetch", help="download a platform's runner into benchlab's cache")
     fetch.add_argument("platform", help="a runner platform that has tools to fetch (e.g. android)")
     fetch.set_defaults(func=cmd_tools_fetch)
+    add = tools_sub.add_parser("add", help="keep a runner you built in benchlab's cache (android executor_runner)")
+    add.add_argument("platform", help="the runner platform (e.g. android)")
+    add.add_argument("tool", help="the runner (android: executor_runner, ExecuTorch's; see the README)")
+    add.add_argument("path", type=Path, help="the binary you built")
+    add.set_defaults(func=cmd_tools_add)
 
     optimize = sub.add_parser("optimize", help="build the suite's variants (cached by content hash)")
     optimize.add_argument("suite", type=Path, help="suite YAML file")

@@ -33,6 +33,8 @@ ADB_KEY = Setting("BENCHLAB_ADB_KEY", "the ADB private key to use (default the S
 TOOLS_BASE_URL = Setting("BENCHLAB_TOOLS_BASE_URL", "where `benchlab tools fetch android` downloads from")
 ANDROID_BENCHMARK_MODEL = Setting("BENCHLAB_ANDROID_BENCHMARK_MODEL", "a benchmark_model binary to push instead "
                                   "of the fetched one")
+ANDROID_EXECUTOR_RUNNER = Setting("BENCHLAB_ANDROID_EXECUTOR_RUNNER", "an ExecuTorch executor_runner binary to "
+                                  "push instead of the one `benchlab tools add android executor_runner` stored")
 ANDROID_BENCHMARK_APK = Setting("BENCHLAB_ANDROID_BENCHMARK_APK", "a benchmark APK to install instead of the "
                                 "fetched one")
 ANDROID_LITERT_LM_MAIN = Setting("BENCHLAB_ANDROID_LITERT_LM_MAIN", "LiteRT-LM's litert_lm_main for Android (arm64) "
