@@ -18,7 +18,7 @@ from benchlab.optimize.recipes.litert import Fp32, LiteRTRecipe
 from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage", "torch", "pte")
+MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage", "torch", "pte", "litertlm", "etlm")
 #: A value of the wrong kind for each option, and the text its error must contain.
 BAD_VALUES = {
     "bits": (5, "bits=5 is not allowed (allowed: 1, 2, 3, 4, 6, 8)"),
@@ -33,6 +33,7 @@ BAD_VALUES = {
     "temperature": (0, "temperature=0: Input should be greater than 0"),
     "clusters": (1, "clusters=1: Input should be greater than or equal to 2"),
     "keep_int64": ("maybe", "keep_int64='maybe' is not allowed (allowed: true, false)"),
+    "dynamic": ("maybe", "dynamic='maybe' is not allowed (allowed: true, false)"),
 }
 
 
@@ -74,11 +75,12 @@ def test_allowed_values_are_read_from_the_options_model() -> None:
 
 def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
-    assert needing_calibration == {"full-int8", "int16x8"}
+    assert needing_calibration == {"full-int8", "int16x8", "executorch-int8"}
     assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
-    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch"}  # benchlab check asks the registry
-    assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte"}
-    assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte"]
+    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch", "executorch"}  # benchlab check asks the registry
+    assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte",
+                                                                                  "litertlm", "etlm"}
+    assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte", "litertlm", "etlm"]
 
 
 def test_the_registry_refuses_a_duplicate_name() -> None:

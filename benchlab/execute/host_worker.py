@@ -83,6 +83,7 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     """Load the model in its format's runtime, time it as the request says, run the evaluation inputs;
     return the result."""
     runtime = runtime_for(request["format"])
+    runtime.load_library()
     rss_before = _status_mb("VmRSS")
     started = time.perf_counter_ns()
     try:

@@ -58,6 +58,11 @@ class HostRuntime(ABC):
             return "missing"
 
     @abstractmethod
+    def load_library(self) -> None:
+        """Import the runtime's library: the worker does it before it starts the init timer, so the init time
+        is the model's load, not the import of torch or LiteRT."""
+
+    @abstractmethod
     def open(self, model_path: str, threads: int, xnnpack: bool) -> Session:
         """Load the model on `threads` threads (with the XNNPACK delegate where the runtime can leave it
         out and `xnnpack` asks for it) and return its Session. Raises ModelRefused in one line."""

@@ -8,6 +8,7 @@ from benchlab.execute.host_runtimes.torch_session import TorchProgramRuntime
 class EagerTorch(TorchProgramRuntime):
     name = "pt2"
     runner = "torch-eager"
+    libraries = ("torch",)
     package = "torch"
 
 

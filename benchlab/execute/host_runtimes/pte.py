@@ -8,6 +8,7 @@ from benchlab.execute.host_runtimes.torch_session import TorchProgramRuntime
 class ExecuTorch(TorchProgramRuntime):
     name = "pte"
     runner = "executorch-python"
+    libraries = ("torch", "executorch.runtime")
     package = "executorch"
 
 

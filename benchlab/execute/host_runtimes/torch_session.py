@@ -8,6 +8,9 @@ kernels, so `xnnpack` is not theirs to decide.
 
 from __future__ import annotations
 
+import importlib
+from typing import ClassVar
+
 import numpy as np
 
 from benchlab.execute.host_runtimes.base import HostRuntime, ModelRefused, Session
@@ -37,6 +40,13 @@ class TorchSession(Session):
 
 class TorchProgramRuntime(HostRuntime):
     """A runtime of benchlab.torch_invoke.OPENERS, by format name."""
+
+    #: The modules its program needs loaded (imported before the init timer starts).
+    libraries: ClassVar[tuple[str, ...]]
+
+    def load_library(self) -> None:
+        for module in self.libraries:
+            importlib.import_module(module)
 
     def open(self, model_path: str, threads: int, xnnpack: bool) -> Session:
         """Load the program on `threads` threads; raises ModelRefused with the runtime's reason."""
