@@ -14,13 +14,15 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchlab.tensors import Feeds, ModelIO, load_feeds, match_names, to_tensor
 
-#: Takes one sample per input (numpy, batch first, in the model's input order); returns its outputs.
-Invoke = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
+#: Takes one sample per input (torch tensors, batch first, in the model's input order); returns its output
+#: tensors. Tensors in and out, so a timed call holds no numpy conversion (`as_tensors`, `as_arrays`).
+Invoke = Callable[[Sequence[Any]], list[Any]]
 
 
 class TorchRunError(RuntimeError):
@@ -47,11 +49,10 @@ def open_pt2(path: Path | str, threads: int) -> tuple[ModelIO, Invoke]:
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds on an archive it cannot load
         raise TorchRunError(f"torch cannot load it: {_one_line(exc)}") from None
 
-    def invoke(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def invoke(inputs: Sequence[Any]) -> list[Any]:
         with torch.no_grad():
-            result = module(*(torch.from_numpy(np.ascontiguousarray(values)) for values in inputs))
-        flat = result if isinstance(result, (tuple, list)) else [result]
-        return [tensor.detach().numpy() for tensor in flat]
+            result = module(*inputs)
+        return list(result) if isinstance(result, (tuple, list)) else [result]
 
     return io, invoke
 
@@ -59,7 +60,6 @@ def open_pt2(path: Path | str, threads: int) -> tuple[ModelIO, Invoke]:
 def open_pte(path: Path | str, threads: int) -> tuple[ModelIO, Invoke]:
     """Load a .pte's forward method with ExecuTorch's runtime on `threads` threadpool threads and return
     its inputs and outputs and a function executing it. Raises TorchRunError when ExecuTorch cannot load it."""
-    import torch
     from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
     from executorch.runtime import Runtime
 
@@ -72,9 +72,8 @@ def open_pte(path: Path | str, threads: int) -> tuple[ModelIO, Invoke]:
     except Exception as exc:  # noqa: BLE001 - the bindings raise RuntimeError and ValueError kinds
         raise TorchRunError(f"ExecuTorch cannot load it: {_one_line(exc)}") from None
 
-    def invoke(inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        outputs = method.execute([torch.from_numpy(np.ascontiguousarray(values)) for values in inputs])
-        return [tensor.numpy() for tensor in outputs]
+    def invoke(inputs: Sequence[Any]) -> list[Any]:
+        return list(method.execute(list(inputs)))
 
     return io, invoke
 
@@ -84,6 +83,18 @@ OPENERS: dict[str, tuple[Callable[[Path | str, int], tuple[ModelIO, Invoke]], st
     "pt2": (open_pt2, "PyTorch", "torch"),
     "pte": (open_pte, "ExecuTorch", "executorch"),
 }
+
+
+def as_tensors(arrays: Sequence[np.ndarray]) -> list[Any]:
+    """Return numpy arrays as torch tensors (sharing their memory)."""
+    import torch
+
+    return [torch.from_numpy(np.ascontiguousarray(values)) for values in arrays]
+
+
+def as_arrays(tensors: Sequence[Any]) -> list[np.ndarray]:
+    """Return output tensors as numpy arrays."""
+    return [tensor.detach().numpy() for tensor in tensors]
 
 
 def ordered_inputs(io: ModelIO, data: Feeds) -> list[np.ndarray]:
@@ -97,7 +108,7 @@ def run_once(fmt: str, model_path: str, sample_path: str) -> dict[str, str]:
     opener, _, package = OPENERS[fmt]
     try:
         io, invoke = opener(model_path, 1)
-        invoke(ordered_inputs(io, load_feeds(sample_path)))
+        invoke(as_tensors(ordered_inputs(io, load_feeds(sample_path))))
     except TorchRunError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a kernel may raise anything on inputs it refuses

@@ -9,13 +9,13 @@ kernels, so `xnnpack` is not theirs to decide.
 from __future__ import annotations
 
 import importlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from benchlab.execute.host_runtimes.base import HostRuntime, ModelRefused, Session
 from benchlab.tensors import Feeds, ModelIO, to_tensor
-from benchlab.torch_invoke import Invoke, TorchRunError
+from benchlab.torch_invoke import Invoke, TorchRunError, as_arrays, as_tensors
 
 
 class TorchSession(Session):
@@ -24,18 +24,19 @@ class TorchSession(Session):
     def __init__(self, io: ModelIO, run: Invoke) -> None:
         self.io = io
         self._run = run
-        self._inputs: list[np.ndarray] = []
-        self._outputs: list[np.ndarray] = []
+        self._inputs: list[Any] = []
+        self._outputs: list[Any] = []
 
     def set_sample(self, feeds: Feeds, index: int) -> None:
-        self._inputs = [to_tensor(feeds[t.name][index : index + 1], t) for t in self.io.inputs]
+        # Torch tensors made here, not in invoke(): the timed call is the runtime's alone.
+        self._inputs = as_tensors([to_tensor(feeds[t.name][index : index + 1], t) for t in self.io.inputs])
 
     def invoke(self) -> None:
         self._outputs = self._run(self._inputs)
 
     def outputs(self) -> dict[str, np.ndarray]:
         return {t.name: values.astype(np.float32) if np.issubdtype(values.dtype, np.floating) else values
-                for t, values in zip(self.io.outputs, self._outputs)}
+                for t, values in zip(self.io.outputs, as_arrays(self._outputs))}
 
 
 class TorchProgramRuntime(HostRuntime):
