@@ -95,8 +95,10 @@ def main() -> None:
                 continue
             figures[label] = {**measure(code, root, base, cand, args.limit), "target_s": target}
             result = figures[label]
-            if result["exit"] not in (0, 1) and not result["stopped"]:  # compare's verdict 1 is a result
-                print(f"{label} failed ({result['exit']}): {result['stderr']}")
+            # compare's verdict 1 is a result; a traceback or benchlab's error line is not
+            failed = result["exit"] not in (0, 1) or "Traceback" in result["stderr"] or "error:" in result["stderr"]
+            if failed and not result["stopped"]:
+                raise SystemExit(f"{label} failed ({result['exit']}): {result['stderr']}")
     load = os.getloadavg()
     print(f"load average while measuring: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores")
     print(f"{'command':<26} {'wall s':>9} {'target s':>9} {'peak MB':>9} {'target MB':>10}")
