@@ -102,9 +102,13 @@ def unchanged_changes(history: pd.DataFrame, column: str = LATENCY_COLUMN) -> di
 def relative_to_others(changes: Mapping[Key, float]) -> dict[Key, float]:
     """Return each row's change between two runs less the median change of the other rows of its
     device · accelerator between them; a row alone in its device · accelerator gives none."""
+    # The rows of each device · accelerator, found once (not by scanning every row for every row).
+    groups: dict[tuple[str, ...], list[tuple[Key, float]]] = {}
+    for key, change in changes.items():
+        groups.setdefault(key[2:], []).append((key, change))
     found = {}
     for key, change in changes.items():
-        others = [other for k, other in changes.items() if k != key and k[2:] == key[2:]]
+        others = [other for k, other in groups[key[2:]] if k != key]
         if others:
             found[key] = change - statistics.median(others)
     return found
