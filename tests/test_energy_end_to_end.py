@@ -69,13 +69,14 @@ def test_energy_per_inference_per_variant_with_a_noise_floor_and_compare_gates_o
         tmp_path: Path, railed_phone: LoopbackAdbDevice, tiny_keras_path: Path, digits_npz: Path,
         capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")  # the whole table, energy's column included
-    suite = energy_suite(tmp_path, tiny_keras_path, digits_npz, [railed_phone.serial], ["fp32", "full-int8"], 4)
+    # One variant: the rows are measured the same way, and each repeat on the loopback phone costs seconds.
+    suite = energy_suite(tmp_path, tiny_keras_path, digits_npz, [railed_phone.serial], ["fp32"], 4)
     results = tmp_path / "results"
     assert main(["run", str(suite), "--results", str(results)]) == 0
     assert "mJ/inf" in capsys.readouterr().out
     (baseline,) = results.iterdir()
     df = benchlab.load_results(baseline).set_index("variant")
-    assert set(df.index) == {"fp32", "full-int8"} and set(df["status"]) == {"ok"}
+    assert set(df.index) == {"fp32"} and set(df["status"]) == {"ok"}
     active_mw = sum(r.active_mw for r in PIXEL6_RAILS)
     for variant, row in df.iterrows():
         assert row["energy_repeats"] == 4 and row["energy_source"] == "powerstats-hal2"
@@ -100,7 +101,7 @@ def test_energy_per_inference_per_variant_with_a_noise_floor_and_compare_gates_o
     import json
 
     energy = [row["energy"] for row in json.loads(summary.read_text())["comparisons"]]
-    assert len(energy) == 2 and {m["status"] for m in energy} == {"regression"}
+    assert len(energy) == 1 and {m["status"] for m in energy} == {"regression"}
     assert all(m["change"] > 150 and m["mdc_pct"] is not None for m in energy)
 
 
