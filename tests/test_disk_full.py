@@ -106,7 +106,8 @@ def test_disk_full_while_building_is_never_a_cached_failure(how: str, tmp_path: 
 
 def test_a_worker_that_finds_the_disk_full_says_so_and_exits_with_its_own_code(tmp_path: Path,
                                                                                tiny_tflite_path: Path) -> None:
-    request = {"model_path": str(tiny_tflite_path), "threads": 1, "xnnpack": True, "warmup": 0, "iterations": 1,
+    request = {"format": "tflite", "model_path": str(tiny_tflite_path), "threads": 1, "xnnpack": True,
+               "warmup": 0, "iterations": 1,
                "min_seconds": 0, "max_seconds": 10, "eval_inputs_path": None, "outputs_path": None,
                "result_path": "/dev/full"}
     (tmp_path / "request.json").write_text(json.dumps(request))
