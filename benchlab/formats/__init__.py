@@ -20,7 +20,7 @@ from benchlab.formats.base import ModelFormat, deflated_size
 from benchlab.plugins import discover
 
 #: Modules of this package that hold no format.
-SUPPORT_MODULES = frozenset({"base"})
+SUPPORT_MODULES = frozenset({"base", "language_model"})
 
 
 @cache

@@ -8,17 +8,17 @@ tokenizer file together; the folder keeps the pair one model in a suite, and kee
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchlab.formats.base import ModelFormat, VariantDoesNotRun
-from benchlab.tensors import Feeds, ModelIO, TensorInfo
+from benchlab.formats.language_model import LanguageModelFormat
+
+if TYPE_CHECKING:
+    from benchlab.llm_bench import LlmRequest
 
 PROGRAM = "model.pte"
 #: Tokenizer files the ExecuTorch runners read, in the order one is picked.
 TOKENIZERS = ("tokenizer.json", "tokenizer.model", "tokenizer.bin")
-PROOF_TOKENS = 8
-PROOF_TIMEOUT_SECONDS = 300
 
 
 def tokenizer_of(path: Path) -> Path | None:
@@ -26,7 +26,7 @@ def tokenizer_of(path: Path) -> Path | None:
     return next((path / name for name in TOKENIZERS if (path / name).is_file()), None)
 
 
-class ExecuTorchLlm(ModelFormat):
+class ExecuTorchLlm(LanguageModelFormat):
     """A folder NAME.etlm with model.pte and a tokenizer, run by ExecuTorch's LLM runner."""
 
     name = "etlm"
@@ -35,8 +35,6 @@ class ExecuTorchLlm(ModelFormat):
     is_directory = True
     accelerator_kinds = frozenset({"cpu"})
     app_platforms = frozenset({"android", "ios"})
-    described_here = True
-    generative = True
 
     def check_contents(self, path: Path) -> str | None:
         """Return why the folder is not a bundle (model.pte with a tokenizer beside it), else None."""
@@ -47,26 +45,12 @@ class ExecuTorchLlm(ModelFormat):
                 return f"{PROGRAM} is not an ExecuTorch program (no ET12 identifier)"
         return None
 
-    def describe(self, path: Path) -> ModelIO:
-        """Return the prompt's token ids as the one input, at the proof's length."""
-        tokens = TensorInfo(name="tokens", tensor_name="tokens", dtype="int32", shape=(1, PROOF_TOKENS))
-        return ModelIO(inputs=(tokens,), outputs=())
+    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
+        """Return the request that runs the bundle at `path` in ExecuTorch's LLM runner, with its tokenizer."""
+        from benchlab.llm_bench import EXECUTORCH, LlmRequest
 
-    def prove_runs(self, path: Path, sample: Feeds) -> str:
-        """Prefill and decode a few tokens once with ExecuTorch in a child process; return what was done.
-
-        Raises VariantDoesNotRun with the runner's reason in one line.
-        """
-        from benchlab.llm_bench import EXECUTORCH, LlmRequest, LlmRunFailed, run_child
-
-        request = LlmRequest(model_path=str(path / PROGRAM), prefill_tokens=PROOF_TOKENS, decode_tokens=PROOF_TOKENS,
-                             kv_cache=4 * PROOF_TOKENS, engine=EXECUTORCH, tokenizer_path=str(tokenizer_of(path)))
-        with tempfile.TemporaryDirectory(prefix="benchlab-proof-") as folder:
-            try:
-                result = run_child(request, PROOF_TIMEOUT_SECONDS, Path(folder))
-            except LlmRunFailed as exc:
-                raise VariantDoesNotRun(f"does not run in ExecuTorch: {exc}") from None
-        return f"prefilled and decoded {PROOF_TOKENS} tokens in ExecuTorch {result.engine_version}"
+        return LlmRequest(model_path=str(path / PROGRAM), prefill_tokens=tokens, decode_tokens=tokens,
+                          kv_cache=4 * tokens, engine=EXECUTORCH, tokenizer_path=str(tokenizer_of(path)))
 
 
 FORMAT = ExecuTorchLlm()

@@ -9,20 +9,19 @@ outputs are not compared (random-weight and real models alike are judged on spee
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchlab.formats.base import ModelFormat, VariantDoesNotRun
-from benchlab.tensors import Feeds, ModelIO, TensorInfo
+from benchlab.formats.language_model import LanguageModelFormat
+
+if TYPE_CHECKING:
+    from benchlab.llm_bench import LlmRequest
 
 #: The file's first bytes (LiteRT-LM's schema/core/litertlm_header).
 MAGIC = b"LITERTLM"
-#: The proof's cell: a few tokens each way, enough to load, prefill and decode once.
-PROOF_TOKENS = 8
-PROOF_TIMEOUT_SECONDS = 300
 
 
-class LiteRtLm(ModelFormat):
+class LiteRtLm(LanguageModelFormat):
     """A .litertlm bundle, run by LiteRT-LM (host: litert-lm-api; Android: litert_lm_main)."""
 
     name = "litertlm"
@@ -30,8 +29,6 @@ class LiteRtLm(ModelFormat):
     suffix = ".litertlm"
     accelerator_kinds = frozenset({"cpu", "gpu"})
     app_platforms = frozenset({"android", "ios"})
-    described_here = True
-    generative = True
 
     def check_contents(self, path: Path) -> str | None:
         """Return why the file is not a .litertlm (its LITERTLM header), else None."""
@@ -40,27 +37,11 @@ class LiteRtLm(ModelFormat):
                 return "is not a LiteRT-LM model (a .litertlm file starts with LITERTLM)"
         return None
 
-    def describe(self, path: Path) -> ModelIO:
-        """Return the prompt's token ids as the one input, at the proof's length (the runners make the
-        scenario's prompts themselves)."""
-        tokens = TensorInfo(name="tokens", tensor_name="tokens", dtype="int32", shape=(1, PROOF_TOKENS))
-        return ModelIO(inputs=(tokens,), outputs=())
+    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
+        """Return the request that runs the .litertlm at `path` in LiteRT-LM (its tokenizer is inside)."""
+        from benchlab.llm_bench import LlmRequest
 
-    def prove_runs(self, path: Path, sample: Feeds) -> str:
-        """Prefill and decode a few tokens once with LiteRT-LM in a child process; return what was done.
-
-        Raises VariantDoesNotRun with the engine's reason in one line.
-        """
-        from benchlab.llm_bench import LlmRequest, LlmRunFailed, run_child
-
-        request = LlmRequest(model_path=str(path), prefill_tokens=PROOF_TOKENS, decode_tokens=PROOF_TOKENS,
-                             kv_cache=4 * PROOF_TOKENS)
-        with tempfile.TemporaryDirectory(prefix="benchlab-proof-") as folder:
-            try:
-                result = run_child(request, PROOF_TIMEOUT_SECONDS, Path(folder))
-            except LlmRunFailed as exc:
-                raise VariantDoesNotRun(f"does not run in LiteRT-LM: {exc}") from None
-        return f"prefilled and decoded {PROOF_TOKENS} tokens in LiteRT-LM {result.engine_version}"
+        return LlmRequest(model_path=str(path), prefill_tokens=tokens, decode_tokens=tokens, kv_cache=4 * tokens)
 
 
 FORMAT = LiteRtLm()

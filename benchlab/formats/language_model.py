@@ -1,0 +1,50 @@
+"""What the language-model formats (.litertlm, .etlm) share: one token-id input, and a proof that prefills
+and decodes a few tokens in the format's engine, in a child process (benchlab.llm_bench)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchlab.formats.base import ModelFormat, VariantDoesNotRun
+from benchlab.tensors import Feeds, ModelIO, TensorInfo
+
+if TYPE_CHECKING:
+    from benchlab.llm_bench import LlmRequest
+
+#: The proof's cell: a few tokens each way, enough to load, prefill and decode once.
+PROOF_TOKENS = 8
+PROOF_TIMEOUT_SECONDS = 300
+
+
+class LanguageModelFormat(ModelFormat):
+    """A language model benchmarked by the `scenario.llm` matrix, not as a tensor function; a subclass says
+    which engine runs it and how its file is handed over (`proof_request`)."""
+
+    described_here = True
+    generative = True
+
+    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
+        """Return the benchlab.llm_bench.LlmRequest that prefills and decodes `tokens` tokens of the model at `path`."""
+        raise NotImplementedError
+
+    def describe(self, path: Path) -> ModelIO:
+        """Return the prompt's token ids as the one input, at the proof's length (the runners make the
+        scenario's prompts themselves); outputs are not compared."""
+        tokens = TensorInfo(name="tokens", tensor_name="tokens", dtype="int32", shape=(1, PROOF_TOKENS))
+        return ModelIO(inputs=(tokens,), outputs=())
+
+    def prove_runs(self, path: Path, sample: Feeds) -> str:
+        """Prefill and decode a few tokens once in the format's engine, in a child process; return what was done.
+
+        Raises VariantDoesNotRun with the engine's reason in one line.
+        """
+        from benchlab.llm_bench import LlmRunFailed, run_child
+
+        with tempfile.TemporaryDirectory(prefix="benchlab-proof-") as folder:
+            try:
+                result = run_child(self.proof_request(path, PROOF_TOKENS), PROOF_TIMEOUT_SECONDS, Path(folder))
+            except LlmRunFailed as exc:
+                raise VariantDoesNotRun(f"does not run in {self.title}: {exc}") from None
+        return f"prefilled and decoded {PROOF_TOKENS} tokens in {self.title} {result.engine_version}"
