@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +165,26 @@ def test_a_training_split_is_loaded_and_hashed_apart_from_the_evaluation_data(tm
     changed = load_dataset(load_suite(_suite(tmp_path, path, "fp16"), RECIPES).dataset)
     assert changed.sha256 == dataset.sha256 and changed.train_sha256 != dataset.train_sha256
 
+
+
+@pytest.mark.parametrize(("kind", "framework"), [("torch", "torch"), ("keras", "tensorflow")])
+def test_a_new_converter_or_framework_changes_the_cache_key_of_every_converted_variant(
+        monkeypatch: pytest.MonkeyPatch, kind: str, framework: str) -> None:
+    # A converter reads a torch model after torch exports and decomposes it again, a Keras model through
+    # TensorFlow: a new version of either, or of the converter, must rebuild the variant.
+    from benchlab.optimize import build
+
+    versions: dict[str, str] = {}
+    monkeypatch.setattr(build, "version", lambda package: versions.get(package, "1.0"))
+    suite = load_suite(REPO / "suites" / ("pytorch.yaml" if kind == "torch" else "quickstart.yaml"), RECIPES)
+    source = SimpleNamespace(kind=kind, data_sha256=lambda need: "data")
+    converters = [spec for spec in suite.variants if RECIPES[spec.recipe].for_source(kind).TOOL is not None]
+    assert {RECIPES[spec.recipe].FORMAT for spec in converters} >= ({"pte", "tflite", "mlpackage"} if kind == "torch"
+                                                                    else {"tflite", "mlpackage"})
+    for spec in converters:
+        recipe = RECIPES[spec.recipe].for_source(kind)
+        before = build._key_extras(recipe, source, spec)
+        for package in {recipe.TOOL, framework}:
+            versions[package] = "2.0"
+            assert build._key_extras(recipe, source, spec) != before, f"{spec.variant_name}: {package}"
+            versions.clear()

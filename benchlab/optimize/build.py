@@ -39,14 +39,14 @@ Progress = Callable[[str], None]
 
 
 def _key_extras(recipe: Recipe, source: SourceModel, spec: VariantSpec) -> dict[str, str]:
-    """Return what besides parent, recipe and options decides the variant's bytes: tool version, data,
-    files the options name."""
+    """Return what besides parent, recipe and options decides the variant's bytes: tool versions (the
+    recipe's and those of what reads the source's kind), data, files the options name."""
     extra: dict[str, str] = dict(recipe.key_extras(spec.settings))
-    if recipe.TOOL is not None:
+    for package in recipe.tools(source.kind):
         try:
-            extra[recipe.TOOL] = version(recipe.TOOL)
+            extra[package] = version(package)
         except PackageNotFoundError:
-            extra[recipe.TOOL] = "missing"
+            extra[package] = "missing"
     for need in sorted(recipe.NEEDS):
         extra[NEED_KEYS[need]] = source.data_sha256(need)
     return extra

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typing
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -57,6 +58,10 @@ class Recipe(ABC):
     IS_REFERENCE: ClassVar[bool] = False
     #: The package whose version goes into the cache key (a new converter rebuilds the variant).
     TOOL: ClassVar[str | None] = None
+    #: Packages besides TOOL whose versions decide the bytes of a variant built from a source of a kind
+    #: (torch, which exports and decomposes a torch model again before a converter reads it): they go
+    #: in the cache key too, so a new torch rebuilds what it made.
+    SOURCE_TOOLS: ClassVar[Mapping[ModelKind, tuple[str, ...]]] = {}
     #: True: build() writes a trained Keras model (.keras), which a chained step (`then:`) or the
     #: recipe's own finish() makes the variant from (benchlab.optimize.recipes.training).
     YIELDS_KERAS: ClassVar[bool] = False
@@ -109,6 +114,11 @@ class Recipe(ABC):
     def variant_name(self, options: Options) -> str:
         """Return the default variant name; recipes whose options tell variants apart name them."""
         return self.NAME
+
+    def tools(self, source_kind: ModelKind) -> tuple[str, ...]:
+        """Return the packages whose versions go in the cache key of this recipe's variant of a `source_kind`
+        model: TOOL, then SOURCE_TOOLS of that kind."""
+        return (*((self.TOOL,) if self.TOOL else ()), *self.SOURCE_TOOLS.get(source_kind, ()))
 
     def key_extras(self, options: Options) -> dict[str, str]:
         """Return what else the options point at that decides the variant's bytes (e.g. the hash of a

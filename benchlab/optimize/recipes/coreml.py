@@ -64,6 +64,8 @@ class CoreMLRecipe(Recipe):
     FORMAT = "mlpackage"
     SOURCES = KERAS_SOURCES | {"torch"}
     TOOL = "coremltools"
+    #: coremltools reads a torch model's program after torch decomposes it, a Keras model through TensorFlow.
+    SOURCE_TOOLS = {"torch": ("torch",), **dict.fromkeys(KERAS_SOURCES, ("tensorflow",))}
     #: ct.precision member name the program is converted with.
     PRECISION = "FLOAT16"
     #: Store a model pruned earlier in a chain with its zeros sparse. Only the uncompressed programs:

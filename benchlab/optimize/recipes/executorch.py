@@ -15,7 +15,6 @@ and the int8 variants hold int8 weights.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,16 +45,8 @@ class ExecuTorchRecipe(Recipe):
     FORMAT = "pte"
     SOURCES = frozenset({"torch"})
     TOOL = "executorch"
-
-    def key_extras(self, options: Options) -> dict[str, str]:
-        """Return the versions of torch and torchao (TOOL is executorch's): both decide the program's bytes."""
-        versions = {}
-        for package in ("torch", "torchao"):
-            try:
-                versions[package] = version(package)
-            except PackageNotFoundError:
-                versions[package] = "missing"
-        return versions
+    #: torch exports and quantizes the program again, torchao's quantizer marks it: both decide its bytes.
+    SOURCE_TOOLS = {"torch": ("torch", "torchao")}
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Write the lowered program at `out_path`; return what the file holds (checked in it)."""

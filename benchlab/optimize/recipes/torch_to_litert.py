@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field
 
 from benchlab.optimize.recipes.base import Options, Recipe
-from benchlab.optimize.recipes.training import package_version
 
 if TYPE_CHECKING:
     from benchlab.optimize.source import SourceModel
@@ -44,10 +43,8 @@ class LiteRTTorch(Recipe):
     QUANTIZES_WEIGHTS = False
     TOOL = "litert-torch"
     CHAINS_AS = "tflite"
-
-    def key_extras(self, options: Options) -> dict[str, str]:
-        """Return torch's version (TOOL is litert-torch's): litert-torch exports the module with it again."""
-        return {"torch": package_version("torch")}
+    #: litert-torch exports the module again with torch.
+    SOURCE_TOOLS = {"torch": ("torch",)}
 
     def variant_name(self, options: Options) -> str:
         assert isinstance(options, LiteRTTorchOptions)
