@@ -86,6 +86,9 @@ LITERTLM = "litertlm"
 #: How an Android phone can measure a job: benchmark_model started from adb shell (the default), or
 #: LiteRT's benchmark APK as a foreground app (`scenario.android_mode`).
 RUN_MODES = ("shell", "app")
+#: The benchmark APK runs .tflite only: an ExecuTorch .pte (executor_runner) or a language model
+#: (litert_lm_main) is measured from adb shell whatever `scenario.android_mode` asks, named as a shell row.
+MODE_FORMATS = (("app", frozenset({"tflite"})),)
 #: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (android_mode "app").
 APP_RUNNER = "benchmark-apk"
 #: pm install copies and verifies the APK (tens of MB): allow it more than a plain command.
@@ -216,9 +219,11 @@ class AndroidDevice:
 
     def capabilities(self) -> Capabilities:
         """Return the accelerator kinds the profile lists (CPU always) for .tflite variants, measured
-        from adb shell or through the benchmark APK, and CPU for ExecuTorch .pte variants (executor_runner)."""
+        from adb shell or through the benchmark APK, and CPU for ExecuTorch .pte variants (executor_runner) and
+        language models (litert_lm_main), both from adb shell only."""
         kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte"}), run_modes=RUN_MODES)
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte"}),
+                            run_modes=RUN_MODES, mode_formats=MODE_FORMATS)
 
     def conditions(self) -> Conditions:
         """Return thermal status, temperatures and battery from dumpsys."""

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from android_runner.device import RUN_MODES, AndroidDevice
+from android_runner.device import MODE_FORMATS, RUN_MODES, AndroidDevice
 from android_runner.transport import (
     DeviceUnauthorized,
     DirectTransport,
@@ -54,7 +54,8 @@ _STATE_ADVICE = {
 }
 
 ANDROID_CAPABILITIES = Capabilities(kinds=frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
-                                    formats=frozenset({"tflite"}), run_modes=RUN_MODES)
+                                    formats=frozenset({"tflite"}), run_modes=RUN_MODES,
+                                    mode_formats=MODE_FORMATS)
 
 
 def unavailable(serial: str, state: str, reason: str, model: str | None = None) -> UnavailableDevice:

@@ -142,22 +142,31 @@ class Capabilities:
     #: benchmark_model binary from adb shell, and "app", LiteRT's benchmark APK); the scenario picks
     #: among them. Empty: one way only.
     run_modes: tuple[str, ...] = ()
+    #: The formats each run mode other than the default measures (Android's app mode: LiteRT's benchmark
+    #: APK, .tflite only). A format a mode does not list is measured in the default mode alone, under its
+    #: plain setting name, whatever the scenario asks.
+    mode_formats: tuple[tuple[str, frozenset[str]], ...] = ()
     #: Formats this kind of device will run but whose runner is not built yet, each with the one line that
     #: says so (an iPhone's ExecuTorch .pte): their jobs are "unsupported" with that line.
     not_yet: tuple[tuple[str, str], ...] = ()
 
-    def job_settings(self, accelerator: AcceleratorSetting, scenario: Scenario
+    def job_settings(self, accelerator: AcceleratorSetting, scenario: Scenario, variant_format: str
                      ) -> list[tuple[AcceleratorSetting, Scenario]]:
         """Return the (setting, scenario) of each job a (variant, accelerator) pair becomes here: one
-        per run mode the scenario asks for that this device has, a mode other than the default with
-        its setting named NAME@MODE (APP_MODE_SUFFIX), so job ids and rows stay apart; the pair as it
-        is on a device with one way of measuring, and for a pair no accelerator fits."""
+        per run mode the scenario asks for that this device has and that measures the variant's format
+        (`mode_formats`), a mode other than the default with its setting named NAME@MODE
+        (APP_MODE_SUFFIX), so job ids and rows stay apart; one job in the default mode when no mode
+        asked for measures the format (a .pte in Android's app mode); the pair as it is on a device
+        with one way of measuring, and for a pair no accelerator fits."""
         if not self.run_modes or accelerator.kind == NO_ACCELERATOR:
             return [(accelerator, scenario)]
         default = self.run_modes[0]
+        measures = dict(self.mode_formats)
+        modes = [mode for mode in scenario.android_runs()
+                 if mode == default or variant_format in measures.get(mode, frozenset())] or [default]
         return [(accelerator if mode == default else replace(accelerator, name=f"{accelerator.name}@{mode}"),
                  replace(scenario, android_mode=mode))
-                for mode in scenario.android_runs() if mode in self.run_modes]
+                for mode in modes if mode in self.run_modes]
 
     def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
         """Return why this device cannot run the pair, or None when it can."""

@@ -257,9 +257,14 @@ def test_a_variant_measured_in_too_few_rounds_is_a_tie() -> None:
 
 
 def test_a_device_with_two_run_modes_gets_a_job_per_mode_the_scenario_asks_for() -> None:
-    two_ways = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}), run_modes=("shell", "app"))
+    two_ways = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite", "pte"}), run_modes=("shell", "app"),
+                            mode_formats=(("app", frozenset({"tflite"})),))
     one_way = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
     both = Scenario(android_mode="both")
-    assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, both)] == [
+    assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, both, "tflite")] == [
         (CPU1.name, "shell"), (f"{CPU1.name}@app", "app")]
-    assert [s.name for s, _ in one_way.job_settings(CPU1, both)] == [CPU1.name]
+    assert [s.name for s, _ in one_way.job_settings(CPU1, both, "tflite")] == [CPU1.name]
+    # A format the second mode does not measure gets one job in the default mode, also when only that mode is asked.
+    for scenario in (both, Scenario(android_mode="app")):
+        assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, scenario, "pte")] == [
+            (CPU1.name, "shell")]

@@ -111,7 +111,7 @@ def _matrix_settings(variant: Variant, device: Device, accelerator: AcceleratorS
                      ) -> list[tuple[AcceleratorSetting, Scenario]]:
     """Return the device's job settings of a pair; a language model's (a generative format) once per
     cell of the scenario's LLM matrix, the setting named NAME@ppP-tgD so each cell is its own row."""
-    settings = device.capabilities().job_settings(accelerator, scenario)
+    settings = device.capabilities().job_settings(accelerator, scenario, variant.format)
     fmt = format_named(variant.format)
     if fmt is None or not fmt.generative or accelerator.kind == NO_ACCELERATOR:
         return settings

@@ -26,7 +26,7 @@ import android_runner.tools
 import benchlab
 import benchlab.results.store
 from android_runner import apk_runner
-from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, RUN_MODES, RUNNER, AndroidDevice
+from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, MODE_FORMATS, RUN_MODES, RUNNER, AndroidDevice
 from android_runner.tools import APK_PREBUILTS, PREBUILTS, benchmark_apk
 from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.cli import main
@@ -39,6 +39,7 @@ from benchlab.records import (
     Capabilities,
     DeviceInfo,
     Job,
+    LlmScenario,
     Measurement,
     Scenario,
     Variant,
@@ -80,7 +81,7 @@ def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() ->
     variant = Variant(model="m", name="fp32", recipe="tflite", format="tflite", status="built", path="/m.tflite")
     tflite = {"kinds": frozenset({"cpu"}), "formats": frozenset({"tflite"})}
     phone = SimpleNamespace(info=DeviceInfo(id="SERIAL", platform="android"),
-                            capabilities=lambda: Capabilities(**tflite, run_modes=RUN_MODES))
+                            capabilities=lambda: Capabilities(**tflite, run_modes=RUN_MODES, mode_formats=MODE_FORMATS))
     host = SimpleNamespace(info=DeviceInfo(id="host", platform="host"), capabilities=lambda: Capabilities(**tflite))
     devices: list = [phone, host]  # plan_jobs reads only a device's info and capabilities
     jobs = plan_jobs("run", "s", [variant], devices, [CPU2], Scenario(android_mode="both"), {})
@@ -94,6 +95,22 @@ def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() ->
     assert len({j.job_id for j in jobs}) == 3
     app_only = plan_jobs("run", "s", [variant], devices[:1], [CPU2], Scenario(android_mode="app"), {})
     assert [(j.accelerator.name, j.scenario.android_mode) for j in app_only] == [("cpu-t2@app", "app")]
+
+
+@pytest.mark.parametrize("mode", ["app", "both"])
+def test_a_pte_or_language_model_runs_from_adb_shell_under_its_plain_name_in_app_mode(mode: str) -> None:
+    # The benchmark APK runs .tflite only; executor_runner and litert_lm_main run from adb shell, so no
+    # row of theirs may be named ...@app (it was: the setting was renamed whatever the format).
+    stub = SimpleNamespace(profile=SimpleNamespace(accelerators=()))  # what capabilities() reads
+    phone = SimpleNamespace(info=DeviceInfo(id="SERIAL", platform="android"),
+                            capabilities=lambda: AndroidDevice.capabilities(stub))  # type: ignore[arg-type]
+    variants = [Variant(model="m", name=name, recipe=name, format=fmt, status="built", path=f"/m.{fmt}")
+                for name, fmt in (("tflite", "tflite"), ("executorch", "pte"), ("litertlm", "litertlm"))]
+    llm = LlmScenario(prefill=(8,), decode=(4,))
+    jobs = plan_jobs("run", "s", variants, [phone], [CPU2], Scenario(android_mode=mode, llm=llm), {})  # type: ignore[arg-type]
+    planned = {(j.variant.format, j.accelerator.name, j.scenario.android_mode) for j in jobs}
+    tflite = {("tflite", "cpu-t2@app", "app")} | ({("tflite", "cpu-t2", "shell")} if mode == "both" else set())
+    assert planned == tflite | {("pte", "cpu-t2", "shell"), ("litertlm", "cpu-t2@pp8-tg4", "shell")}
 
 
 def test_android_mode_defaults_to_shell_and_names_its_allowed_values(tmp_path: Path) -> None:
