@@ -24,11 +24,12 @@ discovery raises, and a phone lost mid-run (DeviceLost) for the executor.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from benchlab.records import (
     now_iso,
 )
 from benchlab.tensors import Feeds, ModelIO, load_feeds
-from ios_runner import jobs
+from ios_runner import energy_impact, jobs
 from ios_runner.jobs import (
     INPUTS,
     MODELS,
@@ -75,6 +76,7 @@ from ios_runner.services import (
     AppInstallFailed,
     AppNoResult,
     BatteryReading,
+    ImpactRecording,
     InstalledApp,
     LaunchUnavailable,
     PhoneError,
@@ -194,6 +196,7 @@ class IPhoneDevice:
         self._clock_offset_s: float | None = None
         self._swept = False
         self._energy_said = False  # "energy: not available" is said once per run
+        self._impact_off: str | None = None  # why Xcode's energy gauge cannot be read, once known
         self._io: dict[str, ModelIO] = {}  # sha256:format → the model's declared inputs and outputs
         # (model sha256:format, evaluation inputs path) → sample 0 of every input as the app takes it,
         # worked out once and sent to every timed repeat of the variant.
@@ -240,18 +243,19 @@ class IPhoneDevice:
         if refusal is not None:
             return replace(base, status="unsupported", error=refusal, finished_at=now_iso())
         if job.scenario.energy and not self._energy_said:
-            # Xcode's energy gauge (pymobiledevice3's EnergyMonitor) gives a unitless energy impact,
-            # not joules, and is not read yet: say so once per run.
+            # iOS gives no energy in joules; Xcode's energy gauge gives a unitless energy impact, which
+            # is recorded as a metric of its own (benchlab.metrics.energy_impact): say both once per run.
             self._energy_said = True
-            log.warning("%s: energy: not available on this phone (iPhones give no energy in joules; Apple's "
-                        "energy impact is not recorded yet)", self.udid)
+            log.warning("%s: energy: not available on this phone (iPhones give no energy in joules); Apple's "
+                        "unitless energy impact is recorded instead where developer services can read it",
+                        self.udid)
         try:
             settings = job_settings(job.variant.format, job.accelerator)
             self._ensure_app()
             before = self._battery()
             with self.services.open_container(self.udid, self.bundle_id) as container:
-                results, outputs = self._run_repeats(ContainerFiles(container), job, settings)
-            return self._measurement(base, results, outputs, before, self._battery())
+                results, outputs, recordings = self._run_repeats(ContainerFiles(container), job, settings)
+            return self._measurement(base, results, outputs, before, self._battery(), recordings)
         except DeviceLost:
             raise  # unplugged or rebooted: the executor quarantines the phone for the rest of the run
         except BenchlabError as exc:  # SuiteError: a setting iPhones lack; else the phone or the app failed
@@ -266,9 +270,10 @@ class IPhoneDevice:
         """Nothing per phone stays open (containers are opened per call); the services belong to discovery."""
 
     def _run_repeats(self, files: ContainerFiles, job: Job, settings: dict[str, Any]
-                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], Feeds | None]:
+                     ) -> tuple[list[tuple[RunnerJob, RunnerResult]], Feeds | None, list[ImpactRecording]]:
         """Push what the job needs, run one app job per repeat (stopping at the first that is not ok),
-        and return each (app job, result) with the first repeat's outputs.
+        and return each (app job, result) with the first repeat's outputs and, with energy on, what
+        Xcode's energy gauge answered during each app job.
 
         Raises PhoneError/ProtocolError."""
         if not self._swept:
@@ -283,6 +288,7 @@ class IPhoneDevice:
         # output it then writes is not kept), so every repeat times the same real first sample.
         results: list[tuple[RunnerJob, RunnerResult]] = []
         outputs = None
+        recordings: list[ImpactRecording] = []
         for repeat in range(job.scenario.repeats):
             evaluating = job.evaluate and repeat == 0
             inputs = self._ensure_inputs(files, self._input_arrays(job, io, local, every_sample=evaluating))
@@ -290,7 +296,7 @@ class IPhoneDevice:
                                    warmup=job.scenario.warmup, iterations=job.scenario.iterations, inputs=inputs,
                                    **settings)
             try:
-                result = self._run_in_app(files, runner_job, job)
+                result = self._run_in_app(files, runner_job, job, recordings if job.scenario.energy else None)
                 if evaluating and result.status == "ok" and result.outputs:
                     outputs = self._pull_outputs(files, result, io, job)
             finally:
@@ -299,7 +305,7 @@ class IPhoneDevice:
             results.append((runner_job, result))
             if result.status != "ok":
                 break
-        return results, outputs
+        return results, outputs, recordings
 
     # --- the app ---------------------------------------------------------------------------------
 
@@ -358,8 +364,10 @@ class IPhoneDevice:
             log.warning("inbox mode on %s: benchlab cannot launch the runner app (%s); open the benchlab runner "
                         "app on %s and keep it in the foreground", self.name, self._inbox_mode, self.name)
 
-    def _run_in_app(self, files: ContainerFiles, runner_job: RunnerJob, job: Job) -> RunnerResult:
-        """Submit one app job, launch the app if it is not up, wait for the result and return it.
+    def _run_in_app(self, files: ContainerFiles, runner_job: RunnerJob, job: Job,
+                    recordings: list[ImpactRecording] | None = None) -> RunnerResult:
+        """Submit one app job, launch the app if it is not up, wait for the result and return it; with
+        `recordings`, Xcode's energy gauge is read while waiting and its recording appended there.
 
         Raises AppNoResult when no result comes (not picked up, app stopped, timeout).
         """
@@ -367,14 +375,39 @@ class IPhoneDevice:
         if not self._app_is_up(files):
             self._launch()
         timeout = job.scenario.timeout_seconds
-        outcome = wait_for_result(files, runner_job.job_id, timeout_s=timeout,
-                                  pickup_timeout_s=min(timeout, self.pickup_timeout_s),
-                                  clock_offset_s=self._clock_offset())
+        with self._energy_impact(recordings):
+            outcome = wait_for_result(files, runner_job.job_id, timeout_s=timeout,
+                                      pickup_timeout_s=min(timeout, self.pickup_timeout_s),
+                                      clock_offset_s=self._clock_offset())
         if outcome.state == "done":
             result = files.result(runner_job.job_id)
             if result is not None:
                 return result
         raise AppNoResult(self._no_result_reason(outcome, timeout))
+
+    @contextlib.contextmanager
+    def _energy_impact(self, recordings: list[ImpactRecording] | None) -> Iterator[None]:
+        """Read Xcode's energy gauge for the app while the block runs and append the recording to
+        `recordings` (None: energy is off). The gauge starts once the app runs, which may be a moment
+        after it picked the job up: the repeat's figure is a mean level, which that moment barely moves.
+        When the gauge cannot be read, this says why once per run and stops asking; a recording that
+        broke off mid-job is left out (it would not cover the repeat)."""
+        recording = None
+        with contextlib.ExitStack() as stack:
+            if recordings is not None and self._impact_off is None:
+                try:
+                    recording = stack.enter_context(self.services.energy_impact(self.udid, self.bundle_id))
+                except PhoneError as exc:
+                    self._impact_off = _error_text(exc)
+                    log.warning("%s: Apple's energy impact not available on this phone: %s", self.name,
+                                self._impact_off)
+            yield
+        if recording is None or recordings is None:
+            return
+        if recording.error is not None:
+            log.warning("%s: energy impact of this repeat not recorded: %s", self.name, recording.error)
+        else:
+            recordings.append(recording)
 
     def _no_result_reason(self, outcome: WaitOutcome, timeout: float) -> str:
         waited = f"{outcome.waited_s:.0f} s"
@@ -498,7 +531,7 @@ class IPhoneDevice:
 
     def _measurement(self, base: Measurement, results: list[tuple[RunnerJob, RunnerResult]],
                      outputs: Feeds | None, before: BatteryReading | None,
-                     after: BatteryReading | None) -> Measurement:
+                     after: BatteryReading | None, recordings: Sequence[ImpactRecording] = ()) -> Measurement:
         """One Measurement from the app's result for each repeat: every iteration of each kept.
 
         ``outputs`` holds every output of the first repeat by the model's output name (each
@@ -506,10 +539,16 @@ class IPhoneDevice:
         stays in ``runner_output``. Delegation is the first repeat's (each repeat builds the same graph); a delegate or Core
         ML compute units that left part of the model on the CPU flag ``delegate-fallback`` (as on
         Android, not for ``cpu``, where XNNPACK leaving some nodes to LiteRT's kernels is normal).
+        Xcode's energy gauge readings, when recorded, give the repeat's energy impact
+        (``metric_values``, ios_runner.energy_impact) and are kept raw in ``runner_output``, one JSON
+        line ``{"energy_impact": [{"pid": ..., "replies": [...]}]}`` after the app's results.
         """
         samples = [result_to_samples(result, runner_job) for runner_job, result in results]
         first, last = samples[0], samples[-1]
         runner_output = "\n".join(result.model_dump_json() for _, result in results)
+        if recordings:
+            runner_output += "\n" + json.dumps({"energy_impact": [{"pid": r.pid, "replies": r.replies}
+                                                                  for r in recordings]}, default=str)
         measured = replace(
             base, runner_version=runner_version(results[0][1]), runner_output=runner_output,
             init_us=first.init_us, first_us=first.first_us, warmup_us=first.warmup_us,
@@ -523,6 +562,7 @@ class IPhoneDevice:
             flags=(DELEGATE_FALLBACK,) if base.accelerator.kind != "cpu" and first.delegate_applied in ("partial", "no")
             else (),
             outputs=outputs, finished_at=now_iso(),
+            metric_values=energy_impact.repeat_values([(r.pid, r.replies) for r in recordings]),
         )
         if last.status != "ok":
             error = last.error or f"the runner app answered {last.status}"

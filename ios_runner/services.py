@@ -32,6 +32,7 @@ Configuration (environment):
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import posixpath
@@ -39,7 +40,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -58,6 +59,11 @@ SECONDS_PER_BYTE = 1 / 2e6
 #: Seconds allowed on top of a launch's own timeout when it first mounts the developer disk image:
 #: the first mount downloads the image (tens of MB) and has Apple's signing server sign it.
 MOUNT_TIMEOUT_S = 300.0
+#: Seconds between two questions to Xcode's energy gauge (it updates about once a second; asking
+#: costs the phone work).
+SAMPLE_INTERVAL_S = 1.0
+#: The longest one energy recording may run (a job's own timeout ends it long before).
+SAMPLING_LIMIT_S = 6 * 3600.0
 
 DEVELOPER_MODE_HINT = ("turn on Settings > Privacy & Security > Developer Mode (if the switch is not there, "
                        "reveal it with `pymobiledevice3 amfi reveal-developer-mode`; no Xcode needed)")
@@ -129,6 +135,10 @@ class AppNoResult(PhoneError):
     stopped mid-job (the phone locked, iOS ended it), or it ran past the job's timeout."""
 
 
+class EnergyImpactUnavailable(PhoneError):
+    """Xcode's energy gauge cannot be read for the app now (the app is not running)."""
+
+
 class ContainerError(PhoneError):
     """A file operation in the app's Documents folder failed (full disk, missing path ...)."""
 
@@ -173,6 +183,17 @@ class BatteryReading:
     level: int | None = None
     temperature_c: float | None = None
     charging: bool | None = None
+
+
+@dataclass
+class ImpactRecording:
+    """What Xcode's energy gauge answered about one process while a block ran: each reply as
+    pymobiledevice3's ``EnergyMonitor`` yields it (``{pid: {...}}``), in order."""
+
+    pid: int
+    replies: list[Any] = field(default_factory=list)
+    #: Why sampling stopped before the block ended (one line), None when it did not.
+    error: str | None = None
 
 
 def _number(value: Any) -> float | None:
@@ -339,6 +360,12 @@ class PhoneServices(Protocol):
         """Return the battery level, temperature and charging state."""
         ...
 
+    def energy_impact(self, udid: str, bundle_id: str) -> AbstractContextManager[ImpactRecording]:
+        """Ask Xcode's energy gauge about the app's running process once a second while the block runs
+        (the replies go into the recording as they come); raises PhoneError when developer services
+        cannot (no DVT, the app not running). A failure after the start is the recording's ``error``."""
+        ...
+
 
 # --- pymobiledevice3 -----------------------------------------------------------------------------
 
@@ -434,6 +461,13 @@ class _EventLoopThread:
 
 async def _with_timeout(coroutine: Awaitable[T], timeout_s: float) -> T:
     return await asyncio.wait_for(coroutine, timeout_s)
+
+
+async def _wait_for(event: threading.Event, seconds: float) -> None:
+    """Sleep up to ``seconds`` on the loop, waking early when ``event`` (set from another thread) is set."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not event.is_set() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 def _address_from_env(setting: Setting) -> tuple[str, int] | None:
@@ -713,25 +747,33 @@ class Pymobiledevice3Services:
         Raises LaunchUnavailable (no tunnel, the image cannot be mounted), LaunchRefused (locked
         phone, developer not trusted), DeveloperModeOff or PhoneLocked.
         """
-        from packaging.version import Version
 
         async def call() -> None:
-            async with self._provider(udid) as provider:
-                if udid in self._rsd_only or Version(provider.product_version) < Version("17.0"):
-                    await self._launch_with(udid, provider, bundle_id)
-                    return
-            rsd = await self._tunnel(udid)
-            if rsd is None:
-                raise LaunchUnavailable(
-                    "launch the runner app: tunneld has no tunnel to this iOS 17+ phone",
-                    hint="run `sudo pymobiledevice3 remote tunneld` with the phone plugged in",
-                )
-            try:
-                await self._launch_with(udid, rsd, bundle_id)
-            finally:
-                await rsd.close()
+            async with self._developer_provider(udid, "launch the runner app") as provider:
+                await self._launch_with(udid, provider, bundle_id)
 
         self._run(f"launch {bundle_id}", call, timeout_s + (0.0 if udid in self._mounted else MOUNT_TIMEOUT_S))
+
+    @contextlib.asynccontextmanager
+    async def _developer_provider(self, udid: str, what: str) -> AsyncIterator[Any]:
+        """Yield the provider developer services (DVT) are reached through: lockdown before iOS 17, a
+        tunneld RSD from iOS 17 (closed on exit). Raises LaunchUnavailable when tunneld has no tunnel."""
+        from packaging.version import Version
+
+        async with self._provider(udid) as provider:
+            if udid in self._rsd_only or Version(provider.product_version) < Version("17.0"):
+                yield provider
+                return
+        rsd = await self._tunnel(udid)
+        if rsd is None:
+            raise LaunchUnavailable(
+                f"{what}: tunneld has no tunnel to this iOS 17+ phone",
+                hint="run `sudo pymobiledevice3 remote tunneld` with the phone plugged in",
+            )
+        try:
+            yield rsd
+        finally:
+            await rsd.close()
 
     async def _launch_with(self, udid: str, provider: Any, bundle_id: str) -> None:
         """Mount the developer disk image if this session has not, then launch the app through DVT.
@@ -814,6 +856,60 @@ class Pymobiledevice3Services:
                 raise known from exc
             raise LaunchUnavailable(f"{what}: {_one_line(exc)}",
                                     hint="mount it by hand to see why: `pymobiledevice3 mounter auto-mount`") from exc
+
+    @contextlib.contextmanager
+    def energy_impact(self, udid: str, bundle_id: str) -> Iterator[ImpactRecording]:
+        """Sample Xcode's energy gauge (pymobiledevice3's ``EnergyMonitor``) for the app's running
+        process, once per ``SAMPLE_INTERVAL_S``, on the shared loop while the block runs, and once more
+        when it ends. The process is the one DVT names for the bundle id when the block starts.
+
+        Raises LaunchUnavailable (no developer services) or EnergyImpactUnavailable (the app is not
+        running) before the block; an error after that ends sampling and is the recording's ``error``.
+        """
+        from pymobiledevice3.services.dvt.instruments.dvt_provider import DvtProvider
+        from pymobiledevice3.services.dvt.instruments.energy_monitor import EnergyMonitor
+        from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+
+        what = "read the energy impact"
+        started: concurrent.futures.Future[ImpactRecording] = concurrent.futures.Future()
+        stop = threading.Event()
+
+        async def sample() -> None:
+            async with self._developer_provider(udid, what) as provider, DvtProvider(provider) as dvt:
+                async with ProcessControl(dvt) as control:
+                    pid = await control.process_identifier_for_bundle_identifier(bundle_id)
+                if not pid:
+                    raise EnergyImpactUnavailable(f"{what}: {bundle_id} is not running")
+                recording = ImpactRecording(pid=int(pid))
+                async with EnergyMonitor(dvt, [recording.pid]) as monitor:
+                    started.set_result(recording)
+                    async for reply in monitor:  # one sampleAttributes:forPIDs: per step
+                        recording.replies.append(reply)
+                        if stop.is_set():
+                            return
+                        await _wait_for(stop, SAMPLE_INTERVAL_S)
+
+        task = asyncio.run_coroutine_threadsafe(_with_timeout(sample(), SAMPLING_LIMIT_S), self._loop.loop)
+        task.add_done_callback(lambda done: started.done() or started.set_exception(
+            done.exception() or EnergyImpactUnavailable(f"{what}: the gauge stopped before it started")))
+        try:
+            recording = started.result(CALL_TIMEOUT_S)
+        except Exception as exc:
+            task.cancel()
+            error = phone_error(exc, what)  # a TimeoutError waiting for the start is PhoneTimeout
+            if error is None:
+                raise
+            raise error from exc
+        try:
+            yield recording
+        finally:
+            stop.set()
+            try:
+                task.result(CALL_TIMEOUT_S)
+            except Exception as exc:  # noqa: BLE001 - any library error ends this recording, said in one line
+                error = phone_error(exc, what)
+                recording.error = str(error) if error is not None else f"{what}: {_one_line(exc)}"
+                task.cancel()
 
     def battery(self, udid: str) -> BatteryReading:
         """Read the IOPMPowerSource entry through the diagnostics relay."""

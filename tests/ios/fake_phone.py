@@ -49,6 +49,11 @@ mode), a launch the phone refuses (``launch_refused``: pymobiledevice3's DTXNsEr
 stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
 ``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
 deleted, the new one not yet renamed into place).
+
+Xcode's energy gauge (``energy_impact``): while a job runs, the phone answers the gauge's questions
+with ``energy_replies``, by default the recorded answers of real phones (tests/ios/public: each
+process's values as printed, under the app's pid as pymobiledevice3's ``EnergyMonitor`` yields
+them); with ``can_launch`` False developer services are missing and the gauge cannot be read.
 """
 
 from __future__ import annotations
@@ -93,6 +98,8 @@ from ios_runner.services import (
     AppInstallFailed,
     BatteryReading,
     ContainerError,
+    EnergyImpactUnavailable,
+    ImpactRecording,
     InstalledApp,
     LaunchUnavailable,
     PairingState,
@@ -103,6 +110,9 @@ from ios_runner.services import (
     phone_error,
 )
 from tests.ios.test_protocol import swift_json
+
+#: Recorded real outputs for the iPhone side (tests/ios/public/README.md).
+PUBLIC = Path(__file__).with_name("public")
 
 
 def output_filename(job_id: str, index: int) -> str:
@@ -579,6 +589,9 @@ class FakePhone:
     disconnected: bool = False
     status_gap_reads: int = 0
     status_gaps_hit: int = 0
+    #: The runner app's pid while it runs, and what Xcode's energy gauge answers per job (see above).
+    pid: int = 1714
+    energy_replies: list[dict[int, dict[str, Any]]] = field(default_factory=lambda: recorded_energy_replies(1714))
     app: FakeRunnerApp = field(init=False)
 
     def __post_init__(self) -> None:
@@ -761,10 +774,45 @@ class FakeServices:
     def battery(self, udid: str) -> BatteryReading:
         return self._paired(udid).battery
 
+    @contextlib.contextmanager
+    def energy_impact(self, udid: str, bundle_id: str) -> Iterator[ImpactRecording]:
+        phone = self._paired(udid)
+        self.counters["energy_recordings"] = self.counters.get("energy_recordings", 0) + 1
+        if not phone.can_launch:
+            raise LaunchUnavailable("read the energy impact: no pymobiledevice3 tunneld answers (iOS 17+ needs "
+                                    "a tunnel for developer services)", hint="run `sudo pymobiledevice3 remote tunneld`")
+        if not phone.app.running:
+            raise EnergyImpactUnavailable(f"read the energy impact: {bundle_id} is not running")
+        recording = ImpactRecording(pid=phone.pid)
+        yield recording
+        recording.replies.extend(phone.energy_replies)
+
     def stop_all(self) -> None:
         """Close every fake app (end of a test)."""
         for phone in self.phones.values():
             phone.app.stop()
+
+
+#: Recorded answers of Xcode's energy gauge (tests/ios/public/README.md), in the order replayed.
+ENERGY_RECORDINGS = ("energy_tidevice233_first_lines_cut.txt", "energy_pmd792_reply_pid1714_display.txt",
+                     "energy_tidevice_readme_networking_display.txt")
+
+
+def recorded_energy_replies(pid: int) -> list[dict[int, dict[str, Any]]]:
+    """Every complete gauge answer of the recordings, each under `pid` as ``EnergyMonitor`` yields it
+    (#792's reply already is; the others are one process's values as their tools printed them)."""
+    import ast
+
+    replies: list[dict[int, dict[str, Any]]] = []
+    for name in ENERGY_RECORDINGS:
+        text = (PUBLIC / name).read_text(encoding="utf-8")
+        if name.startswith("energy_pmd"):
+            replies += [{pid: values} for values in ast.literal_eval(text).values()]
+            continue
+        for line in text.splitlines():
+            with contextlib.suppress(json.JSONDecodeError):  # a line cut in its source is not an answer
+                replies.append({pid: json.loads(line)})
+    return replies
 
 
 def make_ipa(path: Path, bundle_id: str = "org.benchlab.runner", version: str = "1.1", build: str = "7") -> Path:

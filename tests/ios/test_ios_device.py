@@ -331,14 +331,39 @@ def test_jobs_left_by_an_earlier_run_are_swept_before_the_first_job(make_phone: 
     assert leftovers(phone) == {"inbox": [], "outbox": [], "done": [], "running": []}
 
 
-def test_energy_on_an_iphone_is_not_available_and_said_once(make_phone: MakePhone, tiny_tflite_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_energy_on_an_iphone_is_apples_energy_impact_from_the_gauge_and_no_joules_said_once(
+        make_phone: MakePhone, tiny_tflite_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The fake phone's gauge answers with real phones' recorded replies (tests/ios/public)."""
     phone, services = make_phone()
     device = device_for(phone, services)
     job = make_job(tiny_tflite_path, "tflite", CPU, energy=True)  # type: ignore[arg-type]
     device.prepare([tiny_tflite_path])
     with caplog.at_level("WARNING"):
         runs = [device.run(job), device.run(job)]
-    assert [m.status for m in runs] == ["ok", "ok"] and not any(m.metric_values for m in runs)
+    assert [m.status for m in runs] == ["ok", "ok"] and services.counters["energy_recordings"] == 2
+    values = runs[0].metric_values
+    # Second 0 (the gauge's first answer) and the line cut in its source are not readings; the other
+    # three are: -10.0 (an idle app, tidevice#233), 331.15... (pymobiledevice3#792), 767.82... (tidevice's README).
+    assert values["energy_impact"] == pytest.approx((-10.0 + 331.15294117647056 + 767.8212481980341) / 3)
+    assert values["energy_impact.readings"] == 3
+    assert values["energy_impact.part.display"] == pytest.approx((0 + 341.15294117647056 + 214.3294117647059) / 3)
+    assert "energy" not in values, "no millijoules from an iPhone, ever"
+    raw = json.loads(runs[0].runner_output.splitlines()[-1])["energy_impact"]  # type: ignore[union-attr]
+    assert raw[0]["pid"] == phone.pid and len(raw[0]["replies"]) == 4, "every reply kept raw"
     said = [r.getMessage() for r in caplog.records if "energy: not available on this phone" in r.getMessage()]
-    assert len(said) == 1 and phone.udid in said[0]
+    assert len(said) == 1 and phone.udid in said[0] and "energy impact is recorded instead" in said[0]
+
+
+def test_without_developer_services_an_iphone_runs_and_says_once_that_energy_impact_is_not_available(
+        make_phone: MakePhone, tiny_tflite_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    phone, services = make_phone(can_launch=False)
+    phone.open_app_by_hand()  # inbox mode: someone keeps the app open
+    device = device_for(phone, services)
+    job = make_job(tiny_tflite_path, "tflite", CPU, energy=True)  # type: ignore[arg-type]
+    device.prepare([tiny_tflite_path])
+    with caplog.at_level("WARNING"):
+        runs = [device.run(job), device.run(job)]
+    assert [m.status for m in runs] == ["ok", "ok"] and not any(m.metric_values for m in runs)
+    said = [r.getMessage() for r in caplog.records if "energy impact not available" in r.getMessage()]
+    assert len(said) == 1 and "tunneld" in said[0]
+    assert services.counters["energy_recordings"] == 1, "asked once, then not again this run"

@@ -46,6 +46,7 @@ from ios_runner.services import (
     DeveloperModeOff,
     LaunchRefused,
     LaunchUnavailable,
+    PhoneError,
     PhoneLocked,
     Pymobiledevice3Services,
     phone_error,
@@ -428,3 +429,95 @@ def test_the_app_readme_shows_what_benchlab_prints_once_the_signing_has_expired(
     section = readme[readme.index("### When the signing expires"):]
     shown = section.split("```\n", 2)[1].strip()
     assert shown == f"{error}; {error.hint}"
+
+
+# --- Xcode's energy gauge through pymobiledevice3's EnergyMonitor ----------------------------------
+
+
+class RecordedGauge:
+    """What EnergyMonitor's DTX channel (EnergyMonitorService) answers: the recorded replies of real
+    phones in turn (tests/ios/public), then ``fail`` if set; every call is noted in ``calls``."""
+
+    def __init__(self, replies: list[Any], fail: BaseException | None = None) -> None:
+        self.replies: list[Any] = list(replies)
+        self.fail = fail
+        self.calls: list[tuple[str, Any]] = []
+
+    async def start_sampling_for_pids_(self, pids: list[int]) -> None:
+        self.calls.append(("start", pids))
+
+    async def stop_sampling_for_pids_(self, pids: list[int]) -> None:
+        self.calls.append(("stop", pids))
+
+    async def sample_attributes_for_pids_(self, attributes: dict[str, Any], pids: list[int]) -> Any:
+        self.calls.append(("sample", pids))
+        if not self.replies and self.fail is not None:
+            raise self.fail
+        return self.replies.pop(0) if self.replies else {}
+
+
+@pytest.fixture
+def gauge(monkeypatch: pytest.MonkeyPatch, dvt: dict[str, Any]) -> dict[str, Any]:
+    """pymobiledevice3's EnergyMonitor (its real __aenter__, iteration and __aexit__) over a RecordedGauge
+    channel; ProcessControl names ``state["pid"]`` for the app. Asked every 20 ms instead of every second."""
+    from pymobiledevice3.services.dvt.instruments.energy_monitor import EnergyMonitor
+
+    import ios_runner.services
+    from tests.ios.fake_phone import recorded_energy_replies
+
+    state: dict[str, Any] = {"pid": 1714, "gauge": RecordedGauge(recorded_energy_replies(1714))}
+
+    async def connect(self: EnergyMonitor) -> None:
+        self._service = state["gauge"]
+
+    async def pid_for(self: ProcessControl, bundle_id: str) -> int:
+        return int(state["pid"])
+
+    monkeypatch.setattr(EnergyMonitor, "connect", connect)
+    monkeypatch.setattr(ProcessControl, "process_identifier_for_bundle_identifier", pid_for)
+    monkeypatch.setattr(ios_runner.services, "SAMPLE_INTERVAL_S", 0.02)
+    return state
+
+
+def test_the_energy_gauge_is_read_with_pymobiledevice3s_energy_monitor_while_the_block_runs(
+        launcher: Pymobiledevice3Services, gauge: dict[str, Any]) -> None:
+    import time
+
+    from ios_runner.energy_impact import repeat_values
+    from tests.ios.fake_phone import recorded_energy_replies
+
+    with launcher.energy_impact(UDID, BUNDLE) as recording:
+        time.sleep(0.3)
+    assert recording.pid == 1714 and recording.error is None
+    assert recording.replies[:4] == recorded_energy_replies(1714), "each reply as EnergyMonitor yields it"
+    calls = gauge["gauge"].calls
+    # EnergyMonitor stops any earlier sampling, starts, samples; it stops when the block ends.
+    assert calls[:2] == [("stop", [1714]), ("start", [1714])] and calls[-1] == ("stop", [1714])
+    assert repeat_values([(recording.pid, recording.replies)])["energy_impact.readings"] == 3
+
+
+@pytest.mark.parametrize(("setup", "raised", "says"), [
+    ({"pid": 0}, "EnergyImpactUnavailable", "org.benchlab.runner is not running"),
+    ({"unavailable": 1}, "LaunchUnavailable", "read the energy impact"),  # no DVT: lockdown's InvalidServiceError
+])
+def test_a_gauge_that_cannot_start_says_why_in_one_line(launcher: Pymobiledevice3Services, gauge: dict[str, Any],
+                                                        dvt: dict[str, Any], setup: dict[str, Any], raised: str,
+                                                        says: str) -> None:
+    gauge.update({k: v for k, v in setup.items() if k == "pid"})
+    dvt.update({k: v for k, v in setup.items() if k == "unavailable"})
+    with pytest.raises(PhoneError) as caught, launcher.energy_impact(UDID, BUNDLE):
+        pass
+    assert type(caught.value).__name__ == raised and says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_gauge_that_breaks_off_mid_block_keeps_what_it_read_and_says_why(
+        launcher: Pymobiledevice3Services, gauge: dict[str, Any]) -> None:
+    import time
+
+    from pymobiledevice3.exceptions import ConnectionTerminatedError
+
+    gauge["gauge"] = RecordedGauge(gauge["gauge"].replies[:2], fail=ConnectionTerminatedError())
+    with launcher.energy_impact(UDID, BUNDLE) as recording:
+        time.sleep(0.2)
+    assert len(recording.replies) == 2
+    assert recording.error is not None and recording.error.startswith("read the energy impact: ")
