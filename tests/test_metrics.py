@@ -26,8 +26,8 @@ def repeat_records(init_us: list[float], first_us: float = 5000.0) -> list[Measu
 
 def test_every_metric_module_is_registered_in_table_order() -> None:
     names = [m.name for m in registered()]
-    assert names == ["size", "latency", "prefill_tps", "decode_tps", "ttft", "memory", "energy", "accuracy", "fidelity",
-                     "init", "first_inference"]
+    assert names == ["size", "latency", "prefill_tps", "decode_tps", "ttft", "memory", "energy", "energy_impact",
+                     "accuracy", "fidelity", "init", "first_inference"]
 
 
 def test_a_metric_threshold_becomes_a_suite_regression_field() -> None:
