@@ -100,6 +100,18 @@ def test_the_hal2_delta_form_keeps_the_cumulative_energy() -> None:
     assert reading.subsystems == {"S2M_VDD_CPUCL2": "CPU(BIG)"}
 
 
+def test_android12s_delta_form_has_the_header_on_the_elapsed_time_line() -> None:
+    """The %18s HAL's dumpEnergyMeter writes `"Elapsed time: " << ms << " ms"` with no newline, so its
+    header follows on the same line; the rows are bare rail names."""
+    text = ("\n============= PowerStats HAL 2.0 energy meter ==============\n"
+            "Elapsed time: 5012 ms" + "  %18s   %18s (%14s)\n" % ("Channel", "Cumulative Energy", "Delta   ") +
+            "  %18s   %14.2f mWs (%14.2f)\n" % ("S2M_VDD_CPUCL2", 30203.50, 1250.25) +
+            "========== End of PowerStats HAL 2.0 energy meter ==========\n")
+    reading = parse_powerstats_hal2(text)
+    assert reading is not None and reading.energy_mj == {"S2M_VDD_CPUCL2": pytest.approx(30203.5)}
+    assert reading.subsystems == {}
+
+
 def test_the_hal1_rail_table_gives_rail_and_subsystem() -> None:
     text = ("\n============= PowerStats HAL 1.0 rail energy data ==============\n"
             "  %14s   %18s   %18s\n" % ("Subsys", "Rail", "Cumulative Energy") +
