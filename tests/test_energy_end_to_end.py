@@ -87,6 +87,14 @@ def test_energy_per_inference_per_variant_with_a_noise_floor_and_compare_gates_o
         assert 0.3 * active_mw / 1000 < per_ms < 3 * active_mw / 1000, variant
         assert "S2M_VDD_CPUCL2" in row["energy_rails"] and row["energy_idle_mw"] == pytest.approx(
             sum(r.idle_mw for r in PIXEL6_RAILS), rel=0.2)
+    import json
+
+    from benchlab.results.layout import RunLayout
+
+    (summary_row,) = json.loads(RunLayout(baseline).summary_json.read_text())  # numbers beside the cells
+    assert summary_row["energy_mj"] == pytest.approx(df.loc["fp32", "energy_mj"])
+    assert summary_row["energy_noise_floor_pct"] == pytest.approx(df.loc["fp32", "energy_noise_floor_pct"])
+    assert summary_row["energy_repeats"] == 4 and summary_row["mJ/inf"].endswith("%")
 
     # The same phone drawing four times the power per inference: compare fails on energy alone.
     railed_phone.personality = replace(railed_phone.personality, power_rails=tuple(

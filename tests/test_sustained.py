@@ -4,6 +4,8 @@ suite -> windows in the run folder -> curve in the report -> kept throughput and
 
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -246,6 +248,9 @@ def test_a_sustained_run_on_a_heating_phone_draws_the_curve(tmp_path: Path, andr
     page = layout.report_html.read_text()
     assert "<h2>Sustained load</h2>" in page and 'alt="sustained-load plot"' in page
     assert layout.sustained_png.stat().st_size > 10_000
+    (row,) = json.loads(layout.summary_json.read_text())  # the figures as numbers, beside the display cells
+    assert row["sustained"]["kept_pct"] == pytest.approx(curve.kept_pct)
+    assert row["sustained"]["first_drop_minute"] == pytest.approx(0.4, abs=0.02) and row["sustained"]["complete"]
 
     layout.sustained_png.unlink()  # a report rebuilt from the run folder recomputes the curve
     assert main(["report", str(run_dir)]) == 0

@@ -67,6 +67,8 @@ class Metric:
     #: Whether its terminal cells are left out of a run's table when no row has them (a metric only
     #: some devices measure, as energy); the report shows them all the same.
     terminal_when_measured: ClassVar[bool] = False
+    #: Its tidy-table columns a run's summary.json carries as numbers beside the display cells.
+    summary_columns: ClassVar[tuple[str, ...]] = ()
 
     def repeat_value(self, record: Measurement) -> float | None:
         """Return the value one repeat's record holds (None: not reported), as the runner reported it."""

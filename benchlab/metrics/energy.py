@@ -67,6 +67,7 @@ class Energy(RepeatMetric):
     terminal_cells = ("mJ/inf",)
     history_column = "energy_mj"
     terminal_when_measured = True
+    summary_columns = ("energy_mj", "energy_noise_floor_pct", "energy_repeats", "energy_idle_mw")
 
     def columns(self, m: Measurement) -> dict[str, Any]:
         """Return the median mJ per inference, its repeats and noise floor, each rail's share and the idle power."""

@@ -47,6 +47,7 @@ class EnergyImpact(RepeatMetric):
     terminal_cells = ("impact",)
     history_column = "energy_impact"
     terminal_when_measured = True
+    summary_columns = ("energy_impact", "energy_impact_noise_floor_pct", "energy_impact_repeats")
 
     def columns(self, m: Measurement) -> dict[str, Any]:
         """Return the median impact, its repeats and noise floor, the readings per repeat and each part."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from benchlab.records import Variant
+    from benchlab.results.sustained import SustainedCurve
     from benchlab.results.run_meta import RunMeta
 
 
@@ -71,8 +72,7 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
     Each registered metric (benchlab.metrics) adds its own cells between the identity and the pick.
     """
     rows = []
-    ordered = df.sort_values(["model", "device_id", "accelerator", "format", "size_bytes"], na_position="last")
-    for _, r in ordered.iterrows():
+    for _, r in _ordered(df).iterrows():
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error']}"
         row = {"model": r["model"], "variant": r["variant"], "format": r["format"], "device": r["device_id"],
                "accelerator": r["accelerator"], "where": f"{r['device_id']} · {r['accelerator']}",
@@ -81,6 +81,40 @@ def table_rows(df: pd.DataFrame) -> list[dict[str, str]]:
             row.update(metric.cells(r))
         row.update({"pick": "★" if r.get("pick") else ("pareto" if r.get("pareto") else ""),
                     "flags": r["flags"] or "", "status": status})
+        rows.append(row)
+    return rows
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    """The report table's row order: model, device, accelerator, format, size."""
+    return df.sort_values(["model", "device_id", "accelerator", "format", "size_bytes"], na_position="last")
+
+
+def _number(value: object) -> float | int | None:
+    """A tidy-table value as a JSON number (None for a missing one or NaN)."""
+    if not present(value):
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def summary_rows(df: pd.DataFrame, curves: Sequence[SustainedCurve] = ()) -> list[dict[str, object]]:
+    """Return summary.json: the report table's rows (display text, as table_rows) with, as numbers,
+    each metric's `summary_columns` (energy per inference in mJ and its noise floor, Apple's energy
+    impact ...) and, for a job that ran a sustained session, its figures under "sustained": the
+    throughput kept at the end in percent of the first minute, the minute it first dropped >10%
+    (None: it did not), the minutes measured and both throughputs (inferences/s)."""
+    by_job = {(c.model, c.variant, c.device_id, c.accelerator): c for c in curves}
+    rows: list[dict[str, object]] = []
+    for display, (_, r) in zip(table_rows(df), _ordered(df).iterrows()):
+        row: dict[str, object] = dict(display)
+        row.update({column: _number(r.get(column)) for m in registered_metrics() for column in m.summary_columns})
+        curve = by_job.get((r["model"], r["variant"], r["device_id"], r["accelerator"]))
+        if curve is not None:
+            row["sustained"] = {"kept_pct": curve.kept_pct, "first_drop_minute": curve.first_drop_minute,
+                                "minutes": curve.minutes, "complete": curve.complete,
+                                "reference_throughput": curve.reference_throughput,
+                                "end_throughput": curve.end_throughput}
         rows.append(row)
     return rows
 
@@ -397,6 +431,6 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
                                 output_fidelity_rows(record.output_fidelity), ship_plan(record, df), llm_png,
                                 sustained_section(curves, sustained_png, _html_table, _img)))
-    layout.summary_json.write_text(json.dumps(table_rows(df), indent=1))
+    layout.summary_json.write_text(json.dumps(summary_rows(df, curves), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs, sustained_png,
                        tuple(c.summary() for c in curves)), df
