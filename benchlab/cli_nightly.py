@@ -245,6 +245,8 @@ def print_comparison(result: CompareResult) -> None:
     console.print(table)
     for note in result.notes:
         console.print(f"[yellow]note: {escape(note)}[/yellow]")
+    for change in result.sustained:
+        console.print(f"sustained: {escape(change.text())}")
     colour = "red" if result.verdict else "green"
     console.print(f"[{colour}]{escape(result.verdict_text)}[/{colour}]")
 

@@ -137,6 +137,32 @@ def test_windows_are_stored_and_read_back(tmp_path: Path) -> None:
     assert load_sessions(layout) == {windows[0].job_id: windows}
 
 
+def _stored(run_dir: Path, windows: list[SustainedWindow]) -> Path:
+    layout = RunLayout(run_dir)
+    start_session(layout, windows[0].job_id)
+    for window in windows:
+        append_window(layout, window)
+    return run_dir
+
+
+def test_two_runs_curves_compare_by_kept_points_and_first_drop_never_gated(tmp_path: Path) -> None:
+    from benchlab.nightly.sustained_compare import compare_sustained
+
+    base = _stored(tmp_path / "base", _windows([50, 50, 49, 48, 47, 46, 46, 46, 46, 46], seconds=3.0))
+    cand = _stored(tmp_path / "cand", _windows([50, 50, 44, 40, 36, 33, 32, 32, 32, 32], seconds=3.0))
+    (change,) = compare_sustained(base, cand)
+    assert change.baseline_kept_pct == pytest.approx(92) and change.candidate_kept_pct == pytest.approx(64)
+    assert change.kept_change_points == pytest.approx(-28)
+    assert change.baseline_first_drop_minute is None and change.candidate_first_drop_minute == pytest.approx(0.1)
+    assert change.text() == ("m/v on phone · cpu: kept 92% → 64% (-28.0 points); first drop >10% none → at 0.10 min "
+                             "(one session each: reported, not tested)")
+    longer = _stored(tmp_path / "longer", _windows([50] * 20, seconds=3.0))
+    (other,) = compare_sustained(base, longer)
+    assert other.kept_change_points is None and "different lengths: 0.50 and 1.0 min)" in other.text()
+    (missing,) = compare_sustained(base, tmp_path / "none")
+    assert missing.text().endswith("not compared (no session in the candidate)")
+
+
 def test_only_a_session_that_ran_every_window_is_complete(tmp_path: Path) -> None:
     # `--resume` runs a session again whole unless every planned window measured.
     layout = RunLayout(tmp_path)

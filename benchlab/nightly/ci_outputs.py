@@ -160,6 +160,7 @@ def summary_dict(result: CompareResult) -> dict[str, Any]:
         "counts": result.counts(),
         "notes": list(result.notes),
         "comparisons": [_comparison_dict(c) for c in result.comparisons],
+        "sustained": [{**asdict(s), "kept_change_points": s.kept_change_points} for s in result.sustained],
     })
 
 
@@ -246,6 +247,8 @@ def summary_markdown(result: CompareResult) -> str:
         lines += ["#### Failing", "", _header(), *(_row(c) for c in result.failures), ""]
     lines += ["<details><summary>All measurements</summary>", "", _header(), *(_row(c) for c in result.comparisons),
               "", "</details>", ""]
+    if result.sustained:
+        lines += ["#### Sustained load (reported, not gated)", "", *(f"- {_cell(s.text())}" for s in result.sustained), ""]
     return "\n".join(lines)
 
 

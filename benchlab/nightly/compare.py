@@ -95,6 +95,7 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
 )
 from benchlab.nightly.controls import RowControls, control_shift_log, machine_shifts, shift_of_others
 from benchlab.nightly.noise import MIN_CHANGES, relative_noise_floors, unchanged_changes
+from benchlab.nightly.sustained_compare import SustainedChange, compare_sustained
 from benchlab.nightly.thresholds import with_overrides
 from benchlab.plan.suite import RegressionSpec
 from benchlab.records import Measurement, describe_ops
@@ -174,6 +175,8 @@ class CompareResult:
     budget_points: float | None
     comparisons: tuple[Comparison, ...]
     notes: tuple[str, ...] = ()
+    #: The sustained sessions of both runs side by side (benchlab.nightly.sustained_compare); never gated.
+    sustained: tuple[SustainedChange, ...] = ()
 
     @property
     def failures(self) -> tuple[Comparison, ...]:
@@ -485,4 +488,5 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,
         baseline_dir=base_run.directory, candidate_dir=cand_run.directory, thresholds=thresholds,
         budget_points=budget, comparisons=tuple(comparisons), notes=tuple(notes),
+        sustained=compare_sustained(base_run.directory, cand_run.directory),
     )
