@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the loopback device lives in the test tree
+sys.path.insert(0, str(REPO))  # this checkout's benchlab and android_runner (its loopback phone)
 
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
 
 GOAL_SAMPLES_PER_LAUNCH = 32
 

@@ -32,9 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the loopback device lives in the test tree
+sys.path.insert(0, str(REPO))  # this checkout's benchlab and android_runner (its loopback phone)
 
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
 
 REMOTE = "/data/local/tmp/benchlab/model.tflite"
 

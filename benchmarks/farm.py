@@ -13,7 +13,7 @@ first 1, 2 and 4 phones (spread over both workers) through `DaskExecutor`, and r
   harness adds around the device's work; goal <= 15 %.
 
 Loopback phones share this machine's two cores while a real phone computes on its own chip, so the
-phones here **replay** a recorded real run (tests/loopback_adb/replay.py): each inference runs the
+phones here **replay** a recorded real run (android_runner/loopback/replay.py): each inference runs the
 tiny model for real and then waits out the average latency of a MobileNet v1 quant run recorded on
 an arm64 phone (shared/fixtures/benchmark_model/old_v1x_mobilenetv1_quant_arm64_multi.txt,
 66.8 ms). The figures therefore measure orchestration, not this machine's CPU. A first run on all
@@ -40,19 +40,19 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # the loopback device lives in the test tree
+sys.path.insert(0, str(REPO))  # this checkout's benchlab and android_runner (its loopback phone)
 
 from benchlab.execute.farm import DaskExecutor, cluster_session  # noqa: E402
 from benchlab.pipeline import Callbacks, run_suite  # noqa: E402
 from benchlab.results.store import read_repeat_records  # noqa: E402
 from benchlab.optimize.recipes import RECIPES  # noqa: E402
 from benchlab.plan.suite import load_suite  # noqa: E402
-from tests.fixtures_path import FIXTURES  # noqa: E402
-from tests.loopback_adb import FLAGSHIP  # noqa: E402
-from tests.loopback_adb.farm import LoopbackFarm  # noqa: E402
-from tests.loopback_adb.replay import replaying  # noqa: E402
+from android_runner.loopback import FLAGSHIP  # noqa: E402
+from android_runner.loopback.farm import LoopbackFarm  # noqa: E402
+from android_runner.loopback.replay import replaying  # noqa: E402
 
-RECORDED = FIXTURES / "benchmark_model" / "old_v1x_mobilenetv1_quant_arm64_multi.txt"
+#: The recorded real-device outputs live beside the clone, in shared/fixtures (as for the tests).
+RECORDED = REPO.parent / "shared" / "fixtures" / "benchmark_model" / "old_v1x_mobilenetv1_quant_arm64_multi.txt"
 
 
 def small_model(path: Path) -> Path:
@@ -83,7 +83,7 @@ def digits(path: Path) -> Path:
 def served_phones(root: Path, specs: list[str]) -> Iterator[list[str]]:
     """Serve loopback phones from their own process (not this one's interpreter lock); yield serials."""
     root.mkdir(parents=True)
-    process = subprocess.Popen([sys.executable, "-m", "tests.loopback_adb.serve_phones", str(root), *specs],
+    process = subprocess.Popen([sys.executable, "-m", "android_runner.loopback.serve_phones", str(root), *specs],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, text=True)
     try:
         yield json.loads(process.stdout.readline())

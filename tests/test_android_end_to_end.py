@@ -18,7 +18,7 @@ import yaml
 import benchlab
 import benchlab.results.store
 from benchlab.cli import main
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
+from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice
 
 
 @pytest.fixture()

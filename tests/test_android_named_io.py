@@ -26,8 +26,8 @@ from tests.helpers.litert_reference import litert_outputs
 from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
 from benchlab.tensors import Feeds, describe_tflite, save_feeds, to_tensor
 from examples import production_models
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
-from tests.loopback_adb.fake_benchmark_model import split_value_file_item
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
+from android_runner.loopback.fake_benchmark_model import split_value_file_item
 
 CPU = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
 GPU = AcceleratorSetting(name="gpu", kind="gpu")

@@ -1,5 +1,5 @@
 """Energy per inference through benchlab's real Android runner on loopback phones: a phone whose
-powerstats HAL reports rails (tests/loopback_adb/power_rails.py) gives mJ per inference per variant
+powerstats HAL reports rails (android_runner/loopback/power_rails.py) gives mJ per inference per variant
 with a noise floor, and `benchlab compare` fails on an energy regression as it does on latency; a
 phone without rails runs and says once that energy is not available."""
 
@@ -16,9 +16,9 @@ import yaml
 import android_runner.power_rails
 import benchlab
 from benchlab.cli import main
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
-from tests.loopback_adb.power_rails import PIXEL6_RAILS
-from tests.loopback_adb.replay import ReplayPersonality
+from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
+from android_runner.loopback.power_rails import PIXEL6_RAILS
+from android_runner.loopback.replay import ReplayPersonality
 
 NOT_AVAILABLE = "energy: not available on this phone"
 

@@ -24,8 +24,8 @@ from benchlab.results.run_record import RunRecord
 from benchlab.results.store import read_repeat_records
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
-from tests.loopback_adb.farm import LoopbackFarm, free_port
+from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
+from android_runner.loopback.farm import LoopbackFarm, free_port
 
 
 def farm_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -9,6 +9,10 @@ built-in model took optimize's cache lock; recipes are now handed in, the lock i
 `metrics` and `formats` come first: every later stage reads their registries (the suite's thresholds,
 the tidy table, compare, check and the report read the metrics; the suite, build, plan and delivery
 the formats), so they may import nothing but the shared modules.
+
+Around the package: benchlab names no runner package (runners register by entry point), no Android
+driver module imports the loopback phone (android_runner/loopback, the platform's test double that
+tests/ and benchmarks/ run against), and benchmarks/ import nothing from tests/.
 """
 
 from __future__ import annotations
@@ -110,3 +114,45 @@ PLATFORM_WORDS = re.compile(r"\b(android|ios|iphone|ipad|adb|usbmux|coreml|core 
 def test_the_executor_names_no_platform() -> None:
     source = (PACKAGE / "execute" / "executor.py").read_text()
     assert PLATFORM_WORDS.findall(source) == []
+
+
+ROOT = PACKAGE.parent
+#: The loopback phone (a device side of ADB on 127.0.0.1, its stand-in tools and a local farm of
+#: them): the Android platform's own test double, run by tests/ and benchmarks/, never by a driver.
+LOOPBACK = "android_runner.loopback"
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Return the absolute module names `path` imports (relative imports are its own package's)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _names(found: set[str], prefix: str) -> list[str]:
+    return sorted(name for name in found if name == prefix or name.startswith(f"{prefix}."))
+
+
+def test_benchmarks_import_nothing_from_tests() -> None:
+    # A benchmark is run by hand from a checkout; what it needs of a test double lives in the packages.
+    offending = {path.name: _names(top_level_imports(path), "tests") for path in (ROOT / "benchmarks").glob("*.py")}
+    assert {name: found for name, found in offending.items() if found} == {}
+    assert "android_runner.loopback" in top_level_imports(ROOT / "benchmarks" / "farm.py")  # the reader sees them
+
+
+def test_benchlab_imports_no_runner_package() -> None:
+    # Runners register by entry point; the orchestrator and its stages never name one.
+    offending = {module: found for module, path in MODULES.items()
+                 if (found := _names(top_level_imports(path), "android_runner") + _names(top_level_imports(path), "ios_runner"))}
+    assert offending == {}
+
+
+def test_no_driver_module_imports_the_loopback_phone() -> None:
+    drivers = [p for p in (ROOT / "android_runner").rglob("*.py") if "loopback" not in p.relative_to(ROOT).parts]
+    assert drivers
+    assert {p.name: found for p in drivers if (found := _names(top_level_imports(p), LOOPBACK))} == {}

@@ -26,7 +26,7 @@ from android_runner.device import AndroidDevice
 from android_runner.discovery import ListedPhone, discover, parse_devices_l, server_listing
 from benchlab.execute.devices import UnavailableDevice
 
-from tests.loopback_adb import (
+from android_runner.loopback import (
     FLAGSHIP,
     LOW_END,
     Faults,
@@ -34,9 +34,9 @@ from tests.loopback_adb import (
     PublicKeyError,
     decode_public_key,
 )
-from tests.loopback_adb.personalities import THERMAL_THROTTLED
-from tests.loopback_adb import protocol
-from tests.loopback_adb.protocol import MAX_PAYLOAD
+from android_runner.loopback.personalities import THERMAL_THROTTLED
+from android_runner.loopback import protocol
+from android_runner.loopback.protocol import MAX_PAYLOAD
 
 # Fault tests wait for a client timeout; keep those short but far above loopback latency.
 TRANSPORT_TIMEOUT_S = 5.0

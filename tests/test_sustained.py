@@ -1,5 +1,5 @@
 """Sustained mode (scenario.sustained_minutes): the suite field, the windows, the curve's figures, and the
-whole path on a loopback phone that heats and throttles on simulated time (tests/loopback_adb/thermal.py):
+whole path on a loopback phone that heats and throttles on simulated time (android_runner/loopback/thermal.py):
 suite -> windows in the run folder -> curve in the report -> kept throughput and first drop."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from benchlab.results.sustained import (
     sustained_curve,
     sustained_curves,
 )
-from tests.loopback_adb import LoopbackAdbDevice
-from tests.loopback_adb.personalities import HOT_FLAGSHIP
-from tests.loopback_adb.thermal import SimulatedSoC, ThermalModel
+from android_runner.loopback import LoopbackAdbDevice
+from android_runner.loopback.personalities import HOT_FLAGSHIP
+from android_runner.loopback.thermal import SimulatedSoC, ThermalModel
 
 
 def _suite(tmp_path: Path, model: Path, scenario: dict, targets: list[str] | None = None) -> Path:

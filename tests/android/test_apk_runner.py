@@ -1,6 +1,6 @@
 """The benchmark-APK runner: its commands, its logcat parsing on a recorded APK log, and whole runs
 on the loopback phone, whose `am` starts the stand-in benchmark_model as a background "app" that
-logs to a logcat (tests/loopback_adb/benchmark_apk.py)."""
+logs to a logcat (android_runner/loopback/benchmark_apk.py)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from android_runner.benchmark_model import DelegateUse
 from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.errors import RunnerError
 from benchlab.records import AcceleratorSetting, Scenario
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
-from tests.loopback_adb.benchmark_apk import (
+from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice
+from android_runner.loopback.benchmark_apk import (
     device_log,
     install_benchmark_apk,
     stop_benchmark_apk,

@@ -1,6 +1,6 @@
 """App mode (``scenario.android_mode``): timed repeats through LiteRT's benchmark APK as a foreground
 Activity, on the loopback phone (real ADB wire protocol; its ``am``/``pm``/``logcat`` stand-ins in
-tests/loopback_adb/benchmark_apk.py run the real LiteRT stand-in as a background "app").
+android_runner/loopback/benchmark_apk.py run the real LiteRT stand-in as a background "app").
 
 Planning (two jobs per Android pair with ``both``, unique ids), the APK fetched with the binary and
 installed once per phone and hash, a whole ``benchlab run`` with ``both`` and its report, the
@@ -47,13 +47,13 @@ from benchlab.records import (
 from benchlab.tensors import save_feeds
 from benchlab.views.shell_vs_app import shell_vs_app_rows
 from tests.android.test_tools_fetch import mirror  # noqa: F401 - the loopback download server fixture
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
-from tests.loopback_adb.benchmark_apk import (
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
+from android_runner.loopback.benchmark_apk import (
     install_benchmark_apk,
     replay_logcat,
     stop_benchmark_apk,
 )
-from tests.loopback_adb.fake_benchmark_model import split_value_file_item
+from android_runner.loopback.fake_benchmark_model import split_value_file_item
 from examples.production_models import SEQUENCE, VOCAB
 
 try:

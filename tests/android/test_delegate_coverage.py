@@ -34,7 +34,7 @@ from benchlab.decide.check import check_measurement
 from benchlab.views.report import coverage_text, not_ok_notes
 from tests.android.test_phone_faults import GPU, make_job, open_device
 from tests.fixtures_path import fixture_text
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
 
 QUICK = Scenario(warmup=1, iterations=3, min_seconds=0, max_seconds=10, repeats=1, timeout_seconds=20,
                  op_profile_runs=2)

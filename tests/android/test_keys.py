@@ -178,7 +178,7 @@ def test_benchlab_devices_with_an_empty_sdk_key_lists_the_phone(
         caplog: pytest.LogCaptureFixture) -> None:
     """The reported crash: an empty ~/.android/adbkey made `benchlab devices` print a traceback."""
     from benchlab.cli import main
-    from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
+    from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
 
     sdk_key = tmp_path / "home" / ".android" / "adbkey"
     sdk_key.parent.mkdir(parents=True)

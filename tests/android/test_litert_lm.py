@@ -13,7 +13,7 @@ import yaml
 import benchlab
 from android_runner.litert_lm import benchmark_command, parse_output
 from benchlab.records import AcceleratorSetting, Job, LlmCell, LlmScenario, Scenario, Variant
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
 from tests.test_llm import tiny_models
 
 PUBLIC = Path(__file__).parent / "public"

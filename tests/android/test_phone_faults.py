@@ -30,7 +30,7 @@ from android_runner.device import (
 from android_runner.transport import DirectTransport
 from benchlab.errors import DeviceError, DeviceLost
 from benchlab.records import AcceleratorSetting, Job, Measurement, Scenario, Variant
-from tests.loopback_adb import FLAGSHIP, LOW_END, LoopbackAdbDevice
+from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice
 
 CPU = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
 GPU = AcceleratorSetting(name="gpu", kind="gpu")

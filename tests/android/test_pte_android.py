@@ -14,7 +14,7 @@ import yaml
 
 import benchlab
 from benchlab.cli import main
-from tests.loopback_adb import FLAGSHIP, LoopbackAdbDevice
+from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
 
 #: An ELF header for aarch64 (e_machine 0xB7 at byte 18): what `tools add` reads of a built runner.
 AARCH64_ELF = b"\x7fELF\x02\x01\x01" + b"\0" * 11 + b"\xb7\x00" + b"\0" * 44

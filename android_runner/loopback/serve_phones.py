@@ -1,7 +1,7 @@
 """Serve loopback phones from their own process (benchmarks/farm.py), so their ADB servers do not
 share an interpreter lock with the process that measures the harness.
 
-    python -m tests.loopback_adb.serve_phones ROOT PERSONALITY[@RECORDED_OUTPUT] ...
+    python -m android_runner.loopback.serve_phones ROOT PERSONALITY[@RECORDED_OUTPUT] ...
 
 Starts one phone per argument (a personality name from personalities.py, replaying the recorded
 benchmark_model output when one is given; see replay.py), prints one line of JSON with their

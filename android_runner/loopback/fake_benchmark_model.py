@@ -514,7 +514,7 @@ def record_busy(busy_us: float) -> None:
     try:
         from power_rails import record_busy as record  # run as a script: this folder is on sys.path
     except ImportError:
-        from tests.loopback_adb.power_rails import record_busy as record
+        from android_runner.loopback.power_rails import record_busy as record
     record(busy_us)
 
 

@@ -20,7 +20,7 @@ each run the stand-in benchmark_model rewrites ``dumpsys thermalservice``'s answ
 HAL 2.0 layout of the recorded dumps (recorded/thermalservice_throttled_status2.txt), so the harness
 reads status and temperatures through the same parser as on a real phone.
 
-This file is imported by the tests (as tests.loopback_adb.thermal) and by the stand-in
+This file is imported by the tests (as android_runner.loopback.thermal) and by the stand-in
 benchmark_model (as a sibling module of the script), so it imports nothing of the package.
 """
 
