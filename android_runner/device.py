@@ -9,9 +9,10 @@ samples, evaluation folders, partial pushes) is swept at a run's first prepare (
 by idle time). The first repeat of a job also runs a short op-profiling pass
 (``--enable_op_profiling``) that records where each op ran; with
 ``scenario.require_full_delegation`` a delegate that left ops to the CPU fails the job. A job
-planned with ``scenario.android_mode`` "app" runs its timed repeats through LiteRT's benchmark APK
-as a foreground Activity instead (apk_runner; installed once per phone and APK hash); its
-evaluation and op profile still use the binary.
+planned in run mode "app" (``scenario.run_mode``, one of RUN_MODES; a suite asks for it with
+``scenario.android_mode``) runs its timed repeats through LiteRT's benchmark APK as a foreground
+Activity instead (apk_runner; installed once per phone and APK hash); its evaluation and op
+profile still use the binary.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
@@ -83,13 +84,15 @@ log = logging.getLogger(__name__)
 RUNNER = "benchmark_model"
 #: The language-model format phones run, with LiteRT-LM's litert_lm_main (android_runner.litert_lm).
 LITERTLM = "litertlm"
-#: How an Android phone can measure a job: benchmark_model started from adb shell (the default), or
-#: LiteRT's benchmark APK as a foreground app (`scenario.android_mode`).
-RUN_MODES = ("shell", "app")
+#: The run mode of LiteRT's benchmark APK as a foreground app.
+APP_MODE = "app"
+#: How an Android phone can measure a job (its capabilities' run modes): benchmark_model started
+#: from adb shell (the default), or through the benchmark APK (APP_MODE).
+RUN_MODES = ("shell", APP_MODE)
 #: The benchmark APK runs .tflite only: an ExecuTorch .pte (executor_runner) or a language model
-#: (litert_lm_main) is measured from adb shell whatever `scenario.android_mode` asks, named as a shell row.
-MODE_FORMATS = (("app", frozenset({"tflite"})),)
-#: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (android_mode "app").
+#: (litert_lm_main) is measured from adb shell whatever the scenario asks, named as a shell row.
+MODE_FORMATS = ((APP_MODE, frozenset({"tflite"})),)
+#: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (run mode APP_MODE).
 APP_RUNNER = "benchmark-apk"
 #: pm install copies and verifies the APK (tens of MB): allow it more than a plain command.
 INSTALL_TIMEOUT_S = 120.0
@@ -269,7 +272,7 @@ class AndroidDevice:
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
             accelerator=job.accelerator, status="ok", started_at=now_iso(),
-            runner=APP_RUNNER if job.scenario.android_mode == "app" else RUNNER,
+            runner=APP_RUNNER if job.scenario.run_mode == APP_MODE else RUNNER,
         )
         model_remote = self._model_remote(Path(job.variant.path))
         binary_remote = self._remote("benchmark_model")
@@ -414,11 +417,11 @@ class AndroidDevice:
     def _benchmark(self, job: Job, base: Measurement, binary: str, model: str,
                    inputs: Sequence[commands.SampleFile]) -> Measurement:
         """Run the job's timed repeats with the shell binary, or through the benchmark APK for
-        android_mode "app", every run feeding `inputs` (`_timed_inputs`); return `base` with their
+        run mode APP_MODE, every run feeding `inputs` (`_timed_inputs`); return `base` with their
         numbers, or failed with the first failing repeat's reason. An APK not fetched or refused by
         pm fails the job with cause "harness", so `--resume` runs it once the APK is there."""
         run_repeat = self._shell_repeat
-        if job.scenario.android_mode == "app":
+        if job.scenario.run_mode == APP_MODE:
             try:
                 apk = benchmark_apk(self.facts.abi)
                 base = replace(base, runner_version=sha256_file(apk))

@@ -138,9 +138,8 @@ class Capabilities:
     kinds: frozenset[str]
     formats: frozenset[str]
     max_threads: int | None = None
-    #: The ways this device can measure a job, its default first (Android: "shell", the
-    #: benchmark_model binary from adb shell, and "app", LiteRT's benchmark APK); the scenario picks
-    #: among them. Empty: one way only.
+    #: The ways this device can measure a job, by names of its own, its default first (Android's
+    #: runner declares two); the scenario's `run_modes` picks among them. Empty: one way only.
     run_modes: tuple[str, ...] = ()
     #: The formats each run mode other than the default measures (Android's app mode: LiteRT's benchmark
     #: APK, .tflite only). A format a mode does not list is measured in the default mode alone, under its
@@ -153,20 +152,21 @@ class Capabilities:
     def job_settings(self, accelerator: AcceleratorSetting, scenario: Scenario, variant_format: str
                      ) -> list[tuple[AcceleratorSetting, Scenario]]:
         """Return the (setting, scenario) of each job a (variant, accelerator) pair becomes here: one
-        per run mode the scenario asks for that this device has and that measures the variant's format
-        (`mode_formats`), a mode other than the default with its setting named NAME@MODE
-        (APP_MODE_SUFFIX), so job ids and rows stay apart; one job in the default mode when no mode
-        asked for measures the format (a .pte in Android's app mode); the pair as it is on a device
-        with one way of measuring, and for a pair no accelerator fits."""
+        per run mode of this device's that the scenario asks for and that measures the variant's
+        format (`mode_formats`; the default mode measures every format), in the device's order, with
+        `scenario.run_mode` set; its default alone when none of them does (a .pte in Android's app
+        mode). A mode other than the default has its setting named `run_mode_setting(NAME, MODE)`, so
+        job ids and rows stay apart. The pair as it is on a device with one way of measuring, and for
+        a pair no accelerator fits."""
         if not self.run_modes or accelerator.kind == NO_ACCELERATOR:
             return [(accelerator, scenario)]
         default = self.run_modes[0]
         measures = dict(self.mode_formats)
-        modes = [mode for mode in scenario.android_runs()
-                 if mode == default or variant_format in measures.get(mode, frozenset())] or [default]
-        return [(accelerator if mode == default else replace(accelerator, name=f"{accelerator.name}@{mode}"),
-                 replace(scenario, android_mode=mode))
-                for mode in modes if mode in self.run_modes]
+        modes = [mode for mode in self.run_modes if mode in scenario.run_modes
+                 and (mode == default or variant_format in measures.get(mode, frozenset()))] or [default]
+        return [(accelerator if mode == default else replace(accelerator, name=run_mode_setting(accelerator.name, mode)),
+                 replace(scenario, run_mode=mode))
+                for mode in modes]
 
     def refusal(self, variant_format: str, accelerator: AcceleratorSetting) -> str | None:
         """Return why this device cannot run the pair, or None when it can."""
@@ -255,11 +255,11 @@ class LlmScenario:
         return [LlmCell(p, d) for p in self.prefill for d in self.decode]
 
 
-AndroidMode = Literal["shell", "app", "both"]
-#: Added to an accelerator setting's name for the jobs measured through the benchmark APK, so their
-#: job ids, rows and comparisons never meet the shell binary's ("cpu-t4" and "cpu-t4@app"; the
-#: rule is Capabilities.job_settings': NAME@MODE for a run mode other than a device's default).
-APP_MODE_SUFFIX = "@app"
+def run_mode_setting(name: str, mode: str) -> str:
+    """Return the name of accelerator setting `name` for a job measured in a device's run mode `mode`
+    other than its default, NAME@MODE ("cpu-t4@app"), so its job id, rows and comparisons never meet
+    the default mode's (Capabilities.job_settings)."""
+    return f"{name}@{mode}"
 
 
 @dataclass(frozen=True)
@@ -277,11 +277,13 @@ class Scenario:
     op_profile_runs: int = 5
     #: A delegated accelerator that leaves any op to the CPU fails the job (failure cause "model").
     require_full_delegation: bool = False
-    #: How Android phones run the timed repeats: "shell" (benchmark_model started from adb shell),
-    #: "app" (LiteRT's benchmark APK as a foreground Activity, which the scheduler treats as an app)
-    #: or "both" (each Android job is planned once per mode). Evaluation and the op-profiling pass
-    #: always use the shell binary. Other platforms ignore it.
-    android_mode: AndroidMode = "shell"
+    #: The run modes (Capabilities.run_modes, names a device declares) to measure each job in: a
+    #: device with several runs a job once per mode named here that it has, its default when it has
+    #: none of them. Empty: every device's default.
+    run_modes: tuple[str, ...] = ()
+    #: The one run mode this job is measured in (set by Capabilities.job_settings when it plans the
+    #: job); None on a device with one way of measuring.
+    run_mode: str | None = None
     #: The LLM matrix, for variants of a generative format (benchlab.formats); others ignore it.
     llm: LlmScenario = field(default_factory=LlmScenario)
     #: Sustained mode (benchlab.execute.sustained): after the repeats, each job runs this long without
@@ -290,10 +292,6 @@ class Scenario:
     #: Measure energy per inference where the device can (Android power rails, benchlab.metrics.energy):
     #: a short idle window per device, then the meters around each repeat.
     energy: bool = False
-
-    def android_runs(self) -> tuple[Literal["shell", "app"], ...]:
-        """Return the modes an Android job of this scenario is measured in, in planning order."""
-        return ("shell", "app") if self.android_mode == "both" else (self.android_mode,)
 
 
 @dataclass(frozen=True)

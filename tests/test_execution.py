@@ -260,11 +260,14 @@ def test_a_device_with_two_run_modes_gets_a_job_per_mode_the_scenario_asks_for()
     two_ways = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite", "pte"}), run_modes=("shell", "app"),
                             mode_formats=(("app", frozenset({"tflite"})),))
     one_way = Capabilities(kinds=frozenset({"cpu"}), formats=frozenset({"tflite"}))
-    both = Scenario(android_mode="both")
-    assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, both, "tflite")] == [
-        (CPU1.name, "shell"), (f"{CPU1.name}@app", "app")]
-    assert [s.name for s, _ in one_way.job_settings(CPU1, both, "tflite")] == [CPU1.name]
+    both = Scenario(run_modes=("app", "shell"))
+    assert [(s.name, sc.run_mode) for s, sc in two_ways.job_settings(CPU1, both, "tflite")] == [
+        (CPU1.name, "shell"), (f"{CPU1.name}@app", "app")]  # in the device's order, its default keeps the name
+    assert [(s.name, sc.run_mode) for s, sc in one_way.job_settings(CPU1, both, "tflite")] == [(CPU1.name, None)]
     # A format the second mode does not measure gets one job in the default mode, also when only that mode is asked.
-    for scenario in (both, Scenario(android_mode="app")):
-        assert [(s.name, sc.android_mode) for s, sc in two_ways.job_settings(CPU1, scenario, "pte")] == [
+    for scenario in (both, Scenario(run_modes=("app",))):
+        assert [(s.name, sc.run_mode) for s, sc in two_ways.job_settings(CPU1, scenario, "pte")] == [
             (CPU1.name, "shell")]
+    # A device with modes the scenario does not name measures in its default one.
+    assert [(s.name, sc.run_mode) for s, sc in two_ways.job_settings(CPU1, Scenario(run_modes=("xctest",)), "tflite")] == [
+        (CPU1.name, "shell")]

@@ -39,14 +39,13 @@ from benchlab.metrics import registered as registered_metrics
 from benchlab.names import file_name
 from benchlab.records import (
     ACCELERATOR_KINDS,
-    APP_MODE_SUFFIX,
     AcceleratorSetting,
-    AndroidMode,
     LlmCacheState,
     LlmScenario,
     Scenario,
     accelerator_options_problem,
     default_accelerator_name,
+    run_mode_setting,
 )
 
 BUILTIN_MODELS = ("quickstart-mnist",)
@@ -325,6 +324,12 @@ class LlmSpec(_Strict):
                            cache=self.cache)
 
 
+#: The run modes (android_runner's `Capabilities.run_modes`: "shell" its default, benchmark_model
+#: from adb shell; "app", LiteRT's benchmark APK) each value of the suite's `scenario.android_mode`
+#: asks for; devices without those modes ignore them.
+ANDROID_RUN_MODES: dict[str, tuple[str, ...]] = {"shell": ("shell",), "app": ("app",), "both": ("shell", "app")}
+
+
 class ScenarioSpec(_Strict):
     """How long to measure: warmup runs, iterations and/or minimum seconds, repeats, cooldown."""
 
@@ -342,7 +347,7 @@ class ScenarioSpec(_Strict):
                                  "after its first timed repeat, to record where each op ran (0: no pass)")
     require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
                                           "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
-    android_mode: AndroidMode = Field(
+    android_mode: Literal["shell", "app", "both"] = Field(
         "shell", description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
         "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
         "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
@@ -357,8 +362,10 @@ class ScenarioSpec(_Strict):
                          "without rails, iPhones, this machine) the run says once that energy is not available")
 
     def scenario(self) -> Scenario:
-        """Return the plain record the devices use."""
-        return Scenario(**{**self.model_dump(exclude={"llm"}), "llm": self.llm.scenario()})
+        """Return the plain record the devices use; `android_mode` becomes the run modes (the names
+        android_runner's capabilities declare) each job is measured in."""
+        return Scenario(**{**self.model_dump(exclude={"llm", "android_mode"}), "llm": self.llm.scenario(),
+                           "run_modes": ANDROID_RUN_MODES[self.android_mode]})
 
 
 #: The lowest worst-output cosine similarity to the reference that keeps a variant within the budget
@@ -473,13 +480,15 @@ class Suite(_Strict):
 
     @field_validator("accelerators")
     @classmethod
-    def _app_suffix_reserved(cls, accelerators: list[AcceleratorSpec]) -> list[AcceleratorSpec]:
-        # Android app-mode jobs are named ACCELERATOR@app (records.APP_MODE_SUFFIX); a setting named
-        # so itself would share their job ids, or pass for the app twin of another setting.
+    def _run_mode_suffix_reserved(cls, accelerators: list[AcceleratorSpec]) -> list[AcceleratorSpec]:
+        # A job measured in a run mode other than a device's default is named NAME@MODE
+        # (records.run_mode_setting); a setting named so itself would share its job ids, or pass
+        # for the other mode's twin of another setting.
+        suffix = run_mode_setting("", "app")  # "shell" is the default: its jobs keep their names
         for i, accelerator in enumerate(accelerators):
             name = accelerator.setting().name
-            if name.endswith(APP_MODE_SUFFIX):
-                raise ValueError(f"[{i}].name {name!r} ends with {APP_MODE_SUFFIX!r}, which names the "
+            if name.endswith(suffix):
+                raise ValueError(f"[{i}].name {name!r} ends with {suffix!r}, which names the "
                                  "benchmark APK's rows (scenario.android_mode); rename it")
         return accelerators
 

@@ -26,14 +26,14 @@ import android_runner.tools
 import benchlab
 import benchlab.results.store
 from android_runner import apk_runner
-from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, MODE_FORMATS, RUN_MODES, RUNNER, AndroidDevice
+from android_runner.device import APP_MODE, APP_RUNNER, DELEGATE_FALLBACK, MODE_FORMATS, RUN_MODES, RUNNER, AndroidDevice
 from android_runner.tools import APK_PREBUILTS, PREBUILTS, benchmark_apk
 from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.execute.executor import plan_jobs
 from benchlab.optimize.recipes import RECIPES
-from benchlab.plan.suite import parse_suite
+from benchlab.plan.suite import ANDROID_RUN_MODES, parse_suite
 from benchlab.records import (
     AcceleratorSetting,
     Capabilities,
@@ -84,17 +84,17 @@ def test_both_plans_a_shell_and_an_app_job_per_android_pair_with_unique_ids() ->
                             capabilities=lambda: Capabilities(**tflite, run_modes=RUN_MODES, mode_formats=MODE_FORMATS))
     host = SimpleNamespace(info=DeviceInfo(id="host", platform="host"), capabilities=lambda: Capabilities(**tflite))
     devices: list = [phone, host]  # plan_jobs reads only a device's info and capabilities
-    jobs = plan_jobs("run", "s", [variant], devices, [CPU2], Scenario(android_mode="both"), {})
+    jobs = plan_jobs("run", "s", [variant], devices, [CPU2], Scenario(run_modes=RUN_MODES), {})
     on_phone = {j.accelerator.name: j for j in jobs if j.device_id == "SERIAL"}
     assert set(on_phone) == {"cpu-t2", "cpu-t2@app"}
-    assert on_phone["cpu-t2"].scenario.android_mode == "shell"
-    assert on_phone["cpu-t2@app"].scenario.android_mode == "app"
+    assert on_phone["cpu-t2"].scenario.run_mode == "shell"
+    assert on_phone["cpu-t2@app"].scenario.run_mode == APP_MODE
     assert on_phone["cpu-t2@app"].accelerator.threads == 2  # the same setting, only named apart
     (on_host,) = [j for j in jobs if j.device_id == "host"]  # the host has no app mode
     assert on_host.accelerator == CPU2
     assert len({j.job_id for j in jobs}) == 3
-    app_only = plan_jobs("run", "s", [variant], devices[:1], [CPU2], Scenario(android_mode="app"), {})
-    assert [(j.accelerator.name, j.scenario.android_mode) for j in app_only] == [("cpu-t2@app", "app")]
+    app_only = plan_jobs("run", "s", [variant], devices[:1], [CPU2], Scenario(run_modes=(APP_MODE,)), {})
+    assert [(j.accelerator.name, j.scenario.run_mode) for j in app_only] == [("cpu-t2@app", "app")]
 
 
 @pytest.mark.parametrize("mode", ["app", "both"])
@@ -107,8 +107,8 @@ def test_a_pte_or_language_model_runs_from_adb_shell_under_its_plain_name_in_app
     variants = [Variant(model="m", name=name, recipe=name, format=fmt, status="built", path=f"/m.{fmt}")
                 for name, fmt in (("tflite", "tflite"), ("executorch", "pte"), ("litertlm", "litertlm"))]
     llm = LlmScenario(prefill=(8,), decode=(4,))
-    jobs = plan_jobs("run", "s", variants, [phone], [CPU2], Scenario(android_mode=mode, llm=llm), {})  # type: ignore[arg-type]
-    planned = {(j.variant.format, j.accelerator.name, j.scenario.android_mode) for j in jobs}
+    jobs = plan_jobs("run", "s", variants, [phone], [CPU2], Scenario(run_modes=ANDROID_RUN_MODES[mode], llm=llm), {})
+    planned = {(j.variant.format, j.accelerator.name, j.scenario.run_mode) for j in jobs}
     tflite = {("tflite", "cpu-t2@app", "app")} | ({("tflite", "cpu-t2", "shell")} if mode == "both" else set())
     assert planned == tflite | {("pte", "cpu-t2", "shell"), ("litertlm", "cpu-t2@pp8-tg4", "shell")}
 
@@ -116,7 +116,9 @@ def test_a_pte_or_language_model_runs_from_adb_shell_under_its_plain_name_in_app
 def test_android_mode_defaults_to_shell_and_names_its_allowed_values(tmp_path: Path) -> None:
     suite = {"name": "s", "models": [{"name": "m", "builtin": "quickstart-mnist"}], "dataset": {"builtin": "mnist"},
              "variants": ["fp32"]}
-    assert parse_suite(suite, tmp_path / "s.yaml", RECIPES).scenario.scenario().android_mode == "shell"
+    assert parse_suite(suite, tmp_path / "s.yaml", RECIPES).scenario.scenario().run_modes == ("shell",)
+    both = parse_suite({**suite, "scenario": {"android_mode": "both"}}, tmp_path / "s.yaml", RECIPES)
+    assert both.scenario.scenario().run_modes == RUN_MODES  # the names the runner's capabilities declare
     with pytest.raises(SuiteError, match=r"s\.yaml: scenario\.android_mode: Input should be 'shell', 'app' or 'both'"):
         parse_suite({**suite, "scenario": {"android_mode": "apk"}}, tmp_path / "s.yaml", RECIPES)
     # The app's rows are named ACCELERATOR@app: a setting of the suite may not take such a name.
@@ -273,7 +275,7 @@ def run_app_job(phone: LoopbackAdbDevice, model: Path, accelerator: AcceleratorS
     settings = {"warmup": 1, "iterations": 5, "repeats": 1, "timeout_seconds": 60, **scenario}
     job = Job(job_id=f"tiny.fp32.phone.{accelerator.name}", run_id="run", suite="s", variant=variant,
               device_id=phone.serial, accelerator=accelerator,
-              scenario=Scenario(**settings, op_profile_runs=0, android_mode="app"),  # type: ignore[arg-type]
+              scenario=Scenario(**settings, op_profile_runs=0, run_mode=APP_MODE),  # type: ignore[arg-type]
               eval_inputs_path=str(eval_inputs) if eval_inputs else None, repeat=1)
     device = AndroidDevice(DirectTransport(phone.serial, connect_timeout_s=5), "tcp")
     try:
