@@ -285,8 +285,8 @@ class AndroidDevice:
             measurement = self._benchmark(job, base, binary_remote, model_remote, inputs)
         except DeviceLost:
             raise  # run() waits for the phone, or the executor quarantines it
-        except (DeviceError, SuiteError) as exc:  # SuiteError: the data does not fit the variant's inputs
-            return replace(base, status="failed", error=str(exc), finished_at=now_iso())
+        except (DeviceError, RunnerError, SuiteError) as exc:  # SuiteError: the data does not fit the variant's inputs
+            return replace(base, status="failed", error=str(exc), failure_cause=failure_cause(exc), finished_at=now_iso())
         if measurement.status == "ok" and job.repeat == 0 and job.scenario.op_profile_runs > 0:
             measurement = self._profile_ops(job, measurement, binary_remote, model_remote, inputs)
         if job.scenario.require_full_delegation:
@@ -334,8 +334,9 @@ class AndroidDevice:
                            failure_cause=failure_cause(exc), finished_at=now_iso())
         except DeviceLost:
             raise  # run() waits for the phone, or the executor quarantines it
-        except DeviceError as exc:
-            return replace(base, status="failed", error=str(exc), finished_at=now_iso())
+        except (DeviceError, RunnerError) as exc:  # RunnerError: ToolMissing, no litert_lm_main here
+            return replace(base, status="failed", error=str(exc), failure_cause=failure_cause(exc),
+                           finished_at=now_iso())
         parsed = litert_lm.parse_output(result.output)
         error = None
         if result.exit_code != 0 or parsed is None:
@@ -418,8 +419,9 @@ class AndroidDevice:
                    inputs: Sequence[commands.SampleFile]) -> Measurement:
         """Run the job's timed repeats with the shell binary, or through the benchmark APK for
         run mode APP_MODE, every run feeding `inputs` (`_timed_inputs`); return `base` with their
-        numbers, or failed with the first failing repeat's reason. An APK not fetched or refused by
-        pm fails the job with cause "harness", so `--resume` runs it once the APK is there."""
+        numbers, or failed with the first failing repeat's reason. An APK not fetched (ToolMissing)
+        or refused by pm (RunnerError) fails the job with cause "harness", so `--resume` runs it once
+        the APK is there."""
         run_repeat = self._shell_repeat
         if job.scenario.run_mode == APP_MODE:
             try:
@@ -428,8 +430,8 @@ class AndroidDevice:
                 self._install_apk(apk)
             except DeviceLost:
                 raise  # run() waits for the phone, or the executor quarantines it
-            except DeviceError as exc:
-                return replace(base, status="failed", error=str(exc), failure_cause="harness")
+            except (DeviceError, RunnerError) as exc:
+                return replace(base, status="failed", error=str(exc), failure_cause=failure_cause(exc))
             run_repeat = self._app_repeat
         outputs: list[BenchmarkOutput] = []
         texts: list[str] = []
@@ -509,7 +511,7 @@ class AndroidDevice:
             result = self._shell(f"{command} 2>&1", timeout_s=job.scenario.timeout_seconds)
         except DeviceTimeout as exc:
             self._kill(job)  # a hung run must not heat the next job
-            return _Repeat(None, None, f"{exc} (benchmark_model killed)", failure_cause(exc))
+            return _Repeat.failed(None, exc, "benchmark_model killed")
         parsed = parse_output(result.output)
         if result.exit_code != 0 or parsed.status != "ok":
             return _Repeat(result.output, None, self._failure(result.exit_code, parsed))
@@ -521,9 +523,11 @@ class AndroidDevice:
         try:
             run = apk_runner.run_once(self.transport, model, job.accelerator, job.scenario, inputs=inputs)
         except RunnerError as exc:  # am refused the Activity, or the flags cannot pass through the app
-            return _Repeat(None, None, str(exc), failure_cause(exc))
+            return _Repeat.failed(None, exc)
         if run.ended == "timeout":  # the app was force-stopped, so it does not heat the next job
-            return _Repeat(run.logcat, None, f"{run.output.error} (app force-stopped)", "harness")
+            # A hang of the phone's, as the shell binary's (its DeviceTimeout): `--resume` runs it again.
+            return _Repeat.failed(run.logcat, DeviceTimeout(run.output.error or "the benchmark APK timed out"),
+                                  "app force-stopped")
         if run.output.status != "ok":
             error = run.output.error or "the benchmark APK logged no result"
             return _Repeat(run.logcat, None, f"benchmark APK crashed: {error}" if run.ended == "crashed" else error)
@@ -531,7 +535,8 @@ class AndroidDevice:
 
     def _install_apk(self, apk: Path) -> None:
         """Install the benchmark APK (push, then ``pm install``) unless the phone has these very
-        bytes installed; looked at once per phone and APK hash. Raises DeviceError with pm's reason."""
+        bytes installed; looked at once per phone and APK hash. Raises RunnerError with pm's reason
+        (benchlab could not install its runner: cause "harness"), DeviceError when the push fails."""
         sha = sha256_file(apk)
         if self._installed_apk == sha:
             return
@@ -543,7 +548,7 @@ class AndroidDevice:
             result = self._shell(apk_runner.install_command(remote), timeout_s=INSTALL_TIMEOUT_S)
             failure = apk_runner.install_failure(result.output, result.exit_code)
             if failure is not None:
-                raise DeviceError(f"{self.info.id}: pm install refused the benchmark APK: {failure}")
+                raise RunnerError(f"{self.info.id}: pm install refused the benchmark APK: {failure}")
         self._installed_apk = sha
 
     def _profile_ops(self, job: Job, m: Measurement, binary: str, model: str,
@@ -898,6 +903,12 @@ class _Repeat:
     output: BenchmarkOutput | None
     error: str | None = None
     cause: FailureCause | None = None
+
+    @classmethod
+    def failed(cls, text: str | None, exc: BaseException, what_was_done: str | None = None) -> _Repeat:
+        """A repeat that `exc` failed, its cause decided by the exception's class (failure_cause);
+        `what_was_done` about it (the runner killed) follows the reason in brackets."""
+        return cls(text, None, f"{exc} ({what_was_done})" if what_was_done else str(exc), failure_cause(exc))
 
 
 class _EvalRun:

@@ -24,7 +24,8 @@ from android_runner import commands
 from android_runner.executor_runner import kill_command, parse_output, run_command
 from android_runner.tools import EXECUTOR_RUNNER_NAME, executor_runner, sha256_file
 from android_runner.transport import DeviceTimeout
-from benchlab.errors import DeviceError, DeviceLost
+from benchlab.errors import DeviceError, DeviceLost, RunnerError
+from benchlab.execute.failures import failure_cause
 from benchlab.records import Job, Measurement, now_iso
 from benchlab.tensors import Feeds, ModelIO, load_feeds, match_names, to_tensor
 
@@ -42,10 +43,7 @@ def run(device: AndroidDevice, job: Job) -> Measurement:
     model_remote = device._model_remote(Path(job.variant.path))
     binary_remote = device._remote(EXECUTOR_RUNNER_NAME)
     try:
-        binary = executor_runner(device.facts.abi)
-    except DeviceError as exc:  # not added yet: --resume runs it once it is
-        return replace(base, status="failed", error=str(exc), failure_cause="harness", finished_at=now_iso())
-    try:
+        binary = executor_runner(device.facts.abi)  # ToolMissing until the user adds one
         base = replace(base, runner_version=sha256_file(binary), conditions_before=device.conditions())
         device._ensure(binary, binary_remote, executable=True)
         device._use(Path(job.variant.path), model_remote)
@@ -56,9 +54,9 @@ def run(device: AndroidDevice, job: Job) -> Measurement:
             measurement = replace(measurement, outputs=_evaluate(device, job, binary_remote, model_remote, io, data))
     except DeviceLost:
         raise
-    except DeviceError as exc:
-        return replace(base, status="failed", error=str(exc), finished_at=now_iso())
-    except ValueError as exc:  # evaluation data that does not fit the program's inputs
+    except (DeviceError, RunnerError) as exc:
+        return replace(base, status="failed", error=str(exc), failure_cause=failure_cause(exc), finished_at=now_iso())
+    except ValueError as exc:  # evaluation data that does not fit the program's inputs: the model's
         return replace(base, status="failed", error=str(exc), finished_at=now_iso())
     return replace(measurement, conditions_after=device.conditions(), finished_at=now_iso())
 

@@ -29,7 +29,7 @@ from benchlab.settings import (
     Setting,
     read,
 )
-from benchlab.errors import DeviceError, SuiteError
+from benchlab.errors import DeviceError, RunnerError, SuiteError
 from benchlab.cache_dir import cache_dir
 
 #: LiteRT's published nightly prebuilts (tensorflow/lite/tools/benchmark README, "prebuilt").
@@ -55,6 +55,13 @@ BUILD_HINT = ("build it in an ExecuTorch checkout: cmake . -B cmake-out-android 
               "-DEXECUTORCH_BUILD_EXTENSION_EVALUE_UTIL=ON -DEXECUTORCH_BUILD_EXTENSION_RUNNER_UTIL=ON "
               "-DEXECUTORCH_BUILD_XNNPACK=ON -DEXECUTORCH_ENABLE_LOGGING=ON -DCMAKE_BUILD_TYPE=Release && "
               "cmake --build cmake-out-android --target executor_runner")
+
+
+class ToolMissing(RunnerError):
+    """A tool benchlab runs on the phone (benchmark_model, the benchmark APK, executor_runner,
+    litert_lm_main) is not on this machine: the harness's setup, not the phone's or the model's, so
+    the job's cause is "harness" and `--resume` runs it once the tool is there. The message says how
+    to get it."""
 
 
 def tools_dir() -> Path:
@@ -115,7 +122,7 @@ def _download(url: str, target: Path, env: str, timeout_s: float, say: Callable[
 def runner_binary(abi: str | None) -> Path:
     """Return the benchmark_model to push for a phone's ABI.
 
-    Raises DeviceError with the command to run when none is configured or fetched.
+    Raises ToolMissing with the command to run when none is configured or fetched.
     """
     return _tool(abi, ANDROID_BENCHMARK_MODEL, BINARY_NAME)
 
@@ -123,7 +130,7 @@ def runner_binary(abi: str | None) -> Path:
 def benchmark_apk(abi: str | None) -> Path:
     """Return the benchmark APK to install on a phone of this ABI.
 
-    Raises DeviceError whose message says to run `benchlab tools fetch android` (or set
+    Raises ToolMissing whose message says to run `benchlab tools fetch android` (or set
     $BENCHLAB_ANDROID_BENCHMARK_APK) when none is configured or fetched.
     """
     return _tool(abi, ANDROID_BENCHMARK_APK, APK_NAME)
@@ -135,7 +142,7 @@ def litert_lm_binary(abi: str | None) -> Path:
     No release of it is pinned here yet (LiteRT-LM publishes prebuilts in its GitHub releases, and a
     pin needs the asset's sha256 from a source benchlab can cite), so `benchlab tools fetch android`
     does not download it: set $BENCHLAB_ANDROID_LITERT_LM_MAIN, or put it in the ABI's tools folder.
-    Raises DeviceError saying so when there is none.
+    Raises ToolMissing saying so when there is none.
     """
     return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME,
                  how=f"set {ANDROID_LITERT_LM_MAIN.name} to one (LiteRT-LM's releases publish it; not fetched by "
@@ -145,7 +152,7 @@ def litert_lm_binary(abi: str | None) -> Path:
 def executor_runner(abi: str | None) -> Path:
     """Return the executor_runner to push for a phone's ABI.
 
-    Raises DeviceError saying how to build and add one when none is configured or added.
+    Raises ToolMissing saying how to build and add one when none is configured or added.
     """
     return _tool(abi, ANDROID_EXECUTOR_RUNNER, EXECUTOR_RUNNER_NAME,
                  how=f"{BUILD_HINT}, then run `benchlab tools add android executor_runner PATH` or set "
@@ -182,18 +189,18 @@ def add(tool: str, path: Path, say: Callable[[str], None] = print) -> Path:
 
 
 def _tool(abi: str | None, setting: Setting, name: str, how: str | None = None) -> Path:
-    """Return the tool `setting` names, else the one in the ABI's tools folder; raises DeviceError saying `how`
+    """Return the tool `setting` names, else the one in the ABI's tools folder; raises ToolMissing saying `how`
     to get one (default: fetch it)."""
     configured = read(setting)
     if configured:
         path = Path(configured)
         if not path.is_file():
-            raise DeviceError(f"{setting.name}={configured} does not exist")
+            raise ToolMissing(f"{setting.name}={configured} does not exist")
         return path
     folder_abi = abi if abi in PREBUILTS else "arm64-v8a"
     path = tools_dir() / folder_abi / name
     if not path.is_file():
         # The instruction is in the message itself: it becomes the failed row's one-line error.
         how = how or f"run `benchlab tools fetch android` or set {setting.name}"
-        raise DeviceError(f"no {name} for {abi or 'this phone'}: {how}")
+        raise ToolMissing(f"no {name} for {abi or 'this phone'}: {how}")
     return path

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from android_runner.tools import ToolMissing
+from android_runner.transport import DeviceTimeout
 from benchlab.errors import BenchlabError, DeviceError, DeviceLost, ModelError, RunnerError, SuiteError
 from benchlab.execute.executor import LocalExecutor, interleaved_schedule
 from benchlab.execute.failures import failure_cause
@@ -17,6 +19,9 @@ from tests.test_execution import RecordingDevice, jobs_for
     (DeviceError("no space left on device"), "device"),
     (DeviceLost("adb: device offline"), "device"),
     (RunnerError("a result this benchlab cannot read"), "harness"),
+    # A runner's own classes are the same mapping's: a hung run is the phone's, a tool not fetched the harness's.
+    (DeviceTimeout("benchmark APK did not finish within 1 s"), "device"),
+    (ToolMissing("no benchmark_model.apk for arm64-v8a: run `benchlab tools fetch android`"), "harness"),
     (BenchlabError("anything else benchlab raised"), "harness"),
     (ValueError("a bug"), "harness"),
 ])

@@ -80,6 +80,7 @@ def test_without_an_executor_runner_the_row_says_how_to_build_one(
     row = benchlab.load_results(run_dir).iloc[0]
     assert row["status"] == "failed" and "\n" not in row["error"]
     assert row["error"].startswith("no executor_runner for arm64-v8a: build it in an ExecuTorch checkout")
+    assert row["failure_cause"] == "harness"  # `--resume` runs it once one is added
     assert "benchlab tools add android executor_runner PATH" in row["error"]
 
 
