@@ -22,7 +22,6 @@ import multiprocessing
 import multiprocessing.synchronize
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's benchlab and android_runner (its loopback phone)
 
 from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice  # noqa: E402
+from android_runner.loopback.ports import free_port  # noqa: E402
 
 REMOTE = "/data/local/tmp/benchlab/model.tflite"
 
@@ -89,12 +89,6 @@ def phone_process(root: Path) -> Iterator[str]:
     finally:
         stop.set()
         process.join(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

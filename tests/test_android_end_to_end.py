@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import benchlab
 import benchlab.results.store
 from benchlab.cli import main
 from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice
+from android_runner.loopback.ports import free_port
 
 
 @pytest.fixture()
@@ -33,12 +33,6 @@ def phones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Lo
     with LoopbackAdbDevice(LOW_END, tmp_path / "low", accept_new_keys=True) as low, \
             LoopbackAdbDevice(FLAGSHIP, tmp_path / "flag", accept_new_keys=True) as flagship:
         yield low, flagship
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(params=["direct", "adb-server"])

@@ -25,7 +25,8 @@ from benchlab.results.store import read_repeat_records
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
-from android_runner.loopback.farm import LoopbackFarm, free_port
+from android_runner.loopback.farm import LoopbackFarm
+from android_runner.loopback.ports import free_port
 
 
 def farm_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

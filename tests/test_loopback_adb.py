@@ -26,6 +26,7 @@ from android_runner.device import AndroidDevice
 from android_runner.discovery import ListedPhone, discover, parse_devices_l, server_listing
 from benchlab.execute.devices import UnavailableDevice
 
+from android_runner.loopback.ports import free_port
 from android_runner.loopback import (
     FLAGSHIP,
     LOW_END,
@@ -384,12 +385,6 @@ def test_device_stops_by_itself_after_its_lifetime(tmp_path):
 # --- the stock adb client -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def stock_adb(tmp_path: Path):
     """Run the stock adb client against a private adb server (own port, own HOME and key); yields
@@ -399,7 +394,7 @@ def stock_adb(tmp_path: Path):
         pytest.skip("the stock adb client is not installed (Debian package `adb`)")
     home = tmp_path / "home"
     home.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
     def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,8 @@
 
 See ``device.py`` for the protocol and the fault switches, ``services.py`` for how shell and sync
 map the phone's files onto a folder, ``personalities.py`` for the two phones, and
-``fake_benchmark_model.py`` for the stand-in benchmark_model.
+``fake_benchmark_model.py`` for the stand-in benchmark_model, ``ports.py`` for the ports its servers'
+neighbours (an adb server, a Dask scheduler) are told to bind.
 """
 
 from .android_pubkey import AndroidPublicKey, PublicKeyError

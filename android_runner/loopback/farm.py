@@ -19,17 +19,11 @@ from pathlib import Path
 
 from .device import LoopbackAdbDevice
 from .personalities import Personality
+from .ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 #: Bound on waiting for a process to come up or a worker to advertise (never a timing assertion).
 STARTUP_SECONDS = 90
-
-
-def free_port() -> int:
-    """Return a TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LoopbackFarm:

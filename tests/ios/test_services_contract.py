@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import inspect
 import re
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from ios_runner.services import (
     parse_battery,
     phone_error,
 )
+from android_runner.loopback.ports import free_port
 
 SOURCE = Path(services_module.__file__)
 
@@ -352,10 +352,7 @@ def test_documents_paths_stay_inside_documents() -> None:
 
 
 def test_no_usbmuxd_at_the_configured_address_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as sock:  # a port nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    monkeypatch.setenv("BENCHLAB_USBMUXD", f"127.0.0.1:{port}")
+    monkeypatch.setenv("BENCHLAB_USBMUXD", f"127.0.0.1:{free_port()}")  # a port nothing listens on
     services = Pymobiledevice3Services()
     try:
         assert services.transport("any") == "usbmux-remote"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -52,6 +51,7 @@ from ios_runner.services import (
     phone_error,
     same_udid,
 )
+from android_runner.loopback.ports import free_port
 from tests.ios.loopback_usbmuxd import LoopbackPhone, LoopbackUsbmuxd
 
 UDID = "00008101-000611223344556E"
@@ -70,9 +70,7 @@ LOCKED = NSError(1, "FBSOpenApplicationServiceErrorDomain", {
 
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on: a tunnel tunneld still lists after an unplug."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_port()
 
 
 class FakeTunneld:
