@@ -15,7 +15,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="serial or UDID of a real phone for tests marked `device`")
 
 
+#: The test files that take longest, longest first (from the suite's --durations on 2026-12-07).
+#: `make test` runs each file whole on one of two pytest-xdist workers, handing out files in
+#: collection order: starting the long ones first leaves the many short files to even out the end,
+#: so both workers finish together. test_end_to_end.py leads because its fixture trains the
+#: quickstart model, which test_benchmarks.py's host_latency smoke then reuses from the shared cache
+#: instead of waiting on the other worker's training; the order is a schedule, never a dependency.
+LONGEST_FILES = (
+    "test_end_to_end.py", "test_android_end_to_end.py", "test_torch_host.py", "test_torch_convert.py",
+    "test_training_recipes.py", "test_benchmarks.py", "test_public_models.py", "test_farm.py",
+    "test_stop_resume.py", "test_optimize.py", "android/test_pte_android.py", "android/test_phone_faults.py",
+    "android/test_app_mode.py", "android/test_apk_runner.py", "test_ios_end_to_end.py",
+)
+TESTS = Path(__file__).resolve().parent
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {TESTS / name: place for place, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # a stable sort: the other files keep their order
     if config.getoption("--device"):
         return
     skip = pytest.mark.skip(reason="needs a real phone: pass --device SERIAL_OR_UDID")
@@ -29,9 +46,17 @@ def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Point benchlab's cache at a folder shared by this test session only.
 
     The quickstart model is trained once per session here; a developer's own cache is never
-    touched, and CI starts from nothing as a new user would.
+    touched, and CI starts from nothing as a new user would. Under pytest-xdist every worker uses
+    the same folder (in the run's base folder, above each worker's own), so the model and its
+    variants are built once for the whole run: benchlab's cache builds each entry under a file lock,
+    and a second process waits and reuses it. A test that asserts what the cache holds uses
+    `module_cache`, which no other worker writes to.
     """
-    cache = tmp_path_factory.mktemp("benchlab-cache")
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # base is this worker's folder: popen-gwN
+        base = base.parent
+    cache = base / "benchlab-cache"
+    cache.mkdir(exist_ok=True)
     os.environ["BENCHLAB_CACHE_DIR"] = str(cache)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return cache
