@@ -15,6 +15,10 @@ import pytest
 from android_runner.tools import APK_PREBUILTS, PREBUILTS, runner_binary
 from benchlab.cli import main
 
+# The fetched runners land in a cache of this module's own: what it holds is asserted here, and the
+# stand-in binaries never reach the session's cache where other tests (on another worker) look for runners.
+pytestmark = pytest.mark.usefixtures("module_cache")
+
 
 @pytest.fixture()
 def mirror(tmp_path: Path) -> Iterator[tuple[str, Path]]:
