@@ -174,6 +174,11 @@ class Capabilities:
         if variant_format in planned:
             return f"not yet: {planned[variant_format]}"
         if variant_format not in self.formats:
+            from benchlab.formats import format_named  # its format modules import benchlab.tensors
+
+            fmt = format_named(variant_format)
+            if fmt is not None and fmt.runs_only_on:
+                return f"built, not available on this device: {fmt.runs_only_on}"
             return f"built, not runnable on this device ({variant_format} is not supported here)"
         if accelerator.kind == NO_ACCELERATOR:
             from benchlab.formats import accelerator_kinds  # its format modules import benchlab.tensors

@@ -89,7 +89,9 @@ log = logging.getLogger(__name__)
 
 #: Formats the runner app does not run yet, with the line a job of one gets.
 NOT_YET = (("pte", "the iPhone runner app has no ExecuTorch runtime yet; .pte variants run on the host and on "
-                   "Android phones (executor_runner)"),)
+                   "Android phones (executor_runner)"),
+           ("aimodel", "the iPhone runner app has no Core AI (iOS 27) runtime yet; .aimodel variants are built and "
+                       "checked on the host"))
 #: How long a job may wait in the inbox before the app is considered not open (inbox mode).
 DEFAULT_PICKUP_TIMEOUT_S = 60.0
 INSTALL_TIMEOUT_S = 600.0

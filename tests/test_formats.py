@@ -16,7 +16,8 @@ from benchlab.decide.delivery import check_delivery
 def test_every_format_module_is_registered_with_its_suffix() -> None:
     assert {(f.name, f.suffix) for f in registered()} == {("tflite", ".tflite"), ("mlpackage", ".mlpackage"),
                                                           ("pt2", ".pt2"), ("pte", ".pte"),
-                                                          ("litertlm", ".litertlm"), ("etlm", ".etlm")}
+                                                          ("litertlm", ".litertlm"), ("etlm", ".etlm"),
+                                                          ("aimodel", ".aimodel")}
     assert format_of(Path("m.tflite")) is format_named("tflite") and format_of(Path("m.keras")) is None
 
 
@@ -29,7 +30,8 @@ def test_a_format_says_which_accelerators_run_it() -> None:
 
 
 def test_a_model_folder_picks_up_every_format_suffix() -> None:
-    assert {".tflite", ".mlpackage", ".pt2", ".pte", ".litertlm", ".etlm", ".keras", ".h5"} == set(FOLDER_MODEL_SUFFIXES)
+    assert {".tflite", ".mlpackage", ".pt2", ".pte", ".litertlm", ".etlm", ".aimodel", ".keras",
+            ".h5"} == set(FOLDER_MODEL_SUFFIXES)
 
 
 @pytest.mark.parametrize(("fmt", "stores"), [("tflite", {"Google Play", "App Store"}), ("mlpackage", {"App Store"})])

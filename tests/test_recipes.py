@@ -78,7 +78,7 @@ def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
     assert needing_calibration == {"full-int8", "int16x8", "executorch-int8"}
     assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
-    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch", "executorch"}  # benchlab check asks the registry
+    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch", "executorch", "coreai"}  # benchlab check asks the registry
     assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte",
                                                                                   "litertlm", "etlm"}
     assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte", "litertlm", "etlm"]

@@ -50,6 +50,9 @@ class ModelFormat:
     #: The source kind (benchlab.plan.suite.ModelSpec.kind) a suite model in this format is, when it is
     #: not the format's own name: a .pt2 is a "torch" source, like a `module:` factory.
     source_kind: ClassVar[str | None] = None
+    #: Where it runs, in one line, when no runner benchlab has can run it (Core AI: Apple's OS 27 only): a device
+    #: that does not list the format says this rather than "not supported here".
+    runs_only_on: ClassVar[str | None] = None
 
     def check_contents(self, path: Path) -> str | None:
         """Return why an existing file or directory is not a model of this format, or None when it is one."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from benchlab.optimize.recipes import (asis, coreml, distill, edge_quantizer, executorch, litert, model_optimization,
-                                       torch_to_litert)
+from benchlab.optimize.recipes import (asis, coreai, coreml, distill, edge_quantizer, executorch, litert,
+                                       model_optimization, torch_to_litert)
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -60,6 +60,7 @@ _REGISTERED: tuple[Recipe, ...] = (
     asis.LitertlmAsIs(),
     asis.EtlmAsIs(),
     torch_to_litert.LiteRTTorch(),
+    coreai.CoreAI(),
 )
 
 #: Every recipe by name, in the order `benchlab` lists them.
