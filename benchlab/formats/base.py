@@ -45,7 +45,9 @@ class ModelFormat:
     #: The platforms whose apps can bundle it ("android", "ios"): the delivery check weighs it
     #: against those stores' limits.
     app_platforms: ClassVar[frozenset[str]]
-    #: Whether `describe` reads its inputs and outputs on this machine (else the device reads them).
+    #: Whether the plan fits the evaluation data to what `describe` reads (keyed by its input names,
+    #: synthetic inputs made from its shapes). An .mlpackage's description is read by its runner
+    #: when it sends a job, not by the plan: a flexible dimension (-1) gives no data a shape.
     described_here: ClassVar[bool] = False
     #: The source kind (benchlab.plan.suite.ModelSpec.kind) a suite model in this format is, when it is
     #: not the format's own name: a .pt2 is a "torch" source, like a `module:` factory.
@@ -62,7 +64,7 @@ class ModelFormat:
         """Return the model's inputs and outputs as read on this machine.
 
         Raises ValueError (or RuntimeError) when the file is not a loadable model, and
-        NotImplementedError for a format this machine cannot read (`described_here` False).
+        NotImplementedError for a format this machine cannot read.
         """
         raise NotImplementedError(f"a {self.suffix} model's inputs and outputs are read on the device")
 

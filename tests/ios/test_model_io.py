@@ -1,4 +1,5 @@
-"""Declared input and output names of model files, read on the host (ios_runner.model_io)."""
+"""Declared input and output names of model files, read on the host (their format's `describe`, through
+ios_runner.model_io)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ios_runner.model_io import ModelFileError, declared_io, spec_path
+from benchlab.formats.mlpackage import spec_path
+from ios_runner.model_io import ModelFileError, declared_io
 
 
 def test_tflite_inputs_and_outputs_come_in_the_model_order(heads_tflite: Path) -> None:
@@ -60,7 +62,7 @@ def test_mlpackage_int32_and_flexible_inputs_are_read(tmp_path: Path) -> None:
 def test_a_package_without_a_manifest_is_named(tmp_path: Path) -> None:
     package = tmp_path / "empty.mlpackage"
     package.mkdir()
-    with pytest.raises(ModelFileError, match=r"empty.mlpackage/Manifest.json: not an .mlpackage manifest"):
+    with pytest.raises(ModelFileError, match=r"empty.mlpackage: not a readable Core ML model: Manifest.json: not an .mlpackage manifest"):
         declared_io(package, "mlpackage")
 
 
