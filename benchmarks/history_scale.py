@@ -2,8 +2,9 @@
 
 Each command runs in a child process of its own, as a user runs it (Python's start and benchlab's
 imports included), on a results root written by benchmarks/make_history.py (365 nights x 1,200
-rows x 3 repeats: 20 variants x 3 accelerators x 20 phones). For each it reports the wall time
-and the child's peak memory (its maximum resident set size, from wait4), beside the target:
+rows x 3 repeats: 20 variants x 3 accelerators x 20 phones). For each it reports the wall time, the
+child's CPU time (user + system) and its peak memory (maximum resident set size, from wait4), beside
+the target:
 
     history (the list of runs)         <= 5 s    < 2 GB
     history --changes                  <= 60 s   < 2 GB
@@ -49,7 +50,8 @@ MEMORY_TARGET_MB = 2048.0
 
 
 def measure(code: str, root: Path, base: str, cand: str, limit: float) -> dict:
-    """Run one command in a child process; return its wall seconds, peak RSS (MB), exit code, stopped."""
+    """Run one command in a child process; return its wall and CPU seconds (user + system: on a shared
+    machine the wall time holds the other jobs' share too), peak RSS (MB), exit code, stopped."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", PRELUDE + code, str(root), base, cand], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -66,8 +68,8 @@ def measure(code: str, root: Path, base: str, cand: str, limit: float) -> dict:
     seconds = time.perf_counter() - started
     error = child.stderr.read() if child.stderr else ""
     code_ = os.waitstatus_to_exitcode(status)
-    return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024.0, "exit": code_, "stopped": stopped,
-            "stderr": error[-2000:]}
+    return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024.0,
+            "exit": code_, "stopped": stopped, "stderr": error[-2000:]}
 
 
 def main() -> None:
@@ -101,11 +103,12 @@ def main() -> None:
                 raise SystemExit(f"{label} failed ({result['exit']}): {result['stderr']}")
     load = os.getloadavg()
     print(f"load average while measuring: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on {os.cpu_count()} cores")
-    print(f"{'command':<26} {'wall s':>9} {'target s':>9} {'peak MB':>9} {'target MB':>10}")
+    print(f"{'command':<26} {'wall s':>9} {'cpu s':>9} {'target s':>9} {'peak MB':>9} {'target MB':>10}")
     for label, result in figures.items():
         wall = f"> {args.limit:.0f}" if result["stopped"] else f"{result['seconds']:.1f}"
         target = f"{result['target_s']:.0f}" if result["target_s"] else "-"
-        print(f"{label:<26} {wall:>9} {target:>9} {result['peak_mb']:>9.0f} {MEMORY_TARGET_MB:>10.0f}")
+        print(f"{label:<26} {wall:>9} {result['cpu_seconds']:>9.1f} {target:>9} {result['peak_mb']:>9.0f} "
+              f"{MEMORY_TARGET_MB:>10.0f}")
     if args.out:
         args.out.write_text(json.dumps({"root": str(root), "runs": len(runs), "load": load, "figures": figures},
                                        indent=2))
