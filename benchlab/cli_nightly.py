@@ -159,22 +159,21 @@ def cmd_history(args: argparse.Namespace) -> int:
             write_output(csv, changes_frame(results).to_csv(index=False))
             _stderr().print(f"change points: {csv} ({len(results)} series)")
         return EXIT_OK
+    from benchlab.results.run_summary import run_listing
+
     table = Table(title=f"runs in {escape(str(root))}")
     for column in ("#", "run id", "suite", "started (UTC)", "finished", "ok / measurements", "devices"):
         table.add_column(column)
-    # The list needs two columns; the CSV is the whole tidy history.
-    history = load_history(root, suite, None if csv is not None else ("status", "device_id"))
-    by_run = dict(tuple(history.groupby("run_id", sort=False))) if not history.empty else {}
+    # Each run's counts from its summary (benchlab.results.run_summary), not its table.
     for run in runs:
-        rows = by_run.get(run.run_id, history.iloc[0:0])
-        ok = int((rows["status"] == "ok").sum()) if not rows.empty else 0
-        devices = ", ".join(sorted(rows["device_id"].unique())) if not rows.empty else ""
+        summary = run_listing(run.path)
         started = run.started_at.strftime("%Y-%m-%d %H:%M:%S") if run.started_at else "?"
         table.add_row(str(run.order), escape(run.run_id), escape(run.suite_name or "?"), started,
-                      "yes" if run.finished else "[yellow]no (interrupted?)[/yellow]", f"{ok} / {len(rows)}",
-                      escape(devices))
+                      "yes" if run.finished else "[yellow]no (interrupted?)[/yellow]",
+                      f"{summary.ok} / {summary.measurements}", escape(", ".join(summary.devices)))
     _stdout().print(table)
-    if csv is not None:
+    if csv is not None:  # the CSV is the whole tidy history
+        history = load_history(root, suite)
         write_output(csv, history.to_csv(index=False))
         _stderr().print(f"history: {csv} ({len(history)} rows)")
     return EXIT_OK

@@ -9,6 +9,9 @@
                            inputs), and labels (inputs/MODEL.labels.npy)
     measurements.parquet,  the tidy tables of a finished run (one row per measurement, one per
     samples.parquet        iteration)
+    run-summary.json       how many measurements the run holds, how many ok, on which devices: what
+                           `benchlab history` lists, kept so a long history is listed without
+                           reading every table (benchlab.results.run_summary)
     sustained/JOB.jsonl    a job's sustained session, one JSON record per window (benchlab.results.sustained)
     report.html, summary.json, latency.png, tradeoff.png, llm_decode.png, trend_latency.png,
     trend_size_accuracy.png, sustained.png
@@ -32,6 +35,7 @@ RUN_FILE = "run.json"
 MEASUREMENTS_FILE = "measurements.jsonl"
 MEASUREMENTS_PARQUET = "measurements.parquet"
 SAMPLES_PARQUET = "samples.parquet"
+RUN_SUMMARY_FILE = "run-summary.json"
 INPUTS_DIR = "inputs"
 OUTPUTS_DIR = "outputs"
 REPORT_HTML = "report.html"
@@ -94,6 +98,11 @@ class RunLayout:
     def samples_parquet(self) -> Path:
         """The tidy table of a finished run, one row per timed iteration."""
         return self.directory / SAMPLES_PARQUET
+
+    @property
+    def run_summary(self) -> Path:
+        """The run's counts for the history listing (benchlab.results.run_summary)."""
+        return self.directory / RUN_SUMMARY_FILE
 
     @property
     def inputs_dir(self) -> Path:

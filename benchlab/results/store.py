@@ -363,18 +363,22 @@ class RunStore:
         return done, dead
 
     def finish(self, finished_at: str) -> RunRecord:
-        """Export the tidy tables as Parquet, then mark the run finished; return the run's record.
+        """Export the tidy tables as Parquet and the run's summary (benchlab.results.run_summary), then
+        mark the run finished; return the run's record.
 
         Raises DiskFull when the disk fills: no partial table is left and the run is not marked
         finished, so `--resume` finishes it once there is space.
         """
         from benchlab.results.run_record import RunRecord
+        from benchlab.results.run_summary import summary_text
 
         record = RunRecord.load(self.directory)
         for path, table in ((self.layout.measurements_parquet, record.results),
                             (self.layout.samples_parquet, record.samples)):
             with self._replacing(path) as partial:
                 table.to_parquet(partial, index=False)
+        with self._replacing(self.layout.run_summary) as partial:  # what `benchlab history` lists
+            partial.write_text(summary_text(self.directory, record.results))  # stamped with the table just written
         self.write_meta(replace(self.read_meta(), finished_at=finished_at))
         return record
 
