@@ -249,12 +249,12 @@ def compare_with_baseline(run_dir: Path, baseline: str, results_root: Path,
     itself, or there is no earlier run for "latest" (a first night has nothing to compare with, and
     says so).
     """
-    from benchlab.nightly.compare import compare_runs
+    from benchlab.nightly.compare import compare_runs, history_columns
     from benchlab.results.history import latest_before, resolve_run, run_suite_history
     from benchlab.nightly.noise import metric_floors_for_run
 
     baseline_dir = latest_before(run_dir, results_root) if baseline == "latest" else resolve_run(baseline, results_root)
-    history = run_suite_history(run_dir, results_root)
+    history = run_suite_history(run_dir, results_root, history_columns())
     return compare_runs(baseline_dir, run_dir, overrides=dict(overrides or {}), history=history,
                         noise_floors=metric_floors_for_run(run_dir, results_root, history),
                         absolute_accuracy_gate=absolute_accuracy_gate)

@@ -93,8 +93,8 @@ from benchlab.metrics.change import (  # noqa: F401 - the row statuses are part 
     ChangeContext,
     MetricChange,
 )
-from benchlab.nightly.controls import RowControls, control_shift_log, machine_shifts, shift_of_others
-from benchlab.nightly.noise import MIN_CHANGES, relative_noise_floors, unchanged_changes
+from benchlab.nightly.controls import RowControls, control_shift_log, machine_shifts, rows_controls
+from benchlab.nightly.noise import MIN_CHANGES, floor_columns, relative_noise_floors, unchanged_changes
 from benchlab.nightly.sustained_compare import SustainedChange, compare_sustained
 from benchlab.nightly.thresholds import with_overrides
 from benchlab.plan.suite import RegressionSpec
@@ -274,6 +274,17 @@ def accuracy_gate(m: Measurement, budget_points: float | None, min_cosine: float
     if reason is None:
         return None
     return f"{reason} (against {fidelity.reference_variant})" if fidelity else reason
+
+
+#: The columns of a history `outside_since` reads (benchlab.decide.pick.budget_judgement's).
+STANDING_COLUMNS = ("status", "variant", "fidelity_reference", "accuracy_delta", "fidelity_top1_agreement",
+                    "fidelity_worst_cosine")
+
+
+def history_columns() -> tuple[str, ...]:
+    """Return the columns of the suite's history `compare_runs` reads (load_history's `columns`): the
+    noise floors' and the standing miss's."""
+    return (*floor_columns(), *STANDING_COLUMNS)
 
 
 def outside_since(key: Key, baseline_run: str, history: pd.DataFrame | None, budget_points: float,
@@ -471,7 +482,9 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
         notes.append(f"suites differ ({base_run.meta.suite_name} vs {cand_run.meta.suite_name})")
     eval_differences: dict[str, str | None] = {}
     comparisons = []
-    for key in [*cand, *(k for k in base if k not in cand)]:
+    keys = [*cand, *(k for k in base if k not in cand)]
+    controls = rows_controls(keys, shifts, relative_floors)
+    for key in keys:
         model = key[0]
         if model not in eval_differences:
             eval_differences[model] = _eval_set_difference(model, base_run, cand_run)
@@ -482,7 +495,7 @@ def compare_runs(baseline: RunRecord | Path | str, candidate: RunRecord | Path |
                     and accuracy_gate(before, budget, min_cosine) is not None else None)
         comparisons.append(compare_measurements(before, cand.get(key), thresholds, budget,
                                                 eval_differences[model], row_floors, min_cosine, standing,
-                                                shift_of_others(key, shifts, relative_floors),
+                                                controls[key],
                                                 max(MIN_CHANGES - len(earlier.get(key, ())), 1)))
     return CompareResult(
         baseline_run=base_run.run_id, candidate_run=cand_run.run_id,

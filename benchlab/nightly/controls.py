@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,10 +79,22 @@ def shift_of_others(key: Key, shifts: Mapping[Key, float], relative_floors: Mapp
     """Return the median log shift of the controls of `key`'s device · accelerator other than `key`
     itself, how many there are and `key`'s relative floor (benchlab.nightly.noise.relative_noise_floors);
     None when it has no control."""
-    others = [shift for other, shift in shifts.items() if other != key and _group(other) == _group(key)]
-    if not others:
-        return None
-    return RowControls(statistics.median(others), len(others), (relative_floors or {}).get(key))
+    return rows_controls([key], shifts, relative_floors)[key]
+
+
+def rows_controls(keys: Iterable[Key], shifts: Mapping[Key, float], relative_floors: Mapping[Key, float] | None = None
+                  ) -> dict[Key, RowControls | None]:
+    """Return `shift_of_others` of each of `keys`, the rows of each device · accelerator found once (a
+    farm's compare has 1,200 rows: not every row scanned for every row)."""
+    groups: dict[tuple[str, str], list[tuple[Key, float]]] = {}
+    for other, shift in shifts.items():
+        groups.setdefault(_group(other), []).append((other, shift))
+    found: dict[Key, RowControls | None] = {}
+    for key in keys:
+        others = [shift for other, shift in groups.get(_group(key), ()) if other != key]
+        found[key] = (RowControls(statistics.median(others), len(others), (relative_floors or {}).get(key))
+                      if others else None)
+    return found
 
 
 def machine_shifts(shifts: Mapping[Key, float], threshold_pct: float) -> list[MachineShift]:

@@ -36,6 +36,8 @@ import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,7 @@ from benchlab.results.history import SERIES
 from benchlab.results.history import SETUP_COLUMNS
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 Key = tuple[str, str, str, str]
@@ -60,31 +63,63 @@ KEY_COLUMNS = list(SERIES)
 SAME_SETUP = ["variant_sha256", *SETUP_COLUMNS]
 
 
-def _changes_by_run_pair(history: pd.DataFrame, column: str = LATENCY_COLUMN
-                         ) -> list[tuple[tuple[int, int], Key, float]]:
-    """Return every unchanged log change of `column` (the median latency unless told) in `history`:
-    (the two runs' run_order, row key, change) between consecutive measurements of a row where
-    nothing in SAME_SETUP changed, row by row and in run order."""
+def floor_columns() -> tuple[str, ...]:
+    """Return the columns of a history the noise floors are computed from (load_history's `columns`;
+    it adds the run, the row key and the setup): a year of nights is read for these alone."""
+    from benchlab.metrics import registered
+
+    return ("status", *SAME_SETUP, *(metric.history_column for metric in registered() if metric.history_column))
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """Every unchanged log change of a history, key by key (in the order the keys first appear) and in
+    run order within a key: `keys[key_index[i]]` changed by `change[i]` from run `before[i]` to `after[i]`."""
+
+    keys: list[Key]
+    key_index: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    change: np.ndarray
+
+
+def _by_key(keys: Sequence[Key], key_index: np.ndarray, values: np.ndarray) -> dict[Key, list[float]]:
+    """Return `values` as one list per key; `key_index` (which of `keys` each value is of) is grouped."""
     import numpy as np
 
+    bounds = np.flatnonzero(np.diff(key_index)) + 1
+    return {keys[int(part[0])]: chunk.tolist()
+            for part, chunk in zip(np.split(key_index, bounds), np.split(values, bounds)) if len(part)}
+
+
+def _changes_by_run_pair(history: pd.DataFrame, column: str = LATENCY_COLUMN) -> _Changes:
+    """Return every unchanged log change of `column` (the median latency unless told) in `history`:
+    between consecutive measurements of a row where nothing in SAME_SETUP changed, row by row and in
+    run order. Computed for every row at once: a year of a farm's nights is 400,000 measurements."""
+    import numpy as np
+    import pandas as pd
+
     if history.empty or column not in history.columns:
-        return []
+        empty = np.array([], dtype=np.intp)
+        return _Changes([], empty, empty, empty, np.array([], dtype=float))
     ok = history[(history["status"] == "ok") & history[column].notna()]
     # Each row's setup as one text, made column by column once (not row by row per series).
     same_setup = ok[SAME_SETUP[0]].astype(str)
     for name in SAME_SETUP[1:]:
         same_setup = same_setup + "|" + ok[name].astype(str)
-    ok = ok.assign(same_setup=same_setup)
-    found = []
-    for key, rows in ok.groupby(KEY_COLUMNS, sort=False, dropna=False):
-        rows = rows.sort_values("run_order")
-        setup = rows["same_setup"].tolist()
-        values = rows[column].astype(float).tolist()
-        order = rows["run_order"].astype(int).tolist()
-        found.extend(((order[i - 1], order[i]), tuple(key), float(np.log(values[i] / values[i - 1])))
-                     for i in range(1, len(rows))
-                     if setup[i] == setup[i - 1] and values[i] > 0 and values[i - 1] > 0)
-    return found  # type: ignore[return-value]
+    # Rows numbered by key in the order keys first appear, then sorted by key and run (the row order breaks ties).
+    codes = ok.groupby(KEY_COLUMNS, sort=False, dropna=False).ngroup().to_numpy()
+    run_order = ok["run_order"].to_numpy(dtype=np.int64)
+    order = np.lexsort((run_order, codes))
+    codes, run_order = codes[order], run_order[order]
+    values = ok[column].to_numpy(dtype=float)[order]
+    setup = pd.factorize(same_setup)[0][order]
+    follows = ((codes[1:] == codes[:-1]) & (setup[1:] == setup[:-1]) & (values[1:] > 0) & (values[:-1] > 0))
+    at = np.flatnonzero(follows) + 1
+    firsts = np.unique(codes, return_index=True)[1]
+    key_values = [ok[name].to_numpy(dtype=object)[order][firsts] for name in KEY_COLUMNS]
+    return _Changes(keys=list(zip(*key_values)), key_index=codes[at], before=run_order[at - 1], after=run_order[at],
+                    change=np.log(values[at] / values[at - 1]))
 
 
 def unchanged_changes(history: pd.DataFrame, column: str = LATENCY_COLUMN) -> dict[Key, list[float]]:
@@ -93,10 +128,8 @@ def unchanged_changes(history: pd.DataFrame, column: str = LATENCY_COLUMN) -> di
 
     `history` is benchlab.results.history.load_history's table (one row per measurement and run).
     """
-    found: dict[Key, list[float]] = {}
-    for _, key, change in _changes_by_run_pair(history, column):
-        found.setdefault(key, []).append(change)
-    return found
+    changes = _changes_by_run_pair(history, column)
+    return _by_key(changes.keys, changes.key_index, changes.change)
 
 
 def relative_to_others(changes: Mapping[Key, float]) -> dict[Key, float]:
@@ -116,16 +149,44 @@ def relative_to_others(changes: Mapping[Key, float]) -> dict[Key, float]:
 
 def relative_changes(history: pd.DataFrame) -> dict[Key, list[float]]:
     """Return, per row key, its unchanged changes less the median unchanged change of the other rows
-    of its device · accelerator between the same two runs (relative_to_others): what moved the row
-    but not the machine (benchlab.nightly.controls)."""
-    pairs: dict[tuple[int, int], dict[Key, float]] = {}
-    for runs, key, change in _changes_by_run_pair(history):
-        pairs.setdefault(runs, {})[key] = change
-    found: dict[Key, list[float]] = {}
-    for changes in pairs.values():
-        for key, relative in relative_to_others(changes).items():
-            found.setdefault(key, []).append(relative)
-    return found
+    of its device · accelerator between the same two runs (relative_to_others for every pair of runs,
+    computed for all of them at once), each key's in the order the pairs of runs first appear
+    in the history."""
+    import numpy as np
+    import pandas as pd
+
+    changes = _changes_by_run_pair(history)
+    if not len(changes.change):
+        return {}
+    # Pairs of runs numbered in the order they first appear; a row changes once per pair (its last change counts).
+    pair = pd.factorize(changes.before * (int(changes.after.max()) + 1) + changes.after)[0]
+    last = ~pd.DataFrame({"pair": pair, "key": changes.key_index}).duplicated(keep="last").to_numpy()
+    pair, key_index, change = pair[last], changes.key_index[last], changes.change[last]
+    group_of_key = pd.factorize(pd.Series([key[2:] for key in changes.keys], dtype=object))[0]
+    group = group_of_key[key_index]
+    # Each (pair, device · accelerator) block sorted by change: the median of the others is read from
+    # the block by where the row itself sits in it (statistics.median of the block without the row).
+    order = np.lexsort((change, group, pair))
+    block = np.concatenate(([True], (pair[order][1:] != pair[order][:-1]) | (group[order][1:] != group[order][:-1])))
+    starts = np.flatnonzero(block)
+    sizes = np.diff(np.append(starts, len(order)))
+    start = np.repeat(starts, sizes)
+    others = np.repeat(sizes, sizes) - 1
+    rank = np.arange(len(order)) - start
+    ranked = change[order]
+
+    def other(j: np.ndarray) -> np.ndarray:  # the j-th smallest of the block without the row itself
+        return ranked[np.minimum(start + j + (j >= rank), len(order) - 1)]
+
+    half = others // 2
+    median = np.where(others % 2 == 1, other(half), (other(np.maximum(half - 1, 0)) + other(half)) / 2)
+    relative = np.full(len(order), np.nan)
+    relative[order] = ranked - median
+    has_others = np.zeros(len(order), dtype=bool)
+    has_others[order] = others > 0
+    kept = np.flatnonzero(has_others)
+    in_pair_order = kept[np.lexsort((pair[kept], key_index[kept]))]
+    return _by_key(changes.keys, key_index[in_pair_order], relative[in_pair_order])
 
 
 def relative_noise_floors(history: pd.DataFrame) -> dict[Key, float]:
@@ -141,14 +202,21 @@ def noise_floor_pct(changes: Sequence[float]) -> float | None:
     The spread is the RMS of the changes raised to its 80% upper confidence bound (see the module
     docstring), so few changes give a wider floor.
     """
-    from scipy.stats import chi2
-
     count = len(changes)
     if count < MIN_CHANGES:
         return None
     rms = math.sqrt(sum(c * c for c in changes) / count)
-    upper = rms * math.sqrt(count / chi2.ppf(1 - FLOOR_CONFIDENCE, count))
+    upper = rms * math.sqrt(count / _chi2_lower(count))
     return 100.0 * math.expm1(Z_95 * upper)
+
+
+@lru_cache(maxsize=None)
+def _chi2_lower(count: int) -> float:
+    """The chi-square quantile of the floor's bound for `count` changes (scipy's ppf costs about a
+    millisecond, and a year of a farm's rows asks it for the same few hundred counts thousands of times)."""
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(1 - FLOOR_CONFIDENCE, count))
 
 
 def noise_floors(history: pd.DataFrame, calibration: dict[Key, list[float]] | None = None,
@@ -193,7 +261,7 @@ def floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFrame | No
 
     meta = read_run_meta(run_dir)
     if history is None:
-        history = run_suite_history(run_dir, results_root)  # empty: only calibration, if any
+        history = run_suite_history(run_dir, results_root, floor_columns())  # empty: only calibration, if any
     history = runs_before(history, meta.run_id or run_dir.name)
     calibration = read_calibration(results_root, meta.suite_name) if column == LATENCY_COLUMN else None
     return noise_floors(history, calibration, column)
@@ -207,6 +275,6 @@ def metric_floors_for_run(run_dir: Path, results_root: Path, history: pd.DataFra
     from benchlab.results.history import run_suite_history
 
     if history is None:
-        history = run_suite_history(run_dir, results_root)
+        history = run_suite_history(run_dir, results_root, floor_columns())
     return {metric.name: floors_for_run(run_dir, results_root, history, metric.history_column)
             for metric in registered() if metric.history_column}
