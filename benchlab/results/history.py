@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchlab.errors import StoreError
-from benchlab.results.run_record import load_results
+from benchlab.results.run_record import results_of_runs
 from benchlab.results.layout import is_run_folder, run_folder
 from benchlab.results.store import read_run_meta, run_directories
 
@@ -121,30 +121,25 @@ def load_history(results_root: Path | str, suite_name: str | None = None,
     A run that cannot be read is skipped with a warning naming it. Raises StoreError when the root
     holds no run.
     """
+    import numpy as np
     import pandas as pd
 
     if columns is not None:
         columns = list(dict.fromkeys(["run_id", *SERIES, *SETUP_COLUMNS, *columns]))
-    frames = []
-    for run in list_runs(results_root, suite_name):
-        try:
-            frame = load_results(run.path, columns)
-        except StoreError as exc:
-            log.warning("skipped run %s: %s", run.path, exc)
-            continue
-        if frame.empty:
-            continue  # a run that stored nothing yet still counts in run_order
-        frame.insert(0, "run_order", run.order)
-        frame["run_started_at"] = pd.Timestamp(run.started_at) if run.started_at else pd.NaT
-        frame["run_finished_at"] = pd.Timestamp(run.finished_at) if run.finished_at else pd.NaT
-        frame["suite_name"] = run.suite_name
-        frame["harness_version"] = run.harness_version
-        frames.append(frame)
-    if not frames:
+    runs = list_runs(results_root, suite_name)
+    history, counts = results_of_runs([run.path for run in runs], columns,
+                                      lambda path, exc: log.warning("skipped run %s: %s", path, exc))
+    if history.empty:  # a run that stored nothing yet still counts in run_order
         return pd.DataFrame(columns=["run_id", *HISTORY_COLUMNS])
-    history = pd.concat(frames, ignore_index=True)
-    for column in ("run_started_at", "run_finished_at"):
-        history[column] = pd.to_datetime(history[column], utc=True)
+    # Each run's own columns, repeated over its rows once for the whole history (not set run by run).
+    def per_row(values: list[Any]) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=object), counts)
+
+    history.insert(0, "run_order", np.repeat(np.array([run.order for run in runs], dtype=np.int64), counts))
+    for column, attribute in (("run_started_at", "started_at"), ("run_finished_at", "finished_at")):
+        history[column] = pd.to_datetime(pd.Series(per_row([getattr(run, attribute) for run in runs])), utc=True)
+    history["suite_name"] = pd.Series(per_row([run.suite_name for run in runs])).astype("str")
+    history["harness_version"] = pd.Series(per_row([run.harness_version for run in runs])).astype("str")
     history["setup_change"] = setup_changes(history)
     return history
 
@@ -184,22 +179,29 @@ def setup_changes(history: pd.DataFrame) -> pd.Series:
     changed, on a series' first row and where a value is unknown (a run that failed before its
     runner said its version is compared with the last one known).
     """
+    import numpy as np
     import pandas as pd
 
     ordered = history.sort_values("run_order", kind="stable")
-    series = [ordered[column].astype(str) for column in SERIES]  # str: a missing key is a key too
-    parts = []
-    for column in SETUP_COLUMNS:
-        value = ordered[column].astype(object).where(ordered[column].notna())
-        previous = value.groupby(series).ffill().groupby(series).shift(1)
-        changed = value.notna() & previous.notna() & (value != previous)
-        parts.append((column + " " + previous.astype(str) + " → " + value.astype(str)).where(changed, ""))
     if not len(ordered):
         return pd.Series("", index=history.index, dtype=object)
+    # The series numbered once (str: a missing key is a key too), not grouped by four text columns per step.
+    series = ordered.groupby([ordered[column].astype(str) for column in SERIES], sort=False).ngroup()
+    values, previous, changed = [], [], []
+    for column in SETUP_COLUMNS:
+        value = ordered[column].astype(object).where(ordered[column].notna())
+        before = value.groupby(series).ffill().groupby(series).shift(1)
+        values.append(value)
+        previous.append(before)
+        changed.append((value.notna() & before.notna() & (value != before)).to_numpy())
+    # Texts only for the rows where something changed: a handful among a year's 400,000.
+    rows = np.logical_or.reduce(changed)
+    parts = [(column + " " + before[rows].astype(str) + " → " + value[rows].astype(str)).where(change[rows], "")
+             for column, value, before, change in zip(SETUP_COLUMNS, values, previous, changed)]
     joined = parts[0]
-    for part in parts[1:]:  # "a; b" where both changed, else whichever did (column by column: 1,000s of rows)
+    for part in parts[1:]:  # "a; b" where both changed, else whichever did
         joined = (joined + "; " + part).where((joined != "") & (part != ""), joined + part)
-    return joined.reindex(history.index)
+    return joined.reindex(ordered.index, fill_value="").astype(str).reindex(history.index)
 
 
 def resolve_run(ref: str | Path, results_root: Path | str) -> Path:

@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from benchlab.errors import StoreError
 from benchlab.metrics import registered
 from benchlab.metrics.accuracy import SYNTHETIC_NOTE
 from benchlab.records import Measurement, Variant, describe_ops
@@ -270,30 +271,49 @@ def samples_frame(measurements: Iterable[Measurement]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
-def _table(path: Path | str, exported_table: Callable[[RunLayout], Path], attribute: str,
-           columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _tables(runs: Sequence[Path], exported_table: Callable[[RunLayout], Path], attribute: str,
+            columns: Sequence[str] | None = None, on_error: Callable[[Path, StoreError], None] | None = None
+            ) -> tuple[pd.DataFrame, list[int]]:
+    """Return one table of `runs` (a finished run's exported Parquet, else computed from its records)
+    and how many rows each run gave. A run that raises StoreError is `on_error`'s (0 rows), else raised."""
     import pandas as pd
-
-    frames = []
-    for run in run_directories(path):
-        exported = exported_table(RunLayout(run))
-        if exported.exists():  # a finished run's table: only the columns asked for are read
-            frames.append(pd.read_parquet(exported, columns=_present(exported, columns)))
-        else:
-            frame = getattr(RunRecord.load(run), attribute)
-            frames.append(frame if columns is None else frame[[c for c in columns if c in frame.columns]])
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _present(parquet: Path, columns: Sequence[str] | None) -> list[str] | None:
-    """Return the `columns` a Parquet file holds (an older run may lack a newer column), all when None."""
-    if columns is None:
-        return None
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    names = set(pq.read_schema(parquet).names)
-    return [c for c in columns if c in names]
+    parts: list[pa.Table | pd.DataFrame] = []
+    counts = []
+    for run in runs:
+        exported = exported_table(RunLayout(run))
+        try:
+            if exported.exists():  # a finished run's table: only the columns asked for are read
+                parquet = pq.ParquetFile(exported)
+                names = set(parquet.schema_arrow.names)  # an older run may lack a newer column
+                part = parquet.read(columns=None if columns is None else [c for c in columns if c in names],
+                                    use_threads=False)  # threads cost more than they give on a 1,200-row file
+            else:
+                frame = getattr(RunRecord.load(run), attribute)
+                part = frame if columns is None else frame[[c for c in columns if c in frame.columns]]
+        except StoreError as exc:
+            if on_error is None:
+                raise
+            on_error(run, exc)
+            part = pd.DataFrame()
+        counts.append(part.num_rows if isinstance(part, pa.Table) else len(part))
+        if counts[-1]:
+            parts.append(part)
+    if parts and all(isinstance(p, pa.Table) and p.schema == parts[0].schema for p in parts):
+        # One conversion of the whole history: per run, pandas' conversion was most of a long history's read.
+        return pa.concat_tables(parts).to_pandas(), counts
+    frames = [p.to_pandas() if isinstance(p, pa.Table) else p for p in parts]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), counts
+
+
+def results_of_runs(runs: Sequence[Path], columns: Sequence[str] | None = None,
+                    on_error: Callable[[Path, StoreError], None] | None = None) -> tuple[pd.DataFrame, list[int]]:
+    """Return `load_results` of several run directories as one DataFrame, and how many rows each run
+    gave, in order; a run that cannot be read is handed to `on_error` (its count 0) when given, else
+    its StoreError is raised."""
+    return _tables(runs, lambda layout: layout.measurements_parquet, "results", columns, on_error)
 
 
 def load_results(path: Path | str, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -305,10 +325,10 @@ def load_results(path: Path | str, columns: Sequence[str] | None = None) -> pd.D
     only those are read (those a run has), which is what makes a long history quick to read.
     Raises StoreError when `path` holds no run or a run of an unknown schema version.
     """
-    return _table(path, lambda layout: layout.measurements_parquet, "results", columns)
+    return results_of_runs(run_directories(path), columns)[0]
 
 
 def load_samples(path: Path | str) -> pd.DataFrame:
     """Return one row per timed invocation of the run (or runs) at `path` (see `samples_frame`)."""
-    table = _table(path, lambda layout: layout.samples_parquet, "samples")
+    table = _tables(run_directories(path), lambda layout: layout.samples_parquet, "samples")[0]
     return table if not table.empty else samples_frame(())
