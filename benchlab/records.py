@@ -187,6 +187,12 @@ class Capabilities:
             return f"the suite has no accelerator setting for {variant_format} (add one of kind: {kinds})"
         if accelerator.kind not in self.kinds:
             return f"accelerator {accelerator.kind!r} is not available on this device"
+        if accelerator.xnnpack is False:
+            from benchlab.formats import format_named
+
+            fmt = format_named(variant_format)
+            if fmt is not None and fmt.xnnpack_fixed is not None:
+                return f"xnnpack: false does not apply: {fmt.xnnpack_fixed}"
         return None
 
 

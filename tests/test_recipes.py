@@ -35,6 +35,7 @@ BAD_VALUES = {
     "clusters": (1, "clusters=1: Input should be greater than or equal to 2"),
     "keep_int64": ("maybe", "keep_int64='maybe' is not allowed (allowed: true, false)"),
     "dynamic": ("maybe", "dynamic='maybe' is not allowed (allowed: true, false)"),
+    "xnnpack": ("maybe", "xnnpack='maybe' is not allowed (allowed: true, false)"),
 }
 
 

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.usefixtures("module_cache")
 
 
 #: What each model is built as here (the suite runs all four for both): the CNN's static int8 succeeds,
-#: the transformer's fails and its dynamic option works; fp32 is checked on the transformer.
-VARIANTS = {"small_cnn": ["torch", "executorch-int8"],
+#: the transformer's fails and its dynamic option works; fp32 is checked on the transformer, the program
+#: without XNNPACK (ExecuTorch's portable kernels) on the CNN.
+VARIANTS = {"small_cnn": ["torch", "executorch-int8", {"recipe": "executorch", "options": {"xnnpack": False}}],
             "tiny_bert": ["torch", "executorch", "executorch-int8",
                           {"recipe": "executorch-int8", "options": {"dynamic": True}}]}
 
@@ -52,11 +53,12 @@ def torch_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, d
 def test_every_torch_variant_runs_on_the_host_with_fidelity_against_eager_torch(torch_run: tuple) -> None:
     df, _ = torch_run
     ok = df[df["status"] == "ok"]
-    assert set(ok.index) == {("small-cnn", "torch"), ("small-cnn", "executorch-int8"), ("tiny-bert", "torch"),
-                             ("tiny-bert", "executorch"), ("tiny-bert", "executorch-int8-dynamic")}
+    assert set(ok.index) == {("small-cnn", "torch"), ("small-cnn", "executorch-int8"), ("small-cnn", "executorch-portable"),
+                             ("tiny-bert", "torch"), ("tiny-bert", "executorch"), ("tiny-bert", "executorch-int8-dynamic")}
     assert set(ok["runner"]) == {"torch-eager", "executorch-python"}
     assert (ok["latency_repeats"] == 1).all() and (ok["latency_ms_median"] > 0).all()
     assert ok.loc[("tiny-bert", "executorch"), "fidelity_worst_cosine"] >= 0.999  # fp32: the same math, XNNPACK's kernels
+    assert ok.loc[("small-cnn", "executorch-portable"), "fidelity_worst_cosine"] >= 0.999  # and the portable kernels
     assert ok.loc[("tiny-bert", "executorch-int8-dynamic"), "fidelity_worst_cosine"] >= 0.99
     assert ok.loc[("small-cnn", "executorch-int8"), "fidelity_worst_cosine"] >= 0.99
     assert ok.loc[("small-cnn", "executorch-int8"), "size_bytes"] < ok.loc[("small-cnn", "torch"), "size_bytes"] / 2
@@ -76,5 +78,24 @@ def test_the_int8_claims_are_read_in_the_written_pte(torch_run: tuple) -> None:
     assert cnn.xnnpack_calls == 1 and cnn.int8_weights >= 10  # the 9 convolutions and the head, per channel
     bert = read_pte(paths[("tiny-bert", "executorch-int8-dynamic")])
     assert bert.int8_weights >= 12  # the 2 layers' 6 Linear weights each (q, k, v, out, up, down)
+    portable = read_pte(paths[("small-cnn", "executorch-portable")])
+    assert portable.xnnpack_calls == 0 and "aten::convolution" in portable.kernel_operators
     fp32 = read_pte(paths[("tiny-bert", "executorch")])
     assert fp32.int8_weights == 0 and "aten::embedding" in fp32.kernel_operators  # left to the portable kernels
+
+
+def test_an_xnnpack_false_setting_refuses_a_pte_in_one_line_and_runs_the_rest() -> None:
+    # XNNPACK is lowered into a .pte when it is built and ExecuTorch's runtime has no switch to leave it out,
+    # so the row would measure XNNPACK under a noxnnpack name; the program without it is a recipe option.
+    from benchlab.execute.host_device import HostDevice
+    from benchlab.records import AcceleratorSetting
+
+    capabilities = HostDevice().capabilities()
+    noxnnpack = AcceleratorSetting(name="cpu-t1-noxnnpack", kind="cpu", threads=1, xnnpack=False)
+    refusal = capabilities.refusal("pte", noxnnpack)
+    assert refusal is not None and "\n" not in refusal
+    assert refusal.startswith("xnnpack: false does not apply: a .pte runs the delegates it was lowered to")
+    assert "{recipe: executorch, options: {xnnpack: false}}" in refusal
+    assert capabilities.refusal("pte", AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)) is None
+    assert capabilities.refusal("tflite", noxnnpack) is None  # LiteRT leaves XNNPACK out at run time
+    assert capabilities.refusal("pt2", noxnnpack) is None  # eager torch never uses it: what the setting asks

@@ -49,6 +49,10 @@ class ModelFormat:
     #: synthetic inputs made from its shapes). An .mlpackage's description is read by its runner
     #: when it sends a job, not by the plan: a flexible dimension (-1) gives no data a shape.
     described_here: ClassVar[bool] = False
+    #: Why an accelerator setting with `xnnpack: false` does not apply to a file of this format (the
+    #: delegates were chosen when it was built and its runtime has no switch), or None when the runtime
+    #: can leave XNNPACK out (or never uses it): such jobs are "unsupported" with this line.
+    xnnpack_fixed: ClassVar[str | None] = None
     #: The source kind (benchlab.plan.suite.ModelSpec.kind) a suite model in this format is, when it is
     #: not the format's own name: a .pt2 is a "torch" source, like a `module:` factory.
     source_kind: ClassVar[str | None] = None

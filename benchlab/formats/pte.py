@@ -26,6 +26,8 @@ class Pte(ModelFormat):
     accelerator_kinds = frozenset({"cpu"})
     app_platforms = frozenset({"android", "ios"})
     described_here = True
+    xnnpack_fixed = ("a .pte runs the delegates it was lowered to (ExecuTorch's runtime cannot leave XNNPACK out); "
+                     "build {recipe: executorch, options: {xnnpack: false}} for a program on the portable kernels")
 
     def check_contents(self, path: Path) -> str | None:
         """Return "is not an ExecuTorch program ..." when the file lacks the ET12 identifier, else None."""

@@ -2,8 +2,8 @@
 benchlab.torch_invoke's loaded program.
 
 Both go through benchlab.torch_invoke, which the build's proof uses too. The XNNPACK choice of a .pte is
-made when it is built (a `xnnpack: false` setting runs the same program), and a .pt2 runs torch's own
-kernels, so `xnnpack` is not theirs to decide.
+made when it is built (an `xnnpack: false` setting is refused before it gets here: formats.pte's
+`xnnpack_fixed`), and a .pt2 runs torch's own kernels, never XNNPACK, so `xnnpack` is not theirs to decide.
 """
 
 from __future__ import annotations

@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 INTEGER_INDEX_ERROR = "tensors used as indices must be long, int, byte or bool tensors"
 
 
+class ExecuTorchOptions(Options):
+    """Which backend the float32 program is lowered to."""
+
+    xnnpack: bool = Field(True, strict=True, description="lower to XNNPACK; false: every operator on ExecuTorch's "
+                          "portable kernels (the baseline without XNNPACK, which a .pte cannot leave out at run time)")
+
+
 class ExecuTorchInt8Options(Options):
     """Static (calibrated) or dynamic int8."""
 
@@ -51,8 +58,12 @@ class ExecuTorchRecipe(Recipe):
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Write the lowered program at `out_path`; return what the file holds (checked in it)."""
         exported = self.exported(source, options)
-        lower(exported, out_path)
+        lower(exported, out_path, xnnpack=self.delegates(options))
         return self.claims(out_path, options)
+
+    def delegates(self, options: Options) -> bool:
+        """Return whether the program is lowered to XNNPACK (every int8 program is: its kernels are XNNPACK's)."""
+        return True
 
     def exported(self, source: SourceModel, options: Options) -> Any:
         """Return the ExportedProgram to lower: the source's own here."""
@@ -65,14 +76,31 @@ class ExecuTorchRecipe(Recipe):
             raise ValueError("the written .pte has no XNNPACK part: the partitioner delegated nothing")
         left = contents.kernel_operators
         return (f"XNNPACK runs {contents.xnnpack_calls} part(s); "
-                + (f"{len(left)} operator(s) left to ExecuTorch's portable kernels ({', '.join(left[:6])}"
-                   f"{', ...' if len(left) > 6 else ''})" if left else "nothing left to the portable kernels"))
+                + (f"{_operators(left)} left to ExecuTorch's portable kernels" if left
+                   else "nothing left to the portable kernels"))
 
 
 class ExecuTorchFp32(ExecuTorchRecipe):
     NAME = "executorch"
-    DESCRIPTION = "ExecuTorch .pte, XNNPACK backend, float32"
+    DESCRIPTION = "ExecuTorch .pte, XNNPACK backend (or portable kernels only), float32"
+    OPTIONS = ExecuTorchOptions
     QUANTIZES_WEIGHTS = False
+
+    def variant_name(self, options: Options) -> str:
+        return self.NAME if self.delegates(options) else f"{self.NAME}-portable"
+
+    def delegates(self, options: Options) -> bool:
+        assert isinstance(options, ExecuTorchOptions)
+        return options.xnnpack
+
+    def claims(self, out_path: Path, options: Options) -> str:
+        """Return what the written .pte holds; raises ValueError when a portable program has an XNNPACK part."""
+        if self.delegates(options):
+            return super().claims(out_path, options)
+        contents = read_pte(out_path)
+        if contents.xnnpack_calls:
+            raise ValueError(f"the written .pte has {contents.xnnpack_calls} XNNPACK part(s); none was asked for")
+        return f"no XNNPACK part: {_operators(contents.kernel_operators)} on ExecuTorch's portable kernels"
 
 
 class ExecuTorchInt8(ExecuTorchRecipe):
@@ -126,12 +154,19 @@ class ExecuTorchInt8(ExecuTorchRecipe):
         return f"{contents.int8_weights} of {total} XNNPACK constant tensors int8; {notes}"
 
 
-def lower(exported: Any, out_path: Path) -> None:
-    """Lower an ExportedProgram to XNNPACK and write the ExecuTorch program at `out_path`."""
+def _operators(names: tuple[str, ...]) -> str:
+    """Return "N operator(s) (a, b, ...)", the first six named."""
+    return f"{len(names)} operator(s) ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''})"
+
+
+def lower(exported: Any, out_path: Path, xnnpack: bool = True) -> None:
+    """Lower an ExportedProgram to XNNPACK (or, not `xnnpack`, to ExecuTorch's portable kernels alone) and
+    write the ExecuTorch program at `out_path`."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    partitioners = [XnnpackPartitioner()] if xnnpack else []
+    program = to_edge_transform_and_lower(exported, partitioner=partitioners).to_executorch()
     out_path.write_bytes(program.buffer)
 
 
