@@ -188,11 +188,11 @@ class Capabilities:
         if accelerator.kind not in self.kinds:
             return f"accelerator {accelerator.kind!r} is not available on this device"
         if accelerator.xnnpack is False:
-            from benchlab.formats import format_named
+            from benchlab.formats import format_named  # as above
 
-            fmt = format_named(variant_format)
-            if fmt is not None and fmt.xnnpack_fixed is not None:
-                return f"xnnpack: false does not apply: {fmt.xnnpack_fixed}"
+            fixed = getattr(format_named(variant_format), "xnnpack_fixed", None)
+            if fixed is not None:
+                return f"xnnpack: false does not apply: {fixed}"
         return None
 
 
