@@ -1,6 +1,6 @@
-"""Apple Core AI (.aimodel) from PyTorch, end to end on this machine: the example CNN and tiny BERT converted by
-the real coreai-torch, each package read back from its bytecode, and a run that reports it built and checked,
-never timed (Core AI loads models on iOS 27 / macOS 27 only)."""
+"""Apple Core AI (.aimodel) from PyTorch on this machine: the example CNN and tiny BERT converted by the real
+coreai-torch, each package read back from its bytecode and checked against the data, and every device saying in
+one line why it does not time one (Core AI loads models on iOS 27 / macOS 27 only)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-import benchlab
-from benchlab.cli import main
+from benchlab.execute.host_device import HostDevice
 from benchlab.formats import format_named
 from benchlab.formats.aimodel import RUNS_ON, read_aimodel
 from benchlab.formats.base import VariantDoesNotRun
+from benchlab.optimize.build import build_variants
+from benchlab.optimize.recipes import RECIPES
+from benchlab.plan.datasets import load_model_datasets
+from benchlab.plan.suite import load_suite
 from benchlab.records import NO_ACCELERATOR, AcceleratorSetting, Capabilities, Variant
-from benchlab.results.run_record import RunRecord
 from ios_runner.device import NOT_YET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,25 +33,19 @@ pytestmark = pytest.mark.skipif(not HAS_WHEEL, reason="coreai-core has wheels fo
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], dict[str, Variant]]:
-    """One run of both example models with the torch reference and `coreai` on this machine; return the job rows
-    by model and the Core AI variants by model."""
-    folder = tmp_path_factory.mktemp("coreai")
-    suite = folder / "suite.yaml"
+def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Variant]:
+    """Both example models built by `coreai` (alone: nothing here runs an .aimodel, so no reference is needed),
+    by model."""
+    suite_path = tmp_path_factory.mktemp("coreai") / "suite.yaml"
     models = [{"name": name, "module": f"examples.torch_models:{name}", "module_root": str(REPO)}
               for name in ("small_cnn", "tiny_bert")]
-    suite.write_text(yaml.safe_dump({
-        "name": "coreai", "models": models, "variants": ["torch", "coreai"], "targets": ["host"],
-        "accelerators": [{"kind": "cpu", "threads": 1}], "scenario": {"warmup": 1, "iterations": 3, "repeats": 1}}))
-    assert main(["run", str(suite), "--results", str(folder / "results")]) == 0
-    (run_dir,) = list((folder / "results").iterdir())
-    rows = benchlab.load_results(run_dir)
-    return ({model: row for model, row in rows[rows["variant"] == "coreai"].set_index("model").iterrows()},
-            {v.model: v for v in RunRecord.load(run_dir).variants if v.name == "coreai"})
+    suite_path.write_text(yaml.safe_dump({"name": "coreai", "models": models, "variants": ["coreai"],
+                                          "targets": ["host"], "accelerators": [{"kind": "cpu", "threads": 1}]}))
+    suite = load_suite(suite_path, RECIPES)
+    return {v.model: v for v in build_variants(suite, load_model_datasets(suite))}
 
 
-def test_both_models_are_converted_and_what_the_files_hold_is_read_back(run: tuple[dict, dict[str, Variant]]) -> None:
-    _, variants = run
+def test_both_models_are_converted_and_what_the_files_hold_is_read_back(variants: dict[str, Variant]) -> None:
     assert {model: v.status for model, v in variants.items()} == {"small_cnn": "built", "tiny_bert": "built"}
     cnn, bert = (read_aimodel(Path(variants[m].path)) for m in ("small_cnn", "tiny_bert"))
     assert [(t.name, t.scalar, t.shape) for t in cnn.inputs] == [("input", "Float32", (1, 3, 96, 96))]
@@ -66,12 +62,11 @@ def test_both_models_are_converted_and_what_the_files_hold_is_read_back(run: tup
         assert variant.format == "aimodel" and variant.size_compressed_bytes < variant.size_bytes
 
 
-def test_the_run_says_in_one_line_that_core_ai_is_not_available_here_and_measures_nothing(
-        run: tuple[dict, dict[str, Variant]]) -> None:
-    rows, _ = run
-    for row in rows.values():
-        assert row["status"] == "unsupported" and row["error"] == f"built, not available on this device: {RUNS_ON}"
-        assert np.isnan(row["latency_ms_median"]) and row["latency_count"] == 0
+def test_this_machine_says_in_one_line_that_core_ai_is_not_available_here() -> None:
+    # The executor turns this refusal into the job's "unsupported" row: nothing is timed.
+    refusal = HostDevice().capabilities().refusal("aimodel", AcceleratorSetting(name=NO_ACCELERATOR,
+                                                                                 kind=NO_ACCELERATOR))
+    assert refusal == f"built, not available on this device: {RUNS_ON}"
 
 
 def test_an_iphone_says_not_yet_for_an_aimodel() -> None:
@@ -83,9 +78,8 @@ def test_an_iphone_says_not_yet_for_an_aimodel() -> None:
         f"built, not available on this device: {RUNS_ON}"
 
 
-def test_a_damaged_package_or_data_that_does_not_fit_fails_the_check(run: tuple[dict, dict[str, Variant]],
+def test_a_damaged_package_or_data_that_does_not_fit_fails_the_check(variants: dict[str, Variant],
                                                                       tmp_path: Path) -> None:
-    _, variants = run
     fmt = format_named("aimodel")
     package = shutil.copytree(variants["tiny_bert"].path, tmp_path / "bert.aimodel")
     ids = {"input_ids": np.zeros((1, 32), np.int64), "attention_mask": np.ones((1, 32), np.int64)}
