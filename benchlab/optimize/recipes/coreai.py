@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,16 +36,8 @@ class CoreAI(Recipe):
     SOURCES = frozenset({"torch"})
     QUANTIZES_WEIGHTS = False
     TOOL = "coreai-torch"
-
-    def key_extras(self, options: Options) -> dict[str, str]:
-        """Return the versions of coreai-core (the compiler that writes the bytecode) and torch (the export)."""
-        versions = {}
-        for package in ("coreai-core", "torch"):
-            try:
-                versions[package] = version(package)
-            except PackageNotFoundError:
-                versions[package] = "missing"
-        return versions
+    #: torch decomposes the program again and coreai-core's compiler writes the bytecode: both decide its bytes.
+    SOURCE_TOOLS = {"torch": ("torch", "coreai-core")}
 
     def build(self, source: SourceModel, options: Options, out_path: Path) -> str | None:
         """Convert the source's exported program and save it as an .aimodel at `out_path`; return what the
