@@ -192,7 +192,7 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
     try:
         executor.execute(schedule, targets, sink, stop)
         if suite.scenario.sustained_minutes is not None and not stop.stopping:
-            _sustain(store, jobs, targets, callbacks, stop)
+            _sustain(store, jobs, targets, callbacks, stop, executor)
     except KeyboardInterrupt:
         raise RunInterrupted(store.directory, f"aborted: finished repeats are kept in {store.directory}") from None
     finally:
@@ -207,10 +207,11 @@ def _execute(store: RunStore, suite: Suite, variants: Sequence[Variant], targets
 
 
 def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], callbacks: Callbacks,
-             stop: StopControl) -> None:
-    """Run the sustained sessions (benchlab.execute.sustained) of the jobs that have none complete yet,
-    each window stored as it finishes."""
-    from benchlab.execute.sustained import SustainedWindow, run_sustained, sustained_jobs
+             stop: StopControl, executor: Executor) -> None:
+    """Run the sustained sessions (benchlab.execute.sustained) of the jobs that have none complete yet
+    through the run's executor (here, or on the farm workers that own the devices), each window stored
+    as it finishes."""
+    from benchlab.execute.sustained import SustainedWindow, sustained_jobs
     from benchlab.results import sustained
 
     _, dead = store.progress()
@@ -231,7 +232,7 @@ def _sustain(store: RunStore, jobs: Sequence[Job], targets: Sequence[Device], ca
         samples = m.all_samples_us or [float(stats["avg_us"]) for stats in m.runner_stats if stats.get("avg_us")]
         if m.status == "ok" and samples:
             latencies[m.job_id] = sum(samples) / len(samples)
-    run_sustained(chosen, targets, sink, stop, latencies, callbacks.say)
+    executor.sustain(chosen, targets, sink, stop, latencies, callbacks.say)
 
 
 #: Files `gate` writes into the candidate run's directory.

@@ -104,6 +104,9 @@ class TimedExecutor:
         self.inner.execute(repeats, devices, sink, stop)
         self.seconds = time.perf_counter() - started
 
+    def sustain(self, jobs, devices, sink, stop, latencies_us, say) -> None:  # type: ignore[no-untyped-def]
+        self.inner.sustain(jobs, devices, sink, stop, latencies_us, say)
+
 
 def suite_file(root: Path, model: Path, data: Path, serials: list[str], repeats: int, iterations: int) -> Path:
     import yaml

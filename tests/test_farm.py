@@ -210,3 +210,36 @@ def test_a_worker_gone_before_its_files_are_shipped_gives_interrupted_rows(tmp_p
     records = read_repeat_records(outcome.run_dir)
     assert {(r.device.id, r.status) for r in records} == {(gone.serial, "interrupted"), (there.serial, "ok")}
     assert all("worker w1" in r.error for r in records if r.device.id == gone.serial)
+
+
+def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_worker(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_tflite_path: Path, digits_npz: Path) -> None:
+    """A railed phone that heats (simulated time: the same curve on any machine) owned by a worker: its
+    repeats carry energy per inference back to the client, and its session runs on the worker, each
+    window streamed back and stored by the client."""
+    from dataclasses import replace
+
+    from benchlab.results.layout import RunLayout
+    from benchlab.results.sustained import sustained_curves
+    from tests.loopback_adb.personalities import HOT_FLAGSHIP
+    from tests.loopback_adb.power_rails import PIXEL6_RAILS
+
+    with LoopbackFarm(tmp_path, {"w1": [replace(HOT_FLAGSHIP, power_rails=PIXEL6_RAILS)]}) as farm:
+        for key, value in farm.client_env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
+        (phone,) = farm.all_phones
+        suite = suite_file(tmp_path, tiny_tflite_path, digits_npz, [f"android:{phone.serial}"], repeats=1)
+        settings = yaml.safe_load(suite.read_text())
+        settings["accelerators"] = [{"kind": "cpu", "threads": 1}]
+        settings["scenario"].update({"energy": True, "sustained_minutes": 0.5, "op_profile_runs": 0})
+        suite.write_text(yaml.safe_dump(settings))
+        assert main(["run", str(suite), "--results", str(tmp_path / "results"), "--cluster", farm.address]) == 0
+    (run_dir,) = (tmp_path / "results").iterdir()
+    (row,) = benchlab.load_results(run_dir).to_dict("records")
+    assert row["energy_repeats"] == 1 and row["energy_source"] == "powerstats-hal2", "energy came back from w1"
+    (curve,) = sustained_curves(RunLayout(run_dir))
+    assert curve.complete and curve.device_id == phone.serial and len(curve.points) == 10
+    # Ten 3 s windows of simulated time on the hot flagship: it heats and throttles (tests/test_sustained.py).
+    assert curve.kept_pct is not None and curve.kept_pct < 100
+    assert [p.thermal_status for p in curve.points] == sorted(p.thermal_status for p in curve.points)

@@ -22,11 +22,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
@@ -45,6 +45,9 @@ from benchlab.records import (
     Variant,
     now_iso,
 )
+
+if TYPE_CHECKING:
+    from benchlab.execute.sustained import WindowSink
 
 #: How quickly an abort (a second Ctrl-C) reaches the devices.
 ABORT_POLL_SECONDS = 0.2
@@ -77,6 +80,12 @@ class Executor(Protocol):
     def execute(self, repeats: Sequence[Job], devices: Sequence[Device], sink: Sink,
                 stop: StopControl | None = None) -> None:
         """Run `repeats` (already in schedule order per device); return when all ran or a stop was asked."""
+        ...
+
+    def sustain(self, jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSink,
+                stop: StopControl, latencies_us: Mapping[str, float], say: Callable[[str], None]) -> None:
+        """Run the sustained session of each job (benchlab.execute.sustained.run_sustained), handing
+        each window to `sink` as it finishes; return when all ran or a stop was asked."""
         ...
 
 
@@ -246,6 +255,14 @@ class LocalExecutor:
         finally:
             finished.set()
             watcher.join()
+
+
+    def sustain(self, jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSink,
+                stop: StopControl, latencies_us: Mapping[str, float], say: Callable[[str], None]) -> None:
+        """Run the sessions here, one thread per device (benchlab.execute.sustained.run_sustained)."""
+        from benchlab.execute.sustained import run_sustained
+
+        run_sustained(jobs, devices, sink, stop, latencies_us, say)
 
 
 def abort_on_request(stop: StopControl, finished: threading.Event, devices: Sequence[Device]) -> None:

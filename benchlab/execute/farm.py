@@ -38,7 +38,7 @@ import pickle
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +57,14 @@ from benchlab.execute.farm_worker import (
     missing_files,
     receive_file,
     run_schedule_on_owner,
+    run_sustained_on_owner,
 )
 from benchlab.records import Capabilities, Conditions, FailureCause, Job, Measurement, MeasurementStatus
 
 if TYPE_CHECKING:
     from distributed import Client, Event, Future, Queue
+
+    from benchlab.execute.sustained import WindowSink
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +213,73 @@ class DaskExecutor:
             queue.close()
             for event in (stop_event, abort_event):
                 event.clear()  # the scheduler forgets a run's events once cleared
+
+    def sustain(self, jobs: Sequence[Job], devices: Sequence[Device], sink: WindowSink, stop: StopControl,
+                latencies_us: Mapping[str, float], say: Callable[[str], None]) -> None:
+        """Run each device's sustained sessions on the worker that owns it (run_sustained_on_owner) and
+        hand each window to `sink` as it arrives; the client stays the store's only writer.
+
+        A worker that leaves mid-session ends its device's sessions here (said once): the windows it sent
+        are kept, and `--resume` runs an incomplete session again whole. Files are shipped as for the
+        repeats (already there, by content hash, after them).
+        """
+        from distributed import Event, Queue
+
+        remote = [_remote(d) for d in devices]
+        run_key = f"benchlab-{uuid.uuid4().hex}"
+        queue = Queue(f"{run_key}-windows", client=self.client)
+        stop_event = Event(f"{run_key}-stop", client=self.client)
+        abort_event = Event(f"{run_key}-abort", client=self.client)
+        files, unreachable = self._ship_files(jobs, remote)
+        futures: dict[str, tuple[RemoteDevice, Future]] = {}
+        for device in remote:
+            mine = [job for job in jobs if job.device_id == device.info.id]
+            if not mine:
+                continue
+            if device.worker_address in unreachable:
+                say(f"sustained: {device.info.id} not run: worker {device.worker_name} unreachable: "
+                    f"{unreachable[device.worker_address]}")
+                continue
+            futures[device.info.id] = (device, self.client.submit(
+                run_sustained_on_owner, device.info.id, device.worker_address, mine, files, run_key,
+                dict(latencies_us), key=f"{run_key}-sustained-{device.info.id}", resources={device.resource: 1},
+                workers=[device.worker_address], allow_other_workers=False, pure=False))
+        try:
+            pending = dict(futures)
+            while pending:
+                self._drain_windows(queue, sink, wait_seconds=ABORT_POLL_SECONDS)
+                if stop.abort.is_set():
+                    abort_event.set()
+                elif stop.stop_dispatch.is_set():
+                    stop_event.set()
+                live = self._live_workers()
+                for device_id, (device, future) in list(pending.items()):
+                    if future.done() or device.worker_address not in live:
+                        del pending[device_id]
+                        self._drain_windows(queue, sink)  # what it sent before it ended
+                        error = None if future.done() and future.status == "finished" else (
+                            f"worker {device.worker_name} left the cluster" if not future.done()
+                            else f"on worker {device.worker_name}: {future.exception()}")
+                        if error is not None:
+                            say(f"sustained: {device_id}'s sessions end here: {error}")
+        except BaseException:
+            abort_event.set()
+            raise
+        finally:
+            for _, future in futures.values():
+                future.cancel()
+            queue.close()
+            for event in (stop_event, abort_event):
+                event.clear()
+
+    @staticmethod
+    def _drain_windows(queue: Queue, sink: WindowSink, wait_seconds: float = 0.0) -> None:
+        """Hand every window in the queue to the sink; when there is none, wait `wait_seconds`."""
+        payloads = queue.get(batch=True)
+        if not payloads:
+            time.sleep(wait_seconds)
+        for payload in payloads:
+            sink(pickle.loads(payload))
 
     def _follow(self, runs: list[_DeviceRun], queue: Queue, sink: Sink, stop: StopControl,
                 stop_event: Event, abort_event: Event) -> None:

@@ -21,7 +21,8 @@ import shutil
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -276,6 +277,38 @@ def receive_file(sha256: str, name: str, payload: bytes, is_dir: bool) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+@contextmanager
+def _owned_device(device_id: str, owner: str, run_key: str) -> Iterator[tuple[Device, Advertised, StopControl] | None]:
+    """Claim the device for one task on this worker: yield it, as advertised, with a StopControl that
+    mirrors the client's stop and abort requests; None when this is not the worker the device was
+    planned on (a rescheduled task must never measure twice). Raises FarmError when the device is
+    no longer attached here."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    if worker.address != owner:
+        yield None
+        return
+    plugin = _plugin(worker)
+    with plugin.lock:
+        device = plugin.devices.get(device_id)
+        advertised = plugin.advertised.get(device_id)
+        if device is None or advertised is None:
+            raise FarmError(f"{device_id} is no longer attached to worker {worker.name}")
+        plugin.busy.add(device_id)
+    stop = StopControl()
+    finished = threading.Event()
+    watcher = threading.Thread(target=_mirror_stop, args=(run_key, stop, finished, device), daemon=True)
+    watcher.start()
+    try:
+        yield device, advertised, stop
+    finally:
+        finished.set()
+        watcher.join()
+        with plugin.lock:
+            plugin.busy.discard(device_id)
+
+
 def run_schedule_on_owner(device_id: str, owner: str, schedule: Sequence[Job], files: dict[str, str],
                           run_key: str) -> int:
     """The task a client submits per device: run its schedule here, stream each repeat back.
@@ -285,42 +318,58 @@ def run_schedule_on_owner(device_id: str, owner: str, schedule: Sequence[Job], f
     device was planned on (a rescheduled task must never measure twice). Raises FarmError when the
     device is no longer attached here.
     """
-    from distributed import Queue, get_worker
+    from distributed import Queue
 
-    worker = get_worker()
-    if worker.address != owner:
-        return -1
-    plugin = _plugin(worker)
-    with plugin.lock:
-        device = plugin.devices.get(device_id)
-        advertised = plugin.advertised.get(device_id)
-        if device is None or advertised is None:
-            raise FarmError(f"{device_id} is no longer attached to worker {worker.name}")
-        plugin.busy.add(device_id)
     originals = {(job.job_id, job.repeat): job for job in schedule}
-    queue = Queue(f"{run_key}-measurements")
     sent = 0
+    with _owned_device(device_id, owner, run_key) as owned:
+        if owned is None:
+            return -1
+        device, advertised, stop = owned
+        queue = Queue(f"{run_key}-measurements")
 
-    def send(measurement: Measurement) -> Measurement:
-        nonlocal sent
-        original = originals[(measurement.job_id, measurement.repeat)]
-        measurement = replace(measurement, variant=original.variant, device=advertised.info)
-        queue.put(pickle.dumps(measurement))
-        sent += 1
-        return measurement
+        def send(measurement: Measurement) -> Measurement:
+            nonlocal sent
+            original = originals[(measurement.job_id, measurement.repeat)]
+            measurement = replace(measurement, variant=original.variant, device=advertised.info)
+            queue.put(pickle.dumps(measurement))
+            sent += 1
+            return measurement
 
-    stop = StopControl()
-    finished = threading.Event()
-    watcher = threading.Thread(target=_mirror_stop, args=(run_key, stop, finished, device), daemon=True)
-    watcher.start()
-    try:
-        run_device_schedule(device, [_localized(job, files) for job in schedule], send, stop)
-    finally:
-        finished.set()
-        watcher.join()
-        with plugin.lock:
-            plugin.busy.discard(device_id)
-        queue.close()
+        try:
+            run_device_schedule(device, [_localized(job, files) for job in schedule], send, stop)
+        finally:
+            queue.close()
+    return sent
+
+
+def run_sustained_on_owner(device_id: str, owner: str, jobs: Sequence[Job], files: dict[str, str], run_key: str,
+                           latencies_us: dict[str, float]) -> int:
+    """The task a client submits per device for sustained mode: run its jobs' sessions here
+    (benchlab.execute.sustained), stream each window back as it finishes, named by the device's
+    advertised id. Returns how many windows were sent, -1 on the wrong worker (as run_schedule_on_owner)."""
+    from distributed import Queue
+
+    from benchlab.execute.sustained import SustainedWindow, run_sustained
+
+    sent = 0
+    with _owned_device(device_id, owner, run_key) as owned:
+        if owned is None:
+            return -1
+        device, advertised, stop = owned
+        queue = Queue(f"{run_key}-windows")
+
+        def send(window: SustainedWindow) -> None:
+            nonlocal sent
+            queue.put(pickle.dumps(replace(window, device_id=advertised.info.id)))
+            sent += 1
+
+        # The worker's device may know itself by another id than the one advertised ("host" as "host@w1").
+        local = [replace(_localized(job, files), device_id=device.info.id) for job in jobs]
+        try:
+            run_sustained(local, [device], send, stop, latencies_us, say=log.info)
+        finally:
+            queue.close()
     return sent
 
 
