@@ -221,8 +221,8 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
 
     from benchlab.results.layout import RunLayout
     from benchlab.results.sustained import sustained_curves
-    from tests.loopback_adb.personalities import HOT_FLAGSHIP
-    from tests.loopback_adb.power_rails import PIXEL6_RAILS
+    from android_runner.loopback.personalities import HOT_FLAGSHIP
+    from android_runner.loopback.power_rails import PIXEL6_RAILS
 
     with LoopbackFarm(tmp_path, {"w1": [replace(HOT_FLAGSHIP, power_rails=PIXEL6_RAILS)]}) as farm:
         for key, value in farm.client_env.items():
