@@ -278,7 +278,8 @@ def receive_file(sha256: str, name: str, payload: bytes, is_dir: bool) -> None:
 
 
 @contextmanager
-def _owned_device(device_id: str, owner: str, run_key: str) -> Iterator[tuple[Device, Advertised, StopControl] | None]:
+def _owned_device(device_id: str, owner: str,
+                  run_key: str) -> Iterator[tuple[Device, Advertised, StopControl] | None]:
     """Claim the device for one task on this worker: yield it, as advertised, with a StopControl that
     mirrors the client's stop and abort requests; None when this is not the worker the device was
     planned on (a rescheduled task must never measure twice). Raises FarmError when the device is

@@ -248,7 +248,8 @@ def summary_markdown(result: CompareResult) -> str:
     lines += ["<details><summary>All measurements</summary>", "", _header(), *(_row(c) for c in result.comparisons),
               "", "</details>", ""]
     if result.sustained:
-        lines += ["#### Sustained load (reported, not gated)", "", *(f"- {_cell(s.text())}" for s in result.sustained), ""]
+        lines += ["#### Sustained load (reported, not gated)", "",
+                  *(f"- {_cell(s.text())}" for s in result.sustained), ""]
     return "\n".join(lines)
 
 

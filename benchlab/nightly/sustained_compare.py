@@ -50,9 +50,9 @@ class SustainedChange:
         change = self.kept_change_points
         if change is None:
             return f"{what}: not compared ({self.reason or 'no figure'})"
-        return (f"{what}: kept {self.baseline_kept_pct:.0f}% → {self.candidate_kept_pct:.0f}% ({change:+.1f} points); "
-                f"first drop >10% {_drop(self.baseline_first_drop_minute)} → {_drop(self.candidate_first_drop_minute)}"
-                " (one session each: reported, not tested)")
+        before, after = _drop(self.baseline_first_drop_minute), _drop(self.candidate_first_drop_minute)
+        return (f"{what}: kept {self.baseline_kept_pct:.0f}% → {self.candidate_kept_pct:.0f}% "
+                f"({change:+.1f} points); first drop >10% {before} → {after} (one session each: reported, not tested)")
 
 
 def _drop(minute: float | None) -> str:
