@@ -374,17 +374,42 @@ def test_a_changed_model_is_compared_and_noted(tmp_path: Path) -> None:
     assert comparison.notes[0] == "model changed (sha256 aaaaaaaaaaaa → bbbbbbbbbbbb)"
 
 
+def by_repeat(m: Measurement, peaks_mb: Sequence[float]) -> list[Measurement]:
+    """The stored records of `m`, one per repeat as the executor stores them, each with its own peak memory."""
+    return [replace(m, repeat=i, samples_us=(samples,), peak_memory_mb=peak)
+            for i, (samples, peak) in enumerate(zip(m.samples_us, peaks_mb, strict=True))]
+
+
 def test_size_memory_and_accuracy_are_held_to_their_thresholds(tmp_path: Path) -> None:
     rng = np.random.default_rng(9)
     samples = repeats(rng)
-    b = night(tmp_path, "base", 1, measurement(samples, size_bytes=1_000_000, peak_memory_mb=50.0, accuracy=71.0))
-    c = night(tmp_path, "cand", 2, measurement(samples, size_bytes=1_020_000, peak_memory_mb=53.0, accuracy=70.0))
+    peaks = 50.0 * rng.lognormal(0.0, 0.005, REPEATS)  # one process's peak varies little between processes
+    b = night(tmp_path, "base", 1, *by_repeat(measurement(samples, size_bytes=1_000_000, accuracy=71.0), peaks))
+    c = night(tmp_path, "cand", 2, *by_repeat(measurement(samples, size_bytes=1_020_000, accuracy=70.0), peaks * 1.06))
     (comparison,) = compare_runs(b, c).comparisons
     assert comparison.status == REGRESSION and comparison.reason == "size, accuracy"
     assert comparison.change("size").change == pytest.approx(2.0) and comparison.change("size").status == REGRESSION
-    assert comparison.change("memory").change == pytest.approx(6.0) and comparison.change("memory").status == WITHIN_THRESHOLD
+    memory = comparison.change("memory")  # compared at the repeat level, like latency
+    assert memory.change == pytest.approx(6.0, abs=0.5) and memory.status == WITHIN_THRESHOLD
+    assert memory.n_baseline == memory.n_candidate == REPEATS and memory.p_value < 0.05
     assert comparison.change("accuracy").change == pytest.approx(-1.0) and comparison.change("accuracy").change_unit == "points"
     assert comparison.change("latency").status == NOT_SIGNIFICANT  # identical samples
+
+
+def test_peak_memory_regresses_at_the_repeat_level_against_its_floor(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    samples = repeats(rng)
+    peaks = 50.0 * rng.lognormal(0.0, 0.005, REPEATS)
+    b = night(tmp_path, "base", 1, *by_repeat(measurement(samples), peaks))
+    c = night(tmp_path, "cand", 2, *by_repeat(measurement(samples), peaks * 1.25))
+    alone = compare_runs(b, c).comparisons[0].change("memory")
+    assert alone.status == PROVISIONAL_REGRESSION  # no run-to-run floor yet: reported, never failing
+    (comparison,) = compare_runs(b, c, noise_floors={"memory": {KEY: 3.0}}).comparisons
+    assert comparison.change("memory").status == REGRESSION and comparison.status == REGRESSION
+    assert comparison.reason == "peak memory"
+    one_peak = compare_runs(night(tmp_path, "b1", 3, measurement(samples)), night(tmp_path, "c1", 4, measurement(
+        samples, peak_memory_mb=80.0))).comparisons[0].change("memory")
+    assert one_peak.status == TOO_FEW_SAMPLES  # one repeat's peak is one sample, not a figure to gate on
 
 
 def test_thresholds_come_from_the_candidate_suite_regression_section(tmp_path: Path) -> None:

@@ -127,6 +127,28 @@ class RepeatMetric(Metric):
         return repeat_change(self.label, self.unit, before, after, context, scale=self.scale, gates=self.gates)
 
 
+def repeat_statistics(column: str, values: list[float]) -> dict[str, Any]:
+    """Return the tidy-table columns of one value per repeat: under `column` their median, its
+    distribution-free 95% CI (the order statistics around the median, benchlab.metrics.stats.median_ci_ranks;
+    None below 6 repeats), how many repeats, their relative spread (log sd, percent) and the minimum
+    detectable change (percent) of comparing two runs like this one."""
+    import numpy as np
+
+    from benchlab.metrics.stats import log_sd, median_ci_ranks, minimum_detectable_change
+
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    ranks = median_ci_ranks(len(ordered)) if len(ordered) else None
+    spread = log_sd(ordered.tolist()) if len(ordered) and (ordered > 0).all() else None
+    return {
+        column: float(np.median(ordered)) if len(ordered) else None,
+        f"{column}_repeats": len(ordered),
+        f"{column}_ci_low": float(ordered[ranks[0]]) if ranks else None,
+        f"{column}_ci_high": float(ordered[ranks[1]]) if ranks else None,
+        f"{column}_repeat_sd_pct": 100.0 * spread if spread is not None else None,
+        f"{column}_mdc_pct": minimum_detectable_change(spread, len(ordered), len(ordered)),
+    }
+
+
 def present(value: object) -> bool:
     """Return whether a table value is there (not None, not NaN)."""
     return value is not None and value == value  # noqa: PLR0124 - NaN is the one value unequal to itself
@@ -161,23 +183,9 @@ class RateMetric(RepeatMetric):
 
     def columns(self, m: Measurement) -> dict[str, Any]:
         """Return the median rate, its 95% CI (None below 6 repeats), the repeat spread and the MDC."""
-        import numpy as np
-
-        from benchlab.metrics.stats import log_sd, median_ci_ranks, minimum_detectable_change
-
-        values = np.sort(np.asarray(self.repeat_values(m), dtype=np.float64))
-        ranks = median_ci_ranks(len(values)) if len(values) else None
-        spread = log_sd(values.tolist()) if len(values) and (values > 0).all() else None
-        count = m.metric_values.get(self.count_key) if len(values) else None
-        return {
-            self.count_key: int(count) if count is not None else None,
-            self.column: float(np.median(values)) if len(values) else None,
-            f"{self.column}_repeats": len(values),
-            f"{self.column}_ci_low": float(values[ranks[0]]) if ranks else None,
-            f"{self.column}_ci_high": float(values[ranks[1]]) if ranks else None,
-            f"{self.column}_repeat_sd_pct": 100.0 * spread if spread is not None else None,
-            f"{self.column}_mdc_pct": minimum_detectable_change(spread, len(values), len(values)),
-        }
+        values = self.repeat_values(m)
+        count = m.metric_values.get(self.count_key) if values else None
+        return {self.count_key: int(count) if count is not None else None, **repeat_statistics(self.column, values)}
 
     def change(self, base: Measurement, cand: Measurement, context: ChangeContext) -> MetricChange | None:
         """Return the repeat-level change of the time per unit, 1/rate in ms (None when a side has no values)."""

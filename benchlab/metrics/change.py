@@ -1,8 +1,8 @@
 """How one metric changed between a baseline and a candidate measurement, and whether it counts.
 
 Every metric of the registry (benchlab.metrics) compares with one of the three rules below: a metric
-a runner reports once per repeat (latency, init, first inference; energy next) with the repeat-level
-test, a single number per measurement (size, peak memory) against a relative threshold, accuracy
+a runner reports once per repeat (latency, init, first inference, peak memory, energy, tokens/s) with
+the repeat-level test, a single number per measurement (size) against a relative threshold, accuracy
 against a threshold in points.
 
 Per-repeat metrics (latency): at the repeat level, against the noise floor
@@ -65,12 +65,11 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   (`benchlab calibrate`, or N more nights), never failing the check (Pinpoint's "need more
   attempts"). A change beyond it is larger than any run-to-run spread measured here and fails.
 
-Size, peak memory and accuracy
-------------------------------
+Size and accuracy
+-----------------
 Each is one number per measurement, so there is no test: size in bytes (deterministic for one
-recipe and model), peak memory in MB (the runner's high-water mark) and accuracy in percent on the
-evaluation set (deterministic for one model and one set) are compared with their thresholds:
-size +1%, memory +10%, accuracy -0.5 points by default. Accuracy is only compared when both runs
+recipe and model) and accuracy in percent on the evaluation set (deterministic for one model and
+one set) are compared with their thresholds: size +1%, accuracy -0.5 points by default. Accuracy is only compared when both runs
 evaluated the same inputs (same stored evaluation inputs and labels, else the same dataset spec).
 """
 
