@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from android_runner import apk_runner, commands, dumpsys, power_rails, pte_jobs
+from android_runner import apk_runner, commands, dumpsys, llama_jobs, power_rails, pte_jobs
 from android_runner.benchmark_model import (
     NO_SUMMARY_ERROR,
     BenchmarkOutput,
@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 RUNNER = "benchmark_model"
 #: The language-model format phones run, with LiteRT-LM's litert_lm_main (android_runner.litert_lm).
 LITERTLM = "litertlm"
+#: ExecuTorch's language-model bundle (a folder: model.pte + tokenizer), run by llama_main (android_runner.llama_jobs).
+ETLM = "etlm"
 #: The run mode of LiteRT's benchmark APK as a foreground app.
 APP_MODE = "app"
 #: How an Android phone can measure a job (its capabilities' run modes): benchmark_model started
@@ -225,7 +227,7 @@ class AndroidDevice:
         from adb shell or through the benchmark APK, and CPU for ExecuTorch .pte variants (executor_runner) and
         language models (litert_lm_main), both from adb shell only."""
         kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte"}),
+        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte", ETLM}),
                             run_modes=RUN_MODES, mode_formats=MODE_FORMATS)
 
     def conditions(self) -> Conditions:
@@ -269,6 +271,8 @@ class AndroidDevice:
             return self._llm_repeat(job)
         if job.variant.format == "pte":
             return pte_jobs.run(self, job)
+        if job.variant.format == ETLM:
+            return llama_jobs.run(self, job)
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
             accelerator=job.accelerator, status="ok", started_at=now_iso(),
@@ -671,14 +675,16 @@ class AndroidDevice:
         self.transport.close()
 
     def _prepare(self, artifacts: Sequence[Path]) -> None:
+        # An .etlm bundle is a folder: its program and tokenizer go to the phone as two files.
+        files = [f for a in artifacts for f in (llama_jobs.bundle_files(a) if a.suffix == f".{ETLM}" else (a,))]
         if not self._swept:
-            self._sweep([self._model_remote(artifact) for artifact in artifacts])
+            self._sweep([self._model_remote(file) for file in files])
             self._swept = True
-        # A language model and a .pte push their own runner (litert_lm_main, executor_runner: pte_jobs).
-        if not artifacts or any(a.suffix not in (f".{LITERTLM}", PTE_SUFFIX) for a in artifacts):
+        # Language models and a .pte push their own runner (litert_lm_main, llama_main, executor_runner).
+        if not artifacts or any(a.suffix not in (f".{LITERTLM}", f".{ETLM}", PTE_SUFFIX) for a in artifacts):
             self._ensure(runner_binary(self.facts.abi), self._remote("benchmark_model"), executable=True)
-        for artifact in artifacts:
-            self._use(artifact, self._model_remote(artifact))
+        for file in files:
+            self._use(file, self._model_remote(file))
 
     def _sweep(self, wanted: Sequence[str]) -> None:
         """Remove what earlier runs left on the phone and nobody uses (IDLE_MIN): this session's

@@ -8,6 +8,11 @@ benchlab's cache and records each file's sha256 next to it; the sha256 becomes t
 runner hash, so results from different builds are never silently compared. A lab that builds its
 own names it with $BENCHLAB_ANDROID_BENCHMARK_MODEL / $BENCHLAB_ANDROID_BENCHMARK_APK instead.
 Nothing is downloaded during a run.
+
+Runners with no prebuilt benchlab can pin are the user's: ExecuTorch's executor_runner and llama_main
+(built with the NDK) and LiteRT-LM's litert_lm_main (released without a published sha256) are kept
+with `benchlab tools add android TOOL PATH` (`add`), and litert_lm_main can be downloaded against the
+sha256 the user expects (`fetch_tool`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from benchlab.settings import (
     ANDROID_BENCHMARK_MODEL,
     ANDROID_EXECUTOR_RUNNER,
     ANDROID_LITERT_LM_MAIN,
+    ANDROID_LLAMA_MAIN,
     TOOLS_BASE_URL,
     Setting,
     read,
@@ -45,6 +51,17 @@ APK_NAME = "benchmark_model.apk"
 LITERT_LM_NAME = "litert_lm_main"
 #: ExecuTorch's runner for .pte variants: no prebuilt is published, the user builds it and adds it.
 EXECUTOR_RUNNER_NAME = "executor_runner"
+#: ExecuTorch's LLM runner for .etlm language models (examples/models/llama): built and added by the user too.
+LLAMA_MAIN_NAME = "llama_main"
+#: How to build llama_main for a phone (ExecuTorch's examples/models/llama README, "Android"), after the
+#: executor_runner build's libraries are installed into cmake-out-android.
+LLAMA_BUILD_HINT = ("build it in an ExecuTorch checkout after installing its Android libraries (cmake . -B "
+                    "cmake-out-android ... -DEXECUTORCH_BUILD_EXTENSION_LLM_RUNNER=ON -DEXECUTORCH_BUILD_KERNELS_LLM=ON "
+                    "--target install): cmake examples/models/llama -B cmake-out-android/examples/models/llama "
+                    "-DCMAKE_TOOLCHAIN_FILE=$ANDROID_NDK/build/cmake/android.toolchain.cmake -DANDROID_ABI=arm64-v8a "
+                    "-DCMAKE_INSTALL_PREFIX=cmake-out-android && cmake --build cmake-out-android/examples/models/llama")
+#: The runners `benchlab tools add android TOOL PATH` keeps (one the user built or downloaded).
+ADDABLE = (EXECUTOR_RUNNER_NAME, LLAMA_MAIN_NAME, LITERT_LM_NAME)
 #: ELF e_machine values (at byte 18, little-endian) of the Android ABIs a built runner may be for.
 ELF_MACHINES = {0xB7: "arm64-v8a", 0x28: "armeabi-v7a", 0x3E: "x86_64", 0x03: "x86"}
 #: How to build executor_runner for a phone, from ExecuTorch's own Android benchmark script
@@ -97,7 +114,50 @@ def fetch(abis: tuple[str, ...] = tuple(PREBUILTS), base_url: str | None = None,
         fetched[abi] = _download(f"{base}/{PREBUILTS[abi]}", tools_dir() / abi / BINARY_NAME, ANDROID_BENCHMARK_MODEL.name,
                                  timeout_s, say, abi)
         _download(f"{base}/{APK_PREBUILTS[abi]}", tools_dir() / abi / APK_NAME, ANDROID_BENCHMARK_APK.name, timeout_s, say, abi)
+    say(f"{LITERT_LM_NAME}: not fetched: {LITERT_LM_HOW}")
     return fetched
+
+
+#: Why litert_lm_main is not fetched like benchmark_model, and the two ways to get it (one line).
+LITERT_LM_HOW = (f"LiteRT-LM publishes no sha256 of its release binaries to pin, so pass the one you expect: "
+                 f"`benchlab tools fetch android {LITERT_LM_NAME} --url URL --sha256 HEX`, or keep a file you have: "
+                 f"`benchlab tools add android {LITERT_LM_NAME} PATH` (or set {ANDROID_LITERT_LM_MAIN.name})")
+#: The runners `fetch_tool` downloads, each only against the sha256 the user expects.
+FETCHABLE = (LITERT_LM_NAME,)
+
+
+def fetch_tool(tool: str, url: str, sha256: str, say: Callable[[str], None] = print, timeout_s: float = 300.0) -> Path:
+    """Download a runner that has no hash benchlab can pin (litert_lm_main) from `url`, keep it only if its
+    sha256 is `sha256`, and store it as `add` does (under the ABI its ELF header names, with url and sha256
+    beside it); return where it is kept.
+
+    Raises SuiteError for another tool or a malformed sha256, DeviceError when the download fails or
+    its sha256 differs (nothing is kept).
+    """
+    if tool not in FETCHABLE:
+        raise SuiteError(f"cannot fetch {tool!r} by url (allowed: {', '.join(FETCHABLE)}; `benchlab tools fetch "
+                         "android` fetches benchmark_model)")
+    expected = sha256.strip().lower()
+    if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
+        raise SuiteError(f"--sha256 {sha256!r} is not a sha256 (64 hex digits)")
+    partial = tools_dir() / f"{tool}.download"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+        got = sha256_file(partial)
+        if got != expected:
+            raise DeviceError(f"{url}: sha256 {got} is not the expected {expected}: not kept",
+                              hint="check the URL and the hash you were given")
+        target = add(tool, partial, say=lambda _: None)
+    except OSError as exc:
+        raise DeviceError(f"cannot download {url}: {exc}", hint=f"`benchlab tools add android {tool} PATH` "
+                                                                 "keeps a file you downloaded") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    target.with_name(target.name + ".json").write_text(json.dumps({"url": url, "sha256": expected}, indent=2))
+    say(f"{target} (sha256 {expected[:16]}…, as expected) from {url}")
+    return target
 
 
 def _download(url: str, target: Path, env: str, timeout_s: float, say: Callable[[str], None], abi: str) -> Path:
@@ -139,14 +199,21 @@ def benchmark_apk(abi: str | None) -> Path:
 def litert_lm_binary(abi: str | None) -> Path:
     """Return LiteRT-LM's litert_lm_main to push for a phone's ABI (language models, .litertlm).
 
-    No release of it is pinned here yet (LiteRT-LM publishes prebuilts in its GitHub releases, and a
-    pin needs the asset's sha256 from a source benchlab can cite), so `benchlab tools fetch android`
-    does not download it: set $BENCHLAB_ANDROID_LITERT_LM_MAIN, or put it in the ABI's tools folder.
-    Raises ToolMissing saying so when there is none.
+    LiteRT-LM publishes prebuilts in its GitHub releases but no sha256 of them that benchlab could pin,
+    so it is fetched only with the sha256 the user expects (`fetch_tool`) or added from a local file
+    (`add`), or named by $BENCHLAB_ANDROID_LITERT_LM_MAIN. Raises ToolMissing saying so when there is none.
     """
-    return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME,
-                 how=f"set {ANDROID_LITERT_LM_MAIN.name} to one (LiteRT-LM's releases publish it; not fetched by "
-                     "benchlab yet)")
+    return _tool(abi, ANDROID_LITERT_LM_MAIN, LITERT_LM_NAME, how=LITERT_LM_HOW)
+
+
+def llama_main_binary(abi: str | None) -> Path:
+    """Return ExecuTorch's llama_main to push for a phone's ABI (language models, .etlm).
+
+    Raises ToolMissing saying how to build and add one when none is configured or added.
+    """
+    return _tool(abi, ANDROID_LLAMA_MAIN, LLAMA_MAIN_NAME,
+                 how=f"{LLAMA_BUILD_HINT}, then run `benchlab tools add android llama_main PATH` or set "
+                     f"{ANDROID_LLAMA_MAIN.name}")
 
 
 def executor_runner(abi: str | None) -> Path:
@@ -160,13 +227,14 @@ def executor_runner(abi: str | None) -> Path:
 
 
 def add(tool: str, path: Path, say: Callable[[str], None] = print) -> Path:
-    """Keep a runner the user built (`benchlab tools add android executor_runner PATH`) in benchlab's cache,
+    """Keep a runner the user built or downloaded (`benchlab tools add android TOOL PATH`: executor_runner,
+    llama_main, litert_lm_main) in benchlab's cache,
     under the ABI its ELF header names, with its source path and sha256 beside it; return where it is kept.
 
     Raises SuiteError (bad input) for another tool name, a file that is missing or not an Android ELF binary.
     """
-    if tool != EXECUTOR_RUNNER_NAME:
-        raise SuiteError(f"cannot add {tool!r} (allowed: {EXECUTOR_RUNNER_NAME}; benchmark_model is fetched "
+    if tool not in ADDABLE:
+        raise SuiteError(f"cannot add {tool!r} (allowed: {', '.join(ADDABLE)}; benchmark_model is fetched "
                           "with `benchlab tools fetch android`)")
     if not path.is_file():
         raise SuiteError(f"{path} does not exist or is not a file")
@@ -175,7 +243,7 @@ def add(tool: str, path: Path, say: Callable[[str], None] = print) -> Path:
     if machine not in ELF_MACHINES:
         raise SuiteError(f"{path} is not an Android binary (an ELF file for {', '.join(ELF_MACHINES.values())})")
     abi = ELF_MACHINES[machine]
-    target = tools_dir() / abi / EXECUTOR_RUNNER_NAME
+    target = tools_dir() / abi / tool
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     shutil.copyfile(path, partial)

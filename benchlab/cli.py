@@ -94,7 +94,22 @@ def cmd_tools_fetch(args: argparse.Namespace) -> int:
     fetchers = {e.name: e for e in entry_points(group=TOOLS_ENTRY_POINT_GROUP)}
     if args.platform not in fetchers:
         raise SuiteError(f"no runner tools for {args.platform!r} (allowed: {', '.join(sorted(fetchers)) or 'none'})")
-    fetchers[args.platform].load()(say=lambda msg: _console().print(msg))
+    say = lambda msg: _console().print(msg)  # noqa: E731
+    if args.tool is None:
+        if args.url or args.sha256:
+            raise SuiteError("--url and --sha256 name one tool: `benchlab tools fetch PLATFORM TOOL --url URL --sha256 HEX`")
+        fetchers[args.platform].load()(say=say)
+        return EXIT_OK
+    # A tool with no hash benchlab can pin is fetched only against the one the user expects.
+    if not (args.url and args.sha256):
+        raise SuiteError(f"fetching {args.tool} needs --url and the --sha256 you expect of it (no published "
+                         "hash can be pinned)")
+    import importlib
+
+    fetch_tool = getattr(importlib.import_module(fetchers[args.platform].module), "fetch_tool", None)
+    if fetch_tool is None:
+        raise SuiteError(f"no runner tools to fetch by url for {args.platform!r}")
+    fetch_tool(args.tool, args.url, args.sha256, say=say)
     return EXIT_OK
 
 
@@ -381,10 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     tools_sub = tools.add_subparsers(dest="tools_command", required=True, metavar="ACTION")
     fetch = tools_sub.add_parser("fetch", help="download a platform's runner into benchlab's cache")
     fetch.add_argument("platform", help="a runner platform that has tools to fetch (e.g. android)")
+    fetch.add_argument("tool", nargs="?", help="one tool with no hash benchlab can pin (android: litert_lm_main), "
+                                                "with --url and --sha256")
+    fetch.add_argument("--url", help="where to download the tool from")
+    fetch.add_argument("--sha256", help="the sha256 you expect of the download; anything else is not kept")
     fetch.set_defaults(func=cmd_tools_fetch)
-    add = tools_sub.add_parser("add", help="keep a runner you built in benchlab's cache (android executor_runner)")
+    add = tools_sub.add_parser("add", help="keep a runner you built or downloaded in benchlab's cache (android "
+                                           "executor_runner, llama_main, litert_lm_main)")
     add.add_argument("platform", help="the runner platform (e.g. android)")
-    add.add_argument("tool", help="the runner (android: executor_runner, ExecuTorch's; see the README)")
+    add.add_argument("tool", help="the runner (android: executor_runner, llama_main, litert_lm_main; see the README)")
     add.add_argument("path", type=Path, help="the binary you built")
     add.set_defaults(func=cmd_tools_add)
 

@@ -113,7 +113,7 @@ def _litert_lm(request: LlmRequest) -> LlmResult:
     )
 
 
-def _exact_prompt(tokenizer_path: str, count: int) -> str:
+def exact_prompt(tokenizer_path: str, count: int) -> str:
     """Return a prompt of exactly `count` tokens for a tokenizer.json: one word repeated, checked by encoding."""
     from tokenizers import Tokenizer
 
@@ -133,22 +133,46 @@ def _executorch(request: LlmRequest) -> LlmResult:
 
     if request.tokenizer_path is None:
         raise LlmRunFailed("an ExecuTorch model needs its tokenizer")
-    prompt = _exact_prompt(request.tokenizer_path, request.prefill_tokens)
+    prompt = exact_prompt(request.tokenizer_path, request.prefill_tokens)
     runner = TextLLMRunner(request.model_path, request.tokenizer_path)
     stats: list[Any] = []
     runner.generate(prompt, GenerationConfig(echo=False, max_new_tokens=request.decode_tokens + 1,
                                              seq_len=request.kv_cache, temperature=0.0),
                     stats_callback=stats.append)
-    s = stats[-1]
-    ms = 1000.0 / s.SCALING_FACTOR_UNITS_PER_SECOND  # timestamps are in these units
-    prefill_s = (s.prompt_eval_end_ms - s.inference_start_ms) * ms / 1000.0
-    decode_s = (s.inference_end_ms - s.prompt_eval_end_ms) * ms / 1000.0
-    return LlmResult(
-        engine=EXECUTORCH, engine_version=version("executorch"),
-        init_s=(s.model_load_end_ms - s.model_load_start_ms) * ms / 1000.0,
-        ttft_s=(s.first_token_ms - s.inference_start_ms) * ms / 1000.0,
-        prefill_tokens=s.num_prompt_tokens, prefill_tps=s.num_prompt_tokens / prefill_s if prefill_s > 0 else 0.0,
-        decode_tokens=s.num_generated_tokens, decode_tps=s.num_generated_tokens / decode_s if decode_s > 0 else 0.0,
+    # The JSON llama_main prints after "PyTorchObserver " (the runner's stats_to_json_string).
+    figures = observer_figures(json.loads(stats[-1].to_json_string()))
+    return LlmResult(engine=EXECUTORCH, engine_version=version("executorch"), **asdict(figures))
+
+
+@dataclass(frozen=True)
+class ObserverFigures:
+    """One ExecuTorch generation's figures, from its stats (seconds, tokens, tokens per second)."""
+
+    init_s: float
+    ttft_s: float
+    prefill_tokens: int
+    prefill_tps: float
+    decode_tokens: int
+    decode_tps: float
+
+
+def observer_figures(stats: dict[str, Any]) -> ObserverFigures:
+    """Return the figures of ExecuTorch's LLM stats as its runners print them (`PyTorchObserver {json}`:
+    prompt_tokens, generated_tokens and the *_ms timestamps in SCALING_FACTOR_UNITS_PER_SECOND units):
+    prefill rate = prompt tokens / (prompt evaluated - inference start), decode rate = generated tokens /
+    (end - prompt evaluated), TTFT = first token - inference start, init = model load end - start.
+
+    Raises KeyError for stats without one of those keys.
+    """
+    to_s = 1.0 / float(stats["SCALING_FACTOR_UNITS_PER_SECOND"])  # timestamps are in these units
+    prefill_s = (stats["prompt_eval_end_ms"] - stats["inference_start_ms"]) * to_s
+    decode_s = (stats["inference_end_ms"] - stats["prompt_eval_end_ms"]) * to_s
+    prompt, generated = int(stats["prompt_tokens"]), int(stats["generated_tokens"])
+    return ObserverFigures(
+        init_s=(stats["model_load_end_ms"] - stats["model_load_start_ms"]) * to_s,
+        ttft_s=(stats["first_token_ms"] - stats["inference_start_ms"]) * to_s,
+        prefill_tokens=prompt, prefill_tps=prompt / prefill_s if prefill_s > 0 else 0.0,
+        decode_tokens=generated, decode_tps=generated / decode_s if decode_s > 0 else 0.0,
     )
 
 

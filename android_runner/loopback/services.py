@@ -26,10 +26,10 @@ Commands that answer from the personality are small scripts on the shell's ``PAT
 ``df`` reports the bytes left while the disk-full fault is on. ``sha256sum``, ``stat``, ``df``, ``rm``, ``mkdir -p``, ``chmod``, ``ls`` ... are this machine's
 coreutils (toybox prints the same formats for what a harness uses).
 
-A command word ending in ``benchmark_model`` (or ``litert_lm_main``, ``executor_runner``) that names a
+A command word ending in ``benchmark_model`` (or ``litert_lm_main``, ``executor_runner``, ``llama_main``) that names a
 file pushed to the device (present and executable — otherwise the shell reports "not found" /
 "Permission denied" as a phone would) runs ``fake_benchmark_model.py`` (``fake_litert_lm_main.py``,
-``fake_executor_runner.py``) with this Python.
+``fake_executor_runner.py``, ``fake_llama_main.py``) with this Python.
 """
 
 from __future__ import annotations
@@ -61,9 +61,11 @@ FAKE_BENCHMARK_MODEL = _HERE / "fake_benchmark_model.py"
 FAKE_LITERT_LM_MAIN = _HERE / "fake_litert_lm_main.py"
 #: The stand-in for ExecuTorch's executor_runner (real inference with executorch.runtime on this machine).
 FAKE_EXECUTOR_RUNNER = _HERE / "fake_executor_runner.py"
+#: The stand-in for ExecuTorch's llama_main (real generation with TextLLMRunner on this machine).
+FAKE_LLAMA_MAIN = _HERE / "fake_llama_main.py"
 #: The stand-in for each tool a harness pushes, by the tool's file name.
 STAND_INS = {"benchmark_model": FAKE_BENCHMARK_MODEL, "litert_lm_main": FAKE_LITERT_LM_MAIN,
-             "executor_runner": FAKE_EXECUTOR_RUNNER}
+             "executor_runner": FAKE_EXECUTOR_RUNNER, "llama_main": FAKE_LLAMA_MAIN}
 
 SHELL_PREFIXES = (
     "/data", "/sdcard", "/storage", "/system", "/vendor",
@@ -80,7 +82,7 @@ _PREFIX_RE = re.compile(
 # or after `taskset MASK` (so `sha256sum .../benchmark_model` still hashes the pushed file).
 _TOOL_RE = re.compile(
     r"(^|[;&|(`]\s*|(?<![^\s;&|(])\{\s+|\b(?:do|then|else)\s+|\btaskset\s+\S+\s+)"
-    r"((?:[^\s;&|()<>'\"`]*/)?(benchmark_model|litert_lm_main|executor_runner))(?=[\s;&|)<>`]|$)"
+    r"((?:[^\s;&|()<>'\"`]*/)?(benchmark_model|litert_lm_main|executor_runner|llama_main))(?=[\s;&|)<>`]|$)"
 )
 
 _SIGNAL_MESSAGES = {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from android_runner.tools import APK_PREBUILTS, PREBUILTS, runner_binary
+from android_runner.tools import APK_PREBUILTS, PREBUILTS, ToolMissing, litert_lm_binary, runner_binary
 from benchlab.cli import main
 
 # The fetched runners land in a cache of this module's own: what it holds is asserted here, and the
@@ -67,3 +67,39 @@ def test_a_failed_download_is_one_line_and_exit_3(mirror: tuple[str, Path], monk
 def test_unknown_platform_exits_2(capsys: pytest.CaptureFixture) -> None:
     assert main(["tools", "fetch", "symbian"]) == 2
     assert "allowed: android" in capsys.readouterr().err
+
+
+#: An arm64 ELF header (e_machine 0xB7 at byte 18), enough for `tools add`'s ABI check.
+ARM64_ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 11 + b"\xb7\x00" + b"litert_lm_main stand-in" * 50
+
+
+def test_litert_lm_main_is_fetched_only_against_the_sha256_the_user_expects(
+        mirror: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    url, folder = mirror
+    monkeypatch.delenv("BENCHLAB_ANDROID_LITERT_LM_MAIN", raising=False)
+    (folder / "litert_lm_main").write_bytes(ARM64_ELF)
+    good = hashlib.sha256(ARM64_ELF).hexdigest()
+    # No hash to pin: the plain fetch says so in one line and how to get it.
+    for abi, name in PREBUILTS.items():
+        (folder / name).write_bytes(b"\x7fELF runner")
+        (folder / APK_PREBUILTS[abi]).write_bytes(b"PK\x03\x04 apk")
+    monkeypatch.setenv("BENCHLAB_TOOLS_BASE_URL", url)
+    assert main(["tools", "fetch", "android"]) == 0
+    captured = capsys.readouterr()
+    said = " ".join((captured.out + captured.err).split())  # the console wraps its lines at the terminal's width
+    assert "litert_lm_main: not fetched: LiteRT-LM publishes no sha256" in said and "--sha256 HEX" in said
+    assert "tools add android litert_lm_main PATH" in said
+    # Without the expected hash nothing is downloaded; a wrong one keeps nothing; the right one is stored.
+    assert main(["tools", "fetch", "android", "litert_lm_main", "--url", f"{url}/litert_lm_main"]) == 2
+    assert "--sha256" in capsys.readouterr().err
+    assert main(["tools", "fetch", "android", "litert_lm_main", "--url", f"{url}/litert_lm_main",
+                 "--sha256", "0" * 64]) == 3
+    assert "is not the expected" in capsys.readouterr().err
+    with pytest.raises(ToolMissing, match="sha256"):
+        litert_lm_binary("arm64-v8a")
+    assert main(["tools", "fetch", "android", "litert_lm_main", "--url", f"{url}/litert_lm_main",
+                 "--sha256", good.upper()]) == 0
+    kept = litert_lm_binary("arm64-v8a")
+    assert kept.read_bytes() == ARM64_ELF and kept.stat().st_mode & 0o111
+    assert json.loads((kept.parent / "litert_lm_main.json").read_text()) == {"url": f"{url}/litert_lm_main",
+                                                                           "sha256": good}
