@@ -216,7 +216,7 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_tflite_path: Path, digits_npz: Path) -> None:
     """A railed phone that heats (simulated time: the same curve on any machine) owned by a worker: its
     repeats carry energy per inference back to the client, and its session runs on the worker, each
-    window streamed back and stored by the client."""
+    window streamed back, with its energy, and stored by the client."""
     from dataclasses import replace
 
     from benchlab.results.layout import RunLayout
@@ -243,3 +243,4 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
     # Ten 3 s windows of simulated time on the hot flagship: it heats and throttles (tests/test_sustained.py).
     assert curve.kept_pct is not None and curve.kept_pct < 100
     assert [p.thermal_status for p in curve.points] == sorted(p.thermal_status for p in curve.points)
+    assert all(p.energy_mj is not None for p in curve.points), "each window's energy came back with it"

@@ -137,6 +137,20 @@ def test_windows_are_stored_and_read_back(tmp_path: Path) -> None:
     assert load_sessions(layout) == {windows[0].job_id: windows}
 
 
+def test_each_windows_energy_is_kept_and_on_the_curve(tmp_path: Path) -> None:
+    from benchlab.views.sustained import sustained_rows
+
+    windows = [replace(w, metric_values={"energy": 2.0 + i, "energy.rail.S2M_VDD_CPUCL2": 1.5})
+               for i, w in enumerate(_windows([100, 90, 80], seconds=3.0))]
+    (stored,) = load_sessions(RunLayout(_stored(tmp_path, windows))).values()
+    assert stored == windows, "every metric value of a window is stored and read back"
+    curve = sustained_curve(stored)
+    assert [p.energy_mj for p in curve.points] == [2.0, 3.0, 4.0] and curve.points[0].energy_impact is None
+    (row,) = sustained_rows([curve])
+    assert row["mJ/inf first → last window"] == "2.000 → 4.000" and "energy impact first → last window" not in row
+    assert "mJ/inf first → last window" not in sustained_rows([sustained_curve(_windows([100] * 3, seconds=3.0))])[0]
+
+
 def _stored(run_dir: Path, windows: list[SustainedWindow]) -> Path:
     layout = RunLayout(run_dir)
     start_session(layout, windows[0].job_id)

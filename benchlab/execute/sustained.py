@@ -87,6 +87,10 @@ class SustainedWindow:
     init_us: float | None = None
     conditions: Conditions | None = None
     flags: tuple[str, ...] = ()
+    #: What the runner reported for the window of a metric without a field of its own, as in
+    #: `Measurement.metric_values`: with energy on, energy per inference ("energy", mJ, and each rail's)
+    #: or Apple's energy impact ("energy_impact").
+    metric_values: dict[str, float] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -133,7 +137,8 @@ def _window(job: Job, device: Device, index: int, windows: int, seconds: float,
     stats = dict(measurement.runner_stats[0]) if measurement.runner_stats else {}
     return replace(base, status=measurement.status, error=measurement.error, init_us=measurement.init_us,
                    samples_us=tuple(measurement.all_samples_us), stats=stats,
-                   conditions=measurement.conditions_after, flags=(*flags, *measurement.flags))
+                   conditions=measurement.conditions_after, flags=(*flags, *measurement.flags),
+                   metric_values=dict(measurement.metric_values))
 
 
 def run_session(job: Job, device: Device, sink: WindowSink, stop: StopControl, latency_us: float | None = None,

@@ -115,6 +115,9 @@ class CurvePoint:
     thermal_scale: str | None
     max_temperature_c: float | None
     cpu_freq_mhz: float | None
+    #: With energy on: the window's energy per inference (mJ, idle subtracted) or Apple's energy impact.
+    energy_mj: float | None = None
+    energy_impact: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,9 @@ def _point(window: SustainedWindow, minute: float, busy: float) -> CurvePoint:
     return CurvePoint(minute=minute, minutes=busy / 60, throughput=window.count / busy, median_ms=median_ms,
                       thermal_status=c.thermal_status if c else None, thermal_level=c.thermal_level if c else None,
                       thermal_scale=c.thermal_scale if c else None,
-                      max_temperature_c=max(temps) if temps else None, cpu_freq_mhz=max(freqs) if freqs else None)
+                      max_temperature_c=max(temps) if temps else None, cpu_freq_mhz=max(freqs) if freqs else None,
+                      energy_mj=window.metric_values.get("energy"),
+                      energy_impact=window.metric_values.get("energy_impact"))
 
 
 def _throughput(points: list[CurvePoint]) -> float:

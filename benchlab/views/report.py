@@ -103,7 +103,8 @@ def summary_rows(df: pd.DataFrame, curves: Sequence[SustainedCurve] = ()) -> lis
     each metric's `summary_columns` (energy per inference in mJ and its noise floor, Apple's energy
     impact ...) and, for a job that ran a sustained session, its figures under "sustained": the
     throughput kept at the end in percent of the first minute, the minute it first dropped >10%
-    (None: it did not), the minutes measured and both throughputs (inferences/s)."""
+    (None: it did not), the minutes measured, both throughputs (inferences/s) and, with energy on,
+    each window's energy per inference (mJ) or energy impact (None where not measured)."""
     by_job = {(c.model, c.variant, c.device_id, c.accelerator): c for c in curves}
     rows: list[dict[str, object]] = []
     for display, (_, r) in zip(table_rows(df), _ordered(df).iterrows()):
@@ -114,7 +115,9 @@ def summary_rows(df: pd.DataFrame, curves: Sequence[SustainedCurve] = ()) -> lis
             row["sustained"] = {"kept_pct": curve.kept_pct, "first_drop_minute": curve.first_drop_minute,
                                 "minutes": curve.minutes, "complete": curve.complete,
                                 "reference_throughput": curve.reference_throughput,
-                                "end_throughput": curve.end_throughput}
+                                "end_throughput": curve.end_throughput,
+                                "energy_mj_per_window": [p.energy_mj for p in curve.points],
+                                "energy_impact_per_window": [p.energy_impact for p in curve.points]}
         rows.append(row)
     return rows
 

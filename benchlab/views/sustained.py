@@ -88,8 +88,19 @@ def sustained_rows(curves: Sequence[SustainedCurve]) -> list[dict[str, str]]:
                                 if curve.kept_pct is not None else curve.error or ""),
             "thermal status": f"{min(statuses)} → {max(statuses)}" if statuses else "not read",
             "hottest °C": f"{max(temps):.1f}" if temps else "not read",
+            "mJ/inf first → last window": _ends([p.energy_mj for p in curve.points], 3),
+            "energy impact first → last window": _ends([p.energy_impact for p in curve.points], 1),
         })
-    return rows
+    # A column only when some session measured it (energy is off in most runs).
+    empty = {key for key in ("mJ/inf first → last window", "energy impact first → last window")
+             if not any(row[key] for row in rows)}
+    return [{key: value for key, value in row.items() if key not in empty} for row in rows]
+
+
+def _ends(values: Sequence[float | None], digits: int) -> str:
+    """Return "12.3 → 15.1" for the first and last window that measured a value ("" for none)."""
+    measured = [v for v in values if v is not None]
+    return f"{measured[0]:.{digits}f} → {measured[-1]:.{digits}f}" if measured else ""
 
 
 def sustained_section(curves: Sequence[SustainedCurve], png: Path | None,
@@ -105,7 +116,9 @@ load (inference time, not counting the runner's restart between windows). "kept 
 last minute (a tenth of a shorter run) as a percentage of the first; "first drop" is when a window first
 fell more than {DROP_FRACTION:.0%} below the first minute. Thermal status is the platform's own (Android
 PowerManager 0-6, iPhone thermal state 0-3); the hottest temperature is the highest sensor (battery included) the device
-reported in any window.</p>
+reported in any window. With energy on, each window's energy per inference (mJ, the phone's rails, idle
+subtracted) or Apple's unitless energy impact is measured like a repeat's; the table gives the first and
+last window's.</p>
 {table(sustained_rows(curves))}
 {image(png, "sustained-load plot")}
 <ul class="note">{''.join(f"<li>{html.escape(c.summary())}</li>" for c in curves)}</ul>"""
