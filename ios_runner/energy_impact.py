@@ -10,9 +10,10 @@ doronz88/pymobiledevice3#792; tests/ios/public/README.md lists the recordings). 
   **no unit** (not joules, not watts) and does not say how it is computed. It is a level over time,
   not a counter: a repeat's figure is the mean of the levels sampled while it ran.
 - ``energy.<part>.cost`` for cpu, gpu, display, networking, location: its parts as the gauge splits
-  them, in the same units; ``energy.<part>.overhead`` and ``energy.overhead`` are the fixed cost of
-  waking a part (the radio's 500 ...). Apple's parts do not add up to ``energy.cost`` (#792 asks
-  why; the maintainer: "pymobile just reports the data as-is"), so each is kept as printed.
+  them, in the same units; ``energy.<part>.overhead`` and ``energy.overhead`` are overheads Apple
+  reports beside them (500 for networking whenever it was active in the recordings), not parts.
+  Apple's parts do not add up to ``energy.cost`` (#792 asks why; the maintainer: "pymobile just
+  reports the data as-is"), so each is kept as printed.
 - ``kIDEGaugeSecondsSinceInitialQueryKey``: whole seconds (rounded up) since the pid's first query.
 
 The gauge's first answer for a pid (second 0: Xcode's provider notes the time of the first query
