@@ -185,6 +185,7 @@ def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
     none (no change, too few runs); a note explains too few runs when a segment had them."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text  # cells as text, not markup to parse: a farm's year is 4,000 rows
 
     from benchlab.results.changepoints import MIN_RUNS, MIN_SEGMENT_RUNS, Step
 
@@ -206,14 +207,14 @@ def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
             if segment.setup_change is not None:
                 cells = [*ident, *step_cells(segment.setup_change),
                          f"setup changed: {segment.setup_change.what} (step not judged)"]
-                table.add_row(*(escape(x) for x in cells), style="cyan")
+                table.add_row(*map(Text, cells), style="cyan")
             if not segment.changes:
                 short = short or not segment.enough_runs
-                table.add_row(*(escape(x) for x in ident), "", "", "", escape(segment.status),
+                table.add_row(*map(Text, ident), "", "", "", Text(segment.status),
                               style=None if segment.enough_runs else "yellow")
             for change in segment.changes:
                 cells = [*ident, *step_cells(change), "change point"]
-                table.add_row(*(escape(x) for x in cells), style="bold red" if change.change_pct > 0 else "green")
+                table.add_row(*map(Text, cells), style="bold red" if change.change_pct > 0 else "green")
     console = _stdout()
     console.print(table)
     if not results:
@@ -228,6 +229,7 @@ def print_comparison(result: CompareResult) -> None:
     """Print a comparison as a table, then its notes and the verdict line."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text  # cells as text, not markup to parse: a farm's night is 1,200 rows
 
     from benchlab.nightly.ci_outputs import compare_cells, compare_headings, status_text
 
@@ -239,7 +241,7 @@ def print_comparison(result: CompareResult) -> None:
                  status_text(c) + "".join(f"; {n}" for n in c.notes)]
         style = "bold red" if c.failed else ("green" if c.status == "improved" else
                                              "yellow" if c.status.endswith("(provisional)") else None)
-        table.add_row(*(escape(x) for x in cells), style=style)
+        table.add_row(*map(Text, cells), style=style)
     console = _stdout()
     console.print(table)
     for note in result.notes:

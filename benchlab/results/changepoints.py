@@ -268,7 +268,7 @@ def find_changes(history: pd.DataFrame) -> list[SeriesChanges]:
     key_frame = per_run.index.to_frame(index=False)
     values = per_run.to_numpy(dtype=float)
     run_ids, run_orders = key_frame["run_id"].astype(str).tolist(), key_frame["run_order"].astype(int).tolist()
-    series_keys = list(zip(*(key_frame[column].astype(str) for column in SERIES)))
+    series_keys = list(zip(*(key_frame[column].astype(str).tolist() for column in SERIES)))  # lists: not element by element
     starts = [at for at in range(len(series_keys)) if at == 0 or series_keys[at] != series_keys[at - 1]]
     series = [_SeriesRuns(series_keys[start], run_ids[start:end], run_orders[start:end], values[start:end],
                           what[start:end])  # type: ignore[arg-type]
