@@ -15,6 +15,9 @@ few generated sentences. Then:
   folder beside the same tokenizer.json (an .etlm bundle, benchlab.formats.etlm). Its EOS id is
   set outside the vocabulary, so random weights never stop a generation early.
 
+- A Hugging Face directory (config.json, tokenizer, no weights) of the same Qwen3, which suites export
+  themselves with random weights (recipes litert-lm-fp32, -int8, -int4).
+
 Their outputs are noise; their shapes are those of real small models, so the runners, the token
 counts and the report are tested on them (never their speeds). `python -m examples.tiny_llm`
 builds both into .cache/tiny-llm/ (a few minutes on 2 cores); `make test` does it before the tests,
@@ -31,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / ".cache" / "tiny-llm"
 MODEL = ROOT / "tiny-qwen3.litertlm"
 ETLM = ROOT / "tiny-llama.etlm"
+#: The Hugging Face directory (config.json, tokenizer; no weights) a suite exports itself: recipes
+#: litert-lm-fp32 / -int8 / -int4 (benchlab.optimize.recipes.litert_lm_export).
+HF_DIR = ROOT / "tiny-qwen3-hf"
 #: Prefill signatures the export makes: LiteRT-LM pads a prompt up to the next one, so the
 #: largest bounds the prefill a benchmark can ask for.
 PREFILL_LENGTHS = (32, 128, 512)
@@ -77,30 +83,16 @@ def write_hf_directory(folder: Path) -> None:
     ).save_pretrained(folder)
 
 
-def _export_hf():
-    """Return litert_torch's export_hf.export, importable next to the `kernels` package.
-
-    LiteRT-Torch 0.10.0 swaps transformers' `use_kernel_forward_from_hub` for a no-op while
-    transformers 5.25, with `kernels` installed, keeps the real `use_kernelized_func`, which then
-    refuses the undecorated functions (importing the Gemma / LFM2 modelling code fails). The
-    no-op twin is what transformers itself uses when `kernels` is absent.
-    """
-    import transformers.integrations
-
-    transformers.integrations.use_kernelized_func = lambda *args, **kwargs: (lambda cls: cls)
-    from litert_torch.generative.export_hf import export
-
-    return export.export
-
-
 def build(target: Path = MODEL) -> Path:
     """Build the .litertlm at `target` (replacing one there) and return its path."""
+    from benchlab.optimize.recipes.litert_lm_export import hf_exporter
+
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tiny-llm-") as work:
         hf_dir, out_dir = Path(work) / "hf", Path(work) / "out"
         hf_dir.mkdir()
         write_hf_directory(hf_dir)
-        _export_hf()(model=str(hf_dir), output_dir=str(out_dir), use_random_weights=True,
+        hf_exporter()(model=str(hf_dir), output_dir=str(out_dir), use_random_weights=True,
                      prefill_lengths=list(PREFILL_LENGTHS), cache_length=CACHE_LENGTH, quantization_recipe="none")
         shutil.move(out_dir / "model.litertlm", target)
     return target
@@ -138,8 +130,18 @@ def present() -> Path | None:
     return ROOT if MODEL.is_file() and (ETLM / "model.pte").is_file() else None
 
 
+def write_hf(target: Path = HF_DIR) -> Path:
+    """Write the tiny decoder's Hugging Face directory at `target` (replacing one there); return it."""
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    write_hf_directory(target)
+    return target
+
+
 def main() -> int:
     """Build the tiny models that are not there yet; print their paths."""
+    hf = HF_DIR if (HF_DIR / "config.json").is_file() else write_hf()
+    print(f"{hf} (a Hugging Face directory without weights)")
     path = MODEL if MODEL.is_file() else build()
     print(f"{path} ({path.stat().st_size:,} bytes)")
     etlm = ETLM if (ETLM / "model.pte").is_file() else build_etlm()

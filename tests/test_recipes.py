@@ -19,7 +19,7 @@ from benchlab.optimize.recipes.litert import Fp32, LiteRTRecipe
 from benchlab.plan.suite import load_suite
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage", "torch", "pte", "litertlm", "etlm")
+MODEL_KINDS = ("builtin", "keras", "savedmodel", "tflite", "mlpackage", "torch", "pte", "litertlm", "etlm", "hf")
 #: A value of the wrong kind for each option, and the text its error must contain.
 BAD_VALUES = {
     "bits": (5, "bits=5 is not allowed (allowed: 1, 2, 3, 4, 6, 8)"),
@@ -36,6 +36,8 @@ BAD_VALUES = {
     "keep_int64": ("maybe", "keep_int64='maybe' is not allowed (allowed: true, false)"),
     "dynamic": ("maybe", "dynamic='maybe' is not allowed (allowed: true, false)"),
     "xnnpack": ("maybe", "xnnpack='maybe' is not allowed (allowed: true, false)"),
+    "prefill_lengths": ([128, 0], "prefill_lengths.1=0: Input should be greater than 0"),
+    "cache_length": (0, "cache_length=0: Input should be greater than 0"),
 }
 
 
@@ -79,7 +81,8 @@ def test_needs_and_weight_quantization_are_declared_per_recipe() -> None:
     needing_calibration = {n for n, r in RECIPES.items() if "calibration-data" in r.NEEDS}
     assert needing_calibration == {"full-int8", "int16x8", "executorch-int8"}
     assert {n for n, r in RECIPES.items() if "training-data" in r.NEEDS} == {"prune", "cluster", "qat", "distill"}
-    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch", "executorch", "coreai"}  # benchlab check asks the registry
+    # benchlab check asks the registry
+    assert UNQUANTIZED_RECIPES == {"fp32", "coreml-fp32", "litert-torch", "executorch", "coreai", "litert-lm-fp32"}
     assert {n for n, r in RECIPES.items() if r.QUANTIZES_WEIGHTS is None} == {"tflite", "mlpackage", "torch", "pte",
                                                                                   "litertlm", "etlm"}
     assert [n for n, r in RECIPES.items() if r.IS_REFERENCE] == ["fp32", "tflite", "torch", "pte", "litertlm", "etlm"]

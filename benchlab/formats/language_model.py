@@ -18,6 +18,13 @@ PROOF_TOKENS = 8
 PROOF_TIMEOUT_SECONDS = 300
 
 
+def token_io() -> ModelIO:
+    """Return what a language model is to the data stage: the prompt's token ids as the one input, at
+    the proof's length (the runners make the scenario's prompts themselves); outputs are not compared."""
+    tokens = TensorInfo(name="tokens", tensor_name="tokens", dtype="int32", shape=(1, PROOF_TOKENS))
+    return ModelIO(inputs=(tokens,), outputs=())
+
+
 class LanguageModelFormat(ModelFormat):
     """A language model benchmarked by the `scenario.llm` matrix, not as a tensor function; a subclass says
     which engine runs it and how its file is handed over (`proof_request`)."""
@@ -30,10 +37,8 @@ class LanguageModelFormat(ModelFormat):
         raise NotImplementedError
 
     def describe(self, path: Path) -> ModelIO:
-        """Return the prompt's token ids as the one input, at the proof's length (the runners make the
-        scenario's prompts themselves); outputs are not compared."""
-        tokens = TensorInfo(name="tokens", tensor_name="tokens", dtype="int32", shape=(1, PROOF_TOKENS))
-        return ModelIO(inputs=(tokens,), outputs=())
+        """Return the prompt's token ids as the one input (token_io)."""
+        return token_io()
 
     def prove_runs(self, path: Path, sample: Feeds) -> str:
         """Prefill and decode a few tokens once in the format's engine, in a child process; return what was done.

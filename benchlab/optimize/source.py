@@ -14,7 +14,7 @@ from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.errors import SuiteError, first_line
 from benchlab.optimize.cache import path_sha256
 from benchlab.names import file_name
-from benchlab.plan.suite import TORCH_KIND, ModelSpec
+from benchlab.plan.suite import HF_KIND, TORCH_KIND, ModelSpec
 from benchlab.formats import format_named
 from benchlab.temp_dirs import make_owned_dir
 from benchlab.tensors import Feeds, ModelIO, TensorInfo
@@ -153,6 +153,10 @@ class SourceModel:
             return self._format_io.inputs if self._format_io is not None else None
         if self.kind == TORCH_KIND:
             return self.torch_program.inputs
+        if self.kind == HF_KIND:  # a language model to export: its prompt's token ids, as its .litertlm's
+            from benchlab.formats.language_model import token_io
+
+            return token_io().inputs
         if self.kind == "savedmodel":
             specs = self._serving_signature.structured_input_signature[1]
             return tuple(_tensor(name, spec.dtype.name, spec.shape) for name, spec in specs.items())
@@ -168,6 +172,8 @@ class SourceModel:
             outputs: list[Any] = [t.sample_shape for t in self._format_io.outputs]
         elif self.kind == TORCH_KIND:
             outputs = [t.sample_shape for t in self.torch_program.outputs]
+        elif self.kind == HF_KIND:
+            return None
         elif self.kind == "savedmodel":
             outputs = [o.shape[1:] for o in self._serving_signature.structured_outputs.values()]
         else:

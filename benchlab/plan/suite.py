@@ -59,6 +59,10 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 MODULE_REFERENCE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 #: The kind of a PyTorch source: a `module:` factory or a saved ExportedProgram (.pt2).
 TORCH_KIND = "torch"
+#: The kind of a Hugging Face model directory (config.json and a tokenizer): a language model to export.
+HF_KIND = "hf"
+#: The tokenizer files a Hugging Face model directory may hold, one of which it must.
+HF_TOKENIZERS = ("tokenizer.json", "tokenizer.model")
 #: Most values one sample of an `input_shapes` input may hold: a 4K RGB image.
 MAX_SAMPLE_VALUES = 3840 * 2160 * 3
 
@@ -145,8 +149,9 @@ class ModelSpec(_Strict):
 
     @property
     def kind(self) -> str:
-        """Return the source kind: builtin, keras, savedmodel, torch (a `module:` factory or a .pt2), or the
-        name of a format (benchlab.formats) the path's suffix names: tflite, mlpackage, pte."""
+        """Return the source kind: builtin, keras, savedmodel, torch (a `module:` factory or a .pt2), hf (a
+        Hugging Face model directory), or the name of a format (benchlab.formats) the path's suffix names:
+        tflite, mlpackage, pte."""
         if self.builtin is not None:
             return "builtin"
         if self.module is not None:
@@ -155,6 +160,8 @@ class ModelSpec(_Strict):
         fmt = format_of(self.path)
         if fmt is not None:
             return fmt.source_kind or fmt.name
+        if (self.path / "config.json").is_file():
+            return HF_KIND
         if self.path.is_dir():
             return "savedmodel"
         return "keras"
@@ -525,6 +532,10 @@ def _check_model_file(path: Path, kind: str) -> str | None:
         return f"{problem}; a {path.suffix or 'model'} model is a regular file"
     if fmt is not None:
         return fmt.check_contents(path)
+    if kind == HF_KIND:
+        if not any((path / name).is_file() for name in HF_TOKENIZERS):
+            return f"is a Hugging Face model directory without a tokenizer ({' or '.join(HF_TOKENIZERS)})"
+        return None
     if kind == "savedmodel":
         if not any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
             return "is a directory but not a SavedModel (no saved_model.pb)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from benchlab.optimize.recipes import (asis, coreai, coreml, distill, edge_quantizer, executorch, litert,
-                                       model_optimization, torch_to_litert)
+                                       litert_lm_export, model_optimization, torch_to_litert)
 from benchlab.optimize.recipes.base import KERAS_SOURCES, Need, Options, Recipe
 
 __all__ = ["KERAS_SOURCES", "RECIPES", "Need", "Options", "Recipe", "register", "unquantized_recipes"]
@@ -61,6 +61,9 @@ _REGISTERED: tuple[Recipe, ...] = (
     asis.EtlmAsIs(),
     torch_to_litert.LiteRTTorch(),
     coreai.CoreAI(),
+    litert_lm_export.LiteRtLmFp32(),
+    litert_lm_export.LiteRtLmInt8(),
+    litert_lm_export.LiteRtLmInt4(),
 )
 
 #: Every recipe by name, in the order `benchlab` lists them.
