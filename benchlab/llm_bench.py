@@ -3,8 +3,8 @@
 Shared by the build's proof that a .litertlm variant runs (benchlab.formats.litertlm) and the host
 device's LLM repeats (benchlab.execute.host_llm). Run as ``python -m benchlab.llm_bench
 REQUEST.json`` it runs one benchmark and prints one JSON line with the process's peak resident
-memory as the kernel counts it (getrusage's ru_maxrss, read after the engine finished: the
-high-water mark of the whole process, Python included, which LiteRT-LM's API does not report);
+memory as the kernel counts it (VmHWM, read after the engine finished: the high-water mark of the
+whole process, Python included, which LiteRT-LM's API does not report);
 `run_child` starts it in a fresh process, waits with a timeout and reads that line.
 
 Two engines, which time different things (the README's LLM section has the table):
@@ -211,11 +211,16 @@ def run_child(request: LlmRequest, timeout_s: float, workdir: Path) -> LlmResult
 
 
 def _peak_rss_mb() -> float:
-    """Return this process's peak resident memory in MB (Linux reports ru_maxrss in KiB)."""
-    import resource
+    """Return this process's own peak resident memory in MB: VmHWM on Linux (benchlab.process_memory says
+    why not ru_maxrss), ru_maxrss where there is no /proc (macOS reports it in bytes)."""
+    from benchlab.process_memory import status_mb
 
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024.0 if sys.platform != "darwin" else kib / 1024.0 / 1024.0
+    try:
+        return status_mb("VmHWM")
+    except OSError:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 / 1024.0
 
 
 def _main(argv: list[str]) -> int:

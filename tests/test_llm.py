@@ -163,3 +163,19 @@ def test_the_report_puts_the_cells_back_together_as_a_pp_by_tg_table(both_engine
     assert all(re.fullmatch(r"[\d.]+ \[[\d.]+–[\d.]+\]", r["tg16 decode tok/s"]) for r in rows)
     page = files.html.read_text()
     assert "Language models: prompt × generation" in page and "decode tok/s vs size plot" in page
+
+
+def test_a_child_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    # Linux carries ru_maxrss across exec: a child of a large parent (benchlab after a torch export)
+    # "peaked" at the parent's size. The runners' children read VmHWM (benchlab.process_memory).
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 2**20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # resident, not just reserved
+    code = ("import resource; from benchlab.process_memory import status_mb; "
+            "print(status_mb('VmHWM'), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                               check=True).stdout.split())
+    assert inherited > 300 > 100 > own
+    del ballast

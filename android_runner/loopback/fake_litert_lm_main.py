@@ -18,9 +18,10 @@ flag" and exit 1, as the real one does.
 
 from __future__ import annotations
 
-import resource
 import sys
 import time
+
+from benchlab.process_memory import status_mb
 
 KNOWN = {"model_path", "backend", "benchmark", "benchmark_prefill_tokens", "benchmark_decode_tokens",
          "max_num_tokens", "num_cpu_threads", "cache_dir", "report_peak_memory_footprint"}
@@ -66,7 +67,7 @@ def main(argv: list[str]) -> int:
         f"      Decode Speed: {info.last_decode_tokens_per_second:.2f} tokens/sec.", RULE,
     ]), file=sys.stderr)
     if flags.get("report_peak_memory_footprint") == "true":
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        peak_mb = status_mb("VmHWM")  # its own peak: ru_maxrss would carry the loopback shell's parent's
         print(f"I0000 00:00:{time.time():.6f} litert_lm_main.cc:285] Peak system ram usage: {peak_mb:g}MB.",
               file=sys.stderr)
     return 0

@@ -26,6 +26,7 @@ from benchlab.errors import ModelError, RunnerError, first_line, is_disk_full
 from benchlab.execute.host_device import EXIT_DISK_FULL, failed_result
 from benchlab.execute.host_runtimes import runtime_for
 from benchlab.execute.host_runtimes.base import ModelRefused, Session
+from benchlab.process_memory import status_mb
 from benchlab.tensors import Feeds, ModelIO, load_feeds, match_names, save_feeds
 
 #: prctl option from <linux/prctl.h>: the signal a process gets when its parent exits.
@@ -45,15 +46,6 @@ def die_with_parent() -> None:
     parent = read(PARENT_PID)
     if parent is not None and os.getppid() != int(parent):
         sys.exit(1)
-
-
-def _status_mb(field: str) -> float:
-    """Read a memory field (VmRSS, VmHWM) of this process from /proc/self/status, in MB."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024.0
-    raise OSError(f"/proc/self/status has no {field}")
 
 
 def _timed_invoke(session: Session) -> float:
@@ -84,14 +76,14 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     return the result."""
     runtime = runtime_for(request["format"])
     runtime.load_library()
-    rss_before = _status_mb("VmRSS")
+    rss_before = status_mb("VmRSS")
     started = time.perf_counter_ns()
     try:
         session = runtime.open(request["model_path"], request["threads"], request["xnnpack"])
     except ModelRefused as exc:
         return failed_result(ModelError(str(exc)))
     init_us = (time.perf_counter_ns() - started) / 1000.0
-    memory_init_mb = _status_mb("VmRSS") - rss_before
+    memory_init_mb = status_mb("VmRSS") - rss_before
     io = session.io
     try:
         feeds = _feeds(request.get("eval_inputs_path"), io)
@@ -131,9 +123,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
         "warmup_us": warmup_us,
         "samples_us": samples_us,
         "memory_init_mb": memory_init_mb,
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a worker started by the
-        # TensorFlow-laden parent would report the parent's peak. VmHWM is this process's own.
-        "peak_memory_mb": _status_mb("VmHWM"),
+        # VmHWM, this process's own peak (benchlab.process_memory: not ru_maxrss, which exec carries over).
+        "peak_memory_mb": status_mb("VmHWM"),
         "input_dtype": ",".join(t.dtype for t in io.inputs),
     }
 
