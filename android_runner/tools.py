@@ -18,7 +18,6 @@ sha256 the user expects (`fetch_tool`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import shutil
 import urllib.request
@@ -37,6 +36,7 @@ from benchlab.settings import (
 )
 from benchlab.errors import DeviceError, RunnerError, SuiteError
 from benchlab.cache_dir import cache_dir
+from benchlab.file_hash import path_sha256
 
 #: LiteRT's published nightly prebuilts (tensorflow/lite/tools/benchmark README, "prebuilt").
 DEFAULT_BASE_URL = ("https://storage.googleapis.com/tensorflow-nightly-public/prod/tensorflow/release/"
@@ -95,11 +95,7 @@ def sha256_file(path: Path) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _sha256(path: str, _size: int, _mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return path_sha256(Path(path))
 
 
 def fetch(abis: tuple[str, ...] = tuple(PREBUILTS), base_url: str | None = None,

@@ -39,7 +39,7 @@ import numpy as np
 from benchlab.settings import IOS_BUNDLE_ID, IOS_PICKUP_TIMEOUT, IOS_RUNNER_IPA, read
 from benchlab.errors import BenchlabError, DeviceLost, SuiteError
 from benchlab.execute.failures import failure_cause
-from benchlab.optimize.cache import path_sha256
+from benchlab.file_hash import path_sha256
 from benchlab.plan.profile_match import derived_profile, match_profile
 from benchlab.plan.profiles import DeviceProfile, load_profiles
 from benchlab.records import (

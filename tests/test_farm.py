@@ -17,7 +17,7 @@ import benchlab
 from benchlab.cli import main
 from benchlab.execute.executor import interleaved_schedule, plan_jobs
 from benchlab.execute.farm import cluster_session
-from benchlab.optimize.cache import path_sha256
+from benchlab.file_hash import path_sha256
 from benchlab.pipeline import Callbacks, run_suite
 from benchlab.records import Capabilities
 from benchlab.results.run_record import RunRecord

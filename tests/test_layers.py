@@ -10,9 +10,11 @@ built-in model took optimize's cache lock; recipes are now handed in, the lock i
 the tidy table, compare, check and the report read the metrics; the suite, build, plan and delivery
 the formats), so they may import nothing but the shared modules.
 
-Around the package: benchlab names no runner package (runners register by entry point), no Android
-driver module imports the loopback phone (android_runner/loopback, the platform's test double that
-tests/ and benchmarks/ run against), and benchmarks/ import nothing from tests/.
+Around the package: benchlab names no runner package (runners register by entry point), a runner
+package imports nothing of the builder, the results or what renders them (optimize, results,
+decide, views, nightly), no Android driver module imports the loopback phone (android_runner/loopback,
+the platform's test double that tests/ and benchmarks/ run against), and benchmarks/ import nothing
+from tests/.
 """
 
 from __future__ import annotations
@@ -156,3 +158,13 @@ def test_no_driver_module_imports_the_loopback_phone() -> None:
     drivers = [p for p in (ROOT / "android_runner").rglob("*.py") if "loopback" not in p.relative_to(ROOT).parts]
     assert drivers
     assert {p.name: found for p in drivers if (found := _names(top_level_imports(p), LOOPBACK))} == {}
+
+
+def test_no_runner_package_imports_a_stage_that_builds_or_reports() -> None:
+    # A runner uses the shared modules, the records of plan and execute, and the registries; it
+    # never reaches into the builder, the results or what renders them for a helper.
+    later = ("benchlab.optimize", "benchlab.results", "benchlab.decide", "benchlab.views", "benchlab.nightly")
+    offending = {str(p.relative_to(ROOT)): found for package in ("android_runner", "ios_runner")
+                 for p in (ROOT / package).rglob("*.py")
+                 if (found := [n for prefix in later for n in _names(top_level_imports(p), prefix)])}
+    assert offending == {}

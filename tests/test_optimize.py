@@ -15,7 +15,7 @@ import yaml
 from benchlab.plan.datasets import load_model_datasets
 from benchlab.formats.base import deflated_size
 from benchlab.optimize.build import build_variants
-from benchlab.optimize.cache import path_sha256
+from benchlab.file_hash import path_sha256
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.suite import load_suite
 

@@ -104,7 +104,7 @@ def test_full_int8_stores_symmetric_int8_kernels_as_the_kernels_require(corpus_r
     files as an ADD (op code in the old schema field) and gave kernels an activation's asymmetric range."""
     from tensorflow.lite.tools import flatbuffer_utils
 
-    from benchlab.optimize.cache import path_sha256
+    from benchlab.file_hash import path_sha256
     from benchlab.optimize.recipes.kernels import read_kernels
 
     variants = sorted(Path(os.environ["BENCHLAB_CACHE_DIR"], "variants").glob("*/*-full-int8.tflite"))

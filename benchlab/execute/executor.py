@@ -214,7 +214,7 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
         try:
             measurement = _run_repeat(job, device)
         except DeviceLost as exc:
-            sink(not_run(job, device, "failed", str(exc), "device"))
+            sink(not_run(job, device, "failed", str(exc), failure_cause(exc)))
             _quarantine(device, schedule[index + 1:], dead | {job.job_id}, str(exc), sink)
             return
         if stop.abort.is_set() and measurement.status != "ok":

@@ -368,7 +368,7 @@ class DaskExecutor:
         Returns the content hash of each file path, and the workers that could not be reached
         (address -> reason). Raises FarmError when a file arrives damaged.
         """
-        from benchlab.optimize.cache import path_sha256
+        from benchlab.file_hash import path_sha256
 
         paths = {p for r in repeats for p in (r.variant.path, r.eval_inputs_path) if p and Path(p).exists()}
         files = {path: path_sha256(Path(path)) for path in sorted(paths)}

@@ -256,7 +256,7 @@ def receive_file(sha256: str, name: str, payload: bytes, is_dir: bool) -> None:
 
     Raises FarmError when the bytes that arrived do not have the hash they were sent under.
     """
-    from benchlab.optimize.cache import path_sha256
+    from benchlab.file_hash import path_sha256
 
     staging = _file_cache() / f".{sha256}.{uuid.uuid4().hex}"
     staging.mkdir(parents=True)

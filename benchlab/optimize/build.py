@@ -22,7 +22,8 @@ from typing import Any
 from benchlab.plan.datasets import Dataset
 from benchlab.errors import SuiteError, caused_by_disk_full, first_line
 from benchlab.names import file_name
-from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, path_sha256, publish,
+from benchlab.file_hash import path_sha256
+from benchlab.optimize.cache import (FAILURE_FILE, disk_full_at, failed_entry, locked_entry, publish,
                                      staging, trusted_entry, variant_key)
 from benchlab.formats import delivery_size, format_named
 from benchlab.formats.base import ModelFormat, VariantDoesNotRun

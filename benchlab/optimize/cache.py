@@ -26,24 +26,12 @@ from typing import Any
 
 from benchlab.cache_dir import cache_dir, file_lock
 from benchlab.errors import DiskFull, is_disk_full
+from benchlab.file_hash import path_sha256
 from benchlab.temp_dirs import make_owned_dir
 
 ENTRY_FILE = "variant.json"
 #: What a failed build leaves in its entry instead of ENTRY_FILE and an artifact.
 FAILURE_FILE = "failure.json"
-
-
-def path_sha256(path: Path) -> str:
-    """Return the sha256 of a file, or of a directory's files (relative names and bytes) in order."""
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for file in files:
-        if file != path:
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def variant_key(parent_sha256: str, recipe: str, options: dict[str, Any], extra: dict[str, str]) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from benchlab.plan.datasets import Dataset, synthetic_dataset
 from benchlab.errors import SuiteError, first_line
-from benchlab.optimize.cache import path_sha256
+from benchlab.file_hash import path_sha256
 from benchlab.names import file_name
 from benchlab.plan.suite import HF_KIND, TORCH_KIND, ModelSpec
 from benchlab.formats import format_named
