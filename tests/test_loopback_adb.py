@@ -260,6 +260,38 @@ def test_taskset_checks_the_mask_against_the_phones_cores(phone, signer):
         client.close()
 
 
+def test_a_replaying_phone_sleeps_through_the_recorded_run_instead_of_computing(tmp_path, signer):
+    """benchmarks/farm.py's phones: the shell runs the phone's own sh benchmark_model, which prints
+    the recorded run's figures for the runs asked (more when --min_secs needs them) and has no outputs."""
+    from android_runner.benchmark_model import parse_output
+    from tests.fixtures_path import FIXTURES, fixture_text
+    from tests.loopback_adb.replay import replaying
+
+    recorded = "benchmark_model/old_v1x_mobilenetv1_quant_arm64_multi.txt"
+    fixture_text(recorded)  # skips without the recorded outputs
+    personality = replaying(FLAGSHIP, FIXTURES / recorded)
+    with LoopbackAdbDevice(personality, tmp_path / "phone") as phone:
+        client = connect(phone, signer)
+        try:
+            client.push(io.BytesIO(b"\x7fELF placeholder\n"), f"{TMP}/benchmark_model")
+            client.shell(f"chmod 755 {TMP}/benchmark_model")
+            client.push(io.BytesIO(b"model bytes"), f"{TMP}/m.tflite")
+            tool = f"taskset f0 {TMP}/benchmark_model --graph={TMP}/m.tflite --warmup_runs=1 --warmup_min_secs=0"
+            asked = parse_output(client.shell(f"{tool} --num_runs=2 --min_secs=0 --benchlab_job=x 2>&1"))
+            stretched = parse_output(client.shell(f"{tool} --num_runs=1 --min_secs=0.2 2>&1"))
+            no_outputs = client.shell(f"{tool} --num_runs=1 --output_filepath={TMP}/o.bin; echo status=$?")
+            missing = parse_output(client.shell(f"{TMP}/benchmark_model --graph={TMP}/gone.tflite 2>&1"))
+        finally:
+            client.close()
+    assert (asked.status, asked.count, asked.graph) == ("ok", 2, f"{TMP}/m.tflite")
+    assert (asked.avg_us, asked.init_us, asked.first_us, asked.min_us, asked.std_us) == (
+        personality.replay_inference_us, personality.init_us, personality.first_us, 66699.0, 39.0)
+    assert stretched.count == 3  # 0.2 s at 66.8 ms per run
+    assert "no outputs to write" in no_outputs and "status=1" in no_outputs
+    assert missing.status == "failed"
+    assert personality.repeat_seconds(1, 2) == pytest.approx((9933 + 76606 + 2 * 66768) / 1e6)
+
+
 # --- faults ----------------------------------------------------------------------------------------
 
 

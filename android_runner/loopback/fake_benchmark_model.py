@@ -105,9 +105,6 @@ class DeviceConfig:
     latency_scale: float = 1.0
     crash: bool = False
     hang: str | None = None  # hang after loading the model when the arguments contain this
-    #: Replay mode (benchmarks/farm.py): each inference lasts this long, a recorded phone's average,
-    #: spent waiting instead of on this machine's CPU (see replay.py).
-    replay_inference_us: float | None = None
     #: Thermal model (thermal.py): inferences last a simulated, temperature-dependent time, and the
     #: phone's state lives in `support_dir`.
     thermal: dict | None = None
@@ -130,7 +127,6 @@ def device_config() -> DeviceConfig:
         latency_scale=float(data.get("latency_scale", 1.0)),
         crash=bool(data.get("crash", False)),
         hang=data.get("hang"),
-        replay_inference_us=data.get("replay_inference_us"),
         thermal=data.get("thermal"),
         support_dir=data.get("support_dir"),
     )
@@ -490,14 +486,10 @@ def load_interpreter(graph: str, num_threads: int, default_xnnpack: bool):
                        experimental_op_resolver_type=resolver)
 
 
-def timed_invoke(interpreter, latency_scale: float, replay_us: float | None = None) -> float:
-    """Run one inference; return its latency in microseconds (stretched by the personality, or
-    waited out to the replayed latency)."""
+def timed_invoke(interpreter, latency_scale: float) -> float:
+    """Run one inference; return its latency in microseconds (stretched by the personality)."""
     start = time.perf_counter()
     interpreter.invoke()
-    if replay_us is not None:
-        time.sleep(max(0.0, start + replay_us / 1e6 - time.perf_counter()))
-        return (time.perf_counter() - start) * 1e6
     elapsed = time.perf_counter() - start
     if latency_scale > 1.0:
         extra_until = start + elapsed * latency_scale
@@ -541,8 +533,7 @@ def stat_line(samples: list[int]) -> str:
 
 
 def run_loop(interpreter, set_inputs: Callable[[], None], min_runs: int, min_secs: float,
-             max_secs: float, run_delay: float, latency_scale: float,
-             replay_us: float | None = None, soc=None) -> list[int]:
+             max_secs: float, run_delay: float, latency_scale: float, soc=None) -> list[int]:
     """The tool's Run(): at least ``min_runs`` and ``min_secs``, never beyond ``max_secs``.
 
     With a simulated SoC (thermal.py) each inference still runs (the outputs stay real), but its
@@ -563,7 +554,7 @@ def run_loop(interpreter, set_inputs: Callable[[], None], min_runs: int, min_sec
             simulated_s += latency_us / 1e6
             samples.append(int(round(latency_us)))
             continue
-        samples.append(int(round(timed_invoke(interpreter, latency_scale, replay_us))))
+        samples.append(int(round(timed_invoke(interpreter, latency_scale))))
         if run_delay > 0:
             time.sleep(run_delay)
     info(stat_line(samples) + "\n")
@@ -917,11 +908,9 @@ def benchmark(params: Params, device: DeviceConfig) -> int:
         soc = SimulatedSoC(ThermalModel(**device.thermal), Path(device.support_dir))
     try:
         warmup = run_loop(interpreter, set_inputs, params["warmup_runs"], params["warmup_min_secs"],
-                          params["max_secs"], params["run_delay"], device.latency_scale,
-                          device.replay_inference_us, soc)
+                          params["max_secs"], params["run_delay"], device.latency_scale, soc)
         measured = run_loop(interpreter, set_inputs, params["num_runs"], params["min_secs"],
-                            params["max_secs"], params["run_delay"], device.latency_scale,
-                            device.replay_inference_us, soc)
+                            params["max_secs"], params["run_delay"], device.latency_scale, soc)
     except RuntimeError as exc:  # a kernel failed at Invoke (e.g. a gather index out of bounds)
         for line in runtime_error_lines(exc):
             error(line)

@@ -161,6 +161,11 @@ class Personality:
         """Return what `getprop` prints: ``[key]: [value]`` lines sorted by key."""
         return "".join(f"[{key}]: [{self.props[key]}]\n" for key in sorted(self.props))
 
+    def benchmark_model_script(self) -> str | None:
+        """A ``/bin/sh`` benchmark_model for this phone instead of the Python stand-in, or None
+        (the Python stand-in, fake_benchmark_model.py). A replaying phone has one (replay.py)."""
+        return None
+
     def benchmark_config(self) -> dict[str, object]:
         """Return the facts the stand-in benchmark tools need (serialised into their environment)."""
         return {

@@ -29,7 +29,9 @@ coreutils (toybox prints the same formats for what a harness uses).
 A command word ending in ``benchmark_model`` (or ``litert_lm_main``, ``executor_runner``, ``llama_main``) that names a
 file pushed to the device (present and executable — otherwise the shell reports "not found" /
 "Permission denied" as a phone would) runs ``fake_benchmark_model.py`` (``fake_litert_lm_main.py``,
-``fake_executor_runner.py``, ``fake_llama_main.py``) with this Python.
+``fake_executor_runner.py``, ``fake_llama_main.py``) with this Python; a phone that replays a
+recorded run runs its own ``/bin/sh`` benchmark_model instead, which sleeps rather than computes
+(replay.py).
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ FAKE_LLAMA_MAIN = _HERE / "fake_llama_main.py"
 #: The stand-in for each tool a harness pushes, by the tool's file name.
 STAND_INS = {"benchmark_model": FAKE_BENCHMARK_MODEL, "litert_lm_main": FAKE_LITERT_LM_MAIN,
              "executor_runner": FAKE_EXECUTOR_RUNNER, "llama_main": FAKE_LLAMA_MAIN}
+#: The file name of a phone's own benchmark_model script in its support bin folder (replay.py).
+REPLAY_SCRIPT = "benchmark_model-replay"
 
 SHELL_PREFIXES = (
     "/data", "/sdcard", "/storage", "/system", "/vendor",
@@ -106,9 +110,21 @@ def device_to_host(root: Path, device_path: str) -> Path:
     return root / relative if relative else root
 
 
-def rewrite_command(root: Path, command: str) -> str:
+def stand_in_commands(support: Path) -> dict[str, str]:
+    """Return the shell words that run each tool's stand-in on the device whose support folder
+    is `support`: the Python stand-ins, or the phone's own benchmark_model script when
+    lay_out_device wrote one (a replaying phone, replay.py)."""
+    commands = {tool: f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}" for tool, script in STAND_INS.items()}
+    own = support / "bin" / REPLAY_SCRIPT
+    if own.exists():
+        commands["benchmark_model"] = shlex.quote(str(own))
+    return commands
+
+
+def rewrite_command(root: Path, command: str, stand_ins: dict[str, str]) -> str:
     """Return ``command`` with device paths under SHELL_PREFIXES moved into ``root``, and the
-    stand-in substituted for a pushed benchmark_model binary."""
+    stand-in substituted for a pushed benchmark_model binary (`stand_ins`: the shell words per
+    tool, from `stand_in_commands`)."""
     mapped = _PREFIX_RE.sub(lambda m: str(root) + m.group(1), command)
 
     def tool(match: re.Match[str]) -> str:
@@ -119,7 +135,7 @@ def rewrite_command(root: Path, command: str) -> str:
             target = Path(word)
             if not (target.is_file() and os.access(target, os.X_OK)):
                 return prefix + word  # not pushed / not executable: the shell reports it as a phone would
-        return f"{prefix}{shlex.quote(sys.executable)} {shlex.quote(str(STAND_INS[match.group(3)]))}"
+        return f"{prefix}{stand_ins[match.group(3)]}"
 
     return _TOOL_RE.sub(tool, mapped)
 
@@ -297,6 +313,9 @@ def lay_out_device(device: "LoopbackAdbDevice") -> None:
     _write_script(bin_dir / "taskset", _TASKSET.format(cores=p.num_cores,
                                                        all_cores=(1 << p.num_cores) - 1))
     _write_script(bin_dir / "df", _DF)
+    script = p.benchmark_model_script()
+    if script is not None:
+        _write_script(bin_dir / REPLAY_SCRIPT, script)
     system_bin = root / "system" / "bin"
     for name in ("getprop", "dumpsys", "taskset", "df"):
         link = system_bin / name
@@ -360,7 +379,7 @@ def shell_service(device: "LoopbackAdbDevice", command: str | None) -> Callable[
             return
         argv = ["/bin/sh"]
         if command is not None:
-            argv += ["-c", rewrite_command(device.root_dir, text)]
+            argv += ["-c", rewrite_command(device.root_dir, text, stand_in_commands(device.support_dir))]
         process = subprocess.Popen(
             argv, cwd=device.root_dir, env=_shell_env(device), stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
@@ -390,7 +409,8 @@ def _feed_stdin(device: "LoopbackAdbDevice", stream: "Stream", process: subproce
                     break
                 continue
             if interactive:
-                data = rewrite_command(device.root_dir, data.decode("utf-8", "surrogateescape")).encode(
+                data = rewrite_command(device.root_dir, data.decode("utf-8", "surrogateescape"),
+                                       stand_in_commands(device.support_dir)).encode(
                     "utf-8", "surrogateescape")
             process.stdin.write(data)
             process.stdin.flush()
