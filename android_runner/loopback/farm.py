@@ -3,7 +3,9 @@ owning its own loopback phones (tests/test_farm.py and benchmarks/farm.py start 
 
 Each worker is told its phones' addresses with BENCHLAB_ANDROID_CONNECT, as a farm host would
 find phones on its own USB bus, and gets its own benchlab cache (so variant files must be shipped
-to it) and config folder (so it makes its own ADB key). The phones run in the calling process.
+to it) and config folder (so it makes its own ADB key). The phones run in the calling process,
+or are served elsewhere (serve_phones.py). Each worker runs on one of `hosts` (hosts.py): this
+machine's own namespace, or a network namespace of its own, whose phones only it can reach.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .device import LoopbackAdbDevice
+from .hosts import NamespaceHosts, SharedHosts, die_with_parent
 from .personalities import Personality
 from .ports import free_port
 
@@ -32,11 +35,15 @@ class LoopbackFarm:
     The phones of `layout` run in this process (a test can switch their faults); `served` names,
     per worker, phones already served elsewhere (serve_phones.py) by their serials. `client_env` is
     what a process that reaches the phones itself (a local run) needs: the same ADB settings the
-    workers get.
+    workers get. `hosts` (hosts.py) says where each worker runs; phones of `layout` live in this
+    process's namespace, so namespaced hosts own only `served` phones (ValueError otherwise).
     """
 
     def __init__(self, root: Path, layout: Mapping[str, Sequence[Personality]],
-                 rediscover_seconds: float = 10.0, served: Mapping[str, Sequence[str]] | None = None) -> None:
+                 rediscover_seconds: float = 10.0, served: Mapping[str, Sequence[str]] | None = None,
+                 hosts: SharedHosts | NamespaceHosts | None = None) -> None:
+        if hosts is not None and hosts.isolated and any(layout.values()):
+            raise ValueError("a namespaced host cannot reach phones served in this process: serve them on it")
         self.root = root
         self.rediscover_seconds = rediscover_seconds
         self.served = {name: list(serials) for name, serials in (served or {}).items()}
@@ -50,8 +57,9 @@ class LoopbackFarm:
             "BENCHLAB_ADB_AUTH_TIMEOUT_S": "2",
             "BENCHLAB_ANDROID_BENCHMARK_MODEL": str(runner),
         }
-        self.port = free_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.hosts = hosts if hosts is not None else SharedHosts([*layout, *self.served])
+        self.port = free_port()  # checked on 127.0.0.1; nothing else of this machine binds the farm's bridge
+        self.address = f"tcp://{self.hosts.scheduler_host}:{self.port}"
         self.workers: dict[str, subprocess.Popen] = {}
         self._scheduler: subprocess.Popen | None = None
 
@@ -60,9 +68,9 @@ class LoopbackFarm:
             for phone in self.all_phones:
                 phone.start()
             self._scheduler = subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", self.hosts.scheduler_host,
                  "--port", str(self.port), "--no-dashboard"],
-                stdout=open(self.root / "scheduler.log", "ab"), stderr=subprocess.STDOUT)
+                stdout=open(self.root / "scheduler.log", "ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
             self._wait_for_scheduler()
             for name in dict.fromkeys([*self.phones, *self.served]):
                 self.start_worker(name)
@@ -110,9 +118,10 @@ class LoopbackFarm:
             "BENCHLAB_CONFIG_DIR": str(self.root / f"config-{name}"),
         }
         self.workers[name] = subprocess.Popen(
-            [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address, "--name", name,
-             "--rediscover-seconds", str(self.rediscover_seconds)],
-            env=env, stdout=open(self.root / f"{name}.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root)
+            self.hosts.command(name, [sys.executable, "-m", "benchlab.cli", "worker", "--scheduler", self.address,
+                                      "--name", name, "--rediscover-seconds", str(self.rediscover_seconds)]),
+            env=env, stdout=open(self.root / f"{name}.log", "ab"), stderr=subprocess.STDOUT, cwd=self.root,
+            preexec_fn=die_with_parent)
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker process, as a host that loses power."""
@@ -146,7 +155,7 @@ class LoopbackFarm:
             if self._scheduler.poll() is not None:
                 raise RuntimeError(f"dask scheduler exited with {self._scheduler.returncode}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                socket.create_connection((self.hosts.scheduler_host, self.port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.2)
