@@ -80,6 +80,8 @@ ACCELERATORS = [{"kind": "cpu", "threads": 1}, {"kind": "cpu", "threads": 2}]
 WARMUP = 1
 #: Idle workers look for new phones this rarely (see the module docstring).
 REDISCOVER_SECONDS = 3600.0
+#: Bound on the farm's start: each host's worker and phones import benchlab on the same 2 cores.
+STARTUP_SECONDS_PER_HOST = 60.0
 
 
 def small_model(path: Path) -> Path:
@@ -104,8 +106,10 @@ def model_in_child(path: Path) -> Path:
 
 
 @contextmanager
-def served_phones(hosts: SharedHosts | NamespaceHosts, root: Path, count: dict[str, int]) -> Iterator[dict[str, list[str]]]:
-    """Serve each host's replaying phones from a process on that host; yield each host's serials.
+def served_phones(hosts: SharedHosts | NamespaceHosts, root: Path,
+                  count: dict[str, int]) -> Iterator[tuple[dict[str, list[str]], dict[str, int]]]:
+    """Serve each host's replaying phones from a process on that host; yield each host's serials
+    and the pid of each host's phone process.
 
     The processes start together (their imports overlap) and stop when this exits.
     """
@@ -123,7 +127,7 @@ def served_phones(hosts: SharedHosts | NamespaceHosts, root: Path, count: dict[s
             if not line:
                 raise RuntimeError(f"the phones of {host} did not start (exit {process.wait()})")
             serials[host] = json.loads(line)
-        yield serials
+        yield serials, {host: process.pid for host, process in processes.items()}
     finally:
         for process in processes.values():
             process.stdin.close()  # it stops its phones and exits
@@ -202,15 +206,34 @@ def check_records(run_dir: Path, serials: Sequence[str], repeats: int) -> dict[s
     return check
 
 
-def run_once(farm: LoopbackFarm, suite_path: Path, results: Path, serials: list[str], repeats: int) -> dict:
-    """Run one suite on the farm; return wall, per-phone busy seconds, the client's cost and the store check."""
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU seconds process `pid` and its waited-for children used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+
+
+def cpu_by_role(pids: dict[str, int]) -> dict[str, float]:
+    """Return the CPU seconds used so far per role: scheduler, workers, phones (each a sum)."""
+    roles: dict[str, float] = {}
+    for name, pid in pids.items():
+        role = name if name == "scheduler" else name.split(":")[0]
+        roles[role] = roles.get(role, 0.0) + cpu_seconds(pid)
+    return roles
+
+
+def run_once(farm: LoopbackFarm, suite_path: Path, results: Path, serials: list[str], repeats: int,
+             pids: dict[str, int]) -> dict:
+    """Run one suite on the farm; return wall, per-phone busy seconds, the client's cost, the CPU
+    of the farm's other processes (`pids` by role: "scheduler", "workers:NAME", "phones:HOST") and
+    the store check."""
     with cluster_session(farm.address) as (devices, executor):
         timed = TimedExecutor(executor)
         reset_peak_rss()
-        cpu = time.process_time()
+        before, cpu, load = cpu_by_role(pids), time.process_time(), os.getloadavg()[0]
         outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results, Callbacks(say=lambda _m: None),
                             devices=devices, executor=timed)
         cpu = time.process_time() - cpu
+        farm_cpu = {role: seconds - before[role] for role, seconds in cpu_by_role(pids).items()}
         rss = peak_rss_mb()
     check = check_records(outcome.run_dir, serials, repeats)
     intervals: dict[str, list[tuple[str, str]]] = {}
@@ -220,6 +243,7 @@ def run_once(farm: LoopbackFarm, suite_path: Path, results: Path, serials: list[
             for device, spans in intervals.items()}
     return {"phones": len(busy), "wall_s": timed.seconds, "busy_s": busy, "intervals": intervals,
             "sink_s": timed.sink_seconds, "client_cpu_s": cpu, "client_peak_rss_mb": rss, "store": check,
+            "farm_cpu_s": farm_cpu, "load_before": load, "load_after": os.getloadavg()[0],
             "run_dir": str(outcome.run_dir)}
 
 
@@ -246,6 +270,12 @@ def print_tables(runs: list[dict], phone: ReplayPersonality, phone_s: float, hos
               f"{run['store']['written']:>8} {run['store']['lost']:>5} {run['store']['twice']:>6} "
               f"{run['store']['written'] / run['wall_s']:>10.1f} {statistics.fmean(sink_ms):>13.2f} {max(sink_ms):>6.2f} "
               f"{run['client_cpu_s']:>13.2f} {run['client_peak_rss_mb']:>12.0f}")
+    print("CPU seconds during each run (this machine's 2 cores; load average before -> after):")
+    for run in runs:
+        farm_cpu = run["farm_cpu_s"]
+        print(f"{run['phones']:>6} phones: client {run['client_cpu_s']:.1f}, scheduler {farm_cpu['scheduler']:.1f}, "
+              f"{hosts} workers {farm_cpu['workers']:.1f}, phones (with their shells) {farm_cpu['phones']:.1f}; "
+              f"load {run['load_before']:.1f} -> {run['load_after']:.1f}")
 
 
 def stop_on_signals() -> None:
@@ -299,17 +329,20 @@ def main() -> None:
         except HostsError as exc:
             print(f"farm.py: {exc}; pass --no-netns to run without namespaces", file=sys.stderr)
             sys.exit(2)
-        serials = stack.enter_context(served_phones(hosts, root / "phones", count))
+        serials, phone_pids = stack.enter_context(served_phones(hosts, root / "phones", count))
         farm = stack.enter_context(LoopbackFarm(root, {}, served=serials, hosts=hosts,
-                                                rediscover_seconds=REDISCOVER_SECONDS))
+                                                rediscover_seconds=REDISCOVER_SECONDS,
+                                                startup_seconds=STARTUP_SECONDS_PER_HOST * len(names)))
+        pids = {**{f"workers:{name}" if name != "scheduler" else name: pid for name, pid in farm.process_ids().items()},
+                **{f"phones:{host}": pid for host, pid in phone_pids.items()}}
         ordered = spread(serials)
         say(f"first run on all {len(ordered)} phones (pushes the runner and model, not counted)")
-        run_once(farm, suite_file(root, model, ordered, 1, args.iterations), root / "warmup", ordered, 1)
+        run_once(farm, suite_file(root, model, ordered, 1, args.iterations), root / "warmup", ordered, 1, pids)
         runs = []
         for n in sorted({1, args.workers, args.phones}):
             say(f"{n} phone(s)")
             runs.append(run_once(farm, suite_file(root, model, ordered[:n], args.repeats, args.iterations),
-                                 root / f"results-{n}", ordered[:n], args.repeats))
+                                 root / f"results-{n}", ordered[:n], args.repeats, pids))
     print_tables(runs, phone, phone_s, args.workers, not args.no_netns, args.repeats, args.iterations)
     if args.out:
         args.out.write_text(json.dumps(runs, indent=2))

@@ -40,3 +40,15 @@ def test_each_benchmark_runs_at_its_smoke_size(script: str, tmp_path: Path) -> N
                                "TMPDIR": str(tmp_path)})  # validity keeps its runs in a temporary folder
     assert done.returncode == 0, done.stderr[-3000:]
     assert LAST_LINES[script] in done.stdout, done.stdout[-3000:]
+
+
+def test_farm_refuses_network_namespaces_without_ip_in_one_line(tmp_path: Path) -> None:
+    """Without iproute2's `ip` (or root) farm.py says so in one line and exits 2 before it makes
+    anything; --no-netns is the way on."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "farm.py"), "--phones", "2", "--workers", "2"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=TIME_LIMIT_SECONDS,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "PATH": str(tmp_path)})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "--no-netns" in done.stderr and ("root" in done.stderr or "`ip`" in done.stderr)
+    assert not list(tmp_path.iterdir())  # nothing made

@@ -244,3 +244,40 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
     assert curve.kept_pct is not None and curve.kept_pct < 100
     assert [p.thermal_status for p in curve.points] == sorted(p.thermal_status for p in curve.points)
     assert all(p.energy_mj is not None for p in curve.points), "each window's energy came back with it"
+
+
+def test_a_tasks_stop_watcher_passes_on_the_clients_stop_then_abort(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker side of Ctrl-C: the client's stop and abort Events reach a device's StopControl
+    (and the device's abort), in that order; a finished task's watcher leaves without acting."""
+    import threading
+
+    from distributed import Client, Event, LocalCluster
+
+    from benchlab.execute.executor import StopControl
+    from benchlab.execute import farm_worker
+    from benchlab.execute.farm_worker import _mirror_stop
+
+    monkeypatch.setattr(farm_worker, "STOP_WATCH_SECONDS", 0.2)  # a finished task's watcher leaves sooner
+    class Device:
+        def __init__(self) -> None:
+            self.aborted = threading.Event()
+
+        def abort(self) -> None:
+            self.aborted.set()
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, Client(cluster):
+        for ends_first in (False, True):
+            stop, finished, device = StopControl(), threading.Event(), Device()
+            watcher = threading.Thread(target=_mirror_stop, args=(f"run-{ends_first}", stop, finished, device))
+            watcher.start()
+            if ends_first:  # the task finished: the watcher leaves without acting
+                finished.set()
+                watcher.join(timeout=60)
+                assert not watcher.is_alive() and not stop.stopping and not device.aborted.is_set()
+                continue
+            Event(f"run-{ends_first}-stop").set()
+            assert stop.stop_dispatch.wait(timeout=60) and not stop.abort.is_set()
+            Event(f"run-{ends_first}-abort").set()
+            assert device.aborted.wait(timeout=60) and stop.abort.is_set()
+            watcher.join(timeout=60)
+            assert not watcher.is_alive()

@@ -35,16 +35,18 @@ class LoopbackFarm:
     The phones of `layout` run in this process (a test can switch their faults); `served` names,
     per worker, phones already served elsewhere (serve_phones.py) by their serials. `client_env` is
     what a process that reaches the phones itself (a local run) needs: the same ADB settings the
-    workers get. `hosts` (hosts.py) says where each worker runs; phones of `layout` live in this
+    workers get. `startup_seconds` bounds the wait for the scheduler and for the workers' phones.
+    `hosts` (hosts.py) says where each worker runs; phones of `layout` live in this
     process's namespace, so namespaced hosts own only `served` phones (ValueError otherwise).
     """
 
     def __init__(self, root: Path, layout: Mapping[str, Sequence[Personality]],
                  rediscover_seconds: float = 10.0, served: Mapping[str, Sequence[str]] | None = None,
-                 hosts: SharedHosts | NamespaceHosts | None = None) -> None:
+                 hosts: SharedHosts | NamespaceHosts | None = None, startup_seconds: float = STARTUP_SECONDS) -> None:
         if hosts is not None and hosts.isolated and any(layout.values()):
             raise ValueError("a namespaced host cannot reach phones served in this process: serve them on it")
         self.root = root
+        self.startup_seconds = startup_seconds
         self.rediscover_seconds = rediscover_seconds
         self.served = {name: list(serials) for name, serials in (served or {}).items()}
         self.phones = {name: [LoopbackAdbDevice(p, root / f"{name}-phone{i}", accept_new_keys=True)
@@ -95,6 +97,11 @@ class LoopbackFarm:
         for phone in self.all_phones:
             phone.stop()
 
+    def process_ids(self) -> dict[str, int]:
+        """Return the pid of the scheduler and of each running worker (by name)."""
+        return {**({"scheduler": self._scheduler.pid} if self._scheduler else {}),
+                **{name: process.pid for name, process in self.workers.items() if process.poll() is None}}
+
     @property
     def all_phones(self) -> list[LoopbackAdbDevice]:
         """Every phone of every worker, in layout order."""
@@ -138,7 +145,7 @@ class LoopbackFarm:
         client = connect(self.address)
         seen: dict[str, str] = {}
         try:
-            deadline = time.monotonic() + STARTUP_SECONDS
+            deadline = time.monotonic() + self.startup_seconds
             while time.monotonic() < deadline:
                 seen = {d.info.id: d.info.state for d in cluster_devices(client) if d.info.platform == "android"}
                 if seen == dict.fromkeys(serials, state):
@@ -150,7 +157,7 @@ class LoopbackFarm:
 
     def _wait_for_scheduler(self) -> None:
         assert self._scheduler is not None
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self._scheduler.poll() is not None:
                 raise RuntimeError(f"dask scheduler exited with {self._scheduler.returncode}")
@@ -159,4 +166,4 @@ class LoopbackFarm:
                 return
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"dask scheduler did not listen on {self.port} within {STARTUP_SECONDS} s")
+        raise RuntimeError(f"dask scheduler did not listen on {self.port} within {self.startup_seconds} s")

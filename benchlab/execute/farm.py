@@ -205,7 +205,7 @@ class DaskExecutor:
         try:
             self._follow(runs, queue, sink, stop, stop_event, abort_event)
         except BaseException:
-            abort_event.set()  # a second Ctrl-C or a client failure: the workers stop at once
+            _tell_workers(None, stop_event, abort_event)  # a second Ctrl-C or a client failure
             raise
         finally:
             for run in runs:
@@ -248,10 +248,7 @@ class DaskExecutor:
             pending = dict(futures)
             while pending:
                 self._drain_windows(queue, sink, wait_seconds=ABORT_POLL_SECONDS)
-                if stop.abort.is_set():
-                    abort_event.set()
-                elif stop.stop_dispatch.is_set():
-                    stop_event.set()
+                _tell_workers(stop, stop_event, abort_event)
                 live = self._live_workers()
                 for device_id, (device, future) in list(pending.items()):
                     if future.done() or device.worker_address not in live:
@@ -263,7 +260,7 @@ class DaskExecutor:
                         if error is not None:
                             say(f"sustained: {device_id}'s sessions end here: {error}")
         except BaseException:
-            abort_event.set()
+            _tell_workers(None, stop_event, abort_event)  # a second Ctrl-C or a client failure
             raise
         finally:
             for _, future in futures.values():
@@ -288,10 +285,7 @@ class DaskExecutor:
         pending = list(runs)
         while pending:
             self._drain(queue, by_id, sink, wait_seconds=ABORT_POLL_SECONDS)
-            if stop.abort.is_set():
-                abort_event.set()
-            elif stop.stop_dispatch.is_set():
-                stop_event.set()
+            _tell_workers(stop, stop_event, abort_event)
             live = self._live_workers()
             for run in list(pending):
                 if run.future.done():
@@ -392,6 +386,17 @@ class DaskExecutor:
             except OSError as exc:  # the worker left (Dask's comm errors are OSErrors)
                 unreachable[address] = str(exc)
         return files, unreachable
+
+
+def _tell_workers(stop: StopControl | None, stop_event: Event, abort_event: Event) -> None:
+    """Pass the client's stop or abort on to the workers' tasks (`stop` None: abort, after a second
+    Ctrl-C or a client failure). An abort sets the stop too: a task's watcher waits on the stop
+    first, then on the abort (farm_worker._mirror_stop)."""
+    if stop is None or stop.abort.is_set():
+        abort_event.set()
+        stop_event.set()
+    elif stop.stop_dispatch.is_set():
+        stop_event.set()
 
 
 def _owner(job: Job, devices: Sequence[RemoteDevice]) -> str | None:
