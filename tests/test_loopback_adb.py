@@ -265,7 +265,7 @@ def test_a_replaying_phone_sleeps_through_the_recorded_run_instead_of_computing(
     the recorded run's figures for the runs asked (more when --min_secs needs them) and has no outputs."""
     from android_runner.benchmark_model import parse_output
     from tests.fixtures_path import FIXTURES, fixture_text
-    from tests.loopback_adb.replay import replaying
+    from android_runner.loopback.replay import replaying
 
     recorded = "benchmark_model/old_v1x_mobilenetv1_quant_arm64_multi.txt"
     fixture_text(recorded)  # skips without the recorded outputs

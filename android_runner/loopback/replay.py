@@ -27,7 +27,7 @@ from .personalities import Personality
 #: The stand-in, rendered per phone with the recorded figures (integers in microseconds for the
 #: sleeps, the recorded text for what it prints). dash has integer arithmetic only.
 _SCRIPT = """#!/bin/sh
-# benchmark_model on a loopback phone replaying {recorded} (tests/loopback_adb/replay.py):
+# benchmark_model on a loopback phone replaying {recorded} (android_runner/loopback/replay.py):
 # sleeps as long as that phone took for the requested runs, prints its figures. No Python, no LiteRT.
 runs=50 warmups=1 min_us=1000000 warmup_min_us=500000 graph= threads= unconsumed=
 to_us() {{  # decimal seconds -> integer microseconds in $us, without a subshell
