@@ -12,8 +12,8 @@ The phones **replay** a recorded real run (android_runner/loopback/replay.py): t
 is a small sh script that sleeps as long as a MobileNet v1 quant run recorded on an arm64 phone
 took (init 9.9 ms, warm-up 76.6 ms, 66.8 ms per timed run; shared/fixtures/benchmark_model/
 old_v1x_mobilenetv1_quant_arm64_multi.txt) and prints its figures. No Python and no LiteRT start
-per repeat, so 64 phones cost this machine's two cores next to nothing and the figures measure
-orchestration. A replay has no outputs, so the suite has no dataset (no evaluation runs). Reported
+per repeat, so a phone's own time costs this machine nothing (its ADB server and shells still run
+here, which is why the CPU of each kind of process is reported). A replay has no outputs, so the suite has no dataset (no evaluation runs). Reported
 per run:
 
 - wall: seconds `DaskExecutor.execute` took (ship, submit, run, stream every repeat into the store);
@@ -23,9 +23,10 @@ per run:
   phone's busy time (its records' start to finish) less its own time: the harness's work inside
   the repeats (conditions, shell commands, parsing), median and worst phone;
 - the store: records written, lost and written twice (read back from the store and counted per
-  phone, variant, accelerator and repeat; a run fails unless each is there once), records per
-  second of wall, and milliseconds per record in the client's sink (write, flush, fsync);
-- the client: CPU seconds (all its threads) and peak RSS during the run.
+  phone, setting and repeat; a run fails unless each is there once), records per second of wall,
+  and milliseconds per record in the client's sink (write, flush, fsync);
+- the client: CPU seconds (all its threads) and peak RSS during the run; the CPU seconds the
+  scheduler, the workers and the phones (with their shells) used, and the load average.
 
 The client never imports TensorFlow (the model is written by a child process), so its memory is
 what `benchlab run --cluster` needs. Workers rediscover phones only every hour here: on a real
