@@ -218,7 +218,7 @@ class IPhoneDevice:
         try:
             with self.services.open_container(self.udid, self.bundle_id) as container:
                 status = ContainerFiles(container).status()
-            age = heartbeat_age(status, now + self._clock_offset())
+            age = heartbeat_age(status, jobs.WALL_CLOCK() + self._clock_offset())
             if status is not None and age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS:
                 app = status_conditions(status, now)
         except PhoneError as exc:
@@ -341,7 +341,7 @@ class IPhoneDevice:
     def _clock_offset(self) -> float:
         """The phone's clock minus this machine's (read once), to age the app's heartbeat."""
         if self._clock_offset_s is None:
-            self._clock_offset_s = self.services.device_time(self.udid) - time.time()
+            self._clock_offset_s = self.services.device_time(self.udid) - jobs.WALL_CLOCK()
         return self._clock_offset_s
 
     def _app_is_up(self, files: ContainerFiles) -> bool:
@@ -352,7 +352,7 @@ class IPhoneDevice:
         if status is None:
             time.sleep(jobs.POLL_SECONDS)
             status = files.status()
-        age = heartbeat_age(status, time.time() + self._clock_offset())
+        age = heartbeat_age(status, jobs.WALL_CLOCK() + self._clock_offset())
         return age is not None and age <= jobs.STALE_HEARTBEAT_SECONDS
 
     def _launch(self) -> None:

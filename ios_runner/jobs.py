@@ -45,6 +45,9 @@ INPUTS = "inputs"
 POLL_SECONDS = 0.5
 #: The app rewrites its heartbeat every 5 s in the foreground; older than this, it is not running.
 STALE_HEARTBEAT_SECONDS = 15.0
+#: This machine's clock in seconds since the epoch, by which the app's heartbeat is aged (a seam:
+#: tests put in the fake phone's clock, so a live fake app is never late however busy the machine is).
+WALL_CLOCK: Callable[[], float] = time.time
 
 WaitState = Literal["done", "not-picked-up", "app-stopped", "timeout"]
 
@@ -194,7 +197,7 @@ def wait_for_result(files: ContainerFiles, job_id: str, timeout_s: float, pickup
                     clock_offset_s: float, poll_s: float | None = None,
                     sleep: Callable[[float], None] = time.sleep,
                     clock: Callable[[], float] = time.monotonic,
-                    wall_clock: Callable[[], float] = time.time) -> WaitOutcome:
+                    wall_clock: Callable[[], float] | None = None) -> WaitOutcome:
     """Poll until job ``job_id`` has a result in outbox/ or waiting is pointless.
 
     * ``done``: the result is there.
@@ -204,10 +207,11 @@ def wait_for_result(files: ContainerFiles, job_id: str, timeout_s: float, pickup
       STALE_HEARTBEAT_SECONDS (killed, crashed, suspended, or the phone locked).
     * ``timeout``: no result after ``timeout_s``.
 
-    ``clock_offset_s`` is the phone's clock minus this machine's, to age the heartbeat.
-    Raises PhoneError when the phone cannot be read.
+    ``clock_offset_s`` is the phone's clock minus this machine's (``wall_clock``, by default
+    WALL_CLOCK), to age the heartbeat. Raises PhoneError when the phone cannot be read.
     """
     poll_s = POLL_SECONDS if poll_s is None else poll_s
+    wall_clock = WALL_CLOCK if wall_clock is None else wall_clock
     started = clock()
     while True:
         waited = clock() - started

@@ -22,7 +22,7 @@ import ios_runner
 import ios_runner.discovery
 import ios_runner.jobs
 from benchlab.cli import main
-from tests.ios.fake_phone import FakePhone, FakeServices
+from tests.ios.fake_phone import FakeClock, FakePhone, FakeServices
 
 READY = "00008130-000A1B2C3D4E5F60"
 UNTRUSTED = "00008101-000611223344556E"
@@ -31,10 +31,12 @@ UNTRUSTED = "00008101-000611223344556E"
 @pytest.fixture()
 def iphones(tmp_path: Path, tiny_tflite_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
     """A ready iPhone 15 Pro and an iPhone 12 that has not trusted this machine, found by the iOS runner."""
+    clock = FakeClock()  # the host ages the heartbeats by the phones' clock: never stale on a busy machine
+    monkeypatch.setattr(ios_runner.jobs, "WALL_CLOCK", clock)
     ready = FakePhone(udid=READY, documents=tmp_path / "iphone15pro" / "Documents", name="Lab iPhone 15 Pro",
-                      product_type="iPhone16,1", coreml_reference=tiny_tflite_path)
+                      product_type="iPhone16,1", coreml_reference=tiny_tflite_path, clock=clock)
     untrusted = FakePhone(udid=UNTRUSTED, documents=tmp_path / "iphone12" / "Documents", name="Lab iPhone 12",
-                          product_type="iPhone13,2", paired="trust-pending")
+                          product_type="iPhone13,2", paired="trust-pending", clock=clock)
     services = FakeServices([ready, untrusted])
     monkeypatch.setattr(ios_runner.discovery, "default_services", lambda: services)
     monkeypatch.setattr(ios_runner.jobs, "POLL_SECONDS", 0.05)

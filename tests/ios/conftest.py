@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ios_runner.jobs
-from tests.ios.fake_phone import FakePhone, FakeServices
+from tests.ios.fake_phone import FakeClock, FakePhone, FakeServices
 
 #: /work/main/tests/ios/conftest.py → parents[3] is the folder holding the clone and shared/.
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
@@ -37,17 +37,27 @@ def ios_fixture() -> Callable[[str], str]:
 
 @pytest.fixture
 def fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Poll the fake app's folders often and call a heartbeat stale after 1.5 s (the app beats every 0.5 s)."""
+    """Poll the fake app's folders often (the host's wait for a result is then quick)."""
     monkeypatch.setattr(ios_runner.jobs, "POLL_SECONDS", 0.05)
-    monkeypatch.setattr(ios_runner.jobs, "STALE_HEARTBEAT_SECONDS", 1.5)
 
 
 @pytest.fixture
-def make_phone(tmp_path: Path, fast_polling: None) -> Iterator[Callable[..., tuple[FakePhone, FakeServices]]]:
+def phone_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The fake phones' clock, by which the host also ages their heartbeats: staleness is the fake's to
+    say (an app that iOS ended), never the outcome of how busy this machine is."""
+    clock = FakeClock()
+    monkeypatch.setattr(ios_runner.jobs, "WALL_CLOCK", clock)
+    return clock
+
+
+@pytest.fixture
+def make_phone(tmp_path: Path, fast_polling: None,
+               phone_clock: FakeClock) -> Iterator[Callable[..., tuple[FakePhone, FakeServices]]]:
     """Return a maker of one fake iPhone (FakePhone keyword arguments) and its FakeServices; apps stop at the end."""
     made: list[FakeServices] = []
 
     def make(udid: str = "00008120-001A2B3C4D5E6F70", **options: object) -> tuple[FakePhone, FakeServices]:
+        options.setdefault("clock", phone_clock)
         phone = FakePhone(udid=udid, documents=tmp_path / f"phone-{udid}" / "Documents", **options)  # type: ignore[arg-type]
         services = FakeServices([phone])
         made.append(services)

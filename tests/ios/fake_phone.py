@@ -44,7 +44,8 @@ What runs, and what does not (this machine is Linux, without Core ML):
 
 Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, the app not
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
-mode), a launch the phone refuses (``launch_refused``: pymobiledevice3's DTXNsError, as mapped), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops),
+mode), a launch the phone refuses (``launch_refused``: pymobiledevice3's DTXNsError, as mapped), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops, and the phone's clock moves on
+``APP_GONE_S``, so the host finds the heartbeat stale at once),
 ``stall_next_job_s`` (a job that runs very long while the app stays alive), a phone that
 stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
 ``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
@@ -130,6 +131,28 @@ def _rss_bytes() -> int | None:
     return None
 
 
+#: How far a fake phone's clock moves on once iOS has ended the app: far past any staleness limit.
+APP_GONE_S = 3600.0
+
+
+class FakeClock:
+    """The clock a fake phone dates its app's heartbeat by, and the host ages it by (tests put it in
+    ``ios_runner.jobs.WALL_CLOCK``). It stands still until advanced: a live fake app's heartbeat is
+    never old, however long this machine leaves the app's thread waiting, and a stopped app's heartbeat
+    is old only because the phone says time passed (``die_on_next_job``), never by the machine's load."""
+
+    def __init__(self) -> None:
+        self._now = float(int(time.time()))  # a whole second, as the app writes its dates
+
+    def __call__(self) -> float:
+        """Seconds since the epoch on this clock."""
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass."""
+        self._now += seconds
+
+
 def _now() -> datetime:
     """The app's dates are whole seconds (JSONEncoder's .iso8601)."""
     return datetime.now(timezone.utc).replace(microsecond=0)
@@ -209,6 +232,7 @@ class FakeRunnerApp:
         if self.phone.die_on_next_job:
             self.phone.die_on_next_job = False
             self._stop.set()  # iOS ended the app: the job stays in running/, no result, no heartbeat
+            self.phone.clock.advance(APP_GONE_S)
             return
         stop_heartbeat = threading.Event()
         beat = threading.Thread(target=self._beat_while_busy, args=(stop_heartbeat,), daemon=True)
@@ -246,7 +270,8 @@ class FakeRunnerApp:
             os_version=self.phone.product_version, os_build=self.phone.build_version,
             state="running" if self._busy_job else "idle", current_job=self._busy_job,
             jobs_done=self.jobs_done, thermal_state=self.phone.thermal_state,
-            low_power_mode=self.phone.low_power_mode, updated_at=datetime.now(timezone.utc).replace(microsecond=0) + self.phone.clock_skew,
+            low_power_mode=self.phone.low_power_mode,
+            updated_at=datetime.fromtimestamp(int(self.phone.clock()), timezone.utc) + self.phone.clock_skew,
         )
         self._write_atomically(self._encode(status).encode(), self.documents / STATUS_FILE)
 
@@ -584,6 +609,8 @@ class FakePhone:
     thermal_state: int = 0
     low_power_mode: bool = False
     clock_skew: timedelta = field(default_factory=timedelta)
+    #: The phone's clock less ``clock_skew`` (the host must age heartbeats by the same clock: see FakeClock).
+    clock: FakeClock = field(default_factory=FakeClock)
     die_on_next_job: bool = False
     stall_next_job_s: float = 0.0
     disconnected: bool = False
@@ -717,7 +744,8 @@ class FakeServices:
                 "BuildVersion": phone.build_version, "DeviceName": phone.name, "UniqueDeviceID": phone.udid}
 
     def device_time(self, udid: str) -> float:
-        return time.time() + self._paired(udid).clock_skew.total_seconds()
+        phone = self._paired(udid)
+        return phone.clock() + phone.clock_skew.total_seconds()
 
     def pairing_state(self, udid: str, wait_s: float = 0.0) -> PairingState:
         return self._phone(udid).paired
