@@ -14,7 +14,7 @@ import contextlib
 import http.server
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -477,15 +477,23 @@ def gauge(monkeypatch: pytest.MonkeyPatch, dvt: dict[str, Any]) -> dict[str, Any
     return state
 
 
-def test_the_energy_gauge_is_read_with_pymobiledevice3s_energy_monitor_while_the_block_runs(
-        launcher: Pymobiledevice3Services, gauge: dict[str, Any]) -> None:
+def until(condition: Callable[[], bool], limit_s: float = 120.0) -> None:
+    """Wait until `condition` holds; the limit is a safety net against a hang, never what is tested."""
     import time
 
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, "the gauge never got there"
+        time.sleep(0.01)
+
+
+def test_the_energy_gauge_is_read_with_pymobiledevice3s_energy_monitor_while_the_block_runs(
+        launcher: Pymobiledevice3Services, gauge: dict[str, Any]) -> None:
     from ios_runner.energy_impact import repeat_values
     from tests.ios.fake_phone import recorded_energy_replies
 
     with launcher.energy_impact(UDID, BUNDLE) as recording:
-        time.sleep(0.3)
+        until(lambda: len(recording.replies) >= 4)  # the block lasts until the gauge answered, however busy
     assert recording.pid == 1714 and recording.error is None
     assert recording.replies[:4] == recorded_energy_replies(1714), "each reply as EnergyMonitor yields it"
     calls = gauge["gauge"].calls
@@ -510,12 +518,11 @@ def test_a_gauge_that_cannot_start_says_why_in_one_line(launcher: Pymobiledevice
 
 def test_a_gauge_that_breaks_off_mid_block_keeps_what_it_read_and_says_why(
         launcher: Pymobiledevice3Services, gauge: dict[str, Any]) -> None:
-    import time
-
     from pymobiledevice3.exceptions import ConnectionTerminatedError
 
-    gauge["gauge"] = RecordedGauge(gauge["gauge"].replies[:2], fail=ConnectionTerminatedError())
+    broken = gauge["gauge"] = RecordedGauge(gauge["gauge"].replies[:2], fail=ConnectionTerminatedError())
     with launcher.energy_impact(UDID, BUNDLE) as recording:
-        time.sleep(0.2)
+        # The block lasts until the gauge was asked a third time and broke off, however busy the machine.
+        until(lambda: [name for name, _ in broken.calls].count("sample") >= 3)
     assert len(recording.replies) == 2
     assert recording.error is not None and recording.error.startswith("read the energy impact: ")
