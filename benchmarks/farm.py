@@ -66,7 +66,7 @@ sys.path.insert(0, str(REPO))  # this checkout's benchlab and android_runner (it
 
 from benchlab.execute.farm import DaskExecutor, cluster_session  # noqa: E402
 from benchlab.optimize.recipes import RECIPES  # noqa: E402
-from benchlab.pipeline import Callbacks, run_suite  # noqa: E402
+from benchlab.pipeline import Callbacks, RunInterrupted, run_suite  # noqa: E402
 from benchlab.plan.suite import load_suite  # noqa: E402
 from benchlab.results.layout import RunLayout  # noqa: E402
 from benchlab.results.store import read_repeat_records  # noqa: E402
@@ -350,4 +350,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (KeyboardInterrupt, RunInterrupted):  # the hosts and processes are gone by now (finally blocks)
+        print("farm.py: interrupted; its hosts and processes are removed", file=sys.stderr)
+        sys.exit(130)
