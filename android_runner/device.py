@@ -51,7 +51,7 @@ from android_runner.props import device_facts, parse_getprop
 from android_runner import litert_lm
 from android_runner.tools import APK_NAME, benchmark_apk, litert_lm_binary, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
-from benchlab.settings import ANDROID_REBOOT_WAIT, read
+from benchlab.settings import ANDROID_REBOOT_WAIT, ENERGY_IDLE_WINDOW, read
 from benchlab.errors import DeviceError, DeviceLost, RunnerError, SuiteError
 from benchlab.metrics.energy import IDLE_KEY, RAIL_PREFIX, SOURCE_KEY, SOURCES
 from benchlab.execute.failures import failure_cause
@@ -473,12 +473,13 @@ class AndroidDevice:
 
     def _energy_meter(self) -> power_rails.RailMeter | None:
         """Return the phone's power rails with its idle power (measured once, in a window of
-        power_rails.IDLE_WINDOW_S before the first job with energy on), None when it has none: then
-        "energy: not available on this phone" is logged once for the run."""
+        BENCHLAB_ENERGY_IDLE_S, by default power_rails.IDLE_WINDOW_S, before the first job with energy
+        on), None when it has none: then "energy: not available on this phone" is logged once for the run."""
         if not self._rails_looked:
             self._rails_looked = True
+            idle_s = float(read(ENERGY_IDLE_WINDOW) or power_rails.IDLE_WINDOW_S)
             try:
-                self._rail_meter = power_rails.RailMeter.find(self._shell_text)
+                self._rail_meter = power_rails.RailMeter.find(self._shell_text, idle_s=idle_s)
             except ValueError as exc:
                 log.warning("%s: energy: not available on this phone: its power rails did not give an idle "
                             "power (%s)", self.info.id, exc)

@@ -41,6 +41,8 @@ ANDROID_LITERT_LM_MAIN = Setting("BENCHLAB_ANDROID_LITERT_LM_MAIN", "LiteRT-LM's
                                  "that runs .litertlm language models on phones")
 ANDROID_LLAMA_MAIN = Setting("BENCHLAB_ANDROID_LLAMA_MAIN", "an ExecuTorch llama_main binary to push instead of the "
                              "one `benchlab tools add android llama_main` stored (.etlm language models on phones)")
+ENERGY_IDLE_WINDOW = Setting("BENCHLAB_ENERGY_IDLE_S", "seconds a phone idles before its first job with energy on, "
+                             "to measure its idle power (5; longer averages out more background activity)")
 ANDROID_REBOOT_WAIT = Setting("BENCHLAB_ANDROID_REBOOT_WAIT_S", "seconds to wait for a phone that went away mid-run")
 USBMUXD = Setting("BENCHLAB_USBMUXD", "host:port of a usbmuxd to reach iPhones through")
 IOS_TUNNELD = Setting("BENCHLAB_IOS_TUNNELD", "host:port of pymobiledevice3's tunneld (iOS 17 and later)")

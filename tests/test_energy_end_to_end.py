@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-import android_runner.power_rails
 import benchlab
 from benchlab.cli import main
 from android_runner.loopback import FLAGSHIP, LOW_END, LoopbackAdbDevice, Personality
@@ -32,7 +31,7 @@ def android_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = tmp_path / "benchmark_model"
     runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
     monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))
-    monkeypatch.setattr(android_runner.power_rails, "IDLE_WINDOW_S", 0.5)
+    monkeypatch.setenv("BENCHLAB_ENERGY_IDLE_S", "0.5")
 
 
 @pytest.fixture()

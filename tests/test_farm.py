@@ -224,6 +224,8 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
     from android_runner.loopback.personalities import HOT_FLAGSHIP
     from android_runner.loopback.power_rails import PIXEL6_RAILS
 
+    # The worker's idle window, 0.5 s instead of 5 s: the loopback rails' idle power needs no longer.
+    monkeypatch.setenv("BENCHLAB_ENERGY_IDLE_S", "0.5")
     with LoopbackFarm(tmp_path, {"w1": [replace(HOT_FLAGSHIP, power_rails=PIXEL6_RAILS)]}) as farm:
         for key, value in farm.client_env.items():
             monkeypatch.setenv(key, value)
