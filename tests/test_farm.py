@@ -234,6 +234,7 @@ def test_a_farm_phone_brings_back_energy_and_runs_its_sustained_session_on_its_w
         suite = suite_file(tmp_path, tiny_tflite_path, digits_npz, [f"android:{phone.serial}"], repeats=1)
         settings = yaml.safe_load(suite.read_text())
         settings["accelerators"] = [{"kind": "cpu", "threads": 1}]
+        del settings["dataset"]  # no accuracy evaluation: what this test proves is energy and the session
         settings["scenario"].update({"energy": True, "sustained_minutes": 0.5, "op_profile_runs": 0})
         suite.write_text(yaml.safe_dump(settings))
         assert main(["run", str(suite), "--results", str(tmp_path / "results"), "--cluster", farm.address]) == 0
