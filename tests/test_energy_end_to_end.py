@@ -27,7 +27,6 @@ def android_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
     monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
     runner = tmp_path / "benchmark_model"
     runner.write_bytes(b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n")
     monkeypatch.setenv("BENCHLAB_ANDROID_BENCHMARK_MODEL", str(runner))

@@ -56,7 +56,6 @@ class LoopbackFarm:
         self.client_env = {
             "BENCHLAB_ADB_KEY": str(root / "no-sdk-key"),
             "BENCHLAB_ADB_SERVER": "0",
-            "BENCHLAB_ADB_AUTH_TIMEOUT_S": "2",
             "BENCHLAB_ANDROID_BENCHMARK_MODEL": str(runner),
         }
         self.hosts = hosts if hosts is not None else SharedHosts([*layout, *self.served])

@@ -165,7 +165,6 @@ def phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackA
     monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("BENCHLAB_ADB_KEY", str(tmp_path / "no-sdk-key"))
     monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as device:
         install_benchmark_apk(device, installed=False)
         try:

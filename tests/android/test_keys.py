@@ -186,7 +186,6 @@ def test_benchlab_devices_with_an_empty_sdk_key_lists_the_phone(
     monkeypatch.setenv("BENCHLAB_ADB_KEY", str(sdk_key))
     monkeypatch.setenv("BENCHLAB_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("BENCHLAB_ADB_SERVER", "0")
-    monkeypatch.setenv("BENCHLAB_ADB_AUTH_TIMEOUT_S", "2")
     monkeypatch.setenv("COLUMNS", "250")
     with LoopbackAdbDevice(FLAGSHIP, tmp_path / "phone", accept_new_keys=True) as phone:
         monkeypatch.setenv("BENCHLAB_ANDROID_CONNECT", phone.serial)
