@@ -1,5 +1,9 @@
 """Push throughput to a phone: benchlab's direct transport vs adb-shell's own push vs stock `adb`.
 
+Then the round trip of one short shell command over TCP: adb-shell's own AdbDeviceTcp (Nagle's
+algorithm on, so each message's payload waits for the delayed ACK of its header) against benchlab's
+direct transport (TCP_NODELAY), on the same phone.
+
 Runs against the loopback Android device from the tests (real ADB wire protocol on 127.0.0.1), so
 the figures compare the clients' protocol handling, not a USB cable. Prints MB/s for a ~25 MB
 .tflite model pushed with each client, side by side: adb-shell 0.4.4's push() (what benchlab used
@@ -91,6 +95,18 @@ def phone_process(root: Path) -> Iterator[str]:
         process.join(timeout=10)
 
 
+def stock_adb_shell_tcp(serial: str):  # type: ignore[no-untyped-def]
+    """adb-shell's own TCP device, connected with benchlab's key: the client benchlab used before."""
+    from adb_shell.adb_device import AdbDeviceTcp
+
+    from android_runner.keys import signer
+
+    host, _sep, port = serial.rpartition(":")
+    device = AdbDeviceTcp(host, int(port), default_transport_timeout_s=10)
+    device.connect(rsa_keys=[signer()], auth_timeout_s=10)
+    return device
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -111,9 +127,9 @@ def main() -> None:
 
             transport = DirectTransport(serial)
             transport.shell("mkdir -p /data/local/tmp/benchlab", timeout_s=10)
-            adb_shell = transport._device  # the adb-shell AdbDeviceTcp under benchlab's transport
+            stock_tcp = stock_adb_shell_tcp(serial)
             rows.append(("before: adb-shell push()", timed(
-                lambda: adb_shell.push(str(model), REMOTE, read_timeout_s=120, transport_timeout_s=120),
+                lambda: stock_tcp.push(str(model), REMOTE, read_timeout_s=120, transport_timeout_s=120),
                 args.repeats)))
             rows.append(("now: benchlab sync push",
                          timed(lambda: transport.push(model, REMOTE, timeout_s=120), args.repeats)))
@@ -137,6 +153,12 @@ def main() -> None:
                                  timed(lambda: served.push(model, REMOTE, timeout_s=120), args.repeats)))
                 finally:
                     subprocess.run([adb, "kill-server"], env=env, capture_output=True)
+            shell_runs = 3 if args.smoke else 50
+            round_trips = [("adb-shell AdbDeviceTcp (Nagle on)",
+                            timed(lambda: stock_tcp.shell("echo hi", transport_timeout_s=10), shell_runs)[0]),
+                           ("benchlab direct transport (TCP_NODELAY)",
+                            timed(lambda: transport.shell("echo hi", timeout_s=10), shell_runs)[0])]
+            stock_tcp.close()
             device = AndroidDevice(transport, "tcp")
             os.environ["BENCHLAB_ANDROID_BENCHMARK_MODEL"] = str(model)  # any file: prepare() pushes it too
             device.prepare([model])  # first: may push
@@ -153,6 +175,9 @@ def main() -> None:
               f"{statistics.median(cpu):13.2f}")
     print("(vs stock: throughput as a fraction of the stock client's; the goal for benchlab's push is >= 0.8x)")
     print(f"re-run prepare() with the same bytes on the phone (sha256 on device, no push): {rerun[0]:.2f} s")
+    print(f"shell round trip of `echo hi` over TCP, {shell_runs} runs each (median, min-max)")
+    for name, times in round_trips:
+        print(f"{name:40s} {statistics.median(times) * 1e3:7.1f} ms {min(times) * 1e3:6.1f}-{max(times) * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":
