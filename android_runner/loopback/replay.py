@@ -8,7 +8,8 @@ script written into the phone's support folder: it reads the flags a harness pas
 long as the recorded phone took for that many runs (init, warm-up runs at the recorded warm-up
 average, timed runs at the recorded average, `--min_secs` and `--warmup_min_secs` honoured), and
 prints the real tool's lines with the recorded figures. No Python and no LiteRT start per repeat,
-so a phone's repeat costs this machine one ``sh`` and one ``sleep``.
+so a phone's repeat costs this machine one ``sh`` and one ``sleep``. On a phone with power rails
+it appends the replayed busy time to the rails' ledger, as the Python stand-in does.
 
 What it cannot do, it refuses as a tool without the feature would: ``--output_filepath`` fails
 (a replay has no outputs, so a suite measured on replaying phones has no dataset), ``--help``
@@ -69,6 +70,8 @@ sleep_us $(( {init_us_int} + warmups * {warmup_us} ))  # the session's init, the
 [ "$warmups" -gt 0 ] && echo "INFO: count=$warmups first={first_us} curr={warmup_us} avg={warmup_avg_text}"
 echo "INFO: Running benchmark for at least $runs iterations and at least 0 seconds."
 sleep_us $(( runs * {avg_us} ))
+# A phone with power rails (power_rails.py) charges its active power for the time it computed.
+[ -n "$LOOPBACK_RAILS_LEDGER" ] && echo $(( warmups * {warmup_us} + runs * {avg_us} )) >> "$LOOPBACK_RAILS_LEDGER"
 echo "INFO: count=$runs {stat_fields}"
 echo 'INFO: Inference timings in us: Init: {init_us}, First inference: {first_us}, Warmup (avg): {warmup_avg_text}, Inference (avg): {avg_text}'
 """
