@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from benchlab.results.accuracy import fidelity, top_k_accuracy
-from benchlab.metrics.stats import median_ci_ranks, minimum_detectable_change, paired_shift, summarize
+from benchlab.metrics.stats import mann_whitney_p, median_ci_ranks, minimum_detectable_change, paired_shift, summarize
 
 
 def one_per_repeat(values) -> list[list[float]]:  # type: ignore[no-untyped-def]
@@ -125,3 +125,20 @@ def test_a_mask_that_rounds_to_zero_scores_cosine_zero_not_no_figure() -> None:
     result = fidelity({"mask": ours}, {"mask": reference}, "original")
     # The empty samples agree (1.0 each), the two that lost their mask score 0.
     assert result.outputs[0].cosine == pytest.approx(0.5)
+
+
+def test_mann_whitney_p_is_scipys_p_value_on_samples_with_and_without_ties() -> None:
+    """Asked once per pattern of ranks, the p-value is still scipy's to the last bit: repeat latencies
+    (log-normal, few repeats a side, some rounded so ties occur), and a NaN left to scipy's policy."""
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(26)
+    for _ in range(400):
+        n, m = rng.integers(1, 9, size=2)
+        cand, base = rng.lognormal(1.0, 0.1, size=n), rng.lognormal(1.05, 0.1, size=m)
+        if rng.random() < 0.5:  # a tool printing two decimals: ties within and across the samples
+            cand, base = np.round(cand, 1), np.round(base, 1)
+        expected = float(mannwhitneyu(cand, base, alternative="two-sided").pvalue)
+        assert mann_whitney_p(cand, base) == expected or (np.isnan(expected) and np.isnan(mann_whitney_p(cand, base)))
+    with_nan = mann_whitney_p([1.0, float("nan"), 2.0], [1.5, 2.5, 3.0])
+    assert np.isnan(with_nan) == np.isnan(mannwhitneyu([1.0, float("nan"), 2.0], [1.5, 2.5, 3.0]).pvalue)

@@ -19,7 +19,8 @@ where it prints no iterations). Latencies are compared on a log scale, so a chan
   statistic (Lehmann, *Nonparametrics*, 1975, ch. 2; Bauer, JASA 1972): with
   C = floor(n*m/2 - z_0.975 * sqrt(n*m*(n+m+1)/12)), the C-th smallest and C-th largest pairwise
   differences bound the shift.
-* Test: scipy.stats.mannwhitneyu, two-sided, on the repeat latencies (exact for small samples).
+* Test: the two-sided Mann-Whitney test on the repeat latencies, scipy's p-value (exact for small
+  samples), asked once per pattern of ranks (benchlab.metrics.stats.mann_whitney_p).
 * Noise floor (benchlab.nightly.noise): two runs of an unchanged variant on one device differ by more than
   their repeats suggest (a slow episode of a shared machine, a different boot, another
   co-tenant). From the history of the results root, the spread of changes between consecutive
@@ -81,7 +82,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from benchlab.metrics.stats import Z_95, detectable_beyond_floor, hodges_lehmann, log_sd, minimum_detectable_change
+from benchlab.metrics.stats import (Z_95, detectable_beyond_floor, hodges_lehmann, log_sd, mann_whitney_p,
+                                    minimum_detectable_change)
 
 # Status of a metric and of a comparison row.
 REGRESSION = "regression"
@@ -275,10 +277,8 @@ WITHIN_NOISE = "within noise"
 
 def _shift(base_log: np.ndarray, cand_log: np.ndarray) -> tuple[float, float | None, float | None, float]:
     """Return the Hodges-Lehmann shift of log values in percent, its 95% CI bounds and the Mann-Whitney p-value."""
-    from scipy.stats import mannwhitneyu
-
     estimate, ci_low, ci_high = hodges_lehmann(base_log, cand_log)
-    p_value = float(mannwhitneyu(cand_log, base_log, alternative="two-sided").pvalue)
+    p_value = mann_whitney_p(cand_log, base_log)
     return _pct(estimate), _pct(ci_low), _pct(ci_high), p_value  # type: ignore[return-value]
 
 
