@@ -424,9 +424,14 @@ def serve_worker(scheduler: str, name: str | None = None, nthreads: int = 32,
     from distributed import Worker
 
     check_scheduler_address(scheduler)
-    # No statistical profiler: it samples every thread's stack 100 times a second, CPU taken from a
-    # host whose own device (host@NAME) may be measuring; a farm task mostly waits on its phone.
-    dask.config.set({"distributed.worker.profile.enabled": False})
+    # A farm host may be measuring itself (host@NAME), and a farm task mostly waits on its phone, so
+    # an idle worker should cost next to nothing: no statistical profiler (it samples every thread's
+    # stack 100 times a second), and Dask's housekeeping wakes seldom (by default the event-loop
+    # watchdog ticks every 20 ms, the memory monitor every 100 ms, the system monitor every 500 ms).
+    dask.config.set({"distributed.worker.profile.enabled": False,
+                     "distributed.admin.tick.interval": "1s",
+                     "distributed.worker.memory.monitor-interval": "1s",
+                     "distributed.admin.system-monitor.interval": "2s"})
 
     async def serve() -> None:
         async with Worker(scheduler, name=name or platform.node(), nthreads=nthreads,
