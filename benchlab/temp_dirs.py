@@ -21,7 +21,8 @@ from pathlib import Path
 _OWNER = re.compile(r"@(?P<host>[^@/]*)\.(?P<pid>\d+)-[^-]*$")
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Return whether a process with this pid exists on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -38,7 +39,7 @@ def sweep_stale(parent: Path) -> list[Path]:
     swept = []
     for path in parent.glob("*@*"):
         owner = _OWNER.search(path.name)
-        if owner and owner["host"] == host and not _alive(int(owner["pid"])) and path.is_dir():
+        if owner and owner["host"] == host and not process_alive(int(owner["pid"])) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
             swept.append(path)
     return swept

@@ -29,6 +29,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from benchlab.temp_dirs import process_alive
+
 #: Each phone's ADB port in a namespace: adb's own numbering (5555, 5557, ...), counted across the
 #: farm so every phone's serial (127.0.0.1:PORT) is unique even though each host has its own 127.0.0.1.
 FIRST_ADB_PORT = 5555
@@ -178,7 +180,7 @@ def sweep_stale() -> None:
     listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for line in listing.splitlines():
         match = _NAMESPACE.match(line.split()[0]) if line.strip() else None
-        if match is None or _alive(int(match["pid"])):
+        if match is None or process_alive(int(match["pid"])):
             continue
         namespace = line.split()[0]
         if _namespace_pids(namespace):
@@ -187,18 +189,9 @@ def sweep_stale() -> None:
         _remove("netns", namespace)
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     for pid, name in {(int(m[1]), m[0]) for m in re.findall(r"^\d+: (blf(\d+)(?:h\d+)?)[@:]", links, re.M)}:
-        if not _alive(pid):
+        if not process_alive(pid):
             _remove("link", name)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _namespace_pids(namespace: str) -> list[int]:
@@ -212,7 +205,7 @@ def _stop_processes(namespaces: Sequence[str]) -> None:
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+    while time.monotonic() < deadline and any(process_alive(pid) for pid in pids):
         time.sleep(0.1)
     for pid in pids:
         _signal(pid, signal.SIGKILL)
