@@ -149,6 +149,12 @@ def repeat_statistics(column: str, values: list[float]) -> dict[str, Any]:
     }
 
 
+def values_by_prefix(m: Measurement, prefix: str) -> dict[str, float]:
+    """Return a measurement's `metric_values` whose keys start with `prefix`, keyed by the rest
+    (a metric's parts: energy per rail, energy impact per part)."""
+    return {key[len(prefix):]: value for key, value in m.metric_values.items() if key.startswith(prefix)}
+
+
 def present(value: object) -> bool:
     """Return whether a table value is there (not None, not NaN)."""
     return value is not None and value == value  # noqa: PLR0124 - NaN is the one value unequal to itself

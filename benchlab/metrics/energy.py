@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from benchlab.metrics.base import RepeatMetric, Threshold, number_text, present
+from benchlab.metrics.base import RepeatMetric, Threshold, number_text, present, values_by_prefix
 from benchlab.metrics.stats import Z_95, log_sd
 from benchlab.records import Measurement
 
@@ -50,7 +50,7 @@ def repeats_floor_pct(values: list[float]) -> float | None:
 
 def rail_values(m: Measurement) -> dict[str, float]:
     """Return each rail's mJ per inference (idle subtracted) of a measurement, by rail name."""
-    return {key[len(RAIL_PREFIX):]: value for key, value in m.metric_values.items() if key.startswith(RAIL_PREFIX)}
+    return values_by_prefix(m, RAIL_PREFIX)
 
 
 class Energy(RepeatMetric):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchlab.metrics.base import RepeatMetric, Threshold, number_text, present
+from benchlab.metrics.base import RepeatMetric, Threshold, number_text, present, values_by_prefix
 from benchlab.metrics.energy import repeats_floor_pct
 from benchlab.records import Measurement
 
@@ -30,7 +30,7 @@ READINGS_KEY = "energy_impact.readings"
 
 def part_values(m: Measurement) -> dict[str, float]:
     """Return each part's mean energy impact of a measurement (unitless), by part name."""
-    return {key[len(PART_PREFIX):]: value for key, value in m.metric_values.items() if key.startswith(PART_PREFIX)}
+    return values_by_prefix(m, PART_PREFIX)
 
 
 class EnergyImpact(RepeatMetric):
