@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from android_runner import llama_main
+from android_runner.job_phone import JobPhone
 from android_runner.tools import llama_main_binary, sha256_file
 from android_runner.transport import DeviceTimeout
 from benchlab.errors import DeviceError, DeviceLost, RunnerError
 from benchlab.execute.failures import failure_cause
 from benchlab.llm_bench import LlmRunFailed, exact_prompt, llm_metric_values, observer_figures
 from benchlab.records import Job, Measurement, now_iso
-
-if TYPE_CHECKING:
-    from android_runner.device import AndroidDevice
 
 
 def bundle_files(bundle: Path) -> tuple[Path, Path]:
@@ -36,7 +33,7 @@ def bundle_files(bundle: Path) -> tuple[Path, Path]:
     return bundle / PROGRAM, tokenizer
 
 
-def run(device: AndroidDevice, job: Job) -> Measurement:
+def run(device: JobPhone, job: Job) -> Measurement:
     """Run one repeat of an .etlm job's cell; a failure is a failed Measurement with one line."""
     llm = job.scenario.llm
     assert llm.cell is not None, "an LLM job is planned with its cell (benchlab.execute.executor)"

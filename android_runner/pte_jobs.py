@@ -16,12 +16,12 @@ import shlex
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from android_runner import commands
 from android_runner.executor_runner import kill_command, parse_output, run_command
+from android_runner.job_phone import JobPhone
 from android_runner.tools import EXECUTOR_RUNNER_NAME, executor_runner, sha256_file
 from android_runner.transport import DeviceTimeout
 from benchlab.errors import DeviceError, DeviceLost, RunnerError
@@ -29,13 +29,10 @@ from benchlab.execute.failures import failure_cause
 from benchlab.records import Job, Measurement, now_iso
 from benchlab.tensors import Feeds, ModelIO, load_feeds, match_names, to_tensor
 
-if TYPE_CHECKING:
-    from android_runner.device import AndroidDevice
-
 RUNNER = "executor_runner"
 
 
-def run(device: AndroidDevice, job: Job) -> Measurement:
+def run(device: JobPhone, job: Job) -> Measurement:
     """Run every repeat of a .pte job and its evaluation; a failure is a failed Measurement, one line."""
     base = Measurement(job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant,
                        device=device.info, accelerator=job.accelerator, status="ok", started_at=now_iso(),
@@ -85,7 +82,7 @@ def _fitted(io: ModelIO, inputs_path: str) -> list[np.ndarray]:
     return arrays
 
 
-def _push_sample(device: AndroidDevice, job: Job, workdir: str, data: list[np.ndarray], index: int,
+def _push_sample(device: JobPhone, job: Job, workdir: str, data: list[np.ndarray], index: int,
                  tmp: Path) -> list[str]:
     """Push sample `index` of every input as raw bytes; return their paths on the phone."""
     remotes = []
@@ -97,7 +94,7 @@ def _push_sample(device: AndroidDevice, job: Job, workdir: str, data: list[np.nd
     return remotes
 
 
-def _execute(device: AndroidDevice, job: Job, command: str, output_base: str) -> str:
+def _execute(device: JobPhone, job: Job, command: str, output_base: str) -> str:
     """Run one executor_runner process; return its output. Raises DeviceError (the process killed on a timeout)."""
     pinned = f"taskset {device.cpu_mask} {command}" if device.cpu_mask else command
     try:
@@ -112,7 +109,7 @@ def _execute(device: AndroidDevice, job: Job, command: str, output_base: str) ->
     return str(result.output)
 
 
-def _repeats(device: AndroidDevice, job: Job, base: Measurement, binary: str, model: str, io: ModelIO,
+def _repeats(device: JobPhone, job: Job, base: Measurement, binary: str, model: str, io: ModelIO,
              data: list[np.ndarray] | None) -> Measurement:
     """The timed repeats: one runner process each, its per-execution times split into first, warm-up, samples."""
     scenario = job.scenario
@@ -150,7 +147,7 @@ def _repeats(device: AndroidDevice, job: Job, base: Measurement, binary: str, mo
                    samples_us=tuple(samples))
 
 
-def _evaluate(device: AndroidDevice, job: Job, binary: str, model: str, io: ModelIO,
+def _evaluate(device: JobPhone, job: Job, binary: str, model: str, io: ModelIO,
               data: list[np.ndarray]) -> Feeds:
     """Run every evaluation sample in its own runner process; return each output of every sample, by name."""
     workdir = f"{commands.DEVICE_DIR}/pte-eval-{device.session}-{job.job_id}"

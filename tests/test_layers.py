@@ -15,12 +15,20 @@ package imports nothing of the builder, the results or what renders them (optimi
 decide, views, nightly), no Android driver module imports the loopback phone (android_runner/loopback,
 the platform's test double that tests/ and benchmarks/ run against), and benchmarks/ import nothing
 from tests/.
+
+No package of ours (benchlab, android_runner, ios_runner) has an import cycle at load time, nor one
+through an `if TYPE_CHECKING:` import outside an allow-list whose every entry says why (a lazy import in
+a function is no edge: it runs once both modules are loaded). A module that needs only the type of one
+that imports it names a Protocol in a module of its own instead, as android_runner's job modules name
+`job_phone.JobPhone` rather than `device.AndroidDevice`.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import re
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -32,48 +40,97 @@ STAGES: tuple[tuple[str, ...], ...] = (("metrics", "formats"), ("plan",), ("opti
                                         ("decide",), ("views", "nightly"))
 
 
-def _module_files() -> dict[str, Path]:
-    """Return every module of the package by dotted name (a package by its own name)."""
+def _module_files(package: str) -> dict[str, Path]:
+    """Return every module of our package `package` by dotted name (a package by its own name)."""
+    folder = PACKAGE.parent / package
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = ("benchlab", *path.relative_to(PACKAGE).with_suffix("").parts)
+    for path in folder.rglob("*.py"):
+        parts = (package, *path.relative_to(folder).with_suffix("").parts)
         modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return modules
 
 
-MODULES = _module_files()
+MODULES = _module_files("benchlab")
+#: Every module of the packages we ship, for the import-cycle rules.
+OUR_MODULES = {name: path for package in ("benchlab", "android_runner", "ios_runner")
+               for name, path in _module_files(package).items()}
+
+
+def _imported(node: ast.AST, module: str, modules: dict[str, Path]) -> set[str]:
+    """Return the modules of `modules` that an import statement of `module` loads (none for another node)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names} & modules.keys()
+    if not isinstance(node, ast.ImportFrom):
+        return set()
+    base = node.module or ""
+    if node.level:  # relative: resolved against the importing package
+        package = module if modules[module].name == "__init__.py" else module.rpartition(".")[0]
+        anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    # `from benchlab.plan import suite` imports the module benchlab.plan.suite; it needs the package's own
+    # code (its __init__, perhaps still loading) only for a name that is not a submodule.
+    submodules = {f"{base}.{alias.name}" for alias in node.names} & modules.keys()
+    return (submodules | ({base} if len(submodules) < len(node.names) else set())) & modules.keys()
 
 
 @cache
 def imports_of(module: str) -> frozenset[str]:
     """Return the benchlab modules that `module`'s source imports, anywhere in the file."""
     path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return frozenset(name for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                     for name in _imported(node, module, MODULES))
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    """Return whether `node` is an `if TYPE_CHECKING:` (or `if typing.TYPE_CHECKING:`) block."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+@cache
+def load_time_imports(module: str, type_checking: bool = False) -> frozenset[str]:
+    """Return the modules of our packages that importing `module` imports: its import statements outside
+    any function (a lazy import in a function runs once both modules are loaded); with `type_checking`,
+    also those under `if TYPE_CHECKING:` (which a type checker and a reader follow)."""
+    path = OUR_MODULES[module]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolved against the importing package
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            # `from benchlab.plan import suite` imports the module benchlab.plan.suite
-            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
-    return frozenset(name for name in found if name in MODULES)
+    todo: list[ast.AST] = list(ast.parse(path.read_text(), str(path)).body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            todo.extend([*node.body, *node.orelse] if type_checking else node.orelse)
+            continue
+        found |= _imported(node, module, OUR_MODULES)
+        todo.extend(ast.iter_child_nodes(node))
+    return frozenset(found - {module})
 
 
-def reachable_from(module: str) -> set[str]:
-    """Return every benchlab module `module` imports directly or through others."""
+def _reachable(module: str, edges: Callable[[str], Iterable[str]]) -> set[str]:
+    """Return every module `module` reaches through `edges` (what a module imports), directly or not."""
     seen: set[str] = set()
     todo = [module]
     while todo:
-        for imported in imports_of(todo.pop()):
+        for imported in edges(todo.pop()):
             if imported not in seen:
                 seen.add(imported)
                 todo.append(imported)
     return seen
+
+
+def reachable_from(module: str) -> set[str]:
+    """Return every benchlab module `module` imports directly or through others."""
+    return _reachable(module, imports_of)
+
+
+def import_cycles(edges: Callable[[str], Iterable[str]]) -> set[frozenset[str]]:
+    """Return each group of our modules that import one another through `edges`, directly or through
+    others (the import graph's strongly connected parts of two or more modules)."""
+    reach = {module: _reachable(module, edges) for module in OUR_MODULES}
+    return {frozenset({module} | {other for other in reach[module] if module in reach[other]})
+            for module in OUR_MODULES if module in reach[module]}
 
 
 def stage_of(module: str) -> int | None:
@@ -168,3 +225,57 @@ def test_no_runner_package_imports_a_stage_that_builds_or_reports() -> None:
                  for p in (ROOT / package).rglob("*.py")
                  if (found := [n for prefix in later for n in _names(top_level_imports(p), prefix)])}
     assert offending == {}
+
+
+def _with_type_checking(module: str) -> frozenset[str]:
+    return load_time_imports(module, type_checking=True)
+
+
+#: The import cycles that Python never meets because their import back is under `if TYPE_CHECKING:`, for
+#: the other module's type alone. Known and left as they are; a new one fails the rule below.
+TYPE_ONLY_CYCLES = {
+    # suite.py asks datasets.py what data a dataset supplies; datasets.py names Suite and DatasetSpec.
+    frozenset({"benchlab.plan.suite", "benchlab.plan.datasets"}),
+    # run_record.py reads a run through store.py; store.py's RunStore.finish returns a RunRecord.
+    frozenset({"benchlab.results.store", "benchlab.results.run_record"}),
+    # sustained.py stops through the executor's StopControl; the executor's sustain() takes a WindowSink.
+    frozenset({"benchlab.execute.executor", "benchlab.execute.sustained"}),
+    # The loopback phone (a test double): device.py hands each ADB stream to a service of services.py,
+    # which reads the LoopbackAdbDevice's folders and faults and writes to the Stream.
+    frozenset({"android_runner.loopback.device", "android_runner.loopback.services"}),
+}
+
+
+def test_the_load_time_reader_tells_where_an_import_runs() -> None:
+    # Guards the cycle rules below from passing on an empty or wrong graph.
+    assert "android_runner.loopback.services" in load_time_imports("android_runner.loopback.device")  # from . import
+    assert "android_runner.loopback" not in load_time_imports("android_runner.loopback.device")  # submodules only
+    assert "benchlab.plan.suite" not in load_time_imports("benchlab.plan.datasets")  # under TYPE_CHECKING
+    assert "benchlab.plan.suite" in _with_type_checking("benchlab.plan.datasets")
+    assert "android_runner.discovery" not in _with_type_checking("android_runner")  # lazy, in discover()
+    assert "android_runner.pte_jobs" in load_time_imports("android_runner.device")
+
+
+def test_no_package_of_ours_has_an_import_cycle() -> None:
+    # A cycle at load time fails on whichever of its modules is imported first (a name not yet defined).
+    assert import_cycles(load_time_imports) == set()
+
+
+def test_no_import_cycle_hides_under_type_checking_but_the_known_ones() -> None:
+    # TYPE_CHECKING hides a cycle from Python, not from a type checker or a reader. The phone drivers have
+    # none: android_runner's job modules take a JobPhone, not the AndroidDevice that imports them.
+    assert import_cycles(_with_type_checking) == TYPE_ONLY_CYCLES
+
+
+def test_a_job_module_is_handed_a_phone_that_has_every_call_of_job_phone() -> None:
+    # No type checker runs on this project, so JobPhone would drift from AndroidDevice unseen: each of its
+    # calls is checked here against AndroidDevice's parameters, each of its attributes against __init__.
+    from android_runner.device import AndroidDevice
+    from android_runner.job_phone import JobPhone
+
+    calls = [name for name in vars(JobPhone) if not name.startswith("__") and callable(getattr(JobPhone, name))]
+    assert {"_push", "_shell", "conditions"} <= set(calls)
+    assert {name: list(inspect.signature(getattr(AndroidDevice, name)).parameters) for name in calls} == {
+        name: list(inspect.signature(getattr(JobPhone, name)).parameters) for name in calls}
+    init = inspect.getsource(AndroidDevice.__init__)
+    assert [name for name in JobPhone.__annotations__ if f"self.{name} = " not in init] == []
