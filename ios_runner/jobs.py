@@ -48,6 +48,10 @@ STALE_HEARTBEAT_SECONDS = 15.0
 #: This machine's clock in seconds since the epoch, by which the app's heartbeat is aged (a seam:
 #: tests put in the fake phone's clock, so a live fake app is never late however busy the machine is).
 WALL_CLOCK: Callable[[], float] = time.time
+#: The clock the wait for a job's pickup and result is timed by (a seam: a test of a timeout puts in its
+#: fake phone's clock, which moves only as the fake app works, so the app is never late to pick a job up
+#: however busy the machine is).
+ELAPSED_CLOCK: Callable[[], float] = time.monotonic
 
 WaitState = Literal["done", "not-picked-up", "app-stopped", "timeout"]
 
@@ -196,7 +200,7 @@ class ContainerFiles:
 def wait_for_result(files: ContainerFiles, job_id: str, timeout_s: float, pickup_timeout_s: float,
                     clock_offset_s: float, poll_s: float | None = None,
                     sleep: Callable[[float], None] = time.sleep,
-                    clock: Callable[[], float] = time.monotonic,
+                    clock: Callable[[], float] | None = None,
                     wall_clock: Callable[[], float] | None = None) -> WaitOutcome:
     """Poll until job ``job_id`` has a result in outbox/ or waiting is pointless.
 
@@ -208,10 +212,12 @@ def wait_for_result(files: ContainerFiles, job_id: str, timeout_s: float, pickup
     * ``timeout``: no result after ``timeout_s``.
 
     ``clock_offset_s`` is the phone's clock minus this machine's (``wall_clock``, by default
-    WALL_CLOCK), to age the heartbeat. Raises PhoneError when the phone cannot be read.
+    WALL_CLOCK), to age the heartbeat; the waits are timed by ``clock``, by default ELAPSED_CLOCK.
+    Raises PhoneError when the phone cannot be read.
     """
     poll_s = POLL_SECONDS if poll_s is None else poll_s
     wall_clock = WALL_CLOCK if wall_clock is None else wall_clock
+    clock = ELAPSED_CLOCK if clock is None else clock
     started = clock()
     while True:
         waited = clock() - started

@@ -46,7 +46,8 @@ Faults: ``paired`` (trust-pending, locked, denied), ``developer_mode`` False, th
 installed, an .ipa not signed for the phone, no developer services (``can_launch`` False: inbox
 mode), a launch the phone refuses (``launch_refused``: pymobiledevice3's DTXNsError, as mapped), ``die_on_next_job`` (iOS ends the app mid-job: no result, the heartbeat stops, and the phone's clock moves on
 ``APP_GONE_S``, so the host finds the heartbeat stale at once),
-``stall_next_job_s`` (a job that runs very long while the app stays alive), a phone that
+``hang_next_job`` (a job the app works on until it is stopped, alive all along, while its phone's clock
+runs on: a job that never finishes, by the clock the host times it by in its test), a phone that
 stops answering over USB (``disconnected``), and ``status_gap_reads``: the next N reads of
 ``runner_status.json`` land in the gap an app before the fix left while rewriting it (the file
 deleted, the new one not yet renamed into place).
@@ -137,7 +138,8 @@ APP_GONE_S = 3600.0
 
 class FakeClock:
     """The clock a fake phone dates its app's heartbeat by, and the host ages it by (tests put it in
-    ``ios_runner.jobs.WALL_CLOCK``). It stands still until advanced: a live fake app's heartbeat is
+    ``ios_runner.jobs.WALL_CLOCK``; a test of a timeout in ``ELAPSED_CLOCK`` too, which the host times its
+    wait by). It stands still until advanced: a live fake app's heartbeat is
     never old, however long this machine leaves the app's thread waiting, and a stopped app's heartbeat
     is old only because the phone says time passed (``die_on_next_job``), never by the machine's load."""
 
@@ -234,13 +236,14 @@ class FakeRunnerApp:
             self._stop.set()  # iOS ended the app: the job stays in running/, no result, no heartbeat
             self.phone.clock.advance(APP_GONE_S)
             return
+        if self.phone.hang_next_job:
+            self.phone.hang_next_job = False
+            self._hang()
+            return  # stopped mid-job: the job stays in running/, as iOS leaves it
         stop_heartbeat = threading.Event()
         beat = threading.Thread(target=self._beat_while_busy, args=(stop_heartbeat,), daemon=True)
         beat.start()
         try:
-            if self.phone.stall_next_job_s:  # a job that takes very long, the app alive all along
-                stall, self.phone.stall_next_job_s = self.phone.stall_next_job_s, 0.0
-                self._stop.wait(stall)
             result = self._execute(running)
         finally:
             stop_heartbeat.set()
@@ -249,6 +252,15 @@ class FakeRunnerApp:
         self._busy_job = None
         self.jobs_done += 1
         self._write_status()
+
+    def _hang(self) -> None:
+        """Work on the job without end until the app is stopped, as a live app: the phone's clock runs on a
+        second at a time with a heartbeat at each (the app's own is every 5 s), so the host sees time pass
+        and the heartbeat never older than a second, whichever of the two threads this machine runs late."""
+        while not self._stop.is_set():
+            self.phone.clock.advance(1.0)
+            self._write_status()
+            self._stop.wait(self.poll_s)
 
     def _beat_while_busy(self, stop: threading.Event) -> None:
         """The Swift app's timer runs on the main thread while jobs run on a queue."""
@@ -612,7 +624,7 @@ class FakePhone:
     #: The phone's clock less ``clock_skew`` (the host must age heartbeats by the same clock: see FakeClock).
     clock: FakeClock = field(default_factory=FakeClock)
     die_on_next_job: bool = False
-    stall_next_job_s: float = 0.0
+    hang_next_job: bool = False
     disconnected: bool = False
     status_gap_reads: int = 0
     status_gaps_hit: int = 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ios_runner.jobs
 from benchlab.records import AcceleratorSetting, Job, Scenario, Variant
 from ios_runner.device import IPhoneDevice
 from ios_runner.jobs import MANIFEST_FILE
@@ -170,11 +171,17 @@ def test_an_app_killed_mid_job_is_a_failed_row_not_a_hang(make_phone: MakePhone,
     assert phone.app.launches == 2
 
 
-def test_a_job_that_never_finishes_times_out(make_phone: MakePhone, tiny_tflite_path: Path) -> None:
-    # The fake app stays alive and its heartbeat fresh (FakeClock) while the job stalls: only the timeout ends
-    # it. 5 s leaves the app's thread time to pick the job up on a busy machine (pickup waits min(timeout, ...)).
-    phone, services = make_phone(stall_next_job_s=600.0)
-    m = device_for(phone, services).run(make_job(tiny_tflite_path, "tflite", CPU, timeout_seconds=5))
+def test_a_job_that_never_finishes_times_out(make_phone: MakePhone, tiny_tflite_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The wait is timed by the phone's clock (FakeClock), which stands still until the app has taken the job
+    # (the pickup waits min(timeout, ...): never late, however busy this machine is) and then runs on while
+    # the app, alive and its heartbeat fresh, works on the job without end: only the timeout ends the wait.
+    phone, services = make_phone(hang_next_job=True)
+    monkeypatch.setattr(ios_runner.jobs, "ELAPSED_CLOCK", phone.clock)
+    job = make_job(tiny_tflite_path, "tflite", CPU, timeout_seconds=5)
+    m = device_for(phone, services).run(job)
+    assert [name.endswith(f"{job.job_id}.json") for name in leftovers(phone)["running"]] == [True], \
+        "the app had taken the job: it timed out running, not waiting to be picked up"
     assert m.status == "failed"
     assert m.error.startswith("the runner app on Lab iPhone did not finish the job within 5 s")
     assert "timeout_seconds" in m.error
