@@ -468,6 +468,7 @@ def test_a_trained_model_the_next_step_cannot_take_fails_that_variant_only(tmp_p
 
 def test_a_chain_whose_last_step_lost_the_zeros_fails_saying_which_step_it_undid(
         tmp_path: Path, tiny_keras_path: Path, tiny_tflite_path: Path, train_npz: Path) -> None:
+    from benchlab.formats import format_named
     from benchlab.optimize.build import _with_claims
 
     suite = load_suite(_suite(tmp_path, tiny_keras_path, train_npz, [{**PRUNE_50, "then": "fp16"}]), RECIPES)
@@ -479,4 +480,4 @@ def test_a_chain_whose_last_step_lost_the_zeros_fails_saying_which_step_it_undid
 
     with pytest.raises(ValueError, match=r"^the chain undid prune-50: the written Conv2D/Dense kernels are 0\.0% "
                                          r"zero, not the 50% asked"):
-        _with_claims(dense_copy, [(RECIPES["prune"], prune)])(written)
+        _with_claims(dense_copy, [(RECIPES["prune"], prune)], format_named("tflite"))(written)

@@ -70,7 +70,7 @@ def size_on_disk(path: Path) -> int:
 
 @dataclass(frozen=True)
 class _Step:
-    """One cached artifact a variant is made through: a trained .keras, a finished .tflite, a variant."""
+    """One cached artifact a variant is made through: a trained .keras, a trained model's finished file, a variant."""
 
     label: str
     key: str
@@ -133,7 +133,7 @@ def _failed(folder: Path, error: str) -> _Made:
 
 def _step_key(source: SourceModel, spec: VariantSpec, recipe: Recipe, stage: str | None = None) -> str:
     """Return the cache key of building `spec`'s recipe from `source`; `stage` tells a training recipe's
-    two artifacts apart ("trained": the .keras, "finished": its .tflite)."""
+    two artifacts apart ("trained": the .keras, "finished": the file of its FORMAT)."""
     extras = _key_extras(recipe, source, spec)
     return variant_key(source.sha256, spec.recipe, spec.options, extras if stage is None else {**extras, "stage": stage})
 
@@ -142,7 +142,7 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
     """Build one variant: one recipe, or a chain of them (`then:`), every intermediate model cached.
 
     A recipe that trains (KerasTrainingRecipe) first writes its trained .keras; the next step of the
-    chain, or the recipe's own finish(), makes a .tflite from it. So a suite with `prune-50` and
+    chain, or the recipe's own finish(), makes a file of its FORMAT from it. So a suite with `prune-50` and
     `prune-50+full-int8` trains once. A converter a chain goes on from (Recipe.CHAINS_AS, e.g.
     litert-torch) writes its proven file as it would as a variant of its own (the same cache entry),
     and the next step is built from that file as a source of its kind. The claims of the chain's training steps (zeros, clusters) are
@@ -152,7 +152,7 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
     last = RECIPES[steps[-1].recipe]
     base = Variant(
         model=source.name, name=spec.variant_name, recipe="+".join(step.recipe for step in steps),
-        format="tflite" if last.YIELDS_KERAS else last.FORMAT, status="built", parent=parent,
+        format=last.FORMAT, status="built", parent=parent,
         options=dict(spec.options) if spec.then is None else _chain_options(spec),
         is_reference=RECIPES[spec.recipe].IS_REFERENCE,
     )
@@ -182,13 +182,12 @@ def _build_one(source: SourceModel, spec: VariantSpec, parent: str | None, rebui
                 else:
                     make, key = (partial(_checked_build, recipe, current, step.settings),
                                  _step_key(current, step, recipe))
-                output = "tflite" if recipe.YIELDS_KERAS else recipe.FORMAT
-                suffix = _format(output).suffix
-                checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained)
+                output = _format(recipe.FORMAT)  # a training recipe's finish() writes its FORMAT too
+                checked = _with_claims(make, trained[:-1] if recipe.YIELDS_KERAS else trained, output)
                 # A step the chain goes on from is its own file, shared with the suite's variant of that recipe.
                 stem = file_name(f"{source.name}-{spec.variant_name if final else name}")
-                made.append((name, _run_step(_Step(step.recipe, key, f"{stem}{suffix}", checked,
-                                                   partial(_format(output).prove_runs, sample=current.sample())),
+                made.append((name, _run_step(_Step(step.recipe, key, f"{stem}{output.suffix}", checked,
+                                                   partial(output.prove_runs, sample=current.sample())),
                                              rebuild_failed)))
                 if not final and made[-1][1].error is None:
                     # A converter's file (a .tflite from a torch model): the next step quantizes it as a source.
@@ -217,11 +216,12 @@ def _checked_build(recipe: Recipe, model: SourceModel, options: Options, out_pat
     return recipe.build(model, options, out_path)
 
 
-def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTrainingRecipe, VariantSpec]]
-                 ) -> Callable[[Path], str | None]:
+def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTrainingRecipe, VariantSpec]],
+                 output: ModelFormat) -> Callable[[Path], str | None]:
     """Return `make` followed by the claims of a chain's earlier training steps, checked in the file it wrote
-    (a .tflite; an .mlpackage is not read): "kept from prune-50: ..." notes are added, and a claim the
-    file no longer holds raises ValueError."""
+    when the recipe reads its claim in files of the `output` format (KerasTrainingRecipe.CLAIM_READ_IN; the
+    note says when it does not): "kept from prune-50: ..." notes are added, and a claim the file no longer
+    holds raises ValueError."""
     if not earlier:
         return make
 
@@ -231,8 +231,8 @@ def _with_claims(make: Callable[[Path], str | None], earlier: list[tuple[KerasTr
             name = recipe.variant_name(step.settings)
             if recipe.CLAIM is None:
                 continue
-            if out_path.suffix != _format("tflite").suffix:
-                notes.append(f"{name}'s {recipe.CLAIM} not measured in an .mlpackage")
+            if output.name not in recipe.CLAIM_READ_IN:
+                notes.append(f"{name}'s {recipe.CLAIM} not measured in the {output.suffix}")
                 continue
             try:
                 claim = recipe.claim(out_path, step.settings)

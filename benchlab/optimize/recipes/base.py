@@ -44,8 +44,9 @@ class Recipe(ABC):
 
     NAME: ClassVar[str]
     DESCRIPTION: ClassVar[str]
-    #: Output format, a name of benchlab.formats ("tflite", "mlpackage"): it decides the file suffix and
-    #: which devices run it.
+    #: Output format, a name of benchlab.formats ("tflite", "mlpackage"): it decides the file suffix, how
+    #: the build proves the file runs, and which devices run it. A YIELDS_KERAS recipe names the format
+    #: its finish() converts the trained model to: the variant's format when it ends a chain.
     FORMAT: ClassVar[str]
     #: Model kinds this recipe can be built from.
     SOURCES: ClassVar[frozenset[str]] = KERAS_SOURCES

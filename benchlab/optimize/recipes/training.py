@@ -60,7 +60,7 @@ class TrainingLog:
 class TrainingRecipe(Recipe):
     """A recipe that trains a Keras model on the suite's training split, then converts it to a .tflite."""
 
-    FORMAT = "tflite"
+    FORMAT = "tflite"  # what the trained model is converted to (a KerasTrainingRecipe's finish())
     SOURCES = frozenset(KERAS_SOURCES - {"savedmodel"})  # a SavedModel has no Keras layers to train
     NEEDS: frozenset[Need] = frozenset({"training-data"})
     TOOL = "tensorflow"
@@ -85,6 +85,10 @@ class KerasTrainingRecipe(TrainingRecipe):
     CHAINS_AS = "keras"
     #: What claim() checks in a written file ("zeros"), None for a recipe that claims nothing measurable.
     CLAIM: ClassVar[str | None] = None
+    #: The formats (benchlab.formats names) whose files claim() reads: a .tflite's kernels
+    #: (benchlab.optimize.recipes.kernels). A chain that ends in another format (an .mlpackage) says
+    #: the claim was not measured there.
+    CLAIM_READ_IN: ClassVar[frozenset[str]] = frozenset({"tflite"})
 
     @abstractmethod
     def train(self, source: SourceModel, options: Options) -> tuple[Any, str]:
