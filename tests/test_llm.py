@@ -79,6 +79,26 @@ def test_each_cell_of_the_matrix_is_its_own_job_and_a_tflite_is_not_multiplied()
     assert jobs[2].scenario.llm.cell is None
 
 
+@pytest.mark.parametrize(("fmt", "reason"), [
+    ("litertlm", "LiteRT-LM runs a .litertlm on the CPU with its XNNPACK executor and has no setting that leaves"),
+    ("etlm", "an .etlm's model.pte runs the delegates export_llm lowered into it"),
+])
+def test_an_xnnpack_false_setting_refuses_a_language_model_in_one_line(fmt: str, reason: str) -> None:
+    # Neither engine can leave XNNPACK out at run time: a noxnnpack row would measure XNNPACK under another
+    # name, so its cells are "unsupported" with the format's one line and the plain setting runs.
+    llm = Variant(model="m", name="original", recipe=fmt, format=fmt, status="built", path=f"m.{fmt}")
+    host = HostDevice()
+    settings = [AcceleratorSpec(threads=1).setting(), AcceleratorSpec(threads=1, xnnpack=False).setting()]
+    scenario = Scenario(llm=LlmScenario(prefill=(32,), decode=(8,), kv_cache=64))
+    jobs = plan_jobs("r", "s", [llm], [host], settings, scenario, {})
+    refusals = {job.accelerator.name: host.capabilities().refusal(fmt, job.accelerator) for job in jobs}
+    assert refusals.keys() == {"cpu-t1@pp32-tg8", "cpu-t1-noxnnpack@pp32-tg8"}
+    assert refusals["cpu-t1@pp32-tg8"] is None
+    refusal = refusals["cpu-t1-noxnnpack@pp32-tg8"]
+    assert refusal is not None and "\n" not in refusal
+    assert refusal.startswith(f"xnnpack: false does not apply: {reason}")
+
+
 def llm_measurement(decode_tps: list[float], runner: str = "litert-lm", ttft_us: float = 20_000.0):
     """A combined LLM measurement with one repeat per decode rate (seeded, no latency samples)."""
     base = replace(measurement(()), runner=runner, peak_memory_mb=900.0)

@@ -1,6 +1,6 @@
 """The host device: this machine's CPU, the embedded default with no phone attached. It runs every format
 a host runtime is registered for (benchlab.execute.host_runtimes: .tflite in LiteRT, .pte in ExecuTorch,
-.pt2 in PyTorch).
+.pt2 in PyTorch) and every language-model format in the engine it names (benchlab.execute.host_llm).
 
 Each repeat of a job runs in a fresh worker process (benchlab.execute.host_worker) with a timeout; a
 worker that crashes, hangs or refuses the model is a failed Measurement with a one-line reason.
@@ -30,7 +30,9 @@ from typing import Any
 from benchlab.settings import PARENT_PID
 from benchlab.errors import BenchlabError, DeviceError, ModelError, RunnerError, is_disk_full
 from benchlab.execute.failures import failure_cause
+from benchlab.execute.host_llm import language_model, run_llm_repeat
 from benchlab.execute.host_runtimes import registered, runtime_for
+from benchlab.formats import registered as registered_formats
 from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
     Capabilities,
@@ -43,8 +45,6 @@ from benchlab.records import (
 
 log = logging.getLogger(__name__)
 
-#: The language-model formats this machine runs (benchlab.execute.host_llm), by the engine that runs each.
-LLM_ENGINES = {"litertlm": "litert-lm", "etlm": "executorch"}
 #: Where Linux exposes RAPL package energy counters (Intel, recent AMD); benchlab does not read them.
 POWERCAP = Path("/sys/class/powercap")
 #: The module each worker process runs (a test points it at a crashing stand-in).
@@ -126,9 +126,10 @@ class HostDevice:
 
     def capabilities(self) -> Capabilities:
         """Return CPU for every format a host runtime runs (.tflite with or without XNNPACK, .pte, .pt2) and for
-        language models (LiteRT-LM, ExecuTorch)."""
+        every language-model format (LiteRT-LM's, ExecuTorch's: each names its engine)."""
+        language_models = (fmt.name for fmt in registered_formats() if language_model(fmt.name) is not None)
         return Capabilities(kinds=frozenset({"cpu"}),
-                            formats=frozenset({*(runtime.name for runtime in registered()), *LLM_ENGINES}),
+                            formats=frozenset({*(runtime.name for runtime in registered()), *language_models}),
                             max_threads=os.cpu_count())
 
     def conditions(self) -> Conditions:
@@ -158,7 +159,8 @@ class HostDevice:
                         "benchlab does not report it" if rapl else f"no RAPL energy counters under {POWERCAP}")
         started_at = now_iso()
         # A language model's engine names itself in its result (host_llm); every other format's runtime here.
-        runner, runner_version = ((LLM_ENGINES[job.variant.format], "") if job.variant.format in LLM_ENGINES else
+        llm = language_model(job.variant.format)
+        runner, runner_version = ((llm.engine, "") if llm is not None else
                                   (runtime_for(job.variant.format).runner, runtime_for(job.variant.format).version()))
         base = Measurement(
             job_id=job.job_id, run_id=job.run_id, suite=job.suite, variant=job.variant, device=self.info,
@@ -166,9 +168,7 @@ class HostDevice:
             started_at=started_at, conditions_before=self.conditions(),
         )
         try:
-            if job.variant.format in LLM_ENGINES:  # a language model: one cell of the LLM matrix
-                from benchlab.execute.host_llm import run_llm_repeat
-
+            if llm is not None:  # a language model: one cell of the LLM matrix
                 return replace(run_llm_repeat(job, base), conditions_after=self.conditions())
             return self._run_repeats(job, base)
         except OSError as exc:  # the worker's folder or request file: a full disk is the host's, not the model's

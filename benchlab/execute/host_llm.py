@@ -16,23 +16,29 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from benchlab.llm_bench import EXECUTORCH, LlmRequest, LlmRunFailed, llm_metric_values, run_child
+from benchlab.formats import format_named
+from benchlab.formats.language_model import LanguageModelFormat
+from benchlab.llm_bench import LlmRunFailed, llm_metric_values, run_child
 from benchlab.records import Job, Measurement, now_iso
 from benchlab.temp_dirs import owned_tempdir
+
+
+def language_model(format_name: str) -> LanguageModelFormat | None:
+    """Return the language-model format of that name (benchlab.formats), None for any other format."""
+    fmt = format_named(format_name)
+    return fmt if isinstance(fmt, LanguageModelFormat) else None
+
 
 def run_llm_repeat(job: Job, base: Measurement) -> Measurement:
     """Run one repeat of an LLM job in a child process and return its Measurement (failed with one line
     when the engine refused the model or the cell)."""
     llm = job.scenario.llm
     assert llm.cell is not None, "an LLM job is planned with its cell (benchlab.execute.executor)"
-    request = LlmRequest(model_path=str(job.variant.path), prefill_tokens=llm.cell.prefill,
-                         decode_tokens=llm.cell.decode, kv_cache=llm.kv_cache, threads=job.accelerator.threads or 1)
-    if job.variant.format == "etlm":  # a folder: the program and its tokenizer
-        from benchlab.formats.etlm import PROGRAM, tokenizer_of
-
-        bundle = Path(str(job.variant.path))
-        request = replace(request, model_path=str(bundle / PROGRAM), engine=EXECUTORCH,
-                          tokenizer_path=str(tokenizer_of(bundle)))
+    fmt = language_model(job.variant.format)
+    assert fmt is not None, "the host device hands only a language model's job here"
+    # The format says how its file is handed to its engine (an .etlm folder: its program and its tokenizer).
+    request = fmt.llm_request(Path(str(job.variant.path)), llm.cell.prefill, llm.cell.decode, llm.kv_cache,
+                              threads=job.accelerator.threads or 1)
     flags = (f"llm-cache-{llm.cache}",)
     with owned_tempdir("benchlab-llm") as workdir:
         cache = workdir / "engine-cache"

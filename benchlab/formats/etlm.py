@@ -9,12 +9,9 @@ tokenizer file together; the folder keeps the pair one model in a suite, and kee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from benchlab.formats.language_model import LanguageModelFormat
-
-if TYPE_CHECKING:
-    from benchlab.llm_bench import LlmRequest
+from benchlab.llm_bench import EXECUTORCH, LlmRequest
 
 PROGRAM = "model.pte"
 #: Tokenizer files the ExecuTorch runners read, in the order one is picked.
@@ -35,6 +32,12 @@ class ExecuTorchLlm(LanguageModelFormat):
     is_directory = True
     accelerator_kinds = frozenset({"cpu"})
     app_platforms = frozenset({"android", "ios"})
+    engine = EXECUTORCH
+    # As for a plain .pte (benchlab.formats.pte): the delegates are lowered into model.pte by export_llm, and
+    # TextLLMRunner and llama_main run what is there; export_llm's XNNPackConfig.enabled decides it.
+    xnnpack_fixed = ("an .etlm's model.pte runs the delegates export_llm lowered into it (ExecuTorch's LLM "
+                     "runners cannot leave XNNPACK out); export it without backend.xnnpack.enabled=true for the "
+                     "portable kernels")
 
     def check_contents(self, path: Path) -> str | None:
         """Return why the folder is not a bundle (model.pte with a tokenizer beside it), else None."""
@@ -45,12 +48,11 @@ class ExecuTorchLlm(LanguageModelFormat):
                 return f"{PROGRAM} is not an ExecuTorch program (no ET12 identifier)"
         return None
 
-    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
-        """Return the request that runs the bundle at `path` in ExecuTorch's LLM runner, with its tokenizer."""
-        from benchlab.llm_bench import EXECUTORCH, LlmRequest
-
-        return LlmRequest(model_path=str(path / PROGRAM), prefill_tokens=tokens, decode_tokens=tokens,
-                          kv_cache=4 * tokens, engine=EXECUTORCH, tokenizer_path=str(tokenizer_of(path)))
+    def llm_request(self, path: Path, prefill: int, decode: int, kv_cache: int, threads: int = 1) -> LlmRequest:
+        """Return the request that runs the bundle at `path` in ExecuTorch's LLM runner: its program and tokenizer."""
+        return LlmRequest(model_path=str(path / PROGRAM), prefill_tokens=prefill, decode_tokens=decode,
+                          kv_cache=kv_cache, threads=threads, engine=self.engine,
+                          tokenizer_path=str(tokenizer_of(path)))
 
 
 FORMAT = ExecuTorchLlm()

@@ -1,11 +1,11 @@
-"""What the language-model formats (.litertlm, .etlm) share: one token-id input, and a proof that prefills
-and decodes a few tokens in the format's engine, in a child process (benchlab.llm_bench)."""
+"""What the language-model formats (.litertlm, .etlm) share: one token-id input, the engine that runs them on
+this machine, and a proof that prefills and decodes a few tokens in it, in a child process (benchlab.llm_bench)."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from benchlab.formats.base import ModelFormat, VariantDoesNotRun
 from benchlab.tensors import Feeds, ModelIO, TensorInfo
@@ -27,13 +27,17 @@ def token_io() -> ModelIO:
 
 class LanguageModelFormat(ModelFormat):
     """A language model benchmarked by the `scenario.llm` matrix, not as a tensor function; a subclass says
-    which engine runs it and how its file is handed over (`proof_request`)."""
+    which engine runs it (`engine`) and how its file is handed over (`llm_request`). The host device runs
+    every such format in its engine (benchlab.execute.host_llm), the build proves it there."""
 
     described_here = True
     generative = True
+    #: The benchlab.llm_bench engine that runs it on this machine (its ENGINES key), as rows name the runner.
+    engine: ClassVar[str]
 
-    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
-        """Return the benchlab.llm_bench.LlmRequest that prefills and decodes `tokens` tokens of the model at `path`."""
+    def llm_request(self, path: Path, prefill: int, decode: int, kv_cache: int, threads: int = 1) -> LlmRequest:
+        """Return the benchlab.llm_bench.LlmRequest that prefills `prefill` and decodes `decode` tokens of the
+        model at `path` in `engine`, with a KV cache of `kv_cache` tokens, on `threads` threads."""
         raise NotImplementedError
 
     def describe(self, path: Path) -> ModelIO:
@@ -49,7 +53,8 @@ class LanguageModelFormat(ModelFormat):
 
         with tempfile.TemporaryDirectory(prefix="benchlab-proof-") as folder:
             try:
-                result = run_child(self.proof_request(path, PROOF_TOKENS), PROOF_TIMEOUT_SECONDS, Path(folder))
+                request = self.llm_request(path, PROOF_TOKENS, PROOF_TOKENS, kv_cache=4 * PROOF_TOKENS)
+                result = run_child(request, PROOF_TIMEOUT_SECONDS, Path(folder))
             except LlmRunFailed as exc:
                 raise VariantDoesNotRun(f"does not run in {self.title}: {exc}") from None
         return f"prefilled and decoded {PROOF_TOKENS} tokens in {self.title} {result.engine_version}"

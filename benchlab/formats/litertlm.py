@@ -10,12 +10,9 @@ outputs are not compared (random-weight and real models alike are judged on spee
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from benchlab.formats.language_model import LanguageModelFormat
-
-if TYPE_CHECKING:
-    from benchlab.llm_bench import LlmRequest
+from benchlab.llm_bench import LITERT_LM, LlmRequest
 
 #: The file's first bytes (LiteRT-LM's schema/core/litertlm_header).
 MAGIC = b"LITERTLM"
@@ -29,6 +26,12 @@ class LiteRtLm(LanguageModelFormat):
     suffix = ".litertlm"
     accelerator_kinds = frozenset({"cpu", "gpu"})
     app_platforms = frozenset({"android", "ios"})
+    engine = LITERT_LM
+    # LiteRT-LM's CPU backend is its XNNPACK executor (LlmLiteRTXnnpackExecutor in litert-lm-api 0.18's
+    # library): its Engine takes a backend and `enable_ynnpack` (YNNPACK before XNNPACK), nothing that runs a
+    # .litertlm on the CPU without XNNPACK; so a noxnnpack row would measure XNNPACK under another name.
+    xnnpack_fixed = ("LiteRT-LM runs a .litertlm on the CPU with its XNNPACK executor and has no setting "
+                     "that leaves XNNPACK out")
 
     def check_contents(self, path: Path) -> str | None:
         """Return why the file is not a .litertlm (its LITERTLM header), else None."""
@@ -37,11 +40,10 @@ class LiteRtLm(LanguageModelFormat):
                 return "is not a LiteRT-LM model (a .litertlm file starts with LITERTLM)"
         return None
 
-    def proof_request(self, path: Path, tokens: int) -> LlmRequest:
+    def llm_request(self, path: Path, prefill: int, decode: int, kv_cache: int, threads: int = 1) -> LlmRequest:
         """Return the request that runs the .litertlm at `path` in LiteRT-LM (its tokenizer is inside)."""
-        from benchlab.llm_bench import LlmRequest
-
-        return LlmRequest(model_path=str(path), prefill_tokens=tokens, decode_tokens=tokens, kv_cache=4 * tokens)
+        return LlmRequest(model_path=str(path), prefill_tokens=prefill, decode_tokens=decode, kv_cache=kv_cache,
+                          threads=threads, engine=self.engine)
 
 
 FORMAT = LiteRtLm()
