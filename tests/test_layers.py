@@ -13,8 +13,9 @@ the formats), so they may import nothing but the shared modules.
 Around the package: benchlab names no runner package (runners register by entry point), a runner
 package imports nothing of the builder, the results or what renders them (optimize, results,
 decide, views, nightly), no Android driver module imports the loopback phone (android_runner/loopback,
-the platform's test double that tests/ and benchmarks/ run against), and benchmarks/ import nothing
-from tests/.
+the platform's test double that tests/ and benchmarks/ run against), benchmarks/ import nothing
+from tests/, and no module but the format plug-ins, the recipes and the runners of one format names a
+model format (so a new format is one module plus its recipes and runners).
 
 No package of ours (benchlab, android_runner, ios_runner) has an import cycle at load time, nor one
 through an `if TYPE_CHECKING:` import outside an allow-list whose every entry says why (a lazy import in
@@ -279,3 +280,40 @@ def test_a_job_module_is_handed_a_phone_that_has_every_call_of_job_phone() -> No
         name: list(inspect.signature(getattr(JobPhone, name)).parameters) for name in calls}
     init = inspect.getsource(AndroidDevice.__init__)
     assert [name for name in JobPhone.__annotations__ if f"self.{name} = " not in init] == []
+
+
+#: The modules of benchlab/ that may name a model format (a name or a suffix of benchlab.formats), each
+#: with why: the plug-ins themselves and what makes or runs one format's files. Every other module (plan,
+#: optimize's build loop and sources, execute, results, decide, views, nightly, the pipeline, the CLI)
+#: asks the format registry, so a new format is one module plus its recipes and runners.
+FORMAT_NAMERS = {
+    "benchlab/formats/": "the format plug-ins, one module per format",
+    "benchlab/optimize/recipes/": "a recipe names the format it writes (FORMAT) and the kinds it builds from",
+    "benchlab/execute/host_runtimes/": "a host runtime names the format it runs on this machine",
+    "benchlab/torch_invoke.py": "the child process a .pt2's or .pte's proof starts, one opener per format",
+}
+
+
+def format_literals(path: Path, words: frozenset[str]) -> list[str]:
+    """Return "line: 'word'" for each string constant in `path` (f-string parts included, docstrings not)
+    that is one of `words`."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [f"{node.lineno}: {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words
+            and id(node) not in docstrings]
+
+
+def test_no_generic_stage_names_a_model_format() -> None:
+    from benchlab.formats import registered
+
+    words = frozenset({f.name for f in registered()} | {f.suffix for f in registered()})
+    files = {str(path.relative_to(ROOT)): path for path in sorted(PACKAGE.rglob("*.py"))}
+    namers = {name for name in files if any(name.startswith(prefix) for prefix in FORMAT_NAMERS)}
+    assert {name for name in namers if format_literals(files[name], words)} >= {
+        "benchlab/optimize/recipes/asis.py", "benchlab/torch_invoke.py"}  # the reader sees them where they belong
+    offending = {name: found for name, path in files.items()
+                 if name not in namers and (found := format_literals(path, words))}
+    assert offending == {}

@@ -46,6 +46,13 @@ def format_of(path: Path) -> ModelFormat | None:
     return next((f for f in registered() if f.suffix == path.suffix), None)
 
 
+def format_of_kind(kind: str) -> ModelFormat | None:
+    """Return the format whose files are a source of that kind (benchlab.plan.suite.ModelSpec.kind): the
+    format of that name, or the one declaring it as its `source_kind` (a .pt2 for "torch"); None for a kind
+    no format's files are (keras, savedmodel, hf)."""
+    return format_named(kind) or next((f for f in registered() if f.source_kind == kind), None)
+
+
 def delivery_size(path: Path) -> int:
     """Return the bytes a built file takes in an app download, as its format sizes it (deflated, for a
     file of no format such as a trained .keras)."""

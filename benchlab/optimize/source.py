@@ -15,7 +15,7 @@ from benchlab.errors import SuiteError, first_line
 from benchlab.file_hash import path_sha256
 from benchlab.names import file_name
 from benchlab.plan.suite import HF_KIND, TORCH_KIND, ModelSpec
-from benchlab.formats import format_named
+from benchlab.formats import format_named, format_of_kind
 from benchlab.temp_dirs import make_owned_dir
 from benchlab.tensors import Feeds, ModelIO, TensorInfo
 
@@ -45,10 +45,12 @@ class SourceModel:
 
             self.path = quickstart_model_path(progress)
         elif spec.module is not None:
-            # A factory's model exists only in memory: saved once as a .pt2, so a recipe can copy or load
-            # a file as for a .pt2 source; keyed by its content (the .pt2's bytes hold the example inputs,
-            # which a factory may draw at random).
-            self.path = self._workdir / f"{file_name(self.name)}.pt2"
+            # A factory's model exists only in memory: saved once in the format a torch source's file is (a
+            # .pt2), so a recipe can copy or load a file as for such a source; keyed by its content (the
+            # file's bytes hold the example inputs, which a factory may draw at random).
+            saved_as = format_of_kind(TORCH_KIND)
+            assert saved_as is not None, "a format module declares the torch source kind (benchlab/formats/pt2.py)"
+            self.path = self._workdir / f"{file_name(self.name)}{saved_as.suffix}"
             self.torch_program.save(self.path)
             self.sha256 = self.torch_program.sha256()
             return
