@@ -9,10 +9,10 @@ samples, evaluation folders, partial pushes) is swept at a run's first prepare (
 by idle time). The first repeat of a job also runs a short op-profiling pass
 (``--enable_op_profiling``) that records where each op ran; with
 ``scenario.require_full_delegation`` a delegate that left ops to the CPU fails the job. A job
-planned in run mode "app" (``scenario.run_mode``, one of RUN_MODES; a suite asks for it with
-``scenario.android_mode``) runs its timed repeats through LiteRT's benchmark APK as a foreground
-Activity instead (apk_runner; installed once per phone and APK hash); its evaluation and op
-profile still use the binary.
+planned in run mode "app" (``scenario.run_mode``, one of the run modes android_runner.platform
+declares; a suite asks for it with ``scenario.android_mode``) runs its timed repeats through LiteRT's
+benchmark APK as a foreground Activity instead (apk_runner; installed once per phone and APK hash);
+its evaluation and op profile still use the binary.
 
 Every failure of a job (binary missing or crashing, delegate refusing the model, timeout) becomes
 a Measurement with status and a one-line reason. A failed evaluation keeps the latency already
@@ -49,6 +49,7 @@ from android_runner.benchmark_model import (
 from android_runner.cpuinfo import big_core_mask, parse_max_freq_khz
 from android_runner.props import device_facts, parse_getprop
 from android_runner import litert_lm
+from android_runner.platform import ANDROID, APP_MODE
 from android_runner.tools import APK_NAME, benchmark_apk, litert_lm_binary, runner_binary, sha256_file
 from android_runner.transport import AdbTransport, DeviceDisconnected, DeviceTimeout, PushRefused
 from benchlab.settings import ANDROID_REBOOT_WAIT, ENERGY_IDLE_WINDOW, read
@@ -86,14 +87,6 @@ RUNNER = "benchmark_model"
 LITERTLM = "litertlm"
 #: ExecuTorch's language-model bundle (a folder: model.pte + tokenizer), run by llama_main (android_runner.llama_jobs).
 ETLM = "etlm"
-#: The run mode of LiteRT's benchmark APK as a foreground app.
-APP_MODE = "app"
-#: How an Android phone can measure a job (its capabilities' run modes): benchmark_model started
-#: from adb shell (the default), or through the benchmark APK (APP_MODE).
-RUN_MODES = ("shell", APP_MODE)
-#: The benchmark APK runs .tflite only: an ExecuTorch .pte (executor_runner) or a language model
-#: (litert_lm_main) is measured from adb shell whatever the scenario asks, named as a shell row.
-MODE_FORMATS = ((APP_MODE, frozenset({"tflite"})),)
 #: The runner of jobs whose timed repeats ran through LiteRT's benchmark APK (run mode APP_MODE).
 APP_RUNNER = "benchmark-apk"
 #: pm install copies and verifies the APK (tens of MB): allow it more than a plain command.
@@ -226,9 +219,7 @@ class AndroidDevice:
         """Return the accelerator kinds the profile lists (CPU always) for .tflite variants, measured
         from adb shell or through the benchmark APK, and CPU for ExecuTorch .pte variants (executor_runner) and
         language models (litert_lm_main), both from adb shell only."""
-        kinds = {"cpu"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", LITERTLM, "pte", ETLM}),
-                            run_modes=RUN_MODES, mode_formats=MODE_FORMATS)
+        return ANDROID.capabilities(kinds={"cpu"} | {a.kind for a in self.profile.accelerators})
 
     def conditions(self) -> Conditions:
         """Return thermal status, temperatures and battery from dumpsys."""

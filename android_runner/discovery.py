@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from android_runner.device import MODE_FORMATS, RUN_MODES, AndroidDevice
+from android_runner.device import AndroidDevice
+from android_runner.platform import ANDROID
 from android_runner.transport import (
     DeviceUnauthorized,
     DirectTransport,
@@ -28,7 +29,7 @@ from android_runner.transport import (
 from benchlab.settings import ADB_SERVER, ANDROID_CONNECT, read
 from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
-from benchlab.records import Capabilities, DeviceInfo
+from benchlab.records import DeviceInfo
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,9 @@ _STATE_ADVICE = {
        for mode in ("bootloader", "recovery", "rescue", "sideload")},
 }
 
-ANDROID_CAPABILITIES = Capabilities(kinds=frozenset({"cpu", "gpu", "nnapi", "hexagon", "qnn"}),
-                                    formats=frozenset({"tflite"}), run_modes=RUN_MODES,
-                                    mode_formats=MODE_FORMATS)
+#: A phone seen but unusable runs, as far as benchlab can tell, whatever an Android phone runs, so
+#: each of its jobs reaches run() and records why the phone cannot be used.
+ANDROID_CAPABILITIES = ANDROID.capabilities()
 
 
 def unavailable(serial: str, state: str, reason: str, model: str | None = None) -> UnavailableDevice:

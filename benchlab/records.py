@@ -18,60 +18,6 @@ FailureCause = Literal["model", "device", "harness", "interrupted"]
 RETRYABLE_CAUSES = frozenset({"device", "harness", "interrupted"})
 VariantStatus = Literal["built", "cached", "failed"]
 
-#: Accelerator kinds a suite may name; a device says which of them it can run.
-ACCELERATOR_KINDS = ("cpu", "gpu", "nnapi", "hexagon", "qnn", "coreml")
-#: The options each accelerator kind takes (android_runner.commands and ios_runner.protocol read
-#: them); None: any, since a `qnn` external delegate passes its options through to the library.
-#: An unknown option is refused at load, not stored and ignored.
-ACCELERATOR_OPTIONS: dict[str, frozenset[str] | None] = {
-    "cpu": frozenset(),
-    "gpu": frozenset({"precision_loss_allowed", "backend", "gpu_precision_loss_allowed", "require_full_delegation"}),
-    "nnapi": frozenset({"accelerator_name", "disable_cpu", "allow_fp16", "require_full_delegation"}),
-    "hexagon": frozenset({"lib_path", "require_full_delegation"}),
-    "qnn": None,
-    "coreml": frozenset({"compute_units", "require_full_delegation"}),
-}
-
-
-#: Core ML compute units, the `compute_units` option of a `coreml` accelerator.
-COREML_COMPUTE_UNITS = ("cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine", "all")
-
-
-def unknown_accelerator_option(kind: str, options: dict[str, Any]) -> str | None:
-    """Return what is wrong with the first option a `kind` accelerator does not take, or None."""
-    allowed = ACCELERATOR_OPTIONS.get(kind)
-    unknown = sorted(set(options) - allowed) if allowed is not None else []
-    if not unknown:
-        return None
-    return (f"options.{unknown[0]}: not an option of a {kind} accelerator "
-            f"(allowed: {', '.join(sorted(allowed or ())) or 'none'})")
-
-
-def accelerator_options_problem(kind: str, options: dict[str, Any]) -> str | None:
-    """Return what is wrong with a `kind` accelerator's options, or None: an option the kind does not
-    take, or Core ML compute units not one of COREML_COMPUTE_UNITS. The one check of them, which the
-    suite and the device profiles both run."""
-    unknown = unknown_accelerator_option(kind, options)
-    if unknown is not None:
-        return unknown
-    units = options.get("compute_units")
-    if kind == "coreml" and units not in COREML_COMPUTE_UNITS:
-        return f"options.compute_units {units!r} is not allowed (allowed: {', '.join(COREML_COMPUTE_UNITS)})"
-    return None
-
-
-def default_accelerator_name(kind: str, threads: int | None, xnnpack: bool | None, options: dict[str, Any]) -> str:
-    """Return the name of a setting given none: kind, Core ML compute units, t<threads>, noxnnpack ("cpu-t4")."""
-    parts = [kind]
-    if kind == "coreml":
-        parts.append(str(options["compute_units"]))
-    if threads is not None:
-        parts.append(f"t{threads}")
-    if xnnpack is False:
-        parts.append("noxnnpack")
-    return "-".join(parts)
-
-
 #: Stands in for "no accelerator of the suite fits this format", so the variant still gets a row.
 NO_ACCELERATOR = "none"
 

@@ -61,6 +61,7 @@ from ios_runner.jobs import (
     wait_for_result,
 )
 from ios_runner.model_io import DataMismatch, ModelFileError, app_inputs, declared_io, model_outputs
+from ios_runner.platform import IOS
 from ios_runner.product_types import lookup
 from ios_runner.protocol import (
     RUNNER_NAME,
@@ -208,8 +209,7 @@ class IPhoneDevice:
 
     def capabilities(self) -> Capabilities:
         """Core ML (.mlpackage) and LiteRT (.tflite: cpu, gpu = Metal) as the profile lists them."""
-        kinds = {"cpu", "coreml"} | {a.kind for a in self.profile.accelerators}
-        return Capabilities(kinds=frozenset(kinds), formats=frozenset({"tflite", "mlpackage"}), not_yet=NOT_YET)
+        return IOS.capabilities(kinds={"cpu", "coreml"} | {a.kind for a in self.profile.accelerators}, not_yet=NOT_YET)
 
     def conditions(self) -> Conditions:
         """Battery from the diagnostics relay; thermal state from the app's heartbeat while it is fresh."""

@@ -31,8 +31,9 @@ from benchlab.settings import IOS_BUNDLE_ID, IOS_PAIR_TIMEOUT, IOS_RUNNER_IPA, r
 from benchlab.execute.devices import UnavailableDevice
 from benchlab.errors import DeviceError
 from benchlab.plan.profiles import DeviceProfile
-from benchlab.records import Capabilities, DeviceInfo
+from benchlab.records import DeviceInfo
 from ios_runner.device import IPhoneDevice
+from ios_runner.platform import IOS
 from ios_runner.product_types import lookup
 from ios_runner.protocol import APP_MIN_IOS, app_supports_ios
 from ios_runner.services import InstalledApp, PhoneError, PhoneListing, PhoneServices, canonical_udid
@@ -97,8 +98,7 @@ class UnavailableIPhone(UnavailableDevice):
                           soc=product.chip if product else None, os_version=version, state=state,
                           transport=transport)
         # Everything an iPhone could run, so each job reaches run() and records the reason.
-        super().__init__(info, reason, Capabilities(kinds=frozenset({"cpu", "gpu", "coreml"}),
-                                                    formats=frozenset({"tflite", "mlpackage"})))
+        super().__init__(info, reason, IOS.capabilities())
 
 
 @functools.lru_cache(maxsize=1)

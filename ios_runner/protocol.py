@@ -160,7 +160,8 @@ from pydantic import (
 )
 
 from benchlab.errors import RunnerError, SuiteError
-from benchlab.records import THERMAL_LEVELS, COREML_COMPUTE_UNITS, AcceleratorSetting, Conditions
+from benchlab.records import THERMAL_LEVELS, AcceleratorSetting, Conditions
+from ios_runner.platform import COMPUTE_UNITS
 
 SCHEMA_VERSION = 2
 #: Result and status schema versions this benchlab reads.
@@ -168,7 +169,6 @@ SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 #: Element types of tensor files (numpy names; little-endian, bool one byte).
 TENSOR_DTYPES = ("float32", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
 FORMATS = ("mlpackage", "tflite")
-COMPUTE_UNITS = COREML_COMPUTE_UNITS
 TFLITE_DELEGATES = ("cpu", "coreml", "metal")
 RESULT_STATUSES = ("ok", "failed", "unsupported")
 RUNNER_STATES = ("idle", "running")

@@ -16,7 +16,7 @@ from benchlab.plan.profiles import (
     default_profiles_dir,
     load_profiles,
 )
-from benchlab.records import ACCELERATOR_KINDS
+from benchlab.platforms import registered
 
 # tests/ is a rootdir package when tests/__init__.py exists, a plain sys.path entry otherwise.
 try:
@@ -60,7 +60,7 @@ def test_platforms_are_data_beside_their_profiles_with_known_accelerator_kinds()
     platforms = load_platforms()
     assert sorted(platforms) == ["android", "ios"]
     for spec in platforms.values():
-        assert set(spec.accelerator_kinds) <= set(ACCELERATOR_KINDS)
+        assert set(spec.accelerator_kinds) <= set(registered().kinds)
         assert spec.derived_accelerators and all(a.kind in spec.accelerator_kinds for a in spec.derived_accelerators)
     assert [a.name for a in platforms["ios"].derived_accelerators] == ["cpu-t4", "coreml-all"]
 
@@ -68,7 +68,7 @@ def test_platforms_are_data_beside_their_profiles_with_known_accelerator_kinds()
 def test_a_profile_of_a_platform_nobody_describes_is_refused(tmp_path: Path) -> None:
     (tmp_path / "android").mkdir()
     (tmp_path / "android" / "platform.yaml").write_text(
-        "schema: 1\nplatform: android\naccelerator_kinds: [cpu]\nderived_accelerators: [{kind: cpu}]\n")
+        "schema: 1\nplatform: android\nderived_accelerators: [{kind: cpu}]\n")
     write_profile(tmp_path / "android", "schema: 1\nname: x\nplatform: symbian\ntier: mid\nmodels: [x]\nsocs: []\n"
                   "accelerators: [{kind: cpu}]\nthermal: {max_status: 1, max_battery_temp_c: 40, cooldown_s: 1, "
                   "wait_limit_s: 1}\n")

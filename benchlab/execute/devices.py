@@ -17,7 +17,8 @@ from typing import Protocol, runtime_checkable
 
 from benchlab.errors import DeviceError
 from benchlab.plan.profiles import ThermalLimits
-from benchlab.plan.targets import RUNNER_ENTRY_POINT_GROUP, may_name_platform, matches
+from benchlab.plan.targets import may_name_platform, matches
+from benchlab.platforms import RUNNER_ENTRY_POINT_GROUP
 from benchlab.records import Capabilities, Conditions, DeviceInfo, Job, Measurement
 
 log = logging.getLogger(__name__)

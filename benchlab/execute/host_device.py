@@ -33,6 +33,7 @@ from benchlab.execute.failures import failure_cause
 from benchlab.execute.host_llm import language_model, run_llm_repeat
 from benchlab.execute.host_runtimes import registered, runtime_for
 from benchlab.formats import registered as registered_formats
+from benchlab.platforms import HOST
 from benchlab.temp_dirs import owned_tempdir
 from benchlab.records import (
     Capabilities,
@@ -128,9 +129,8 @@ class HostDevice:
         """Return CPU for every format a host runtime runs (.tflite with or without XNNPACK, .pte, .pt2) and for
         every language-model format (LiteRT-LM's, ExecuTorch's: each names its engine)."""
         language_models = (fmt.name for fmt in registered_formats() if language_model(fmt.name) is not None)
-        return Capabilities(kinds=frozenset({"cpu"}),
-                            formats=frozenset({*(runtime.name for runtime in registered()), *language_models}),
-                            max_threads=os.cpu_count())
+        return HOST.capabilities(formats={*(runtime.name for runtime in registered()), *language_models},
+                                 max_threads=os.cpu_count())
 
     def conditions(self) -> Conditions:
         """Return load average, whatever thermal zones this machine exposes, and the CPU clocks."""

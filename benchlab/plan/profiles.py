@@ -19,9 +19,10 @@ One YAML file per phone under ``device_profiles/<platform>/`` (schema 1)::
     thermal: {max_status: 1, max_battery_temp_c: 40, cooldown_s: 60, wait_limit_s: 600}
     notes: free text
 
-Each platform folder also holds ``platform.yaml``: the accelerator kinds phones of that platform can
-run and the settings tried on an unprofiled one, so the platforms are data that come with their
-runners' profiles and nothing here names one (see ``load_platforms``).
+Each platform folder also holds ``platform.yaml``: the settings tried on a phone of that platform
+no profile describes. The accelerator kinds a platform runs, and the options each takes, are its
+runner's declaration (benchlab.platforms), against which every setting here is checked; so nothing
+here names a platform (see ``load_platforms``).
 
 A phone matches a profile by model first, then by SoC (see ``match_profile``). A phone no profile
 matches gets ``derived_profile``: tier "unknown" and the generic accelerators of its platform, which
@@ -39,14 +40,16 @@ from typing import Any
 from benchlab.settings import PROFILES_DIR, read
 from benchlab.errors import SuiteError
 from benchlab.plan.yaml_file import read_yaml
-from benchlab.records import AcceleratorSetting, accelerator_options_problem, default_accelerator_name
+from benchlab.platforms import Platform, Platforms, registered as registered_platforms
+from benchlab.records import AcceleratorSetting
 
 SCHEMA_VERSION = 1
 TIERS = ("low-end", "mid", "flagship")
 #: The tier of a derived profile: the phone is not described by any profile file.
 UNKNOWN_TIER = "unknown"
-#: Each platform folder describes its platform in this file (accelerator kinds, derived settings).
+#: Each platform folder describes its platform's unprofiled phones in this file (derived settings).
 PLATFORM_FILE = "platform.yaml"
+_PLATFORM_FIELDS = ("schema", "platform", "derived_accelerators")
 
 _REQUIRED_FIELDS = ("schema", "name", "platform", "tier", "models", "socs", "accelerators", "thermal")
 _OPTIONAL_FIELDS = ("soc_name", "year", "ram_gb", "big_cores", "notes")
@@ -78,12 +81,22 @@ DEFAULT_THERMAL = ThermalLimits(
 
 @dataclass(frozen=True)
 class PlatformSpec:
-    """What a runner's platform can run, from ``device_profiles/<platform>/platform.yaml``."""
+    """A runner's platform as profiles see it: its declaration (benchlab.platforms) and, from
+    ``device_profiles/<platform>/platform.yaml``, the settings tried on an unprofiled phone."""
 
-    name: str
-    accelerator_kinds: tuple[str, ...]
+    declaration: Platform
     #: Settings tried on a phone of this platform that no profile describes.
     derived_accelerators: tuple[AcceleratorSetting, ...]
+
+    @property
+    def name(self) -> str:
+        """Return the platform's name ("android")."""
+        return self.declaration.name
+
+    @property
+    def accelerator_kinds(self) -> tuple[str, ...]:
+        """Return the accelerator kinds the platform runs, as its runner declares them."""
+        return tuple(kind.name for kind in self.declaration.accelerators)
 
 
 @dataclass(frozen=True)
@@ -140,12 +153,16 @@ def shipped_profiles_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "device_profiles"
 
 
-def load_platforms(directory: Path | None = None) -> dict[str, PlatformSpec]:
+def load_platforms(directory: Path | None = None, declarations: Platforms | None = None) -> dict[str, PlatformSpec]:
     """Return each platform described by a ``<platform>/platform.yaml``: the shipped ones, then those
-    under `directory` (a profiles folder of your own may add a platform or redefine one).
+    under `directory` (a profiles folder of your own may redefine one), each one a platform of
+    `declarations` (default: the registered ones, benchlab.platforms).
 
-    Raises SuiteError naming the file and field when one is malformed.
+    Raises SuiteError naming the file and field when one is malformed or describes a platform no
+    runner declares.
     """
+    declarations = declarations if declarations is not None else registered_platforms()
+    declared = {platform.name: platform for platform in declarations.declared}
     roots = dict.fromkeys([shipped_profiles_dir(), _profiles_root(directory)])
     paths = [path for root in roots if root.is_dir() for path in sorted(root.glob(f"*/{PLATFORM_FILE}"))]
     platforms: dict[str, PlatformSpec] = {}
@@ -153,26 +170,30 @@ def load_platforms(directory: Path | None = None) -> dict[str, PlatformSpec]:
         data = read_yaml(path, "platform description")
         reader = _ProfileReader(path, {})
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION or not data.get("platform"):
-            raise SuiteError(f"{path}: a platform description needs schema {SCHEMA_VERSION}, platform, "
-                             "accelerator_kinds and derived_accelerators")
-        name = reader.text("platform", data["platform"])
-        kinds = reader.strings("accelerator_kinds", data.get("accelerator_kinds"))
-        spec = PlatformSpec(name, kinds, ())
+            raise SuiteError(f"{path}: a platform description needs schema {SCHEMA_VERSION}, platform "
+                             "and derived_accelerators")
+        for key in data:
+            if key not in _PLATFORM_FIELDS:
+                raise reader.error(str(key), f"is not a platform description field (allowed: {', '.join(_PLATFORM_FIELDS)}; "
+                                   "the accelerator kinds are the runner's declaration, benchlab.platforms)")
+        name = reader.choice("platform", data["platform"], tuple(declared))
+        spec = PlatformSpec(declared[name], ())
         reader.platforms = {name: spec}
         platforms[name] = replace(spec, derived_accelerators=reader.accelerators(
             name, data.get("derived_accelerators"), field="derived_accelerators"))
     return platforms
 
 
-def load_profiles(directory: Path | None = None) -> list[DeviceProfile]:
-    """Return every profile in ``directory`` (``*.yaml``/``*.yml``, searched recursively), by path.
+def load_profiles(directory: Path | None = None, declarations: Platforms | None = None) -> list[DeviceProfile]:
+    """Return every profile in ``directory`` (``*.yaml``/``*.yml``, searched recursively), by path,
+    each checked against its platform's declaration (`declarations`, default: the registered ones).
 
     ``directory`` defaults to ``default_profiles_dir()``. Raises SuiteError when the directory is
     missing, a file is not valid YAML or breaks the schema (the message names the file, the field
     and the allowed values), or two files use the same profile name.
     """
     root = _profiles_root(directory)
-    platforms = load_platforms(root)
+    platforms = load_platforms(root, declarations)
     paths = sorted(
         path for path in root.rglob("*")
         if path.suffix in (".yaml", ".yml") and path.is_file() and path.name != PLATFORM_FILE
@@ -352,13 +373,15 @@ class _ProfileReader:
         options = item.get("options", {})
         if not isinstance(options, dict):
             raise self.error(f"{field}.options", f"must be a mapping, got {options!r}")
-        if (problem := accelerator_options_problem(kind, options)) is not None:
+        # Checked against this platform's declaration alone: a profile's settings run on its phones.
+        declaration = Platforms((self.platforms[platform].declaration,))
+        if (problem := declaration.options_problem(kind, options)) is not None:
             raise self.error(field, problem)
         name = item.get("name")
         if name is not None:
             name = self.text(f"{field}.name", name)
         return AcceleratorSetting(
-            name=name or default_accelerator_name(kind, threads, xnnpack, options),
+            name=name or declaration.setting_name(kind, threads, xnnpack, options),
             kind=kind,
             threads=threads,
             xnnpack=xnnpack,

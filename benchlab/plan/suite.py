@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -37,16 +38,8 @@ from benchlab.formats import format_of
 from benchlab.formats import registered as registered_formats
 from benchlab.metrics import registered as registered_metrics
 from benchlab.names import file_name
-from benchlab.records import (
-    ACCELERATOR_KINDS,
-    AcceleratorSetting,
-    LlmCacheState,
-    LlmScenario,
-    Scenario,
-    accelerator_options_problem,
-    default_accelerator_name,
-    run_mode_setting,
-)
+from benchlab.platforms import Platforms, registered as registered_platforms
+from benchlab.records import AcceleratorSetting, LlmCacheState, LlmScenario, Scenario, run_mode_setting
 
 BUILTIN_MODELS = ("quickstart-mnist",)
 BUILTIN_DATASETS = ("mnist",)
@@ -251,33 +244,47 @@ class VariantSpec(_Strict):
         return [self, *(self.then.steps if self.then is not None else [])]
 
 
+#: The key of pydantic's validation context under which a suite's validators find the platform
+#: declarations it is checked against (default: the registered ones).
+PLATFORMS_KEY = "platforms"
+
+
+def platforms_of(info: ValidationInfo) -> Platforms:
+    """Return the platform declarations a validation was given, else the registered ones."""
+    platforms: Platforms = (info.context or {}).get(PLATFORMS_KEY) or registered_platforms()
+    return platforms
+
+
 class AcceleratorSpec(_Strict):
-    """An accelerator setting: kind plus threads / XNNPACK / delegate options."""
+    """An accelerator setting: kind plus threads / XNNPACK / delegate options, checked against the
+    platforms' declarations (benchlab.platforms)."""
 
     kind: str = "cpu"
     name: Name | None = None
     threads: int | None = Field(None, ge=1, le=64)
     xnnpack: bool | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    _default_name: str = PrivateAttr("")
 
     @field_validator("kind")
     @classmethod
-    def _known_kind(cls, kind: str) -> str:
-        if kind not in ACCELERATOR_KINDS:
-            raise ValueError(f"unknown accelerator {kind!r} (allowed: {', '.join(ACCELERATOR_KINDS)})")
+    def _known_kind(cls, kind: str, info: ValidationInfo) -> str:
+        if (problem := platforms_of(info).kind_problem(kind)) is not None:
+            raise ValueError(problem)
         return kind
 
     @model_validator(mode="after")
-    def _known_options(self) -> AcceleratorSpec:
-        problem = accelerator_options_problem(self.kind, self.options)
-        if problem is not None:
+    def _known_options(self, info: ValidationInfo) -> AcceleratorSpec:
+        platforms = platforms_of(info)
+        if (problem := platforms.options_problem(self.kind, self.options)) is not None:
             raise ValueError(problem)
+        self._default_name = platforms.setting_name(self.kind, self.threads, self.xnnpack, self.options)
         return self
 
     def setting(self) -> AcceleratorSetting:
         """Return the plain record the executor and devices use."""
         return AcceleratorSetting(
-            name=self.name or default_accelerator_name(self.kind, self.threads, self.xnnpack, self.options),
+            name=self.name or self._default_name,
             kind=self.kind,
             threads=self.threads,
             xnnpack=self.xnnpack,
@@ -331,12 +338,6 @@ class LlmSpec(_Strict):
                            cache=self.cache)
 
 
-#: The run modes (android_runner's `Capabilities.run_modes`: "shell" its default, benchmark_model
-#: from adb shell; "app", LiteRT's benchmark APK) each value of the suite's `scenario.android_mode`
-#: asks for; devices without those modes ignore them.
-ANDROID_RUN_MODES: dict[str, tuple[str, ...]] = {"shell": ("shell",), "app": ("app",), "both": ("shell", "app")}
-
-
 class ScenarioSpec(_Strict):
     """How long to measure: warmup runs, iterations and/or minimum seconds, repeats, cooldown."""
 
@@ -354,10 +355,6 @@ class ScenarioSpec(_Strict):
                                  "after its first timed repeat, to record where each op ran (0: no pass)")
     require_full_delegation: bool = Field(False, description="a GPU / NPU job whose delegate leaves any op to "
                                           "the CPU fails (cause 'model'), naming the ops that fell back (enforced on Android phones)")
-    android_mode: Literal["shell", "app", "both"] = Field(
-        "shell", description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
-        "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
-        "(each Android job measured both ways); evaluation and op profiling always use the shell binary")
     llm: LlmSpec = Field(default_factory=LlmSpec, description="the prompt x generation matrix of a language "
                          "model (.litertlm); other models ignore it")
     sustained_minutes: float | None = Field(
@@ -368,11 +365,16 @@ class ScenarioSpec(_Strict):
                          "from an Android phone's power rails (ODPM), its idle power subtracted; elsewhere (phones "
                          "without rails, iPhones, this machine) the run says once that energy is not available")
 
+    #: The platforms whose run-mode choices (benchlab.platforms.ModeChoice) are fields of this model:
+    #: none here; `suite_model` adds one field per platform that declares one (`android_mode`).
+    platforms: ClassVar[Platforms] = Platforms(())
+
     def scenario(self) -> Scenario:
-        """Return the plain record the devices use; `android_mode` becomes the run modes (the names
-        android_runner's capabilities declare) each job is measured in."""
-        return Scenario(**{**self.model_dump(exclude={"llm", "android_mode"}), "llm": self.llm.scenario(),
-                           "run_modes": ANDROID_RUN_MODES[self.android_mode]})
+        """Return the plain record the devices use; each platform's mode choice becomes the run modes
+        (the names its devices' capabilities declare) each job is measured in."""
+        chosen = {choice.field: getattr(self, choice.field) for choice in self.platforms.mode_choices()}
+        return Scenario(**{**self.model_dump(exclude={"llm", *chosen}), "llm": self.llm.scenario(),
+                           "run_modes": self.platforms.run_modes(chosen)})
 
 
 #: The lowest worst-output cosine similarity to the reference that keeps a variant within the budget
@@ -487,16 +489,18 @@ class Suite(_Strict):
 
     @field_validator("accelerators")
     @classmethod
-    def _run_mode_suffix_reserved(cls, accelerators: list[AcceleratorSpec]) -> list[AcceleratorSpec]:
+    def _run_mode_suffix_reserved(cls, accelerators: list[AcceleratorSpec], info: ValidationInfo
+                                  ) -> list[AcceleratorSpec]:
         # A job measured in a run mode other than a device's default is named NAME@MODE
         # (records.run_mode_setting); a setting named so itself would share its job ids, or pass
-        # for the other mode's twin of another setting.
-        suffix = run_mode_setting("", "app")  # "shell" is the default: its jobs keep their names
-        for i, accelerator in enumerate(accelerators):
-            name = accelerator.setting().name
-            if name.endswith(suffix):
-                raise ValueError(f"[{i}].name {name!r} ends with {suffix!r}, which names the "
-                                 "benchmark APK's rows (scenario.android_mode); rename it")
+        # for the other mode's twin of another setting. Default modes keep their plain names.
+        for platform, mode in platforms_of(info).other_modes():
+            suffix = run_mode_setting("", mode)
+            for i, accelerator in enumerate(accelerators):
+                name = accelerator.setting().name
+                if name.endswith(suffix):
+                    raise ValueError(f"[{i}].name {name!r} ends with {suffix!r}, which names the rows "
+                                     f"{platform} measures in run mode {mode!r}; rename it")
         return accelerators
 
     def where(self, field: str) -> str:
@@ -691,29 +695,50 @@ def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) ->
     return raw
 
 
-def suite_from_data(data: Any, recipes: RecipeCatalogue, source: Path | str = "suite") -> Suite:
-    """Return a suite validated from plain data (a run's stored suite) against `recipes`.
+@cache
+def suite_model(platforms: Platforms) -> type[Suite]:
+    """Return the Suite schema for these platform declarations: its scenario has one field per
+    platform's run-mode choice (`scenario.android_mode: shell | app | both`), named, valued and
+    described by the declaration, its first value the default."""
+    choices: dict[str, Any] = {
+        choice.field: (Literal[tuple(value for value, _ in choice.values)],  # type: ignore[valid-type]
+                       Field(choice.values[0][0], description=choice.description))
+        for choice in platforms.mode_choices()
+    }
+    scenario = create_model("ScenarioSpec", __base__=ScenarioSpec, __module__=__name__, **choices)
+    scenario.platforms = platforms
+    model: type[Suite] = create_model("Suite", __base__=Suite, __module__=__name__,
+                                      scenario=(scenario, Field(default_factory=scenario)))
+    return model
+
+
+def suite_from_data(data: Any, recipes: RecipeCatalogue, source: Path | str = "suite",
+                    platforms: Platforms | None = None) -> Suite:
+    """Return a suite validated from plain data (a run's stored suite) against `recipes` and the
+    platform declarations (default: the registered ones, benchlab.platforms).
 
     Paths are taken as they are and files are not checked. Raises SuiteError naming `source` and
     the field.
     """
     if not isinstance(data, dict):
         raise SuiteError(f"{source}: a suite must be a mapping with name, models, dataset, variants")
+    platforms = platforms if platforms is not None else registered_platforms()
     try:
-        return Suite.model_validate(data, context={CONTEXT_KEY: recipes})
+        return suite_model(platforms).model_validate(data, context={CONTEXT_KEY: recipes, PLATFORMS_KEY: platforms})
     except ValidationError as exc:
         error = exc.errors()[0]
         message = str(error["msg"]).removeprefix("Value error, ")
         raise SuiteError(f"{source}: {_location(error['loc'])}: {message}") from None
 
 
-def parse_suite(raw: Any, source: Path, recipes: RecipeCatalogue) -> Suite:
-    """Validate an already-parsed YAML document against `recipes`; raise SuiteError naming file and field."""
+def parse_suite(raw: Any, source: Path, recipes: RecipeCatalogue, platforms: Platforms | None = None) -> Suite:
+    """Validate an already-parsed YAML document against `recipes` and the platform declarations
+    (default: the registered ones); raise SuiteError naming file and field."""
     try:
         resolved = _resolve_paths(raw, source.parent, recipes) if isinstance(raw, dict) else raw
     except SuiteError as exc:  # a model folder that does not exist or holds no model
         raise SuiteError(f"{source}: {exc}") from None
-    suite = suite_from_data(resolved, recipes, source)
+    suite = suite_from_data(resolved, recipes, source, platforms)
     suite._file = source
     _check_files(suite, recipes)
     return suite

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from benchlab.platforms import RUNNER_ENTRY_POINT_GROUP
 from benchlab.records import DeviceInfo
 
-RUNNER_ENTRY_POINT_GROUP = "benchlab.runners"
 #: Tiers a device profile can give (device_profiles/*/*.yaml).
 TIERS = ("low-end", "mid", "flagship")
 

@@ -26,14 +26,15 @@ import android_runner.tools
 import benchlab
 import benchlab.results.store
 from android_runner import apk_runner
-from android_runner.device import APP_MODE, APP_RUNNER, DELEGATE_FALLBACK, MODE_FORMATS, RUN_MODES, RUNNER, AndroidDevice
+from android_runner.device import APP_RUNNER, DELEGATE_FALLBACK, RUNNER, AndroidDevice
+from android_runner.platform import ANDROID, APP_MODE
 from android_runner.tools import APK_PREBUILTS, PREBUILTS, benchmark_apk
 from android_runner.transport import DirectTransport, with_exit_code
 from benchlab.cli import main
 from benchlab.errors import SuiteError
 from benchlab.execute.executor import plan_jobs
 from benchlab.optimize.recipes import RECIPES
-from benchlab.plan.suite import ANDROID_RUN_MODES, parse_suite
+from benchlab.plan.suite import parse_suite
 from benchlab.records import (
     AcceleratorSetting,
     Capabilities,
@@ -62,6 +63,11 @@ except ImportError:
     from fixtures_path import fixture_text, requires_fixtures  # type: ignore[no-redef]
 
 CPU2 = AcceleratorSetting(name="cpu-t2", kind="cpu", threads=2)
+#: A phone's run modes and what its app mode measures, as Android's platform declaration gives them.
+RUN_MODES, MODE_FORMATS = ANDROID.capabilities().run_modes, ANDROID.capabilities().mode_formats
+assert ANDROID.mode_choice is not None
+#: The run modes each value of the suite's scenario.android_mode asks for.
+ANDROID_RUN_MODES = dict(ANDROID.mode_choice.values)
 RUNNER_PLACEHOLDER = b"\x7fELF placeholder: the loopback phone runs its benchmark_model stand-in\n"
 
 

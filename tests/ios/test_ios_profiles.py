@@ -8,7 +8,7 @@ import pytest
 
 from benchlab.plan.profile_match import match_profile
 from benchlab.plan.profiles import PLATFORM_FILE, TIERS, load_profile, load_profiles
-from benchlab.records import COREML_COMPUTE_UNITS
+from ios_runner.platform import COMPUTE_UNITS
 from ios_runner.product_types import lookup
 
 IOS_PROFILES = Path(__file__).resolve().parents[2] / "device_profiles" / "ios"
@@ -35,7 +35,7 @@ def test_profile_agrees_with_the_product_table(path: Path) -> None:
     # iOS thermalState runs 0 (nominal) to 3 (critical).
     assert 0 <= profile.thermal.max_status <= 3
     units = [s.options["compute_units"] for s in profile.accelerators if s.kind == "coreml"]
-    assert sorted(units) == sorted(COREML_COMPUTE_UNITS)
+    assert sorted(units) == sorted(COMPUTE_UNITS)
     has_ane = all(info.neural_engine for info in infos if info)
     assert ("cpuAndNeuralEngine" in units) == has_ane
     assert {s.kind for s in profile.accelerators} == {"coreml", "cpu", "gpu"}

@@ -1,0 +1,186 @@
+"""Platform declarations (benchlab.platforms): each runner declares its accelerator kinds, their
+options and its run modes; the plan stage validates suites and device profiles against whatever is
+declared, so a third platform is checked exactly as Android and iOS are, and the generic stages name
+none of them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from android_runner.device import AndroidDevice
+from android_runner.discovery import ANDROID_CAPABILITIES
+from android_runner.platform import ANDROID
+from benchlab.errors import SuiteError
+from benchlab.optimize.recipes import RECIPES
+from benchlab.plan.profiles import load_platforms, load_profiles
+from benchlab.plan.suite import parse_suite
+from benchlab.platforms import HOST, AcceleratorKind, ModeChoice, Platform, Platforms, RunMode, registered
+from benchlab.records import AcceleratorSetting, Scenario
+from ios_runner.platform import IOS
+
+ROOT = Path(__file__).resolve().parents[1]
+#: A third platform, registered only here: a watch whose NPU takes a precision of two values, and
+#: which measures from a command line (its default) or through a service that runs .tflite only.
+WATCH = Platform(
+    name="watch",
+    accelerators=(AcceleratorKind("cpu"),
+                  AcceleratorKind("npu", frozenset({"cores", "precision"}), choices=(("precision", ("fp16", "int8")),))),
+    formats=frozenset({"tflite", "pte"}),
+    run_modes=(RunMode("cli"), RunMode("service", frozenset({"tflite"}))),
+    mode_choice=ModeChoice("watch_mode", (("cli", ("cli",)), ("service", ("service",)), ("both", ("cli", "service"))),
+                           description="how watches run the timed repeats"),
+)
+WITH_WATCH = Platforms((*registered().declared, WATCH))
+SUITE = {"name": "s", "models": [{"name": "m", "builtin": "quickstart-mnist"}], "dataset": {"builtin": "mnist"},
+         "variants": ["fp32"]}
+
+
+def load(tmp_path: Path, platforms: Platforms | None = None, **fields: Any) -> Any:
+    return parse_suite({**SUITE, **fields}, tmp_path / "s.yaml", RECIPES, platforms)
+
+
+def test_the_registered_platforms_are_the_host_and_each_runner_in_name_order() -> None:
+    assert registered().declared == (HOST, ANDROID, IOS)
+    # The order a suite's error lists the kinds in, as before the declarations.
+    assert registered().kinds == ("cpu", "gpu", "nnapi", "hexagon", "qnn", "coreml")
+
+
+#: A string the generic modules may hold although a platform declares the same word: "all" is a
+#: target selector (every device) in plan/targets.py as well as a Core ML compute unit.
+SHARED_WORDS = frozenset({"all"})
+
+
+def declared_words(platforms: Platforms) -> set[str]:
+    """Return every option, fixed option value, run mode and mode-choice field and value the runners declare."""
+    words: set[str] = set()
+    for platform in platforms.declared:
+        for kind in platform.accelerators:
+            words |= set(kind.options or ()) | {value for _, values in kind.choices for value in values}
+        words |= {mode.name for mode in platform.run_modes}
+        if platform.mode_choice is not None:
+            words |= {platform.mode_choice.field, *(value for value, _ in platform.mode_choice.values)}
+    return words - SHARED_WORDS
+
+
+def test_records_and_the_plan_stage_name_no_platforms_options_or_run_modes() -> None:
+    # String literals only (an f-string's pieces included): prose in docstrings and comments may
+    # give examples, code may not hold a platform's vocabulary ("compute_units", "cpuOnly", "app",
+    # "android_mode" ...). A word a new platform declares is checked without a change here.
+    words = declared_words(registered())
+    assert {"compute_units", "cpuAndNeuralEngine", "app", "android_mode", "precision_loss_allowed"} <= words
+    modules = [ROOT / "benchlab" / "records.py", *sorted((ROOT / "benchlab" / "plan").rglob("*.py"))]
+    found = sorted(
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}"
+        for path in modules for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in words
+        and not _is_docstring(node, path)
+    )
+    assert found == []
+
+
+def _is_docstring(node: ast.Constant, path: Path) -> bool:
+    # A docstring is a whole-string expression statement; a word equal to one is not code.
+    return any(isinstance(stmt, ast.Expr) and stmt.value is node for stmt in ast.walk(ast.parse(path.read_text())))
+
+
+def test_a_third_platforms_kinds_options_and_modes_are_validated_like_the_others(tmp_path: Path) -> None:
+    suite = load(tmp_path, WITH_WATCH, accelerators=[{"kind": "npu", "options": {"precision": "int8"}}],
+                 scenario={"watch_mode": "both", "android_mode": "app"})
+    (npu,) = suite.accelerator_settings()
+    assert npu.name == "npu-int8"  # named by its fixed-value option, as "coreml-all" is
+    assert suite.scenario.scenario().run_modes == ("app", "cli", "service")
+    assert load(tmp_path, WITH_WATCH).scenario.scenario().run_modes == ("shell", "cli")  # each platform's default
+    refusals = {
+        "accelerators[0]: options.cores2: not an option of a npu accelerator (allowed: cores, precision)":
+            {"accelerators": [{"kind": "npu", "options": {"precision": "fp16", "cores2": 2}}]},
+        "accelerators[0]: options.precision 'fp8' is not allowed (allowed: fp16, int8)":
+            {"accelerators": [{"kind": "npu", "options": {"precision": "fp8"}}]},
+        "accelerators[0]: options.precision None is not allowed (allowed: fp16, int8)":
+            {"accelerators": [{"kind": "npu"}]},
+        "scenario.watch_mode: Input should be 'cli', 'service' or 'both'": {"scenario": {"watch_mode": "daemon"}},
+        "accelerators: [0].name 'cpu@service' ends with '@service', which names the rows watch measures in run mode "
+        "'service'; rename it": {"accelerators": [{"name": "cpu@service"}]},
+    }
+    for message, fields in refusals.items():
+        with pytest.raises(SuiteError) as refused:
+            load(tmp_path, WITH_WATCH, **fields)
+        assert str(refused.value) == f"{tmp_path / 's.yaml'}: {message}"
+    # Without its declaration the same suite names an unknown kind and an unknown field.
+    with pytest.raises(SuiteError, match=r"accelerators\[0\]\.kind: unknown accelerator 'npu' \(allowed: cpu, gpu, "
+                                         r"nnapi, hexagon, qnn, coreml\)$"):
+        load(tmp_path, accelerators=[{"kind": "npu", "options": {"precision": "int8"}}])
+    with pytest.raises(SuiteError, match=r"scenario\.watch_mode: Extra inputs are not permitted"):
+        load(tmp_path, scenario={"watch_mode": "both"})
+
+
+def test_core_ml_compute_units_are_ios_declared_choices(tmp_path: Path) -> None:
+    (coreml,) = load(tmp_path, accelerators=[{"kind": "coreml", "options": {"compute_units": "all"}}]
+                     ).accelerator_settings()
+    assert coreml.name == "coreml-all"
+    with pytest.raises(SuiteError, match=r"accelerators\[0\]: options\.compute_units 'npu' is not allowed "
+                                         r"\(allowed: cpuOnly, cpuAndGPU, cpuAndNeuralEngine, all\)$"):
+        load(tmp_path, accelerators=[{"kind": "coreml", "options": {"compute_units": "npu"}}])
+
+
+def test_a_device_of_the_third_platform_plans_a_job_per_mode_from_its_declaration() -> None:
+    capabilities = WATCH.capabilities()
+    npu = AcceleratorSetting(name="npu-int8", kind="npu", options={"precision": "int8"})
+    both = Scenario(run_modes=WITH_WATCH.run_modes({"watch_mode": "both"}))
+    assert [(s.name, sc.run_mode) for s, sc in capabilities.job_settings(npu, both, "tflite")] == [
+        ("npu-int8", "cli"), ("npu-int8@service", "service")]
+    # The service measures .tflite only: a .pte is measured from the command line under its plain name.
+    assert [(s.name, sc.run_mode) for s, sc in capabilities.job_settings(npu, both, "pte")] == [("npu-int8", "cli")]
+
+
+def test_profiles_check_a_setting_against_their_own_platforms_declaration(tmp_path: Path) -> None:
+    (tmp_path / "watch").mkdir()
+    (tmp_path / "watch" / "platform.yaml").write_text(
+        "schema: 1\nplatform: watch\nderived_accelerators: [{kind: npu, options: {precision: fp16}}]\n")
+    profile = ("schema: 1\nname: {name}\nplatform: {platform}\ntier: mid\nmodels: [{name}]\nsocs: []\n"
+               "accelerators: [{accelerators}]\nthermal: {{max_status: 1, max_battery_temp_c: 40, cooldown_s: 1, "
+               "wait_limit_s: 1}}\n")
+    (tmp_path / "watch" / "w1.yaml").write_text(profile.format(name="W1", platform="watch",
+                                                               accelerators="{kind: npu, options: {precision: int8}}"))
+    assert [a.name for a in load_platforms(tmp_path, WITH_WATCH)["watch"].derived_accelerators] == ["npu-fp16"]
+    (watch,) = [p for p in load_profiles(tmp_path, WITH_WATCH) if p.platform == "watch"]
+    assert [a.name for a in watch.accelerators] == ["npu-int8"]
+    # A suite takes the options any platform running the kind reads; a profile only its own platform's.
+    (tmp_path / "watch" / "w1.yaml").unlink()
+    (tmp_path / "android").mkdir()
+    (tmp_path / "android" / "p.yaml").write_text(profile.format(
+        name="P", platform="android", accelerators="{kind: gpu, options: {gpu_precision_loss_allowed: true}}"))
+    with pytest.raises(SuiteError, match=r"options\.gpu_precision_loss_allowed: not an option of a gpu accelerator "
+                                         r"\(allowed: backend, precision_loss_allowed, require_full_delegation\)"):
+        load_profiles(tmp_path, WITH_WATCH)
+
+
+def test_a_platform_yaml_no_longer_lists_accelerator_kinds(tmp_path: Path) -> None:
+    (tmp_path / "android").mkdir()
+    (tmp_path / "android" / "platform.yaml").write_text(
+        "schema: 1\nplatform: android\naccelerator_kinds: [cpu]\nderived_accelerators: [{kind: cpu}]\n")
+    with pytest.raises(SuiteError, match="field 'accelerator_kinds' is not a platform description field"):
+        load_platforms(tmp_path)
+
+
+def test_declarations_that_would_take_each_others_choices_are_refused() -> None:
+    twin = Platform(name="twin", accelerators=(AcceleratorKind("cpu"),), run_modes=(RunMode("cli"), RunMode("app", frozenset())),
+                    mode_choice=ModeChoice("twin_mode", (("cli", ("cli",)),), description=""))
+    with pytest.raises(ValueError, match="two platforms declare the run mode 'app'"):
+        Platforms((ANDROID, twin))
+    with pytest.raises(ValueError, match="mode_choice asks for run mode 'daemon'"):
+        Platform(name="w", accelerators=(), run_modes=(RunMode("cli"), RunMode("svc", frozenset())),
+                 mode_choice=ModeChoice("w_mode", (("d", ("daemon",)),), description=""))
+
+
+def test_an_unusable_phone_runs_every_format_a_usable_one_does() -> None:
+    # What a phone found but unusable declares (its jobs reach run() and record why) and what a
+    # usable one runs come from Android's one declaration.
+    stub = SimpleNamespace(profile=SimpleNamespace(accelerators=[SimpleNamespace(kind=k) for k in ANDROID.kinds]))
+    usable = AndroidDevice.capabilities(stub)  # type: ignore[arg-type]
+    assert ANDROID_CAPABILITIES == usable
+    assert ANDROID_CAPABILITIES.formats == {"tflite", "litertlm", "pte", "etlm"}
