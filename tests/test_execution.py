@@ -8,6 +8,7 @@ quarantine and the stop, not a runner. Real runners are covered end to end elsew
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from benchlab.records import (
     Variant,
 )
 from benchlab.decide.pick import annotate
+from benchlab.plan.profiles import ThermalLimits
 from benchlab.results.scoring import score_measurements
 
 CPU1 = AcceleratorSetting(name="cpu-t1", kind="cpu", threads=1)
@@ -161,6 +163,45 @@ def test_a_stop_lets_nothing_new_start() -> None:
 
     LocalExecutor().execute(schedule, [device], sink, stop)
     assert len(stored) == 1 and stored[0].status == "ok"
+
+
+class HeatingDevice(RecordingDevice):
+    """A RecordingDevice with thermal limits whose thermal status after each repeat is scripted; it
+    notes before which repeat the gate (anyone but its own run) read its conditions."""
+
+    thermal_limits = ThermalLimits(max_status=1, max_battery_temp_c=45.0, cooldown_s=0.0, wait_limit_s=0.0)
+
+    def __init__(self, status_after: Sequence[int]) -> None:
+        super().__init__("a")
+        self.status_after, self.status = list(status_after), 0
+        self.gate_reads: list[int] = []
+        self._running = False
+
+    def conditions(self) -> Conditions:
+        if not self._running:
+            self.gate_reads.append(len(self.calls))
+        return Conditions(timestamp=time.time(), thermal_status=self.status)
+
+    def run(self, job: Job) -> Measurement:
+        self._running = True
+        before = self.conditions()
+        self.status = self.status_after[len(self.calls)]
+        m = super().run(job)
+        after = self.conditions()
+        self._running = False
+        return replace(m, conditions_before=before, conditions_after=after)
+
+
+def test_the_gate_reads_a_device_again_only_when_its_last_repeat_did_not_end_cool() -> None:
+    device = HeatingDevice(status_after=[0, 3, 3, 0])
+    schedule = interleaved_schedule(jobs_for(["a"], ["v1"], repeats=4), seed="r")
+    stored: list[Measurement] = []
+    LocalExecutor().execute(schedule, [device], lambda m: stored.append(m) or m)
+    # Before the first repeat nothing was read; the second starts right after a cool reading; the
+    # third and fourth after hot ones, so the gate reads (and, with no time to wait, flags them).
+    assert device.gate_reads == [0, 2, 3]
+    assert ["started-hot" in m.flags for m in stored] == [False, False, True, True]
+    assert all(m.conditions_before and m.conditions_after for m in stored)  # still read and recorded
 
 
 def test_select_devices_by_tier_platform_and_id_and_says_what_is_connected() -> None:

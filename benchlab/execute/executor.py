@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.failures import failure_cause
-from benchlab.execute.gate import STARTED_HOT, wait_until_cool
+from benchlab.execute.gate import POLL_SECONDS, STARTED_HOT, too_hot, wait_until_cool
 from benchlab.names import file_name
 from benchlab.formats import accelerator_kinds, format_named
 from benchlab.records import (
@@ -175,15 +175,29 @@ def _with_flags(m: Measurement, hot: bool) -> Measurement:
     return replace(m, flags=tuple(dict.fromkeys(flags)))
 
 
-def _run_repeat(job: Job, device: Device) -> Measurement:
-    """Run one repeat; a failure of the variant, the device or the runner becomes a record."""
+def _cool_just_now(device: Device, previous: Measurement | None) -> bool:
+    """Return whether the device's last repeat ended within its thermal limits so recently that the
+    gate need not read its conditions again: no longer ago than the gate itself would poll a device
+    (POLL_SECONDS), and the device only cooled since, as nothing of this run ran on it. Saves each
+    repeat a conditions read (two `dumpsys` on a phone) between the last repeat's reading after and
+    the next one's reading before, which are still read and recorded."""
+    after = previous.conditions_after if previous is not None else None
+    return (after is not None and device.thermal_limits is not None and too_hot(after, device.thermal_limits) is None
+            and 0 <= time.time() - after.timestamp <= POLL_SECONDS)
+
+
+def _run_repeat(job: Job, device: Device, previous: Measurement | None = None) -> Measurement:
+    """Run one repeat; a failure of the variant, the device or the runner becomes a record.
+
+    `previous`: the record of the repeat this device ran just before, whose conditions after may
+    spare the gate its read (`_cool_just_now`)."""
     if job.variant.status == "failed":
         return not_run(job, device, "failed", f"variant not built: {job.variant.error}", "model")
     refusal = device.capabilities().refusal(job.variant.format, job.accelerator)
     if refusal is not None:
         return not_run(job, device, "unsupported", refusal, "model")
     hot = False
-    if device.thermal_limits is not None:
+    if device.thermal_limits is not None and not _cool_just_now(device, previous):
         hot = wait_until_cool(device.conditions, device.thermal_limits)[1] is not None
     try:
         device.prepare([Path(job.variant.path)] if job.variant.path else [])
@@ -204,6 +218,7 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
     and every job with repeats left gets one "skipped" record, both retryable by `--resume`.
     """
     dead: set[str] = set()
+    previous: Measurement | None = None
     for index, job in enumerate(schedule):
         if stop.stopping:
             return
@@ -212,7 +227,7 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
         if index and job.scenario.cooldown_seconds:
             time.sleep(job.scenario.cooldown_seconds)  # let the SoC cool so repeats do not heat each other
         try:
-            measurement = _run_repeat(job, device)
+            measurement = previous = _run_repeat(job, device, previous)
         except DeviceLost as exc:
             sink(not_run(job, device, "failed", str(exc), failure_cause(exc)))
             _quarantine(device, schedule[index + 1:], dead | {job.job_id}, str(exc), sink)
