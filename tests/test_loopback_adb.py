@@ -36,7 +36,7 @@ from android_runner.loopback import (
     decode_public_key,
 )
 from android_runner.loopback.personalities import THERMAL_THROTTLED
-from android_runner.loopback import protocol
+from android_runner.loopback import protocol, services
 from android_runner.loopback.protocol import MAX_PAYLOAD
 
 # Fault tests that wait for a client timeout use SHORT_TIMEOUT_S (the timeout is what they test).
@@ -240,6 +240,26 @@ def test_flagship_answers_props_cpufreq_cpuinfo_and_dumpsys(phone, signer):
         assert client.shell("getprop ro.build.version.sdk") == "35\n"
     finally:
         client.close()
+
+
+READ_ONLY_LINES = ["dumpsys thermalservice; echo __BENCHLAB_EXIT=$?", "dumpsys battery", "dumpsys no.such.service; echo x",
+                   "getprop", "getprop ro.product.model", "getprop no.such.key", "getprop no.such.key fallback",
+                   "getprop ro.product.model; getprop ro.soc.model", "echo a b=c"]
+
+
+def test_lines_that_only_read_recordings_are_answered_without_a_shell_as_the_shell_answers_them(phone, signer):
+    # `: ;` in front makes a line the device does not answer itself: /bin/sh runs the scripts.
+    client = connect(phone, signer)
+    try:
+        phone.set_thermal(THERMAL_THROTTLED)  # answers are read when asked, not when the phone started
+        for line in READ_ONLY_LINES:
+            assert services.answer_in_process(phone, line) is not None, line
+            assert client.shell(line) == client.shell(f": ; {line}"), line
+    finally:
+        client.close()
+    for line in ("getprop | grep model", "dumpsys battery > /data/local/tmp/b", "echo -n x", "echo $HOME", "dumpsys",
+                 "getprop;; getprop", "cat /proc/cpuinfo", "dumpsys 'battery'", "echo a$?b"):
+        assert services.answer_in_process(phone, line) is None, line
 
 
 def test_low_end_personality_is_a_different_phone(tmp_path, signer):

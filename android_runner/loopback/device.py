@@ -25,9 +25,10 @@ What it implements (and nothing more, so the banner advertises no optional featu
 
 Faults are switched through a mutable :class:`Faults` instance, also while the device runs.
 
-Every socket read waits in 0.2 s ticks on ``select`` so stopping is prompt; the device also stops
-itself after ``lifetime_s`` (10 minutes by default) so a forgotten device cannot outlive a test
-run. Shell commands run in their own process groups and are killed when their stream, their
+An idle phone costs no CPU: its listener and each connection's reader block until a client sends
+something, and stopping wakes them by shutting their sockets' reading side (a stream's waits still
+tick every 0.2 s while it is open). The device also stops itself after ``lifetime_s`` (10 minutes
+by default) so a forgotten device cannot outlive a test run. Shell commands run in their own process groups and are killed when their stream, their
 connection or the device goes away.
 """
 
@@ -268,6 +269,10 @@ class Connection:
         """Close the socket and end every stream (their services clean up after themselves)."""
         self._mark_dead()
         try:
+            self.sock.shutdown(socket.SHUT_RD)  # wakes the reader; sends the peer nothing (abort's RST stays)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
@@ -293,12 +298,10 @@ class Connection:
         while len(buf) < size:
             if self.dead or self.device.stopping:
                 raise ConnectionAborted("stopping")
-            try:
-                readable, _, _ = select.select([self.sock], [], [], _TICK_S)
+            try:  # no timeout: close() wakes this (the socket's sendall keeps its own)
+                select.select([self.sock], [], [])
             except (OSError, ValueError) as exc:
                 raise ConnectionAborted(str(exc)) from exc
-            if not readable:
-                continue
             try:
                 chunk = self.sock.recv(size - len(buf))
             except OSError as exc:
@@ -498,7 +501,6 @@ class LoopbackAdbDevice:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.host, self._requested_port))
         listener.listen(8)
-        listener.settimeout(_TICK_S)
         self._listener = listener
         self.port = listener.getsockname()[1]
         self._accept_thread = threading.Thread(target=self._accept_loop,
@@ -511,10 +513,14 @@ class LoopbackAdbDevice:
         self._stopping.set()
         if self._listener is not None:
             try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept loop (Linux)
+            except OSError:
+                pass
+            try:
                 self._listener.close()
             except OSError:
                 pass
-        with self._conn_lock:
+        with self._conn_lock:  # the accept loop adds under this lock only while not stopping
             connections = list(self._connections)
         for connection in connections:
             connection.close()
@@ -537,9 +543,11 @@ class LoopbackAdbDevice:
         deadline = time.monotonic() + self.lifetime_s
         assert self._listener is not None
         while not self._stopping.is_set():
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 threading.Thread(target=self.stop, daemon=True).start()
                 return
+            self._listener.settimeout(left)  # stop() wakes it sooner
             try:
                 sock, address = self._listener.accept()
             except socket.timeout:
@@ -556,6 +564,9 @@ class LoopbackAdbDevice:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             connection = Connection(self, sock, f"{address[0]}:{address[1]}")
             with self._conn_lock:
+                if self._stopping.is_set():  # stop() took its list of connections already
+                    sock.close()
+                    return
                 self._connections.add(connection)
             connection.thread.start()
 

@@ -23,6 +23,14 @@ Commands that answer from the personality are small scripts on the shell's ``PAT
 - ``cat /sys/devices/system/cpu/cpuN/cpufreq/cpuinfo_max_freq``, ``cat /proc/cpuinfo`` and
   ``cat /proc/meminfo`` read files laid out in the root.
 
+A command line made only of such answers from recordings — ``dumpsys SERVICE``, ``getprop
+[KEY [DEFAULT]]`` and ``echo WORD...`` (its only expansion a final ``$?``), joined by ``;``, with
+no quoting, globbing or redirection: what a harness sends to read a phone's conditions — is
+answered by the device itself with the same bytes those scripts print (`answer_in_process`), as
+adbd's shell would not, but a phone computes its answers on its own chip: here the three processes
+of ``sh -c`` + script + ``cat`` cost about 3 ms of this machine's CPU, most of a 64-phone farm's
+(benchmarks/farm.py). Anything else, or a line a fault switch names, still runs in ``sh``.
+
 ``df`` reports the bytes left while the disk-full fault is on. ``sha256sum``, ``stat``, ``df``, ``rm``, ``mkdir -p``, ``chmod``, ``ls`` ... are this machine's
 coreutils (toybox prints the same formats for what a harness uses).
 
@@ -361,6 +369,42 @@ def _matches(pattern: str | None, command: str) -> bool:
     return pattern is not None and pattern in command
 
 
+#: A command line `answer_in_process` may answer: plain words (no quotes, globs, expansions,
+#: redirections or paths), `;` between commands, and `$?` only at its very end.
+_PLAIN_LINE_RE = re.compile(r"[\w.,:=+@ ;-]*(?:\$\?)?")
+
+
+def answer_in_process(device: "LoopbackAdbDevice", command: str) -> bytes | None:
+    """Return what ``sh -c COMMAND`` prints on this device when the line only reads recordings
+    (see the module docstring: ``dumpsys SERVICE``, ``getprop [KEY [DEFAULT]]``, ``echo WORD...``
+    joined by ``;``), read from the files the scripts read now; None for any other line (the shell
+    runs it). Every such command exits 0, so a final ``$?`` is 0."""
+    if not _PLAIN_LINE_RE.fullmatch(command):
+        return None
+    support = device.support_dir
+    out: list[bytes] = []
+    for part in command.split(";"):
+        words = part.split()
+        if not words:
+            return None  # `;;` or a leading `;` is the shell's syntax error to report
+        name, args = words[0], words[1:]
+        if name == "echo" and not any(w.startswith("-") for w in args):  # dash's echo takes -n
+            out.append(" ".join(w.replace("$?", "0") for w in args).encode() + b"\n")
+        elif "$" in part:
+            return None
+        elif name == "dumpsys" and args and not args[0].startswith(("-", ".")):
+            recording = support / "dumpsys" / args[0]
+            out.append(recording.read_bytes() if recording.is_file() else f"Can't find service: {args[0]}\n".encode())
+        elif name == "getprop" and not args:
+            out.append((support / "getprop.txt").read_bytes())
+        elif name == "getprop" and len(args) <= 2 and not args[0].startswith("."):
+            value = support / "props" / args[0]
+            out.append((value.read_bytes() if value.is_file() else " ".join(args[1:]).encode()) + b"\n")
+        else:
+            return None
+    return b"".join(out)
+
+
 def shell_service(device: "LoopbackAdbDevice", command: str | None) -> Callable[["Stream"], None]:
     """Return the service for ``shell:CMD`` / ``exec:CMD`` (or an interactive ``shell:``)."""
 
@@ -377,6 +421,11 @@ def shell_service(device: "LoopbackAdbDevice", command: str | None) -> Callable[
                 if device.stopping or stream.connection.dead:
                     return
             return
+        if command is not None and not _matches(faults.drop_during_shell, text):
+            answer = answer_in_process(device, text)
+            if answer is not None:
+                stream.write(answer)
+                return
         argv = ["/bin/sh"]
         if command is not None:
             argv += ["-c", rewrite_command(device.root_dir, text, stand_in_commands(device.support_dir))]
@@ -401,13 +450,9 @@ def _feed_stdin(device: "LoopbackAdbDevice", stream: "Stream", process: subproce
     assert process.stdin is not None
     try:
         while True:
-            data = stream.read(timeout_s=_TICK_S)
+            data = stream.read()  # None once the stream closes, which the service does when the process ends
             if data is None:
                 break
-            if not data:
-                if process.poll() is not None:
-                    break
-                continue
             if interactive:
                 data = rewrite_command(device.root_dir, data.decode("utf-8", "surrogateescape"),
                                        stand_in_commands(device.support_dir)).encode(
