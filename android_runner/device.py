@@ -222,9 +222,9 @@ class AndroidDevice:
         return ANDROID.capabilities(kinds={"cpu"} | {a.kind for a in self.profile.accelerators})
 
     def conditions(self) -> Conditions:
-        """Return thermal status, temperatures and battery from dumpsys."""
-        thermal = dumpsys.parse_thermal(self._shell("dumpsys thermalservice").output)
-        battery = dumpsys.parse_battery(self._shell("dumpsys battery").output)
+        """Return thermal status, temperatures and battery from dumpsys (both in one shell command)."""
+        thermal_text, battery_text = dumpsys.split_conditions(self._shell(dumpsys.CONDITIONS_COMMAND).output)
+        thermal, battery = dumpsys.parse_thermal(thermal_text), dumpsys.parse_battery(battery_text)
         level = _THERMAL_LEVEL[thermal.status] if thermal.status in range(len(_THERMAL_LEVEL)) else None
         return Conditions(timestamp=time.time(), thermal_status=thermal.status,
                           temperatures_c=dict(thermal.temperatures_c), battery_level=battery.level,

@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 # as a temperature; they stay in ``sensors``.
 _NOT_TEMPERATURE_TYPES = frozenset({-1, 6, 7, 8})
 
+#: The line between the two services' outputs in CONDITIONS_COMMAND's output.
+BATTERY_FOLLOWS = "__BENCHLAB_BATTERY__"
+#: Both services a phone's conditions come from, in one shell command: conditions are read before
+#: and after every repeat, and each adb shell costs a round trip and a process on the phone.
+CONDITIONS_COMMAND = f"dumpsys thermalservice; echo {BATTERY_FOLLOWS}; dumpsys battery"
+
 _THERMAL_STATUS = re.compile(r"^\s*Thermal Status:\s*(-?\d+)\s*$")
 _TEMPERATURE = re.compile(
     r"Temperature\{mValue=(?P<value>[-+\w.]+),\s*mType=(?P<type>-?\d+),\s*"
@@ -189,6 +195,13 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value)
     except ValueError:
         return None
+
+
+def split_conditions(output: str) -> tuple[str, str]:
+    """Return the `dumpsys thermalservice` and `dumpsys battery` parts of CONDITIONS_COMMAND's
+    output (the battery part empty when the output stopped before it)."""
+    thermal, _, battery = output.partition(f"{BATTERY_FOLLOWS}\n")
+    return thermal, battery
 
 
 def parse_battery(text: str) -> BatteryState:

@@ -23,6 +23,7 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from adb_shell.exceptions import AdbTimeoutError, PushFailedError, TcpTimeoutException
 
 from android_runner.device import AndroidDevice
+from android_runner.dumpsys import CONDITIONS_COMMAND
 from android_runner.discovery import ListedPhone, discover, parse_devices_l, server_listing
 from benchlab.execute.devices import UnavailableDevice
 
@@ -242,7 +243,7 @@ def test_flagship_answers_props_cpufreq_cpuinfo_and_dumpsys(phone, signer):
         client.close()
 
 
-READ_ONLY_LINES = ["dumpsys thermalservice; echo __BENCHLAB_EXIT=$?", "dumpsys battery", "dumpsys no.such.service; echo x",
+READ_ONLY_LINES = [f"{CONDITIONS_COMMAND}; echo __BENCHLAB_EXIT=$?", "dumpsys battery", "dumpsys no.such.service; echo x",
                    "getprop", "getprop ro.product.model", "getprop no.such.key", "getprop no.such.key fallback",
                    "getprop ro.product.model; getprop ro.soc.model", "echo a b=c"]
 

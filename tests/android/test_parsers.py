@@ -18,7 +18,7 @@ from android_runner.benchmark_model import (
 )
 from android_runner.cpuinfo import big_core_mask, clusters, core_mask, parse_max_freq_khz, parse_proc_cpuinfo
 from android_runner.discovery import ListedPhone, parse_devices_l
-from android_runner.dumpsys import parse_battery, parse_thermal
+from android_runner.dumpsys import BATTERY_FOLLOWS, CONDITIONS_COMMAND, parse_battery, parse_thermal, split_conditions
 from android_runner.props import device_facts, parse_getprop
 
 # tests/ is a rootdir package when tests/__init__.py exists, a plain sys.path entry otherwise.
@@ -307,6 +307,16 @@ def test_cpuinfo_max_freq_single_value() -> None:
     khz = parse_max_freq_khz(props_file("cpuinfo_max_freq_cpu0_single_value.txt"))
     assert khz == 988000
     assert khz / 1000 == 988  # MHz
+
+
+@requires_fixtures
+def test_one_conditions_command_splits_into_the_two_dumps_each_parser_reads() -> None:
+    thermal, battery = props_file("thermalservice_throttled_status2.txt"), props_file("dumpsys_battery_samsung_s24.txt")
+    assert f"echo {BATTERY_FOLLOWS};" in CONDITIONS_COMMAND
+    for thermal_text in (thermal, thermal.rstrip("\n")):  # a dump may end without a newline
+        parts = split_conditions(f"{thermal_text}{BATTERY_FOLLOWS}\n{battery}")
+        assert parse_thermal(parts[0]) == parse_thermal(thermal) and parse_battery(parts[1]) == parse_battery(battery)
+    assert split_conditions(thermal)[1] == ""  # cut short before the battery: no battery figures, no error
 
 
 # --- formats the fixtures do not show ------------------------------------------------------------
