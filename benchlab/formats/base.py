@@ -39,7 +39,7 @@ class ModelFormat:
     #: A language model: its jobs are the scenario's `llm` matrix (prompt x generation lengths) and
     #: its figures tokens per second, not per-inference latency on data (benchlab.execute.executor).
     generative: ClassVar[bool] = False
-    #: The accelerator kinds (benchlab.records.ACCELERATOR_KINDS) that run it: the plan pairs a
+    #: The accelerator kinds (as platforms declare them, benchlab.platforms) that run it: the plan pairs a
     #: variant only with the suite's accelerator settings of these kinds.
     accelerator_kinds: ClassVar[frozenset[str]]
     #: The platforms whose apps can bundle it ("android", "ios"): the delivery check weighs it
