@@ -11,9 +11,7 @@ are called); errors are BenchlabError subclasses that `benchlab.cli.main` turns 
     benchlab calibrate SUITE [--runs N] [--results DIR]
     benchlab ab RUN BASELINE CANDIDATE [--results DIR]
 
-BASELINE, CANDIDATE and RUN are run directories or run ids under --results. After
-``benchlab run SUITE --baseline latest|RUN_ID|PATH [--fail-on-regression]``, `print_gate` shows
-what benchlab.pipeline.gate compared and wrote into the run.
+BASELINE, CANDIDATE and RUN are run directories or run ids under --results.
 """
 
 from __future__ import annotations
@@ -29,8 +27,6 @@ from benchlab.results.store import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
     from benchlab.results.changepoints import SeriesChanges
-    from benchlab.decide.check import CheckWarning
-    from benchlab.nightly.compare import CompareResult
 
 
 def _stdout():  # type: ignore[no-untyped-def]
@@ -225,50 +221,6 @@ def print_changes(results: Sequence[SeriesChanges], title: str) -> None:
                       "not the same as no change[/yellow]")
 
 
-def print_comparison(result: CompareResult) -> None:
-    """Print a comparison as a table, then its notes and the verdict line."""
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text  # cells as text, not markup to parse: a farm's night is 1,200 rows
-
-    from benchlab.nightly.ci_outputs import compare_cells, compare_headings, status_text
-
-    table = Table(title=escape(f"benchlab compare: {result.baseline_run} → {result.candidate_run}"))
-    for column in ("model/variant", "device · accelerator", *compare_headings(), "status"):
-        table.add_column(column, overflow="fold")
-    for c in result.comparisons:
-        cells = [f"{c.model}/{c.variant}", f"{c.device_id} · {c.accelerator}", *compare_cells(c),
-                 status_text(c) + "".join(f"; {n}" for n in c.notes)]
-        style = "bold red" if c.failed else ("green" if c.status == "improved" else
-                                             "yellow" if c.status.endswith("(provisional)") else None)
-        table.add_row(*map(Text, cells), style=style)
-    console = _stdout()
-    console.print(table)
-    for note in result.notes:
-        console.print(f"[yellow]note: {escape(note)}[/yellow]")
-    for change in result.sustained:
-        console.print(f"sustained: {escape(change.text())}")
-    colour = "red" if result.verdict else "green"
-    console.print(f"[{colour}]{escape(result.verdict_text)}[/{colour}]")
-
-
-def print_warnings(warnings: Sequence[CheckWarning], title: str) -> None:
-    """Print check warnings as a table (or say there are none)."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = _stdout()
-    if not warnings:
-        console.print(f"{escape(title)}: no warnings")
-        return
-    table = Table(title=escape(f"{title}: {len(warnings)} warning(s)"))
-    for column in ("where", "warning", "detail"):
-        table.add_column(column, overflow="fold")
-    for w in warnings:
-        table.add_row(escape(w.where), w.code, escape(w.message), style="yellow")
-    console.print(table)
-
-
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare CANDIDATE with BASELINE, print the table, write the CI files; return the verdict."""
     from benchlab.nightly.ci_outputs import write_outputs
@@ -279,6 +231,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare_with_baseline(resolve_run(args.candidate, root), str(resolve_run(args.baseline, root)), root,
                                    overrides=dict(getattr(args, "threshold", None) or []),
                                    absolute_accuracy_gate=getattr(args, "absolute_accuracy_gate", None))
+    from benchlab.views.compare import print_comparison
+
     print_comparison(result)
     written = write_outputs(result, getattr(args, "junit", None), getattr(args, "json", None),
                             getattr(args, "markdown", None))
@@ -300,32 +254,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     root = Path(getattr(args, "results", None) or DEFAULT_RESULTS)
     run_dir = resolve_run(args.run, root)
+    from benchlab.views.check import print_noise_floors, print_warnings
+
     record = RunRecord.load(run_dir)
     print_warnings(check_run(record), f"check {run_dir.name}")
     _stdout().print(escape(outlier_summary(record)))
     print_noise_floors(floors_for_run(run_dir, root), f"noise floor per row ({run_dir.name}, from earlier runs "
                                                       "and calibration)")
     return EXIT_OK
-
-
-def print_noise_floors(floors: dict, title: str) -> None:
-    """Print each row's run-to-run noise floor, grouped by device (or say there is none yet)."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from benchlab.nightly.noise import MIN_CHANGES
-
-    console = _stdout()
-    if not floors:
-        console.print(f"{escape(title)}: not known yet (needs {MIN_CHANGES} unchanged run-to-run changes: "
-                      "run `benchlab calibrate SUITE`)")
-        return
-    table = Table(title=escape(title))
-    for column in ("device · accelerator", "model/variant", "noise floor"):
-        table.add_column(column)
-    for (model, variant, device, accelerator), floor in sorted(floors.items(), key=lambda kv: (kv[0][2], kv[0][3])):
-        table.add_row(escape(f"{device} · {accelerator}"), escape(f"{model}/{variant}"), f"±{floor:.1f}%")
-    console.print(table)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -338,6 +274,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"calibration run {number}/{args.runs}: {outcome.run_dir} ({outcome.summary()})"))
     if result.floors is None:
         return result.outcomes[-1].exit_code
+    from benchlab.views.check import print_noise_floors
+
     print_noise_floors(result.floors, f"measured noise floor over {args.runs} runs of "
                                       f"{result.outcomes[-1].record.meta.suite_name}")
     _stderr().print(f"noise floors: {result.path}")
@@ -363,13 +301,3 @@ def cmd_ab(args: argparse.Namespace) -> int:
                       escape(row.change.describe()), escape(row.change.verdict))
     _stdout().print(table)
     return result.verdict
-
-
-def print_gate(result: CompareResult, run_dir: Path) -> None:
-    """Print a run's comparison with its baseline, its check warnings and where the CI files are."""
-    from benchlab.decide.check import check_run
-    from benchlab.results.layout import RunLayout
-
-    print_comparison(result)
-    print_warnings(check_run(run_dir), f"check {run_dir.name}")
-    _stderr().print("comparison: " + ", ".join(str(path) for path in RunLayout(run_dir).gate_files.values()))

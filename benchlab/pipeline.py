@@ -1,9 +1,10 @@
 """The whole flow for one suite: load data, build variants, pick devices, plan, execute, store.
 
 Each step is a function of plain data from the modules it names; this module only wires them in
-the order docs/architecture.md draws. `run_suite` and `resume_run` are the library's entry points (the CLI
-and a nightly job call them alike): they return a `RunOutcome`, and everything a user gave wrong
-is raised before anything is written.
+the order docs/architecture.md draws. `run` and `resume` (`run_suite` and `resume_run` gated against a
+baseline when asked) are the library's entry points (the CLI, through benchlab.commands.run, and a
+nightly job call them alike): they return a `RunOutcome`, and everything a user gave wrong is raised
+before anything is written. `build` is `benchlab optimize`'s, `calibrate` `benchlab calibrate`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.plan.datasets import load_model_datasets
+from benchlab.plan.datasets import Dataset, load_model_datasets
 from benchlab.plan.evaluation import EvaluationData, evaluation_data
 from benchlab.execute.devices import Device, discover_devices, select_devices
 from benchlab.errors import EXIT_DEVICE_FAILURE, EXIT_INTERRUPTED, EXIT_OK, BenchlabError, DiskFull
@@ -50,6 +51,8 @@ class Callbacks:
     """What a caller hears while a suite runs (the CLI draws progress from these)."""
 
     say: Callable[[str], None] = print
+    #: How many variants the build will report through `on_variant`, said before it starts.
+    on_build_planned: Callable[[int], None] = lambda _n: None
     on_variant: Callable[[Variant], None] | None = None
     on_planned: Callable[[int], None] = lambda _n: None
     on_measurement: Callable[[Measurement], None] = lambda _m: None
@@ -134,9 +137,7 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
     check_results_root(results_root)
     targets = select_devices(devices if devices is not None else discover_devices(suite.targets), suite.targets)
     datasets = load_model_datasets(suite)
-    from benchlab.optimize.build import build_variants
-
-    variants = build_variants(suite, datasets, callbacks.say, callbacks.on_variant, rebuild_failed)
+    variants = _build(suite, datasets, callbacks, rebuild_failed)
     data = evaluation_data(suite, datasets, variants)
     if stop.stopping:
         raise RunInterrupted(None, "interrupted before benchmarking: nothing was measured or written")
@@ -148,6 +149,27 @@ def run_suite(suite: Suite, suite_path: Path, results_root: Path, callbacks: Cal
             store.remove()  # nothing is measured yet: no half-written run is left behind to resume
             raise DiskFull(str(exc), hint="free space and run the suite again") from None
         return _execute(store, suite, variants, targets, eval_inputs, callbacks, stop, executor or LocalExecutor())
+
+
+def _build(suite: Suite, datasets: Mapping[str, Dataset | None], callbacks: Callbacks,
+           rebuild_failed: bool) -> list[Variant]:
+    """Build (or reuse) every variant of the suite, saying how many first and each as it is done."""
+    from benchlab.optimize.build import build_variants
+
+    callbacks.on_build_planned(sum(len(suite.variants_for(m, RECIPES)) for m in suite.models))
+    return build_variants(suite, datasets, callbacks.say, callbacks.on_variant, rebuild_failed)
+
+
+def build(suite_path: Path, callbacks: Callbacks = Callbacks(), rebuild_failed: bool = False) -> list[Variant]:
+    """Build (or reuse) every variant of a suite without running anything (`benchlab optimize`); return
+    them, failed builds included (`rebuild_failed`: retry builds that failed before).
+
+    Raises SuiteError for a bad suite, model or data.
+    """
+    from benchlab.plan.suite import load_suite
+
+    suite = load_suite(suite_path, RECIPES)
+    return _build(suite, load_model_datasets(suite), callbacks, rebuild_failed)
 
 
 def resume_run(run_dir: Path, callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
@@ -318,7 +340,8 @@ def check_baseline(baseline: str | None, results_root: Path) -> None:
 
 def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
         callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
-        stop: StopControl | None = None, executor: Executor | None = None) -> RunOutcome:
+        stop: StopControl | None = None, executor: Executor | None = None,
+        rebuild_failed: bool = False) -> RunOutcome:
     """The library's one entry point: load a suite, run it, and gate it against `baseline` if given.
 
     Returns the RunOutcome; with a baseline, `outcome.comparison` holds the comparison (its
@@ -328,7 +351,26 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
 
     suite_path, results_root = Path(suite_path), Path(results_root)
     check_baseline(baseline, results_root)
-    outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results_root, callbacks, devices, stop, executor)
+    outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results_root, callbacks, devices, stop, executor,
+                        rebuild_failed)
+    return _gated(outcome, baseline, results_root)
+
+
+def resume(run_dir: Path, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
+           callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None, retry_failed: bool = False,
+           stop: StopControl | None = None, executor: Executor | None = None) -> RunOutcome:
+    """Finish an interrupted run (resume_run) and gate it against `baseline` if given, as `run` does.
+
+    Raises what resume_run and gate raise.
+    """
+    results_root = Path(results_root)
+    check_baseline(baseline, results_root)
+    return _gated(resume_run(run_dir, callbacks, devices, retry_failed, stop, executor), baseline, results_root)
+
+
+def _gated(outcome: RunOutcome, baseline: str | None, results_root: Path) -> RunOutcome:
+    """Return `outcome` with its comparison with `baseline` (gate), when one is asked for and the run
+    ended with something measured."""
     if baseline is None or outcome.interrupted or outcome.exit_code != EXIT_OK:
         return outcome
     return replace(outcome, comparison=gate(outcome.run_dir, baseline, results_root))

@@ -1,5 +1,5 @@
 """The stage folders of benchlab import one way: metrics / formats -> plan -> optimize -> execute -> results ->
-decide -> views / nightly.
+decide -> views / nightly -> commands (one library function per `benchlab` command).
 
 Read from the source with `ast` (every import statement, at module level or inside a function or
 an `if TYPE_CHECKING:` block), followed transitively through the modules outside the stage folders
@@ -9,6 +9,10 @@ built-in model took optimize's cache lock; recipes are now handed in, the lock i
 `metrics` and `formats` come first: every later stage reads their registries (the suite's thresholds,
 the tidy table, compare, check and the report read the metrics; the suite, build, plan and delivery
 the formats), so they may import nothing but the shared modules.
+
+The command line (cli.py, cli_nightly.py) parses, calls one library function per command (benchlab.commands,
+benchlab.pipeline), renders what it returns through benchlab.views and picks the exit code: it imports
+nothing else of benchlab but the small modules a command line needs.
 
 Around the package: benchlab names no runner package (runners register by entry point), a runner
 package imports nothing of the builder, the results or what renders them (optimize, results,
@@ -38,7 +42,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "benchlab"
 #: The flow: a stage may import its own folder and earlier stages, never a later one.
 STAGES: tuple[tuple[str, ...], ...] = (("metrics", "formats"), ("plan",), ("optimize",), ("execute",), ("results",),
-                                        ("decide",), ("views", "nightly"))
+                                        ("decide",), ("views", "nightly"), ("commands",))
 
 
 def _module_files(package: str) -> dict[str, Path]:
@@ -164,6 +168,36 @@ def test_no_stage_imports_a_later_stage(rank: int) -> None:
     )
     assert backwards == []
 
+
+
+CLI = ("benchlab.cli",)
+#: What the command line may import: the commands' library functions, the views that render what
+#: they return, the argument types, errors and exit codes, output files, settings, and each other.
+CLI_MAY_IMPORT = ("benchlab.commands", "benchlab.pipeline", "benchlab.views", "benchlab.cli_types",
+                  "benchlab.errors", "benchlab.output_files", "benchlab.settings", "benchlab.cli_nightly")
+#: ... and of other modules only these names: the results root the options default to.
+CLI_MAY_IMPORT_NAMES = {"benchlab.results.store": {"DEFAULT_RESULTS"}}
+
+
+def _imported_names(module: str, source: str) -> set[str]:
+    """Return the names `module` imports from the module `source` ("*" for the module itself)."""
+    path = MODULES[module]
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == source:
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import) and any(alias.name == source for alias in node.names):
+            names.add("*")
+    return names
+
+
+@pytest.mark.parametrize("module", CLI)
+def test_the_command_line_imports_only_library_functions_views_and_its_own_helpers(module: str) -> None:
+    assert "benchlab.errors" in imports_of(module)  # the reader sees the module's imports
+    outside = {name: _imported_names(module, name) for name in imports_of(module)
+               if not any(name == allowed or name.startswith(f"{allowed}.") for allowed in CLI_MAY_IMPORT)}
+    assert {name: sorted(names) for name, names in outside.items()
+            if not names <= CLI_MAY_IMPORT_NAMES.get(name, set())} == {}
 
 
 #: Words that name a platform or its protocol; the executor dispatches to Devices and reads what

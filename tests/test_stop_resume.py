@@ -197,7 +197,7 @@ def test_a_run_being_measured_refuses_a_second_resume(tmp_path: Path, capsys: py
     ("/elsewhere/my runs/20260101-x", "results", "benchlab run --resume '/elsewhere/my runs/20260101-x'"),
 ])
 def test_the_resume_command_printed_can_be_pasted(run_dir: str, results: str, command: str) -> None:
-    from benchlab.cli import _resume_command
+    from benchlab.views.console import resume_command as _resume_command
 
     assert _resume_command(Path(run_dir), Path(results)) == command
 
