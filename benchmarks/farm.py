@@ -13,7 +13,8 @@ is a small sh script that sleeps as long as a MobileNet v1 quant run recorded on
 took (init 9.9 ms, warm-up 76.6 ms, 66.8 ms per timed run; shared/fixtures/benchmark_model/
 old_v1x_mobilenetv1_quant_arm64_multi.txt) and prints its figures. No Python and no LiteRT start
 per repeat, so a phone's own time costs this machine nothing (its ADB server and shells still run
-here, which is why the CPU of each kind of process is reported). A replay has no outputs, so the suite has no dataset (no evaluation runs). Reported
+here, which is why the CPU of each kind of process is reported; the conditions reads, which only
+read its recordings, it answers without a shell: android_runner/loopback/services.py). A replay has no outputs, so the suite has no dataset (no evaluation runs). Reported
 per run:
 
 - wall: seconds `DaskExecutor.execute` took (ship, submit, run, stream every repeat into the store);
