@@ -39,3 +39,14 @@ def budget_points(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r}: an accuracy budget is 0 or more percentage points")
     return value
+
+
+def threshold(text: str) -> tuple[str, float]:
+    """Return a regression threshold override NAME=VALUE as (name, value), checked by the suite's own
+    regression fields (benchlab.nightly.thresholds), so a value a suite may not hold is refused too."""
+    from benchlab.nightly.thresholds import parse_threshold
+
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

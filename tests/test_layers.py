@@ -170,11 +170,11 @@ def test_no_stage_imports_a_later_stage(rank: int) -> None:
 
 
 
-CLI = ("benchlab.cli",)
+CLI = ("benchlab.cli", "benchlab.cli_nightly")
 #: What the command line may import: the commands' library functions, the views that render what
 #: they return, the argument types, errors and exit codes, output files, settings, and each other.
 CLI_MAY_IMPORT = ("benchlab.commands", "benchlab.pipeline", "benchlab.views", "benchlab.cli_types",
-                  "benchlab.errors", "benchlab.output_files", "benchlab.settings", "benchlab.cli_nightly")
+                  "benchlab.errors", "benchlab.output_files", "benchlab.settings", *CLI)
 #: ... and of other modules only these names: the results root the options default to.
 CLI_MAY_IMPORT_NAMES = {"benchlab.results.store": {"DEFAULT_RESULTS"}}
 
