@@ -12,6 +12,11 @@ from benchlab.platforms import AcceleratorKind, ModeChoice, Platform, RunMode
 SHELL_MODE = "shell"
 #: The run mode of LiteRT's benchmark APK as a foreground app.
 APP_MODE = "app"
+#: Their declarations; each description is how the report names the mode ("Shell vs app").
+SHELL = RunMode(SHELL_MODE, description="benchmark_model started from adb shell")
+#: The benchmark APK runs .tflite only: another format is measured from adb shell whatever the
+#: scenario asks, named as a shell row.
+APP = RunMode(APP_MODE, frozenset({"tflite"}), description="LiteRT's benchmark APK as a foreground app")
 #: Every option a delegated kind takes: fail the job when the delegate leaves ops to the CPU.
 _FULL_DELEGATION = "require_full_delegation"
 
@@ -28,13 +33,11 @@ ANDROID = Platform(
     # .tflite by benchmark_model, ExecuTorch's .pte by executor_runner, language models by
     # litert_lm_main (.litertlm) and llama_main (.etlm).
     formats=frozenset({"tflite", "pte", "litertlm", "etlm"}),
-    # The benchmark APK runs .tflite only: another format is measured from adb shell whatever the
-    # scenario asks, named as a shell row.
-    run_modes=(RunMode(SHELL_MODE), RunMode(APP_MODE, frozenset({"tflite"}))),
+    run_modes=(SHELL, APP),
     mode_choice=ModeChoice(
         field="android_mode",
         values=(("shell", (SHELL_MODE,)), ("app", (APP_MODE,)), ("both", (SHELL_MODE, APP_MODE))),
-        description="how Android phones run the timed repeats: shell (benchmark_model from adb shell), "
-        "app (LiteRT's benchmark APK as a foreground Activity; its rows are named ACCELERATOR@app) or both "
+        description=f"how Android phones run the timed repeats: shell ({SHELL.description}), "
+        f"app ({APP.description}; its rows are named ACCELERATOR@app) or both "
         "(each Android job measured both ways); evaluation and op profiling always use the shell binary"),
 )

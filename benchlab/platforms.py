@@ -63,6 +63,9 @@ class RunMode:
     #: The formats this mode measures; None for the default mode, which measures every format. A
     #: format another mode does not list is measured in the default mode alone.
     formats: frozenset[str] | None = None
+    #: What measuring in this mode means, as a sentence's clause the report prints where it sets
+    #: the modes side by side (benchlab.views.run_modes): "benchmark_model started from adb shell".
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class Platform:
                                or any(mode.formats is None for mode in self.run_modes[1:])):
             raise ValueError(f"platform {self.name}: its default run mode (the first) measures every format, "
                              "each other mode lists the formats it measures")
+        if len(names) > 1 and (bare := [mode.name for mode in self.run_modes if not mode.description]):
+            # The report sets the modes side by side in these words (benchlab.views.run_modes).
+            raise ValueError(f"platform {self.name}: run mode {bare[0]!r} has no description; a platform with "
+                             "several run modes says what each means")
         if (self.mode_choice is None) != (len(names) < 2):
             raise ValueError(f"platform {self.name}: a platform with several run modes declares how a suite "
                              "chooses them (mode_choice), one with a single way of measuring does not")

@@ -23,7 +23,7 @@ from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
 from benchlab.decide.pick import GROUP, annotate, round_values
-from benchlab.views.shell_vs_app import shell_vs_app_section
+from benchlab.views.run_modes import run_modes_section
 from benchlab.views.llm_matrix import llm_section, plot_decode_vs_size
 from benchlab.decide.ship import ShipPlan, ship_plan
 from benchlab.views.ship import ship_section
@@ -383,7 +383,7 @@ round), is a tie, and ties go to the smallest file. "budget" names the figure th
 <h2>Latency per variant</h2>
 {_img(latency_png, "latency plot")}
 {sustained}
-{shell_vs_app_section(df, _html_table)}
+{run_modes_section(df, _html_table)}
 {llm_section(df, _html_table, _img(llm_png, "decode tok/s vs size plot"))}
 {trends}
 <h2>Variant sizes</h2>

@@ -46,7 +46,7 @@ from benchlab.records import (
     Variant,
 )
 from benchlab.tensors import save_feeds
-from benchlab.views.shell_vs_app import shell_vs_app_rows
+from benchlab.views.run_modes import run_mode_rows
 from tests.android.test_tools_fetch import mirror  # noqa: F401 - the loopback download server fixture
 from android_runner.loopback import FLAGSHIP, LoopbackAdbDevice
 from android_runner.loopback.benchmark_apk import (
@@ -234,11 +234,14 @@ def test_both_modes_are_stored_apart_and_reported_side_by_side(tmp_path: Path, p
     app_outputs = [r.runner_output for r in record if r.accelerator.name == "cpu-t2@app"]
     assert all(o and "Running TensorFlow Lite benchmark with args: --graph=" in o for o in app_outputs)
 
-    (row,) = shell_vs_app_rows(benchlab.load_results(run_dir))
+    (row,) = run_mode_rows(benchlab.load_results(run_dir), *ANDROID.run_modes)
     assert row["accelerator"] == "cpu-t2" and row["device"] == phone.serial
     assert row["app / shell"] == f"{app['latency_ms_median'] / shell['latency_ms_median']:.2f}×"
     page = (run_dir / "report.html").read_text()
     assert "<h2>Shell vs app</h2>" in page
+    # Its note says what each mode is, in Android's declared words.
+    assert ("android devices measured both ways in the same rounds: benchmark_model started from adb shell, and "
+            "LiteRT's benchmark APK as a foreground app (rows named ACCELERATOR@app)") in page
     assert f"<td>{shell['latency_ms_median']:.3f}</td><td>{app['latency_ms_median']:.3f}</td>" in page
 
     # A second run finds the same APK installed (by the hash of its base.apk) and installs nothing.
@@ -332,9 +335,10 @@ def test_shell_vs_app_pairs_only_jobs_that_measured_both_ways() -> None:
         {**row, "accelerator": "gpu@app", "status": "failed", "latency_ms_median": None},
         {**row, "variant": "int8", "accelerator": "cpu-t4", "latency_ms_median": 6.0},  # shell only
     ])
-    assert shell_vs_app_rows(df) == [{"model": "m", "variant": "fp32", "device": "S", "accelerator": "cpu-t4",
-                                      "shell median ms": "10.000", "app median ms": "12.500", "app / shell": "1.25×"}]
-    assert shell_vs_app_rows(df[df["accelerator"] != "cpu-t4@app"]) == []
+    assert run_mode_rows(df, *ANDROID.run_modes) == [
+        {"model": "m", "variant": "fp32", "device": "S", "accelerator": "cpu-t4", "shell median ms": "10.000",
+         "app median ms": "12.500", "app / shell": "1.25×"}]
+    assert run_mode_rows(df[df["accelerator"] != "cpu-t4@app"], *ANDROID.run_modes) == []
 
 
 def test_the_app_times_the_first_sample_of_every_input_with_the_binarys_flags(
