@@ -30,7 +30,7 @@ from benchlab.results.layout import RunLayout, run_folder
 from benchlab.results.run_record import RunRecord
 from benchlab.results.store import DEFAULT_RESULTS, RunExists, RunStore, check_results_root
 from benchlab.results.run_meta import DataInfo, RunMeta, StoredSuite
-from benchlab.plan.suite import Suite
+from benchlab.plan.suite import Suite, load_suite
 
 if TYPE_CHECKING:
     from benchlab.nightly.compare import CompareResult
@@ -166,8 +166,6 @@ def build(suite_path: Path, callbacks: Callbacks = Callbacks(), rebuild_failed: 
 
     Raises SuiteError for a bad suite, model or data.
     """
-    from benchlab.plan.suite import load_suite
-
     suite = load_suite(suite_path, RECIPES)
     return _build(suite, load_model_datasets(suite), callbacks, rebuild_failed)
 
@@ -311,7 +309,6 @@ def calibrate(suite_path: Path, results_root: Path, runs: int,
     (benchlab.nightly.noise); `on_run(number, outcome)` hears of each run as it ends. Stops at the
     first run that measured nothing. Raises what run_suite raises."""
     from benchlab.nightly.noise import noise_floor_pct, unchanged_changes, write_calibration
-    from benchlab.plan.suite import load_suite
     from benchlab.results.history import load_history
 
     suite = load_suite(suite_path, RECIPES)
@@ -338,6 +335,13 @@ def check_baseline(baseline: str | None, results_root: Path) -> None:
         resolve_run(baseline, results_root)
 
 
+def checked_suite(suite_path: Path, baseline: str | None, results_root: Path) -> Suite:
+    """Return the suite at `suite_path`, loaded and validated, once `baseline` is known to exist: what
+    `run` refuses before any work. Raises SuiteError (a bad suite) and StoreError (no such baseline)."""
+    check_baseline(baseline, results_root)
+    return load_suite(suite_path, RECIPES)
+
+
 def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
         callbacks: Callbacks = Callbacks(), devices: Sequence[Device] | None = None,
         stop: StopControl | None = None, executor: Executor | None = None,
@@ -347,12 +351,9 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
     Returns the RunOutcome; with a baseline, `outcome.comparison` holds the comparison (its
     `verdict` is 1 on a regression). Raises what run_suite and gate raise.
     """
-    from benchlab.plan.suite import load_suite
-
     suite_path, results_root = Path(suite_path), Path(results_root)
-    check_baseline(baseline, results_root)
-    outcome = run_suite(load_suite(suite_path, RECIPES), suite_path, results_root, callbacks, devices, stop, executor,
-                        rebuild_failed)
+    outcome = run_suite(checked_suite(suite_path, baseline, results_root), suite_path, results_root, callbacks,
+                        devices, stop, executor, rebuild_failed)
     return _gated(outcome, baseline, results_root)
 
 

@@ -186,6 +186,21 @@ def test_an_unreachable_cluster_is_a_one_line_error(capsys: pytest.CaptureFixtur
     assert err.count("\n") == 1
 
 
+def test_a_bad_suite_or_baseline_is_refused_before_the_farm_is_connected_to(tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    unreachable = f"tcp://127.0.0.1:{free_port()}"  # reaching it would end in exit 3, "cannot reach"
+    bad_suite = tmp_path / "bad.yaml"
+    bad_suite.write_text("name: bad\nmodels: []\n")
+    assert main(["run", str(bad_suite), "--cluster", unreachable]) == 2
+    assert "cannot reach" not in capsys.readouterr().err
+    good_suite = tmp_path / "good.yaml"
+    good_suite.write_text("name: good\nmodels: [{name: m, builtin: quickstart}]\nrecipes: [fp32]\n")
+    for args in (["run", str(good_suite)], ["run", "--resume", str(tmp_path)]):
+        assert main([*args, "--baseline", "no-such-run", "--results", str(tmp_path / "r"), "--cluster", unreachable]) == 2
+        err = capsys.readouterr().err
+        assert "no-such-run" in err and "cannot reach" not in err
+
+
 def test_a_worker_re_advertises_a_phone_that_goes_and_comes_back(tmp_path: Path) -> None:
     with LoopbackFarm(tmp_path, {"w1": [FLAGSHIP]}, rediscover_seconds=0.5) as farm:
         (phone,) = farm.phones["w1"]

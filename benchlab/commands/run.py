@@ -17,7 +17,7 @@ from benchlab.decide.check import CheckWarning, check_run
 from benchlab.errors import UsageError
 from benchlab.execute.executor import StopControl
 from benchlab.execute.farm_worker import cluster_address
-from benchlab.pipeline import Callbacks, RunInterrupted, RunOutcome, resume, run
+from benchlab.pipeline import Callbacks, RunInterrupted, RunOutcome, check_baseline, checked_suite, resume, run
 from benchlab.results.layout import RunLayout, run_folder
 from benchlab.results.store import DEFAULT_RESULTS
 
@@ -69,6 +69,12 @@ def run_command(request: RunRequest, callbacks: Callbacks = Callbacks()) -> RunR
     with contextlib.ExitStack() as farm:
         devices = executor = None
         if (address := cluster_address(request.cluster)) is not None:
+            # A bad suite or baseline is refused before the farm is connected to, as on this machine
+            # (run checks them again, in milliseconds, for callers that come without a farm).
+            if request.suite is not None:
+                checked_suite(request.suite, request.baseline, request.results_root)
+            else:
+                check_baseline(request.baseline, request.results_root)
             from benchlab.execute.farm import cluster_session
 
             devices, executor = farm.enter_context(cluster_session(address))
