@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 
+from android_runner.loopback.stand_in_flags import parse_flags
 from benchlab.process_memory import status_mb
 
 KNOWN = {"model_path", "backend", "benchmark", "benchmark_prefill_tokens", "benchmark_decode_tokens",
@@ -28,19 +29,8 @@ KNOWN = {"model_path", "backend", "benchmark", "benchmark_prefill_tokens", "benc
 RULE = "-" * 50
 
 
-def _flags(argv: list[str]) -> dict[str, str]:
-    flags = {}
-    for arg in argv:
-        name, _, value = arg.lstrip("-").partition("=")
-        if name not in KNOWN:
-            print(f"ERROR: Unknown command line flag '{name}'", file=sys.stderr)
-            sys.exit(1)
-        flags[name] = value or "true"
-    return flags
-
-
 def main(argv: list[str]) -> int:
-    flags = _flags(argv)
+    flags = parse_flags(argv, KNOWN, "ERROR: Unknown command line flag '{name}'")
     if flags.get("backend", "cpu") != "cpu":
         print(f"F0000 00:00:{time.time():.6f} litert_lm_main.cc:212] Check failed: backend {flags['backend']} "
               "is not available on this device", file=sys.stderr)

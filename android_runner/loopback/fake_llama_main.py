@@ -18,22 +18,13 @@ from __future__ import annotations
 
 import sys
 
+from android_runner.loopback.stand_in_flags import parse_flags
+
 KNOWN = {"model_path", "tokenizer_path", "prompt", "seq_len", "temperature", "cpu_threads", "warmup"}
 
 
-def _flags(argv: list[str]) -> dict[str, str]:
-    flags = {}
-    for arg in argv:
-        name, _, value = arg.lstrip("-").partition("=")
-        if name not in KNOWN:
-            print(f"ERROR: unknown command line flag '{name}'", file=sys.stderr)
-            sys.exit(1)
-        flags[name] = value or "true"
-    return flags
-
-
 def main(argv: list[str]) -> int:
-    flags = _flags(argv)
+    flags = parse_flags(argv, KNOWN, "ERROR: unknown command line flag '{name}'")
     from executorch.extension.llm.runner import GenerationConfig, TextLLMRunner
 
     runner = TextLLMRunner(flags["model_path"], flags["tokenizer_path"])
