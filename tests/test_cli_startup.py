@@ -1,4 +1,5 @@
-"""`benchlab --help` and `benchlab devices` stay fast: they must not import TensorFlow or coremltools."""
+"""`benchlab --help` and `benchlab devices` stay fast: they must not import TensorFlow or coremltools,
+nor Dask unless a farm is named."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ CHECK = (
     "    main({argv!r})\n"
     "except SystemExit:\n"
     "    pass\n"
-    "heavy = sorted(m for m in ('tensorflow', 'keras', 'coremltools') if m in sys.modules)\n"
+    "heavy = sorted(m for m in ('tensorflow', 'keras', 'coremltools', 'distributed') if m in sys.modules)\n"
     "print('HEAVY=' + ','.join(heavy))\n"
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchlab.execute.devices import discover_devices
-from benchlab.execute.farm_worker import cluster_address, serve_worker
+from benchlab.execute.farm_address import cluster_address
 from benchlab.records import DeviceInfo
 
 
@@ -40,4 +40,6 @@ def serve_devices(scheduler: str, name: str | None, nthreads: int, rediscover_se
     """Serve this host's devices to the farm's Dask scheduler until stopped (benchlab.execute.farm_worker:
     one worker per farm host, `nthreads` devices measuring at once, looking for phones plugged in or
     pulled every `rediscover_seconds` while idle). Raises UsageError for an address Dask cannot use."""
+    from benchlab.execute.farm_worker import serve_worker  # Dask: only a worker needs it loaded
+
     serve_worker(scheduler, name=name, nthreads=nthreads, rediscover_seconds=rediscover_seconds)

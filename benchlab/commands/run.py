@@ -16,7 +16,7 @@ from benchlab.commands.report import RunReport, report_run
 from benchlab.decide.check import CheckWarning, check_run
 from benchlab.errors import UsageError
 from benchlab.execute.executor import StopControl
-from benchlab.execute.farm_worker import cluster_address
+from benchlab.execute.farm_address import cluster_address
 from benchlab.pipeline import Callbacks, RunInterrupted, RunOutcome, check_baseline, checked_suite, resume, run
 from benchlab.results.layout import RunLayout, run_folder
 from benchlab.results.store import DEFAULT_RESULTS

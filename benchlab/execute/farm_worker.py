@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from benchlab.settings import CLUSTER, read
+from benchlab.execute.farm_address import check_scheduler_address
 from benchlab.execute.devices import Device, discover_devices
-from benchlab.errors import BenchlabError, DeviceError, UsageError
+from benchlab.errors import BenchlabError, DeviceError
 from benchlab.execute.executor import StopControl, run_device_schedule
 from benchlab.records import (
     Capabilities,
@@ -66,34 +66,6 @@ class FarmError(BenchlabError):
 def device_resource(device_id: str) -> str:
     """Return the Dask resource name a worker advertises for one of its devices."""
     return f"{DEVICE_RESOURCE}{device_id}"
-
-
-def cluster_address(given: str | None) -> str | None:
-    """Return the scheduler address from `--cluster`, else $BENCHLAB_CLUSTER, else None (no cluster).
-
-    Raises UsageError for an address Dask could not connect to (see `check_scheduler_address`).
-    """
-    address = given or read(CLUSTER)
-    return check_scheduler_address(address) if address is not None else None
-
-
-def check_scheduler_address(address: str) -> str:
-    """Return `address` when it has a scheme Dask speaks and, for a network one, a host and port.
-
-    Raises UsageError otherwise: Dask itself fails only once the worker starts, with chained tracebacks.
-    """
-    from distributed.comm import parse_address, parse_host_port
-    from distributed.comm.registry import backends
-
-    try:
-        scheme, location = parse_address(address)
-        if scheme not in backends:
-            raise ValueError(f"unknown scheme {scheme!r} (allowed: {', '.join(sorted(backends))})")
-        if scheme in ("tcp", "tls", "ws", "wss"):
-            parse_host_port(location)
-    except ValueError as exc:
-        raise UsageError(f"scheduler address {address!r}: {exc}", hint="give tcp://HOST:PORT, e.g. tcp://farm:8786") from None
-    return address
 
 
 # --- the worker side ----------------------------------------------------------------------------
