@@ -174,9 +174,10 @@ def test_executorch_runs_the_same_cell_with_exact_token_counts(both_engines) -> 
 
 def test_the_report_puts_the_cells_back_together_as_a_pp_by_tg_table(both_engines) -> None:
     from benchlab.views.llm_matrix import matrix_rows
-    from benchlab.views.report import build_report
+    from benchlab.commands.report import report_run
 
-    files, df = build_report(both_engines[0].run_dir)
+    report = report_run(both_engines[0].run_dir)
+    files, df = report.files, report.table
     rows = matrix_rows(df)
     assert [(r["accelerator"], r["pp"], r["engine"], r["repeats"]) for r in rows] == [
         ("cpu-t1", "32", "litert-lm", "6"), ("cpu-t1", "128", "litert-lm", "6")]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchlab.views.report import build_report
+from benchlab.commands.report import report_run
 from tests.test_compare import measurement, night, repeats
 
 
@@ -18,7 +18,8 @@ def test_dollar_signs_and_markup_in_names_are_shown_as_written(tmp_path: Path) -
     run = night(tmp_path, "run", 1, measurement(repeats(rng), model=model, variant="fp32", recipe="fp32",
                                                  accuracy_delta=0.0),
                 measurement(repeats(rng), model=model, variant="int8 v$_$", size_bytes=1_000_000))
-    files, table = build_report(run)
+    report = report_run(run)
+    files, table = report.files, report.table
     page = files.html.read_text()
     assert "ssd $x^$ &lt;b&gt;mobile&lt;/b&gt;" in page and "<b>mobile</b>" not in page
     assert files.tradeoff_plot.stat().st_size > 10_000 and files.latency_plot.stat().st_size > 10_000
@@ -47,7 +48,7 @@ def test_the_results_table_fits_the_terminal_with_every_header_whole(width: int,
 
     from benchlab.views.report import print_table, terminal_columns
 
-    _files, table = build_report(_a_run_with_long_names(tmp_path))
+    table = report_run(_a_run_with_long_names(tmp_path)).table
     console = Console(width=width, file=io.StringIO(), color_system=None)
     print_table(table, console=console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
@@ -67,7 +68,7 @@ def test_wide_prints_every_column_whole(tmp_path: Path) -> None:
 
     from benchlab.views.report import print_table, terminal_columns
 
-    _files, table = build_report(_a_run_with_long_names(tmp_path))
+    table = report_run(_a_run_with_long_names(tmp_path)).table
     console = Console(width=80, file=io.StringIO(), color_system=None)
     print_table(table, wide=True, console=console)
     text = console.file.getvalue()  # type: ignore[attr-defined]
@@ -103,7 +104,7 @@ def test_a_table_without_an_ok_row_still_prints(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(3)
     run = night(tmp_path, "run", 1, measurement(repeats(rng), status="failed", error="custom op Betainc"))
-    _files, table = build_report(run)
+    table = report_run(run).table
     console = Console(width=80, file=io.StringIO(), color_system=None)
     print_table(table, console=console)
     assert "failed: custom op Betainc" in console.file.getvalue()  # type: ignore[attr-defined]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.decide.ship import ShipPlan, ship_plan
+from benchlab.decide.run_decision import decide_run
+from benchlab.decide.ship import ShipPlan
 from benchlab.results.run_record import RunRecord
 from benchlab.views.report import ReportFiles, build_report
 
@@ -31,5 +32,5 @@ def report_run(run: RunRecord | Path, budget_points: float | None = None) -> Run
     Raises StoreError for a directory that is not a run or has no measurements yet.
     """
     record = run if isinstance(run, RunRecord) else RunRecord.load(run)
-    files, table = build_report(record, budget_points)
-    return RunReport(files, table, ship_plan(record, table))
+    decision = decide_run(record, budget_points)
+    return RunReport(build_report(record, decision), decision.table, decision.ship)

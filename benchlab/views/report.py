@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlab.errors import StoreError
 from benchlab.metrics import registered as registered_metrics
 from benchlab.metrics.accuracy import SYNTHETIC_NOTE
 from benchlab.metrics.base import kb_text, number_text, present
@@ -22,10 +21,11 @@ from benchlab.views.plotting import label_points, plain_log_ticks, pyplot, save
 from benchlab.results.layout import RunLayout
 from benchlab.results.run_record import RunRecord
 from benchlab.views.fidelity import output_fidelity_rows
-from benchlab.decide.pick import GROUP, annotate, round_values
+from benchlab.decide.pick import GROUP
+from benchlab.decide.run_decision import RunDecision
 from benchlab.views.run_modes import run_modes_section
 from benchlab.views.llm_matrix import llm_section, plot_decode_vs_size
-from benchlab.decide.ship import ShipPlan, ship_plan
+from benchlab.decide.ship import ShipPlan
 from benchlab.views.ship import ship_section
 
 if TYPE_CHECKING:
@@ -406,19 +406,10 @@ random inputs and only this comparison means something.</p>
 """
 
 
-def build_report(run: RunRecord | Path | str, budget_points: float | None = None) -> tuple[ReportFiles, pd.DataFrame]:
-    """Rebuild plots and report.html of a run from its record; return the files and the annotated table.
-
-    The accuracy budget defaults to the one in the run's suite. Raises StoreError for a bad run dir.
-    """
-    record = run if isinstance(run, RunRecord) else RunRecord.load(run)
-    run_dir, meta = record.directory, record.meta
-    results = record.results
-    if results.empty:
-        raise StoreError(f"{run_dir} has no measurements yet", hint="run or resume the suite first")
-    accuracy = meta.suite.accuracy
-    budget = budget_points if budget_points is not None else accuracy.budget_points
-    df = annotate(results, budget, round_values(record.repeat_table), accuracy.min_cosine)
+def build_report(record: RunRecord, decision: RunDecision) -> ReportFiles:
+    """Write a run's plots, report.html and summary.json from its record and what was decided of it
+    (benchlab.decide.run_decision); return the files."""
+    run_dir, meta, df = record.directory, record.meta, decision.table
     layout = RunLayout(run_dir)
     latency_png = plot_latency(df, record.samples, layout.latency_png)
     tradeoff_png = plot_tradeoff(df, layout.tradeoff_png)
@@ -431,9 +422,9 @@ def build_report(run: RunRecord | Path | str, budget_points: float | None = None
     llm_png = plot_decode_vs_size(df, layout.llm_decode_png)
     curves = sustained_curves(layout)
     sustained_png = plot_sustained(curves, layout.sustained_png)
-    page.write_text(render_html(meta, df, latency_png, tradeoff_png, budget, trend_pngs,
-                                output_fidelity_rows(record.output_fidelity), ship_plan(record, df), llm_png,
+    page.write_text(render_html(meta, df, latency_png, tradeoff_png, decision.budget_points, trend_pngs,
+                                output_fidelity_rows(record.output_fidelity), decision.ship, llm_png,
                                 sustained_section(curves, sustained_png, _html_table, _img)))
     layout.summary_json.write_text(json.dumps(summary_rows(df, curves), indent=1))
     return ReportFiles(page, latency_png, tradeoff_png, trend_pngs, sustained_png,
-                       tuple(c.summary() for c in curves)), df
+                       tuple(c.summary() for c in curves))
