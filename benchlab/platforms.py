@@ -183,8 +183,10 @@ class Platforms:
             return (f"options.{unknown[0]}: not an option of a {kind} accelerator "
                     f"(allowed: {', '.join(sorted(allowed)) or 'none'})")
         for option, values in self._choices(kind).items():
-            if options.get(option) not in values:
-                return f"options.{option} {options.get(option)!r} is not allowed (allowed: {', '.join(values)})"
+            if option not in options:
+                return f"options.{option} is required for a {kind} accelerator (one of: {', '.join(values)})"
+            if options[option] not in values:
+                return f"options.{option} {options[option]!r} is not allowed (allowed: {', '.join(values)})"
         return None
 
     def setting_name(self, kind: str, threads: int | None, xnnpack: bool | None, options: Mapping[str, Any]) -> str:
@@ -225,9 +227,10 @@ def registered() -> Platforms:
     """Return the host's platform, then each registered runner's (by entry-point name).
 
     Imports only each runner's entry-point module, which declares its PLATFORM without importing a
-    device library. A runner whose module cannot be imported is logged and left out, as its
-    discovery is (benchlab.execute.devices); raises TypeError for a module without a PLATFORM of
-    its own name, and ValueError for two declarations that clash (Platforms).
+    device library. A runner whose module cannot be imported, or declares no PLATFORM of its own
+    name (a runner written before declarations), is logged and left out, as a broken discovery is
+    (benchlab.execute.devices): a suite naming its kinds is then refused in one line. Raises
+    ValueError for two declarations that clash (Platforms).
     """
     declared = [HOST]
     for entry in sorted(entry_points(group=RUNNER_ENTRY_POINT_GROUP), key=lambda e: e.name):
@@ -238,7 +241,8 @@ def registered() -> Platforms:
             continue
         platform = getattr(module, DECLARATION, None)
         if not isinstance(platform, Platform) or platform.name != entry.name:
-            raise TypeError(f"{entry.module} declares no {DECLARATION} (a benchlab.platforms.Platform "
-                            f"named {entry.name!r})")
+            log.warning("runner %s is not usable: %s declares no %s (a benchlab.platforms.Platform named %r)",
+                        entry.name, entry.module, DECLARATION, entry.name)
+            continue
         declared.append(platform)
     return Platforms(tuple(declared))

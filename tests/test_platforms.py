@@ -18,7 +18,7 @@ from android_runner.platform import ANDROID
 from benchlab.errors import SuiteError
 from benchlab.optimize.recipes import RECIPES
 from benchlab.plan.profiles import load_platforms, load_profiles
-from benchlab.plan.suite import parse_suite
+from benchlab.plan.suite import parse_suite, suite_model
 from benchlab.platforms import HOST, AcceleratorKind, ModeChoice, Platform, Platforms, RunMode, registered
 from benchlab.records import AcceleratorSetting, Scenario
 from benchlab.views.run_modes import run_mode_rows, run_modes_section
@@ -108,7 +108,7 @@ def test_a_third_platforms_kinds_options_and_modes_are_validated_like_the_others
             {"accelerators": [{"kind": "npu", "options": {"precision": "fp16", "cores2": 2}}]},
         "accelerators[0]: options.precision 'fp8' is not allowed (allowed: fp16, int8)":
             {"accelerators": [{"kind": "npu", "options": {"precision": "fp8"}}]},
-        "accelerators[0]: options.precision None is not allowed (allowed: fp16, int8)":
+        "accelerators[0]: options.precision is required for a npu accelerator (one of: fp16, int8)":
             {"accelerators": [{"kind": "npu"}]},
         "scenario.watch_mode: Input should be 'cli', 'service' or 'both'": {"scenario": {"watch_mode": "daemon"}},
         "accelerators: [0].name 'cpu@service' ends with '@service', which names the rows watch measures in run mode "
@@ -188,6 +188,27 @@ def test_declarations_that_would_take_each_others_choices_are_refused() -> None:
     with pytest.raises(ValueError, match="run mode 'svc' has no description"):
         Platform(name="w", accelerators=(), run_modes=(cli, RunMode("svc", frozenset())),
                  mode_choice=ModeChoice("w_mode", (("cli", ("cli",)),), description=""))
+
+
+def test_a_mode_choice_may_not_take_a_field_the_scenario_already_has() -> None:
+    repeats = Platform(name="r", accelerators=(AcceleratorKind("cpu"),), run_modes=(
+        RunMode("cli", description="a command line"), RunMode("svc", frozenset(), description="a service")),
+        mode_choice=ModeChoice("repeats", (("cli", ("cli",)), ("svc", ("svc",))), description=""))
+    with pytest.raises(ValueError, match="run-mode choice 'repeats' is already a scenario field"):
+        suite_model(Platforms((HOST, repeats)))
+
+
+def test_a_runner_without_a_declaration_is_left_out_with_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from importlib.metadata import EntryPoint
+
+    import benchlab.platforms as platforms
+
+    # A runner written before declarations: its entry-point module has no PLATFORM.
+    old = EntryPoint(name="old", value="json:loads", group=platforms.RUNNER_ENTRY_POINT_GROUP)
+    monkeypatch.setattr(platforms, "entry_points", lambda group: [old])
+    assert platforms.registered.__wrapped__().declared == (HOST,)
+    assert "runner old is not usable: json declares no PLATFORM" in caplog.text
 
 
 def test_the_report_sets_a_third_platforms_modes_side_by_side_in_its_words() -> None:

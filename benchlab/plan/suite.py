@@ -699,7 +699,13 @@ def _resolve_paths(raw: dict[str, Any], base: Path, recipes: RecipeCatalogue) ->
 def suite_model(platforms: Platforms) -> type[Suite]:
     """Return the Suite schema for these platform declarations: its scenario has one field per
     platform's run-mode choice (`scenario.android_mode: shell | app | both`), named, valued and
-    described by the declaration, its first value the default."""
+    described by the declaration, its first value the default.
+
+    Raises ValueError for a declared field the scenario already has (`repeats`): the user's value
+    would be taken as a choice of run modes.
+    """
+    if taken := sorted({c.field for c in platforms.mode_choices()} & set(ScenarioSpec.model_fields)):
+        raise ValueError(f"a platform's run-mode choice {taken[0]!r} is already a scenario field")
     choices: dict[str, Any] = {
         choice.field: (Literal[tuple(value for value, _ in choice.values)],  # type: ignore[valid-type]
                        Field(choice.values[0][0], description=choice.description))
