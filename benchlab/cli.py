@@ -173,6 +173,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"benchlab: interrupted: finish the run with `{resume_command(outcome.run_dir, args.results)}`",
               file=sys.stderr)
         return outcome.exit_code
+    if result.gate_error is not None:  # the run and its report are kept; only the comparison is missing
+        raise result.gate_error
     if outcome.comparison is None:
         if outcome.exit_code != EXIT_OK:
             console.print("[red]no job measured anything: see the reasons above[/red]")

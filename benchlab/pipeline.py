@@ -354,7 +354,7 @@ def run(suite_path: Path | str, results_root: Path | str = DEFAULT_RESULTS, base
     suite_path, results_root = Path(suite_path), Path(results_root)
     outcome = run_suite(checked_suite(suite_path, baseline, results_root), suite_path, results_root, callbacks,
                         devices, stop, executor, rebuild_failed)
-    return _gated(outcome, baseline, results_root)
+    return gated(outcome, baseline, results_root)
 
 
 def resume(run_dir: Path, results_root: Path | str = DEFAULT_RESULTS, baseline: str | None = None,
@@ -366,12 +366,12 @@ def resume(run_dir: Path, results_root: Path | str = DEFAULT_RESULTS, baseline: 
     """
     results_root = Path(results_root)
     check_baseline(baseline, results_root)
-    return _gated(resume_run(run_dir, callbacks, devices, retry_failed, stop, executor), baseline, results_root)
+    return gated(resume_run(run_dir, callbacks, devices, retry_failed, stop, executor), baseline, results_root)
 
 
-def _gated(outcome: RunOutcome, baseline: str | None, results_root: Path) -> RunOutcome:
+def gated(outcome: RunOutcome, baseline: str | None, results_root: Path) -> RunOutcome:
     """Return `outcome` with its comparison with `baseline` (gate), when one is asked for and the run
-    ended with something measured."""
+    ended with something measured. Raises what gate raises (no such baseline yet)."""
     if baseline is None or outcome.interrupted or outcome.exit_code != EXIT_OK:
         return outcome
     return replace(outcome, comparison=gate(outcome.run_dir, baseline, results_root))

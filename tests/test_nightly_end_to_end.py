@@ -141,6 +141,18 @@ def test_the_run_gate_fails_a_night_against_a_much_faster_baseline(nights: dict[
     assert gate(tonight, fast.name, results).verdict == 1
 
 
+def test_a_first_night_with_no_baseline_yet_keeps_its_report_and_says_why_in_one_line(
+        nights: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    results = tmp_path / "results"
+    argv = ["run", str(nights["suite"]), "--results", str(results), "--baseline", "latest", "--fail-on-regression"]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "no earlier finished run of suite" in captured.err and "Traceback" not in captured.err
+    assert "report:" in captured.err  # the table and the report came first
+    (tonight,) = results.iterdir()
+    assert (tonight / "report.html").stat().st_size > 0 and (tonight / "summary.json").exists()
+
+
 def test_the_library_entry_point_runs_and_gates(nights: dict[str, Path], tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()

@@ -14,10 +14,19 @@ from pathlib import Path
 
 from benchlab.commands.report import RunReport, report_run
 from benchlab.decide.check import CheckWarning, check_run
-from benchlab.errors import UsageError
+from benchlab.errors import BenchlabError, UsageError
 from benchlab.execute.executor import StopControl
 from benchlab.execute.farm_address import cluster_address
-from benchlab.pipeline import Callbacks, RunInterrupted, RunOutcome, check_baseline, checked_suite, resume, run
+from benchlab.pipeline import (
+    Callbacks,
+    RunInterrupted,
+    RunOutcome,
+    check_baseline,
+    checked_suite,
+    gated,
+    resume,
+    run,
+)
 from benchlab.results.layout import RunLayout, run_folder
 from benchlab.results.store import DEFAULT_RESULTS
 
@@ -53,6 +62,8 @@ class RunResult:
     warnings: tuple[CheckWarning, ...] = ()
     #: The CI files the gate wrote into the run, when it was compared with a baseline.
     gate_files: tuple[Path, ...] = ()
+    #: Why the gate could not compare (no run to compare with yet): the caller shows the report, then this.
+    gate_error: BenchlabError | None = None
 
 
 def run_command(request: RunRequest, callbacks: Callbacks = Callbacks()) -> RunResult:
@@ -65,30 +76,32 @@ def run_command(request: RunRequest, callbacks: Callbacks = Callbacks()) -> RunR
     """
     if (request.suite is None) == (request.resume is None):
         raise UsageError("give a SUITE to run, or --resume RUN_ID_OR_DIR to finish an interrupted run")
+    check_baseline(request.baseline, request.results_root)  # a typo costs a second, not a whole run
     resumed = None if request.resume is None else _run_dir(request.resume, request.results_root)
     with contextlib.ExitStack() as farm:
         devices = executor = None
         if (address := cluster_address(request.cluster)) is not None:
-            # A bad suite or baseline is refused before the farm is connected to, as on this machine
-            # (run checks them again, in milliseconds, for callers that come without a farm).
-            if request.suite is not None:
-                checked_suite(request.suite, request.baseline, request.results_root)
-            else:
-                check_baseline(request.baseline, request.results_root)
+            if request.suite is not None:  # a bad suite is refused before the farm is connected to
+                checked_suite(request.suite, None, request.results_root)
             from benchlab.execute.farm import cluster_session
 
             devices, executor = farm.enter_context(cluster_session(address))
         try:
             if request.suite is not None:
-                outcome = run(request.suite, request.results_root, request.baseline, callbacks, devices,
-                              request.stop, executor, request.rebuild_failed)
+                outcome = run(request.suite, request.results_root, None, callbacks, devices, request.stop, executor,
+                              request.rebuild_failed)
             elif resumed is not None:
-                outcome = resume(resumed, request.results_root, request.baseline, callbacks, devices,
-                                 request.retry_failed, request.stop, executor)
+                outcome = resume(resumed, request.results_root, None, callbacks, devices, request.retry_failed,
+                                 request.stop, executor)
         except KeyboardInterrupt:  # before benchmarking began (after, the pipeline says where it stopped)
             raise RunInterrupted(resumed, "interrupted before benchmarking: nothing was measured or written "
                                           "in this session") from None
+    # The report comes first, so a gate that cannot compare (no earlier night yet) leaves it written.
     report = report_run(outcome.record) if outcome.record.measurements else None
+    try:
+        outcome = gated(outcome, request.baseline, request.results_root)
+    except BenchlabError as exc:
+        return RunResult(outcome, report, gate_error=exc)
     if outcome.comparison is None:
         return RunResult(outcome, report)
     return RunResult(outcome, report, tuple(check_run(outcome.record)),
