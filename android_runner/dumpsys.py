@@ -199,9 +199,10 @@ def _int_or_none(value: str | None) -> int | None:
 
 def split_conditions(output: str) -> tuple[str, str]:
     """Return the `dumpsys thermalservice` and `dumpsys battery` parts of CONDITIONS_COMMAND's
-    output (the battery part empty when the output stopped before it)."""
-    thermal, _, battery = output.partition(f"{BATTERY_FOLLOWS}\n")
-    return thermal, battery
+    output (the battery part empty when the output stopped before it). The marker's line may end in
+    CRLF: adbd before Android 7 ran shell commands on a pty."""
+    thermal, *battery = re.split(rf"{re.escape(BATTERY_FOLLOWS)}\r?\n", output, maxsplit=1)
+    return thermal, battery[0] if battery else ""
 
 
 def parse_battery(text: str) -> BatteryState:

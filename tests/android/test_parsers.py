@@ -317,6 +317,12 @@ def test_one_conditions_command_splits_into_the_two_dumps_each_parser_reads() ->
         parts = split_conditions(f"{thermal_text}{BATTERY_FOLLOWS}\n{battery}")
         assert parse_thermal(parts[0]) == parse_thermal(thermal) and parse_battery(parts[1]) == parse_battery(battery)
     assert split_conditions(thermal)[1] == ""  # cut short before the battery: no battery figures, no error
+    # A phone whose adbd runs shell commands on a pty (before Android 7) ends every line in CRLF.
+    crlf = split_conditions(f"{thermal}{BATTERY_FOLLOWS}\n{battery}".replace("\n", "\r\n"))
+    assert parse_thermal(crlf[0]) == parse_thermal(thermal) and parse_battery(crlf[1]) == parse_battery(battery)
+    # A phone without the thermal service still gives its battery.
+    missing = split_conditions(f"Can't find service: thermalservice\n{BATTERY_FOLLOWS}\n{battery}")
+    assert parse_battery(missing[1]) == parse_battery(battery) and parse_battery(missing[1]).temperature_c is not None
 
 
 # --- formats the fixtures do not show ------------------------------------------------------------
