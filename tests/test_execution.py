@@ -192,7 +192,11 @@ class HeatingDevice(RecordingDevice):
         return replace(m, conditions_before=before, conditions_after=after)
 
 
-def test_the_gate_reads_a_device_again_only_when_its_last_repeat_did_not_end_cool() -> None:
+def test_the_gate_reads_a_device_again_only_when_its_last_repeat_did_not_end_cool(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchlab.execute.executor as executor
+
+    monkeypatch.setattr(executor, "FRESH_SECONDS", 3600.0)  # however busy this machine, "a moment ago"
     device = HeatingDevice(status_after=[0, 3, 3, 0])
     schedule = interleaved_schedule(jobs_for(["a"], ["v1"], repeats=4), seed="r")
     stored: list[Measurement] = []
@@ -202,6 +206,11 @@ def test_the_gate_reads_a_device_again_only_when_its_last_repeat_did_not_end_coo
     assert device.gate_reads == [0, 2, 3]
     assert ["started-hot" in m.flags for m in stored] == [False, False, True, True]
     assert all(m.conditions_before and m.conditions_after for m in stored)  # still read and recorded
+    # A cool reading from longer ago than FRESH_SECONDS is no reason to skip: the gate reads every repeat.
+    monkeypatch.setattr(executor, "FRESH_SECONDS", -1.0)
+    stale = HeatingDevice(status_after=[0, 0, 0, 0])
+    LocalExecutor().execute(schedule, [stale], lambda m: m)
+    assert stale.gate_reads == [0, 1, 2, 3]
 
 
 def test_select_devices_by_tier_platform_and_id_and_says_what_is_connected() -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from benchlab.execute.devices import Device
 from benchlab.errors import BenchlabError, DeviceLost
 from benchlab.execute.failures import failure_cause
-from benchlab.execute.gate import POLL_SECONDS, STARTED_HOT, too_hot, wait_until_cool
+from benchlab.execute.gate import STARTED_HOT, too_hot, wait_until_cool
 from benchlab.names import file_name
 from benchlab.formats import accelerator_kinds, format_named
 from benchlab.records import (
@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 
 #: How quickly an abort (a second Ctrl-C) reaches the devices.
 ABORT_POLL_SECONDS = 0.2
+#: How recent a device's last repeat must be (this host's clock, cooldown included) for the gate to
+#: trust its reading after instead of reading again: a moment, so a phone heat-soaking after the
+#: load, or used by another run meanwhile, is read afresh.
+FRESH_SECONDS = 1.0
 #: Receives each finished repeat; returns it as stored.
 Sink = Callable[[Measurement], Measurement]
 
@@ -176,21 +180,20 @@ def _with_flags(m: Measurement, hot: bool) -> Measurement:
 
 
 def _cool_just_now(device: Device, previous: Measurement | None) -> bool:
-    """Return whether the device's last repeat ended within its thermal limits so recently that the
-    gate need not read its conditions again: no longer ago than the gate itself would poll a device
-    (POLL_SECONDS), and the device only cooled since, as nothing of this run ran on it. Saves each
-    repeat a conditions read (two `dumpsys` on a phone) between the last repeat's reading after and
-    the next one's reading before, which are still read and recorded."""
+    """Return whether the device's last repeat, which ended a moment ago (`previous`, passed only
+    within FRESH_SECONDS of it, on this host's clock), ended within its thermal limits, so the gate
+    need not read its conditions again. Saves each repeat a conditions read (two `dumpsys` on a
+    phone) between the last repeat's reading after and the next one's reading before, which are
+    still read and recorded."""
     after = previous.conditions_after if previous is not None else None
-    return (after is not None and device.thermal_limits is not None and too_hot(after, device.thermal_limits) is None
-            and 0 <= time.time() - after.timestamp <= POLL_SECONDS)
+    return after is not None and device.thermal_limits is not None and too_hot(after, device.thermal_limits) is None
 
 
 def _run_repeat(job: Job, device: Device, previous: Measurement | None = None) -> Measurement:
     """Run one repeat; a failure of the variant, the device or the runner becomes a record.
 
-    `previous`: the record of the repeat this device ran just before, whose conditions after may
-    spare the gate its read (`_cool_just_now`)."""
+    `previous`: the record of the repeat this device ended a moment ago, whose conditions after may
+    spare the gate its read (`_cool_just_now`); None when there is none that recent."""
     if job.variant.status == "failed":
         return not_run(job, device, "failed", f"variant not built: {job.variant.error}", "model")
     refusal = device.capabilities().refusal(job.variant.format, job.accelerator)
@@ -219,6 +222,7 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
     """
     dead: set[str] = set()
     previous: Measurement | None = None
+    previous_ended = 0.0
     for index, job in enumerate(schedule):
         if stop.stopping:
             return
@@ -227,7 +231,9 @@ def run_device_schedule(device: Device, schedule: Sequence[Job], sink: Sink, sto
         if index and job.scenario.cooldown_seconds:
             time.sleep(job.scenario.cooldown_seconds)  # let the SoC cool so repeats do not heat each other
         try:
-            measurement = previous = _run_repeat(job, device, previous)
+            just_now = previous if time.monotonic() - previous_ended <= FRESH_SECONDS else None
+            measurement = previous = _run_repeat(job, device, just_now)
+            previous_ended = time.monotonic()
         except DeviceLost as exc:
             sink(not_run(job, device, "failed", str(exc), failure_cause(exc)))
             _quarantine(device, schedule[index + 1:], dead | {job.job_id}, str(exc), sink)
