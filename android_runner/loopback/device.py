@@ -547,8 +547,8 @@ class LoopbackAdbDevice:
             if left <= 0:
                 threading.Thread(target=self.stop, daemon=True).start()
                 return
-            self._listener.settimeout(left)  # stop() wakes it sooner
             try:
+                self._listener.settimeout(left)  # stop() wakes it sooner; a closed listener raises here too
                 sock, address = self._listener.accept()
             except socket.timeout:
                 continue
