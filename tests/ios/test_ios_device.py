@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import json
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -177,7 +177,14 @@ def test_a_job_that_never_finishes_times_out(make_phone: MakePhone, tiny_tflite_
     # (the pickup waits min(timeout, ...): never late, however busy this machine is) and then runs on while
     # the app, alive and its heartbeat fresh, works on the job without end: only the timeout ends the wait.
     phone, services = make_phone(hang_next_job=True)
-    monkeypatch.setattr(ios_runner.jobs, "ELAPSED_CLOCK", phone.clock)
+    give_up = time.monotonic() + 600  # a real-time guard: a broken wait fails the test, never hangs it
+
+    def elapsed() -> float:
+        if time.monotonic() > give_up:
+            raise AssertionError("the wait never timed out by the phone's clock")
+        return phone.clock()
+
+    monkeypatch.setattr(ios_runner.jobs, "ELAPSED_CLOCK", elapsed)
     job = make_job(tiny_tflite_path, "tflite", CPU, timeout_seconds=5)
     m = device_for(phone, services).run(job)
     assert [name.endswith(f"{job.job_id}.json") for name in leftovers(phone)["running"]] == [True], \
